@@ -1,0 +1,209 @@
+//! Cutting SIP messages out of a byte stream (TCP, TLS) by Content-Length
+//! (RFC 3261 §18.3).
+//!
+//! "Need more bytes" and "bad bytes" are different outcomes: [`StreamFramer::decode`]
+//! returns `Ok(None)` while a message is incomplete and leaves the buffer untouched, and an
+//! error only when the stream cannot be a valid SIP stream any more (the connection is then
+//! answered with 400 where possible and closed, since framing is lost).
+
+use crate::values;
+use bytes::{Bytes, BytesMut};
+
+/// A unit cut from the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// One complete message (start line, headers, body), not yet parsed.
+    Message(Bytes),
+    /// A double-CRLF keep-alive ping (RFC 5626 §3.5.1); answer with a single CRLF.
+    Ping,
+}
+
+/// Why a stream cannot be framed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The message (or its header section so far) is larger than allowed.
+    #[error("message larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// Content-Length is malformed or repeated.
+    #[error("cannot frame message: {0}")]
+    BadContentLength(&'static str),
+}
+
+/// Frames SIP messages on a stream.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamFramer {
+    max_message: usize,
+}
+
+impl StreamFramer {
+    /// A framer that refuses messages longer than `max_message` bytes.
+    pub fn new(max_message: usize) -> Self {
+        StreamFramer { max_message }
+    }
+
+    /// Cut the next frame from the front of `buf`.
+    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        // Keep-alives and stray line breaks between messages (RFC 3261 §7.5).
+        loop {
+            if buf.starts_with(b"\r\n\r\n") {
+                let _ = buf.split_to(4);
+                return Ok(Some(Frame::Ping));
+            }
+            match buf.first() {
+                Some(b'\r') if buf.len() < 4 && b"\r\n\r\n".starts_with(buf) => return Ok(None),
+                Some(b'\r') if buf.starts_with(b"\r\n") => {
+                    let _ = buf.split_to(2);
+                }
+                Some(b'\n') => {
+                    let _ = buf.split_to(1);
+                }
+                _ => break,
+            }
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let Some((headers_len, body_start)) = find_header_end(buf) else {
+            if buf.len() > self.max_message {
+                return Err(FrameError::TooLarge {
+                    limit: self.max_message,
+                });
+            }
+            return Ok(None);
+        };
+        let cl = content_length(&buf[..headers_len])?;
+        let total = body_start + cl;
+        if total > self.max_message {
+            return Err(FrameError::TooLarge {
+                limit: self.max_message,
+            });
+        }
+        if buf.len() < total {
+            return Ok(None);
+        }
+        Ok(Some(Frame::Message(buf.split_to(total).freeze())))
+    }
+}
+
+/// End of the header section: (offset of the empty line, offset of the body).
+fn find_header_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|p| (p + 2, p + 4));
+    let lf = memchr::memmem::find(buf, b"\n\n").map(|p| (p + 1, p + 2));
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The Content-Length of a header section; 0 when absent.
+fn content_length(headers: &[u8]) -> Result<usize, FrameError> {
+    let mut found: Option<usize> = None;
+    let mut lines = headers.split(|&c| c == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let Some(colon) = line.iter().position(|&c| c == b':') else {
+            continue;
+        };
+        let name = crate::grammar::trim(&line[..colon]);
+        if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
+            continue;
+        }
+        let mut value = line[colon + 1..].to_vec();
+        while let Some(cont) = lines
+            .peek()
+            .filter(|l| l.first().is_some_and(|c| *c == b' ' || *c == b'\t'))
+        {
+            value.extend_from_slice(cont);
+            lines.next();
+        }
+        let v = values::parse_content_length(crate::grammar::trim(&value))
+            .map_err(FrameError::BadContentLength)?;
+        if found.is_some() {
+            return Err(FrameError::BadContentLength("more than one Content-Length"));
+        }
+        found = Some(v as usize);
+    }
+    Ok(found.unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"MESSAGE sip:a@b SIP/2.0\r\nl: 5\r\nVia: SIP/2.0/TCP h\r\n\r\nhello";
+
+    #[test]
+    fn incomplete_then_complete() {
+        let f = StreamFramer::new(65535);
+        let mut buf = BytesMut::new();
+        for (i, &b) in MSG.iter().enumerate() {
+            buf.extend_from_slice(&[b]);
+            let r = f.decode(&mut buf).unwrap();
+            if i + 1 < MSG.len() {
+                assert_eq!(r, None, "at byte {i}");
+            } else {
+                assert_eq!(r, Some(Frame::Message(Bytes::from_static(MSG))));
+            }
+        }
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn several_in_one_read_with_keepalives() {
+        let f = StreamFramer::new(65535);
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(b"\r\n\r\n");
+        buf.extend_from_slice(MSG);
+        buf.extend_from_slice(b"\r\n");
+        buf.extend_from_slice(MSG);
+        assert_eq!(f.decode(&mut buf).unwrap(), Some(Frame::Ping));
+        assert!(matches!(
+            f.decode(&mut buf).unwrap(),
+            Some(Frame::Message(_))
+        ));
+        assert!(matches!(
+            f.decode(&mut buf).unwrap(),
+            Some(Frame::Message(_))
+        ));
+        assert_eq!(f.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"\r\n\r");
+        assert_eq!(f.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"\n");
+        assert_eq!(f.decode(&mut buf).unwrap(), Some(Frame::Ping));
+    }
+
+    #[test]
+    fn invalid_is_not_incomplete() {
+        let f = StreamFramer::new(100);
+        let mut buf = BytesMut::from(&b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: -1\r\n\r\n"[..]);
+        assert!(matches!(
+            f.decode(&mut buf),
+            Err(FrameError::BadContentLength(_))
+        ));
+        let mut buf =
+            BytesMut::from(&b"OPTIONS sip:a@b SIP/2.0\r\nl: 1\r\nContent-Length: 1\r\n\r\nx"[..]);
+        assert!(matches!(
+            f.decode(&mut buf),
+            Err(FrameError::BadContentLength(_))
+        ));
+        let mut buf = BytesMut::from(&[b'A'; 101][..]);
+        assert_eq!(f.decode(&mut buf), Err(FrameError::TooLarge { limit: 100 }));
+        let mut buf = BytesMut::from(&b"OPTIONS sip:a@b SIP/2.0\r\nl: 1000\r\n\r\n"[..]);
+        assert_eq!(f.decode(&mut buf), Err(FrameError::TooLarge { limit: 100 }));
+    }
+
+    #[test]
+    fn folded_content_length() {
+        let f = StreamFramer::new(1000);
+        let mut buf =
+            BytesMut::from(&b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length:\r\n 2\r\n\r\nokNEXT"[..]);
+        let Some(Frame::Message(m)) = f.decode(&mut buf).unwrap() else {
+            panic!("no message")
+        };
+        assert!(m.ends_with(b"\r\n\r\nok"));
+        assert_eq!(&buf[..], b"NEXT");
+    }
+}
