@@ -1,0 +1,86 @@
+//! Transport protocols as they appear in Via headers, URIs and listener specs.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A SIP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Transport {
+    /// UDP
+    Udp,
+    /// TCP
+    Tcp,
+    /// TLS over TCP
+    Tls,
+}
+
+impl Transport {
+    /// Lower-case name, as Kamailio's `$pr` (`udp`, `tcp`, `tls`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+
+    /// Upper-case token for a Via header (`UDP`, `TCP`, `TLS`).
+    pub const fn via_token(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
+
+    /// True for stream transports (TCP, TLS).
+    pub const fn is_stream(self) -> bool {
+        !matches!(self, Transport::Udp)
+    }
+
+    /// The transport a Via token or `transport=` parameter names, if supported.
+    pub fn from_token(t: &[u8]) -> Option<Transport> {
+        if t.eq_ignore_ascii_case(b"udp") {
+            Some(Transport::Udp)
+        } else if t.eq_ignore_ascii_case(b"tcp") {
+            Some(Transport::Tcp)
+        } else if t.eq_ignore_ascii_case(b"tls") {
+            Some(Transport::Tls)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error for an unknown transport name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown transport {0:?} (expected udp, tcp or tls)")]
+pub struct UnknownTransport(pub String);
+
+impl FromStr for Transport {
+    type Err = UnknownTransport;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Transport::from_token(s.as_bytes()).ok_or_else(|| UnknownTransport(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!("UDP".parse::<Transport>(), Ok(Transport::Udp));
+        assert_eq!(Transport::Tcp.to_string(), "tcp");
+        assert_eq!(Transport::Tls.via_token(), "TLS");
+        assert!("sctp".parse::<Transport>().is_err());
+    }
+}

@@ -1,0 +1,1064 @@
+//! The state of one routing event: the message, where it came from, and everything the
+//! plugin reads or changes while its route runs.
+
+use crate::lumps::{HdrError, Lumps, check_header_lines};
+use crate::pv::{PvError, PvIndex, PvName, PvSpec, TemplatePart};
+use crate::value::Value;
+use bytes::Bytes;
+use sipwasm_proto::reply::{ReplyBuilder, ReplyInfo, parse_host_ip, response_target};
+use sipwasm_proto::uri::{Scheme, Uri};
+use sipwasm_proto::{HeaderName, Method, SipMessage, Transport};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Identifies a TCP/TLS connection of the transport layer.
+pub type ConnId = u64;
+
+/// A local listening address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// Transport.
+    pub transport: Transport,
+    /// Bound address.
+    pub addr: SocketAddr,
+}
+
+/// A domain (and optional port) the router answers for besides its addresses
+/// (Kamailio's `alias`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alias {
+    /// Lower-case host name or IP.
+    pub host: String,
+    /// Port, or any port when `None`.
+    pub port: Option<u16>,
+}
+
+/// Router-wide facts a route needs: its own addresses, its aliases, how it signs replies.
+#[derive(Debug)]
+pub struct LocalConfig {
+    listeners: Vec<Listener>,
+    aliases: Vec<Alias>,
+    server_header: Option<String>,
+    tag_prefix: String,
+    tag_keys: RandomState,
+}
+
+impl LocalConfig {
+    /// A new identity. The to-tag prefix is random per process, so ACKs for this process's
+    /// stateless replies are recognised (and absorbed) without keeping state.
+    pub fn new(
+        listeners: Vec<Listener>,
+        aliases: Vec<Alias>,
+        server_header: Option<String>,
+    ) -> Self {
+        let tag_keys = RandomState::new();
+        let tag_prefix = format!("{:08x}", tag_keys.hash_one("sipwasm-tag-prefix") as u32);
+        LocalConfig {
+            listeners,
+            aliases,
+            server_header,
+            tag_prefix,
+            tag_keys,
+        }
+    }
+
+    /// The listening addresses.
+    pub fn listeners(&self) -> &[Listener] {
+        &self.listeners
+    }
+
+    /// The configured `Server` header value.
+    pub fn server_header(&self) -> Option<&str> {
+        self.server_header.as_deref()
+    }
+
+    /// The To tag of stateless replies to `msg`: the same for retransmissions of a request.
+    pub fn to_tag_for(&self, msg: &SipMessage) -> String {
+        let base = msg.as_bytes();
+        self.to_tag_from((
+            msg.call_id(),
+            msg.from().tag(base),
+            msg.top_via().branch(base),
+        ))
+    }
+
+    /// A To tag of this process derived from `key`.
+    pub fn to_tag_from(&self, key: impl std::hash::Hash) -> String {
+        format!("{}.{:016x}", self.tag_prefix, self.tag_keys.hash_one(key))
+    }
+
+    /// True when `tag` was made by [`Self::to_tag_for`] in this process.
+    pub fn is_local_to_tag(&self, tag: &[u8]) -> bool {
+        tag.len() == 8 + 1 + 16 && tag.starts_with(self.tag_prefix.as_bytes()) && tag[8] == b'.'
+    }
+
+    /// True when `host:port` names this router: a listening address, or an alias.
+    pub fn is_myself(&self, host: &[u8], port: Option<u16>, default_port: u16) -> bool {
+        let port = port.unwrap_or(default_port);
+        if let Some(ip) = parse_host_ip(host)
+            && self
+                .listeners
+                .iter()
+                .any(|l| l.addr.ip() == ip && l.addr.port() == port)
+        {
+            return true;
+        }
+        let h = String::from_utf8_lossy(host).to_ascii_lowercase();
+        let h = h.trim_end_matches('.');
+        self.aliases
+            .iter()
+            .any(|a| a.host == h && a.port.is_none_or(|p| p == port))
+    }
+}
+
+/// Where and how a message was received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// Transport.
+    pub transport: Transport,
+    /// Sender.
+    pub src: SocketAddr,
+    /// Local address it arrived on.
+    pub local: SocketAddr,
+    /// Connection, for TCP/TLS.
+    pub conn: Option<ConnId>,
+}
+
+/// Bytes for the transport to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outbound {
+    /// Transport.
+    pub transport: Transport,
+    /// Destination (for streams: where to connect if `conn` is gone).
+    pub dest: SocketAddr,
+    /// Local address to send from (the socket the request came in on).
+    pub local: SocketAddr,
+    /// Connection to reuse, for TCP/TLS.
+    pub conn: Option<ConnId>,
+    /// The message.
+    pub data: Bytes,
+}
+
+/// Why a stateless reply was not sent; mirrors the WIT `sl.error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SlError {
+    /// There is no request to answer.
+    #[error("no request to reply to")]
+    NoRequest,
+    /// Bad code or reason.
+    #[error("invalid reply: {0}")]
+    InvalidReply(String),
+    /// Bad header text.
+    #[error("invalid header: {0}")]
+    InvalidHeader(String),
+}
+
+/// Why a core function failed; mirrors the WIT `core.error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// Flags are numbered 0..31.
+    #[error("flag {0} out of range 0..31")]
+    FlagOutOfRange(u32),
+    /// Not a SIP URI.
+    #[error("invalid URI: {0}")]
+    InvalidUri(String),
+}
+
+/// The state of one routing event.
+#[derive(Debug)]
+pub struct RouteContext {
+    config: Arc<LocalConfig>,
+    msg: SipMessage,
+    source: Source,
+    now_unix: u64,
+    flags: u32,
+    vars: Vec<(String, Value)>,
+    new_ruri: Option<String>,
+    dst_uri: Option<String>,
+    lumps: Lumps,
+    reply_lumps: Vec<Vec<u8>>,
+    outbound: Vec<Outbound>,
+    last_error: Option<(u16, &'static str)>,
+    drop: bool,
+    final_replied: bool,
+}
+
+const METHOD_LETTERS: &[(u8, &str)] = &[
+    (b'I', "INVITE"),
+    (b'A', "ACK"),
+    (b'B', "BYE"),
+    (b'C', "CANCEL"),
+    (b'R', "REGISTER"),
+    (b'M', "MESSAGE"),
+    (b'O', "OPTIONS"),
+    (b'S', "SUBSCRIBE"),
+    (b'P', "PUBLISH"),
+    (b'N', "NOTIFY"),
+    (b'U', "UPDATE"),
+    (b'K', "KDMQ"),
+    (b'G', "GET"),
+    (b'T', "POST"),
+    (b'V', "PUT"),
+    (b'D', "DELETE"),
+    (b'E', "PRACK"),
+    (b'F', "REFER"),
+];
+
+fn text(b: &[u8]) -> Value {
+    Value::bytes(b)
+}
+
+fn opt_text(b: Option<&[u8]>) -> Value {
+    b.map_or(Value::Null, text)
+}
+
+/// Rebuild a sip/sips URI with a new user or host.
+fn rebuild_uri(base: &[u8], u: &Uri, user: Option<&str>, host: Option<&str>) -> String {
+    let mut s = String::with_capacity(base.len() + 16);
+    s.push_str(&String::from_utf8_lossy(u.scheme_span.of(base)));
+    s.push(':');
+    let user_text = match user {
+        Some(new) => (!new.is_empty()).then(|| new.to_string()),
+        None => u
+            .user(base)
+            .map(|x| String::from_utf8_lossy(x).into_owned()),
+    };
+    if let Some(user_text) = user_text {
+        s.push_str(&user_text);
+        if let Some(pw) = u.password(base) {
+            s.push(':');
+            s.push_str(&String::from_utf8_lossy(pw));
+        }
+        s.push('@');
+    }
+    match host {
+        Some(h) => s.push_str(h),
+        None => s.push_str(&String::from_utf8_lossy(u.host(base))),
+    }
+    if let Some(p) = u.port {
+        s.push(':');
+        s.push_str(&p.to_string());
+    }
+    s.push_str(&String::from_utf8_lossy(u.params(base)));
+    if let Some(h) = u.headers(base) {
+        s.push('?');
+        s.push_str(&String::from_utf8_lossy(h));
+    }
+    s
+}
+
+impl RouteContext {
+    /// The context for `msg` received as described by `source`, at `now_unix` seconds.
+    pub fn new(config: Arc<LocalConfig>, msg: SipMessage, source: Source, now_unix: u64) -> Self {
+        RouteContext {
+            config,
+            msg,
+            source,
+            now_unix,
+            flags: 0,
+            vars: Vec::new(),
+            new_ruri: None,
+            dst_uri: None,
+            lumps: Lumps::default(),
+            reply_lumps: Vec::new(),
+            outbound: Vec::new(),
+            last_error: None,
+            drop: false,
+            final_replied: false,
+        }
+    }
+
+    /// The message as received.
+    pub fn msg(&self) -> &SipMessage {
+        &self.msg
+    }
+
+    /// Where it came from.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Router-wide configuration.
+    pub fn config(&self) -> &Arc<LocalConfig> {
+        &self.config
+    }
+
+    /// Header lumps recorded so far.
+    pub fn lumps(&self) -> &Lumps {
+        &self.lumps
+    }
+
+    /// The message with its lumps applied: what would be sent on.
+    pub fn rendered(&self) -> Vec<u8> {
+        self.lumps.apply(self.msg.as_bytes())
+    }
+
+    /// True when `set-drop` was called.
+    pub fn is_dropped(&self) -> bool {
+        self.drop
+    }
+
+    /// True when a final (>= 200) reply was sent for this request.
+    pub fn final_replied(&self) -> bool {
+        self.final_replied
+    }
+
+    /// The Request-URI after changes (`$ru`), or `None` for a reply.
+    pub fn current_ruri(&self) -> Option<String> {
+        match &self.new_ruri {
+            Some(u) => Some(u.clone()),
+            None => self
+                .msg
+                .request_uri()
+                .map(|u| String::from_utf8_lossy(u.as_bytes(self.msg.as_bytes())).into_owned()),
+        }
+    }
+
+    /// `$du`, when set.
+    pub fn dst_uri(&self) -> Option<&str> {
+        self.dst_uri.as_deref()
+    }
+
+    /// Take what the event wants sent.
+    pub fn take_outbound(&mut self) -> Vec<Outbound> {
+        std::mem::take(&mut self.outbound)
+    }
+
+    /// Messages queued for sending so far.
+    pub fn outbound(&self) -> &[Outbound] {
+        &self.outbound
+    }
+
+    // ---- pseudo-variables ----
+
+    /// The value of a pseudo-variable, transformations applied.
+    pub fn pv_get(&self, spec: &PvSpec) -> Result<Value, PvError> {
+        let mut v = self.pv_base(spec)?;
+        for t in &spec.transforms {
+            v = t.apply(v).map_err(PvError::Transformation)?;
+        }
+        Ok(v)
+    }
+
+    fn ruri_part(&self, f: impl Fn(&Uri, &[u8]) -> Value) -> Value {
+        match self.current_ruri() {
+            Some(s) => match Uri::parse_standalone(s.as_bytes()) {
+                Ok(u) => f(&u, s.as_bytes()),
+                Err(_) => Value::Null,
+            },
+            None => Value::Null,
+        }
+    }
+
+    fn pv_base(&self, spec: &PvSpec) -> Result<Value, PvError> {
+        let m = &self.msg;
+        let b = m.as_bytes();
+        Ok(match &spec.name {
+            PvName::Method => text(m.method_text()),
+            PvName::RUri => self.current_ruri().map_or(Value::Null, Value::Str),
+            PvName::RUser => self.ruri_part(|u, b| opt_text(u.user(b))),
+            PvName::RDomain => self.ruri_part(|u, b| text(u.host(b))),
+            PvName::RPort => self.ruri_part(|u, b| Value::Int(i64::from(u.port_or_default(b)))),
+            PvName::RScheme => self.ruri_part(|u, b| text(u.scheme_span.of(b))),
+            PvName::Version => Value::Str("SIP/2.0".into()),
+            PvName::DstUri => self.dst_uri.clone().map_or(Value::Null, Value::Str),
+            PvName::SrcIp => Value::Str(self.source.src.ip().to_string()),
+            PvName::SrcPort => Value::Int(i64::from(self.source.src.port())),
+            PvName::RcvIp => Value::Str(self.source.local.ip().to_string()),
+            PvName::RcvPort => Value::Int(i64::from(self.source.local.port())),
+            PvName::Proto => Value::Str(self.source.transport.as_str().into()),
+            PvName::FromUri => text(m.from().uri.as_bytes(b)),
+            PvName::FromUser => opt_text(m.from().uri.user(b)),
+            PvName::FromDomain => text(m.from().uri.host(b)),
+            PvName::FromTag => opt_text(m.from().tag(b)),
+            PvName::FromName => m.from().display_name(b).map_or(Value::Null, |d| text(&d)),
+            PvName::ToUri => text(m.to().uri.as_bytes(b)),
+            PvName::ToUser => opt_text(m.to().uri.user(b)),
+            PvName::ToDomain => text(m.to().uri.host(b)),
+            PvName::ToTag => opt_text(m.to().tag(b)),
+            PvName::ToName => m.to().display_name(b).map_or(Value::Null, |d| text(&d)),
+            PvName::CallId => text(m.call_id()),
+            PvName::CSeq => Value::Int(i64::from(m.cseq().number)),
+            PvName::UserAgent => opt_text(m.header_of(HeaderName::UserAgent)),
+            PvName::MsgLen => Value::Int(m.len() as i64),
+            PvName::MsgBuf => text(b),
+            PvName::Body => text(m.body()),
+            PvName::Status => m.status().map_or(Value::Null, |c| Value::Int(i64::from(c))),
+            PvName::Reason => opt_text(m.reason()),
+            PvName::Contact => opt_text(m.header_of(HeaderName::Contact)),
+            PvName::ContentLength => Value::Int(i64::from(
+                m.content_length().unwrap_or(m.body().len() as u32),
+            )),
+            PvName::ContentType => opt_text(m.header_of(HeaderName::ContentType)),
+            PvName::Flags => Value::Int(i64::from(self.flags)),
+            PvName::Time => Value::Int(self.now_unix as i64),
+            PvName::HdrCount(name) => Value::Int(m.headers_named(name.as_bytes()).count() as i64),
+            PvName::Hdr(name) => {
+                let values = || m.headers_named(name.as_bytes());
+                match spec.index {
+                    None => opt_text(values().next()),
+                    Some(PvIndex::All) => {
+                        let all: Vec<&[u8]> = values().collect();
+                        if all.is_empty() {
+                            Value::Null
+                        } else {
+                            text(&all.join(&b","[..]))
+                        }
+                    }
+                    Some(PvIndex::At(i)) => {
+                        let all: Vec<&[u8]> = values().collect();
+                        let n = all.len() as i64;
+                        let i = if i < 0 {
+                            n + i64::from(i)
+                        } else {
+                            i64::from(i)
+                        };
+                        if i < 0 || i >= n {
+                            Value::Null
+                        } else {
+                            text(all[i as usize])
+                        }
+                    }
+                }
+            }
+            PvName::Var(name) => self
+                .vars
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(Value::Null, |(_, v)| v.clone()),
+        })
+    }
+
+    /// Assign a pseudo-variable. Only `$ru $rU $rd $du $var(x)` are writable.
+    pub fn pv_set(&mut self, spec: &PvSpec, value: Value) -> Result<(), PvError> {
+        if !spec.transforms.is_empty() || spec.index.is_some() {
+            return Err(PvError::ReadOnly(
+                "a name with transformations or an index".into(),
+            ));
+        }
+        let as_text = |v: &Value| match v {
+            Value::Str(s) => Ok(s.clone()),
+            Value::Int(i) => Ok(i.to_string()),
+            Value::Null => Err(PvError::InvalidValue("$null; use unset".into())),
+        };
+        match &spec.name {
+            PvName::Var(name) => {
+                match self.vars.iter_mut().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = value,
+                    None => self.vars.push((name.clone(), value)),
+                }
+                Ok(())
+            }
+            PvName::RUri => {
+                if !self.msg.is_request() {
+                    return Err(PvError::InvalidValue("$ru is only for requests".into()));
+                }
+                let s = as_text(&value)?;
+                let u = Uri::parse_standalone(s.as_bytes())
+                    .map_err(|e| PvError::InvalidValue(format!("{s:?} is not a URI: {e}")))?;
+                if u.scheme == Scheme::Other {
+                    return Err(PvError::InvalidValue(format!(
+                        "{s:?} is not a sip, sips or tel URI"
+                    )));
+                }
+                self.new_ruri = Some(s);
+                Ok(())
+            }
+            PvName::RUser | PvName::RDomain => {
+                let current = self
+                    .current_ruri()
+                    .ok_or_else(|| PvError::InvalidValue("no Request-URI in a reply".into()))?;
+                let u = Uri::parse_standalone(current.as_bytes())
+                    .map_err(|e| PvError::InvalidValue(e.to_string()))?;
+                if !u.scheme.is_sip() {
+                    return Err(PvError::InvalidValue(
+                        "the Request-URI is not a SIP URI".into(),
+                    ));
+                }
+                let v = as_text(&value)?;
+                let new = if spec.name == PvName::RUser {
+                    rebuild_uri(current.as_bytes(), &u, Some(&v), None)
+                } else {
+                    if v.is_empty() {
+                        return Err(PvError::InvalidValue("empty host".into()));
+                    }
+                    rebuild_uri(current.as_bytes(), &u, None, Some(&v))
+                };
+                Uri::parse_standalone(new.as_bytes())
+                    .map_err(|e| PvError::InvalidValue(format!("{new:?}: {e}")))?;
+                self.new_ruri = Some(new);
+                Ok(())
+            }
+            PvName::DstUri => {
+                let s = as_text(&value)?;
+                if s.is_empty() {
+                    self.dst_uri = None;
+                    return Ok(());
+                }
+                let u = Uri::parse_standalone(s.as_bytes())
+                    .map_err(|e| PvError::InvalidValue(format!("{s:?} is not a URI: {e}")))?;
+                if !u.scheme.is_sip() {
+                    return Err(PvError::InvalidValue(format!(
+                        "{s:?} is not a sip or sips URI"
+                    )));
+                }
+                self.dst_uri = Some(s);
+                Ok(())
+            }
+            _ => Err(PvError::ReadOnly(format!("{:?}", spec.name))),
+        }
+    }
+
+    /// Reset a pseudo-variable to `$null`.
+    pub fn pv_unset(&mut self, spec: &PvSpec) -> Result<(), PvError> {
+        match &spec.name {
+            PvName::Var(name) => {
+                self.vars.retain(|(n, _)| n != name);
+                Ok(())
+            }
+            PvName::DstUri => {
+                self.dst_uri = None;
+                Ok(())
+            }
+            _ => Err(PvError::ReadOnly(format!(
+                "{:?} cannot be unset",
+                spec.name
+            ))),
+        }
+    }
+
+    /// Expand an xlog template.
+    pub fn format(&self, parts: &[TemplatePart]) -> Result<String, PvError> {
+        let mut out = String::new();
+        for p in parts {
+            match p {
+                TemplatePart::Text(t) => out.push_str(t),
+                TemplatePart::Pv(spec) => {
+                    use std::fmt::Write;
+                    let _ = write!(out, "{}", self.pv_get(spec)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- sl ----
+
+    /// Send a stateless reply (`sl_send_reply`).
+    pub fn send_reply(&mut self, code: u16, reason: &str) -> Result<(), SlError> {
+        if !self.msg.is_request() {
+            return Err(SlError::NoRequest);
+        }
+        if !(100..=699).contains(&code) {
+            return Err(SlError::InvalidReply(format!(
+                "status code {code} out of 100..=699"
+            )));
+        }
+        if reason.bytes().any(|c| c == b'\r' || c == b'\n') {
+            return Err(SlError::InvalidReply("CR or LF in reason phrase".into()));
+        }
+        if self.msg.method() == Method::Ack {
+            // ACK is never answered (RFC 3261 §17.2.1); Kamailio's sl skips it too.
+            return Ok(());
+        }
+        let tag = self.config.to_tag_for(&self.msg);
+        let extra: Vec<&[u8]> = self.reply_lumps.iter().map(Vec::as_slice).collect();
+        let info = ReplyInfo::from_request(&self.msg);
+        let data = ReplyBuilder {
+            code,
+            reason,
+            to_tag: Some(&tag),
+            src: self.source.src,
+            extra_headers: &extra,
+            server: self.config.server_header(),
+            body: None,
+        }
+        .build(&info);
+        let dest = response_target(self.msg.top_via(), self.msg.as_bytes(), self.source.src);
+        self.outbound.push(Outbound {
+            transport: self.source.transport,
+            dest,
+            local: self.source.local,
+            conn: self.source.conn,
+            data: Bytes::from(data),
+        });
+        if code >= 200 {
+            self.final_replied = true;
+        }
+        Ok(())
+    }
+
+    /// Reply describing the last internal error (`sl_reply_error`).
+    pub fn send_reply_error(&mut self) -> Result<(), SlError> {
+        let (code, reason) = self.last_error.unwrap_or((500, "Server Internal Error"));
+        self.send_reply(code, reason)
+    }
+
+    /// Record the last internal error for `send_reply_error`.
+    pub fn set_last_error(&mut self, code: u16, reason: &'static str) {
+        self.last_error = Some((code, reason));
+    }
+
+    /// Add headers to replies sent by this event (a reply lump).
+    pub fn append_to_reply(&mut self, headers: &str) -> Result<(), SlError> {
+        let t = check_header_lines(headers).map_err(|e| SlError::InvalidHeader(e.to_string()))?;
+        self.reply_lumps.push(t);
+        Ok(())
+    }
+
+    // ---- hdr ----
+
+    /// `hdr.append`
+    pub fn hdr_append(&mut self, text: &str) -> Result<(), HdrError> {
+        self.lumps.append(&self.msg, text)
+    }
+
+    /// `hdr.append-after`
+    pub fn hdr_append_after(&mut self, text: &str, name: &str) -> Result<(), HdrError> {
+        self.lumps.append_after(&self.msg, text, name)
+    }
+
+    /// `hdr.insert`
+    pub fn hdr_insert(&mut self, text: &str) -> Result<(), HdrError> {
+        self.lumps.insert(&self.msg, text)
+    }
+
+    /// `hdr.insert-before`
+    pub fn hdr_insert_before(&mut self, text: &str, name: &str) -> Result<(), HdrError> {
+        self.lumps.insert_before(&self.msg, text, name)
+    }
+
+    /// `hdr.remove`
+    pub fn hdr_remove(&mut self, name: &str) -> u32 {
+        self.lumps.remove(&self.msg, name)
+    }
+
+    /// `hdr.is-present` (the received message, lumps not applied)
+    pub fn hdr_is_present(&self, name: &str) -> bool {
+        self.msg.header(name.as_bytes()).is_some()
+    }
+
+    /// `hdr.get` (the received message)
+    pub fn hdr_get(&self, name: &str) -> Option<String> {
+        self.msg
+            .header(name.as_bytes())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    // ---- core ----
+
+    fn flag_bit(flag: u32) -> Result<u32, CoreError> {
+        if flag > 31 {
+            return Err(CoreError::FlagOutOfRange(flag));
+        }
+        Ok(1 << flag)
+    }
+
+    /// `setflag`
+    pub fn set_flag(&mut self, flag: u32) -> Result<(), CoreError> {
+        self.flags |= Self::flag_bit(flag)?;
+        Ok(())
+    }
+
+    /// `resetflag`
+    pub fn reset_flag(&mut self, flag: u32) -> Result<(), CoreError> {
+        self.flags &= !Self::flag_bit(flag)?;
+        Ok(())
+    }
+
+    /// `isflagset`
+    pub fn is_flag_set(&self, flag: u32) -> Result<bool, CoreError> {
+        Ok(self.flags & Self::flag_bit(flag)? != 0)
+    }
+
+    /// The flags as a bit set.
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// `is_method`
+    pub fn is_method(&self, method: &str) -> bool {
+        self.msg
+            .method_text()
+            .eq_ignore_ascii_case(method.as_bytes())
+    }
+
+    /// `is_method_in`
+    pub fn is_method_in(&self, letters: &str) -> bool {
+        let m = self.msg.method_text();
+        letters.bytes().any(|l| {
+            METHOD_LETTERS.iter().any(|(c, name)| {
+                l.eq_ignore_ascii_case(c) && m.eq_ignore_ascii_case(name.as_bytes())
+            })
+        })
+    }
+
+    fn uri_is_myself(&self, text: &[u8]) -> Result<bool, CoreError> {
+        let u = Uri::parse_standalone(text).map_err(|e| {
+            CoreError::InvalidUri(format!("{}: {e}", String::from_utf8_lossy(text)))
+        })?;
+        if !u.scheme.is_sip() {
+            return Ok(false);
+        }
+        Ok(self
+            .config
+            .is_myself(u.host(text), u.port, u.port_or_default(text)))
+    }
+
+    /// `is_myself(uri)`
+    pub fn is_myself(&self, uri: &str) -> Result<bool, CoreError> {
+        self.uri_is_myself(uri.as_bytes())
+    }
+
+    /// `is_myself_ruri`
+    pub fn is_myself_ruri(&self) -> bool {
+        self.current_ruri()
+            .is_some_and(|u| self.uri_is_myself(u.as_bytes()).unwrap_or(false))
+    }
+
+    /// `is_myself_furi`
+    pub fn is_myself_furi(&self) -> bool {
+        let b = self.msg.as_bytes();
+        self.uri_is_myself(self.msg.from().uri.as_bytes(b))
+            .unwrap_or(false)
+    }
+
+    /// `is_myself_turi`
+    pub fn is_myself_turi(&self) -> bool {
+        let b = self.msg.as_bytes();
+        self.uri_is_myself(self.msg.to().uri.as_bytes(b))
+            .unwrap_or(false)
+    }
+
+    /// `is_myself_srcip`
+    pub fn is_myself_srcip(&self) -> bool {
+        let ip = self.source.src.ip();
+        self.config.listeners().iter().any(|l| l.addr.ip() == ip)
+    }
+
+    /// `set_drop`
+    pub fn set_drop(&mut self) {
+        self.drop = true;
+    }
+}
+
+/// The reply to a request the parser rejected (400, or 505 for a bad version), when one
+/// can be built: see [`ReplyInfo::salvage`].
+pub fn reply_to_malformed(
+    config: &LocalConfig,
+    buf: &[u8],
+    source: &Source,
+    error: &sipwasm_proto::ParseError,
+) -> Option<Outbound> {
+    let info = ReplyInfo::salvage(buf)?;
+    let warning = format!(
+        "Warning: 399 sipwasm \"{}\"\r\n",
+        error.to_string().replace(['"', '\\'], "'")
+    );
+    let extra: [&[u8]; 1] = [warning.as_bytes()];
+    let tag = config.to_tag_from(buf);
+    let data = ReplyBuilder {
+        code: error.reply_code(),
+        reason: error.reply_reason(),
+        to_tag: Some(&tag),
+        src: source.src,
+        extra_headers: &extra,
+        server: config.server_header(),
+        body: None,
+    }
+    .build(&info);
+    Some(Outbound {
+        transport: source.transport,
+        dest: response_target(info.top_via(), info.base(), source.src),
+        local: source.local,
+        conn: source.conn,
+        data: Bytes::from(data),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQ: &str = "INVITE sip:bob@example.com:5080;transport=udp SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-1\r\n\
+Max-Forwards: 70\r\n\
+From: \"Alice A\" <sip:alice@atlanta.example.com>;tag=f1\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: cid-123@h\r\n\
+CSeq: 7 INVITE\r\n\
+User-Agent: test-ua\r\n\
+X-Multi: a\r\n\
+X-Multi: b\r\n\
+Content-Type: text/plain\r\n\
+Content-Length: 11\r\n\r\n\
+one:two:six";
+
+    fn cfg() -> Arc<LocalConfig> {
+        Arc::new(LocalConfig::new(
+            vec![Listener {
+                transport: Transport::Udp,
+                addr: "127.0.0.1:5060".parse().unwrap(),
+            }],
+            vec![Alias {
+                host: "example.com".into(),
+                port: None,
+            }],
+            Some("sipwasm-test".into()),
+        ))
+    }
+
+    fn ctx() -> RouteContext {
+        let msg = SipMessage::parse(Bytes::from_static(REQ.as_bytes())).unwrap();
+        RouteContext::new(
+            cfg(),
+            msg,
+            Source {
+                transport: Transport::Udp,
+                src: "10.0.0.1:5070".parse().unwrap(),
+                local: "127.0.0.1:5060".parse().unwrap(),
+                conn: None,
+            },
+            1_700_000_000,
+        )
+    }
+
+    fn get(c: &RouteContext, name: &str) -> Value {
+        c.pv_get(&PvSpec::parse(name).unwrap()).unwrap()
+    }
+
+    fn s(x: &str) -> Value {
+        Value::from(x)
+    }
+
+    #[test]
+    fn read_pseudo_variables() {
+        let c = ctx();
+        assert_eq!(get(&c, "$rm"), s("INVITE"));
+        assert_eq!(get(&c, "$ru"), s("sip:bob@example.com:5080;transport=udp"));
+        assert_eq!(get(&c, "$rU"), s("bob"));
+        assert_eq!(get(&c, "$rd"), s("example.com"));
+        assert_eq!(get(&c, "$rp"), Value::Int(5080));
+        assert_eq!(get(&c, "$rz"), s("sip"));
+        assert_eq!(get(&c, "$du"), Value::Null);
+        assert_eq!(get(&c, "$si"), s("10.0.0.1"));
+        assert_eq!(get(&c, "$sp"), Value::Int(5070));
+        assert_eq!(get(&c, "$Ri"), s("127.0.0.1"));
+        assert_eq!(get(&c, "$Rp"), Value::Int(5060));
+        assert_eq!(get(&c, "$pr"), s("udp"));
+        assert_eq!(get(&c, "$fu"), s("sip:alice@atlanta.example.com"));
+        assert_eq!(get(&c, "$fU"), s("alice"));
+        assert_eq!(get(&c, "$fd"), s("atlanta.example.com"));
+        assert_eq!(get(&c, "$ft"), s("f1"));
+        assert_eq!(get(&c, "$fn"), s("Alice A"));
+        assert_eq!(get(&c, "$tu"), s("sip:bob@example.com"));
+        assert_eq!(get(&c, "$tU"), s("bob"));
+        assert_eq!(get(&c, "$td"), s("example.com"));
+        assert_eq!(get(&c, "$tt"), Value::Null);
+        assert_eq!(get(&c, "$ci"), s("cid-123@h"));
+        assert_eq!(get(&c, "$cs"), Value::Int(7));
+        assert_eq!(get(&c, "$ua"), s("test-ua"));
+        assert_eq!(get(&c, "$ml"), Value::Int(REQ.len() as i64));
+        assert_eq!(get(&c, "$mb"), s(REQ));
+        assert_eq!(get(&c, "$rb"), s("one:two:six"));
+        assert_eq!(get(&c, "$rs"), Value::Null);
+        assert_eq!(get(&c, "$hdr(X-Multi)"), s("a"));
+        assert_eq!(get(&c, "$(hdr(X-Multi)[1])"), s("b"));
+        assert_eq!(get(&c, "$(hdr(X-Multi)[-1])"), s("b"));
+        assert_eq!(get(&c, "$(hdr(X-Multi)[5])"), Value::Null);
+        assert_eq!(get(&c, "$(hdr(x-multi)[*])"), s("a,b"));
+        assert_eq!(get(&c, "$hdr(X-None)"), Value::Null);
+        assert_eq!(get(&c, "$hdrc(X-Multi)"), Value::Int(2));
+        assert_eq!(get(&c, "$hdr(i)"), s("cid-123@h"));
+        assert_eq!(get(&c, "$Ts"), Value::Int(1_700_000_000));
+        assert_eq!(get(&c, "$cl"), Value::Int(11));
+        assert_eq!(get(&c, "$cT"), s("text/plain"));
+    }
+
+    #[test]
+    fn transformations_on_message_values() {
+        let c = ctx();
+        assert_eq!(get(&c, "$(rb{s.select,1,:})"), s("two"));
+        assert_eq!(get(&c, "$(ci{s.len})"), Value::Int(9));
+        assert_eq!(get(&c, "$(ci{s.substr,0,3})"), s("cid"));
+        assert_eq!(get(&c, "$(fu{uri.user}{s.toupper})"), s("ALICE"));
+        assert_eq!(get(&c, "$(ru{uri.param,transport})"), s("udp"));
+        assert_eq!(get(&c, "$(hdr(From){tobody.tag})"), s("f1"));
+        assert_eq!(
+            get(&c, "$(hdr(From){nameaddr.uri})"),
+            s("sip:alice@atlanta.example.com")
+        );
+        assert_eq!(get(&c, "$(hdr(From){param.value,tag})"), s("f1"));
+        assert!(matches!(
+            c.pv_get(&PvSpec::parse("$(ua{uri.user})").unwrap()),
+            Err(PvError::Transformation(_))
+        ));
+    }
+
+    #[test]
+    fn write_pseudo_variables() {
+        let mut c = ctx();
+        let set = |c: &mut RouteContext, n: &str, v: Value| c.pv_set(&PvSpec::parse(n).unwrap(), v);
+        set(&mut c, "$var(x)", Value::Int(3)).unwrap();
+        assert_eq!(get(&c, "$var(x)"), Value::Int(3));
+        set(&mut c, "$var(x)", s("str")).unwrap();
+        assert_eq!(get(&c, "$var(x)"), s("str"));
+        c.pv_unset(&PvSpec::parse("$var(x)").unwrap()).unwrap();
+        assert_eq!(get(&c, "$var(x)"), Value::Null);
+        set(&mut c, "$rU", s("carol")).unwrap();
+        assert_eq!(
+            get(&c, "$ru"),
+            s("sip:carol@example.com:5080;transport=udp")
+        );
+        set(&mut c, "$rd", s("biloxi.example.com")).unwrap();
+        assert_eq!(
+            get(&c, "$ru"),
+            s("sip:carol@biloxi.example.com:5080;transport=udp")
+        );
+        set(&mut c, "$rU", s("")).unwrap();
+        assert_eq!(
+            get(&c, "$ru"),
+            s("sip:biloxi.example.com:5080;transport=udp")
+        );
+        set(&mut c, "$ru", s("sip:dave@10.0.0.9")).unwrap();
+        assert_eq!(get(&c, "$rU"), s("dave"));
+        assert!(matches!(
+            set(&mut c, "$ru", s("not a uri")),
+            Err(PvError::InvalidValue(_))
+        ));
+        set(&mut c, "$du", s("sip:127.0.0.1:5080")).unwrap();
+        assert_eq!(get(&c, "$du"), s("sip:127.0.0.1:5080"));
+        c.pv_unset(&PvSpec::parse("$du").unwrap()).unwrap();
+        assert_eq!(get(&c, "$du"), Value::Null);
+        assert!(matches!(
+            set(&mut c, "$du", s("http://x")),
+            Err(PvError::InvalidValue(_))
+        ));
+        assert!(matches!(
+            set(&mut c, "$si", s("1.2.3.4")),
+            Err(PvError::ReadOnly(_))
+        ));
+        assert!(matches!(
+            set(&mut c, "$(var(x){s.len})", s("1")),
+            Err(PvError::ReadOnly(_))
+        ));
+    }
+
+    #[test]
+    fn format_templates() {
+        let c = ctx();
+        let parts = crate::pv::parse_template("$rm from $fU ($si:$sp) tag=$tt").unwrap();
+        assert_eq!(
+            c.format(&parts).unwrap(),
+            "INVITE from alice (10.0.0.1:5070) tag=<null>"
+        );
+    }
+
+    #[test]
+    fn replies_and_reply_lumps() {
+        let mut c = ctx();
+        c.append_to_reply("X-Reason: test").unwrap();
+        assert!(c.append_to_reply("bad header").is_err());
+        c.send_reply(480, "Temporarily Unavailable").unwrap();
+        assert!(c.final_replied());
+        let out = c.take_outbound();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].dest, "10.0.0.1:5070".parse().unwrap());
+        let r = SipMessage::parse(out[0].data.clone()).unwrap();
+        assert_eq!(r.status(), Some(480));
+        assert_eq!(r.header(b"X-Reason"), Some(&b"test"[..]));
+        assert_eq!(r.header(b"Server"), Some(&b"sipwasm-test"[..]));
+        let tag = r.to().tag(r.as_bytes()).unwrap();
+        assert!(c.config().is_local_to_tag(tag));
+        assert_eq!(tag, c.config().to_tag_for(c.msg()).as_bytes());
+        assert!(matches!(
+            c.send_reply(99, "x"),
+            Err(SlError::InvalidReply(_))
+        ));
+        assert!(matches!(
+            c.send_reply(200, "a\r\nb"),
+            Err(SlError::InvalidReply(_))
+        ));
+        c.send_reply_error().unwrap();
+        let r = SipMessage::parse(c.take_outbound()[0].data.clone()).unwrap();
+        assert_eq!(r.status(), Some(500));
+    }
+
+    #[test]
+    fn ack_is_never_answered_and_replies_have_no_request() {
+        let ack = REQ.replace("INVITE", "ACK");
+        let msg = SipMessage::parse(Bytes::from(ack)).unwrap();
+        let mut c = RouteContext::new(cfg(), msg, *ctx().source(), 0);
+        c.send_reply(200, "OK").unwrap();
+        assert!(c.take_outbound().is_empty());
+        let resp = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let msg = SipMessage::parse(Bytes::from_static(resp.as_bytes())).unwrap();
+        let mut c = RouteContext::new(cfg(), msg, *ctx().source(), 0);
+        assert_eq!(c.send_reply(200, "OK"), Err(SlError::NoRequest));
+        assert_eq!(get(&c, "$rs"), Value::Int(200));
+        assert_eq!(get(&c, "$rm"), s("INVITE"));
+        assert_eq!(get(&c, "$ru"), Value::Null);
+        assert!(c.is_method("invite"));
+    }
+
+    #[test]
+    fn flags_methods_myself() {
+        let mut c = ctx();
+        c.set_flag(3).unwrap();
+        assert!(c.is_flag_set(3).unwrap());
+        c.reset_flag(3).unwrap();
+        assert!(!c.is_flag_set(3).unwrap());
+        assert_eq!(c.set_flag(32), Err(CoreError::FlagOutOfRange(32)));
+        assert!(c.is_method("INVITE"));
+        assert!(!c.is_method("OPTIONS"));
+        assert!(c.is_method_in("OI"));
+        assert!(c.is_method_in("oi"));
+        assert!(!c.is_method_in("RBO"));
+        assert!(c.is_myself("sip:127.0.0.1").unwrap());
+        assert!(c.is_myself("sip:127.0.0.1:5060").unwrap());
+        assert!(!c.is_myself("sip:127.0.0.1:5070").unwrap());
+        assert!(c.is_myself("sip:x@EXAMPLE.com:9999").unwrap());
+        assert!(!c.is_myself("sip:x@other.com").unwrap());
+        assert!(c.is_myself("nope").is_err());
+        assert!(c.is_myself_ruri());
+        assert!(!c.is_myself_furi());
+        assert!(c.is_myself_turi());
+        assert!(!c.is_myself_srcip());
+        c.set_drop();
+        assert!(c.is_dropped());
+    }
+
+    #[test]
+    fn header_lumps_render_on_send() {
+        let mut c = ctx();
+        c.hdr_append("X-Added: 1").unwrap();
+        assert_eq!(c.hdr_remove("X-Multi"), 2);
+        assert!(
+            c.hdr_is_present("X-Multi"),
+            "lumps do not change the received message"
+        );
+        assert_eq!(c.hdr_get("x-multi").as_deref(), Some("a"));
+        let out = SipMessage::parse(Bytes::from(c.rendered())).unwrap();
+        assert_eq!(out.header(b"X-Multi"), None);
+        assert_eq!(out.header(b"X-Added"), Some(&b"1"[..]));
+        assert_eq!(out.body(), b"one:two:six");
+    }
+
+    #[test]
+    fn malformed_request_gets_400_with_warning() {
+        let bad = REQ.replace("CSeq: 7 INVITE", "CSeq: 7 OPTIONS");
+        let err = SipMessage::parse(Bytes::from(bad.clone())).unwrap_err();
+        let out = reply_to_malformed(&cfg(), bad.as_bytes(), ctx().source(), &err).unwrap();
+        let r = SipMessage::parse(out.data).unwrap();
+        assert_eq!(r.status(), Some(400));
+        assert!(
+            r.header(b"Warning")
+                .unwrap()
+                .starts_with(b"399 sipwasm \"CSeq method")
+        );
+    }
+}

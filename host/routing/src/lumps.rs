@@ -1,0 +1,328 @@
+//! Data lumps (Kamailio developer guide, chapter 14): changes to a message are recorded as
+//! insertions and deletions at positions of the received buffer, and applied in one pass
+//! when the message is sent.
+
+use sipwasm_proto::header::{HeaderName, same_header};
+use sipwasm_proto::{SipMessage, Span};
+
+/// One change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lump {
+    /// Insert `text` before byte `at` of the received message.
+    Insert {
+        /// Position in the received buffer.
+        at: usize,
+        /// Bytes to insert.
+        text: Vec<u8>,
+    },
+    /// Delete a range of the received message.
+    Delete(Span),
+}
+
+/// Why a header change was refused; mirrors the WIT `hdr.error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HdrError {
+    /// Not well-formed header lines.
+    #[error("invalid header text: {0}")]
+    InvalidHeader(String),
+    /// The anchor header is missing.
+    #[error("no header named {0}")]
+    NotFound(String),
+}
+
+/// Validate header text given by a plugin: one or more `Name: value` lines, each ending in
+/// CRLF (added to the last line when missing), folded continuation lines allowed. Anything
+/// that could end the header section or smuggle a body is refused.
+pub fn check_header_lines(text: &str) -> Result<Vec<u8>, HdrError> {
+    let mut out = text.as_bytes().to_vec();
+    if !out.ends_with(b"\r\n") {
+        if out.ends_with(b"\n") || out.ends_with(b"\r") {
+            return Err(HdrError::InvalidHeader("line must end with CRLF".into()));
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    let body = &out[..out.len() - 2];
+    if body.is_empty() {
+        return Err(HdrError::InvalidHeader("empty header".into()));
+    }
+    for (i, line) in body.split(|&c| c == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.contains(&b'\r') {
+            return Err(HdrError::InvalidHeader("bare CR".into()));
+        }
+        if line.is_empty() {
+            return Err(HdrError::InvalidHeader(
+                "empty line inside header text".into(),
+            ));
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            if i == 0 {
+                return Err(HdrError::InvalidHeader(
+                    "starts with a continuation line".into(),
+                ));
+            }
+            continue;
+        }
+        let colon = line.iter().position(|&c| c == b':').ok_or_else(|| {
+            HdrError::InvalidHeader(format!("no colon in {:?}", String::from_utf8_lossy(line)))
+        })?;
+        let name = sipwasm_proto::grammar::trim(&line[..colon]);
+        if !sipwasm_proto::chars::all(&sipwasm_proto::chars::TOKEN, name) {
+            return Err(HdrError::InvalidHeader(format!(
+                "invalid header name {:?}",
+                String::from_utf8_lossy(name)
+            )));
+        }
+        if line.iter().any(|&c| c < 0x20 && c != b'\t') {
+            return Err(HdrError::InvalidHeader(
+                "control character in header".into(),
+            ));
+        }
+    }
+    // every line feed must be part of CRLF
+    for (i, &c) in out.iter().enumerate() {
+        if c == b'\n' && (i == 0 || out[i - 1] != b'\r') {
+            return Err(HdrError::InvalidHeader("bare LF".into()));
+        }
+    }
+    Ok(out)
+}
+
+/// The lumps recorded for one message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lumps {
+    ops: Vec<Lump>,
+}
+
+fn first_named<'m>(msg: &'m SipMessage, name: &str) -> Option<&'m sipwasm_proto::Header> {
+    let known = HeaderName::from_bytes(name.as_bytes());
+    msg.headers().iter().find(|h| {
+        if known != HeaderName::Other {
+            h.name == known
+        } else {
+            h.name == HeaderName::Other && same_header(msg.text(h.name_span), name.as_bytes())
+        }
+    })
+}
+
+impl Lumps {
+    /// True when nothing was changed.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The recorded changes in call order.
+    pub fn ops(&self) -> &[Lump] {
+        &self.ops
+    }
+
+    /// Record an insertion.
+    pub fn insert_at(&mut self, at: usize, text: Vec<u8>) {
+        self.ops.push(Lump::Insert { at, text });
+    }
+
+    /// `hdr.append`: after the last header.
+    pub fn append(&mut self, msg: &SipMessage, text: &str) -> Result<(), HdrError> {
+        let t = check_header_lines(text)?;
+        self.insert_at(msg.headers_end(), t);
+        Ok(())
+    }
+
+    /// `hdr.append-after`: after the first header called `name`.
+    pub fn append_after(
+        &mut self,
+        msg: &SipMessage,
+        text: &str,
+        name: &str,
+    ) -> Result<(), HdrError> {
+        let t = check_header_lines(text)?;
+        let h = first_named(msg, name).ok_or_else(|| HdrError::NotFound(name.to_string()))?;
+        self.insert_at(h.line.end as usize, t);
+        Ok(())
+    }
+
+    /// `hdr.insert`: before the first header.
+    pub fn insert(&mut self, msg: &SipMessage, text: &str) -> Result<(), HdrError> {
+        let t = check_header_lines(text)?;
+        let at = msg
+            .headers()
+            .first()
+            .map_or(msg.headers_end(), |h| h.line.start as usize);
+        self.insert_at(at, t);
+        Ok(())
+    }
+
+    /// `hdr.insert-before`: before the first header called `name`.
+    pub fn insert_before(
+        &mut self,
+        msg: &SipMessage,
+        text: &str,
+        name: &str,
+    ) -> Result<(), HdrError> {
+        let t = check_header_lines(text)?;
+        let h = first_named(msg, name).ok_or_else(|| HdrError::NotFound(name.to_string()))?;
+        self.insert_at(h.line.start as usize, t);
+        Ok(())
+    }
+
+    /// `hdr.remove`: every header called `name`; returns how many.
+    pub fn remove(&mut self, msg: &SipMessage, name: &str) -> u32 {
+        let known = HeaderName::from_bytes(name.as_bytes());
+        let mut n = 0;
+        for h in msg.headers() {
+            let hit = if known != HeaderName::Other {
+                h.name == known
+            } else {
+                h.name == HeaderName::Other && same_header(msg.text(h.name_span), name.as_bytes())
+            };
+            if hit {
+                self.ops.push(Lump::Delete(h.line));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Apply the lumps to `base` (the received message) and return the new bytes.
+    ///
+    /// Insertions at the same position keep their call order; a deleted range is dropped
+    /// once even when removed twice; insertions inside a deleted range are kept at its start.
+    pub fn apply(&self, base: &[u8]) -> Vec<u8> {
+        let extra: usize = self
+            .ops
+            .iter()
+            .map(|l| match l {
+                Lump::Insert { text, .. } => text.len(),
+                Lump::Delete(_) => 0,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(base.len() + extra);
+        let mut inserts: Vec<(usize, usize, &[u8])> = Vec::new();
+        let mut deletes: Vec<Span> = Vec::new();
+        for (seq, l) in self.ops.iter().enumerate() {
+            match l {
+                Lump::Insert { at, text } => inserts.push((*at, seq, text)),
+                Lump::Delete(s) => deletes.push(*s),
+            }
+        }
+        inserts.sort_by_key(|&(at, seq, _)| (at, seq));
+        deletes.sort_by_key(|s| s.start);
+        let mut pos = 0usize;
+        let mut ins = inserts.iter().peekable();
+        let mut del = deletes.iter().peekable();
+        loop {
+            let next_ins = ins.peek().map(|i| i.0);
+            let next_del = del.peek().map(|d| d.start as usize);
+            match (next_ins, next_del) {
+                (Some(i), d) if d.is_none_or(|d| i <= d) => {
+                    let i = i.max(pos);
+                    out.extend_from_slice(&base[pos..i.min(base.len())]);
+                    pos = pos.max(i.min(base.len()));
+                    out.extend_from_slice(ins.next().expect("peeked").2);
+                }
+                (_, Some(d)) => {
+                    let span = del.next().expect("peeked");
+                    if d > pos {
+                        out.extend_from_slice(&base[pos..d]);
+                    }
+                    pos = pos.max(span.end as usize);
+                }
+                (None, None) => break,
+                (Some(_), None) => unreachable!("covered by the first arm"),
+            }
+        }
+        if pos < base.len() {
+            out.extend_from_slice(&base[pos..]);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    const MSG: &str = "OPTIONS sip:a@b SIP/2.0\r\n\
+Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+From: <sip:x@y>;tag=1\r\n\
+To: <sip:a@b>\r\n\
+Call-ID: c1\r\n\
+CSeq: 1 OPTIONS\r\n\
+X-Strip: a\r\n\
+x-strip: b\r\n\
+Content-Length: 0\r\n\r\n";
+
+    fn msg() -> SipMessage {
+        SipMessage::parse(Bytes::from_static(MSG.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn every_operation() {
+        let m = msg();
+        let mut l = Lumps::default();
+        l.append(&m, "X-Last: 1").unwrap();
+        l.append(&m, "X-Last2: 2\r\n").unwrap();
+        l.insert(&m, "X-First: 0\r\n").unwrap();
+        l.append_after(&m, "X-After-Callid: 3\r\n", "i").unwrap();
+        l.insert_before(&m, "X-Before-CSeq: 4\r\n", "cseq").unwrap();
+        assert_eq!(l.remove(&m, "X-STRIP"), 2);
+        assert_eq!(l.remove(&m, "X-None"), 0);
+        let out = String::from_utf8(l.apply(m.as_bytes())).unwrap();
+        assert_eq!(
+            out,
+            "OPTIONS sip:a@b SIP/2.0\r\n\
+X-First: 0\r\n\
+Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+From: <sip:x@y>;tag=1\r\n\
+To: <sip:a@b>\r\n\
+Call-ID: c1\r\n\
+X-After-Callid: 3\r\n\
+X-Before-CSeq: 4\r\n\
+CSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\
+X-Last: 1\r\n\
+X-Last2: 2\r\n\r\n"
+        );
+        // the result is still a valid message
+        let again = SipMessage::parse(Bytes::from(out)).unwrap();
+        assert_eq!(again.header(b"X-Strip"), None);
+        // the original is untouched: lumps are applied on send
+        assert!(m.header(b"X-Strip").is_some());
+    }
+
+    #[test]
+    fn remove_twice_and_insert_at_removed_header() {
+        let m = msg();
+        let mut l = Lumps::default();
+        l.insert_before(&m, "X-New: 1\r\n", "X-Strip").unwrap();
+        l.remove(&m, "X-Strip");
+        l.remove(&m, "X-Strip");
+        let out = String::from_utf8(l.apply(m.as_bytes())).unwrap();
+        assert!(
+            out.contains("CSeq: 1 OPTIONS\r\nX-New: 1\r\nContent-Length: 0\r\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn header_text_validation() {
+        assert_eq!(check_header_lines("X-A: 1").unwrap(), b"X-A: 1\r\n");
+        assert!(check_header_lines("X-A: 1\r\nX-B: 2\r\n").is_ok());
+        assert!(check_header_lines("X-A: 1\r\n more\r\n").is_ok());
+        assert!(check_header_lines("").is_err());
+        assert!(check_header_lines("no colon").is_err());
+        assert!(check_header_lines("X-A: 1\r\n\r\nbody").is_err());
+        assert!(check_header_lines("X-A: 1\nX-B: 2").is_err());
+        assert!(check_header_lines("Bad Name: 1").is_err());
+        assert!(check_header_lines(" X: 1").is_err());
+        assert!(check_header_lines("X: a\rb").is_err());
+        let m = msg();
+        let mut l = Lumps::default();
+        assert_eq!(
+            l.append_after(&m, "X: 1", "Nope"),
+            Err(HdrError::NotFound("Nope".into()))
+        );
+    }
+}

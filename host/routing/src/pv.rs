@@ -1,0 +1,400 @@
+//! Pseudo-variable names (Kamailio developer guide, chapter 11): parsing `$ru`,
+//! `$hdr(Name)`, `$(hdr(Via)[1])`, `$(mb{s.select,1,:}{s.len})` into a [`PvSpec`].
+
+use crate::transform::Transform;
+
+/// Why a pseudo-variable operation failed; mirrors the WIT `pv.error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PvError {
+    /// Not a pseudo-variable this router knows.
+    #[error("unknown pseudo-variable {0}")]
+    UnknownName(String),
+    /// Malformed name.
+    #[error("malformed pseudo-variable: {0}")]
+    Syntax(String),
+    /// Cannot be written.
+    #[error("{0} is read-only")]
+    ReadOnly(String),
+    /// The value cannot be assigned.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+    /// A transformation does not apply to the value.
+    #[error("transformation failed: {0}")]
+    Transformation(String),
+}
+
+/// Which pseudo-variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PvName {
+    /// `$rm` method
+    Method,
+    /// `$ru` Request-URI
+    RUri,
+    /// `$rU` user of the Request-URI
+    RUser,
+    /// `$rd` host of the Request-URI
+    RDomain,
+    /// `$rp` port of the Request-URI
+    RPort,
+    /// `$rz` scheme of the Request-URI
+    RScheme,
+    /// `$rv` SIP version
+    Version,
+    /// `$du` destination URI
+    DstUri,
+    /// `$si` source IP
+    SrcIp,
+    /// `$sp` source port
+    SrcPort,
+    /// `$Ri` local IP the message arrived on
+    RcvIp,
+    /// `$Rp` local port the message arrived on
+    RcvPort,
+    /// `$pr` transport protocol
+    Proto,
+    /// `$fu` From URI
+    FromUri,
+    /// `$fU` From user
+    FromUser,
+    /// `$fd` From host
+    FromDomain,
+    /// `$ft` From tag
+    FromTag,
+    /// `$fn` From display name
+    FromName,
+    /// `$tu` To URI
+    ToUri,
+    /// `$tU` To user
+    ToUser,
+    /// `$td` To host
+    ToDomain,
+    /// `$tt` To tag
+    ToTag,
+    /// `$tn` To display name
+    ToName,
+    /// `$ci` Call-ID
+    CallId,
+    /// `$cs` CSeq number
+    CSeq,
+    /// `$ua` User-Agent
+    UserAgent,
+    /// `$ml` message length
+    MsgLen,
+    /// `$mb` whole message
+    MsgBuf,
+    /// `$rb` body
+    Body,
+    /// `$rs` reply status
+    Status,
+    /// `$rr` reply reason
+    Reason,
+    /// `$ct` Contact header value
+    Contact,
+    /// `$cl` Content-Length
+    ContentLength,
+    /// `$cT` Content-Type
+    ContentType,
+    /// `$mf` message flags
+    Flags,
+    /// `$Ts` current Unix time
+    Time,
+    /// `$hdr(Name)` header value
+    Hdr(String),
+    /// `$hdrc(Name)` number of headers called Name
+    HdrCount(String),
+    /// `$var(x)` script variable
+    Var(String),
+}
+
+impl PvName {
+    fn from_parts(class: &str, inner: Option<&str>, full: &str) -> Result<PvName, PvError> {
+        let needs_inner = |n: PvName| match inner {
+            None => Ok(n),
+            Some(_) => Err(PvError::Syntax(format!("{full}: ${class} takes no name"))),
+        };
+        let inner_name = |what: &str| match inner {
+            Some(i) if !i.is_empty() => Ok(i.to_string()),
+            _ => Err(PvError::Syntax(format!(
+                "{full}: ${what} needs a name in ()"
+            ))),
+        };
+        Ok(match class {
+            "rm" => needs_inner(PvName::Method)?,
+            "ru" => needs_inner(PvName::RUri)?,
+            "rU" => needs_inner(PvName::RUser)?,
+            "rd" => needs_inner(PvName::RDomain)?,
+            "rp" => needs_inner(PvName::RPort)?,
+            "rz" => needs_inner(PvName::RScheme)?,
+            "rv" => needs_inner(PvName::Version)?,
+            "du" => needs_inner(PvName::DstUri)?,
+            "si" => needs_inner(PvName::SrcIp)?,
+            "sp" => needs_inner(PvName::SrcPort)?,
+            "Ri" => needs_inner(PvName::RcvIp)?,
+            "Rp" => needs_inner(PvName::RcvPort)?,
+            "pr" | "proto" => needs_inner(PvName::Proto)?,
+            "fu" | "from" => needs_inner(PvName::FromUri)?,
+            "fU" => needs_inner(PvName::FromUser)?,
+            "fd" => needs_inner(PvName::FromDomain)?,
+            "ft" => needs_inner(PvName::FromTag)?,
+            "fn" => needs_inner(PvName::FromName)?,
+            "tu" | "to" => needs_inner(PvName::ToUri)?,
+            "tU" => needs_inner(PvName::ToUser)?,
+            "td" => needs_inner(PvName::ToDomain)?,
+            "tt" => needs_inner(PvName::ToTag)?,
+            "tn" => needs_inner(PvName::ToName)?,
+            "ci" => needs_inner(PvName::CallId)?,
+            "cs" => needs_inner(PvName::CSeq)?,
+            "ua" => needs_inner(PvName::UserAgent)?,
+            "ml" => needs_inner(PvName::MsgLen)?,
+            "mb" => needs_inner(PvName::MsgBuf)?,
+            "rb" => needs_inner(PvName::Body)?,
+            "rs" => needs_inner(PvName::Status)?,
+            "rr" => needs_inner(PvName::Reason)?,
+            "ct" => needs_inner(PvName::Contact)?,
+            "cl" => needs_inner(PvName::ContentLength)?,
+            "cT" => needs_inner(PvName::ContentType)?,
+            "mf" => needs_inner(PvName::Flags)?,
+            "Ts" => needs_inner(PvName::Time)?,
+            "hdr" => PvName::Hdr(inner_name("hdr")?),
+            "hdrc" => PvName::HdrCount(inner_name("hdrc")?),
+            "var" => PvName::Var(inner_name("var")?),
+            _ => return Err(PvError::UnknownName(full.to_string())),
+        })
+    }
+
+    /// True for names a plugin may assign.
+    pub fn is_writable(&self) -> bool {
+        matches!(
+            self,
+            PvName::RUri | PvName::RUser | PvName::RDomain | PvName::DstUri | PvName::Var(_)
+        )
+    }
+}
+
+/// An index into a multi-valued pseudo-variable (`$(hdr(Via)[1])`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PvIndex {
+    /// The n-th value; negative counts from the end (-1 is the last).
+    At(i32),
+    /// `[*]`: all values joined with a comma.
+    All,
+}
+
+/// A parsed pseudo-variable name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PvSpec {
+    /// Which pseudo-variable.
+    pub name: PvName,
+    /// Index, if any.
+    pub index: Option<PvIndex>,
+    /// Transformations applied in order.
+    pub transforms: Vec<Transform>,
+}
+
+fn is_class_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+impl PvSpec {
+    /// Parse a whole name such as `$ru` or `$(hdr(X)[0]{s.len})`.
+    pub fn parse(s: &str) -> Result<PvSpec, PvError> {
+        let (spec, used) = PvSpec::parse_prefix(s)?;
+        if used != s.len() {
+            return Err(PvError::Syntax(format!(
+                "{s}: unexpected {:?} after the name",
+                &s[used..]
+            )));
+        }
+        Ok(spec)
+    }
+
+    /// Parse the pseudo-variable at the start of `s` (which starts with `$`); returns it
+    /// and the number of bytes it spans. Used for names and for xlog-style templates.
+    pub fn parse_prefix(s: &str) -> Result<(PvSpec, usize), PvError> {
+        let b = s.as_bytes();
+        let syntax = |what: &str| PvError::Syntax(format!("{s}: {what}"));
+        if b.first() != Some(&b'$') {
+            return Err(syntax("must start with $"));
+        }
+        let bracketed = b.get(1) == Some(&b'(');
+        let mut pos = if bracketed { 2 } else { 1 };
+        let class_start = pos;
+        while pos < b.len() && is_class_char(b[pos]) {
+            pos += 1;
+        }
+        let class = &s[class_start..pos];
+        if class.is_empty() {
+            return Err(syntax("missing name after $"));
+        }
+        let mut inner = None;
+        if b.get(pos) == Some(&b'(') {
+            let close = s[pos..]
+                .find(')')
+                .ok_or_else(|| syntax("missing ) after inner name"))?;
+            inner = Some(s[pos + 1..pos + close].trim());
+            pos += close + 1;
+        }
+        let mut index = None;
+        let mut transforms = Vec::new();
+        if bracketed {
+            if b.get(pos) == Some(&b'[') {
+                let close = s[pos..]
+                    .find(']')
+                    .ok_or_else(|| syntax("missing ] after index"))?;
+                let idx = s[pos + 1..pos + close].trim();
+                index = Some(if idx == "*" {
+                    PvIndex::All
+                } else {
+                    PvIndex::At(
+                        idx.parse()
+                            .map_err(|_| syntax("index must be an integer or *"))?,
+                    )
+                });
+                pos += close + 1;
+            }
+            while b.get(pos) == Some(&b'{') {
+                // find the closing brace, honouring `\}` escapes inside parameters
+                let mut end = pos + 1;
+                loop {
+                    match b.get(end) {
+                        None => return Err(syntax("missing } after transformation")),
+                        Some(b'\\') => end += 2,
+                        Some(b'}') => break,
+                        Some(_) => end += 1,
+                    }
+                }
+                let body = &s[pos + 1..end];
+                transforms.push(
+                    Transform::parse(body).map_err(|e| PvError::Syntax(format!("{s}: {e}")))?,
+                );
+                pos = end + 1;
+            }
+            if b.get(pos) != Some(&b')') {
+                return Err(syntax("missing ) closing the name"));
+            }
+            pos += 1;
+        }
+        let full = &s[..pos];
+        let name = PvName::from_parts(class, inner, full)?;
+        if index.is_some() && !matches!(name, PvName::Hdr(_)) {
+            return Err(PvError::Syntax(format!("{full}: only $hdr takes an index")));
+        }
+        Ok((
+            PvSpec {
+                name,
+                index,
+                transforms,
+            },
+            pos,
+        ))
+    }
+}
+
+/// A piece of an xlog-style template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TemplatePart {
+    /// Literal text.
+    Text(String),
+    /// A pseudo-variable to expand.
+    Pv(PvSpec),
+}
+
+/// Split `template` into text and pseudo-variables. A `$` that does not start a name
+/// (`$` at the end, `$ `, `$1`) is kept as text; an unknown or malformed name is an error.
+pub fn parse_template(template: &str) -> Result<Vec<TemplatePart>, PvError> {
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut rest = template;
+    while let Some(dollar) = rest.find('$') {
+        text.push_str(&rest[..dollar]);
+        let at = &rest[dollar..];
+        let starts_name = at
+            .as_bytes()
+            .get(1)
+            .is_some_and(|&c| c == b'(' || c.is_ascii_alphabetic());
+        if !starts_name {
+            text.push('$');
+            rest = &at[1..];
+            continue;
+        }
+        let (spec, used) = PvSpec::parse_prefix(at)?;
+        if !text.is_empty() {
+            parts.push(TemplatePart::Text(std::mem::take(&mut text)));
+        }
+        parts.push(TemplatePart::Pv(spec));
+        rest = &at[used..];
+    }
+    text.push_str(rest);
+    if !text.is_empty() {
+        parts.push(TemplatePart::Text(text));
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_and_bracketed_names() {
+        assert_eq!(PvSpec::parse("$ru").unwrap().name, PvName::RUri);
+        assert_eq!(PvSpec::parse("$rU").unwrap().name, PvName::RUser);
+        assert_eq!(PvSpec::parse("$(ru)").unwrap().name, PvName::RUri);
+        assert_eq!(
+            PvSpec::parse("$hdr(X-Foo)").unwrap().name,
+            PvName::Hdr("X-Foo".into())
+        );
+        let s = PvSpec::parse("$(hdr(Via)[1])").unwrap();
+        assert_eq!(s.index, Some(PvIndex::At(1)));
+        let s = PvSpec::parse("$(hdr(Via)[*])").unwrap();
+        assert_eq!(s.index, Some(PvIndex::All));
+        let s = PvSpec::parse("$(mb{s.select,1,:}{s.len})").unwrap();
+        assert_eq!(s.name, PvName::MsgBuf);
+        assert_eq!(
+            s.transforms,
+            vec![Transform::SSelect(1, b':'), Transform::SLen]
+        );
+        let s = PvSpec::parse("$(hdr(X)[-1]{s.tolower})").unwrap();
+        assert_eq!(s.index, Some(PvIndex::At(-1)));
+        assert_eq!(
+            PvSpec::parse("$var(x)").unwrap().name,
+            PvName::Var("x".into())
+        );
+    }
+
+    #[test]
+    fn errors() {
+        assert!(matches!(
+            PvSpec::parse("$nosuch"),
+            Err(PvError::UnknownName(_))
+        ));
+        assert!(matches!(PvSpec::parse("ru"), Err(PvError::Syntax(_))));
+        assert!(matches!(PvSpec::parse("$(ru"), Err(PvError::Syntax(_))));
+        assert!(matches!(
+            PvSpec::parse("$(ru{s.nope})"),
+            Err(PvError::Syntax(_))
+        ));
+        assert!(matches!(PvSpec::parse("$(ru[1])"), Err(PvError::Syntax(_))));
+        assert!(matches!(PvSpec::parse("$hdr()"), Err(PvError::Syntax(_))));
+        assert!(matches!(PvSpec::parse("$var"), Err(PvError::Syntax(_))));
+        assert!(matches!(PvSpec::parse("$ru(x)"), Err(PvError::Syntax(_))));
+        assert!(matches!(PvSpec::parse("$ru "), Err(PvError::Syntax(_))));
+        assert!(matches!(
+            PvSpec::parse("$(hdr(X)[a])"),
+            Err(PvError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn templates() {
+        let parts = parse_template("from $fu to $(ru{uri.user}): 100$ and $").unwrap();
+        assert_eq!(parts.len(), 5);
+        assert_eq!(parts[0], TemplatePart::Text("from ".into()));
+        assert!(matches!(&parts[1], TemplatePart::Pv(s) if s.name == PvName::FromUri));
+        assert_eq!(parts[4], TemplatePart::Text(": 100$ and $".into()));
+        assert!(parse_template("$nosuch").is_err());
+        assert!(parse_template("$si.$sp").is_ok());
+    }
+}
