@@ -83,7 +83,8 @@ impl ParseError {
         }
     }
 
-    pub(crate) fn header(header: HeaderName, detail: &'static str) -> Self {
+    /// An invalid-header error.
+    pub fn header(header: HeaderName, detail: &'static str) -> Self {
         ParseError::Header { header, detail }
     }
 }

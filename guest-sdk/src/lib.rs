@@ -1,0 +1,216 @@
+//! # sipwasm-sdk: routing plugins for sipwasm, in Rust
+//!
+//! A sipwasm plugin is a WebAssembly component whose routes the router runs for every SIP
+//! message, as Kamailio runs `request_route` and `route[NAME]` blocks of its config or the
+//! `ksr_request_route` function of a KEMI script. This crate is the Rust side of that
+//! contract: functions that read like KEMI (`pv::get("$ru")`, `sl::send_reply(480, ...)`,
+//! `hdr::append("X-Foo: 1\r\n")`, `info!(...)`), a [`Plugin`] trait whose routes you
+//! override, and [`export_plugin!`] to make your type the component's entry point.
+//!
+//! ## A whole plugin
+//!
+//! Kamailio's tutorial routing script, as a plugin:
+//!
+//! ```no_run
+//! use sipwasm_sdk::{Plugin, Route, core, export_plugin, info, sl};
+//!
+//! #[derive(Default)]
+//! struct Tutorial;
+//!
+//! impl Plugin for Tutorial {
+//!     fn request_route(&mut self) -> Route {
+//!         info!("Hello, I am in the request_route");
+//!         if core::is_method("INVITE") {
+//!             sl::send_reply(480, "Temporarily Unavailable")?;
+//!             return core::exit();
+//!         }
+//!         self.route("RESPOND_501")?;
+//!         info!("Back in request_route");
+//!         Ok(())
+//!     }
+//!
+//!     fn route(&mut self, name: &str) -> Route {
+//!         match name {
+//!             "RESPOND_501" => {
+//!                 info!("Now I am in the respond 501 route");
+//!                 sl::send_reply(501, "Not Implemented")?;
+//!                 core::exit()
+//!             }
+//!             other => sipwasm_sdk::unknown_route(other),
+//!         }
+//!     }
+//! }
+//!
+//! export_plugin!(Tutorial);
+//! ```
+//!
+//! Build it for the component target and load it with the router:
+//!
+//! ```text
+//! cargo build --release --target wasm32-wasip2
+//! sipwasm check target/wasm32-wasip2/release/my_plugin.wasm
+//! ```
+//!
+//! ## How routes end
+//!
+//! A route returns [`Route`], `Result<(), Stop>`. `Ok(())` runs to the end; [`core::exit`]
+//! stops processing (Kamailio's `exit`), [`core::drop`] stops and drops the message. Errors
+//! of the host functions convert into [`Stop`] so `?` works everywhere; a route that fails
+//! that way is logged by the router and the request gets the configured fallback reply.
+//! Calling another route of your own plugin is a method call: `self.route("NAME")?`, and an
+//! `exit` in it ends the whole event, as in Kamailio.
+//!
+//! ## State
+//!
+//! The router keeps one instance of the plugin per worker and reuses it, so fields of your
+//! plugin type and other globals live across messages (like a Kamailio worker's Lua state).
+//! Everything about the current message comes from the host and is fresh for each event;
+//! `$var(x)` values are per message. After a crash the instance is replaced by a new one
+//! built with `Default`.
+#![deny(missing_docs)]
+
+extern crate self as sipwasm_sdk;
+
+#[doc(hidden)]
+pub mod bindings;
+
+pub mod config;
+pub mod core;
+pub mod hdr;
+pub mod log;
+pub mod pv;
+pub mod sl;
+
+use std::fmt;
+
+/// Why a route stopped before its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Stop processing the message (Kamailio's `exit`).
+    Exit,
+    /// Stop processing and drop the message (Kamailio's `drop`).
+    Drop,
+    /// The route failed; the text goes to the router's log.
+    Error(String),
+    /// A route name the plugin does not have.
+    UnknownRoute(String),
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::Exit => f.write_str("exit"),
+            Stop::Drop => f.write_str("drop"),
+            Stop::Error(e) => write!(f, "error: {e}"),
+            Stop::UnknownRoute(n) => write!(f, "no route named {n:?}"),
+        }
+    }
+}
+
+/// What a route returns: `Ok(())` when it ran to its end.
+pub type Route = Result<(), Stop>;
+
+/// The answer of [`Plugin::route`] for a name it does not know.
+pub fn unknown_route(name: &str) -> Route {
+    Err(Stop::UnknownRoute(name.to_string()))
+}
+
+/// A routing plugin. Override the routes you need; the others do nothing.
+pub trait Plugin: Default + 'static {
+    /// `request_route`: runs for every SIP request. A request that is not answered or
+    /// relayed here is dropped.
+    fn request_route(&mut self) -> Route {
+        Ok(())
+    }
+
+    /// `reply_route`: runs for every SIP reply received.
+    fn reply_route(&mut self) -> Route {
+        Ok(())
+    }
+
+    /// `route[NAME]`: named routes, called by your own code (`self.route("NAME")?`) or by
+    /// the router (failure routes, `t_continue` targets ...). Answer names you do not have
+    /// with [`unknown_route`].
+    fn route(&mut self, name: &str) -> Route {
+        unknown_route(name)
+    }
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings;
+    pub use crate::bindings::exports::sipwasm::router::routes::{Guest, RouteError, Verdict};
+    pub use wit_bindgen;
+
+    use super::{Plugin, Route, Stop};
+    use std::any::Any;
+    use std::cell::RefCell;
+
+    thread_local! {
+        static INSTANCE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    }
+
+    fn install_panic_hook() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            std::panic::set_hook(Box::new(|info| {
+                crate::log::log(crate::log::Level::Crit, &format!("plugin panicked: {info}"));
+            }));
+        });
+    }
+
+    /// Run `f` on the plugin instance (created with `Default` on first use) and turn its
+    /// [`Route`] into the WIT result.
+    pub fn dispatch<P: Plugin>(f: impl FnOnce(&mut P) -> Route) -> Result<Verdict, RouteError> {
+        install_panic_hook();
+        let route = INSTANCE.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let plugin = slot
+                .get_or_insert_with(|| Box::new(P::default()))
+                .downcast_mut::<P>()
+                .expect("one plugin type per component");
+            f(plugin)
+        });
+        match route {
+            Ok(()) => Ok(Verdict::Continue),
+            Err(Stop::Exit) => Ok(Verdict::Exit),
+            Err(Stop::Drop) => Ok(Verdict::Drop),
+            Err(Stop::Error(e)) => Err(RouteError::Failed(e)),
+            Err(Stop::UnknownRoute(n)) => Err(RouteError::UnknownRoute(n)),
+        }
+    }
+}
+
+/// Make `$plugin` (a type implementing [`Plugin`] and `Default`) the routes this component
+/// exports. Use it once, at the crate root of your plugin.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        const _: () = {
+            struct __SipwasmRoutes;
+
+            impl $crate::__private::Guest for __SipwasmRoutes {
+                fn request_route()
+                -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
+                {
+                    $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::request_route(p))
+                }
+
+                fn reply_route()
+                -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
+                {
+                    $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::reply_route(p))
+                }
+
+                fn named_route(
+                    name: ::std::string::String,
+                ) -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
+                {
+                    $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::route(p, &name))
+                }
+            }
+
+            $crate::__export_plugin_impl!(__SipwasmRoutes with_types_in $crate::__private::bindings);
+        };
+    };
+}

@@ -1,0 +1,172 @@
+//! The wasmtime engine, shared by every plugin: Cranelift, the pooling allocator, epoch
+//! interruption driven by a ticker thread, and the linker with the host interfaces.
+
+use crate::bindings;
+use crate::cache::ComponentCache;
+use crate::error::RuntimeError;
+use crate::plugin::{Plugin, PluginSettings};
+use crate::state::HostState;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// Engine-wide settings.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// How often the epoch advances; CPU deadlines are counted in these ticks.
+    pub epoch_tick: Duration,
+    /// Instances the pooling allocator has room for, across all plugins.
+    pub max_instances: u32,
+    /// Largest linear memory any plugin may be granted.
+    pub max_memory_bytes: usize,
+    /// Where compiled components are cached; `None` compiles on every load.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            epoch_tick: Duration::from_millis(1),
+            max_instances: 128,
+            max_memory_bytes: 64 << 20,
+            cache_dir: None,
+        }
+    }
+}
+
+/// Advances the engine's epoch every tick until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine, tick: Duration) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sipwasm-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Compiles, caches and links plugins.
+pub struct PluginEngine {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: EngineConfig,
+    cache: Option<ComponentCache>,
+    _ticker: EpochTicker,
+}
+
+impl PluginEngine {
+    /// Build the engine and start its epoch ticker.
+    pub fn new(config: EngineConfig) -> Result<Self, RuntimeError> {
+        let mut pool = PoolingAllocationConfig::default();
+        let n = config.max_instances.max(1);
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(8))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(8))
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(16)
+            .max_memory_size(config.max_memory_bytes)
+            // keep freed slots warm: re-instantiation after a trap stays cheap
+            .max_unused_warm_slots(n);
+        let mut cfg = Config::new();
+        cfg.wasm_component_model(true)
+            .epoch_interruption(true)
+            .cranelift_opt_level(OptLevel::Speed)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&cfg).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("linking WASI: {e:#}")))?;
+        bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Engine(format!("linking host interfaces: {e:#}")))?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(ComponentCache::new(dir)?),
+            None => None,
+        };
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)
+            .map_err(|e| RuntimeError::Engine(format!("starting the epoch ticker: {e}")))?;
+        Ok(PluginEngine {
+            engine,
+            linker,
+            config,
+            cache,
+            _ticker: ticker,
+        })
+    }
+
+    /// The configuration this engine was built with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compile `wasm` (or take it from the cache).
+    pub(crate) fn compile(&self, wasm: &[u8]) -> Result<(Component, bool), RuntimeError> {
+        match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, wasm),
+            None => Component::new(&self.engine, wasm)
+                .map(|c| (c, false))
+                .map_err(|e| RuntimeError::Compile(format!("{e:#}"))),
+        }
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<HostState> {
+        &self.linker
+    }
+
+    /// Load a plugin from a `.wasm` file.
+    pub fn load_file(
+        &self,
+        path: &Path,
+        settings: PluginSettings,
+    ) -> Result<Arc<Plugin>, RuntimeError> {
+        let wasm = std::fs::read(path).map_err(|e| RuntimeError::Io {
+            path: path.to_path_buf(),
+            error: e.to_string(),
+        })?;
+        self.load(&wasm, settings)
+    }
+
+    /// Load a plugin from component bytes.
+    pub fn load(&self, wasm: &[u8], settings: PluginSettings) -> Result<Arc<Plugin>, RuntimeError> {
+        Plugin::new(self, wasm, settings).map(Arc::new)
+    }
+
+    /// The number of epoch ticks that make up `deadline` (at least 1; one more than the
+    /// exact count because the current tick is already partly gone).
+    pub(crate) fn deadline_ticks(&self, deadline: Duration) -> u64 {
+        let tick = self.config.epoch_tick.as_nanos().max(1);
+        (deadline.as_nanos().div_ceil(tick) as u64).max(1) + 1
+    }
+}

@@ -1,0 +1,75 @@
+//! `sipwasm:router/core`
+
+use crate::bindings::sipwasm::router::core::{Error, Host};
+use crate::state::HostState;
+use sipwasm_routing::CoreError;
+
+fn core_error(e: CoreError) -> Error {
+    match e {
+        CoreError::FlagOutOfRange(f) => Error::FlagOutOfRange(f),
+        CoreError::InvalidUri(s) => Error::InvalidUri(s),
+        other => Error::InvalidUri(other.to_string()),
+    }
+}
+
+impl Host for HostState {
+    fn set_flag(&mut self, flag: u32) -> Result<(), Error> {
+        match self.event.as_mut() {
+            Some(c) => c.set_flag(flag).map_err(core_error),
+            None => Ok(()),
+        }
+    }
+
+    fn reset_flag(&mut self, flag: u32) -> Result<(), Error> {
+        match self.event.as_mut() {
+            Some(c) => c.reset_flag(flag).map_err(core_error),
+            None => Ok(()),
+        }
+    }
+
+    fn is_flag_set(&mut self, flag: u32) -> Result<bool, Error> {
+        match self.event.as_ref() {
+            Some(c) => c.is_flag_set(flag).map_err(core_error),
+            None => Ok(false),
+        }
+    }
+
+    fn is_method(&mut self, method: String) -> bool {
+        self.event.as_ref().is_some_and(|c| c.is_method(&method))
+    }
+
+    fn is_method_in(&mut self, letters: String) -> bool {
+        self.event
+            .as_ref()
+            .is_some_and(|c| c.is_method_in(&letters))
+    }
+
+    fn is_myself(&mut self, uri: String) -> Result<bool, Error> {
+        match self.event.as_ref() {
+            Some(c) => c.is_myself(&uri).map_err(core_error),
+            None => Ok(false),
+        }
+    }
+
+    fn is_myself_ruri(&mut self) -> bool {
+        self.event.as_ref().is_some_and(|c| c.is_myself_ruri())
+    }
+
+    fn is_myself_furi(&mut self) -> bool {
+        self.event.as_ref().is_some_and(|c| c.is_myself_furi())
+    }
+
+    fn is_myself_turi(&mut self) -> bool {
+        self.event.as_ref().is_some_and(|c| c.is_myself_turi())
+    }
+
+    fn is_myself_srcip(&mut self) -> bool {
+        self.event.as_ref().is_some_and(|c| c.is_myself_srcip())
+    }
+
+    fn set_drop(&mut self) {
+        if let Some(c) = self.event.as_mut() {
+            c.set_drop();
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! A loaded plugin: its compiled component, pre-linked for fast instantiation.
+
+use crate::bindings;
+use crate::cache::sha256_hex;
+use crate::engine::PluginEngine;
+use crate::error::RuntimeError;
+use crate::instance::PluginInstance;
+use crate::state::HostState;
+use crate::stats::{PluginStats, StatsSnapshot};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::Store;
+use wasmtime::component::types::ComponentItem;
+
+/// How a plugin runs.
+#[derive(Clone, Debug)]
+pub struct PluginSettings {
+    /// Name used in logs and counters.
+    pub name: String,
+    /// CPU deadline per event.
+    pub deadline: Duration,
+    /// Memory cap per instance, in bytes.
+    pub memory_limit: usize,
+    /// The plugin's `[plugin.config]` table.
+    pub config: BTreeMap<String, String>,
+}
+
+impl PluginSettings {
+    /// Defaults: 10 ms per event, 16 MiB per instance, no config.
+    pub fn new(name: impl Into<String>) -> Self {
+        PluginSettings {
+            name: name.into(),
+            deadline: Duration::from_millis(10),
+            memory_limit: 16 << 20,
+            config: BTreeMap::new(),
+        }
+    }
+}
+
+/// What host functions need to know about their plugin.
+#[derive(Debug)]
+pub(crate) struct PluginMeta {
+    pub(crate) name: Arc<str>,
+    pub(crate) memory_limit: usize,
+    pub(crate) config: BTreeMap<String, String>,
+}
+
+/// What a component imports and exports, as `sipwasm check` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComponentReport {
+    /// SHA-256 of the component bytes.
+    pub sha256: String,
+    /// Imported interfaces.
+    pub imports: Vec<String>,
+    /// Exported interfaces and functions.
+    pub exports: Vec<String>,
+    /// True when the compiled form came from the cache.
+    pub from_cache: bool,
+}
+
+/// A compiled, linked plugin. Cheap to instantiate; shared by every worker.
+pub struct Plugin {
+    pub(crate) meta: Arc<PluginMeta>,
+    pub(crate) pre: bindings::PluginPre<HostState>,
+    pub(crate) deadline_ticks: u64,
+    pub(crate) stats: PluginStats,
+    report: ComponentReport,
+}
+
+fn describe(engine: &wasmtime::Engine, items: Vec<(String, ComponentItem)>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, item) in items {
+        match item {
+            ComponentItem::ComponentInstance(inst) => {
+                let funcs: Vec<String> = inst.exports(engine).map(|(n, _)| n.to_string()).collect();
+                if funcs.is_empty() {
+                    out.push(name);
+                } else {
+                    out.push(format!("{name} ({})", funcs.join(", ")));
+                }
+            }
+            _ => out.push(name),
+        }
+    }
+    out
+}
+
+impl Plugin {
+    pub(crate) fn new(
+        engine: &PluginEngine,
+        wasm: &[u8],
+        settings: PluginSettings,
+    ) -> Result<Plugin, RuntimeError> {
+        if settings.memory_limit > engine.config().max_memory_bytes {
+            return Err(RuntimeError::Instantiate(format!(
+                "memory limit {} exceeds the engine maximum {}",
+                settings.memory_limit,
+                engine.config().max_memory_bytes
+            )));
+        }
+        let (component, from_cache) = engine.compile(wasm)?;
+        let ty = component.component_type();
+        let eng = engine.engine();
+        let report = ComponentReport {
+            sha256: sha256_hex(wasm),
+            imports: describe(
+                eng,
+                ty.imports(eng)
+                    .map(|(n, i)| (n.to_string(), i.ty))
+                    .collect(),
+            ),
+            exports: describe(
+                eng,
+                ty.exports(eng)
+                    .map(|(n, i)| (n.to_string(), i.ty))
+                    .collect(),
+            ),
+            from_cache,
+        };
+        let instance_pre = engine
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|e| RuntimeError::World(format!("{e:#}")))?;
+        let pre = bindings::PluginPre::new(instance_pre)
+            .map_err(|e| RuntimeError::World(format!("{e:#}")))?;
+        Ok(Plugin {
+            meta: Arc::new(PluginMeta {
+                name: settings.name.into(),
+                memory_limit: settings.memory_limit,
+                config: settings.config,
+            }),
+            pre,
+            deadline_ticks: engine.deadline_ticks(settings.deadline),
+            stats: PluginStats::default(),
+            report,
+        })
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.meta.name
+    }
+
+    /// What the component imports and exports.
+    pub fn report(&self) -> &ComponentReport {
+        &self.report
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// A fresh instance in its own store.
+    pub fn instantiate(self: &Arc<Self>) -> Result<PluginInstance, RuntimeError> {
+        PluginStats::bump(&self.stats.instantiations);
+        let mut store = Store::new(self.pre.engine(), HostState::new(self.meta.clone()));
+        store.limiter(|s| &mut s.limits);
+        // instantiation itself runs guest code (start functions): bound it too
+        store.set_epoch_deadline(self.deadline_ticks);
+        store.epoch_deadline_trap();
+        match self.pre.instantiate(&mut store) {
+            Ok(bindings) => Ok(PluginInstance::new(self.clone(), store, bindings)),
+            Err(e) => {
+                PluginStats::bump(&self.stats.instantiate_failures);
+                Err(RuntimeError::Instantiate(format!("{e:#}")))
+            }
+        }
+    }
+}

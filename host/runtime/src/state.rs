@@ -1,0 +1,127 @@
+//! What a plugin's store holds: the event being routed, the plugin's identity, its memory
+//! limit, a locked-down WASI context, and caches of parsed pseudo-variable names.
+
+use crate::plugin::PluginMeta;
+use sipwasm_routing::RouteContext;
+use sipwasm_routing::pv::{PvError, PvSpec, TemplatePart, parse_template};
+use std::collections::HashMap;
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Most parsed names kept per instance; the cache is cleared when full, so a plugin that
+/// builds names dynamically cannot grow host memory without bound.
+const PV_CACHE_MAX: usize = 1024;
+
+/// Per-instance memory cap, enforced on every `memory.grow`.
+#[derive(Debug)]
+pub(crate) struct MemoryLimit {
+    pub(crate) max_bytes: usize,
+    /// Set when the guest asked for more than `max_bytes`: if the event then traps, the
+    /// failure is reported as a memory-cap hit.
+    pub(crate) hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimit {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The `T` of the plugin's `Store<T>`.
+pub struct HostState {
+    pub(crate) meta: Arc<PluginMeta>,
+    pub(crate) event: Option<RouteContext>,
+    /// Name of the route running, for log lines.
+    pub(crate) route: &'static str,
+    pub(crate) limits: MemoryLimit,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pv_cache: HashMap<String, Arc<PvSpec>>,
+    template_cache: HashMap<String, Arc<Vec<TemplatePart>>>,
+}
+
+impl HostState {
+    pub(crate) fn new(meta: Arc<PluginMeta>) -> Self {
+        let wasi = WasiCtx::builder()
+            .stdout(crate::stdio::LogSink::new(
+                meta.name.clone(),
+                crate::stdio::Stream::Stdout,
+            ))
+            .stderr(crate::stdio::LogSink::new(
+                meta.name.clone(),
+                crate::stdio::Stream::Stderr,
+            ))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        HostState {
+            limits: MemoryLimit {
+                max_bytes: meta.memory_limit,
+                hit: false,
+            },
+            meta,
+            event: None,
+            route: "",
+            wasi,
+            table: ResourceTable::new(),
+            pv_cache: HashMap::new(),
+            template_cache: HashMap::new(),
+        }
+    }
+
+    /// The parsed form of a pseudo-variable name, cached.
+    pub(crate) fn spec(&mut self, name: &str) -> Result<Arc<PvSpec>, PvError> {
+        if let Some(s) = self.pv_cache.get(name) {
+            return Ok(s.clone());
+        }
+        let spec = Arc::new(PvSpec::parse(name)?);
+        if self.pv_cache.len() >= PV_CACHE_MAX {
+            self.pv_cache.clear();
+        }
+        self.pv_cache.insert(name.to_string(), spec.clone());
+        Ok(spec)
+    }
+
+    /// The parsed form of an xlog template, cached.
+    pub(crate) fn template(&mut self, template: &str) -> Result<Arc<Vec<TemplatePart>>, PvError> {
+        if let Some(t) = self.template_cache.get(template) {
+            return Ok(t.clone());
+        }
+        let parts = Arc::new(parse_template(template)?);
+        if self.template_cache.len() >= PV_CACHE_MAX {
+            self.template_cache.clear();
+        }
+        self.template_cache
+            .insert(template.to_string(), parts.clone());
+        Ok(parts)
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

@@ -1,0 +1,573 @@
+//! The router configuration file (TOML).
+//!
+//! ```toml
+//! [router]
+//! listen = ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"]
+//! workers = 2
+//!
+//! [plugin]
+//! name = "tutorial-501"
+//! path = "../target/wasm32-wasip2/plugin/tutorial_501.wasm"
+//! ```
+//!
+//! Unknown keys are errors; every error names the file and the key. Relative paths are
+//! relative to the directory of the config file.
+
+use serde::Deserialize;
+use sipwasm_routing::Alias;
+use sipwasm_transport::ListenSpec;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// OS error.
+        error: std::io::Error,
+    },
+    /// Not valid TOML, an unknown key, or a value of the wrong type.
+    #[error("{}: {error}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error, with line, column and key.
+        error: toml::de::Error,
+    },
+    /// A value that parses but is not acceptable.
+    #[error("{}: {key}: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key, as a dotted path.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn default_server_header() -> String {
+    format!("sipwasm {}", env!("CARGO_PKG_VERSION"))
+}
+
+const fn default_max_message() -> usize {
+    65_535
+}
+
+/// `[router]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterSection {
+    /// Listeners, `PROTO:IP:PORT`.
+    pub listen: Vec<String>,
+    /// Worker threads per UDP socket, and for TCP messages.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Domains (optionally `host:port`) the router answers for in `is_myself`.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `Server` header of generated replies; empty for none.
+    #[serde(default = "default_server_header")]
+    pub server_header: String,
+    /// Largest SIP message accepted, in bytes.
+    #[serde(default = "default_max_message")]
+    pub max_message_size: usize,
+}
+
+/// `[tcp]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpSection {
+    /// Close a connection idle for this many seconds.
+    #[serde(default = "TcpSection::default_idle")]
+    pub idle_timeout_secs: u64,
+    /// A message must be complete within this many seconds once started.
+    #[serde(default = "TcpSection::default_message_timeout")]
+    pub message_timeout_secs: u64,
+    /// Most open connections.
+    #[serde(default = "TcpSection::default_max_connections")]
+    pub max_connections: usize,
+}
+
+impl TcpSection {
+    const fn default_idle() -> u64 {
+        120
+    }
+    const fn default_message_timeout() -> u64 {
+        10
+    }
+    const fn default_max_connections() -> usize {
+        4096
+    }
+}
+
+impl Default for TcpSection {
+    fn default() -> Self {
+        TcpSection {
+            idle_timeout_secs: Self::default_idle(),
+            message_timeout_secs: Self::default_message_timeout(),
+            max_connections: Self::default_max_connections(),
+        }
+    }
+}
+
+/// What a request gets when its plugin crashes, times out or fails.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum FallbackSpec {
+    /// `"drop"`: send nothing.
+    Keyword(String),
+    /// `{ code = 500, reason = "..." }`
+    Reply {
+        /// Status code.
+        code: u16,
+        /// Reason phrase.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+}
+
+/// The resolved fallback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fallback {
+    /// Send nothing.
+    Drop,
+    /// Send this reply.
+    Reply(u16, String),
+}
+
+/// `[plugin]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSection {
+    /// Name for logs and counters.
+    pub name: String,
+    /// The `.wasm` component.
+    pub path: PathBuf,
+    /// CPU deadline per event, milliseconds.
+    #[serde(default = "PluginSection::default_deadline")]
+    pub deadline_ms: u64,
+    /// Memory cap per instance, MiB.
+    #[serde(default = "PluginSection::default_memory")]
+    pub memory_mb: usize,
+    /// Reply on failure: `"drop"` or `{ code = 500, reason = "Server Internal Error" }`.
+    #[serde(default)]
+    pub fallback: Option<FallbackSpec>,
+    /// Settings the plugin reads with `config.get`.
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+}
+
+impl PluginSection {
+    const fn default_deadline() -> u64 {
+        10
+    }
+    const fn default_memory() -> usize {
+        16
+    }
+}
+
+/// `[runtime]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Where compiled components are cached; empty for no cache.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// Epoch tick in milliseconds (resolution of CPU deadlines).
+    #[serde(default = "RuntimeSection::default_tick")]
+    pub epoch_tick_ms: u64,
+    /// Instances the pooling allocator holds.
+    #[serde(default = "RuntimeSection::default_instances")]
+    pub max_instances: u32,
+}
+
+impl RuntimeSection {
+    const fn default_tick() -> u64 {
+        1
+    }
+    const fn default_instances() -> u32 {
+        128
+    }
+}
+
+impl Default for RuntimeSection {
+    fn default() -> Self {
+        RuntimeSection {
+            cache_dir: None,
+            epoch_tick_ms: Self::default_tick(),
+            max_instances: Self::default_instances(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `text` or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `debug`, `sipwasm=debug,warn` ...
+    #[serde(default)]
+    pub level: Option<String>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `[router]`
+    pub router: RouterSection,
+    /// `[tcp]`
+    #[serde(default)]
+    pub tcp: TcpSection,
+    /// `[plugin]`
+    pub plugin: PluginSection,
+    /// `[runtime]`
+    #[serde(default)]
+    pub runtime: RuntimeSection,
+    /// `[log]`
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// A validated configuration, paths resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from.
+    pub source: PathBuf,
+    /// Listeners.
+    pub listen: Vec<ListenSpec>,
+    /// Worker threads.
+    pub workers: usize,
+    /// Aliases for `is_myself`.
+    pub aliases: Vec<Alias>,
+    /// `Server` header, if any.
+    pub server_header: Option<String>,
+    /// Largest message.
+    pub max_message_size: usize,
+    /// TCP limits.
+    pub tcp: TcpSection,
+    /// Plugin name.
+    pub plugin_name: String,
+    /// Plugin file (absolute or relative to the working directory).
+    pub plugin_path: PathBuf,
+    /// CPU deadline per event.
+    pub deadline: Duration,
+    /// Memory cap per instance, bytes.
+    pub memory_limit: usize,
+    /// Fallback on failure.
+    pub fallback: Fallback,
+    /// The plugin's own settings, as strings.
+    pub plugin_config: BTreeMap<String, String>,
+    /// Compiled-component cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Epoch tick.
+    pub epoch_tick: Duration,
+    /// Pooling allocator size.
+    pub max_instances: u32,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: Option<String>,
+}
+
+impl Config {
+    /// Read and validate `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validate the TOML `text`, as if read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let mut listen = Vec::new();
+        for (i, spec) in file.router.listen.iter().enumerate() {
+            listen.push(
+                spec.parse::<ListenSpec>()
+                    .map_err(|e| invalid(&format!("router.listen[{i}]"), e.to_string()))?,
+            );
+        }
+        if listen.is_empty() {
+            return Err(invalid(
+                "router.listen",
+                "at least one listener is needed".into(),
+            ));
+        }
+        if file.router.workers == 0 || file.router.workers > 256 {
+            return Err(invalid("router.workers", "must be 1 to 256".into()));
+        }
+        if !(1024..=1 << 24).contains(&file.router.max_message_size) {
+            return Err(invalid(
+                "router.max_message_size",
+                "must be 1024 to 16777216 bytes".into(),
+            ));
+        }
+        let mut aliases = Vec::new();
+        for (i, a) in file.router.aliases.iter().enumerate() {
+            let (host, port) = match a.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') || h.ends_with(']') => (
+                    h,
+                    Some(p.parse::<u16>().map_err(|_| {
+                        invalid(
+                            &format!("router.aliases[{i}]"),
+                            format!("bad port in {a:?}"),
+                        )
+                    })?),
+                ),
+                _ => (a.as_str(), None),
+            };
+            if host.is_empty() {
+                return Err(invalid(
+                    &format!("router.aliases[{i}]"),
+                    "empty host".into(),
+                ));
+            }
+            aliases.push(Alias {
+                host: host.to_ascii_lowercase(),
+                port,
+            });
+        }
+        let p = &file.plugin;
+        if p.name.is_empty() {
+            return Err(invalid("plugin.name", "must not be empty".into()));
+        }
+        if p.deadline_ms == 0 || p.deadline_ms > 60_000 {
+            return Err(invalid("plugin.deadline_ms", "must be 1 to 60000".into()));
+        }
+        if p.memory_mb == 0 || p.memory_mb > 4096 {
+            return Err(invalid("plugin.memory_mb", "must be 1 to 4096".into()));
+        }
+        let fallback = match &p.fallback {
+            None => Fallback::Reply(500, "Server Internal Error".into()),
+            Some(FallbackSpec::Keyword(k)) if k == "drop" => Fallback::Drop,
+            Some(FallbackSpec::Keyword(k)) => {
+                return Err(invalid(
+                    "plugin.fallback",
+                    format!("{k:?}: expected \"drop\" or {{ code = N, reason = \"...\" }}"),
+                ));
+            }
+            Some(FallbackSpec::Reply { code, reason }) => {
+                if !(300..=699).contains(code) {
+                    return Err(invalid("plugin.fallback.code", "must be 300 to 699".into()));
+                }
+                let reason = reason
+                    .clone()
+                    .unwrap_or_else(|| "Server Internal Error".into());
+                if reason.contains(['\r', '\n']) {
+                    return Err(invalid("plugin.fallback.reason", "must be one line".into()));
+                }
+                Fallback::Reply(*code, reason)
+            }
+        };
+        let mut plugin_config = BTreeMap::new();
+        for (k, v) in &p.config {
+            let s = match v {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => {
+                    return Err(invalid(
+                        &format!("plugin.config.{k}"),
+                        "values must be strings, numbers or booleans".into(),
+                    ));
+                }
+            };
+            plugin_config.insert(k.clone(), s);
+        }
+        let r = &file.runtime;
+        if r.epoch_tick_ms == 0 || r.epoch_tick_ms > 1000 {
+            return Err(invalid("runtime.epoch_tick_ms", "must be 1 to 1000".into()));
+        }
+        if r.max_instances == 0 || r.max_instances > 10_000 {
+            return Err(invalid(
+                "runtime.max_instances",
+                "must be 1 to 10000".into(),
+            ));
+        }
+        if file.tcp.idle_timeout_secs == 0 || file.tcp.message_timeout_secs == 0 {
+            return Err(invalid("tcp", "timeouts must be at least 1 second".into()));
+        }
+        Ok(Config {
+            source: path.to_path_buf(),
+            listen,
+            workers: file.router.workers,
+            aliases,
+            server_header: (!file.router.server_header.is_empty())
+                .then(|| file.router.server_header.clone()),
+            max_message_size: file.router.max_message_size,
+            tcp: file.tcp.clone(),
+            plugin_name: p.name.clone(),
+            plugin_path: resolve(&p.path),
+            deadline: Duration::from_millis(p.deadline_ms),
+            memory_limit: p.memory_mb << 20,
+            fallback,
+            plugin_config,
+            cache_dir: r.cache_dir.as_deref().map(resolve),
+            epoch_tick: Duration::from_millis(r.epoch_tick_ms),
+            max_instances: r.max_instances,
+            log_format: file.log.format,
+            log_level: file.log.level.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[router]
+listen = ["udp:127.0.0.1:5060", "tcp:[::1]:5060"]
+workers = 2
+aliases = ["Example.com", "sip.example.com:5070"]
+
+[plugin]
+name = "t"
+path = "plugins/t.wasm"
+fallback = { code = 503, reason = "Busy" }
+[plugin.config]
+next_hop = "sip:127.0.0.1:5080"
+retries = 3
+
+[runtime]
+cache_dir = "cache"
+"#;
+
+    #[test]
+    fn good_config_resolves_paths() {
+        let c = Config::parse(GOOD, Path::new("/etc/sipwasm/router.toml")).unwrap();
+        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.plugin_path, Path::new("/etc/sipwasm/plugins/t.wasm"));
+        assert_eq!(
+            c.cache_dir.as_deref(),
+            Some(Path::new("/etc/sipwasm/cache"))
+        );
+        assert_eq!(c.fallback, Fallback::Reply(503, "Busy".into()));
+        assert_eq!(c.plugin_config["retries"], "3");
+        assert_eq!(
+            c.aliases[0],
+            Alias {
+                host: "example.com".into(),
+                port: None
+            }
+        );
+        assert_eq!(c.aliases[1].port, Some(5070));
+        assert_eq!(c.deadline, Duration::from_millis(10));
+        assert_eq!(c.memory_limit, 16 << 20);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let text = GOOD.replace("workers = 2", "workerz = 2");
+        let e = Config::parse(&text, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("r.toml:"), "{e}");
+        assert!(e.contains("workerz"), "{e}");
+        let text = GOOD.replace("[runtime]", "[runtime]\nbogus = 1");
+        let e = Config::parse(&text, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let e = Config::parse(
+            &GOOD.replace("udp:127.0.0.1:5060", "udp:nowhere"),
+            Path::new("r.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("router.listen[0]"), "{e}");
+        let e = Config::parse(
+            &GOOD.replace("code = 503", "code = 200"),
+            Path::new("r.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("plugin.fallback.code"), "{e}");
+        let e = Config::parse(
+            &GOOD.replace(
+                "fallback = { code = 503, reason = \"Busy\" }",
+                "fallback = \"ignore\"",
+            ),
+            Path::new("r.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("plugin.fallback"), "{e}");
+        let drop = GOOD.replace(
+            "fallback = { code = 503, reason = \"Busy\" }",
+            "fallback = \"drop\"",
+        );
+        assert_eq!(
+            Config::parse(&drop, Path::new("r.toml")).unwrap().fallback,
+            Fallback::Drop
+        );
+        let e = Config::parse(
+            &GOOD.replace("workers = 2", "workers = 0"),
+            Path::new("r.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("router.workers"), "{e}");
+        let e = Config::parse(
+            "[router]\nlisten = []\n[plugin]\nname=\"x\"\npath=\"y\"",
+            Path::new("r.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("router.listen"), "{e}");
+        let e = Config::parse(
+            "[router]\nlisten=[\"udp:127.0.0.1:1\"]",
+            Path::new("r.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("plugin"), "missing section named: {e}");
+    }
+}

@@ -1,0 +1,386 @@
+//! The server: bound listeners in, routing plugin in the middle, replies out.
+//!
+//! Threads: each UDP socket is read by `workers` blocking threads, each owning one plugin
+//! instance (Kamailio's UDP children); TCP connections run on tokio and hand complete
+//! messages to `workers` TCP worker threads, which own their instances too. Plugin code
+//! never runs on a tokio thread, so a slow route cannot stall the network tasks.
+
+use crate::config::Fallback;
+use bytes::Bytes;
+use sipwasm_proto::framing::FrameError;
+use sipwasm_proto::{Method, SipMessage, Transport};
+use sipwasm_routing::{LocalConfig, Outbound, RouteContext, Source, reply_to_malformed};
+use sipwasm_runtime::{Plugin, PluginWorker, Route};
+use sipwasm_transport::{BoundListener, ConnectionTable, Incoming, Sender, TcpLimits};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How the server runs, apart from its listeners and plugin.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    /// Worker threads per UDP socket, and for TCP.
+    pub workers: usize,
+    /// Router identity (addresses, aliases, Server header).
+    pub aliases: Vec<sipwasm_routing::Alias>,
+    /// `Server` header of generated replies.
+    pub server_header: Option<String>,
+    /// What a request gets when its plugin fails.
+    pub fallback: Fallback,
+    /// TCP limits.
+    pub tcp: TcpLimits,
+}
+
+/// Counters of the router core.
+#[derive(Debug, Default)]
+pub struct RouterStats {
+    /// Datagrams and framed stream messages received.
+    pub received: AtomicU64,
+    /// Messages the parser rejected.
+    pub malformed: AtomicU64,
+    /// Keep-alives and empty datagrams ignored.
+    pub keepalives: AtomicU64,
+    /// ACKs to our own stateless replies, absorbed.
+    pub acks_absorbed: AtomicU64,
+    /// Messages sent.
+    pub sent: AtomicU64,
+    /// Messages that could not be sent.
+    pub send_errors: AtomicU64,
+    /// Fallback replies sent after a plugin failure.
+    pub fallbacks: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The routing core shared by every worker.
+pub struct Router {
+    local: Arc<LocalConfig>,
+    fallback: Fallback,
+    sender: Sender,
+    stats: RouterStats,
+}
+
+/// True for datagrams that only keep a NAT binding open (CR, LF, spaces, NUL).
+fn is_keepalive(data: &[u8]) -> bool {
+    data.iter()
+        .all(|&c| matches!(c, b'\r' | b'\n' | b' ' | b'\t' | 0))
+}
+
+impl Router {
+    /// The router's counters.
+    pub fn stats(&self) -> &RouterStats {
+        &self.stats
+    }
+
+    fn send(&self, out: Outbound) {
+        match self
+            .sender
+            .send(out.transport, out.local, out.dest, out.conn, out.data)
+        {
+            Ok(()) => bump(&self.stats.sent),
+            Err(e) => {
+                bump(&self.stats.send_errors);
+                tracing::info!("send failed: {e}");
+            }
+        }
+    }
+
+    /// Handle one received message on `worker`.
+    pub fn handle(
+        &self,
+        worker: &mut PluginWorker,
+        data: Bytes,
+        source: Source,
+        framing_error: Option<&FrameError>,
+    ) {
+        bump(&self.stats.received);
+        if let Some(err) = framing_error {
+            bump(&self.stats.malformed);
+            tracing::info!(src = %source.src, "unframeable stream data: {err}");
+            let parse_err = match err {
+                FrameError::TooLarge { limit } => sipwasm_proto::ParseError::TooLarge {
+                    size: data.len(),
+                    limit: *limit,
+                },
+                _ => sipwasm_proto::ParseError::header(
+                    sipwasm_proto::HeaderName::ContentLength,
+                    "cannot frame the message",
+                ),
+            };
+            if let Some(out) = reply_to_malformed(&self.local, &data, &source, &parse_err) {
+                self.send(out);
+            }
+            return;
+        }
+        if is_keepalive(&data) {
+            bump(&self.stats.keepalives);
+            return;
+        }
+        let msg = match SipMessage::parse(data.clone()) {
+            Ok(m) => m,
+            Err(e) => {
+                bump(&self.stats.malformed);
+                tracing::info!(src = %source.src, proto = %source.transport, "malformed SIP message: {e}");
+                if let Some(out) = reply_to_malformed(&self.local, &data, &source, &e) {
+                    self.send(out);
+                }
+                return;
+            }
+        };
+        let is_request = msg.is_request();
+        let method = msg.method();
+        if method == Method::Ack
+            && is_request
+            && msg
+                .to()
+                .tag(msg.as_bytes())
+                .is_some_and(|t| self.local.is_local_to_tag(t))
+        {
+            // the ACK for one of our stateless non-2xx replies: hop-by-hop, ends here
+            bump(&self.stats.acks_absorbed);
+            return;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let ctx = RouteContext::new(self.local.clone(), msg, source, now);
+        let route = if is_request {
+            Route::Request
+        } else {
+            Route::Reply
+        };
+        let mut outcome = worker.run(route, ctx);
+        if outcome.result.is_err()
+            && is_request
+            && method != Method::Ack
+            && !outcome.ctx.final_replied()
+            && let Fallback::Reply(code, reason) = &self.fallback
+        {
+            bump(&self.stats.fallbacks);
+            if let Err(e) = outcome.ctx.send_reply(*code, reason) {
+                tracing::warn!("fallback reply failed: {e}");
+            }
+        }
+        for out in outcome.ctx.take_outbound() {
+            self.send(out);
+        }
+    }
+}
+
+/// A running server: its addresses, and the way to stop it.
+pub struct Server {
+    router: Arc<Router>,
+    addrs: Vec<(Transport, SocketAddr)>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tcp_jobs: Option<async_channel::Receiver<Incoming>>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener's address could not be read.
+    #[error("listener: {0}")]
+    Listener(std::io::Error),
+    /// A plugin instance could not be created.
+    #[error("plugin {name}: {error}")]
+    Plugin {
+        /// Plugin name.
+        name: String,
+        /// What failed.
+        error: sipwasm_runtime::RuntimeError,
+    },
+    /// A worker thread could not be started.
+    #[error("starting a worker thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl Server {
+    /// Start serving `listeners` with `plugin`. Must be called within a tokio runtime
+    /// (TCP runs on it). Plugin instances are created before this returns, so a plugin
+    /// that cannot be instantiated fails the start, not the first message.
+    pub fn start(
+        settings: ServerSettings,
+        plugin: Arc<Plugin>,
+        listeners: Vec<BoundListener>,
+    ) -> Result<Server, StartError> {
+        let mut addrs = Vec::new();
+        for l in &listeners {
+            addrs.push((l.transport(), l.local_addr().map_err(StartError::Listener)?));
+        }
+        let local = Arc::new(LocalConfig::new(
+            addrs
+                .iter()
+                .map(|(t, a)| sipwasm_routing::Listener {
+                    transport: *t,
+                    addr: *a,
+                })
+                .collect(),
+            settings.aliases.clone(),
+            settings.server_header.clone(),
+        ));
+        let mut udp = Vec::new();
+        let mut tcp = Vec::new();
+        for l in listeners {
+            match l {
+                BoundListener::Udp(s) => udp.push(Arc::new(s)),
+                BoundListener::Tcp(s) => tcp.push(s),
+            }
+        }
+        let runtime = tokio::runtime::Handle::current();
+        let (jobs_tx, jobs_rx) = async_channel::bounded::<Incoming>(4096);
+        let table =
+            (!tcp.is_empty()).then(|| ConnectionTable::new(settings.tcp, jobs_tx, runtime.clone()));
+        let router = Arc::new(Router {
+            local,
+            fallback: settings.fallback.clone(),
+            sender: Sender::new(udp.clone(), table.clone()),
+            stats: RouterStats::default(),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let new_worker = || -> Result<PluginWorker, StartError> {
+            let mut w = PluginWorker::new(plugin.clone());
+            w.warm_up().map_err(|error| StartError::Plugin {
+                name: plugin.name().to_string(),
+                error,
+            })?;
+            Ok(w)
+        };
+        for sock in &udp {
+            let local_addr = sock.local_addr().map_err(StartError::Listener)?;
+            for n in 0..settings.workers {
+                let mut worker = new_worker()?;
+                let (sock, router, stop) = (sock.clone(), router.clone(), stop.clone());
+                let t = std::thread::Builder::new()
+                    .name(format!("sipwasm-udp-{}-{n}", local_addr.port()))
+                    .spawn(move || {
+                        sipwasm_transport::udp::serve(&sock, &stop, |data, src| {
+                            let source = Source {
+                                transport: Transport::Udp,
+                                src,
+                                local: local_addr,
+                                conn: None,
+                            };
+                            router.handle(&mut worker, data, source, None);
+                        });
+                    })
+                    .map_err(StartError::Thread)?;
+                threads.push(t);
+            }
+        }
+        let mut tasks = Vec::new();
+        let tcp_jobs = if let Some(table) = table {
+            for n in 0..settings.workers {
+                let mut worker = new_worker()?;
+                let (rx, router) = (jobs_rx.clone(), router.clone());
+                let t = std::thread::Builder::new()
+                    .name(format!("sipwasm-tcp-{n}"))
+                    .spawn(move || {
+                        while let Ok(job) = rx.recv_blocking() {
+                            let source = Source {
+                                transport: job.transport,
+                                src: job.src,
+                                local: job.local,
+                                conn: Some(job.conn),
+                            };
+                            router.handle(
+                                &mut worker,
+                                job.data,
+                                source,
+                                job.framing_error.as_ref(),
+                            );
+                        }
+                    })
+                    .map_err(StartError::Thread)?;
+                threads.push(t);
+            }
+            for l in tcp {
+                tasks.push(runtime.spawn(table.clone().accept_loop(l)));
+            }
+            Some(jobs_rx)
+        } else {
+            None
+        };
+        tracing::info!(
+            plugin = plugin.name(),
+            workers = settings.workers,
+            "sipwasm listening on {}",
+            addrs
+                .iter()
+                .map(|(t, a)| format!("{t}:{a}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(Server {
+            router,
+            addrs,
+            stop,
+            threads,
+            tasks,
+            tcp_jobs,
+        })
+    }
+
+    /// The bound addresses (with real ports when 0 was asked for).
+    pub fn addrs(&self) -> &[(Transport, SocketAddr)] {
+        &self.addrs
+    }
+
+    /// The first bound address of `transport`.
+    pub fn addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.addrs
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .map(|(_, a)| *a)
+    }
+
+    /// The routing core (for its counters).
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
+    }
+
+    /// Stop accepting, let workers finish the message in hand, and join them.
+    pub async fn shutdown(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        if let Some(rx) = self.tcp_jobs.take() {
+            rx.close();
+        }
+        let threads = std::mem::take(&mut self.threads);
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+
+    /// Serve until `signal` resolves, then shut down.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_keepalive;
+
+    #[test]
+    fn keepalives() {
+        assert!(is_keepalive(b"\r\n\r\n"));
+        assert!(is_keepalive(b"\r\n"));
+        assert!(is_keepalive(b""));
+        assert!(is_keepalive(b"\0"));
+        assert!(!is_keepalive(b"OPTIONS"));
+    }
+}

@@ -1,0 +1,158 @@
+//! Listener specifications (`udp:127.0.0.1:5060`, `tcp:[::1]:5060`) and binding them.
+
+use sipwasm_proto::Transport;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A listener to open: transport and address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenSpec {
+    /// Transport.
+    pub transport: Transport,
+    /// Address and port (port 0 picks a free one).
+    pub addr: SocketAddr,
+}
+
+/// Why a listener spec did not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid listener {spec:?}: {reason} (expected PROTO:IP:PORT, e.g. udp:127.0.0.1:5060 or tcp:[::1]:5060)"
+)]
+pub struct ListenSpecError {
+    spec: String,
+    reason: String,
+}
+
+impl FromStr for ListenSpec {
+    type Err = ListenSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason: &str| ListenSpecError {
+            spec: s.to_string(),
+            reason: reason.to_string(),
+        };
+        let (proto, addr) = s.split_once(':').ok_or_else(|| err("missing protocol"))?;
+        let transport: Transport = proto
+            .parse()
+            .map_err(|e: sipwasm_proto::transport::UnknownTransport| err(&e.to_string()))?;
+        if transport == Transport::Tls {
+            return Err(err("TLS listeners are not supported yet"));
+        }
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| err("not an IP:PORT (IPv6 addresses go in brackets)"))?;
+        Ok(ListenSpec { transport, addr })
+    }
+}
+
+impl fmt::Display for ListenSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.transport, self.addr)
+    }
+}
+
+/// A bound socket, ready to be served.
+#[derive(Debug)]
+pub enum BoundListener {
+    /// A UDP socket (blocking, with a read timeout so workers notice shutdown).
+    Udp(std::net::UdpSocket),
+    /// A TCP listener (non-blocking, for tokio).
+    Tcp(std::net::TcpListener),
+}
+
+impl BoundListener {
+    /// The local address (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            BoundListener::Udp(s) => s.local_addr(),
+            BoundListener::Tcp(s) => s.local_addr(),
+        }
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> Transport {
+        match self {
+            BoundListener::Udp(_) => Transport::Udp,
+            BoundListener::Tcp(_) => Transport::Tcp,
+        }
+    }
+}
+
+/// How often a blocked UDP worker wakes up to check for shutdown.
+pub const UDP_POLL: Duration = Duration::from_millis(200);
+
+impl ListenSpec {
+    /// Bind the socket.
+    pub fn bind(&self) -> std::io::Result<BoundListener> {
+        let domain = Domain::for_address(self.addr);
+        match self.transport {
+            Transport::Udp => {
+                let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+                if self.addr.is_ipv6() {
+                    s.set_only_v6(true)?;
+                }
+                // a deep receive queue absorbs bursts while a worker runs a plugin
+                let _ = s.set_recv_buffer_size(8 << 20);
+                let _ = s.set_send_buffer_size(4 << 20);
+                s.bind(&self.addr.into())?;
+                let s: std::net::UdpSocket = s.into();
+                s.set_read_timeout(Some(UDP_POLL))?;
+                Ok(BoundListener::Udp(s))
+            }
+            Transport::Tcp => {
+                let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+                if self.addr.is_ipv6() {
+                    s.set_only_v6(true)?;
+                }
+                s.set_reuse_address(true)?;
+                s.bind(&self.addr.into())?;
+                s.listen(1024)?;
+                let s: std::net::TcpListener = s.into();
+                s.set_nonblocking(true)?;
+                Ok(BoundListener::Tcp(s))
+            }
+            other => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                format!("{other} listeners are not supported"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_specs() {
+        let s: ListenSpec = "udp:127.0.0.1:5060".parse().unwrap();
+        assert_eq!(s.transport, Transport::Udp);
+        assert_eq!(s.addr, "127.0.0.1:5060".parse().unwrap());
+        let s: ListenSpec = "TCP:[::1]:5070".parse().unwrap();
+        assert_eq!(s.transport, Transport::Tcp);
+        assert_eq!(s.to_string(), "tcp:[::1]:5070");
+        assert!("127.0.0.1:5060".parse::<ListenSpec>().is_err());
+        assert!("sctp:127.0.0.1:5060".parse::<ListenSpec>().is_err());
+        assert!("udp:::1:5060".parse::<ListenSpec>().is_err());
+        assert!("udp:127.0.0.1".parse::<ListenSpec>().is_err());
+    }
+
+    #[test]
+    fn bind_port_zero() {
+        let l = "udp:127.0.0.1:0"
+            .parse::<ListenSpec>()
+            .unwrap()
+            .bind()
+            .unwrap();
+        assert_ne!(l.local_addr().unwrap().port(), 0);
+        let l = "tcp:127.0.0.1:0"
+            .parse::<ListenSpec>()
+            .unwrap()
+            .bind()
+            .unwrap();
+        assert_eq!(l.transport(), Transport::Tcp);
+    }
+}

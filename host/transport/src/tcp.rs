@@ -1,0 +1,474 @@
+//! TCP: listeners, per-connection reader and writer tasks, and the connection table.
+
+use crate::SendError;
+use bytes::{Bytes, BytesMut};
+use sipwasm_proto::Transport;
+use sipwasm_proto::framing::{Frame, FrameError, StreamFramer};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// A message received on a connection, for the workers.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    /// The framed message bytes.
+    pub data: Bytes,
+    /// Transport.
+    pub transport: Transport,
+    /// Peer.
+    pub src: SocketAddr,
+    /// Local end.
+    pub local: SocketAddr,
+    /// Connection id.
+    pub conn: u64,
+    /// Set when the stream could not be framed: `data` is what was buffered, the
+    /// connection is being closed, and the router answers with an error if it can.
+    pub framing_error: Option<FrameError>,
+}
+
+/// Limits per connection.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpLimits {
+    /// Largest message accepted.
+    pub max_message: usize,
+    /// Close after this long without receiving anything.
+    pub idle_timeout: Duration,
+    /// A started message must be complete within this time (slow-loris guard).
+    pub message_timeout: Duration,
+    /// Writes that take longer than this close the connection.
+    pub write_timeout: Duration,
+    /// Messages queued for one connection before it counts as stalled.
+    pub send_queue: usize,
+    /// Most open connections; more are refused.
+    pub max_connections: usize,
+    /// How long to try connecting out.
+    pub connect_timeout: Duration,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            max_message: 65_535,
+            idle_timeout: Duration::from_secs(120),
+            message_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            send_queue: 256,
+            max_connections: 4096,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+struct Conn {
+    tx: mpsc::Sender<Bytes>,
+    peer: SocketAddr,
+    local: SocketAddr,
+}
+
+struct Table {
+    conns: Mutex<HashMap<u64, Conn>>,
+    next_id: AtomicU64,
+    limits: TcpLimits,
+    incoming: async_channel::Sender<Incoming>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// Every open TCP connection, by id. Cheap to clone.
+#[derive(Clone)]
+pub struct ConnectionTable {
+    inner: Arc<Table>,
+}
+
+/// Why a connection ended, for the log.
+#[derive(Debug)]
+#[allow(
+    dead_code,
+    reason = "fields are read through Debug in the close log line"
+)]
+enum Closed {
+    Eof,
+    Idle,
+    SlowMessage,
+    Frame(FrameError),
+    Io(std::io::Error),
+    WorkersGone,
+}
+
+impl ConnectionTable {
+    /// A table whose connections deliver messages to `incoming` and run on `runtime`.
+    pub fn new(
+        limits: TcpLimits,
+        incoming: async_channel::Sender<Incoming>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        ConnectionTable {
+            inner: Arc::new(Table {
+                conns: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                limits,
+                incoming,
+                runtime,
+            }),
+        }
+    }
+
+    /// Number of open connections.
+    pub fn len(&self) -> usize {
+        self.inner.conns.lock().expect("not poisoned").len()
+    }
+
+    /// True when no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Accept connections on `listener` until the task is dropped.
+    pub async fn accept_loop(self, listener: std::net::TcpListener) {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("cannot serve TCP listener: {e}");
+                return;
+            }
+        };
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    if self.len() >= self.inner.limits.max_connections {
+                        tracing::warn!(%peer, "refusing TCP connection: {} open", self.inner.limits.max_connections);
+                        drop(stream);
+                        continue;
+                    }
+                    self.start(stream, peer);
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning
+                    tracing::warn!("TCP accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    /// Register a connected stream and spawn its reader and writer.
+    fn start(&self, stream: TcpStream, peer: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
+        let local = stream.local_addr().ok()?;
+        let _ = stream.set_nodelay(true);
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.inner.limits.send_queue);
+        self.inner.conns.lock().expect("not poisoned").insert(
+            id,
+            Conn {
+                tx: tx.clone(),
+                peer,
+                local,
+            },
+        );
+        tracing::debug!(conn = id, %peer, %local, "TCP connection open");
+        let (reader, writer) = stream.into_split();
+        let table = self.clone();
+        let limits = self.inner.limits;
+        let writer_task = self
+            .inner
+            .runtime
+            .spawn(write_loop(writer, rx, limits.write_timeout));
+        self.inner.runtime.spawn(async move {
+            let why = table.read_loop(reader, id, peer, local).await;
+            tracing::debug!(conn = id, %peer, "TCP connection closed: {why:?}");
+            table.inner.conns.lock().expect("not poisoned").remove(&id);
+            // the writer ends when the last sender is gone; give queued replies a moment
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer_task).await;
+        });
+        Some(tx)
+    }
+
+    async fn read_loop(
+        &self,
+        mut reader: tokio::net::tcp::OwnedReadHalf,
+        id: u64,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Closed {
+        let limits = self.inner.limits;
+        let framer = StreamFramer::new(limits.max_message);
+        let mut buf = BytesMut::with_capacity(4096);
+        let mut message_started: Option<Instant> = None;
+        loop {
+            // deliver every complete frame already buffered
+            loop {
+                match framer.decode(&mut buf) {
+                    Ok(Some(Frame::Message(data))) => {
+                        message_started = None;
+                        let msg = Incoming {
+                            data,
+                            transport: Transport::Tcp,
+                            src: peer,
+                            local,
+                            conn: id,
+                            framing_error: None,
+                        };
+                        if self.inner.incoming.send(msg).await.is_err() {
+                            return Closed::WorkersGone;
+                        }
+                    }
+                    Ok(Some(Frame::Ping)) => {
+                        // RFC 5626 keep-alive: answer the double CRLF with one CRLF
+                        let _ = self.queue(id, Bytes::from_static(b"\r\n"));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        // framing is lost: answer 400 if the head of the buffer is a
+                        // request we can reply to, then close
+                        let _ = self
+                            .inner
+                            .incoming
+                            .send(Incoming {
+                                data: buf.split().freeze(),
+                                transport: Transport::Tcp,
+                                src: peer,
+                                local,
+                                conn: id,
+                                framing_error: Some(e.clone()),
+                            })
+                            .await;
+                        return Closed::Frame(e);
+                    }
+                }
+            }
+            if buf.is_empty() {
+                message_started = None;
+            } else if message_started.is_none() {
+                message_started = Some(Instant::now());
+            }
+            let wait = match message_started {
+                Some(t) => limits
+                    .message_timeout
+                    .saturating_sub(t.elapsed())
+                    .min(limits.idle_timeout),
+                None => limits.idle_timeout,
+            };
+            if wait.is_zero() {
+                return Closed::SlowMessage;
+            }
+            buf.reserve(4096);
+            match tokio::time::timeout(wait, reader.read_buf(&mut buf)).await {
+                Ok(Ok(0)) => return Closed::Eof,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Closed::Io(e),
+                Err(_) if message_started.is_some() => return Closed::SlowMessage,
+                Err(_) => return Closed::Idle,
+            }
+        }
+    }
+
+    /// Queue `data` on connection `id`; a full queue means the peer stopped reading, and
+    /// the connection is dropped.
+    fn queue(&self, id: u64, data: Bytes) -> Result<bool, SendError> {
+        let mut conns = self.inner.conns.lock().expect("not poisoned");
+        let Some(c) = conns.get(&id) else {
+            return Ok(false);
+        };
+        match c.tx.try_send(data) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let peer = c.peer;
+                conns.remove(&id);
+                Err(SendError::Congested(peer))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                conns.remove(&id);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Send on connection `conn` if it is open; else on an open connection to `dest` from
+    /// `local`; else connect to `dest` (in the background) and send.
+    pub fn send(
+        &self,
+        conn: Option<u64>,
+        local: SocketAddr,
+        dest: SocketAddr,
+        data: Bytes,
+    ) -> Result<(), SendError> {
+        if let Some(id) = conn
+            && self.queue(id, data.clone())?
+        {
+            return Ok(());
+        }
+        let existing = {
+            let conns = self.inner.conns.lock().expect("not poisoned");
+            conns
+                .iter()
+                .find(|(_, c)| {
+                    c.peer == dest && (local.ip().is_unspecified() || c.local.ip() == local.ip())
+                })
+                .map(|(id, _)| *id)
+        };
+        if let Some(id) = existing
+            && self.queue(id, data.clone())?
+        {
+            return Ok(());
+        }
+        let table = self.clone();
+        let timeout = self.inner.limits.connect_timeout;
+        self.inner.runtime.spawn(async move {
+            match tokio::time::timeout(timeout, TcpStream::connect(dest)).await {
+                Ok(Ok(stream)) => {
+                    if let Some(tx) = table.start(stream, dest) {
+                        let _ = tx.send(data).await;
+                    }
+                }
+                Ok(Err(e)) => tracing::info!(%dest, "TCP connect failed: {e}"),
+                Err(_) => tracing::info!(%dest, "TCP connect timed out"),
+            }
+        });
+        Ok(())
+    }
+}
+
+async fn write_loop(
+    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Bytes>,
+    write_timeout: Duration,
+) {
+    while let Some(data) = rx.recv().await {
+        match tokio::time::timeout(write_timeout, writer.write_all(&data)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!("TCP write failed: {e}");
+                break;
+            }
+            Err(_) => {
+                tracing::info!("TCP write timed out; closing");
+                break;
+            }
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    const MSG: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 2\r\n\r\nhi";
+
+    async fn setup(
+        limits: TcpLimits,
+    ) -> (
+        ConnectionTable,
+        async_channel::Receiver<Incoming>,
+        SocketAddr,
+    ) {
+        let (tx, rx) = async_channel::bounded(16);
+        let table = ConnectionTable::new(limits, tx, tokio::runtime::Handle::current());
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(table.clone().accept_loop(l));
+        (table, rx, addr)
+    }
+
+    #[tokio::test]
+    async fn frames_messages_and_answers_pings() {
+        let (table, rx, addr) = setup(TcpLimits::default()).await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"\r\n\r\n").await.unwrap();
+        let mut pong = [0u8; 2];
+        c.read_exact(&mut pong).await.unwrap();
+        assert_eq!(&pong, b"\r\n");
+        // two messages, the second split across writes
+        c.write_all(MSG).await.unwrap();
+        c.write_all(&MSG[..10]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        c.write_all(&MSG[10..]).await.unwrap();
+        let a = rx.recv().await.unwrap();
+        let b = rx.recv().await.unwrap();
+        assert_eq!(&a.data[..], MSG);
+        assert_eq!(&b.data[..], MSG);
+        assert_eq!(a.conn, b.conn);
+        // reply on the same connection
+        table
+            .send(
+                Some(a.conn),
+                a.local,
+                a.src,
+                Bytes::from_static(b"SIP/2.0 200 OK\r\n\r\n"),
+            )
+            .unwrap();
+        let mut got = [0u8; 18];
+        c.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"SIP/2.0 200 OK\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn stalled_partial_message_is_cut() {
+        let limits = TcpLimits {
+            message_timeout: Duration::from_millis(200),
+            ..TcpLimits::default()
+        };
+        let (table, _rx, addr) = setup(limits).await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(&MSG[..20]).await.unwrap();
+        let mut buf = [0u8; 8];
+        let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 0, "server closed the slow connection");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(table.is_empty());
+    }
+
+    #[tokio::test]
+    async fn oversized_message_closes_connection() {
+        let limits = TcpLimits {
+            max_message: 100,
+            ..TcpLimits::default()
+        };
+        let (_table, rx, addr) = setup(limits).await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(&[b'A'; 300]).await.unwrap();
+        // the unframeable bytes go to the workers once (for a 400 when possible), then EOF
+        let junk = rx.recv().await.unwrap();
+        assert!(junk.data.len() >= 100);
+        assert_eq!(
+            junk.framing_error,
+            Some(FrameError::TooLarge { limit: 100 })
+        );
+        let mut buf = [0u8; 8];
+        let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[tokio::test]
+    async fn outbound_connection_when_none_is_open() {
+        let (table, _rx, _addr) = setup(TcpLimits::default()).await;
+        let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dest = peer.local_addr().unwrap();
+        table
+            .send(
+                None,
+                "127.0.0.1:0".parse().unwrap(),
+                dest,
+                Bytes::from_static(b"hello"),
+            )
+            .unwrap();
+        let (mut s, _) = peer.accept().await.unwrap();
+        let mut got = [0u8; 5];
+        s.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello");
+        assert_eq!(table.len(), 1);
+    }
+}

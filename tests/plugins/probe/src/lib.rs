@@ -1,0 +1,169 @@
+//! Test plugin: the user part of the Request-URI picks a behaviour, so tests can drive the
+//! runtime's failure handling and every host interface with plain SIP requests.
+//!
+//! | R-URI user | behaviour                                                             |
+//! |------------|-----------------------------------------------------------------------|
+//! | `pv`       | reply 200 with `X-Val-N: <value or ERR:...>` for each `X-Get` header   |
+//! | `count`    | reply 200 with `X-Count`: events this instance has served             |
+//! | `spin`     | loop forever (cut at the CPU deadline)                                 |
+//! | `eat`      | allocate until the memory cap stops it                                 |
+//! | `panic`    | panic                                                                  |
+//! | `fail`     | return a route error                                                   |
+//! | `badroute` | call a route that does not exist                                       |
+//! | `noreply`  | do nothing                                                             |
+//! | `exit`     | named route that exits before the caller replies                      |
+//! | `log`      | log at every level, print to stdout and stderr, reply 200              |
+//! | `hdrops`   | exercise every hdr function and report the results                     |
+//! | `set`      | assign `$rU`, `$rd`, `$du`, `$var` and report them                     |
+//! | `flags`    | set/test flags and methods, report                                     |
+//! | other      | 404 No Such Probe                                                      |
+
+use sipwasm_sdk::{Plugin, Route, Stop, config, core, export_plugin, hdr, info, log, pv, sl};
+
+#[derive(Default)]
+struct Probe {
+    served: u64,
+}
+
+fn reply_with(headers: &[(String, String)], code: u16, reason: &str) -> Route {
+    for (name, value) in headers {
+        sl::append_to_reply(format!("{name}: {value}\r\n"))?;
+    }
+    sl::send_reply(code, reason)?;
+    core::exit()
+}
+
+impl Plugin for Probe {
+    fn request_route(&mut self) -> Route {
+        if core::is_method("ACK") {
+            return core::exit();
+        }
+        self.served += 1;
+        let user = pv::gete("$rU")?;
+        self.route(&user)?;
+        sl::send_reply(404, "No Such Probe")?;
+        Ok(())
+    }
+
+    fn route(&mut self, name: &str) -> Route {
+        match name {
+            "pv" => {
+                let n = pv::getvn("$hdrc(X-Get)", 0)?;
+                let mut out = Vec::new();
+                for i in 0..n {
+                    let pvname = pv::gete(format!("$(hdr(X-Get)[{i}])"))?;
+                    let value = match pv::get(&pvname) {
+                        Ok(v) => v.to_string(),
+                        Err(e) => format!("ERR:{e:?}"),
+                    };
+                    out.push((format!("X-Val-{i}"), value));
+                }
+                reply_with(&out, 200, "OK")
+            }
+            "count" => reply_with(&[("X-Count".into(), self.served.to_string())], 200, "OK"),
+            "spin" => {
+                let mut x = 0u64;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "eat" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "panic" => panic!("probe was asked to panic"),
+            "fail" => Err(Stop::Error("probe failed on purpose".into())),
+            "badroute" => self.route("NO_SUCH_ROUTE"),
+            "noreply" => core::exit(),
+            "exit" => {
+                self.route("INNER_EXIT")?;
+                reply_with(&[], 500, "Exit Did Not Stop The Route")
+            }
+            "INNER_EXIT" => core::exit(),
+            "log" => {
+                log::log(log::Level::Debug, "probe debug");
+                info!("probe info from {}", pv::gete("$si")?);
+                log::log(log::Level::Warn, "probe warn");
+                log::xlog(log::Level::Error, "probe xlog $rm $ci")?;
+                println!("probe stdout line");
+                eprintln!("probe stderr line");
+                reply_with(&[], 200, "OK")
+            }
+            "hdrops" => {
+                let mut out = Vec::new();
+                let mut record = |k: &str, v: String| out.push((format!("X-{k}"), v));
+                record("Append", format!("{:?}", hdr::append("X-A: 1\r\n")));
+                record(
+                    "AppendAfter",
+                    format!("{:?}", hdr::append_after("X-B: 2", "Call-ID")),
+                );
+                record(
+                    "AppendAfterMissing",
+                    format!("{:?}", hdr::append_after("X-B: 2", "X-Nope")),
+                );
+                record("Insert", format!("{:?}", hdr::insert("X-C: 3\r\n")));
+                record(
+                    "InsertBefore",
+                    format!("{:?}", hdr::insert_before("X-D: 4\r\n", "CSeq")),
+                );
+                record("Invalid", format!("{:?}", hdr::append("no colon here")));
+                record("Remove", format!("{:?}", hdr::remove("X-Remove-Me")));
+                record("Present", hdr::is_present("X-Remove-Me").to_string());
+                record("Get", format!("{:?}", hdr::get("X-Remove-Me")));
+                record(
+                    "ReplyHdrInvalid",
+                    format!("{:?}", sl::append_to_reply("bad\r\n\r\nbody")),
+                );
+                reply_with(&out, 200, "OK")
+            }
+            "set" => {
+                let mut out = Vec::new();
+                pv::sets("$rU", "alice")?;
+                pv::sets("$rd", "example.net")?;
+                pv::sets("$du", "sip:127.0.0.1:5999")?;
+                pv::seti("$var(n)", 41)?;
+                let n = pv::getvn("$var(n)", 0)? + 1;
+                out.push(("X-Ruri".into(), pv::gete("$ru")?));
+                out.push(("X-Du".into(), pv::gete("$du")?));
+                out.push(("X-Var".into(), n.to_string()));
+                out.push((
+                    "X-Si-Write".into(),
+                    format!("{:?}", pv::sets("$si", "1.2.3.4")),
+                ));
+                out.push((
+                    "X-Bad-Ru".into(),
+                    format!("{:?}", pv::sets("$ru", "not a uri")),
+                ));
+                out.push(("X-Unknown".into(), format!("{:?}", pv::get("$nosuch"))));
+                out.push((
+                    "X-Config".into(),
+                    config::get("greeting").unwrap_or_default(),
+                ));
+                reply_with(&out, 200, "OK")
+            }
+            "flags" => {
+                core::set_flag(5)?;
+                let out = vec![
+                    ("X-Flag5".into(), core::is_flag_set(5)?.to_string()),
+                    ("X-Flag40".into(), format!("{:?}", core::set_flag(40))),
+                    (
+                        "X-Is-Options".into(),
+                        core::is_method("options").to_string(),
+                    ),
+                    ("X-Method-In".into(), core::is_method_in("IRO").to_string()),
+                    ("X-Myself-Ruri".into(), core::is_myself_ruri().to_string()),
+                    ("X-Myself-Srcip".into(), core::is_myself_srcip().to_string()),
+                    ("X-Mf".into(), pv::gete("$mf")?),
+                ];
+                reply_with(&out, 200, "OK")
+            }
+            "named" => reply_with(&[("X-Named".into(), "yes".into())], 200, "OK"),
+            _ => reply_with(&[], 404, "No Such Probe"),
+        }
+    }
+}
+
+export_plugin!(Probe);
