@@ -154,7 +154,21 @@ pub mod __private {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
             std::panic::set_hook(Box::new(|info| {
-                crate::log::log(crate::log::Level::Crit, &format!("plugin panicked: {info}"));
+                let payload = info.payload();
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("(no message)");
+                let at = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                // one line, so the router log keeps it next to the plugin name
+                crate::log::log(
+                    crate::log::Level::Crit,
+                    &format!("plugin panicked{at}: {}", msg.replace('\n', " ")),
+                );
             }));
         });
     }

@@ -67,10 +67,11 @@ pub enum ParseError {
 
 impl ParseError {
     /// The status code for a reply to a request that failed this way: 505 for an
-    /// unsupported version, 400 otherwise.
+    /// unsupported version, 513 for an oversized message, 400 otherwise.
     pub fn reply_code(&self) -> u16 {
         match self {
             ParseError::VersionNotSupported(_) => 505,
+            ParseError::TooLarge { .. } => 513,
             _ => 400,
         }
     }
@@ -79,6 +80,7 @@ impl ParseError {
     pub fn reply_reason(&self) -> &'static str {
         match self {
             ParseError::VersionNotSupported(_) => "Version Not Supported",
+            ParseError::TooLarge { .. } => "Message Too Large",
             _ => "Bad Request",
         }
     }

@@ -168,15 +168,22 @@ impl PluginInstance {
             }
             Err(e) => {
                 self.broken = true;
-                if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                tracing::debug!(plugin = %self.plugin.name(), "trap details: {e:?}");
+                let summary = match e.downcast_ref::<Trap>() {
+                    Some(t) => t.to_string(),
+                    None => e.root_cause().to_string(),
+                };
+                if hit_memory_cap {
+                    // refused memory growth first: whatever came next (abort, or a
+                    // deadline hit while retrying) is the memory cap's doing
+                    PluginStats::bump(&stats.memory_cap);
+                    Err(EventError::MemoryCap(summary))
+                } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
                     PluginStats::bump(&stats.timeouts);
                     Err(EventError::Timeout)
-                } else if hit_memory_cap {
-                    PluginStats::bump(&stats.memory_cap);
-                    Err(EventError::MemoryCap(format!("{e:#}")))
                 } else {
                     PluginStats::bump(&stats.traps);
-                    Err(EventError::Trap(format!("{e:?}")))
+                    Err(EventError::Trap(summary))
                 }
             }
         };

@@ -114,6 +114,10 @@ impl Router {
             if let Some(out) = reply_to_malformed(&self.local, &data, &source, &parse_err) {
                 self.send(out);
             }
+            // framing is lost: the connection ends once the answer is written
+            if let Some(conn) = source.conn {
+                self.sender.close(source.transport, conn);
+            }
             return;
         }
         if is_keepalive(&data) {

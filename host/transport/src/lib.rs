@@ -72,6 +72,15 @@ impl Sender {
         }
     }
 
+    /// Close a stream connection after what is queued on it (no-op for UDP).
+    pub fn close(&self, transport: Transport, conn: u64) {
+        if transport.is_stream()
+            && let Some(t) = &self.tcp
+        {
+            t.close(conn);
+        }
+    }
+
     /// Send `data` over `transport` from `local` to `dest`; for streams, on connection `conn`
     /// when it is still open, else on a new connection to `dest`.
     pub fn send(

@@ -69,6 +69,8 @@ struct Conn {
     tx: mpsc::Sender<Bytes>,
     peer: SocketAddr,
     local: SocketAddr,
+    /// Signalled by [`ConnectionTable::close`].
+    closed: Arc<tokio::sync::Notify>,
 }
 
 struct Table {
@@ -162,12 +164,14 @@ impl ConnectionTable {
         let _ = stream.set_nodelay(true);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.inner.limits.send_queue);
+        let closed = Arc::new(tokio::sync::Notify::new());
         self.inner.conns.lock().expect("not poisoned").insert(
             id,
             Conn {
                 tx: tx.clone(),
                 peer,
                 local,
+                closed: closed.clone(),
             },
         );
         tracing::debug!(conn = id, %peer, %local, "TCP connection open");
@@ -180,6 +184,17 @@ impl ConnectionTable {
             .spawn(write_loop(writer, rx, limits.write_timeout));
         self.inner.runtime.spawn(async move {
             let why = table.read_loop(reader, id, peer, local).await;
+            // Replies may still be on their way: after a framing error the router answers
+            // and then closes the connection itself; after EOF (a half-close) the peer may
+            // still read. Keep the connection registered for a bounded time.
+            let linger = match why {
+                Closed::Frame(_) => Some(Duration::from_secs(5)),
+                Closed::Eof => Some(Duration::from_secs(2)),
+                _ => None,
+            };
+            if let Some(d) = linger {
+                let _ = tokio::time::timeout(d, closed.notified()).await;
+            }
             tracing::debug!(conn = id, %peer, "TCP connection closed: {why:?}");
             table.inner.conns.lock().expect("not poisoned").remove(&id);
             // the writer ends when the last sender is gone; give queued replies a moment
@@ -264,6 +279,13 @@ impl ConnectionTable {
                 Err(_) if message_started.is_some() => return Closed::SlowMessage,
                 Err(_) => return Closed::Idle,
             }
+        }
+    }
+
+    /// Close connection `id` once what is queued on it is written.
+    pub fn close(&self, id: u64) {
+        if let Some(c) = self.inner.conns.lock().expect("not poisoned").remove(&id) {
+            c.closed.notify_one();
         }
     }
 
@@ -434,17 +456,32 @@ mod tests {
             max_message: 100,
             ..TcpLimits::default()
         };
-        let (_table, rx, addr) = setup(limits).await;
+        let (table, rx, addr) = setup(limits).await;
         let mut c = TcpStream::connect(addr).await.unwrap();
         c.write_all(&[b'A'; 300]).await.unwrap();
-        // the unframeable bytes go to the workers once (for a 400 when possible), then EOF
+        // the unframeable bytes go to the workers once (for a 400 when possible); the
+        // router then closes the connection
         let junk = rx.recv().await.unwrap();
         assert!(junk.data.len() >= 100);
         assert_eq!(
             junk.framing_error,
             Some(FrameError::TooLarge { limit: 100 })
         );
+        table
+            .send(
+                Some(junk.conn),
+                junk.local,
+                junk.src,
+                Bytes::from_static(b"X"),
+            )
+            .unwrap();
+        table.close(junk.conn);
         let mut buf = [0u8; 8];
+        let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..n], b"X", "the answer is written before the close");
         let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf))
             .await
             .unwrap()

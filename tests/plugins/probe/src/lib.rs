@@ -16,9 +16,12 @@
 //! | `hdrops`   | exercise every hdr function and report the results                     |
 //! | `set`      | assign `$rU`, `$rd`, `$du`, `$var` and report them                     |
 //! | `flags`    | set/test flags and methods, report                                     |
+//! | `named`    | reply 200 with `X-Named: yes` (also run directly as a named route)     |
 //! | other      | 404 No Such Probe                                                      |
 
-use sipwasm_sdk::{Plugin, Route, Stop, config, core, export_plugin, hdr, info, log, pv, sl};
+use sipwasm_sdk::{
+    Plugin, Route, Stop, config, core, export_plugin, hdr, info, log, pv, sl, unknown_route,
+};
 
 #[derive(Default)]
 struct Probe {
@@ -40,9 +43,13 @@ impl Plugin for Probe {
         }
         self.served += 1;
         let user = pv::gete("$rU")?;
-        self.route(&user)?;
-        sl::send_reply(404, "No Such Probe")?;
-        Ok(())
+        match self.route(&user) {
+            Err(Stop::UnknownRoute(name)) if name == user => {
+                sl::send_reply(404, "No Such Probe")?;
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     fn route(&mut self, name: &str) -> Route {
@@ -161,7 +168,7 @@ impl Plugin for Probe {
                 reply_with(&out, 200, "OK")
             }
             "named" => reply_with(&[("X-Named".into(), "yes".into())], 200, "OK"),
-            _ => reply_with(&[], 404, "No Such Probe"),
+            other => unknown_route(other),
         }
     }
 }

@@ -1,0 +1,293 @@
+//! The `sipwasm` binary: `check`, and `run` with its config, `--listen` and log options.
+
+use crate::harness::*;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The `sipwasm` binary of the profile these tests were built with, brought up to date
+/// once per test run (`cargo test` builds the library these tests link, not the binary).
+fn sipwasm_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.current_dir(root())
+                .args(["build", "-p", "sipwasm", "--bin", "sipwasm"]);
+            if release {
+                cmd.arg("--release");
+            }
+            assert!(
+                cmd.status().unwrap().success(),
+                "building the sipwasm binary"
+            );
+            profile_dir.join("sipwasm")
+        })
+        .clone()
+}
+
+#[test]
+fn check_lists_exports_and_imports() {
+    for name in ["tutorial_501", "options_pong", "headers_demo", "probe"] {
+        let out = Command::new(sipwasm_bin())
+            .arg("check")
+            .arg(plugin(name))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("is a sipwasm:router@0.1.0 plugin"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("sipwasm:router/routes@0.1.0 (verdict, route-error, request-route, reply-route, named-route)"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("sipwasm:router/sl@0.1.0"), "{stdout}");
+        assert!(stdout.contains("sha256: "), "{stdout}");
+    }
+}
+
+#[test]
+fn check_rejects_what_is_not_a_plugin() {
+    let dir = std::env::temp_dir().join(format!("sipwasm-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("not-wasm.wasm");
+    std::fs::write(&text, "hello").unwrap();
+    // a core module (not a component)
+    let core = dir.join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    for f in [&text, &core, &dir.join("missing.wasm")] {
+        let out = Command::new(sipwasm_bin())
+            .arg("check")
+            .arg(f)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{}", f.display());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is not a usable sipwasm plugin"), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn run_reports_config_errors_with_file_and_key() {
+    let dir = std::env::temp_dir().join(format!("sipwasm-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (
+            "[router]\nlisten = [\"udp:127.0.0.1:5060\"]\nworkerz = 1\n[plugin]\nname = \"x\"\npath = \"x.wasm\"\n",
+            "workerz",
+        ),
+        (
+            "[router]\nlisten = [\"bogus\"]\n[plugin]\nname = \"x\"\npath = \"x.wasm\"\n",
+            "router.listen[0]",
+        ),
+        (
+            "[router]\nlisten = [\"udp:127.0.0.1:5060\"]\n[plugin]\nname = \"x\"\npath = \"missing.wasm\"\n",
+            "missing.wasm",
+        ),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let f = dir.join(format!("bad{i}.toml"));
+        std::fs::write(&f, text).unwrap();
+        let out = Command::new(sipwasm_bin())
+            .args(["run", "--config"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "expected {needle:?} in: {err}");
+        if i < 2 {
+            assert!(
+                err.contains(&format!("bad{i}.toml")),
+                "the file is named: {err}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(config: &str, extra: &[&str]) -> Running {
+        let mut child = Command::new(sipwasm_bin())
+            .args(["run", "--config", config])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running { child, lines }
+    }
+
+    /// Log lines until one contains `needle` (or the timeout).
+    fn wait_for(&self, needle: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = l.contains(needle);
+                    seen.push(l);
+                    if hit {
+                        return seen;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "no log line containing {needle:?}; saw:\n{}",
+            seen.join("\n")
+        );
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("sipwasm did not stop on SIGTERM");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn run_with_listen_override_and_json_logs() {
+    plugin("options_pong");
+    let port = free_port();
+    let config = root().join("config/examples/options-pong.toml");
+    let udp = format!("udp:127.0.0.1:{port}");
+    let tcp = format!("tcp:127.0.0.1:{port}");
+    let r = Running::start(
+        config.to_str().unwrap(),
+        &["--listen", &udp, "--listen", &tcp, "--log-format", "json"],
+    );
+    let lines = r.wait_for("sipwasm listening", Duration::from_secs(60));
+    let listening: serde_json::Value =
+        serde_json::from_str(lines.last().unwrap()).expect("JSON log line");
+    assert!(
+        listening["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("udp:127.0.0.1:{port}, tcp:127.0.0.1:{port}")),
+        "{listening}"
+    );
+    assert_eq!(listening["plugin"], "options-pong");
+    let target = format!("127.0.0.1:{port}").parse().unwrap();
+    assert_eq!(
+        UdpClient::new(target)
+            .ask("OPTIONS", "cli", "")
+            .unwrap()
+            .status(),
+        Some(200)
+    );
+    assert_eq!(
+        TcpClient::connect(target)
+            .ask("OPTIONS", "cli", "")
+            .unwrap()
+            .status(),
+        Some(200)
+    );
+    let status = r.stop();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+}
+
+#[test]
+fn plugin_logs_carry_the_plugin_name() {
+    plugin("probe");
+    let dir = std::env::temp_dir().join(format!("sipwasm-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let cfg = dir.join("probe.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[router]\nlisten = [\"udp:127.0.0.1:{port}\"]\nworkers = 1\n\
+             [plugin]\nname = \"probe\"\npath = \"{}\"\n[log]\nlevel = \"debug\"\n",
+            plugin("probe").display()
+        ),
+    )
+    .unwrap();
+    let r = Running::start(cfg.to_str().unwrap(), &[]);
+    r.wait_for("sipwasm listening", Duration::from_secs(60));
+    let target = format!("127.0.0.1:{port}").parse().unwrap();
+    let c = UdpClient::new(target);
+    let reply = c.ask("MESSAGE", "log", "").unwrap();
+    assert_eq!(reply.status(), Some(200));
+    let call_id = String::from_utf8_lossy(reply.call_id()).into_owned();
+    let mut seen = r.wait_for("probe xlog MESSAGE", Duration::from_secs(5));
+    seen.extend(r.wait_for("probe stderr line", Duration::from_secs(5)));
+    let all = seen.join("\n");
+    for needle in [
+        "probe debug",
+        "probe info from 127.0.0.1",
+        "probe warn",
+        &format!("probe xlog MESSAGE {call_id}"),
+        "probe stdout line",
+        "probe stderr line",
+    ] {
+        let line = seen
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} in\n{all}"));
+        assert!(
+            line.contains("plugin=\"probe\"") || line.contains("plugin=probe"),
+            "{line}"
+        );
+    }
+    // a crash is logged with the plugin name and counted
+    let reply = c.ask("OPTIONS", "panic", "").unwrap();
+    assert_eq!(reply.status(), Some(500));
+    let seen = r.wait_for("event failed", Duration::from_secs(5));
+    let failed = seen.last().unwrap();
+    assert!(
+        failed.contains("plugin=probe") && failed.contains("trap"),
+        "{failed}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("plugin panicked at ") && l.contains("probe was asked to panic")),
+        "{}",
+        seen.join("\n")
+    );
+    r.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,62 @@
+//! Every configuration file in the repository parses, rejects unknown keys, and points at a
+//! plugin that loads.
+
+use crate::harness::*;
+use sipwasm::config::Config;
+use sipwasm_runtime::{EngineConfig, PluginEngine, PluginSettings};
+
+fn config_files() -> Vec<std::path::PathBuf> {
+    let mut files = vec![root().join("config/router.toml")];
+    for e in std::fs::read_dir(root().join("config/examples")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            files.push(p);
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn every_config_file_parses_and_its_plugin_loads() {
+    plugin("tutorial_501");
+    let files = config_files();
+    assert!(files.len() >= 4, "{files:?}");
+    let engine = PluginEngine::new(EngineConfig {
+        max_instances: 4,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    for f in &files {
+        let cfg = Config::load(f).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!cfg.listen.is_empty());
+        let p = engine
+            .load_file(
+                &cfg.plugin_path,
+                PluginSettings::new(cfg.plugin_name.clone()),
+            )
+            .unwrap_or_else(|e| {
+                panic!("{}: plugin {}: {e}", f.display(), cfg.plugin_path.display())
+            });
+        p.instantiate().unwrap();
+    }
+    // the default config is tutorial-501 on 127.0.0.1:5060
+    let default = Config::load(&root().join("config/router.toml")).unwrap();
+    assert_eq!(default.plugin_name, "tutorial-501");
+    assert!(
+        default
+            .listen
+            .iter()
+            .all(|l| l.addr == "127.0.0.1:5060".parse().unwrap())
+    );
+}
+
+#[test]
+fn every_config_file_rejects_an_unknown_key() {
+    for f in config_files() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let broken = text.replacen("[router]", "[router]\nno_such_key = 1", 1);
+        let e = Config::parse(&broken, &f).unwrap_err().to_string();
+        assert!(e.contains("no_such_key"), "{}: {e}", f.display());
+    }
+}

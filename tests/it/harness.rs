@@ -1,0 +1,558 @@
+//! Shared test machinery: guest plugins built once, in-process routers on port 0, raw SIP
+//! clients, and a SIPp runner.
+
+use bytes::Bytes;
+use sipwasm::config::Fallback;
+use sipwasm::server::{Server, ServerSettings};
+use sipwasm_proto::{SipMessage, Transport};
+use sipwasm_runtime::{EngineConfig, PluginEngine, PluginSettings};
+use sipwasm_transport::{ListenSpec, TcpLimits};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+        .to_path_buf()
+}
+
+const GUESTS: &[&str] = &["tutorial_501", "options_pong", "headers_demo", "probe"];
+
+/// Path of a built guest component (`tutorial_501`, `probe` ...), building every guest
+/// once per test run if any is missing.
+pub fn plugin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let dir = root().join("target/wasm32-wasip2/plugin");
+    BUILT.get_or_init(|| {
+        if GUESTS
+            .iter()
+            .all(|g| dir.join(format!("{g}.wasm")).exists())
+        {
+            return;
+        }
+        let status = Command::new(root().join("scripts/build-plugins"))
+            .status()
+            .expect("running scripts/build-plugins");
+        assert!(status.success(), "scripts/build-plugins failed");
+    });
+    let p = dir.join(format!("{name}.wasm"));
+    assert!(p.exists(), "{} was not built", p.display());
+    p
+}
+
+/// How a test router is set up.
+#[derive(Clone)]
+pub struct RouterOpts {
+    pub workers: usize,
+    pub deadline: Duration,
+    pub memory_limit: usize,
+    pub fallback: Fallback,
+    pub config: BTreeMap<String, String>,
+    pub tcp: TcpLimits,
+    pub aliases: Vec<sipwasm_routing::Alias>,
+}
+
+impl Default for RouterOpts {
+    fn default() -> Self {
+        RouterOpts {
+            workers: 2,
+            deadline: Duration::from_millis(10),
+            memory_limit: 16 << 20,
+            fallback: Fallback::Reply(500, "Server Internal Error".into()),
+            config: BTreeMap::new(),
+            tcp: TcpLimits::default(),
+            aliases: Vec::new(),
+        }
+    }
+}
+
+/// A router running in this process on 127.0.0.1, UDP and TCP on ephemeral ports.
+pub struct TestRouter {
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+    pub plugin: std::sync::Arc<sipwasm_runtime::Plugin>,
+    server: Option<Server>,
+    rt: tokio::runtime::Runtime,
+    _engine: PluginEngine,
+}
+
+impl TestRouter {
+    /// Start a router running the guest `plugin_name` with default options.
+    pub fn start(plugin_name: &str) -> TestRouter {
+        TestRouter::start_with(plugin_name, RouterOpts::default())
+    }
+
+    /// Start a router running the guest `plugin_name`.
+    pub fn start_with(plugin_name: &str, opts: RouterOpts) -> TestRouter {
+        let engine = PluginEngine::new(EngineConfig {
+            max_instances: 16,
+            max_memory_bytes: opts.memory_limit.max(16 << 20),
+            cache_dir: Some(root().join("target/sipwasm-test-cache")),
+            ..EngineConfig::default()
+        })
+        .expect("engine");
+        let plugin = engine
+            .load_file(
+                &plugin(plugin_name),
+                PluginSettings {
+                    name: plugin_name.to_string(),
+                    deadline: opts.deadline,
+                    memory_limit: opts.memory_limit,
+                    config: opts.config.clone(),
+                },
+            )
+            .expect("plugin loads");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listeners = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
+            .iter()
+            .map(|s| s.parse::<ListenSpec>().unwrap().bind().unwrap())
+            .collect();
+        let settings = ServerSettings {
+            workers: opts.workers,
+            aliases: opts.aliases.clone(),
+            server_header: Some("sipwasm-test".into()),
+            fallback: opts.fallback.clone(),
+            tcp: opts.tcp,
+        };
+        let server = rt
+            .block_on(async { Server::start(settings, plugin.clone(), listeners) })
+            .expect("server starts");
+        TestRouter {
+            udp: server.addr(Transport::Udp).unwrap(),
+            tcp: server.addr(Transport::Tcp).unwrap(),
+            plugin,
+            server: Some(server),
+            rt,
+            _engine: engine,
+        }
+    }
+
+    /// The router's core counters.
+    pub fn server(&self) -> &Server {
+        self.server.as_ref().expect("running")
+    }
+}
+
+impl Drop for TestRouter {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.rt.block_on(s.shutdown());
+        }
+    }
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// A valid request from `local` to `target`, with unique Call-ID and branch.
+/// `extra` header lines end in CRLF.
+pub fn request(
+    method: &str,
+    user: &str,
+    target: SocketAddr,
+    local: SocketAddr,
+    transport: &str,
+    extra: &str,
+) -> String {
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{method} sip:{user}@{target} SIP/2.0\r\n\
+Via: SIP/2.0/{transport} {local};branch=z9hG4bK-test-{n};rport\r\n\
+Max-Forwards: 70\r\n\
+From: \"Test\" <sip:tester@{local}>;tag=from-{n}\r\n\
+To: <sip:{user}@{target}>\r\n\
+Call-ID: call-{n}@sipwasm.test\r\n\
+CSeq: {n} {method}\r\n\
+Contact: <sip:tester@{local}>\r\n\
+{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// A UDP SIP client bound to an ephemeral port.
+pub struct UdpClient {
+    pub sock: UdpSocket,
+    pub target: SocketAddr,
+}
+
+impl UdpClient {
+    pub fn new(target: SocketAddr) -> UdpClient {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        UdpClient { sock, target }
+    }
+
+    pub fn local(&self) -> SocketAddr {
+        self.sock.local_addr().unwrap()
+    }
+
+    pub fn send(&self, data: &[u8]) {
+        self.sock.send_to(data, self.target).unwrap();
+    }
+
+    /// The next datagram within `timeout`.
+    pub fn recv(&self, timeout: Duration) -> Option<Bytes> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = vec![0u8; 65536];
+        while Instant::now() < deadline {
+            match self.sock.recv_from(&mut buf) {
+                Ok((n, _)) => return Some(Bytes::copy_from_slice(&buf[..n])),
+                Err(_) => continue,
+            }
+        }
+        None
+    }
+
+    /// The status code and bytes of the next final reply, without requiring the reply to
+    /// be a complete message (a 400 to a request lacking From/To echoes what it had).
+    pub fn final_status(&self, timeout: Duration) -> Option<(u16, String)> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let data = self.recv(deadline.saturating_duration_since(Instant::now()))?;
+            let text = String::from_utf8_lossy(&data).into_owned();
+            let code: u16 = text.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()?;
+            if code >= 200 {
+                return Some((code, text));
+            }
+        }
+        None
+    }
+
+    /// Send a request built by [`request`] and wait for a final reply.
+    pub fn ask(&self, method: &str, user: &str, extra: &str) -> Option<SipMessage> {
+        let req = request(method, user, self.target, self.local(), "UDP", extra);
+        self.send(req.as_bytes());
+        self.final_reply(Duration::from_secs(3))
+    }
+
+    /// The next final (>= 200) reply, skipping provisional ones.
+    pub fn final_reply(&self, timeout: Duration) -> Option<SipMessage> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let data = self.recv(deadline.saturating_duration_since(Instant::now()))?;
+            let msg = SipMessage::parse(data).expect("router replies parse");
+            if msg.status().is_some_and(|c| c >= 200) {
+                return Some(msg);
+            }
+        }
+        None
+    }
+}
+
+/// A TCP SIP client.
+pub struct TcpClient {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl TcpClient {
+    pub fn connect(target: SocketAddr) -> TcpClient {
+        let stream = TcpStream::connect(target).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        TcpClient {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, data: &[u8]) {
+        self.stream.write_all(data).unwrap();
+    }
+
+    /// The next framed message within `timeout`, or `None` (timeout or connection closed).
+    pub fn recv(&mut self, timeout: Duration) -> Option<SipMessage> {
+        let framer = sipwasm_proto::framing::StreamFramer::new(1 << 20);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut b = bytes::BytesMut::from(&self.buf[..]);
+            if let Ok(Some(sipwasm_proto::framing::Frame::Message(m))) = framer.decode(&mut b) {
+                self.buf = b.to_vec();
+                return Some(SipMessage::parse(m).expect("router replies parse"));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// True when the server closed the connection within `timeout`.
+    pub fn closed_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut chunk = [0u8; 4096];
+        while Instant::now() < deadline {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    pub fn ask(&mut self, method: &str, user: &str, extra: &str) -> Option<SipMessage> {
+        let local = self.stream.local_addr().unwrap();
+        let target = self.stream.peer_addr().unwrap();
+        let req = request(method, user, target, local, "TCP", extra);
+        self.send(req.as_bytes());
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            let m = self.recv(deadline.saturating_duration_since(Instant::now()))?;
+            if m.status().is_some_and(|c| c >= 200) {
+                return Some(m);
+            }
+        }
+        None
+    }
+}
+
+/// Header value of a reply as a string.
+pub fn hdr(msg: &SipMessage, name: &str) -> Option<String> {
+    msg.header(name.as_bytes())
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+// ---------------------------------------------------------------- SIPp
+
+/// Where SIPp is (the test script installs it).
+pub fn sipp_path() -> PathBuf {
+    which("sipp")
+        .expect("SIPp (Debian package sip-tester) must be installed: scripts/test installs it")
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(cmd))
+        .find(|p| p.is_file())
+}
+
+/// One request/response exchange for a SIPp scenario.
+pub struct SippCall<'a> {
+    /// Method sent.
+    pub method: &'a str,
+    /// R-URI user.
+    pub user: &'a str,
+    /// Final response expected.
+    pub expect: u16,
+    /// Regexes the named reply headers must match (`("X-Caller", "^sipp$")`).
+    pub checks: &'a [(&'a str, &'a str)],
+}
+
+fn escape_xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A SIPp scenario for `call`: the request, an optional 100, the expected final response
+/// with header checks, and the ACK when the request is an INVITE.
+pub fn scenario(call: &SippCall<'_>) -> String {
+    let m = call.method;
+    let u = call.user;
+    let mut checks = String::new();
+    for (i, (h, re)) in call.checks.iter().enumerate() {
+        // SIPp hands the header value with the space after the colon
+        let re = match re.strip_prefix('^') {
+            Some(rest) => format!("^[[:space:]]*{rest}"),
+            None => re.to_string(),
+        };
+        checks.push_str(&format!(
+            "<ereg regexp=\"{}\" search_in=\"hdr\" header=\"{}:\" check_it=\"true\" assign_to=\"c{i}\"/>",
+            escape_xml(&re),
+            escape_xml(h)
+        ));
+    }
+    let (action, reference) = if checks.is_empty() {
+        (String::new(), String::new())
+    } else {
+        let vars: Vec<String> = (0..call.checks.len()).map(|i| format!("c{i}")).collect();
+        (
+            format!("<action>{checks}</action>"),
+            // SIPp refuses variables that are assigned and never read
+            format!("<Reference variables=\"{}\"/>", vars.join(",")),
+        )
+    };
+    let ack = if m == "INVITE" {
+        format!(
+            r#"<send><![CDATA[
+
+      ACK sip:{u}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
+      Max-Forwards: 70
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{u}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Content-Length: 0
+
+    ]]></send>"#
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="{m} {u} expects {expect}">
+  <send><![CDATA[
+
+      {m} sip:{u}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{u}@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 {m}
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      User-Agent: sipwasm-tests
+      Content-Length: 0
+
+    ]]></send>
+  <recv response="100" optional="true"></recv>
+  <recv response="{expect}">{action}</recv>
+  {ack}
+  {reference}
+</scenario>
+"#,
+        expect = call.expect
+    )
+}
+
+/// What a SIPp run reported.
+#[derive(Debug)]
+pub struct SippOutcome {
+    pub success: bool,
+    pub successful_calls: u64,
+    pub failed_calls: u64,
+    pub output: String,
+}
+
+static SIPP_LOCK: Mutex<()> = Mutex::new(());
+
+/// A port free for both UDP and TCP on 127.0.0.1 (SIPp picks 5060 when told 0).
+pub fn free_port() -> u16 {
+    loop {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Run `calls` of `scenario` against `target` over `transport` (`u1` or `t1`), bounded by
+/// a global timeout.
+pub fn run_sipp(
+    scenario_xml: &str,
+    target: SocketAddr,
+    transport: &str,
+    calls: u32,
+    rate: u32,
+) -> SippOutcome {
+    // SIPp runs are light, but serialising them keeps timing-sensitive tests steady on
+    // two cores
+    let _guard = SIPP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!(
+        "sipwasm-sipp-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sf = dir.join("scenario.xml");
+    std::fs::write(&sf, scenario_xml).unwrap();
+    let stat = dir.join("stat.csv");
+    let out = Command::new(sipp_path())
+        .current_dir(&dir)
+        .args(["-sf", sf.to_str().unwrap()])
+        .args(["-t", transport])
+        .args(["-i", "127.0.0.1", "-p", &free_port().to_string()])
+        .args(["-m", &calls.to_string(), "-r", &rate.to_string()])
+        .args(["-timeout", "30s", "-recv_timeout", "5000", "-nostdin"])
+        .args(["-trace_stat", "-stf", stat.to_str().unwrap(), "-fd", "1"])
+        .arg(target.to_string())
+        .output()
+        .expect("running sipp");
+    let output = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, failed) = parse_stat(&stat);
+    let _ = std::fs::remove_dir_all(&dir);
+    SippOutcome {
+        success: out.status.success(),
+        successful_calls: ok,
+        failed_calls: failed,
+        output,
+    }
+}
+
+/// Cumulative successful and failed calls from the last line of a SIPp stat file.
+fn parse_stat(path: &Path) -> (u64, u64) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return (0, 0);
+    };
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else {
+        return (0, 0);
+    };
+    let cols: Vec<&str> = header.split(';').collect();
+    let Some(last) = text.lines().last() else {
+        return (0, 0);
+    };
+    let vals: Vec<&str> = last.split(';').collect();
+    let get = |name: &str| {
+        cols.iter()
+            .position(|c| *c == name)
+            .and_then(|i| vals.get(i))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (get("SuccessfulCall(C)"), get("FailedCall(C)"))
+}
+
+/// Run one SIPp scenario and assert every call succeeded.
+pub fn sipp_ok(call: &SippCall<'_>, target: SocketAddr, transport: &str, calls: u32) {
+    let out = run_sipp(&scenario(call), target, transport, calls, 50);
+    assert!(
+        out.success && out.successful_calls == u64::from(calls) && out.failed_calls == 0,
+        "SIPp {} {} over {transport}: expected {} successful calls, got {} ok / {} failed\n{}",
+        call.method,
+        call.user,
+        calls,
+        out.successful_calls,
+        out.failed_calls,
+        out.output
+    );
+}

@@ -1,0 +1,10 @@
+//! sipwasm integration tests: real routers on 127.0.0.1 driven by SIPp, raw sockets and
+//! the `sipwasm` binary. One test binary, one module per area.
+
+mod harness;
+
+mod cli;
+mod configs;
+mod malformed;
+mod rfc3261_stateless;
+mod runtime;
