@@ -6,10 +6,9 @@ use crate::cache::ComponentCache;
 use crate::error::RuntimeError;
 use crate::plugin::{Plugin, PluginSettings};
 use crate::state::HostState;
+use crate::ticker::{EpochTicker, TickerHandle};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
@@ -30,44 +29,10 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            epoch_tick: Duration::from_millis(1),
+            epoch_tick: Duration::from_millis(2),
             max_instances: 128,
             max_memory_bytes: 64 << 20,
             cache_dir: None,
-        }
-    }
-}
-
-/// Advances the engine's epoch every tick until dropped.
-struct EpochTicker {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl EpochTicker {
-    fn start(engine: Engine, tick: Duration) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("sipwasm-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(tick);
-                    engine.increment_epoch();
-                }
-            })?;
-        Ok(EpochTicker {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }
@@ -78,7 +43,7 @@ pub struct PluginEngine {
     linker: Linker<HostState>,
     config: EngineConfig,
     cache: Option<ComponentCache>,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
 }
 
 impl PluginEngine {
@@ -118,7 +83,7 @@ impl PluginEngine {
             linker,
             config,
             cache,
-            _ticker: ticker,
+            ticker,
         })
     }
 
@@ -139,6 +104,10 @@ impl PluginEngine {
                 .map(|c| (c, false))
                 .map_err(|e| RuntimeError::Compile(format!("{e:#}"))),
         }
+    }
+
+    pub(crate) fn ticker(&self) -> TickerHandle {
+        self.ticker.handle()
     }
 
     pub(crate) fn linker(&self) -> &Linker<HostState> {

@@ -143,11 +143,13 @@ impl PluginInstance {
         }
         self.store.set_epoch_deadline(self.plugin.deadline_ticks);
         let guest = self.bindings.sipwasm_router_routes();
+        let in_call = self.plugin.ticker.enter();
         let call = match route {
             Route::Request => guest.call_request_route(&mut self.store),
             Route::Reply => guest.call_reply_route(&mut self.store),
             Route::Named(name) => guest.call_named_route(&mut self.store, name),
         };
+        drop(in_call);
         let data = self.store.data_mut();
         let ctx = data
             .event

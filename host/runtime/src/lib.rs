@@ -34,6 +34,7 @@ mod plugin;
 mod state;
 mod stats;
 mod stdio;
+mod ticker;
 
 pub use cache::sha256_hex;
 pub use engine::{EngineConfig, PluginEngine};

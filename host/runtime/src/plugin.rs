@@ -64,6 +64,7 @@ pub struct Plugin {
     pub(crate) meta: Arc<PluginMeta>,
     pub(crate) pre: bindings::PluginPre<HostState>,
     pub(crate) deadline_ticks: u64,
+    pub(crate) ticker: crate::ticker::TickerHandle,
     pub(crate) stats: PluginStats,
     report: ComponentReport,
 }
@@ -132,6 +133,7 @@ impl Plugin {
             }),
             pre,
             deadline_ticks: engine.deadline_ticks(settings.deadline),
+            ticker: engine.ticker(),
             stats: PluginStats::default(),
             report,
         })
@@ -160,7 +162,10 @@ impl Plugin {
         // instantiation itself runs guest code (start functions): bound it too
         store.set_epoch_deadline(self.deadline_ticks);
         store.epoch_deadline_trap();
-        match self.pre.instantiate(&mut store) {
+        let call = self.ticker.enter();
+        let instance = self.pre.instantiate(&mut store);
+        drop(call);
+        match instance {
             Ok(bindings) => Ok(PluginInstance::new(self.clone(), store, bindings)),
             Err(e) => {
                 PluginStats::bump(&self.stats.instantiate_failures);

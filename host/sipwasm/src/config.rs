@@ -183,7 +183,7 @@ pub struct RuntimeSection {
     /// Where compiled components are cached; empty for no cache.
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
-    /// Epoch tick in milliseconds (resolution of CPU deadlines).
+    /// Epoch tick in milliseconds: CPU deadlines fire between the deadline and one tick later.
     #[serde(default = "RuntimeSection::default_tick")]
     pub epoch_tick_ms: u64,
     /// Instances the pooling allocator holds.
@@ -193,7 +193,7 @@ pub struct RuntimeSection {
 
 impl RuntimeSection {
     const fn default_tick() -> u64 {
-        1
+        2
     }
     const fn default_instances() -> u32 {
         128
@@ -420,6 +420,15 @@ impl Config {
         let r = &file.runtime;
         if r.epoch_tick_ms == 0 || r.epoch_tick_ms > 1000 {
             return Err(invalid("runtime.epoch_tick_ms", "must be 1 to 1000".into()));
+        }
+        if r.epoch_tick_ms > p.deadline_ms {
+            return Err(invalid(
+                "runtime.epoch_tick_ms",
+                format!(
+                    "a tick longer than plugin.deadline_ms ({}) makes the deadline late",
+                    p.deadline_ms
+                ),
+            ));
         }
         if r.max_instances == 0 || r.max_instances > 10_000 {
             return Err(invalid(
