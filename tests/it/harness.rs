@@ -92,6 +92,12 @@ impl TestRouter {
 
     /// Start a router running the guest `plugin_name`.
     pub fn start_with(plugin_name: &str, opts: RouterOpts) -> TestRouter {
+        TestRouter::start_on(plugin_name, opts, &["udp:127.0.0.1:0", "tcp:127.0.0.1:0"])
+    }
+
+    /// Start a router on the given listener specs (the first UDP and TCP ones are
+    /// exposed as `udp` and `tcp`).
+    pub fn start_on(plugin_name: &str, opts: RouterOpts, specs: &[&str]) -> TestRouter {
         let engine = PluginEngine::new(EngineConfig {
             max_instances: 16,
             max_memory_bytes: opts.memory_limit.max(16 << 20),
@@ -115,7 +121,7 @@ impl TestRouter {
             .enable_all()
             .build()
             .expect("runtime");
-        let listeners = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
+        let listeners = specs
             .iter()
             .map(|s| s.parse::<ListenSpec>().unwrap().bind().unwrap())
             .collect();

@@ -166,3 +166,29 @@ fn headers_demo_builds_headers_from_the_request() {
         Some("removed=1 still-present-until-sent=true")
     );
 }
+
+#[test]
+fn ipv6_listeners() {
+    let r = TestRouter::start_on(
+        "headers_demo",
+        RouterOpts::default(),
+        &["udp:[::1]:0", "tcp:[::1]:0"],
+    );
+    assert!(r.udp.is_ipv6() && r.tcp.is_ipv6());
+    let sock = std::net::UdpSocket::bind("[::1]:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let local = sock.local_addr().unwrap();
+    let req = request("OPTIONS", "six", r.udp, local, "UDP", "");
+    assert!(req.contains(&format!("Via: SIP/2.0/UDP [::1]:{};", local.port())));
+    sock.send_to(req.as_bytes(), r.udp).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, from) = sock.recv_from(&mut buf).unwrap();
+    assert_eq!(from, r.udp);
+    let reply = sipwasm_proto::SipMessage::parse(bytes::Bytes::copy_from_slice(&buf[..n])).unwrap();
+    assert_eq!(reply.status(), Some(200));
+    assert_eq!(hdr(&reply, "X-Source"), Some(format!("::1:{} over udp", local.port())));
+    let mut tcp = TcpClient::connect(r.tcp);
+    let reply = tcp.ask("OPTIONS", "six", "").unwrap();
+    assert_eq!(reply.status(), Some(200));
+    assert!(hdr(&reply, "X-Source").unwrap().ends_with(" over tcp"));
+}

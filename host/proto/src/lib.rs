@@ -27,6 +27,8 @@
 pub mod chars;
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod robustness;
 pub mod error;
 pub mod framing;
 pub mod grammar;
