@@ -186,7 +186,10 @@ fn ipv6_listeners() {
     assert_eq!(from, r.udp);
     let reply = sipwasm_proto::SipMessage::parse(bytes::Bytes::copy_from_slice(&buf[..n])).unwrap();
     assert_eq!(reply.status(), Some(200));
-    assert_eq!(hdr(&reply, "X-Source"), Some(format!("::1:{} over udp", local.port())));
+    assert_eq!(
+        hdr(&reply, "X-Source"),
+        Some(format!("::1:{} over udp", local.port()))
+    );
     let mut tcp = TcpClient::connect(r.tcp);
     let reply = tcp.ask("OPTIONS", "six", "").unwrap();
     assert_eq!(reply.status(), Some(200));

@@ -27,8 +27,6 @@
 pub mod chars;
 #[cfg(test)]
 mod conformance;
-#[cfg(test)]
-mod robustness;
 pub mod error;
 pub mod framing;
 pub mod grammar;
@@ -37,6 +35,8 @@ pub mod message;
 pub mod method;
 pub mod name_addr;
 pub mod reply;
+#[cfg(test)]
+mod robustness;
 pub mod span;
 pub mod transport;
 pub mod uri;

@@ -24,8 +24,29 @@ impl Rng {
 }
 
 const INTERESTING: &[&[u8]] = &[
-    b"\r\n", b"\n", b" ", b"\t", b";", b",", b":", b"<", b">", b"\"", b"\\", b"%", b"@", b"[",
-    b"]", b"\r\n ", b"\0", b"\xff", b"SIP/2.0", b"Via:", b"l: 99999", b";branch=", b"z9hG4bK",
+    b"\r\n",
+    b"\n",
+    b" ",
+    b"\t",
+    b";",
+    b",",
+    b":",
+    b"<",
+    b">",
+    b"\"",
+    b"\\",
+    b"%",
+    b"@",
+    b"[",
+    b"]",
+    b"\r\n ",
+    b"\0",
+    b"\xff",
+    b"SIP/2.0",
+    b"Via:",
+    b"l: 99999",
+    b";branch=",
+    b"z9hG4bK",
 ];
 
 fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
@@ -47,8 +68,14 @@ fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
             3 => m.truncate(at),
             4 => {
                 // duplicate a line
-                let start = m[..at].iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1);
-                let end = m[at..].iter().position(|&c| c == b'\n').map_or(m.len(), |p| at + p + 1);
+                let start = m[..at]
+                    .iter()
+                    .rposition(|&c| c == b'\n')
+                    .map_or(0, |p| p + 1);
+                let end = m[at..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(m.len(), |p| at + p + 1);
                 let line = m[start..end].to_vec();
                 m.splice(start..start, line);
             }
@@ -80,7 +107,13 @@ fn check_one(raw: &[u8]) {
         Ok(msg) => {
             // every accessor works on whatever parsed
             let b = msg.as_bytes();
-            let _ = (msg.method(), msg.call_id(), msg.cseq(), msg.body(), msg.headers_end());
+            let _ = (
+                msg.method(),
+                msg.call_id(),
+                msg.cseq(),
+                msg.body(),
+                msg.headers_end(),
+            );
             for v in msg.vias() {
                 let _ = (v.branch(b), v.host(b), v.transport(b));
             }
@@ -97,7 +130,10 @@ fn check_one(raw: &[u8]) {
                 .build(&ReplyInfo::from_request(&msg));
                 let again = SipMessage::parse(Bytes::from(reply));
                 let again = again.unwrap_or_else(|e| {
-                    panic!("reply to {:?} does not parse: {e}", String::from_utf8_lossy(raw))
+                    panic!(
+                        "reply to {:?} does not parse: {e}",
+                        String::from_utf8_lossy(raw)
+                    )
                 });
                 assert_eq!(again.call_id(), msg.call_id());
                 assert_eq!(again.cseq().number, msg.cseq().number);
@@ -139,7 +175,11 @@ fn framer_survives_random_chunking_and_garbage() {
     let framer = StreamFramer::new(8192);
     for base in corpus() {
         for _ in 0..50 {
-            let stream = if rng.below(3) == 0 { mutate(&mut rng, &base) } else { base.clone() };
+            let stream = if rng.below(3) == 0 {
+                mutate(&mut rng, &base)
+            } else {
+                base.clone()
+            };
             let mut buf = BytesMut::new();
             let mut pos = 0;
             'feed: while pos < stream.len() {
