@@ -1,0 +1,170 @@
+//! Matching requests to server transactions (RFC 3261 §17.2.3, with the RFC 2543 rules for
+//! branches without the magic cookie) and responses to our branches.
+
+use sipwasm_proto::{Method, SipMessage};
+
+/// Identifies a cell: `$T(id_index)` and `$T(id_label)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CellId {
+    /// Slot in the table.
+    pub index: u32,
+    /// Distinguishes successive cells of one slot.
+    pub label: u32,
+}
+
+/// The server transaction a request belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ServerKey {
+    /// RFC 3261: top Via branch, sent-by and method.
+    Rfc3261 {
+        /// Top Via branch (case-sensitive).
+        branch: Box<[u8]>,
+        /// Top Via sent-by, lower-cased `host:port`.
+        sent_by: Box<[u8]>,
+        /// Method of the transaction (INVITE for an ACK or a CANCEL's target).
+        method: Box<[u8]>,
+    },
+    /// RFC 2543: Request-URI, Call-ID, From tag, CSeq number, top Via, method.
+    Rfc2543 {
+        /// Request-URI text.
+        ruri: Box<[u8]>,
+        /// Call-ID.
+        call_id: Box<[u8]>,
+        /// From tag, if any.
+        from_tag: Option<Box<[u8]>>,
+        /// CSeq number.
+        cseq: u32,
+        /// The whole top via-parm.
+        via: Box<[u8]>,
+        /// Method of the transaction.
+        method: Box<[u8]>,
+    },
+}
+
+/// Which transaction of a request to look for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyFor {
+    /// The request's own transaction (an ACK maps to its INVITE).
+    Own,
+    /// The INVITE a CANCEL targets.
+    CancelTarget,
+}
+
+impl ServerKey {
+    /// The key of the transaction `msg` (a request) belongs to.
+    pub fn of(msg: &SipMessage, what: KeyFor) -> ServerKey {
+        let b = msg.as_bytes();
+        let method: &[u8] = match (msg.method(), what) {
+            (Method::Ack, _) | (_, KeyFor::CancelTarget) => b"INVITE",
+            _ => msg.method_text(),
+        };
+        let via = msg.top_via();
+        if via.has_rfc3261_branch(b) {
+            let host = via.host(b).to_ascii_lowercase();
+            let mut sent_by = host;
+            sent_by.push(b':');
+            sent_by.extend_from_slice(via.port.unwrap_or(5060).to_string().as_bytes());
+            ServerKey::Rfc3261 {
+                branch: via.branch(b).unwrap_or_default().into(),
+                sent_by: sent_by.into(),
+                method: method.into(),
+            }
+        } else {
+            ServerKey::Rfc2543 {
+                ruri: msg
+                    .request_uri()
+                    .map(|u| u.as_bytes(b))
+                    .unwrap_or_default()
+                    .into(),
+                call_id: msg.call_id().into(),
+                from_tag: msg.from().tag(b).map(Into::into),
+                cseq: msg.cseq().number,
+                via: via.span.of(b).into(),
+                method: method.into(),
+            }
+        }
+    }
+}
+
+/// Prefix of the branches of our client transactions: `z9hG4bK` + `sw.`.
+pub const BRANCH_PREFIX: &str = "z9hG4bKsw.";
+
+/// The Via branch of branch `n` of cell `id`.
+pub fn branch_param(id: CellId, n: u16) -> String {
+    format!("{BRANCH_PREFIX}{:x}.{:x}.{n}", id.index, id.label)
+}
+
+/// The cell and branch a branch parameter of ours names.
+pub fn parse_branch(branch: &[u8]) -> Option<(CellId, u16)> {
+    let rest = std::str::from_utf8(branch.strip_prefix(BRANCH_PREFIX.as_bytes())?).ok()?;
+    let mut it = rest.split('.');
+    let index = u32::from_str_radix(it.next()?, 16).ok()?;
+    let label = u32::from_str_radix(it.next()?, 16).ok()?;
+    let n = it.next()?.parse().ok()?;
+    if it.next().is_some() {
+        return None;
+    }
+    Some((CellId { index, label }, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn msg(s: &str) -> SipMessage {
+        SipMessage::parse(Bytes::copy_from_slice(s.as_bytes())).unwrap()
+    }
+
+    const INVITE: &str = "INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP H:5070;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=f\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn ack_and_cancel_map_to_the_invite() {
+        let inv = msg(INVITE);
+        let ack = msg(&INVITE
+            .replace("INVITE sip", "ACK sip")
+            .replace("1 INVITE", "1 ACK"));
+        let cancel = msg(&INVITE
+            .replace("INVITE sip", "CANCEL sip")
+            .replace("1 INVITE", "1 CANCEL"));
+        let k = ServerKey::of(&inv, KeyFor::Own);
+        assert_eq!(ServerKey::of(&ack, KeyFor::Own), k);
+        assert_eq!(ServerKey::of(&cancel, KeyFor::CancelTarget), k);
+        assert_ne!(ServerKey::of(&cancel, KeyFor::Own), k);
+        // sent-by host is case-insensitive, the port defaults to 5060
+        let other = msg(&INVITE.replace("H:5070", "h:5070"));
+        assert_eq!(ServerKey::of(&other, KeyFor::Own), k);
+        let other = msg(&INVITE.replace("H:5070", "h"));
+        assert_ne!(ServerKey::of(&other, KeyFor::Own), k);
+    }
+
+    #[test]
+    fn rfc2543_matching() {
+        let old = INVITE.replace(";branch=z9hG4bK1", ";branch=abc");
+        let k = ServerKey::of(&msg(&old), KeyFor::Own);
+        assert!(matches!(k, ServerKey::Rfc2543 { .. }));
+        let ack = old
+            .replace("INVITE sip", "ACK sip")
+            .replace("1 INVITE", "1 ACK");
+        assert_eq!(ServerKey::of(&msg(&ack), KeyFor::Own), k);
+        let other_cseq = old.replace("CSeq: 1", "CSeq: 2");
+        assert_ne!(ServerKey::of(&msg(&other_cseq), KeyFor::Own), k);
+    }
+
+    #[test]
+    fn branch_params_round_trip() {
+        let id = CellId {
+            index: 77,
+            label: 0xdead,
+        };
+        let b = branch_param(id, 3);
+        assert!(b.starts_with("z9hG4bK"));
+        assert!(sipwasm_proto::chars::all(
+            &sipwasm_proto::chars::TOKEN,
+            b.as_bytes()
+        ));
+        assert_eq!(parse_branch(b.as_bytes()), Some((id, 3)));
+        assert_eq!(parse_branch(b"z9hG4bK1234"), None);
+        assert_eq!(parse_branch(b"z9hG4bKsw.1.2.3.4"), None);
+    }
+}

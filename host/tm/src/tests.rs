@@ -1,0 +1,656 @@
+//! Cells driven with a virtual clock: every timer of RFC 3261 §17 without sleeping.
+
+use crate::*;
+use bytes::Bytes;
+use sipwasm_proto::{Method, SipMessage, Transport};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const CALLER: &str = "192.0.2.1:5060";
+const PROXY: &str = "10.0.0.1:5060";
+const CALLEE: &str = "10.0.0.2:5080";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn udp(dest: &str) -> Target {
+    Target {
+        transport: Transport::Udp,
+        dest: addr(dest),
+        local: addr(PROXY),
+        conn: None,
+    }
+}
+
+fn tcp(dest: &str) -> Target {
+    Target {
+        transport: Transport::Tcp,
+        ..udp(dest)
+    }
+}
+
+fn request(method: &str) -> SipMessage {
+    let s = format!(
+        "{method} sip:bob@{CALLEE} SIP/2.0\r\n\
+Via: SIP/2.0/UDP {CALLER};branch=z9hG4bKcaller1\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@a.example>;tag=alice\r\n\
+To: <sip:bob@b.example>\r\n\
+Call-ID: call-1\r\n\
+CSeq: 1 {method}\r\n\
+Content-Length: 0\r\n\r\n"
+    );
+    SipMessage::parse(Bytes::from(s)).unwrap()
+}
+
+/// The request as a proxy forwards it: our Via on top.
+fn branch_request(req: &SipMessage, param: &str) -> Bytes {
+    let text = String::from_utf8_lossy(req.as_bytes()).replacen(
+        "Via: ",
+        &format!("Via: SIP/2.0/UDP {PROXY};branch={param}\r\nVia: "),
+        1,
+    );
+    let text = text.replacen("Max-Forwards: 70", "Max-Forwards: 69", 1);
+    Bytes::from(text)
+}
+
+/// A response from the callee to branch `param`.
+fn response(code: u16, method: &str, param: &str, to_tag: Option<&str>) -> SipMessage {
+    let tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    let s = format!(
+        "SIP/2.0 {code} Whatever\r\n\
+Via: SIP/2.0/UDP {PROXY};branch={param}\r\n\
+Via: SIP/2.0/UDP {CALLER};branch=z9hG4bKcaller1\r\n\
+From: <sip:alice@a.example>;tag=alice\r\n\
+To: <sip:bob@b.example>{tag}\r\n\
+Call-ID: call-1\r\n\
+CSeq: 1 {method}\r\n\
+Content-Length: 0\r\n\r\n"
+    );
+    SipMessage::parse(Bytes::from(s)).unwrap()
+}
+
+struct Clock(Instant);
+
+impl Clock {
+    fn at(&self, ms: u64) -> Instant {
+        self.0 + Duration::from_millis(ms)
+    }
+}
+
+fn cell(method: &str, reply_to: Target) -> (Cell<()>, Clock) {
+    let clock = Clock(Instant::now());
+    let id = CellId { index: 1, label: 7 };
+    let c = Cell::new(
+        id,
+        request(method),
+        addr(CALLER),
+        reply_to,
+        TimerConfig::default(),
+        "proxytag".into(),
+        None,
+        (),
+        clock.at(0),
+    );
+    (c, clock)
+}
+
+fn parsed(s: &Send) -> SipMessage {
+    SipMessage::parse(s.data.clone()).unwrap()
+}
+
+fn status(s: &Send) -> Option<u16> {
+    parsed(s).status()
+}
+
+/// Run every timer up to `until` in deadline order; collect what was sent with its time.
+fn run_until(c: &mut Cell<()>, clock: &Clock, until: u64) -> Vec<(u64, Send)> {
+    let mut sent = Vec::new();
+    while let Some(d) = c.next_deadline() {
+        if d > clock.at(until) {
+            break;
+        }
+        let mut out = Vec::new();
+        let _ = c.on_timer(d, &mut out);
+        let ms = d.duration_since(clock.0).as_millis() as u64;
+        sent.extend(out.into_iter().map(|s| (ms, s)));
+    }
+    sent
+}
+
+#[test]
+fn invite_to_200_over_udp() {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    c.send_trying(&mut out);
+    assert_eq!(status(&out[0]), Some(100));
+    assert_eq!(out[0].target.dest, addr(CALLER));
+    out.clear();
+    let p = branch_param(c.id, 0);
+    let data = branch_request(&c.request, &p);
+    assert_eq!(
+        c.add_branch(clock.at(0), p.clone(), data, udp(CALLEE), &mut out),
+        Ok(0)
+    );
+    assert_eq!(out.len(), 1);
+    // Timer A: retransmissions at 500 and 1500 ms until a provisional arrives
+    let sent = run_until(&mut c, &clock, 1600);
+    let times: Vec<u64> = sent.iter().map(|(t, _)| *t).collect();
+    assert_eq!(times, [500, 1500]);
+    let mut out = Vec::new();
+    let ringing = response(180, "INVITE", &p, Some("bob"));
+    assert_eq!(
+        c.on_response(clock.at(1700), 0, &ringing, &mut out),
+        ResponseStep::Deliver
+    );
+    assert_eq!(
+        c.relay_response(clock.at(1700), 0, ringing, &mut out),
+        Relay::Forwarded
+    );
+    let up = parsed(&out[0]);
+    assert_eq!(up.status(), Some(180));
+    assert_eq!(up.vias().len(), 1, "our Via is removed");
+    // no more retransmissions after the provisional
+    assert!(run_until(&mut c, &clock, 10_000).is_empty());
+    let mut out = Vec::new();
+    let ok = response(200, "INVITE", &p, Some("bob"));
+    assert_eq!(
+        c.on_response(clock.at(11_000), 0, &ok, &mut out),
+        ResponseStep::Deliver
+    );
+    assert_eq!(
+        c.relay_response(clock.at(11_000), 0, ok.clone(), &mut out),
+        Relay::Forwarded
+    );
+    assert_eq!(status(&out[0]), Some(200));
+    assert_eq!(c.server_state(), ServerState::Accepted);
+    // a retransmitted 2xx is forwarded; a retransmitted INVITE is absorbed
+    let mut out = Vec::new();
+    assert_eq!(
+        c.on_response(clock.at(11_500), 0, &ok, &mut out),
+        ResponseStep::Retransmitted2xx
+    );
+    assert_eq!(status(&out[0]), Some(200));
+    let mut out = Vec::new();
+    c.on_request_retransmission(&mut out);
+    assert!(out.is_empty());
+    // everything ends after 64*T1
+    assert!(!c.is_terminated());
+    run_until(&mut c, &clock, 11_000 + 32_000);
+    assert!(c.is_terminated());
+}
+
+#[test]
+fn non_2xx_is_acked_hop_by_hop_and_retransmitted_upstream_until_acked() {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    let p = branch_param(c.id, 0);
+    c.add_branch(
+        clock.at(0),
+        p.clone(),
+        branch_request(&c.request, &p),
+        udp(CALLEE),
+        &mut out,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let busy = response(486, "INVITE", &p, Some("bob"));
+    assert_eq!(
+        c.on_response(clock.at(100), 0, &busy, &mut out),
+        ResponseStep::Deliver
+    );
+    let ack = parsed(&out[0]);
+    assert_eq!(ack.method(), Method::Ack);
+    assert_eq!(out[0].target.dest, addr(CALLEE));
+    assert_eq!(ack.top_via().branch(ack.as_bytes()), Some(p.as_bytes()));
+    let mut out = Vec::new();
+    assert_eq!(
+        c.relay_response(clock.at(100), 0, busy.clone(), &mut out),
+        Relay::AllFailed
+    );
+    assert!(
+        out.is_empty(),
+        "nothing goes upstream before the failure route"
+    );
+    c.forward_best(clock.at(100), &mut out);
+    assert_eq!(status(&out[0]), Some(486));
+    assert_eq!(c.final_to_tag(), Some(&b"bob"[..]));
+    // the callee retransmits its 486: we resend the ACK
+    let mut out = Vec::new();
+    assert_eq!(
+        c.on_response(clock.at(600), 0, &busy, &mut out),
+        ResponseStep::Absorbed
+    );
+    assert_eq!(parsed(&out[0]).method(), Method::Ack);
+    // Timer G retransmits the 486 upstream at 600, 1600, 3600 ... until the ACK
+    let sent = run_until(&mut c, &clock, 4000);
+    let g: Vec<u64> = sent
+        .iter()
+        .filter(|(_, s)| s.target.dest == addr(CALLER))
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(g, [600, 1600, 3600]);
+    c.on_ack(clock.at(4000));
+    assert_eq!(c.server_state(), ServerState::Confirmed);
+    assert!(
+        run_until(&mut c, &clock, 8000)
+            .iter()
+            .all(|(_, s)| s.target.dest != addr(CALLER))
+    );
+    run_until(&mut c, &clock, 100 + 32_000 + 1);
+    assert!(c.is_terminated());
+}
+
+#[test]
+fn no_answer_times_out_with_408() {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    let p = branch_param(c.id, 0);
+    c.add_branch(
+        clock.at(0),
+        p.clone(),
+        branch_request(&c.request, &p),
+        udp(CALLEE),
+        &mut out,
+    )
+    .unwrap();
+    // Timer A doubles: 0.5, 1.5, 3.5, 7.5, 15.5 s; fr fires at 30 s
+    let mut retrans = Vec::new();
+    let mut failed_at = None;
+    while let Some(d) = c.next_deadline() {
+        if d > clock.at(31_000) {
+            break;
+        }
+        let mut out = Vec::new();
+        if c.on_timer(d, &mut out) == Relay::AllFailed {
+            failed_at = Some(d.duration_since(clock.0).as_millis());
+        }
+        retrans.extend(out.iter().map(|_| d.duration_since(clock.0).as_millis()));
+    }
+    assert_eq!(retrans, [500, 1500, 3500, 7500, 15500]);
+    assert_eq!(failed_at, Some(30_000));
+    let mut out = Vec::new();
+    c.forward_best(clock.at(30_000), &mut out);
+    let r = parsed(&out[0]);
+    assert_eq!(r.status(), Some(408));
+    assert_eq!(r.to().tag(r.as_bytes()), Some(&b"proxytag"[..]));
+}
+
+#[test]
+fn fr_inv_after_ringing_cancels_the_branch() {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    c.set_fr(Some(Duration::from_secs(5)), None);
+    let mut out = Vec::new();
+    let p = branch_param(c.id, 0);
+    c.add_branch(
+        clock.at(0),
+        p.clone(),
+        branch_request(&c.request, &p),
+        udp(CALLEE),
+        &mut out,
+    )
+    .unwrap();
+    let ringing = response(180, "INVITE", &p, Some("bob"));
+    c.on_response(clock.at(100), 0, &ringing, &mut out);
+    c.relay_response(clock.at(100), 0, ringing, &mut out);
+    let mut out = Vec::new();
+    assert_eq!(c.on_timer(clock.at(5100), &mut out), Relay::AllFailed);
+    let cancel = parsed(&out[0]);
+    assert_eq!(cancel.method(), Method::Cancel);
+    assert_eq!(out[0].target.dest, addr(CALLEE));
+    c.forward_best(clock.at(5100), &mut out);
+    assert_eq!(status(out.last().unwrap()), Some(408));
+    // the callee answers the CANCEL and then 487s the INVITE: ACKed, not forwarded
+    let mut out = Vec::new();
+    let ok_cancel = response(200, "CANCEL", &p, Some("bob"));
+    assert_eq!(
+        c.on_response(clock.at(5200), 0, &ok_cancel, &mut out),
+        ResponseStep::Absorbed
+    );
+    let terminated = response(487, "INVITE", &p, Some("bob"));
+    assert_eq!(
+        c.on_response(clock.at(5210), 0, &terminated, &mut out),
+        ResponseStep::Absorbed
+    );
+    assert_eq!(parsed(&out[0]).method(), Method::Ack);
+}
+
+#[test]
+fn cancel_from_the_caller() {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    let p = branch_param(c.id, 0);
+    c.add_branch(
+        clock.at(0),
+        p.clone(),
+        branch_request(&c.request, &p),
+        udp(CALLEE),
+        &mut out,
+    )
+    .unwrap();
+    // CANCEL before any provisional: held back (§9.1) ...
+    let mut out = Vec::new();
+    c.on_cancel(clock.at(50), &mut out);
+    assert!(out.is_empty());
+    assert!(c.is_canceled());
+    // ... and sent when the 180 arrives
+    let ringing = response(180, "INVITE", &p, Some("bob"));
+    c.on_response(clock.at(100), 0, &ringing, &mut out);
+    assert_eq!(parsed(&out[0]).method(), Method::Cancel);
+    // the CANCEL is retransmitted over UDP until answered
+    let sent = run_until(&mut c, &clock, 700);
+    assert!(
+        sent.iter()
+            .any(|(_, s)| parsed(s).method() == Method::Cancel)
+    );
+    let mut out = Vec::new();
+    c.on_response(
+        clock.at(800),
+        0,
+        &response(200, "CANCEL", &p, Some("bob")),
+        &mut out,
+    );
+    let terminated = response(487, "INVITE", &p, Some("bob"));
+    assert_eq!(
+        c.on_response(clock.at(900), 0, &terminated, &mut out),
+        ResponseStep::Deliver
+    );
+    assert_eq!(
+        c.relay_response(clock.at(900), 0, terminated, &mut out),
+        Relay::AllFailed
+    );
+    c.forward_best(clock.at(900), &mut out);
+    assert_eq!(status(out.last().unwrap()), Some(487));
+    // no new branch after a CANCEL
+    let p1 = branch_param(c.id, 1);
+    assert_eq!(
+        c.add_branch(
+            clock.at(900),
+            p1.clone(),
+            branch_request(&c.request, &p1),
+            udp(CALLEE),
+            &mut out
+        ),
+        Err(CellError::Canceled)
+    );
+}
+
+#[test]
+fn serial_forking_after_a_failure() {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    let p0 = branch_param(c.id, 0);
+    c.add_branch(
+        clock.at(0),
+        p0.clone(),
+        branch_request(&c.request, &p0),
+        udp(CALLEE),
+        &mut out,
+    )
+    .unwrap();
+    let busy = response(486, "INVITE", &p0, Some("bob"));
+    c.on_response(clock.at(10), 0, &busy, &mut out);
+    assert_eq!(
+        c.relay_response(clock.at(10), 0, busy, &mut out),
+        Relay::AllFailed
+    );
+    // the failure route relays somewhere else
+    let p1 = branch_param(c.id, 1);
+    let mut out = Vec::new();
+    assert_eq!(
+        c.add_branch(
+            clock.at(20),
+            p1.clone(),
+            branch_request(&c.request, &p1),
+            udp("10.0.0.3:5090"),
+            &mut out
+        ),
+        Ok(1)
+    );
+    let ok = response(200, "INVITE", &p1, Some("carol"));
+    assert_eq!(
+        c.on_response(clock.at(30), 1, &ok, &mut out),
+        ResponseStep::Deliver
+    );
+    let mut out = Vec::new();
+    assert_eq!(
+        c.relay_response(clock.at(30), 1, ok, &mut out),
+        Relay::Forwarded
+    );
+    let r = parsed(&out[0]);
+    assert_eq!(r.status(), Some(200));
+    assert_eq!(r.to().tag(r.as_bytes()), Some(&b"carol"[..]));
+}
+
+#[test]
+fn parallel_forking_picks_the_best_and_2xx_cancels_the_rest() {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    let ps: Vec<String> = (0..3).map(|n| branch_param(c.id, n)).collect();
+    for (n, p) in ps.iter().enumerate() {
+        let dest = format!("10.0.0.{}:5080", 10 + n);
+        c.add_branch(
+            clock.at(0),
+            p.clone(),
+            branch_request(&c.request, p),
+            udp(&dest),
+            &mut out,
+        )
+        .unwrap();
+    }
+    // branch 0 rings, branch 1 says 404, branch 2 answers: 200 goes up, branch 0 is canceled
+    let mut out = Vec::new();
+    let r0 = response(180, "INVITE", &ps[0], Some("x"));
+    c.on_response(clock.at(10), 0, &r0, &mut out);
+    c.relay_response(clock.at(10), 0, r0, &mut out);
+    let r1 = response(404, "INVITE", &ps[1], Some("y"));
+    c.on_response(clock.at(20), 1, &r1, &mut out);
+    assert_eq!(
+        c.relay_response(clock.at(20), 1, r1, &mut out),
+        Relay::Stored
+    );
+    let mut out = Vec::new();
+    let r2 = response(200, "INVITE", &ps[2], Some("z"));
+    c.on_response(clock.at(30), 2, &r2, &mut out);
+    assert_eq!(
+        c.relay_response(clock.at(30), 2, r2, &mut out),
+        Relay::Forwarded
+    );
+    let methods: Vec<_> = out
+        .iter()
+        .map(|s| (s.target.dest, parsed(s).method(), parsed(s).status()))
+        .collect();
+    assert!(
+        methods.contains(&(addr("10.0.0.10:5080"), Method::Cancel, None)),
+        "{methods:?}"
+    );
+    assert!(
+        methods.contains(&(addr(CALLER), Method::Invite, Some(200))),
+        "{methods:?}"
+    );
+
+    // best selection: 6xx beats everything, else the lowest class
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    for (n, p) in ps.iter().enumerate() {
+        let dest = format!("10.0.0.{}:5080", 10 + n);
+        c.add_branch(
+            clock.at(0),
+            p.clone(),
+            branch_request(&c.request, p),
+            udp(&dest),
+            &mut out,
+        )
+        .unwrap();
+    }
+    for (n, code) in [(0u16, 503u16), (1, 404), (2, 486)] {
+        let r = response(code, "INVITE", &ps[n as usize], Some("t"));
+        c.on_response(clock.at(10), n, &r, &mut out);
+        c.relay_response(clock.at(10), n, r, &mut out);
+    }
+    assert_eq!(c.best().map(|(i, f)| (i, f.code())), Some((1, 404)));
+    let mut out = Vec::new();
+    c.forward_best(clock.at(10), &mut out);
+    assert_eq!(status(&out[0]), Some(404));
+}
+
+#[test]
+fn a_6xx_ends_the_search_and_503_becomes_500() {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    let p0 = branch_param(c.id, 0);
+    let p1 = branch_param(c.id, 1);
+    c.add_branch(
+        clock.at(0),
+        p0.clone(),
+        branch_request(&c.request, &p0),
+        udp(CALLEE),
+        &mut out,
+    )
+    .unwrap();
+    c.add_branch(
+        clock.at(0),
+        p1.clone(),
+        branch_request(&c.request, &p1),
+        udp("10.0.0.3:5080"),
+        &mut out,
+    )
+    .unwrap();
+    let r = response(180, "INVITE", &p1, Some("q"));
+    c.on_response(clock.at(5), 1, &r, &mut out);
+    let mut out = Vec::new();
+    let decline = response(603, "INVITE", &p0, Some("d"));
+    c.on_response(clock.at(10), 0, &decline, &mut out);
+    assert_eq!(
+        c.relay_response(clock.at(10), 0, decline, &mut out),
+        Relay::Stored
+    );
+    assert!(out.iter().any(|s| parsed(s).method() == Method::Cancel && s.target.dest == addr("10.0.0.3:5080")));
+    let r = response(487, "INVITE", &p1, Some("q"));
+    c.on_response(clock.at(20), 1, &r, &mut out);
+    assert_eq!(
+        c.relay_response(clock.at(20), 1, r, &mut out),
+        Relay::AllFailed
+    );
+    assert_eq!(c.best().map(|(_, f)| f.code()), Some(603));
+
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    c.add_branch(
+        clock.at(0),
+        p0.clone(),
+        branch_request(&c.request, &p0),
+        udp(CALLEE),
+        &mut out,
+    )
+    .unwrap();
+    let r = response(503, "INVITE", &p0, Some("u"));
+    c.on_response(clock.at(5), 0, &r, &mut out);
+    c.relay_response(clock.at(5), 0, r, &mut out);
+    let mut out = Vec::new();
+    c.forward_best(clock.at(5), &mut out);
+    assert_eq!(status(&out[0]), Some(500));
+}
+
+#[test]
+fn non_invite_timers_e_and_j() {
+    let (mut c, clock) = cell("MESSAGE", udp(CALLER));
+    let mut out = Vec::new();
+    c.send_trying(&mut out);
+    assert!(out.is_empty(), "no 100 for non-INVITE");
+    let p = branch_param(c.id, 0);
+    c.add_branch(
+        clock.at(0),
+        p.clone(),
+        branch_request(&c.request, &p),
+        udp(CALLEE),
+        &mut out,
+    )
+    .unwrap();
+    // Timer E: 0.5, 1.5, 3.5, then every T2 (4 s)
+    let times: Vec<u64> = run_until(&mut c, &clock, 12_000)
+        .iter()
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(times, [500, 1500, 3500, 7500, 11500]);
+    // the caller's retransmission is absorbed (nothing to resend yet)
+    let mut out = Vec::new();
+    c.on_request_retransmission(&mut out);
+    assert!(out.is_empty());
+    let ok = response(200, "MESSAGE", &p, Some("bob"));
+    assert_eq!(
+        c.on_response(clock.at(12_000), 0, &ok, &mut out),
+        ResponseStep::Deliver
+    );
+    assert_eq!(
+        c.relay_response(clock.at(12_000), 0, ok, &mut out),
+        Relay::Forwarded
+    );
+    assert_eq!(c.server_state(), ServerState::Completed);
+    // now a retransmitted request gets the 200 again (Timer J keeps it 64*T1)
+    let mut out = Vec::new();
+    c.on_request_retransmission(&mut out);
+    assert_eq!(status(&out[0]), Some(200));
+    run_until(&mut c, &clock, 12_000 + 32_000);
+    assert!(c.is_terminated());
+}
+
+#[test]
+fn tcp_has_no_retransmissions_and_short_lingering() {
+    let (mut c, clock) = cell("MESSAGE", tcp(CALLER));
+    let mut out = Vec::new();
+    let p = branch_param(c.id, 0);
+    c.add_branch(
+        clock.at(0),
+        p.clone(),
+        branch_request(&c.request, &p),
+        tcp(CALLEE),
+        &mut out,
+    )
+    .unwrap();
+    assert!(run_until(&mut c, &clock, 20_000).is_empty());
+    let ok = response(200, "MESSAGE", &p, None);
+    c.on_response(clock.at(20_000), 0, &ok, &mut out);
+    c.relay_response(clock.at(20_000), 0, ok, &mut out);
+    run_until(&mut c, &clock, 20_000);
+    assert!(
+        c.is_terminated(),
+        "Timer J and K are zero on reliable transports"
+    );
+}
+
+#[test]
+fn a_cell_without_branch_or_reply_answers_408_after_fr() {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    c.send_trying(&mut out);
+    let sent = run_until(&mut c, &clock, 30_000);
+    let r = parsed(&sent.last().unwrap().1);
+    assert_eq!(r.status(), Some(408));
+}
+
+#[test]
+fn local_replies_and_their_retransmissions() {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    c.send_trying(&mut out);
+    c.reply_local(
+        clock.at(10),
+        486,
+        "Busy Here",
+        &[b"X-Why: test\r\n"],
+        &mut out,
+    )
+    .unwrap();
+    let r = parsed(&out[1]);
+    assert_eq!(r.status(), Some(486));
+    assert_eq!(r.header(b"X-Why"), Some(&b"test"[..]));
+    assert_eq!(
+        c.reply_local(clock.at(20), 200, "OK", &[], &mut out),
+        Err(CellError::AlreadyReplied)
+    );
+    let mut out = Vec::new();
+    c.on_request_retransmission(&mut out);
+    assert_eq!(status(&out[0]), Some(486));
+}
