@@ -197,8 +197,9 @@ pub fn response_target(via: &Via, base: &[u8], src: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
-/// Write the top via-parm with `received`/`rport` set, re-printing its parameters.
-fn write_fixed_via(out: &mut Vec<u8>, via: &Via, base: &[u8], fix: ViaFixup) {
+/// Write the via-parm `via` with `received`/`rport` set as `fix` says, re-printing its
+/// parameters (used for replies, and for the Via a proxy leaves below its own).
+pub fn write_fixed_via(out: &mut Vec<u8>, via: &Via, base: &[u8], fix: ViaFixup) {
     let params_start = via.params.start as usize;
     let head_end = if via.params.is_empty() {
         via.span.end as usize

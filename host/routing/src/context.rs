@@ -3,6 +3,7 @@
 
 use crate::lumps::{HdrError, Lumps, check_header_lines};
 use crate::pv::{PvError, PvIndex, PvName, PvSpec, TemplatePart};
+use crate::services::{NextHop, Services, StaticServices};
 use crate::value::Value;
 use bytes::Bytes;
 use sipwasm_proto::reply::{ReplyBuilder, ReplyInfo, parse_host_ip, response_target};
@@ -35,14 +36,29 @@ pub struct Alias {
     pub port: Option<u16>,
 }
 
-/// Router-wide facts a route needs: its own addresses, its aliases, how it signs replies.
-#[derive(Debug)]
+/// Router-wide facts and services a route needs: its own addresses and aliases, how it
+/// signs replies, name resolution, the location table and digest-auth state.
 pub struct LocalConfig {
     listeners: Vec<Listener>,
     aliases: Vec<Alias>,
     server_header: Option<String>,
     tag_prefix: String,
     tag_keys: RandomState,
+    services: Arc<dyn Services>,
+    /// The registrar's location tables.
+    pub location: crate::registrar::Location,
+    /// Nonces of the digest authentication.
+    pub auth: crate::auth::AuthState,
+}
+
+impl std::fmt::Debug for LocalConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalConfig")
+            .field("listeners", &self.listeners)
+            .field("aliases", &self.aliases)
+            .field("server_header", &self.server_header)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LocalConfig {
@@ -61,7 +77,40 @@ impl LocalConfig {
             server_header,
             tag_prefix,
             tag_keys,
+            services: Arc::new(StaticServices),
+            location: crate::registrar::Location::default(),
+            auth: crate::auth::AuthState::new(),
         }
+    }
+
+    /// Use `services` for name resolution and transaction lookups.
+    pub fn with_services(mut self, services: Arc<dyn Services>) -> Self {
+        self.services = services;
+        self
+    }
+
+    /// The router's services.
+    pub fn services(&self) -> &Arc<dyn Services> {
+        &self.services
+    }
+
+    /// Keys for hashing stable identifiers (stateless branches, to-tags).
+    pub fn hash_keys(&self) -> &RandomState {
+        &self.tag_keys
+    }
+
+    /// The listener to send from towards `hop`: the one the request came in on when it
+    /// fits, else the first of the same transport and address family.
+    pub fn pick_listener(&self, hop: &NextHop, preferred: Option<Listener>) -> Option<Listener> {
+        let fits =
+            |l: &Listener| l.transport == hop.transport && l.addr.is_ipv4() == hop.addr.is_ipv4();
+        if let Some(p) = preferred
+            && fits(&p)
+            && self.listeners.contains(&p)
+        {
+            return Some(p);
+        }
+        self.listeners.iter().copied().find(fits)
     }
 
     /// The listening addresses.
@@ -169,22 +218,35 @@ pub enum CoreError {
 }
 
 /// The state of one routing event.
-#[derive(Debug)]
+///
+/// Cloning is cheap enough to keep a request route's state with its transaction, for the
+/// failure and onreply routes that run later (the message bytes are shared).
+#[derive(Debug, Clone)]
 pub struct RouteContext {
-    config: Arc<LocalConfig>,
-    msg: SipMessage,
-    source: Source,
-    now_unix: u64,
-    flags: u32,
-    vars: Vec<(String, Value)>,
-    new_ruri: Option<String>,
-    dst_uri: Option<String>,
-    lumps: Lumps,
-    reply_lumps: Vec<Vec<u8>>,
-    outbound: Vec<Outbound>,
-    last_error: Option<(u16, &'static str)>,
-    drop: bool,
-    final_replied: bool,
+    pub(crate) config: Arc<LocalConfig>,
+    pub(crate) msg: SipMessage,
+    pub(crate) source: Source,
+    pub(crate) now_unix: u64,
+    pub(crate) flags: u32,
+    pub(crate) vars: Vec<(String, Value)>,
+    pub(crate) avps: Vec<(String, Value)>,
+    pub(crate) new_ruri: Option<String>,
+    pub(crate) dst_uri: Option<String>,
+    /// Extra Request-URIs for parallel forking (`append_branch`, registrar lookup).
+    pub(crate) branches: Vec<String>,
+    pub(crate) lumps: Lumps,
+    pub(crate) reply_lumps: Vec<Vec<u8>>,
+    pub(crate) outbound: Vec<Outbound>,
+    pub(crate) last_error: Option<(u16, &'static str)>,
+    pub(crate) drop: bool,
+    pub(crate) final_replied: bool,
+    pub(crate) record_route: Option<String>,
+    pub(crate) maxfwd_done: bool,
+    pub(crate) tm: crate::tm::TmState,
+    pub(crate) tx: Option<crate::tm::TxInfo>,
+    pub(crate) intents: Vec<crate::tm::TmIntent>,
+    /// Username and realm of the credentials checked by `auth` (`$au`, `$ar`).
+    pub(crate) auth_user: Option<(String, String)>,
 }
 
 const METHOD_LETTERS: &[(u8, &str)] = &[
@@ -261,14 +323,22 @@ impl RouteContext {
             now_unix,
             flags: 0,
             vars: Vec::new(),
+            avps: Vec::new(),
             new_ruri: None,
             dst_uri: None,
+            branches: Vec::new(),
             lumps: Lumps::default(),
             reply_lumps: Vec::new(),
             outbound: Vec::new(),
             last_error: None,
             drop: false,
             final_replied: false,
+            record_route: None,
+            maxfwd_done: false,
+            tm: crate::tm::TmState::default(),
+            tx: None,
+            intents: Vec::new(),
+            auth_user: None,
         }
     }
 
@@ -430,6 +500,57 @@ impl RouteContext {
                 .iter()
                 .find(|(n, _)| n == name)
                 .map_or(Value::Null, |(_, v)| v.clone()),
+            PvName::Avp(name) => {
+                let values: Vec<&Value> = self
+                    .avps
+                    .iter()
+                    .rev()
+                    .filter(|(n, _)| n == name)
+                    .map(|(_, v)| v)
+                    .collect();
+                match spec.index {
+                    None => values.first().map_or(Value::Null, |v| (*v).clone()),
+                    Some(PvIndex::All) => {
+                        if values.is_empty() {
+                            Value::Null
+                        } else {
+                            Value::Str(
+                                values
+                                    .iter()
+                                    .rev()
+                                    .map(|v| v.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(","),
+                            )
+                        }
+                    }
+                    Some(PvIndex::At(i)) => {
+                        let n = values.len() as i64;
+                        let i = if i < 0 {
+                            n + i64::from(i)
+                        } else {
+                            i64::from(i)
+                        };
+                        if i < 0 || i >= n {
+                            Value::Null
+                        } else {
+                            values[i as usize].clone()
+                        }
+                    }
+                }
+            }
+            PvName::T(field) => match &self.tx {
+                None => Value::Null,
+                Some(tx) => tx.field(*field),
+            },
+            PvName::AuthUser => self
+                .auth_user
+                .as_ref()
+                .map_or(Value::Null, |(u, _)| Value::Str(u.clone())),
+            PvName::AuthRealm => self
+                .auth_user
+                .as_ref()
+                .map_or(Value::Null, |(_, r)| Value::Str(r.clone())),
         })
     }
 
@@ -451,6 +572,14 @@ impl RouteContext {
                     Some(slot) => slot.1 = value,
                     None => self.vars.push((name.clone(), value)),
                 }
+                Ok(())
+            }
+            PvName::Avp(name) => {
+                // as in Kamailio, assigning an AVP adds a value on top of the others
+                if self.avps.len() >= 1024 {
+                    return Err(PvError::InvalidValue("too many AVPs".into()));
+                }
+                self.avps.push((name.clone(), value));
                 Ok(())
             }
             PvName::RUri => {
@@ -518,6 +647,10 @@ impl RouteContext {
         match &spec.name {
             PvName::Var(name) => {
                 self.vars.retain(|(n, _)| n != name);
+                Ok(())
+            }
+            PvName::Avp(name) => {
+                self.avps.retain(|(n, _)| n != name);
                 Ok(())
             }
             PvName::DstUri => {

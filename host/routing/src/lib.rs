@@ -9,11 +9,22 @@
 //! - [`transform`] — transformations (`{s.len}`, `{uri.user}`, `{tobody.tag}` ...)
 //! - [`lumps`] — header changes recorded as lumps and applied on send
 //! - [`context`] — the per-event state, stateless replies, flags, `is_myself`
+//! - [`tm`] — `t_relay` and friends (recorded as intents), `forward`, `record_route`,
+//!   `loose_route`, `process_maxfwd`
+//! - [`forward`] — the request a proxy sends on, stateless reply forwarding
+//! - [`registrar`] — `save`, `lookup`, the location tables
+//! - [`auth`] — digest challenges and checks
+//! - [`services`] — what the router provides: name resolution, transaction lookups
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod context;
+pub mod forward;
 pub mod lumps;
 pub mod pv;
+pub mod registrar;
+pub mod services;
+pub mod tm;
 pub mod transform;
 pub mod value;
 
@@ -23,4 +34,8 @@ pub use context::{
 };
 pub use lumps::HdrError;
 pub use pv::{PvError, PvSpec};
+pub use services::{NextHop, ResolveError, Services, StaticServices};
+pub use tm::{BranchPlan, MaxFwd, TmError, TmIntent, TmState, TxInfo};
 pub use value::Value;
+#[cfg(test)]
+mod proxy_tests;

@@ -122,6 +122,11 @@ impl Lumps {
         self.ops.push(Lump::Insert { at, text });
     }
 
+    /// Record any change.
+    pub fn push(&mut self, lump: Lump) {
+        self.ops.push(lump);
+    }
+
     /// `hdr.append`: after the last header.
     pub fn append(&mut self, msg: &SipMessage, text: &str) -> Result<(), HdrError> {
         let t = check_header_lines(text)?;

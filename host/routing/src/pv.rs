@@ -104,8 +104,33 @@ pub enum PvName {
     Hdr(String),
     /// `$hdrc(Name)` number of headers called Name
     HdrCount(String),
-    /// `$var(x)` script variable
+    /// `$var(x)` script variable (per message)
     Var(String),
+    /// `$avp(x)` attribute-value pair (kept with the transaction)
+    Avp(String),
+    /// `$T(field)` transaction information
+    T(TField),
+    /// `$au` username of checked credentials
+    AuthUser,
+    /// `$ar` realm of checked credentials
+    AuthRealm,
+}
+
+/// Fields of `$T(...)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TField {
+    /// `$T(id_index)`
+    IdIndex,
+    /// `$T(id_label)`
+    IdLabel,
+    /// `$T(reply_code)`: the reply being processed (onreply) or the winning one (failure).
+    ReplyCode,
+    /// `$T(reply_reason)`
+    ReplyReason,
+    /// `$T(branch_index)`
+    BranchIndex,
+    /// `$T(reply_type)`: 1 when the reply was generated locally (timeout), else 0.
+    ReplyType,
 }
 
 impl PvName {
@@ -160,6 +185,22 @@ impl PvName {
             "hdr" => PvName::Hdr(inner_name("hdr")?),
             "hdrc" => PvName::HdrCount(inner_name("hdrc")?),
             "var" => PvName::Var(inner_name("var")?),
+            "avp" => PvName::Avp(inner_name("avp")?),
+            "au" => needs_inner(PvName::AuthUser)?,
+            "ar" => needs_inner(PvName::AuthRealm)?,
+            "T" => PvName::T(match inner {
+                Some("id_index") => TField::IdIndex,
+                Some("id_label") => TField::IdLabel,
+                Some("reply_code") => TField::ReplyCode,
+                Some("reply_reason") => TField::ReplyReason,
+                Some("branch_index") => TField::BranchIndex,
+                Some("reply_type") => TField::ReplyType,
+                other => {
+                    return Err(PvError::Syntax(format!(
+                        "{full}: unknown $T field {other:?} (id_index, id_label, reply_code, reply_reason, branch_index, reply_type)"
+                    )));
+                }
+            }),
             _ => return Err(PvError::UnknownName(full.to_string())),
         })
     }
@@ -168,7 +209,12 @@ impl PvName {
     pub fn is_writable(&self) -> bool {
         matches!(
             self,
-            PvName::RUri | PvName::RUser | PvName::RDomain | PvName::DstUri | PvName::Var(_)
+            PvName::RUri
+                | PvName::RUser
+                | PvName::RDomain
+                | PvName::DstUri
+                | PvName::Var(_)
+                | PvName::Avp(_)
         )
     }
 }
@@ -278,8 +324,10 @@ impl PvSpec {
         }
         let full = &s[..pos];
         let name = PvName::from_parts(class, inner, full)?;
-        if index.is_some() && !matches!(name, PvName::Hdr(_)) {
-            return Err(PvError::Syntax(format!("{full}: only $hdr takes an index")));
+        if index.is_some() && !matches!(name, PvName::Hdr(_) | PvName::Avp(_)) {
+            return Err(PvError::Syntax(format!(
+                "{full}: only $hdr and $avp take an index"
+            )));
         }
         Ok((
             PvSpec {

@@ -1,0 +1,514 @@
+//! Digest authentication (RFC 3261 §22, RFC 2617, RFC 8760): challenges with nonces that
+//! expire and cannot be replayed, and credential checks against a password the plugin
+//! supplies (Kamailio's `pv_www_authenticate` style). MD5 and SHA-256, `qop=auth`.
+
+use crate::context::RouteContext;
+use md5::Md5;
+use sha2::{Digest, Sha256};
+use sipwasm_proto::HeaderName;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How long a nonce is accepted (seconds).
+pub const NONCE_LIFETIME: u64 = 300;
+/// Nonces remembered for replay detection before the oldest are dropped.
+const MAX_TRACKED: usize = 100_000;
+
+/// Digest algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// `MD5`
+    Md5,
+    /// `SHA-256`
+    Sha256,
+}
+
+impl Algorithm {
+    fn name(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA-256",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<Algorithm> {
+        if s.eq_ignore_ascii_case("MD5") {
+            Some(Algorithm::Md5)
+        } else if s.eq_ignore_ascii_case("SHA-256") {
+            Some(Algorithm::Sha256)
+        } else {
+            None
+        }
+    }
+
+    fn hash(self, data: &str) -> String {
+        match self {
+            Algorithm::Md5 => hex(&Md5::digest(data.as_bytes())),
+            Algorithm::Sha256 => hex(&Sha256::digest(data.as_bytes())),
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Which header pair a challenge uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Realm {
+    /// 401 with WWW-Authenticate, answered in Authorization (registrars, MSRP AUTH).
+    Www,
+    /// 407 with Proxy-Authenticate, answered in Proxy-Authorization.
+    Proxy,
+}
+
+impl Realm {
+    fn credentials_header(self) -> HeaderName {
+        match self {
+            Realm::Www => HeaderName::Authorization,
+            Realm::Proxy => HeaderName::ProxyAuthorization,
+        }
+    }
+}
+
+/// Why credentials were refused; mirrors the WIT `auth.error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No Digest credentials for the realm.
+    #[error("no credentials")]
+    NoCredentials,
+    /// Malformed credentials.
+    #[error("malformed credentials: {0}")]
+    Malformed(String),
+    /// The nonce is not ours or was tampered with.
+    #[error("invalid nonce")]
+    InvalidNonce,
+    /// The nonce expired: challenge again with `stale=true`.
+    #[error("stale nonce")]
+    StaleNonce,
+    /// The nonce (or nonce count) was used before: a replay.
+    #[error("nonce replayed")]
+    NonceReused,
+    /// The response does not match the password.
+    #[error("invalid password")]
+    InvalidPassword,
+    /// The event has no request.
+    #[error("no request")]
+    NoRequest,
+}
+
+#[derive(Debug)]
+struct NonceUse {
+    issued: u64,
+    max_nc: u32,
+    used_without_qop: bool,
+}
+
+/// Router-wide nonce secret and replay tracking.
+#[derive(Debug)]
+pub struct AuthState {
+    secret: [u8; 32],
+    next_id: AtomicU64,
+    used: Mutex<HashMap<u64, NonceUse>>,
+}
+
+impl Default for AuthState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AuthState {
+    /// A fresh random secret.
+    pub fn new() -> Self {
+        let mut secret = [0u8; 32];
+        // without randomness nonces would be forgeable; refuse to run rather than degrade
+        getrandom::fill(&mut secret).expect("the OS random generator works");
+        let mut first = [0u8; 8];
+        getrandom::fill(&mut first).expect("the OS random generator works");
+        AuthState {
+            secret,
+            next_id: AtomicU64::new(u64::from_le_bytes(first) >> 16),
+            used: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn mac(&self, ts: u64, id: u64) -> String {
+        let mut h = Sha256::new();
+        h.update(self.secret);
+        h.update(ts.to_be_bytes());
+        h.update(id.to_be_bytes());
+        hex(&h.finalize()[..16])
+    }
+
+    /// A new nonce: issue time, id, and a MAC over both.
+    pub fn new_nonce(&self, now: u64) -> String {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{now:010x}{id:016x}{}", self.mac(now, id))
+    }
+
+    /// Check `nonce`'s MAC and age, and that `nc` (with qop) grows or the nonce (without
+    /// qop) is used once.
+    fn verify(&self, nonce: &str, nc: Option<u32>, now: u64) -> Result<(), AuthError> {
+        if nonce.len() != 10 + 16 + 32 || !nonce.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return Err(AuthError::InvalidNonce);
+        }
+        let ts = u64::from_str_radix(&nonce[..10], 16).map_err(|_| AuthError::InvalidNonce)?;
+        let id = u64::from_str_radix(&nonce[10..26], 16).map_err(|_| AuthError::InvalidNonce)?;
+        if self.mac(ts, id) != nonce[26..] {
+            return Err(AuthError::InvalidNonce);
+        }
+        if now > ts + NONCE_LIFETIME || ts > now + 5 {
+            return Err(AuthError::StaleNonce);
+        }
+        let mut used = self.used.lock().expect("not poisoned");
+        if used.len() >= MAX_TRACKED {
+            used.retain(|_, u| now <= u.issued + NONCE_LIFETIME);
+        }
+        let entry = used.entry(id).or_insert(NonceUse {
+            issued: ts,
+            max_nc: 0,
+            used_without_qop: false,
+        });
+        match nc {
+            Some(nc) => {
+                if nc <= entry.max_nc {
+                    return Err(AuthError::NonceReused);
+                }
+                entry.max_nc = nc;
+            }
+            None => {
+                if entry.used_without_qop {
+                    return Err(AuthError::NonceReused);
+                }
+                entry.used_without_qop = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parsed Digest credentials.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// `username`
+    pub username: String,
+    /// `realm`
+    pub realm: String,
+    /// `nonce`
+    pub nonce: String,
+    /// `uri`
+    pub uri: String,
+    /// `response`
+    pub response: String,
+    /// `algorithm` (MD5 when absent)
+    pub algorithm: String,
+    /// `cnonce`
+    pub cnonce: Option<String>,
+    /// `qop`
+    pub qop: Option<String>,
+    /// `nc`
+    pub nc: Option<String>,
+}
+
+/// Parse `Digest k=v, k="v", ...`.
+pub fn parse_credentials(value: &[u8]) -> Result<Credentials, AuthError> {
+    let text = std::str::from_utf8(value).map_err(|_| AuthError::Malformed("not UTF-8".into()))?;
+    let text = text.trim();
+    let rest = text
+        .get(..6)
+        .filter(|s| s.eq_ignore_ascii_case("Digest"))
+        .map(|_| &text[6..])
+        .ok_or_else(|| AuthError::Malformed("not a Digest scheme".into()))?;
+    let mut c = Credentials {
+        algorithm: "MD5".into(),
+        ..Credentials::default()
+    };
+    let bytes = rest.as_bytes();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        while pos < bytes.len() && matches!(bytes[pos], b' ' | b'\t' | b',' | b'\r' | b'\n') {
+            pos += 1;
+        }
+        if pos >= bytes.len() {
+            break;
+        }
+        let key_start = pos;
+        while pos < bytes.len() && bytes[pos] != b'=' {
+            pos += 1;
+        }
+        let key = rest[key_start..pos].trim().to_ascii_lowercase();
+        if pos >= bytes.len() {
+            return Err(AuthError::Malformed(format!(
+                "parameter {key} without value"
+            )));
+        }
+        pos += 1;
+        while pos < bytes.len() && matches!(bytes[pos], b' ' | b'\t') {
+            pos += 1;
+        }
+        let value = if bytes.get(pos) == Some(&b'"') {
+            pos += 1;
+            let mut v = String::new();
+            loop {
+                match bytes.get(pos) {
+                    None => return Err(AuthError::Malformed("unterminated quoted value".into())),
+                    Some(b'\\') => {
+                        if let Some(&n) = bytes.get(pos + 1) {
+                            v.push(n as char);
+                        }
+                        pos += 2;
+                    }
+                    Some(b'"') => {
+                        pos += 1;
+                        break;
+                    }
+                    Some(_) => {
+                        let ch = rest[pos..].chars().next().expect("in bounds");
+                        v.push(ch);
+                        pos += ch.len_utf8();
+                    }
+                }
+            }
+            v
+        } else {
+            let start = pos;
+            while pos < bytes.len() && bytes[pos] != b',' {
+                pos += 1;
+            }
+            rest[start..pos].trim().to_string()
+        };
+        match key.as_str() {
+            "username" => c.username = value,
+            "realm" => c.realm = value,
+            "nonce" => c.nonce = value,
+            "uri" => c.uri = value,
+            "response" => c.response = value.to_ascii_lowercase(),
+            "algorithm" => c.algorithm = value,
+            "cnonce" => c.cnonce = Some(value),
+            "qop" => c.qop = Some(value),
+            "nc" => c.nc = Some(value),
+            _ => {}
+        }
+    }
+    if c.username.is_empty() || c.nonce.is_empty() || c.response.is_empty() {
+        return Err(AuthError::Malformed(
+            "username, nonce and response are required".into(),
+        ));
+    }
+    Ok(c)
+}
+
+/// The expected `response` for `c`, given the password and the request method.
+pub fn digest_response(c: &Credentials, password: &str, method: &str) -> Result<String, AuthError> {
+    let alg = Algorithm::from_name(&c.algorithm)
+        .ok_or_else(|| AuthError::Malformed(format!("unsupported algorithm {}", c.algorithm)))?;
+    let ha1 = alg.hash(&format!("{}:{}:{}", c.username, c.realm, password));
+    let ha2 = alg.hash(&format!("{method}:{}", c.uri));
+    Ok(match &c.qop {
+        Some(qop) if qop.eq_ignore_ascii_case("auth") => {
+            let nc =
+                c.nc.as_deref()
+                    .ok_or_else(|| AuthError::Malformed("qop without nc".into()))?;
+            let cnonce = c
+                .cnonce
+                .as_deref()
+                .ok_or_else(|| AuthError::Malformed("qop without cnonce".into()))?;
+            alg.hash(&format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", c.nonce))
+        }
+        Some(other) => return Err(AuthError::Malformed(format!("unsupported qop {other}"))),
+        None => alg.hash(&format!("{ha1}:{}:{ha2}", c.nonce)),
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl RouteContext {
+    fn credentials_for(&self, realm: &str, kind: Realm) -> Option<Result<Credentials, AuthError>> {
+        let mut found = None;
+        for v in self
+            .msg
+            .headers_named(kind.credentials_header().as_str().as_bytes())
+        {
+            match parse_credentials(v) {
+                Ok(c) if realm.is_empty() || c.realm == realm => return Some(Ok(c)),
+                Ok(_) => {}
+                Err(e) => found = Some(Err(e)),
+            }
+        }
+        found
+    }
+
+    /// `has_credentials(realm)`: Digest credentials for `realm` (any realm when empty).
+    pub fn auth_has_credentials(&self, realm: &str, kind: Realm) -> bool {
+        matches!(self.credentials_for(realm, kind), Some(Ok(_)))
+    }
+
+    /// The username of the credentials for `realm`, before checking them (to look up the
+    /// password).
+    pub fn auth_username(&self, realm: &str, kind: Realm) -> Option<String> {
+        match self.credentials_for(realm, kind)? {
+            Ok(c) => Some(c.username),
+            Err(_) => None,
+        }
+    }
+
+    /// Check the credentials for `realm` against `password`. `method` overrides the
+    /// request method in the digest (MSRP AUTH uses "AUTH").
+    pub fn auth_check(
+        &mut self,
+        realm: &str,
+        password: &str,
+        kind: Realm,
+        method: Option<&str>,
+    ) -> Result<String, AuthError> {
+        if !self.msg.is_request() && method.is_none() {
+            return Err(AuthError::NoRequest);
+        }
+        let c = self
+            .credentials_for(realm, kind)
+            .ok_or(AuthError::NoCredentials)??;
+        let method = method.map_or_else(
+            || String::from_utf8_lossy(self.msg.method_text()).into_owned(),
+            str::to_string,
+        );
+        let expected = digest_response(&c, password, &method)?;
+        if !constant_time_eq(expected.as_bytes(), c.response.as_bytes()) {
+            return Err(AuthError::InvalidPassword);
+        }
+        let nc = match &c.nc {
+            Some(nc) => Some(
+                u32::from_str_radix(nc, 16).map_err(|_| AuthError::Malformed("bad nc".into()))?,
+            ),
+            None => None,
+        };
+        self.config.auth.verify(&c.nonce, nc, self.now_unix)?;
+        self.auth_user = Some((c.username.clone(), c.realm.clone()));
+        Ok(c.username)
+    }
+
+    /// The challenge header value for `realm`.
+    pub fn auth_challenge_value(&self, realm: &str, algorithm: Algorithm, stale: bool) -> String {
+        let nonce = self.config.auth.new_nonce(self.now_unix);
+        let mut v = format!(
+            "Digest realm=\"{}\", nonce=\"{nonce}\", qop=\"auth\", algorithm={}",
+            realm.replace(['"', '\\'], ""),
+            algorithm.name()
+        );
+        if stale {
+            v.push_str(", stale=true");
+        }
+        v
+    }
+
+    /// `auth_challenge`: answer 401 (WWW) or 407 (proxy) with a challenge per algorithm
+    /// (the first is preferred).
+    pub fn auth_challenge(
+        &mut self,
+        realm: &str,
+        kind: Realm,
+        algorithms: &[Algorithm],
+        stale: bool,
+    ) -> Result<(), crate::context::SlError> {
+        let (code, reason, header) = match kind {
+            Realm::Www => (401, "Unauthorized", "WWW-Authenticate"),
+            Realm::Proxy => (407, "Proxy Authentication Required", "Proxy-Authenticate"),
+        };
+        let algs = if algorithms.is_empty() {
+            &[Algorithm::Md5][..]
+        } else {
+            algorithms
+        };
+        for a in algs {
+            let v = self.auth_challenge_value(realm, *a, stale);
+            self.append_to_reply(&format!("{header}: {v}\r\n"))?;
+        }
+        self.send_reply(code, reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 2617 §3.5 example.
+    #[test]
+    fn rfc2617_example() {
+        let c = Credentials {
+            username: "Mufasa".into(),
+            realm: "testrealm@host.com".into(),
+            nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093".into(),
+            uri: "/dir/index.html".into(),
+            response: String::new(),
+            algorithm: "MD5".into(),
+            cnonce: Some("0a4f113b".into()),
+            qop: Some("auth".into()),
+            nc: Some("00000001".into()),
+        };
+        assert_eq!(
+            digest_response(&c, "Circle Of Life", "GET").unwrap(),
+            "6629fae49393a05397450978507c4ef1"
+        );
+    }
+
+    /// RFC 7616 §3.9.1 (SHA-256).
+    #[test]
+    fn rfc7616_sha256_example() {
+        let c = Credentials {
+            username: "Mufasa".into(),
+            realm: "http-auth@example.org".into(),
+            nonce: "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v".into(),
+            uri: "/dir/index.html".into(),
+            response: String::new(),
+            algorithm: "SHA-256".into(),
+            cnonce: Some("f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ".into()),
+            qop: Some("auth".into()),
+            nc: Some("00000001".into()),
+        };
+        assert_eq!(
+            digest_response(&c, "Circle of Life", "GET").unwrap(),
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
+    }
+
+    #[test]
+    fn parse_header() {
+        let c = parse_credentials(
+            br#"Digest username="alice", realm="myrealm",nonce="abc", uri="sip:example.com", response="DEADBEEF", algorithm=MD5, cnonce="x\"y", qop=auth, nc=00000001"#,
+        )
+        .unwrap();
+        assert_eq!(c.username, "alice");
+        assert_eq!(c.response, "deadbeef");
+        assert_eq!(c.cnonce.as_deref(), Some("x\"y"));
+        assert_eq!(c.qop.as_deref(), Some("auth"));
+        assert!(parse_credentials(b"Basic abc").is_err());
+        assert!(parse_credentials(br#"Digest username="a""#).is_err());
+    }
+
+    #[test]
+    fn nonces_expire_and_cannot_be_replayed() {
+        let s = AuthState::new();
+        let n = s.new_nonce(1000);
+        assert_eq!(s.verify(&n, Some(1), 1001), Ok(()));
+        assert_eq!(s.verify(&n, Some(2), 1002), Ok(()));
+        assert_eq!(s.verify(&n, Some(2), 1002), Err(AuthError::NonceReused));
+        assert_eq!(
+            s.verify(&n, Some(3), 1000 + NONCE_LIFETIME + 1),
+            Err(AuthError::StaleNonce)
+        );
+        let m = s.new_nonce(1000);
+        assert_eq!(s.verify(&m, None, 1001), Ok(()));
+        assert_eq!(s.verify(&m, None, 1001), Err(AuthError::NonceReused));
+        let mut forged = s.new_nonce(1000);
+        forged.replace_range(0..1, "1");
+        assert_eq!(s.verify(&forged, None, 1001), Err(AuthError::InvalidNonce));
+        assert_eq!(
+            AuthState::new().verify(&s.new_nonce(1000), None, 1001),
+            Err(AuthError::InvalidNonce)
+        );
+    }
+}

@@ -1,0 +1,386 @@
+//! Proxy behaviour of the routing core: the request that goes on (RFC 3261 §16.6),
+//! Record-Route and loose routing, Max-Forwards, relay intents, digest auth end to end.
+
+use crate::auth::{Algorithm, AuthError, Credentials, Realm, digest_response, parse_credentials};
+use crate::context::{Alias, Listener, LocalConfig, RouteContext, Source};
+use crate::forward::{ForwardSpec, build_request, stateless_reply_hop};
+use crate::pv::PvSpec;
+use crate::services::NextHop;
+use crate::tm::{MaxFwd, TmError, TmIntent};
+use crate::value::Value;
+use bytes::Bytes;
+use sipwasm_proto::{SipMessage, Transport};
+use std::sync::Arc;
+
+const UDP: &str = "10.0.0.1:5060";
+const TCP: &str = "10.0.0.1:5061";
+
+/// One router identity for all contexts of a test (nonce secret, hash keys).
+fn cfg() -> Arc<LocalConfig> {
+    static CFG: std::sync::OnceLock<Arc<LocalConfig>> = std::sync::OnceLock::new();
+    CFG.get_or_init(new_cfg).clone()
+}
+
+fn new_cfg() -> Arc<LocalConfig> {
+    Arc::new(LocalConfig::new(
+        vec![
+            Listener {
+                transport: Transport::Udp,
+                addr: UDP.parse().unwrap(),
+            },
+            Listener {
+                transport: Transport::Tcp,
+                addr: TCP.parse().unwrap(),
+            },
+        ],
+        vec![Alias {
+            host: "proxy.example.com".into(),
+            port: None,
+        }],
+        None,
+    ))
+}
+
+fn ctx_from(text: &str) -> RouteContext {
+    let msg = SipMessage::parse(Bytes::copy_from_slice(text.as_bytes())).unwrap();
+    RouteContext::new(
+        cfg(),
+        msg,
+        Source {
+            transport: Transport::Udp,
+            src: "192.0.2.1:40000".parse().unwrap(),
+            local: UDP.parse().unwrap(),
+            conn: None,
+        },
+        1_000_000,
+    )
+}
+
+fn invite(extra: &str) -> String {
+    format!(
+        "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP alice.example.com:5070;branch=z9hG4bKa1;rport\r\n\
+Max-Forwards: 70\r\n\
+{extra}From: <sip:alice@atlanta.example.com>;tag=a\r\n\
+To: <sip:bob@biloxi.example.com>\r\n\
+Call-ID: c1\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Type: text/plain\r\n\
+Content-Length: 2\r\n\r\nhi"
+    )
+}
+
+fn hop(s: &str, t: Transport) -> NextHop {
+    NextHop {
+        transport: t,
+        addr: s.parse().unwrap(),
+    }
+}
+
+fn forwarded(c: &RouteContext, ruri: &str, h: NextHop, local: &str, lt: Transport) -> SipMessage {
+    let data = build_request(
+        c,
+        &ForwardSpec {
+            ruri,
+            hop: h,
+            local: Listener {
+                transport: lt,
+                addr: local.parse().unwrap(),
+            },
+            branch: "z9hG4bKsw.1.2.0",
+        },
+    );
+    SipMessage::parse(Bytes::from(data)).unwrap()
+}
+
+#[test]
+fn the_forwarded_request_follows_16_6() {
+    let mut c = ctx_from(&invite(""));
+    c.hdr_append("X-Added: 1").unwrap();
+    c.record_route("").unwrap();
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9:5080",
+        hop("10.0.0.9:5080", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    let b = out.as_bytes();
+    assert_eq!(
+        out.request_uri().unwrap().as_bytes(b),
+        b"sip:bob@10.0.0.9:5080"
+    );
+    assert_eq!(out.max_forwards(), Some(69));
+    assert_eq!(out.vias().len(), 2);
+    assert_eq!(out.top_via().branch(b), Some(&b"z9hG4bKsw.1.2.0"[..]));
+    assert_eq!(out.top_via().host(b), b"10.0.0.1");
+    let theirs = &out.vias()[1];
+    assert_eq!(theirs.rport, Some(Some(40000)), "rport filled in");
+    assert_eq!(theirs.received.map(|r| r.of(b)), Some(&b"192.0.2.1"[..]));
+    assert_eq!(out.record_routes().len(), 1);
+    assert_eq!(
+        out.header(b"Record-Route"),
+        Some(&b"<sip:10.0.0.1:5060;lr>"[..])
+    );
+    assert_eq!(out.header(b"X-Added"), Some(&b"1"[..]));
+    assert_eq!(out.body(), b"hi");
+}
+
+#[test]
+fn double_record_route_when_the_socket_changes_and_content_length_for_tcp() {
+    let mut c = ctx_from(&invite("").replace("Content-Length: 2\r\n\r\nhi", "\r\n"));
+    c.record_route("ftag=a").unwrap();
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9",
+        hop("10.0.0.9:5060", Transport::Tcp),
+        TCP,
+        Transport::Tcp,
+    );
+    let rr: Vec<&[u8]> = out.headers_named(b"Record-Route").collect();
+    assert_eq!(
+        rr,
+        [
+            &b"<sip:10.0.0.1:5061;transport=tcp;r2=on;lr;ftag=a>"[..],
+            &b"<sip:10.0.0.1:5060;r2=on;lr;ftag=a>"[..]
+        ]
+    );
+    assert_eq!(out.content_length(), Some(0));
+    assert_eq!(out.top_via().transport(out.as_bytes()), b"TCP");
+}
+
+#[test]
+fn max_forwards() {
+    let mut c = ctx_from(&invite(""));
+    assert_eq!(c.process_maxfwd(10), Ok(MaxFwd::Decremented));
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    assert_eq!(
+        out.max_forwards(),
+        Some(9),
+        "capped at the limit, then decremented"
+    );
+    let mut c = ctx_from(&invite("").replace("Max-Forwards: 70\r\n", ""));
+    assert_eq!(c.process_maxfwd(10), Ok(MaxFwd::Added));
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    assert_eq!(out.max_forwards(), Some(10));
+    let mut c = ctx_from(&invite("").replace("Max-Forwards: 70", "Max-Forwards: 0"));
+    assert_eq!(c.process_maxfwd(10), Ok(MaxFwd::Exhausted));
+    assert_eq!(c.t_relay(Some("sip:10.0.0.9")), Err(TmError::TooManyHops));
+    assert_eq!(c.forward(Some("sip:10.0.0.9")), Err(TmError::TooManyHops));
+}
+
+#[test]
+fn loose_routing() {
+    // top Route is us: removed, and the next one becomes the destination
+    let mut c = ctx_from(&invite(
+        "Route: <sip:10.0.0.1:5060;lr>, <sip:p2.example.com;lr>\r\nRoute: <sip:p3.example.com;lr>\r\n",
+    ));
+    assert!(c.loose_route());
+    assert_eq!(c.dst_uri(), Some("sip:p2.example.com;lr"));
+    let out = forwarded(
+        &c,
+        "sip:bob@biloxi.example.com",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    let routes: Vec<&[u8]> = out.headers_named(b"Route").collect();
+    assert_eq!(
+        routes,
+        [&b"<sip:p2.example.com;lr>"[..], b"<sip:p3.example.com;lr>"]
+    );
+    // our alias and double RR entries are removed too
+    let mut c = ctx_from(&invite(
+        "Route: <sip:proxy.example.com;lr>\r\nRoute: <sip:10.0.0.1:5061;transport=tcp;r2=on;lr>\r\n",
+    ));
+    assert!(c.loose_route());
+    assert_eq!(c.dst_uri(), None);
+    let out = forwarded(
+        &c,
+        "sip:bob@biloxi.example.com",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    assert_eq!(out.routes().len(), 0);
+    // no Route: nothing to do
+    let mut c = ctx_from(&invite(""));
+    assert!(!c.loose_route());
+    // strict router before us: the R-URI is ours, the last Route is the real target
+    let strict = invite("Route: <sip:bob@10.0.0.9:5080>\r\n").replace(
+        "INVITE sip:bob@biloxi.example.com",
+        "INVITE sip:10.0.0.1:5060",
+    );
+    let mut c = ctx_from(&strict);
+    assert!(c.loose_route());
+    assert_eq!(c.current_ruri().as_deref(), Some("sip:bob@10.0.0.9:5080"));
+}
+
+#[test]
+fn relay_intents_and_stateless_forward() {
+    let mut c = ctx_from(&invite(""));
+    c.pv_set(
+        &PvSpec::parse("$du").unwrap(),
+        Value::from("sip:10.0.0.9:5080"),
+    )
+    .unwrap();
+    c.append_branch("sip:bob@10.0.0.10".into());
+    c.append_branch("sip:bob@unresolvable.invalid".into());
+    c.t_on_failure("FAIL");
+    c.t_relay(None).unwrap();
+    assert_eq!(c.t_relay(None), Err(TmError::AlreadyRelayed));
+    let intents = c.take_intents();
+    let TmIntent::Relay(plans) = &intents[0] else {
+        panic!("{intents:?}")
+    };
+    assert_eq!(plans.len(), 2, "the unresolvable branch is skipped");
+    assert_eq!(plans[0].hop.addr, "10.0.0.9:5080".parse().unwrap());
+    assert_eq!(plans[0].ruri, "sip:bob@biloxi.example.com");
+    assert_eq!(plans[1].ruri, "sip:bob@10.0.0.10");
+    assert_eq!(c.tm_state().on_failure.as_deref(), Some("FAIL"));
+    // nothing resolvable: an error for the route
+    let mut c = ctx_from(&invite(""));
+    assert!(matches!(c.t_relay(None), Err(TmError::NoDestination(_))));
+    // stateless forward sends at once, with a branch that is stable for retransmissions
+    let mut c = ctx_from(&invite(""));
+    c.forward(Some("sip:10.0.0.9:5080")).unwrap();
+    let mut again = ctx_from(&invite(""));
+    again.forward(Some("sip:10.0.0.9:5080")).unwrap();
+    let a = c.take_outbound().pop().unwrap();
+    let b = again.take_outbound().pop().unwrap();
+    assert_eq!(a.dest, "10.0.0.9:5080".parse().unwrap());
+    let ma = SipMessage::parse(a.data).unwrap();
+    let mb = SipMessage::parse(b.data).unwrap();
+    assert_eq!(
+        ma.top_via().branch(ma.as_bytes()),
+        mb.top_via().branch(mb.as_bytes())
+    );
+    assert!(
+        ma.top_via()
+            .branch(ma.as_bytes())
+            .unwrap()
+            .starts_with(b"z9hG4bKsl.")
+    );
+    // an ACK is relayed statelessly: no transaction intent
+    let ack = invite("")
+        .replace("INVITE sip", "ACK sip")
+        .replace("1 INVITE", "1 ACK");
+    let mut c = ctx_from(&ack);
+    c.t_relay(Some("sip:10.0.0.9")).unwrap();
+    assert!(c.take_intents().is_empty());
+    assert_eq!(c.take_outbound().len(), 1);
+}
+
+#[test]
+fn replies_without_a_transaction_follow_the_next_via() {
+    let reply = "SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKsl.1\r\n\
+Via: SIP/2.0/UDP alice.example.com:5070;branch=z9hG4bKa1;rport=40000;received=192.0.2.1\r\n\
+From: <sip:alice@atlanta.example.com>;tag=a\r\nTo: <sip:bob@b>;tag=b\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let m = SipMessage::parse(Bytes::from_static(reply.as_bytes())).unwrap();
+    let ours = |h: &[u8], p: Option<u16>| h == b"10.0.0.1" && p == Some(5060);
+    assert_eq!(
+        stateless_reply_hop(&m, ours),
+        Some(hop("192.0.2.1:40000", Transport::Udp))
+    );
+    assert_eq!(stateless_reply_hop(&m, |_, _| false), None, "not our Via");
+    let bcast = reply.replace("received=192.0.2.1", "received=255.255.255.255");
+    let m = SipMessage::parse(Bytes::from(bcast)).unwrap();
+    assert_eq!(
+        stateless_reply_hop(&m, ours),
+        None,
+        "never to a broadcast address"
+    );
+}
+
+#[test]
+fn digest_auth_round_trip() {
+    let mut c = ctx_from(&invite(""));
+    c.auth_challenge(
+        "myrealm",
+        Realm::Proxy,
+        &[Algorithm::Sha256, Algorithm::Md5],
+        false,
+    )
+    .unwrap();
+    let challenge = SipMessage::parse(c.take_outbound().pop().unwrap().data).unwrap();
+    assert_eq!(challenge.status(), Some(407));
+    let offers: Vec<&[u8]> = challenge.headers_named(b"Proxy-Authenticate").collect();
+    assert_eq!(offers.len(), 2);
+    let text = String::from_utf8_lossy(offers[1]).into_owned();
+    assert!(
+        text.contains("algorithm=MD5") && text.contains("qop=\"auth\""),
+        "{text}"
+    );
+    let nonce = text
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let creds = |nc: &str, password: &str| {
+        let mut cr = Credentials {
+            username: "alice".into(),
+            realm: "myrealm".into(),
+            nonce: nonce.clone(),
+            uri: "sip:bob@biloxi.example.com".into(),
+            response: String::new(),
+            algorithm: "MD5".into(),
+            cnonce: Some("c0ffee".into()),
+            qop: Some("auth".into()),
+            nc: Some(nc.into()),
+        };
+        cr.response = digest_response(&cr, password, "INVITE").unwrap();
+        format!(
+            "Proxy-Authorization: Digest username=\"alice\", realm=\"myrealm\", nonce=\"{nonce}\", uri=\"{}\", response=\"{}\", algorithm=MD5, cnonce=\"c0ffee\", qop=auth, nc={nc}\r\n",
+            cr.uri, cr.response
+        )
+    };
+    let mut c = ctx_from(&invite(&creds("00000001", "secret")));
+    assert!(c.auth_has_credentials("myrealm", Realm::Proxy));
+    assert_eq!(
+        c.auth_username("myrealm", Realm::Proxy).as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        c.auth_check("myrealm", "wrong", Realm::Proxy, None),
+        Err(AuthError::InvalidPassword)
+    );
+    assert_eq!(
+        c.auth_check("myrealm", "secret", Realm::Proxy, None),
+        Ok("alice".into())
+    );
+    assert_eq!(
+        c.pv_get(&PvSpec::parse("$au").unwrap()).unwrap(),
+        Value::from("alice")
+    );
+    // the same nonce count again is a replay
+    let mut c = ctx_from(&invite(&creds("00000001", "secret")));
+    assert_eq!(
+        c.auth_check("myrealm", "secret", Realm::Proxy, None),
+        Err(AuthError::NonceReused)
+    );
+    let mut c = ctx_from(&invite(&creds("00000002", "secret")));
+    assert_eq!(
+        c.auth_check("myrealm", "secret", Realm::Proxy, None),
+        Ok("alice".into())
+    );
+    assert!(c.consume_credentials(sipwasm_proto::HeaderName::ProxyAuthorization));
+    assert!(!c.auth_has_credentials("otherrealm", Realm::Proxy));
+    assert!(!c.auth_has_credentials("myrealm", Realm::Www));
+    let _ = parse_credentials(b"Digest username=\"x\", nonce=\"n\", response=\"r\"").unwrap();
+}

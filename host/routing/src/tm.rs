@@ -1,0 +1,549 @@
+//! The transaction side of a route: `t_relay` and friends, stateless `forward`,
+//! `record_route` / `loose_route` (RFC 3261 §16.4, §16.6) and `process_maxfwd`.
+//!
+//! Host calls only *record* what the route wants (a [`TmIntent`]); the router applies the
+//! intents when the route returns. A route cannot run another route of the same plugin
+//! from inside a host call, and this keeps branch routes, the transaction table and the
+//! sockets out of the call.
+
+use crate::context::{Listener, Outbound, RouteContext};
+use crate::forward::{ForwardSpec, build_request, stateless_branch};
+use crate::lumps::Lump;
+use crate::services::{NextHop, ResolveError};
+use crate::value::Value;
+use bytes::Bytes;
+use sipwasm_proto::uri::Uri;
+use sipwasm_proto::{HeaderName, Method};
+use std::time::Duration;
+
+/// What a route set up for its transaction (kept with it for later routes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TmState {
+    /// `t_on_reply` route.
+    pub on_reply: Option<String>,
+    /// `t_on_failure` route.
+    pub on_failure: Option<String>,
+    /// `t_on_branch` route.
+    pub on_branch: Option<String>,
+    /// `t_set_fr`: INVITE final-response timeout after a provisional.
+    pub fr_inv: Option<Duration>,
+    /// `t_set_fr`: final-response timeout.
+    pub fr: Option<Duration>,
+}
+
+/// `$T(...)` and the answers of `t_is_canceled` / `t_get_status_code`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TxInfo {
+    /// Slot of the transaction.
+    pub index: u32,
+    /// Label of the transaction.
+    pub label: u32,
+    /// Status of the reply being handled (onreply) or chosen (failure route), or sent.
+    pub reply_code: u16,
+    /// Its reason phrase.
+    pub reply_reason: String,
+    /// Branch of the reply.
+    pub branch: Option<u16>,
+    /// True when the reply was generated here (a timeout).
+    pub local_reply: bool,
+    /// True when the transaction was canceled.
+    pub canceled: bool,
+}
+
+impl TxInfo {
+    pub(crate) fn field(&self, f: crate::pv::TField) -> Value {
+        use crate::pv::TField;
+        match f {
+            TField::IdIndex => Value::Int(i64::from(self.index)),
+            TField::IdLabel => Value::Int(i64::from(self.label)),
+            TField::ReplyCode => Value::Int(i64::from(self.reply_code)),
+            TField::ReplyReason => Value::Str(self.reply_reason.clone()),
+            TField::BranchIndex => self
+                .branch
+                .map_or(Value::Null, |b| Value::Int(i64::from(b))),
+            TField::ReplyType => Value::Int(i64::from(self.local_reply)),
+        }
+    }
+}
+
+/// One destination of a relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BranchPlan {
+    /// Request-URI of this branch.
+    pub ruri: String,
+    /// Where it goes.
+    pub hop: NextHop,
+}
+
+/// What a route asked of the transaction layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TmIntent {
+    /// `t_newtran`: create the transaction now.
+    NewTran,
+    /// `t_relay`: forward statefully to these destinations.
+    Relay(Vec<BranchPlan>),
+    /// `t_relay` on a CANCEL that matches an INVITE transaction: cancel its branches and
+    /// answer the CANCEL.
+    CancelInvite,
+    /// `t_reply`: answer through the transaction.
+    Reply {
+        /// Status.
+        code: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+}
+
+/// Why a transaction function failed; mirrors the WIT `tm.error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TmError {
+    /// The event has no request.
+    #[error("no request in this event")]
+    NoRequest,
+    /// `t_relay` was already called for this request.
+    #[error("the request was already relayed")]
+    AlreadyRelayed,
+    /// No destination resolves.
+    #[error("no destination: {0}")]
+    NoDestination(String),
+    /// Max-Forwards is 0.
+    #[error("Max-Forwards reached 0")]
+    TooManyHops,
+    /// Bad code, reason or timeout.
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    /// No transaction exists for this event.
+    #[error("no transaction")]
+    NoTransaction,
+}
+
+/// Outcome of `process_maxfwd`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaxFwd {
+    /// The header was missing and was added with the limit.
+    Added,
+    /// The value was decremented (and capped at the limit).
+    Decremented,
+    /// The value is 0: answer 483 Too Many Hops.
+    Exhausted,
+}
+
+fn header_line_entries(ctx: &RouteContext, header: u16) -> usize {
+    ctx.msg()
+        .routes()
+        .iter()
+        .filter(|r| {
+            let h = ctx.msg().headers()[header as usize];
+            r.span.start >= h.value.start && r.span.end <= h.value.end
+        })
+        .count()
+}
+
+impl RouteContext {
+    /// True once `process_maxfwd` ran (forwarding then leaves Max-Forwards alone).
+    pub fn maxfwd_processed(&self) -> bool {
+        self.maxfwd_done
+    }
+
+    /// The parameters `record_route` asked for, when it was called.
+    pub fn record_route_params(&self) -> Option<&str> {
+        self.record_route.as_deref()
+    }
+
+    /// Saved transaction settings.
+    pub fn tm_state(&self) -> &TmState {
+        &self.tm
+    }
+
+    /// Transaction information for `$T(...)`.
+    pub fn tx_info(&self) -> Option<&TxInfo> {
+        self.tx.as_ref()
+    }
+
+    /// Attach transaction information (for failure and onreply routes).
+    pub fn set_tx_info(&mut self, info: Option<TxInfo>) {
+        self.tx = info;
+    }
+
+    /// Take the recorded intents.
+    pub fn take_intents(&mut self) -> Vec<TmIntent> {
+        std::mem::take(&mut self.intents)
+    }
+
+    /// Extra branches (`append_branch`, registrar lookup).
+    pub fn branches(&self) -> &[String] {
+        &self.branches
+    }
+
+    /// Add a branch for parallel forking.
+    pub fn append_branch(&mut self, ruri: String) {
+        self.branches.push(ruri);
+    }
+
+    /// A copy of this state as the context of a later route run with `msg` (an onreply
+    /// route gets the reply; failure and branch routes keep the request).
+    pub fn with_message(&self, msg: sipwasm_proto::SipMessage) -> RouteContext {
+        let mut c = self.clone();
+        c.msg = msg;
+        c.outbound.clear();
+        c.intents.clear();
+        c.reply_lumps.clear();
+        c.final_replied = false;
+        c.drop = false;
+        c
+    }
+
+    /// Prepare a saved state to run another route: fresh output queues, lumps kept.
+    pub fn rerun(&self) -> RouteContext {
+        let mut c = self.clone();
+        c.outbound.clear();
+        c.intents.clear();
+        c.drop = false;
+        c.final_replied = false;
+        c
+    }
+
+    /// Set the Request-URI of this context (a branch route runs with the branch's).
+    pub fn set_ruri(&mut self, ruri: String) {
+        self.new_ruri = Some(ruri);
+    }
+
+    /// `t_on_reply`
+    pub fn t_on_reply(&mut self, route: &str) {
+        self.tm.on_reply = (!route.is_empty()).then(|| route.to_string());
+    }
+
+    /// `t_on_failure`
+    pub fn t_on_failure(&mut self, route: &str) {
+        self.tm.on_failure = (!route.is_empty()).then(|| route.to_string());
+    }
+
+    /// `t_on_branch`
+    pub fn t_on_branch(&mut self, route: &str) {
+        self.tm.on_branch = (!route.is_empty()).then(|| route.to_string());
+    }
+
+    /// `t_set_fr(fr_inv, fr)` in milliseconds; 0 keeps the current value.
+    pub fn t_set_fr(&mut self, fr_inv_ms: u32, fr_ms: u32) -> Result<(), TmError> {
+        if fr_inv_ms > 3_600_000 || fr_ms > 3_600_000 {
+            return Err(TmError::Invalid("timeouts are at most one hour".into()));
+        }
+        if fr_inv_ms > 0 {
+            self.tm.fr_inv = Some(Duration::from_millis(u64::from(fr_inv_ms)));
+        }
+        if fr_ms > 0 {
+            self.tm.fr = Some(Duration::from_millis(u64::from(fr_ms)));
+        }
+        Ok(())
+    }
+
+    /// `t_newtran`: the transaction is created when the route returns.
+    pub fn t_newtran(&mut self) -> Result<(), TmError> {
+        if !self.msg.is_request() || self.msg.method() == Method::Ack {
+            return Err(TmError::NoRequest);
+        }
+        if !self.intents.contains(&TmIntent::NewTran) {
+            self.intents.push(TmIntent::NewTran);
+        }
+        Ok(())
+    }
+
+    /// `t_reply`: answer through the transaction (created if needed).
+    pub fn t_reply(&mut self, code: u16, reason: &str) -> Result<(), TmError> {
+        if !self.msg.is_request() || self.msg.method() == Method::Ack {
+            return Err(TmError::NoRequest);
+        }
+        if !(100..=699).contains(&code) || reason.contains(['\r', '\n']) {
+            return Err(TmError::Invalid(format!("bad reply {code} {reason:?}")));
+        }
+        self.intents.push(TmIntent::Reply {
+            code,
+            reason: reason.to_string(),
+        });
+        if code >= 200 {
+            self.final_replied = true;
+        }
+        Ok(())
+    }
+
+    /// `t_check_trans`: true when the request belongs to an existing transaction (for a
+    /// CANCEL: the INVITE it cancels).
+    pub fn t_check_trans(&self) -> bool {
+        self.msg.is_request() && self.config.services().transaction_exists(&self.msg)
+    }
+
+    /// `t_is_canceled`
+    pub fn t_is_canceled(&self) -> bool {
+        self.tx.as_ref().is_some_and(|t| t.canceled)
+    }
+
+    /// `t_get_status_code`: the reply in hand (onreply/failure route), else the last sent.
+    pub fn t_get_status_code(&self) -> Result<u16, TmError> {
+        self.tx
+            .as_ref()
+            .map(|t| t.reply_code)
+            .ok_or(TmError::NoTransaction)
+    }
+
+    fn resolve_first(&self, uri: &str) -> Result<NextHop, TmError> {
+        self.config
+            .services()
+            .resolve(uri)
+            .map_err(|e: ResolveError| TmError::NoDestination(e.to_string()))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| TmError::NoDestination(uri.to_string()))
+    }
+
+    fn check_hops(&self) -> Result<(), TmError> {
+        if !self.maxfwd_done && self.msg.max_forwards() == Some(0) {
+            return Err(TmError::TooManyHops);
+        }
+        Ok(())
+    }
+
+    /// `t_relay` / `t_relay_to(dst)`: forward statefully to `dst`, else `$du`, else `$ru`,
+    /// plus every appended branch. ACKs are forwarded statelessly (they have no
+    /// transaction); a CANCEL matching an INVITE transaction cancels it.
+    pub fn t_relay(&mut self, dst: Option<&str>) -> Result<(), TmError> {
+        if !self.msg.is_request() {
+            return Err(TmError::NoRequest);
+        }
+        if self
+            .intents
+            .iter()
+            .any(|i| matches!(i, TmIntent::Relay(_) | TmIntent::CancelInvite))
+        {
+            return Err(TmError::AlreadyRelayed);
+        }
+        match self.msg.method() {
+            Method::Ack => return self.forward(dst),
+            Method::Cancel if self.t_check_trans() => {
+                self.intents.push(TmIntent::CancelInvite);
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.check_hops()?;
+        let ruri = self.current_ruri().ok_or(TmError::NoRequest)?;
+        let mut plans = Vec::new();
+        let main_target = dst
+            .map(str::to_string)
+            .or_else(|| self.dst_uri.clone())
+            .unwrap_or_else(|| ruri.clone());
+        plans.push(BranchPlan {
+            hop: self.resolve_first(&main_target)?,
+            ruri,
+        });
+        for b in self.branches.clone() {
+            let uri = dst.map_or_else(|| b.clone(), str::to_string);
+            // an extra branch that does not resolve is skipped, as in Kamailio; only the
+            // main destination failing makes t_relay fail
+            if let Ok(hop) = self.resolve_first(&uri) {
+                plans.push(BranchPlan { ruri: b, hop });
+            }
+        }
+        self.intents.push(TmIntent::Relay(plans));
+        Ok(())
+    }
+
+    /// `forward` / `forward_uri(uri)`: send the request on statelessly (RFC 3261 §16.11).
+    pub fn forward(&mut self, dst: Option<&str>) -> Result<(), TmError> {
+        if !self.msg.is_request() {
+            return Err(TmError::NoRequest);
+        }
+        self.check_hops()?;
+        let ruri = self.current_ruri().ok_or(TmError::NoRequest)?;
+        let target = dst
+            .map(str::to_string)
+            .or_else(|| self.dst_uri.clone())
+            .unwrap_or_else(|| ruri.clone());
+        let hop = self.resolve_first(&target)?;
+        let incoming = Listener {
+            transport: self.source.transport,
+            addr: self.source.local,
+        };
+        let local = self
+            .config
+            .pick_listener(&hop, Some(incoming))
+            .ok_or_else(|| {
+                TmError::NoDestination(format!("no {} socket for {}", hop.transport, hop.addr))
+            })?;
+        let branch = stateless_branch(self, &ruri, self.config.hash_keys());
+        let data = build_request(
+            self,
+            &ForwardSpec {
+                ruri: &ruri,
+                hop,
+                local,
+                branch: &branch,
+            },
+        );
+        self.outbound.push(Outbound {
+            transport: hop.transport,
+            dest: hop.addr,
+            local: local.addr,
+            conn: None,
+            data: Bytes::from(data),
+        });
+        Ok(())
+    }
+
+    /// `record_route` / `record_route_params(params)`: insert a Record-Route when the
+    /// request is forwarded.
+    pub fn record_route(&mut self, params: &str) -> Result<(), TmError> {
+        if !self.msg.is_request() {
+            return Err(TmError::NoRequest);
+        }
+        let params = params.trim();
+        if params.contains(['>', '<', '\r', '\n', ' ']) {
+            return Err(TmError::Invalid(format!(
+                "bad Record-Route parameters {params:?}"
+            )));
+        }
+        let params = if params.is_empty() || params.starts_with(';') {
+            params.to_string()
+        } else {
+            format!(";{params}")
+        };
+        self.record_route = Some(params);
+        Ok(())
+    }
+
+    /// `loose_route` (RFC 3261 §16.4): when the Request-URI is ours (a strict router's
+    /// doing), take the last Route as Request-URI; remove the top Route entries that point
+    /// at us; send the request to the next Route (`$du`). True when Route processing
+    /// happened (there were Route headers).
+    pub fn loose_route(&mut self) -> bool {
+        if !self.msg.is_request() || self.msg.routes().is_empty() {
+            return false;
+        }
+        let b = self.msg.as_bytes().to_vec();
+        let routes = self.msg.routes().to_vec();
+        let config = self.config.clone();
+        let is_me = |na: &sipwasm_proto::NameAddr| {
+            let u = &na.uri;
+            u.scheme.is_sip() && config.is_myself(u.host(&b), u.port, u.port_or_default(&b))
+        };
+        let mut skip = 0usize;
+        // strict-router compatibility: our own URI as Request-URI
+        if self.is_myself_ruri()
+            && self
+                .msg
+                .request_uri()
+                .is_some_and(|u| u.param(&b, b"lr").is_none())
+            && let Some(last) = routes.last()
+        {
+            self.new_ruri = Some(String::from_utf8_lossy(last.uri.as_bytes(&b)).into_owned());
+            self.remove_route_entry(routes.len() - 1);
+        }
+        while skip < routes.len() && is_me(&routes[skip]) {
+            skip += 1;
+            // r2=on: our double Record-Route, both entries are ours
+        }
+        for i in 0..skip {
+            self.remove_route_entry(i);
+        }
+        if let Some(next) = routes.get(skip) {
+            self.dst_uri = Some(String::from_utf8_lossy(next.uri.as_bytes(&b)).into_owned());
+        }
+        true
+    }
+
+    /// Remove Route entry `i` (of all Route headers in order) with lumps.
+    fn remove_route_entry(&mut self, i: usize) {
+        let msg = &self.msg;
+        let Some(entry) = msg.routes().get(i) else {
+            return;
+        };
+        let Some((hidx, h)) = msg.headers().iter().enumerate().find(|(_, h)| {
+            h.name == HeaderName::Route
+                && entry.span.start >= h.value.start
+                && entry.span.end <= h.value.end
+        }) else {
+            return;
+        };
+        if header_line_entries(self, hidx as u16) <= 1 {
+            self.lumps.push(Lump::Delete(h.line));
+            return;
+        }
+        // several entries in one header: cut this one and its separating comma
+        let b = msg.as_bytes();
+        let mut end = entry.span.end as usize;
+        while end < h.value.end as usize && matches!(b[end], b' ' | b'\t' | b',') {
+            end += 1;
+        }
+        let mut start = entry.span.start as usize;
+        if end == entry.span.end as usize || end == h.value.end as usize {
+            // last entry of the line: cut the comma before it
+            while start > h.value.start as usize && matches!(b[start - 1], b' ' | b'\t' | b',') {
+                start -= 1;
+            }
+        }
+        self.lumps
+            .push(Lump::Delete(sipwasm_proto::Span::new(start, end)));
+    }
+
+    /// `process_maxfwd(limit)` (maxfwd module).
+    pub fn process_maxfwd(&mut self, limit: u32) -> Result<MaxFwd, TmError> {
+        if !self.msg.is_request() {
+            return Err(TmError::NoRequest);
+        }
+        if limit == 0 || limit > 255 {
+            return Err(TmError::Invalid("limit must be 1 to 255".into()));
+        }
+        if self.maxfwd_done {
+            return Err(TmError::Invalid("process_maxfwd already ran".into()));
+        }
+        let msg = &self.msg;
+        match msg
+            .headers()
+            .iter()
+            .find(|h| h.name == HeaderName::MaxForwards)
+        {
+            None => {
+                let at = msg.headers_end();
+                self.lumps
+                    .insert_at(at, format!("Max-Forwards: {limit}\r\n").into_bytes());
+                self.maxfwd_done = true;
+                Ok(MaxFwd::Added)
+            }
+            Some(h) => {
+                let v = u32::from(msg.max_forwards().unwrap_or(0));
+                if v == 0 {
+                    return Ok(MaxFwd::Exhausted);
+                }
+                let new = v.min(limit) - 1;
+                let span = h.value;
+                self.lumps.push(Lump::Delete(span));
+                self.lumps
+                    .insert_at(span.start as usize, new.to_string().into_bytes());
+                self.maxfwd_done = true;
+                Ok(MaxFwd::Decremented)
+            }
+        }
+    }
+
+    /// Remove the credentials header checked by `auth` (`consume_credentials`).
+    pub fn consume_credentials(&mut self, header: HeaderName) -> bool {
+        let lines: Vec<_> = self
+            .msg
+            .headers()
+            .iter()
+            .filter(|h| h.name == header)
+            .map(|h| h.line)
+            .collect();
+        for l in &lines {
+            self.lumps.push(Lump::Delete(*l));
+        }
+        !lines.is_empty()
+    }
+
+    /// Check that `uri` is a URI a route may relay to.
+    pub fn validate_uri(uri: &str) -> Result<(), TmError> {
+        Uri::parse_standalone(uri.as_bytes())
+            .map(|_| ())
+            .map_err(|e| TmError::Invalid(format!("{uri:?}: {e}")))
+    }
+}
