@@ -74,12 +74,18 @@ extern crate self as sipwasm_sdk;
 #[doc(hidden)]
 pub mod bindings;
 
+pub mod auth;
 pub mod config;
 pub mod core;
+pub mod forward;
 pub mod hdr;
 pub mod log;
+pub mod maxfwd;
 pub mod pv;
+pub mod registrar;
+pub mod rr;
 pub mod sl;
+pub mod tm;
 
 use std::fmt;
 
@@ -129,9 +135,29 @@ pub trait Plugin: Default + 'static {
     }
 
     /// `route[NAME]`: named routes, called by your own code (`self.route("NAME")?`) or by
-    /// the router (failure routes, `t_continue` targets ...). Answer names you do not have
-    /// with [`unknown_route`].
+    /// the router (`t_continue` targets ...). Answer names you do not have with
+    /// [`unknown_route`].
     fn route(&mut self, name: &str) -> Route {
+        unknown_route(name)
+    }
+
+    /// `failure_route[NAME]` (set with [`tm::t_on_failure`]): every branch failed. The event
+    /// is the request as the request route left it; `$T(reply_code)` is the best reply.
+    /// Relay again ([`tm::t_relay`]) for serial forking, or reply; otherwise the best reply
+    /// goes upstream.
+    fn failure_route(&mut self, name: &str) -> Route {
+        unknown_route(name)
+    }
+
+    /// `branch_route[NAME]` (set with [`tm::t_on_branch`]): a branch is about to be sent;
+    /// header changes apply to it, [`core::drop`] skips it.
+    fn branch_route(&mut self, name: &str) -> Route {
+        unknown_route(name)
+    }
+
+    /// `onreply_route[NAME]` (set with [`tm::t_on_reply`]): a reply of the transaction
+    /// arrived; the event is the reply.
+    fn onreply_route(&mut self, name: &str) -> Route {
         unknown_route(name)
     }
 }
@@ -140,6 +166,7 @@ pub trait Plugin: Default + 'static {
 pub mod __private {
     pub use crate::bindings;
     pub use crate::bindings::exports::sipwasm::router::routes::{Guest, RouteError, Verdict};
+    pub use crate::bindings::exports::sipwasm::router::tm_routes::Guest as TmGuest;
     pub use wit_bindgen;
 
     use super::{Plugin, Route, Stop};
@@ -221,6 +248,29 @@ macro_rules! export_plugin {
                 ) -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
                 {
                     $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::route(p, &name))
+                }
+            }
+
+            impl $crate::__private::TmGuest for __SipwasmRoutes {
+                fn failure_route(
+                    name: ::std::string::String,
+                ) -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
+                {
+                    $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::failure_route(p, &name))
+                }
+
+                fn branch_route(
+                    name: ::std::string::String,
+                ) -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
+                {
+                    $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::branch_route(p, &name))
+                }
+
+                fn onreply_route(
+                    name: ::std::string::String,
+                ) -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
+                {
+                    $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::onreply_route(p, &name))
                 }
             }
 

@@ -58,6 +58,8 @@ pub struct RouterOpts {
     pub config: BTreeMap<String, String>,
     pub tcp: TcpLimits,
     pub aliases: Vec<sipwasm_routing::Alias>,
+    pub timers: sipwasm_tm::TimerConfig,
+    pub dns: sipwasm::dns::DnsSettings,
 }
 
 impl Default for RouterOpts {
@@ -70,6 +72,8 @@ impl Default for RouterOpts {
             config: BTreeMap::new(),
             tcp: TcpLimits::default(),
             aliases: Vec::new(),
+            timers: sipwasm_tm::TimerConfig::default(),
+            dns: sipwasm::dns::DnsSettings::default(),
         }
     }
 }
@@ -131,6 +135,8 @@ impl TestRouter {
             server_header: Some("sipwasm-test".into()),
             fallback: opts.fallback.clone(),
             tcp: opts.tcp,
+            timers: opts.timers,
+            dns: opts.dns.clone(),
         };
         let server = rt
             .block_on(async { Server::start(settings, plugin.clone(), listeners) })

@@ -681,10 +681,21 @@ impl RouteContext {
 
     // ---- sl ----
 
-    /// Send a stateless reply (`sl_send_reply`).
+    /// Header lines added with `append_to_reply`.
+    pub fn reply_lumps(&self) -> Vec<&[u8]> {
+        self.reply_lumps.iter().map(Vec::as_slice).collect()
+    }
+
+    /// Send a stateless reply (`sl_send_reply`). In a failure route the transaction exists
+    /// and the reply goes through it (as `t_reply`), so it is retransmitted and final.
     pub fn send_reply(&mut self, code: u16, reason: &str) -> Result<(), SlError> {
         if !self.msg.is_request() {
             return Err(SlError::NoRequest);
+        }
+        if self.tx.is_some() {
+            return self
+                .t_reply(code, reason)
+                .map_err(|e| SlError::InvalidReply(e.to_string()));
         }
         if !(100..=699).contains(&code) {
             return Err(SlError::InvalidReply(format!(

@@ -8,8 +8,7 @@
 //! trap, a timeout or a memory-cap hit the instance is discarded and the next event gets a
 //! fresh one.
 
-use crate::bindings;
-use crate::bindings::exports::sipwasm::router::routes;
+use crate::bindings::exports::sipwasm::router::{routes, tm_routes};
 use crate::plugin::Plugin;
 use crate::state::HostState;
 use crate::stats::PluginStats;
@@ -26,6 +25,12 @@ pub enum Route<'a> {
     Reply,
     /// `route[NAME]`
     Named(&'a str),
+    /// `failure_route[NAME]`
+    Failure(&'a str),
+    /// `branch_route[NAME]`
+    Branch(&'a str),
+    /// `onreply_route[NAME]`
+    OnReply(&'a str),
 }
 
 impl Route<'_> {
@@ -34,6 +39,9 @@ impl Route<'_> {
             Route::Request => "request_route",
             Route::Reply => "reply_route",
             Route::Named(_) => "route",
+            Route::Failure(_) => "failure_route",
+            Route::Branch(_) => "branch_route",
+            Route::OnReply(_) => "onreply_route",
         }
     }
 }
@@ -97,7 +105,8 @@ pub struct EventOutcome {
 pub struct PluginInstance {
     plugin: Arc<Plugin>,
     store: Store<HostState>,
-    bindings: bindings::Plugin,
+    routes: routes::Guest,
+    tm_routes: Option<tm_routes::Guest>,
     broken: bool,
 }
 
@@ -105,12 +114,14 @@ impl PluginInstance {
     pub(crate) fn new(
         plugin: Arc<Plugin>,
         store: Store<HostState>,
-        bindings: bindings::Plugin,
+        routes: routes::Guest,
+        tm_routes: Option<tm_routes::Guest>,
     ) -> Self {
         PluginInstance {
             plugin,
             store,
-            bindings,
+            routes,
+            tm_routes,
             broken: false,
         }
     }
@@ -135,19 +146,36 @@ impl PluginInstance {
                 result: Err(EventError::Instantiate("instance is broken".into())),
             };
         }
+        let tm_guest = match (&route, &self.tm_routes) {
+            (Route::Failure(n) | Route::Branch(n) | Route::OnReply(n), None) => {
+                PluginStats::bump(&stats.route_errors);
+                return EventOutcome {
+                    ctx,
+                    result: Err(EventError::UnknownRoute(format!(
+                        "{n} (the plugin does not export sipwasm:router/tm-routes)"
+                    ))),
+                };
+            }
+            (_, t) => t.clone(),
+        };
         {
             let data = self.store.data_mut();
             data.event = Some(ctx);
             data.route = route.label();
             data.limits.hit = false;
+            data.start_call();
         }
         self.store.set_epoch_deadline(self.plugin.deadline_ticks);
-        let guest = self.bindings.sipwasm_router_routes();
+        let guest = &self.routes;
         let in_call = self.plugin.ticker.enter();
-        let call = match route {
-            Route::Request => guest.call_request_route(&mut self.store),
-            Route::Reply => guest.call_reply_route(&mut self.store),
-            Route::Named(name) => guest.call_named_route(&mut self.store, name),
+        let call = match (route, tm_guest) {
+            (Route::Request, _) => guest.call_request_route(&mut self.store),
+            (Route::Reply, _) => guest.call_reply_route(&mut self.store),
+            (Route::Named(name), _) => guest.call_named_route(&mut self.store, name),
+            (Route::Failure(name), Some(t)) => t.call_failure_route(&mut self.store, name),
+            (Route::Branch(name), Some(t)) => t.call_branch_route(&mut self.store, name),
+            (Route::OnReply(name), Some(t)) => t.call_onreply_route(&mut self.store, name),
+            (_, None) => unreachable!("checked above"),
         };
         drop(in_call);
         let data = self.store.data_mut();

@@ -62,7 +62,11 @@ pub struct ComponentReport {
 /// A compiled, linked plugin. Cheap to instantiate; shared by every worker.
 pub struct Plugin {
     pub(crate) meta: Arc<PluginMeta>,
-    pub(crate) pre: bindings::PluginPre<HostState>,
+    pub(crate) pre: wasmtime::component::InstancePre<HostState>,
+    pub(crate) routes: bindings::exports::sipwasm::router::routes::GuestIndices,
+    pub(crate) tm_routes: Option<bindings::exports::sipwasm::router::tm_routes::GuestIndices>,
+    pub(crate) deadline: Duration,
+    pub(crate) tick: Duration,
     pub(crate) deadline_ticks: u64,
     pub(crate) ticker: crate::ticker::TickerHandle,
     pub(crate) stats: PluginStats,
@@ -119,12 +123,14 @@ impl Plugin {
             ),
             from_cache,
         };
-        let instance_pre = engine
+        let pre = engine
             .linker()
             .instantiate_pre(&component)
             .map_err(|e| RuntimeError::World(format!("{e:#}")))?;
-        let pre = bindings::PluginPre::new(instance_pre)
+        let routes = bindings::exports::sipwasm::router::routes::GuestIndices::new(&pre)
             .map_err(|e| RuntimeError::World(format!("{e:#}")))?;
+        // optional: a plugin without transaction routes still loads
+        let tm_routes = bindings::exports::sipwasm::router::tm_routes::GuestIndices::new(&pre).ok();
         Ok(Plugin {
             meta: Arc::new(PluginMeta {
                 name: settings.name.into(),
@@ -132,6 +138,10 @@ impl Plugin {
                 config: settings.config,
             }),
             pre,
+            routes,
+            tm_routes,
+            deadline: settings.deadline,
+            tick: engine.config().epoch_tick,
             deadline_ticks: engine.deadline_ticks(settings.deadline),
             ticker: engine.ticker(),
             stats: PluginStats::default(),
@@ -154,19 +164,45 @@ impl Plugin {
         self.stats.snapshot()
     }
 
+    /// True when the plugin exports failure/branch/onreply routes.
+    pub fn has_tm_routes(&self) -> bool {
+        self.tm_routes.is_some()
+    }
+
     /// A fresh instance in its own store.
     pub fn instantiate(self: &Arc<Self>) -> Result<PluginInstance, RuntimeError> {
         PluginStats::bump(&self.stats.instantiations);
         let mut store = Store::new(self.pre.engine(), HostState::new(self.meta.clone()));
         store.limiter(|s| &mut s.limits);
+        // The epoch deadline fires after `deadline` of wall time; the callback then charges
+        // only guest time (host waits such as DNS excluded) and extends or interrupts.
+        let deadline = self.deadline;
+        let tick = self.tick.as_nanos().max(1);
+        store.epoch_deadline_callback(move |ctx| {
+            let guest = ctx.data().guest_time();
+            if guest >= deadline {
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
+            let left = (deadline - guest).as_nanos().div_ceil(tick) as u64;
+            Ok(wasmtime::UpdateDeadline::Continue(left.max(1)))
+        });
         // instantiation itself runs guest code (start functions): bound it too
+        store.data_mut().start_call();
         store.set_epoch_deadline(self.deadline_ticks);
-        store.epoch_deadline_trap();
         let call = self.ticker.enter();
-        let instance = self.pre.instantiate(&mut store);
+        let loaded = self.pre.instantiate(&mut store).and_then(|instance| {
+            let routes = self.routes.load(&mut store, &instance)?;
+            let tm_routes = match &self.tm_routes {
+                Some(i) => Some(i.load(&mut store, &instance)?),
+                None => None,
+            };
+            Ok((routes, tm_routes))
+        });
         drop(call);
-        match instance {
-            Ok(bindings) => Ok(PluginInstance::new(self.clone(), store, bindings)),
+        match loaded {
+            Ok((routes, tm_routes)) => {
+                Ok(PluginInstance::new(self.clone(), store, routes, tm_routes))
+            }
             Err(e) => {
                 PluginStats::bump(&self.stats.instantiate_failures);
                 Err(RuntimeError::Instantiate(format!("{e:#}")))

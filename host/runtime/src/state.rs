@@ -50,6 +50,10 @@ impl wasmtime::ResourceLimiter for MemoryLimit {
 pub struct HostState {
     pub(crate) meta: Arc<PluginMeta>,
     pub(crate) event: Option<RouteContext>,
+    /// When the current call into the guest started.
+    pub(crate) call_started: std::time::Instant,
+    /// Time spent in host calls that wait (DNS): not charged to the CPU deadline.
+    pub(crate) host_waited: std::time::Duration,
     /// Name of the route running, for log lines.
     pub(crate) route: &'static str,
     pub(crate) limits: MemoryLimit,
@@ -81,12 +85,34 @@ impl HostState {
             },
             meta,
             event: None,
+            call_started: std::time::Instant::now(),
+            host_waited: std::time::Duration::ZERO,
             route: "",
             wasi,
             table: ResourceTable::new(),
             pv_cache: HashMap::new(),
             template_cache: HashMap::new(),
         }
+    }
+
+    /// Start charging a new guest call to the deadline.
+    pub(crate) fn start_call(&mut self) {
+        self.call_started = std::time::Instant::now();
+        self.host_waited = std::time::Duration::ZERO;
+    }
+
+    /// Guest time of the current call: wall time minus host waits.
+    pub(crate) fn guest_time(&self) -> std::time::Duration {
+        self.call_started.elapsed().saturating_sub(self.host_waited)
+    }
+
+    /// Run a host operation that may wait (name resolution) without charging the wait to
+    /// the plugin's CPU deadline.
+    pub(crate) fn waiting<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let t0 = std::time::Instant::now();
+        let r = f(self);
+        self.host_waited += t0.elapsed();
+        r
     }
 
     /// The parsed form of a pseudo-variable name, cached.

@@ -210,6 +210,69 @@ impl Default for RuntimeSection {
     }
 }
 
+/// `[tm]`: transaction timers, milliseconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TmSection {
+    /// RFC 3261 T1 (RTT estimate).
+    #[serde(default = "TmSection::t1")]
+    pub t1_ms: u64,
+    /// T2 (longest retransmit interval).
+    #[serde(default = "TmSection::t2")]
+    pub t2_ms: u64,
+    /// T4 (longest time a message lives in the network).
+    #[serde(default = "TmSection::t4")]
+    pub t4_ms: u64,
+    /// Final-response timeout before any provisional (Kamailio `fr_timer`).
+    #[serde(default = "TmSection::fr")]
+    pub fr_timer_ms: u64,
+    /// INVITE final-response timeout after a provisional (`fr_inv_timer`).
+    #[serde(default = "TmSection::fr_inv")]
+    pub fr_inv_timer_ms: u64,
+}
+
+impl TmSection {
+    const fn t1() -> u64 {
+        500
+    }
+    const fn t2() -> u64 {
+        4000
+    }
+    const fn t4() -> u64 {
+        5000
+    }
+    const fn fr() -> u64 {
+        30_000
+    }
+    const fn fr_inv() -> u64 {
+        120_000
+    }
+}
+
+impl Default for TmSection {
+    fn default() -> Self {
+        TmSection {
+            t1_ms: Self::t1(),
+            t2_ms: Self::t2(),
+            t4_ms: Self::t4(),
+            fr_timer_ms: Self::fr(),
+            fr_inv_timer_ms: Self::fr_inv(),
+        }
+    }
+}
+
+/// `[dns]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSection {
+    /// Name servers (`IP:PORT`); empty for the system's.
+    #[serde(default)]
+    pub servers: Vec<String>,
+    /// Time allowed for one resolution, milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -247,6 +310,12 @@ pub struct ConfigFile {
     /// `[runtime]`
     #[serde(default)]
     pub runtime: RuntimeSection,
+    /// `[tm]`
+    #[serde(default)]
+    pub tm: TmSection,
+    /// `[dns]`
+    #[serde(default)]
+    pub dns: DnsSection,
     /// `[log]`
     #[serde(default)]
     pub log: LogSection,
@@ -287,6 +356,10 @@ pub struct Config {
     pub epoch_tick: Duration,
     /// Pooling allocator size.
     pub max_instances: u32,
+    /// Transaction timers.
+    pub timers: sipwasm_tm::TimerConfig,
+    /// Name resolution.
+    pub dns: crate::dns::DnsSettings,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -436,6 +509,28 @@ impl Config {
                 "must be 1 to 10000".into(),
             ));
         }
+        let tm = &file.tm;
+        if tm.t1_ms == 0 || tm.t2_ms < tm.t1_ms || tm.t4_ms == 0 {
+            return Err(invalid(
+                "tm",
+                "need t1_ms > 0, t2_ms >= t1_ms, t4_ms > 0".into(),
+            ));
+        }
+        if tm.fr_timer_ms < 100 || tm.fr_inv_timer_ms < 100 {
+            return Err(invalid(
+                "tm",
+                "final-response timeouts must be at least 100 ms".into(),
+            ));
+        }
+        let mut dns_servers = Vec::new();
+        for (i, s) in file.dns.servers.iter().enumerate() {
+            dns_servers.push(s.parse::<std::net::SocketAddr>().map_err(|_| {
+                invalid(
+                    &format!("dns.servers[{i}]"),
+                    format!("{s:?} is not IP:PORT"),
+                )
+            })?);
+        }
         if file.tcp.idle_timeout_secs == 0 || file.tcp.message_timeout_secs == 0 {
             return Err(invalid("tcp", "timeouts must be at least 1 second".into()));
         }
@@ -456,6 +551,17 @@ impl Config {
             plugin_config,
             cache_dir: r.cache_dir.as_deref().map(resolve),
             epoch_tick: Duration::from_millis(r.epoch_tick_ms),
+            timers: sipwasm_tm::TimerConfig {
+                t1: Duration::from_millis(tm.t1_ms),
+                t2: Duration::from_millis(tm.t2_ms),
+                t4: Duration::from_millis(tm.t4_ms),
+                fr: Duration::from_millis(tm.fr_timer_ms),
+                fr_inv: Duration::from_millis(tm.fr_inv_timer_ms),
+            },
+            dns: crate::dns::DnsSettings {
+                servers: dns_servers,
+                timeout: Duration::from_millis(file.dns.timeout_ms.unwrap_or(2000)),
+            },
             max_instances: r.max_instances,
             log_format: file.log.format,
             log_level: file.log.level.clone(),

@@ -6,7 +6,9 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod dns;
 pub mod logging;
+pub mod proxy;
 pub mod server;
 
 use config::Config;
@@ -47,5 +49,7 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
             max_connections: cfg.tcp.max_connections,
             ..Default::default()
         },
+        timers: cfg.timers,
+        dns: cfg.dns.clone(),
     }
 }

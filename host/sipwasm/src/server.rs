@@ -6,11 +6,13 @@
 //! never runs on a tokio thread, so a slow route cannot stall the network tasks.
 
 use crate::config::Fallback;
+use crate::dns::{DnsSettings, Resolver};
+use crate::proxy::Proxy;
 use bytes::Bytes;
 use sipwasm_proto::framing::FrameError;
 use sipwasm_proto::{Method, SipMessage, Transport};
 use sipwasm_routing::{LocalConfig, Outbound, RouteContext, Source, reply_to_malformed};
-use sipwasm_runtime::{Plugin, PluginWorker, Route};
+use sipwasm_runtime::{Plugin, PluginWorker, Route, Verdict};
 use sipwasm_transport::{BoundListener, ConnectionTable, Incoming, Sender, TcpLimits};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,6 +33,10 @@ pub struct ServerSettings {
     pub fallback: Fallback,
     /// TCP limits.
     pub tcp: TcpLimits,
+    /// Transaction timers.
+    pub timers: sipwasm_tm::TimerConfig,
+    /// Name resolution.
+    pub dns: DnsSettings,
 }
 
 /// Counters of the router core.
@@ -62,6 +68,7 @@ pub struct Router {
     fallback: Fallback,
     sender: Sender,
     stats: RouterStats,
+    proxy: Arc<Proxy>,
 }
 
 /// True for datagrams that only keep a NAT binding open (CR, LF, spaces, NUL).
@@ -74,6 +81,11 @@ impl Router {
     /// The router's counters.
     pub fn stats(&self) -> &RouterStats {
         &self.stats
+    }
+
+    /// The stateful proxy (transaction counters).
+    pub fn proxy(&self) -> &Arc<Proxy> {
+        &self.proxy
     }
 
     fn send(&self, out: Outbound) {
@@ -148,30 +160,62 @@ impl Router {
             bump(&self.stats.acks_absorbed);
             return;
         }
+        if is_request && self.proxy.absorb_request(&msg) {
+            return;
+        }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let ctx = RouteContext::new(self.local.clone(), msg, source, now);
-        let route = if is_request {
-            Route::Request
-        } else {
-            Route::Reply
-        };
-        let mut outcome = worker.run(route, ctx);
-        if outcome.result.is_err()
-            && is_request
-            && method != Method::Ack
-            && !outcome.ctx.final_replied()
-            && let Fallback::Reply(code, reason) = &self.fallback
-        {
-            bump(&self.stats.fallbacks);
-            if let Err(e) = outcome.ctx.send_reply(*code, reason) {
-                tracing::warn!("fallback reply failed: {e}");
+        if !is_request {
+            self.handle_reply(worker, ctx);
+            return;
+        }
+        let mut outcome = worker.run(Route::Request, ctx);
+        let failed = outcome.result.is_err();
+        if failed {
+            // a crashed route's half-done transaction work is discarded
+            outcome.ctx.take_intents();
+            if method != Method::Ack
+                && !outcome.ctx.final_replied()
+                && let Fallback::Reply(code, reason) = &self.fallback
+            {
+                bump(&self.stats.fallbacks);
+                if let Err(e) = outcome.ctx.send_reply(*code, reason) {
+                    tracing::warn!("fallback reply failed: {e}");
+                }
             }
         }
         for out in outcome.ctx.take_outbound() {
             self.send(out);
         }
+        self.proxy.apply_request_intents(worker, outcome.ctx);
+    }
+
+    /// A reply: `reply_route` first (it may change or drop it), then the transaction layer.
+    fn handle_reply(&self, worker: &mut PluginWorker, ctx: RouteContext) {
+        let outcome = worker.run(Route::Reply, ctx);
+        let mut ctx = outcome.ctx;
+        for out in ctx.take_outbound() {
+            self.send(out);
+        }
+        if outcome.result == Ok(Verdict::Drop) || ctx.is_dropped() {
+            return;
+        }
+        let msg = if ctx.lumps().is_empty() {
+            ctx.msg().clone()
+        } else {
+            match SipMessage::parse(Bytes::from(ctx.rendered())) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(
+                        "reply_route changes broke the reply, forwarding it unchanged: {e}"
+                    );
+                    ctx.msg().clone()
+                }
+            }
+        };
+        self.proxy.on_reply(worker, msg);
     }
 }
 
@@ -181,6 +225,7 @@ pub struct Server {
     addrs: Vec<(Transport, SocketAddr)>,
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    timer_thread: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     tcp_jobs: Option<async_channel::Receiver<Incoming>>,
 }
@@ -217,17 +262,23 @@ impl Server {
         for l in &listeners {
             addrs.push((l.transport(), l.local_addr().map_err(StartError::Listener)?));
         }
-        let local = Arc::new(LocalConfig::new(
-            addrs
-                .iter()
-                .map(|(t, a)| sipwasm_routing::Listener {
-                    transport: *t,
-                    addr: *a,
-                })
-                .collect(),
-            settings.aliases.clone(),
-            settings.server_header.clone(),
-        ));
+        let runtime = tokio::runtime::Handle::current();
+        let resolver = Arc::new(Resolver::new(&settings.dns, runtime.clone()));
+        let proxy = Proxy::new(resolver, settings.timers);
+        let local = Arc::new(
+            LocalConfig::new(
+                addrs
+                    .iter()
+                    .map(|(t, a)| sipwasm_routing::Listener {
+                        transport: *t,
+                        addr: *a,
+                    })
+                    .collect(),
+                settings.aliases.clone(),
+                settings.server_header.clone(),
+            )
+            .with_services(proxy.services()),
+        );
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
         for l in listeners {
@@ -236,15 +287,17 @@ impl Server {
                 BoundListener::Tcp(s) => tcp.push(s),
             }
         }
-        let runtime = tokio::runtime::Handle::current();
         let (jobs_tx, jobs_rx) = async_channel::bounded::<Incoming>(4096);
         let table =
             (!tcp.is_empty()).then(|| ConnectionTable::new(settings.tcp, jobs_tx, runtime.clone()));
+        let sender = Sender::new(udp.clone(), table.clone());
+        proxy.attach(local.clone(), sender.clone());
         let router = Arc::new(Router {
             local,
             fallback: settings.fallback.clone(),
-            sender: Sender::new(udp.clone(), table.clone()),
+            sender,
             stats: RouterStats::default(),
+            proxy: proxy.clone(),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
@@ -278,6 +331,12 @@ impl Server {
                 threads.push(t);
             }
         }
+        let timer_worker = new_worker()?;
+        let timer_proxy = proxy.clone();
+        let timer_thread = std::thread::Builder::new()
+            .name("sipwasm-timer".into())
+            .spawn(move || timer_proxy.timer_loop(timer_worker))
+            .map_err(StartError::Thread)?;
         let mut tasks = Vec::new();
         let tcp_jobs = if let Some(table) = table {
             for n in 0..settings.workers {
@@ -326,6 +385,7 @@ impl Server {
             addrs,
             stop,
             threads,
+            timer_thread: Some(timer_thread),
             tasks,
             tcp_jobs,
         })
@@ -358,7 +418,9 @@ impl Server {
         if let Some(rx) = self.tcp_jobs.take() {
             rx.close();
         }
-        let threads = std::mem::take(&mut self.threads);
+        self.router.proxy.stop();
+        let mut threads = std::mem::take(&mut self.threads);
+        threads.extend(self.timer_thread.take());
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {
                 let _ = t.join();

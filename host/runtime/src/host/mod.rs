@@ -1,11 +1,17 @@
 //! The host side of each WIT interface, one module per interface. Each is a thin adapter
 //! from the generated `Host` trait to [`sipwasm_routing::RouteContext`].
 
+mod auth;
 mod config;
 mod core;
+mod forward;
 mod hdr;
 mod log;
+mod maxfwd;
 mod pv;
+mod registrar;
+mod rr;
 mod sl;
+mod tm;
 
 pub(crate) use pv::pv_error;

@@ -1,0 +1,84 @@
+//! Transactions, as Kamailio's `tm`: stateful forwarding, failure/onreply/branch routes.
+//!
+//! ```no_run
+//! use sipwasm_sdk::{pv, sl, tm};
+//! # fn f() -> sipwasm_sdk::Route {
+//! pv::sets("$du", "sip:127.0.0.1:5080")?;
+//! tm::t_on_failure("FAILOVER");
+//! if tm::t_relay().is_err() {
+//!     sl::send_reply(500, "Server error")?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! `t_relay` and `t_reply` take effect when the route returns.
+
+use crate::bindings::sipwasm::router::tm as wit;
+
+pub use wit::Error;
+
+impl From<Error> for crate::Stop {
+    fn from(e: Error) -> Self {
+        crate::Stop::Error(format!("{e:?}"))
+    }
+}
+
+/// Forward statefully to `$du`, else `$ru` (plus appended branches).
+pub fn t_relay() -> Result<(), Error> {
+    wit::t_relay(None)
+}
+
+/// Forward statefully to `uri`.
+pub fn t_relay_to(uri: impl AsRef<str>) -> Result<(), Error> {
+    wit::t_relay(Some(uri.as_ref()))
+}
+
+/// Add a Request-URI to fork to in parallel.
+pub fn append_branch(uri: impl AsRef<str>) -> Result<(), Error> {
+    wit::append_branch(uri.as_ref())
+}
+
+/// Run `branch_route[route]` for each branch before it is sent.
+pub fn t_on_branch(route: impl AsRef<str>) {
+    wit::t_on_branch(route.as_ref());
+}
+
+/// Run `onreply_route[route]` for each reply.
+pub fn t_on_reply(route: impl AsRef<str>) {
+    wit::t_on_reply(route.as_ref());
+}
+
+/// Run `failure_route[route]` when every branch failed.
+pub fn t_on_failure(route: impl AsRef<str>) {
+    wit::t_on_failure(route.as_ref());
+}
+
+/// Reply through the transaction.
+pub fn t_reply(code: u16, reason: impl AsRef<str>) -> Result<(), Error> {
+    wit::t_reply(code, reason.as_ref())
+}
+
+/// Create the transaction now.
+pub fn t_newtran() -> Result<(), Error> {
+    wit::t_newtran()
+}
+
+/// True when the request belongs to an existing transaction.
+pub fn t_check_trans() -> bool {
+    wit::t_check_trans()
+}
+
+/// True when the transaction was canceled.
+pub fn t_is_canceled() -> bool {
+    wit::t_is_canceled()
+}
+
+/// Status of the reply in hand (onreply / failure route), or last sent.
+pub fn t_get_status_code() -> Result<u16, Error> {
+    wit::t_get_status_code()
+}
+
+/// Final-response timeouts in milliseconds (0 keeps the current value).
+pub fn t_set_fr(fr_inv_ms: u32, fr_ms: u32) -> Result<(), Error> {
+    wit::t_set_fr(fr_inv_ms, fr_ms)
+}

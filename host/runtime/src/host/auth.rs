@@ -1,0 +1,73 @@
+//! `sipwasm:router/auth`
+
+use crate::bindings::sipwasm::router::auth::{Algorithm, Error, Host, Kind};
+use crate::state::HostState;
+use sipwasm_proto::HeaderName;
+use sipwasm_routing::auth::{self, AuthError, Realm};
+
+fn realm_kind(k: Kind) -> Realm {
+    match k {
+        Kind::Www => Realm::Www,
+        Kind::Proxy => Realm::Proxy,
+    }
+}
+
+fn auth_error(e: AuthError) -> Error {
+    match e {
+        AuthError::NoCredentials => Error::NoCredentials,
+        AuthError::Malformed(s) => Error::Malformed(s),
+        AuthError::InvalidNonce => Error::InvalidNonce,
+        AuthError::StaleNonce => Error::StaleNonce,
+        AuthError::NonceReused => Error::NonceReused,
+        AuthError::InvalidPassword => Error::InvalidPassword,
+        AuthError::NoRequest => Error::NoRequest,
+        other => Error::Malformed(other.to_string()),
+    }
+}
+
+impl Host for HostState {
+    fn challenge(
+        &mut self,
+        kind: Kind,
+        realm: String,
+        algorithms: Vec<Algorithm>,
+        stale: bool,
+    ) -> Result<(), Error> {
+        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
+        let algs: Vec<auth::Algorithm> = algorithms
+            .into_iter()
+            .map(|a| match a {
+                Algorithm::Md5 => auth::Algorithm::Md5,
+                Algorithm::Sha256 => auth::Algorithm::Sha256,
+            })
+            .collect();
+        ctx.auth_challenge(&realm, realm_kind(kind), &algs, stale)
+            .map_err(|e| Error::ReplyFailed(e.to_string()))
+    }
+
+    fn username(&mut self, kind: Kind, realm: String) -> Option<String> {
+        self.event.as_ref()?.auth_username(&realm, realm_kind(kind))
+    }
+
+    fn check(&mut self, kind: Kind, realm: String, password: String) -> Result<String, Error> {
+        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
+        ctx.auth_check(&realm, &password, realm_kind(kind), None)
+            .map_err(auth_error)
+    }
+
+    fn has_credentials(&mut self, kind: Kind, realm: String) -> bool {
+        self.event
+            .as_ref()
+            .is_some_and(|c| c.auth_has_credentials(&realm, realm_kind(kind)))
+    }
+
+    fn consume_credentials(&mut self, kind: Kind) -> bool {
+        let header = match kind {
+            Kind::Www => HeaderName::Authorization,
+            Kind::Proxy => HeaderName::ProxyAuthorization,
+        };
+        self.event
+            .as_mut()
+            .is_some_and(|c| c.consume_credentials(header))
+    }
+}

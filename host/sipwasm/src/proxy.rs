@@ -1,0 +1,751 @@
+//! The stateful proxy around the sans-IO transaction cells: the transaction table, the
+//! timer thread, and applying what routes asked for (`t_relay`, `t_reply`, CANCEL) with
+//! branch, onreply and failure routes run on the calling worker's plugin instance.
+//!
+//! A cell is locked by the worker (or the timer thread) handling an event for it, for the
+//! whole event including the plugin routes it runs; other events for the same transaction
+//! wait for it, as Kamailio's reply lock does. Different transactions never share a lock
+//! beyond the brief table lookups.
+
+use crate::dns::Resolver;
+use bytes::Bytes;
+use sipwasm_proto::reply::response_target;
+use sipwasm_proto::{Method, SipMessage};
+use sipwasm_routing::forward::{ForwardSpec, build_request, stateless_reply_hop};
+use sipwasm_routing::{
+    Listener, LocalConfig, NextHop, ResolveError, RouteContext, Services, Source, TmIntent, TxInfo,
+};
+use sipwasm_runtime::{PluginWorker, Route, Verdict};
+use sipwasm_tm::{
+    Cell, CellId, FinalReply, KeyFor, Relay, ResponseStep, Send, ServerKey, ServerState, Target,
+    TimerConfig, branch_param, parse_branch,
+};
+use sipwasm_transport::Sender;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What a cell keeps of the request route: its whole state, for later routes.
+pub struct Saved {
+    /// The request route's context after it returned (flags, `$avp`, `$du`, lumps ...).
+    pub ctx: RouteContext,
+    key: ServerKey,
+}
+
+type CellRef = Arc<Mutex<Cell<Saved>>>;
+
+struct Slot {
+    label: u32,
+    cell: CellRef,
+}
+
+/// Counters of the transaction layer.
+#[derive(Debug, Default)]
+pub struct TmStats {
+    /// Transactions created.
+    pub created: AtomicU64,
+    /// Transactions finished and removed.
+    pub removed: AtomicU64,
+    /// Request retransmissions absorbed.
+    pub retransmissions_absorbed: AtomicU64,
+    /// ACKs of non-2xx replies absorbed.
+    pub acks_absorbed: AtomicU64,
+    /// Branches sent.
+    pub branches: AtomicU64,
+    /// Failure routes run.
+    pub failure_routes: AtomicU64,
+    /// Replies forwarded without a transaction.
+    pub stateless_replies: AtomicU64,
+}
+
+/// Every live transaction.
+pub struct TxTable {
+    by_key: Mutex<HashMap<ServerKey, CellId>>,
+    slots: Mutex<Vec<Option<Slot>>>,
+    free: Mutex<Vec<u32>>,
+    next_label: AtomicU32,
+    timers: Mutex<BinaryHeap<Reverse<(Instant, CellId)>>>,
+    wake: Condvar,
+    /// Counters.
+    pub stats: TmStats,
+}
+
+impl TxTable {
+    fn new() -> Self {
+        TxTable {
+            by_key: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Vec::new()),
+            free: Mutex::new(Vec::new()),
+            next_label: AtomicU32::new(1),
+            timers: Mutex::new(BinaryHeap::new()),
+            wake: Condvar::new(),
+            stats: TmStats::default(),
+        }
+    }
+
+    /// Number of live transactions.
+    pub fn len(&self) -> usize {
+        self.by_key.lock().expect("not poisoned").len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, id: CellId) -> Option<CellRef> {
+        let slots = self.slots.lock().expect("not poisoned");
+        match slots.get(id.index as usize) {
+            Some(Some(s)) if s.label == id.label => Some(s.cell.clone()),
+            _ => None,
+        }
+    }
+
+    fn find(&self, key: &ServerKey) -> Option<(CellId, CellRef)> {
+        let id = *self.by_key.lock().expect("not poisoned").get(key)?;
+        self.get(id).map(|c| (id, c))
+    }
+
+    /// Insert a cell built by `make` for `key`, unless one exists (then return it).
+    fn insert(
+        &self,
+        key: ServerKey,
+        make: impl FnOnce(CellId) -> Cell<Saved>,
+    ) -> (CellId, CellRef, bool) {
+        let mut by_key = self.by_key.lock().expect("not poisoned");
+        if let Some(id) = by_key.get(&key).copied()
+            && let Some(c) = self.get(id)
+        {
+            return (id, c, false);
+        }
+        let index = match self.free.lock().expect("not poisoned").pop() {
+            Some(i) => i,
+            None => {
+                let mut slots = self.slots.lock().expect("not poisoned");
+                slots.push(None);
+                (slots.len() - 1) as u32
+            }
+        };
+        let id = CellId {
+            index,
+            label: self.next_label.fetch_add(1, Ordering::Relaxed),
+        };
+        let cell = Arc::new(Mutex::new(make(id)));
+        self.slots.lock().expect("not poisoned")[index as usize] = Some(Slot {
+            label: id.label,
+            cell: cell.clone(),
+        });
+        by_key.insert(key, id);
+        self.stats.created.fetch_add(1, Ordering::Relaxed);
+        (id, cell, true)
+    }
+
+    fn remove(&self, id: CellId, key: &ServerKey) {
+        {
+            let mut by_key = self.by_key.lock().expect("not poisoned");
+            if by_key.get(key) == Some(&id) {
+                by_key.remove(key);
+            }
+        }
+        let mut slots = self.slots.lock().expect("not poisoned");
+        if let Some(slot) = slots.get_mut(id.index as usize)
+            && slot.as_ref().is_some_and(|s| s.label == id.label)
+        {
+            *slot = None;
+            self.free.lock().expect("not poisoned").push(id.index);
+            self.stats.removed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn schedule(&self, id: CellId, at: Instant) {
+        let mut heap = self.timers.lock().expect("not poisoned");
+        let earlier = heap.peek().is_none_or(|Reverse((t, _))| at < *t);
+        heap.push(Reverse((at, id)));
+        if earlier {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// The router's services for routes: DNS and transaction lookups.
+struct ProxyServices {
+    resolver: Arc<Resolver>,
+    table: Weak<TxTable>,
+}
+
+impl Services for ProxyServices {
+    fn resolve(&self, uri: &str) -> Result<Vec<NextHop>, ResolveError> {
+        self.resolver.resolve(uri)
+    }
+
+    fn transaction_exists(&self, msg: &SipMessage) -> bool {
+        let Some(table) = self.table.upgrade() else {
+            return false;
+        };
+        let what = if msg.method() == Method::Cancel {
+            KeyFor::CancelTarget
+        } else {
+            KeyFor::Own
+        };
+        table.find(&ServerKey::of(msg, what)).is_some()
+    }
+}
+
+/// The stateful proxy.
+pub struct Proxy {
+    local: OnceLock<Arc<LocalConfig>>,
+    table: Arc<TxTable>,
+    resolver: Arc<Resolver>,
+    sender: OnceLock<Sender>,
+    timers: TimerConfig,
+    stop: AtomicBool,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn tx_info(
+    id: CellId,
+    cell: &Cell<Saved>,
+    code: u16,
+    reason: String,
+    branch: Option<u16>,
+    local: bool,
+) -> TxInfo {
+    TxInfo {
+        index: id.index,
+        label: id.label,
+        reply_code: code,
+        reply_reason: reason,
+        branch,
+        local_reply: local,
+        canceled: cell.is_canceled(),
+    }
+}
+
+impl Proxy {
+    /// A proxy resolving names with `resolver`.
+    pub fn new(resolver: Arc<Resolver>, timers: TimerConfig) -> Arc<Proxy> {
+        Arc::new(Proxy {
+            local: OnceLock::new(),
+            table: Arc::new(TxTable::new()),
+            resolver,
+            sender: OnceLock::new(),
+            timers,
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    /// The services routes use (name resolution, `t_check_trans`).
+    pub fn services(self: &Arc<Self>) -> Arc<dyn Services> {
+        Arc::new(ProxyServices {
+            resolver: self.resolver.clone(),
+            table: Arc::downgrade(&self.table),
+        })
+    }
+
+    /// Complete the wiring once the router identity and sockets exist.
+    pub fn attach(&self, local: Arc<LocalConfig>, sender: Sender) {
+        let _ = self.local.set(local);
+        let _ = self.sender.set(sender);
+    }
+
+    /// The transaction table (counters, size).
+    pub fn table(&self) -> &Arc<TxTable> {
+        &self.table
+    }
+
+    fn local(&self) -> &Arc<LocalConfig> {
+        self.local.get().expect("attached before use")
+    }
+
+    fn send_all(&self, out: Vec<Send>) {
+        let sender = self.sender.get().expect("attached before use");
+        for s in out {
+            if let Err(e) = sender.send(
+                s.target.transport,
+                s.target.local,
+                s.target.dest,
+                s.target.conn,
+                s.data,
+            ) {
+                tracing::info!("send failed: {e}");
+            }
+        }
+    }
+
+    fn reschedule(&self, id: CellId, cell: &Cell<Saved>) {
+        if let Some(at) = cell.next_deadline() {
+            self.table.schedule(id, at);
+        }
+    }
+
+    fn finish(&self, id: CellId, cell: &Cell<Saved>) {
+        if cell.is_terminated() {
+            self.table.remove(id, &cell.user.key);
+        } else {
+            self.reschedule(id, cell);
+        }
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    /// Handle a request before routing: retransmissions and ACKs of our non-2xx replies are
+    /// absorbed here. Returns true when the request was consumed.
+    pub fn absorb_request(&self, msg: &SipMessage) -> bool {
+        let now = Instant::now();
+        match msg.method() {
+            Method::Cancel => false,
+            Method::Ack => {
+                let key = ServerKey::of(msg, KeyFor::Own);
+                let Some((id, cell)) = self.table.find(&key) else {
+                    return false;
+                };
+                let mut c = cell.lock().expect("not poisoned");
+                if c.server_state() != ServerState::Completed
+                    && c.server_state() != ServerState::Confirmed
+                {
+                    // an ACK for a 2xx is end to end: it is routed
+                    return false;
+                }
+                if matches!(key, ServerKey::Rfc2543 { .. })
+                    && msg.to().tag(msg.as_bytes()) != c.final_to_tag()
+                {
+                    return false;
+                }
+                c.on_ack(now);
+                self.table
+                    .stats
+                    .acks_absorbed
+                    .fetch_add(1, Ordering::Relaxed);
+                self.finish(id, &c);
+                true
+            }
+            _ => {
+                let Some((_, cell)) = self.table.find(&ServerKey::of(msg, KeyFor::Own)) else {
+                    return false;
+                };
+                let mut out = Vec::new();
+                cell.lock()
+                    .expect("not poisoned")
+                    .on_request_retransmission(&mut out);
+                self.table
+                    .stats
+                    .retransmissions_absorbed
+                    .fetch_add(1, Ordering::Relaxed);
+                self.send_all(out);
+                true
+            }
+        }
+    }
+
+    fn reply_target(source: &Source, msg: &SipMessage) -> Target {
+        Target {
+            transport: source.transport,
+            dest: response_target(msg.top_via(), msg.as_bytes(), source.src),
+            local: source.local,
+            conn: source.conn,
+        }
+    }
+
+    /// Create (or find) the transaction of the request in `ctx`.
+    fn ensure_cell(&self, ctx: &RouteContext) -> (CellId, CellRef, bool) {
+        let msg = ctx.msg().clone();
+        let key = ServerKey::of(&msg, KeyFor::Own);
+        let source = *ctx.source();
+        let local = self.local();
+        let mut timers = self.timers;
+        if let Some(v) = ctx.tm_state().fr {
+            timers.fr = v;
+        }
+        if let Some(v) = ctx.tm_state().fr_inv {
+            timers.fr_inv = v;
+        }
+        let to_tag = local.to_tag_for(&msg);
+        let server_header = local.server_header().map(str::to_string);
+        let saved_ctx = ctx.rerun();
+        let k = key.clone();
+        let (id, cell, created) = self.table.insert(key, move |id| {
+            Cell::new(
+                id,
+                msg.clone(),
+                source.src,
+                Self::reply_target(&source, &msg),
+                timers,
+                to_tag,
+                server_header,
+                Saved {
+                    ctx: saved_ctx,
+                    key: k,
+                },
+                Instant::now(),
+            )
+        });
+        if created {
+            let mut out = Vec::new();
+            let mut c = cell.lock().expect("not poisoned");
+            c.send_trying(&mut out);
+            self.reschedule(id, &c);
+            drop(c);
+            self.send_all(out);
+        }
+        (id, cell, created)
+    }
+
+    /// Apply what a request route asked for (after its own stateless output was sent).
+    pub fn apply_request_intents(&self, worker: &mut PluginWorker, mut ctx: RouteContext) {
+        let intents = ctx.take_intents();
+        if intents.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for intent in intents {
+            match intent {
+                TmIntent::CancelInvite => self.cancel(&mut ctx, now),
+                TmIntent::NewTran => {
+                    self.ensure_cell(&ctx);
+                }
+                TmIntent::Reply { code, reason } => {
+                    let (id, cell, _) = self.ensure_cell(&ctx);
+                    let mut c = cell.lock().expect("not poisoned");
+                    let extra = ctx.reply_lumps();
+                    let mut out = Vec::new();
+                    if let Err(e) = c.reply_local(now, code, &reason, &extra, &mut out) {
+                        tracing::info!("t_reply {code}: {e}");
+                    }
+                    self.finish(id, &c);
+                    drop(c);
+                    self.send_all(out);
+                }
+                TmIntent::Relay(plans) => {
+                    let (id, cell, _) = self.ensure_cell(&ctx);
+                    let mut c = cell.lock().expect("not poisoned");
+                    c.user.ctx = ctx.rerun();
+                    c.set_fr(ctx.tm_state().fr_inv, ctx.tm_state().fr);
+                    let mut out = Vec::new();
+                    let sent = self.add_branches(worker, id, &mut c, &ctx, &plans, now, &mut out);
+                    if sent == 0 && !c.final_sent() {
+                        // nothing could be sent: the failure logic decides what goes back
+                        self.all_failed(worker, id, &mut c, now, &mut out);
+                    }
+                    self.finish(id, &c);
+                    drop(c);
+                    self.send_all(out);
+                }
+            }
+        }
+    }
+
+    fn cancel(&self, ctx: &mut RouteContext, now: Instant) {
+        let key = ServerKey::of(ctx.msg(), KeyFor::CancelTarget);
+        if let Some((id, cell)) = self.table.find(&key) {
+            let mut out = Vec::new();
+            let mut c = cell.lock().expect("not poisoned");
+            c.on_cancel(now, &mut out);
+            self.finish(id, &c);
+            drop(c);
+            self.send_all(out);
+        }
+        // the CANCEL itself is answered hop by hop (§16.10)
+        let _ = ctx.send_reply(200, "Canceling");
+        let out: Vec<_> = ctx.take_outbound();
+        let sender = self.sender.get().expect("attached");
+        for o in out {
+            let _ = sender.send(o.transport, o.local, o.dest, o.conn, o.data);
+        }
+    }
+
+    /// Build, branch-route and send each plan as a branch of `cell`. Returns how many went.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one internal step with its whole context"
+    )]
+    fn add_branches(
+        &self,
+        worker: &mut PluginWorker,
+        id: CellId,
+        cell: &mut Cell<Saved>,
+        ctx: &RouteContext,
+        plans: &[sipwasm_routing::BranchPlan],
+        now: Instant,
+        out: &mut Vec<Send>,
+    ) -> usize {
+        let local = self.local().clone();
+        let incoming = Listener {
+            transport: ctx.source().transport,
+            addr: ctx.source().local,
+        };
+        let mut sent = 0;
+        for plan in plans {
+            let n = cell.branches().len() as u16;
+            let mut bctx = ctx.rerun();
+            bctx.set_ruri(plan.ruri.clone());
+            if let Some(route) = ctx.tm_state().on_branch.clone() {
+                bctx.set_tx_info(Some(tx_info(id, cell, 0, String::new(), Some(n), false)));
+                let outcome = worker.run(Route::Branch(&route), bctx);
+                let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
+                bctx = outcome.ctx;
+                if dropped {
+                    continue;
+                }
+            }
+            let Some(sock) = local.pick_listener(&plan.hop, Some(incoming)) else {
+                tracing::info!(
+                    "no {} socket to reach {}",
+                    plan.hop.transport,
+                    plan.hop.addr
+                );
+                continue;
+            };
+            let param = branch_param(id, n);
+            let data = build_request(
+                &bctx,
+                &ForwardSpec {
+                    ruri: &plan.ruri,
+                    hop: plan.hop,
+                    local: sock,
+                    branch: &param,
+                },
+            );
+            let target = Target {
+                transport: plan.hop.transport,
+                dest: plan.hop.addr,
+                local: sock.addr,
+                conn: None,
+            };
+            match cell.add_branch(now, param, Bytes::from(data), target, out) {
+                Ok(_) => {
+                    sent += 1;
+                    self.table.stats.branches.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => tracing::info!("branch not added: {e}"),
+            }
+        }
+        sent
+    }
+
+    /// Every branch failed: run the failure route if one is set; unless it relayed again or
+    /// replied, send the best reply upstream.
+    fn all_failed(
+        &self,
+        worker: &mut PluginWorker,
+        id: CellId,
+        cell: &mut Cell<Saved>,
+        now: Instant,
+        out: &mut Vec<Send>,
+    ) {
+        let route = cell.user.ctx.tm_state().on_failure.clone();
+        let Some(route) = route.filter(|_| !cell.final_sent()) else {
+            cell.forward_best(now, out);
+            return;
+        };
+        self.table
+            .stats
+            .failure_routes
+            .fetch_add(1, Ordering::Relaxed);
+        let (code, reason, branch, local) = match cell.best() {
+            Some((i, FinalReply::Received(m))) => (
+                m.status().unwrap_or(500),
+                String::from_utf8_lossy(m.reason().unwrap_or_default()).into_owned(),
+                Some(i as u16),
+                false,
+            ),
+            Some((i, FinalReply::Local(c, r))) => (*c, (*r).to_string(), Some(i as u16), true),
+            None => (500, "Server Internal Error".into(), None, true),
+        };
+        let mut ctx = cell.user.ctx.rerun();
+        // a failure route runs once per round: it must set itself again to run again
+        ctx.t_on_failure("");
+        ctx.set_tx_info(Some(tx_info(id, cell, code, reason, branch, local)));
+        let outcome = worker.run(Route::Failure(&route), ctx);
+        let mut ctx = outcome.ctx;
+        // stateless output of the failure route (a forward ...) goes out as is
+        for o in ctx.take_outbound() {
+            out.push(Send {
+                target: Target {
+                    transport: o.transport,
+                    dest: o.dest,
+                    local: o.local,
+                    conn: o.conn,
+                },
+                data: o.data,
+            });
+        }
+        let intents = ctx.take_intents();
+        cell.user.ctx = ctx.rerun();
+        cell.user.ctx.set_tx_info(None);
+        let mut relayed = 0;
+        for intent in intents {
+            match intent {
+                TmIntent::Relay(plans) => {
+                    let c = cell.user.ctx.clone();
+                    relayed += self.add_branches(worker, id, cell, &c, &plans, now, out);
+                }
+                TmIntent::Reply { code, reason } => {
+                    let extra = ctx.reply_lumps();
+                    if let Err(e) = cell.reply_local(now, code, &reason, &extra, out) {
+                        tracing::info!("t_reply in failure route: {e}");
+                    }
+                }
+                TmIntent::NewTran | TmIntent::CancelInvite => {}
+            }
+        }
+        if relayed == 0 && !cell.final_sent() {
+            cell.forward_best(now, out);
+        }
+    }
+
+    // ---------------------------------------------------------------- replies
+
+    /// A reply that passed `reply_route`: match it to a branch, run the onreply route, and
+    /// forward or keep it. A reply that matches no transaction is forwarded statelessly when
+    /// its top Via is ours. Returns false when it was not ours at all.
+    pub fn on_reply(&self, worker: &mut PluginWorker, msg: SipMessage) -> bool {
+        let now = Instant::now();
+        let b = msg.as_bytes();
+        let matched = msg
+            .top_via()
+            .branch(b)
+            .and_then(parse_branch)
+            .and_then(|(id, n)| self.table.get(id).map(|c| (id, n, c)));
+        let Some((id, n, cell)) = matched else {
+            return self.stateless_reply(msg);
+        };
+        let mut out = Vec::new();
+        let mut c = cell.lock().expect("not poisoned");
+        match c.on_response(now, n, &msg, &mut out) {
+            ResponseStep::Absorbed | ResponseStep::Retransmitted2xx => {}
+            ResponseStep::Deliver => {
+                let mut msg = msg;
+                let code = msg.status().unwrap_or(0);
+                if let Some(route) = c.user.ctx.tm_state().on_reply.clone() {
+                    let mut ctx = c.user.ctx.with_message(msg.clone());
+                    let reason =
+                        String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
+                    ctx.set_tx_info(Some(tx_info(id, &c, code, reason, Some(n), false)));
+                    let outcome = worker.run(Route::OnReply(&route), ctx);
+                    let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
+                    if !outcome.ctx.lumps().is_empty()
+                        && let Ok(changed) = SipMessage::parse(Bytes::from(outcome.ctx.rendered()))
+                    {
+                        msg = changed;
+                    }
+                    if dropped && code < 200 {
+                        self.finish(id, &c);
+                        drop(c);
+                        self.send_all(out);
+                        return true;
+                    }
+                }
+                if c.relay_response(now, n, msg, &mut out) == Relay::AllFailed {
+                    self.all_failed(worker, id, &mut c, now, &mut out);
+                }
+            }
+        }
+        self.finish(id, &c);
+        drop(c);
+        self.send_all(out);
+        true
+    }
+
+    fn stateless_reply(&self, msg: SipMessage) -> bool {
+        let local = self.local();
+        let hop = stateless_reply_hop(&msg, |host, port| local.is_myself(host, port, 5060));
+        let Some(hop) = hop else {
+            return false;
+        };
+        let Some(sock) = local.pick_listener(&hop, None) else {
+            return false;
+        };
+        let data = Bytes::from(sipwasm_tm::msg::strip_top_via(&msg));
+        self.table
+            .stats
+            .stateless_replies
+            .fetch_add(1, Ordering::Relaxed);
+        self.send_all(vec![Send {
+            target: Target {
+                transport: hop.transport,
+                dest: hop.addr,
+                local: sock.addr,
+                conn: None,
+            },
+            data,
+        }]);
+        true
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    /// Run timers until [`Self::stop`]; failure routes after timeouts run on `worker`.
+    pub fn timer_loop(&self, mut worker: PluginWorker) {
+        let mut last_purge = Instant::now();
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let due: Vec<CellId> = {
+                let mut heap = self.table.timers.lock().expect("not poisoned");
+                let now = Instant::now();
+                let wait = match heap.peek() {
+                    Some(Reverse((at, _))) if *at <= now => Duration::ZERO,
+                    Some(Reverse((at, _))) => (*at - now).min(Duration::from_secs(1)),
+                    None => Duration::from_secs(1),
+                };
+                if !wait.is_zero() {
+                    heap = self
+                        .table
+                        .wake
+                        .wait_timeout(heap, wait)
+                        .expect("not poisoned")
+                        .0;
+                }
+                let now = Instant::now();
+                let mut due = Vec::new();
+                while let Some(Reverse((at, id))) = heap.peek().copied() {
+                    if at > now {
+                        break;
+                    }
+                    heap.pop();
+                    due.push(id);
+                }
+                due
+            };
+            for id in due {
+                let Some(cell) = self.table.get(id) else {
+                    continue;
+                };
+                let now = Instant::now();
+                let mut c = cell.lock().expect("not poisoned");
+                if c.next_deadline().is_none_or(|d| d > now) {
+                    // a stale heap entry: the cell was rescheduled since
+                    if c.is_terminated() {
+                        self.table.remove(id, &c.user.key);
+                    }
+                    continue;
+                }
+                let mut out = Vec::new();
+                if c.on_timer(now, &mut out) == Relay::AllFailed {
+                    self.all_failed(&mut worker, id, &mut c, now, &mut out);
+                }
+                self.finish(id, &c);
+                drop(c);
+                self.send_all(out);
+            }
+            if last_purge.elapsed() > Duration::from_secs(30) {
+                last_purge = Instant::now();
+                self.local().location.purge(now_unix());
+            }
+        }
+    }
+
+    /// Stop the timer loop.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.table.wake.notify_all();
+    }
+}
