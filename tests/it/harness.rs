@@ -24,7 +24,14 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-const GUESTS: &[&str] = &["tutorial_501", "options_pong", "headers_demo", "probe"];
+const GUESTS: &[&str] = &[
+    "tutorial_501",
+    "options_pong",
+    "headers_demo",
+    "kemi_proxy",
+    "registrar_proxy",
+    "probe",
+];
 
 /// Path of a built guest component (`tutorial_501`, `probe` ...), building every guest
 /// once per test run if any is missing.
@@ -100,8 +107,11 @@ impl TestRouter {
     }
 
     /// Start a router on the given listener specs (the first UDP and TCP ones are
-    /// exposed as `udp` and `tcp`).
+    /// exposed as `udp` and `tcp`). `SIPWASM_TEST_LOG=debug` shows the routers' logs.
     pub fn start_on(plugin_name: &str, opts: RouterOpts, specs: &[&str]) -> TestRouter {
+        if let Ok(level) = std::env::var("SIPWASM_TEST_LOG") {
+            sipwasm::logging::init(sipwasm::config::LogFormat::Text, Some(&level));
+        }
         let engine = PluginEngine::new(EngineConfig {
             max_instances: 16,
             max_memory_bytes: opts.memory_limit.max(16 << 20),
@@ -567,4 +577,299 @@ pub fn sipp_ok(call: &SippCall<'_>, target: SocketAddr, transport: &str, calls: 
         out.failed_calls,
         out.output
     );
+}
+
+// ---------------------------------------------------------------- SIPp processes
+
+/// Which scenario a SIPp run plays.
+pub enum Scenario {
+    /// A built-in one (`uac`, `uas`).
+    Builtin(&'static str),
+    /// A file of `tests/scenarios/`, with `{KEY}` placeholders replaced.
+    File(&'static str, Vec<(&'static str, String)>),
+}
+
+/// A SIPp run to start.
+pub struct Sipp {
+    pub scenario: Scenario,
+    /// Remote (the router), for clients.
+    pub target: Option<SocketAddr>,
+    /// `u1` or `t1`.
+    pub transport: &'static str,
+    /// Local port (a free one when `None`).
+    pub port: Option<u16>,
+    /// Calls before exiting.
+    pub calls: u32,
+    /// Calls per second.
+    pub rate: u32,
+    /// `-s` service (Request-URI user).
+    pub service: Option<String>,
+}
+
+impl Sipp {
+    pub fn client(scenario: Scenario, target: SocketAddr) -> Sipp {
+        Sipp {
+            scenario,
+            target: Some(target),
+            transport: "u1",
+            port: None,
+            calls: 1,
+            rate: 10,
+            service: None,
+        }
+    }
+
+    pub fn server(scenario: Scenario, port: u16) -> Sipp {
+        Sipp {
+            scenario,
+            target: None,
+            transport: "u1",
+            port: Some(port),
+            calls: 1,
+            rate: 10,
+            service: None,
+        }
+    }
+
+    fn command(&self, dir: &Path) -> Command {
+        let mut cmd = Command::new(sipp_path());
+        cmd.current_dir(dir);
+        match &self.scenario {
+            Scenario::Builtin(name) => {
+                cmd.args(["-sn", name]);
+            }
+            Scenario::File(name, vars) => {
+                let mut xml = std::fs::read_to_string(root().join("tests/scenarios").join(name))
+                    .unwrap_or_else(|e| panic!("scenario {name}: {e}"));
+                for (k, v) in vars {
+                    xml = xml.replace(&format!("{{{k}}}"), v);
+                }
+                let f = dir.join(name);
+                std::fs::write(&f, xml).unwrap();
+                cmd.arg("-sf").arg(f);
+            }
+        }
+        let port = self.port.unwrap_or_else(free_port);
+        cmd.args([
+            "-t",
+            self.transport,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(["-m", &self.calls.to_string(), "-r", &self.rate.to_string()])
+        .args(["-timeout", "30s", "-recv_timeout", "8000", "-nostdin"])
+        .args([
+            "-trace_stat",
+            "-stf",
+            dir.join("stat.csv").to_str().unwrap(),
+            "-fd",
+            "1",
+        ]);
+        if let Some(s) = &self.service {
+            cmd.args(["-s", s]);
+        }
+        if std::env::var_os("SIPWASM_SIPP_TRACE").is_some() {
+            // keep SIPp's message and error logs (in the printed directory) for debugging
+            eprintln!("sipp trace in {}", dir.display());
+            cmd.args(["-trace_msg", "-trace_err"]);
+        }
+        if let Some(t) = self.target {
+            cmd.arg(t.to_string());
+        }
+        cmd
+    }
+
+    fn workdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "sipwasm-sipp-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Run to completion.
+    pub fn run(&self) -> SippOutcome {
+        let dir = Sipp::workdir();
+        let out = self.command(&dir).output().expect("running sipp");
+        let (ok, failed) = parse_stat(&dir.join("stat.csv"));
+        if std::env::var_os("SIPWASM_SIPP_TRACE").is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        SippOutcome {
+            success: out.status.success(),
+            successful_calls: ok,
+            failed_calls: failed,
+            output: format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+
+    /// Start in the background (servers); killed when dropped.
+    pub fn spawn(&self) -> SippProcess {
+        let dir = Sipp::workdir();
+        let child = self
+            .command(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting sipp");
+        // give it time to bind
+        std::thread::sleep(Duration::from_millis(300));
+        SippProcess {
+            child: Some(child),
+            dir,
+        }
+    }
+}
+
+/// A background SIPp.
+pub struct SippProcess {
+    child: Option<std::process::Child>,
+    dir: PathBuf,
+}
+
+impl SippProcess {
+    /// Wait (bounded) for it to finish its calls; its counters.
+    pub fn wait(mut self, timeout: Duration) -> SippOutcome {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Ok(Some(s)) = child.try_wait() {
+                break Some(s);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let (ok, failed) = parse_stat(&self.dir.join("stat.csv"));
+        SippOutcome {
+            success: status.is_some_and(|s| s.success()),
+            successful_calls: ok,
+            failed_calls: failed,
+            output: String::new(),
+        }
+    }
+}
+
+impl Drop for SippProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Hold while a test runs several SIPp processes, so timing-sensitive tests do not
+/// compete for the two cores.
+pub fn sipp_lock() -> std::sync::MutexGuard<'static, ()> {
+    SIPP_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn assert_calls(what: &str, out: &SippOutcome, calls: u32) {
+    assert!(
+        out.success && out.successful_calls == u64::from(calls) && out.failed_calls == 0,
+        "{what}: expected {calls} successful calls, got {} ok / {} failed\n{}",
+        out.successful_calls,
+        out.failed_calls,
+        out.output
+    );
+}
+
+// ---------------------------------------------------------------- a scriptable UAS
+
+/// A callee on UDP that tests drive message by message.
+pub struct FakeUas {
+    pub sock: UdpSocket,
+    pub addr: SocketAddr,
+}
+
+impl FakeUas {
+    pub fn new() -> FakeUas {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let addr = sock.local_addr().unwrap();
+        FakeUas { sock, addr }
+    }
+
+    /// `sip:user@127.0.0.1:port`
+    pub fn uri(&self, user: &str) -> String {
+        format!("sip:{user}@{}", self.addr)
+    }
+
+    /// The next request within `timeout`, with where it came from.
+    pub fn recv_request(&self, timeout: Duration) -> Option<(SipMessage, SocketAddr)> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = vec![0u8; 65536];
+        while Instant::now() < deadline {
+            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
+                let m = SipMessage::parse(Bytes::copy_from_slice(&buf[..n]))
+                    .expect("proxy output parses");
+                if m.is_request() {
+                    return Some((m, from));
+                }
+            }
+        }
+        None
+    }
+
+    /// Every request received within `dur`.
+    pub fn collect(&self, dur: Duration) -> Vec<SipMessage> {
+        let deadline = Instant::now() + dur;
+        let mut out = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.recv_request(left) {
+                Some((m, _)) => out.push(m),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Answer `req` (received from `from`) with `code`.
+    pub fn respond(
+        &self,
+        req: &SipMessage,
+        from: SocketAddr,
+        code: u16,
+        reason: &str,
+        to_tag: &str,
+    ) {
+        let contact = format!("Contact: <sip:uas@{}>\r\n", self.addr);
+        let extra: Vec<&[u8]> = if (180..300).contains(&code) {
+            vec![contact.as_bytes()]
+        } else {
+            Vec::new()
+        };
+        let data = sipwasm_proto::reply::ReplyBuilder {
+            code,
+            reason,
+            to_tag: Some(to_tag),
+            src: from,
+            extra_headers: &extra,
+            server: None,
+            body: None,
+        }
+        .build(&sipwasm_proto::reply::ReplyInfo::from_request(req));
+        if std::env::var_os("SIPWASM_UAS_TRACE").is_some() {
+            eprintln!(
+                "UAS got:\n{}\nUAS sends:\n{}",
+                String::from_utf8_lossy(req.as_bytes()),
+                String::from_utf8_lossy(&data)
+            );
+        }
+        self.sock.send_to(&data, from).unwrap();
+    }
 }

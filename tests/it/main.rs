@@ -6,5 +6,6 @@ mod harness;
 mod cli;
 mod configs;
 mod malformed;
+mod rfc3261_proxy;
 mod rfc3261_stateless;
 mod runtime;

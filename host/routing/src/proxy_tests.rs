@@ -384,3 +384,21 @@ fn digest_auth_round_trip() {
     assert!(!c.auth_has_credentials("myrealm", Realm::Www));
     let _ = parse_credentials(b"Digest username=\"x\", nonce=\"n\", response=\"r\"").unwrap();
 }
+
+#[test]
+fn an_onreply_context_starts_without_the_requests_lumps() {
+    let mut c = ctx_from(&invite(""));
+    c.process_maxfwd(10).unwrap();
+    c.record_route("").unwrap();
+    assert_ne!(c.rendered(), c.msg.as_bytes(), "the request has lumps");
+    let reply = "SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP alice.example.com:5070;branch=z9hG4bKa1;rport=5070\r\n\
+From: <sip:alice@atlanta.example.com>;tag=a\r\n\
+To: <sip:bob@biloxi.example.com>;tag=b\r\n\
+Call-ID: c1\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+    let r = c.with_message(SipMessage::parse(Bytes::from_static(reply.as_bytes())).unwrap());
+    assert_eq!(r.rendered(), reply.as_bytes());
+    assert_eq!(r.flags, c.flags, "transaction-scoped state is kept");
+}

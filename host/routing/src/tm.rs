@@ -186,6 +186,9 @@ impl RouteContext {
     pub fn with_message(&self, msg: sipwasm_proto::SipMessage) -> RouteContext {
         let mut c = self.clone();
         c.msg = msg;
+        // the request's lumps carry offsets into the request: a reply starts with none
+        c.lumps = Default::default();
+        c.record_route = None;
         c.outbound.clear();
         c.intents.clear();
         c.reply_lumps.clear();

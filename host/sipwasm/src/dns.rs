@@ -28,12 +28,15 @@ pub struct DnsSettings {
     pub timeout: Duration,
 }
 
+/// A resolution result and when it stops being valid, by target.
+type Cache = HashMap<String, (Instant, Result<Vec<NextHop>, ResolveError>)>;
+
 /// A caching RFC 3263 resolver usable from worker threads.
 pub struct Resolver {
     inner: Option<TokioResolver>,
     runtime: tokio::runtime::Handle,
     timeout: Duration,
-    cache: Mutex<HashMap<String, (Instant, Result<Vec<NextHop>, ResolveError>)>>,
+    cache: Mutex<Cache>,
 }
 
 impl Resolver {

@@ -267,6 +267,10 @@ impl Proxy {
     fn send_all(&self, out: Vec<Send>) {
         let sender = self.sender.get().expect("attached before use");
         for s in out {
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                let first = s.data.split(|&c| c == b'\r').next().unwrap_or_default();
+                tracing::debug!(dest = %s.target.dest, proto = %s.target.transport, "tm send {}", String::from_utf8_lossy(first));
+            }
             if let Err(e) = sender.send(
                 s.target.transport,
                 s.target.local,

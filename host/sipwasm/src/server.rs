@@ -89,6 +89,10 @@ impl Router {
     }
 
     fn send(&self, out: Outbound) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let first = out.data.split(|&c| c == b'\r').next().unwrap_or_default();
+            tracing::debug!(dest = %out.dest, proto = %out.transport, "send {}", String::from_utf8_lossy(first));
+        }
         match self
             .sender
             .send(out.transport, out.local, out.dest, out.conn, out.data)
@@ -137,7 +141,10 @@ impl Router {
             return;
         }
         let msg = match SipMessage::parse(data.clone()) {
-            Ok(m) => m,
+            Ok(m) => {
+                tracing::debug!(src = %source.src, proto = %source.transport, "recv {}", String::from_utf8_lossy(m.first_line()));
+                m
+            }
             Err(e) => {
                 bump(&self.stats.malformed);
                 tracing::info!(src = %source.src, proto = %source.transport, "malformed SIP message: {e}");

@@ -103,7 +103,7 @@ pub enum BranchState {
 #[derive(Clone, Debug)]
 pub enum FinalReply {
     /// A response received from downstream.
-    Received(SipMessage),
+    Received(Box<SipMessage>),
     /// Generated here (408 on timeout, 503 on a send failure ...).
     Local(u16, &'static str),
 }
@@ -725,7 +725,7 @@ impl<U> Cell<U> {
             let tag = msg.to().tag(msg.as_bytes()).map(<[u8]>::to_vec);
             let data = Bytes::from(strip_top_via(&msg));
             if let Some(b) = self.branches.get_mut(n as usize) {
-                b.final_reply = Some(FinalReply::Received(msg));
+                b.final_reply = Some(FinalReply::Received(Box::new(msg)));
             }
             if self.server.invite {
                 self.cancel_pending(now, Some(n as usize), out);
@@ -736,7 +736,7 @@ impl<U> Cell<U> {
             };
         }
         if let Some(b) = self.branches.get_mut(n as usize) {
-            b.final_reply = Some(FinalReply::Received(msg));
+            b.final_reply = Some(FinalReply::Received(Box::new(msg)));
         }
         if code >= 600 && self.server.invite {
             self.cancel_pending(now, Some(n as usize), out);
@@ -756,8 +756,8 @@ impl<U> Cell<U> {
         }
     }
 
-    /// The best final answer so far (RFC 3261 §16.7 step 6): a 6xx if any, else the lowest
-    /// class, first received within a class.
+    /// The best final answer so far (RFC 3261 §16.7 step 6), ranked by [`response_rank`];
+    /// the first received wins a tie.
     pub fn best(&self) -> Option<(usize, &FinalReply)> {
         let finals = self
             .branches
@@ -767,14 +767,9 @@ impl<U> Cell<U> {
             .filter(|(_, f)| f.code() >= 300);
         let mut best: Option<(usize, &FinalReply)> = None;
         for (i, f) in finals {
-            let c = f.code();
-            best = match best {
-                None => Some((i, f)),
-                Some((_, b)) if b.code() >= 600 => best,
-                Some(_) if c >= 600 => Some((i, f)),
-                Some((_, b)) if c / 100 < b.code() / 100 => Some((i, f)),
-                keep => keep,
-            };
+            if best.is_none_or(|(_, b)| response_rank(f.code()) < response_rank(b.code())) {
+                best = Some((i, f));
+            }
         }
         best
     }
@@ -938,5 +933,22 @@ impl<U> Cell<U> {
             b.state == BranchState::Terminated && !matches!(b.cancel, CancelState::Sent { .. })
         });
         server_done && branches_done
+    }
+}
+
+/// Lower is better when choosing among final responses (RFC 3261 §16.7 step 6): 6xx, then
+/// 3xx, 4xx, 5xx; within 4xx the ones the caller can act on (401, 407, 415, 420, 484)
+/// first; then the lower code. The same order as Kamailio's `t_pick_branch`, so a plugin
+/// ported from a Kamailio script sees the same `$T(reply_code)` in its failure route.
+fn response_rank(code: u16) -> u32 {
+    let xx = u32::from(code % 100);
+    match code / 100 {
+        6 => 1000 + xx,
+        2 => xx,
+        3 => 3000 + xx,
+        4 if matches!(xx, 1 | 7 | 15 | 20 | 84) => 4000 + xx,
+        4 => 4100 + xx,
+        5 => 5000 + xx,
+        _ => 10_000 + u32::from(code),
     }
 }

@@ -495,6 +495,40 @@ fn parallel_forking_picks_the_best_and_2xx_cancels_the_rest() {
     assert_eq!(status(&out[0]), Some(404));
 }
 
+/// The failed branches' finals, each on its own branch, and the code `best` picks.
+fn best_of(codes: &[u16]) -> u16 {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    for n in 0..codes.len() {
+        let p = branch_param(c.id, n as u16);
+        let dest = format!("10.0.0.{}:5080", 10 + n);
+        c.add_branch(
+            clock.at(0),
+            p.clone(),
+            branch_request(&c.request, &p),
+            udp(&dest),
+            &mut out,
+        )
+        .unwrap();
+    }
+    for (n, code) in codes.iter().enumerate() {
+        let r = response(*code, "INVITE", &branch_param(c.id, n as u16), Some("t"));
+        c.on_response(clock.at(10), n as u16, &r, &mut out);
+        c.relay_response(clock.at(10), n as u16, r, &mut out);
+    }
+    c.best().unwrap().1.code()
+}
+
+#[test]
+fn best_response_ranking_matches_kamailio() {
+    assert_eq!(best_of(&[486, 404]), 404, "the lower code within a class");
+    assert_eq!(best_of(&[404, 407]), 407, "an actionable 4xx first");
+    assert_eq!(best_of(&[484, 401]), 401);
+    assert_eq!(best_of(&[500, 486, 302]), 302, "3xx before 4xx before 5xx");
+    assert_eq!(best_of(&[302, 603]), 603, "6xx first");
+    assert_eq!(best_of(&[503, 408]), 408);
+}
+
 #[test]
 fn a_6xx_ends_the_search_and_503_becomes_500() {
     let (mut c, clock) = cell("INVITE", udp(CALLER));

@@ -17,10 +17,16 @@
 //! | `set`      | assign `$rU`, `$rd`, `$du`, `$var` and report them                     |
 //! | `flags`    | set/test flags and methods, report                                     |
 //! | `named`    | reply 200 with `X-Named: yes` (also run directly as a named route)     |
+//! | `relay`    | stateful relay to config `next_hop` with Record-Route                  |
+//! | `failover` | like `relay`; a failure route tries config `second_hop` on 4xx/5xx    |
+//! | `stateless`| stateless `forward` to config `next_hop`                               |
+//!
+//! Requests with Route headers follow them (`loose_route` + `t_relay`) first.
 //! | other      | 404 No Such Probe                                                      |
 
 use sipwasm_sdk::{
-    Plugin, Route, Stop, config, core, export_plugin, hdr, info, log, pv, sl, unknown_route,
+    Plugin, Route, Stop, config, core, export_plugin, forward, hdr, info, log, pv, rr, sl, tm,
+    unknown_route,
 };
 
 #[derive(Default)]
@@ -38,7 +44,17 @@ fn reply_with(headers: &[(String, String)], code: u16, reason: &str) -> Route {
 
 impl Plugin for Probe {
     fn request_route(&mut self) -> Route {
+        if rr::loose_route() {
+            tm::t_relay()?;
+            return core::exit();
+        }
         if core::is_method("ACK") {
+            return core::exit();
+        }
+        if core::is_method("CANCEL") {
+            if tm::t_check_trans() {
+                tm::t_relay()?;
+            }
             return core::exit();
         }
         self.served += 1;
@@ -168,6 +184,67 @@ impl Plugin for Probe {
                 reply_with(&out, 200, "OK")
             }
             "named" => reply_with(&[("X-Named".into(), "yes".into())], 200, "OK"),
+            "relay" | "failover" => {
+                let next = config::get("next_hop").ok_or(Stop::Error("no next_hop".into()))?;
+                rr::record_route()?;
+                pv::seti("$avp(attempt)", 1)?;
+                core::set_flag(7)?;
+                tm::t_on_reply("LOG_REPLY");
+                if name == "failover" {
+                    tm::t_on_failure("FAILOVER");
+                }
+                if let Err(e) = tm::t_relay_to(&next) {
+                    sl::send_reply(500, format!("relay failed: {e:?}"))?;
+                }
+                core::exit()
+            }
+            "stateless" => {
+                let next = config::get("next_hop").ok_or(Stop::Error("no next_hop".into()))?;
+                forward::forward_uri(&next)?;
+                core::exit()
+            }
+            other => unknown_route(other),
+        }
+    }
+
+    fn onreply_route(&mut self, name: &str) -> Route {
+        match name {
+            "LOG_REPLY" => {
+                log::xlog(
+                    log::Level::Info,
+                    "probe onreply $rs for $ci (branch $T(branch_index))",
+                )?;
+                hdr::append("X-Probe-Onreply: seen\r\n")?;
+                Ok(())
+            }
+            other => unknown_route(other),
+        }
+    }
+
+    fn failure_route(&mut self, name: &str) -> Route {
+        match name {
+            "FAILOVER" => {
+                let code = pv::getvn("$T(reply_code)", 0)?;
+                let flag = core::is_flag_set(7)?;
+                let attempt = pv::getvn("$avp(attempt)", 0)?;
+                info!("probe failure route: {code} (flag 7 {flag}, attempt {attempt})");
+                if tm::t_is_canceled() {
+                    return Ok(());
+                }
+                if (400..600).contains(&code)
+                    && flag
+                    && attempt == 1
+                    && let Some(second) = config::get("second_hop")
+                {
+                    pv::seti("$avp(attempt)", 2)?;
+                    // a failure route runs once: arm it again for the next round
+                    tm::t_on_failure("FAILOVER");
+                    tm::t_relay_to(second)?;
+                    return Ok(());
+                }
+                tm::t_reply(503, format!("Failover Exhausted After {code}"))?;
+                Ok(())
+            }
             other => unknown_route(other),
         }
     }
