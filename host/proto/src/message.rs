@@ -17,6 +17,7 @@ use crate::uri::Uri;
 use crate::values::{self, CSeq};
 use crate::via::{self, Via};
 use bytes::Bytes;
+use std::sync::Arc;
 
 /// Most header lines a message may have; more is treated as an attack.
 pub const MAX_HEADERS: usize = 256;
@@ -43,9 +44,18 @@ pub enum StartLine {
 }
 
 /// A parsed SIP request or response.
+///
+/// Cloning is cheap (two reference counts): transactions, route contexts and branches
+/// keep copies of the same message.
 #[derive(Clone, Debug)]
 pub struct SipMessage {
     buf: Bytes,
+    p: Arc<Parsed>,
+}
+
+/// Where everything is in a message: the index the parser builds.
+#[derive(Debug)]
+struct Parsed {
     start: StartLine,
     start_line: Span,
     headers: Vec<Header>,
@@ -361,22 +371,24 @@ impl SipMessage {
             } else {
                 buf.slice(..end)
             },
-            start,
-            start_line: Span::new(skip, line_end),
-            headers,
-            headers_end,
-            body: Span::new(pos, end),
-            vias,
-            from,
-            to,
-            call_id,
-            cseq,
-            max_forwards,
-            content_length,
-            contacts,
-            contact_star,
-            routes,
-            record_routes,
+            p: Arc::new(Parsed {
+                start,
+                start_line: Span::new(skip, line_end),
+                headers,
+                headers_end,
+                body: Span::new(pos, end),
+                vias,
+                from,
+                to,
+                call_id,
+                cseq,
+                max_forwards,
+                content_length,
+                contacts,
+                contact_star,
+                routes,
+                record_routes,
+            }),
         })
     }
 
@@ -407,38 +419,38 @@ impl SipMessage {
 
     /// The start line.
     pub fn start(&self) -> &StartLine {
-        &self.start
+        &self.p.start
     }
 
     /// The first line without its terminator.
     pub fn first_line(&self) -> &[u8] {
-        self.text(self.start_line)
+        self.text(self.p.start_line)
     }
 
     /// True for requests.
     pub fn is_request(&self) -> bool {
-        matches!(self.start, StartLine::Request { .. })
+        matches!(self.p.start, StartLine::Request { .. })
     }
 
     /// The method: of the request line for requests, of CSeq for responses.
     pub fn method(&self) -> Method {
-        match self.start {
+        match self.p.start {
             StartLine::Request { method, .. } => method,
-            StartLine::Response { .. } => self.cseq.method,
+            StartLine::Response { .. } => self.p.cseq.method,
         }
     }
 
     /// The method name as written (request line, or CSeq for responses).
     pub fn method_text(&self) -> &[u8] {
-        match self.start {
+        match self.p.start {
             StartLine::Request { method_span, .. } => self.text(method_span),
-            StartLine::Response { .. } => self.text(self.cseq.method_span),
+            StartLine::Response { .. } => self.text(self.p.cseq.method_span),
         }
     }
 
     /// The Request-URI of a request.
     pub fn request_uri(&self) -> Option<&Uri> {
-        match &self.start {
+        match &self.p.start {
             StartLine::Request { uri, .. } => Some(uri),
             StartLine::Response { .. } => None,
         }
@@ -446,7 +458,7 @@ impl SipMessage {
 
     /// Status code of a response.
     pub fn status(&self) -> Option<u16> {
-        match self.start {
+        match self.p.start {
             StartLine::Response { code, .. } => Some(code),
             StartLine::Request { .. } => None,
         }
@@ -454,7 +466,7 @@ impl SipMessage {
 
     /// Reason phrase of a response.
     pub fn reason(&self) -> Option<&[u8]> {
-        match self.start {
+        match self.p.start {
             StartLine::Response { reason, .. } => Some(self.text(reason)),
             StartLine::Request { .. } => None,
         }
@@ -462,18 +474,19 @@ impl SipMessage {
 
     /// All header lines in order.
     pub fn headers(&self) -> &[Header] {
-        &self.headers
+        &self.p.headers
     }
 
     /// Offset of the empty line that ends the header section: where headers are appended.
     pub fn headers_end(&self) -> usize {
-        self.headers_end
+        self.p.headers_end
     }
 
     /// Value of the first header called `name` (long or compact form, any case).
     pub fn header(&self, name: &[u8]) -> Option<&[u8]> {
         let known = HeaderName::from_bytes(name);
-        self.headers
+        self.p
+            .headers
             .iter()
             .find(|h| self.is_named(h, known, name))
             .map(|h| self.text(h.value))
@@ -490,7 +503,8 @@ impl SipMessage {
     /// Values of every header called `name`, in order.
     pub fn headers_named<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
         let known = HeaderName::from_bytes(name);
-        self.headers
+        self.p
+            .headers
             .iter()
             .filter(move |h| self.is_named(h, known, name))
             .map(|h| self.text(h.value))
@@ -498,7 +512,8 @@ impl SipMessage {
 
     /// Value of the first header of a known kind.
     pub fn header_of(&self, name: HeaderName) -> Option<&[u8]> {
-        self.headers
+        self.p
+            .headers
             .iter()
             .find(|h| h.name == name)
             .map(|h| self.text(h.value))
@@ -506,72 +521,72 @@ impl SipMessage {
 
     /// Every Via entry, topmost first (several may share one header line).
     pub fn vias(&self) -> &[Via] {
-        &self.vias
+        &self.p.vias
     }
 
     /// The topmost Via.
     pub fn top_via(&self) -> &Via {
-        &self.vias[0]
+        &self.p.vias[0]
     }
 
     /// From.
     pub fn from(&self) -> &NameAddr {
-        &self.from
+        &self.p.from
     }
 
     /// To.
     pub fn to(&self) -> &NameAddr {
-        &self.to
+        &self.p.to
     }
 
     /// Call-ID value.
     pub fn call_id(&self) -> &[u8] {
-        self.text(self.call_id)
+        self.text(self.p.call_id)
     }
 
     /// CSeq.
     pub fn cseq(&self) -> &CSeq {
-        &self.cseq
+        &self.p.cseq
     }
 
     /// Max-Forwards, when present.
     pub fn max_forwards(&self) -> Option<u8> {
-        self.max_forwards
+        self.p.max_forwards
     }
 
     /// Content-Length, when present.
     pub fn content_length(&self) -> Option<u32> {
-        self.content_length
+        self.p.content_length
     }
 
     /// Contact addresses (empty for `Contact: *`).
     pub fn contacts(&self) -> &[NameAddr] {
-        &self.contacts
+        &self.p.contacts
     }
 
     /// True for `Contact: *`.
     pub fn contact_star(&self) -> bool {
-        self.contact_star
+        self.p.contact_star
     }
 
     /// Route entries in order.
     pub fn routes(&self) -> &[NameAddr] {
-        &self.routes
+        &self.p.routes
     }
 
     /// Record-Route entries in order.
     pub fn record_routes(&self) -> &[NameAddr] {
-        &self.record_routes
+        &self.p.record_routes
     }
 
     /// The body.
     pub fn body(&self) -> &[u8] {
-        self.text(self.body)
+        self.text(self.p.body)
     }
 
     /// Where the body starts.
     pub fn body_span(&self) -> Span {
-        self.body
+        self.p.body
     }
 }
 

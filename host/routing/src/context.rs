@@ -247,6 +247,8 @@ pub struct RouteContext {
     pub(crate) intents: Vec<crate::tm::TmIntent>,
     /// Username and realm of the credentials checked by `auth` (`$au`, `$ar`).
     pub(crate) auth_user: Option<(String, String)>,
+    /// The plugin changed header lines (`hdr`): what goes out must be checked again.
+    pub(crate) header_edits: bool,
 }
 
 const METHOD_LETTERS: &[(u8, &str)] = &[
@@ -339,6 +341,7 @@ impl RouteContext {
             tx: None,
             intents: Vec::new(),
             auth_user: None,
+            header_edits: false,
         }
     }
 
@@ -360,6 +363,13 @@ impl RouteContext {
     /// Header lumps recorded so far.
     pub fn lumps(&self) -> &Lumps {
         &self.lumps
+    }
+
+    /// True when the plugin changed header lines with `hdr`: the host's own changes
+    /// (Via, Max-Forwards, Record-Route, a validated Request-URI) always keep a request
+    /// well-formed, the plugin's may not (a second CSeq, say).
+    pub fn has_header_edits(&self) -> bool {
+        self.header_edits
     }
 
     /// The message with its lumps applied: what would be sent on.
@@ -758,26 +768,31 @@ impl RouteContext {
 
     /// `hdr.append`
     pub fn hdr_append(&mut self, text: &str) -> Result<(), HdrError> {
+        self.header_edits = true;
         self.lumps.append(&self.msg, text)
     }
 
     /// `hdr.append-after`
     pub fn hdr_append_after(&mut self, text: &str, name: &str) -> Result<(), HdrError> {
+        self.header_edits = true;
         self.lumps.append_after(&self.msg, text, name)
     }
 
     /// `hdr.insert`
     pub fn hdr_insert(&mut self, text: &str) -> Result<(), HdrError> {
+        self.header_edits = true;
         self.lumps.insert(&self.msg, text)
     }
 
     /// `hdr.insert-before`
     pub fn hdr_insert_before(&mut self, text: &str, name: &str) -> Result<(), HdrError> {
+        self.header_edits = true;
         self.lumps.insert_before(&self.msg, text, name)
     }
 
     /// `hdr.remove`
     pub fn hdr_remove(&mut self, name: &str) -> u32 {
+        self.header_edits = true;
         self.lumps.remove(&self.msg, name)
     }
 

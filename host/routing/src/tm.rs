@@ -188,6 +188,7 @@ impl RouteContext {
         c.msg = msg;
         // the request's lumps carry offsets into the request: a reply starts with none
         c.lumps = Default::default();
+        c.header_edits = false;
         c.record_route = None;
         c.outbound.clear();
         c.intents.clear();

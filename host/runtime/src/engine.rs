@@ -29,7 +29,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            epoch_tick: Duration::from_millis(2),
+            epoch_tick: Duration::from_millis(5),
             max_instances: 128,
             max_memory_bytes: 64 << 20,
             cache_dir: None,

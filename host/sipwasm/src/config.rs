@@ -193,7 +193,7 @@ pub struct RuntimeSection {
 
 impl RuntimeSection {
     const fn default_tick() -> u64 {
-        2
+        5
     }
     const fn default_instances() -> u32 {
         128
@@ -229,6 +229,10 @@ pub struct TmSection {
     /// INVITE final-response timeout after a provisional (`fr_inv_timer`).
     #[serde(default = "TmSection::fr_inv")]
     pub fr_inv_timer_ms: u64,
+    /// How long a finished transaction absorbs retransmissions (`wt_timer`); caps the
+    /// RFC's 64*T1 timers D, J, L, M.
+    #[serde(default = "TmSection::wait")]
+    pub wait_timer_ms: u64,
 }
 
 impl TmSection {
@@ -247,6 +251,9 @@ impl TmSection {
     const fn fr_inv() -> u64 {
         120_000
     }
+    const fn wait() -> u64 {
+        5000
+    }
 }
 
 impl Default for TmSection {
@@ -257,6 +264,7 @@ impl Default for TmSection {
             t4_ms: Self::t4(),
             fr_timer_ms: Self::fr(),
             fr_inv_timer_ms: Self::fr_inv(),
+            wait_timer_ms: Self::wait(),
         }
     }
 }
@@ -516,6 +524,12 @@ impl Config {
                 "need t1_ms > 0, t2_ms >= t1_ms, t4_ms > 0".into(),
             ));
         }
+        if tm.wait_timer_ms < tm.t4_ms.min(64 * tm.t1_ms) {
+            return Err(invalid(
+                "tm.wait_timer_ms",
+                format!("must be at least T4 ({} ms)", tm.t4_ms.min(64 * tm.t1_ms)),
+            ));
+        }
         if tm.fr_timer_ms < 100 || tm.fr_inv_timer_ms < 100 {
             return Err(invalid(
                 "tm",
@@ -557,6 +571,7 @@ impl Config {
                 t4: Duration::from_millis(tm.t4_ms),
                 fr: Duration::from_millis(tm.fr_timer_ms),
                 fr_inv: Duration::from_millis(tm.fr_inv_timer_ms),
+                wait: Duration::from_millis(tm.wait_timer_ms),
             },
             dns: crate::dns::DnsSettings {
                 servers: dns_servers,

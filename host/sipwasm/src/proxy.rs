@@ -60,6 +60,9 @@ pub struct TmStats {
     pub stateless_replies: AtomicU64,
 }
 
+/// How late a transaction timer may fire: the timer thread batches deadlines this close.
+const TIMER_SLACK: Duration = Duration::from_millis(5);
+
 /// Every live transaction.
 pub struct TxTable {
     by_key: Mutex<HashMap<ServerKey, CellId>>,
@@ -317,9 +320,7 @@ impl Proxy {
                     // an ACK for a 2xx is end to end: it is routed
                     return false;
                 }
-                if matches!(key, ServerKey::Rfc2543 { .. })
-                    && msg.to().tag(msg.as_bytes()) != c.final_to_tag()
-                {
+                if key.is_rfc2543() && msg.to().tag(msg.as_bytes()) != c.final_to_tag() {
                     return false;
                 }
                 c.on_ack(now);
@@ -522,7 +523,13 @@ impl Proxy {
                 local: sock.addr,
                 conn: None,
             };
-            match cell.add_branch(now, param, Bytes::from(data), target, out) {
+            let added = if bctx.has_header_edits() {
+                cell.add_branch(now, param, Bytes::from(data), target, out)
+            } else {
+                let invite = bctx.msg().method() == Method::Invite;
+                cell.add_checked_branch(now, param, Bytes::from(data), invite, target, out)
+            };
+            match added {
                 Ok(_) => {
                     sent += 1;
                     self.table.stats.branches.fetch_add(1, Ordering::Relaxed);
@@ -695,9 +702,12 @@ impl Proxy {
             let due: Vec<CellId> = {
                 let mut heap = self.table.timers.lock().expect("not poisoned");
                 let now = Instant::now();
+                // wake a little after the earliest deadline so that the timers due
+                // within TIMER_SLACK run in one batch: at 1000 calls/s there are several
+                // thousand deadlines a second, each wake-up a context switch
                 let wait = match heap.peek() {
                     Some(Reverse((at, _))) if *at <= now => Duration::ZERO,
-                    Some(Reverse((at, _))) => (*at - now).min(Duration::from_secs(1)),
+                    Some(Reverse((at, _))) => (*at - now + TIMER_SLACK).min(Duration::from_secs(1)),
                     None => Duration::from_secs(1),
                 };
                 if !wait.is_zero() {

@@ -418,6 +418,15 @@ impl Server {
 
     /// Stop accepting, let workers finish the message in hand, and join them.
     pub async fn shutdown(mut self) {
+        let tm = &self.router.proxy.table().stats;
+        tracing::info!(
+            created = tm.created.load(Ordering::Relaxed),
+            removed = tm.removed.load(Ordering::Relaxed),
+            live = self.router.proxy.table().len(),
+            retransmissions_absorbed = tm.retransmissions_absorbed.load(Ordering::Relaxed),
+            failure_routes = tm.failure_routes.load(Ordering::Relaxed),
+            "transactions"
+        );
         self.stop.store(true, Ordering::Relaxed);
         for t in self.tasks.drain(..) {
             t.abort();

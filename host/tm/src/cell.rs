@@ -26,6 +26,18 @@ pub struct TimerConfig {
     /// Final-response timeout of an INVITE branch after a provisional (`fr_inv_timer`,
     /// 120 s).
     pub fr_inv: Duration,
+    /// How long a finished transaction lingers to absorb retransmissions (Kamailio
+    /// `wt_timer`, 5 s). It caps the RFC's 64*T1 timers D, J, L and M: a UAC that lost
+    /// the final reply retransmits within T2 (4 s), so 5 s catch it, and at 1000 calls/s
+    /// the 32 s of the RFC would hold six times as many transactions in memory.
+    pub wait: Duration,
+}
+
+impl TimerConfig {
+    /// Linger time of a finished transaction: 64*T1, at most [`Self::wait`].
+    fn linger(&self) -> Duration {
+        (64 * self.t1).min(self.wait)
+    }
 }
 
 impl Default for TimerConfig {
@@ -36,6 +48,7 @@ impl Default for TimerConfig {
             t4: Duration::from_secs(5),
             fr: Duration::from_secs(30),
             fr_inv: Duration::from_secs(120),
+            wait: Duration::from_secs(5),
         }
     }
 }
@@ -142,7 +155,9 @@ pub struct Branch {
     pub param: String,
     /// Where it went.
     pub target: Target,
-    request: SipMessage,
+    /// The request as sent. Kept as bytes: the parsed form is needed only for a CANCEL or
+    /// an ACK, and a transaction lingers for seconds after it ends.
+    request: Bytes,
     invite: bool,
     state: BranchState,
     retrans_at: Option<Instant>,
@@ -157,8 +172,9 @@ pub struct Branch {
 
 impl Branch {
     /// The request as sent on this branch.
-    pub fn request(&self) -> &SipMessage {
-        &self.request
+    pub fn request(&self) -> SipMessage {
+        SipMessage::parse(self.request.clone())
+            .expect("parsed when the branch was added; parsing is deterministic")
     }
 
     /// Client transaction state.
@@ -295,7 +311,7 @@ impl<U> Cell<U> {
             },
             request,
             user,
-            branches: Vec::new(),
+            branches: Vec::with_capacity(1),
             canceled: false,
             failure_reported: false,
             timers,
@@ -420,7 +436,7 @@ impl<U> Cell<U> {
         let t = self.timers;
         if self.server.invite && code < 300 {
             self.server.state = ServerState::Accepted;
-            self.server.end_at = Some(now + 64 * t.t1);
+            self.server.end_at = Some(now + t.linger());
         } else if self.server.invite {
             self.server.state = ServerState::Completed;
             if !reliable {
@@ -430,7 +446,7 @@ impl<U> Cell<U> {
             self.server.end_at = Some(now + 64 * t.t1);
         } else {
             self.server.state = ServerState::Completed;
-            self.server.end_at = Some(if reliable { now } else { now + 64 * t.t1 });
+            self.server.end_at = Some(if reliable { now } else { now + t.linger() });
         }
         Ok(())
     }
@@ -473,12 +489,31 @@ impl<U> Cell<U> {
         }
     }
 
-    /// Forward a new branch: `data` is the request as it goes out, with our Via on top.
+    /// Add a branch for `data` (the request as it goes out) and send it. `data` is parsed
+    /// first: a request that is not SIP any more is refused.
     pub fn add_branch(
         &mut self,
         now: Instant,
         param: String,
         data: Bytes,
+        target: Target,
+        out: &mut Vec<Send>,
+    ) -> Result<u16, CellError> {
+        let invite = SipMessage::parse(data.clone())
+            .map_err(|e| CellError::BadRequest(e.to_string()))?
+            .method()
+            == Method::Invite;
+        self.add_checked_branch(now, param, data, invite, target, out)
+    }
+
+    /// [`Self::add_branch`] for a request known to be well-formed (built by the host from
+    /// a parsed request without foreign edits).
+    pub fn add_checked_branch(
+        &mut self,
+        now: Instant,
+        param: String,
+        data: Bytes,
+        invite: bool,
         target: Target,
         out: &mut Vec<Send>,
     ) -> Result<u16, CellError> {
@@ -489,15 +524,12 @@ impl<U> Cell<U> {
         {
             return Err(CellError::AlreadyReplied);
         }
-        let request =
-            SipMessage::parse(data.clone()).map_err(|e| CellError::BadRequest(e.to_string()))?;
-        let invite = request.method() == Method::Invite;
         let reliable = target.reliable();
         let t = self.timers;
         self.branches.push(Branch {
             param,
             target,
-            request,
+            request: data.clone(),
             invite,
             state: BranchState::Calling,
             retrans_at: (!reliable).then_some(now + t.t1),
@@ -530,7 +562,7 @@ impl<U> Cell<U> {
     }
 
     fn send_cancel(b: &mut Branch, now: Instant, t: &TimerConfig, out: &mut Vec<Send>) {
-        let data = Bytes::from(cancel_for(&b.request));
+        let data = Bytes::from(cancel_for(&b.request()));
         let reliable = b.target.reliable();
         out.push(Send {
             target: b.target,
@@ -604,19 +636,19 @@ impl<U> Cell<U> {
                     return ResponseStep::Absorbed;
                 }
                 if b.invite && code >= 300 {
-                    let ack = Bytes::from(ack_for(&b.request, msg));
+                    let ack = Bytes::from(ack_for(&b.request(), msg));
                     out.push(Send {
                         target: b.target,
                         data: ack.clone(),
                     });
                     b.ack = Some(ack);
                     b.state = BranchState::Completed;
-                    b.end_at = Some(if reliable { now } else { now + 64 * t.t1 });
+                    b.end_at = Some(if reliable { now } else { now + t.linger() });
                     ResponseStep::Absorbed
                 } else if b.invite {
                     // a 2xx is always delivered (§16.7 step 5), even late
                     b.state = BranchState::Accepted;
-                    b.end_at = Some(now + 64 * t.t1);
+                    b.end_at = Some(now + t.linger());
                     out.push(Send {
                         target: self.server.target,
                         data: Bytes::from(strip_top_via(msg)),
@@ -654,17 +686,17 @@ impl<U> Cell<U> {
                 b.retrans_at = None;
                 b.fr_at = None;
                 if b.invite && code >= 300 {
-                    let ack = Bytes::from(ack_for(&b.request, msg));
+                    let ack = Bytes::from(ack_for(&b.request(), msg));
                     out.push(Send {
                         target: b.target,
                         data: ack.clone(),
                     });
                     b.ack = Some(ack);
                     b.state = BranchState::Completed;
-                    b.end_at = Some(if reliable { now } else { now + 64 * t.t1 });
+                    b.end_at = Some(if reliable { now } else { now + t.linger() });
                 } else if b.invite {
                     b.state = BranchState::Accepted;
-                    b.end_at = Some(now + 64 * t.t1);
+                    b.end_at = Some(now + t.linger());
                 } else {
                     b.state = BranchState::Completed;
                     b.end_at = Some(if reliable { now } else { now + t.t4 });
@@ -863,7 +895,7 @@ impl<U> Cell<U> {
             {
                 out.push(Send {
                     target: b.target,
-                    data: b.request.bytes().clone(),
+                    data: b.request.clone(),
                 });
                 b.interval = if b.invite {
                     b.interval * 2
@@ -885,7 +917,7 @@ impl<U> Cell<U> {
                     }
                 }
                 // linger: a late final still gets its ACK (or, a 2xx, goes upstream)
-                b.end_at = Some(now + 64 * t.t1);
+                b.end_at = Some(now + t.linger());
             }
             if let Some(at) = b.end_at
                 && at <= now

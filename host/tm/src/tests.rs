@@ -688,3 +688,28 @@ fn local_replies_and_their_retransmissions() {
     c.on_request_retransmission(&mut out);
     assert_eq!(status(&out[0]), Some(486));
 }
+
+#[test]
+fn a_branch_that_is_not_sip_any_more_is_refused() {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    let p = branch_param(c.id, 0);
+    let text = String::from_utf8(branch_request(&c.request, &p).to_vec()).unwrap();
+    // a plugin's header edit added a second CSeq
+    let broken = text.replacen("CSeq:", "CSeq: 9 BYE\r\nCSeq:", 1);
+    let r = c.add_branch(
+        clock.at(0),
+        p.clone(),
+        Bytes::from(broken),
+        udp(CALLEE),
+        &mut out,
+    );
+    assert!(matches!(r, Err(CellError::BadRequest(_))), "{r:?}");
+    assert!(out.is_empty());
+    let data = branch_request(&c.request, &p);
+    assert_eq!(
+        c.add_branch(clock.at(0), p, data, udp(CALLEE), &mut out)
+            .ok(),
+        Some(0)
+    );
+}
