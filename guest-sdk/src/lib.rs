@@ -81,6 +81,8 @@ pub mod forward;
 pub mod hdr;
 pub mod log;
 pub mod maxfwd;
+pub mod net;
+pub mod nosip;
 pub mod pv;
 pub mod registrar;
 pub mod rr;
@@ -160,11 +162,18 @@ pub trait Plugin: Default + 'static {
     fn onreply_route(&mut self, name: &str) -> Route {
         unknown_route(name)
     }
+
+    /// `event_route[nosip:msg]`: a packet that is not SIP arrived on a SIP socket (see
+    /// [`nosip`]). `$mb` is the packet, `$si`/`$sp` its sender. By default it is ignored.
+    fn nosip_msg(&mut self) -> Route {
+        Ok(())
+    }
 }
 
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings;
+    pub use crate::bindings::exports::sipwasm::router::nosip_events::Guest as NosipGuest;
     pub use crate::bindings::exports::sipwasm::router::routes::{Guest, RouteError, Verdict};
     pub use crate::bindings::exports::sipwasm::router::tm_routes::Guest as TmGuest;
     pub use wit_bindgen;
@@ -271,6 +280,14 @@ macro_rules! export_plugin {
                 ) -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
                 {
                     $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::onreply_route(p, &name))
+                }
+            }
+
+            impl $crate::__private::NosipGuest for __SipwasmRoutes {
+                fn msg()
+                -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
+                {
+                    $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::nosip_msg(p))
                 }
             }
 

@@ -82,3 +82,18 @@ pub fn t_get_status_code() -> Result<u16, Error> {
 pub fn t_set_fr(fr_inv_ms: u32, fr_ms: u32) -> Result<(), Error> {
     wit::t_set_fr(fr_inv_ms, fr_ms)
 }
+
+/// Suspend the request's transaction (`t_suspend`, request routes only) and return its
+/// `(tindex, tlabel)`: it is created now (100 Trying for an INVITE) and waits until
+/// [`t_continue`] names it; its fr timer still runs (408 if it is never resumed).
+pub fn t_suspend() -> Result<(u32, u32), Error> {
+    wit::t_suspend()
+}
+
+/// Resume suspended transaction `(tindex, tlabel)` in `route[route]` ([`crate::Plugin::route`])
+/// with the message and state its request route left, once the current event is done.
+/// Works from any event: a non-SIP packet, another request. Unknown, stale or already
+/// resumed ids fail at once (`Error::NoTransaction`, `Error::NotSuspended`).
+pub fn t_continue(tindex: u32, tlabel: u32, route: impl AsRef<str>) -> Result<(), Error> {
+    wit::t_continue(tindex, tlabel, route.as_ref())
+}

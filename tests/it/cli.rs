@@ -291,3 +291,49 @@ fn plugin_logs_carry_the_plugin_name() {
     r.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn nosip_log_example_logs_non_sip_packets_and_nothing_for_keepalives() {
+    plugin("nosip_log");
+    let port = free_port();
+    let config = root().join("config/examples/nosip-log.toml");
+    let udp = format!("udp:127.0.0.1:{port}");
+    let r = Running::start(config.to_str().unwrap(), &["--listen", &udp]);
+    r.wait_for("sipwasm listening", Duration::from_secs(60));
+    let target: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let c = UdpClient::new(target);
+    // keep-alives, short junk and an HTTP probe (msg_skip): silence at the default level
+    for junk in [
+        &b"\r\n\r\n"[..],
+        b"\r\n",
+        b"short junk",
+        b"GET /status HTTP/1.1\r\nHost: scanner.example\r\n\r\n",
+    ] {
+        c.send(junk);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    c.send(b"hello from an application, not SIP at all");
+    let seen = r.wait_for("non-sip packet received", Duration::from_secs(5));
+    let line = seen.last().unwrap();
+    assert!(
+        line.contains(&format!(
+            "content [[hello from an application, not SIP at all]] from [127.0.0.1:{}]",
+            c.local().port()
+        )),
+        "{line}"
+    );
+    assert!(line.contains("nosip-log"), "{line}");
+    let earlier = seen[..seen.len() - 1].join("\n");
+    for quiet in [
+        "short junk",
+        "GET /status",
+        "scanner",
+        "keepalive",
+        "malformed",
+    ] {
+        assert!(!earlier.contains(quiet), "{quiet:?} logged:\n{earlier}");
+    }
+    // SIP still gets an answer
+    assert_eq!(c.ask("OPTIONS", "x", "").unwrap().status(), Some(501));
+    assert!(r.stop().success());
+}

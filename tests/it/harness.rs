@@ -30,6 +30,8 @@ const GUESTS: &[&str] = &[
     "headers_demo",
     "kemi_proxy",
     "registrar_proxy",
+    "nosip_resume",
+    "nosip_log",
     "probe",
 ];
 
@@ -67,6 +69,8 @@ pub struct RouterOpts {
     pub aliases: Vec<sipwasm_routing::Alias>,
     pub timers: sipwasm_tm::TimerConfig,
     pub dns: sipwasm::dns::DnsSettings,
+    pub nosip: sipwasm_routing::NosipFilter,
+    pub udp_allow: sipwasm_routing::UdpAllow,
 }
 
 impl Default for RouterOpts {
@@ -81,6 +85,8 @@ impl Default for RouterOpts {
             aliases: Vec::new(),
             timers: sipwasm_tm::TimerConfig::default(),
             dns: sipwasm::dns::DnsSettings::default(),
+            nosip: sipwasm_routing::NosipFilter::default(),
+            udp_allow: sipwasm_routing::UdpAllow::default(),
         }
     }
 }
@@ -127,6 +133,7 @@ impl TestRouter {
                     deadline: opts.deadline,
                     memory_limit: opts.memory_limit,
                     config: opts.config.clone(),
+                    udp_allow: opts.udp_allow.clone(),
                 },
             )
             .expect("plugin loads");
@@ -147,6 +154,7 @@ impl TestRouter {
             tcp: opts.tcp,
             timers: opts.timers,
             dns: opts.dns.clone(),
+            nosip: opts.nosip.clone(),
         };
         let server = rt
             .block_on(async { Server::start(settings, plugin.clone(), listeners) })

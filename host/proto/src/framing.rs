@@ -89,6 +89,48 @@ impl StreamFramer {
     }
 }
 
+/// Frames the stream of a connection that is not SIP (nosip): one frame per line. LF ends
+/// a line and a CR before it is dropped; empty lines (keep-alives) are skipped. A line
+/// longer than the limit is an error, and the connection is closed.
+#[derive(Clone, Copy, Debug)]
+pub struct LineFramer {
+    max_line: usize,
+}
+
+impl LineFramer {
+    /// A framer that refuses lines longer than `max_line` bytes.
+    pub fn new(max_line: usize) -> Self {
+        LineFramer { max_line }
+    }
+
+    /// Cut the next non-empty line (without its line break) from the front of `buf`.
+    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        loop {
+            let Some(nl) = memchr::memchr(b'\n', buf) else {
+                if buf.len() > self.max_line {
+                    return Err(FrameError::TooLarge {
+                        limit: self.max_line,
+                    });
+                }
+                return Ok(None);
+            };
+            let mut line = buf.split_to(nl + 1).freeze();
+            line.truncate(nl);
+            if line.ends_with(b"\r") {
+                line.truncate(nl - 1);
+            }
+            if line.len() > self.max_line {
+                return Err(FrameError::TooLarge {
+                    limit: self.max_line,
+                });
+            }
+            if !line.is_empty() {
+                return Ok(Some(line));
+            }
+        }
+    }
+}
+
 /// End of the header section: (offset of the empty line, offset of the body).
 fn find_header_end(buf: &[u8]) -> Option<(usize, usize)> {
     let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|p| (p + 2, p + 4));
@@ -193,6 +235,30 @@ mod tests {
         assert_eq!(f.decode(&mut buf), Err(FrameError::TooLarge { limit: 100 }));
         let mut buf = BytesMut::from(&b"OPTIONS sip:a@b SIP/2.0\r\nl: 1000\r\n\r\n"[..]);
         assert_eq!(f.decode(&mut buf), Err(FrameError::TooLarge { limit: 100 }));
+    }
+
+    #[test]
+    fn lines_of_a_non_sip_stream() {
+        let f = LineFramer::new(10);
+        let mut buf = BytesMut::from(&b"\r\n\r\nabc\r\n\ndef\nghi"[..]);
+        assert_eq!(
+            f.decode(&mut buf).unwrap(),
+            Some(Bytes::from_static(b"abc"))
+        );
+        assert_eq!(
+            f.decode(&mut buf).unwrap(),
+            Some(Bytes::from_static(b"def"))
+        );
+        assert_eq!(f.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"\r\n");
+        assert_eq!(
+            f.decode(&mut buf).unwrap(),
+            Some(Bytes::from_static(b"ghi"))
+        );
+        let mut buf = BytesMut::from(&b"0123456789A"[..]);
+        assert_eq!(f.decode(&mut buf), Err(FrameError::TooLarge { limit: 10 }));
+        let mut buf = BytesMut::from(&b"0123456789AB\n"[..]);
+        assert_eq!(f.decode(&mut buf), Err(FrameError::TooLarge { limit: 10 }));
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub mod name_addr;
 pub mod reply;
 #[cfg(test)]
 mod robustness;
+pub mod sniff;
 pub mod span;
 pub mod transport;
 pub mod uri;

@@ -403,6 +403,11 @@ impl RouteContext {
         self.dst_uri.as_deref()
     }
 
+    /// Messages queued for sending after the event (`net.send-udp` adds to them).
+    pub fn outbound_mut(&mut self) -> &mut Vec<Outbound> {
+        &mut self.outbound
+    }
+
     /// Take what the event wants sent.
     pub fn take_outbound(&mut self) -> Vec<Outbound> {
         std::mem::take(&mut self.outbound)

@@ -15,12 +15,16 @@
 //! - [`registrar`] — `save`, `lookup`, the location tables
 //! - [`auth`] — digest challenges and checks
 //! - [`services`] — what the router provides: name resolution, transaction lookups
+//! - [`nosip`] — non-SIP packets (`event_route[nosip:msg]`): filters and the event state
+//! - [`net`] — outbound UDP for plugins, allowed by config only
 #![deny(missing_docs)]
 
 pub mod auth;
 pub mod context;
 pub mod forward;
 pub mod lumps;
+pub mod net;
+pub mod nosip;
 pub mod pv;
 pub mod registrar;
 pub mod services;
@@ -33,9 +37,11 @@ pub use context::{
     reply_to_malformed,
 };
 pub use lumps::HdrError;
+pub use net::{NetError, UdpAllow};
+pub use nosip::{NosipError, NosipFilter, RawEvent};
 pub use pv::{PvError, PvSpec};
 pub use services::{NextHop, ResolveError, Services, StaticServices};
-pub use tm::{BranchPlan, MaxFwd, TmError, TmIntent, TmState, TxInfo};
+pub use tm::{BranchPlan, MaxFwd, Resume, TmError, TmIntent, TmState, TxInfo};
 pub use value::Value;
 #[cfg(test)]
 mod proxy_tests;

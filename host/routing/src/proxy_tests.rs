@@ -402,3 +402,100 @@ Content-Length: 0\r\n\r\n";
     assert_eq!(r.rendered(), reply.as_bytes());
     assert_eq!(r.flags, c.flags, "transaction-scoped state is kept");
 }
+
+/// A transaction layer that suspends with fixed ids and accepts one resume of them.
+struct FakeTm {
+    resumed: std::sync::Mutex<Vec<crate::tm::Resume>>,
+}
+
+impl crate::services::Services for FakeTm {
+    fn resolve(&self, uri: &str) -> Result<Vec<NextHop>, crate::services::ResolveError> {
+        crate::services::StaticServices.resolve(uri)
+    }
+
+    fn transaction_exists(&self, _msg: &SipMessage) -> bool {
+        false
+    }
+
+    fn suspend(&self, _ctx: &RouteContext) -> Result<(u32, u32), TmError> {
+        Ok((7, 42))
+    }
+
+    fn resume(&self, resume: crate::tm::Resume) -> Result<(), TmError> {
+        if (resume.index, resume.label) != (7, 42) {
+            return Err(TmError::NoTransaction);
+        }
+        let mut done = self.resumed.lock().unwrap();
+        if !done.is_empty() {
+            return Err(TmError::NotSuspended);
+        }
+        done.push(resume);
+        Ok(())
+    }
+}
+
+#[test]
+fn t_suspend_sets_the_ids_and_blocks_relay_and_reply_in_the_same_route() {
+    let tm = Arc::new(FakeTm {
+        resumed: std::sync::Mutex::new(Vec::new()),
+    });
+    let config = Arc::new(LocalConfig::new(Vec::new(), Vec::new(), None).with_services(tm.clone()));
+    let msg = SipMessage::parse(Bytes::from(invite(""))).unwrap();
+    let source = Source {
+        transport: Transport::Udp,
+        src: "192.0.2.1:40000".parse().unwrap(),
+        local: UDP.parse().unwrap(),
+        conn: None,
+    };
+    let mut c = RouteContext::new(config.clone(), msg.clone(), source, 1);
+    assert_eq!(c.t_suspend(), Ok((7, 42)));
+    assert_eq!(c.t_suspend(), Ok((7, 42)), "idempotent within the route");
+    let get = |c: &RouteContext, n: &str| c.pv_get(&PvSpec::parse(n).unwrap()).unwrap();
+    assert_eq!(get(&c, "$T(id_index)"), Value::Int(7));
+    assert_eq!(get(&c, "$T(id_label)"), Value::Int(42));
+    assert!(matches!(
+        c.t_relay(Some("sip:192.0.2.9")),
+        Err(TmError::Invalid(_))
+    ));
+    assert!(matches!(c.t_reply(200, "OK"), Err(TmError::Invalid(_))));
+    assert_eq!(c.take_intents(), vec![TmIntent::Suspend]);
+    // a resumed route (a fresh run of the saved state) may relay
+    let mut resumed = c.rerun();
+    assert!(resumed.t_relay(Some("sip:192.0.2.9")).is_ok());
+    // t_continue checks ids and route names at once
+    let mut other = RouteContext::new(config, msg, source, 1);
+    assert!(matches!(
+        other.t_continue(7, 42, ""),
+        Err(TmError::Invalid(_))
+    ));
+    assert!(matches!(
+        other.t_continue(7, 42, "A B"),
+        Err(TmError::Invalid(_))
+    ));
+    assert_eq!(
+        other.t_continue(7, 41, "RESUME"),
+        Err(TmError::NoTransaction)
+    );
+    assert_eq!(other.t_continue(7, 42, "RESUME"), Ok(()));
+    assert_eq!(
+        other.t_continue(7, 42, "RESUME"),
+        Err(TmError::NotSuspended)
+    );
+    assert_eq!(tm.resumed.lock().unwrap()[0].route, "RESUME");
+    // not for ACK or CANCEL, and not without a transaction layer
+    let ack = invite("")
+        .replacen("INVITE sip:", "ACK sip:", 1)
+        .replace(" INVITE\r\n", " ACK\r\n");
+    assert_eq!(ctx_from(&ack).t_suspend(), Err(TmError::NoRequest));
+    let cancel = invite("")
+        .replacen("INVITE sip:", "CANCEL sip:", 1)
+        .replace(" INVITE\r\n", " CANCEL\r\n");
+    assert!(matches!(
+        ctx_from(&cancel).t_suspend(),
+        Err(TmError::Invalid(_))
+    ));
+    assert!(matches!(
+        ctx_from(&invite("")).t_suspend(),
+        Err(TmError::Invalid(_))
+    ));
+}

@@ -2,6 +2,8 @@
 //! transaction lookups. The router implements [`Services`] with DNS and its transaction
 //! table; [`StaticServices`] resolves IP literals only, for tests and DNS-less setups.
 
+use crate::context::RouteContext;
+use crate::tm::{Resume, TmError};
 use sipwasm_proto::reply::parse_host_ip;
 use sipwasm_proto::uri::{Scheme, Uri};
 use sipwasm_proto::{SipMessage, Transport};
@@ -37,6 +39,21 @@ pub trait Services: Send + Sync {
     /// True when `msg` matches an existing transaction (for a CANCEL: the INVITE it
     /// cancels), as Kamailio's `t_check_trans`.
     fn transaction_exists(&self, msg: &SipMessage) -> bool;
+
+    /// `t_suspend`: create (or find) the transaction of the request in `ctx`, mark it
+    /// suspended and return its (index, label).
+    fn suspend(&self, ctx: &RouteContext) -> Result<(u32, u32), TmError> {
+        let _ = ctx;
+        Err(TmError::Invalid("no transaction layer".into()))
+    }
+
+    /// `t_continue`: check that the ids name a suspended transaction and queue it for
+    /// resuming in the named route once the calling event is done. A transaction is
+    /// resumed once per suspension.
+    fn resume(&self, resume: Resume) -> Result<(), TmError> {
+        let _ = resume;
+        Err(TmError::NoTransaction)
+    }
 }
 
 /// What a SIP URI asks for before any DNS: host, explicit port, explicit transport.

@@ -85,6 +85,9 @@ pub enum TmIntent {
     /// `t_relay` on a CANCEL that matches an INVITE transaction: cancel its branches and
     /// answer the CANCEL.
     CancelInvite,
+    /// `t_suspend`: the transaction exists and waits for `t_continue`; the route's final
+    /// state is what the resumed route starts from.
+    Suspend,
     /// `t_reply`: answer through the transaction.
     Reply {
         /// Status.
@@ -113,9 +116,37 @@ pub enum TmError {
     /// Bad code, reason or timeout.
     #[error("invalid argument: {0}")]
     Invalid(String),
-    /// No transaction exists for this event.
+    /// No transaction exists for this event, or none with the given ids (`t_continue`).
     #[error("no transaction")]
     NoTransaction,
+    /// `t_continue` named a transaction that is not suspended (any more).
+    #[error("the transaction is not suspended")]
+    NotSuspended,
+}
+
+/// A `t_continue` a route asked for: run `route` for suspended transaction
+/// (`index`, `label`) once the current event is done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// `$T(id_index)` of the suspended transaction.
+    pub index: u32,
+    /// `$T(id_label)`.
+    pub label: u32,
+    /// The named route (`route[NAME]`) to resume in.
+    pub route: String,
+}
+
+/// Check a `t_continue` route name before anything is claimed.
+pub(crate) fn check_resume_route(route: &str) -> Result<(), TmError> {
+    if route.is_empty()
+        || route.len() > 64
+        || !route
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.')
+    {
+        return Err(TmError::Invalid(format!("bad route name {route:?}")));
+    }
+    Ok(())
 }
 
 /// Outcome of `process_maxfwd`.
@@ -253,11 +284,71 @@ impl RouteContext {
         Ok(())
     }
 
+    fn check_not_suspended(&self) -> Result<(), TmError> {
+        if self.intents.contains(&TmIntent::Suspend) {
+            return Err(TmError::Invalid(
+                "the transaction is suspended: resume it with t_continue first".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `t_suspend`: create the transaction now (100 Trying for an INVITE), keep it waiting
+    /// with its fr timer running, and return its ids for `t_continue`. The ids are also
+    /// `$T(id_index)` / `$T(id_label)` from here on. Works in a request route.
+    pub fn t_suspend(&mut self) -> Result<(u32, u32), TmError> {
+        if !self.msg.is_request() || self.msg.method() == Method::Ack {
+            return Err(TmError::NoRequest);
+        }
+        if self.msg.method() == Method::Cancel {
+            return Err(TmError::Invalid("a CANCEL cannot be suspended".into()));
+        }
+        if let Some(tx) = &self.tx {
+            if self.intents.contains(&TmIntent::Suspend) {
+                return Ok((tx.index, tx.label));
+            }
+            return Err(TmError::Invalid(
+                "t_suspend works in request routes only".into(),
+            ));
+        }
+        if self.intents.iter().any(|i| {
+            matches!(
+                i,
+                TmIntent::Relay(_) | TmIntent::Reply { .. } | TmIntent::CancelInvite
+            )
+        }) {
+            return Err(TmError::Invalid(
+                "the request was already relayed or replied".into(),
+            ));
+        }
+        let (index, label) = self.config.services().suspend(self)?;
+        self.tx = Some(TxInfo {
+            index,
+            label,
+            ..TxInfo::default()
+        });
+        self.intents.push(TmIntent::Suspend);
+        Ok((index, label))
+    }
+
+    /// `t_continue(tindex, tlabel, route)`: resume a suspended transaction in the named
+    /// route once this event is done. Fails at once for unknown, stale or not suspended
+    /// ids; a transaction is resumed at most once per suspension.
+    pub fn t_continue(&mut self, index: u32, label: u32, route: &str) -> Result<(), TmError> {
+        check_resume_route(route)?;
+        self.config.services().resume(Resume {
+            index,
+            label,
+            route: route.to_string(),
+        })
+    }
+
     /// `t_reply`: answer through the transaction (created if needed).
     pub fn t_reply(&mut self, code: u16, reason: &str) -> Result<(), TmError> {
         if !self.msg.is_request() || self.msg.method() == Method::Ack {
             return Err(TmError::NoRequest);
         }
+        self.check_not_suspended()?;
         if !(100..=699).contains(&code) || reason.contains(['\r', '\n']) {
             return Err(TmError::Invalid(format!("bad reply {code} {reason:?}")));
         }
@@ -321,6 +412,7 @@ impl RouteContext {
         {
             return Err(TmError::AlreadyRelayed);
         }
+        self.check_not_suspended()?;
         match self.msg.method() {
             Method::Ack => return self.forward(dst),
             Method::Cancel if self.t_check_trans() => {

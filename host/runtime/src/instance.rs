@@ -8,11 +8,11 @@
 //! trap, a timeout or a memory-cap hit the instance is discarded and the next event gets a
 //! fresh one.
 
-use crate::bindings::exports::sipwasm::router::{routes, tm_routes};
+use crate::bindings::exports::sipwasm::router::{nosip_events, routes, tm_routes};
 use crate::plugin::Plugin;
 use crate::state::HostState;
 use crate::stats::PluginStats;
-use sipwasm_routing::RouteContext;
+use sipwasm_routing::{RawEvent, RouteContext};
 use std::sync::Arc;
 use wasmtime::{Store, Trap};
 
@@ -101,14 +101,26 @@ pub struct EventOutcome {
     pub result: Result<Verdict, EventError>,
 }
 
+/// The result of running a non-SIP event.
+#[derive(Debug)]
+pub struct RawOutcome {
+    /// The event state, with what the plugin wants sent and resumed.
+    pub event: RawEvent,
+    /// How the event route ended.
+    pub result: Result<Verdict, EventError>,
+}
+
 /// One live instance of a plugin in its own store.
 pub struct PluginInstance {
     plugin: Arc<Plugin>,
     store: Store<HostState>,
     routes: routes::Guest,
     tm_routes: Option<tm_routes::Guest>,
+    nosip_events: Option<nosip_events::Guest>,
     broken: bool,
 }
+
+type GuestCall = wasmtime::Result<Result<routes::Verdict, routes::RouteError>>;
 
 impl PluginInstance {
     pub(crate) fn new(
@@ -116,12 +128,14 @@ impl PluginInstance {
         store: Store<HostState>,
         routes: routes::Guest,
         tm_routes: Option<tm_routes::Guest>,
+        nosip_events: Option<nosip_events::Guest>,
     ) -> Self {
         PluginInstance {
             plugin,
             store,
             routes,
             tm_routes,
+            nosip_events,
             broken: false,
         }
     }
@@ -158,32 +172,73 @@ impl PluginInstance {
             }
             (_, t) => t.clone(),
         };
-        {
-            let data = self.store.data_mut();
-            data.event = Some(ctx);
-            data.route = route.label();
-            data.limits.hit = false;
-            data.start_call();
-        }
-        self.store.set_epoch_deadline(self.plugin.deadline_ticks);
-        let guest = &self.routes;
-        let in_call = self.plugin.ticker.enter();
-        let call = match (route, tm_guest) {
-            (Route::Request, _) => guest.call_request_route(&mut self.store),
-            (Route::Reply, _) => guest.call_reply_route(&mut self.store),
-            (Route::Named(name), _) => guest.call_named_route(&mut self.store, name),
-            (Route::Failure(name), Some(t)) => t.call_failure_route(&mut self.store, name),
-            (Route::Branch(name), Some(t)) => t.call_branch_route(&mut self.store, name),
-            (Route::OnReply(name), Some(t)) => t.call_onreply_route(&mut self.store, name),
+        self.store.data_mut().event = Some(ctx);
+        let guest = self.routes.clone();
+        let result = self.call(route.label(), |store| match (route, tm_guest) {
+            (Route::Request, _) => guest.call_request_route(store),
+            (Route::Reply, _) => guest.call_reply_route(store),
+            (Route::Named(name), _) => guest.call_named_route(store, name),
+            (Route::Failure(name), Some(t)) => t.call_failure_route(store, name),
+            (Route::Branch(name), Some(t)) => t.call_branch_route(store, name),
+            (Route::OnReply(name), Some(t)) => t.call_onreply_route(store, name),
             (_, None) => unreachable!("checked above"),
-        };
-        drop(in_call);
-        let data = self.store.data_mut();
-        let ctx = data
+        });
+        let ctx = self
+            .store
+            .data_mut()
             .event
             .take()
             .expect("the event stays in the store during the call");
-        let hit_memory_cap = data.limits.hit;
+        EventOutcome { ctx, result }
+    }
+
+    /// Run `event_route[nosip:msg]` for a non-SIP packet. A plugin that does not export
+    /// `nosip-events` gets nothing: the packet is dropped (`Ok(Drop)`).
+    pub fn run_nosip(&mut self, event: RawEvent) -> RawOutcome {
+        PluginStats::bump(&self.plugin.stats.events);
+        if self.broken {
+            return RawOutcome {
+                event,
+                result: Err(EventError::Instantiate("instance is broken".into())),
+            };
+        }
+        let Some(guest) = self.nosip_events.clone() else {
+            return RawOutcome {
+                event,
+                result: Ok(Verdict::Drop),
+            };
+        };
+        self.store.data_mut().raw = Some(event);
+        let result = self.call("event_route[nosip:msg]", |store| guest.call_msg(store));
+        let event = self
+            .store
+            .data_mut()
+            .raw
+            .take()
+            .expect("the event stays in the store during the call");
+        RawOutcome { event, result }
+    }
+
+    /// Call into the guest within the CPU deadline and classify how it ended. The event
+    /// is already in the store.
+    fn call(
+        &mut self,
+        label: &'static str,
+        f: impl FnOnce(&mut Store<HostState>) -> GuestCall,
+    ) -> Result<Verdict, EventError> {
+        let stats = &self.plugin.stats;
+        {
+            let data = self.store.data_mut();
+            data.route = label;
+            data.limits.hit = false;
+            data.udp_sent = 0;
+            data.start_call();
+        }
+        self.store.set_epoch_deadline(self.plugin.deadline_ticks);
+        let in_call = self.plugin.ticker.enter();
+        let call = f(&mut self.store);
+        drop(in_call);
+        let hit_memory_cap = self.store.data().limits.hit;
         let result = match call {
             Ok(Ok(routes::Verdict::Continue)) => Ok(Verdict::Continue),
             Ok(Ok(routes::Verdict::Exit)) => Ok(Verdict::Exit),
@@ -218,9 +273,9 @@ impl PluginInstance {
             }
         };
         if let Err(err) = &result {
-            tracing::warn!(plugin = %self.plugin.name(), route = route.label(), "event failed: {err}");
+            tracing::warn!(plugin = %self.plugin.name(), route = label, "event failed: {err}");
         }
-        EventOutcome { ctx, result }
+        result
     }
 }
 
@@ -252,8 +307,8 @@ impl PluginWorker {
         Ok(())
     }
 
-    /// Run `route` for `ctx` on this worker's instance.
-    pub fn run(&mut self, route: Route<'_>, ctx: RouteContext) -> EventOutcome {
+    /// The live instance, created when there is none (or the last one broke).
+    fn instance(&mut self) -> Result<&mut PluginInstance, EventError> {
         if self.instance.as_ref().is_none_or(PluginInstance::is_broken) {
             self.instance = None;
             match self.plugin.instantiate() {
@@ -261,19 +316,47 @@ impl PluginWorker {
                 Err(e) => {
                     tracing::error!(plugin = %self.plugin.name(), "cannot create an instance: {e}");
                     PluginStats::bump(&self.plugin.stats.events);
-                    return EventOutcome {
-                        ctx,
-                        result: Err(EventError::Instantiate(e.to_string())),
-                    };
+                    return Err(EventError::Instantiate(e.to_string()));
                 }
             }
         }
-        let inst = self.instance.as_mut().expect("created above");
-        let out = inst.run(route, ctx);
-        if inst.is_broken() {
-            // free the pool slot now; the next event instantiates afresh
+        Ok(self.instance.as_mut().expect("created above"))
+    }
+
+    /// Free the pool slot of a broken instance now; the next event instantiates afresh.
+    fn drop_if_broken(&mut self) {
+        if self
+            .instance
+            .as_ref()
+            .is_some_and(PluginInstance::is_broken)
+        {
             self.instance = None;
         }
+    }
+
+    /// Run `route` for `ctx` on this worker's instance.
+    pub fn run(&mut self, route: Route<'_>, ctx: RouteContext) -> EventOutcome {
+        let out = match self.instance() {
+            Ok(inst) => inst.run(route, ctx),
+            Err(e) => EventOutcome {
+                ctx,
+                result: Err(e),
+            },
+        };
+        self.drop_if_broken();
+        out
+    }
+
+    /// Run `event_route[nosip:msg]` for `event` on this worker's instance.
+    pub fn run_nosip(&mut self, event: RawEvent) -> RawOutcome {
+        let out = match self.instance() {
+            Ok(inst) => inst.run_nosip(event),
+            Err(e) => RawOutcome {
+                event,
+                result: Err(e),
+            },
+        };
+        self.drop_if_broken();
         out
     }
 }

@@ -10,7 +10,8 @@
 //! - no ambient capabilities: WASI is linked so that guests built with a standard library
 //!   load, but with no preopened directories, no environment, no arguments and all
 //!   network access denied; stdout and stderr go to the router log;
-//! - one host module per WIT interface (`pv`, `sl`, `hdr`, `log`, `core`, `config`), each
+//! - one host module per WIT interface (`pv`, `sl`, `hdr`, `log`, `core`, `config`, `tm`,
+//!   `nosip`, `net` ...), each
 //!   a thin adapter over [`sipwasm_routing::RouteContext`], with a tracing span per call.
 //!
 //! ```no_run
@@ -39,6 +40,8 @@ mod ticker;
 pub use cache::sha256_hex;
 pub use engine::{EngineConfig, PluginEngine};
 pub use error::RuntimeError;
-pub use instance::{EventError, EventOutcome, PluginInstance, PluginWorker, Route, Verdict};
+pub use instance::{
+    EventError, EventOutcome, PluginInstance, PluginWorker, RawOutcome, Route, Verdict,
+};
 pub use plugin::{ComponentReport, Plugin, PluginSettings};
 pub use stats::StatsSnapshot;

@@ -7,6 +7,7 @@ use crate::error::RuntimeError;
 use crate::instance::PluginInstance;
 use crate::state::HostState;
 use crate::stats::{PluginStats, StatsSnapshot};
+use sipwasm_routing::UdpAllow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub struct PluginSettings {
     pub memory_limit: usize,
     /// The plugin's `[plugin.config]` table.
     pub config: BTreeMap<String, String>,
+    /// Where `net.send-udp` may send (nothing by default).
+    pub udp_allow: UdpAllow,
 }
 
 impl PluginSettings {
@@ -34,6 +37,7 @@ impl PluginSettings {
             deadline: Duration::from_millis(10),
             memory_limit: 16 << 20,
             config: BTreeMap::new(),
+            udp_allow: UdpAllow::default(),
         }
     }
 }
@@ -44,6 +48,7 @@ pub(crate) struct PluginMeta {
     pub(crate) name: Arc<str>,
     pub(crate) memory_limit: usize,
     pub(crate) config: BTreeMap<String, String>,
+    pub(crate) udp_allow: UdpAllow,
 }
 
 /// What a component imports and exports, as `sipwasm check` shows it.
@@ -65,6 +70,7 @@ pub struct Plugin {
     pub(crate) pre: wasmtime::component::InstancePre<HostState>,
     pub(crate) routes: bindings::exports::sipwasm::router::routes::GuestIndices,
     pub(crate) tm_routes: Option<bindings::exports::sipwasm::router::tm_routes::GuestIndices>,
+    pub(crate) nosip_events: Option<bindings::exports::sipwasm::router::nosip_events::GuestIndices>,
     pub(crate) deadline: Duration,
     pub(crate) tick: Duration,
     pub(crate) deadline_ticks: u64,
@@ -131,15 +137,19 @@ impl Plugin {
             .map_err(|e| RuntimeError::World(format!("{e:#}")))?;
         // optional: a plugin without transaction routes still loads
         let tm_routes = bindings::exports::sipwasm::router::tm_routes::GuestIndices::new(&pre).ok();
+        let nosip_events =
+            bindings::exports::sipwasm::router::nosip_events::GuestIndices::new(&pre).ok();
         Ok(Plugin {
             meta: Arc::new(PluginMeta {
                 name: settings.name.into(),
                 memory_limit: settings.memory_limit,
                 config: settings.config,
+                udp_allow: settings.udp_allow,
             }),
             pre,
             routes,
             tm_routes,
+            nosip_events,
             deadline: settings.deadline,
             tick: engine.config().epoch_tick,
             deadline_ticks: engine.deadline_ticks(settings.deadline),
@@ -169,6 +179,11 @@ impl Plugin {
         self.tm_routes.is_some()
     }
 
+    /// True when the plugin handles non-SIP packets (exports `nosip-events`).
+    pub fn has_nosip_events(&self) -> bool {
+        self.nosip_events.is_some()
+    }
+
     /// A fresh instance in its own store.
     pub fn instantiate(self: &Arc<Self>) -> Result<PluginInstance, RuntimeError> {
         PluginStats::bump(&self.stats.instantiations);
@@ -196,13 +211,21 @@ impl Plugin {
                 Some(i) => Some(i.load(&mut store, &instance)?),
                 None => None,
             };
-            Ok((routes, tm_routes))
+            let nosip_events = match &self.nosip_events {
+                Some(i) => Some(i.load(&mut store, &instance)?),
+                None => None,
+            };
+            Ok((routes, tm_routes, nosip_events))
         });
         drop(call);
         match loaded {
-            Ok((routes, tm_routes)) => {
-                Ok(PluginInstance::new(self.clone(), store, routes, tm_routes))
-            }
+            Ok((routes, tm_routes, nosip_events)) => Ok(PluginInstance::new(
+                self.clone(),
+                store,
+                routes,
+                tm_routes,
+                nosip_events,
+            )),
             Err(e) => {
                 PluginStats::bump(&self.stats.instantiate_failures);
                 Err(RuntimeError::Instantiate(format!("{e:#}")))

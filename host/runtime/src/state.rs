@@ -2,8 +2,8 @@
 //! limit, a locked-down WASI context, and caches of parsed pseudo-variable names.
 
 use crate::plugin::PluginMeta;
-use sipwasm_routing::RouteContext;
 use sipwasm_routing::pv::{PvError, PvSpec, TemplatePart, parse_template};
+use sipwasm_routing::{RawEvent, RouteContext};
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -50,6 +50,10 @@ impl wasmtime::ResourceLimiter for MemoryLimit {
 pub struct HostState {
     pub(crate) meta: Arc<PluginMeta>,
     pub(crate) event: Option<RouteContext>,
+    /// The non-SIP packet being handled (`nosip-events.msg`), when that is the event.
+    pub(crate) raw: Option<RawEvent>,
+    /// Datagrams `net.send-udp` queued in this event.
+    pub(crate) udp_sent: usize,
     /// When the current call into the guest started.
     pub(crate) call_started: std::time::Instant,
     /// Time spent in host calls that wait (DNS): not charged to the CPU deadline.
@@ -85,6 +89,8 @@ impl HostState {
             },
             meta,
             event: None,
+            raw: None,
+            udp_sent: 0,
             call_started: std::time::Instant::now(),
             host_waited: std::time::Duration::ZERO,
             route: "",

@@ -165,6 +165,10 @@ pub struct PluginSection {
     /// Settings the plugin reads with `config.get`.
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
+    /// Where the plugin may send datagrams with `net.send-udp`: `IP:PORT`, `IP`,
+    /// `IP/PREFIX` or `IP/PREFIX:PORT`. Empty (the default): nowhere.
+    #[serde(default)]
+    pub udp_allow: Vec<String>,
 }
 
 impl PluginSection {
@@ -281,6 +285,37 @@ pub struct DnsSection {
     pub timeout_ms: Option<u64>,
 }
 
+/// `[nosip]`: which non-SIP packets reach the plugin's `nosip-events.msg`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NosipSection {
+    /// Shorter packets (NAT keep-alives) are ignored; Kamailio hard-codes 32.
+    #[serde(default = "NosipSection::min_size")]
+    pub min_size: usize,
+    /// Regular expression the packet must match; empty for all.
+    #[serde(default)]
+    pub msg_match: String,
+    /// Regular expression that skips a packet; empty for none.
+    #[serde(default)]
+    pub msg_skip: String,
+}
+
+impl NosipSection {
+    const fn min_size() -> usize {
+        sipwasm_routing::nosip::DEFAULT_MIN_SIZE
+    }
+}
+
+impl Default for NosipSection {
+    fn default() -> Self {
+        NosipSection {
+            min_size: Self::min_size(),
+            msg_match: String::new(),
+            msg_skip: String::new(),
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -324,6 +359,9 @@ pub struct ConfigFile {
     /// `[dns]`
     #[serde(default)]
     pub dns: DnsSection,
+    /// `[nosip]`
+    #[serde(default)]
+    pub nosip: NosipSection,
     /// `[log]`
     #[serde(default)]
     pub log: LogSection,
@@ -358,6 +396,10 @@ pub struct Config {
     pub fallback: Fallback,
     /// The plugin's own settings, as strings.
     pub plugin_config: BTreeMap<String, String>,
+    /// Where the plugin may send UDP.
+    pub udp_allow: sipwasm_routing::UdpAllow,
+    /// Which non-SIP packets reach the plugin.
+    pub nosip: sipwasm_routing::NosipFilter,
     /// Compiled-component cache.
     pub cache_dir: Option<PathBuf>,
     /// Epoch tick.
@@ -498,6 +540,14 @@ impl Config {
             };
             plugin_config.insert(k.clone(), s);
         }
+        let udp_allow = sipwasm_routing::UdpAllow::parse(&p.udp_allow)
+            .map_err(|e| invalid("plugin.udp_allow", e))?;
+        let n = &file.nosip;
+        if n.min_size > 65_535 {
+            return Err(invalid("nosip.min_size", "must be 0 to 65535".into()));
+        }
+        let nosip = sipwasm_routing::NosipFilter::new(n.min_size, &n.msg_match, &n.msg_skip)
+            .map_err(|e| invalid("nosip", format!("bad regular expression: {e}")))?;
         let r = &file.runtime;
         if r.epoch_tick_ms == 0 || r.epoch_tick_ms > 1000 {
             return Err(invalid("runtime.epoch_tick_ms", "must be 1 to 1000".into()));
@@ -563,6 +613,8 @@ impl Config {
             memory_limit: p.memory_mb << 20,
             fallback,
             plugin_config,
+            udp_allow,
+            nosip,
             cache_dir: r.cache_dir.as_deref().map(resolve),
             epoch_tick: Duration::from_millis(r.epoch_tick_ms),
             timers: sipwasm_tm::TimerConfig {
@@ -699,5 +751,46 @@ cache_dir = "cache"
         .unwrap_err()
         .to_string();
         assert!(e.contains("plugin"), "missing section named: {e}");
+    }
+
+    #[test]
+    fn nosip_and_udp_grants() {
+        let c = Config::parse(GOOD, Path::new("r.toml")).unwrap();
+        assert_eq!(c.nosip.min_size, 32);
+        assert!(c.nosip.msg_match.is_none() && c.nosip.msg_skip.is_none());
+        assert!(c.udp_allow.is_empty(), "outbound UDP is denied by default");
+        let text = format!(
+            "{GOOD}\n[nosip]\nmin_size = 8\nmsg_match = \"^KREQUEST-\"\nmsg_skip = \"^GET \"\n"
+        )
+        .replace(
+            "fallback = {",
+            "udp_allow = [\"127.0.0.1:9999\", \"10.0.0.0/8\"]\nfallback = {",
+        );
+        let c = Config::parse(&text, Path::new("r.toml")).unwrap();
+        assert_eq!(c.nosip.min_size, 8);
+        assert_eq!(c.nosip.check(b"KREQUEST-x"), Ok(()));
+        assert!(c.nosip.check(b"GET / HTTP/1.0").is_err());
+        assert!(c.udp_allow.allows("127.0.0.1:9999".parse().unwrap()));
+        assert!(!c.udp_allow.allows("127.0.0.1:9998".parse().unwrap()));
+        let e = Config::parse(
+            &format!("{GOOD}\n[nosip]\nmsg_skip = \"(\"\n"),
+            Path::new("r.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("nosip") && e.contains("regular expression"),
+            "{e}"
+        );
+        let e = Config::parse(
+            &GOOD.replace(
+                "fallback = {",
+                "udp_allow = [\"localhost:1\"]\nfallback = {",
+            ),
+            Path::new("r.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("plugin.udp_allow"), "{e}");
     }
 }

@@ -28,6 +28,7 @@ pub fn load_plugin(cfg: &Config) -> anyhow::Result<(PluginEngine, Arc<Plugin>)> 
         deadline: cfg.deadline,
         memory_limit: cfg.memory_limit,
         config: cfg.plugin_config.clone(),
+        udp_allow: cfg.udp_allow.clone(),
     };
     let plugin = engine
         .load_file(&cfg.plugin_path, settings)
@@ -51,5 +52,6 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         },
         timers: cfg.timers,
         dns: cfg.dns.clone(),
+        nosip: cfg.nosip.clone(),
     }
 }

@@ -7,13 +7,15 @@
 //! wait for it, as Kamailio's reply lock does. Different transactions never share a lock
 //! beyond the brief table lookups.
 
+use crate::config::Fallback;
 use crate::dns::Resolver;
 use bytes::Bytes;
 use sipwasm_proto::reply::response_target;
 use sipwasm_proto::{Method, SipMessage};
 use sipwasm_routing::forward::{ForwardSpec, build_request, stateless_reply_hop};
 use sipwasm_routing::{
-    Listener, LocalConfig, NextHop, ResolveError, RouteContext, Services, Source, TmIntent, TxInfo,
+    Listener, LocalConfig, NextHop, ResolveError, Resume, RouteContext, Services, Source, TmError,
+    TmIntent, TxInfo,
 };
 use sipwasm_runtime::{PluginWorker, Route, Verdict};
 use sipwasm_tm::{
@@ -22,7 +24,7 @@ use sipwasm_tm::{
 };
 use sipwasm_transport::Sender;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -56,6 +58,10 @@ pub struct TmStats {
     pub branches: AtomicU64,
     /// Failure routes run.
     pub failure_routes: AtomicU64,
+    /// Transactions suspended (`t_suspend`).
+    pub suspended: AtomicU64,
+    /// Suspended transactions resumed (`t_continue`).
+    pub resumed: AtomicU64,
     /// Replies forwarded without a transaction.
     pub stateless_replies: AtomicU64,
 }
@@ -71,6 +77,11 @@ pub struct TxTable {
     next_label: AtomicU32,
     timers: Mutex<BinaryHeap<Reverse<(Instant, CellId)>>>,
     wake: Condvar,
+    /// Transactions waiting for `t_continue`. Kept outside the cells: `t_continue` may be
+    /// called from a route that holds a cell's lock (even the same cell's).
+    suspended: Mutex<HashSet<CellId>>,
+    /// `t_continue`s accepted and not yet run.
+    resumes: Mutex<VecDeque<(CellId, String)>>,
     /// Counters.
     pub stats: TmStats,
 }
@@ -84,6 +95,8 @@ impl TxTable {
             next_label: AtomicU32::new(1),
             timers: Mutex::new(BinaryHeap::new()),
             wake: Condvar::new(),
+            suspended: Mutex::new(HashSet::new()),
+            resumes: Mutex::new(VecDeque::new()),
             stats: TmStats::default(),
         }
     }
@@ -146,6 +159,7 @@ impl TxTable {
     }
 
     fn remove(&self, id: CellId, key: &ServerKey) {
+        self.unsuspend(id);
         {
             let mut by_key = self.by_key.lock().expect("not poisoned");
             if by_key.get(key) == Some(&id) {
@@ -162,6 +176,11 @@ impl TxTable {
         }
     }
 
+    fn unsuspend(&self, id: CellId) -> bool {
+        let mut s = self.suspended.lock().expect("not poisoned");
+        !s.is_empty() && s.remove(&id)
+    }
+
     fn schedule(&self, id: CellId, at: Instant) {
         let mut heap = self.timers.lock().expect("not poisoned");
         let earlier = heap.peek().is_none_or(|Reverse((t, _))| at < *t);
@@ -172,10 +191,10 @@ impl TxTable {
     }
 }
 
-/// The router's services for routes: DNS and transaction lookups.
+/// The router's services for routes: DNS, transaction lookups, suspend and resume.
 struct ProxyServices {
     resolver: Arc<Resolver>,
-    table: Weak<TxTable>,
+    proxy: Weak<Proxy>,
 }
 
 impl Services for ProxyServices {
@@ -184,7 +203,7 @@ impl Services for ProxyServices {
     }
 
     fn transaction_exists(&self, msg: &SipMessage) -> bool {
-        let Some(table) = self.table.upgrade() else {
+        let Some(proxy) = self.proxy.upgrade() else {
             return false;
         };
         let what = if msg.method() == Method::Cancel {
@@ -192,7 +211,48 @@ impl Services for ProxyServices {
         } else {
             KeyFor::Own
         };
-        table.find(&ServerKey::of(msg, what)).is_some()
+        proxy.table.find(&ServerKey::of(msg, what)).is_some()
+    }
+
+    fn suspend(&self, ctx: &RouteContext) -> Result<(u32, u32), TmError> {
+        let proxy = self.proxy.upgrade().ok_or(TmError::NoTransaction)?;
+        // the request route runs before its transaction's lock is taken, so creating
+        // the cell here (and sending 100 Trying) cannot deadlock
+        let (id, cell, _) = proxy.ensure_cell(ctx);
+        if cell.lock().expect("not poisoned").final_sent() {
+            return Err(TmError::Invalid(
+                "the transaction was already answered".into(),
+            ));
+        }
+        proxy
+            .table
+            .suspended
+            .lock()
+            .expect("not poisoned")
+            .insert(id);
+        proxy.table.stats.suspended.fetch_add(1, Ordering::Relaxed);
+        Ok((id.index, id.label))
+    }
+
+    fn resume(&self, resume: Resume) -> Result<(), TmError> {
+        let proxy = self.proxy.upgrade().ok_or(TmError::NoTransaction)?;
+        let id = CellId {
+            index: resume.index,
+            label: resume.label,
+        };
+        if proxy.table.get(id).is_none() {
+            return Err(TmError::NoTransaction);
+        }
+        if !proxy.table.unsuspend(id) {
+            return Err(TmError::NotSuspended);
+        }
+        proxy
+            .table
+            .resumes
+            .lock()
+            .expect("not poisoned")
+            .push_back((id, resume.route));
+        Ok(())
     }
 }
 
@@ -203,6 +263,7 @@ pub struct Proxy {
     resolver: Arc<Resolver>,
     sender: OnceLock<Sender>,
     timers: TimerConfig,
+    fallback: Fallback,
     stop: AtomicBool,
 }
 
@@ -210,6 +271,21 @@ fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Move what a route queued for sending (a stateless forward, `net.send-udp`) to `out`.
+fn outbound_to_sends(ctx: &mut RouteContext, out: &mut Vec<Send>) {
+    for o in ctx.take_outbound() {
+        out.push(Send {
+            target: Target {
+                transport: o.transport,
+                dest: o.dest,
+                local: o.local,
+                conn: o.conn,
+            },
+            data: o.data,
+        });
+    }
 }
 
 fn tx_info(
@@ -232,23 +308,26 @@ fn tx_info(
 }
 
 impl Proxy {
-    /// A proxy resolving names with `resolver`.
-    pub fn new(resolver: Arc<Resolver>, timers: TimerConfig) -> Arc<Proxy> {
+    /// A proxy resolving names with `resolver`; `fallback` answers a suspended
+    /// transaction whose resume route failed.
+    pub fn new(resolver: Arc<Resolver>, timers: TimerConfig, fallback: Fallback) -> Arc<Proxy> {
         Arc::new(Proxy {
             local: OnceLock::new(),
             table: Arc::new(TxTable::new()),
             resolver,
             sender: OnceLock::new(),
             timers,
+            fallback,
             stop: AtomicBool::new(false),
         })
     }
 
-    /// The services routes use (name resolution, `t_check_trans`).
+    /// The services routes use (name resolution, `t_check_trans`, `t_suspend`,
+    /// `t_continue`).
     pub fn services(self: &Arc<Self>) -> Arc<dyn Services> {
         Arc::new(ProxyServices {
             resolver: self.resolver.clone(),
-            table: Arc::downgrade(&self.table),
+            proxy: Arc::downgrade(self),
         })
     }
 
@@ -296,6 +375,14 @@ impl Proxy {
         if cell.is_terminated() {
             self.table.remove(id, &cell.user.key);
         } else {
+            if cell.final_sent() && self.table.unsuspend(id) {
+                // answered while suspended (fr timeout, CANCEL): nothing to resume
+                tracing::debug!(
+                    index = id.index,
+                    label = id.label,
+                    "suspended transaction answered"
+                );
+            }
             self.reschedule(id, cell);
         }
     }
@@ -409,41 +496,123 @@ impl Proxy {
             return;
         }
         let now = Instant::now();
+        let mut cell: Option<(CellId, CellRef)> = None;
         for intent in intents {
-            match intent {
-                TmIntent::CancelInvite => self.cancel(&mut ctx, now),
-                TmIntent::NewTran => {
-                    self.ensure_cell(&ctx);
+            if intent == TmIntent::CancelInvite {
+                self.cancel(&mut ctx, now);
+                continue;
+            }
+            let (id, cref) = cell
+                .get_or_insert_with(|| {
+                    let (id, c, _) = self.ensure_cell(&ctx);
+                    (id, c)
+                })
+                .clone();
+            let mut c = cref.lock().expect("not poisoned");
+            let mut out = Vec::new();
+            self.apply_on_cell(worker, id, &mut c, &ctx, intent, now, &mut out);
+            self.finish(id, &c);
+            drop(c);
+            self.send_all(out);
+        }
+    }
+
+    /// Apply one intent of a request route (or a resumed route) to its transaction.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one internal step with its whole context"
+    )]
+    fn apply_on_cell(
+        &self,
+        worker: &mut PluginWorker,
+        id: CellId,
+        c: &mut Cell<Saved>,
+        ctx: &RouteContext,
+        intent: TmIntent,
+        now: Instant,
+        out: &mut Vec<Send>,
+    ) {
+        match intent {
+            TmIntent::NewTran | TmIntent::CancelInvite => {}
+            TmIntent::Suspend => {
+                // what the route did after t_suspend is what the resumed route starts from
+                c.user.ctx = ctx.rerun();
+            }
+            TmIntent::Reply { code, reason } => {
+                let extra = ctx.reply_lumps();
+                if let Err(e) = c.reply_local(now, code, &reason, &extra, out) {
+                    tracing::info!("t_reply {code}: {e}");
                 }
-                TmIntent::Reply { code, reason } => {
-                    let (id, cell, _) = self.ensure_cell(&ctx);
-                    let mut c = cell.lock().expect("not poisoned");
-                    let extra = ctx.reply_lumps();
-                    let mut out = Vec::new();
-                    if let Err(e) = c.reply_local(now, code, &reason, &extra, &mut out) {
-                        tracing::info!("t_reply {code}: {e}");
-                    }
-                    self.finish(id, &c);
-                    drop(c);
-                    self.send_all(out);
-                }
-                TmIntent::Relay(plans) => {
-                    let (id, cell, _) = self.ensure_cell(&ctx);
-                    let mut c = cell.lock().expect("not poisoned");
-                    c.user.ctx = ctx.rerun();
-                    c.set_fr(ctx.tm_state().fr_inv, ctx.tm_state().fr);
-                    let mut out = Vec::new();
-                    let sent = self.add_branches(worker, id, &mut c, &ctx, &plans, now, &mut out);
-                    if sent == 0 && !c.final_sent() {
-                        // nothing could be sent: the failure logic decides what goes back
-                        self.all_failed(worker, id, &mut c, now, &mut out);
-                    }
-                    self.finish(id, &c);
-                    drop(c);
-                    self.send_all(out);
+            }
+            TmIntent::Relay(plans) => {
+                c.user.ctx = ctx.rerun();
+                c.user.ctx.set_tx_info(None);
+                c.set_fr(ctx.tm_state().fr_inv, ctx.tm_state().fr);
+                let sent = self.add_branches(worker, id, c, ctx, &plans, now, out);
+                if sent == 0 && !c.final_sent() {
+                    // nothing could be sent: the failure logic decides what goes back
+                    self.all_failed(worker, id, c, now, out);
                 }
             }
         }
+    }
+
+    /// Run the `t_continue`s accepted so far, each in its named route on `worker`. Called
+    /// after every event, with no cell locked.
+    pub fn run_resumes(&self, worker: &mut PluginWorker) {
+        loop {
+            let next = self.table.resumes.lock().expect("not poisoned").pop_front();
+            let Some((id, route)) = next else {
+                return;
+            };
+            self.resume(worker, id, &route);
+        }
+    }
+
+    fn resume(&self, worker: &mut PluginWorker, id: CellId, route: &str) {
+        let Some(cell) = self.table.get(id) else {
+            tracing::info!(
+                index = id.index,
+                label = id.label,
+                "t_continue: the transaction ended before it could be resumed"
+            );
+            return;
+        };
+        let now = Instant::now();
+        let mut c = cell.lock().expect("not poisoned");
+        if c.final_sent() {
+            tracing::info!(
+                index = id.index,
+                label = id.label,
+                code = c.last_reply_code(),
+                "t_continue: the transaction was answered meanwhile"
+            );
+            return;
+        }
+        self.table.stats.resumed.fetch_add(1, Ordering::Relaxed);
+        let mut ctx = c.user.ctx.rerun();
+        ctx.set_tx_info(Some(tx_info(id, &c, 0, String::new(), None, false)));
+        let outcome = worker.run(Route::Named(route), ctx);
+        let failed = outcome.result.is_err();
+        let mut ctx = outcome.ctx;
+        let mut out = Vec::new();
+        outbound_to_sends(&mut ctx, &mut out);
+        let intents = ctx.take_intents();
+        if failed {
+            // a crashed route's half-done work is discarded; the caller gets the fallback
+            if let Fallback::Reply(code, reason) = &self.fallback
+                && let Err(e) = c.reply_local(now, *code, reason, &[], &mut out)
+            {
+                tracing::info!("fallback reply after a failed resume route: {e}");
+            }
+        } else {
+            for intent in intents {
+                self.apply_on_cell(worker, id, &mut c, &ctx, intent, now, &mut out);
+            }
+        }
+        self.finish(id, &c);
+        drop(c);
+        self.send_all(out);
     }
 
     fn cancel(&self, ctx: &mut RouteContext, now: Instant) {
@@ -495,6 +664,7 @@ impl Proxy {
                 let outcome = worker.run(Route::Branch(&route), bctx);
                 let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
                 bctx = outcome.ctx;
+                outbound_to_sends(&mut bctx, out);
                 if dropped {
                     continue;
                 }
@@ -576,17 +746,7 @@ impl Proxy {
         let outcome = worker.run(Route::Failure(&route), ctx);
         let mut ctx = outcome.ctx;
         // stateless output of the failure route (a forward ...) goes out as is
-        for o in ctx.take_outbound() {
-            out.push(Send {
-                target: Target {
-                    transport: o.transport,
-                    dest: o.dest,
-                    local: o.local,
-                    conn: o.conn,
-                },
-                data: o.data,
-            });
-        }
+        outbound_to_sends(&mut ctx, out);
         let intents = ctx.take_intents();
         cell.user.ctx = ctx.rerun();
         cell.user.ctx.set_tx_info(None);
@@ -603,7 +763,7 @@ impl Proxy {
                         tracing::info!("t_reply in failure route: {e}");
                     }
                 }
-                TmIntent::NewTran | TmIntent::CancelInvite => {}
+                TmIntent::NewTran | TmIntent::CancelInvite | TmIntent::Suspend => {}
             }
         }
         if relayed == 0 && !cell.final_sent() {
@@ -639,7 +799,8 @@ impl Proxy {
                     let reason =
                         String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
                     ctx.set_tx_info(Some(tx_info(id, &c, code, reason, Some(n), false)));
-                    let outcome = worker.run(Route::OnReply(&route), ctx);
+                    let mut outcome = worker.run(Route::OnReply(&route), ctx);
+                    outbound_to_sends(&mut outcome.ctx, &mut out);
                     let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
                     if !outcome.ctx.lumps().is_empty()
                         && let Ok(changed) = SipMessage::parse(Bytes::from(outcome.ctx.rendered()))
@@ -750,6 +911,8 @@ impl Proxy {
                 drop(c);
                 self.send_all(out);
             }
+            // failure routes run by timeouts may have called t_continue
+            self.run_resumes(&mut worker);
             if last_purge.elapsed() > Duration::from_secs(30) {
                 last_purge = Instant::now();
                 self.local().location.purge(now_unix());

@@ -10,8 +10,11 @@ use crate::dns::{DnsSettings, Resolver};
 use crate::proxy::Proxy;
 use bytes::Bytes;
 use sipwasm_proto::framing::FrameError;
+use sipwasm_proto::sniff::{Sniff, sniff};
 use sipwasm_proto::{Method, SipMessage, Transport};
-use sipwasm_routing::{LocalConfig, Outbound, RouteContext, Source, reply_to_malformed};
+use sipwasm_routing::{
+    LocalConfig, NosipFilter, Outbound, RawEvent, RouteContext, Source, reply_to_malformed,
+};
 use sipwasm_runtime::{Plugin, PluginWorker, Route, Verdict};
 use sipwasm_transport::{BoundListener, ConnectionTable, Incoming, Sender, TcpLimits};
 use std::future::Future;
@@ -37,6 +40,8 @@ pub struct ServerSettings {
     pub timers: sipwasm_tm::TimerConfig,
     /// Name resolution.
     pub dns: DnsSettings,
+    /// Which non-SIP packets reach the plugin.
+    pub nosip: NosipFilter,
 }
 
 /// Counters of the router core.
@@ -56,6 +61,10 @@ pub struct RouterStats {
     pub send_errors: AtomicU64,
     /// Fallback replies sent after a plugin failure.
     pub fallbacks: AtomicU64,
+    /// Non-SIP packets handed to the plugin (`nosip:msg`).
+    pub nosip_events: AtomicU64,
+    /// Non-SIP packets ignored: too short, filtered, or no `nosip-events` export.
+    pub nosip_ignored: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -66,9 +75,16 @@ fn bump(c: &AtomicU64) {
 pub struct Router {
     local: Arc<LocalConfig>,
     fallback: Fallback,
+    nosip: NosipFilter,
     sender: Sender,
     stats: RouterStats,
     proxy: Arc<Proxy>,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// True for datagrams that only keep a NAT binding open (CR, LF, spaces, NUL).
@@ -145,6 +161,11 @@ impl Router {
                 tracing::debug!(src = %source.src, proto = %source.transport, "recv {}", String::from_utf8_lossy(m.first_line()));
                 m
             }
+            Err(_) if sniff(&data, true) == Sniff::NotSip => {
+                // not a broken SIP message but no SIP at all: the nosip event's
+                self.handle_nosip(worker, data, source);
+                return;
+            }
             Err(e) => {
                 bump(&self.stats.malformed);
                 tracing::info!(src = %source.src, proto = %source.transport, "malformed SIP message: {e}");
@@ -170,10 +191,7 @@ impl Router {
         if is_request && self.proxy.absorb_request(&msg) {
             return;
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let ctx = RouteContext::new(self.local.clone(), msg, source, now);
+        let ctx = RouteContext::new(self.local.clone(), msg, source, now_unix());
         if !is_request {
             self.handle_reply(worker, ctx);
             return;
@@ -197,6 +215,31 @@ impl Router {
             self.send(out);
         }
         self.proxy.apply_request_intents(worker, outcome.ctx);
+        self.proxy.run_resumes(worker);
+    }
+
+    /// A packet that is not SIP (a UDP datagram, or a line of a TCP connection that does
+    /// not speak SIP): `event_route[nosip:msg]` when it passes the filter. Nothing about
+    /// these is logged above debug level: keep-alives and scanners would flood the log.
+    pub fn handle_nosip(&self, worker: &mut PluginWorker, data: Bytes, source: Source) {
+        if let Err(why) = self.nosip.check(&data) {
+            bump(&self.stats.nosip_ignored);
+            tracing::debug!(src = %source.src, proto = %source.transport, len = data.len(), "non-SIP packet ignored: {why:?}");
+            return;
+        }
+        if !worker.plugin().has_nosip_events() {
+            bump(&self.stats.nosip_ignored);
+            tracing::debug!(src = %source.src, "non-SIP packet ignored: the plugin does not export nosip-events");
+            return;
+        }
+        bump(&self.stats.nosip_events);
+        let event = RawEvent::new(self.local.clone(), data, source, now_unix());
+        let mut outcome = worker.run_nosip(event);
+        // replies queued before a failure still go: they were complete when queued
+        for out in outcome.event.take_outbound() {
+            self.send(out);
+        }
+        self.proxy.run_resumes(worker);
     }
 
     /// A reply: `reply_route` first (it may change or drop it), then the transaction layer.
@@ -223,6 +266,7 @@ impl Router {
             }
         };
         self.proxy.on_reply(worker, msg);
+        self.proxy.run_resumes(worker);
     }
 }
 
@@ -271,7 +315,7 @@ impl Server {
         }
         let runtime = tokio::runtime::Handle::current();
         let resolver = Arc::new(Resolver::new(&settings.dns, runtime.clone()));
-        let proxy = Proxy::new(resolver, settings.timers);
+        let proxy = Proxy::new(resolver, settings.timers, settings.fallback.clone());
         let local = Arc::new(
             LocalConfig::new(
                 addrs
@@ -302,6 +346,7 @@ impl Server {
         let router = Arc::new(Router {
             local,
             fallback: settings.fallback.clone(),
+            nosip: settings.nosip.clone(),
             sender,
             stats: RouterStats::default(),
             proxy: proxy.clone(),
@@ -359,6 +404,11 @@ impl Server {
                                 local: job.local,
                                 conn: Some(job.conn),
                             };
+                            if job.nosip {
+                                router.stats.received.fetch_add(1, Ordering::Relaxed);
+                                router.handle_nosip(&mut worker, job.data, source);
+                                continue;
+                            }
                             router.handle(
                                 &mut worker,
                                 job.data,
@@ -425,6 +475,8 @@ impl Server {
             live = self.router.proxy.table().len(),
             retransmissions_absorbed = tm.retransmissions_absorbed.load(Ordering::Relaxed),
             failure_routes = tm.failure_routes.load(Ordering::Relaxed),
+            suspended = tm.suspended.load(Ordering::Relaxed),
+            resumed = tm.resumed.load(Ordering::Relaxed),
             "transactions"
         );
         self.stop.store(true, Ordering::Relaxed);

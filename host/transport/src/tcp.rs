@@ -3,7 +3,8 @@
 use crate::SendError;
 use bytes::{Bytes, BytesMut};
 use sipwasm_proto::Transport;
-use sipwasm_proto::framing::{Frame, FrameError, StreamFramer};
+use sipwasm_proto::framing::{Frame, FrameError, LineFramer, StreamFramer};
+use sipwasm_proto::sniff::{Sniff, sniff};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,19 @@ pub struct Incoming {
     /// Set when the stream could not be framed: `data` is what was buffered, the
     /// connection is being closed, and the router answers with an error if it can.
     pub framing_error: Option<FrameError>,
+    /// True for a line of a connection that does not speak SIP (nosip).
+    pub nosip: bool,
+}
+
+/// What a connection speaks, decided by its first line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StreamMode {
+    /// Nothing but keep-alives yet.
+    Undecided,
+    /// SIP messages, framed by Content-Length.
+    Sip,
+    /// Not SIP: one event per line (nosip).
+    Lines,
 }
 
 /// Limits per connection.
@@ -98,6 +112,8 @@ enum Closed {
     Idle,
     SlowMessage,
     Frame(FrameError),
+    /// A line of a non-SIP connection was too long: nobody answers, close at once.
+    Line(FrameError),
     Io(std::io::Error),
     WorkersGone,
 }
@@ -212,13 +228,44 @@ impl ConnectionTable {
     ) -> Closed {
         let limits = self.inner.limits;
         let framer = StreamFramer::new(limits.max_message);
+        let lines = LineFramer::new(limits.max_message);
+        let mut mode = StreamMode::Undecided;
         let mut buf = BytesMut::with_capacity(4096);
         let mut message_started: Option<Instant> = None;
         loop {
+            if mode == StreamMode::Undecided && buf.iter().any(|&c| c != b'\r' && c != b'\n') {
+                match sniff(&buf, false) {
+                    Sniff::Sip => mode = StreamMode::Sip,
+                    Sniff::NotSip => {
+                        tracing::debug!(conn = id, %peer, "TCP connection is not SIP: line mode");
+                        mode = StreamMode::Lines;
+                    }
+                    // a first line longer than a message can be: the SIP framer refuses it
+                    Sniff::NeedMore if buf.len() > limits.max_message => mode = StreamMode::Sip,
+                    Sniff::NeedMore => {}
+                }
+            }
             // deliver every complete frame already buffered
             loop {
-                match framer.decode(&mut buf) {
-                    Ok(Some(Frame::Message(data))) => {
+                let frame = match mode {
+                    StreamMode::Lines => lines.decode(&mut buf).map(|l| l.map(|data| (data, true))),
+                    // undecided: only keep-alives are consumed until the first line is in
+                    StreamMode::Undecided if !buf.starts_with(b"\r") && !buf.starts_with(b"\n") => {
+                        Ok(None)
+                    }
+                    _ => match framer.decode(&mut buf) {
+                        Ok(Some(Frame::Ping)) => {
+                            // RFC 5626 keep-alive: answer the double CRLF with one CRLF
+                            let _ = self.queue(id, Bytes::from_static(b"\r\n"));
+                            continue;
+                        }
+                        Ok(Some(Frame::Message(data))) => Ok(Some((data, false))),
+                        Ok(None) => Ok(None),
+                        Err(e) => Err(e),
+                    },
+                };
+                match frame {
+                    Ok(Some((data, nosip))) => {
                         message_started = None;
                         let msg = Incoming {
                             data,
@@ -227,16 +274,14 @@ impl ConnectionTable {
                             local,
                             conn: id,
                             framing_error: None,
+                            nosip,
                         };
                         if self.inner.incoming.send(msg).await.is_err() {
                             return Closed::WorkersGone;
                         }
                     }
-                    Ok(Some(Frame::Ping)) => {
-                        // RFC 5626 keep-alive: answer the double CRLF with one CRLF
-                        let _ = self.queue(id, Bytes::from_static(b"\r\n"));
-                    }
                     Ok(None) => break,
+                    Err(e) if mode == StreamMode::Lines => return Closed::Line(e),
                     Err(e) => {
                         // framing is lost: answer 400 if the head of the buffer is a
                         // request we can reply to, then close
@@ -250,6 +295,7 @@ impl ConnectionTable {
                                 local,
                                 conn: id,
                                 framing_error: Some(e.clone()),
+                                nosip: false,
                             })
                             .await;
                         return Closed::Frame(e);
@@ -429,6 +475,25 @@ mod tests {
         let mut got = [0u8; 18];
         c.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"SIP/2.0 200 OK\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_is_not_sip_is_framed_by_lines() {
+        let (_table, rx, addr) = setup(TcpLimits::default()).await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"\r\n:KREQUEST-RESUME").await.unwrap();
+        c.write_all(b"-TRANSACTION:1:2:RESUME:\r\n\r\nsecond line\n")
+            .await
+            .unwrap();
+        let first = rx.recv().await.unwrap();
+        assert!(first.nosip);
+        assert_eq!(&first.data[..], b":KREQUEST-RESUME-TRANSACTION:1:2:RESUME:");
+        let second = rx.recv().await.unwrap();
+        assert_eq!(&second.data[..], b"second line");
+        assert!(second.nosip && second.framing_error.is_none());
+        // a SIP-looking line later on the same connection is still just a line
+        c.write_all(b"OPTIONS sip:a@b SIP/2.0\r\n").await.unwrap();
+        assert!(rx.recv().await.unwrap().nosip);
     }
 
     #[tokio::test]

@@ -8,6 +8,8 @@ mod forward;
 mod hdr;
 mod log;
 mod maxfwd;
+mod net;
+mod nosip;
 mod pv;
 mod registrar;
 mod rr;

@@ -29,6 +29,17 @@ fn no_event(name: &str) -> Error {
     Error::InvalidValue(format!("{name}: no event is being routed"))
 }
 
+impl HostState {
+    fn pv_assign(&mut self, name: &str, value: RValue) -> Result<(), Error> {
+        let spec = self.spec(name).map_err(pv_error)?;
+        match (&mut self.event, &mut self.raw) {
+            (Some(ctx), _) => ctx.pv_set(&spec, value).map_err(pv_error),
+            (None, Some(raw)) => raw.pv_set(&spec, value).map_err(pv_error),
+            (None, None) => Err(no_event(name)),
+        }
+    }
+}
+
 impl Host for HostState {
     fn get(&mut self, name: String) -> Result<Value, Error> {
         let spec = self.spec(&name).map_err(pv_error)?;
@@ -43,26 +54,28 @@ impl Host for HostState {
                 }
                 pv_error(e)
             }),
-            None => Ok(Value::Null),
+            None => match &self.raw {
+                Some(raw) => raw.pv_get(&spec).map(to_wit).map_err(pv_error),
+                None => Ok(Value::Null),
+            },
         }
     }
 
     fn set_str(&mut self, name: String, value: String) -> Result<(), Error> {
-        let spec = self.spec(&name).map_err(pv_error)?;
-        let ctx = self.event.as_mut().ok_or_else(|| no_event(&name))?;
-        ctx.pv_set(&spec, RValue::Str(value)).map_err(pv_error)
+        self.pv_assign(&name, RValue::Str(value))
     }
 
     fn set_int(&mut self, name: String, value: i64) -> Result<(), Error> {
-        let spec = self.spec(&name).map_err(pv_error)?;
-        let ctx = self.event.as_mut().ok_or_else(|| no_event(&name))?;
-        ctx.pv_set(&spec, RValue::Int(value)).map_err(pv_error)
+        self.pv_assign(&name, RValue::Int(value))
     }
 
     fn unset(&mut self, name: String) -> Result<(), Error> {
         let spec = self.spec(&name).map_err(pv_error)?;
-        let ctx = self.event.as_mut().ok_or_else(|| no_event(&name))?;
-        ctx.pv_unset(&spec).map_err(pv_error)
+        match (&mut self.event, &mut self.raw) {
+            (Some(ctx), _) => ctx.pv_unset(&spec).map_err(pv_error),
+            (None, Some(raw)) => raw.pv_unset(&spec).map_err(pv_error),
+            (None, None) => Err(no_event(&name)),
+        }
     }
 
     fn is_null(&mut self, name: String) -> Result<bool, Error> {
@@ -71,9 +84,10 @@ impl Host for HostState {
 
     fn format(&mut self, template: String) -> Result<String, Error> {
         let parts = self.template(&template).map_err(pv_error)?;
-        match &self.event {
-            Some(ctx) => ctx.format(&parts).map_err(pv_error),
-            None => Err(no_event(&template)),
+        match (&self.event, &self.raw) {
+            (Some(ctx), _) => ctx.format(&parts).map_err(pv_error),
+            (None, Some(raw)) => raw.format(&parts).map_err(pv_error),
+            (None, None) => Err(no_event(&template)),
         }
     }
 }

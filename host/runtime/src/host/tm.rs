@@ -12,6 +12,7 @@ pub(crate) fn tm_error(e: TmError) -> Error {
         TmError::TooManyHops => Error::TooManyHops,
         TmError::Invalid(s) => Error::Invalid(s),
         TmError::NoTransaction => Error::NoTransaction,
+        TmError::NotSuspended => Error::NotSuspended,
         other => Error::Invalid(other.to_string()),
     }
 }
@@ -80,5 +81,17 @@ impl Host for HostState {
 
     fn t_set_fr(&mut self, fr_inv_ms: u32, fr_ms: u32) -> Result<(), Error> {
         self.with_tm(|c| c.t_set_fr(fr_inv_ms, fr_ms))
+    }
+
+    fn t_suspend(&mut self) -> Result<(u32, u32), Error> {
+        self.with_tm(|c| c.t_suspend())
+    }
+
+    fn t_continue(&mut self, tindex: u32, tlabel: u32, route: String) -> Result<(), Error> {
+        match (&mut self.event, &mut self.raw) {
+            (Some(ctx), _) => ctx.t_continue(tindex, tlabel, &route).map_err(tm_error),
+            (None, Some(raw)) => raw.t_continue(tindex, tlabel, &route).map_err(tm_error),
+            (None, None) => Err(Error::NoTransaction),
+        }
     }
 }

@@ -20,13 +20,22 @@
 //! | `relay`    | stateful relay to config `next_hop` with Record-Route                  |
 //! | `failover` | like `relay`; a failure route tries config `second_hop` on 4xx/5xx    |
 //! | `stateless`| stateless `forward` to config `next_hop`                               |
+//! | `suspend`  | `t_suspend`, set `$avp(after)` and flag 9 afterwards, send the ids with |
+//! |            | `net.send-udp` to config `app` (`SUSPENDED:i:l`); also `$T(id_*)`        |
+//! | `continue` | `t_continue` the ids in header `X-Resume: i:l[:route]` (default route   |
+//! |            | `PROBE_RESUME`), reply 200 with `X-Continue: <result>`                  |
+//! | `PROBE_RESUME` | (resume route) reply 200 with the state the request route left       |
+//! | `twice`    | `t_suspend` then `t_relay` and `t_reply` in the same route: errors       |
+//!
+//! Non-SIP packets are answered `ECHO <$ml> <$pr> <$si>` (`nosip.reply`); a packet that
+//! starts with `CONTINUE:i:l:route` runs `t_continue` and answers with the result.
 //!
 //! Requests with Route headers follow them (`loose_route` + `t_relay`) first.
 //! | other      | 404 No Such Probe                                                      |
 
 use sipwasm_sdk::{
-    Plugin, Route, Stop, config, core, export_plugin, forward, hdr, info, log, pv, rr, sl, tm,
-    unknown_route,
+    Plugin, Route, Stop, config, core, export_plugin, forward, hdr, info, log, net, nosip, pv, rr,
+    sl, tm, unknown_route,
 };
 
 #[derive(Default)]
@@ -203,8 +212,70 @@ impl Plugin for Probe {
                 forward::forward_uri(&next)?;
                 core::exit()
             }
+            "suspend" => {
+                let (index, label) = tm::t_suspend()?;
+                // state changed after t_suspend is what the resumed route sees
+                pv::sets("$avp(after)", "set-after-suspend")?;
+                core::set_flag(9)?;
+                let again = tm::t_suspend()?;
+                let app = config::get("app").ok_or(Stop::Error("no app".into()))?;
+                let seen = format!(
+                    "SUSPENDED:{index}:{label}:{}:{}:{}",
+                    pv::gete("$T(id_index)")?,
+                    pv::gete("$T(id_label)")?,
+                    again == (index, label)
+                );
+                net::send_udp(&app, seen)?;
+                core::exit()
+            }
+            "twice" => {
+                tm::t_suspend()?;
+                let relay = tm::t_relay();
+                let reply = tm::t_reply(200, "OK");
+                let app = config::get("app").ok_or(Stop::Error("no app".into()))?;
+                net::send_udp(&app, format!("TWICE:{relay:?}:{reply:?}"))?;
+                core::exit()
+            }
+            "continue" => {
+                let spec = pv::gete("$hdr(X-Resume)")?;
+                let mut parts = spec.split(':');
+                let index = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let label = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let route = parts.next().unwrap_or("PROBE_RESUME");
+                let result = tm::t_continue(index, label, route);
+                reply_with(&[("X-Continue".into(), format!("{result:?}"))], 200, "OK")
+            }
+            "PROBE_RESUME" => {
+                let out: Vec<(String, String)> = vec![
+                    ("X-Resumed".into(), pv::gete("$T(id_index)")?),
+                    ("X-Avp".into(), pv::gete("$avp(after)")?),
+                    ("X-Flag9".into(), core::is_flag_set(9)?.to_string()),
+                    ("X-Rm".into(), pv::gete("$rm")?),
+                ];
+                for (name, value) in &out {
+                    sl::append_to_reply(format!("{name}: {value}\r\n"))?;
+                }
+                tm::t_reply(200, "Resumed")?;
+                core::exit()
+            }
             other => unknown_route(other),
         }
+    }
+
+    fn nosip_msg(&mut self) -> Route {
+        let mb = pv::gete("$mb")?;
+        if let Some(rest) = mb.strip_prefix("CONTINUE:") {
+            let mut parts = rest.trim_end().split(':');
+            let index = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let label = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let route = parts.next().unwrap_or("PROBE_RESUME");
+            let result = tm::t_continue(index, label, route);
+            nosip::reply(format!("CONTINUE {result:?}"))?;
+            return core::exit();
+        }
+        let echo = pv::format("ECHO $ml $pr $si $rm")?;
+        nosip::reply(echo)?;
+        core::exit()
     }
 
     fn onreply_route(&mut self, name: &str) -> Route {
