@@ -399,6 +399,37 @@ fn register_with_auth_then_a_call_between_registered_users() {
 }
 
 #[test]
+fn a_retransmission_racing_the_original_route_is_not_forwarded_twice() {
+    let uas = FakeUas::new();
+    let mut opts = proxy_opts(&uas.uri("callee"));
+    opts.deadline = Duration::from_millis(1000);
+    opts.workers = 2;
+    let r = TestRouter::start_with("probe", opts);
+    let caller = UdpClient::new(r.udp);
+    let invite = request("INVITE", "slowrelay", r.udp, caller.local(), "UDP", "");
+    caller.send(invite.as_bytes());
+    // the copy arrives while the first route (150 ms) still runs on the other worker
+    std::thread::sleep(Duration::from_millis(30));
+    caller.send(invite.as_bytes());
+    let seen = uas.collect(Duration::from_millis(1200));
+    // the proxy's own Timer A retransmissions share the branch: count client transactions
+    let branches: HashSet<Vec<u8>> = seen
+        .iter()
+        .filter(|m| m.method() == Method::Invite)
+        .map(|m| m.top_via().branch(m.as_bytes()).unwrap().to_vec())
+        .collect();
+    assert_eq!(
+        branches.len(),
+        1,
+        "forwarded once: {} branches",
+        branches.len()
+    );
+    let tm = &r.server().router().proxy().table().stats;
+    assert_eq!(tm.branches.load(Ordering::Relaxed), 1);
+    assert!(tm.retransmissions_absorbed.load(Ordering::Relaxed) >= 1);
+}
+
+#[test]
 fn max_forwards_zero_gets_483() {
     let r = TestRouter::start_with("kemi_proxy", proxy_opts("sip:127.0.0.1:9"));
     let c = UdpClient::new(r.udp);

@@ -511,6 +511,21 @@ impl Proxy {
                 })
                 .clone();
             let mut c = cref.lock().expect("not poisoned");
+            if matches!(intent, TmIntent::Relay(_)) && (!c.branches().is_empty() || c.final_sent())
+            {
+                // a retransmission that arrived while the original's route was still
+                // running (before its transaction existed) and was routed too: the
+                // original already relayed or answered, this copy is absorbed
+                self.table
+                    .stats
+                    .retransmissions_absorbed
+                    .fetch_add(1, Ordering::Relaxed);
+                let mut out = Vec::new();
+                c.on_request_retransmission(&mut out);
+                drop(c);
+                self.send_all(out);
+                continue;
+            }
             let mut out = Vec::new();
             self.apply_on_cell(worker, id, &mut c, &ctx, intent, now, &mut out);
             self.finish(id, &c);

@@ -26,6 +26,7 @@
 //! |            | `PROBE_RESUME`), reply 200 with `X-Continue: <result>`                  |
 //! | `PROBE_RESUME` | (resume route) reply 200 with the state the request route left       |
 //! | `twice`    | `t_suspend` then `t_relay` and `t_reply` in the same route: errors       |
+//! | `slowrelay`| busy for 150 ms, then like `relay` (a retransmission races the route)   |
 //!
 //! Non-SIP packets are answered `ECHO <$ml> <$pr> <$si>` (`nosip.reply`); a packet that
 //! starts with `CONTINUE:i:l:route` runs `t_continue` and answers with the result.
@@ -193,6 +194,13 @@ impl Plugin for Probe {
                 reply_with(&out, 200, "OK")
             }
             "named" => reply_with(&[("X-Named".into(), "yes".into())], 200, "OK"),
+            "slowrelay" => {
+                let started = std::time::Instant::now();
+                while started.elapsed() < std::time::Duration::from_millis(150) {
+                    std::hint::spin_loop();
+                }
+                self.route("relay")
+            }
             "relay" | "failover" => {
                 let next = config::get("next_hop").ok_or(Stop::Error("no next_hop".into()))?;
                 rr::record_route()?;
