@@ -1,7 +1,8 @@
 //! # sipwasm-proto
 //!
 //! Sans-IO SIP for the sipwasm router: the message model, a lazy zero-copy parser built on
-//! nom over [`bytes::Bytes`], the printer for responses, and stream framing. No sockets, no
+//! nom over [`bytes::Bytes`], the printer for responses, and stream framing; also the
+//! nosip sniffer ([`sniff`]) and the MSRP frame parser ([`msrp`], RFC 4975). No sockets, no
 //! clock, no async: everything here is a pure function of its input, which is how the RFC
 //! 4475 / RFC 5118 torture corpus runs as unit tests.
 //!
@@ -33,6 +34,7 @@ pub mod grammar;
 pub mod header;
 pub mod message;
 pub mod method;
+pub mod msrp;
 pub mod name_addr;
 pub mod reply;
 #[cfg(test)]

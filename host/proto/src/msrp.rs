@@ -1,0 +1,640 @@
+//! MSRP frames (RFC 4975 §7.1, RFC 4976): a streaming, sans-IO framer and a zero-copy
+//! frame model.
+//!
+//! ```text
+//! MSRP a786hjs2 SEND
+//! To-Path: msrp://relay.example.com:2855/sk3;tcp
+//! From-Path: msrp://alice.example.com:7777/iau39;tcp
+//! Message-ID: 87652
+//! Byte-Range: 1-25/25
+//! Content-Type: text/plain
+//!
+//! Hey Bob, are you there?
+//! -------a786hjs2$
+//! ```
+//!
+//! A frame ends with its end-line, `-------` + transaction id + a continuation flag (`$`
+//! complete, `+` more chunks follow, `#` aborted). The body is opaque bytes (binary is
+//! fine): the framer finds the end-line by search, remembering how far it has looked, so a
+//! chunk that arrives in many reads is scanned once. "Need more bytes" is `Ok(None)`; an
+//! error means the stream can no longer be an MSRP stream (answer 400 if the start line
+//! was read, then close).
+
+use crate::span::Span;
+use bytes::{Bytes, BytesMut};
+use nom::IResult;
+use nom::Parser;
+use nom::bytes::complete::{tag, take_while, take_while_m_n, take_while1};
+use nom::character::complete::char;
+use nom::combinator::{all_consuming, opt, rest};
+use nom::sequence::preceded;
+
+/// Longest start line accepted.
+pub const MAX_START_LINE: usize = 1024;
+/// Largest header section accepted (start line included).
+pub const MAX_HEADERS: usize = 16 * 1024;
+/// Default largest body of one chunk (1 MiB; Kamailio's limit is about 64 KiB).
+pub const DEFAULT_MAX_CHUNK: usize = 1 << 20;
+
+/// Why bytes cannot be an MSRP frame.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MsrpError {
+    /// The first line is not `MSRP <transact-id> <method>` or `MSRP <transact-id> <code>`.
+    #[error("bad MSRP start line: {0}")]
+    StartLine(&'static str),
+    /// A header line is malformed.
+    #[error("bad MSRP header line: {0}")]
+    Header(&'static str),
+    /// The frame (or its header section so far) is larger than allowed.
+    #[error("MSRP frame larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// The continuation flag of the end-line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Continuation {
+    /// `$`: the last (or only) chunk of the message.
+    Complete,
+    /// `+`: more chunks follow.
+    More,
+    /// `#`: the sender aborted the message.
+    Aborted,
+}
+
+impl Continuation {
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            b'$' => Some(Continuation::Complete),
+            b'+' => Some(Continuation::More),
+            b'#' => Some(Continuation::Aborted),
+            _ => None,
+        }
+    }
+
+    /// The flag character.
+    pub fn as_char(self) -> char {
+        match self {
+            Continuation::Complete => '$',
+            Continuation::More => '+',
+            Continuation::Aborted => '#',
+        }
+    }
+}
+
+/// The first line of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsrpStart {
+    /// `MSRP <transact-id> <method>`
+    Request {
+        /// The method (`SEND`, `REPORT`, `AUTH`, or another upper-case token).
+        method: Span,
+    },
+    /// `MSRP <transact-id> <code> [<comment>]`
+    Response {
+        /// Status code, 3 digits.
+        code: u16,
+        /// The comment (reason), possibly empty.
+        comment: Span,
+    },
+}
+
+/// One header line: name and value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsrpHeader {
+    /// Header name as written.
+    pub name: Span,
+    /// Value, without the leading space and the line break.
+    pub value: Span,
+}
+
+/// One complete MSRP frame (a request chunk or a response).
+#[derive(Clone, Debug)]
+pub struct MsrpFrame {
+    buf: Bytes,
+    start: MsrpStart,
+    transact_id: Span,
+    headers: Vec<MsrpHeader>,
+    body: Option<Span>,
+    end_line: Span,
+    continuation: Continuation,
+}
+
+fn is_ident_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+' | b'%' | b'=')
+}
+
+/// `transact-id = ident`, `ident = ALPHANUM 3*31ident-char`.
+fn transact_id(i: &[u8]) -> IResult<&[u8], &[u8]> {
+    let (rest, first) = take_while_m_n(1, 1, |c: u8| c.is_ascii_alphanumeric())(i)?;
+    let (rest2, more) = take_while_m_n(3, 31, is_ident_char)(rest)?;
+    let len = first.len() + more.len();
+    Ok((rest2, &i[..len]))
+}
+
+enum StartKind<'a> {
+    Method(&'a [u8]),
+    Status(&'a [u8], Option<&'a [u8]>),
+}
+
+fn start_line(i: &[u8]) -> IResult<&[u8], (&[u8], StartKind<'_>)> {
+    let (i, _) = tag(&b"MSRP "[..])(i)?;
+    let (i, tid) = transact_id(i)?;
+    let (i, _) = char(' ')(i)?;
+    if i.first().is_some_and(u8::is_ascii_digit) {
+        let (i, code) = take_while_m_n(3, 3, |c: u8| c.is_ascii_digit())(i)?;
+        let (i, comment) = all_consuming(opt(preceded(char(' '), rest))).parse(i)?;
+        Ok((i, (tid, StartKind::Status(code, comment))))
+    } else {
+        let (i, method) = all_consuming(take_while1(|c: u8| c.is_ascii_uppercase())).parse(i)?;
+        Ok((i, (tid, StartKind::Method(method))))
+    }
+}
+
+fn header_line(i: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
+    let (i, name) = take_while1(|c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')(i)?;
+    let (i, _) = char(':')(i)?;
+    let (i, _) = take_while(|c| c == b' ' || c == b'\t')(i)?;
+    let (i, value) = all_consuming(rest).parse(i)?;
+    Ok((i, (name, value)))
+}
+
+/// Where the framer is in the frame at the front of the buffer.
+#[derive(Clone, Debug, Default)]
+struct Progress {
+    /// The header section was read: start line, headers, and where the body starts (or
+    /// the end-line, for a frame without body).
+    head: Option<Head>,
+    /// How far the end-line search has looked (offset into the buffer).
+    scanned: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Head {
+    start: MsrpStart,
+    transact_id: Span,
+    headers: Vec<MsrpHeader>,
+    /// Offset of the body (after the empty line), or `None` when the headers ended with the
+    /// end-line itself.
+    body_start: Option<usize>,
+    /// For a frame without body: where its end-line starts.
+    end_at: Option<usize>,
+}
+
+/// Cuts MSRP frames out of a byte stream. Keeps the progress on the frame at the front of
+/// the buffer, so one framer serves one connection.
+#[derive(Clone, Debug)]
+pub struct MsrpFramer {
+    max_chunk: usize,
+    progress: Progress,
+}
+
+fn line_end(buf: &[u8], from: usize) -> Option<usize> {
+    memchr::memmem::find(&buf[from..], b"\r\n").map(|p| from + p)
+}
+
+impl MsrpFramer {
+    /// A framer that refuses bodies larger than `max_chunk` bytes.
+    pub fn new(max_chunk: usize) -> Self {
+        MsrpFramer {
+            max_chunk,
+            progress: Progress::default(),
+        }
+    }
+
+    fn read_head(&self, buf: &[u8]) -> Result<Option<Head>, MsrpError> {
+        let Some(sl_end) = line_end(buf, 0) else {
+            if buf.len() > MAX_START_LINE {
+                return Err(MsrpError::StartLine("no line break within 1024 bytes"));
+            }
+            if !b"MSRP ".starts_with(&buf[..buf.len().min(5)]) {
+                return Err(MsrpError::StartLine("does not start with \"MSRP \""));
+            }
+            return Ok(None);
+        };
+        if sl_end > MAX_START_LINE {
+            return Err(MsrpError::StartLine("longer than 1024 bytes"));
+        }
+        let line = &buf[..sl_end];
+        let (_, (tid, kind)) = start_line(line)
+            .map_err(|_| MsrpError::StartLine("expected MSRP <transact-id> <method|code>"))?;
+        let start = match kind {
+            StartKind::Method(m) => MsrpStart::Request {
+                method: Span::within(buf, m),
+            },
+            StartKind::Status(code, comment) => {
+                if comment.is_some_and(|c| c.iter().any(|&b| b < 0x20 && b != b'\t')) {
+                    return Err(MsrpError::StartLine("control character in the comment"));
+                }
+                MsrpStart::Response {
+                    code: crate::values::parse_decimal(code).unwrap_or(0) as u16,
+                    comment: comment.map_or(Span::new(sl_end, sl_end), |c| Span::within(buf, c)),
+                }
+            }
+        };
+        let transact_id = Span::within(buf, tid);
+        let mut end_line = Vec::with_capacity(7 + tid.len());
+        end_line.extend_from_slice(b"-------");
+        end_line.extend_from_slice(tid);
+        let mut headers = Vec::new();
+        let mut pos = sl_end + 2;
+        loop {
+            let Some(le) = line_end(buf, pos) else {
+                if buf.len() > MAX_HEADERS {
+                    return Err(MsrpError::TooLarge { limit: MAX_HEADERS });
+                }
+                return Ok(None);
+            };
+            if le > MAX_HEADERS {
+                return Err(MsrpError::TooLarge { limit: MAX_HEADERS });
+            }
+            let line = &buf[pos..le];
+            if line.is_empty() {
+                if matches!(start, MsrpStart::Response { .. }) {
+                    return Err(MsrpError::Header("a response has no body"));
+                }
+                return Ok(Some(Head {
+                    start,
+                    transact_id,
+                    headers,
+                    body_start: Some(le + 2),
+                    end_at: None,
+                }));
+            }
+            if line.len() == end_line.len() + 1
+                && line.starts_with(&end_line)
+                && Continuation::from_byte(line[end_line.len()]).is_some()
+            {
+                return Ok(Some(Head {
+                    start,
+                    transact_id,
+                    headers,
+                    body_start: None,
+                    end_at: Some(pos),
+                }));
+            }
+            let (_, (name, value)) =
+                header_line(line).map_err(|_| MsrpError::Header("expected Name: value"))?;
+            if value.iter().any(|&b| b < 0x20 && b != b'\t') {
+                return Err(MsrpError::Header("control character in a value"));
+            }
+            headers.push(MsrpHeader {
+                name: Span::within(buf, name),
+                value: Span::within(buf, value),
+            });
+            if headers.len() > 64 {
+                return Err(MsrpError::Header("more than 64 header lines"));
+            }
+            pos = le + 2;
+        }
+    }
+
+    /// Cut the next frame from the front of `buf`; `Ok(None)` while it is incomplete.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<MsrpFrame>, MsrpError> {
+        if self.progress.head.is_none() {
+            match self.read_head(buf)? {
+                Some(h) => self.progress.head = Some(h),
+                None => return Ok(None),
+            }
+        }
+        let (tid, body_start, end_at) = {
+            let head = self.progress.head.as_ref().expect("set above");
+            (
+                head.transact_id.of(buf).to_vec(),
+                head.body_start,
+                head.end_at,
+            )
+        };
+        // the end-line: for a frame with a body, CRLF + dashes + id + flag + CRLF
+        let (end_line_start, flag_at) = match (body_start, end_at) {
+            (None, Some(at)) => (at, at + 7 + tid.len()),
+            (Some(body_start), _) => {
+                let mut needle = Vec::with_capacity(9 + tid.len());
+                needle.extend_from_slice(b"\r\n-------");
+                needle.extend_from_slice(&tid);
+                let finder = memchr::memmem::Finder::new(&needle);
+                let mut from = self.progress.scanned.max(body_start - 2);
+                let found = loop {
+                    let Some(p) = finder.find(&buf[from..]).map(|p| from + p) else {
+                        // keep the tail that may hold the start of an end-line
+                        self.progress.scanned =
+                            buf.len().saturating_sub(needle.len() + 2).max(from);
+                        if buf.len() - body_start > self.max_chunk + needle.len() + 3 {
+                            return Err(MsrpError::TooLarge {
+                                limit: self.max_chunk,
+                            });
+                        }
+                        return Ok(None);
+                    };
+                    let flag = p + needle.len();
+                    if buf.len() < flag + 3 {
+                        self.progress.scanned = p;
+                        return Ok(None);
+                    }
+                    if Continuation::from_byte(buf[flag]).is_some()
+                        && &buf[flag + 1..flag + 3] == b"\r\n"
+                    {
+                        break p;
+                    }
+                    // the id followed by something else: part of the data
+                    from = p + 1;
+                };
+                if found - body_start > self.max_chunk {
+                    return Err(MsrpError::TooLarge {
+                        limit: self.max_chunk,
+                    });
+                }
+                (found + 2, found + needle.len())
+            }
+            (None, None) => unreachable!("a head has a body or an end-line"),
+        };
+        if buf.len() < flag_at + 3 {
+            return Ok(None);
+        }
+        let continuation = Continuation::from_byte(buf[flag_at]).expect("checked");
+        let head = self.progress.head.take().expect("set above");
+        self.progress = Progress::default();
+        let body = head.body_start.map(|s| Span::new(s, end_line_start - 2));
+        let total = flag_at + 3;
+        Ok(Some(MsrpFrame {
+            buf: buf.split_to(total).freeze(),
+            start: head.start,
+            transact_id: head.transact_id,
+            headers: head.headers,
+            body,
+            end_line: Span::new(end_line_start, flag_at + 1),
+            continuation,
+        }))
+    }
+}
+
+impl MsrpFrame {
+    /// Parse one complete frame (a test helper and for frames built in memory).
+    pub fn parse(data: &[u8]) -> Result<MsrpFrame, MsrpError> {
+        let mut buf = BytesMut::from(data);
+        let mut f = MsrpFramer::new(usize::MAX / 4);
+        match f.decode(&mut buf)? {
+            Some(frame) if buf.is_empty() => Ok(frame),
+            Some(_) => Err(MsrpError::Header("bytes after the end-line")),
+            None => Err(MsrpError::Header("no end-line")),
+        }
+    }
+
+    /// The whole frame.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The shared buffer.
+    pub fn bytes(&self) -> &Bytes {
+        &self.buf
+    }
+
+    /// The start line kind.
+    pub fn start(&self) -> MsrpStart {
+        self.start
+    }
+
+    /// True for a request (SEND, REPORT, AUTH ...).
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, MsrpStart::Request { .. })
+    }
+
+    /// The transaction id.
+    pub fn transact_id(&self) -> &[u8] {
+        self.transact_id.of(&self.buf)
+    }
+
+    /// The method of a request.
+    pub fn method(&self) -> Option<&[u8]> {
+        match self.start {
+            MsrpStart::Request { method } => Some(method.of(&self.buf)),
+            MsrpStart::Response { .. } => None,
+        }
+    }
+
+    /// The status code of a response.
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            MsrpStart::Response { code, .. } => Some(code),
+            MsrpStart::Request { .. } => None,
+        }
+    }
+
+    /// The comment of a response.
+    pub fn comment(&self) -> Option<&[u8]> {
+        match self.start {
+            MsrpStart::Response { comment, .. } => Some(comment.of(&self.buf)),
+            MsrpStart::Request { .. } => None,
+        }
+    }
+
+    /// Every header line in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.headers
+            .iter()
+            .map(|h| (h.name.of(&self.buf), h.value.of(&self.buf)))
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The header section as written (start line excluded, up to the body or end-line).
+    pub fn header_block(&self) -> &[u8] {
+        match (self.headers.first(), self.headers.last()) {
+            (Some(f), Some(l)) => &self.buf[f.name.start as usize..l.value.end as usize],
+            _ => &[],
+        }
+    }
+
+    /// The body (content) of a request chunk, if it has one.
+    pub fn body(&self) -> Option<&[u8]> {
+        self.body.map(|s| s.of(&self.buf))
+    }
+
+    /// The end-line without its line break (`-------<id><flag>`).
+    pub fn end_line(&self) -> &[u8] {
+        self.end_line.of(&self.buf)
+    }
+
+    /// The continuation flag.
+    pub fn continuation(&self) -> Continuation {
+        self.continuation
+    }
+
+    /// `To-Path` URIs, in order.
+    pub fn to_path(&self) -> Vec<&[u8]> {
+        self.path("To-Path")
+    }
+
+    /// `From-Path` URIs, in order.
+    pub fn from_path(&self) -> Vec<&[u8]> {
+        self.path("From-Path")
+    }
+
+    fn path(&self, name: &str) -> Vec<&[u8]> {
+        self.header(name.as_bytes())
+            .map(|v| v.split(|c| *c == b' ').filter(|u| !u.is_empty()).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEND: &[u8] = b"MSRP a786hjs2 SEND\r\n\
+To-Path: msrp://relay.example.com:2855/sk3;tcp msrp://bob.example.com:8888/9di4;tcp\r\n\
+From-Path: msrp://alice.example.com:7777/iau39;tcp\r\n\
+Message-ID: 87652\r\n\
+Byte-Range: 1-25/25\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+Hey Bob, are you there?\r\n\
+-------a786hjs2$\r\n";
+
+    const OK: &[u8] = b"MSRP a786hjs2 200 OK\r\n\
+To-Path: msrp://alice.example.com:7777/iau39;tcp\r\n\
+From-Path: msrp://relay.example.com:2855/sk3;tcp\r\n\
+-------a786hjs2$\r\n";
+
+    #[test]
+    fn a_send_and_its_response() {
+        let f = MsrpFrame::parse(SEND).unwrap();
+        assert!(f.is_request());
+        assert_eq!(f.method(), Some(&b"SEND"[..]));
+        assert_eq!(f.transact_id(), b"a786hjs2");
+        assert_eq!(f.body(), Some(&b"Hey Bob, are you there?"[..]));
+        assert_eq!(f.continuation(), Continuation::Complete);
+        assert_eq!(f.header(b"message-id"), Some(&b"87652"[..]));
+        assert_eq!(
+            f.to_path(),
+            vec![
+                &b"msrp://relay.example.com:2855/sk3;tcp"[..],
+                b"msrp://bob.example.com:8888/9di4;tcp"
+            ]
+        );
+        assert_eq!(f.end_line(), b"-------a786hjs2$");
+        assert!(f.header_block().starts_with(b"To-Path: "));
+        assert!(f.header_block().ends_with(b"text/plain"));
+        let r = MsrpFrame::parse(OK).unwrap();
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(r.comment(), Some(&b"OK"[..]));
+        assert_eq!(r.body(), None);
+        let no_comment =
+            MsrpFrame::parse(b"MSRP abcd 481\r\nTo-Path: msrp://a/b;tcp\r\n-------abcd$\r\n")
+                .unwrap();
+        assert_eq!(no_comment.status(), Some(481));
+        assert_eq!(no_comment.comment(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn byte_by_byte_and_several_in_one_read() {
+        let mut f = MsrpFramer::new(DEFAULT_MAX_CHUNK);
+        let mut buf = BytesMut::new();
+        for (i, b) in SEND.iter().enumerate() {
+            buf.extend_from_slice(&[*b]);
+            let r = f.decode(&mut buf).unwrap();
+            if i + 1 < SEND.len() {
+                assert!(r.is_none(), "complete at byte {i}");
+            } else {
+                assert_eq!(r.unwrap().as_bytes(), SEND);
+            }
+        }
+        assert!(buf.is_empty());
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(SEND);
+        buf.extend_from_slice(OK);
+        buf.extend_from_slice(&SEND[..40]);
+        assert_eq!(f.decode(&mut buf).unwrap().unwrap().as_bytes(), SEND);
+        assert_eq!(f.decode(&mut buf).unwrap().unwrap().as_bytes(), OK);
+        assert!(f.decode(&mut buf).unwrap().is_none());
+        buf.extend_from_slice(&SEND[40..]);
+        assert_eq!(f.decode(&mut buf).unwrap().unwrap().as_bytes(), SEND);
+    }
+
+    #[test]
+    fn binary_bodies_and_look_alike_end_lines() {
+        let mut body: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        // almost end-lines inside the data: wrong flag, no CRLF after, another id
+        body.extend_from_slice(b"\r\n-------abcd1234X\r\n-------abcd1234$ \r\n-------zzzz$\r\n");
+        let mut frame = b"MSRP abcd1234 SEND\r\nTo-Path: msrp://b/s;tcp\r\nFrom-Path: msrp://a/t;tcp\r\nMessage-ID: 1\r\nByte-Range: 1-*/*\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
+        frame.extend_from_slice(&body);
+        frame.extend_from_slice(b"\r\n-------abcd1234+\r\n");
+        let mut f = MsrpFramer::new(DEFAULT_MAX_CHUNK);
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for chunk in frame.chunks(4096) {
+            buf.extend_from_slice(chunk);
+            if let Some(fr) = f.decode(&mut buf).unwrap() {
+                got = Some(fr);
+            }
+        }
+        let got = got.expect("frame");
+        assert_eq!(got.body().unwrap(), &body[..]);
+        assert_eq!(got.continuation(), Continuation::More);
+        assert!(buf.is_empty());
+        let aborted = MsrpFrame::parse(
+            b"MSRP abcd SEND\r\nTo-Path: msrp://b/s;tcp\r\nContent-Type: text/plain\r\n\r\n\r\n-------abcd#\r\n",
+        )
+        .unwrap();
+        assert_eq!(aborted.continuation(), Continuation::Aborted);
+        assert_eq!(aborted.body(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn malformed_frames() {
+        let bad = |data: &[u8]| {
+            let mut f = MsrpFramer::new(1000);
+            f.decode(&mut BytesMut::from(data))
+        };
+        assert!(matches!(
+            bad(b"HTTP/1.1 200 OK\r\n"),
+            Err(MsrpError::StartLine(_))
+        ));
+        assert!(matches!(bad(b"GET / "), Err(MsrpError::StartLine(_))));
+        assert!(
+            matches!(bad(b"MSRP ab SEND\r\n"), Err(MsrpError::StartLine(_))),
+            "id too short"
+        );
+        assert!(matches!(
+            bad(b"MSRP abcd send\r\n"),
+            Err(MsrpError::StartLine(_))
+        ));
+        assert!(matches!(
+            bad(b"MSRP abcd 20 OK\r\n"),
+            Err(MsrpError::StartLine(_))
+        ));
+        assert!(matches!(
+            bad(b"MSRP abcd SEND\r\nno colon\r\n"),
+            Err(MsrpError::Header(_))
+        ));
+        assert!(matches!(
+            bad(b"MSRP abcd 200 OK\r\nTo-Path: x\r\n\r\n"),
+            Err(MsrpError::Header(_))
+        ));
+        assert!(matches!(bad(&[b'M'; 2000]), Err(MsrpError::StartLine(_))));
+        // a body over the chunk limit
+        let mut big = b"MSRP abcd SEND\r\nTo-Path: x\r\nContent-Type: t/p\r\n\r\n".to_vec();
+        big.extend_from_slice(&[b'x'; 1200]);
+        assert!(matches!(
+            bad(&big),
+            Err(MsrpError::TooLarge { limit: 1000 })
+        ));
+        // incomplete is not an error
+        assert_eq!(bad(b"MSR").unwrap().map(|f| f.as_bytes().to_vec()), None);
+        assert_eq!(
+            bad(b"MSRP abcd SEND\r\nTo-Path: x\r\n")
+                .unwrap()
+                .map(|f| f.as_bytes().to_vec()),
+            None
+        );
+    }
+}
