@@ -155,6 +155,11 @@ impl TestRouter {
             timers: opts.timers,
             dns: opts.dns.clone(),
             nosip: opts.nosip.clone(),
+            advertise: specs
+                .iter()
+                .map(|s| s.parse::<ListenSpec>().unwrap())
+                .filter_map(|l| l.advertise.clone().map(|a| (l.transport, l.addr, a)))
+                .collect(),
         };
         let server = rt
             .block_on(async { Server::start(settings, plugin.clone(), listeners) })

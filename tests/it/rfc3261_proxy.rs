@@ -430,6 +430,44 @@ fn a_retransmission_racing_the_original_route_is_not_forwarded_twice() {
 }
 
 #[test]
+fn an_advertised_address_goes_into_via_and_record_route_and_is_myself() {
+    let uas = FakeUas::new();
+    let r = TestRouter::start_on(
+        "probe",
+        proxy_opts(&uas.uri("callee")),
+        &[
+            "udp:127.0.0.1:0 advertise proxy.example.net:5099",
+            "tcp:127.0.0.1:0",
+        ],
+    );
+    let caller = UdpClient::new(r.udp);
+    caller.send(request("MESSAGE", "relay", r.udp, caller.local(), "UDP", "").as_bytes());
+    let (fwd, from) = uas.recv_request(Duration::from_secs(2)).expect("relayed");
+    let b = fwd.as_bytes();
+    assert_eq!(fwd.top_via().host(b), b"proxy.example.net");
+    assert_eq!(fwd.top_via().port, Some(5099));
+    let rr = hdr(&fwd, "Record-Route").expect("Record-Route");
+    assert_eq!(rr, "<sip:proxy.example.net:5099;lr>");
+    uas.respond(&fwd, from, 200, "OK", "callee");
+    assert_eq!(
+        caller.final_reply(Duration::from_secs(2)).unwrap().status(),
+        Some(200)
+    );
+    // a request routed through the advertised address is ours: its Route entry is
+    // consumed and it goes on to the next one
+    let route = format!(
+        "Route: <sip:proxy.example.net:5099;lr>, <sip:{};lr>\r\n",
+        uas.addr
+    );
+    caller.send(request("BYE", "callee", r.udp, caller.local(), "UDP", &route).as_bytes());
+    let (bye, _) = uas
+        .recv_request(Duration::from_secs(2))
+        .expect("routed BYE");
+    let routes = hdr(&bye, "Route").unwrap_or_default();
+    assert!(!routes.contains("proxy.example.net"), "{routes}");
+}
+
+#[test]
 fn max_forwards_zero_gets_483() {
     let r = TestRouter::start_with("kemi_proxy", proxy_opts("sip:127.0.0.1:9"));
     let c = UdpClient::new(r.udp);

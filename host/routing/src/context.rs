@@ -40,6 +40,8 @@ pub struct Alias {
 /// signs replies, name resolution, the location table and digest-auth state.
 pub struct LocalConfig {
     listeners: Vec<Listener>,
+    /// `advertise`d `host:port` of listeners (NAT, `0.0.0.0`).
+    advertised: Vec<(Listener, String)>,
     aliases: Vec<Alias>,
     server_header: Option<String>,
     tag_prefix: String,
@@ -73,6 +75,7 @@ impl LocalConfig {
         let tag_prefix = format!("{:08x}", tag_keys.hash_one("sipwasm-tag-prefix") as u32);
         LocalConfig {
             listeners,
+            advertised: Vec::new(),
             aliases,
             server_header,
             tag_prefix,
@@ -81,6 +84,33 @@ impl LocalConfig {
             location: crate::registrar::Location::default(),
             auth: crate::auth::AuthState::new(),
         }
+    }
+
+    /// Put `sent_by` (`host:port`) instead of `listener`'s bound address in the Via and
+    /// Record-Route of what leaves from it (`advertise`); that address is also "myself".
+    pub fn with_advertised(mut self, listener: Listener, sent_by: String) -> Self {
+        if let Some((host, port)) = sent_by.rsplit_once(':')
+            && let Ok(port) = port.parse::<u16>()
+        {
+            self.aliases.push(Alias {
+                host: host.to_ascii_lowercase(),
+                port: Some(port),
+            });
+        }
+        self.advertised.push((listener, sent_by));
+        self
+    }
+
+    /// `host:port` of `listener` as others must address it: its advertised address, else
+    /// the bound one.
+    pub fn sent_by(&self, listener: &Listener) -> String {
+        self.advertised
+            .iter()
+            .find(|(l, _)| l == listener)
+            .map_or_else(
+                || crate::forward::host_text(listener.addr),
+                |(_, a)| a.clone(),
+            )
     }
 
     /// Use `services` for name resolution and transaction lookups.

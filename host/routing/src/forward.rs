@@ -30,8 +30,8 @@ pub fn host_text(addr: SocketAddr) -> String {
     }
 }
 
-fn rr_uri(l: &Listener, r2: bool, params: &str) -> String {
-    let mut s = format!("<sip:{}", host_text(l.addr));
+fn rr_uri(ctx: &RouteContext, l: &Listener, r2: bool, params: &str) -> String {
+    let mut s = format!("<sip:{}", ctx.config().sent_by(l));
     if l.transport != Transport::Udp {
         s.push_str(";transport=");
         s.push_str(l.transport.as_str());
@@ -106,7 +106,7 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
         text: format!(
             "Via: SIP/2.0/{} {};branch={}\r\n",
             spec.local.transport.via_token(),
-            host_text(spec.local.addr),
+            ctx.config().sent_by(&spec.local),
             spec.branch
         )
         .into_bytes(),
@@ -123,13 +123,16 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
             .find(|h| h.name == HeaderName::RecordRoute)
             .map_or(first_header, |h| h.line.start as usize);
         let text = if incoming == spec.local {
-            format!("Record-Route: {}\r\n", rr_uri(&incoming, false, params))
+            format!(
+                "Record-Route: {}\r\n",
+                rr_uri(ctx, &incoming, false, params)
+            )
         } else {
             // the proxy changes socket: one entry for each side (Kamailio's double RR)
             format!(
                 "Record-Route: {}\r\nRecord-Route: {}\r\n",
-                rr_uri(&spec.local, true, params),
-                rr_uri(&incoming, true, params)
+                rr_uri(ctx, &spec.local, true, params),
+                rr_uri(ctx, &incoming, true, params)
             )
         };
         extra.push(Lump::Insert {

@@ -226,6 +226,36 @@ fn loose_routing() {
     let mut c = ctx_from(&strict);
     assert!(c.loose_route());
     assert_eq!(c.current_ruri().as_deref(), Some("sip:bob@10.0.0.9:5080"));
+    // strict router, and both entries in one header line: the whole line goes
+    let strict = invite("Route: <sip:10.0.0.1:5060;lr>, <sip:bob@10.0.0.9:5080>\r\n").replace(
+        "INVITE sip:bob@biloxi.example.com",
+        "INVITE sip:10.0.0.1:5060",
+    );
+    let mut c = ctx_from(&strict);
+    assert!(c.loose_route());
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9:5080",
+        hop("10.0.0.9:5080", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    assert_eq!(out.routes().len(), 0);
+    assert!(out.header(b"Route").is_none());
+    // two of ours first in a line of three: one cut, the comma with it
+    let mut c = ctx_from(&invite(
+        "Route: <sip:10.0.0.1:5060;lr>,<sip:proxy.example.com;lr> , <sip:p2.example.com;lr>\r\n",
+    ));
+    assert!(c.loose_route());
+    let out = forwarded(
+        &c,
+        "sip:bob@biloxi.example.com",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    let routes: Vec<&[u8]> = out.headers_named(b"Route").collect();
+    assert_eq!(routes, [&b"<sip:p2.example.com;lr>"[..]]);
 }
 
 #[test]

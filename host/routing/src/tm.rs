@@ -13,7 +13,7 @@ use crate::services::{NextHop, ResolveError};
 use crate::value::Value;
 use bytes::Bytes;
 use sipwasm_proto::uri::Uri;
-use sipwasm_proto::{HeaderName, Method};
+use sipwasm_proto::{HeaderName, Method, Span};
 use std::time::Duration;
 
 /// What a route set up for its transaction (kept with it for later routes).
@@ -158,17 +158,6 @@ pub enum MaxFwd {
     Decremented,
     /// The value is 0: answer 483 Too Many Hops.
     Exhausted,
-}
-
-fn header_line_entries(ctx: &RouteContext, header: u16) -> usize {
-    ctx.msg()
-        .routes()
-        .iter()
-        .filter(|r| {
-            let h = ctx.msg().headers()[header as usize];
-            r.span.start >= h.value.start && r.span.end <= h.value.end
-        })
-        .count()
 }
 
 impl RouteContext {
@@ -523,6 +512,7 @@ impl RouteContext {
             u.scheme.is_sip() && config.is_myself(u.host(&b), u.port, u.port_or_default(&b))
         };
         let mut skip = 0usize;
+        let mut removed = Vec::new();
         // strict-router compatibility: our own URI as Request-URI
         if self.is_myself_ruri()
             && self
@@ -532,53 +522,74 @@ impl RouteContext {
             && let Some(last) = routes.last()
         {
             self.new_ruri = Some(String::from_utf8_lossy(last.uri.as_bytes(&b)).into_owned());
-            self.remove_route_entry(routes.len() - 1);
+            removed.push(routes.len() - 1);
         }
         while skip < routes.len() && is_me(&routes[skip]) {
             skip += 1;
             // r2=on: our double Record-Route, both entries are ours
         }
-        for i in 0..skip {
-            self.remove_route_entry(i);
-        }
+        removed.extend(0..skip);
+        self.remove_route_entries(&removed);
         if let Some(next) = routes.get(skip) {
             self.dst_uri = Some(String::from_utf8_lossy(next.uri.as_bytes(&b)).into_owned());
         }
         true
     }
 
-    /// Remove Route entry `i` (of all Route headers in order) with lumps.
-    fn remove_route_entry(&mut self, i: usize) {
+    /// Remove the Route entries `indices` (of all Route headers in order) with lumps: a
+    /// header line whose entries all go is deleted; otherwise each run of removed entries
+    /// is cut with the comma that separates it from the entries that stay.
+    fn remove_route_entries(&mut self, indices: &[usize]) {
         let msg = &self.msg;
-        let Some(entry) = msg.routes().get(i) else {
-            return;
-        };
-        let Some((hidx, h)) = msg.headers().iter().enumerate().find(|(_, h)| {
-            h.name == HeaderName::Route
-                && entry.span.start >= h.value.start
-                && entry.span.end <= h.value.end
-        }) else {
-            return;
-        };
-        if header_line_entries(self, hidx as u16) <= 1 {
-            self.lumps.push(Lump::Delete(h.line));
-            return;
-        }
-        // several entries in one header: cut this one and its separating comma
-        let b = msg.as_bytes();
-        let mut end = entry.span.end as usize;
-        while end < h.value.end as usize && matches!(b[end], b' ' | b'\t' | b',') {
-            end += 1;
-        }
-        let mut start = entry.span.start as usize;
-        if end == entry.span.end as usize || end == h.value.end as usize {
-            // last entry of the line: cut the comma before it
-            while start > h.value.start as usize && matches!(b[start - 1], b' ' | b'\t' | b',') {
-                start -= 1;
+        let routes = msg.routes();
+        let mut cuts = Vec::new();
+        for h in msg.headers().iter().filter(|h| h.name == HeaderName::Route) {
+            // the entries of this header line, and which of them go
+            let entries: Vec<(usize, Span)> = routes
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.span.start >= h.value.start && r.span.end <= h.value.end)
+                .map(|(i, r)| (i, r.span))
+                .collect();
+            let gone: Vec<bool> = entries.iter().map(|(i, _)| indices.contains(i)).collect();
+            if !gone.iter().any(|g| *g) {
+                continue;
+            }
+            if gone.iter().all(|g| *g) {
+                cuts.push(Lump::Delete(h.line));
+                continue;
+            }
+            let mut k = 0;
+            while k < entries.len() {
+                if !gone[k] {
+                    k += 1;
+                    continue;
+                }
+                let first = k;
+                while k + 1 < entries.len() && gone[k + 1] {
+                    k += 1;
+                }
+                let last = k;
+                let span = if last + 1 < entries.len() {
+                    // up to the next entry that stays, separator included
+                    Span::new(
+                        entries[first].1.start as usize,
+                        entries[last + 1].1.start as usize,
+                    )
+                } else {
+                    // the run ends the line: from the end of the entry before it
+                    Span::new(
+                        entries[first - 1].1.end as usize,
+                        entries[last].1.end as usize,
+                    )
+                };
+                cuts.push(Lump::Delete(span));
+                k += 1;
             }
         }
-        self.lumps
-            .push(Lump::Delete(sipwasm_proto::Span::new(start, end)));
+        for c in cuts {
+            self.lumps.push(c);
+        }
     }
 
     /// `process_maxfwd(limit)` (maxfwd module).

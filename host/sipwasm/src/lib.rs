@@ -53,5 +53,10 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         timers: cfg.timers,
         dns: cfg.dns.clone(),
         nosip: cfg.nosip.clone(),
+        advertise: cfg
+            .listen
+            .iter()
+            .filter_map(|l| l.advertise.clone().map(|a| (l.transport, l.addr, a)))
+            .collect(),
     }
 }

@@ -40,7 +40,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
         /// Listen on PROTO:IP:PORT instead of the config's listeners (repeatable),
-        /// e.g. --listen udp:127.0.0.1:5070 --listen tcp:127.0.0.1:5070.
+        /// e.g. --listen udp:127.0.0.1:5070 --listen tcp:127.0.0.1:5070, or
+        /// --listen "udp:0.0.0.0:5060 advertise 203.0.113.7:5060".
         #[arg(long = "listen", value_name = "PROTO:IP:PORT")]
         listen: Vec<ListenSpec>,
         /// Log format (overrides the config).

@@ -42,6 +42,9 @@ pub struct ServerSettings {
     pub dns: DnsSettings,
     /// Which non-SIP packets reach the plugin.
     pub nosip: NosipFilter,
+    /// `advertise` addresses of listeners: transport, the listen address as configured
+    /// (port 0 matches the port bound), and what to advertise.
+    pub advertise: Vec<(Transport, SocketAddr, sipwasm_transport::Advertise)>,
 }
 
 /// Counters of the router core.
@@ -316,20 +319,41 @@ impl Server {
         let runtime = tokio::runtime::Handle::current();
         let resolver = Arc::new(Resolver::new(&settings.dns, runtime.clone()));
         let proxy = Proxy::new(resolver, settings.timers, settings.fallback.clone());
-        let local = Arc::new(
-            LocalConfig::new(
-                addrs
-                    .iter()
-                    .map(|(t, a)| sipwasm_routing::Listener {
-                        transport: *t,
-                        addr: *a,
-                    })
-                    .collect(),
-                settings.aliases.clone(),
-                settings.server_header.clone(),
-            )
-            .with_services(proxy.services()),
-        );
+        let mut local_config = LocalConfig::new(
+            addrs
+                .iter()
+                .map(|(t, a)| sipwasm_routing::Listener {
+                    transport: *t,
+                    addr: *a,
+                })
+                .collect(),
+            settings.aliases.clone(),
+            settings.server_header.clone(),
+        )
+        .with_services(proxy.services());
+        for (t, a) in &addrs {
+            let advertised = settings.advertise.iter().find(|(at, aa, _)| {
+                at == t && aa.ip() == a.ip() && (aa.port() == a.port() || aa.port() == 0)
+            });
+            match advertised {
+                Some((_, _, adv)) => {
+                    local_config = local_config.with_advertised(
+                        sipwasm_routing::Listener {
+                            transport: *t,
+                            addr: *a,
+                        },
+                        adv.sent_by(a.port()),
+                    );
+                }
+                None if a.ip().is_unspecified() => tracing::warn!(
+                    "listener {t}:{a} has no advertise address: Via and Record-Route would \
+                     carry {}; add `advertise HOST[:PORT]` to it",
+                    a.ip()
+                ),
+                None => {}
+            }
+        }
+        let local = Arc::new(local_config);
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
         for l in listeners {

@@ -14,7 +14,7 @@ pub mod listen;
 pub mod tcp;
 pub mod udp;
 
-pub use listen::{BoundListener, ListenSpec, ListenSpecError};
+pub use listen::{Advertise, BoundListener, ListenSpec, ListenSpecError};
 pub use tcp::{ConnectionTable, Incoming, TcpLimits};
 
 use bytes::Bytes;

@@ -7,19 +7,68 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// A listener to open: transport and address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A listener to open: transport and address, and what to put in Via and Record-Route
+/// instead of the bound address (`advertise`, for NAT and `0.0.0.0` listeners).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenSpec {
     /// Transport.
     pub transport: Transport,
     /// Address and port (port 0 picks a free one).
     pub addr: SocketAddr,
+    /// `advertise HOST[:PORT]`: the address others must use to reach this listener.
+    pub advertise: Option<Advertise>,
+}
+
+/// An advertised address: a host name or IP, and a port (the listener's when absent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Advertise {
+    /// Host name, IPv4, or IPv6 in brackets.
+    pub host: String,
+    /// Port.
+    pub port: Option<u16>,
+}
+
+impl Advertise {
+    /// `host:port` as it goes into a Via `sent-by` or a Record-Route URI.
+    pub fn sent_by(&self, listener_port: u16) -> String {
+        format!("{}:{}", self.host, self.port.unwrap_or(listener_port))
+    }
+
+    fn parse(s: &str) -> Option<Advertise> {
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (ip, after) = rest.split_once(']')?;
+            ip.parse::<std::net::Ipv6Addr>().ok()?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p.parse().ok()?),
+                None if after.is_empty() => None,
+                None => return None,
+            };
+            (format!("[{ip}]"), port)
+        } else {
+            let (h, port) = match s.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p.parse().ok()?)),
+                None => (s, None),
+            };
+            let ok = !h.is_empty()
+                && h.len() <= 253
+                && h.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-');
+            if !ok {
+                return None;
+            }
+            (h.to_ascii_lowercase(), port)
+        };
+        if port == Some(0) {
+            return None;
+        }
+        Some(Advertise { host, port })
+    }
 }
 
 /// Why a listener spec did not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid listener {spec:?}: {reason} (expected PROTO:IP:PORT, e.g. udp:127.0.0.1:5060 or tcp:[::1]:5060)"
+    "invalid listener {spec:?}: {reason} (expected PROTO:IP:PORT [advertise HOST[:PORT]], e.g. udp:127.0.0.1:5060, tcp:[::1]:5060 or udp:0.0.0.0:5060 advertise 203.0.113.7:5060)"
 )]
 pub struct ListenSpecError {
     spec: String,
@@ -34,7 +83,19 @@ impl FromStr for ListenSpec {
             spec: s.to_string(),
             reason: reason.to_string(),
         };
-        let (proto, addr) = s.split_once(':').ok_or_else(|| err("missing protocol"))?;
+        let mut words = s.split_whitespace();
+        let spec = words.next().ok_or_else(|| err("empty"))?;
+        let advertise = match (words.next(), words.next(), words.next()) {
+            (None, _, _) => None,
+            (Some(kw), Some(a), None) if kw.eq_ignore_ascii_case("advertise") => Some(
+                Advertise::parse(a)
+                    .ok_or_else(|| err("advertise needs HOST[:PORT] (a name, an IP, or [IPv6])"))?,
+            ),
+            _ => return Err(err("only \"advertise HOST[:PORT]\" may follow the address")),
+        };
+        let (proto, addr) = spec
+            .split_once(':')
+            .ok_or_else(|| err("missing protocol"))?;
         let transport: Transport = proto
             .parse()
             .map_err(|e: sipwasm_proto::transport::UnknownTransport| err(&e.to_string()))?;
@@ -44,13 +105,21 @@ impl FromStr for ListenSpec {
         let addr: SocketAddr = addr
             .parse()
             .map_err(|_| err("not an IP:PORT (IPv6 addresses go in brackets)"))?;
-        Ok(ListenSpec { transport, addr })
+        Ok(ListenSpec {
+            transport,
+            addr,
+            advertise,
+        })
     }
 }
 
 impl fmt::Display for ListenSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.transport, self.addr)
+        write!(f, "{}:{}", self.transport, self.addr)?;
+        if let Some(a) = &self.advertise {
+            write!(f, " advertise {}", a.sent_by(self.addr.port()))?;
+        }
+        Ok(())
     }
 }
 
@@ -138,6 +207,39 @@ mod tests {
         assert!("sctp:127.0.0.1:5060".parse::<ListenSpec>().is_err());
         assert!("udp:::1:5060".parse::<ListenSpec>().is_err());
         assert!("udp:127.0.0.1".parse::<ListenSpec>().is_err());
+    }
+
+    #[test]
+    fn parse_advertise() {
+        let s: ListenSpec = "udp:0.0.0.0:5060 advertise 203.0.113.7:5080"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            s.advertise.as_ref().unwrap().sent_by(5060),
+            "203.0.113.7:5080"
+        );
+        assert_eq!(s.to_string(), "udp:0.0.0.0:5060 advertise 203.0.113.7:5080");
+        let s: ListenSpec = "tcp:0.0.0.0:5060  ADVERTISE  SIP.Example.com"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            s.advertise.as_ref().unwrap().sent_by(5060),
+            "sip.example.com:5060"
+        );
+        let s: ListenSpec = "udp:[::]:5060 advertise [2001:db8::1]:5062"
+            .parse()
+            .unwrap();
+        assert_eq!(s.advertise.unwrap().sent_by(5060), "[2001:db8::1]:5062");
+        for bad in [
+            "udp:0.0.0.0:5060 advertise",
+            "udp:0.0.0.0:5060 advertise a b",
+            "udp:0.0.0.0:5060 publish 1.2.3.4",
+            "udp:0.0.0.0:5060 advertise bad_host",
+            "udp:0.0.0.0:5060 advertise 1.2.3.4:0",
+            "udp:0.0.0.0:5060 advertise [zz]:5060",
+        ] {
+            assert!(bad.parse::<ListenSpec>().is_err(), "{bad}");
+        }
     }
 
     #[test]
