@@ -820,8 +820,11 @@ impl<U> Cell<U> {
             Some(FinalReply::Received(m)) => {
                 let code = m.status().unwrap_or(500);
                 let tag = m.to().tag(m.as_bytes()).map(<[u8]>::to_vec);
-                let data = Bytes::from(strip_top_via(&m));
-                self.reply(now, code, data, tag, out)
+                let mut data = strip_top_via(&m);
+                if code == 401 || code == 407 {
+                    self.add_other_challenges(&m, &mut data);
+                }
+                self.reply(now, code, Bytes::from(data), tag, out)
             }
             Some(FinalReply::Local(503, _)) => {
                 self.reply_local(now, 500, "Server Internal Error", &[], out)
@@ -829,6 +832,43 @@ impl<U> Cell<U> {
             Some(FinalReply::Local(code, reason)) => self.reply_local(now, code, reason, &[], out),
             None => self.reply_local(now, 500, "Server Internal Error", &[], out),
         };
+    }
+
+    /// RFC 3261 §16.7 step 7: a 401/407 going upstream carries the WWW-Authenticate and
+    /// Proxy-Authenticate values of every other 401/407 of this transaction, so the caller
+    /// can answer all the challenges of a forked request at once.
+    fn add_other_challenges(&self, chosen: &SipMessage, data: &mut Vec<u8>) {
+        let mut lines = Vec::new();
+        for b in &self.branches {
+            let Some(FinalReply::Received(m)) = &b.final_reply else {
+                continue;
+            };
+            if !matches!(m.status(), Some(401 | 407)) || m.as_bytes() == chosen.as_bytes() {
+                continue;
+            }
+            for name in ["WWW-Authenticate", "Proxy-Authenticate"] {
+                for v in m.headers_named(name.as_bytes()) {
+                    let already = chosen.headers_named(name.as_bytes()).any(|c| c == v);
+                    let line = [name.as_bytes(), b": ", v, b"\r\n"].concat();
+                    if !already && !lines.contains(&line) {
+                        lines.push(line);
+                    }
+                }
+            }
+        }
+        if lines.is_empty() {
+            return;
+        }
+        // before the empty line that ends the header section
+        let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return;
+        };
+        let at = end + 2;
+        let tail = data.split_off(at);
+        for l in lines {
+            data.extend_from_slice(&l);
+        }
+        data.extend_from_slice(&tail);
     }
 
     /// The earliest time [`Self::on_timer`] has something to do.

@@ -495,6 +495,56 @@ fn parallel_forking_picks_the_best_and_2xx_cancels_the_rest() {
     assert_eq!(status(&out[0]), Some(404));
 }
 
+#[test]
+fn challenges_of_all_branches_are_aggregated_into_the_401_or_407_sent_up() {
+    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let mut out = Vec::new();
+    let ps: Vec<String> = (0..3).map(|n| branch_param(c.id, n)).collect();
+    for (n, p) in ps.iter().enumerate() {
+        let dest = format!("10.0.0.{}:5080", 10 + n);
+        c.add_branch(
+            clock.at(0),
+            p.clone(),
+            branch_request(&c.request, p),
+            udp(&dest),
+            &mut out,
+        )
+        .unwrap();
+    }
+    let challenge = |code: u16, n: usize, header: &str| {
+        let text = String::from_utf8_lossy(response(code, "INVITE", &ps[n], Some("t")).as_bytes())
+            .replacen(
+                "Content-Length: 0",
+                &format!("{header}\r\nContent-Length: 0"),
+                1,
+            );
+        SipMessage::parse(Bytes::from(text)).unwrap()
+    };
+    let finals = [
+        challenge(
+            407,
+            0,
+            "Proxy-Authenticate: Digest realm=\"b\", nonce=\"2\"",
+        ),
+        challenge(401, 1, "WWW-Authenticate: Digest realm=\"a\", nonce=\"1\""),
+        response(486, "INVITE", &ps[2], Some("t")),
+    ];
+    let mut out = Vec::new();
+    for (n, r) in finals.into_iter().enumerate() {
+        c.on_response(clock.at(10), n as u16, &r, &mut out);
+        c.relay_response(clock.at(10), n as u16, r, &mut out);
+    }
+    let mut out = Vec::new();
+    c.forward_best(clock.at(10), &mut out);
+    let up = parsed(&out[0]);
+    assert_eq!(up.status(), Some(401), "401 ranks first");
+    let www: Vec<&[u8]> = up.headers_named(b"WWW-Authenticate").collect();
+    let proxy: Vec<&[u8]> = up.headers_named(b"Proxy-Authenticate").collect();
+    assert_eq!(www, [&b"Digest realm=\"a\", nonce=\"1\""[..]]);
+    assert_eq!(proxy, [&b"Digest realm=\"b\", nonce=\"2\""[..]]);
+    assert_eq!(up.vias().len(), 1, "our Via is off");
+}
+
 /// The failed branches' finals, each on its own branch, and the code `best` picks.
 fn best_of(codes: &[u16]) -> u16 {
     let (mut c, clock) = cell("INVITE", udp(CALLER));
