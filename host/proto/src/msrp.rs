@@ -486,6 +486,84 @@ impl MsrpFrame {
     }
 }
 
+/// The parts of an MSRP URI (RFC 4975 §9):
+/// `msrp[s]://[userinfo@]host[:port][/session-id];transport[;params]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsrpUri<'a> {
+    /// `msrp` or `msrps`.
+    pub scheme: &'a str,
+    /// Everything before `@`, when present.
+    pub userinfo: Option<&'a str>,
+    /// The user part of `userinfo` (before any `:`).
+    pub user: Option<&'a str>,
+    /// Host name, IPv4, or IPv6 in brackets.
+    pub host: &'a str,
+    /// Port, when written.
+    pub port: Option<u16>,
+    /// The session id (after the `/`), when present.
+    pub session: Option<&'a str>,
+    /// The transport (`tcp`, ...).
+    pub transport: &'a str,
+    /// The parameters after the transport, without the leading `;` (may be empty).
+    pub params: &'a str,
+}
+
+impl<'a> MsrpUri<'a> {
+    /// Parse `text` as an MSRP URI.
+    pub fn parse(text: &'a str) -> Result<MsrpUri<'a>, &'static str> {
+        let (scheme, rest) = text.split_once("://").ok_or("no scheme")?;
+        if !(scheme.eq_ignore_ascii_case("msrp") || scheme.eq_ignore_ascii_case("msrps")) {
+            return Err("scheme is not msrp or msrps");
+        }
+        let (before, after) = rest.split_once(';').ok_or("no transport")?;
+        let (transport, params) = after.split_once(';').unwrap_or((after, ""));
+        if transport.is_empty() || !transport.bytes().all(|c| c.is_ascii_alphanumeric()) {
+            return Err("bad transport");
+        }
+        let (authority, session) = match before.split_once('/') {
+            Some((a, s)) => (a, Some(s)),
+            None => (before, None),
+        };
+        if session.is_some_and(|s| s.is_empty() || s.bytes().any(|c| c <= b' ' || c == b'/')) {
+            return Err("bad session id");
+        }
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (host, port) = if hostport.starts_with('[') {
+            let end = hostport.find(']').ok_or("unclosed IPv6 reference")?;
+            let host = &hostport[..=end];
+            match &hostport[end + 1..] {
+                "" => (host, None),
+                p => (host, Some(p.strip_prefix(':').ok_or("bad port")?)),
+            }
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("empty host");
+        }
+        let port = match port {
+            Some(p) => Some(p.parse::<u16>().map_err(|_| "bad port")?),
+            None => None,
+        };
+        Ok(MsrpUri {
+            scheme,
+            userinfo,
+            user: userinfo.map(|u| u.split(':').next().unwrap_or(u)),
+            host,
+            port,
+            session,
+            transport,
+            params,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,6 +665,36 @@ From-Path: msrp://relay.example.com:2855/sk3;tcp\r\n\
         .unwrap();
         assert_eq!(aborted.continuation(), Continuation::Aborted);
         assert_eq!(aborted.body(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn msrp_uris() {
+        let u = MsrpUri::parse("msrps://bob:pw@b.example.net:8145/foo;tcp;x=1").unwrap();
+        assert_eq!(u.scheme, "msrps");
+        assert_eq!(u.userinfo, Some("bob:pw"));
+        assert_eq!(u.user, Some("bob"));
+        assert_eq!(u.host, "b.example.net");
+        assert_eq!(u.port, Some(8145));
+        assert_eq!(u.session, Some("foo"));
+        assert_eq!(u.transport, "tcp");
+        assert_eq!(u.params, "x=1");
+        let u = MsrpUri::parse("msrp://[2001:db8::1]:2855/s1;tcp").unwrap();
+        assert_eq!(
+            (u.host, u.port, u.params),
+            ("[2001:db8::1]", Some(2855), "")
+        );
+        let u = MsrpUri::parse("msrp://relay.example.com;tcp").unwrap();
+        assert_eq!((u.port, u.session, u.user), (None, None, None));
+        for bad in [
+            "sip:a@b",
+            "msrp://a.example/s",
+            "msrp://:1/s;tcp",
+            "msrp://a:x/s;tcp",
+            "msrp://a/;tcp",
+            "msrp://a/s;",
+        ] {
+            assert!(MsrpUri::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

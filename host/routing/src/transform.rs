@@ -80,6 +80,30 @@ pub enum Transform {
     TobodyDisplay,
     /// `{tobody.params}`
     TobodyParams,
+    /// `{msrpuri.user|host|port|session|proto|params|userinfo|scheme}`: a part of an
+    /// MSRP URI (RFC 4975 §9).
+    MsrpUri(MsrpUriPart),
+}
+
+/// Which part `{msrpuri.*}` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsrpUriPart {
+    /// `user`
+    User,
+    /// `host`
+    Host,
+    /// `port`
+    Port,
+    /// `session`
+    Session,
+    /// `proto` (the transport)
+    Proto,
+    /// `params` (after the transport)
+    Params,
+    /// `userinfo`
+    Userinfo,
+    /// `scheme`
+    Scheme,
 }
 
 /// Why a transformation spec is malformed.
@@ -228,6 +252,14 @@ impl Transform {
             "tobody.host" => want(0).map(|()| Transform::TobodyHost)?,
             "tobody.display" => want(0).map(|()| Transform::TobodyDisplay)?,
             "tobody.params" => want(0).map(|()| Transform::TobodyParams)?,
+            "msrpuri.user" => want(0).map(|()| Transform::MsrpUri(MsrpUriPart::User))?,
+            "msrpuri.host" => want(0).map(|()| Transform::MsrpUri(MsrpUriPart::Host))?,
+            "msrpuri.port" => want(0).map(|()| Transform::MsrpUri(MsrpUriPart::Port))?,
+            "msrpuri.session" => want(0).map(|()| Transform::MsrpUri(MsrpUriPart::Session))?,
+            "msrpuri.proto" => want(0).map(|()| Transform::MsrpUri(MsrpUriPart::Proto))?,
+            "msrpuri.params" => want(0).map(|()| Transform::MsrpUri(MsrpUriPart::Params))?,
+            "msrpuri.userinfo" => want(0).map(|()| Transform::MsrpUri(MsrpUriPart::Userinfo))?,
+            "msrpuri.scheme" => want(0).map(|()| Transform::MsrpUri(MsrpUriPart::Scheme))?,
             other => return Err(format!("unknown transformation {{{other}}}")),
         };
         Ok(t)
@@ -316,6 +348,21 @@ impl Transform {
                     Value::Str(name.to_string())
                 } else {
                     Value::Str(value.unwrap_or_default().to_string())
+                }
+            }
+            Transform::MsrpUri(part) => {
+                let u = sipwasm_proto::msrp::MsrpUri::parse(s.trim())
+                    .map_err(|e| format!("not an MSRP URI: {e}"))?;
+                let opt = |v: Option<&str>| v.map_or(Value::Null, |x| Value::Str(x.to_string()));
+                match part {
+                    MsrpUriPart::User => opt(u.user),
+                    MsrpUriPart::Userinfo => opt(u.userinfo),
+                    MsrpUriPart::Host => Value::Str(u.host.to_string()),
+                    MsrpUriPart::Port => u.port.map_or(Value::Null, |p| Value::Int(i64::from(p))),
+                    MsrpUriPart::Session => opt(u.session),
+                    MsrpUriPart::Proto => Value::Str(u.transport.to_string()),
+                    MsrpUriPart::Params => Value::Str(u.params.to_string()),
+                    MsrpUriPart::Scheme => Value::Str(u.scheme.to_string()),
                 }
             }
             Transform::NameaddrName
@@ -453,6 +500,22 @@ mod tests {
         );
         assert_eq!(Transform::SToLower.apply(Value::Null), Ok(Value::Null));
         assert_eq!(Transform::SLen.apply(Value::Int(12345)), Ok(Value::Int(5)));
+    }
+
+    #[test]
+    fn msrpuri_transformations() {
+        let u = "msrp://bob@relay.example.com:2855/sk3;tcp;x=1";
+        assert_eq!(run("msrpuri.user", u), s("bob"));
+        assert_eq!(run("msrpuri.userinfo", u), s("bob"));
+        assert_eq!(run("msrpuri.host", u), s("relay.example.com"));
+        assert_eq!(run("msrpuri.port", u), Ok(Value::Int(2855)));
+        assert_eq!(run("msrpuri.session", u), s("sk3"));
+        assert_eq!(run("msrpuri.proto", u), s("tcp"));
+        assert_eq!(run("msrpuri.params", u), s("x=1"));
+        assert_eq!(run("msrpuri.scheme", u), s("msrp"));
+        assert_eq!(run("msrpuri.user", "msrp://h/s;tcp"), Ok(Value::Null));
+        assert!(run("msrpuri.host", "sip:a@b").is_err());
+        assert!(Transform::parse("msrpuri.nope").is_err());
     }
 
     #[test]
