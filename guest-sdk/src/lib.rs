@@ -79,6 +79,7 @@ pub mod config;
 pub mod core;
 pub mod forward;
 pub mod hdr;
+pub mod htable;
 pub mod log;
 pub mod maxfwd;
 pub mod net;

@@ -71,6 +71,7 @@ pub struct RouterOpts {
     pub dns: sipwasm::dns::DnsSettings,
     pub nosip: sipwasm_routing::NosipFilter,
     pub udp_allow: sipwasm_routing::UdpAllow,
+    pub htables: Vec<sipwasm_routing::HtableSpec>,
 }
 
 impl Default for RouterOpts {
@@ -87,6 +88,7 @@ impl Default for RouterOpts {
             dns: sipwasm::dns::DnsSettings::default(),
             nosip: sipwasm_routing::NosipFilter::default(),
             udp_allow: sipwasm_routing::UdpAllow::default(),
+            htables: Vec::new(),
         }
     }
 }
@@ -155,6 +157,7 @@ impl TestRouter {
             timers: opts.timers,
             dns: opts.dns.clone(),
             nosip: opts.nosip.clone(),
+            htables: opts.htables.clone(),
             advertise: specs
                 .iter()
                 .map(|s| s.parse::<ListenSpec>().unwrap())

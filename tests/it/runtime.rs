@@ -305,3 +305,43 @@ fn named_routes_run_by_name() {
     assert!(rendered.contains("X-D: 4\r\nCSeq: "), "{rendered}");
     assert!(rendered.ends_with("X-A: 1\r\n\r\n"), "{rendered}");
 }
+
+#[test]
+fn htables_are_shared_by_every_worker_and_event_kind() {
+    let opts = RouterOpts {
+        workers: 2,
+        htables: vec![sipwasm_routing::HtableSpec {
+            name: "calls".into(),
+            autoexpire: 0,
+            max_entries: 3,
+        }],
+        nosip: sipwasm_routing::NosipFilter::new(4, "", "").unwrap(),
+        ..RouterOpts::default()
+    };
+    let r = TestRouter::start_with("probe", opts);
+    let c = UdpClient::new(r.udp);
+    let ht = |spec: &str| {
+        let reply = c
+            .ask("MESSAGE", "ht", &format!("X-Ht: {spec}\r\n"))
+            .expect("reply");
+        hdr(&reply, "X-Result").unwrap()
+    };
+    assert_eq!(ht("set calls alice ringing"), "Ok(())");
+    assert_eq!(ht("setint calls n 40"), "Ok(())");
+    // many events, both workers: everyone sees the same table
+    for _ in 0..6 {
+        assert_eq!(ht("get calls alice"), "Ok(Some(Value::Str(\"ringing\")))");
+    }
+    assert_eq!(ht("incr calls n 2"), "Ok(42)");
+    assert_eq!(ht("incr calls alice 1"), "Err(Error::NotAnInt(\"alice\"))");
+    assert_eq!(ht("exists calls bob"), "Ok(false)");
+    assert_eq!(ht("set calls bob x"), "Ok(())");
+    assert_eq!(ht("set calls carol x"), "Err(Error::Full(\"calls\"))");
+    assert_eq!(ht("get nosuch k"), "Err(Error::UnknownTable(\"nosuch\"))");
+    // from a non-SIP event too
+    c.send(b"HT:get calls n");
+    let got = c.recv(Duration::from_secs(2)).expect("nosip answer");
+    assert_eq!(&got[..], b"HT Ok(Some(Value::Int(42)))");
+    assert_eq!(ht("delete calls alice"), "Ok(true)");
+    assert_eq!(ht("get calls alice"), "Ok(None)");
+}

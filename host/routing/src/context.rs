@@ -51,6 +51,8 @@ pub struct LocalConfig {
     pub location: crate::registrar::Location,
     /// Nonces of the digest authentication.
     pub auth: crate::auth::AuthState,
+    /// Shared tables (`htable`).
+    pub htables: crate::htable::Htables,
 }
 
 impl std::fmt::Debug for LocalConfig {
@@ -83,6 +85,7 @@ impl LocalConfig {
             services: Arc::new(StaticServices),
             location: crate::registrar::Location::default(),
             auth: crate::auth::AuthState::new(),
+            htables: crate::htable::Htables::default(),
         }
     }
 
@@ -111,6 +114,12 @@ impl LocalConfig {
                 || crate::forward::host_text(listener.addr),
                 |(_, a)| a.clone(),
             )
+    }
+
+    /// Declare the shared tables.
+    pub fn with_htables(mut self, specs: &[crate::htable::HtableSpec]) -> Self {
+        self.htables = crate::htable::Htables::new(specs);
+        self
     }
 
     /// Use `services` for name resolution and transaction lookups.

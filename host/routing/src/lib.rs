@@ -17,11 +17,13 @@
 //! - [`services`] — what the router provides: name resolution, transaction lookups
 //! - [`nosip`] — non-SIP packets (`event_route[nosip:msg]`): filters and the event state
 //! - [`net`] — outbound UDP for plugins, allowed by config only
+//! - [`htable`] — shared tables with autoexpire
 #![deny(missing_docs)]
 
 pub mod auth;
 pub mod context;
 pub mod forward;
+pub mod htable;
 pub mod lumps;
 pub mod net;
 pub mod nosip;
@@ -36,6 +38,7 @@ pub use context::{
     Alias, ConnId, CoreError, Listener, LocalConfig, Outbound, RouteContext, SlError, Source,
     reply_to_malformed,
 };
+pub use htable::{HtError, HtValue, HtableSpec, Htables};
 pub use lumps::HdrError;
 pub use net::{NetError, UdpAllow};
 pub use nosip::{NosipError, NosipFilter, RawEvent};

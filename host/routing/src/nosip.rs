@@ -142,6 +142,11 @@ impl RawEvent {
         &self.source
     }
 
+    /// Router-wide configuration and state (htables ...).
+    pub fn config(&self) -> &Arc<LocalConfig> {
+        &self.config
+    }
+
     /// The value of a pseudo-variable: the packet, its addresses and `$var(x)`; every
     /// name about a SIP message is `$null` here, as in Kamailio's nosip event.
     pub fn pv_get(&self, spec: &PvSpec) -> Result<Value, PvError> {

@@ -316,6 +316,26 @@ impl Default for NosipSection {
     }
 }
 
+/// `[[htable]]`: a shared table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HtableSection {
+    /// Name plugins use.
+    pub name: String,
+    /// Seconds after the last set before an entry expires; 0 for never.
+    #[serde(default)]
+    pub autoexpire_secs: u64,
+    /// Most entries.
+    #[serde(default = "HtableSection::max_entries")]
+    pub max_entries: usize,
+}
+
+impl HtableSection {
+    const fn max_entries() -> usize {
+        100_000
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -362,6 +382,9 @@ pub struct ConfigFile {
     /// `[nosip]`
     #[serde(default)]
     pub nosip: NosipSection,
+    /// `[[htable]]`
+    #[serde(default)]
+    pub htable: Vec<HtableSection>,
     /// `[log]`
     #[serde(default)]
     pub log: LogSection,
@@ -400,6 +423,8 @@ pub struct Config {
     pub udp_allow: sipwasm_routing::UdpAllow,
     /// Which non-SIP packets reach the plugin.
     pub nosip: sipwasm_routing::NosipFilter,
+    /// Shared tables.
+    pub htables: Vec<sipwasm_routing::HtableSpec>,
     /// Compiled-component cache.
     pub cache_dir: Option<PathBuf>,
     /// Epoch tick.
@@ -548,6 +573,29 @@ impl Config {
         }
         let nosip = sipwasm_routing::NosipFilter::new(n.min_size, &n.msg_match, &n.msg_skip)
             .map_err(|e| invalid("nosip", format!("bad regular expression: {e}")))?;
+        let mut htables: Vec<sipwasm_routing::HtableSpec> = Vec::new();
+        for (i, h) in file.htable.iter().enumerate() {
+            let key = format!("htable[{i}]");
+            if h.name.is_empty()
+                || !h
+                    .name
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+            {
+                return Err(invalid(&key, format!("bad name {:?}", h.name)));
+            }
+            if htables.iter().any(|t| t.name == h.name) {
+                return Err(invalid(&key, format!("{:?} is declared twice", h.name)));
+            }
+            if h.max_entries == 0 || h.max_entries > 10_000_000 {
+                return Err(invalid(&key, "max_entries must be 1 to 10000000".into()));
+            }
+            htables.push(sipwasm_routing::HtableSpec {
+                name: h.name.clone(),
+                autoexpire: h.autoexpire_secs,
+                max_entries: h.max_entries,
+            });
+        }
         let r = &file.runtime;
         if r.epoch_tick_ms == 0 || r.epoch_tick_ms > 1000 {
             return Err(invalid("runtime.epoch_tick_ms", "must be 1 to 1000".into()));
@@ -615,6 +663,7 @@ impl Config {
             plugin_config,
             udp_allow,
             nosip,
+            htables,
             cache_dir: r.cache_dir.as_deref().map(resolve),
             epoch_tick: Duration::from_millis(r.epoch_tick_ms),
             timers: sipwasm_tm::TimerConfig {
@@ -792,5 +841,21 @@ cache_dir = "cache"
         .unwrap_err()
         .to_string();
         assert!(e.contains("plugin.udp_allow"), "{e}");
+    }
+
+    #[test]
+    fn htables() {
+        let text = format!(
+            "{GOOD}\n[[htable]]\nname = \"msrp\"\nautoexpire_secs = 3600\n[[htable]]\nname = \"ipban\"\nmax_entries = 10\n"
+        );
+        let c = Config::parse(&text, Path::new("r.toml")).unwrap();
+        assert_eq!(c.htables.len(), 2);
+        assert_eq!(c.htables[0].autoexpire, 3600);
+        assert_eq!(c.htables[1].max_entries, 10);
+        let twice = format!("{GOOD}\n[[htable]]\nname = \"a\"\n[[htable]]\nname = \"a\"\n");
+        let e = Config::parse(&twice, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("htable[1]"), "{e}");
     }
 }

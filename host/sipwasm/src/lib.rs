@@ -53,6 +53,7 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         timers: cfg.timers,
         dns: cfg.dns.clone(),
         nosip: cfg.nosip.clone(),
+        htables: cfg.htables.clone(),
         advertise: cfg
             .listen
             .iter()

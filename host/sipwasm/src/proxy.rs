@@ -933,6 +933,7 @@ impl Proxy {
             if last_purge.elapsed() > Duration::from_secs(30) {
                 last_purge = Instant::now();
                 self.local().location.purge(now_unix());
+                self.local().htables.purge(now_unix());
             }
         }
     }

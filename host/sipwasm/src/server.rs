@@ -42,6 +42,8 @@ pub struct ServerSettings {
     pub dns: DnsSettings,
     /// Which non-SIP packets reach the plugin.
     pub nosip: NosipFilter,
+    /// Shared tables.
+    pub htables: Vec<sipwasm_routing::HtableSpec>,
     /// `advertise` addresses of listeners: transport, the listen address as configured
     /// (port 0 matches the port bound), and what to advertise.
     pub advertise: Vec<(Transport, SocketAddr, sipwasm_transport::Advertise)>,
@@ -330,6 +332,7 @@ impl Server {
             settings.aliases.clone(),
             settings.server_header.clone(),
         )
+        .with_htables(&settings.htables)
         .with_services(proxy.services());
         for (t, a) in &addrs {
             let advertised = settings.advertise.iter().find(|(at, aa, _)| {

@@ -6,6 +6,7 @@ mod config;
 mod core;
 mod forward;
 mod hdr;
+mod htable;
 mod log;
 mod maxfwd;
 mod net;

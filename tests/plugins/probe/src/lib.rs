@@ -27,17 +27,43 @@
 //! | `PROBE_RESUME` | (resume route) reply 200 with the state the request route left       |
 //! | `twice`    | `t_suspend` then `t_relay` and `t_reply` in the same route: errors       |
 //! | `slowrelay`| busy for 150 ms, then like `relay` (a retransmission races the route)   |
+//! | `ht`       | htable op from `X-Ht: get|set|setint|incr|delete|exists TABLE KEY [V]`, |
+//! |            | reply 200 with `X-Result: <result>`                                     |
 //!
 //! Non-SIP packets are answered `ECHO <$ml> <$pr> <$si>` (`nosip.reply`); a packet that
-//! starts with `CONTINUE:i:l:route` runs `t_continue` and answers with the result.
+//! starts with `CONTINUE:i:l:route` runs `t_continue` and answers with the result, and
+//! `HT:<op> <table> <key> [value]` runs the htable op and answers `HT <result>`.
 //!
 //! Requests with Route headers follow them (`loose_route` + `t_relay`) first.
 //! | other      | 404 No Such Probe                                                      |
 
 use sipwasm_sdk::{
-    Plugin, Route, Stop, config, core, export_plugin, forward, hdr, info, log, net, nosip, pv, rr,
-    sl, tm, unknown_route,
+    Plugin, Route, Stop, config, core, export_plugin, forward, hdr, htable, info, log, net, nosip,
+    pv, rr, sl, tm, unknown_route,
 };
+
+/// Run `op table key [value]` on the htables and describe the result.
+fn htable_op(spec: &str) -> String {
+    let mut w = spec.split_whitespace();
+    let (op, table, key) = (
+        w.next().unwrap_or(""),
+        w.next().unwrap_or(""),
+        w.next().unwrap_or(""),
+    );
+    let value = w.next().unwrap_or("");
+    match op {
+        "get" => format!("{:?}", htable::get(table, key)),
+        "set" => format!("{:?}", htable::set_str(table, key, value)),
+        "setint" => format!(
+            "{:?}",
+            htable::set_int(table, key, value.parse().unwrap_or(0))
+        ),
+        "incr" => format!("{:?}", htable::incr(table, key, value.parse().unwrap_or(1))),
+        "delete" => format!("{:?}", htable::delete(table, key)),
+        "exists" => format!("{:?}", htable::exists(table, key)),
+        other => format!("unknown op {other:?}"),
+    }
+}
 
 #[derive(Default)]
 struct Probe {
@@ -253,6 +279,10 @@ impl Plugin for Probe {
                 let result = tm::t_continue(index, label, route);
                 reply_with(&[("X-Continue".into(), format!("{result:?}"))], 200, "OK")
             }
+            "ht" => {
+                let spec = pv::gete("$hdr(X-Ht)")?;
+                reply_with(&[("X-Result".into(), htable_op(&spec))], 200, "OK")
+            }
             "PROBE_RESUME" => {
                 let out: Vec<(String, String)> = vec![
                     ("X-Resumed".into(), pv::gete("$T(id_index)")?),
@@ -279,6 +309,10 @@ impl Plugin for Probe {
             let route = parts.next().unwrap_or("PROBE_RESUME");
             let result = tm::t_continue(index, label, route);
             nosip::reply(format!("CONTINUE {result:?}"))?;
+            return core::exit();
+        }
+        if let Some(spec) = mb.strip_prefix("HT:") {
+            nosip::reply(format!("HT {}", htable_op(spec.trim_end())))?;
             return core::exit();
         }
         let echo = pv::format("ECHO $ml $pr $si $rm")?;

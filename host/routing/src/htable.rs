@@ -1,0 +1,291 @@
+//! Shared hash tables (Kamailio's htable module): named tables declared in the router
+//! config, each with an `autoexpire` time, holding string or integer values that every
+//! event of every worker can read and change.
+//!
+//! An entry expires `autoexpire` seconds after it was last set (0: never). Expired
+//! entries are invisible at once and removed by [`Htables::purge`], which the router runs
+//! from its timer thread. Sizes are bounded so a plugin cannot grow host memory without
+//! limit: keys up to 256 bytes, values up to 8 KiB, `max_entries` per table.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Longest key.
+pub const MAX_KEY: usize = 256;
+/// Longest string value.
+pub const MAX_VALUE: usize = 8 * 1024;
+
+/// A stored value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HtValue {
+    /// An integer.
+    Int(i64),
+    /// A string.
+    Str(String),
+}
+
+/// Why a table operation failed; mirrors the WIT `htable.error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HtError {
+    /// No table of that name is configured.
+    #[error("no htable named {0:?}")]
+    UnknownTable(String),
+    /// `incr` on a string value.
+    #[error("the value of {0:?} is not an integer")]
+    NotAnInt(String),
+    /// Key or value too large.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The table holds `max_entries` entries already.
+    #[error("htable {0:?} is full")]
+    Full(String),
+}
+
+/// How a table is declared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HtableSpec {
+    /// Name used by plugins.
+    pub name: String,
+    /// Seconds after the last set before an entry expires; 0 for never.
+    pub autoexpire: u64,
+    /// Most entries.
+    pub max_entries: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    value: HtValue,
+    /// Unix seconds; `u64::MAX` for never.
+    expires_at: u64,
+}
+
+#[derive(Debug)]
+struct Table {
+    spec: HtableSpec,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl Table {
+    fn expiry(&self, now: u64) -> u64 {
+        if self.spec.autoexpire == 0 {
+            u64::MAX
+        } else {
+            now.saturating_add(self.spec.autoexpire)
+        }
+    }
+}
+
+/// Every configured table.
+#[derive(Debug, Default)]
+pub struct Htables {
+    tables: HashMap<String, Table>,
+}
+
+fn check_key(key: &str) -> Result<(), HtError> {
+    if key.len() > MAX_KEY {
+        return Err(HtError::TooLarge(format!(
+            "key of {} bytes (at most {MAX_KEY})",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Htables {
+    /// Tables as declared.
+    pub fn new(specs: &[HtableSpec]) -> Self {
+        Htables {
+            tables: specs
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        Table {
+                            spec: s.clone(),
+                            entries: Mutex::new(HashMap::new()),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The declared tables.
+    pub fn specs(&self) -> impl Iterator<Item = &HtableSpec> {
+        self.tables.values().map(|t| &t.spec)
+    }
+
+    fn table(&self, name: &str) -> Result<&Table, HtError> {
+        self.tables
+            .get(name)
+            .ok_or_else(|| HtError::UnknownTable(name.to_string()))
+    }
+
+    /// The live value of `key`.
+    pub fn get(&self, table: &str, key: &str, now: u64) -> Result<Option<HtValue>, HtError> {
+        let t = self.table(table)?;
+        let entries = t.entries.lock().expect("not poisoned");
+        Ok(entries
+            .get(key)
+            .filter(|e| e.expires_at > now)
+            .map(|e| e.value.clone()))
+    }
+
+    /// True when `key` has a live value.
+    pub fn exists(&self, table: &str, key: &str, now: u64) -> Result<bool, HtError> {
+        self.get(table, key, now).map(|v| v.is_some())
+    }
+
+    /// Set `key` (its expiry restarts).
+    pub fn set(&self, table: &str, key: &str, value: HtValue, now: u64) -> Result<(), HtError> {
+        let t = self.table(table)?;
+        check_key(key)?;
+        if let HtValue::Str(s) = &value
+            && s.len() > MAX_VALUE
+        {
+            return Err(HtError::TooLarge(format!(
+                "value of {} bytes (at most {MAX_VALUE})",
+                s.len()
+            )));
+        }
+        let expires_at = t.expiry(now);
+        let mut entries = t.entries.lock().expect("not poisoned");
+        if entries.len() >= t.spec.max_entries && !entries.contains_key(key) {
+            entries.retain(|_, e| e.expires_at > now);
+            if entries.len() >= t.spec.max_entries {
+                return Err(HtError::Full(table.to_string()));
+            }
+        }
+        entries.insert(key.to_string(), Entry { value, expires_at });
+        Ok(())
+    }
+
+    /// Remove `key`; true when it had a live value.
+    pub fn delete(&self, table: &str, key: &str, now: u64) -> Result<bool, HtError> {
+        let t = self.table(table)?;
+        let mut entries = t.entries.lock().expect("not poisoned");
+        Ok(entries.remove(key).is_some_and(|e| e.expires_at > now))
+    }
+
+    /// Add `by` to the integer at `key` (a missing or expired key counts as 0) and return
+    /// the new value; the expiry restarts.
+    pub fn incr(&self, table: &str, key: &str, by: i64, now: u64) -> Result<i64, HtError> {
+        let t = self.table(table)?;
+        check_key(key)?;
+        let expires_at = t.expiry(now);
+        let mut entries = t.entries.lock().expect("not poisoned");
+        let current = match entries.get(key).filter(|e| e.expires_at > now) {
+            None => 0,
+            Some(Entry {
+                value: HtValue::Int(i),
+                ..
+            }) => *i,
+            Some(_) => return Err(HtError::NotAnInt(key.to_string())),
+        };
+        if !entries.contains_key(key) && entries.len() >= t.spec.max_entries {
+            return Err(HtError::Full(table.to_string()));
+        }
+        let new = current.wrapping_add(by);
+        entries.insert(
+            key.to_string(),
+            Entry {
+                value: HtValue::Int(new),
+                expires_at,
+            },
+        );
+        Ok(new)
+    }
+
+    /// Drop expired entries of every table; returns how many went.
+    pub fn purge(&self, now: u64) -> usize {
+        let mut removed = 0;
+        for t in self.tables.values() {
+            let mut entries = t.entries.lock().expect("not poisoned");
+            let before = entries.len();
+            entries.retain(|_, e| e.expires_at > now);
+            removed += before - entries.len();
+        }
+        removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables() -> Htables {
+        Htables::new(&[
+            HtableSpec {
+                name: "msrp".into(),
+                autoexpire: 60,
+                max_entries: 3,
+            },
+            HtableSpec {
+                name: "forever".into(),
+                autoexpire: 0,
+                max_entries: 100,
+            },
+        ])
+    }
+
+    #[test]
+    fn set_get_delete_and_expiry() {
+        let h = tables();
+        h.set("msrp", "s1", HtValue::Str("tcp:1.2.3.4:5".into()), 100)
+            .unwrap();
+        assert_eq!(
+            h.get("msrp", "s1", 159).unwrap(),
+            Some(HtValue::Str("tcp:1.2.3.4:5".into()))
+        );
+        assert!(h.exists("msrp", "s1", 159).unwrap());
+        // 60 s after the last set it is gone, before any purge
+        assert_eq!(h.get("msrp", "s1", 160).unwrap(), None);
+        assert_eq!(h.purge(160), 1);
+        h.set("forever", "k", HtValue::Int(1), 0).unwrap();
+        assert_eq!(
+            h.get("forever", "k", u64::MAX - 1).unwrap(),
+            Some(HtValue::Int(1))
+        );
+        assert!(h.delete("forever", "k", 5).unwrap());
+        assert!(!h.delete("forever", "k", 5).unwrap());
+        assert_eq!(
+            h.get("nope", "k", 0),
+            Err(HtError::UnknownTable("nope".into()))
+        );
+    }
+
+    #[test]
+    fn incr_and_limits() {
+        let h = tables();
+        assert_eq!(h.incr("msrp", "n", 1, 10).unwrap(), 1);
+        assert_eq!(h.incr("msrp", "n", 5, 20).unwrap(), 6);
+        // the expiry restarted at 20
+        assert_eq!(h.get("msrp", "n", 79).unwrap(), Some(HtValue::Int(6)));
+        assert_eq!(
+            h.incr("msrp", "n", 1, 80).unwrap(),
+            1,
+            "expired counts as 0"
+        );
+        h.set("msrp", "s", HtValue::Str("x".into()), 80).unwrap();
+        assert_eq!(
+            h.incr("msrp", "s", 1, 80),
+            Err(HtError::NotAnInt("s".into()))
+        );
+        h.set("msrp", "t", HtValue::Int(0), 80).unwrap();
+        assert_eq!(
+            h.set("msrp", "u", HtValue::Int(0), 80),
+            Err(HtError::Full("msrp".into()))
+        );
+        // expired entries make room
+        h.set("msrp", "u", HtValue::Int(0), 200).unwrap();
+        assert!(matches!(
+            h.set("forever", &"k".repeat(300), HtValue::Int(0), 0),
+            Err(HtError::TooLarge(_))
+        ));
+        assert!(matches!(
+            h.set("forever", "k", HtValue::Str("v".repeat(MAX_VALUE + 1)), 0),
+            Err(HtError::TooLarge(_))
+        ));
+    }
+}
