@@ -342,6 +342,16 @@ fn htables_are_shared_by_every_worker_and_event_kind() {
     c.send(b"HT:get calls n");
     let got = c.recv(Duration::from_secs(2)).expect("nosip answer");
     assert_eq!(&got[..], b"HT Ok(Some(Value::Int(42)))");
+    // the same entries as $sht(table=>key)
+    let pv = c
+        .ask(
+            "MESSAGE",
+            "pv",
+            "X-Get: $sht(calls=>n)\r\nX-Get: $sht(calls=>$rU)\r\n",
+        )
+        .unwrap();
+    assert_eq!(hdr(&pv, "X-Val-0").unwrap(), "42");
+    assert_eq!(hdr(&pv, "X-Val-1").unwrap(), "<null>", "no entry named pv");
     assert_eq!(ht("delete calls alice"), "Ok(true)");
     assert_eq!(ht("get calls alice"), "Ok(None)");
 }

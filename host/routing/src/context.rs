@@ -597,6 +597,10 @@ impl RouteContext {
                 None => Value::Null,
                 Some(tx) => tx.field(*field),
             },
+            PvName::Sht { table, key } => {
+                let key = self.format(key)?;
+                crate::htable::sht_get(&self.config.htables, table, &key, self.now_unix)?
+            }
             PvName::AuthUser => self
                 .auth_user
                 .as_ref()
@@ -676,6 +680,10 @@ impl RouteContext {
                 self.new_ruri = Some(new);
                 Ok(())
             }
+            PvName::Sht { table, key } => {
+                let key = self.format(key)?;
+                crate::htable::sht_set(&self.config.htables, table, &key, value, self.now_unix)
+            }
             PvName::DstUri => {
                 let s = as_text(&value)?;
                 if s.is_empty() {
@@ -710,6 +718,16 @@ impl RouteContext {
             PvName::DstUri => {
                 self.dst_uri = None;
                 Ok(())
+            }
+            PvName::Sht { table, key } => {
+                let key = self.format(key)?;
+                crate::htable::sht_set(
+                    &self.config.htables,
+                    table,
+                    &key,
+                    Value::Null,
+                    self.now_unix,
+                )
             }
             _ => Err(PvError::ReadOnly(format!(
                 "{:?} cannot be unset",

@@ -164,6 +164,10 @@ impl RawEvent {
                 .iter()
                 .find(|(n, _)| n == name)
                 .map_or(Value::Null, |(_, v)| v.clone()),
+            PvName::Sht { table, key } => {
+                let key = self.format(key)?;
+                crate::htable::sht_get(&self.config.htables, table, &key, self.now_unix)?
+            }
             _ => Value::Null,
         };
         for t in &spec.transforms {
@@ -182,8 +186,12 @@ impl RawEvent {
                 }
                 Ok(())
             }
+            PvName::Sht { table, key } if spec.transforms.is_empty() && spec.index.is_none() => {
+                let key = self.format(key)?;
+                crate::htable::sht_set(&self.config.htables, table, &key, value, self.now_unix)
+            }
             other => Err(PvError::ReadOnly(format!(
-                "{other:?} in a non-SIP event (only $var(x) is writable)"
+                "{other:?} in a non-SIP event (only $var(x) and $sht(t=>k) are writable)"
             ))),
         }
     }
@@ -194,6 +202,16 @@ impl RawEvent {
             PvName::Var(name) => {
                 self.vars.retain(|(n, _)| n != name);
                 Ok(())
+            }
+            PvName::Sht { table, key } => {
+                let key = self.format(key)?;
+                crate::htable::sht_set(
+                    &self.config.htables,
+                    table,
+                    &key,
+                    Value::Null,
+                    self.now_unix,
+                )
             }
             other => Err(PvError::ReadOnly(format!("{other:?} cannot be unset"))),
         }
@@ -351,6 +369,46 @@ mod tests {
             event(b"x").reply(vec![0; 70_000]),
             Err(NosipError::TooLarge(70_000))
         ));
+    }
+
+    #[test]
+    fn sht_with_a_dynamic_key_as_in_the_msrp_seed() {
+        let config = Arc::new(
+            LocalConfig::new(Vec::new(), Vec::new(), None).with_htables(&[
+                crate::htable::HtableSpec {
+                    name: "msrp".into(),
+                    autoexpire: 60,
+                    max_entries: 10,
+                },
+            ]),
+        );
+        let mut e = RawEvent::new(config, Bytes::from_static(b"x"), event(b"x").source, 1_000);
+        let set = |e: &mut RawEvent, n: &str, v: Value| e.pv_set(&PvSpec::parse(n).unwrap(), v);
+        set(&mut e, "$var(sessid)", Value::Str("s.1.2".into())).unwrap();
+        let name = "$sht(msrp=>$var(sessid)::srcaddr)";
+        assert_eq!(get(&e, name), Value::Null);
+        set(
+            &mut e,
+            name,
+            Value::Str("sip:127.0.0.1:40000;transport=tcp".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            get(&e, "$sht(msrp=>s.1.2::srcaddr)"),
+            Value::Str("sip:127.0.0.1:40000;transport=tcp".into())
+        );
+        assert_eq!(
+            get(&e, "$(sht(msrp=>s.1.2::srcaddr){s.len})"),
+            Value::Int(33)
+        );
+        e.pv_unset(&PvSpec::parse(name).unwrap()).unwrap();
+        assert_eq!(get(&e, name), Value::Null);
+        assert!(
+            e.pv_get(&PvSpec::parse("$sht(nosuch=>k)").unwrap())
+                .is_err()
+        );
+        assert!(PvSpec::parse("$sht(msrp)").is_err());
+        assert!(PvSpec::parse("$sht(=>k)").is_err());
     }
 
     #[test]

@@ -110,6 +110,14 @@ pub enum PvName {
     Avp(String),
     /// `$T(field)` transaction information
     T(TField),
+    /// `$sht(table=>key)`: a shared table entry; the key may hold pseudo-variables
+    /// (`$sht(msrp=>$var(sessid)::srcaddr)`).
+    Sht {
+        /// Table name.
+        table: String,
+        /// The key, expanded when read.
+        key: Vec<TemplatePart>,
+    },
     /// `$au` username of checked credentials
     AuthUser,
     /// `$ar` realm of checked credentials
@@ -187,6 +195,20 @@ impl PvName {
             "var" => PvName::Var(inner_name("var")?),
             "avp" => PvName::Avp(inner_name("avp")?),
             "au" => needs_inner(PvName::AuthUser)?,
+            "sht" => {
+                let inner = inner_name("sht")?;
+                let (table, key) = inner
+                    .split_once("=>")
+                    .ok_or_else(|| PvError::Syntax(format!("{full}: $sht takes (table=>key)")))?;
+                let (table, key) = (table.trim(), key.trim());
+                if table.is_empty() || key.is_empty() {
+                    return Err(PvError::Syntax(format!("{full}: empty table or key")));
+                }
+                PvName::Sht {
+                    table: table.to_string(),
+                    key: parse_template(key)?,
+                }
+            }
             "ar" => needs_inner(PvName::AuthRealm)?,
             "T" => PvName::T(match inner {
                 Some("id_index") => TField::IdIndex,
@@ -215,6 +237,7 @@ impl PvName {
                 | PvName::DstUri
                 | PvName::Var(_)
                 | PvName::Avp(_)
+                | PvName::Sht { .. }
         )
     }
 }
@@ -276,9 +299,23 @@ impl PvSpec {
         }
         let mut inner = None;
         if b.get(pos) == Some(&b'(') {
-            let close = s[pos..]
-                .find(')')
-                .ok_or_else(|| syntax("missing ) after inner name"))?;
+            // the matching `)`: an inner name may hold names itself ($sht(t=>$var(k)))
+            let mut depth = 0usize;
+            let mut close = None;
+            for (i, c) in s[pos..].bytes().enumerate() {
+                match c {
+                    b'(' => depth += 1,
+                    b')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = Some(i);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let close = close.ok_or_else(|| syntax("missing ) after inner name"))?;
             inner = Some(s[pos + 1..pos + close].trim());
             pos += close + 1;
         }
