@@ -82,6 +82,7 @@ pub mod hdr;
 pub mod htable;
 pub mod log;
 pub mod maxfwd;
+pub mod msrp;
 pub mod net;
 pub mod nosip;
 pub mod pv;
@@ -169,11 +170,18 @@ pub trait Plugin: Default + 'static {
     fn nosip_msg(&mut self) -> Route {
         Ok(())
     }
+
+    /// `event_route[msrp:frame-in]`: an MSRP frame arrived (see [`msrp`]). By default it
+    /// is dropped.
+    fn msrp_frame_in(&mut self) -> Route {
+        Ok(())
+    }
 }
 
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings;
+    pub use crate::bindings::exports::sipwasm::router::msrp_events::Guest as MsrpGuest;
     pub use crate::bindings::exports::sipwasm::router::nosip_events::Guest as NosipGuest;
     pub use crate::bindings::exports::sipwasm::router::routes::{Guest, RouteError, Verdict};
     pub use crate::bindings::exports::sipwasm::router::tm_routes::Guest as TmGuest;
@@ -289,6 +297,14 @@ macro_rules! export_plugin {
                 -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
                 {
                     $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::nosip_msg(p))
+                }
+            }
+
+            impl $crate::__private::MsrpGuest for __SipwasmRoutes {
+                fn frame_in()
+                -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
+                {
+                    $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::msrp_frame_in(p))
                 }
             }
 

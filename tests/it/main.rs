@@ -6,6 +6,7 @@ mod harness;
 mod cli;
 mod configs;
 mod malformed;
+mod msrp;
 mod nosip;
 mod rfc3261_proxy;
 mod rfc3261_stateless;

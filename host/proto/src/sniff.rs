@@ -13,6 +13,8 @@
 pub enum Sniff {
     /// A SIP start line (possibly a broken one).
     Sip,
+    /// An MSRP frame (`MSRP <transact-id> ...`, RFC 4975).
+    Msrp,
     /// Something else.
     NotSip,
     /// A stream that has not delivered its first line yet.
@@ -85,6 +87,8 @@ pub fn sniff(data: &[u8], complete: bool) -> Sniff {
     };
     if is_sip_start_line(line) {
         Sniff::Sip
+    } else if line.starts_with(b"MSRP ") {
+        Sniff::Msrp
     } else {
         Sniff::NotSip
     }
@@ -135,6 +139,7 @@ mod tests {
         assert_eq!(sniff(b"SI", false), Sniff::NeedMore);
         assert_eq!(sniff(b"\x16\x03\x01\x02", false), Sniff::NotSip);
         assert_eq!(sniff(b"hello\n", false), Sniff::NotSip);
+        assert_eq!(sniff(b"MSRP a786hjs2 SEND\r\n", false), Sniff::Msrp);
         assert_eq!(sniff(b"", false), Sniff::NeedMore);
         assert_eq!(sniff(&[b'A'; FIRST_LINE_MAX], false), Sniff::NotSip);
     }

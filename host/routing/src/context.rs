@@ -601,6 +601,8 @@ impl RouteContext {
                 let key = self.format(key)?;
                 crate::htable::sht_get(&self.config.htables, table, &key, self.now_unix)?
             }
+            // only an MSRP event has a frame
+            PvName::Msrp(_) => Value::Null,
             PvName::AuthUser => self
                 .auth_user
                 .as_ref()

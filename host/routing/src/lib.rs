@@ -25,6 +25,7 @@ pub mod context;
 pub mod forward;
 pub mod htable;
 pub mod lumps;
+pub mod msrp;
 pub mod net;
 pub mod nosip;
 pub mod pv;
@@ -40,6 +41,7 @@ pub use context::{
 };
 pub use htable::{HtError, HtValue, HtableSpec, Htables};
 pub use lumps::HdrError;
+pub use msrp::{MsrpEvent, MsrpReplyError};
 pub use net::{NetError, UdpAllow};
 pub use nosip::{NosipError, NosipFilter, RawEvent};
 pub use pv::{PvError, PvSpec};

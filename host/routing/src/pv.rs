@@ -118,10 +118,69 @@ pub enum PvName {
         /// The key, expanded when read.
         key: Vec<TemplatePart>,
     },
+    /// `$msrp(key)`: a part of the MSRP frame of an `msrp:frame-in` event.
+    Msrp(MsrpKey),
     /// `$au` username of checked credentials
     AuthUser,
     /// `$ar` realm of checked credentials
     AuthRealm,
+}
+
+/// Keys of `$msrp(key)` (Kamailio's msrp module).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs, reason = "each is the key of the same name")]
+pub enum MsrpKey {
+    Buf,
+    Body,
+    BodyLen,
+    BufLen,
+    Code,
+    Hdrs,
+    Method,
+    MsgId,
+    Reason,
+    TransId,
+    SessId,
+    CrtHop,
+    PrevHop,
+    NextHop,
+    FirstHop,
+    LastHop,
+    PrevHops,
+    NextHops,
+    SrcAddr,
+    SrcSock,
+    ConId,
+}
+
+impl MsrpKey {
+    fn parse(key: &str) -> Option<MsrpKey> {
+        use MsrpKey::*;
+        Some(match key {
+            "buf" => Buf,
+            "body" => Body,
+            "bodylen" => BodyLen,
+            "buflen" => BufLen,
+            "code" => Code,
+            "hdrs" => Hdrs,
+            "method" => Method,
+            "msgid" => MsgId,
+            "reason" => Reason,
+            "transid" => TransId,
+            "sessid" => SessId,
+            "crthop" => CrtHop,
+            "prevhop" => PrevHop,
+            "nexthop" => NextHop,
+            "firsthop" => FirstHop,
+            "lasthop" => LastHop,
+            "prevhops" => PrevHops,
+            "nexthops" => NextHops,
+            "srcaddr" => SrcAddr,
+            "srcsock" => SrcSock,
+            "conid" => ConId,
+            _ => return None,
+        })
+    }
 }
 
 /// Fields of `$T(...)`.
@@ -195,6 +254,14 @@ impl PvName {
             "var" => PvName::Var(inner_name("var")?),
             "avp" => PvName::Avp(inner_name("avp")?),
             "au" => needs_inner(PvName::AuthUser)?,
+            "msrp" => {
+                let key = inner_name("msrp")?;
+                PvName::Msrp(
+                    MsrpKey::parse(&key).ok_or_else(|| {
+                        PvError::Syntax(format!("{full}: unknown $msrp key {key:?}"))
+                    })?,
+                )
+            }
             "sht" => {
                 let inner = inner_name("sht")?;
                 let (table, key) = inner

@@ -8,11 +8,11 @@
 //! trap, a timeout or a memory-cap hit the instance is discarded and the next event gets a
 //! fresh one.
 
-use crate::bindings::exports::sipwasm::router::{nosip_events, routes, tm_routes};
+use crate::bindings::exports::sipwasm::router::{msrp_events, nosip_events, routes, tm_routes};
 use crate::plugin::Plugin;
 use crate::state::HostState;
 use crate::stats::PluginStats;
-use sipwasm_routing::{RawEvent, RouteContext};
+use sipwasm_routing::{MsrpEvent, RawEvent, RouteContext};
 use std::sync::Arc;
 use wasmtime::{Store, Trap};
 
@@ -110,6 +110,15 @@ pub struct RawOutcome {
     pub result: Result<Verdict, EventError>,
 }
 
+/// The result of running an MSRP frame event.
+#[derive(Debug)]
+pub struct MsrpOutcome {
+    /// The event state, with what the plugin wants sent.
+    pub event: MsrpEvent,
+    /// How the event route ended.
+    pub result: Result<Verdict, EventError>,
+}
+
 /// One live instance of a plugin in its own store.
 pub struct PluginInstance {
     plugin: Arc<Plugin>,
@@ -117,6 +126,7 @@ pub struct PluginInstance {
     routes: routes::Guest,
     tm_routes: Option<tm_routes::Guest>,
     nosip_events: Option<nosip_events::Guest>,
+    msrp_events: Option<msrp_events::Guest>,
     broken: bool,
 }
 
@@ -129,6 +139,7 @@ impl PluginInstance {
         routes: routes::Guest,
         tm_routes: Option<tm_routes::Guest>,
         nosip_events: Option<nosip_events::Guest>,
+        msrp_events: Option<msrp_events::Guest>,
     ) -> Self {
         PluginInstance {
             plugin,
@@ -136,6 +147,7 @@ impl PluginInstance {
             routes,
             tm_routes,
             nosip_events,
+            msrp_events,
             broken: false,
         }
     }
@@ -217,6 +229,35 @@ impl PluginInstance {
             .take()
             .expect("the event stays in the store during the call");
         RawOutcome { event, result }
+    }
+
+    /// Run `event_route[msrp:frame-in]` for an MSRP frame. A plugin that does not export
+    /// `msrp-events` gets nothing: the frame is dropped (`Ok(Drop)`).
+    pub fn run_msrp(&mut self, event: MsrpEvent) -> MsrpOutcome {
+        PluginStats::bump(&self.plugin.stats.events);
+        if self.broken {
+            return MsrpOutcome {
+                event,
+                result: Err(EventError::Instantiate("instance is broken".into())),
+            };
+        }
+        let Some(guest) = self.msrp_events.clone() else {
+            return MsrpOutcome {
+                event,
+                result: Ok(Verdict::Drop),
+            };
+        };
+        self.store.data_mut().msrp = Some(event);
+        let result = self.call("event_route[msrp:frame-in]", |store| {
+            guest.call_frame_in(store)
+        });
+        let event = self
+            .store
+            .data_mut()
+            .msrp
+            .take()
+            .expect("the event stays in the store during the call");
+        MsrpOutcome { event, result }
     }
 
     /// Call into the guest within the CPU deadline and classify how it ended. The event
@@ -340,6 +381,19 @@ impl PluginWorker {
             Ok(inst) => inst.run(route, ctx),
             Err(e) => EventOutcome {
                 ctx,
+                result: Err(e),
+            },
+        };
+        self.drop_if_broken();
+        out
+    }
+
+    /// Run `event_route[msrp:frame-in]` for `event` on this worker's instance.
+    pub fn run_msrp(&mut self, event: MsrpEvent) -> MsrpOutcome {
+        let out = match self.instance() {
+            Ok(inst) => inst.run_msrp(event),
+            Err(e) => MsrpOutcome {
+                event,
                 result: Err(e),
             },
         };

@@ -41,7 +41,7 @@ pub use cache::sha256_hex;
 pub use engine::{EngineConfig, PluginEngine};
 pub use error::RuntimeError;
 pub use instance::{
-    EventError, EventOutcome, PluginInstance, PluginWorker, RawOutcome, Route, Verdict,
+    EventError, EventOutcome, MsrpOutcome, PluginInstance, PluginWorker, RawOutcome, Route, Verdict,
 };
 pub use plugin::{ComponentReport, Plugin, PluginSettings};
 pub use stats::StatsSnapshot;

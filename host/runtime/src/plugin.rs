@@ -71,6 +71,7 @@ pub struct Plugin {
     pub(crate) routes: bindings::exports::sipwasm::router::routes::GuestIndices,
     pub(crate) tm_routes: Option<bindings::exports::sipwasm::router::tm_routes::GuestIndices>,
     pub(crate) nosip_events: Option<bindings::exports::sipwasm::router::nosip_events::GuestIndices>,
+    pub(crate) msrp_events: Option<bindings::exports::sipwasm::router::msrp_events::GuestIndices>,
     pub(crate) deadline: Duration,
     pub(crate) tick: Duration,
     pub(crate) deadline_ticks: u64,
@@ -139,6 +140,8 @@ impl Plugin {
         let tm_routes = bindings::exports::sipwasm::router::tm_routes::GuestIndices::new(&pre).ok();
         let nosip_events =
             bindings::exports::sipwasm::router::nosip_events::GuestIndices::new(&pre).ok();
+        let msrp_events =
+            bindings::exports::sipwasm::router::msrp_events::GuestIndices::new(&pre).ok();
         Ok(Plugin {
             meta: Arc::new(PluginMeta {
                 name: settings.name.into(),
@@ -150,6 +153,7 @@ impl Plugin {
             routes,
             tm_routes,
             nosip_events,
+            msrp_events,
             deadline: settings.deadline,
             tick: engine.config().epoch_tick,
             deadline_ticks: engine.deadline_ticks(settings.deadline),
@@ -177,6 +181,11 @@ impl Plugin {
     /// True when the plugin exports failure/branch/onreply routes.
     pub fn has_tm_routes(&self) -> bool {
         self.tm_routes.is_some()
+    }
+
+    /// True when the plugin handles MSRP frames (exports `msrp-events`).
+    pub fn has_msrp_events(&self) -> bool {
+        self.msrp_events.is_some()
     }
 
     /// True when the plugin handles non-SIP packets (exports `nosip-events`).
@@ -215,16 +224,21 @@ impl Plugin {
                 Some(i) => Some(i.load(&mut store, &instance)?),
                 None => None,
             };
-            Ok((routes, tm_routes, nosip_events))
+            let msrp_events = match &self.msrp_events {
+                Some(i) => Some(i.load(&mut store, &instance)?),
+                None => None,
+            };
+            Ok((routes, tm_routes, nosip_events, msrp_events))
         });
         drop(call);
         match loaded {
-            Ok((routes, tm_routes, nosip_events)) => Ok(PluginInstance::new(
+            Ok((routes, tm_routes, nosip_events, msrp_events)) => Ok(PluginInstance::new(
                 self.clone(),
                 store,
                 routes,
                 tm_routes,
                 nosip_events,
+                msrp_events,
             )),
             Err(e) => {
                 PluginStats::bump(&self.stats.instantiate_failures);

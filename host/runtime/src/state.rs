@@ -3,7 +3,7 @@
 
 use crate::plugin::PluginMeta;
 use sipwasm_routing::pv::{PvError, PvSpec, TemplatePart, parse_template};
-use sipwasm_routing::{RawEvent, RouteContext};
+use sipwasm_routing::{MsrpEvent, RawEvent, RouteContext};
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -52,6 +52,8 @@ pub struct HostState {
     pub(crate) event: Option<RouteContext>,
     /// The non-SIP packet being handled (`nosip-events.msg`), when that is the event.
     pub(crate) raw: Option<RawEvent>,
+    /// The MSRP frame being handled (`msrp-events.frame-in`), when that is the event.
+    pub(crate) msrp: Option<MsrpEvent>,
     /// Datagrams `net.send-udp` queued in this event.
     pub(crate) udp_sent: usize,
     /// When the current call into the guest started.
@@ -90,6 +92,7 @@ impl HostState {
             meta,
             event: None,
             raw: None,
+            msrp: None,
             udp_sent: 0,
             call_started: std::time::Instant::now(),
             host_waited: std::time::Duration::ZERO,

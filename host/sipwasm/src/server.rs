@@ -13,7 +13,8 @@ use sipwasm_proto::framing::FrameError;
 use sipwasm_proto::sniff::{Sniff, sniff};
 use sipwasm_proto::{Method, SipMessage, Transport};
 use sipwasm_routing::{
-    LocalConfig, NosipFilter, Outbound, RawEvent, RouteContext, Source, reply_to_malformed,
+    LocalConfig, MsrpEvent, NosipFilter, Outbound, RawEvent, RouteContext, Source,
+    reply_to_malformed,
 };
 use sipwasm_runtime::{Plugin, PluginWorker, Route, Verdict};
 use sipwasm_transport::{BoundListener, ConnectionTable, Incoming, Sender, TcpLimits};
@@ -70,6 +71,8 @@ pub struct RouterStats {
     pub nosip_events: AtomicU64,
     /// Non-SIP packets ignored: too short, filtered, or no `nosip-events` export.
     pub nosip_ignored: AtomicU64,
+    /// MSRP frames handed to the plugin (`msrp:frame-in`).
+    pub msrp_frames: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -166,7 +169,8 @@ impl Router {
                 tracing::debug!(src = %source.src, proto = %source.transport, "recv {}", String::from_utf8_lossy(m.first_line()));
                 m
             }
-            Err(_) if sniff(&data, true) == Sniff::NotSip => {
+            Err(_) if matches!(sniff(&data, true), Sniff::NotSip | Sniff::Msrp) => {
+                // (MSRP runs over streams only: a datagram of it is just not SIP)
                 // not a broken SIP message but no SIP at all: the nosip event's
                 self.handle_nosip(worker, data, source);
                 return;
@@ -220,6 +224,27 @@ impl Router {
             self.send(out);
         }
         self.proxy.apply_request_intents(worker, outcome.ctx);
+        self.proxy.run_resumes(worker);
+    }
+
+    /// An MSRP frame: `event_route[msrp:frame-in]`. Dropped when the plugin has no
+    /// `msrp-events` export.
+    pub fn handle_msrp(
+        &self,
+        worker: &mut PluginWorker,
+        frame: sipwasm_proto::msrp::MsrpFrame,
+        source: Source,
+    ) {
+        if !worker.plugin().has_msrp_events() {
+            tracing::debug!(src = %source.src, "MSRP frame dropped: the plugin does not export msrp-events");
+            return;
+        }
+        bump(&self.stats.msrp_frames);
+        let event = MsrpEvent::new(self.local.clone(), frame, source, now_unix());
+        let mut outcome = worker.run_msrp(event);
+        for out in outcome.event.take_outbound() {
+            self.send(out);
+        }
         self.proxy.run_resumes(worker);
     }
 
@@ -431,6 +456,11 @@ impl Server {
                                 local: job.local,
                                 conn: Some(job.conn),
                             };
+                            if let Some(frame) = job.msrp {
+                                router.stats.received.fetch_add(1, Ordering::Relaxed);
+                                router.handle_msrp(&mut worker, frame, source);
+                                continue;
+                            }
                             if job.nosip {
                                 router.stats.received.fetch_add(1, Ordering::Relaxed);
                                 router.handle_nosip(&mut worker, job.data, source);

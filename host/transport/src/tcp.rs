@@ -4,6 +4,7 @@ use crate::SendError;
 use bytes::{Bytes, BytesMut};
 use sipwasm_proto::Transport;
 use sipwasm_proto::framing::{Frame, FrameError, LineFramer, StreamFramer};
+use sipwasm_proto::msrp::{MsrpError, MsrpFrame, MsrpFramer};
 use sipwasm_proto::sniff::{Sniff, sniff};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,6 +34,8 @@ pub struct Incoming {
     pub framing_error: Option<FrameError>,
     /// True for a line of a connection that does not speak SIP (nosip).
     pub nosip: bool,
+    /// An MSRP frame, on a connection that speaks MSRP (`data` is its bytes).
+    pub msrp: Option<MsrpFrame>,
 }
 
 /// What a connection speaks, decided by its first line.
@@ -44,6 +47,8 @@ enum StreamMode {
     Sip,
     /// Not SIP: one event per line (nosip).
     Lines,
+    /// MSRP frames (RFC 4975).
+    Msrp,
 }
 
 /// Limits per connection.
@@ -63,6 +68,8 @@ pub struct TcpLimits {
     pub max_connections: usize,
     /// How long to try connecting out.
     pub connect_timeout: Duration,
+    /// Largest MSRP chunk body.
+    pub msrp_max_chunk: usize,
 }
 
 impl Default for TcpLimits {
@@ -75,6 +82,7 @@ impl Default for TcpLimits {
             send_queue: 256,
             max_connections: 4096,
             connect_timeout: Duration::from_secs(5),
+            msrp_max_chunk: sipwasm_proto::msrp::DEFAULT_MAX_CHUNK,
         }
     }
 }
@@ -114,6 +122,8 @@ enum Closed {
     Frame(FrameError),
     /// A line of a non-SIP connection was too long: nobody answers, close at once.
     Line(FrameError),
+    /// An MSRP connection sent what cannot be an MSRP frame.
+    Msrp(MsrpError),
     Io(std::io::Error),
     WorkersGone,
 }
@@ -229,6 +239,7 @@ impl ConnectionTable {
         let limits = self.inner.limits;
         let framer = StreamFramer::new(limits.max_message);
         let lines = LineFramer::new(limits.max_message);
+        let mut msrp = MsrpFramer::new(limits.msrp_max_chunk);
         let mut mode = StreamMode::Undecided;
         let mut buf = BytesMut::with_capacity(4096);
         let mut message_started: Option<Instant> = None;
@@ -236,6 +247,7 @@ impl ConnectionTable {
             if mode == StreamMode::Undecided && buf.iter().any(|&c| c != b'\r' && c != b'\n') {
                 match sniff(&buf, false) {
                     Sniff::Sip => mode = StreamMode::Sip,
+                    Sniff::Msrp => mode = StreamMode::Msrp,
                     Sniff::NotSip => {
                         tracing::debug!(conn = id, %peer, "TCP connection is not SIP: line mode");
                         mode = StreamMode::Lines;
@@ -246,7 +258,34 @@ impl ConnectionTable {
                 }
             }
             // deliver every complete frame already buffered
+            if mode == StreamMode::Msrp {
+                loop {
+                    match msrp.decode(&mut buf) {
+                        Ok(Some(frame)) => {
+                            message_started = None;
+                            let msg = Incoming {
+                                data: frame.bytes().clone(),
+                                transport: Transport::Tcp,
+                                src: peer,
+                                local,
+                                conn: id,
+                                framing_error: None,
+                                nosip: false,
+                                msrp: Some(frame),
+                            };
+                            if self.inner.incoming.send(msg).await.is_err() {
+                                return Closed::WorkersGone;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => return Closed::Msrp(e),
+                    }
+                }
+            }
             loop {
+                if mode == StreamMode::Msrp {
+                    break;
+                }
                 let frame = match mode {
                     StreamMode::Lines => lines.decode(&mut buf).map(|l| l.map(|data| (data, true))),
                     // undecided: only keep-alives are consumed until the first line is in
@@ -275,6 +314,7 @@ impl ConnectionTable {
                             conn: id,
                             framing_error: None,
                             nosip,
+                            msrp: None,
                         };
                         if self.inner.incoming.send(msg).await.is_err() {
                             return Closed::WorkersGone;
@@ -296,6 +336,7 @@ impl ConnectionTable {
                                 conn: id,
                                 framing_error: Some(e.clone()),
                                 nosip: false,
+                                msrp: None,
                             })
                             .await;
                         return Closed::Frame(e);

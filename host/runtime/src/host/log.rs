@@ -40,10 +40,11 @@ impl Host for HostState {
 
     fn xlog(&mut self, level: Level, template: String) -> Result<(), PvError> {
         let parts = self.template(&template).map_err(super::pv_error)?;
-        let text = match (&self.event, &self.raw) {
-            (Some(ctx), _) => ctx.format(&parts).map_err(super::pv_error)?,
-            (None, Some(raw)) => raw.format(&parts).map_err(super::pv_error)?,
-            (None, None) => template,
+        let text = match (&self.event, &self.raw, &self.msrp) {
+            (Some(ctx), _, _) => ctx.format(&parts).map_err(super::pv_error)?,
+            (None, Some(raw), _) => raw.format(&parts).map_err(super::pv_error)?,
+            (None, None, Some(m)) => m.format(&parts).map_err(super::pv_error)?,
+            (None, None, None) => template,
         };
         self.log_line(level, &text);
         Ok(())

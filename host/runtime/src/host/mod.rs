@@ -9,6 +9,7 @@ mod hdr;
 mod htable;
 mod log;
 mod maxfwd;
+mod msrp;
 mod net;
 mod nosip;
 mod pv;

@@ -32,10 +32,11 @@ fn no_event(name: &str) -> Error {
 impl HostState {
     fn pv_assign(&mut self, name: &str, value: RValue) -> Result<(), Error> {
         let spec = self.spec(name).map_err(pv_error)?;
-        match (&mut self.event, &mut self.raw) {
-            (Some(ctx), _) => ctx.pv_set(&spec, value).map_err(pv_error),
-            (None, Some(raw)) => raw.pv_set(&spec, value).map_err(pv_error),
-            (None, None) => Err(no_event(name)),
+        match (&mut self.event, &mut self.raw, &mut self.msrp) {
+            (Some(ctx), _, _) => ctx.pv_set(&spec, value).map_err(pv_error),
+            (None, Some(raw), _) => raw.pv_set(&spec, value).map_err(pv_error),
+            (None, None, Some(m)) => m.pv_set(&spec, value).map_err(pv_error),
+            (None, None, None) => Err(no_event(name)),
         }
     }
 }
@@ -54,9 +55,10 @@ impl Host for HostState {
                 }
                 pv_error(e)
             }),
-            None => match &self.raw {
-                Some(raw) => raw.pv_get(&spec).map(to_wit).map_err(pv_error),
-                None => Ok(Value::Null),
+            None => match (&self.raw, &self.msrp) {
+                (Some(raw), _) => raw.pv_get(&spec).map(to_wit).map_err(pv_error),
+                (None, Some(m)) => m.pv_get(&spec).map(to_wit).map_err(pv_error),
+                (None, None) => Ok(Value::Null),
             },
         }
     }
@@ -71,10 +73,11 @@ impl Host for HostState {
 
     fn unset(&mut self, name: String) -> Result<(), Error> {
         let spec = self.spec(&name).map_err(pv_error)?;
-        match (&mut self.event, &mut self.raw) {
-            (Some(ctx), _) => ctx.pv_unset(&spec).map_err(pv_error),
-            (None, Some(raw)) => raw.pv_unset(&spec).map_err(pv_error),
-            (None, None) => Err(no_event(&name)),
+        match (&mut self.event, &mut self.raw, &mut self.msrp) {
+            (Some(ctx), _, _) => ctx.pv_unset(&spec).map_err(pv_error),
+            (None, Some(raw), _) => raw.pv_unset(&spec).map_err(pv_error),
+            (None, None, Some(m)) => m.pv_unset(&spec).map_err(pv_error),
+            (None, None, None) => Err(no_event(&name)),
         }
     }
 
@@ -84,10 +87,11 @@ impl Host for HostState {
 
     fn format(&mut self, template: String) -> Result<String, Error> {
         let parts = self.template(&template).map_err(pv_error)?;
-        match (&self.event, &self.raw) {
-            (Some(ctx), _) => ctx.format(&parts).map_err(pv_error),
-            (None, Some(raw)) => raw.format(&parts).map_err(pv_error),
-            (None, None) => Err(no_event(&template)),
+        match (&self.event, &self.raw, &self.msrp) {
+            (Some(ctx), _, _) => ctx.format(&parts).map_err(pv_error),
+            (None, Some(raw), _) => raw.format(&parts).map_err(pv_error),
+            (None, None, Some(m)) => m.format(&parts).map_err(pv_error),
+            (None, None, None) => Err(no_event(&template)),
         }
     }
 }

@@ -34,12 +34,15 @@
 //! starts with `CONTINUE:i:l:route` runs `t_continue` and answers with the result, and
 //! `HT:<op> <table> <key> [value]` runs the htable op and answers `HT <result>`.
 //!
+//! MSRP SEND requests are answered 200 with `X-Probe:` headers carrying `$msrp(...)`
+//! values; a SEND whose body is `fail` gets 403; other frames get nothing.
+//!
 //! Requests with Route headers follow them (`loose_route` + `t_relay`) first.
 //! | other      | 404 No Such Probe                                                      |
 
 use sipwasm_sdk::{
-    Plugin, Route, Stop, config, core, export_plugin, forward, hdr, htable, info, log, net, nosip,
-    pv, rr, sl, tm, unknown_route,
+    Plugin, Route, Stop, config, core, export_plugin, forward, hdr, htable, info, log, msrp, net,
+    nosip, pv, rr, sl, tm, unknown_route,
 };
 
 /// Run `op table key [value]` on the htables and describe the result.
@@ -317,6 +320,21 @@ impl Plugin for Probe {
         }
         let echo = pv::format("ECHO $ml $pr $si $rm")?;
         nosip::reply(echo)?;
+        core::exit()
+    }
+
+    fn msrp_frame_in(&mut self) -> Route {
+        if !msrp::is_request() || pv::gete("$msrp(method)")? != "SEND" {
+            return core::exit();
+        }
+        if pv::gete("$msrp(body)")? == "fail" {
+            msrp::reply(403, "Forbidden", None)?;
+            return core::exit();
+        }
+        let headers = pv::format(
+            "X-Probe-Sessid: $msrp(sessid)\r\nX-Probe-Prevhop: $msrp(prevhop)\r\nX-Probe-Bodylen: $msrp(bodylen)\r\nX-Probe-Srcaddr: $msrp(srcaddr)\r\nX-Probe-Port: $(msrp(crthop){msrpuri.port})\r\n",
+        )?;
+        msrp::reply(200, "OK", Some(&headers))?;
         core::exit()
     }
 

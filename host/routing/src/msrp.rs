@@ -1,0 +1,390 @@
+//! The state of one `msrp:frame-in` event: the MSRP frame, where it came from, `$var(x)`,
+//! and what the plugin wants sent (a response on the same connection).
+
+use crate::context::{LocalConfig, Outbound, Source};
+use crate::pv::{MsrpKey, PvError, PvName, PvSpec, TemplatePart};
+use crate::value::Value;
+use bytes::Bytes;
+use sipwasm_proto::msrp::{MsrpFrame, MsrpUri};
+use std::sync::Arc;
+
+/// Why `msrp.reply` failed; mirrors the WIT `msrp.error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MsrpReplyError {
+    /// The event has no MSRP request (no frame, or the frame is a response).
+    #[error("no MSRP request to answer")]
+    NoRequest,
+    /// RFC 4975 §7.1.2: REPORT requests are never answered.
+    #[error("REPORT requests get no response")]
+    Report,
+    /// Bad code, text or header lines.
+    #[error("invalid response: {0}")]
+    Invalid(String),
+    /// Already answered in this event.
+    #[error("the request was already answered")]
+    AlreadyReplied,
+}
+
+/// The state of one MSRP frame event.
+#[derive(Debug, Clone)]
+pub struct MsrpEvent {
+    config: Arc<LocalConfig>,
+    frame: MsrpFrame,
+    source: Source,
+    now_unix: u64,
+    vars: Vec<(String, Value)>,
+    outbound: Vec<Outbound>,
+    replied: bool,
+}
+
+fn text(b: &[u8]) -> Value {
+    Value::bytes(b)
+}
+
+impl MsrpEvent {
+    /// The event for `frame` received as described by `source`.
+    pub fn new(config: Arc<LocalConfig>, frame: MsrpFrame, source: Source, now_unix: u64) -> Self {
+        MsrpEvent {
+            config,
+            frame,
+            source,
+            now_unix,
+            vars: Vec::new(),
+            outbound: Vec::new(),
+            replied: false,
+        }
+    }
+
+    /// The frame.
+    pub fn frame(&self) -> &MsrpFrame {
+        &self.frame
+    }
+
+    /// Router-wide configuration and state.
+    pub fn config(&self) -> &Arc<LocalConfig> {
+        &self.config
+    }
+
+    fn key(&self, k: MsrpKey) -> Value {
+        let f = &self.frame;
+        let to = f.to_path();
+        let from = f.from_path();
+        let opt = |b: Option<&[u8]>| b.map_or(Value::Null, text);
+        match k {
+            MsrpKey::Buf => text(f.as_bytes()),
+            MsrpKey::BufLen => Value::Int(f.as_bytes().len() as i64),
+            MsrpKey::Body => opt(f.body()),
+            MsrpKey::BodyLen => Value::Int(f.body().map_or(0, <[u8]>::len) as i64),
+            MsrpKey::Code => f.status().map_or(Value::Null, |c| Value::Int(i64::from(c))),
+            MsrpKey::Reason => opt(f.comment()),
+            MsrpKey::Hdrs => text(f.header_block()),
+            MsrpKey::Method => opt(f.method()),
+            MsrpKey::MsgId => opt(f.header(b"Message-ID")),
+            MsrpKey::TransId => text(f.transact_id()),
+            // this hop: the first To-Path URI; the session id is its path part
+            MsrpKey::CrtHop => opt(to.first().copied()),
+            MsrpKey::SessId => to
+                .first()
+                .and_then(|u| std::str::from_utf8(u).ok())
+                .and_then(|u| MsrpUri::parse(u).ok())
+                .and_then(|u| u.session)
+                .map_or(Value::Null, |s| Value::Str(s.to_string())),
+            MsrpKey::NextHop => opt(to.get(1).copied()),
+            MsrpKey::LastHop => opt(to.last().copied()),
+            MsrpKey::PrevHop => opt(from.first().copied()),
+            MsrpKey::FirstHop => opt(from.last().copied()),
+            MsrpKey::NextHops => Value::Int(to.len().saturating_sub(1) as i64),
+            MsrpKey::PrevHops => Value::Int(from.len() as i64),
+            MsrpKey::SrcAddr => Value::Str(format!(
+                "sip:{};transport={}",
+                crate::forward::host_text(self.source.src),
+                self.source.transport.as_str()
+            )),
+            MsrpKey::SrcSock => Value::Str(format!(
+                "{}:{}",
+                self.source.transport.as_str(),
+                crate::forward::host_text(self.source.local)
+            )),
+            MsrpKey::ConId => self
+                .source
+                .conn
+                .map_or(Value::Null, |c| Value::Int(c as i64)),
+        }
+    }
+
+    /// The value of a pseudo-variable: `$msrp(key)`, `$var(x)`, `$sht`, the addresses;
+    /// `$hdr(Name)` reads the frame's headers (the module's `sipmsg` view).
+    pub fn pv_get(&self, spec: &PvSpec) -> Result<Value, PvError> {
+        let mut v = match &spec.name {
+            PvName::Msrp(k) => self.key(*k),
+            PvName::Hdr(name) => self.frame.header(name.as_bytes()).map_or(Value::Null, text),
+            PvName::MsgBuf => text(self.frame.as_bytes()),
+            PvName::MsgLen => Value::Int(self.frame.as_bytes().len() as i64),
+            PvName::SrcIp => Value::Str(self.source.src.ip().to_string()),
+            PvName::SrcPort => Value::Int(i64::from(self.source.src.port())),
+            PvName::RcvIp => Value::Str(self.source.local.ip().to_string()),
+            PvName::RcvPort => Value::Int(i64::from(self.source.local.port())),
+            PvName::Proto => Value::Str(self.source.transport.as_str().into()),
+            PvName::Time => Value::Int(self.now_unix as i64),
+            PvName::Var(name) => self
+                .vars
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(Value::Null, |(_, v)| v.clone()),
+            PvName::Sht { table, key } => {
+                let key = self.format(key)?;
+                crate::htable::sht_get(&self.config.htables, table, &key, self.now_unix)?
+            }
+            _ => Value::Null,
+        };
+        for t in &spec.transforms {
+            v = t.apply(v).map_err(PvError::Transformation)?;
+        }
+        Ok(v)
+    }
+
+    /// Assign `$var(x)` or `$sht(t=>k)`.
+    pub fn pv_set(&mut self, spec: &PvSpec, value: Value) -> Result<(), PvError> {
+        if !spec.transforms.is_empty() || spec.index.is_some() {
+            return Err(PvError::ReadOnly(
+                "a name with transformations or an index".into(),
+            ));
+        }
+        match &spec.name {
+            PvName::Var(name) => {
+                match self.vars.iter_mut().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = value,
+                    None => self.vars.push((name.clone(), value)),
+                }
+                Ok(())
+            }
+            PvName::Sht { table, key } => {
+                let key = self.format(key)?;
+                crate::htable::sht_set(&self.config.htables, table, &key, value, self.now_unix)
+            }
+            other => Err(PvError::ReadOnly(format!(
+                "{other:?} in an MSRP event (only $var(x) and $sht(t=>k) are writable)"
+            ))),
+        }
+    }
+
+    /// Reset `$var(x)` or delete `$sht(t=>k)`.
+    pub fn pv_unset(&mut self, spec: &PvSpec) -> Result<(), PvError> {
+        match &spec.name {
+            PvName::Var(name) => {
+                self.vars.retain(|(n, _)| n != name);
+                Ok(())
+            }
+            PvName::Sht { .. } => self.pv_set(spec, Value::Null),
+            other => Err(PvError::ReadOnly(format!("{other:?} cannot be unset"))),
+        }
+    }
+
+    /// Expand an xlog template.
+    pub fn format(&self, parts: &[TemplatePart]) -> Result<String, PvError> {
+        use std::fmt::Write;
+        let mut out = String::new();
+        for p in parts {
+            match p {
+                TemplatePart::Text(t) => out.push_str(t),
+                TemplatePart::Pv(spec) => {
+                    let _ = write!(out, "{}", self.pv_get(spec)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// True when the frame is a request.
+    pub fn is_request(&self) -> bool {
+        self.frame.is_request()
+    }
+
+    /// `msrp_reply(code, text[, hdrs])`: answer the request on its connection
+    /// (RFC 4975 §7.2): To-Path is the first From-Path URI, From-Path this hop (the first
+    /// To-Path URI); `headers` are extra `Name: value` lines.
+    pub fn reply(&mut self, code: u16, reason: &str, headers: &str) -> Result<(), MsrpReplyError> {
+        let f = &self.frame;
+        let Some(method) = f.method() else {
+            return Err(MsrpReplyError::NoRequest);
+        };
+        if method == b"REPORT" {
+            return Err(MsrpReplyError::Report);
+        }
+        if self.replied {
+            return Err(MsrpReplyError::AlreadyReplied);
+        }
+        if !(200..=999).contains(&code) || reason.contains(['\r', '\n']) {
+            return Err(MsrpReplyError::Invalid(format!(
+                "bad status {code} {reason:?}"
+            )));
+        }
+        let mut extra = String::new();
+        for line in headers.split("\r\n").filter(|l| !l.is_empty()) {
+            let Some((name, _)) = line.split_once(':') else {
+                return Err(MsrpReplyError::Invalid(format!(
+                    "{line:?} is not Name: value"
+                )));
+            };
+            if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') {
+                return Err(MsrpReplyError::Invalid(format!("bad header name {name:?}")));
+            }
+            extra.push_str(line);
+            extra.push_str("\r\n");
+        }
+        let tid = String::from_utf8_lossy(f.transact_id()).into_owned();
+        let to = f
+            .from_path()
+            .first()
+            .map(|u| String::from_utf8_lossy(u).into_owned())
+            .ok_or_else(|| MsrpReplyError::Invalid("the request has no From-Path".into()))?;
+        let from = f
+            .to_path()
+            .first()
+            .map(|u| String::from_utf8_lossy(u).into_owned())
+            .ok_or_else(|| MsrpReplyError::Invalid("the request has no To-Path".into()))?;
+        let data = format!(
+            "MSRP {tid} {code} {reason}\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\n{extra}-------{tid}$\r\n"
+        );
+        self.replied = true;
+        self.outbound.push(Outbound {
+            transport: self.source.transport,
+            dest: self.source.src,
+            local: self.source.local,
+            conn: self.source.conn,
+            data: Bytes::from(data),
+        });
+        Ok(())
+    }
+
+    /// Messages queued for sending after the event.
+    pub fn outbound_mut(&mut self) -> &mut Vec<Outbound> {
+        &mut self.outbound
+    }
+
+    /// Take what the event wants sent.
+    pub fn take_outbound(&mut self) -> Vec<Outbound> {
+        std::mem::take(&mut self.outbound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sipwasm_proto::Transport;
+
+    const SEND: &[u8] = b"MSRP a786hjs2 SEND\r\n\
+To-Path: msrp://relay.example.com:2855/sk3;tcp msrp://bob.example.com:8888/9di4;tcp\r\n\
+From-Path: msrp://alice.example.com:7777/iau39;tcp\r\n\
+Message-ID: 87652\r\n\
+Byte-Range: 1-25/25\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+Hey Bob, are you there?\r\n\
+-------a786hjs2$\r\n";
+
+    fn event(data: &[u8]) -> MsrpEvent {
+        MsrpEvent::new(
+            Arc::new(LocalConfig::new(Vec::new(), Vec::new(), None)),
+            MsrpFrame::parse(data).unwrap(),
+            Source {
+                transport: Transport::Tcp,
+                src: "127.0.0.1:40000".parse().unwrap(),
+                local: "127.0.0.1:2855".parse().unwrap(),
+                conn: Some(7),
+            },
+            1,
+        )
+    }
+
+    fn get(e: &MsrpEvent, n: &str) -> Value {
+        e.pv_get(&PvSpec::parse(n).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn msrp_keys() {
+        let e = event(SEND);
+        let s = |x: &str| Value::Str(x.into());
+        assert_eq!(get(&e, "$msrp(method)"), s("SEND"));
+        assert_eq!(get(&e, "$msrp(transid)"), s("a786hjs2"));
+        assert_eq!(get(&e, "$msrp(msgid)"), s("87652"));
+        assert_eq!(get(&e, "$msrp(body)"), s("Hey Bob, are you there?"));
+        assert_eq!(get(&e, "$msrp(bodylen)"), Value::Int(23));
+        assert_eq!(get(&e, "$msrp(buflen)"), Value::Int(SEND.len() as i64));
+        assert_eq!(
+            get(&e, "$msrp(crthop)"),
+            s("msrp://relay.example.com:2855/sk3;tcp")
+        );
+        assert_eq!(get(&e, "$msrp(sessid)"), s("sk3"));
+        assert_eq!(
+            get(&e, "$msrp(nexthop)"),
+            s("msrp://bob.example.com:8888/9di4;tcp")
+        );
+        assert_eq!(
+            get(&e, "$msrp(lasthop)"),
+            s("msrp://bob.example.com:8888/9di4;tcp")
+        );
+        assert_eq!(
+            get(&e, "$msrp(prevhop)"),
+            s("msrp://alice.example.com:7777/iau39;tcp")
+        );
+        assert_eq!(
+            get(&e, "$msrp(firsthop)"),
+            s("msrp://alice.example.com:7777/iau39;tcp")
+        );
+        assert_eq!(get(&e, "$msrp(nexthops)"), Value::Int(1));
+        assert_eq!(get(&e, "$msrp(prevhops)"), Value::Int(1));
+        assert_eq!(
+            get(&e, "$msrp(srcaddr)"),
+            s("sip:127.0.0.1:40000;transport=tcp")
+        );
+        assert_eq!(get(&e, "$msrp(srcsock)"), s("tcp:127.0.0.1:2855"));
+        assert_eq!(get(&e, "$msrp(conid)"), Value::Int(7));
+        assert_eq!(get(&e, "$msrp(code)"), Value::Null);
+        assert_eq!(get(&e, "$hdr(Byte-Range)"), s("1-25/25"));
+        assert_eq!(get(&e, "$(msrp(crthop){msrpuri.port})"), Value::Int(2855));
+        assert!(PvSpec::parse("$msrp(nosuch)").is_err());
+    }
+
+    #[test]
+    fn replies_follow_rfc_4975() {
+        let mut e = event(SEND);
+        e.reply(200, "OK", "X-Note: relayed\r\n").unwrap();
+        assert_eq!(e.reply(200, "OK", ""), Err(MsrpReplyError::AlreadyReplied));
+        let out = e.take_outbound();
+        assert_eq!(out[0].conn, Some(7));
+        let r = MsrpFrame::parse(&out[0].data).unwrap();
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(r.transact_id(), b"a786hjs2");
+        assert_eq!(
+            r.to_path(),
+            vec![&b"msrp://alice.example.com:7777/iau39;tcp"[..]]
+        );
+        assert_eq!(
+            r.from_path(),
+            vec![&b"msrp://relay.example.com:2855/sk3;tcp"[..]]
+        );
+        assert_eq!(r.header(b"X-Note"), Some(&b"relayed"[..]));
+        let report = String::from_utf8_lossy(SEND).replacen(" SEND\r\n", " REPORT\r\n", 1);
+        assert_eq!(
+            event(report.as_bytes()).reply(200, "OK", ""),
+            Err(MsrpReplyError::Report)
+        );
+        let mut e = event(SEND);
+        assert!(matches!(
+            e.reply(99, "x", ""),
+            Err(MsrpReplyError::Invalid(_))
+        ));
+        assert!(matches!(
+            e.reply(200, "OK", "bad line"),
+            Err(MsrpReplyError::Invalid(_))
+        ));
+        let response =
+            b"MSRP a786hjs2 200 OK\r\nTo-Path: msrp://a/b;tcp\r\nFrom-Path: msrp://c/d;tcp\r\n-------a786hjs2$\r\n";
+        assert_eq!(
+            event(response).reply(200, "OK", ""),
+            Err(MsrpReplyError::NoRequest)
+        );
+    }
+}
