@@ -339,21 +339,7 @@ impl TcpClient {
 
     /// True when the server closed the connection within `timeout`.
     pub fn closed_within(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut chunk = [0u8; 4096];
-        while Instant::now() < deadline {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => return true,
-            }
-        }
-        false
+        closed_within(&mut self.stream, timeout)
     }
 
     pub fn ask(&mut self, method: &str, user: &str, extra: &str) -> Option<SipMessage> {
@@ -370,6 +356,26 @@ impl TcpClient {
         }
         None
     }
+}
+
+/// True when the peer of `stream` (with a read timeout set) closed it within `timeout`;
+/// what it sends meanwhile is discarded.
+pub fn closed_within(stream: &mut TcpStream, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut chunk = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
 }
 
 /// Header value of a reply as a string.

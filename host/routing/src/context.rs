@@ -628,10 +628,7 @@ impl RouteContext {
         };
         match &spec.name {
             PvName::Var(name) => {
-                match self.vars.iter_mut().find(|(n, _)| n == name) {
-                    Some(slot) => slot.1 = value,
-                    None => self.vars.push((name.clone(), value)),
-                }
+                crate::pv::set_var(&mut self.vars, name, value);
                 Ok(())
             }
             PvName::Avp(name) => {
@@ -740,17 +737,7 @@ impl RouteContext {
 
     /// Expand an xlog template.
     pub fn format(&self, parts: &[TemplatePart]) -> Result<String, PvError> {
-        let mut out = String::new();
-        for p in parts {
-            match p {
-                TemplatePart::Text(t) => out.push_str(t),
-                TemplatePart::Pv(spec) => {
-                    use std::fmt::Write;
-                    let _ = write!(out, "{}", self.pv_get(spec)?);
-                }
-            }
-        }
-        Ok(out)
+        crate::pv::expand(parts, |spec| self.pv_get(spec))
     }
 
     // ---- sl ----

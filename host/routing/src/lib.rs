@@ -30,6 +30,7 @@ pub mod net;
 pub mod nosip;
 pub mod pv;
 pub mod registrar;
+mod scope;
 pub mod services;
 pub mod tm;
 pub mod transform;

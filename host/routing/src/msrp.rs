@@ -3,6 +3,7 @@
 
 use crate::context::{LocalConfig, Outbound, Source};
 use crate::pv::{MsrpKey, PvError, PvName, PvSpec, TemplatePart};
+use crate::scope::Scope;
 use crate::value::Value;
 use bytes::Bytes;
 use sipwasm_proto::msrp::{MsrpFrame, MsrpUri};
@@ -29,12 +30,8 @@ pub enum MsrpReplyError {
 /// The state of one MSRP frame event.
 #[derive(Debug, Clone)]
 pub struct MsrpEvent {
-    config: Arc<LocalConfig>,
+    scope: Scope,
     frame: MsrpFrame,
-    source: Source,
-    now_unix: u64,
-    vars: Vec<(String, Value)>,
-    outbound: Vec<Outbound>,
     replied: bool,
 }
 
@@ -42,16 +39,68 @@ fn text(b: &[u8]) -> Value {
     Value::bytes(b)
 }
 
+/// `$msrp(key)` of `f` received as `source`.
+fn key(f: &MsrpFrame, source: &Source, k: MsrpKey) -> Value {
+    let to = f.to_path();
+    let from = f.from_path();
+    let opt = |b: Option<&[u8]>| b.map_or(Value::Null, text);
+    match k {
+        MsrpKey::Buf => text(f.as_bytes()),
+        MsrpKey::BufLen => Value::Int(f.as_bytes().len() as i64),
+        MsrpKey::Body => opt(f.body()),
+        MsrpKey::BodyLen => Value::Int(f.body().map_or(0, <[u8]>::len) as i64),
+        MsrpKey::Code => f.status().map_or(Value::Null, |c| Value::Int(i64::from(c))),
+        MsrpKey::Reason => opt(f.comment()),
+        MsrpKey::Hdrs => text(f.header_block()),
+        MsrpKey::Method => opt(f.method()),
+        MsrpKey::MsgId => opt(f.header(b"Message-ID")),
+        MsrpKey::TransId => text(f.transact_id()),
+        // this hop: the first To-Path URI; the session id is its path part
+        MsrpKey::CrtHop => opt(to.first().copied()),
+        MsrpKey::SessId => to
+            .first()
+            .and_then(|u| std::str::from_utf8(u).ok())
+            .and_then(|u| MsrpUri::parse(u).ok())
+            .and_then(|u| u.session)
+            .map_or(Value::Null, |s| Value::Str(s.to_string())),
+        MsrpKey::NextHop => opt(to.get(1).copied()),
+        MsrpKey::LastHop => opt(to.last().copied()),
+        MsrpKey::PrevHop => opt(from.first().copied()),
+        MsrpKey::FirstHop => opt(from.last().copied()),
+        MsrpKey::NextHops => Value::Int(to.len().saturating_sub(1) as i64),
+        MsrpKey::PrevHops => Value::Int(from.len() as i64),
+        MsrpKey::SrcAddr => Value::Str(format!(
+            "sip:{};transport={}",
+            crate::forward::host_text(source.src),
+            source.transport.as_str()
+        )),
+        MsrpKey::SrcSock => Value::Str(format!(
+            "{}:{}",
+            source.transport.as_str(),
+            crate::forward::host_text(source.local)
+        )),
+        MsrpKey::ConId => source.conn.map_or(Value::Null, |c| Value::Int(c as i64)),
+    }
+}
+
+/// The names only an MSRP frame has: `$msrp(key)`, `$hdr(Name)` on the frame's headers
+/// (the module's `sipmsg` view), `$mb`, `$ml`.
+fn own_names(f: &MsrpFrame, source: &Source, name: &PvName) -> Option<Value> {
+    Some(match name {
+        PvName::Msrp(k) => key(f, source, *k),
+        PvName::Hdr(h) => f.header(h.as_bytes()).map_or(Value::Null, text),
+        PvName::MsgBuf => text(f.as_bytes()),
+        PvName::MsgLen => Value::Int(f.as_bytes().len() as i64),
+        _ => return None,
+    })
+}
+
 impl MsrpEvent {
     /// The event for `frame` received as described by `source`.
     pub fn new(config: Arc<LocalConfig>, frame: MsrpFrame, source: Source, now_unix: u64) -> Self {
         MsrpEvent {
-            config,
+            scope: Scope::new(config, source, now_unix),
             frame,
-            source,
-            now_unix,
-            vars: Vec::new(),
-            outbound: Vec::new(),
             replied: false,
         }
     }
@@ -63,137 +112,39 @@ impl MsrpEvent {
 
     /// Router-wide configuration and state.
     pub fn config(&self) -> &Arc<LocalConfig> {
-        &self.config
+        &self.scope.config
     }
 
-    fn key(&self, k: MsrpKey) -> Value {
-        let f = &self.frame;
-        let to = f.to_path();
-        let from = f.from_path();
-        let opt = |b: Option<&[u8]>| b.map_or(Value::Null, text);
-        match k {
-            MsrpKey::Buf => text(f.as_bytes()),
-            MsrpKey::BufLen => Value::Int(f.as_bytes().len() as i64),
-            MsrpKey::Body => opt(f.body()),
-            MsrpKey::BodyLen => Value::Int(f.body().map_or(0, <[u8]>::len) as i64),
-            MsrpKey::Code => f.status().map_or(Value::Null, |c| Value::Int(i64::from(c))),
-            MsrpKey::Reason => opt(f.comment()),
-            MsrpKey::Hdrs => text(f.header_block()),
-            MsrpKey::Method => opt(f.method()),
-            MsrpKey::MsgId => opt(f.header(b"Message-ID")),
-            MsrpKey::TransId => text(f.transact_id()),
-            // this hop: the first To-Path URI; the session id is its path part
-            MsrpKey::CrtHop => opt(to.first().copied()),
-            MsrpKey::SessId => to
-                .first()
-                .and_then(|u| std::str::from_utf8(u).ok())
-                .and_then(|u| MsrpUri::parse(u).ok())
-                .and_then(|u| u.session)
-                .map_or(Value::Null, |s| Value::Str(s.to_string())),
-            MsrpKey::NextHop => opt(to.get(1).copied()),
-            MsrpKey::LastHop => opt(to.last().copied()),
-            MsrpKey::PrevHop => opt(from.first().copied()),
-            MsrpKey::FirstHop => opt(from.last().copied()),
-            MsrpKey::NextHops => Value::Int(to.len().saturating_sub(1) as i64),
-            MsrpKey::PrevHops => Value::Int(from.len() as i64),
-            MsrpKey::SrcAddr => Value::Str(format!(
-                "sip:{};transport={}",
-                crate::forward::host_text(self.source.src),
-                self.source.transport.as_str()
-            )),
-            MsrpKey::SrcSock => Value::Str(format!(
-                "{}:{}",
-                self.source.transport.as_str(),
-                crate::forward::host_text(self.source.local)
-            )),
-            MsrpKey::ConId => self
-                .source
-                .conn
-                .map_or(Value::Null, |c| Value::Int(c as i64)),
-        }
-    }
-
-    /// The value of a pseudo-variable: `$msrp(key)`, `$var(x)`, `$sht`, the addresses;
-    /// `$hdr(Name)` reads the frame's headers (the module's `sipmsg` view).
+    /// The value of a pseudo-variable: `$msrp(key)`, `$hdr(Name)`, `$var(x)`, `$sht`,
+    /// the addresses.
     pub fn pv_get(&self, spec: &PvSpec) -> Result<Value, PvError> {
-        let mut v = match &spec.name {
-            PvName::Msrp(k) => self.key(*k),
-            PvName::Hdr(name) => self.frame.header(name.as_bytes()).map_or(Value::Null, text),
-            PvName::MsgBuf => text(self.frame.as_bytes()),
-            PvName::MsgLen => Value::Int(self.frame.as_bytes().len() as i64),
-            PvName::SrcIp => Value::Str(self.source.src.ip().to_string()),
-            PvName::SrcPort => Value::Int(i64::from(self.source.src.port())),
-            PvName::RcvIp => Value::Str(self.source.local.ip().to_string()),
-            PvName::RcvPort => Value::Int(i64::from(self.source.local.port())),
-            PvName::Proto => Value::Str(self.source.transport.as_str().into()),
-            PvName::Time => Value::Int(self.now_unix as i64),
-            PvName::Var(name) => self
-                .vars
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or(Value::Null, |(_, v)| v.clone()),
-            PvName::Sht { table, key } => {
-                let key = self.format(key)?;
-                crate::htable::sht_get(&self.config.htables, table, &key, self.now_unix)?
-            }
-            _ => Value::Null,
-        };
-        for t in &spec.transforms {
-            v = t.apply(v).map_err(PvError::Transformation)?;
-        }
-        Ok(v)
+        let source = self.scope.source;
+        self.scope
+            .get(spec, &|n| own_names(&self.frame, &source, n))
     }
 
     /// Assign `$var(x)` or `$sht(t=>k)`.
     pub fn pv_set(&mut self, spec: &PvSpec, value: Value) -> Result<(), PvError> {
-        if !spec.transforms.is_empty() || spec.index.is_some() {
-            return Err(PvError::ReadOnly(
-                "a name with transformations or an index".into(),
-            ));
-        }
-        match &spec.name {
-            PvName::Var(name) => {
-                match self.vars.iter_mut().find(|(n, _)| n == name) {
-                    Some(slot) => slot.1 = value,
-                    None => self.vars.push((name.clone(), value)),
-                }
-                Ok(())
-            }
-            PvName::Sht { table, key } => {
-                let key = self.format(key)?;
-                crate::htable::sht_set(&self.config.htables, table, &key, value, self.now_unix)
-            }
-            other => Err(PvError::ReadOnly(format!(
-                "{other:?} in an MSRP event (only $var(x) and $sht(t=>k) are writable)"
-            ))),
-        }
+        let (frame, source) = (&self.frame, self.scope.source);
+        self.scope.set(
+            spec,
+            value,
+            &|n| own_names(frame, &source, n),
+            "an MSRP event",
+        )
     }
 
     /// Reset `$var(x)` or delete `$sht(t=>k)`.
     pub fn pv_unset(&mut self, spec: &PvSpec) -> Result<(), PvError> {
-        match &spec.name {
-            PvName::Var(name) => {
-                self.vars.retain(|(n, _)| n != name);
-                Ok(())
-            }
-            PvName::Sht { .. } => self.pv_set(spec, Value::Null),
-            other => Err(PvError::ReadOnly(format!("{other:?} cannot be unset"))),
-        }
+        let (frame, source) = (&self.frame, self.scope.source);
+        self.scope.unset(spec, &|n| own_names(frame, &source, n))
     }
 
     /// Expand an xlog template.
     pub fn format(&self, parts: &[TemplatePart]) -> Result<String, PvError> {
-        use std::fmt::Write;
-        let mut out = String::new();
-        for p in parts {
-            match p {
-                TemplatePart::Text(t) => out.push_str(t),
-                TemplatePart::Pv(spec) => {
-                    let _ = write!(out, "{}", self.pv_get(spec)?);
-                }
-            }
-        }
-        Ok(out)
+        let source = self.scope.source;
+        self.scope
+            .format(parts, &|n| own_names(&self.frame, &source, n))
     }
 
     /// True when the frame is a request.
@@ -248,24 +199,18 @@ impl MsrpEvent {
             "MSRP {tid} {code} {reason}\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\n{extra}-------{tid}$\r\n"
         );
         self.replied = true;
-        self.outbound.push(Outbound {
-            transport: self.source.transport,
-            dest: self.source.src,
-            local: self.source.local,
-            conn: self.source.conn,
-            data: Bytes::from(data),
-        });
+        self.scope.send_back(Bytes::from(data));
         Ok(())
     }
 
     /// Messages queued for sending after the event.
     pub fn outbound_mut(&mut self) -> &mut Vec<Outbound> {
-        &mut self.outbound
+        &mut self.scope.outbound
     }
 
     /// Take what the event wants sent.
     pub fn take_outbound(&mut self) -> Vec<Outbound> {
-        std::mem::take(&mut self.outbound)
+        std::mem::take(&mut self.scope.outbound)
     }
 }
 

@@ -10,6 +10,7 @@
 
 use crate::context::{LocalConfig, Outbound, Source};
 use crate::pv::{PvError, PvName, PvSpec, TemplatePart};
+use crate::scope::Scope;
 use crate::tm::{Resume, TmError, check_resume_route};
 use crate::value::Value;
 use bytes::Bytes;
@@ -109,25 +110,26 @@ pub const MAX_REPLIES: usize = 8;
 /// The state of one `nosip:msg` event.
 #[derive(Debug, Clone)]
 pub struct RawEvent {
-    config: Arc<LocalConfig>,
+    scope: Scope,
     data: Bytes,
-    source: Source,
-    now_unix: u64,
-    vars: Vec<(String, Value)>,
-    outbound: Vec<Outbound>,
     replies: usize,
+}
+
+/// The names only a non-SIP packet has.
+fn own_names(data: &Bytes, name: &PvName) -> Option<Value> {
+    match name {
+        PvName::MsgBuf => Some(Value::bytes(data)),
+        PvName::MsgLen => Some(Value::Int(data.len() as i64)),
+        _ => None,
+    }
 }
 
 impl RawEvent {
     /// The event for `data` received as described by `source`, at `now_unix` seconds.
     pub fn new(config: Arc<LocalConfig>, data: Bytes, source: Source, now_unix: u64) -> Self {
         RawEvent {
-            config,
+            scope: Scope::new(config, source, now_unix),
             data,
-            source,
-            now_unix,
-            vars: Vec::new(),
-            outbound: Vec::new(),
             replies: 0,
         }
     }
@@ -139,103 +141,43 @@ impl RawEvent {
 
     /// Where it came from.
     pub fn source(&self) -> &Source {
-        &self.source
+        &self.scope.source
     }
 
     /// Router-wide configuration and state (htables ...).
     pub fn config(&self) -> &Arc<LocalConfig> {
-        &self.config
+        &self.scope.config
     }
 
-    /// The value of a pseudo-variable: the packet, its addresses and `$var(x)`; every
-    /// name about a SIP message is `$null` here, as in Kamailio's nosip event.
+    /// The value of a pseudo-variable: the packet, its addresses, `$var(x)` and
+    /// `$sht(t=>k)`; every name about a SIP message is `$null` here, as in Kamailio's
+    /// nosip event.
     pub fn pv_get(&self, spec: &PvSpec) -> Result<Value, PvError> {
-        let mut v = match &spec.name {
-            PvName::MsgBuf => Value::bytes(&self.data),
-            PvName::MsgLen => Value::Int(self.data.len() as i64),
-            PvName::SrcIp => Value::Str(self.source.src.ip().to_string()),
-            PvName::SrcPort => Value::Int(i64::from(self.source.src.port())),
-            PvName::RcvIp => Value::Str(self.source.local.ip().to_string()),
-            PvName::RcvPort => Value::Int(i64::from(self.source.local.port())),
-            PvName::Proto => Value::Str(self.source.transport.as_str().into()),
-            PvName::Time => Value::Int(self.now_unix as i64),
-            PvName::Var(name) => self
-                .vars
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or(Value::Null, |(_, v)| v.clone()),
-            PvName::Sht { table, key } => {
-                let key = self.format(key)?;
-                crate::htable::sht_get(&self.config.htables, table, &key, self.now_unix)?
-            }
-            _ => Value::Null,
-        };
-        for t in &spec.transforms {
-            v = t.apply(v).map_err(PvError::Transformation)?;
-        }
-        Ok(v)
+        self.scope.get(spec, &|n| own_names(&self.data, n))
     }
 
-    /// Assign `$var(x)`; nothing else is writable in a non-SIP event.
+    /// Assign `$var(x)` or `$sht(t=>k)`; nothing else is writable in a non-SIP event.
     pub fn pv_set(&mut self, spec: &PvSpec, value: Value) -> Result<(), PvError> {
-        match &spec.name {
-            PvName::Var(name) if spec.transforms.is_empty() && spec.index.is_none() => {
-                match self.vars.iter_mut().find(|(n, _)| n == name) {
-                    Some(slot) => slot.1 = value,
-                    None => self.vars.push((name.clone(), value)),
-                }
-                Ok(())
-            }
-            PvName::Sht { table, key } if spec.transforms.is_empty() && spec.index.is_none() => {
-                let key = self.format(key)?;
-                crate::htable::sht_set(&self.config.htables, table, &key, value, self.now_unix)
-            }
-            other => Err(PvError::ReadOnly(format!(
-                "{other:?} in a non-SIP event (only $var(x) and $sht(t=>k) are writable)"
-            ))),
-        }
+        let data = &self.data;
+        self.scope
+            .set(spec, value, &|n| own_names(data, n), "a non-SIP event")
     }
 
-    /// Reset `$var(x)`.
+    /// Reset `$var(x)` or delete `$sht(t=>k)`.
     pub fn pv_unset(&mut self, spec: &PvSpec) -> Result<(), PvError> {
-        match &spec.name {
-            PvName::Var(name) => {
-                self.vars.retain(|(n, _)| n != name);
-                Ok(())
-            }
-            PvName::Sht { table, key } => {
-                let key = self.format(key)?;
-                crate::htable::sht_set(
-                    &self.config.htables,
-                    table,
-                    &key,
-                    Value::Null,
-                    self.now_unix,
-                )
-            }
-            other => Err(PvError::ReadOnly(format!("{other:?} cannot be unset"))),
-        }
+        let data = &self.data;
+        self.scope.unset(spec, &|n| own_names(data, n))
     }
 
     /// Expand an xlog template.
     pub fn format(&self, parts: &[TemplatePart]) -> Result<String, PvError> {
-        use std::fmt::Write;
-        let mut out = String::new();
-        for p in parts {
-            match p {
-                TemplatePart::Text(t) => out.push_str(t),
-                TemplatePart::Pv(spec) => {
-                    let _ = write!(out, "{}", self.pv_get(spec)?);
-                }
-            }
-        }
-        Ok(out)
+        self.scope.format(parts, &|n| own_names(&self.data, n))
     }
 
     /// `nosip.reply`: send `data` back to the sender, from the socket (or on the
     /// connection) the packet came in on.
     pub fn reply(&mut self, data: Vec<u8>) -> Result<(), NosipError> {
-        let limit = if self.source.transport == Transport::Udp {
+        let limit = if self.scope.source.transport == Transport::Udp {
             crate::net::MAX_UDP_PAYLOAD
         } else {
             1 << 20
@@ -247,20 +189,14 @@ impl RawEvent {
             return Err(NosipError::TooMany);
         }
         self.replies += 1;
-        self.outbound.push(Outbound {
-            transport: self.source.transport,
-            dest: self.source.src,
-            local: self.source.local,
-            conn: self.source.conn,
-            data: Bytes::from(data),
-        });
+        self.scope.send_back(Bytes::from(data));
         Ok(())
     }
 
     /// `t_continue` from a non-SIP event (the nosip module's use case).
     pub fn t_continue(&mut self, index: u32, label: u32, route: &str) -> Result<(), TmError> {
         check_resume_route(route)?;
-        self.config.services().resume(Resume {
+        self.scope.config.services().resume(Resume {
             index,
             label,
             route: route.to_string(),
@@ -269,12 +205,12 @@ impl RawEvent {
 
     /// Messages queued so far.
     pub fn outbound_mut(&mut self) -> &mut Vec<Outbound> {
-        &mut self.outbound
+        &mut self.scope.outbound
     }
 
     /// Take what the event wants sent.
     pub fn take_outbound(&mut self) -> Vec<Outbound> {
-        std::mem::take(&mut self.outbound)
+        std::mem::take(&mut self.scope.outbound)
     }
 }
 
@@ -382,7 +318,12 @@ mod tests {
                 },
             ]),
         );
-        let mut e = RawEvent::new(config, Bytes::from_static(b"x"), event(b"x").source, 1_000);
+        let mut e = RawEvent::new(
+            config,
+            Bytes::from_static(b"x"),
+            *event(b"x").source(),
+            1_000,
+        );
         let set = |e: &mut RawEvent, n: &str, v: Value| e.pv_set(&PvSpec::parse(n).unwrap(), v);
         set(&mut e, "$var(sessid)", Value::Str("s.1.2".into())).unwrap();
         let name = "$sht(msrp=>$var(sessid)::srcaddr)";

@@ -2,6 +2,7 @@
 //! `$hdr(Name)`, `$(hdr(Via)[1])`, `$(mb{s.select,1,:}{s.len})` into a [`PvSpec`].
 
 use crate::transform::Transform;
+use crate::value::Value;
 
 /// Why a pseudo-variable operation failed; mirrors the WIT `pv.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -451,6 +452,32 @@ pub enum TemplatePart {
     Text(String),
     /// A pseudo-variable to expand.
     Pv(PvSpec),
+}
+
+/// Expand a template with `get` for its names (every event kind's `format`).
+pub(crate) fn expand(
+    parts: &[TemplatePart],
+    get: impl Fn(&PvSpec) -> Result<Value, PvError>,
+) -> Result<String, PvError> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for p in parts {
+        match p {
+            TemplatePart::Text(t) => out.push_str(t),
+            TemplatePart::Pv(spec) => {
+                let _ = write!(out, "{}", get(spec)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Assign `$var(name)` in `vars`.
+pub(crate) fn set_var(vars: &mut Vec<(String, Value)>, name: &str, value: Value) {
+    match vars.iter_mut().find(|(n, _)| n == name) {
+        Some(slot) => slot.1 = value,
+        None => vars.push((name.to_string(), value)),
+    }
 }
 
 /// Split `template` into text and pseudo-variables. A `$` that does not start a name

@@ -25,7 +25,7 @@ use sipwasm_tm::{
 use sipwasm_transport::Sender;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -82,6 +82,9 @@ pub struct TxTable {
     /// Transactions waiting for `t_continue`. Kept outside the cells: `t_continue` may be
     /// called from a route that holds a cell's lock (even the same cell's).
     suspended: Mutex<HashSet<CellId>>,
+    /// Size of `suspended`, so that finishing a transaction takes no lock when nothing is
+    /// suspended (the usual case).
+    suspended_len: AtomicUsize,
     /// `t_continue`s accepted and not yet run.
     resumes: Mutex<VecDeque<(CellId, String)>>,
     /// Counters.
@@ -98,6 +101,7 @@ impl TxTable {
             timers: Mutex::new(BinaryHeap::new()),
             wake: Condvar::new(),
             suspended: Mutex::new(HashSet::new()),
+            suspended_len: AtomicUsize::new(0),
             resumes: Mutex::new(VecDeque::new()),
             stats: TmStats::default(),
         }
@@ -178,9 +182,23 @@ impl TxTable {
         }
     }
 
-    fn unsuspend(&self, id: CellId) -> bool {
+    fn suspend(&self, id: CellId) {
         let mut s = self.suspended.lock().expect("not poisoned");
-        !s.is_empty() && s.remove(&id)
+        if s.insert(id) {
+            self.suspended_len.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn unsuspend(&self, id: CellId) -> bool {
+        if self.suspended_len.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let mut s = self.suspended.lock().expect("not poisoned");
+        let removed = s.remove(&id);
+        if removed {
+            self.suspended_len.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
     }
 
     fn schedule(&self, id: CellId, at: Instant) {
@@ -226,12 +244,7 @@ impl Services for ProxyServices {
                 "the transaction was already answered".into(),
             ));
         }
-        proxy
-            .table
-            .suspended
-            .lock()
-            .expect("not poisoned")
-            .insert(id);
+        proxy.table.suspend(id);
         proxy.table.stats.suspended.fetch_add(1, Ordering::Relaxed);
         Ok((id.index, id.label))
     }
