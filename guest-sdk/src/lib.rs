@@ -176,6 +176,14 @@ pub trait Plugin: Default + 'static {
     fn msrp_frame_in(&mut self) -> Route {
         Ok(())
     }
+
+    /// The plugin's own check, run by the router on a fresh instance before this version
+    /// is swapped in for the one serving (hot swap). Return an error to keep the old
+    /// version serving; the error is logged and shown by `sipwasm ctl plugins`. Only
+    /// [`config`] and [`log`] are usable here: there is no event.
+    fn self_test(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 #[doc(hidden)]
@@ -184,6 +192,7 @@ pub mod __private {
     pub use crate::bindings::exports::sipwasm::router::msrp_events::Guest as MsrpGuest;
     pub use crate::bindings::exports::sipwasm::router::nosip_events::Guest as NosipGuest;
     pub use crate::bindings::exports::sipwasm::router::routes::{Guest, RouteError, Verdict};
+    pub use crate::bindings::exports::sipwasm::router::self_test::Guest as SelfTestGuest;
     pub use crate::bindings::exports::sipwasm::router::tm_routes::Guest as TmGuest;
     pub use wit_bindgen;
 
@@ -216,6 +225,20 @@ pub mod __private {
                 );
             }));
         });
+    }
+
+    /// The self-test export: [`Plugin::self_test`] on the plugin instance; a panic is a
+    /// trap, which the router reports as a failed self-test.
+    pub fn self_test<P: Plugin>() -> Result<(), String> {
+        install_panic_hook();
+        INSTANCE.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let plugin = slot
+                .get_or_insert_with(|| Box::new(P::default()))
+                .downcast_mut::<P>()
+                .expect("one plugin type per component");
+            plugin.self_test()
+        })
     }
 
     /// Run `f` on the plugin instance (created with `Default` on first use) and turn its
@@ -305,6 +328,12 @@ macro_rules! export_plugin {
                 -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
                 {
                     $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::msrp_frame_in(p))
+                }
+            }
+
+            impl $crate::__private::SelfTestGuest for __SipwasmRoutes {
+                fn run() -> ::core::result::Result<(), ::std::string::String> {
+                    $crate::__private::self_test::<$plugin>()
                 }
             }
 

@@ -210,7 +210,8 @@ fn run_with_listen_override_and_json_logs() {
             .contains(&format!("udp:127.0.0.1:{port}, tcp:127.0.0.1:{port}")),
         "{listening}"
     );
-    assert_eq!(listening["plugin"], "options-pong");
+    assert_eq!(listening["default_tenant"], "options-pong");
+    assert_eq!(listening["tenants"], 1);
     let target = format!("127.0.0.1:{port}").parse().unwrap();
     assert_eq!(
         UdpClient::new(target)
@@ -336,4 +337,129 @@ fn nosip_log_example_logs_non_sip_packets_and_nothing_for_keepalives() {
     // SIP still gets an answer
     assert_eq!(c.ask("OPTIONS", "x", "").unwrap().status(), Some(501));
     assert!(r.stop().success());
+}
+
+/// `sipwasm ctl` against a running router: plugins, reload (good, unknown tenant, broken
+/// file), stats; and SIGHUP reloading every tenant.
+#[test]
+fn ctl_and_sighup_drive_a_running_router() {
+    let dir = std::env::temp_dir().join(format!("sipwasm-ctl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wasm = dir.join("tenant.wasm");
+    std::fs::write(&wasm, crate::tenants::swap_variant("0001", true)).unwrap();
+    let port = free_port();
+    let config = dir.join("router.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[router]
+listen = ["udp:127.0.0.1:{port}"]
+workers = 1
+[runtime]
+cache_dir = "{cache}"
+watch_plugins = false
+[control]
+socket = "ctl.sock"
+[plugin]
+name = "swap"
+path = "tenant.wasm"
+[[tenant]]
+name = "other"
+path = "{probe}"
+domains = ["other.test"]
+"#,
+            cache = root().join("target/sipwasm-test-cache").display(),
+            probe = plugin("probe").display(),
+        ),
+    )
+    .unwrap();
+    let r = Running::start(config.to_str().unwrap(), &[]);
+    r.wait_for("sipwasm listening", Duration::from_secs(60));
+    let ctl = |args: &[&str]| {
+        let out = Command::new(sipwasm_bin())
+            .args(["ctl", "--config", config.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let target = format!("127.0.0.1:{port}").parse().unwrap();
+    let client = UdpClient::new(target);
+    let version = || {
+        client
+            .ask("OPTIONS", "v", "")
+            .and_then(|m| hdr(&m, "X-Version"))
+            .unwrap_or_default()
+    };
+    assert_eq!(version(), "v0001");
+
+    let (ok, out, err) = ctl(&["plugins"]);
+    assert!(ok, "{err}");
+    let plugins: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plugins.as_array().unwrap().len(), 2, "{out}");
+    assert_eq!(plugins[0]["tenant"], "swap");
+    assert_eq!(plugins[0]["version"], 1);
+    assert_eq!(plugins[0]["default"], true);
+    assert_eq!(plugins[1]["tenant"], "other");
+    assert_eq!(plugins[0]["sha256"].as_str().unwrap().len(), 64);
+
+    std::fs::write(&wasm, crate::tenants::swap_variant("0002", true)).unwrap();
+    let (ok, out, err) = ctl(&["reload", "swap"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("\"swapped\""), "{out}");
+    assert_eq!(version(), "v0002");
+    let (ok, out, _) = ctl(&["reload", "swap"]);
+    assert!(ok && out.contains("\"unchanged\""), "{out}");
+
+    let (ok, _, err) = ctl(&["reload", "nope"]);
+    assert!(!ok && err.contains("no tenant named"), "{err}");
+
+    std::fs::write(&wasm, b"not a component").unwrap();
+    let (ok, out, err) = ctl(&["reload", "swap"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("old version keeps serving"), "{err}");
+    assert_eq!(version(), "v0002");
+    let (_, out, _) = ctl(&["plugins"]);
+    let plugins: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plugins[0]["version"], 2);
+    assert!(plugins[0]["last_error"].is_string(), "{out}");
+    assert_eq!(plugins[0]["failed_reloads"], 1);
+
+    // SIGHUP reloads every tenant
+    std::fs::write(&wasm, crate::tenants::swap_variant("0003", true)).unwrap();
+    let pid = r.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while version() != "v0003" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(version(), "v0003");
+
+    let (ok, out, err) = ctl(&["stats"]);
+    assert!(ok, "{err}");
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(stats["router"]["received"].as_u64().unwrap() >= 5, "{out}");
+    assert!(
+        stats["tenants"]["swap"]["events"].as_u64().unwrap() >= 5,
+        "{out}"
+    );
+    assert_eq!(stats["tenants"]["other"]["events"], 0);
+
+    assert!(r.stop().success());
+    assert!(
+        !dir.join("ctl.sock").exists(),
+        "the socket is removed on exit"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -30,19 +30,18 @@ fn every_config_file_parses_and_its_plugin_loads() {
     for f in &files {
         let cfg = Config::load(f).unwrap_or_else(|e| panic!("{e}"));
         assert!(!cfg.listen.is_empty());
-        let p = engine
-            .load_file(
-                &cfg.plugin_path,
-                PluginSettings::new(cfg.plugin_name.clone()),
-            )
-            .unwrap_or_else(|e| {
-                panic!("{}: plugin {}: {e}", f.display(), cfg.plugin_path.display())
-            });
-        p.instantiate().unwrap();
+        for t in &cfg.tenants {
+            let p = engine
+                .load_file(&t.plugin_path, PluginSettings::new(t.name.clone()))
+                .unwrap_or_else(|e| {
+                    panic!("{}: plugin {}: {e}", f.display(), t.plugin_path.display())
+                });
+            p.instantiate().unwrap();
+        }
     }
     // the default config is tutorial-501 on 127.0.0.1:5060
     let default = Config::load(&root().join("config/router.toml")).unwrap();
-    assert_eq!(default.plugin_name, "tutorial-501");
+    assert_eq!(default.default_tenant().name, "tutorial-501");
     assert!(
         default
             .listen

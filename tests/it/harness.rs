@@ -33,6 +33,11 @@ const GUESTS: &[&str] = &[
     "nosip_resume",
     "nosip_log",
     "probe",
+    "spin_forever",
+    "eat_memory",
+    "trap_on_header",
+    "log_flood",
+    "swap_version",
 ];
 
 /// Path of a built guest component (`tutorial_501`, `probe` ...), building every guest
@@ -100,7 +105,7 @@ pub struct TestRouter {
     pub plugin: std::sync::Arc<sipwasm_runtime::Plugin>,
     server: Option<Server>,
     rt: tokio::runtime::Runtime,
-    _engine: PluginEngine,
+    _watcher: Option<sipwasm::watch::PluginWatcher>,
 }
 
 impl TestRouter {
@@ -120,13 +125,15 @@ impl TestRouter {
         if let Ok(level) = std::env::var("SIPWASM_TEST_LOG") {
             sipwasm::logging::init(sipwasm::config::LogFormat::Text, Some(&level));
         }
-        let engine = PluginEngine::new(EngineConfig {
-            max_instances: 16,
-            max_memory_bytes: opts.memory_limit.max(16 << 20),
-            cache_dir: Some(root().join("target/sipwasm-test-cache")),
-            ..EngineConfig::default()
-        })
-        .expect("engine");
+        let engine = std::sync::Arc::new(
+            PluginEngine::new(EngineConfig {
+                max_instances: 16,
+                max_memory_bytes: opts.memory_limit.max(16 << 20),
+                cache_dir: Some(root().join("target/sipwasm-test-cache")),
+                ..EngineConfig::default()
+            })
+            .expect("engine"),
+        );
         let plugin = engine
             .load_file(
                 &plugin(plugin_name),
@@ -136,9 +143,16 @@ impl TestRouter {
                     memory_limit: opts.memory_limit,
                     config: opts.config.clone(),
                     udp_allow: opts.udp_allow.clone(),
+                    account: sipwasm_runtime::TenantAccount::new(plugin_name, Default::default()),
                 },
             )
             .expect("plugin loads");
+        let tenants = sipwasm::tenants::Tenants::single(
+            engine,
+            plugin.clone(),
+            &self::plugin(plugin_name),
+            opts.fallback.clone(),
+        );
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -152,7 +166,10 @@ impl TestRouter {
             workers: opts.workers,
             aliases: opts.aliases.clone(),
             server_header: Some("sipwasm-test".into()),
-            fallback: opts.fallback.clone(),
+            listen: specs
+                .iter()
+                .map(|s| s.parse::<ListenSpec>().unwrap())
+                .collect(),
             tcp: opts.tcp,
             timers: opts.timers,
             dns: opts.dns.clone(),
@@ -165,7 +182,7 @@ impl TestRouter {
                 .collect(),
         };
         let server = rt
-            .block_on(async { Server::start(settings, plugin.clone(), listeners) })
+            .block_on(async { Server::start(settings, tenants, listeners) })
             .expect("server starts");
         TestRouter {
             udp: server.addr(Transport::Udp).unwrap(),
@@ -173,8 +190,61 @@ impl TestRouter {
             plugin,
             server: Some(server),
             rt,
-            _engine: engine,
+            _watcher: None,
         }
+    }
+
+    /// Start a router from configuration `text` (as `sipwasm run` would, written to a
+    /// file in a fresh directory, which is returned too): tenants, limits, grants. Use
+    /// absolute plugin paths and port-0 listeners.
+    pub fn from_config(text: &str) -> (TestRouter, PathBuf) {
+        if let Ok(level) = std::env::var("SIPWASM_TEST_LOG") {
+            sipwasm::logging::init(sipwasm::config::LogFormat::Text, Some(&level));
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "sipwasm-cfg-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("router.toml");
+        std::fs::write(&path, text).unwrap();
+        let cfg = sipwasm::config::Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let tenants = sipwasm::tenants::Tenants::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listeners = cfg.listen.iter().map(|l| l.bind().unwrap()).collect();
+        let server = rt
+            .block_on(async {
+                Server::start(sipwasm::server_settings(&cfg), tenants.clone(), listeners)
+            })
+            .expect("server starts");
+        let watcher = cfg
+            .watch_plugins
+            .then(|| sipwasm::watch::start(tenants.clone()).expect("watching plugin files"));
+        let router = TestRouter {
+            udp: server.addr(Transport::Udp).unwrap(),
+            tcp: server.addr(Transport::Tcp).unwrap(),
+            plugin: tenants.default_tenant().current().plugin.clone(),
+            server: Some(server),
+            rt,
+            _watcher: watcher,
+        };
+        (router, dir)
+    }
+
+    /// Run `f` inside the router's tokio runtime (control socket, watcher ...).
+    pub fn in_runtime<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _enter = self.rt.enter();
+        f()
+    }
+
+    /// The router's tenants.
+    pub fn tenants(&self) -> &std::sync::Arc<sipwasm::tenants::Tenants> {
+        self.server().router().tenants()
     }
 
     /// The router's core counters.
@@ -500,6 +570,8 @@ pub struct SippOutcome {
     pub successful_calls: u64,
     pub failed_calls: u64,
     pub output: String,
+    /// SIPp's message log, when `trace_messages` was set.
+    pub messages: String,
 }
 
 static SIPP_LOCK: Mutex<()> = Mutex::new(());
@@ -559,7 +631,20 @@ pub fn run_sipp(
         successful_calls: ok,
         failed_calls: failed,
         output,
+        messages: String::new(),
     }
+}
+
+/// SIPp's `-trace_msg` log in `dir`, if any.
+fn read_messages(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with("_messages.log"))
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned())
+        .collect()
 }
 
 /// Cumulative successful and failed calls from the last line of a SIPp stat file.
@@ -626,6 +711,8 @@ pub struct Sipp {
     pub rate: u32,
     /// `-s` service (Request-URI user).
     pub service: Option<String>,
+    /// Keep every message sent and received (`-trace_msg`) for the test to read.
+    pub trace_messages: bool,
 }
 
 impl Sipp {
@@ -638,6 +725,7 @@ impl Sipp {
             calls: 1,
             rate: 10,
             service: None,
+            trace_messages: false,
         }
     }
 
@@ -650,6 +738,7 @@ impl Sipp {
             calls: 1,
             rate: 10,
             service: None,
+            trace_messages: false,
         }
     }
 
@@ -692,7 +781,9 @@ impl Sipp {
         if let Some(s) = &self.service {
             cmd.args(["-s", s]);
         }
-        if std::env::var_os("SIPWASM_SIPP_TRACE").is_some() {
+        if self.trace_messages {
+            cmd.arg("-trace_msg");
+        } else if std::env::var_os("SIPWASM_SIPP_TRACE").is_some() {
             // keep SIPp's message and error logs (in the printed directory) for debugging
             eprintln!("sipp trace in {}", dir.display());
             cmd.args(["-trace_msg", "-trace_err"]);
@@ -718,6 +809,7 @@ impl Sipp {
         let dir = Sipp::workdir();
         let out = self.command(&dir).output().expect("running sipp");
         let (ok, failed) = parse_stat(&dir.join("stat.csv"));
+        let messages = read_messages(&dir);
         if std::env::var_os("SIPWASM_SIPP_TRACE").is_none() {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -725,6 +817,7 @@ impl Sipp {
             success: out.status.success(),
             successful_calls: ok,
             failed_calls: failed,
+            messages,
             output: format!(
                 "{}\n{}",
                 String::from_utf8_lossy(&out.stdout),
@@ -779,6 +872,7 @@ impl SippProcess {
             successful_calls: ok,
             failed_calls: failed,
             output: String::new(),
+            messages: read_messages(&self.dir),
         }
     }
 }

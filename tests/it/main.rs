@@ -11,3 +11,4 @@ mod nosip;
 mod rfc3261_proxy;
 mod rfc3261_stateless;
 mod runtime;
+mod tenants;

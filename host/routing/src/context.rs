@@ -89,6 +89,33 @@ impl LocalConfig {
         }
     }
 
+    /// The same router identity (listeners, aliases, tags, services) for a tenant: its own
+    /// location table and nonces, and only the shared `htables` it was granted (`None`:
+    /// all of them).
+    pub fn tenant_view(&self, htables: Option<&[String]>) -> LocalConfig {
+        LocalConfig {
+            listeners: self.listeners.clone(),
+            advertised: self.advertised.clone(),
+            aliases: self.aliases.clone(),
+            server_header: self.server_header.clone(),
+            tag_prefix: self.tag_prefix.clone(),
+            tag_keys: self.tag_keys.clone(),
+            services: self.services.clone(),
+            location: crate::registrar::Location::default(),
+            auth: crate::auth::AuthState::new(),
+            htables: match htables {
+                Some(names) => self.htables.subset(names),
+                None => self.htables.subset(
+                    &self
+                        .htables
+                        .specs()
+                        .map(|s| s.name.clone())
+                        .collect::<Vec<_>>(),
+                ),
+            },
+        }
+    }
+
     /// Put `sent_by` (`host:port`) instead of `listener`'s bound address in the Via and
     /// Record-Route of what leaves from it (`advertise`); that address is also "myself".
     pub fn with_advertised(mut self, listener: Listener, sent_by: String) -> Self {
@@ -811,6 +838,9 @@ impl RouteContext {
     /// Add headers to replies sent by this event (a reply lump).
     pub fn append_to_reply(&mut self, headers: &str) -> Result<(), SlError> {
         let t = check_header_lines(headers).map_err(|e| SlError::InvalidHeader(e.to_string()))?;
+        let mut added = self.reply_lumps.iter().map(Vec::len).sum();
+        crate::lumps::check_added(&mut added, &t)
+            .map_err(|e| SlError::InvalidHeader(e.to_string()))?;
         self.reply_lumps.push(t);
         Ok(())
     }

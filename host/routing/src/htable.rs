@@ -79,7 +79,7 @@ impl Table {
 /// Every configured table.
 #[derive(Debug, Default)]
 pub struct Htables {
-    tables: HashMap<String, Table>,
+    tables: HashMap<String, std::sync::Arc<Table>>,
 }
 
 fn check_key(key: &str) -> Result<(), HtError> {
@@ -101,12 +101,25 @@ impl Htables {
                 .map(|s| {
                     (
                         s.name.clone(),
-                        Table {
+                        std::sync::Arc::new(Table {
                             spec: s.clone(),
                             entries: Mutex::new(HashMap::new()),
-                        },
+                        }),
                     )
                 })
+                .collect(),
+        }
+    }
+
+    /// A view holding only the tables named in `names` (the same tables, not copies):
+    /// what a tenant granted those tables sees.
+    pub fn subset(&self, names: &[String]) -> Htables {
+        Htables {
+            tables: self
+                .tables
+                .iter()
+                .filter(|(n, _)| names.contains(n))
+                .map(|(n, t)| (n.clone(), t.clone()))
                 .collect(),
         }
     }
@@ -119,6 +132,7 @@ impl Htables {
     fn table(&self, name: &str) -> Result<&Table, HtError> {
         self.tables
             .get(name)
+            .map(|t| &**t)
             .ok_or_else(|| HtError::UnknownTable(name.to_string()))
     }
 

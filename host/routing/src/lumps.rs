@@ -31,10 +31,33 @@ pub enum HdrError {
     NotFound(String),
 }
 
+/// Most header text one call may add.
+pub const MAX_HEADER_TEXT: usize = 8 * 1024;
+/// Most header text all the changes to one message may add: a plugin cannot build a
+/// message larger than a peer accepts (or the router's memory holds) one call at a time.
+pub const MAX_ADDED_TEXT: usize = 32 * 1024;
+
+/// Refuse `t` when the text added so far plus `t` would pass [`MAX_ADDED_TEXT`].
+pub fn check_added(added: &mut usize, t: &[u8]) -> Result<(), HdrError> {
+    if *added + t.len() > MAX_ADDED_TEXT {
+        return Err(HdrError::InvalidHeader(format!(
+            "the changes would add more than {MAX_ADDED_TEXT} bytes of headers"
+        )));
+    }
+    *added += t.len();
+    Ok(())
+}
+
 /// Validate header text given by a plugin: one or more `Name: value` lines, each ending in
 /// CRLF (added to the last line when missing), folded continuation lines allowed. Anything
 /// that could end the header section or smuggle a body is refused.
 pub fn check_header_lines(text: &str) -> Result<Vec<u8>, HdrError> {
+    if text.len() > MAX_HEADER_TEXT {
+        return Err(HdrError::InvalidHeader(format!(
+            "{} bytes of header text (at most {MAX_HEADER_TEXT} a call)",
+            text.len()
+        )));
+    }
     let mut out = text.as_bytes().to_vec();
     if !out.ends_with(b"\r\n") {
         if out.ends_with(b"\n") || out.ends_with(b"\r") {
@@ -93,6 +116,8 @@ pub fn check_header_lines(text: &str) -> Result<Vec<u8>, HdrError> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Lumps {
     ops: Vec<Lump>,
+    /// Bytes of header text added so far.
+    added: usize,
 }
 
 fn first_named<'m>(msg: &'m SipMessage, name: &str) -> Option<&'m sipwasm_proto::Header> {
@@ -130,6 +155,7 @@ impl Lumps {
     /// `hdr.append`: after the last header.
     pub fn append(&mut self, msg: &SipMessage, text: &str) -> Result<(), HdrError> {
         let t = check_header_lines(text)?;
+        check_added(&mut self.added, &t)?;
         self.insert_at(msg.headers_end(), t);
         Ok(())
     }
@@ -142,6 +168,7 @@ impl Lumps {
         name: &str,
     ) -> Result<(), HdrError> {
         let t = check_header_lines(text)?;
+        check_added(&mut self.added, &t)?;
         let h = first_named(msg, name).ok_or_else(|| HdrError::NotFound(name.to_string()))?;
         self.insert_at(h.line.end as usize, t);
         Ok(())
@@ -150,6 +177,7 @@ impl Lumps {
     /// `hdr.insert`: before the first header.
     pub fn insert(&mut self, msg: &SipMessage, text: &str) -> Result<(), HdrError> {
         let t = check_header_lines(text)?;
+        check_added(&mut self.added, &t)?;
         let at = msg
             .headers()
             .first()
@@ -166,6 +194,7 @@ impl Lumps {
         name: &str,
     ) -> Result<(), HdrError> {
         let t = check_header_lines(text)?;
+        check_added(&mut self.added, &t)?;
         let h = first_named(msg, name).ok_or_else(|| HdrError::NotFound(name.to_string()))?;
         self.insert_at(h.line.start as usize, t);
         Ok(())
@@ -323,6 +352,17 @@ X-Last2: 2\r\n\r\n"
         assert!(check_header_lines("Bad Name: 1").is_err());
         assert!(check_header_lines(" X: 1").is_err());
         assert!(check_header_lines("X: a\rb").is_err());
+        let long = format!("X-Long: {}", "a".repeat(MAX_HEADER_TEXT));
+        assert!(
+            check_header_lines(&long).is_err(),
+            "one call adds at most 8 KiB"
+        );
+        let mut added = 0;
+        let chunk = vec![b'a'; 8000];
+        for _ in 0..4 {
+            check_added(&mut added, &chunk).unwrap();
+        }
+        assert!(check_added(&mut added, &chunk).is_err(), "32 KiB in all");
         let m = msg();
         let mut l = Lumps::default();
         assert_eq!(

@@ -3,5 +3,10 @@
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "plugin",
-    imports: { default: tracing },
+    imports: {
+        // log calls may trap: an event that floods the log is cut
+        "sipwasm:router/log.log": tracing | trappable,
+        "sipwasm:router/log.xlog": tracing | trappable,
+        default: tracing,
+    },
 });

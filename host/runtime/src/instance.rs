@@ -8,7 +8,9 @@
 //! trap, a timeout or a memory-cap hit the instance is discarded and the next event gets a
 //! fresh one.
 
-use crate::bindings::exports::sipwasm::router::{msrp_events, nosip_events, routes, tm_routes};
+use crate::bindings::exports::sipwasm::router::{
+    msrp_events, nosip_events, routes, self_test, tm_routes,
+};
 use crate::plugin::Plugin;
 use crate::state::HostState;
 use crate::stats::PluginStats;
@@ -79,6 +81,15 @@ pub enum EventError {
     /// No instance could be created.
     #[error("{0}")]
     Instantiate(String),
+    /// The event went on logging far past its tenant's log rate and was cut.
+    #[error(
+        "log flood: cut after {} refused log lines",
+        crate::account::MAX_DROPPED_PER_EVENT
+    )]
+    LogFlood,
+    /// The plugin failed repeatedly and its tenant is backing off: the event was not run.
+    #[error("the plugin failed repeatedly: backing off")]
+    BackingOff,
 }
 
 impl EventError {
@@ -87,7 +98,10 @@ impl EventError {
     pub fn discards_instance(&self) -> bool {
         matches!(
             self,
-            EventError::Timeout | EventError::MemoryCap(_) | EventError::Trap(_)
+            EventError::Timeout
+                | EventError::MemoryCap(_)
+                | EventError::Trap(_)
+                | EventError::LogFlood
         )
     }
 }
@@ -119,6 +133,15 @@ pub struct MsrpOutcome {
     pub result: Result<Verdict, EventError>,
 }
 
+/// The exports of one instance.
+pub(crate) struct Exports {
+    pub(crate) routes: routes::Guest,
+    pub(crate) tm_routes: Option<tm_routes::Guest>,
+    pub(crate) nosip_events: Option<nosip_events::Guest>,
+    pub(crate) msrp_events: Option<msrp_events::Guest>,
+    pub(crate) self_test: Option<self_test::Guest>,
+}
+
 /// One live instance of a plugin in its own store.
 pub struct PluginInstance {
     plugin: Arc<Plugin>,
@@ -127,28 +150,47 @@ pub struct PluginInstance {
     tm_routes: Option<tm_routes::Guest>,
     nosip_events: Option<nosip_events::Guest>,
     msrp_events: Option<msrp_events::Guest>,
+    self_test: Option<self_test::Guest>,
     broken: bool,
+}
+
+impl Drop for PluginInstance {
+    fn drop(&mut self) {
+        self.plugin.account().release_instance();
+    }
 }
 
 type GuestCall = wasmtime::Result<Result<routes::Verdict, routes::RouteError>>;
 
 impl PluginInstance {
-    pub(crate) fn new(
-        plugin: Arc<Plugin>,
-        store: Store<HostState>,
-        routes: routes::Guest,
-        tm_routes: Option<tm_routes::Guest>,
-        nosip_events: Option<nosip_events::Guest>,
-        msrp_events: Option<msrp_events::Guest>,
-    ) -> Self {
+    pub(crate) fn new(plugin: Arc<Plugin>, store: Store<HostState>, exports: Exports) -> Self {
         PluginInstance {
             plugin,
             store,
-            routes,
-            tm_routes,
-            nosip_events,
-            msrp_events,
+            routes: exports.routes,
+            tm_routes: exports.tm_routes,
+            nosip_events: exports.nosip_events,
+            msrp_events: exports.msrp_events,
+            self_test: exports.self_test,
             broken: false,
+        }
+    }
+
+    /// Run the `self-test` export (`Ok` when there is none), within the CPU deadline.
+    pub fn run_self_test(&mut self) -> Result<(), String> {
+        let Some(guest) = self.self_test.clone() else {
+            return Ok(());
+        };
+        let mut verdict: Result<(), String> = Ok(());
+        let result = self.call("self-test", |store| {
+            guest.call_run(store).map(|r| {
+                verdict = r;
+                Ok(routes::Verdict::Continue)
+            })
+        });
+        match result {
+            Ok(_) => verdict,
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -164,7 +206,7 @@ impl PluginInstance {
 
     /// Run `route` for the event `ctx`, within the plugin's CPU deadline.
     pub fn run(&mut self, route: Route<'_>, ctx: RouteContext) -> EventOutcome {
-        let stats = &self.plugin.stats;
+        let stats = self.plugin.counters();
         PluginStats::bump(&stats.events);
         if self.broken {
             return EventOutcome {
@@ -207,7 +249,7 @@ impl PluginInstance {
     /// Run `event_route[nosip:msg]` for a non-SIP packet. A plugin that does not export
     /// `nosip-events` gets nothing: the packet is dropped (`Ok(Drop)`).
     pub fn run_nosip(&mut self, event: RawEvent) -> RawOutcome {
-        PluginStats::bump(&self.plugin.stats.events);
+        PluginStats::bump(&self.plugin.counters().events);
         if self.broken {
             return RawOutcome {
                 event,
@@ -234,7 +276,7 @@ impl PluginInstance {
     /// Run `event_route[msrp:frame-in]` for an MSRP frame. A plugin that does not export
     /// `msrp-events` gets nothing: the frame is dropped (`Ok(Drop)`).
     pub fn run_msrp(&mut self, event: MsrpEvent) -> MsrpOutcome {
-        PluginStats::bump(&self.plugin.stats.events);
+        PluginStats::bump(&self.plugin.counters().events);
         if self.broken {
             return MsrpOutcome {
                 event,
@@ -267,7 +309,7 @@ impl PluginInstance {
         label: &'static str,
         f: impl FnOnce(&mut Store<HostState>) -> GuestCall,
     ) -> Result<Verdict, EventError> {
-        let stats = &self.plugin.stats;
+        let stats = self.plugin.counters();
         {
             let data = self.store.data_mut();
             data.route = label;
@@ -280,6 +322,11 @@ impl PluginInstance {
         let call = f(&mut self.store);
         drop(in_call);
         let hit_memory_cap = self.store.data().limits.hit;
+        let log_flood = self
+            .store
+            .data()
+            .log_flood
+            .load(std::sync::atomic::Ordering::Relaxed);
         let result = match call {
             Ok(Ok(routes::Verdict::Continue)) => Ok(Verdict::Continue),
             Ok(Ok(routes::Verdict::Exit)) => Ok(Verdict::Exit),
@@ -299,7 +346,10 @@ impl PluginInstance {
                     Some(t) => t.to_string(),
                     None => e.root_cause().to_string(),
                 };
-                if hit_memory_cap {
+                if log_flood {
+                    PluginStats::bump(&stats.log_floods);
+                    Err(EventError::LogFlood)
+                } else if hit_memory_cap {
                     // refused memory growth first: whatever came next (abort, or a
                     // deadline hit while retrying) is the memory cap's doing
                     PluginStats::bump(&stats.memory_cap);
@@ -315,6 +365,12 @@ impl PluginInstance {
         };
         if let Err(err) = &result {
             tracing::warn!(plugin = %self.plugin.name(), route = label, "event failed: {err}");
+        }
+        if label != "self-test" {
+            // a new version failing its self-test must not back off the one serving
+            self.plugin
+                .account()
+                .record(result.as_ref().is_err_and(EventError::discards_instance));
         }
         result
     }
@@ -350,13 +406,19 @@ impl PluginWorker {
 
     /// The live instance, created when there is none (or the last one broke).
     fn instance(&mut self) -> Result<&mut PluginInstance, EventError> {
+        let account = self.plugin.account();
+        if account.backing_off() {
+            PluginStats::bump(&self.plugin.counters().events);
+            PluginStats::bump(&self.plugin.counters().backoff_rejections);
+            return Err(EventError::BackingOff);
+        }
         if self.instance.as_ref().is_none_or(PluginInstance::is_broken) {
             self.instance = None;
             match self.plugin.instantiate() {
                 Ok(i) => self.instance = Some(i),
                 Err(e) => {
                     tracing::error!(plugin = %self.plugin.name(), "cannot create an instance: {e}");
-                    PluginStats::bump(&self.plugin.stats.events);
+                    PluginStats::bump(&self.plugin.counters().events);
                     return Err(EventError::Instantiate(e.to_string()));
                 }
             }

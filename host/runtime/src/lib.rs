@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod account;
 mod bindings;
 mod cache;
 mod engine;
@@ -37,6 +38,9 @@ mod stats;
 mod stdio;
 mod ticker;
 
+pub use account::{
+    AccountLimits, BACKOFF_AFTER_FAILURES, BACKOFF_FIRST, BACKOFF_MAX, TenantAccount,
+};
 pub use cache::sha256_hex;
 pub use engine::{EngineConfig, PluginEngine};
 pub use error::RuntimeError;

@@ -1,5 +1,6 @@
 //! A loaded plugin: its compiled component, pre-linked for fast instantiation.
 
+use crate::account::TenantAccount;
 use crate::bindings;
 use crate::cache::sha256_hex;
 use crate::engine::PluginEngine;
@@ -10,6 +11,7 @@ use crate::stats::{PluginStats, StatsSnapshot};
 use sipwasm_routing::UdpAllow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::types::ComponentItem;
@@ -27,13 +29,19 @@ pub struct PluginSettings {
     pub config: BTreeMap<String, String>,
     /// Where `net.send-udp` may send (nothing by default).
     pub udp_allow: UdpAllow,
+    /// The tenant this plugin runs for: counters, instance limit, log rate and back-off
+    /// are shared by every version loaded with the same account.
+    pub account: Arc<TenantAccount>,
 }
 
 impl PluginSettings {
-    /// Defaults: 10 ms per event, 16 MiB per instance, no config.
+    /// Defaults: 10 ms per event, 16 MiB per instance, no config, an account of its own
+    /// without limits.
     pub fn new(name: impl Into<String>) -> Self {
+        let name = name.into();
         PluginSettings {
-            name: name.into(),
+            account: TenantAccount::new(name.as_str(), crate::AccountLimits::default()),
+            name,
             deadline: Duration::from_millis(10),
             memory_limit: 16 << 20,
             config: BTreeMap::new(),
@@ -42,10 +50,14 @@ impl PluginSettings {
     }
 }
 
+/// Ids of loaded plugins, unique in the process.
+static NEXT_PLUGIN_ID: AtomicU64 = AtomicU64::new(1);
+
 /// What host functions need to know about their plugin.
 #[derive(Debug)]
 pub(crate) struct PluginMeta {
     pub(crate) name: Arc<str>,
+    pub(crate) account: Arc<TenantAccount>,
     pub(crate) memory_limit: usize,
     pub(crate) config: BTreeMap<String, String>,
     pub(crate) udp_allow: UdpAllow,
@@ -75,8 +87,10 @@ pub struct Plugin {
     pub(crate) deadline: Duration,
     pub(crate) tick: Duration,
     pub(crate) deadline_ticks: u64,
+    pub(crate) self_test: Option<bindings::exports::sipwasm::router::self_test::GuestIndices>,
     pub(crate) ticker: crate::ticker::TickerHandle,
-    pub(crate) stats: PluginStats,
+    id: u64,
+    retired: AtomicBool,
     report: ComponentReport,
 }
 
@@ -142,9 +156,11 @@ impl Plugin {
             bindings::exports::sipwasm::router::nosip_events::GuestIndices::new(&pre).ok();
         let msrp_events =
             bindings::exports::sipwasm::router::msrp_events::GuestIndices::new(&pre).ok();
+        let self_test = bindings::exports::sipwasm::router::self_test::GuestIndices::new(&pre).ok();
         Ok(Plugin {
             meta: Arc::new(PluginMeta {
                 name: settings.name.into(),
+                account: settings.account,
                 memory_limit: settings.memory_limit,
                 config: settings.config,
                 udp_allow: settings.udp_allow,
@@ -158,7 +174,9 @@ impl Plugin {
             tick: engine.config().epoch_tick,
             deadline_ticks: engine.deadline_ticks(settings.deadline),
             ticker: engine.ticker(),
-            stats: PluginStats::default(),
+            self_test,
+            id: NEXT_PLUGIN_ID.fetch_add(1, Ordering::Relaxed),
+            retired: AtomicBool::new(false),
             report,
         })
     }
@@ -173,9 +191,58 @@ impl Plugin {
         &self.report
     }
 
-    /// Counters.
+    /// Counters of the plugin's tenant (every version loaded with its account).
     pub fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
+        self.meta.account.stats()
+    }
+
+    /// The settings it was loaded with.
+    pub fn settings(&self) -> PluginSettings {
+        PluginSettings {
+            name: self.meta.name.to_string(),
+            deadline: self.deadline,
+            memory_limit: self.meta.memory_limit,
+            config: self.meta.config.clone(),
+            udp_allow: self.meta.udp_allow.clone(),
+            account: self.meta.account.clone(),
+        }
+    }
+
+    /// The tenant account the plugin runs under.
+    pub fn account(&self) -> &Arc<TenantAccount> {
+        &self.meta.account
+    }
+
+    pub(crate) fn counters(&self) -> &PluginStats {
+        &self.meta.account.stats
+    }
+
+    /// Unique in the process: two loads of the same file are two plugins.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Mark this plugin as replaced by a newer version: it keeps serving the events and
+    /// transactions that started on it, and workers let go of its instances afterwards.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+    }
+
+    /// True once [`Self::retire`]d.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
+    }
+
+    /// True when the component exports `self-test`.
+    pub fn has_self_test(&self) -> bool {
+        self.self_test.is_some()
+    }
+
+    /// Instantiate afresh and run the component's `self-test` export, within the CPU
+    /// deadline. `Ok` when it passes or there is none.
+    pub fn self_test(self: &Arc<Self>) -> Result<(), String> {
+        let mut instance = self.instantiate().map_err(|e| e.to_string())?;
+        instance.run_self_test()
     }
 
     /// True when the plugin exports failure/branch/onreply routes.
@@ -195,7 +262,15 @@ impl Plugin {
 
     /// A fresh instance in its own store.
     pub fn instantiate(self: &Arc<Self>) -> Result<PluginInstance, RuntimeError> {
-        PluginStats::bump(&self.stats.instantiations);
+        if let Err(limit) = self.meta.account.take_instance() {
+            PluginStats::bump(&self.counters().instantiate_failures);
+            return Err(RuntimeError::Instantiate(format!(
+                "the tenant's instance limit ({limit}) is reached"
+            )));
+        }
+        // from here the reservation belongs to the instance (released when it drops) or is
+        // given back below
+        PluginStats::bump(&self.counters().instantiations);
         let mut store = Store::new(self.pre.engine(), HostState::new(self.meta.clone()));
         store.limiter(|s| &mut s.limits);
         // The epoch deadline fires after `deadline` of wall time; the callback then charges
@@ -228,20 +303,24 @@ impl Plugin {
                 Some(i) => Some(i.load(&mut store, &instance)?),
                 None => None,
             };
-            Ok((routes, tm_routes, nosip_events, msrp_events))
-        });
-        drop(call);
-        match loaded {
-            Ok((routes, tm_routes, nosip_events, msrp_events)) => Ok(PluginInstance::new(
-                self.clone(),
-                store,
+            let self_test = match &self.self_test {
+                Some(i) => Some(i.load(&mut store, &instance)?),
+                None => None,
+            };
+            Ok(crate::instance::Exports {
                 routes,
                 tm_routes,
                 nosip_events,
                 msrp_events,
-            )),
+                self_test,
+            })
+        });
+        drop(call);
+        match loaded {
+            Ok(exports) => Ok(PluginInstance::new(self.clone(), store, exports)),
             Err(e) => {
-                PluginStats::bump(&self.stats.instantiate_failures);
+                self.meta.account.release_instance();
+                PluginStats::bump(&self.counters().instantiate_failures);
                 Err(RuntimeError::Instantiate(format!("{e:#}")))
             }
         }

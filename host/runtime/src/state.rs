@@ -63,6 +63,10 @@ pub struct HostState {
     /// Name of the route running, for log lines.
     pub(crate) route: &'static str,
     pub(crate) limits: MemoryLimit,
+    /// Log lines refused in the current event (shared with the stdout/stderr sinks).
+    pub(crate) log_drops: Arc<std::sync::atomic::AtomicU32>,
+    /// Set when the event was cut for flooding the log.
+    pub(crate) log_flood: Arc<std::sync::atomic::AtomicBool>,
     wasi: WasiCtx,
     table: ResourceTable,
     pv_cache: HashMap<String, Arc<PvSpec>>,
@@ -71,15 +75,19 @@ pub struct HostState {
 
 impl HostState {
     pub(crate) fn new(meta: Arc<PluginMeta>) -> Self {
+        let log_drops = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let log_flood = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sink = |stream| {
+            crate::stdio::LogSink::new(
+                meta.account.clone(),
+                stream,
+                log_drops.clone(),
+                log_flood.clone(),
+            )
+        };
         let wasi = WasiCtx::builder()
-            .stdout(crate::stdio::LogSink::new(
-                meta.name.clone(),
-                crate::stdio::Stream::Stdout,
-            ))
-            .stderr(crate::stdio::LogSink::new(
-                meta.name.clone(),
-                crate::stdio::Stream::Stderr,
-            ))
+            .stdout(sink(crate::stdio::Stream::Stdout))
+            .stderr(sink(crate::stdio::Stream::Stderr))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -90,6 +98,8 @@ impl HostState {
                 hit: false,
             },
             meta,
+            log_drops,
+            log_flood,
             event: None,
             raw: None,
             msrp: None,
@@ -106,6 +116,10 @@ impl HostState {
 
     /// Start charging a new guest call to the deadline.
     pub(crate) fn start_call(&mut self) {
+        self.log_drops
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        self.log_flood
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.call_started = std::time::Instant::now();
         self.host_waited = std::time::Duration::ZERO;
     }

@@ -12,6 +12,10 @@ pub struct PluginStats {
     pub(crate) route_errors: AtomicU64,
     pub(crate) instantiations: AtomicU64,
     pub(crate) instantiate_failures: AtomicU64,
+    pub(crate) logs_dropped: AtomicU64,
+    pub(crate) log_floods: AtomicU64,
+    pub(crate) backoffs: AtomicU64,
+    pub(crate) backoff_rejections: AtomicU64,
 }
 
 /// A copy of [`PluginStats`] at one moment.
@@ -29,8 +33,18 @@ pub struct StatsSnapshot {
     pub route_errors: u64,
     /// Instances created.
     pub instantiations: u64,
-    /// Instances that could not be created.
+    /// Instances that could not be created (including the instance limit).
     pub instantiate_failures: u64,
+    /// Log lines dropped by the log-rate limit.
+    pub logs_dropped: u64,
+    /// Events cut for flooding the log.
+    pub log_floods: u64,
+    /// Times the tenant started backing off after repeated failures.
+    pub backoffs: u64,
+    /// Events refused (given the fallback) while backing off.
+    pub backoff_rejections: u64,
+    /// Instances alive now.
+    pub live_instances: u64,
 }
 
 impl PluginStats {
@@ -45,6 +59,11 @@ impl PluginStats {
             route_errors: r(&self.route_errors),
             instantiations: r(&self.instantiations),
             instantiate_failures: r(&self.instantiate_failures),
+            logs_dropped: r(&self.logs_dropped),
+            log_floods: r(&self.log_floods),
+            backoffs: r(&self.backoffs),
+            backoff_rejections: r(&self.backoff_rejections),
+            live_instances: 0,
         }
     }
 

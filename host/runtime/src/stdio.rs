@@ -1,9 +1,11 @@
 //! A plugin's WASI stdout and stderr go to the router's log, line by line, tagged with the
 //! plugin name (a panic message from a Rust guest arrives this way).
 
+use crate::account::{LogGate, MAX_DROPPED_PER_EVENT, TenantAccount};
 use bytes::Bytes;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::{Context, Poll};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
@@ -21,13 +23,25 @@ pub(crate) enum Stream {
 /// Factory handed to WASI for stdout or stderr.
 #[derive(Clone)]
 pub(crate) struct LogSink {
-    plugin: Arc<str>,
+    account: Arc<TenantAccount>,
     stream: Stream,
+    event_drops: Arc<AtomicU32>,
+    flood: Arc<AtomicBool>,
 }
 
 impl LogSink {
-    pub(crate) fn new(plugin: Arc<str>, stream: Stream) -> Self {
-        LogSink { plugin, stream }
+    pub(crate) fn new(
+        account: Arc<TenantAccount>,
+        stream: Stream,
+        event_drops: Arc<AtomicU32>,
+        flood: Arc<AtomicBool>,
+    ) -> Self {
+        LogSink {
+            account,
+            stream,
+            event_drops,
+            flood,
+        }
     }
 }
 
@@ -60,27 +74,39 @@ impl LineWriter {
         }
     }
 
-    fn emit(&self, line: &[u8]) {
+    /// Log one line; false when the event flooded the log and must be cut.
+    fn emit(&self, line: &[u8]) -> bool {
+        match self.sink.account.log_gate(&self.sink.event_drops) {
+            LogGate::Write => {}
+            LogGate::Drop => return true,
+            LogGate::Flood => {
+                self.sink.flood.store(true, Ordering::Relaxed);
+                return false;
+            }
+        }
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches('\r');
         match self.sink.stream {
             Stream::Stdout => {
-                tracing::info!(target: "sipwasm::plugin", plugin = %self.sink.plugin, stream = "stdout", "{text}")
+                tracing::info!(target: "sipwasm::plugin", plugin = %self.sink.account.name_arc(), stream = "stdout", "{text}")
             }
             Stream::Stderr => {
-                tracing::warn!(target: "sipwasm::plugin", plugin = %self.sink.plugin, stream = "stderr", "{text}")
+                tracing::warn!(target: "sipwasm::plugin", plugin = %self.sink.account.name_arc(), stream = "stderr", "{text}")
             }
         }
+        true
     }
 
-    fn push(&mut self, mut bytes: &[u8]) {
+    /// Take `bytes`, logging each complete line; false when the event flooded the log.
+    fn push(&mut self, mut bytes: &[u8]) -> bool {
+        let mut ok = true;
         while let Some(nl) = bytes.iter().position(|&c| c == b'\n') {
             if self.pending.is_empty() {
-                self.emit(&bytes[..nl]);
+                ok &= self.emit(&bytes[..nl]);
             } else {
                 self.pending.extend_from_slice(&bytes[..nl]);
                 let line = std::mem::take(&mut self.pending);
-                self.emit(&line);
+                ok &= self.emit(&line);
             }
             bytes = &bytes[nl + 1..];
         }
@@ -88,8 +114,9 @@ impl LineWriter {
         while self.pending.len() >= MAX_LINE {
             let rest = self.pending.split_off(MAX_LINE);
             let line = std::mem::replace(&mut self.pending, rest);
-            self.emit(&line);
+            ok &= self.emit(&line);
         }
+        ok
     }
 }
 
@@ -104,8 +131,15 @@ impl Drop for LineWriter {
 
 impl OutputStream for LineWriter {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.push(&bytes);
-        Ok(())
+        if self.push(&bytes) {
+            Ok(())
+        } else {
+            Err(wasmtime_wasi::p2::StreamError::Trap(wasmtime::Error::msg(
+                format!(
+                    "log flood: more than {MAX_DROPPED_PER_EVENT} lines over the log rate in one event"
+                ),
+            )))
+        }
     }
 
     fn flush(&mut self) -> StreamResult<()> {
@@ -128,7 +162,7 @@ impl tokio::io::AsyncWrite for LineWriter {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        self.push(buf);
+        let _ = self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }
 

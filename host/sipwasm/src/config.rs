@@ -145,11 +145,11 @@ pub enum Fallback {
     Reply(u16, String),
 }
 
-/// `[plugin]`
+/// `[plugin]` (the default tenant) or one `[[tenant]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginSection {
-    /// Name for logs and counters.
+    /// Name for logs, counters and `sipwasm ctl`.
     pub name: String,
     /// The `.wasm` component.
     pub path: PathBuf,
@@ -159,7 +159,14 @@ pub struct PluginSection {
     /// Memory cap per instance, MiB.
     #[serde(default = "PluginSection::default_memory")]
     pub memory_mb: usize,
-    /// Reply on failure: `"drop"` or `{ code = 500, reason = "Server Internal Error" }`.
+    /// Most live instances of the plugin at once; 0: one per worker thread.
+    #[serde(default)]
+    pub instances: usize,
+    /// Log lines a second the plugin may write; 0: no limit. Default: no limit for
+    /// `[plugin]`, 1000 for a `[[tenant]]`.
+    #[serde(default)]
+    pub log_rate: Option<u32>,
+    /// Reply on failure: `"drop"` or `{ code = 500, reason = "..." }`.
     #[serde(default)]
     pub fallback: Option<FallbackSpec>,
     /// Settings the plugin reads with `config.get`.
@@ -169,6 +176,22 @@ pub struct PluginSection {
     /// `IP/PREFIX` or `IP/PREFIX:PORT`. Empty (the default): nowhere.
     #[serde(default)]
     pub udp_allow: Vec<String>,
+    /// The `[[htable]]`s the plugin may use. Default: all of them for `[plugin]`, none for
+    /// a `[[tenant]]`.
+    #[serde(default)]
+    pub htables: Option<Vec<String>>,
+    /// The events the plugin receives: `sip`, `nosip`, `msrp` (default: all).
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// Listeners (as written in `router.listen`) whose traffic this tenant serves.
+    #[serde(default)]
+    pub listen: Vec<String>,
+    /// Request-URI or To domains this tenant serves.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// The tenant serving what no other tenant claims (`[plugin]` always is).
+    #[serde(default)]
+    pub default: bool,
 }
 
 impl PluginSection {
@@ -178,6 +201,56 @@ impl PluginSection {
     const fn default_memory() -> usize {
         16
     }
+}
+
+/// Which events a tenant receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventGrants {
+    /// SIP requests and replies.
+    pub sip: bool,
+    /// `event_route[nosip:msg]`
+    pub nosip: bool,
+    /// `event_route[msrp:frame-in]`
+    pub msrp: bool,
+}
+
+impl Default for EventGrants {
+    fn default() -> Self {
+        EventGrants {
+            sip: true,
+            nosip: true,
+            msrp: true,
+        }
+    }
+}
+
+/// A validated tenant: its plugin, what it serves, its limits and grants.
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    /// Name (logs, counters, `sipwasm ctl reload NAME`).
+    pub name: String,
+    /// Plugin file (absolute or relative to the working directory).
+    pub plugin_path: PathBuf,
+    /// CPU deadline per event.
+    pub deadline: Duration,
+    /// Memory cap per instance, bytes.
+    pub memory_limit: usize,
+    /// Instance limit (0: one per worker thread) and log rate (0: unlimited).
+    pub limits: sipwasm_runtime::AccountLimits,
+    /// Fallback on failure.
+    pub fallback: Fallback,
+    /// The plugin's own settings, as strings.
+    pub plugin_config: BTreeMap<String, String>,
+    /// Where the plugin may send UDP.
+    pub udp_allow: sipwasm_routing::UdpAllow,
+    /// Tables granted; `None`: every table.
+    pub htables: Option<Vec<String>>,
+    /// Events received.
+    pub events: EventGrants,
+    /// Listeners served, as `router.listen` entries.
+    pub listen: Vec<ListenSpec>,
+    /// Domains served (lower case).
+    pub domains: Vec<String>,
 }
 
 /// `[runtime]`
@@ -190,9 +263,12 @@ pub struct RuntimeSection {
     /// Epoch tick in milliseconds: CPU deadlines fire between the deadline and one tick later.
     #[serde(default = "RuntimeSection::default_tick")]
     pub epoch_tick_ms: u64,
-    /// Instances the pooling allocator holds.
+    /// Instances the pooling allocator holds (raised to what the tenants need).
     #[serde(default = "RuntimeSection::default_instances")]
     pub max_instances: u32,
+    /// Reload a tenant when its `.wasm` file changes.
+    #[serde(default = "RuntimeSection::default_watch")]
+    pub watch_plugins: bool,
 }
 
 impl RuntimeSection {
@@ -202,6 +278,9 @@ impl RuntimeSection {
     const fn default_instances() -> u32 {
         128
     }
+    const fn default_watch() -> bool {
+        true
+    }
 }
 
 impl Default for RuntimeSection {
@@ -210,6 +289,7 @@ impl Default for RuntimeSection {
             cache_dir: None,
             epoch_tick_ms: Self::default_tick(),
             max_instances: Self::default_instances(),
+            watch_plugins: Self::default_watch(),
         }
     }
 }
@@ -336,6 +416,15 @@ impl HtableSection {
     }
 }
 
+/// `[control]`: the `sipwasm ctl` socket.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    /// Unix socket for `sipwasm ctl` (JSON-RPC); none when absent.
+    #[serde(default)]
+    pub socket: Option<PathBuf>,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -368,8 +457,15 @@ pub struct ConfigFile {
     /// `[tcp]`
     #[serde(default)]
     pub tcp: TcpSection,
-    /// `[plugin]`
-    pub plugin: PluginSection,
+    /// `[plugin]`: the default tenant.
+    #[serde(default)]
+    pub plugin: Option<PluginSection>,
+    /// `[[tenant]]`
+    #[serde(default)]
+    pub tenant: Vec<PluginSection>,
+    /// `[control]`
+    #[serde(default)]
+    pub control: ControlSection,
     /// `[runtime]`
     #[serde(default)]
     pub runtime: RuntimeSection,
@@ -407,20 +503,14 @@ pub struct Config {
     pub max_message_size: usize,
     /// TCP limits.
     pub tcp: TcpSection,
-    /// Plugin name.
-    pub plugin_name: String,
-    /// Plugin file (absolute or relative to the working directory).
-    pub plugin_path: PathBuf,
-    /// CPU deadline per event.
-    pub deadline: Duration,
-    /// Memory cap per instance, bytes.
-    pub memory_limit: usize,
-    /// Fallback on failure.
-    pub fallback: Fallback,
-    /// The plugin's own settings, as strings.
-    pub plugin_config: BTreeMap<String, String>,
-    /// Where the plugin may send UDP.
-    pub udp_allow: sipwasm_routing::UdpAllow,
+    /// Tenants; `tenants[default_tenant]` serves what no other claims.
+    pub tenants: Vec<TenantConfig>,
+    /// Index of the default tenant.
+    pub default_tenant: usize,
+    /// `sipwasm ctl` socket.
+    pub control_socket: Option<PathBuf>,
+    /// Reload tenants when their files change.
+    pub watch_plugins: bool,
     /// Which non-SIP packets reach the plugin.
     pub nosip: sipwasm_routing::NosipFilter,
     /// Shared tables.
@@ -517,56 +607,6 @@ impl Config {
                 port,
             });
         }
-        let p = &file.plugin;
-        if p.name.is_empty() {
-            return Err(invalid("plugin.name", "must not be empty".into()));
-        }
-        if p.deadline_ms == 0 || p.deadline_ms > 60_000 {
-            return Err(invalid("plugin.deadline_ms", "must be 1 to 60000".into()));
-        }
-        if p.memory_mb == 0 || p.memory_mb > 4096 {
-            return Err(invalid("plugin.memory_mb", "must be 1 to 4096".into()));
-        }
-        let fallback = match &p.fallback {
-            None => Fallback::Reply(500, "Server Internal Error".into()),
-            Some(FallbackSpec::Keyword(k)) if k == "drop" => Fallback::Drop,
-            Some(FallbackSpec::Keyword(k)) => {
-                return Err(invalid(
-                    "plugin.fallback",
-                    format!("{k:?}: expected \"drop\" or {{ code = N, reason = \"...\" }}"),
-                ));
-            }
-            Some(FallbackSpec::Reply { code, reason }) => {
-                if !(300..=699).contains(code) {
-                    return Err(invalid("plugin.fallback.code", "must be 300 to 699".into()));
-                }
-                let reason = reason
-                    .clone()
-                    .unwrap_or_else(|| "Server Internal Error".into());
-                if reason.contains(['\r', '\n']) {
-                    return Err(invalid("plugin.fallback.reason", "must be one line".into()));
-                }
-                Fallback::Reply(*code, reason)
-            }
-        };
-        let mut plugin_config = BTreeMap::new();
-        for (k, v) in &p.config {
-            let s = match v {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Float(f) => f.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                _ => {
-                    return Err(invalid(
-                        &format!("plugin.config.{k}"),
-                        "values must be strings, numbers or booleans".into(),
-                    ));
-                }
-            };
-            plugin_config.insert(k.clone(), s);
-        }
-        let udp_allow = sipwasm_routing::UdpAllow::parse(&p.udp_allow)
-            .map_err(|e| invalid("plugin.udp_allow", e))?;
         let n = &file.nosip;
         if n.min_size > 65_535 {
             return Err(invalid("nosip.min_size", "must be 0 to 65535".into()));
@@ -596,16 +636,83 @@ impl Config {
                 max_entries: h.max_entries,
             });
         }
+        let mut sections: Vec<(String, &PluginSection)> = Vec::new();
+        if let Some(p) = &file.plugin {
+            sections.push(("plugin".into(), p));
+        }
+        for (i, t) in file.tenant.iter().enumerate() {
+            sections.push((format!("tenant[{i}]"), t));
+        }
+        if sections.is_empty() {
+            return Err(invalid(
+                "plugin",
+                "a [plugin] section or at least one [[tenant]] is needed".into(),
+            ));
+        }
+        let mut tenants = Vec::new();
+        let mut default_tenant = None;
+        for (key, section) in &sections {
+            let is_plugin = key == "plugin";
+            let t = tenant_config(section, key, is_plugin, &listen, &htables, &resolve)
+                .map_err(|(k, m)| invalid(&k, m))?;
+            if tenants.iter().any(|o: &TenantConfig| o.name == t.name) {
+                return Err(invalid(
+                    &format!("{key}.name"),
+                    format!("{:?} is used by two tenants", t.name),
+                ));
+            }
+            if is_plugin || section.default {
+                if let Some(d) = default_tenant {
+                    let other: &TenantConfig = &tenants[d];
+                    return Err(invalid(
+                        &format!("{key}.default"),
+                        format!("{:?} is already the default tenant", other.name),
+                    ));
+                }
+                default_tenant = Some(tenants.len());
+            }
+            tenants.push(t);
+        }
+        let Some(default_tenant) = default_tenant else {
+            return Err(invalid(
+                "tenant",
+                "no default tenant: add a [plugin] section or `default = true` to one [[tenant]]"
+                    .into(),
+            ));
+        };
+        for (i, t) in tenants.iter().enumerate() {
+            for d in &t.domains {
+                if let Some(o) = tenants[..i].iter().find(|o| o.domains.contains(d)) {
+                    return Err(invalid(
+                        &format!("{}.domains", sections[i].0),
+                        format!("{d:?} is already served by tenant {:?}", o.name),
+                    ));
+                }
+            }
+            for l in &t.listen {
+                if let Some(o) = tenants[..i].iter().find(|o| o.listen.contains(l)) {
+                    return Err(invalid(
+                        &format!("{}.listen", sections[i].0),
+                        format!("{l} is already served by tenant {:?}", o.name),
+                    ));
+                }
+            }
+        }
+        let shortest_deadline = tenants
+            .iter()
+            .map(|t| t.deadline)
+            .min()
+            .unwrap_or(Duration::from_millis(10));
         let r = &file.runtime;
         if r.epoch_tick_ms == 0 || r.epoch_tick_ms > 1000 {
             return Err(invalid("runtime.epoch_tick_ms", "must be 1 to 1000".into()));
         }
-        if r.epoch_tick_ms > p.deadline_ms {
+        if Duration::from_millis(r.epoch_tick_ms) > shortest_deadline {
             return Err(invalid(
                 "runtime.epoch_tick_ms",
                 format!(
-                    "a tick longer than plugin.deadline_ms ({}) makes the deadline late",
-                    p.deadline_ms
+                    "a tick longer than the shortest deadline_ms ({}) makes the deadline late",
+                    shortest_deadline.as_millis()
                 ),
             ));
         }
@@ -655,13 +762,10 @@ impl Config {
                 .then(|| file.router.server_header.clone()),
             max_message_size: file.router.max_message_size,
             tcp: file.tcp.clone(),
-            plugin_name: p.name.clone(),
-            plugin_path: resolve(&p.path),
-            deadline: Duration::from_millis(p.deadline_ms),
-            memory_limit: p.memory_mb << 20,
-            fallback,
-            plugin_config,
-            udp_allow,
+            tenants,
+            default_tenant,
+            control_socket: file.control.socket.as_deref().map(resolve),
+            watch_plugins: r.watch_plugins,
             nosip,
             htables,
             cache_dir: r.cache_dir.as_deref().map(resolve),
@@ -683,6 +787,177 @@ impl Config {
             log_level: file.log.level.clone(),
         })
     }
+}
+
+impl Config {
+    /// The default tenant.
+    pub fn default_tenant(&self) -> &TenantConfig {
+        &self.tenants[self.default_tenant]
+    }
+
+    /// Threads that run plugin code: `workers` per UDP listener, `workers` for TCP, and
+    /// the timer thread. Each keeps its own instance of a tenant's plugin.
+    pub fn event_threads(&self) -> usize {
+        use sipwasm_proto::Transport;
+        let udp = self
+            .listen
+            .iter()
+            .filter(|l| l.transport == Transport::Udp)
+            .count();
+        let tcp = self.listen.iter().any(|l| l.transport != Transport::Udp);
+        self.workers * udp + if tcp { self.workers } else { 0 } + 1
+    }
+}
+
+/// Validate one `[plugin]` / `[[tenant]]` section; errors name the key.
+fn tenant_config(
+    p: &PluginSection,
+    key: &str,
+    is_plugin: bool,
+    listeners: &[ListenSpec],
+    htables: &[sipwasm_routing::HtableSpec],
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<TenantConfig, (String, String)> {
+    let bad = |k: &str, m: String| (format!("{key}.{k}"), m);
+    if p.name.is_empty()
+        || !p
+            .name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+    {
+        return Err(bad(
+            "name",
+            format!("{:?}: use letters, digits, '-', '_' or '.'", p.name),
+        ));
+    }
+    if p.deadline_ms == 0 || p.deadline_ms > 60_000 {
+        return Err(bad("deadline_ms", "must be 1 to 60000".into()));
+    }
+    if p.memory_mb == 0 || p.memory_mb > 4096 {
+        return Err(bad("memory_mb", "must be 1 to 4096".into()));
+    }
+    if p.instances > 10_000 {
+        return Err(bad("instances", "must be 0 to 10000".into()));
+    }
+    let fallback = match &p.fallback {
+        None => Fallback::Reply(500, "Server Internal Error".into()),
+        Some(FallbackSpec::Keyword(k)) if k == "drop" => Fallback::Drop,
+        Some(FallbackSpec::Keyword(k)) => {
+            return Err(bad(
+                "fallback",
+                format!("{k:?}: expected \"drop\" or {{ code = N, reason = \"...\" }}"),
+            ));
+        }
+        Some(FallbackSpec::Reply { code, reason }) => {
+            if !(300..=699).contains(code) {
+                return Err(bad("fallback.code", "must be 300 to 699".into()));
+            }
+            let reason = reason
+                .clone()
+                .unwrap_or_else(|| "Server Internal Error".into());
+            if reason.contains(['\r', '\n']) {
+                return Err(bad("fallback.reason", "must be one line".into()));
+            }
+            Fallback::Reply(*code, reason)
+        }
+    };
+    let mut plugin_config = BTreeMap::new();
+    for (k, v) in &p.config {
+        let s = match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => {
+                return Err(bad(
+                    &format!("config.{k}"),
+                    "values must be strings, numbers or booleans".into(),
+                ));
+            }
+        };
+        plugin_config.insert(k.clone(), s);
+    }
+    let udp_allow =
+        sipwasm_routing::UdpAllow::parse(&p.udp_allow).map_err(|e| bad("udp_allow", e))?;
+    let htables_granted = match &p.htables {
+        None if is_plugin => None,
+        None => Some(Vec::new()),
+        Some(names) => {
+            for n in names {
+                if !htables.iter().any(|h| &h.name == n) {
+                    return Err(bad("htables", format!("no [[htable]] named {n:?}")));
+                }
+            }
+            Some(names.clone())
+        }
+    };
+    let events = match &p.events {
+        None => EventGrants::default(),
+        Some(list) => {
+            let mut g = EventGrants {
+                sip: false,
+                nosip: false,
+                msrp: false,
+            };
+            for e in list {
+                match e.as_str() {
+                    "sip" => g.sip = true,
+                    "nosip" => g.nosip = true,
+                    "msrp" => g.msrp = true,
+                    other => {
+                        return Err(bad(
+                            "events",
+                            format!("{other:?}: expected \"sip\", \"nosip\" or \"msrp\""),
+                        ));
+                    }
+                }
+            }
+            g
+        }
+    };
+    let mut listen = Vec::new();
+    for (i, l) in p.listen.iter().enumerate() {
+        let spec: ListenSpec = l.parse().map_err(|e: sipwasm_transport::ListenSpecError| {
+            bad(&format!("listen[{i}]"), e.to_string())
+        })?;
+        if !listeners
+            .iter()
+            .any(|r| r.transport == spec.transport && r.addr == spec.addr)
+        {
+            return Err(bad(
+                &format!("listen[{i}]"),
+                format!("{l} is not one of router.listen"),
+            ));
+        }
+        listen.push(spec);
+    }
+    let mut domains = Vec::new();
+    for (i, d) in p.domains.iter().enumerate() {
+        if d.is_empty() || d.contains([':', ' ', '@', ';']) {
+            return Err(bad(
+                &format!("domains[{i}]"),
+                format!("{d:?} is not a domain"),
+            ));
+        }
+        domains.push(d.to_ascii_lowercase());
+    }
+    Ok(TenantConfig {
+        name: p.name.clone(),
+        plugin_path: resolve(&p.path),
+        deadline: Duration::from_millis(p.deadline_ms),
+        memory_limit: p.memory_mb << 20,
+        limits: sipwasm_runtime::AccountLimits {
+            max_instances: p.instances,
+            log_rate: p.log_rate.unwrap_or(if is_plugin { 0 } else { 1000 }),
+        },
+        fallback,
+        plugin_config,
+        udp_allow,
+        htables: htables_granted,
+        events,
+        listen,
+        domains,
+    })
 }
 
 #[cfg(test)]
@@ -711,13 +986,19 @@ cache_dir = "cache"
     fn good_config_resolves_paths() {
         let c = Config::parse(GOOD, Path::new("/etc/sipwasm/router.toml")).unwrap();
         assert_eq!(c.listen.len(), 2);
-        assert_eq!(c.plugin_path, Path::new("/etc/sipwasm/plugins/t.wasm"));
+        assert_eq!(
+            c.default_tenant().plugin_path,
+            Path::new("/etc/sipwasm/plugins/t.wasm")
+        );
         assert_eq!(
             c.cache_dir.as_deref(),
             Some(Path::new("/etc/sipwasm/cache"))
         );
-        assert_eq!(c.fallback, Fallback::Reply(503, "Busy".into()));
-        assert_eq!(c.plugin_config["retries"], "3");
+        assert_eq!(
+            c.default_tenant().fallback,
+            Fallback::Reply(503, "Busy".into())
+        );
+        assert_eq!(c.default_tenant().plugin_config["retries"], "3");
         assert_eq!(
             c.aliases[0],
             Alias {
@@ -726,8 +1007,8 @@ cache_dir = "cache"
             }
         );
         assert_eq!(c.aliases[1].port, Some(5070));
-        assert_eq!(c.deadline, Duration::from_millis(10));
-        assert_eq!(c.memory_limit, 16 << 20);
+        assert_eq!(c.default_tenant().deadline, Duration::from_millis(10));
+        assert_eq!(c.default_tenant().memory_limit, 16 << 20);
     }
 
     #[test]
@@ -776,7 +1057,10 @@ cache_dir = "cache"
             "fallback = \"drop\"",
         );
         assert_eq!(
-            Config::parse(&drop, Path::new("r.toml")).unwrap().fallback,
+            Config::parse(&drop, Path::new("r.toml"))
+                .unwrap()
+                .default_tenant()
+                .fallback,
             Fallback::Drop
         );
         let e = Config::parse(
@@ -807,7 +1091,10 @@ cache_dir = "cache"
         let c = Config::parse(GOOD, Path::new("r.toml")).unwrap();
         assert_eq!(c.nosip.min_size, 32);
         assert!(c.nosip.msg_match.is_none() && c.nosip.msg_skip.is_none());
-        assert!(c.udp_allow.is_empty(), "outbound UDP is denied by default");
+        assert!(
+            c.default_tenant().udp_allow.is_empty(),
+            "outbound UDP is denied by default"
+        );
         let text = format!(
             "{GOOD}\n[nosip]\nmin_size = 8\nmsg_match = \"^KREQUEST-\"\nmsg_skip = \"^GET \"\n"
         )
@@ -819,8 +1106,16 @@ cache_dir = "cache"
         assert_eq!(c.nosip.min_size, 8);
         assert_eq!(c.nosip.check(b"KREQUEST-x"), Ok(()));
         assert!(c.nosip.check(b"GET / HTTP/1.0").is_err());
-        assert!(c.udp_allow.allows("127.0.0.1:9999".parse().unwrap()));
-        assert!(!c.udp_allow.allows("127.0.0.1:9998".parse().unwrap()));
+        assert!(
+            c.default_tenant()
+                .udp_allow
+                .allows("127.0.0.1:9999".parse().unwrap())
+        );
+        assert!(
+            !c.default_tenant()
+                .udp_allow
+                .allows("127.0.0.1:9998".parse().unwrap())
+        );
         let e = Config::parse(
             &format!("{GOOD}\n[nosip]\nmsg_skip = \"(\"\n"),
             Path::new("r.toml"),

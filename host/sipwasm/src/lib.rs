@@ -12,29 +12,10 @@ pub mod proxy;
 pub mod server;
 
 use config::Config;
-use sipwasm_runtime::{EngineConfig, Plugin, PluginEngine, PluginSettings};
-use std::sync::Arc;
 
-/// Build the plugin engine and load the configured plugin.
-pub fn load_plugin(cfg: &Config) -> anyhow::Result<(PluginEngine, Arc<Plugin>)> {
-    let engine = PluginEngine::new(EngineConfig {
-        epoch_tick: cfg.epoch_tick,
-        max_instances: cfg.max_instances,
-        max_memory_bytes: cfg.memory_limit.max(16 << 20),
-        cache_dir: cfg.cache_dir.clone(),
-    })?;
-    let settings = PluginSettings {
-        name: cfg.plugin_name.clone(),
-        deadline: cfg.deadline,
-        memory_limit: cfg.memory_limit,
-        config: cfg.plugin_config.clone(),
-        udp_allow: cfg.udp_allow.clone(),
-    };
-    let plugin = engine
-        .load_file(&cfg.plugin_path, settings)
-        .map_err(|e| anyhow::anyhow!("plugin {}: {e}", cfg.plugin_name))?;
-    Ok((engine, plugin))
-}
+pub mod control;
+pub mod tenants;
+pub mod watch;
 
 /// Server settings from a configuration.
 pub fn server_settings(cfg: &Config) -> server::ServerSettings {
@@ -42,7 +23,7 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         workers: cfg.workers,
         aliases: cfg.aliases.clone(),
         server_header: cfg.server_header.clone(),
-        fallback: cfg.fallback.clone(),
+        listen: cfg.listen.clone(),
         tcp: sipwasm_transport::TcpLimits {
             max_message: cfg.max_message_size,
             idle_timeout: std::time::Duration::from_secs(cfg.tcp.idle_timeout_secs),

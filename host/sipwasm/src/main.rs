@@ -56,6 +56,30 @@ enum Command {
         /// The .wasm component.
         plugin: PathBuf,
     },
+    /// Talk to a running router over its control socket (JSON-RPC).
+    Ctl {
+        /// The control socket (default: `[control] socket` of --config).
+        #[arg(long, short)]
+        socket: Option<PathBuf>,
+        /// Read the socket path from this configuration.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        request: CtlRequest,
+    },
+}
+
+#[derive(Subcommand)]
+enum CtlRequest {
+    /// Reload a tenant's plugin file (all tenants when none is named).
+    Reload {
+        /// Tenant name.
+        tenant: Option<String>,
+    },
+    /// Tenants, the plugin version each runs, its SHA-256, load time, errors and counters.
+    Plugins,
+    /// Router, transaction and per-tenant counters.
+    Stats,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +92,11 @@ fn main() -> ExitCode {
             log_level,
         } => run(config, listen, log_format, log_level),
         Command::Check { plugin } => check(plugin),
+        Command::Ctl {
+            socket,
+            config,
+            request,
+        } => ctl(socket, config, request),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,7 +123,7 @@ fn run(
         None => cfg.log_format,
     };
     sipwasm::logging::init(format, log_level.as_deref().or(cfg.log_level.as_deref()));
-    let (_engine, plugin) = sipwasm::load_plugin(&cfg)?;
+    let tenants = sipwasm::tenants::Tenants::load(&cfg)?;
     let listeners = cfg
         .listen
         .iter()
@@ -107,26 +136,84 @@ fn run(
         .build()
         .context("starting the I/O runtime")?;
     rt.block_on(async {
-        let server = Server::start(sipwasm::server_settings(&cfg), plugin, listeners)?;
-        server.run_until(shutdown_signal()).await;
+        let server = Server::start(sipwasm::server_settings(&cfg), tenants.clone(), listeners)?;
+        let _watcher = if cfg.watch_plugins {
+            Some(sipwasm::watch::start(tenants.clone())?)
+        } else {
+            None
+        };
+        let _control = match &cfg.control_socket {
+            Some(path) => Some(sipwasm::control::serve(path, server.router().clone())?),
+            None => None,
+        };
+        server.run_until(signals(tenants)).await;
         Ok::<_, anyhow::Error>(())
     })
 }
 
-async fn shutdown_signal() {
+/// Wait for SIGINT or SIGTERM; SIGHUP reloads every tenant's plugin meanwhile.
+async fn signals(tenants: std::sync::Arc<sipwasm::tenants::Tenants>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot watch SIGTERM: {e}");
+    let (mut term, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(h)) => (t, h),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!("cannot watch SIGTERM/SIGHUP: {e}");
             let _ = tokio::signal::ctrl_c().await;
             return;
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading every tenant's plugin");
+                let t = tenants.clone();
+                // compiling is CPU work: off the I/O threads, and the signal loop goes on
+                tokio::task::spawn_blocking(move || t.reload(None));
+            }
+        }
     }
+}
+
+fn ctl(
+    socket: Option<PathBuf>,
+    config: Option<PathBuf>,
+    request: CtlRequest,
+) -> anyhow::Result<()> {
+    let socket = match (socket, config) {
+        (Some(s), _) => s,
+        (None, Some(c)) => Config::load(&c)?
+            .control_socket
+            .with_context(|| format!("{} has no [control] socket", c.display()))?,
+        (None, None) => anyhow::bail!("give --socket PATH or --config FILE"),
+    };
+    let (method, params) = match &request {
+        CtlRequest::Reload { tenant } => ("reload", serde_json::json!({ "tenant": tenant })),
+        CtlRequest::Plugins => ("plugins", serde_json::Value::Null),
+        CtlRequest::Stats => ("stats", serde_json::Value::Null),
+    };
+    let result = sipwasm::control::call(&socket, method, params)?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    if let CtlRequest::Reload { .. } = request {
+        let failed: Vec<&str> = result
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| o["outcome"] == "failed")
+            .filter_map(|o| o["tenant"].as_str())
+            .collect();
+        if !failed.is_empty() {
+            anyhow::bail!(
+                "reload refused for {}: the old version keeps serving",
+                failed.join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn check(path: PathBuf) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 
 use crate::config::Fallback;
 use crate::dns::Resolver;
+use crate::tenants::{Serving, Tenant, Tenants, Workers};
 use bytes::Bytes;
 use sipwasm_proto::reply::response_target;
 use sipwasm_proto::{Method, SipMessage};
@@ -17,7 +18,7 @@ use sipwasm_routing::{
     Listener, LocalConfig, NextHop, ResolveError, Resume, RouteContext, Services, Source, TmError,
     TmIntent, TxInfo,
 };
-use sipwasm_runtime::{PluginWorker, Route, Verdict};
+use sipwasm_runtime::{Route, Verdict};
 use sipwasm_tm::{
     Cell, CellId, FinalReply, KeyFor, Relay, ResponseStep, Send, ServerKey, ServerState, Target,
     TimerConfig, branch_param, parse_branch,
@@ -34,6 +35,9 @@ pub struct Saved {
     /// The request route's context after it returned (flags, `$avp`, `$du`, lumps ...).
     pub ctx: RouteContext,
     key: ServerKey,
+    /// The tenant and plugin version the request route ran on: every later route of the
+    /// transaction runs on it too, even after a newer version was swapped in.
+    pub serving: Serving,
 }
 
 type CellRef = Arc<Mutex<Cell<Saved>>>;
@@ -41,6 +45,18 @@ type CellRef = Arc<Mutex<Cell<Saved>>>;
 struct Slot {
     label: u32,
     cell: CellRef,
+    /// Whose transaction it is; kept outside the cell's lock, so that checking it never
+    /// waits for (or deadlocks on) a route holding the cell.
+    tenant: Arc<Tenant>,
+}
+
+/// A reply matched to its transaction.
+pub struct MatchedReply {
+    id: CellId,
+    branch: u16,
+    cell: CellRef,
+    /// Who runs the transaction's routes.
+    pub serving: Serving,
 }
 
 /// Counters of the transaction layer.
@@ -125,6 +141,18 @@ impl TxTable {
         }
     }
 
+    /// The cell `id` if it belongs to `tenant`: a plugin never sees another tenant's
+    /// transactions.
+    fn get_for(&self, id: CellId, tenant: &Arc<Tenant>) -> Option<CellRef> {
+        let slots = self.slots.lock().expect("not poisoned");
+        match slots.get(id.index as usize) {
+            Some(Some(s)) if s.label == id.label && Arc::ptr_eq(&s.tenant, tenant) => {
+                Some(s.cell.clone())
+            }
+            _ => None,
+        }
+    }
+
     fn find(&self, key: &ServerKey) -> Option<(CellId, CellRef)> {
         let id = *self.by_key.lock().expect("not poisoned").get(key)?;
         self.get(id).map(|c| (id, c))
@@ -134,6 +162,7 @@ impl TxTable {
     fn insert(
         &self,
         key: ServerKey,
+        tenant: &Arc<Tenant>,
         make: impl FnOnce(CellId) -> Cell<Saved>,
     ) -> (CellId, CellRef, bool) {
         let mut by_key = self.by_key.lock().expect("not poisoned");
@@ -158,6 +187,7 @@ impl TxTable {
         self.slots.lock().expect("not poisoned")[index as usize] = Some(Slot {
             label: id.label,
             cell: cell.clone(),
+            tenant: tenant.clone(),
         });
         by_key.insert(key, id);
         self.stats.created.fetch_add(1, Ordering::Relaxed);
@@ -231,14 +261,28 @@ impl Services for ProxyServices {
         } else {
             KeyFor::Own
         };
-        proxy.table.find(&ServerKey::of(msg, what)).is_some()
+        let Some(running) = crate::tenants::running() else {
+            return false;
+        };
+        let Some(id) = proxy
+            .table
+            .find(&ServerKey::of(msg, what))
+            .map(|(id, _)| id)
+        else {
+            return false;
+        };
+        proxy.table.get_for(id, &running.tenant).is_some()
     }
 
     fn suspend(&self, ctx: &RouteContext) -> Result<(u32, u32), TmError> {
         let proxy = self.proxy.upgrade().ok_or(TmError::NoTransaction)?;
         // the request route runs before its transaction's lock is taken, so creating
         // the cell here (and sending 100 Trying) cannot deadlock
-        let (id, cell, _) = proxy.ensure_cell(ctx);
+        let serving = crate::tenants::running().ok_or(TmError::NoTransaction)?;
+        let (id, cell, _) = proxy.ensure_cell(ctx, &serving);
+        if proxy.table.get_for(id, &serving.tenant).is_none() {
+            return Err(TmError::NoTransaction);
+        }
         if cell.lock().expect("not poisoned").final_sent() {
             return Err(TmError::Invalid(
                 "the transaction was already answered".into(),
@@ -255,7 +299,9 @@ impl Services for ProxyServices {
             index: resume.index,
             label: resume.label,
         };
-        if proxy.table.get(id).is_none() {
+        let running = crate::tenants::running().ok_or(TmError::NoTransaction)?;
+        if proxy.table.get_for(id, &running.tenant).is_none() {
+            // (another tenant's transaction is as good as none)
             return Err(TmError::NoTransaction);
         }
         if !proxy.table.unsuspend(id) {
@@ -274,11 +320,11 @@ impl Services for ProxyServices {
 /// The stateful proxy.
 pub struct Proxy {
     local: OnceLock<Arc<LocalConfig>>,
+    tenants: OnceLock<Arc<Tenants>>,
     table: Arc<TxTable>,
     resolver: Arc<Resolver>,
     sender: OnceLock<Sender>,
     timers: TimerConfig,
-    fallback: Fallback,
     stop: AtomicBool,
 }
 
@@ -325,14 +371,14 @@ fn tx_info(
 impl Proxy {
     /// A proxy resolving names with `resolver`; `fallback` answers a suspended
     /// transaction whose resume route failed.
-    pub fn new(resolver: Arc<Resolver>, timers: TimerConfig, fallback: Fallback) -> Arc<Proxy> {
+    pub fn new(resolver: Arc<Resolver>, timers: TimerConfig) -> Arc<Proxy> {
         Arc::new(Proxy {
             local: OnceLock::new(),
+            tenants: OnceLock::new(),
             table: Arc::new(TxTable::new()),
             resolver,
             sender: OnceLock::new(),
             timers,
-            fallback,
             stop: AtomicBool::new(false),
         })
     }
@@ -347,9 +393,10 @@ impl Proxy {
     }
 
     /// Complete the wiring once the router identity and sockets exist.
-    pub fn attach(&self, local: Arc<LocalConfig>, sender: Sender) {
+    pub fn attach(&self, local: Arc<LocalConfig>, sender: Sender, tenants: Arc<Tenants>) {
         let _ = self.local.set(local);
         let _ = self.sender.set(sender);
+        let _ = self.tenants.set(tenants);
     }
 
     /// The transaction table (counters, size).
@@ -461,7 +508,7 @@ impl Proxy {
     }
 
     /// Create (or find) the transaction of the request in `ctx`.
-    fn ensure_cell(&self, ctx: &RouteContext) -> (CellId, CellRef, bool) {
+    fn ensure_cell(&self, ctx: &RouteContext, serving: &Serving) -> (CellId, CellRef, bool) {
         let msg = ctx.msg().clone();
         let key = ServerKey::of(&msg, KeyFor::Own);
         let source = *ctx.source();
@@ -477,7 +524,7 @@ impl Proxy {
         let server_header = local.server_header().map(str::to_string);
         let saved_ctx = ctx.rerun();
         let k = key.clone();
-        let (id, cell, created) = self.table.insert(key, move |id| {
+        let (id, cell, created) = self.table.insert(key, &serving.tenant, |id| {
             Cell::new(
                 id,
                 msg.clone(),
@@ -489,6 +536,7 @@ impl Proxy {
                 Saved {
                     ctx: saved_ctx,
                     key: k,
+                    serving: serving.clone(),
                 },
                 Instant::now(),
             )
@@ -505,7 +553,12 @@ impl Proxy {
     }
 
     /// Apply what a request route asked for (after its own stateless output was sent).
-    pub fn apply_request_intents(&self, worker: &mut PluginWorker, mut ctx: RouteContext) {
+    pub fn apply_request_intents(
+        &self,
+        workers: &mut Workers,
+        serving: &Serving,
+        mut ctx: RouteContext,
+    ) {
         let intents = ctx.take_intents();
         if intents.is_empty() {
             return;
@@ -519,7 +572,7 @@ impl Proxy {
             }
             let (id, cref) = cell
                 .get_or_insert_with(|| {
-                    let (id, c, _) = self.ensure_cell(&ctx);
+                    let (id, c, _) = self.ensure_cell(&ctx, serving);
                     (id, c)
                 })
                 .clone();
@@ -540,7 +593,7 @@ impl Proxy {
                 continue;
             }
             let mut out = Vec::new();
-            self.apply_on_cell(worker, id, &mut c, &ctx, intent, now, &mut out);
+            self.apply_on_cell(workers, id, &mut c, &ctx, intent, now, &mut out);
             self.finish(id, &c);
             drop(c);
             self.send_all(out);
@@ -554,7 +607,7 @@ impl Proxy {
     )]
     fn apply_on_cell(
         &self,
-        worker: &mut PluginWorker,
+        workers: &mut Workers,
         id: CellId,
         c: &mut Cell<Saved>,
         ctx: &RouteContext,
@@ -578,28 +631,28 @@ impl Proxy {
                 c.user.ctx = ctx.rerun();
                 c.user.ctx.set_tx_info(None);
                 c.set_fr(ctx.tm_state().fr_inv, ctx.tm_state().fr);
-                let sent = self.add_branches(worker, id, c, ctx, &plans, now, out);
+                let sent = self.add_branches(workers, id, c, ctx, &plans, now, out);
                 if sent == 0 && !c.final_sent() {
                     // nothing could be sent: the failure logic decides what goes back
-                    self.all_failed(worker, id, c, now, out);
+                    self.all_failed(workers, id, c, now, out);
                 }
             }
         }
     }
 
-    /// Run the `t_continue`s accepted so far, each in its named route on `worker`. Called
-    /// after every event, with no cell locked.
-    pub fn run_resumes(&self, worker: &mut PluginWorker) {
+    /// Run the `t_continue`s accepted so far, each in its named route on the plugin
+    /// version of its transaction. Called after every event, with no cell locked.
+    pub fn run_resumes(&self, workers: &mut Workers) {
         loop {
             let next = self.table.resumes.lock().expect("not poisoned").pop_front();
             let Some((id, route)) = next else {
                 return;
             };
-            self.resume(worker, id, &route);
+            self.resume(workers, id, &route);
         }
     }
 
-    fn resume(&self, worker: &mut PluginWorker, id: CellId, route: &str) {
+    fn resume(&self, workers: &mut Workers, id: CellId, route: &str) {
         let Some(cell) = self.table.get(id) else {
             tracing::info!(
                 index = id.index,
@@ -622,7 +675,8 @@ impl Proxy {
         self.table.stats.resumed.fetch_add(1, Ordering::Relaxed);
         let mut ctx = c.user.ctx.rerun();
         ctx.set_tx_info(Some(tx_info(id, &c, 0, String::new(), None, false)));
-        let outcome = worker.run(Route::Named(route), ctx);
+        let serving = c.user.serving.clone();
+        let outcome = workers.run(&serving, Route::Named(route), ctx);
         let failed = outcome.result.is_err();
         let mut ctx = outcome.ctx;
         let mut out = Vec::new();
@@ -630,14 +684,14 @@ impl Proxy {
         let intents = ctx.take_intents();
         if failed {
             // a crashed route's half-done work is discarded; the caller gets the fallback
-            if let Fallback::Reply(code, reason) = &self.fallback
+            if let Fallback::Reply(code, reason) = serving.tenant.fallback()
                 && let Err(e) = c.reply_local(now, *code, reason, &[], &mut out)
             {
                 tracing::info!("fallback reply after a failed resume route: {e}");
             }
         } else {
             for intent in intents {
-                self.apply_on_cell(worker, id, &mut c, &ctx, intent, now, &mut out);
+                self.apply_on_cell(workers, id, &mut c, &ctx, intent, now, &mut out);
             }
         }
         self.finish(id, &c);
@@ -671,7 +725,7 @@ impl Proxy {
     )]
     fn add_branches(
         &self,
-        worker: &mut PluginWorker,
+        workers: &mut Workers,
         id: CellId,
         cell: &mut Cell<Saved>,
         ctx: &RouteContext,
@@ -691,7 +745,7 @@ impl Proxy {
             bctx.set_ruri(plan.ruri.clone());
             if let Some(route) = ctx.tm_state().on_branch.clone() {
                 bctx.set_tx_info(Some(tx_info(id, cell, 0, String::new(), Some(n), false)));
-                let outcome = worker.run(Route::Branch(&route), bctx);
+                let outcome = workers.run(&cell.user.serving, Route::Branch(&route), bctx);
                 let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
                 bctx = outcome.ctx;
                 outbound_to_sends(&mut bctx, out);
@@ -744,7 +798,7 @@ impl Proxy {
     /// replied, send the best reply upstream.
     fn all_failed(
         &self,
-        worker: &mut PluginWorker,
+        workers: &mut Workers,
         id: CellId,
         cell: &mut Cell<Saved>,
         now: Instant,
@@ -773,7 +827,7 @@ impl Proxy {
         // a failure route runs once per round: it must set itself again to run again
         ctx.t_on_failure("");
         ctx.set_tx_info(Some(tx_info(id, cell, code, reason, branch, local)));
-        let outcome = worker.run(Route::Failure(&route), ctx);
+        let outcome = workers.run(&cell.user.serving, Route::Failure(&route), ctx);
         let mut ctx = outcome.ctx;
         // stateless output of the failure route (a forward ...) goes out as is
         outbound_to_sends(&mut ctx, out);
@@ -785,7 +839,7 @@ impl Proxy {
             match intent {
                 TmIntent::Relay(plans) => {
                     let c = cell.user.ctx.clone();
-                    relayed += self.add_branches(worker, id, cell, &c, &plans, now, out);
+                    relayed += self.add_branches(workers, id, cell, &c, &plans, now, out);
                 }
                 TmIntent::Reply { code, reason } => {
                     let extra = ctx.reply_lumps();
@@ -803,18 +857,40 @@ impl Proxy {
 
     // ---------------------------------------------------------------- replies
 
+    /// The transaction and branch a reply belongs to, with the tenant and version its
+    /// routes run on.
+    pub fn match_reply(&self, msg: &SipMessage) -> Option<MatchedReply> {
+        let (id, branch) = msg
+            .top_via()
+            .branch(msg.as_bytes())
+            .and_then(parse_branch)?;
+        let cell = self.table.get(id)?;
+        let serving = cell.lock().expect("not poisoned").user.serving.clone();
+        Some(MatchedReply {
+            id,
+            branch,
+            cell,
+            serving,
+        })
+    }
+
     /// A reply that passed `reply_route`: match it to a branch, run the onreply route, and
     /// forward or keep it. A reply that matches no transaction is forwarded statelessly when
     /// its top Via is ours. Returns false when it was not ours at all.
-    pub fn on_reply(&self, worker: &mut PluginWorker, msg: SipMessage) -> bool {
+    pub fn on_reply(
+        &self,
+        workers: &mut Workers,
+        matched: Option<MatchedReply>,
+        msg: SipMessage,
+    ) -> bool {
         let now = Instant::now();
-        let b = msg.as_bytes();
-        let matched = msg
-            .top_via()
-            .branch(b)
-            .and_then(parse_branch)
-            .and_then(|(id, n)| self.table.get(id).map(|c| (id, n, c)));
-        let Some((id, n, cell)) = matched else {
+        let Some(MatchedReply {
+            id,
+            branch: n,
+            cell,
+            ..
+        }) = matched
+        else {
             return self.stateless_reply(msg);
         };
         let mut out = Vec::new();
@@ -829,7 +905,7 @@ impl Proxy {
                     let reason =
                         String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
                     ctx.set_tx_info(Some(tx_info(id, &c, code, reason, Some(n), false)));
-                    let mut outcome = worker.run(Route::OnReply(&route), ctx);
+                    let mut outcome = workers.run(&c.user.serving, Route::OnReply(&route), ctx);
                     outbound_to_sends(&mut outcome.ctx, &mut out);
                     let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
                     if !outcome.ctx.lumps().is_empty()
@@ -845,7 +921,7 @@ impl Proxy {
                     }
                 }
                 if c.relay_response(now, n, msg, &mut out) == Relay::AllFailed {
-                    self.all_failed(worker, id, &mut c, now, &mut out);
+                    self.all_failed(workers, id, &mut c, now, &mut out);
                 }
             }
         }
@@ -884,7 +960,7 @@ impl Proxy {
     // ---------------------------------------------------------------- timers
 
     /// Run timers until [`Self::stop`]; failure routes after timeouts run on `worker`.
-    pub fn timer_loop(&self, mut worker: PluginWorker) {
+    pub fn timer_loop(&self, mut workers: Workers) {
         let mut last_purge = Instant::now();
         loop {
             if self.stop.load(Ordering::Relaxed) {
@@ -935,18 +1011,25 @@ impl Proxy {
                 }
                 let mut out = Vec::new();
                 if c.on_timer(now, &mut out) == Relay::AllFailed {
-                    self.all_failed(&mut worker, id, &mut c, now, &mut out);
+                    self.all_failed(&mut workers, id, &mut c, now, &mut out);
                 }
                 self.finish(id, &c);
                 drop(c);
                 self.send_all(out);
             }
             // failure routes run by timeouts may have called t_continue
-            self.run_resumes(&mut worker);
+            self.run_resumes(&mut workers);
             if last_purge.elapsed() > Duration::from_secs(30) {
                 last_purge = Instant::now();
                 self.local().location.purge(now_unix());
                 self.local().htables.purge(now_unix());
+                if let Some(tenants) = self.tenants.get() {
+                    for t in tenants.list() {
+                        if !Arc::ptr_eq(t.local(), self.local()) {
+                            t.local().location.purge(now_unix());
+                        }
+                    }
+                }
             }
         }
     }

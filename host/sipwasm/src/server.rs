@@ -1,6 +1,6 @@
 //! The server: bound listeners in, routing plugin in the middle, replies out.
 //!
-//! Threads: each UDP socket is read by `workers` blocking threads, each owning one plugin
+//! Threads: each UDP socket is read by `workers` blocking threads, each owning its plugin
 //! instance (Kamailio's UDP children); TCP connections run on tokio and hand complete
 //! messages to `workers` TCP worker threads, which own their instances too. Plugin code
 //! never runs on a tokio thread, so a slow route cannot stall the network tasks.
@@ -8,6 +8,7 @@
 use crate::config::Fallback;
 use crate::dns::{DnsSettings, Resolver};
 use crate::proxy::Proxy;
+use crate::tenants::{Serving, Tenants, Workers};
 use bytes::Bytes;
 use sipwasm_proto::framing::FrameError;
 use sipwasm_proto::sniff::{Sniff, sniff};
@@ -16,7 +17,7 @@ use sipwasm_routing::{
     LocalConfig, MsrpEvent, NosipFilter, Outbound, RawEvent, RouteContext, Source,
     reply_to_malformed,
 };
-use sipwasm_runtime::{Plugin, PluginWorker, Route, Verdict};
+use sipwasm_runtime::{Route, Verdict};
 use sipwasm_transport::{BoundListener, ConnectionTable, Incoming, Sender, TcpLimits};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,8 +34,8 @@ pub struct ServerSettings {
     pub aliases: Vec<sipwasm_routing::Alias>,
     /// `Server` header of generated replies.
     pub server_header: Option<String>,
-    /// What a request gets when its plugin fails.
-    pub fallback: Fallback,
+    /// The listeners as configured, in the order they were bound (tenants name them).
+    pub listen: Vec<sipwasm_transport::ListenSpec>,
     /// TCP limits.
     pub tcp: TcpLimits,
     /// Transaction timers.
@@ -73,6 +74,8 @@ pub struct RouterStats {
     pub nosip_ignored: AtomicU64,
     /// MSRP frames handed to the plugin (`msrp:frame-in`).
     pub msrp_frames: AtomicU64,
+    /// Events for a tenant not granted their kind (`events` of its config).
+    pub denied_events: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -82,7 +85,7 @@ fn bump(c: &AtomicU64) {
 /// The routing core shared by every worker.
 pub struct Router {
     local: Arc<LocalConfig>,
-    fallback: Fallback,
+    tenants: Arc<Tenants>,
     nosip: NosipFilter,
     sender: Sender,
     stats: RouterStats,
@@ -112,6 +115,28 @@ impl Router {
         &self.proxy
     }
 
+    /// The tenants.
+    pub fn tenants(&self) -> &Arc<Tenants> {
+        &self.tenants
+    }
+
+    fn deny(&self, serving: &Serving, what: &str, source: &Source) {
+        bump(&self.stats.denied_events);
+        serving.tenant.denied_events.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(tenant = %serving.tenant.name(), src = %source.src, "{what} not delivered: the tenant does not receive these events");
+    }
+
+    /// Send the tenant's fallback reply for a request its plugin did not handle.
+    fn fallback_reply(&self, serving: &Serving, ctx: &mut RouteContext) {
+        if let Fallback::Reply(code, reason) = serving.tenant.fallback() {
+            bump(&self.stats.fallbacks);
+            serving.tenant.fallbacks.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = ctx.send_reply(*code, reason) {
+                tracing::warn!("fallback reply failed: {e}");
+            }
+        }
+    }
+
     fn send(&self, out: Outbound) {
         if tracing::enabled!(tracing::Level::DEBUG) {
             let first = out.data.split(|&c| c == b'\r').next().unwrap_or_default();
@@ -132,7 +157,7 @@ impl Router {
     /// Handle one received message on `worker`.
     pub fn handle(
         &self,
-        worker: &mut PluginWorker,
+        workers: &mut Workers,
         data: Bytes,
         source: Source,
         framing_error: Option<&FrameError>,
@@ -172,7 +197,7 @@ impl Router {
             Err(_) if matches!(sniff(&data, true), Sniff::NotSip | Sniff::Msrp) => {
                 // (MSRP runs over streams only: a datagram of it is just not SIP)
                 // not a broken SIP message but no SIP at all: the nosip event's
-                self.handle_nosip(worker, data, source);
+                self.handle_nosip(workers, data, source);
                 return;
             }
             Err(e) => {
@@ -200,81 +225,112 @@ impl Router {
         if is_request && self.proxy.absorb_request(&msg) {
             return;
         }
-        let ctx = RouteContext::new(self.local.clone(), msg, source, now_unix());
         if !is_request {
-            self.handle_reply(worker, ctx);
+            self.handle_reply(workers, msg, source);
             return;
         }
-        let mut outcome = worker.run(Route::Request, ctx);
+        let serving = self.tenants.for_message(&msg, &source);
+        let mut ctx = RouteContext::new(serving.tenant.local().clone(), msg, source, now_unix());
+        if !serving.tenant.events().sip {
+            self.deny(&serving, "SIP request", &source);
+            if method != Method::Ack {
+                self.fallback_reply(&serving, &mut ctx);
+            }
+            for out in ctx.take_outbound() {
+                self.send(out);
+            }
+            return;
+        }
+        let mut outcome = workers.run(&serving, Route::Request, ctx);
         let failed = outcome.result.is_err();
         if failed {
             // a crashed route's half-done transaction work is discarded
             outcome.ctx.take_intents();
-            if method != Method::Ack
-                && !outcome.ctx.final_replied()
-                && let Fallback::Reply(code, reason) = &self.fallback
-            {
-                bump(&self.stats.fallbacks);
-                if let Err(e) = outcome.ctx.send_reply(*code, reason) {
-                    tracing::warn!("fallback reply failed: {e}");
-                }
+            if method != Method::Ack && !outcome.ctx.final_replied() {
+                self.fallback_reply(&serving, &mut outcome.ctx);
             }
         }
         for out in outcome.ctx.take_outbound() {
             self.send(out);
         }
-        self.proxy.apply_request_intents(worker, outcome.ctx);
-        self.proxy.run_resumes(worker);
+        self.proxy
+            .apply_request_intents(workers, &serving, outcome.ctx);
+        self.proxy.run_resumes(workers);
     }
 
     /// An MSRP frame: `event_route[msrp:frame-in]`. Dropped when the plugin has no
     /// `msrp-events` export.
     pub fn handle_msrp(
         &self,
-        worker: &mut PluginWorker,
+        workers: &mut Workers,
         frame: sipwasm_proto::msrp::MsrpFrame,
         source: Source,
     ) {
-        if !worker.plugin().has_msrp_events() {
+        let serving = self.tenants.for_source(&source);
+        if !serving.tenant.events().msrp {
+            self.deny(&serving, "MSRP frame", &source);
+            return;
+        }
+        if !serving.plugin().has_msrp_events() {
             tracing::debug!(src = %source.src, "MSRP frame dropped: the plugin does not export msrp-events");
             return;
         }
         bump(&self.stats.msrp_frames);
-        let event = MsrpEvent::new(self.local.clone(), frame, source, now_unix());
-        let mut outcome = worker.run_msrp(event);
+        let event = MsrpEvent::new(serving.tenant.local().clone(), frame, source, now_unix());
+        let mut outcome = workers.run_msrp(&serving, event);
         for out in outcome.event.take_outbound() {
             self.send(out);
         }
-        self.proxy.run_resumes(worker);
+        self.proxy.run_resumes(workers);
     }
 
     /// A packet that is not SIP (a UDP datagram, or a line of a TCP connection that does
     /// not speak SIP): `event_route[nosip:msg]` when it passes the filter. Nothing about
     /// these is logged above debug level: keep-alives and scanners would flood the log.
-    pub fn handle_nosip(&self, worker: &mut PluginWorker, data: Bytes, source: Source) {
+    pub fn handle_nosip(&self, workers: &mut Workers, data: Bytes, source: Source) {
         if let Err(why) = self.nosip.check(&data) {
             bump(&self.stats.nosip_ignored);
             tracing::debug!(src = %source.src, proto = %source.transport, len = data.len(), "non-SIP packet ignored: {why:?}");
             return;
         }
-        if !worker.plugin().has_nosip_events() {
+        let serving = self.tenants.for_source(&source);
+        if !serving.tenant.events().nosip {
+            bump(&self.stats.nosip_ignored);
+            self.deny(&serving, "non-SIP packet", &source);
+            return;
+        }
+        if !serving.plugin().has_nosip_events() {
             bump(&self.stats.nosip_ignored);
             tracing::debug!(src = %source.src, "non-SIP packet ignored: the plugin does not export nosip-events");
             return;
         }
         bump(&self.stats.nosip_events);
-        let event = RawEvent::new(self.local.clone(), data, source, now_unix());
-        let mut outcome = worker.run_nosip(event);
+        let event = RawEvent::new(serving.tenant.local().clone(), data, source, now_unix());
+        let mut outcome = workers.run_nosip(&serving, event);
         // replies queued before a failure still go: they were complete when queued
         for out in outcome.event.take_outbound() {
             self.send(out);
         }
-        self.proxy.run_resumes(worker);
+        self.proxy.run_resumes(workers);
     }
 
     /// A reply: `reply_route` first (it may change or drop it), then the transaction layer.
-    fn handle_reply(&self, worker: &mut PluginWorker, ctx: RouteContext) {
-        let outcome = worker.run(Route::Reply, ctx);
+    /// Both run on the tenant and version of the reply's transaction; a reply without one
+    /// goes to the tenant chosen as for a request.
+    fn handle_reply(&self, workers: &mut Workers, msg: SipMessage, source: Source) {
+        let matched = self.proxy.match_reply(&msg);
+        let serving = match &matched {
+            Some(m) => m.serving.clone(),
+            None => self.tenants.for_message(&msg, &source),
+        };
+        let ctx = RouteContext::new(serving.tenant.local().clone(), msg, source, now_unix());
+        if !serving.tenant.events().sip {
+            // not delivered to the plugin, but a reply of a transaction still goes on
+            self.deny(&serving, "SIP reply", &source);
+            self.proxy.on_reply(workers, matched, ctx.msg().clone());
+            return;
+        }
+        let outcome = workers.run(&serving, Route::Reply, ctx);
         let mut ctx = outcome.ctx;
         for out in ctx.take_outbound() {
             self.send(out);
@@ -295,8 +351,8 @@ impl Router {
                 }
             }
         };
-        self.proxy.on_reply(worker, msg);
-        self.proxy.run_resumes(worker);
+        self.proxy.on_reply(workers, matched, msg);
+        self.proxy.run_resumes(workers);
     }
 }
 
@@ -331,12 +387,12 @@ pub enum StartError {
 }
 
 impl Server {
-    /// Start serving `listeners` with `plugin`. Must be called within a tokio runtime
+    /// Start serving `listeners` with `tenants`. Must be called within a tokio runtime
     /// (TCP runs on it). Plugin instances are created before this returns, so a plugin
     /// that cannot be instantiated fails the start, not the first message.
     pub fn start(
         settings: ServerSettings,
-        plugin: Arc<Plugin>,
+        tenants: Arc<Tenants>,
         listeners: Vec<BoundListener>,
     ) -> Result<Server, StartError> {
         let mut addrs = Vec::new();
@@ -345,7 +401,7 @@ impl Server {
         }
         let runtime = tokio::runtime::Handle::current();
         let resolver = Arc::new(Resolver::new(&settings.dns, runtime.clone()));
-        let proxy = Proxy::new(resolver, settings.timers, settings.fallback.clone());
+        let proxy = Proxy::new(resolver, settings.timers);
         let mut local_config = LocalConfig::new(
             addrs
                 .iter()
@@ -394,10 +450,11 @@ impl Server {
         let table =
             (!tcp.is_empty()).then(|| ConnectionTable::new(settings.tcp, jobs_tx, runtime.clone()));
         let sender = Sender::new(udp.clone(), table.clone());
-        proxy.attach(local.clone(), sender.clone());
+        tenants.bind(&local, &settings.listen, &addrs);
+        proxy.attach(local.clone(), sender.clone(), tenants.clone());
         let router = Arc::new(Router {
             local,
-            fallback: settings.fallback.clone(),
+            tenants: tenants.clone(),
             nosip: settings.nosip.clone(),
             sender,
             stats: RouterStats::default(),
@@ -405,10 +462,10 @@ impl Server {
         });
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
-        let new_worker = || -> Result<PluginWorker, StartError> {
-            let mut w = PluginWorker::new(plugin.clone());
+        let new_worker = || -> Result<Workers, StartError> {
+            let mut w = Workers::new(tenants.clone());
             w.warm_up().map_err(|error| StartError::Plugin {
-                name: plugin.name().to_string(),
+                name: tenants.default_tenant().name().to_string(),
                 error,
             })?;
             Ok(w)
@@ -485,7 +542,8 @@ impl Server {
             None
         };
         tracing::info!(
-            plugin = plugin.name(),
+            tenants = tenants.list().len(),
+            default_tenant = tenants.default_tenant().name(),
             workers = settings.workers,
             "sipwasm listening on {}",
             addrs

@@ -1,0 +1,613 @@
+//! Tenants: who serves an event, which version of their plugin runs it, and hot swap.
+//!
+//! Each tenant has one [`Version`] serving at a time, behind an `ArcSwap`: an event loads
+//! it once at its start (a few nanoseconds) and runs on it to its end, and a transaction
+//! keeps the version its request route ran on for its failure, branch and onreply routes
+//! and `t_continue`. A reload compiles, checks and self-tests the new component on the
+//! calling thread (never a worker), then swaps it in; the old version stays alive as long
+//! as an event or a transaction holds it, and its instances are freed afterwards.
+//!
+//! Isolation: each tenant has its own account (counters, instance limit, log rate,
+//! back-off), its own registrar location and nonces, only the tables it was granted, and
+//! only the events it was granted.
+
+use crate::config::{Config, EventGrants, Fallback, TenantConfig};
+use arc_swap::ArcSwap;
+use sipwasm_proto::{SipMessage, Transport};
+use sipwasm_routing::{LocalConfig, Source};
+use sipwasm_runtime::{
+    EngineConfig, Plugin, PluginEngine, PluginSettings, PluginWorker, RuntimeError, StatsSnapshot,
+    TenantAccount,
+};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// One loaded version of a tenant's plugin.
+pub struct Version {
+    /// The compiled, linked plugin.
+    pub plugin: Arc<Plugin>,
+    /// 1 for the plugin loaded at start, then one more per successful reload.
+    pub number: u64,
+    /// When it was swapped in.
+    pub loaded_at: SystemTime,
+    /// Time to read, compile (or take from the cache), link and self-test it.
+    pub load_time: Duration,
+}
+
+impl Drop for Version {
+    fn drop(&mut self) {
+        // nothing serves on it any more (not current, no event, no transaction): workers
+        // drop their instances of it
+        self.plugin.retire();
+    }
+}
+
+/// What happened to the last reload of a tenant.
+#[derive(Clone, Debug, Default)]
+pub struct ReloadStatus {
+    /// Successful reloads.
+    pub reloads: u64,
+    /// Reloads refused (unreadable, not a plugin, failed self-test ...).
+    pub failed_reloads: u64,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// When the last attempt was made.
+    pub last_attempt: Option<SystemTime>,
+}
+
+/// A tenant.
+pub struct Tenant {
+    /// Its configuration.
+    pub config: TenantConfig,
+    account: Arc<TenantAccount>,
+    current: ArcSwap<Version>,
+    local: OnceLock<Arc<LocalConfig>>,
+    status: Mutex<ReloadStatus>,
+    next_version: AtomicU64,
+    /// Events of a kind the tenant was not granted.
+    pub denied_events: AtomicU64,
+    /// Fallback replies sent for its failed events.
+    pub fallbacks: AtomicU64,
+}
+
+impl Tenant {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The version serving now.
+    pub fn current(&self) -> Arc<Version> {
+        self.current.load_full()
+    }
+
+    /// What a failed event gets.
+    pub fn fallback(&self) -> &Fallback {
+        &self.config.fallback
+    }
+
+    /// Events it receives.
+    pub fn events(&self) -> EventGrants {
+        self.config.events
+    }
+
+    /// Its view of the router (own location table and nonces, granted tables).
+    pub fn local(&self) -> &Arc<LocalConfig> {
+        self.local
+            .get()
+            .expect("tenants are bound when the server starts")
+    }
+
+    /// Counters of every version of its plugin.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.account.stats()
+    }
+
+    /// The last reload's outcome.
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.status.lock().expect("not poisoned").clone()
+    }
+}
+
+/// The tenant and version an event runs on; a transaction keeps the one its request
+/// route ran on.
+#[derive(Clone)]
+pub struct Serving {
+    /// The tenant.
+    pub tenant: Arc<Tenant>,
+    /// The version.
+    pub version: Arc<Version>,
+}
+
+impl Serving {
+    /// The plugin to run.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.version.plugin
+    }
+}
+
+impl std::fmt::Debug for Serving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.tenant.name(), self.version.number)
+    }
+}
+
+/// The outcome of reloading one tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A new version serves.
+    Swapped {
+        /// Its number.
+        version: u64,
+        /// Its SHA-256.
+        sha256: String,
+        /// Milliseconds from reading the file to serving.
+        load_ms: u64,
+    },
+    /// The file is the one already serving.
+    Unchanged {
+        /// The version serving.
+        version: u64,
+    },
+    /// The new file was refused; the old version keeps serving.
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+/// Why tenants could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    /// The engine could not be built.
+    #[error("plugin engine: {0}")]
+    Engine(RuntimeError),
+    /// A tenant's plugin did not load.
+    #[error("tenant {tenant}: {error}")]
+    Load {
+        /// The tenant.
+        tenant: String,
+        /// What failed.
+        error: String,
+    },
+}
+
+/// Every tenant, and the engine their plugins run on.
+pub struct Tenants {
+    engine: Arc<PluginEngine>,
+    list: Vec<Arc<Tenant>>,
+    default: usize,
+    by_domain: HashMap<String, usize>,
+    /// (transport, bound address) of listeners claimed by a tenant; set at start.
+    by_listener: OnceLock<Vec<((Transport, SocketAddr), usize)>>,
+    generation: AtomicU64,
+    /// One reload at a time: two writes of one file must not race to swap.
+    reloading: Mutex<()>,
+}
+
+fn load_version(
+    engine: &PluginEngine,
+    cfg: &TenantConfig,
+    account: &Arc<TenantAccount>,
+    number: u64,
+) -> Result<Version, String> {
+    let t0 = Instant::now();
+    let wasm = std::fs::read(&cfg.plugin_path)
+        .map_err(|e| format!("reading {}: {e}", cfg.plugin_path.display()))?;
+    let plugin = engine
+        .load(&wasm, settings(cfg, account))
+        .map_err(|e| e.to_string())?;
+    // instantiates once: a component that loads but cannot start is refused here
+    plugin
+        .self_test()
+        .map_err(|e| format!("self-test failed: {e}"))?;
+    Ok(Version {
+        plugin,
+        number,
+        loaded_at: SystemTime::now(),
+        load_time: t0.elapsed(),
+    })
+}
+
+fn settings(cfg: &TenantConfig, account: &Arc<TenantAccount>) -> PluginSettings {
+    PluginSettings {
+        name: cfg.name.clone(),
+        deadline: cfg.deadline,
+        memory_limit: cfg.memory_limit,
+        config: cfg.plugin_config.clone(),
+        udp_allow: cfg.udp_allow.clone(),
+        account: account.clone(),
+    }
+}
+
+impl Tenants {
+    /// Build the engine (sized for every tenant) and load every tenant's plugin.
+    pub fn load(cfg: &Config) -> Result<Arc<Tenants>, TenantError> {
+        let threads = cfg.event_threads();
+        // each event thread keeps an instance per tenant it served, twice over while a
+        // swap overlaps two versions, plus one for each self-test
+        let needed: usize = cfg
+            .tenants
+            .iter()
+            .map(|t| match t.limits.max_instances {
+                0 => threads,
+                n => n.min(threads),
+            })
+            .map(|n| 2 * n + 1)
+            .sum();
+        let engine = PluginEngine::new(EngineConfig {
+            epoch_tick: cfg.epoch_tick,
+            max_instances: cfg
+                .max_instances
+                .max(u32::try_from(needed).unwrap_or(u32::MAX)),
+            max_memory_bytes: cfg
+                .tenants
+                .iter()
+                .map(|t| t.memory_limit)
+                .max()
+                .unwrap_or(0)
+                .max(16 << 20),
+            cache_dir: cfg.cache_dir.clone(),
+        })
+        .map_err(TenantError::Engine)?;
+        let engine = Arc::new(engine);
+        let mut loaded = Vec::new();
+        for t in &cfg.tenants {
+            let account = TenantAccount::new(t.name.as_str(), t.limits);
+            let version =
+                load_version(&engine, t, &account, 1).map_err(|error| TenantError::Load {
+                    tenant: t.name.clone(),
+                    error,
+                })?;
+            tracing::info!(tenant = %t.name, sha256 = %version.plugin.report().sha256, load_ms = version.load_time.as_millis() as u64, "plugin loaded");
+            loaded.push((t.clone(), account, version));
+        }
+        Ok(Tenants::assemble(engine, loaded, cfg.default_tenant))
+    }
+
+    /// One tenant running `plugin` (loaded by the caller on `engine` from `path`, which a
+    /// reload reads again): the shape of a `[plugin]`-only configuration, for embedding
+    /// and tests.
+    pub fn single(
+        engine: Arc<PluginEngine>,
+        plugin: Arc<Plugin>,
+        path: &Path,
+        fallback: Fallback,
+    ) -> Arc<Tenants> {
+        let s = plugin.settings();
+        let config = TenantConfig {
+            name: plugin.name().to_string(),
+            plugin_path: path.to_path_buf(),
+            deadline: s.deadline,
+            memory_limit: s.memory_limit,
+            limits: plugin.account().limits(),
+            fallback,
+            plugin_config: s.config,
+            udp_allow: s.udp_allow,
+            htables: None,
+            events: EventGrants::default(),
+            listen: Vec::new(),
+            domains: Vec::new(),
+        };
+        let account = plugin.account().clone();
+        let version = Version {
+            plugin,
+            number: 1,
+            loaded_at: SystemTime::now(),
+            load_time: Duration::ZERO,
+        };
+        Tenants::assemble(engine, vec![(config, account, version)], 0)
+    }
+
+    fn assemble(
+        engine: Arc<PluginEngine>,
+        loaded: Vec<(TenantConfig, Arc<TenantAccount>, Version)>,
+        default: usize,
+    ) -> Arc<Tenants> {
+        let mut by_domain = HashMap::new();
+        let mut list = Vec::new();
+        for (i, (config, account, version)) in loaded.into_iter().enumerate() {
+            for d in &config.domains {
+                by_domain.insert(d.clone(), i);
+            }
+            list.push(Arc::new(Tenant {
+                config,
+                account,
+                current: ArcSwap::from_pointee(version),
+                local: OnceLock::new(),
+                status: Mutex::new(ReloadStatus::default()),
+                next_version: AtomicU64::new(2),
+                denied_events: AtomicU64::new(0),
+                fallbacks: AtomicU64::new(0),
+            }));
+        }
+        Arc::new(Tenants {
+            engine,
+            list,
+            default,
+            by_domain,
+            by_listener: OnceLock::new(),
+            generation: AtomicU64::new(0),
+            reloading: Mutex::new(()),
+        })
+    }
+
+    /// Give every tenant its view of the router, and map the listeners tenants claim
+    /// (`configured[i]` was bound as `bound[i]`).
+    pub fn bind(
+        &self,
+        local: &Arc<LocalConfig>,
+        configured: &[sipwasm_transport::ListenSpec],
+        bound: &[(Transport, SocketAddr)],
+    ) {
+        for t in &self.list {
+            let view = if t.config.htables.is_none() && self.list.len() == 1 {
+                // a lone tenant with every table: the router's own state, as before tenants
+                local.clone()
+            } else {
+                Arc::new(local.tenant_view(t.config.htables.as_deref()))
+            };
+            let _ = t.local.set(view);
+        }
+        let mut map = Vec::new();
+        for (i, t) in self.list.iter().enumerate() {
+            for spec in &t.config.listen {
+                for (c, b) in configured.iter().zip(bound) {
+                    if c.transport == spec.transport && c.addr == spec.addr {
+                        map.push((*b, i));
+                    }
+                }
+            }
+        }
+        let _ = self.by_listener.set(map);
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<PluginEngine> {
+        &self.engine
+    }
+
+    /// Every tenant.
+    pub fn list(&self) -> &[Arc<Tenant>] {
+        &self.list
+    }
+
+    /// The default tenant.
+    pub fn default_tenant(&self) -> &Arc<Tenant> {
+        &self.list[self.default]
+    }
+
+    /// A tenant by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<Tenant>> {
+        self.list.iter().find(|t| t.name() == name)
+    }
+
+    /// Bumped by every swap: workers then let go of instances of versions nobody uses.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    fn serving(&self, i: usize) -> Serving {
+        let tenant = self.list[i].clone();
+        let version = tenant.current();
+        Serving { tenant, version }
+    }
+
+    fn by_listener(&self, source: &Source) -> Option<usize> {
+        self.by_listener
+            .get()?
+            .iter()
+            .find(|((t, a), _)| *t == source.transport && *a == source.local)
+            .map(|(_, i)| *i)
+    }
+
+    fn by_host(&self, host: &[u8]) -> Option<usize> {
+        if self.by_domain.is_empty() {
+            return None;
+        }
+        let host = std::str::from_utf8(host).ok()?.to_ascii_lowercase();
+        self.by_domain.get(&host).copied()
+    }
+
+    /// Who serves a SIP message: the tenant of the listener it came in on, else of its
+    /// Request-URI domain, else of its To domain, else the default tenant.
+    pub fn for_message(&self, msg: &SipMessage, source: &Source) -> Serving {
+        if self.list.len() == 1 {
+            return self.serving(0);
+        }
+        let b = msg.as_bytes();
+        let i = self
+            .by_listener(source)
+            .or_else(|| msg.request_uri().and_then(|u| self.by_host(u.host(b))))
+            .or_else(|| self.by_host(msg.to().uri.host(b)))
+            .unwrap_or(self.default);
+        self.serving(i)
+    }
+
+    /// Who serves a non-SIP packet or an MSRP frame: the listener's tenant, else the
+    /// default one.
+    pub fn for_source(&self, source: &Source) -> Serving {
+        if self.list.len() == 1 {
+            return self.serving(0);
+        }
+        self.serving(self.by_listener(source).unwrap_or(self.default))
+    }
+
+    /// Reload one tenant (or all): read its file again, compile, check and self-test it,
+    /// and swap it in. Runs on the caller's thread; failures leave the old version
+    /// serving, are logged and kept for `ctl plugins`.
+    pub fn reload(&self, name: Option<&str>) -> Result<Vec<(String, ReloadOutcome)>, String> {
+        let targets: Vec<&Arc<Tenant>> = match name {
+            Some(n) => vec![
+                self.get(n)
+                    .ok_or_else(|| format!("no tenant named {n:?}"))?,
+            ],
+            None => self.list.iter().collect(),
+        };
+        let _one_at_a_time = self.reloading.lock().expect("not poisoned");
+        Ok(targets
+            .into_iter()
+            .map(|t| (t.name().to_string(), self.reload_one(t)))
+            .collect())
+    }
+
+    fn reload_one(&self, t: &Arc<Tenant>) -> ReloadOutcome {
+        let now = SystemTime::now();
+        let old = t.current();
+        let unchanged = std::fs::read(&t.config.plugin_path)
+            .ok()
+            .is_some_and(|w| sipwasm_runtime::sha256_hex(&w) == old.plugin.report().sha256);
+        if unchanged {
+            t.status.lock().expect("not poisoned").last_attempt = Some(now);
+            return ReloadOutcome::Unchanged {
+                version: old.number,
+            };
+        }
+        let number = t.next_version.load(Ordering::Relaxed);
+        match load_version(&self.engine, &t.config, &t.account, number) {
+            Ok(v) => {
+                t.next_version.fetch_add(1, Ordering::Relaxed);
+                let sha256 = v.plugin.report().sha256.clone();
+                let load_ms = v.load_time.as_millis() as u64;
+                tracing::info!(tenant = %t.name(), version = number, previous = old.number, %sha256, load_ms, from_cache = v.plugin.report().from_cache, "new plugin version serving");
+                t.current.store(Arc::new(v));
+                self.generation.fetch_add(1, Ordering::Relaxed);
+                let mut s = t.status.lock().expect("not poisoned");
+                s.reloads += 1;
+                s.last_error = None;
+                s.last_attempt = Some(now);
+                ReloadOutcome::Swapped {
+                    version: number,
+                    sha256,
+                    load_ms,
+                }
+            }
+            Err(error) => {
+                tracing::error!(tenant = %t.name(), version = old.number, "plugin reload refused, the old version keeps serving: {error}");
+                let mut s = t.status.lock().expect("not poisoned");
+                s.failed_reloads += 1;
+                s.last_error = Some(error.clone());
+                s.last_attempt = Some(now);
+                ReloadOutcome::Failed { error }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The tenant and version whose route runs on this thread now: `t_suspend`,
+    /// `t_continue` and `t_check_trans` only see that tenant's transactions.
+    static RUNNING: std::cell::RefCell<Option<Serving>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The tenant and version running a route on this thread, if any.
+pub fn running() -> Option<Serving> {
+    RUNNING.with(|r| r.borrow().clone())
+}
+
+/// Marks `serving` as running on this thread until dropped; restores what ran before
+/// (routes run other routes: a request route's `t_relay` runs branch routes).
+struct RunningGuard(Option<Serving>);
+
+impl RunningGuard {
+    fn enter(serving: &Serving) -> Self {
+        RunningGuard(RUNNING.with(|r| r.replace(Some(serving.clone()))))
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        RUNNING.with(|r| *r.borrow_mut() = previous);
+    }
+}
+
+/// How often a worker looks for instances of versions nobody uses any more, in events.
+const SWEEP_EVERY: u32 = 4096;
+
+/// A thread's plugin instances: one per plugin version it has run, created on first use
+/// and dropped once the version is retired.
+pub struct Workers {
+    tenants: Arc<Tenants>,
+    by_plugin: HashMap<u64, PluginWorker>,
+    generation: u64,
+    events: u32,
+}
+
+impl Workers {
+    /// No instances yet.
+    pub fn new(tenants: Arc<Tenants>) -> Self {
+        let generation = tenants.generation();
+        Workers {
+            tenants,
+            by_plugin: HashMap::new(),
+            generation,
+            events: 0,
+        }
+    }
+
+    /// Create the default tenant's instance now, so a plugin that cannot start fails
+    /// the server's start rather than its first message.
+    pub fn warm_up(&mut self) -> Result<(), RuntimeError> {
+        let v = self.tenants.default_tenant().current();
+        self.get(&v.plugin).warm_up()
+    }
+
+    /// The worker for `plugin`.
+    fn get(&mut self, plugin: &Arc<Plugin>) -> &mut PluginWorker {
+        self.events = self.events.wrapping_add(1);
+        let generation = self.tenants.generation();
+        if generation != self.generation || self.events.is_multiple_of(SWEEP_EVERY) {
+            self.generation = generation;
+            self.by_plugin.retain(|_, w| !w.plugin().is_retired());
+        }
+        self.by_plugin
+            .entry(plugin.id())
+            .or_insert_with(|| PluginWorker::new(plugin.clone()))
+    }
+
+    /// Run `route` for `ctx` on `serving`'s plugin.
+    pub fn run(
+        &mut self,
+        serving: &Serving,
+        route: sipwasm_runtime::Route<'_>,
+        ctx: sipwasm_routing::RouteContext,
+    ) -> sipwasm_runtime::EventOutcome {
+        let _running = RunningGuard::enter(serving);
+        self.get(serving.plugin()).run(route, ctx)
+    }
+
+    /// Run `event_route[nosip:msg]` on `serving`'s plugin.
+    pub fn run_nosip(
+        &mut self,
+        serving: &Serving,
+        event: sipwasm_routing::RawEvent,
+    ) -> sipwasm_runtime::RawOutcome {
+        let _running = RunningGuard::enter(serving);
+        self.get(serving.plugin()).run_nosip(event)
+    }
+
+    /// Run `event_route[msrp:frame-in]` on `serving`'s plugin.
+    pub fn run_msrp(
+        &mut self,
+        serving: &Serving,
+        event: sipwasm_routing::MsrpEvent,
+    ) -> sipwasm_runtime::MsrpOutcome {
+        let _running = RunningGuard::enter(serving);
+        self.get(serving.plugin()).run_msrp(event)
+    }
+
+    /// Instances held (for tests).
+    pub fn len(&self) -> usize {
+        self.by_plugin.len()
+    }
+
+    /// True when none is held.
+    pub fn is_empty(&self) -> bool {
+        self.by_plugin.is_empty()
+    }
+}
