@@ -674,3 +674,51 @@ fn twenty_swaps_under_sipp_load_lose_no_call() {
         swap_times.last().unwrap()
     );
 }
+
+#[test]
+fn an_instance_limit_shares_instances_between_worker_threads() {
+    let (router, _dir) = TestRouter::from_config(&format!(
+        r#"
+[router]
+listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
+workers = 4
+[runtime]
+cache_dir = "{cache}"
+watch_plugins = false
+[plugin]
+name = "one"
+path = "{p}"
+instances = 1
+"#,
+        cache = cache_dir(),
+        p = plugin("probe").display(),
+    ));
+    // 4 threads read the socket; 8 clients ask at once, 25 times each
+    let target = router.udp;
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let c = UdpClient::new(target);
+                (0..25)
+                    .filter(|_| {
+                        c.ask("OPTIONS", "count", "")
+                            .is_some_and(|m| m.status() == Some(200))
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let answered: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(answered, 200);
+    let s = router.plugin.stats();
+    // (the first instance ran the self-test when the plugin was loaded)
+    assert_eq!(
+        s.instantiations, 2,
+        "one instance served every thread: {s:?}"
+    );
+    assert_eq!(s.live_instances, 1);
+    // the probe counts the events its instance served: all of them
+    let c = UdpClient::new(target);
+    let m = c.ask("OPTIONS", "count", "").unwrap();
+    assert_eq!(hdr(&m, "X-Count").as_deref(), Some("201"));
+}

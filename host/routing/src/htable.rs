@@ -340,4 +340,16 @@ mod tests {
             Err(HtError::TooLarge(_))
         ));
     }
+
+    #[test]
+    fn a_subset_shares_the_granted_tables_only() {
+        let all = tables();
+        let view = all.subset(&["forever".to_string()]);
+        view.set("forever", "k", HtValue::Int(1), 0).unwrap();
+        assert_eq!(all.get("forever", "k", 0).unwrap(), Some(HtValue::Int(1)));
+        assert!(matches!(
+            view.get("msrp", "k", 0),
+            Err(HtError::UnknownTable(_))
+        ));
+    }
 }

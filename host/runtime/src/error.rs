@@ -27,4 +27,7 @@ pub enum RuntimeError {
     /// Creating an instance failed (out of pool slots, a trap in a start function ...).
     #[error("instantiation failed: {0}")]
     Instantiate(String),
+    /// The tenant already has as many live instances as its limit allows.
+    #[error("the tenant's instance limit ({0}) is reached")]
+    InstanceLimit(usize),
 }

@@ -398,6 +398,14 @@ impl PluginWorker {
 
     /// Create the instance now rather than on the first event.
     pub fn warm_up(&mut self) -> Result<(), crate::RuntimeError> {
+        if self.plugin.account().limits().max_instances != 0 {
+            // shared instances: make sure one exists, not one per thread
+            let mut idle = self.plugin.idle.lock().expect("not poisoned");
+            if idle.is_empty() && self.plugin.account().stats().live_instances == 0 {
+                idle.push(self.plugin.instantiate()?);
+            }
+            return Ok(());
+        }
         if self.instance.is_none() {
             self.instance = Some(self.plugin.instantiate()?);
         }
@@ -414,11 +422,17 @@ impl PluginWorker {
         }
         if self.instance.as_ref().is_none_or(PluginInstance::is_broken) {
             self.instance = None;
-            match self.plugin.instantiate() {
+            let created = if account.limits().max_instances == 0 {
+                self.plugin.instantiate()
+            } else {
+                self.checkout()
+            };
+            match created {
                 Ok(i) => self.instance = Some(i),
                 Err(e) => {
                     tracing::error!(plugin = %self.plugin.name(), "cannot create an instance: {e}");
                     PluginStats::bump(&self.plugin.counters().events);
+                    PluginStats::bump(&self.plugin.counters().instantiate_failures);
                     return Err(EventError::Instantiate(e.to_string()));
                 }
             }
@@ -426,8 +440,57 @@ impl PluginWorker {
         Ok(self.instance.as_mut().expect("created above"))
     }
 
-    /// Free the pool slot of a broken instance now; the next event instantiates afresh.
-    fn drop_if_broken(&mut self) {
+    /// An instance from the plugin's shared idle ones, or a new one while the tenant is
+    /// under its instance limit; at the limit, wait (at most the CPU deadline) for one to
+    /// be handed back.
+    fn checkout(&self) -> Result<PluginInstance, crate::RuntimeError> {
+        let give_up = std::time::Instant::now() + self.plugin.deadline;
+        loop {
+            if let Some(i) = self.plugin.idle.lock().expect("not poisoned").pop() {
+                return Ok(i);
+            }
+            match self.plugin.instantiate() {
+                Err(crate::RuntimeError::InstanceLimit(n)) => {
+                    let now = std::time::Instant::now();
+                    if now >= give_up {
+                        return Err(crate::RuntimeError::InstanceLimit(n));
+                    }
+                    // an instance of an older version may free the slot instead of
+                    // coming back here: look again after a short wait either way
+                    let idle = self.plugin.idle.lock().expect("not poisoned");
+                    if idle.is_empty() {
+                        let wait = (give_up - now).min(std::time::Duration::from_millis(1));
+                        let _ = self.plugin.idle_returned.wait_timeout(idle, wait);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// After an event: with an instance limit, the instance goes back to the shared idle
+    /// ones (a broken one is dropped, which frees its slot).
+    fn checkin(&mut self) {
+        if self.plugin.account().limits().max_instances == 0 {
+            return;
+        }
+        if let Some(i) = self.instance.take()
+            && !i.is_broken()
+        {
+            let mut idle = self.plugin.idle.lock().expect("not poisoned");
+            // checked under the lock `retire` clears the idle ones with: nothing is kept
+            // for a retired version
+            if !self.plugin.is_retired() {
+                idle.push(i);
+            }
+        }
+        self.plugin.idle_returned.notify_one();
+    }
+
+    /// After an event: free the pool slot of a broken instance now (the next event
+    /// instantiates afresh); with an instance limit, hand the instance back.
+    fn after_event(&mut self) {
+        self.checkin();
         if self
             .instance
             .as_ref()
@@ -446,7 +509,7 @@ impl PluginWorker {
                 result: Err(e),
             },
         };
-        self.drop_if_broken();
+        self.after_event();
         out
     }
 
@@ -459,7 +522,7 @@ impl PluginWorker {
                 result: Err(e),
             },
         };
-        self.drop_if_broken();
+        self.after_event();
         out
     }
 
@@ -472,7 +535,7 @@ impl PluginWorker {
                 result: Err(e),
             },
         };
-        self.drop_if_broken();
+        self.after_event();
         out
     }
 }

@@ -91,6 +91,10 @@ pub struct Plugin {
     pub(crate) ticker: crate::ticker::TickerHandle,
     id: u64,
     retired: AtomicBool,
+    /// Instances not running an event, shared by every worker thread; used instead of one
+    /// instance per thread when the tenant has an instance limit.
+    pub(crate) idle: std::sync::Mutex<Vec<PluginInstance>>,
+    pub(crate) idle_returned: std::sync::Condvar,
     report: ComponentReport,
 }
 
@@ -177,6 +181,8 @@ impl Plugin {
             self_test,
             id: NEXT_PLUGIN_ID.fetch_add(1, Ordering::Relaxed),
             retired: AtomicBool::new(false),
+            idle: std::sync::Mutex::new(Vec::new()),
+            idle_returned: std::sync::Condvar::new(),
             report,
         })
     }
@@ -226,6 +232,8 @@ impl Plugin {
     /// transactions that started on it, and workers let go of its instances afterwards.
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Relaxed);
+        // the shared idle instances hold the plugin: let them go with it
+        self.idle.lock().expect("not poisoned").clear();
     }
 
     /// True once [`Self::retire`]d.
@@ -263,10 +271,7 @@ impl Plugin {
     /// A fresh instance in its own store.
     pub fn instantiate(self: &Arc<Self>) -> Result<PluginInstance, RuntimeError> {
         if let Err(limit) = self.meta.account.take_instance() {
-            PluginStats::bump(&self.counters().instantiate_failures);
-            return Err(RuntimeError::Instantiate(format!(
-                "the tenant's instance limit ({limit}) is reached"
-            )));
+            return Err(RuntimeError::InstanceLimit(limit));
         }
         // from here the reservation belongs to the instance (released when it drops) or is
         // given back below

@@ -1153,4 +1153,107 @@ cache_dir = "cache"
             .to_string();
         assert!(e.contains("htable[1]"), "{e}");
     }
+
+    const TENANTS: &str = r#"
+[router]
+listen = ["udp:127.0.0.1:5060", "udp:127.0.0.1:5070"]
+workers = 2
+[[htable]]
+name = "t1"
+[[htable]]
+name = "t2"
+[[tenant]]
+name = "alpha"
+path = "a.wasm"
+default = true
+[[tenant]]
+name = "beta"
+path = "b.wasm"
+domains = ["Beta.Example.com"]
+listen = ["udp:127.0.0.1:5070"]
+htables = ["t2"]
+events = ["sip", "msrp"]
+instances = 2
+log_rate = 10
+deadline_ms = 5
+"#;
+
+    #[test]
+    fn tenants_with_defaults_grants_and_limits() {
+        let c = Config::parse(TENANTS, Path::new("/etc/r.toml")).unwrap();
+        assert_eq!(c.tenants.len(), 2);
+        assert_eq!(c.default_tenant().name, "alpha");
+        let a = &c.tenants[0];
+        assert_eq!(
+            a.htables,
+            Some(vec![]),
+            "a [[tenant]] gets no table unless granted"
+        );
+        assert_eq!(
+            a.limits.log_rate, 1000,
+            "a [[tenant]] logs 1000 lines/s by default"
+        );
+        assert_eq!(a.events, EventGrants::default());
+        let b = &c.tenants[1];
+        assert_eq!(b.plugin_path, Path::new("/etc/b.wasm"));
+        assert_eq!(b.domains, vec!["beta.example.com".to_string()]);
+        assert_eq!(b.listen[0].addr.port(), 5070);
+        assert_eq!(b.htables, Some(vec!["t2".to_string()]));
+        assert!(b.events.sip && b.events.msrp && !b.events.nosip);
+        assert_eq!(b.limits.max_instances, 2);
+        assert_eq!(b.limits.log_rate, 10);
+        assert_eq!(b.deadline, Duration::from_millis(5));
+        // 2 UDP listeners x 2 workers + the timer thread
+        assert_eq!(c.event_threads(), 5);
+        // [plugin] alone: every table, no log limit
+        let c = Config::parse(GOOD, Path::new("r.toml")).unwrap();
+        assert_eq!(c.default_tenant().htables, None);
+        assert_eq!(c.default_tenant().limits.log_rate, 0);
+    }
+
+    #[test]
+    fn tenant_mistakes_are_named() {
+        let cases = [
+            (TENANTS.replace("default = true\n", ""), "no default tenant"),
+            (
+                TENANTS.replace("name = \"beta\"", "name = \"alpha\""),
+                "used by two tenants",
+            ),
+            (
+                TENANTS.replace("htables = [\"t2\"]", "htables = [\"t3\"]"),
+                "tenant[1].htables",
+            ),
+            (
+                TENANTS.replace("events = [\"sip\", \"msrp\"]", "events = [\"web\"]"),
+                "tenant[1].events",
+            ),
+            (
+                TENANTS.replace(
+                    "listen = [\"udp:127.0.0.1:5070\"]",
+                    "listen = [\"udp:127.0.0.1:5080\"]",
+                ),
+                "not one of router.listen",
+            ),
+            (
+                TENANTS.replace("name = \"beta\"", "name = \"be ta\""),
+                "tenant[1].name",
+            ),
+            (
+                format!("{TENANTS}\n[plugin]\nname = \"p\"\npath = \"p.wasm\"\n"),
+                "already the default tenant",
+            ),
+            (
+                format!(
+                    "{TENANTS}\n[[tenant]]\nname = \"g\"\npath = \"g.wasm\"\ndomains = [\"beta.example.com\"]\n"
+                ),
+                "already served by tenant",
+            ),
+        ];
+        for (text, needle) in cases {
+            let e = Config::parse(&text, Path::new("r.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "expected {needle:?} in {e}");
+        }
+    }
 }
