@@ -585,14 +585,6 @@ fn twenty_swaps_under_sipp_load_lose_no_call() {
         .iter()
         .map(|v| swap_variant(v, true))
         .collect();
-    // warm the compile cache, as a deploy pipeline would (`sipwasm check`), so the swap
-    // measures the router and not Cranelift
-    let engine = router.tenants().engine().clone();
-    for v in &variants {
-        engine
-            .load(v, sipwasm_runtime::PluginSettings::new("warm"))
-            .unwrap();
-    }
     let _lock = sipp_lock();
     let calls = 1000;
     let uas = Sipp {
@@ -721,4 +713,102 @@ instances = 1
     let c = UdpClient::new(target);
     let m = c.ask("OPTIONS", "count", "").unwrap();
     assert_eq!(hdr(&m, "X-Count").as_deref(), Some("201"));
+}
+
+/// `bytes` (a component) with a custom section appended: a distinct file (another
+/// SHA-256, another compile) that behaves the same.
+fn with_custom_section(bytes: &[u8], payload: &str) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { b } else { b | 0x80 });
+            if n == 0 {
+                return;
+            }
+        }
+    }
+    let name = b"sipwasm-bench";
+    let mut body = Vec::new();
+    leb(name.len(), &mut body);
+    body.extend_from_slice(name);
+    body.extend_from_slice(payload.as_bytes());
+    let mut out = bytes.to_vec();
+    out.push(0);
+    leb(body.len(), &mut out);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Swap latency, file write -> new version serving, for a small and a large component,
+/// with and without the compiled form already in the cache. Written up in BENCHMARKS.md.
+#[test]
+#[ignore = "benchmark: cargo test --release -p sipwasm-tests -- --ignored --nocapture bench_swap_latency"]
+fn bench_swap_latency() {
+    // the large component: the probe built unoptimised (dev profile)
+    let status = std::process::Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args(["build", "--target", "wasm32-wasip2", "-p", "probe"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let large = root().join("target/wasm32-wasip2/debug/probe.wasm");
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    for (label, base) in [("small", plugin("swap_version")), ("large", large)] {
+        let base = std::fs::read(&base).unwrap();
+        for cached in [false, true] {
+            let dir =
+                std::env::temp_dir().join(format!("sipwasm-bench-swap-{nonce}-{label}-{cached}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let wasm = dir.join("tenant.wasm");
+            std::fs::write(&wasm, with_custom_section(&base, "start")).unwrap();
+            let (router, _) = TestRouter::from_config(&format!(
+                r#"
+[router]
+listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
+[runtime]
+cache_dir = "{cache}"
+[plugin]
+name = "t"
+path = "{wasm}"
+"#,
+                cache = dir.join("cache").display(),
+                wasm = wasm.display(),
+            ));
+            let t = router.tenants().get("t").unwrap().clone();
+            let mut times = Vec::new();
+            for k in 0..8 {
+                let bytes = with_custom_section(&base, &format!("{nonce}-{label}-{cached}-{k}"));
+                if cached {
+                    // precompiled, as `sipwasm check` on the deploy host would leave it
+                    router
+                        .tenants()
+                        .engine()
+                        .load(&bytes, sipwasm_runtime::PluginSettings::new("warm"))
+                        .unwrap();
+                }
+                let before = t.current().number;
+                let t0 = Instant::now();
+                replace(&wasm, &bytes, false);
+                while t.current().number == before {
+                    assert!(t0.elapsed() < Duration::from_secs(30), "no swap");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                times.push(t0.elapsed());
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            times.sort();
+            eprintln!(
+                "SWAP component={label} bytes={} cached={cached} median_ms={:.1} max_ms={:.1} (includes the watcher's {} ms quiet period)",
+                base.len(),
+                times[times.len() / 2].as_secs_f64() * 1000.0,
+                times.last().unwrap().as_secs_f64() * 1000.0,
+                sipwasm::watch::QUIET.as_millis()
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }

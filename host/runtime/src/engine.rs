@@ -7,8 +7,9 @@ use crate::error::RuntimeError;
 use crate::plugin::{Plugin, PluginSettings};
 use crate::state::HostState;
 use crate::ticker::{EpochTicker, TickerHandle};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
@@ -37,12 +38,36 @@ impl Default for EngineConfig {
     }
 }
 
+/// Compiled components in use, by SHA-256, with how many plugins use each: tenants (and
+/// versions) loading the same file share one copy of its machine code.
+pub(crate) type Compiled = Arc<Mutex<HashMap<String, (Component, usize)>>>;
+
+/// A plugin's use of a shared compiled component; dropping it lets the code go when no
+/// other plugin uses it.
+pub(crate) struct CompiledUse {
+    compiled: Compiled,
+    sha256: String,
+}
+
+impl Drop for CompiledUse {
+    fn drop(&mut self) {
+        let mut map = self.compiled.lock().expect("not poisoned");
+        if let Some((_, users)) = map.get_mut(&self.sha256) {
+            *users -= 1;
+            if *users == 0 {
+                map.remove(&self.sha256);
+            }
+        }
+    }
+}
+
 /// Compiles, caches and links plugins.
 pub struct PluginEngine {
     engine: Engine,
     linker: Linker<HostState>,
     config: EngineConfig,
     cache: Option<ComponentCache>,
+    compiled: Compiled,
     ticker: EpochTicker,
 }
 
@@ -83,6 +108,7 @@ impl PluginEngine {
             linker,
             config,
             cache,
+            compiled: Compiled::default(),
             ticker,
         })
     }
@@ -94,6 +120,33 @@ impl PluginEngine {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The compiled form of `wasm` (SHA-256 `sha256`): shared with the plugins already
+    /// using it, else from the disk cache, else compiled. The flag is true when no
+    /// compilation was needed.
+    pub(crate) fn compile_shared(
+        &self,
+        sha256: &str,
+        wasm: &[u8],
+    ) -> Result<(Component, bool, CompiledUse), RuntimeError> {
+        let user = || CompiledUse {
+            compiled: self.compiled.clone(),
+            sha256: sha256.to_string(),
+        };
+        if let Some((c, users)) = self.compiled.lock().expect("not poisoned").get_mut(sha256) {
+            *users += 1;
+            return Ok((c.clone(), true, user()));
+        }
+        // compiled outside the lock: other loads go on meanwhile (two loads of one new
+        // file may both compile; the second result is dropped)
+        let (component, from_cache) = self.compile(wasm)?;
+        let mut map = self.compiled.lock().expect("not poisoned");
+        let entry = map
+            .entry(sha256.to_string())
+            .or_insert_with(|| (component, 0));
+        entry.1 += 1;
+        Ok((entry.0.clone(), from_cache, user()))
     }
 
     /// Compile `wasm` (or take it from the cache).

@@ -72,7 +72,8 @@ pub struct ComponentReport {
     pub imports: Vec<String>,
     /// Exported interfaces and functions.
     pub exports: Vec<String>,
-    /// True when the compiled form came from the cache.
+    /// True when nothing had to be compiled: the compiled form came from the disk cache or
+    /// from another plugin loaded from the same bytes.
     pub from_cache: bool,
 }
 
@@ -95,6 +96,7 @@ pub struct Plugin {
     /// instance per thread when the tenant has an instance limit.
     pub(crate) idle: std::sync::Mutex<Vec<PluginInstance>>,
     pub(crate) idle_returned: std::sync::Condvar,
+    _compiled: crate::engine::CompiledUse,
     report: ComponentReport,
 }
 
@@ -129,11 +131,12 @@ impl Plugin {
                 engine.config().max_memory_bytes
             )));
         }
-        let (component, from_cache) = engine.compile(wasm)?;
+        let sha256 = sha256_hex(wasm);
+        let (component, from_cache, compiled_use) = engine.compile_shared(&sha256, wasm)?;
         let ty = component.component_type();
         let eng = engine.engine();
         let report = ComponentReport {
-            sha256: sha256_hex(wasm),
+            sha256,
             imports: describe(
                 eng,
                 ty.imports(eng)
@@ -183,6 +186,7 @@ impl Plugin {
             retired: AtomicBool::new(false),
             idle: std::sync::Mutex::new(Vec::new()),
             idle_returned: std::sync::Condvar::new(),
+            _compiled: compiled_use,
             report,
         })
     }
