@@ -12,12 +12,45 @@
 
 use crate::bindings::sipwasm::router::msrp as wit;
 
-pub use wit::Error;
+pub use wit::{Error, RelayError};
 
 impl From<Error> for crate::Stop {
     fn from(e: Error) -> Self {
         crate::Stop::Error(format!("msrp: {e:?}"))
     }
+}
+
+impl From<RelayError> for crate::Stop {
+    fn from(e: RelayError) -> Self {
+        crate::Stop::Error(format!("msrp relay: {e:?}"))
+    }
+}
+
+/// Relay the frame, request or response (`msrp_relay`, RFC 4976): to the next To-Path
+/// hop (or the [`set_dst`] destination), this hop moved from To-Path to From-Path.
+pub fn relay() -> Result<(), RelayError> {
+    wit::relay()
+}
+
+/// Send the frame with these To-Path and From-Path values to the first To-Path URI.
+pub fn forward(to_path: &str, from_path: &str) -> Result<(), RelayError> {
+    wit::forward(to_path, from_path)
+}
+
+/// Relay to `addr` (`msrp://IP:PORT/...;tcp`, or a stored `$msrp(srcaddr)`) from local
+/// socket `sock` (`tcp:IP:PORT`, or a stored `$msrp(srcsock)`; `""` for any).
+pub fn set_dst(addr: &str, sock: &str) -> Result<(), RelayError> {
+    wit::set_dst(addr, sock)
+}
+
+/// Relay flags: 1 = only on an open connection, 2 = close it after sending.
+pub fn relay_flags(flags: u32) {
+    wit::relay_flags(flags)
+}
+
+/// The same flags for [`reply`].
+pub fn reply_flags(flags: u32) {
+    wit::reply_flags(flags)
 }
 
 /// Answer the request on its connection (`msrp_reply`); `headers` are extra

@@ -84,3 +84,22 @@ mod tests {
         assert!("sctp".parse::<Transport>().is_err());
     }
 }
+
+/// How a message goes out on a stream (MSRP's relay and reply flags; nothing for SIP).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamFlags {
+    /// Only on a connection that is already open: never connect (MSRP flag 1).
+    pub no_connect: bool,
+    /// Close the connection once this message is written (MSRP flag 2).
+    pub close_after: bool,
+}
+
+impl StreamFlags {
+    /// From the msrp module's bit flags: 1 = no new connection, 2 = close after sending.
+    pub fn from_bits(bits: u32) -> Self {
+        StreamFlags {
+            no_connect: bits & 1 != 0,
+            close_after: bits & 2 != 0,
+        }
+    }
+}

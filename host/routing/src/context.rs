@@ -254,6 +254,8 @@ pub struct Outbound {
     pub conn: Option<ConnId>,
     /// The message.
     pub data: Bytes,
+    /// Stream options (MSRP relay and reply flags).
+    pub flags: sipwasm_proto::transport::StreamFlags,
 }
 
 /// Why a stateless reply was not sent; mirrors the WIT `sl.error`.
@@ -817,6 +819,7 @@ impl RouteContext {
             local: self.source.local,
             conn: self.source.conn,
             data: Bytes::from(data),
+            flags: Default::default(),
         });
         if code >= 200 {
             self.final_replied = true;
@@ -1017,6 +1020,7 @@ pub fn reply_to_malformed(
         local: source.local,
         conn: source.conn,
         data: Bytes::from(data),
+        flags: Default::default(),
     })
 }
 

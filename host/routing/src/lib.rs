@@ -42,7 +42,7 @@ pub use context::{
 };
 pub use htable::{HtError, HtValue, HtableSpec, Htables};
 pub use lumps::HdrError;
-pub use msrp::{MsrpEvent, MsrpReplyError};
+pub use msrp::{MsrpEvent, MsrpRelayError, MsrpReplyError};
 pub use net::{NetError, UdpAllow};
 pub use nosip::{NosipError, NosipFilter, RawEvent};
 pub use pv::{PvError, PvSpec};

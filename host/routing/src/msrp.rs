@@ -27,12 +27,125 @@ pub enum MsrpReplyError {
     AlreadyReplied,
 }
 
+/// Why `msrp.relay`, `msrp.forward` or `msrp.set-dst` failed; mirrors the WIT
+/// `msrp.relay-error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MsrpRelayError {
+    /// The frame has no next hop: its To-Path has fewer than two URIs (and no
+    /// destination was set).
+    #[error("no next hop in To-Path")]
+    NoNextHop,
+    /// A URI or address that cannot be used: not an MSRP/SIP URI, a host name (only IP
+    /// addresses are relayed to), a transport other than TCP.
+    #[error("bad address: {0}")]
+    BadAddress(String),
+    /// The frame was already relayed in this event.
+    #[error("the frame was already relayed")]
+    AlreadyRelayed,
+}
+
+/// An address the relay sends to: `msrp://IP:PORT/...;tcp` or `sip:IP:PORT;transport=tcp`
+/// (the form of `$msrp(srcaddr)`).
+fn parse_addr(text: &str) -> Result<std::net::SocketAddr, MsrpRelayError> {
+    let bad = || MsrpRelayError::BadAddress(text.to_string());
+    let (host, port, transport) = if let Some(rest) = text.strip_prefix("sip:") {
+        let (hostport, params) = rest.split_once(';').unwrap_or((rest, ""));
+        let transport = params
+            .split(';')
+            .find_map(|p| p.strip_prefix("transport="))
+            .unwrap_or("tcp");
+        let (host, port) = hostport.rsplit_once(':').ok_or_else(bad)?;
+        (
+            host.to_string(),
+            port.parse::<u16>().map_err(|_| bad())?,
+            transport.to_string(),
+        )
+    } else {
+        let u = MsrpUri::parse(text).map_err(|_| bad())?;
+        if u.scheme.eq_ignore_ascii_case("msrps") {
+            return Err(MsrpRelayError::BadAddress(format!(
+                "{text}: msrps (TLS) is not available"
+            )));
+        }
+        (
+            u.host.to_string(),
+            u.port.unwrap_or(2855),
+            u.transport.to_string(),
+        )
+    };
+    if !transport.eq_ignore_ascii_case("tcp") {
+        return Err(MsrpRelayError::BadAddress(format!(
+            "{text}: only tcp is relayed to"
+        )));
+    }
+    let ip: std::net::IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| MsrpRelayError::BadAddress(format!("{text}: not an IP address")))?;
+    Ok(std::net::SocketAddr::new(ip, port))
+}
+
+/// `sock` as `tcp:IP:PORT` (the form of `$msrp(srcsock)`).
+fn parse_sock(text: &str) -> Result<std::net::SocketAddr, MsrpRelayError> {
+    let bad = || MsrpRelayError::BadAddress(text.to_string());
+    let rest = text
+        .strip_prefix("tcp:")
+        .or_else(|| text.strip_prefix("TCP:"))
+        .ok_or_else(bad)?;
+    let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+    let ip: std::net::IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| bad())?;
+    Ok(std::net::SocketAddr::new(
+        ip,
+        port.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// `frame` with its To-Path and From-Path header values replaced.
+fn with_paths(f: &MsrpFrame, to: &str, from: &str) -> Vec<u8> {
+    let buf = f.as_bytes();
+    let block = f.header_block();
+    let start = block.as_ptr() as usize - buf.as_ptr() as usize;
+    let end = start + block.len();
+    let mut out = Vec::with_capacity(buf.len() + from.len());
+    out.extend_from_slice(&buf[..start]);
+    let mut first = true;
+    for (name, value) in f.headers() {
+        if !first {
+            out.extend_from_slice(b"\r\n");
+        }
+        first = false;
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        if name.eq_ignore_ascii_case(b"To-Path") {
+            out.extend_from_slice(to.as_bytes());
+        } else if name.eq_ignore_ascii_case(b"From-Path") {
+            out.extend_from_slice(from.as_bytes());
+        } else {
+            out.extend_from_slice(value);
+        }
+    }
+    out.extend_from_slice(&buf[end..]);
+    out
+}
+
 /// The state of one MSRP frame event.
 #[derive(Debug, Clone)]
 pub struct MsrpEvent {
     scope: Scope,
     frame: MsrpFrame,
     replied: bool,
+    relayed: bool,
+    /// `msrp.set-dst`: where to relay instead of the next To-Path hop, and from which
+    /// local socket.
+    dst: Option<(std::net::SocketAddr, Option<std::net::SocketAddr>)>,
+    relay_flags: sipwasm_proto::transport::StreamFlags,
+    reply_flags: sipwasm_proto::transport::StreamFlags,
 }
 
 fn text(b: &[u8]) -> Value {
@@ -102,7 +215,100 @@ impl MsrpEvent {
             scope: Scope::new(config, source, now_unix),
             frame,
             replied: false,
+            relayed: false,
+            dst: None,
+            relay_flags: Default::default(),
+            reply_flags: Default::default(),
         }
+    }
+
+    /// `msrp_set_dst(addr, sock)`: relay to `addr` (`msrp://IP:PORT/...;tcp` or
+    /// `sip:IP:PORT;transport=tcp`) from local socket `sock` (`tcp:IP:PORT`, empty for
+    /// any) instead of the next To-Path hop.
+    pub fn set_dst(&mut self, addr: &str, sock: &str) -> Result<(), MsrpRelayError> {
+        let dest = parse_addr(addr)?;
+        let local = if sock.is_empty() {
+            None
+        } else {
+            Some(parse_sock(sock)?)
+        };
+        self.dst = Some((dest, local));
+        Ok(())
+    }
+
+    /// `msrp_relay_flags(flags)`: 1 = only on an open connection, 2 = close it after.
+    pub fn set_relay_flags(&mut self, bits: u32) {
+        self.relay_flags = sipwasm_proto::transport::StreamFlags::from_bits(bits);
+    }
+
+    /// `msrp_reply_flags(flags)`: as [`Self::set_relay_flags`], for `msrp.reply`.
+    pub fn set_reply_flags(&mut self, bits: u32) {
+        self.reply_flags = sipwasm_proto::transport::StreamFlags::from_bits(bits);
+    }
+
+    /// `msrp_relay()` (RFC 4976 §7.3): this hop takes itself off the front of To-Path
+    /// and puts itself first on From-Path, and the frame goes to the new first To-Path
+    /// URI (or to the `set-dst` destination), on an open connection to it when there is
+    /// one. Requests and responses alike: a response travels back along the path the
+    /// request came.
+    pub fn relay(&mut self) -> Result<(), MsrpRelayError> {
+        let f = &self.frame;
+        let to = f.to_path();
+        let from = f.from_path();
+        let (Some(this_hop), Some(next)) = (to.first(), to.get(1)) else {
+            return Err(MsrpRelayError::NoNextHop);
+        };
+        let join = |v: &[&[u8]]| {
+            v.iter()
+                .map(|u| String::from_utf8_lossy(u).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let new_to = join(&to[1..]);
+        let mut from_hops = vec![*this_hop];
+        from_hops.extend(from.iter().copied());
+        let new_from = join(&from_hops);
+        let next = String::from_utf8_lossy(next).into_owned();
+        self.send_with_paths(&new_to, &new_from, &next)
+    }
+
+    /// `msrp.forward(to-path, from-path)`: send the frame with these paths to the first
+    /// URI of `to_path` (or the `set-dst` destination).
+    pub fn forward(&mut self, to_path: &str, from_path: &str) -> Result<(), MsrpRelayError> {
+        let first = to_path
+            .split_ascii_whitespace()
+            .next()
+            .ok_or(MsrpRelayError::NoNextHop)?
+            .to_string();
+        if to_path.contains(['\r', '\n']) || from_path.contains(['\r', '\n']) {
+            return Err(MsrpRelayError::BadAddress("a path spans lines".into()));
+        }
+        self.send_with_paths(to_path, from_path, &first)
+    }
+
+    fn send_with_paths(&mut self, to: &str, from: &str, next: &str) -> Result<(), MsrpRelayError> {
+        if self.relayed {
+            return Err(MsrpRelayError::AlreadyRelayed);
+        }
+        let (dest, local) = match self.dst {
+            Some((d, l)) => (d, l),
+            None => (parse_addr(next)?, None),
+        };
+        let data = with_paths(&self.frame, to, from);
+        let s = &self.scope.source;
+        // the connection the frame came in on is the way back only when it leads to
+        // `dest`; otherwise the transport finds (or opens) one to `dest`
+        let conn = s.conn.filter(|_| s.src == dest);
+        self.scope.outbound.push(Outbound {
+            transport: sipwasm_proto::Transport::Tcp,
+            dest,
+            local: local.unwrap_or(s.local),
+            conn,
+            data: Bytes::from(data),
+            flags: self.relay_flags,
+        });
+        self.relayed = true;
+        Ok(())
     }
 
     /// The frame.
@@ -200,6 +406,9 @@ impl MsrpEvent {
         );
         self.replied = true;
         self.scope.send_back(Bytes::from(data));
+        if let Some(out) = self.scope.outbound.last_mut() {
+            out.flags = self.reply_flags;
+        }
         Ok(())
     }
 
@@ -331,5 +540,85 @@ Hey Bob, are you there?\r\n\
             event(response).reply(200, "OK", ""),
             Err(MsrpReplyError::NoRequest)
         );
+    }
+
+    const SEND_IP: &[u8] = b"MSRP tx01 SEND\r\n\
+To-Path: msrp://127.0.0.1:2855/relay;tcp msrp://127.0.0.1:9000/bob;tcp\r\n\
+From-Path: msrp://127.0.0.1:40000/alice;tcp\r\n\
+Message-ID: m1\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+hi\r\n\
+-------tx01$\r\n";
+
+    #[test]
+    fn relay_moves_this_hop_from_to_path_to_from_path() {
+        let mut e = event(SEND_IP);
+        e.relay().unwrap();
+        assert_eq!(e.relay(), Err(MsrpRelayError::AlreadyRelayed));
+        let out = e.take_outbound();
+        assert_eq!(out.len(), 1);
+        let o = &out[0];
+        assert_eq!(o.dest, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(o.conn, None, "not back on the connection it came in on");
+        let relayed = MsrpFrame::parse(&o.data).expect("still a frame");
+        assert_eq!(
+            relayed.to_path(),
+            vec![&b"msrp://127.0.0.1:9000/bob;tcp"[..]]
+        );
+        assert_eq!(
+            relayed.from_path(),
+            vec![
+                &b"msrp://127.0.0.1:2855/relay;tcp"[..],
+                &b"msrp://127.0.0.1:40000/alice;tcp"[..]
+            ]
+        );
+        assert_eq!(relayed.body(), Some(&b"hi"[..]));
+        assert_eq!(relayed.header(b"Message-ID"), Some(&b"m1"[..]));
+        assert_eq!(relayed.end_line(), b"-------tx01$");
+    }
+
+    #[test]
+    fn relay_destinations_and_flags() {
+        // no next hop
+        let mut e = event(SEND);
+        let only_me = std::str::from_utf8(SEND)
+            .unwrap()
+            .replace(" msrp://bob.example.com:8888/9di4;tcp", "");
+        let mut alone = event(only_me.as_bytes());
+        assert_eq!(alone.relay(), Err(MsrpRelayError::NoNextHop));
+        // a host name is not relayed to
+        assert!(matches!(e.relay(), Err(MsrpRelayError::BadAddress(_))));
+        // set-dst: the sender's connection, by its srcaddr form, with flags
+        e.set_dst("sip:127.0.0.1:40000;transport=tcp", "tcp:127.0.0.1:2855")
+            .unwrap();
+        e.set_relay_flags(3);
+        e.relay().unwrap();
+        let o = &e.take_outbound()[0];
+        assert_eq!(o.dest, "127.0.0.1:40000".parse().unwrap());
+        assert_eq!(o.conn, Some(7), "back on the connection it came from");
+        assert!(o.flags.no_connect && o.flags.close_after);
+        assert!(e.set_dst("msrps://127.0.0.1:1/x;tcp", "").is_err());
+        assert!(e.set_dst("msrp://127.0.0.1:1/x;udp", "").is_err());
+        assert!(
+            e.set_dst("msrp://127.0.0.1:1/x;tcp", "udp:1.2.3.4:5")
+                .is_err()
+        );
+        // forward with explicit paths
+        let mut f = event(SEND_IP);
+        f.forward(
+            "msrp://127.0.0.1:9001/x;tcp",
+            "msrp://127.0.0.1:2855/relay;tcp",
+        )
+        .unwrap();
+        let o = &f.take_outbound()[0];
+        assert_eq!(o.dest, "127.0.0.1:9001".parse().unwrap());
+        let relayed = MsrpFrame::parse(&o.data).unwrap();
+        assert_eq!(relayed.to_path(), vec![&b"msrp://127.0.0.1:9001/x;tcp"[..]]);
+        // reply flags
+        let mut r = event(SEND_IP);
+        r.set_reply_flags(2);
+        r.reply(200, "OK", "").unwrap();
+        assert!(r.take_outbound()[0].flags.close_after);
     }
 }

@@ -124,6 +124,7 @@ impl UdpAllow {
             local: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
             conn: None,
             data: Bytes::from(payload),
+            flags: Default::default(),
         });
         Ok(())
     }

@@ -40,6 +40,7 @@ impl Scope {
             local: s.local,
             conn: s.conn,
             data,
+            flags: Default::default(),
         });
     }
 

@@ -471,6 +471,7 @@ impl RouteContext {
             local: local.addr,
             conn: None,
             data: Bytes::from(data),
+            flags: Default::default(),
         });
         Ok(())
     }

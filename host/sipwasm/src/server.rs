@@ -142,10 +142,14 @@ impl Router {
             let first = out.data.split(|&c| c == b'\r').next().unwrap_or_default();
             tracing::debug!(dest = %out.dest, proto = %out.transport, "send {}", String::from_utf8_lossy(first));
         }
-        match self
-            .sender
-            .send(out.transport, out.local, out.dest, out.conn, out.data)
-        {
+        match self.sender.send_with(
+            out.transport,
+            out.local,
+            out.dest,
+            out.conn,
+            out.data,
+            out.flags,
+        ) {
             Ok(()) => bump(&self.stats.sent),
             Err(e) => {
                 bump(&self.stats.send_errors);

@@ -19,6 +19,7 @@ pub use tcp::{ConnectionTable, Incoming, TcpLimits};
 
 use bytes::Bytes;
 use sipwasm_proto::Transport;
+pub use sipwasm_proto::transport::StreamFlags;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +50,9 @@ pub enum SendError {
     /// The transport is not available on this router.
     #[error("{0} is not enabled")]
     Unsupported(Transport),
+    /// No connection to the destination is open, and none may be opened (MSRP flag 1).
+    #[error("no open connection to {0}")]
+    NoConnection(SocketAddr),
 }
 
 /// Sends messages on the router's sockets and connections. Cheap to clone; usable from any
@@ -91,6 +95,20 @@ impl Sender {
         conn: Option<u64>,
         data: Bytes,
     ) -> Result<(), SendError> {
+        self.send_with(transport, local, dest, conn, data, StreamFlags::default())
+    }
+
+    /// [`Self::send`] with stream options: only on an open connection, or closing the
+    /// connection after this message (no effect on UDP).
+    pub fn send_with(
+        &self,
+        transport: Transport,
+        local: SocketAddr,
+        dest: SocketAddr,
+        conn: Option<u64>,
+        data: Bytes,
+        flags: StreamFlags,
+    ) -> Result<(), SendError> {
         match transport {
             Transport::Udp => {
                 let sock = self
@@ -109,7 +127,7 @@ impl Sender {
                     .map_err(|error| SendError::Io { dest, error })
             }
             Transport::Tcp => match &self.tcp {
-                Some(t) => t.send(conn, local, dest, data),
+                Some(t) => t.send(conn, local, dest, data, flags),
                 None => Err(SendError::Unsupported(transport)),
             },
             _ => Err(SendError::Unsupported(transport)),

@@ -36,6 +36,10 @@ pub struct Incoming {
     pub nosip: bool,
     /// An MSRP frame, on a connection that speaks MSRP (`data` is its bytes).
     pub msrp: Option<MsrpFrame>,
+    /// Held while an MSRP frame is handled: the connection's next frame is handed to the
+    /// workers only once this one is done, so the chunks of a message are relayed in the
+    /// order they came.
+    pub in_order: Option<Arc<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 /// What a connection speaks, decided by its first line.
@@ -185,7 +189,7 @@ impl ConnectionTable {
     }
 
     /// Register a connected stream and spawn its reader and writer.
-    fn start(&self, stream: TcpStream, peer: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
+    fn start(&self, stream: TcpStream, peer: SocketAddr) -> Option<(u64, mpsc::Sender<Bytes>)> {
         let local = stream.local_addr().ok()?;
         let _ = stream.set_nodelay(true);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -226,7 +230,7 @@ impl ConnectionTable {
             // the writer ends when the last sender is gone; give queued replies a moment
             let _ = tokio::time::timeout(Duration::from_secs(1), writer_task).await;
         });
-        Some(tx)
+        Some((id, tx))
     }
 
     async fn read_loop(
@@ -241,6 +245,7 @@ impl ConnectionTable {
         let lines = LineFramer::new(limits.max_message);
         let mut msrp = MsrpFramer::new(limits.msrp_max_chunk);
         let mut mode = StreamMode::Undecided;
+        let one_at_a_time = Arc::new(tokio::sync::Semaphore::new(1));
         let mut buf = BytesMut::with_capacity(4096);
         let mut message_started: Option<Instant> = None;
         loop {
@@ -263,6 +268,9 @@ impl ConnectionTable {
                     match msrp.decode(&mut buf) {
                         Ok(Some(frame)) => {
                             message_started = None;
+                            let Ok(permit) = one_at_a_time.clone().acquire_owned().await else {
+                                return Closed::WorkersGone;
+                            };
                             let msg = Incoming {
                                 data: frame.bytes().clone(),
                                 transport: Transport::Tcp,
@@ -272,6 +280,7 @@ impl ConnectionTable {
                                 framing_error: None,
                                 nosip: false,
                                 msrp: Some(frame),
+                                in_order: Some(Arc::new(permit)),
                             };
                             if self.inner.incoming.send(msg).await.is_err() {
                                 return Closed::WorkersGone;
@@ -315,6 +324,7 @@ impl ConnectionTable {
                             framing_error: None,
                             nosip,
                             msrp: None,
+                            in_order: None,
                         };
                         if self.inner.incoming.send(msg).await.is_err() {
                             return Closed::WorkersGone;
@@ -337,6 +347,7 @@ impl ConnectionTable {
                                 framing_error: Some(e.clone()),
                                 nosip: false,
                                 msrp: None,
+                                in_order: None,
                             })
                             .await;
                         return Closed::Frame(e);
@@ -398,20 +409,17 @@ impl ConnectionTable {
     }
 
     /// Send on connection `conn` if it is open; else on an open connection to `dest` from
-    /// `local`; else connect to `dest` (in the background) and send.
+    /// `local`; else (unless `flags.no_connect`) connect to `dest` in the background and
+    /// send. With `flags.close_after` the connection is closed once `data` is written.
     pub fn send(
         &self,
         conn: Option<u64>,
         local: SocketAddr,
         dest: SocketAddr,
         data: Bytes,
+        flags: sipwasm_proto::transport::StreamFlags,
     ) -> Result<(), SendError> {
-        if let Some(id) = conn
-            && self.queue(id, data.clone())?
-        {
-            return Ok(());
-        }
-        let existing = {
+        let existing = conn.filter(|id| self.is_open(*id)).or_else(|| {
             let conns = self.inner.conns.lock().expect("not poisoned");
             conns
                 .iter()
@@ -419,19 +427,28 @@ impl ConnectionTable {
                     c.peer == dest && (local.ip().is_unspecified() || c.local.ip() == local.ip())
                 })
                 .map(|(id, _)| *id)
-        };
+        });
         if let Some(id) = existing
             && self.queue(id, data.clone())?
         {
+            if flags.close_after {
+                self.close(id);
+            }
             return Ok(());
+        }
+        if flags.no_connect {
+            return Err(SendError::NoConnection(dest));
         }
         let table = self.clone();
         let timeout = self.inner.limits.connect_timeout;
         self.inner.runtime.spawn(async move {
             match tokio::time::timeout(timeout, TcpStream::connect(dest)).await {
                 Ok(Ok(stream)) => {
-                    if let Some(tx) = table.start(stream, dest) {
+                    if let Some((id, tx)) = table.start(stream, dest) {
                         let _ = tx.send(data).await;
+                        if flags.close_after {
+                            table.close(id);
+                        }
                     }
                 }
                 Ok(Err(e)) => tracing::info!(%dest, "TCP connect failed: {e}"),
@@ -439,6 +456,14 @@ impl ConnectionTable {
             }
         });
         Ok(())
+    }
+
+    fn is_open(&self, id: u64) -> bool {
+        self.inner
+            .conns
+            .lock()
+            .expect("not poisoned")
+            .contains_key(&id)
     }
 }
 
@@ -511,6 +536,7 @@ mod tests {
                 a.local,
                 a.src,
                 Bytes::from_static(b"SIP/2.0 200 OK\r\n\r\n"),
+                Default::default(),
             )
             .unwrap();
         let mut got = [0u8; 18];
@@ -579,6 +605,7 @@ mod tests {
                 junk.local,
                 junk.src,
                 Bytes::from_static(b"X"),
+                Default::default(),
             )
             .unwrap();
         table.close(junk.conn);
@@ -606,6 +633,7 @@ mod tests {
                 "127.0.0.1:0".parse().unwrap(),
                 dest,
                 Bytes::from_static(b"hello"),
+                Default::default(),
             )
             .unwrap();
         let (mut s, _) = peer.accept().await.unwrap();

@@ -35,7 +35,10 @@
 //! `HT:<op> <table> <key> [value]` runs the htable op and answers `HT <result>`.
 //!
 //! MSRP SEND requests are answered 200 with `X-Probe:` headers carrying `$msrp(...)`
-//! values; a SEND whose body is `fail` gets 403; other frames get nothing.
+//! values; a SEND whose body is `fail` gets 403; other frames get nothing. A request with
+//! `X-Probe-Relay: yes` and a further To-Path hop is relayed instead (`X-Probe-Flags: N`
+//! sets the relay flags; a relay error is answered 400), and so is every response with a
+//! further hop.
 //!
 //! Requests with Route headers follow them (`loose_route` + `t_relay`) first.
 //! | other      | 404 No Such Probe                                                      |
@@ -46,6 +49,11 @@ use sipwasm_sdk::{
 };
 
 /// Run `op table key [value]` on the htables and describe the result.
+/// True when the frame has header `name` with value `yes`.
+fn hdr_flag(name: &str) -> Result<bool, sipwasm_sdk::Stop> {
+    Ok(pv::gete(format!("$hdr({name})"))? == "yes")
+}
+
 fn htable_op(spec: &str) -> String {
     let mut w = spec.split_whitespace();
     let (op, table, key) = (
@@ -324,6 +332,21 @@ impl Plugin for Probe {
     }
 
     fn msrp_frame_in(&mut self) -> Route {
+        // relay mode: every frame with a further hop is relayed (responses go back the
+        // way their request came); X-Probe-Flags sets the relay flags
+        if pv::gete("$msrp(nexthops)")? != "0"
+            && (!msrp::is_request() || hdr_flag("X-Probe-Relay")?)
+        {
+            if let Ok(flags) = pv::gete("$hdr(X-Probe-Flags)")?.parse() {
+                msrp::relay_flags(flags);
+            }
+            if let Err(e) = msrp::relay()
+                && msrp::is_request()
+            {
+                msrp::reply(400, format!("Cannot Relay {e:?}"), None)?;
+            }
+            return core::exit();
+        }
         if !msrp::is_request() || pv::gete("$msrp(method)")? != "SEND" {
             return core::exit();
         }
