@@ -136,6 +136,25 @@ fn a_broken_msrp_connection_is_closed_and_others_keep_working() {
         closed_within(&mut worse.stream, Duration::from_secs(2)),
         "bad header line"
     );
+    // a request broken after its paths: answered 400 on its way out
+    let mut answerable = MsrpClient::connect(&r);
+    answerable.send(
+        format!(
+            "MSRP abcd5678 SEND\r\nTo-Path: {relay}\r\nFrom-Path: msrp://127.0.0.1:1/a;tcp\r\nno colon here\r\n"
+        )
+        .as_bytes(),
+    );
+    let bad_request = answerable.recv(Duration::from_secs(2)).expect("400");
+    assert_eq!(bad_request.status(), Some(400));
+    assert_eq!(bad_request.transact_id(), b"abcd5678");
+    assert_eq!(
+        bad_request.to_path(),
+        vec![&b"msrp://127.0.0.1:1/a;tcp"[..]]
+    );
+    assert!(closed_within(
+        &mut answerable.stream,
+        Duration::from_secs(2)
+    ));
     good.send(send_frame("tid0009", &relay, "still here").as_bytes());
     assert_eq!(
         good.recv(Duration::from_secs(2)).expect("answer").status(),

@@ -54,6 +54,58 @@ pub enum MsrpError {
     },
 }
 
+/// The error response (`400 Bad Request`, `413`...) to a request the framer refused, when
+/// enough of it can be read to address one (RFC 4975 §7.2): its start line names a
+/// transaction and a method other than REPORT, and its To-Path and From-Path are there.
+/// `None` when no response can be built: then the connection just closes.
+pub fn error_response(buf: &[u8], code: u16, comment: &str) -> Option<Vec<u8>> {
+    let head = &buf[..buf.len().min(16 * 1024)];
+    let mut lines = head
+        .split(|&c| c == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let first = std::str::from_utf8(lines.next()?).ok()?;
+    let mut words = first.split(' ');
+    if words.next()? != "MSRP" {
+        return None;
+    }
+    let tid = words.next()?;
+    let method = words.next()?;
+    let tid_ok = (4..=32).contains(&tid.len())
+        && tid
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b".-+%=".contains(&c));
+    let is_request = !method.is_empty() && method.bytes().all(|c| c.is_ascii_uppercase());
+    if !tid_ok || !is_request || method == "REPORT" {
+        return None;
+    }
+    let mut to = None;
+    let mut from = None;
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let first_uri = value.split_ascii_whitespace().next().map(str::to_string);
+        if name.eq_ignore_ascii_case("To-Path") && to.is_none() {
+            to = first_uri;
+        } else if name.eq_ignore_ascii_case("From-Path") && from.is_none() {
+            from = first_uri;
+        }
+    }
+    let (to, from) = (to?, from?);
+    if MsrpUri::parse(&to).is_err() || MsrpUri::parse(&from).is_err() {
+        return None;
+    }
+    Some(
+        format!(
+            "MSRP {tid} {code} {comment}\r\nTo-Path: {from}\r\nFrom-Path: {to}\r\n-------{tid}$\r\n"
+        )
+        .into_bytes(),
+    )
+}
+
 /// The continuation flag of the end-line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Continuation {
@@ -744,5 +796,30 @@ From-Path: msrp://relay.example.com:2855/sk3;tcp\r\n\
                 .map(|f| f.as_bytes().to_vec()),
             None
         );
+    }
+
+    #[test]
+    fn error_responses_to_refused_requests() {
+        let bad = b"MSRP abcd1234 SEND\r\nTo-Path: msrp://127.0.0.1:2855/r;tcp\r\n\
+From-Path: msrp://127.0.0.1:4000/a;tcp\r\nBroken header line\r\n\r\nx\r\n-------abcd1234$\r\n";
+        let mut f = MsrpFramer::new(1 << 20);
+        let mut b = bytes::BytesMut::from(&bad[..]);
+        assert!(f.decode(&mut b).is_err(), "the framer refuses it");
+        let r = error_response(bad, 400, "Bad Request").expect("answerable");
+        let r = MsrpFrame::parse(&r).expect("a valid response");
+        assert_eq!(r.status(), Some(400));
+        assert_eq!(r.transact_id(), b"abcd1234");
+        assert_eq!(r.to_path(), vec![&b"msrp://127.0.0.1:4000/a;tcp"[..]]);
+        assert_eq!(r.from_path(), vec![&b"msrp://127.0.0.1:2855/r;tcp"[..]]);
+        // not answerable: a REPORT, a response, no paths, no transaction id
+        for text in [
+            &b"MSRP abcd1234 REPORT\r\nTo-Path: msrp://h:1/r;tcp\r\nFrom-Path: msrp://h:2/a;tcp\r\n"[..],
+            b"MSRP abcd1234 200 OK\r\nTo-Path: msrp://h:1/r;tcp\r\nFrom-Path: msrp://h:2/a;tcp\r\n",
+            b"MSRP abcd1234 SEND\r\nFrom-Path: msrp://h:2/a;tcp\r\n",
+            b"MSRP ab SEND\r\nTo-Path: msrp://h:1/r;tcp\r\nFrom-Path: msrp://h:2/a;tcp\r\n",
+            b"GET / HTTP/1.1\r\n",
+        ] {
+            assert!(error_response(text, 400, "Bad Request").is_none(), "{:?}", String::from_utf8_lossy(text));
+        }
     }
 }

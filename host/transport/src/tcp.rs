@@ -128,6 +128,8 @@ enum Closed {
     Line(FrameError),
     /// An MSRP connection sent what cannot be an MSRP frame.
     Msrp(MsrpError),
+    /// The same, answered with an error response before closing.
+    MsrpAnswered(MsrpError),
     Io(std::io::Error),
     WorkersGone,
 }
@@ -219,6 +221,8 @@ impl ConnectionTable {
             // still read. Keep the connection registered for a bounded time.
             let linger = match why {
                 Closed::Frame(_) => Some(Duration::from_secs(5)),
+                // the error response is queued: let it go out before the close
+                Closed::MsrpAnswered(_) => Some(Duration::from_millis(200)),
                 Closed::Eof => Some(Duration::from_secs(2)),
                 _ => None,
             };
@@ -287,7 +291,21 @@ impl ConnectionTable {
                             }
                         }
                         Ok(None) => break,
-                        Err(e) => return Closed::Msrp(e),
+                        Err(e) => {
+                            // answer what can be answered (RFC 4975 §7.2), then close: the
+                            // framing of this connection is lost
+                            let (code, comment) = match e {
+                                MsrpError::TooLarge { .. } => (413, "Message Too Large"),
+                                _ => (400, "Bad Request"),
+                            };
+                            if let Some(r) =
+                                sipwasm_proto::msrp::error_response(&buf, code, comment)
+                            {
+                                let _ = self.queue(id, Bytes::from(r));
+                                return Closed::MsrpAnswered(e);
+                            }
+                            return Closed::Msrp(e);
+                        }
                     }
                 }
             }
