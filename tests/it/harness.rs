@@ -32,6 +32,7 @@ const GUESTS: &[&str] = &[
     "registrar_proxy",
     "nosip_resume",
     "nosip_log",
+    "msrp_relay",
     "probe",
     "spin_forever",
     "eat_memory",

@@ -319,3 +319,187 @@ X-Probe-Relay: yes\r\nX-Probe-Flags: 1\r\nMessage-ID: m2\r\nByte-Range: 1-2/2\r\
             >= 1
     );
 }
+
+// ---------------------------------------------------------------- the msrp-relay example
+
+fn relay_router() -> TestRouter {
+    let o = RouterOpts {
+        htables: vec![sipwasm_routing::HtableSpec {
+            name: "msrp".into(),
+            autoexpire: 3600,
+            max_entries: 1000,
+        }],
+        ..RouterOpts::default()
+    };
+    TestRouter::start_with("msrp_relay", o)
+}
+
+/// An MSRP client of the relay: its own URI is its connection's address.
+struct Peer {
+    c: MsrpClient,
+    uri: String,
+    seq: u32,
+}
+
+impl Peer {
+    fn connect(r: &TestRouter, name: &str) -> Peer {
+        let c = MsrpClient::connect(r);
+        let uri = format!("msrp://{}/{name};tcp", c.stream.local_addr().unwrap());
+        Peer { c, uri, seq: 0 }
+    }
+
+    fn tid(&mut self) -> String {
+        self.seq += 1;
+        format!("t{:07}", self.seq)
+    }
+
+    fn auth(&mut self, relay: &str, authorization: Option<&str>) -> MsrpFrame {
+        let tid = self.tid();
+        let auth = authorization.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+        self.c.send(
+            format!(
+                "MSRP {tid} AUTH\r\nTo-Path: {relay}\r\nFrom-Path: {}\r\n{auth}-------{tid}$\r\n",
+                self.uri
+            )
+            .as_bytes(),
+        );
+        self.c.recv(Duration::from_secs(2)).expect("AUTH answered")
+    }
+
+    /// AUTH with the challenge answered: the Use-Path on success, else the status.
+    fn login(&mut self, relay: &str, user: &str, password: &str) -> Result<String, u16> {
+        let challenge = self.auth(relay, None);
+        assert_eq!(challenge.status(), Some(401));
+        let www =
+            String::from_utf8_lossy(challenge.header(b"WWW-Authenticate").unwrap()).into_owned();
+        let nonce = www
+            .split("nonce=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_string();
+        assert!(www.contains("realm=\"myrealm\""), "{www}");
+        let mut c = sipwasm_routing::auth::Credentials {
+            username: user.into(),
+            realm: "myrealm".into(),
+            nonce,
+            uri: relay.into(),
+            response: String::new(),
+            algorithm: "MD5".into(),
+            cnonce: Some("0a4f113b".into()),
+            qop: Some("auth".into()),
+            nc: Some("00000001".into()),
+        };
+        c.response = sipwasm_routing::auth::digest_response(&c, password, "AUTH").unwrap();
+        let header = format!(
+            "Digest username=\"{user}\", realm=\"myrealm\", nonce=\"{}\", uri=\"{relay}\", \
+response=\"{}\", algorithm=MD5, cnonce=\"0a4f113b\", qop=auth, nc=00000001",
+            c.nonce, c.response
+        );
+        let answer = self.auth(relay, Some(&header));
+        match answer.status() {
+            Some(200) => {
+                Ok(String::from_utf8_lossy(answer.header(b"Use-Path").unwrap()).into_owned())
+            }
+            other => Err(other.unwrap_or(0)),
+        }
+    }
+
+    fn send(&mut self, to_path: &str, body: &str) -> String {
+        let tid = self.tid();
+        self.c.send(
+            format!(
+                "MSRP {tid} SEND\r\nTo-Path: {to_path}\r\nFrom-Path: {}\r\nMessage-ID: {tid}\r\n\
+Byte-Range: 1-{n}/{n}\r\nContent-Type: text/plain\r\n\r\n{body}\r\n-------{tid}$\r\n",
+                self.uri,
+                n = body.len()
+            )
+            .as_bytes(),
+        );
+        tid
+    }
+}
+
+#[test]
+fn the_msrp_relay_example_authenticates_and_relays_between_sessions() {
+    let r = relay_router();
+    let relay = format!("msrp://{}/auth;tcp", r.tcp);
+    let mut alice = Peer::connect(&r, "alice");
+    let mut bob = Peer::connect(&r, "bob");
+    // a wrong password is refused with a new challenge
+    assert_eq!(alice.login(&relay, "alice", "wrong"), Err(401));
+    let alice_path = alice.login(&relay, "alice", "xyz123").expect("alice in");
+    let bob_path = bob.login(&relay, "bob", "xyz123").expect("bob in");
+    // Use-Path: the relay as reached, and a session each
+    assert!(
+        alice_path.starts_with(&format!("msrp://{}/s.", r.tcp)),
+        "{alice_path}"
+    );
+    assert!(alice_path.ends_with(";tcp"));
+    assert_ne!(alice_path, bob_path);
+
+    // alice -> bob's session: relayed on bob's own connection
+    let tid = alice.send(&format!("{bob_path} {}", bob.uri), "hello bob");
+    let got = bob.c.recv(Duration::from_secs(2)).expect("bob gets it");
+    assert_eq!(got.method(), Some(&b"SEND"[..]));
+    assert_eq!(got.body(), Some(&b"hello bob"[..]));
+    assert_eq!(
+        paths(&got),
+        (
+            vec![bob.uri.clone()],
+            vec![bob_path.clone(), alice.uri.clone()]
+        )
+    );
+    // bob's 200 goes back to alice, and so does a REPORT
+    bob.c.send(
+        format!(
+            "MSRP {tid} 200 OK\r\nTo-Path: {bob_path} {}\r\nFrom-Path: {}\r\n-------{tid}$\r\n",
+            alice.uri, bob.uri
+        )
+        .as_bytes(),
+    );
+    let ok = alice.c.recv(Duration::from_secs(2)).expect("200 back");
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.transact_id(), tid.as_bytes());
+    bob.c.send(
+        format!(
+            "MSRP rep00001 REPORT\r\nTo-Path: {bob_path} {}\r\nFrom-Path: {}\r\nMessage-ID: {tid}\r\n\
+Byte-Range: 1-9/9\r\nStatus: 000 200 OK\r\n-------rep00001$\r\n",
+            alice.uri, bob.uri
+        )
+        .as_bytes(),
+    );
+    let report = alice
+        .c
+        .recv(Duration::from_secs(2))
+        .expect("REPORT relayed");
+    assert_eq!(report.method(), Some(&b"REPORT"[..]));
+
+    // an unknown session
+    alice.send(&format!("msrp://{}/s.nosuch;tcp {}", r.tcp, bob.uri), "?");
+    assert_eq!(
+        alice
+            .c
+            .recv(Duration::from_secs(2))
+            .expect("answer")
+            .status(),
+        Some(481)
+    );
+    // more hops: "Received", then relayed to the next one
+    let far = Endpoint::new();
+    alice.send(
+        &format!("{relay} {} {}", far.uri("hop2"), far.uri("hop3")),
+        "far away",
+    );
+    let received = alice.c.recv(Duration::from_secs(2)).expect("answer");
+    assert_eq!(received.status(), Some(200));
+    assert_eq!(received.comment(), Some(&b"Received"[..]));
+    let mut hop2 = far.accept();
+    let relayed = hop2.recv(Duration::from_secs(2)).expect("relayed on");
+    assert_eq!(relayed.body(), Some(&b"far away"[..]));
+
+    // SIP gets 403
+    let m = UdpClient::new(r.udp).ask("OPTIONS", "x", "").unwrap();
+    assert_eq!(m.status(), Some(403));
+    assert_eq!(m.reason(), Some(&b"No SIP Here"[..]));
+}

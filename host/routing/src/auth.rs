@@ -327,38 +327,94 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-impl RouteContext {
-    fn credentials_for(&self, realm: &str, kind: Realm) -> Option<Result<Credentials, AuthError>> {
-        let mut found = None;
-        for v in self
-            .msg
-            .headers_named(kind.credentials_header().as_str().as_bytes())
-        {
-            match parse_credentials(v) {
-                Ok(c) if realm.is_empty() || c.realm == realm => return Some(Ok(c)),
-                Ok(_) => {}
-                Err(e) => found = Some(Err(e)),
-            }
+/// The first Digest credentials for `realm` (any realm when empty) among header values.
+fn credentials_in<'a>(
+    values: impl Iterator<Item = &'a [u8]>,
+    realm: &str,
+) -> Option<Result<Credentials, AuthError>> {
+    let mut found = None;
+    for v in values {
+        match parse_credentials(v) {
+            Ok(c) if realm.is_empty() || c.realm == realm => return Some(Ok(c)),
+            Ok(_) => {}
+            Err(e) => found = Some(Err(e)),
         }
-        found
+    }
+    found
+}
+
+/// Check credentials found among `values` for `realm` against `password`, with `method`
+/// in the digest; nonces are checked (MAC, age, replay) against `state`.
+pub fn check_credentials<'a>(
+    values: impl Iterator<Item = &'a [u8]>,
+    realm: &str,
+    password: &str,
+    method: &str,
+    state: &AuthState,
+    now: u64,
+) -> Result<Credentials, AuthError> {
+    let c = credentials_in(values, realm).ok_or(AuthError::NoCredentials)??;
+    let expected = digest_response(&c, password, method)?;
+    if !constant_time_eq(expected.as_bytes(), c.response.as_bytes()) {
+        return Err(AuthError::InvalidPassword);
+    }
+    let nc = match &c.nc {
+        Some(nc) => {
+            Some(u32::from_str_radix(nc, 16).map_err(|_| AuthError::Malformed("bad nc".into()))?)
+        }
+        None => None,
+    };
+    state.verify(&c.nonce, nc, now)?;
+    Ok(c)
+}
+
+/// The username of the credentials for `realm` among `values`, unchecked.
+pub fn username_in<'a>(values: impl Iterator<Item = &'a [u8]>, realm: &str) -> Option<String> {
+    credentials_in(values, realm)?.ok().map(|c| c.username)
+}
+
+/// A challenge header value for `realm` with a fresh nonce.
+pub fn challenge_value(
+    state: &AuthState,
+    now: u64,
+    realm: &str,
+    algorithm: Algorithm,
+    stale: bool,
+) -> String {
+    let nonce = state.new_nonce(now);
+    let mut v = format!(
+        "Digest realm=\"{}\", nonce=\"{nonce}\", qop=\"auth\", algorithm={}",
+        realm.replace(['"', '\\'], ""),
+        algorithm.name()
+    );
+    if stale {
+        v.push_str(", stale=true");
+    }
+    v
+}
+
+impl RouteContext {
+    fn credential_values(&self, kind: Realm) -> impl Iterator<Item = &[u8]> {
+        self.msg
+            .headers_named(kind.credentials_header().as_str().as_bytes())
     }
 
     /// `has_credentials(realm)`: Digest credentials for `realm` (any realm when empty).
     pub fn auth_has_credentials(&self, realm: &str, kind: Realm) -> bool {
-        matches!(self.credentials_for(realm, kind), Some(Ok(_)))
+        matches!(
+            credentials_in(self.credential_values(kind), realm),
+            Some(Ok(_))
+        )
     }
 
     /// The username of the credentials for `realm`, before checking them (to look up the
     /// password).
     pub fn auth_username(&self, realm: &str, kind: Realm) -> Option<String> {
-        match self.credentials_for(realm, kind)? {
-            Ok(c) => Some(c.username),
-            Err(_) => None,
-        }
+        username_in(self.credential_values(kind), realm)
     }
 
     /// Check the credentials for `realm` against `password`. `method` overrides the
-    /// request method in the digest (MSRP AUTH uses "AUTH").
+    /// request method in the digest.
     pub fn auth_check(
         &mut self,
         realm: &str,
@@ -369,40 +425,25 @@ impl RouteContext {
         if !self.msg.is_request() && method.is_none() {
             return Err(AuthError::NoRequest);
         }
-        let c = self
-            .credentials_for(realm, kind)
-            .ok_or(AuthError::NoCredentials)??;
         let method = method.map_or_else(
             || String::from_utf8_lossy(self.msg.method_text()).into_owned(),
             str::to_string,
         );
-        let expected = digest_response(&c, password, &method)?;
-        if !constant_time_eq(expected.as_bytes(), c.response.as_bytes()) {
-            return Err(AuthError::InvalidPassword);
-        }
-        let nc = match &c.nc {
-            Some(nc) => Some(
-                u32::from_str_radix(nc, 16).map_err(|_| AuthError::Malformed("bad nc".into()))?,
-            ),
-            None => None,
-        };
-        self.config.auth.verify(&c.nonce, nc, self.now_unix)?;
+        let c = check_credentials(
+            self.credential_values(kind),
+            realm,
+            password,
+            &method,
+            &self.config.auth,
+            self.now_unix,
+        )?;
         self.auth_user = Some((c.username.clone(), c.realm.clone()));
         Ok(c.username)
     }
 
     /// The challenge header value for `realm`.
     pub fn auth_challenge_value(&self, realm: &str, algorithm: Algorithm, stale: bool) -> String {
-        let nonce = self.config.auth.new_nonce(self.now_unix);
-        let mut v = format!(
-            "Digest realm=\"{}\", nonce=\"{nonce}\", qop=\"auth\", algorithm={}",
-            realm.replace(['"', '\\'], ""),
-            algorithm.name()
-        );
-        if stale {
-            v.push_str(", stale=true");
-        }
-        v
+        challenge_value(&self.config.auth, self.now_unix, realm, algorithm, stale)
     }
 
     /// `auth_challenge`: answer 401 (WWW) or 407 (proxy) with a challenge per algorithm

@@ -412,6 +412,74 @@ impl MsrpEvent {
         Ok(())
     }
 
+    fn authorization(&self) -> impl Iterator<Item = &[u8]> {
+        self.frame
+            .headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"Authorization"))
+            .map(|(_, v)| v)
+    }
+
+    /// Digest credentials for `realm` (any when empty) in an `Authorization` header.
+    pub fn auth_has_credentials(&self, realm: &str) -> bool {
+        self.auth_username(realm).is_some()
+    }
+
+    /// The username of the credentials for `realm`, before checking them.
+    pub fn auth_username(&self, realm: &str) -> Option<String> {
+        crate::auth::username_in(self.authorization(), realm)
+    }
+
+    /// Check the AUTH request's credentials for `realm` against `password` (RFC 4976 §5:
+    /// the digest method is the frame's, `AUTH`); nonces as for SIP.
+    pub fn auth_check(
+        &self,
+        realm: &str,
+        password: &str,
+    ) -> Result<String, crate::auth::AuthError> {
+        let method = self
+            .frame
+            .method()
+            .ok_or(crate::auth::AuthError::NoRequest)?;
+        let method = String::from_utf8_lossy(method).into_owned();
+        crate::auth::check_credentials(
+            self.authorization(),
+            realm,
+            password,
+            &method,
+            &self.scope.config.auth,
+            self.scope.now_unix,
+        )
+        .map(|c| c.username)
+    }
+
+    /// Answer 401 with a `WWW-Authenticate` challenge per algorithm (the first preferred).
+    pub fn auth_challenge(
+        &mut self,
+        realm: &str,
+        algorithms: &[crate::auth::Algorithm],
+        stale: bool,
+    ) -> Result<(), MsrpReplyError> {
+        let algs = if algorithms.is_empty() {
+            &[crate::auth::Algorithm::Md5][..]
+        } else {
+            algorithms
+        };
+        let headers: Vec<String> = algs
+            .iter()
+            .map(|a| {
+                let v = crate::auth::challenge_value(
+                    &self.scope.config.auth,
+                    self.scope.now_unix,
+                    realm,
+                    *a,
+                    stale,
+                );
+                format!("WWW-Authenticate: {v}")
+            })
+            .collect();
+        self.reply(401, "Unauthorized", &headers.join("\r\n"))
+    }
+
     /// Messages queued for sending after the event.
     pub fn outbound_mut(&mut self) -> &mut Vec<Outbound> {
         &mut self.scope.outbound

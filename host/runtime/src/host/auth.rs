@@ -25,6 +25,17 @@ fn auth_error(e: AuthError) -> Error {
     }
 }
 
+impl HostState {
+    /// The MSRP frame of the event, for `auth` on an MSRP AUTH request: only the WWW kind
+    /// exists there (RFC 4976 §5).
+    fn msrp_for(&mut self, kind: Kind) -> Option<&mut sipwasm_routing::MsrpEvent> {
+        if self.event.is_some() || kind != Kind::Www {
+            return None;
+        }
+        self.msrp.as_mut()
+    }
+}
+
 impl Host for HostState {
     fn challenge(
         &mut self,
@@ -33,7 +44,6 @@ impl Host for HostState {
         algorithms: Vec<Algorithm>,
         stale: bool,
     ) -> Result<(), Error> {
-        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
         let algs: Vec<auth::Algorithm> = algorithms
             .into_iter()
             .map(|a| match a {
@@ -41,21 +51,36 @@ impl Host for HostState {
                 Algorithm::Sha256 => auth::Algorithm::Sha256,
             })
             .collect();
+        if let Some(m) = self.msrp_for(kind) {
+            return m
+                .auth_challenge(&realm, &algs, stale)
+                .map_err(|e| Error::ReplyFailed(e.to_string()));
+        }
+        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
         ctx.auth_challenge(&realm, realm_kind(kind), &algs, stale)
             .map_err(|e| Error::ReplyFailed(e.to_string()))
     }
 
     fn username(&mut self, kind: Kind, realm: String) -> Option<String> {
+        if let Some(m) = self.msrp_for(kind) {
+            return m.auth_username(&realm);
+        }
         self.event.as_ref()?.auth_username(&realm, realm_kind(kind))
     }
 
     fn check(&mut self, kind: Kind, realm: String, password: String) -> Result<String, Error> {
+        if let Some(m) = self.msrp_for(kind) {
+            return m.auth_check(&realm, &password).map_err(auth_error);
+        }
         let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
         ctx.auth_check(&realm, &password, realm_kind(kind), None)
             .map_err(auth_error)
     }
 
     fn has_credentials(&mut self, kind: Kind, realm: String) -> bool {
+        if let Some(m) = self.msrp_for(kind) {
+            return m.auth_has_credentials(&realm);
+        }
         self.event
             .as_ref()
             .is_some_and(|c| c.auth_has_credentials(&realm, realm_kind(kind)))
