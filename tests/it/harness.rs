@@ -78,6 +78,7 @@ pub struct RouterOpts {
     pub nosip: sipwasm_routing::NosipFilter,
     pub udp_allow: sipwasm_routing::UdpAllow,
     pub htables: Vec<sipwasm_routing::HtableSpec>,
+    pub tls: Option<sipwasm_transport::TlsSettings>,
 }
 
 impl Default for RouterOpts {
@@ -95,6 +96,7 @@ impl Default for RouterOpts {
             nosip: sipwasm_routing::NosipFilter::default(),
             udp_allow: sipwasm_routing::UdpAllow::default(),
             htables: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -176,6 +178,7 @@ impl TestRouter {
             dns: opts.dns.clone(),
             nosip: opts.nosip.clone(),
             htables: opts.htables.clone(),
+            tls: opts.tls.clone(),
             advertise: specs
                 .iter()
                 .map(|s| s.parse::<ListenSpec>().unwrap())

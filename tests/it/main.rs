@@ -12,3 +12,4 @@ mod rfc3261_proxy;
 mod rfc3261_stateless;
 mod runtime;
 mod tenants;
+mod tls;

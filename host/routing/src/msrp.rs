@@ -45,9 +45,12 @@ pub enum MsrpRelayError {
     AlreadyRelayed,
 }
 
-/// An address the relay sends to: `msrp://IP:PORT/...;tcp` or `sip:IP:PORT;transport=tcp`
-/// (the form of `$msrp(srcaddr)`).
-fn parse_addr(text: &str) -> Result<std::net::SocketAddr, MsrpRelayError> {
+/// An address the relay sends to: `msrp://IP:PORT/...;tcp`, `msrps://...` (TLS), or
+/// `sip:IP:PORT;transport=tcp|tls` (the form of `$msrp(srcaddr)`).
+fn parse_addr(
+    text: &str,
+) -> Result<(std::net::SocketAddr, sipwasm_proto::Transport), MsrpRelayError> {
+    use sipwasm_proto::Transport;
     let bad = || MsrpRelayError::BadAddress(text.to_string());
     let (host, port, transport) = if let Some(rest) = text.strip_prefix("sip:") {
         let (hostport, params) = rest.split_once(';').unwrap_or((rest, ""));
@@ -55,45 +58,49 @@ fn parse_addr(text: &str) -> Result<std::net::SocketAddr, MsrpRelayError> {
             .split(';')
             .find_map(|p| p.strip_prefix("transport="))
             .unwrap_or("tcp");
+        let transport = match Transport::from_token(transport.as_bytes()) {
+            Some(t @ (Transport::Tcp | Transport::Tls)) => t,
+            _ => {
+                return Err(MsrpRelayError::BadAddress(format!(
+                    "{text}: only tcp and tls are relayed to"
+                )));
+            }
+        };
         let (host, port) = hostport.rsplit_once(':').ok_or_else(bad)?;
         (
             host.to_string(),
             port.parse::<u16>().map_err(|_| bad())?,
-            transport.to_string(),
+            transport,
         )
     } else {
         let u = MsrpUri::parse(text).map_err(|_| bad())?;
-        if u.scheme.eq_ignore_ascii_case("msrps") {
+        if !u.transport.eq_ignore_ascii_case("tcp") {
             return Err(MsrpRelayError::BadAddress(format!(
-                "{text}: msrps (TLS) is not available"
+                "{text}: only tcp is relayed to"
             )));
         }
-        (
-            u.host.to_string(),
-            u.port.unwrap_or(2855),
-            u.transport.to_string(),
-        )
+        let transport = if u.scheme.eq_ignore_ascii_case("msrps") {
+            Transport::Tls
+        } else {
+            Transport::Tcp
+        };
+        (u.host.to_string(), u.port.unwrap_or(2855), transport)
     };
-    if !transport.eq_ignore_ascii_case("tcp") {
-        return Err(MsrpRelayError::BadAddress(format!(
-            "{text}: only tcp is relayed to"
-        )));
-    }
     let ip: std::net::IpAddr = host
         .trim_start_matches('[')
         .trim_end_matches(']')
         .parse()
         .map_err(|_| MsrpRelayError::BadAddress(format!("{text}: not an IP address")))?;
-    Ok(std::net::SocketAddr::new(ip, port))
+    Ok((std::net::SocketAddr::new(ip, port), transport))
 }
 
-/// `sock` as `tcp:IP:PORT` (the form of `$msrp(srcsock)`).
+/// `sock` as `tcp:IP:PORT` or `tls:IP:PORT` (the form of `$msrp(srcsock)`).
 fn parse_sock(text: &str) -> Result<std::net::SocketAddr, MsrpRelayError> {
     let bad = || MsrpRelayError::BadAddress(text.to_string());
-    let rest = text
-        .strip_prefix("tcp:")
-        .or_else(|| text.strip_prefix("TCP:"))
-        .ok_or_else(bad)?;
+    let (proto, rest) = text.split_once(':').ok_or_else(bad)?;
+    if !proto.eq_ignore_ascii_case("tcp") && !proto.eq_ignore_ascii_case("tls") {
+        return Err(bad());
+    }
     let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
     let ip: std::net::IpAddr = host
         .trim_start_matches('[')
@@ -143,7 +150,11 @@ pub struct MsrpEvent {
     relayed: bool,
     /// `msrp.set-dst`: where to relay instead of the next To-Path hop, and from which
     /// local socket.
-    dst: Option<(std::net::SocketAddr, Option<std::net::SocketAddr>)>,
+    dst: Option<(
+        std::net::SocketAddr,
+        sipwasm_proto::Transport,
+        Option<std::net::SocketAddr>,
+    )>,
     relay_flags: sipwasm_proto::transport::StreamFlags,
     reply_flags: sipwasm_proto::transport::StreamFlags,
 }
@@ -226,13 +237,13 @@ impl MsrpEvent {
     /// `sip:IP:PORT;transport=tcp`) from local socket `sock` (`tcp:IP:PORT`, empty for
     /// any) instead of the next To-Path hop.
     pub fn set_dst(&mut self, addr: &str, sock: &str) -> Result<(), MsrpRelayError> {
-        let dest = parse_addr(addr)?;
+        let (dest, transport) = parse_addr(addr)?;
         let local = if sock.is_empty() {
             None
         } else {
             Some(parse_sock(sock)?)
         };
-        self.dst = Some((dest, local));
+        self.dst = Some((dest, transport, local));
         Ok(())
     }
 
@@ -290,17 +301,20 @@ impl MsrpEvent {
         if self.relayed {
             return Err(MsrpRelayError::AlreadyRelayed);
         }
-        let (dest, local) = match self.dst {
-            Some((d, l)) => (d, l),
-            None => (parse_addr(next)?, None),
+        let (dest, transport, local) = match self.dst {
+            Some(d) => d,
+            None => {
+                let (d, t) = parse_addr(next)?;
+                (d, t, None)
+            }
         };
         let data = with_paths(&self.frame, to, from);
         let s = &self.scope.source;
         // the connection the frame came in on is the way back only when it leads to
         // `dest`; otherwise the transport finds (or opens) one to `dest`
-        let conn = s.conn.filter(|_| s.src == dest);
+        let conn = s.conn.filter(|_| s.src == dest && s.transport == transport);
         self.scope.outbound.push(Outbound {
-            transport: sipwasm_proto::Transport::Tcp,
+            transport,
             dest,
             local: local.unwrap_or(s.local),
             conn,
@@ -666,7 +680,11 @@ hi\r\n\
         assert_eq!(o.dest, "127.0.0.1:40000".parse().unwrap());
         assert_eq!(o.conn, Some(7), "back on the connection it came from");
         assert!(o.flags.no_connect && o.flags.close_after);
-        assert!(e.set_dst("msrps://127.0.0.1:1/x;tcp", "").is_err());
+        e.set_dst("msrps://127.0.0.1:1/x;tcp", "").unwrap();
+        e.relayed = false;
+        e.relay().unwrap();
+        let o = &e.take_outbound()[0];
+        assert_eq!(o.transport, sipwasm_proto::Transport::Tls, "msrps is TLS");
         assert!(e.set_dst("msrp://127.0.0.1:1/x;udp", "").is_err());
         assert!(
             e.set_dst("msrp://127.0.0.1:1/x;tcp", "udp:1.2.3.4:5")

@@ -416,6 +416,19 @@ impl HtableSection {
     }
 }
 
+/// `[tls]`: the certificate of `tls:` listeners, and the CAs trusted when connecting out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain, leaf first.
+    pub certificate: PathBuf,
+    /// PEM private key.
+    pub private_key: PathBuf,
+    /// PEM CAs for outbound TLS (`sips`, `msrps` next hops); none: no outbound TLS.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
 /// `[control]`: the `sipwasm ctl` socket.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -466,6 +479,9 @@ pub struct ConfigFile {
     /// `[control]`
     #[serde(default)]
     pub control: ControlSection,
+    /// `[tls]`
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
     /// `[runtime]`
     #[serde(default)]
     pub runtime: RuntimeSection,
@@ -509,6 +525,8 @@ pub struct Config {
     pub default_tenant: usize,
     /// `sipwasm ctl` socket.
     pub control_socket: Option<PathBuf>,
+    /// TLS material, paths resolved.
+    pub tls: Option<sipwasm_transport::TlsSettings>,
     /// Reload tenants when their files change.
     pub watch_plugins: bool,
     /// Which non-SIP packets reach the plugin.
@@ -698,6 +716,16 @@ impl Config {
                 }
             }
         }
+        if listen
+            .iter()
+            .any(|l| l.transport == sipwasm_proto::Transport::Tls)
+            && file.tls.is_none()
+        {
+            return Err(invalid(
+                "tls",
+                "a tls: listener needs [tls] certificate and private_key".into(),
+            ));
+        }
         let shortest_deadline = tenants
             .iter()
             .map(|t| t.deadline)
@@ -765,6 +793,11 @@ impl Config {
             tenants,
             default_tenant,
             control_socket: file.control.socket.as_deref().map(resolve),
+            tls: file.tls.as_ref().map(|t| sipwasm_transport::TlsSettings {
+                certificate: resolve(&t.certificate),
+                private_key: resolve(&t.private_key),
+                ca_file: t.ca_file.as_deref().map(resolve),
+            }),
             watch_plugins: r.watch_plugins,
             nosip,
             htables,
@@ -1255,5 +1288,19 @@ deadline_ms = 5
                 .to_string();
             assert!(e.contains(needle), "expected {needle:?} in {e}");
         }
+    }
+
+    #[test]
+    fn tls_listeners_need_a_certificate() {
+        let text = GOOD.replace("\"tcp:[::1]:5060\"", "\"tls:127.0.0.1:5061\"");
+        let e = Config::parse(&text, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tls") && e.contains("certificate"), "{e}");
+        let text = format!("{text}\n[tls]\ncertificate = \"c.pem\"\nprivate_key = \"k.pem\"\n");
+        let c = Config::parse(&text, Path::new("/etc/s/r.toml")).unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.certificate, Path::new("/etc/s/c.pem"));
+        assert_eq!(tls.ca_file, None);
     }
 }

@@ -35,6 +35,7 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         dns: cfg.dns.clone(),
         nosip: cfg.nosip.clone(),
         htables: cfg.htables.clone(),
+        tls: cfg.tls.clone(),
         advertise: cfg
             .listen
             .iter()

@@ -46,6 +46,8 @@ pub struct ServerSettings {
     pub nosip: NosipFilter,
     /// Shared tables.
     pub htables: Vec<sipwasm_routing::HtableSpec>,
+    /// TLS certificate, key and trusted CAs (needed by `tls:` listeners and outbound TLS).
+    pub tls: Option<sipwasm_transport::TlsSettings>,
     /// `advertise` addresses of listeners: transport, the listen address as configured
     /// (port 0 matches the port bound), and what to advertise.
     pub advertise: Vec<(Transport, SocketAddr, sipwasm_transport::Advertise)>,
@@ -388,6 +390,9 @@ pub enum StartError {
     /// A worker thread could not be started.
     #[error("starting a worker thread: {0}")]
     Thread(std::io::Error),
+    /// The TLS certificate or key could not be used.
+    #[error("{0}")]
+    Tls(sipwasm_transport::TlsError),
 }
 
 impl Server {
@@ -403,6 +408,16 @@ impl Server {
         for l in &listeners {
             addrs.push((l.transport(), l.local_addr().map_err(StartError::Listener)?));
         }
+        let tls = match &settings.tls {
+            Some(t) => Some(sipwasm_transport::TlsContext::load(t).map_err(StartError::Tls)?),
+            None if addrs.iter().any(|(t, _)| *t == Transport::Tls) => {
+                return Err(StartError::Tls(sipwasm_transport::TlsError::Pem {
+                    path: Default::default(),
+                    message: "a tls: listener needs [tls] certificate and private_key".into(),
+                }));
+            }
+            None => None,
+        };
         let runtime = tokio::runtime::Handle::current();
         let resolver = Arc::new(Resolver::new(&settings.dns, runtime.clone()));
         let proxy = Proxy::new(resolver, settings.timers);
@@ -447,12 +462,14 @@ impl Server {
         for l in listeners {
             match l {
                 BoundListener::Udp(s) => udp.push(Arc::new(s)),
-                BoundListener::Tcp(s) => tcp.push(s),
+                BoundListener::Tcp(s) => tcp.push((s, Transport::Tcp)),
+                BoundListener::Tls(s) => tcp.push((s, Transport::Tls)),
             }
         }
         let (jobs_tx, jobs_rx) = async_channel::bounded::<Incoming>(4096);
-        let table =
-            (!tcp.is_empty()).then(|| ConnectionTable::new(settings.tcp, jobs_tx, runtime.clone()));
+        let table = (!tcp.is_empty()).then(|| {
+            ConnectionTable::with_tls(settings.tcp, jobs_tx, runtime.clone(), tls.clone())
+        });
         let sender = Sender::new(udp.clone(), table.clone());
         tenants.bind(&local, &settings.listen, &addrs);
         proxy.attach(local.clone(), sender.clone(), tenants.clone());
@@ -538,8 +555,8 @@ impl Server {
                     .map_err(StartError::Thread)?;
                 threads.push(t);
             }
-            for l in tcp {
-                tasks.push(runtime.spawn(table.clone().accept_loop(l)));
+            for (l, transport) in tcp {
+                tasks.push(runtime.spawn(table.clone().accept_loop(l, transport)));
             }
             Some(jobs_rx)
         } else {

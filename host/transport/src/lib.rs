@@ -12,10 +12,12 @@
 
 pub mod listen;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 pub use listen::{Advertise, BoundListener, ListenSpec, ListenSpecError};
 pub use tcp::{ConnectionTable, Incoming, TcpLimits};
+pub use tls::{TlsContext, TlsError, TlsSettings};
 
 use bytes::Bytes;
 use sipwasm_proto::Transport;
@@ -126,8 +128,8 @@ impl Sender {
                     .map(|_| ())
                     .map_err(|error| SendError::Io { dest, error })
             }
-            Transport::Tcp => match &self.tcp {
-                Some(t) => t.send(conn, local, dest, data, flags),
+            Transport::Tcp | Transport::Tls => match &self.tcp {
+                Some(t) => t.send(transport, conn, local, dest, data, flags),
                 None => Err(SendError::Unsupported(transport)),
             },
             _ => Err(SendError::Unsupported(transport)),

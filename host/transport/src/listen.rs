@@ -99,9 +99,6 @@ impl FromStr for ListenSpec {
         let transport: Transport = proto
             .parse()
             .map_err(|e: sipwasm_proto::transport::UnknownTransport| err(&e.to_string()))?;
-        if transport == Transport::Tls {
-            return Err(err("TLS listeners are not supported yet"));
-        }
         let addr: SocketAddr = addr
             .parse()
             .map_err(|_| err("not an IP:PORT (IPv6 addresses go in brackets)"))?;
@@ -130,6 +127,8 @@ pub enum BoundListener {
     Udp(std::net::UdpSocket),
     /// A TCP listener (non-blocking, for tokio).
     Tcp(std::net::TcpListener),
+    /// A TLS listener: TCP, with a handshake before anything is read.
+    Tls(std::net::TcpListener),
 }
 
 impl BoundListener {
@@ -137,7 +136,7 @@ impl BoundListener {
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         match self {
             BoundListener::Udp(s) => s.local_addr(),
-            BoundListener::Tcp(s) => s.local_addr(),
+            BoundListener::Tcp(s) | BoundListener::Tls(s) => s.local_addr(),
         }
     }
 
@@ -146,6 +145,7 @@ impl BoundListener {
         match self {
             BoundListener::Udp(_) => Transport::Udp,
             BoundListener::Tcp(_) => Transport::Tcp,
+            BoundListener::Tls(_) => Transport::Tls,
         }
     }
 }
@@ -171,7 +171,7 @@ impl ListenSpec {
                 s.set_read_timeout(Some(UDP_POLL))?;
                 Ok(BoundListener::Udp(s))
             }
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
                 let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
                 if self.addr.is_ipv6() {
                     s.set_only_v6(true)?;
@@ -181,7 +181,11 @@ impl ListenSpec {
                 s.listen(1024)?;
                 let s: std::net::TcpListener = s.into();
                 s.set_nonblocking(true)?;
-                Ok(BoundListener::Tcp(s))
+                Ok(if self.transport == Transport::Tls {
+                    BoundListener::Tls(s)
+                } else {
+                    BoundListener::Tcp(s)
+                })
             }
             other => Err(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,

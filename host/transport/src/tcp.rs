@@ -93,6 +93,8 @@ impl Default for TcpLimits {
 
 struct Conn {
     tx: mpsc::Sender<Bytes>,
+    /// TCP or TLS.
+    transport: Transport,
     peer: SocketAddr,
     local: SocketAddr,
     /// Signalled by [`ConnectionTable::close`].
@@ -105,6 +107,7 @@ struct Table {
     limits: TcpLimits,
     incoming: async_channel::Sender<Incoming>,
     runtime: tokio::runtime::Handle,
+    tls: Option<Arc<crate::tls::TlsContext>>,
 }
 
 /// Every open TCP connection, by id. Cheap to clone.
@@ -141,6 +144,16 @@ impl ConnectionTable {
         incoming: async_channel::Sender<Incoming>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
+        Self::with_tls(limits, incoming, runtime, None)
+    }
+
+    /// A table that also serves TLS listeners and connects out with TLS (`tls`).
+    pub fn with_tls(
+        limits: TcpLimits,
+        incoming: async_channel::Sender<Incoming>,
+        runtime: tokio::runtime::Handle,
+        tls: Option<Arc<crate::tls::TlsContext>>,
+    ) -> Self {
         ConnectionTable {
             inner: Arc::new(Table {
                 conns: Mutex::new(HashMap::new()),
@@ -148,6 +161,7 @@ impl ConnectionTable {
                 limits,
                 incoming,
                 runtime,
+                tls,
             }),
         }
     }
@@ -162,8 +176,9 @@ impl ConnectionTable {
         self.len() == 0
     }
 
-    /// Accept connections on `listener` until the task is dropped.
-    pub async fn accept_loop(self, listener: std::net::TcpListener) {
+    /// Accept connections on `listener` (TCP, or TLS when `transport` says so) until the
+    /// task is dropped.
+    pub async fn accept_loop(self, listener: std::net::TcpListener, transport: Transport) {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {
@@ -179,7 +194,11 @@ impl ConnectionTable {
                         drop(stream);
                         continue;
                     }
-                    self.start(stream, peer);
+                    if transport == Transport::Tls {
+                        self.accept_tls(stream, peer);
+                    } else {
+                        self.start(stream, peer);
+                    }
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning
@@ -190,10 +209,52 @@ impl ConnectionTable {
         }
     }
 
-    /// Register a connected stream and spawn its reader and writer.
+    /// The TLS handshake of an accepted connection, bounded by the message timeout, then
+    /// the connection as any other.
+    fn accept_tls(&self, stream: TcpStream, peer: SocketAddr) {
+        let Some(tls) = self.inner.tls.clone() else {
+            tracing::warn!(%peer, "TLS connection refused: no [tls] certificate configured");
+            return;
+        };
+        let table = self.clone();
+        let timeout = self.inner.limits.message_timeout;
+        self.inner.runtime.spawn(async move {
+            let Ok(local) = stream.local_addr() else {
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
+                Ok(Ok(s)) => {
+                    let (r, w) = tokio::io::split(s);
+                    table.start_io(r, w, Transport::Tls, peer, local);
+                }
+                Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
+                Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+            }
+        });
+    }
+
+    /// Register a connected TCP stream and spawn its reader and writer.
     fn start(&self, stream: TcpStream, peer: SocketAddr) -> Option<(u64, mpsc::Sender<Bytes>)> {
         let local = stream.local_addr().ok()?;
         let _ = stream.set_nodelay(true);
+        let (reader, writer) = stream.into_split();
+        Some(self.start_io(reader, writer, Transport::Tcp, peer, local))
+    }
+
+    /// Register a connection (TCP or TLS halves) and spawn its reader and writer.
+    fn start_io<R, W>(
+        &self,
+        reader: R,
+        writer: W,
+        transport: Transport,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> (u64, mpsc::Sender<Bytes>)
+    where
+        R: tokio::io::AsyncRead + Unpin + Send + 'static,
+        W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.inner.limits.send_queue);
         let closed = Arc::new(tokio::sync::Notify::new());
@@ -201,13 +262,13 @@ impl ConnectionTable {
             id,
             Conn {
                 tx: tx.clone(),
+                transport,
                 peer,
                 local,
                 closed: closed.clone(),
             },
         );
-        tracing::debug!(conn = id, %peer, %local, "TCP connection open");
-        let (reader, writer) = stream.into_split();
+        tracing::debug!(conn = id, %peer, %local, %transport, "connection open");
         let table = self.clone();
         let limits = self.inner.limits;
         let writer_task = self
@@ -215,7 +276,7 @@ impl ConnectionTable {
             .runtime
             .spawn(write_loop(writer, rx, limits.write_timeout));
         self.inner.runtime.spawn(async move {
-            let why = table.read_loop(reader, id, peer, local).await;
+            let why = table.read_loop(reader, id, transport, peer, local).await;
             // Replies may still be on their way: after a framing error the router answers
             // and then closes the connection itself; after EOF (a half-close) the peer may
             // still read. Keep the connection registered for a bounded time.
@@ -234,13 +295,14 @@ impl ConnectionTable {
             // the writer ends when the last sender is gone; give queued replies a moment
             let _ = tokio::time::timeout(Duration::from_secs(1), writer_task).await;
         });
-        Some((id, tx))
+        (id, tx)
     }
 
-    async fn read_loop(
+    async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
         &self,
-        mut reader: tokio::net::tcp::OwnedReadHalf,
+        mut reader: R,
         id: u64,
+        transport: Transport,
         peer: SocketAddr,
         local: SocketAddr,
     ) -> Closed {
@@ -277,7 +339,7 @@ impl ConnectionTable {
                             };
                             let msg = Incoming {
                                 data: frame.bytes().clone(),
-                                transport: Transport::Tcp,
+                                transport,
                                 src: peer,
                                 local,
                                 conn: id,
@@ -335,7 +397,7 @@ impl ConnectionTable {
                         message_started = None;
                         let msg = Incoming {
                             data,
-                            transport: Transport::Tcp,
+                            transport,
                             src: peer,
                             local,
                             conn: id,
@@ -358,7 +420,7 @@ impl ConnectionTable {
                             .incoming
                             .send(Incoming {
                                 data: buf.split().freeze(),
-                                transport: Transport::Tcp,
+                                transport,
                                 src: peer,
                                 local,
                                 conn: id,
@@ -431,6 +493,7 @@ impl ConnectionTable {
     /// send. With `flags.close_after` the connection is closed once `data` is written.
     pub fn send(
         &self,
+        transport: Transport,
         conn: Option<u64>,
         local: SocketAddr,
         dest: SocketAddr,
@@ -442,7 +505,9 @@ impl ConnectionTable {
             conns
                 .iter()
                 .find(|(_, c)| {
-                    c.peer == dest && (local.ip().is_unspecified() || c.local.ip() == local.ip())
+                    c.peer == dest
+                        && c.transport == transport
+                        && (local.ip().is_unspecified() || c.local.ip() == local.ip())
                 })
                 .map(|(id, _)| *id)
         });
@@ -457,20 +522,47 @@ impl ConnectionTable {
         if flags.no_connect {
             return Err(SendError::NoConnection(dest));
         }
+        let connector = match transport {
+            Transport::Tls => Some(
+                self.inner
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.connector.clone())
+                    .ok_or(SendError::Unsupported(transport))?,
+            ),
+            _ => None,
+        };
         let table = self.clone();
         let timeout = self.inner.limits.connect_timeout;
         self.inner.runtime.spawn(async move {
-            match tokio::time::timeout(timeout, TcpStream::connect(dest)).await {
-                Ok(Ok(stream)) => {
-                    if let Some((id, tx)) = table.start(stream, dest) {
-                        let _ = tx.send(data).await;
-                        if flags.close_after {
-                            table.close(id);
-                        }
+            let connected = tokio::time::timeout(timeout, async {
+                let stream = TcpStream::connect(dest).await?;
+                let _ = stream.set_nodelay(true);
+                let local = stream.local_addr()?;
+                Ok::<_, std::io::Error>(match connector {
+                    None => {
+                        let (r, w) = stream.into_split();
+                        table.start_io(r, w, Transport::Tcp, dest, local)
+                    }
+                    Some(c) => {
+                        // the certificate must name the address dialled
+                        let name = rustls_pki_types::ServerName::IpAddress(dest.ip().into());
+                        let s = c.connect(name, stream).await?;
+                        let (r, w) = tokio::io::split(s);
+                        table.start_io(r, w, Transport::Tls, dest, local)
+                    }
+                })
+            })
+            .await;
+            match connected {
+                Ok(Ok((id, tx))) => {
+                    let _ = tx.send(data).await;
+                    if flags.close_after {
+                        table.close(id);
                     }
                 }
-                Ok(Err(e)) => tracing::info!(%dest, "TCP connect failed: {e}"),
-                Err(_) => tracing::info!(%dest, "TCP connect timed out"),
+                Ok(Err(e)) => tracing::info!(%dest, %transport, "connect failed: {e}"),
+                Err(_) => tracing::info!(%dest, %transport, "connect timed out"),
             }
         });
         Ok(())
@@ -485,8 +577,8 @@ impl ConnectionTable {
     }
 }
 
-async fn write_loop(
-    mut writer: tokio::net::tcp::OwnedWriteHalf,
+async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
+    mut writer: W,
     mut rx: mpsc::Receiver<Bytes>,
     write_timeout: Duration,
 ) {
@@ -525,7 +617,7 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.set_nonblocking(true).unwrap();
         let addr = l.local_addr().unwrap();
-        tokio::spawn(table.clone().accept_loop(l));
+        tokio::spawn(table.clone().accept_loop(l, Transport::Tcp));
         (table, rx, addr)
     }
 
@@ -550,6 +642,7 @@ mod tests {
         // reply on the same connection
         table
             .send(
+                Transport::Tcp,
                 Some(a.conn),
                 a.local,
                 a.src,
@@ -619,6 +712,7 @@ mod tests {
         );
         table
             .send(
+                Transport::Tcp,
                 Some(junk.conn),
                 junk.local,
                 junk.src,
@@ -647,6 +741,7 @@ mod tests {
         let dest = peer.local_addr().unwrap();
         table
             .send(
+                Transport::Tcp,
                 None,
                 "127.0.0.1:0".parse().unwrap(),
                 dest,
