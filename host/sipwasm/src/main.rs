@@ -136,6 +136,8 @@ fn run(
         .build()
         .context("starting the I/O runtime")?;
     rt.block_on(async {
+        // handlers first: a SIGTERM right after "listening" must stop, not kill, the router
+        let signals = Signals::install()?;
         let server = Server::start(sipwasm::server_settings(&cfg), tenants.clone(), listeners)?;
         let _watcher = if cfg.watch_plugins {
             Some(sipwasm::watch::start(tenants.clone())?)
@@ -146,34 +148,37 @@ fn run(
             Some(path) => Some(sipwasm::control::serve(path, server.router().clone())?),
             None => None,
         };
-        server.run_until(signals(tenants)).await;
+        server.run_until(signals.wait(tenants)).await;
         Ok::<_, anyhow::Error>(())
     })
 }
 
-/// Wait for SIGINT or SIGTERM; SIGHUP reloads every tenant's plugin meanwhile.
-async fn signals(tenants: std::sync::Arc<sipwasm::tenants::Tenants>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (mut term, mut hup) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) {
-        (Ok(t), Ok(h)) => (t, h),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!("cannot watch SIGTERM/SIGHUP: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
-            _ = term.recv() => return,
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading every tenant's plugin");
-                let t = tenants.clone();
-                // compiling is CPU work: off the I/O threads, and the signal loop goes on
-                tokio::task::spawn_blocking(move || t.reload(None));
+/// SIGINT/SIGTERM stop the router; SIGHUP reloads every tenant's plugin.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("watching SIGTERM")?,
+            hup: signal(SignalKind::hangup()).context("watching SIGHUP")?,
+        })
+    }
+
+    async fn wait(mut self, tenants: std::sync::Arc<sipwasm::tenants::Tenants>) {
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return,
+                _ = self.term.recv() => return,
+                _ = self.hup.recv() => {
+                    tracing::info!("SIGHUP: reloading every tenant's plugin");
+                    let t = tenants.clone();
+                    // compiling is CPU work: off the I/O threads, and the signal loop goes on
+                    tokio::task::spawn_blocking(move || t.reload(None));
+                }
             }
         }
     }

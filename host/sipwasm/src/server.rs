@@ -2,7 +2,8 @@
 //!
 //! Threads: each UDP socket is read by `workers` blocking threads, each owning its plugin
 //! instance (Kamailio's UDP children); TCP connections run on tokio and hand complete
-//! messages to `workers` TCP worker threads, which own their instances too. Plugin code
+//! messages to `workers` TCP worker threads, which own their instances too; each
+//! connection always hands to the same worker, so its messages are handled in order. Plugin code
 //! never runs on a tokio thread, so a slow route cannot stall the network tasks.
 
 use crate::config::Fallback;
@@ -370,7 +371,7 @@ pub struct Server {
     threads: Vec<std::thread::JoinHandle<()>>,
     timer_thread: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    tcp_jobs: Option<async_channel::Receiver<Incoming>>,
+    tcp_jobs: Vec<async_channel::Receiver<Incoming>>,
 }
 
 /// Why the server could not start.
@@ -466,9 +467,12 @@ impl Server {
                 BoundListener::Tls(s) => tcp.push((s, Transport::Tls)),
             }
         }
-        let (jobs_tx, jobs_rx) = async_channel::bounded::<Incoming>(4096);
+        // one lane per TCP worker: a connection's messages stay in order on one worker
+        let (lane_tx, lane_rx): (Vec<_>, Vec<_>) = (0..settings.workers)
+            .map(|_| async_channel::bounded::<Incoming>(1024))
+            .unzip();
         let table = (!tcp.is_empty()).then(|| {
-            ConnectionTable::with_tls(settings.tcp, jobs_tx, runtime.clone(), tls.clone())
+            ConnectionTable::with_tls(settings.tcp, lane_tx, runtime.clone(), tls.clone())
         });
         let sender = Sender::new(udp.clone(), table.clone());
         tenants.bind(&local, &settings.listen, &addrs);
@@ -521,9 +525,9 @@ impl Server {
             .map_err(StartError::Thread)?;
         let mut tasks = Vec::new();
         let tcp_jobs = if let Some(table) = table {
-            for n in 0..settings.workers {
+            for (n, rx) in lane_rx.iter().enumerate() {
                 let mut worker = new_worker()?;
-                let (rx, router) = (jobs_rx.clone(), router.clone());
+                let (rx, router) = (rx.clone(), router.clone());
                 let t = std::thread::Builder::new()
                     .name(format!("sipwasm-tcp-{n}"))
                     .spawn(move || {
@@ -558,9 +562,9 @@ impl Server {
             for (l, transport) in tcp {
                 tasks.push(runtime.spawn(table.clone().accept_loop(l, transport)));
             }
-            Some(jobs_rx)
+            lane_rx
         } else {
-            None
+            Vec::new()
         };
         tracing::info!(
             tenants = tenants.list().len(),
@@ -619,7 +623,7 @@ impl Server {
         for t in self.tasks.drain(..) {
             t.abort();
         }
-        if let Some(rx) = self.tcp_jobs.take() {
+        for rx in self.tcp_jobs.drain(..) {
             rx.close();
         }
         self.router.proxy.stop();

@@ -36,10 +36,6 @@ pub struct Incoming {
     pub nosip: bool,
     /// An MSRP frame, on a connection that speaks MSRP (`data` is its bytes).
     pub msrp: Option<MsrpFrame>,
-    /// Held while an MSRP frame is handled: the connection's next frame is handed to the
-    /// workers only once this one is done, so the chunks of a message are relayed in the
-    /// order they came.
-    pub in_order: Option<Arc<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 /// What a connection speaks, decided by its first line.
@@ -105,9 +101,22 @@ struct Table {
     conns: Mutex<HashMap<u64, Conn>>,
     next_id: AtomicU64,
     limits: TcpLimits,
-    incoming: async_channel::Sender<Incoming>,
+    /// One lane per worker; a connection always uses the same lane, so its messages and
+    /// frames are handled one after the other, in the order they came.
+    lanes: Vec<async_channel::Sender<Incoming>>,
     runtime: tokio::runtime::Handle,
     tls: Option<Arc<crate::tls::TlsContext>>,
+    /// Messages for destinations being connected to, in order: they are written first
+    /// once the connection is up, before anything sent on it later, and no second
+    /// connection is opened meanwhile.
+    pending: Mutex<HashMap<(Transport, SocketAddr), Pending>>,
+}
+
+/// What waits for a connection being opened.
+#[derive(Default)]
+struct Pending {
+    data: Vec<Bytes>,
+    close_after: bool,
 }
 
 /// Every open TCP connection, by id. Cheap to clone.
@@ -144,13 +153,14 @@ impl ConnectionTable {
         incoming: async_channel::Sender<Incoming>,
         runtime: tokio::runtime::Handle,
     ) -> Self {
-        Self::with_tls(limits, incoming, runtime, None)
+        Self::with_tls(limits, vec![incoming], runtime, None)
     }
 
-    /// A table that also serves TLS listeners and connects out with TLS (`tls`).
+    /// A table whose connections each deliver to one of `lanes` (one per worker), that
+    /// also serves TLS listeners and connects out with TLS (`tls`).
     pub fn with_tls(
         limits: TcpLimits,
-        incoming: async_channel::Sender<Incoming>,
+        lanes: Vec<async_channel::Sender<Incoming>>,
         runtime: tokio::runtime::Handle,
         tls: Option<Arc<crate::tls::TlsContext>>,
     ) -> Self {
@@ -159,9 +169,10 @@ impl ConnectionTable {
                 conns: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 limits,
-                incoming,
+                lanes,
                 runtime,
                 tls,
+                pending: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -226,7 +237,7 @@ impl ConnectionTable {
             match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
                 Ok(Ok(s)) => {
                     let (r, w) = tokio::io::split(s);
-                    table.start_io(r, w, Transport::Tls, peer, local);
+                    table.start_io(r, w, Transport::Tls, peer, local, Vec::new());
                 }
                 Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
                 Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
@@ -239,7 +250,7 @@ impl ConnectionTable {
         let local = stream.local_addr().ok()?;
         let _ = stream.set_nodelay(true);
         let (reader, writer) = stream.into_split();
-        Some(self.start_io(reader, writer, Transport::Tcp, peer, local))
+        Some(self.start_io(reader, writer, Transport::Tcp, peer, local, Vec::new()))
     }
 
     /// Register a connection (TCP or TLS halves) and spawn its reader and writer.
@@ -250,6 +261,7 @@ impl ConnectionTable {
         transport: Transport,
         peer: SocketAddr,
         local: SocketAddr,
+        first: Vec<Bytes>,
     ) -> (u64, mpsc::Sender<Bytes>)
     where
         R: tokio::io::AsyncRead + Unpin + Send + 'static,
@@ -271,10 +283,10 @@ impl ConnectionTable {
         tracing::debug!(conn = id, %peer, %local, %transport, "connection open");
         let table = self.clone();
         let limits = self.inner.limits;
-        let writer_task = self
-            .inner
-            .runtime
-            .spawn(write_loop(writer, rx, limits.write_timeout));
+        let writer_task =
+            self.inner
+                .runtime
+                .spawn(write_loop(writer, first, rx, limits.write_timeout));
         self.inner.runtime.spawn(async move {
             let why = table.read_loop(reader, id, transport, peer, local).await;
             // Replies may still be on their way: after a framing error the router answers
@@ -311,7 +323,6 @@ impl ConnectionTable {
         let lines = LineFramer::new(limits.max_message);
         let mut msrp = MsrpFramer::new(limits.msrp_max_chunk);
         let mut mode = StreamMode::Undecided;
-        let one_at_a_time = Arc::new(tokio::sync::Semaphore::new(1));
         let mut buf = BytesMut::with_capacity(4096);
         let mut message_started: Option<Instant> = None;
         loop {
@@ -334,9 +345,6 @@ impl ConnectionTable {
                     match msrp.decode(&mut buf) {
                         Ok(Some(frame)) => {
                             message_started = None;
-                            let Ok(permit) = one_at_a_time.clone().acquire_owned().await else {
-                                return Closed::WorkersGone;
-                            };
                             let msg = Incoming {
                                 data: frame.bytes().clone(),
                                 transport,
@@ -346,9 +354,8 @@ impl ConnectionTable {
                                 framing_error: None,
                                 nosip: false,
                                 msrp: Some(frame),
-                                in_order: Some(Arc::new(permit)),
                             };
-                            if self.inner.incoming.send(msg).await.is_err() {
+                            if self.lane(id).send(msg).await.is_err() {
                                 return Closed::WorkersGone;
                             }
                         }
@@ -404,9 +411,8 @@ impl ConnectionTable {
                             framing_error: None,
                             nosip,
                             msrp: None,
-                            in_order: None,
                         };
-                        if self.inner.incoming.send(msg).await.is_err() {
+                        if self.lane(id).send(msg).await.is_err() {
                             return Closed::WorkersGone;
                         }
                     }
@@ -416,8 +422,7 @@ impl ConnectionTable {
                         // framing is lost: answer 400 if the head of the buffer is a
                         // request we can reply to, then close
                         let _ = self
-                            .inner
-                            .incoming
+                            .lane(id)
                             .send(Incoming {
                                 data: buf.split().freeze(),
                                 transport,
@@ -427,7 +432,6 @@ impl ConnectionTable {
                                 framing_error: Some(e.clone()),
                                 nosip: false,
                                 msrp: None,
-                                in_order: None,
                             })
                             .await;
                         return Closed::Frame(e);
@@ -467,23 +471,48 @@ impl ConnectionTable {
         }
     }
 
-    /// Queue `data` on connection `id`; a full queue means the peer stopped reading, and
-    /// the connection is dropped.
+    /// Queue `data` on connection `id`. A full queue means the peer reads slower than we
+    /// send: a worker thread waits for room (up to the write timeout: backpressure, as a
+    /// relay pushing a large message needs), a tokio task does not; when the queue stays
+    /// full the peer stopped reading, and the connection is dropped.
     fn queue(&self, id: u64, data: Bytes) -> Result<bool, SendError> {
-        let mut conns = self.inner.conns.lock().expect("not poisoned");
-        let Some(c) = conns.get(&id) else {
+        let (tx, peer) = {
+            let mut conns = self.inner.conns.lock().expect("not poisoned");
+            let Some(c) = conns.get(&id) else {
+                return Ok(false);
+            };
+            match c.tx.try_send(data) {
+                Ok(()) => return Ok(true),
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    conns.remove(&id);
+                    return Ok(false);
+                }
+                Err(mpsc::error::TrySendError::Full(data)) => {
+                    if tokio::runtime::Handle::try_current().is_ok() {
+                        let peer = c.peer;
+                        conns.remove(&id);
+                        return Err(SendError::Congested(peer));
+                    }
+                    (Some((c.tx.clone(), data)), c.peer)
+                }
+            }
+        };
+        let Some((tx, mut data)) = tx else {
             return Ok(false);
         };
-        match c.tx.try_send(data) {
-            Ok(()) => Ok(true),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let peer = c.peer;
-                conns.remove(&id);
-                Err(SendError::Congested(peer))
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                conns.remove(&id);
-                Ok(false)
+        let give_up = std::time::Instant::now() + self.inner.limits.write_timeout;
+        loop {
+            match tx.try_send(data) {
+                Ok(()) => return Ok(true),
+                Err(mpsc::error::TrySendError::Closed(_)) => return Ok(false),
+                Err(mpsc::error::TrySendError::Full(d)) => {
+                    if std::time::Instant::now() >= give_up {
+                        self.inner.conns.lock().expect("not poisoned").remove(&id);
+                        return Err(SendError::Congested(peer));
+                    }
+                    data = d;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
             }
         }
     }
@@ -500,17 +529,9 @@ impl ConnectionTable {
         data: Bytes,
         flags: sipwasm_proto::transport::StreamFlags,
     ) -> Result<(), SendError> {
-        let existing = conn.filter(|id| self.is_open(*id)).or_else(|| {
-            let conns = self.inner.conns.lock().expect("not poisoned");
-            conns
-                .iter()
-                .find(|(_, c)| {
-                    c.peer == dest
-                        && c.transport == transport
-                        && (local.ip().is_unspecified() || c.local.ip() == local.ip())
-                })
-                .map(|(id, _)| *id)
-        });
+        let existing = conn
+            .filter(|id| self.is_open(*id))
+            .or_else(|| self.find(transport, local, dest));
         if let Some(id) = existing
             && self.queue(id, data.clone())?
         {
@@ -532,6 +553,34 @@ impl ConnectionTable {
             ),
             _ => None,
         };
+        let key = (transport, dest);
+        {
+            let mut pending = self.inner.pending.lock().expect("not poisoned");
+            if let Some(p) = pending.get_mut(&key) {
+                // a connection to `dest` is being opened: this goes after what waits
+                p.data.push(data);
+                p.close_after |= flags.close_after;
+                return Ok(());
+            }
+            // a connect may have completed since the lookup above
+            if let Some(id) = self.find(transport, local, dest) {
+                drop(pending);
+                if self.queue(id, data.clone())? {
+                    if flags.close_after {
+                        self.close(id);
+                    }
+                    return Ok(());
+                }
+                pending = self.inner.pending.lock().expect("not poisoned");
+            }
+            pending.insert(
+                key,
+                Pending {
+                    data: vec![data],
+                    close_after: flags.close_after,
+                },
+            );
+        }
         let table = self.clone();
         let timeout = self.inner.limits.connect_timeout;
         self.inner.runtime.spawn(async move {
@@ -539,33 +588,71 @@ impl ConnectionTable {
                 let stream = TcpStream::connect(dest).await?;
                 let _ = stream.set_nodelay(true);
                 let local = stream.local_addr()?;
-                Ok::<_, std::io::Error>(match connector {
+                match connector {
                     None => {
                         let (r, w) = stream.into_split();
-                        table.start_io(r, w, Transport::Tcp, dest, local)
+                        table.open_pending(key, r, w, local);
                     }
                     Some(c) => {
                         // the certificate must name the address dialled
                         let name = rustls_pki_types::ServerName::IpAddress(dest.ip().into());
                         let s = c.connect(name, stream).await?;
                         let (r, w) = tokio::io::split(s);
-                        table.start_io(r, w, Transport::Tls, dest, local)
-                    }
-                })
-            })
-            .await;
-            match connected {
-                Ok(Ok((id, tx))) => {
-                    let _ = tx.send(data).await;
-                    if flags.close_after {
-                        table.close(id);
+                        table.open_pending(key, r, w, local);
                     }
                 }
-                Ok(Err(e)) => tracing::info!(%dest, %transport, "connect failed: {e}"),
-                Err(_) => tracing::info!(%dest, %transport, "connect timed out"),
-            }
+                Ok::<_, std::io::Error>(())
+            })
+            .await;
+            let failed = match connected {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => format!("connect failed: {e}"),
+                Err(_) => "connect timed out".to_string(),
+            };
+            let dropped = table
+                .inner
+                .pending
+                .lock()
+                .expect("not poisoned")
+                .remove(&key)
+                .map_or(0, |p| p.data.len());
+            tracing::info!(%dest, %transport, dropped, "{failed}");
         });
         Ok(())
+    }
+
+    /// The connection to `key` is up: register it with what waited for it written first,
+    /// atomically with respect to `send` (which checks the pending messages first).
+    fn open_pending<R, W>(&self, key: (Transport, SocketAddr), r: R, w: W, local: SocketAddr)
+    where
+        R: tokio::io::AsyncRead + Unpin + Send + 'static,
+        W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut pending = self.inner.pending.lock().expect("not poisoned");
+        let p = pending.remove(&key).unwrap_or_default();
+        let (id, _) = self.start_io(r, w, key.0, key.1, local, p.data);
+        drop(pending);
+        if p.close_after {
+            self.close(id);
+        }
+    }
+
+    /// An open connection of `transport` to `dest` from `local`'s address.
+    fn find(&self, transport: Transport, local: SocketAddr, dest: SocketAddr) -> Option<u64> {
+        let conns = self.inner.conns.lock().expect("not poisoned");
+        conns
+            .iter()
+            .find(|(_, c)| {
+                c.peer == dest
+                    && c.transport == transport
+                    && (local.ip().is_unspecified() || c.local.ip() == local.ip())
+            })
+            .map(|(id, _)| *id)
+    }
+
+    fn lane(&self, id: u64) -> &async_channel::Sender<Incoming> {
+        let lanes = &self.inner.lanes;
+        &lanes[(id % lanes.len() as u64) as usize]
     }
 
     fn is_open(&self, id: u64) -> bool {
@@ -579,10 +666,19 @@ impl ConnectionTable {
 
 async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
     mut writer: W,
+    first: Vec<Bytes>,
     mut rx: mpsc::Receiver<Bytes>,
     write_timeout: Duration,
 ) {
-    while let Some(data) = rx.recv().await {
+    let mut first = first.into_iter();
+    loop {
+        let data = match first.next() {
+            Some(d) => d,
+            None => match rx.recv().await {
+                Some(d) => d,
+                None => break,
+            },
+        };
         match tokio::time::timeout(write_timeout, writer.write_all(&data)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
