@@ -453,7 +453,12 @@ impl ConnectionTable {
             if wait.is_zero() {
                 return Closed::SlowMessage;
             }
-            buf.reserve(4096);
+            // MSRP chunks are large: read them in few calls
+            buf.reserve(if mode == StreamMode::Msrp {
+                64 * 1024
+            } else {
+                4096
+            });
             match tokio::time::timeout(wait, reader.read_buf(&mut buf)).await {
                 Ok(Ok(0)) => return Closed::Eof,
                 Ok(Ok(_)) => {}
@@ -670,7 +675,11 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
     mut rx: mpsc::Receiver<Bytes>,
     write_timeout: Duration,
 ) {
+    /// What one write may gather from messages already queued: under load (a relay
+    /// pushing chunks) one syscall carries many messages instead of one each.
+    const GATHER: usize = 64 * 1024;
     let mut first = first.into_iter();
+    let mut batch = bytes::BytesMut::new();
     loop {
         let data = match first.next() {
             Some(d) => d,
@@ -679,6 +688,25 @@ async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
                 None => break,
             },
         };
+        let mut data = data;
+        if data.len() < GATHER {
+            // more already waiting? write them together
+            while batch.len() + data.len() < GATHER {
+                let next = match first.next() {
+                    Some(d) => d,
+                    None => match rx.try_recv() {
+                        Ok(d) => d,
+                        Err(_) => break,
+                    },
+                };
+                batch.extend_from_slice(&data);
+                data = next;
+            }
+            if !batch.is_empty() {
+                batch.extend_from_slice(&data);
+                data = batch.split().freeze();
+            }
+        }
         match tokio::time::timeout(write_timeout, writer.write_all(&data)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
