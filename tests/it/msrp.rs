@@ -17,7 +17,11 @@ struct MsrpClient {
 
 impl MsrpClient {
     fn connect(r: &TestRouter) -> MsrpClient {
-        let stream = TcpStream::connect(r.tcp).unwrap();
+        MsrpClient::over(TcpStream::connect(r.tcp).unwrap())
+    }
+
+    /// A client on an open connection (one the relay opened to an endpoint, too).
+    fn over(stream: TcpStream) -> MsrpClient {
         stream
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
@@ -192,15 +196,7 @@ impl Endpoint {
     /// The relay's connection to this endpoint, as a client to read and write.
     fn accept(&self) -> MsrpClient {
         self.listener.set_nonblocking(false).unwrap();
-        let (stream, _) = self.listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        MsrpClient {
-            stream,
-            buf: BytesMut::new(),
-            framer: MsrpFramer::new(1 << 20),
-        }
+        MsrpClient::over(self.listener.accept().unwrap().0)
     }
 }
 
