@@ -915,8 +915,8 @@ impl Proxy {
                     }
                     if dropped && code < 200 {
                         self.finish(id, &c);
-                        drop(c);
                         self.send_all(out);
+                        drop(c);
                         return true;
                     }
                 }
@@ -926,8 +926,10 @@ impl Proxy {
             }
         }
         self.finish(id, &c);
-        drop(c);
+        // sent before the cell is unlocked: a 180 handled by one worker must leave before
+        // the 200 another worker handles next (replies of one transaction keep their order)
         self.send_all(out);
+        drop(c);
         true
     }
 
