@@ -189,17 +189,23 @@ pub struct Tenants {
     reloading: Mutex<()>,
 }
 
+fn read_plugin(cfg: &TenantConfig) -> Result<Vec<u8>, String> {
+    std::fs::read(&cfg.plugin_path)
+        .map_err(|e| format!("reading {}: {e}", cfg.plugin_path.display()))
+}
+
+/// Version `number` of the tenant's plugin from `wasm` (read at `t0`): compiled, linked,
+/// instantiated and self-tested.
 fn load_version(
     engine: &PluginEngine,
     cfg: &TenantConfig,
     account: &Arc<TenantAccount>,
     number: u64,
+    wasm: &[u8],
+    t0: Instant,
 ) -> Result<Version, String> {
-    let t0 = Instant::now();
-    let wasm = std::fs::read(&cfg.plugin_path)
-        .map_err(|e| format!("reading {}: {e}", cfg.plugin_path.display()))?;
     let plugin = engine
-        .load(&wasm, settings(cfg, account))
+        .load(wasm, settings(cfg, account))
         .map_err(|e| e.to_string())?;
     // instantiates once: a component that loads but cannot start is refused here
     plugin
@@ -258,8 +264,10 @@ impl Tenants {
         let mut loaded = Vec::new();
         for t in &cfg.tenants {
             let account = TenantAccount::new(t.name.as_str(), t.limits);
-            let version =
-                load_version(&engine, t, &account, 1).map_err(|error| TenantError::Load {
+            let t0 = Instant::now();
+            let version = read_plugin(t)
+                .and_then(|wasm| load_version(&engine, t, &account, 1, &wasm, t0))
+                .map_err(|error| TenantError::Load {
                     tenant: t.name.clone(),
                     error,
                 })?;
@@ -457,19 +465,25 @@ impl Tenants {
 
     fn reload_one(&self, t: &Arc<Tenant>) -> ReloadOutcome {
         let now = SystemTime::now();
+        let t0 = Instant::now();
         let old = t.current();
-        let unchanged = std::fs::read(&t.config.plugin_path)
-            .ok()
-            .is_some_and(|w| sipwasm_runtime::sha256_hex(&w) == old.plugin.report().sha256);
-        if unchanged {
-            t.status.lock().expect("not poisoned").last_attempt = Some(now);
-            return ReloadOutcome::Unchanged {
-                version: old.number,
-            };
-        }
-        let number = t.next_version.load(Ordering::Relaxed);
-        match load_version(&self.engine, &t.config, &t.account, number) {
-            Ok(v) => {
+        // read once: the bytes compared are the bytes loaded
+        let loaded = read_plugin(&t.config).and_then(|wasm| {
+            if sipwasm_runtime::sha256_hex(&wasm) == old.plugin.report().sha256 {
+                return Ok(None);
+            }
+            let number = t.next_version.load(Ordering::Relaxed);
+            load_version(&self.engine, &t.config, &t.account, number, &wasm, t0).map(Some)
+        });
+        match loaded {
+            Ok(None) => {
+                t.status.lock().expect("not poisoned").last_attempt = Some(now);
+                ReloadOutcome::Unchanged {
+                    version: old.number,
+                }
+            }
+            Ok(Some(v)) => {
+                let number = v.number;
                 t.next_version.fetch_add(1, Ordering::Relaxed);
                 let sha256 = v.plugin.report().sha256.clone();
                 let load_ms = v.load_time.as_millis() as u64;
