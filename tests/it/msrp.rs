@@ -302,9 +302,11 @@ X-Probe-Relay: yes\r\nX-Probe-Flags: 1\r\nMessage-ID: m2\r\nByte-Range: 1-2/2\r\
         nobody.uri("x")
     );
     alice.send(frame.as_bytes());
-    // nothing connects to the next hop
+    // nothing connects to the next hop, and the request is answered for
+    let answer = alice.recv(Duration::from_secs(2)).expect("answered");
+    assert_eq!(answer.status(), Some(481));
+    assert_eq!(answer.transact_id(), b"tx000002");
     nobody.listener.set_nonblocking(true).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
     assert!(nobody.listener.accept().is_err());
     assert!(
         r.server()
@@ -314,6 +316,37 @@ X-Probe-Relay: yes\r\nX-Probe-Flags: 1\r\nMessage-ID: m2\r\nByte-Range: 1-2/2\r\
             .load(Ordering::Relaxed)
             >= 1
     );
+}
+
+#[test]
+fn a_request_for_an_unreachable_next_hop_gets_481_unless_it_asked_for_no_reports() {
+    let r = TestRouter::start("probe");
+    let relay = format!("msrp://{}/relay1;tcp", r.tcp);
+    // a port nobody listens on: the connect is refused after the plugin relayed
+    let dead = Endpoint::new();
+    let dead_uri = dead.uri("x");
+    drop(dead);
+    let mut alice = MsrpClient::connect(&r);
+    let send = |tid: &str, extra: &str| {
+        format!(
+            "MSRP {tid} SEND\r\nTo-Path: {relay} {dead_uri}\r\nFrom-Path: msrp://127.0.0.1:1/a;tcp\r\n\
+X-Probe-Relay: yes\r\n{extra}Message-ID: {tid}\r\nByte-Range: 1-2/2\r\nContent-Type: text/plain\r\n\r\nhi\r\n-------{tid}$\r\n"
+        )
+    };
+    alice.send(send("quiet001", "Failure-Report: no\r\n").as_bytes());
+    alice.send(send("loud0001", "").as_bytes());
+    let answer = alice.recv(Duration::from_secs(2)).expect("answered");
+    assert_eq!(answer.status(), Some(481));
+    assert_eq!(answer.comment(), Some(&b"Next Hop Unreachable"[..]));
+    assert_eq!(
+        answer.transact_id(),
+        b"loud0001",
+        "Failure-Report: no is not answered"
+    );
+    let (to, from) = paths(&answer);
+    assert_eq!(to, vec!["msrp://127.0.0.1:1/a;tcp".to_string()]);
+    assert_eq!(from, vec![relay.clone()]);
+    assert!(alice.recv(Duration::from_millis(300)).is_none());
 }
 
 // ---------------------------------------------------------------- the msrp-relay example
@@ -493,6 +526,47 @@ Byte-Range: 1-9/9\r\nStatus: 000 200 OK\r\n-------rep00001$\r\n",
     let mut hop2 = far.accept();
     let relayed = hop2.recv(Duration::from_secs(2)).expect("relayed on");
     assert_eq!(relayed.body(), Some(&b"far away"[..]));
+
+    // more hops, the next unreachable: "Received" was said, so a failure REPORT follows
+    let dead = Endpoint::new();
+    let (hop2, hop3) = (dead.uri("hop2"), dead.uri("hop3"));
+    drop(dead);
+    let tid = alice.send(&format!("{relay} {hop2} {hop3}"), "lost");
+    let received = alice.c.recv(Duration::from_secs(2)).expect("answer");
+    assert_eq!(
+        (received.status(), received.transact_id()),
+        (Some(200), tid.as_bytes())
+    );
+    let report = alice
+        .c
+        .recv(Duration::from_secs(2))
+        .expect("failure REPORT");
+    assert_eq!(report.method(), Some(&b"REPORT"[..]));
+    assert_eq!(report.header(b"Message-ID"), Some(tid.as_bytes()));
+    assert_eq!(report.header(b"Byte-Range"), Some(&b"1-4/4"[..]));
+    assert_eq!(
+        report.header(b"Status"),
+        Some(&b"000 481 Next Hop Unreachable"[..])
+    );
+    assert_eq!(
+        paths(&report),
+        (vec![alice.uri.clone()], vec![relay.clone()])
+    );
+
+    // bob leaves: his session is known but his connection is gone (flag 1: none opened)
+    drop(bob);
+    // the relay keeps a half-closed connection 2 s for answers still on their way
+    std::thread::sleep(Duration::from_millis(2500));
+    let tid = alice.send(
+        &format!("{bob_path} {}", "msrp://127.0.0.1:9/bob;tcp"),
+        "gone?",
+    );
+    let gone = alice.c.recv(Duration::from_secs(2)).expect("answer");
+    assert_eq!(
+        (gone.status(), gone.transact_id()),
+        (Some(481), tid.as_bytes())
+    );
+    assert_eq!(gone.comment(), Some(&b"Next Hop Unreachable"[..]));
 
     // SIP gets 403
     let m = UdpClient::new(r.udp).ask("OPTIONS", "x", "").unwrap();

@@ -106,6 +106,94 @@ pub fn error_response(buf: &[u8], code: u16, comment: &str) -> Option<Vec<u8>> {
     )
 }
 
+/// The transaction response a relay sends back for a request it relayed but could not
+/// deliver (the next hop could not be reached), when it has not answered it yet
+/// (RFC 4975 §7.2, RFC 4976 §7.3.1). `relayed` is the request as it left this relay: its
+/// first From-Path URI is this relay, the second the previous hop. `None` for a response,
+/// a REPORT (never answered) or a frame without that path.
+pub fn undelivered_response(relayed: &MsrpFrame, code: u16, comment: &str) -> Option<Vec<u8>> {
+    let method = relayed.method()?;
+    if method == b"REPORT" {
+        return None;
+    }
+    let from = relayed.from_path();
+    let (this_hop, previous) = (from.first()?, from.get(1)?);
+    let tid = relayed.transact_id();
+    let mut out = Vec::with_capacity(96 + this_hop.len() + previous.len() + 2 * tid.len());
+    out.extend_from_slice(b"MSRP ");
+    out.extend_from_slice(tid);
+    out.extend_from_slice(format!(" {code} {comment}\r\nTo-Path: ").as_bytes());
+    out.extend_from_slice(previous);
+    out.extend_from_slice(b"\r\nFrom-Path: ");
+    out.extend_from_slice(this_hop);
+    out.extend_from_slice(b"\r\n-------");
+    out.extend_from_slice(tid);
+    out.extend_from_slice(b"$\r\n");
+    Some(out)
+}
+
+/// The failure REPORT a relay sends back along the reverse path for a SEND it relayed and
+/// already answered with 200 but could not deliver (RFC 4975 §7.1.2, RFC 4976 §7.3.1):
+/// To-Path is the SEND's path back to its sender, From-Path this relay, with the SEND's
+/// Message-ID, the Byte-Range of the chunk and `Status: 000 <code> <comment>`. `relayed`
+/// is the SEND as it left this relay (first From-Path URI: this relay); `tid` the new
+/// transaction's id. `None` when it is not a SEND, has no Message-ID, or no way back.
+pub fn undelivered_report(
+    relayed: &MsrpFrame,
+    tid: &str,
+    code: u16,
+    comment: &str,
+) -> Option<Vec<u8>> {
+    if relayed.method()? != b"SEND" {
+        return None;
+    }
+    let message_id = relayed.header(b"Message-ID")?;
+    let from = relayed.from_path();
+    let (this_hop, back) = from.split_first()?;
+    if back.is_empty() {
+        return None;
+    }
+    let body = relayed.body().map_or(0, <[u8]>::len);
+    let range = chunk_range(relayed.header(b"Byte-Range"), body);
+    let mut out = Vec::with_capacity(
+        192 + message_id.len() + back.iter().map(|u| u.len() + 1).sum::<usize>(),
+    );
+    out.extend_from_slice(format!("MSRP {tid} REPORT\r\nTo-Path:").as_bytes());
+    for uri in back {
+        out.push(b' ');
+        out.extend_from_slice(uri);
+    }
+    out.extend_from_slice(b"\r\nFrom-Path: ");
+    out.extend_from_slice(this_hop);
+    out.extend_from_slice(b"\r\nMessage-ID: ");
+    out.extend_from_slice(message_id);
+    out.extend_from_slice(
+        format!("\r\nByte-Range: {range}\r\nStatus: 000 {code} {comment}\r\n-------{tid}$\r\n")
+            .as_bytes(),
+    );
+    Some(out)
+}
+
+/// The Byte-Range a REPORT gives for a chunk: the chunk's own, with an unknown end (`*`)
+/// made concrete from its body length; a SEND without one carries the whole message.
+fn chunk_range(header: Option<&[u8]>, body: usize) -> String {
+    let parsed = header
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .and_then(|h| {
+            let (range, total) = h.trim().split_once('/')?;
+            let (start, _end) = range.split_once('-')?;
+            Some((start.parse::<u64>().ok()?, total.to_string()))
+        });
+    match parsed {
+        Some((start, total)) => {
+            // a zero-length chunk is `1-0/0`
+            let end = (start + body as u64).saturating_sub(1);
+            format!("{start}-{end}/{total}")
+        }
+        None => format!("1-{body}/{body}"),
+    }
+}
+
 /// The continuation flag of the end-line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Continuation {
@@ -821,5 +909,59 @@ From-Path: msrp://127.0.0.1:4000/a;tcp\r\nBroken header line\r\n\r\nx\r\n-------
         ] {
             assert!(error_response(text, 400, "Bad Request").is_none(), "{:?}", String::from_utf8_lossy(text));
         }
+    }
+
+    #[test]
+    fn answers_for_undelivered_requests() {
+        // a SEND as this relay passed it on: itself first on From-Path, alice behind it
+        let relayed = MsrpFrame::parse(
+            b"MSRP t1234567 SEND\r\nTo-Path: msrp://10.0.0.9:9/b;tcp\r\n\
+From-Path: msrp://relay:2855/r;tcp msrp://alice:7/a;tcp\r\nMessage-ID: m42\r\n\
+Byte-Range: 11-*/30\r\nContent-Type: text/plain\r\n\r\n0123456789\r\n-------t1234567+\r\n",
+        )
+        .unwrap();
+        let r = undelivered_response(&relayed, 481, "Next Hop Unreachable").unwrap();
+        let r = MsrpFrame::parse(&r).expect("a valid response");
+        assert_eq!((r.status(), r.transact_id()), (Some(481), &b"t1234567"[..]));
+        assert_eq!(r.to_path(), vec![&b"msrp://alice:7/a;tcp"[..]]);
+        assert_eq!(r.from_path(), vec![&b"msrp://relay:2855/r;tcp"[..]]);
+
+        let rep = undelivered_report(&relayed, "rep0001", 481, "Next Hop Unreachable").unwrap();
+        let rep = MsrpFrame::parse(&rep).expect("a valid REPORT");
+        assert_eq!(rep.method(), Some(&b"REPORT"[..]));
+        assert_eq!(rep.transact_id(), b"rep0001");
+        assert_eq!(rep.to_path(), vec![&b"msrp://alice:7/a;tcp"[..]]);
+        assert_eq!(rep.from_path(), vec![&b"msrp://relay:2855/r;tcp"[..]]);
+        assert_eq!(rep.header(b"Message-ID"), Some(&b"m42"[..]));
+        // the chunk's range, its unknown end made concrete
+        assert_eq!(rep.header(b"Byte-Range"), Some(&b"11-20/30"[..]));
+        assert_eq!(
+            rep.header(b"Status"),
+            Some(&b"000 481 Next Hop Unreachable"[..])
+        );
+
+        // a range-less SEND is the whole message; an empty one is 1-0/0
+        assert_eq!(chunk_range(None, 5), "1-5/5");
+        assert_eq!(chunk_range(Some(b"1-0/0"), 0), "1-0/0");
+
+        // nothing to say: REPORTs, responses, no way back, no Message-ID (for a REPORT)
+        let report = MsrpFrame::parse(
+            b"MSRP tr000001 REPORT\r\nTo-Path: msrp://b:1/b;tcp\r\nFrom-Path: msrp://r:2/r;tcp msrp://a:3/a;tcp\r\n-------tr000001$\r\n",
+        )
+        .unwrap();
+        assert!(undelivered_response(&report, 481, "x").is_none());
+        assert!(undelivered_report(&report, "r1", 481, "x").is_none());
+        let first_hop = MsrpFrame::parse(
+            b"MSRP ts000002 SEND\r\nTo-Path: msrp://b:1/b;tcp\r\nFrom-Path: msrp://r:2/r;tcp\r\nMessage-ID: m\r\n-------ts000002$\r\n",
+        )
+        .unwrap();
+        assert!(undelivered_response(&first_hop, 481, "x").is_none());
+        assert!(undelivered_report(&first_hop, "r2", 481, "x").is_none());
+        let no_id = MsrpFrame::parse(
+            b"MSRP ts000003 SEND\r\nTo-Path: msrp://b:1/b;tcp\r\nFrom-Path: msrp://r:2/r;tcp msrp://a:3/a;tcp\r\n-------ts000003$\r\n",
+        )
+        .unwrap();
+        assert!(undelivered_report(&no_id, "r3", 481, "x").is_none());
+        assert!(undelivered_response(&no_id, 481, "x").is_some());
     }
 }

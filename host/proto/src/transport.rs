@@ -92,6 +92,10 @@ pub struct StreamFlags {
     pub no_connect: bool,
     /// Close the connection once this message is written (MSRP flag 2).
     pub close_after: bool,
+    /// When not 0, a message that cannot be delivered is reported to the connection table's
+    /// undelivered hook with this value (an MSRP relay answers for a request it could not
+    /// pass on). Opaque to the transport.
+    pub on_undelivered: u64,
 }
 
 impl StreamFlags {
@@ -100,6 +104,7 @@ impl StreamFlags {
         StreamFlags {
             no_connect: bits & 1 != 0,
             close_after: bits & 2 != 0,
+            on_undelivered: 0,
         }
     }
 }

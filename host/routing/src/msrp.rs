@@ -141,13 +141,66 @@ fn with_paths(f: &MsrpFrame, to: &str, from: &str) -> Vec<u8> {
     out
 }
 
+/// What the router sends back when a request it relayed cannot be delivered, kept in the
+/// message's `on_undelivered` value (the connection the request came on, shifted, and one
+/// of these).
+const UNDELIVERED_RESPOND: u64 = 1;
+const UNDELIVERED_REPORT: u64 = 2;
+
+/// The status an undelivered request is answered with: the session cannot be reached
+/// through this relay (RFC 4975 §10: 481, the session does not exist).
+const UNDELIVERED_CODE: u16 = 481;
+const UNDELIVERED_COMMENT: &str = "Next Hop Unreachable";
+
+/// The answer for a relayed request that could not be delivered (`tag` is the message's
+/// `on_undelivered` value, `data` the request as it left): the connection to send it on
+/// and the bytes. A request the plugin had not answered gets `481 Next Hop Unreachable`
+/// back (RFC 4975 §7.2); a SEND it had answered with 2xx gets a failure REPORT along the
+/// reverse path (RFC 4975 §7.1.2, RFC 4976 §7.3.1).
+pub fn undelivered_answer(tag: u64, data: &[u8]) -> Option<(u64, Bytes)> {
+    let frame = MsrpFrame::parse(data).ok()?;
+    let answer = match tag & 3 {
+        UNDELIVERED_RESPOND => {
+            sipwasm_proto::msrp::undelivered_response(&frame, UNDELIVERED_CODE, UNDELIVERED_COMMENT)
+        }
+        UNDELIVERED_REPORT => sipwasm_proto::msrp::undelivered_report(
+            &frame,
+            &report_transaction_id(),
+            UNDELIVERED_CODE,
+            UNDELIVERED_COMMENT,
+        ),
+        _ => None,
+    }?;
+    Some((tag >> 2, Bytes::from(answer)))
+}
+
+/// A transaction id for a REPORT this router originates: unique in the process, and
+/// unlikely to be another process's (random start).
+fn report_transaction_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: std::sync::OnceLock<AtomicU64> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        use std::hash::BuildHasher;
+        AtomicU64::new(std::collections::hash_map::RandomState::new().hash_one(0u8) >> 16)
+    });
+    format!(
+        "sw{:012x}",
+        next.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff_ffff
+    )
+}
+
 /// The state of one MSRP frame event.
 #[derive(Debug, Clone)]
 pub struct MsrpEvent {
     scope: Scope,
     frame: MsrpFrame,
     replied: bool,
+    /// The status of the response the plugin sent, if any.
+    reply_code: Option<u16>,
     relayed: bool,
+    /// Index in the outbound messages of the request `relay` passed on: the one the
+    /// router answers for if it cannot be delivered.
+    relayed_request: Option<usize>,
     /// `msrp.set-dst`: where to relay instead of the next To-Path hop, and from which
     /// local socket.
     dst: Option<(
@@ -226,7 +279,9 @@ impl MsrpEvent {
             scope: Scope::new(config, source, now_unix),
             frame,
             replied: false,
+            reply_code: None,
             relayed: false,
+            relayed_request: None,
             dst: None,
             relay_flags: Default::default(),
             reply_flags: Default::default(),
@@ -280,7 +335,12 @@ impl MsrpEvent {
         from_hops.extend(from.iter().copied());
         let new_from = join(&from_hops);
         let next = String::from_utf8_lossy(next).into_owned();
-        self.send_with_paths(&new_to, &new_from, &next)
+        self.send_with_paths(&new_to, &new_from, &next)?;
+        // REPORTs are never answered, so nothing is owed for one
+        if self.frame.method().is_some_and(|m| m != b"REPORT") {
+            self.relayed_request = Some(self.scope.outbound.len() - 1);
+        }
+        Ok(())
     }
 
     /// `msrp.forward(to-path, from-path)`: send the frame with these paths to the first
@@ -419,6 +479,7 @@ impl MsrpEvent {
             "MSRP {tid} {code} {reason}\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\n{extra}-------{tid}$\r\n"
         );
         self.replied = true;
+        self.reply_code = Some(code);
         self.scope.send_back(Bytes::from(data));
         if let Some(out) = self.scope.outbound.last_mut() {
             out.flags = self.reply_flags;
@@ -499,8 +560,28 @@ impl MsrpEvent {
         &mut self.scope.outbound
     }
 
-    /// Take what the event wants sent.
+    /// Take what the event wants sent. A relayed request is marked with what to send back
+    /// if it cannot be delivered (see [`undelivered_answer`]), now that the event's own
+    /// answer, if any, is known: nothing when the request says `Failure-Report: no` or the
+    /// plugin refused it; a REPORT for a SEND it accepted; else an error response.
     pub fn take_outbound(&mut self) -> Vec<Outbound> {
+        if let (Some(i), Some(conn)) = (self.relayed_request.take(), self.scope.source.conn) {
+            let f = &self.frame;
+            let reports_failures = !f
+                .header(b"Failure-Report")
+                .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"no"));
+            let mode = match self.reply_code {
+                None => UNDELIVERED_RESPOND,
+                Some(200..=299) if f.method() == Some(b"SEND") => UNDELIVERED_REPORT,
+                Some(_) => 0,
+            };
+            if reports_failures
+                && mode != 0
+                && let Some(out) = self.scope.outbound.get_mut(i)
+            {
+                out.flags.on_undelivered = (conn << 2) | mode;
+            }
+        }
         std::mem::take(&mut self.scope.outbound)
     }
 }
@@ -706,5 +787,87 @@ hi\r\n\
         r.set_reply_flags(2);
         r.reply(200, "OK", "").unwrap();
         assert!(r.take_outbound()[0].flags.close_after);
+    }
+
+    #[test]
+    fn undelivered_relayed_requests_are_answered_as_the_rfcs_say() {
+        // not answered by the plugin: a 481 response to alice on connection 7
+        let mut e = event(SEND_IP);
+        e.relay().unwrap();
+        let out = e.take_outbound();
+        assert_eq!(out[0].flags.on_undelivered, (7 << 2) | UNDELIVERED_RESPOND);
+        let (conn, answer) = undelivered_answer(out[0].flags.on_undelivered, &out[0].data).unwrap();
+        assert_eq!(conn, 7);
+        let answer = MsrpFrame::parse(&answer).unwrap();
+        assert_eq!(answer.status(), Some(481));
+        assert_eq!(answer.transact_id(), b"tx01");
+        assert_eq!(
+            answer.to_path(),
+            vec![&b"msrp://127.0.0.1:40000/alice;tcp"[..]]
+        );
+        assert_eq!(
+            answer.from_path(),
+            vec![&b"msrp://127.0.0.1:2855/relay;tcp"[..]]
+        );
+
+        // answered 200 first (as the example does for further hops): a REPORT
+        let mut e = event(SEND_IP);
+        e.reply(200, "Received", "").unwrap();
+        e.relay().unwrap();
+        let out = e.take_outbound();
+        let relayed = out.iter().find(|o| o.flags.on_undelivered != 0).unwrap();
+        assert_eq!(relayed.flags.on_undelivered & 3, UNDELIVERED_REPORT);
+        let (conn, report) =
+            undelivered_answer(relayed.flags.on_undelivered, &relayed.data).unwrap();
+        assert_eq!(conn, 7);
+        let report = MsrpFrame::parse(&report).unwrap();
+        assert_eq!(report.method(), Some(&b"REPORT"[..]));
+        assert_eq!(report.header(b"Message-ID"), Some(&b"m1"[..]));
+        assert_eq!(
+            report.header(b"Status"),
+            Some(&b"000 481 Next Hop Unreachable"[..])
+        );
+        assert_eq!(
+            report.to_path(),
+            vec![&b"msrp://127.0.0.1:40000/alice;tcp"[..]]
+        );
+        // REPORT ids are unique
+        let again = undelivered_answer(relayed.flags.on_undelivered, &relayed.data)
+            .unwrap()
+            .1;
+        assert_ne!(
+            MsrpFrame::parse(&again).unwrap().transact_id(),
+            report.transact_id()
+        );
+
+        // nothing owed: Failure-Report: no, a refusal, a relayed REPORT or response
+        let quiet = String::from_utf8_lossy(SEND_IP)
+            .replace("Message-ID: m1", "Message-ID: m1\r\nFailure-Report: no");
+        let mut e = event(quiet.as_bytes());
+        e.relay().unwrap();
+        assert_eq!(e.take_outbound()[0].flags.on_undelivered, 0);
+        let mut e = event(SEND_IP);
+        e.reply(403, "Forbidden", "").unwrap();
+        e.relay().unwrap();
+        assert!(
+            e.take_outbound()
+                .iter()
+                .all(|o| o.flags.on_undelivered == 0)
+        );
+        let report = String::from_utf8_lossy(SEND_IP).replace("tx01 SEND", "tx01 REPORT");
+        let mut e = event(report.as_bytes());
+        e.relay().unwrap();
+        assert_eq!(e.take_outbound()[0].flags.on_undelivered, 0);
+        let mut e = event(SEND_IP);
+        e.forward(
+            "msrp://127.0.0.1:9000/bob;tcp",
+            "msrp://127.0.0.1:2855/relay;tcp",
+        )
+        .unwrap();
+        assert_eq!(
+            e.take_outbound()[0].flags.on_undelivered,
+            0,
+            "forward: the plugin's paths"
+        );
     }
 }

@@ -85,6 +85,16 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// An MSRP request the router relayed could not be delivered: send back the answer the
+/// RFCs prescribe on the connection it came from (never opening one for it).
+fn answer_undelivered_msrp(table: &ConnectionTable, tag: u64, data: Bytes) {
+    let Some((conn, answer)) = sipwasm_routing::msrp::undelivered_answer(tag, &data) else {
+        return;
+    };
+    let sent = table.send_on(conn, answer);
+    tracing::debug!(conn, answered = sent, "relayed MSRP request not delivered");
+}
+
 /// The routing core shared by every worker.
 pub struct Router {
     local: Arc<LocalConfig>,
@@ -472,7 +482,10 @@ impl Server {
             .map(|_| async_channel::bounded::<Incoming>(1024))
             .unzip();
         let table = (!tcp.is_empty()).then(|| {
-            ConnectionTable::with_tls(settings.tcp, lane_tx, runtime.clone(), tls.clone())
+            let table =
+                ConnectionTable::with_tls(settings.tcp, lane_tx, runtime.clone(), tls.clone());
+            table.set_undelivered_hook(Arc::new(answer_undelivered_msrp));
+            table
         });
         let sender = Sender::new(udp.clone(), table.clone());
         tenants.bind(&local, &settings.listen, &addrs);

@@ -6,6 +6,7 @@ use sipwasm_proto::Transport;
 use sipwasm_proto::framing::{Frame, FrameError, LineFramer, StreamFramer};
 use sipwasm_proto::msrp::{MsrpError, MsrpFrame, MsrpFramer};
 use sipwasm_proto::sniff::{Sniff, sniff};
+use sipwasm_proto::transport::StreamFlags;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,14 +111,24 @@ struct Table {
     /// once the connection is up, before anything sent on it later, and no second
     /// connection is opened meanwhile.
     pending: Mutex<HashMap<(Transport, SocketAddr), Pending>>,
+    /// Told about each message sent with [`StreamFlags::on_undelivered`] that could not be
+    /// delivered.
+    undelivered: std::sync::OnceLock<UndeliveredHook>,
 }
 
-/// What waits for a connection being opened.
+/// What waits for a connection being opened: the messages, each with its
+/// [`StreamFlags::on_undelivered`] value.
 #[derive(Default)]
 struct Pending {
-    data: Vec<Bytes>,
+    data: Vec<(Bytes, u64)>,
     close_after: bool,
 }
+
+/// Called with the table, a message's [`StreamFlags::on_undelivered`] value and the
+/// message when the message could not be delivered: no connection could be opened, or
+/// none was open and none could be (`no_connect`), or the connection was congested. Runs
+/// on a worker thread or a tokio task: it must not block.
+pub type UndeliveredHook = Arc<dyn Fn(&ConnectionTable, u64, Bytes) + Send + Sync>;
 
 /// Every open TCP connection, by id. Cheap to clone.
 #[derive(Clone)]
@@ -173,8 +184,28 @@ impl ConnectionTable {
                 runtime,
                 tls,
                 pending: Mutex::new(HashMap::new()),
+                undelivered: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Install the hook told about undelivered messages (once; later calls are ignored).
+    pub fn set_undelivered_hook(&self, hook: UndeliveredHook) {
+        let _ = self.inner.undelivered.set(hook);
+    }
+
+    fn report_undelivered(&self, tag: u64, data: Bytes) {
+        if tag != 0
+            && let Some(hook) = self.inner.undelivered.get()
+        {
+            hook(self, tag, data);
+        }
+    }
+
+    /// Queue `data` on connection `conn` if it is open (never connects). False when it is
+    /// not, or the peer does not read.
+    pub fn send_on(&self, conn: u64, data: Bytes) -> bool {
+        matches!(self.queue(conn, data), Ok(true))
     }
 
     /// Number of open connections.
@@ -525,6 +556,9 @@ impl ConnectionTable {
     /// Send on connection `conn` if it is open; else on an open connection to `dest` from
     /// `local`; else (unless `flags.no_connect`) connect to `dest` in the background and
     /// send. With `flags.close_after` the connection is closed once `data` is written.
+    ///
+    /// A message with [`StreamFlags::on_undelivered`] set that cannot be delivered, now or
+    /// once the connect fails, goes to the undelivered hook as well.
     pub fn send(
         &self,
         transport: Transport,
@@ -532,7 +566,27 @@ impl ConnectionTable {
         local: SocketAddr,
         dest: SocketAddr,
         data: Bytes,
-        flags: sipwasm_proto::transport::StreamFlags,
+        flags: StreamFlags,
+    ) -> Result<(), SendError> {
+        if flags.on_undelivered == 0 {
+            return self.send_or_connect(transport, conn, local, dest, data, flags);
+        }
+        let kept = data.clone();
+        let sent = self.send_or_connect(transport, conn, local, dest, data, flags);
+        if sent.is_err() {
+            self.report_undelivered(flags.on_undelivered, kept);
+        }
+        sent
+    }
+
+    fn send_or_connect(
+        &self,
+        transport: Transport,
+        conn: Option<u64>,
+        local: SocketAddr,
+        dest: SocketAddr,
+        data: Bytes,
+        flags: StreamFlags,
     ) -> Result<(), SendError> {
         let existing = conn
             .filter(|id| self.is_open(*id))
@@ -563,7 +617,7 @@ impl ConnectionTable {
             let mut pending = self.inner.pending.lock().expect("not poisoned");
             if let Some(p) = pending.get_mut(&key) {
                 // a connection to `dest` is being opened: this goes after what waits
-                p.data.push(data);
+                p.data.push((data, flags.on_undelivered));
                 p.close_after |= flags.close_after;
                 return Ok(());
             }
@@ -581,7 +635,7 @@ impl ConnectionTable {
             pending.insert(
                 key,
                 Pending {
-                    data: vec![data],
+                    data: vec![(data, flags.on_undelivered)],
                     close_after: flags.close_after,
                 },
             );
@@ -614,14 +668,17 @@ impl ConnectionTable {
                 Ok(Err(e)) => format!("connect failed: {e}"),
                 Err(_) => "connect timed out".to_string(),
             };
-            let dropped = table
+            let waiting = table
                 .inner
                 .pending
                 .lock()
                 .expect("not poisoned")
                 .remove(&key)
-                .map_or(0, |p| p.data.len());
-            tracing::info!(%dest, %transport, dropped, "{failed}");
+                .map_or_else(Vec::new, |p| p.data);
+            tracing::info!(%dest, %transport, dropped = waiting.len(), "{failed}");
+            for (data, tag) in waiting {
+                table.report_undelivered(tag, data);
+            }
         });
         Ok(())
     }
@@ -635,7 +692,8 @@ impl ConnectionTable {
     {
         let mut pending = self.inner.pending.lock().expect("not poisoned");
         let p = pending.remove(&key).unwrap_or_default();
-        let (id, _) = self.start_io(r, w, key.0, key.1, local, p.data);
+        let first = p.data.into_iter().map(|(data, _)| data).collect();
+        let (id, _) = self.start_io(r, w, key.0, key.1, local, first);
         drop(pending);
         if p.close_after {
             self.close(id);
@@ -878,5 +936,74 @@ mod tests {
         s.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"hello");
         assert_eq!(table.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn undelivered_messages_go_to_the_hook() {
+        let (table, _rx, addr) = setup(TcpLimits::default()).await;
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        table.set_undelivered_hook(Arc::new(move |_, tag, data| {
+            seen_tx.send((tag, data)).unwrap();
+        }));
+        // a port nobody listens on: the connect fails after send returned
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead_addr = dead.local_addr().unwrap();
+        drop(dead);
+        let flags = StreamFlags {
+            on_undelivered: 7,
+            ..StreamFlags::default()
+        };
+        for m in [&b"one"[..], b"two"] {
+            table
+                .send(
+                    Transport::Tcp,
+                    None,
+                    addr,
+                    dead_addr,
+                    Bytes::from_static(m),
+                    flags,
+                )
+                .unwrap();
+        }
+        // untagged: not reported
+        table
+            .send(
+                Transport::Tcp,
+                None,
+                addr,
+                dead_addr,
+                Bytes::from_static(b"quiet"),
+                StreamFlags::default(),
+            )
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let got: Vec<_> = seen_rx.try_iter().collect();
+        assert_eq!(
+            got,
+            vec![
+                (7, Bytes::from_static(b"one")),
+                (7, Bytes::from_static(b"two"))
+            ]
+        );
+        // flag 1 with nothing open: refused at once, and reported
+        let err = table.send(
+            Transport::Tcp,
+            None,
+            addr,
+            dead_addr,
+            Bytes::from_static(b"three"),
+            StreamFlags {
+                no_connect: true,
+                on_undelivered: 9,
+                ..StreamFlags::default()
+            },
+        );
+        assert!(matches!(err, Err(SendError::NoConnection(_))));
+        assert_eq!(
+            seen_rx.try_recv().unwrap(),
+            (9, Bytes::from_static(b"three"))
+        );
+        // send_on: only an open connection
+        assert!(!table.send_on(12345, Bytes::from_static(b"x")));
     }
 }
