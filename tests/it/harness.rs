@@ -79,6 +79,7 @@ pub struct RouterOpts {
     pub udp_allow: sipwasm_routing::UdpAllow,
     pub htables: Vec<sipwasm_routing::HtableSpec>,
     pub tls: Option<sipwasm_transport::TlsSettings>,
+    pub msrp_sipmsg: bool,
 }
 
 impl Default for RouterOpts {
@@ -97,6 +98,7 @@ impl Default for RouterOpts {
             udp_allow: sipwasm_routing::UdpAllow::default(),
             htables: Vec::new(),
             tls: None,
+            msrp_sipmsg: true,
         }
     }
 }
@@ -178,6 +180,7 @@ impl TestRouter {
             dns: opts.dns.clone(),
             nosip: opts.nosip.clone(),
             htables: opts.htables.clone(),
+            msrp_sipmsg: opts.msrp_sipmsg,
             tls: opts.tls.clone(),
             advertise: specs
                 .iter()

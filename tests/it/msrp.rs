@@ -9,8 +9,10 @@ use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-struct MsrpClient {
-    stream: TcpStream,
+/// An MSRP client on a TCP connection, or any stream (TLS) that reads with a short
+/// timeout.
+pub(crate) struct MsrpClient<S = TcpStream> {
+    pub(crate) stream: S,
     buf: BytesMut,
     framer: MsrpFramer,
 }
@@ -25,6 +27,13 @@ impl MsrpClient {
         stream
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
+        MsrpClient::wrap(stream)
+    }
+}
+
+impl<S: Read + Write> MsrpClient<S> {
+    /// A client on `stream`, whose reads must time out (100 ms or so).
+    pub(crate) fn wrap(stream: S) -> MsrpClient<S> {
         MsrpClient {
             stream,
             buf: BytesMut::new(),
@@ -32,11 +41,11 @@ impl MsrpClient {
         }
     }
 
-    fn send(&mut self, data: &[u8]) {
+    pub(crate) fn send(&mut self, data: &[u8]) {
         self.stream.write_all(data).unwrap();
     }
 
-    fn recv(&mut self, timeout: Duration) -> Option<MsrpFrame> {
+    pub(crate) fn recv(&mut self, timeout: Duration) -> Option<MsrpFrame> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(f) = self
@@ -92,6 +101,8 @@ fn msrp_frames_reach_the_plugin_which_answers_on_the_connection() {
     let local = c.stream.local_addr().unwrap();
     assert_eq!(h("X-Probe-Srcaddr"), format!("sip:{local};transport=tcp"));
     assert_eq!(h("X-Probe-Port"), r.tcp.port().to_string());
+    // [msrp] sipmsg (on by default): the frame seen as a SIP-like request
+    assert_eq!(h("X-Probe-Sip-View"), "MSRP|m-tid0001|MSRP tid0001 SEND");
     // two frames in one write, the second refused
     let two = send_frame("tid0002", &relay, "one") + &send_frame("tid0003", &relay, "fail");
     c.send(two.as_bytes());
@@ -120,6 +131,26 @@ fn msrp_frames_reach_the_plugin_which_answers_on_the_connection() {
             .msrp_frames
             .load(Ordering::Relaxed),
         4
+    );
+}
+
+#[test]
+fn with_sipmsg_off_only_msrp_keys_read_the_frame() {
+    let r = TestRouter::start_with(
+        "probe",
+        RouterOpts {
+            msrp_sipmsg: false,
+            ..RouterOpts::default()
+        },
+    );
+    let mut c = MsrpClient::connect(&r);
+    c.send(send_frame("tid0001", &format!("msrp://{}/s1;tcp", r.tcp), "hi").as_bytes());
+    let ok = c.recv(Duration::from_secs(2)).expect("200");
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.header(b"X-Probe-Sessid"), Some(&b"s1"[..]));
+    assert_eq!(
+        ok.header(b"X-Probe-Sip-View"),
+        Some(&b"<null>|<null>|<null>"[..])
     );
 }
 
@@ -349,24 +380,58 @@ X-Probe-Relay: yes\r\n{extra}Message-ID: {tid}\r\nByte-Range: 1-2/2\r\nContent-T
     assert!(alice.recv(Duration::from_millis(300)).is_none());
 }
 
+#[test]
+fn relay_flag_2_closes_the_connection_after_the_frame() {
+    let r = TestRouter::start("probe");
+    let relay = format!("msrp://{}/relay2;tcp", r.tcp);
+    let bob = Endpoint::new();
+    let mut alice = MsrpClient::connect(&r);
+    alice.send(
+        format!(
+            "MSRP tx000003 SEND\r\nTo-Path: {relay} {}\r\nFrom-Path: msrp://127.0.0.1:1/a;tcp\r\n\
+X-Probe-Relay: yes\r\nX-Probe-Flags: 2\r\nMessage-ID: m3\r\nByte-Range: 1-3/3\r\nContent-Type: text/plain\r\n\r\nbye\r\n-------tx000003$\r\n",
+            bob.uri("b")
+        )
+        .as_bytes(),
+    );
+    let mut at_bob = bob.accept();
+    let got = at_bob.recv(Duration::from_secs(2)).expect("relayed");
+    assert_eq!(got.body(), Some(&b"bye"[..]));
+    // written, then closed by the relay
+    assert!(closed_within(&mut at_bob.stream, Duration::from_secs(2)));
+    // alice's own connection stays open
+    alice.send(send_frame("tx000004", &relay, "still here").as_bytes());
+    assert_eq!(
+        alice
+            .recv(Duration::from_secs(2))
+            .expect("answered")
+            .status(),
+        Some(200)
+    );
+}
+
 // ---------------------------------------------------------------- the msrp-relay example
 
-fn relay_router() -> TestRouter {
-    let o = RouterOpts {
+/// The options the msrp-relay example needs: its `msrp` table.
+pub(crate) fn relay_opts() -> RouterOpts {
+    RouterOpts {
         htables: vec![sipwasm_routing::HtableSpec {
             name: "msrp".into(),
             autoexpire: 3600,
             max_entries: 1000,
         }],
         ..RouterOpts::default()
-    };
-    TestRouter::start_with("msrp_relay", o)
+    }
+}
+
+fn relay_router() -> TestRouter {
+    TestRouter::start_with("msrp_relay", relay_opts())
 }
 
 /// An MSRP client of the relay: its own URI is its connection's address.
-struct Peer {
-    c: MsrpClient,
-    uri: String,
+pub(crate) struct Peer<S = TcpStream> {
+    pub(crate) c: MsrpClient<S>,
+    pub(crate) uri: String,
     seq: u32,
 }
 
@@ -374,6 +439,13 @@ impl Peer {
     fn connect(r: &TestRouter, name: &str) -> Peer {
         let c = MsrpClient::connect(r);
         let uri = format!("msrp://{}/{name};tcp", c.stream.local_addr().unwrap());
+        Peer::new(c, uri)
+    }
+}
+
+impl<S: Read + Write> Peer<S> {
+    /// A peer whose own URI is `uri`.
+    pub(crate) fn new(c: MsrpClient<S>, uri: String) -> Peer<S> {
         Peer { c, uri, seq: 0 }
     }
 
@@ -396,7 +468,7 @@ impl Peer {
     }
 
     /// AUTH with the challenge answered: the Use-Path on success, else the status.
-    fn login(&mut self, relay: &str, user: &str, password: &str) -> Result<String, u16> {
+    pub(crate) fn login(&mut self, relay: &str, user: &str, password: &str) -> Result<String, u16> {
         let challenge = self.auth(relay, None);
         assert_eq!(challenge.status(), Some(401));
         let www =
@@ -434,7 +506,7 @@ response=\"{}\", algorithm=MD5, cnonce=\"0a4f113b\", qop=auth, nc=00000001",
         }
     }
 
-    fn send(&mut self, to_path: &str, body: &str) -> String {
+    pub(crate) fn send(&mut self, to_path: &str, body: &str) -> String {
         let tid = self.tid();
         self.c.send(
             format!(

@@ -212,3 +212,64 @@ X-Probe-Relay: yes\r\nMessage-ID: m2\r\nByte-Range: 1-5/5\r\nContent-Type: text/
     assert_eq!(got.body(), Some(&b"hello"[..]));
     assert_eq!(got.to_path(), vec![bob_uri.as_bytes()]);
 }
+
+#[test]
+fn the_msrp_relay_example_works_over_tls() {
+    use crate::msrp::{MsrpClient, Peer, relay_opts};
+    let m = material("example");
+    let opts = RouterOpts {
+        tls: Some(sipwasm_transport::TlsSettings {
+            certificate: m.cert.clone(),
+            private_key: m.key.clone(),
+            ca_file: None,
+        }),
+        ..relay_opts()
+    };
+    let r = TestRouter::start_on(
+        "msrp_relay",
+        opts,
+        &["udp:127.0.0.1:0", "tcp:127.0.0.1:0", "tls:127.0.0.1:0"],
+    );
+    let addr = tls_addr(&r);
+    let relay = format!("msrps://{addr}/auth;tcp");
+    let peer = |name: &str| {
+        let s = connect(addr, &m);
+        let uri = format!("msrps://{}/{name};tcp", s.sock.local_addr().unwrap());
+        Peer::new(MsrpClient::wrap(s), uri)
+    };
+    let (mut alice, mut bob) = (peer("alice"), peer("bob"));
+    assert_eq!(alice.login(&relay, "alice", "wrong"), Err(401));
+    let alice_path = alice.login(&relay, "alice", "xyz123").expect("alice in");
+    let bob_path = bob.login(&relay, "bob", "xyz123").expect("bob in");
+    assert!(
+        alice_path.starts_with(&format!("msrps://{addr}/s.")) && alice_path.ends_with(";tcp"),
+        "{alice_path}"
+    );
+    assert_ne!(alice_path, bob_path);
+    // alice -> bob's session, relayed on bob's own TLS connection
+    let tid = alice.send(&format!("{bob_path} {}", bob.uri), "hello over tls");
+    let got = bob.c.recv(Duration::from_secs(2)).expect("bob gets it");
+    assert_eq!(got.body(), Some(&b"hello over tls"[..]));
+    assert_eq!(got.to_path(), vec![bob.uri.as_bytes()]);
+    assert_eq!(
+        got.from_path(),
+        vec![bob_path.as_bytes(), alice.uri.as_bytes()]
+    );
+    // bob's 200 goes back to alice over hers
+    bob.c.send(
+        format!(
+            "MSRP {tid} 200 OK\r\nTo-Path: {bob_path} {}\r\nFrom-Path: {}\r\n-------{tid}$\r\n",
+            alice.uri, bob.uri
+        )
+        .as_bytes(),
+    );
+    let ok = alice.c.recv(Duration::from_secs(2)).expect("200 back");
+    assert_eq!((ok.status(), ok.transact_id()), (Some(200), tid.as_bytes()));
+    // an unknown session
+    let tid = alice.send(&format!("msrps://{addr}/s.nosuch;tcp {}", bob.uri), "?");
+    let unknown = alice.c.recv(Duration::from_secs(2)).expect("answer");
+    assert_eq!(
+        (unknown.status(), unknown.transact_id()),
+        (Some(481), tid.as_bytes())
+    );
+}

@@ -7,7 +7,8 @@
 //!   `myrealm` / `xyz123` as in the module doc; the digest method is `AUTH`). A client
 //!   without valid credentials gets 401 with a challenge; an authenticated one gets a new
 //!   session id, its address and socket are stored in the `msrp` htable under it, and the
-//!   200 carries `Use-Path: msrp://<the address the AUTH came in on>/<session>;tcp`.
+//!   200 carries `Use-Path: msrp://<the address the AUTH came in on>/<session>;tcp`
+//!   (`msrps://` when it came over TLS).
 //!   AUTH for a further hop is relayed.
 //! - SEND with more than one hop after this one: 200 "Received", then relayed.
 //! - SEND to one of this relay's sessions: relayed on the connection of the client that
@@ -71,8 +72,13 @@ impl MsrpRelay {
             format!("{sessid}::srcsock"),
             pv::gete("$msrp(srcsock)")?,
         )?;
-        // Use-Path: this relay as the client reached it, plus the session id
-        let use_path = pv::format(format!("Use-Path: msrp://$Ri:$Rp/{sessid};tcp"))?;
+        // Use-Path: this relay as the client reached it (msrps over TLS), plus the session id
+        let scheme = if pv::gete("$pr")? == "tls" {
+            "msrps"
+        } else {
+            "msrp"
+        };
+        let use_path = pv::format(format!("Use-Path: {scheme}://$Ri:$Rp/{sessid};tcp"))?;
         msrp::reply(200, "OK", Some(&use_path))?;
         core::exit()
     }

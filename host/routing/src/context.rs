@@ -53,6 +53,8 @@ pub struct LocalConfig {
     pub auth: crate::auth::AuthState,
     /// Shared tables (`htable`).
     pub htables: crate::htable::Htables,
+    /// MSRP frames are seen as SIP-like requests (the msrp module's `sipmsg`).
+    msrp_sipmsg: bool,
 }
 
 impl std::fmt::Debug for LocalConfig {
@@ -86,7 +88,20 @@ impl LocalConfig {
             location: crate::registrar::Location::default(),
             auth: crate::auth::AuthState::new(),
             htables: crate::htable::Htables::default(),
+            msrp_sipmsg: true,
         }
+    }
+
+    /// `[msrp] sipmsg`: whether `msrp:frame-in` sees the frame as a SIP-like request
+    /// (`$hdr(To-Path)`, `$rm`...) or only through `$msrp(key)`.
+    pub fn with_msrp_sipmsg(mut self, on: bool) -> Self {
+        self.msrp_sipmsg = on;
+        self
+    }
+
+    /// See [`Self::with_msrp_sipmsg`].
+    pub fn msrp_sipmsg(&self) -> bool {
+        self.msrp_sipmsg
     }
 
     /// The same router identity (listeners, aliases, tags, services) for a tenant: its own
@@ -113,6 +128,7 @@ impl LocalConfig {
                         .collect::<Vec<_>>(),
                 ),
             },
+            msrp_sipmsg: self.msrp_sipmsg,
         }
     }
 

@@ -260,14 +260,50 @@ fn key(f: &MsrpFrame, source: &Source, k: MsrpKey) -> Value {
     }
 }
 
-/// The names only an MSRP frame has: `$msrp(key)`, `$hdr(Name)` on the frame's headers
-/// (the module's `sipmsg` view), `$mb`, `$ml`.
-fn own_names(f: &MsrpFrame, source: &Source, name: &PvName) -> Option<Value> {
+/// The names only an MSRP frame has: `$msrp(key)`, `$mb`, `$ml`, and with `sipmsg` the
+/// SIP-like request view. Without it the SIP names are `$null`, as on the msrp module's
+/// empty message.
+fn own_names(f: &MsrpFrame, source: &Source, sipmsg: bool, name: &PvName) -> Option<Value> {
+    match name {
+        PvName::Msrp(k) => Some(key(f, source, *k)),
+        PvName::MsgBuf => Some(text(f.as_bytes())),
+        PvName::MsgLen => Some(Value::Int(f.as_bytes().len() as i64)),
+        _ if sipmsg => sip_view(f, name),
+        _ => None,
+    }
+}
+
+/// The header that carries the frame's first line in the SIP view.
+const FIRST_LINE: &str = "MSRP-First-Line";
+
+/// The frame as the msrp module's `sipmsg` shows it to routing logic: a request
+/// `MSRP sip:a@127.0.0.1 SIP/2.0` (Call-ID `a`, CSeq `1 MSRP`, From tag `a`, no body)
+/// whose headers are an `MSRP-First-Line` with the frame's first line, then the frame's
+/// headers.
+fn sip_view(f: &MsrpFrame, name: &PvName) -> Option<Value> {
+    let first_line = || {
+        let b = f.as_bytes();
+        text(&b[..b.iter().position(|&c| c == b'\r').unwrap_or(b.len())])
+    };
     Some(match name {
-        PvName::Msrp(k) => key(f, source, *k),
+        PvName::Hdr(h) if h.eq_ignore_ascii_case(FIRST_LINE) => first_line(),
         PvName::Hdr(h) => f.header(h.as_bytes()).map_or(Value::Null, text),
-        PvName::MsgBuf => text(f.as_bytes()),
-        PvName::MsgLen => Value::Int(f.as_bytes().len() as i64),
+        PvName::HdrCount(h) if h.eq_ignore_ascii_case(FIRST_LINE) => Value::Int(1),
+        PvName::HdrCount(h) => Value::Int(
+            f.headers()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(h.as_bytes()))
+                .count() as i64,
+        ),
+        PvName::Method => Value::Str("MSRP".into()),
+        PvName::RUri => Value::Str("sip:a@127.0.0.1".into()),
+        PvName::RUser | PvName::CallId | PvName::FromTag => Value::Str("a".into()),
+        PvName::RDomain => Value::Str("127.0.0.1".into()),
+        PvName::RPort => Value::Int(5060),
+        PvName::RScheme => Value::Str("sip".into()),
+        PvName::Version => Value::Str("SIP/2.0".into()),
+        PvName::CSeq => Value::Int(1),
+        PvName::ContentType => f.header(b"Content-Type").map_or(Value::Null, text),
+        PvName::ContentLength => Value::Int(0),
         _ => return None,
     })
 }
@@ -395,21 +431,22 @@ impl MsrpEvent {
         &self.scope.config
     }
 
-    /// The value of a pseudo-variable: `$msrp(key)`, `$hdr(Name)`, `$var(x)`, `$sht`,
-    /// the addresses.
+    /// The value of a pseudo-variable: `$msrp(key)`, the SIP view (`$hdr(Name)`, `$rm`...)
+    /// unless `[msrp] sipmsg` is off, `$var(x)`, `$sht`, the addresses.
     pub fn pv_get(&self, spec: &PvSpec) -> Result<Value, PvError> {
-        let source = self.scope.source;
+        let (source, sipmsg) = (self.scope.source, self.scope.config.msrp_sipmsg());
         self.scope
-            .get(spec, &|n| own_names(&self.frame, &source, n))
+            .get(spec, &|n| own_names(&self.frame, &source, sipmsg, n))
     }
 
     /// Assign `$var(x)` or `$sht(t=>k)`.
     pub fn pv_set(&mut self, spec: &PvSpec, value: Value) -> Result<(), PvError> {
         let (frame, source) = (&self.frame, self.scope.source);
+        let sipmsg = self.scope.config.msrp_sipmsg();
         self.scope.set(
             spec,
             value,
-            &|n| own_names(frame, &source, n),
+            &|n| own_names(frame, &source, sipmsg, n),
             "an MSRP event",
         )
     }
@@ -417,14 +454,16 @@ impl MsrpEvent {
     /// Reset `$var(x)` or delete `$sht(t=>k)`.
     pub fn pv_unset(&mut self, spec: &PvSpec) -> Result<(), PvError> {
         let (frame, source) = (&self.frame, self.scope.source);
-        self.scope.unset(spec, &|n| own_names(frame, &source, n))
+        let sipmsg = self.scope.config.msrp_sipmsg();
+        self.scope
+            .unset(spec, &|n| own_names(frame, &source, sipmsg, n))
     }
 
     /// Expand an xlog template.
     pub fn format(&self, parts: &[TemplatePart]) -> Result<String, PvError> {
-        let source = self.scope.source;
+        let (source, sipmsg) = (self.scope.source, self.scope.config.msrp_sipmsg());
         self.scope
-            .format(parts, &|n| own_names(&self.frame, &source, n))
+            .format(parts, &|n| own_names(&self.frame, &source, sipmsg, n))
     }
 
     /// True when the frame is a request.
@@ -869,5 +908,37 @@ hi\r\n\
             0,
             "forward: the plugin's paths"
         );
+    }
+
+    #[test]
+    fn the_sip_view_follows_the_sipmsg_option() {
+        let e = event(SEND);
+        let s = |v: &str| Value::Str(v.into());
+        assert_eq!(get(&e, "$hdr(MSRP-First-Line)"), s("MSRP a786hjs2 SEND"));
+        assert_eq!(get(&e, "$hdr(message-id)"), s("87652"));
+        assert_eq!(get(&e, "$hdrc(To-Path)"), Value::Int(1));
+        assert_eq!(get(&e, "$hdrc(Via)"), Value::Int(0));
+        assert_eq!(get(&e, "$rm"), s("MSRP"));
+        assert_eq!(get(&e, "$ru"), s("sip:a@127.0.0.1"));
+        assert_eq!(get(&e, "$ci"), s("a"));
+        assert_eq!(get(&e, "$cT"), s("text/plain"));
+        // sipmsg off: only $msrp(key) reads the frame
+        let off = MsrpEvent::new(
+            Arc::new(LocalConfig::new(Vec::new(), Vec::new(), None).with_msrp_sipmsg(false)),
+            MsrpFrame::parse(SEND).unwrap(),
+            e.scope.source,
+            1,
+        );
+        for name in [
+            "$hdr(To-Path)",
+            "$hdr(MSRP-First-Line)",
+            "$rm",
+            "$ru",
+            "$ci",
+        ] {
+            assert_eq!(get(&off, name), Value::Null, "{name}");
+        }
+        assert_eq!(get(&off, "$msrp(msgid)"), s("87652"));
+        assert_eq!(get(&off, "$msrp(method)"), s("SEND"));
     }
 }

@@ -396,6 +396,38 @@ impl Default for NosipSection {
     }
 }
 
+/// `[msrp]`: MSRP framing and what `msrp:frame-in` sees.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MsrpSection {
+    /// Largest chunk body accepted, in bytes (Kamailio's is about 64 KiB).
+    #[serde(default = "MsrpSection::max_chunk")]
+    pub max_chunk_size: usize,
+    /// Show the frame as a SIP-like request in `msrp:frame-in`, as the msrp module's
+    /// `sipmsg` does: `$hdr(To-Path)`, `$hdr(MSRP-First-Line)`, `$rm` = `MSRP`... With
+    /// `false` only `$msrp(key)` reads the frame.
+    #[serde(default = "MsrpSection::sipmsg")]
+    pub sipmsg: bool,
+}
+
+impl MsrpSection {
+    const fn max_chunk() -> usize {
+        sipwasm_proto::msrp::DEFAULT_MAX_CHUNK
+    }
+    const fn sipmsg() -> bool {
+        true
+    }
+}
+
+impl Default for MsrpSection {
+    fn default() -> Self {
+        MsrpSection {
+            max_chunk_size: Self::max_chunk(),
+            sipmsg: Self::sipmsg(),
+        }
+    }
+}
+
 /// `[[htable]]`: a shared table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -497,6 +529,9 @@ pub struct ConfigFile {
     /// `[[htable]]`
     #[serde(default)]
     pub htable: Vec<HtableSection>,
+    /// `[msrp]`
+    #[serde(default)]
+    pub msrp: MsrpSection,
     /// `[log]`
     #[serde(default)]
     pub log: LogSection,
@@ -533,6 +568,8 @@ pub struct Config {
     pub nosip: sipwasm_routing::NosipFilter,
     /// Shared tables.
     pub htables: Vec<sipwasm_routing::HtableSpec>,
+    /// MSRP framing and view.
+    pub msrp: MsrpSection,
     /// Compiled-component cache.
     pub cache_dir: Option<PathBuf>,
     /// Epoch tick.
@@ -750,6 +787,12 @@ impl Config {
                 "must be 1 to 10000".into(),
             ));
         }
+        if !(1024..=64 << 20).contains(&file.msrp.max_chunk_size) {
+            return Err(invalid(
+                "msrp.max_chunk_size",
+                "must be 1024 to 67108864 bytes".into(),
+            ));
+        }
         let tm = &file.tm;
         if tm.t1_ms == 0 || tm.t2_ms < tm.t1_ms || tm.t4_ms == 0 {
             return Err(invalid(
@@ -801,6 +844,7 @@ impl Config {
             watch_plugins: r.watch_plugins,
             nosip,
             htables,
+            msrp: file.msrp.clone(),
             cache_dir: r.cache_dir.as_deref().map(resolve),
             epoch_tick: Duration::from_millis(r.epoch_tick_ms),
             timers: sipwasm_tm::TimerConfig {
@@ -1288,6 +1332,28 @@ deadline_ms = 5
                 .to_string();
             assert!(e.contains(needle), "expected {needle:?} in {e}");
         }
+    }
+
+    #[test]
+    fn msrp_section() {
+        let c = Config::parse(GOOD, Path::new("r.toml")).unwrap();
+        assert_eq!(c.msrp.max_chunk_size, 1 << 20);
+        assert!(c.msrp.sipmsg);
+        let c = Config::parse(
+            &format!("{GOOD}\n[msrp]\nmax_chunk_size = 65536\nsipmsg = false\n"),
+            Path::new("r.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.msrp.max_chunk_size, 65536);
+        assert!(!c.msrp.sipmsg);
+        assert_eq!(crate::server_settings(&c).tcp.msrp_max_chunk, 65536);
+        let e = Config::parse(
+            &format!("{GOOD}\n[msrp]\nmax_chunk_size = 10\n"),
+            Path::new("r.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("msrp.max_chunk_size"), "{e}");
     }
 
     #[test]

@@ -29,12 +29,14 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
             idle_timeout: std::time::Duration::from_secs(cfg.tcp.idle_timeout_secs),
             message_timeout: std::time::Duration::from_secs(cfg.tcp.message_timeout_secs),
             max_connections: cfg.tcp.max_connections,
+            msrp_max_chunk: cfg.msrp.max_chunk_size,
             ..Default::default()
         },
         timers: cfg.timers,
         dns: cfg.dns.clone(),
         nosip: cfg.nosip.clone(),
         htables: cfg.htables.clone(),
+        msrp_sipmsg: cfg.msrp.sipmsg,
         tls: cfg.tls.clone(),
         advertise: cfg
             .listen

@@ -47,6 +47,8 @@ pub struct ServerSettings {
     pub nosip: NosipFilter,
     /// Shared tables.
     pub htables: Vec<sipwasm_routing::HtableSpec>,
+    /// `[msrp] sipmsg`: MSRP frames seen as SIP-like requests.
+    pub msrp_sipmsg: bool,
     /// TLS certificate, key and trusted CAs (needed by `tls:` listeners and outbound TLS).
     pub tls: Option<sipwasm_transport::TlsSettings>,
     /// `advertise` addresses of listeners: transport, the listen address as configured
@@ -444,7 +446,8 @@ impl Server {
             settings.server_header.clone(),
         )
         .with_htables(&settings.htables)
-        .with_services(proxy.services());
+        .with_services(proxy.services())
+        .with_msrp_sipmsg(settings.msrp_sipmsg);
         for (t, a) in &addrs {
             let advertised = settings.advertise.iter().find(|(at, aa, _)| {
                 at == t && aa.ip() == a.ip() && (aa.port() == a.port() || aa.port() == 0)

@@ -355,7 +355,7 @@ impl Plugin for Probe {
             return core::exit();
         }
         let headers = pv::format(
-            "X-Probe-Sessid: $msrp(sessid)\r\nX-Probe-Prevhop: $msrp(prevhop)\r\nX-Probe-Bodylen: $msrp(bodylen)\r\nX-Probe-Srcaddr: $msrp(srcaddr)\r\nX-Probe-Port: $(msrp(crthop){msrpuri.port})\r\n",
+            "X-Probe-Sessid: $msrp(sessid)\r\nX-Probe-Prevhop: $msrp(prevhop)\r\nX-Probe-Bodylen: $msrp(bodylen)\r\nX-Probe-Srcaddr: $msrp(srcaddr)\r\nX-Probe-Port: $(msrp(crthop){msrpuri.port})\r\nX-Probe-Sip-View: $rm|$hdr(Message-ID)|$hdr(MSRP-First-Line)\r\n",
         )?;
         msrp::reply(200, "OK", Some(&headers))?;
         core::exit()
