@@ -231,6 +231,52 @@ impl Endpoint {
     }
 }
 
+/// A 1 MiB binary message.
+pub(crate) fn big_message() -> Vec<u8> {
+    (0..1 << 20)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
+}
+
+/// `message` as 16 SEND frames of 64 KiB, `chunk0000` to `chunk0015`, built by `frame`
+/// from the transaction id, the Byte-Range, the continuation flag and the chunk.
+pub(crate) fn big_message_chunks(
+    message: &[u8],
+    frame: impl Fn(&str, &str, char, &[u8]) -> Vec<u8>,
+) -> Vec<Vec<u8>> {
+    let chunk = 64 << 10;
+    message
+        .chunks(chunk)
+        .enumerate()
+        .map(|(n, part)| {
+            let start = n * chunk + 1;
+            let end = start + part.len() - 1;
+            let flag = if end == message.len() { '$' } else { '+' };
+            frame(
+                &format!("chunk{n:04}"),
+                &format!("{start}-{end}/{}", message.len()),
+                flag,
+                part,
+            )
+        })
+        .collect()
+}
+
+/// The 16 chunks of [`big_message_chunks`] as they arrive, checked to be in order.
+pub(crate) fn receive_chunks<S: Read + Write>(c: &mut MsrpClient<S>) -> Vec<u8> {
+    let mut received = Vec::new();
+    for n in 0..16 {
+        let f = c.recv(Duration::from_secs(5)).expect("chunk relayed");
+        assert_eq!(
+            f.transact_id(),
+            format!("chunk{n:04}").as_bytes(),
+            "in order"
+        );
+        received.extend_from_slice(f.body().unwrap());
+    }
+    received
+}
+
 fn paths(f: &MsrpFrame) -> (Vec<String>, Vec<String>) {
     let s = |v: Vec<&[u8]>| -> Vec<String> {
         v.into_iter()
@@ -290,32 +336,16 @@ X-Probe-Relay: yes\r\nMessage-ID: big1\r\nByte-Range: {range}\r\nContent-Type: a
     );
 
     // 1 MiB in 64 KiB chunks, binary, relayed in order on the same connection to bob
-    let message: Vec<u8> = (0..1 << 20)
-        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    let chunk = 64 << 10;
-    for (n, part) in message.chunks(chunk).enumerate() {
-        let start = n * chunk + 1;
-        let end = start + part.len() - 1;
-        let last = end == message.len();
-        alice.send(&send(
-            &format!("chunk{n:04}"),
-            &format!("{start}-{end}/{}", message.len()),
-            if last { '$' } else { '+' },
-            part,
-        ));
+    let message = big_message();
+    for frame in big_message_chunks(&message, |tid, range, flag, part| {
+        send(tid, range, flag, part)
+    }) {
+        alice.send(&frame);
     }
-    let mut received = Vec::new();
-    for n in 0..16 {
-        let f = b.recv(Duration::from_secs(5)).expect("chunk relayed");
-        assert_eq!(
-            f.transact_id(),
-            format!("chunk{n:04}").as_bytes(),
-            "in order"
-        );
-        received.extend_from_slice(f.body().unwrap());
-    }
-    assert!(received == message, "the message arrived intact");
+    assert!(
+        receive_chunks(&mut b) == message,
+        "the message arrived intact"
+    );
     // no second connection to bob was opened
     bob.listener.set_nonblocking(true).unwrap();
     assert!(bob.listener.accept().is_err());

@@ -215,7 +215,9 @@ X-Probe-Relay: yes\r\nMessage-ID: m2\r\nByte-Range: 1-5/5\r\nContent-Type: text/
 
 #[test]
 fn the_msrp_relay_example_works_over_tls() {
-    use crate::msrp::{MsrpClient, Peer, relay_opts};
+    use crate::msrp::{
+        MsrpClient, Peer, big_message, big_message_chunks, receive_chunks, relay_opts,
+    };
     let m = material("example");
     let opts = RouterOpts {
         tls: Some(sipwasm_transport::TlsSettings {
@@ -265,6 +267,26 @@ fn the_msrp_relay_example_works_over_tls() {
     );
     let ok = alice.c.recv(Duration::from_secs(2)).expect("200 back");
     assert_eq!((ok.status(), ok.transact_id()), (Some(200), tid.as_bytes()));
+    // 1 MiB in 64 KiB chunks, binary, arrives whole and in order over TLS
+    let message = big_message();
+    let chunks = big_message_chunks(&message, |tid, range, flag, part| {
+        let mut f = format!(
+            "MSRP {tid} SEND\r\nTo-Path: {bob_path} {}\r\nFrom-Path: {}\r\nMessage-ID: big\r\n\
+Byte-Range: {range}\r\nContent-Type: application/octet-stream\r\n\r\n",
+            bob.uri, alice.uri
+        )
+        .into_bytes();
+        f.extend_from_slice(part);
+        f.extend_from_slice(format!("\r\n-------{tid}{flag}\r\n").as_bytes());
+        f
+    });
+    for frame in chunks {
+        alice.c.send(&frame);
+    }
+    assert!(
+        receive_chunks(&mut bob.c) == message,
+        "the message arrived intact"
+    );
     // an unknown session
     let tid = alice.send(&format!("msrps://{addr}/s.nosuch;tcp {}", bob.uri), "?");
     let unknown = alice.c.recv(Duration::from_secs(2)).expect("answer");
