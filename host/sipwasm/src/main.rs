@@ -15,6 +15,28 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `purge_delay` option (milliseconds; index in its option enum, checked by a
+/// test against the option's documented default of 1000).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keep a proxy's memory churn out of the kernel. Transactions live for the wait timer
+/// (seconds), so pages mimalloc frees are needed again soon: by default it hands them back
+/// after 1 s and faults them in again, and with transparent huge pages (Debian's default
+/// is `always`) each such fault clears 2 MiB. Measured at 1000 proxied calls/s: ~15 % of
+/// the process's CPU in page clearing and allocator slow paths. Pages are returned after
+/// 10 s idle instead, and the process uses 4 KiB pages.
+fn tune_allocator() {
+    // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process; its arguments are plain
+    // integers.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+    // SAFETY: setting an option is thread-safe in mimalloc; the value is a plain integer.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000);
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "sipwasm",
@@ -83,6 +105,7 @@ enum CtlRequest {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run {
@@ -257,4 +280,14 @@ fn check(path: PathBuf) -> anyhow::Result<()> {
         println!("  {i}{note}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_purge_delay_option_is_the_one_set() {
+        // SAFETY: reading an option.
+        let default = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+        assert_eq!(default, 1000, "mimalloc's option enum changed");
+    }
 }

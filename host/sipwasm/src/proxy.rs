@@ -38,6 +38,10 @@ pub struct Saved {
     /// The tenant and plugin version the request route ran on: every later route of the
     /// transaction runs on it too, even after a newer version was swapped in.
     pub serving: Serving,
+    /// The earliest deadline of this cell in the timer heap, if any. A later deadline is
+    /// not pushed while an earlier entry waits: that entry re-pushes when it fires, so
+    /// the heap holds about one entry per cell instead of one per message handled.
+    heap_at: std::cell::Cell<Option<Instant>>,
 }
 
 type CellRef = Arc<Mutex<Cell<Saved>>>;
@@ -427,9 +431,14 @@ impl Proxy {
         }
     }
 
+    /// Make sure the timer heap holds an entry no later than the cell's next deadline.
     fn reschedule(&self, id: CellId, cell: &Cell<Saved>) {
         if let Some(at) = cell.next_deadline() {
-            self.table.schedule(id, at);
+            let queued = &cell.user.heap_at;
+            if queued.get().is_none_or(|q| at < q) {
+                queued.set(Some(at));
+                self.table.schedule(id, at);
+            }
         }
     }
 
@@ -537,6 +546,7 @@ impl Proxy {
                     ctx: saved_ctx,
                     key: k,
                     serving: serving.clone(),
+                    heap_at: std::cell::Cell::new(None),
                 },
                 Instant::now(),
             )
@@ -968,7 +978,7 @@ impl Proxy {
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
-            let due: Vec<CellId> = {
+            let due: Vec<(Instant, CellId)> = {
                 let mut heap = self.table.timers.lock().expect("not poisoned");
                 let now = Instant::now();
                 // wake a little after the earliest deadline so that the timers due
@@ -994,20 +1004,30 @@ impl Proxy {
                         break;
                     }
                     heap.pop();
-                    due.push(id);
+                    due.push((at, id));
                 }
                 due
             };
-            for id in due {
+            for (at, id) in due {
                 let Some(cell) = self.table.get(id) else {
                     continue;
                 };
                 let now = Instant::now();
                 let mut c = cell.lock().expect("not poisoned");
-                if c.next_deadline().is_none_or(|d| d > now) {
-                    // a stale heap entry: the cell was rescheduled since
+                if c.user.heap_at.get() != Some(at) {
+                    // superseded by an earlier entry, which was handled
                     if c.is_terminated() {
                         self.table.remove(id, &c.user.key);
+                    }
+                    continue;
+                }
+                c.user.heap_at.set(None);
+                if c.next_deadline().is_none_or(|d| d > now) {
+                    // the deadline moved later since: queue it
+                    if c.is_terminated() {
+                        self.table.remove(id, &c.user.key);
+                    } else {
+                        self.reschedule(id, &c);
                     }
                     continue;
                 }
