@@ -34,6 +34,7 @@ const GUESTS: &[&str] = &[
     "nosip_log",
     "msrp_relay",
     "probe",
+    "proxy_cfg",
     "spin_forever",
     "eat_memory",
     "trap_on_header",

@@ -56,6 +56,38 @@ fn full_calls_through_the_kemi_proxy_over_udp_and_tcp() {
     }
 }
 
+/// The benchmark's plugin (the harness's `proxy.cfg`, line by line) proxies SIPp calls,
+/// and answers Max-Forwards 0 with 483.
+#[test]
+fn the_proxy_cfg_benchmark_plugin_relays_calls() {
+    let _sipp = sipp_lock();
+    let uas_port = free_port();
+    let r = TestRouter::start_with(
+        "proxy_cfg",
+        proxy_opts(&format!("sip:127.0.0.1:{uas_port}")),
+    );
+    let mut uas = Sipp::server(Scenario::Builtin("uas"), uas_port);
+    uas.calls = 20;
+    let uas = uas.spawn();
+    let mut uac = Sipp::client(Scenario::Builtin("uac"), r.udp);
+    uac.calls = 20;
+    uac.rate = 40;
+    assert_calls("uac", &uac.run(), 20);
+    assert_calls("uas", &uas.wait(Duration::from_secs(10)), 20);
+    let tm = &r.server().router().proxy().table().stats;
+    assert_eq!(
+        tm.created.load(Ordering::Relaxed),
+        40,
+        "INVITE and BYE of each call"
+    );
+    let c = UdpClient::new(r.udp);
+    let zero = request("OPTIONS", "x", r.udp, c.local(), "UDP", "")
+        .replace("Max-Forwards: 70", "Max-Forwards: 0");
+    c.send(zero.as_bytes());
+    let reply = c.final_reply(Duration::from_secs(2)).unwrap();
+    assert_eq!(reply.status(), Some(483));
+}
+
 #[test]
 fn forwarded_request_100_trying_and_hop_by_hop_ack() {
     let uas = FakeUas::new();
