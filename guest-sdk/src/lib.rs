@@ -133,9 +133,12 @@ pub trait Plugin: Default + 'static {
         Ok(())
     }
 
-    /// `reply_route`: runs for every SIP reply received.
+    /// `reply_route`: runs for every SIP reply received. Not overriding it tells the
+    /// router that the plugin has none, and it is not called for replies (as Kamailio runs
+    /// no `reply_route` when the config has none): a reply then goes to its transaction
+    /// untouched.
     fn reply_route(&mut self) -> Route {
-        Ok(())
+        unknown_route("reply_route")
     }
 
     /// `route[NAME]`: named routes, called by your own code (`self.route("NAME")?`) or by

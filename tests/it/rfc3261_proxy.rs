@@ -80,6 +80,10 @@ fn the_proxy_cfg_benchmark_plugin_relays_calls() {
         40,
         "INVITE and BYE of each call"
     );
+    // the plugin has no reply_route: called for the first reply only (it says so), then
+    // never again; 60 request routes (INVITE, ACK, BYE)
+    let stats = r.plugin.stats();
+    assert_eq!((stats.events, stats.route_errors), (61, 0));
     let c = UdpClient::new(r.udp);
     let zero = request("OPTIONS", "x", r.udp, c.local(), "UDP", "")
         .replace("Max-Forwards: 70", "Max-Forwards: 0");

@@ -16,6 +16,7 @@ use crate::state::HostState;
 use crate::stats::PluginStats;
 use sipwasm_routing::{MsrpEvent, RawEvent, RouteContext};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use wasmtime::{Store, Trap};
 
 /// Which route of the plugin to run.
@@ -162,6 +163,9 @@ impl Drop for PluginInstance {
 
 type GuestCall = wasmtime::Result<Result<routes::Verdict, routes::RouteError>>;
 
+/// What `reply-route` answers (as `unknown-route`) when the plugin has none.
+const NO_REPLY_ROUTE: &str = "reply_route";
+
 impl PluginInstance {
     pub(crate) fn new(plugin: Arc<Plugin>, store: Store<HostState>, exports: Exports) -> Self {
         PluginInstance {
@@ -204,8 +208,17 @@ impl PluginInstance {
         self.broken
     }
 
-    /// Run `route` for the event `ctx`, within the plugin's CPU deadline.
+    /// Run `route` for the event `ctx`, within the plugin's CPU deadline. A plugin that
+    /// said it has no reply_route (see [`Plugin`]'s `no_reply_route`) is not called for
+    /// replies: as Kamailio without a `reply_route` block, the reply goes on.
     pub fn run(&mut self, route: Route<'_>, ctx: RouteContext) -> EventOutcome {
+        let no_reply_route = &self.plugin.no_reply_route;
+        if matches!(route, Route::Reply) && no_reply_route.load(Ordering::Relaxed) {
+            return EventOutcome {
+                ctx,
+                result: Ok(Verdict::Continue),
+            };
+        }
         let stats = self.plugin.counters();
         PluginStats::bump(&stats.events);
         if self.broken {
@@ -228,9 +241,16 @@ impl PluginInstance {
         };
         self.store.data_mut().event = Some(ctx);
         let guest = self.routes.clone();
+        let plugin = self.plugin.clone();
         let result = self.call(route.label(), |store| match (route, tm_guest) {
             (Route::Request, _) => guest.call_request_route(store),
-            (Route::Reply, _) => guest.call_reply_route(store),
+            (Route::Reply, _) => guest.call_reply_route(store).map(|r| match r {
+                Err(routes::RouteError::UnknownRoute(n)) if n == NO_REPLY_ROUTE => {
+                    plugin.no_reply_route.store(true, Ordering::Relaxed);
+                    Ok(routes::Verdict::Continue)
+                }
+                other => other,
+            }),
             (Route::Named(name), _) => guest.call_named_route(store, name),
             (Route::Failure(name), Some(t)) => t.call_failure_route(store, name),
             (Route::Branch(name), Some(t)) => t.call_branch_route(store, name),

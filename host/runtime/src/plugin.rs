@@ -92,6 +92,9 @@ pub struct Plugin {
     pub(crate) ticker: crate::ticker::TickerHandle,
     id: u64,
     retired: AtomicBool,
+    /// Set once `reply-route` answered `unknown-route("reply_route")`: the plugin has no
+    /// reply_route (the SDK's default), and it is not called again.
+    pub(crate) no_reply_route: AtomicBool,
     /// Instances not running an event, shared by every worker thread; used instead of one
     /// instance per thread when the tenant has an instance limit.
     pub(crate) idle: std::sync::Mutex<Vec<PluginInstance>>,
@@ -184,6 +187,7 @@ impl Plugin {
             self_test,
             id: NEXT_PLUGIN_ID.fetch_add(1, Ordering::Relaxed),
             retired: AtomicBool::new(false),
+            no_reply_route: AtomicBool::new(false),
             idle: std::sync::Mutex::new(Vec::new()),
             idle_returned: std::sync::Condvar::new(),
             _compiled: compiled_use,
