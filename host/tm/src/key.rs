@@ -27,6 +27,37 @@ impl ServerKey {
         self.0.first() == Some(&2)
     }
 
+    /// The RFC 3261 §17.2.3 key: branch, sent-by (`host:port`, host lower-cased) and
+    /// method, in one allocation (this runs for every request and ACK).
+    fn rfc3261(branch: &[u8], host: &[u8], port: u16, method: &[u8]) -> ServerKey {
+        let mut digits = [0u8; 5];
+        let mut n = digits.len();
+        let mut p = port;
+        loop {
+            n -= 1;
+            digits[n] = b'0' + (p % 10) as u8;
+            p /= 10;
+            if p == 0 {
+                break;
+            }
+        }
+        let digits = &digits[n..];
+        let sent_by = host.len() + 1 + digits.len();
+        let mut out = Vec::with_capacity(1 + 12 + branch.len() + sent_by + method.len());
+        out.push(1);
+        out.extend_from_slice(&(branch.len() as u32).to_le_bytes());
+        out.extend_from_slice(branch);
+        out.extend_from_slice(&(sent_by as u32).to_le_bytes());
+        let start = out.len();
+        out.extend_from_slice(host);
+        out[start..].make_ascii_lowercase();
+        out.push(b':');
+        out.extend_from_slice(digits);
+        out.extend_from_slice(&(method.len() as u32).to_le_bytes());
+        out.extend_from_slice(method);
+        ServerKey(out.into_boxed_slice())
+    }
+
     fn build(kind: u8, fields: &[&[u8]]) -> ServerKey {
         let len = 1 + fields.iter().map(|f| 4 + f.len()).sum::<usize>();
         let mut out = Vec::with_capacity(len);
@@ -58,10 +89,12 @@ impl ServerKey {
         };
         let via = msg.top_via();
         if via.has_rfc3261_branch(b) {
-            let mut sent_by = via.host(b).to_ascii_lowercase();
-            sent_by.push(b':');
-            sent_by.extend_from_slice(via.port.unwrap_or(5060).to_string().as_bytes());
-            ServerKey::build(1, &[via.branch(b).unwrap_or_default(), &sent_by, method])
+            ServerKey::rfc3261(
+                via.branch(b).unwrap_or_default(),
+                via.host(b),
+                via.port.unwrap_or(5060),
+                method,
+            )
         } else {
             let ruri = msg.request_uri().map(|u| u.as_bytes(b)).unwrap_or_default();
             let cseq = msg.cseq().number.to_le_bytes();
@@ -165,5 +198,20 @@ mod tests {
         assert_eq!(parse_branch(b.as_bytes()), Some((id, 3)));
         assert_eq!(parse_branch(b"z9hG4bK1234"), None);
         assert_eq!(parse_branch(b"z9hG4bKsw.1.2.3.4"), None);
+    }
+
+    #[test]
+    fn the_rfc3261_key_is_the_generic_layout() {
+        for (host, port) in [
+            (&b"Example.COM"[..], 5060u16),
+            (b"10.0.0.1", 0),
+            (b"h", 65535),
+        ] {
+            let sent_by = [host.to_ascii_lowercase(), format!(":{port}").into_bytes()].concat();
+            assert_eq!(
+                ServerKey::rfc3261(b"z9hG4bKx", host, port, b"INVITE"),
+                ServerKey::build(1, &[b"z9hG4bKx", &sent_by, b"INVITE"])
+            );
+        }
     }
 }
