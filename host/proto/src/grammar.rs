@@ -11,7 +11,7 @@ use nom::character::complete::{char, digit1};
 use nom::combinator::{opt, recognize, value};
 use nom::sequence::{delimited, pair, preceded};
 use nom::{IResult, Parser};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 /// Result of the parsers in this module.
 pub type PResult<'a, T> = IResult<&'a [u8], T>;
@@ -41,6 +41,14 @@ pub fn wsp1(i: &[u8]) -> PResult<'_, &[u8]> {
 
 /// `LWS = [*WSP CRLF] 1*WSP`: white space, possibly folded onto the next line.
 pub fn lws(i: &[u8]) -> PResult<'_, ()> {
+    // most places it is tried hold no white space: answer as `wsp1` would, without
+    // running the alternatives
+    if !matches!(i.first(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+        return Err(nom::Err::Error(nom::error::Error::new(
+            i,
+            nom::error::ErrorKind::TakeWhile1,
+        )));
+    }
     value(
         (),
         alt((recognize((wsp0, line_end, wsp1)), recognize(wsp1))),
@@ -188,11 +196,7 @@ pub fn host(i: &[u8]) -> PResult<'_, (&[u8], HostKind)> {
     }
     let (rest, h) = take_while1(|c| chars::is(&chars::HOST, c))(i)?;
     if h.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
-        let ok = std::str::from_utf8(h)
-            .ok()
-            .and_then(|s| s.parse::<Ipv4Addr>().ok())
-            .is_some();
-        if !ok {
+        if !is_ipv4(h) {
             return fail(i);
         }
         return Ok((rest, (h, HostKind::Ipv4)));
@@ -203,18 +207,33 @@ pub fn host(i: &[u8]) -> PResult<'_, (&[u8], HostKind)> {
     Ok((rest, (h, HostKind::Name)))
 }
 
+/// A dotted-quad IPv4 address as `std::net::Ipv4Addr` accepts it (four decimal octets up
+/// to 255, no leading zeros), checked on the bytes.
+fn is_ipv4(h: &[u8]) -> bool {
+    let mut octets = 0;
+    for part in h.split(|&c| c == b'.') {
+        octets += 1;
+        let ok = matches!(part.len(), 1..=3)
+            && part.iter().all(u8::is_ascii_digit)
+            && (part.len() == 1 || part[0] != b'0')
+            && part.iter().fold(0u32, |n, &c| n * 10 + u32::from(c - b'0')) <= 255;
+        if !ok || octets > 4 {
+            return false;
+        }
+    }
+    octets == 4
+}
+
 /// `port = 1*DIGIT`, within 0..=65535.
 pub fn port(i: &[u8]) -> PResult<'_, u16> {
     let (rest, d) = digit1(i)?;
     if d.len() > 5 {
         return fail(i);
     }
-    match std::str::from_utf8(d)
-        .ok()
-        .and_then(|s| s.parse::<u16>().ok())
-    {
-        Some(p) => Ok((rest, p)),
-        None => fail(i),
+    let n = d.iter().fold(0u32, |n, &c| n * 10 + u32::from(c - b'0'));
+    match u16::try_from(n) {
+        Ok(p) => Ok((rest, p)),
+        Err(_) => fail(i),
     }
 }
 
@@ -383,5 +402,42 @@ mod tests {
             Params::new(p).get(b"received"),
             Some(Some(&b"2001:db8::9:255"[..]))
         );
+    }
+
+    #[test]
+    fn ipv4_and_port_checks_agree_with_std() {
+        for text in [
+            "10.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.0.0.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.",
+            ".1.2.3",
+            "1234.1.1.1",
+            "0.00.0.0",
+            "9.99.199.249",
+            "",
+            ".",
+            "....",
+        ] {
+            assert_eq!(
+                is_ipv4(text.as_bytes()),
+                text.parse::<std::net::Ipv4Addr>().is_ok(),
+                "{text:?}"
+            );
+        }
+        for text in ["0", "5060", "65535", "65536", "99999", "00080"] {
+            assert_eq!(
+                port(text.as_bytes()).ok().map(|(_, p)| p),
+                text.parse::<u16>().ok(),
+                "{text:?}"
+            );
+        }
+        assert!(lws(b"x").is_err() && lws(b"").is_err());
+        assert_eq!(lws(b" \r\n\tx").unwrap().0, b"x");
     }
 }
