@@ -895,8 +895,8 @@ impl Drop for SippProcess {
     }
 }
 
-/// Hold while a test runs several SIPp processes, so timing-sensitive tests do not
-/// compete for the two cores.
+/// Hold while a test runs several SIPp processes or pushes a large transfer, so
+/// timing-sensitive tests do not compete for the two cores.
 pub fn sipp_lock() -> std::sync::MutexGuard<'static, ()> {
     SIPP_LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

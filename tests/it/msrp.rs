@@ -288,6 +288,7 @@ fn paths(f: &MsrpFrame) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn frames_are_relayed_both_ways_and_a_1mb_message_arrives_whole_and_in_order() {
+    let _load = sipp_lock();
     let r = TestRouter::start("probe");
     let relay = format!("msrp://{}/relay1;tcp", r.tcp);
     let bob = Endpoint::new();

@@ -218,6 +218,7 @@ fn the_msrp_relay_example_works_over_tls() {
     use crate::msrp::{
         MsrpClient, Peer, big_message, big_message_chunks, receive_chunks, relay_opts,
     };
+    let _load = sipp_lock();
     let m = material("example");
     let opts = RouterOpts {
         tls: Some(sipwasm_transport::TlsSettings {
