@@ -537,6 +537,17 @@ response=\"{}\", algorithm=MD5, cnonce=\"0a4f113b\", qop=auth, nc=00000001",
         }
     }
 
+    /// Answer request `tid` with 200 along `to_path` (the relay, then the sender).
+    pub(crate) fn answer_ok(&mut self, tid: &str, to_path: &str) {
+        self.c.send(
+            format!(
+                "MSRP {tid} 200 OK\r\nTo-Path: {to_path}\r\nFrom-Path: {}\r\n-------{tid}$\r\n",
+                self.uri
+            )
+            .as_bytes(),
+        );
+    }
+
     pub(crate) fn send(&mut self, to_path: &str, body: &str) -> String {
         let tid = self.tid();
         self.c.send(
@@ -583,13 +594,7 @@ fn the_msrp_relay_example_authenticates_and_relays_between_sessions() {
         )
     );
     // bob's 200 goes back to alice, and so does a REPORT
-    bob.c.send(
-        format!(
-            "MSRP {tid} 200 OK\r\nTo-Path: {bob_path} {}\r\nFrom-Path: {}\r\n-------{tid}$\r\n",
-            alice.uri, bob.uri
-        )
-        .as_bytes(),
-    );
+    bob.answer_ok(&tid, &format!("{bob_path} {}", alice.uri));
     let ok = alice.c.recv(Duration::from_secs(2)).expect("200 back");
     assert_eq!(ok.status(), Some(200));
     assert_eq!(ok.transact_id(), tid.as_bytes());

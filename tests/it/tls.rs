@@ -259,13 +259,7 @@ fn the_msrp_relay_example_works_over_tls() {
         vec![bob_path.as_bytes(), alice.uri.as_bytes()]
     );
     // bob's 200 goes back to alice over hers
-    bob.c.send(
-        format!(
-            "MSRP {tid} 200 OK\r\nTo-Path: {bob_path} {}\r\nFrom-Path: {}\r\n-------{tid}$\r\n",
-            alice.uri, bob.uri
-        )
-        .as_bytes(),
-    );
+    bob.answer_ok(&tid, &format!("{bob_path} {}", alice.uri));
     let ok = alice.c.recv(Duration::from_secs(2)).expect("200 back");
     assert_eq!((ok.status(), ok.transact_id()), (Some(200), tid.as_bytes()));
     // 1 MiB in 64 KiB chunks, binary, arrives whole and in order over TLS
