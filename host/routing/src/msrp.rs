@@ -180,8 +180,10 @@ fn report_transaction_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: std::sync::OnceLock<AtomicU64> = std::sync::OnceLock::new();
     let next = NEXT.get_or_init(|| {
-        use std::hash::BuildHasher;
-        AtomicU64::new(std::collections::hash_map::RandomState::new().hash_one(0u8) >> 16)
+        // seeded as the nonce ids of `auth::AuthState`
+        let mut first = [0u8; 8];
+        getrandom::fill(&mut first).expect("the OS random generator works");
+        AtomicU64::new(u64::from_le_bytes(first) >> 16)
     });
     format!(
         "sw{:012x}",
@@ -194,7 +196,6 @@ fn report_transaction_id() -> String {
 pub struct MsrpEvent {
     scope: Scope,
     frame: MsrpFrame,
-    replied: bool,
     /// The status of the response the plugin sent, if any.
     reply_code: Option<u16>,
     relayed: bool,
@@ -314,7 +315,6 @@ impl MsrpEvent {
         MsrpEvent {
             scope: Scope::new(config, source, now_unix),
             frame,
-            replied: false,
             reply_code: None,
             relayed: false,
             relayed_request: None,
@@ -482,7 +482,7 @@ impl MsrpEvent {
         if method == b"REPORT" {
             return Err(MsrpReplyError::Report);
         }
-        if self.replied {
+        if self.reply_code.is_some() {
             return Err(MsrpReplyError::AlreadyReplied);
         }
         if !(200..=999).contains(&code) || reason.contains(['\r', '\n']) {
@@ -517,7 +517,6 @@ impl MsrpEvent {
         let data = format!(
             "MSRP {tid} {code} {reason}\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\n{extra}-------{tid}$\r\n"
         );
-        self.replied = true;
         self.reply_code = Some(code);
         self.scope.send_back(Bytes::from(data));
         if let Some(out) = self.scope.outbound.last_mut() {

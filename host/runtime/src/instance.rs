@@ -163,9 +163,6 @@ impl Drop for PluginInstance {
 
 type GuestCall = wasmtime::Result<Result<routes::Verdict, routes::RouteError>>;
 
-/// What `reply-route` answers (as `unknown-route`) when the plugin has none.
-const NO_REPLY_ROUTE: &str = "reply_route";
-
 impl PluginInstance {
     pub(crate) fn new(plugin: Arc<Plugin>, store: Store<HostState>, exports: Exports) -> Self {
         PluginInstance {
@@ -245,7 +242,8 @@ impl PluginInstance {
         let result = self.call(route.label(), |store| match (route, tm_guest) {
             (Route::Request, _) => guest.call_request_route(store),
             (Route::Reply, _) => guest.call_reply_route(store).map(|r| match r {
-                Err(routes::RouteError::UnknownRoute(n)) if n == NO_REPLY_ROUTE => {
+                // the SDK's default answers with the route's own name
+                Err(routes::RouteError::UnknownRoute(n)) if n == Route::Reply.label() => {
                     plugin.no_reply_route.store(true, Ordering::Relaxed);
                     Ok(routes::Verdict::Continue)
                 }

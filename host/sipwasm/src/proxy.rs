@@ -1014,19 +1014,16 @@ impl Proxy {
                 };
                 let now = Instant::now();
                 let mut c = cell.lock().expect("not poisoned");
-                if c.user.heap_at.get() != Some(at) {
-                    // superseded by an earlier entry, which was handled
-                    if c.is_terminated() {
-                        self.table.remove(id, &c.user.key);
-                    }
-                    continue;
+                // an entry superseded by an earlier one (already handled) only tidies up
+                let current = c.user.heap_at.get() == Some(at);
+                if current {
+                    c.user.heap_at.set(None);
                 }
-                c.user.heap_at.set(None);
-                if c.next_deadline().is_none_or(|d| d > now) {
-                    // the deadline moved later since: queue it
+                if !current || c.next_deadline().is_none_or(|d| d > now) {
                     if c.is_terminated() {
                         self.table.remove(id, &c.user.key);
-                    } else {
+                    } else if current {
+                        // the deadline moved later since this entry was queued
                         self.reschedule(id, &c);
                     }
                     continue;

@@ -30,29 +30,19 @@ impl ServerKey {
     /// The RFC 3261 §17.2.3 key: branch, sent-by (`host:port`, host lower-cased) and
     /// method, in one allocation (this runs for every request and ACK).
     fn rfc3261(branch: &[u8], host: &[u8], port: u16, method: &[u8]) -> ServerKey {
-        let mut digits = [0u8; 5];
-        let mut n = digits.len();
-        let mut p = port;
-        loop {
-            n -= 1;
-            digits[n] = b'0' + (p % 10) as u8;
-            p /= 10;
-            if p == 0 {
-                break;
-            }
-        }
-        let digits = &digits[n..];
-        let sent_by = host.len() + 1 + digits.len();
-        let mut out = Vec::with_capacity(1 + 12 + branch.len() + sent_by + method.len());
+        use std::io::Write;
+        let mut out = Vec::with_capacity(1 + 12 + branch.len() + host.len() + 6 + method.len());
         out.push(1);
         out.extend_from_slice(&(branch.len() as u32).to_le_bytes());
         out.extend_from_slice(branch);
-        out.extend_from_slice(&(sent_by as u32).to_le_bytes());
-        let start = out.len();
+        // sent-by's length goes before it: written once its port text is
+        let len_at = out.len();
+        out.extend_from_slice(&[0; 4]);
         out.extend_from_slice(host);
-        out[start..].make_ascii_lowercase();
-        out.push(b':');
-        out.extend_from_slice(digits);
+        out[len_at + 4..].make_ascii_lowercase();
+        write!(out, ":{port}").expect("writing to a Vec");
+        let sent_by = (out.len() - len_at - 4) as u32;
+        out[len_at..len_at + 4].copy_from_slice(&sent_by.to_le_bytes());
         out.extend_from_slice(&(method.len() as u32).to_le_bytes());
         out.extend_from_slice(method);
         ServerKey(out.into_boxed_slice())

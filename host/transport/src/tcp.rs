@@ -127,7 +127,8 @@ struct Pending {
 /// Called with the table, a message's [`StreamFlags::on_undelivered`] value and the
 /// message when the message could not be delivered: no connection could be opened, or
 /// none was open and none could be (`no_connect`), or the connection was congested. Runs
-/// on a worker thread or a tokio task: it must not block.
+/// on the sending worker thread or on a tokio task (a failed connect); on a task it must
+/// not block, which [`ConnectionTable::send_on`] does not there.
 pub type UndeliveredHook = Arc<dyn Fn(&ConnectionTable, u64, Bytes) + Send + Sync>;
 
 /// Every open TCP connection, by id. Cheap to clone.
@@ -568,13 +569,10 @@ impl ConnectionTable {
         data: Bytes,
         flags: StreamFlags,
     ) -> Result<(), SendError> {
-        if flags.on_undelivered == 0 {
-            return self.send_or_connect(transport, conn, local, dest, data, flags);
-        }
-        let kept = data.clone();
+        let kept = (flags.on_undelivered != 0).then(|| data.clone());
         let sent = self.send_or_connect(transport, conn, local, dest, data, flags);
-        if sent.is_err() {
-            self.report_undelivered(flags.on_undelivered, kept);
+        if let (Err(_), Some(data)) = (&sent, kept) {
+            self.report_undelivered(flags.on_undelivered, data);
         }
         sent
     }
