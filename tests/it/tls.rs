@@ -78,6 +78,25 @@ fn read_until<S: Read>(
     false
 }
 
+/// True when the peer closes `s` (end of stream, or a reset) within `timeout`.
+fn tls_closed_within(s: &mut TlsStream, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut chunk = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
 fn recv_frame<S: Read>(s: &mut S, buf: &mut BytesMut) -> Option<MsrpFrame> {
     let mut framer = MsrpFramer::new(1 << 20);
     let mut out = None;
@@ -262,6 +281,39 @@ fn the_msrp_relay_example_works_over_tls() {
     bob.answer_ok(&tid, &format!("{bob_path} {}", alice.uri));
     let ok = alice.c.recv(Duration::from_secs(2)).expect("200 back");
     assert_eq!((ok.status(), ok.transact_id()), (Some(200), tid.as_bytes()));
+    // and so does bob's REPORT
+    bob.c.send(
+        format!(
+            "MSRP rep00001 REPORT\r\nTo-Path: {bob_path} {}\r\nFrom-Path: {}\r\nMessage-ID: {tid}\r\n\
+Byte-Range: 1-14/14\r\nStatus: 000 200 OK\r\n-------rep00001$\r\n",
+            alice.uri, bob.uri
+        )
+        .as_bytes(),
+    );
+    let report = alice
+        .c
+        .recv(Duration::from_secs(2))
+        .expect("REPORT relayed");
+    assert_eq!(report.method(), Some(&b"REPORT"[..]));
+    assert_eq!(report.header(b"Message-ID"), Some(tid.as_bytes()));
+    // a broken request on another TLS connection: 400, that connection closes, and the
+    // sessions carry on
+    let mut broken = MsrpClient::wrap(connect(addr, &m));
+    broken.send(
+        format!(
+            "MSRP abcd5678 SEND\r\nTo-Path: {relay}\r\nFrom-Path: msrps://127.0.0.1:1/x;tcp\r\nno colon here\r\n"
+        )
+        .as_bytes(),
+    );
+    let refused = broken.recv(Duration::from_secs(2)).expect("400");
+    assert_eq!(
+        (refused.status(), refused.transact_id()),
+        (Some(400), &b"abcd5678"[..])
+    );
+    assert!(tls_closed_within(
+        &mut broken.stream,
+        Duration::from_secs(2)
+    ));
     // 1 MiB in 64 KiB chunks, binary, arrives whole and in order over TLS
     let message = big_message();
     let chunks = big_message_chunks(&message, |tid, range, flag, part| {
