@@ -2,9 +2,10 @@
 //!
 //! Parsing is lazy where that is safe and strict where the router depends on it, as in
 //! Kamailio: one pass locates every header line; then the headers a router acts on (Via,
-//! From, To, Call-ID, CSeq, Max-Forwards, Content-Length, Contact, Route, Record-Route,
-//! Date) are validated and kept in parsed form; every other header stays a located span
-//! whose value is read on demand. Nothing is copied: all parts are [`Span`]s into one
+//! From, To, Call-ID, CSeq, Max-Forwards, Content-Length, Date, and in requests Contact,
+//! Route and Record-Route) are validated and kept in parsed form; a response's address
+//! lists are parsed when first read, and every other header stays a located span whose
+//! value is read on demand. Nothing is copied: all parts are [`Span`]s into one
 //! shared [`Bytes`] buffer.
 
 use crate::error::{ParseError, Result};
@@ -17,7 +18,7 @@ use crate::uri::Uri;
 use crate::values::{self, CSeq};
 use crate::via::{self, Via};
 use bytes::Bytes;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Most header lines a message may have; more is treated as an attack.
 pub const MAX_HEADERS: usize = 256;
@@ -68,10 +69,57 @@ struct Parsed {
     cseq: CSeq,
     max_forwards: Option<u8>,
     content_length: Option<u32>,
+    /// Contact, Route and Record-Route: parsed (and validated) with the rest of a request;
+    /// a response's on first read, since a proxy forwards responses without acting on them.
+    addresses: OnceLock<Addresses>,
+}
+
+/// The address lists of a message.
+#[derive(Debug, Default)]
+struct Addresses {
     contacts: Vec<NameAddr>,
     contact_star: bool,
     routes: Vec<NameAddr>,
     record_routes: Vec<NameAddr>,
+}
+
+impl Addresses {
+    /// Parse every Contact, Route and Record-Route header of `headers`.
+    fn parse(b: &[u8], headers: &[Header]) -> Result<Addresses> {
+        // sized for one entry per header line, so that a single address does not get
+        // room for four
+        let count = |name| headers.iter().filter(|h| h.name == name).count();
+        let mut a = Addresses {
+            contacts: Vec::with_capacity(count(HeaderName::Contact)),
+            contact_star: false,
+            routes: Vec::with_capacity(count(HeaderName::Route)),
+            record_routes: Vec::with_capacity(count(HeaderName::RecordRoute)),
+        };
+        for h in headers {
+            let v = h.value.of(b);
+            let bad = |detail| ParseError::header(h.name, detail);
+            match h.name {
+                HeaderName::Contact if v == b"*" => a.contact_star = true,
+                HeaderName::Contact => {
+                    name_addr::parse_list(b, v, false, &mut a.contacts).map_err(bad)?;
+                }
+                HeaderName::Route => {
+                    name_addr::parse_list(b, v, true, &mut a.routes).map_err(bad)?;
+                }
+                HeaderName::RecordRoute => {
+                    name_addr::parse_list(b, v, true, &mut a.record_routes).map_err(bad)?;
+                }
+                _ => {}
+            }
+        }
+        if a.contact_star && !a.contacts.is_empty() {
+            return Err(ParseError::header(
+                HeaderName::Contact,
+                "* mixed with addresses",
+            ));
+        }
+        Ok(a)
+    }
 }
 
 /// Index of the first byte after the line that starts at `pos` and the end of its content
@@ -286,10 +334,6 @@ impl SipMessage {
         let mut cseq = None;
         let mut max_forwards = None;
         let mut content_length = None;
-        let mut contacts = Vec::new();
-        let mut contact_star = false;
-        let mut routes = Vec::new();
-        let mut record_routes = Vec::new();
         let mut seen_single = 0u64;
         for (idx, h) in headers.iter().enumerate() {
             let v = h.value.of(b);
@@ -318,19 +362,6 @@ impl SipMessage {
                 HeaderName::ContentLength => {
                     content_length = Some(values::parse_content_length(v).map_err(bad)?);
                 }
-                HeaderName::Contact => {
-                    if v == b"*" {
-                        contact_star = true;
-                    } else {
-                        name_addr::parse_list(b, v, false, &mut contacts).map_err(bad)?;
-                    }
-                }
-                HeaderName::Route => {
-                    name_addr::parse_list(b, v, true, &mut routes).map_err(bad)?;
-                }
-                HeaderName::RecordRoute => {
-                    name_addr::parse_list(b, v, true, &mut record_routes).map_err(bad)?;
-                }
                 HeaderName::Date => values::check_date(v).map_err(bad)?,
                 _ => {}
             }
@@ -347,11 +378,9 @@ impl SipMessage {
         {
             return Err(ParseError::CSeqMethodMismatch);
         }
-        if contact_star && !contacts.is_empty() {
-            return Err(ParseError::header(
-                HeaderName::Contact,
-                "* mixed with addresses",
-            ));
+        let addresses = OnceLock::new();
+        if matches!(start, StartLine::Request { .. }) {
+            let _ = addresses.set(Addresses::parse(b, &headers)?);
         }
         let available = b.len() - pos;
         let body_len = match content_length {
@@ -384,10 +413,7 @@ impl SipMessage {
                 cseq,
                 max_forwards,
                 content_length,
-                contacts,
-                contact_star,
-                routes,
-                record_routes,
+                addresses,
             }),
         })
     }
@@ -559,24 +585,33 @@ impl SipMessage {
         self.p.content_length
     }
 
+    /// The address lists. A request's were checked by [`Self::parse`]; a response's are
+    /// parsed here on first use, and a malformed list reads as empty (the response was
+    /// accepted to be forwarded, which does not depend on them).
+    fn addresses(&self) -> &Addresses {
+        self.p
+            .addresses
+            .get_or_init(|| Addresses::parse(&self.buf, &self.p.headers).unwrap_or_default())
+    }
+
     /// Contact addresses (empty for `Contact: *`).
     pub fn contacts(&self) -> &[NameAddr] {
-        &self.p.contacts
+        &self.addresses().contacts
     }
 
     /// True for `Contact: *`.
     pub fn contact_star(&self) -> bool {
-        self.p.contact_star
+        self.addresses().contact_star
     }
 
     /// Route entries in order.
     pub fn routes(&self) -> &[NameAddr] {
-        &self.p.routes
+        &self.addresses().routes
     }
 
     /// Record-Route entries in order.
     pub fn record_routes(&self) -> &[NameAddr] {
-        &self.p.record_routes
+        &self.addresses().record_routes
     }
 
     /// The body.
@@ -643,6 +678,36 @@ v=0\n";
         assert_eq!(m.status(), Some(180));
         assert_eq!(m.reason(), Some(&b"Ringing"[..]));
         assert_eq!(m.method(), Method::Invite);
+    }
+
+    #[test]
+    fn a_response_address_lists_are_read_on_demand_and_never_reject_it() {
+        let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nTo: <sip:b@x>;tag=2\r\nFrom: <sip:a@x>;tag=1\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nRecord-Route: <sip:p1;lr>, <sip:p2;lr>\r\nContact: <sip:b@10.0.0.2>\r\nContent-Length: 0\r\n\r\n";
+        let m = parse(ok).unwrap();
+        assert_eq!(m.record_routes().len(), 2);
+        assert_eq!(m.contacts()[0].uri.host(m.as_bytes()), b"10.0.0.2");
+        // the same malformed Contact: a request is rejected, a response forwarded
+        let bad_contact = "Contact: <sip:b@10.0.0.2\r\n";
+        let response =
+            String::from_utf8_lossy(ok).replace("Contact: <sip:b@10.0.0.2>\r\n", bad_contact);
+        let m = parse(response.as_bytes()).unwrap();
+        assert!(m.contacts().is_empty());
+        assert_eq!(
+            m.record_routes().len(),
+            0,
+            "a malformed list reads as empty, all of it"
+        );
+        let request = String::from_utf8_lossy(INVITE).replace(
+            "Contact: <sip:alice@pc33.atlanta.example.com>\r\n",
+            bad_contact,
+        );
+        assert!(matches!(
+            parse(request.as_bytes()).unwrap_err(),
+            ParseError::Header {
+                header: HeaderName::Contact,
+                ..
+            }
+        ));
     }
 
     #[test]

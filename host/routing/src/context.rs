@@ -40,8 +40,9 @@ pub struct Alias {
 /// signs replies, name resolution, the location table and digest-auth state.
 pub struct LocalConfig {
     listeners: Vec<Listener>,
-    /// `advertise`d `host:port` of listeners (NAT, `0.0.0.0`).
-    advertised: Vec<(Listener, String)>,
+    /// The `host:port` each listener puts in Via and Record-Route: its `advertise`d
+    /// address (NAT, `0.0.0.0`), else the bound one; written once, not per message.
+    sent_by: Vec<(Listener, String)>,
     aliases: Vec<Alias>,
     server_header: Option<String>,
     tag_prefix: String,
@@ -77,9 +78,13 @@ impl LocalConfig {
     ) -> Self {
         let tag_keys = RandomState::new();
         let tag_prefix = format!("{:08x}", tag_keys.hash_one("sipwasm-tag-prefix") as u32);
+        let sent_by = listeners
+            .iter()
+            .map(|l| (*l, crate::forward::host_text(l.addr)))
+            .collect();
         LocalConfig {
             listeners,
-            advertised: Vec::new(),
+            sent_by,
             aliases,
             server_header,
             tag_prefix,
@@ -110,7 +115,7 @@ impl LocalConfig {
     pub fn tenant_view(&self, htables: Option<&[String]>) -> LocalConfig {
         LocalConfig {
             listeners: self.listeners.clone(),
-            advertised: self.advertised.clone(),
+            sent_by: self.sent_by.clone(),
             aliases: self.aliases.clone(),
             server_header: self.server_header.clone(),
             tag_prefix: self.tag_prefix.clone(),
@@ -143,19 +148,22 @@ impl LocalConfig {
                 port: Some(port),
             });
         }
-        self.advertised.push((listener, sent_by));
+        match self.sent_by.iter_mut().find(|(l, _)| *l == listener) {
+            Some(entry) => entry.1 = sent_by,
+            None => self.sent_by.push((listener, sent_by)),
+        }
         self
     }
 
     /// `host:port` of `listener` as others must address it: its advertised address, else
     /// the bound one.
-    pub fn sent_by(&self, listener: &Listener) -> String {
-        self.advertised
+    pub fn sent_by(&self, listener: &Listener) -> std::borrow::Cow<'_, str> {
+        self.sent_by
             .iter()
             .find(|(l, _)| l == listener)
             .map_or_else(
-                || crate::forward::host_text(listener.addr),
-                |(_, a)| a.clone(),
+                || crate::forward::host_text(listener.addr).into(),
+                |(_, a)| a.as_str().into(),
             )
     }
 

@@ -2,11 +2,13 @@
 //! statelessly (§16.11).
 
 use crate::context::{Listener, RouteContext};
-use crate::lumps::Lump;
+use crate::lumps::Edit;
 use crate::services::NextHop;
+use sipwasm_proto::Span;
 use sipwasm_proto::reply::{parse_host_ip, via_fixup, write_fixed_via};
 use sipwasm_proto::{HeaderName, SipMessage, Transport};
 use std::hash::{BuildHasher, Hash};
+use std::io::Write as _;
 use std::net::SocketAddr;
 
 /// How to forward one copy of the request.
@@ -30,19 +32,20 @@ pub fn host_text(addr: SocketAddr) -> String {
     }
 }
 
-fn rr_uri(ctx: &RouteContext, l: &Listener, r2: bool, params: &str) -> String {
-    let mut s = format!("<sip:{}", ctx.config().sent_by(l));
+/// Write the URI of our Record-Route entry for listener `l`.
+fn write_rr_uri(out: &mut Vec<u8>, ctx: &RouteContext, l: &Listener, r2: bool, params: &str) {
+    out.extend_from_slice(b"<sip:");
+    out.extend_from_slice(ctx.config().sent_by(l).as_bytes());
     if l.transport != Transport::Udp {
-        s.push_str(";transport=");
-        s.push_str(l.transport.as_str());
+        out.extend_from_slice(b";transport=");
+        out.extend_from_slice(l.transport.as_str().as_bytes());
     }
     if r2 {
-        s.push_str(";r2=on");
+        out.extend_from_slice(b";r2=on");
     }
-    s.push_str(";lr");
-    s.push_str(params);
-    s.push('>');
-    s
+    out.extend_from_slice(b";lr");
+    out.extend_from_slice(params.as_bytes());
+    out.push(b'>');
 }
 
 /// The request as it leaves on one branch: the route's lumps applied, the Request-URI
@@ -52,15 +55,23 @@ fn rr_uri(ctx: &RouteContext, l: &Listener, r2: bool, params: &str) -> String {
 pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
     let msg = ctx.msg();
     let b = msg.as_bytes();
-    let mut extra: Vec<Lump> = Vec::new();
+    // the texts this adds, written one after another into `scratch`; the edits borrow
+    // them once it is complete
+    let mut scratch: Vec<u8> = Vec::with_capacity(256);
+    let mut inserts: Vec<(usize, std::ops::Range<usize>)> = Vec::with_capacity(6);
+    let mut deletes: Vec<Span> = Vec::with_capacity(3);
+    let mut insert = |at: usize, scratch: &mut Vec<u8>, write: &dyn Fn(&mut Vec<u8>)| {
+        let from = scratch.len();
+        write(scratch);
+        inserts.push((at, from..scratch.len()));
+    };
     // Request-URI
     if let Some(u) = msg.request_uri()
         && u.as_bytes(b) != spec.ruri.as_bytes()
     {
-        extra.push(Lump::Delete(u.whole));
-        extra.push(Lump::Insert {
-            at: u.whole.start as usize,
-            text: spec.ruri.as_bytes().to_vec(),
+        deletes.push(u.whole);
+        insert(u.whole.start as usize, &mut scratch, &|s| {
+            s.extend_from_slice(spec.ruri.as_bytes())
         });
     }
     // Max-Forwards, unless process_maxfwd already did it
@@ -72,15 +83,13 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
         {
             Some(h) => {
                 let v = msg.max_forwards().unwrap_or(70).saturating_sub(1);
-                extra.push(Lump::Delete(h.value));
-                extra.push(Lump::Insert {
-                    at: h.value.start as usize,
-                    text: v.to_string().into_bytes(),
+                deletes.push(h.value);
+                insert(h.value.start as usize, &mut scratch, &|s| {
+                    write!(s, "{v}").expect("writing to a Vec")
                 });
             }
-            None => extra.push(Lump::Insert {
-                at: msg.headers_end(),
-                text: b"Max-Forwards: 70\r\n".to_vec(),
+            None => insert(msg.headers_end(), &mut scratch, &|s| {
+                s.extend_from_slice(b"Max-Forwards: 70\r\n")
             }),
         }
     }
@@ -88,12 +97,9 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
     let top = msg.top_via();
     let fix = via_fixup(top, b, ctx.source().src);
     if fix.received.is_some() || fix.rport.is_some() {
-        let mut fixed = Vec::new();
-        write_fixed_via(&mut fixed, top, b, fix);
-        extra.push(Lump::Delete(top.span));
-        extra.push(Lump::Insert {
-            at: top.span.start as usize,
-            text: fixed,
+        deletes.push(top.span);
+        insert(top.span.start as usize, &mut scratch, &|s| {
+            write_fixed_via(s, top, b, fix)
         });
     }
     // our Via, first header
@@ -101,15 +107,14 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
         .headers()
         .first()
         .map_or(msg.headers_end(), |h| h.line.start as usize);
-    extra.push(Lump::Insert {
-        at: first_header,
-        text: format!(
-            "Via: SIP/2.0/{} {};branch={}\r\n",
-            spec.local.transport.via_token(),
-            ctx.config().sent_by(&spec.local),
-            spec.branch
-        )
-        .into_bytes(),
+    insert(first_header, &mut scratch, &|s| {
+        s.extend_from_slice(b"Via: SIP/2.0/");
+        s.extend_from_slice(spec.local.transport.via_token().as_bytes());
+        s.push(b' ');
+        s.extend_from_slice(ctx.config().sent_by(&spec.local).as_bytes());
+        s.extend_from_slice(b";branch=");
+        s.extend_from_slice(spec.branch.as_bytes());
+        s.extend_from_slice(b"\r\n");
     });
     // Record-Route: above any existing one
     if let Some(params) = ctx.record_route_params() {
@@ -122,35 +127,36 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
             .iter()
             .find(|h| h.name == HeaderName::RecordRoute)
             .map_or(first_header, |h| h.line.start as usize);
-        let text = if incoming == spec.local {
-            format!(
-                "Record-Route: {}\r\n",
-                rr_uri(ctx, &incoming, false, params)
-            )
-        } else {
-            // the proxy changes socket: one entry for each side (Kamailio's double RR)
-            format!(
-                "Record-Route: {}\r\nRecord-Route: {}\r\n",
-                rr_uri(ctx, &spec.local, true, params),
-                rr_uri(ctx, &incoming, true, params)
-            )
-        };
-        extra.push(Lump::Insert {
-            at,
-            text: text.into_bytes(),
+        insert(at, &mut scratch, &|s| {
+            if incoming == spec.local {
+                s.extend_from_slice(b"Record-Route: ");
+                write_rr_uri(s, ctx, &incoming, false, params);
+                s.extend_from_slice(b"\r\n");
+            } else {
+                // the proxy changes socket: one entry for each side (Kamailio's double RR)
+                s.extend_from_slice(b"Record-Route: ");
+                write_rr_uri(s, ctx, &spec.local, true, params);
+                s.extend_from_slice(b"\r\nRecord-Route: ");
+                write_rr_uri(s, ctx, &incoming, true, params);
+                s.extend_from_slice(b"\r\n");
+            }
         });
     }
     if spec.hop.transport.is_stream() && msg.content_length().is_none() {
-        extra.push(Lump::Insert {
-            at: msg.headers_end(),
-            text: format!("Content-Length: {}\r\n", msg.body().len()).into_bytes(),
+        insert(msg.headers_end(), &mut scratch, &|s| {
+            write!(s, "Content-Length: {}\r\n", msg.body().len()).expect("writing to a Vec")
         });
     }
-    let mut all = ctx.lumps().clone();
-    for l in extra {
-        all.push(l);
-    }
-    all.apply(b)
+    let edits: Vec<Edit<'_>> = deletes
+        .into_iter()
+        .map(Edit::Delete)
+        .chain(
+            inserts
+                .into_iter()
+                .map(|(at, r)| Edit::Insert(at, &scratch[r])),
+        )
+        .collect();
+    ctx.lumps().apply_with(b, &edits)
 }
 
 /// The branch parameter of a stateless forward: the same for retransmissions of one

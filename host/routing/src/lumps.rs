@@ -223,23 +223,31 @@ impl Lumps {
     /// Insertions at the same position keep their call order; a deleted range is dropped
     /// once even when removed twice; insertions inside a deleted range are kept at its start.
     pub fn apply(&self, base: &[u8]) -> Vec<u8> {
-        let extra: usize = self
+        self.apply_with(base, &[])
+    }
+
+    /// [`Self::apply`] with `extra` changes recorded after these, borrowed rather than
+    /// copied into the lumps: what the forwarding code adds to every copy it sends.
+    pub fn apply_with(&self, base: &[u8], extra: &[Edit<'_>]) -> Vec<u8> {
+        let edits = self
             .ops
             .iter()
-            .map(|l| match l {
-                Lump::Insert { text, .. } => text.len(),
-                Lump::Delete(_) => 0,
-            })
-            .sum();
-        let mut out = Vec::with_capacity(base.len() + extra);
-        let mut inserts: Vec<(usize, usize, &[u8])> = Vec::new();
+            .map(Lump::as_edit)
+            .chain(extra.iter().copied());
+        let count = self.ops.len() + extra.len();
+        let mut inserts: Vec<(usize, usize, &[u8])> = Vec::with_capacity(count);
         let mut deletes: Vec<Span> = Vec::new();
-        for (seq, l) in self.ops.iter().enumerate() {
-            match l {
-                Lump::Insert { at, text } => inserts.push((*at, seq, text)),
-                Lump::Delete(s) => deletes.push(*s),
+        let mut added = 0;
+        for (seq, e) in edits.enumerate() {
+            match e {
+                Edit::Insert(at, text) => {
+                    added += text.len();
+                    inserts.push((at, seq, text));
+                }
+                Edit::Delete(s) => deletes.push(s),
             }
         }
+        let mut out = Vec::with_capacity(base.len() + added);
         inserts.sort_by_key(|&(at, seq, _)| (at, seq));
         deletes.sort_by_key(|s| s.start);
         let mut pos = 0usize;
@@ -270,6 +278,24 @@ impl Lumps {
             out.extend_from_slice(&base[pos..]);
         }
         out
+    }
+}
+
+/// A change with borrowed text: a [`Lump`] as applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edit<'a> {
+    /// Insert the text before this byte of the received message.
+    Insert(usize, &'a [u8]),
+    /// Delete a range of the received message.
+    Delete(Span),
+}
+
+impl Lump {
+    fn as_edit(&self) -> Edit<'_> {
+        match self {
+            Lump::Insert { at, text } => Edit::Insert(*at, text),
+            Lump::Delete(s) => Edit::Delete(*s),
+        }
     }
 }
 

@@ -575,6 +575,9 @@ impl Proxy {
         }
         let now = Instant::now();
         let mut cell: Option<(CellId, CellRef)> = None;
+        // true while the cell's saved context is still the copy of `ctx` it was created
+        // with: applying the first intent then needs no second copy
+        let mut saved_is_ctx = false;
         for intent in intents {
             if intent == TmIntent::CancelInvite {
                 self.cancel(&mut ctx, now);
@@ -582,7 +585,8 @@ impl Proxy {
             }
             let (id, cref) = cell
                 .get_or_insert_with(|| {
-                    let (id, c, _) = self.ensure_cell(&ctx, serving);
+                    let (id, c, created) = self.ensure_cell(&ctx, serving);
+                    saved_is_ctx = created;
                     (id, c)
                 })
                 .clone();
@@ -603,7 +607,8 @@ impl Proxy {
                 continue;
             }
             let mut out = Vec::new();
-            self.apply_on_cell(workers, id, &mut c, &ctx, intent, now, &mut out);
+            let fresh = std::mem::take(&mut saved_is_ctx);
+            self.apply_on_cell(workers, id, &mut c, &ctx, fresh, intent, now, &mut out);
             self.finish(id, &c);
             drop(c);
             self.send_all(out);
@@ -611,6 +616,8 @@ impl Proxy {
     }
 
     /// Apply one intent of a request route (or a resumed route) to its transaction.
+    /// `saved_is_ctx`: the cell's saved context already is `ctx` made ready to rerun (the
+    /// cell was just created from it), so it is not copied again.
     #[allow(
         clippy::too_many_arguments,
         reason = "one internal step with its whole context"
@@ -621,6 +628,7 @@ impl Proxy {
         id: CellId,
         c: &mut Cell<Saved>,
         ctx: &RouteContext,
+        saved_is_ctx: bool,
         intent: TmIntent,
         now: Instant,
         out: &mut Vec<Send>,
@@ -629,7 +637,9 @@ impl Proxy {
             TmIntent::NewTran | TmIntent::CancelInvite => {}
             TmIntent::Suspend => {
                 // what the route did after t_suspend is what the resumed route starts from
-                c.user.ctx = ctx.rerun();
+                if !saved_is_ctx {
+                    c.user.ctx = ctx.rerun();
+                }
             }
             TmIntent::Reply { code, reason } => {
                 let extra = ctx.reply_lumps();
@@ -638,7 +648,9 @@ impl Proxy {
                 }
             }
             TmIntent::Relay(plans) => {
-                c.user.ctx = ctx.rerun();
+                if !saved_is_ctx {
+                    c.user.ctx = ctx.rerun();
+                }
                 c.user.ctx.set_tx_info(None);
                 c.set_fr(ctx.tm_state().fr_inv, ctx.tm_state().fr);
                 let sent = self.add_branches(workers, id, c, ctx, &plans, now, out);
@@ -701,7 +713,7 @@ impl Proxy {
             }
         } else {
             for intent in intents {
-                self.apply_on_cell(workers, id, &mut c, &ctx, intent, now, &mut out);
+                self.apply_on_cell(workers, id, &mut c, &ctx, false, intent, now, &mut out);
             }
         }
         self.finish(id, &c);
@@ -751,18 +763,26 @@ impl Proxy {
         let mut sent = 0;
         for plan in plans {
             let n = cell.branches().len() as u16;
-            let mut bctx = ctx.rerun();
-            bctx.set_ruri(plan.ruri.clone());
-            if let Some(route) = ctx.tm_state().on_branch.clone() {
-                bctx.set_tx_info(Some(tx_info(id, cell, 0, String::new(), Some(n), false)));
-                let outcome = workers.run(&cell.user.serving, Route::Branch(&route), bctx);
-                let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
-                bctx = outcome.ctx;
-                outbound_to_sends(&mut bctx, out);
-                if dropped {
-                    continue;
+            // a branch route works on its own copy (with the branch's R-URI); without one
+            // the request is built from the route's context as it is
+            let branch_ctx;
+            let bctx = match ctx.tm_state().on_branch.clone() {
+                Some(route) => {
+                    let mut copy = ctx.rerun();
+                    copy.set_ruri(plan.ruri.clone());
+                    copy.set_tx_info(Some(tx_info(id, cell, 0, String::new(), Some(n), false)));
+                    let outcome = workers.run(&cell.user.serving, Route::Branch(&route), copy);
+                    let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
+                    let mut ran = outcome.ctx;
+                    outbound_to_sends(&mut ran, out);
+                    if dropped {
+                        continue;
+                    }
+                    branch_ctx = ran;
+                    &branch_ctx
                 }
-            }
+                None => ctx,
+            };
             let Some(sock) = local.pick_listener(&plan.hop, Some(incoming)) else {
                 tracing::info!(
                     "no {} socket to reach {}",
@@ -773,7 +793,7 @@ impl Proxy {
             };
             let param = branch_param(id, n);
             let data = build_request(
-                &bctx,
+                bctx,
                 &ForwardSpec {
                     ruri: &plan.ruri,
                     hop: plan.hop,
