@@ -11,12 +11,14 @@
 pub mod cell;
 pub mod key;
 pub mod msg;
+pub mod wheel;
 
 pub use cell::{
     Branch, BranchState, Cell, CellError, FinalReply, Relay, ResponseStep, Send, ServerState,
     Target, TimerConfig,
 };
 pub use key::{BRANCH_PREFIX, CellId, KeyFor, ServerKey, branch_param, parse_branch};
+pub use wheel::TimerWheel;
 
 #[cfg(test)]
 mod tests;
