@@ -225,7 +225,17 @@ impl LocalConfig {
 
     /// A To tag of this process derived from `key`.
     pub fn to_tag_from(&self, key: impl std::hash::Hash) -> String {
-        format!("{}.{:016x}", self.tag_prefix, self.tag_keys.hash_one(key))
+        use std::fmt::Write as _;
+        // one allocation of the final size (a transaction makes one of these)
+        let mut tag = String::with_capacity(self.tag_prefix.len() + 17);
+        write!(
+            tag,
+            "{}.{:016x}",
+            self.tag_prefix,
+            self.tag_keys.hash_one(key)
+        )
+        .expect("writing to a String");
+        tag
     }
 
     /// True when `tag` was made by [`Self::to_tag_for`] in this process.

@@ -112,7 +112,11 @@ pub const BRANCH_PREFIX: &str = "z9hG4bKsw.";
 
 /// The Via branch of branch `n` of cell `id`.
 pub fn branch_param(id: CellId, n: u16) -> String {
-    format!("{BRANCH_PREFIX}{:x}.{:x}.{n}", id.index, id.label)
+    use std::fmt::Write as _;
+    // sized for the longest (8 + 8 + 5 digits): one allocation, not one per growth
+    let mut s = String::with_capacity(BRANCH_PREFIX.len() + 23);
+    write!(s, "{BRANCH_PREFIX}{:x}.{:x}.{n}", id.index, id.label).expect("writing to a String");
+    s
 }
 
 /// The cell and branch a branch parameter of ours names.
