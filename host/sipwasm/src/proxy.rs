@@ -20,8 +20,8 @@ use sipwasm_routing::{
 };
 use sipwasm_runtime::{Route, Verdict};
 use sipwasm_tm::{
-    Cell, CellId, FinalReply, KeyFor, Relay, ResponseStep, Send, ServerKey, ServerState, Target,
-    TimerConfig, TimerWheel, branch_param, parse_branch,
+    Cell, CellId, FinalReply, KeyFor, LocalReplies, Relay, ResponseStep, Send, ServerKey,
+    ServerState, Target, TimerConfig, TimerWheel, branch_param, parse_branch,
 };
 use sipwasm_transport::Sender;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -337,9 +337,26 @@ impl Services for ProxyServices {
     }
 }
 
+/// Transactions sign their local replies as stateless replies are signed: the To tag is
+/// derived from the request the same way, so `sl` and `tm` replies to one request agree.
+#[derive(Debug)]
+struct SignedAsLocal(Arc<LocalConfig>);
+
+impl LocalReplies for SignedAsLocal {
+    fn to_tag(&self, request: &SipMessage) -> String {
+        self.0.to_tag_for(request)
+    }
+
+    fn server_header(&self) -> Option<&str> {
+        self.0.server_header()
+    }
+}
+
 /// The stateful proxy.
 pub struct Proxy {
     local: OnceLock<Arc<LocalConfig>>,
+    /// `local` as the transactions use it.
+    replies: OnceLock<Arc<dyn LocalReplies>>,
     tenants: OnceLock<Arc<Tenants>>,
     table: Arc<TxTable>,
     resolver: Arc<Resolver>,
@@ -394,6 +411,7 @@ impl Proxy {
     pub fn new(resolver: Arc<Resolver>, timers: TimerConfig) -> Arc<Proxy> {
         Arc::new(Proxy {
             local: OnceLock::new(),
+            replies: OnceLock::new(),
             tenants: OnceLock::new(),
             table: Arc::new(TxTable::new()),
             resolver,
@@ -414,6 +432,7 @@ impl Proxy {
 
     /// Complete the wiring once the router identity and sockets exist.
     pub fn attach(&self, local: Arc<LocalConfig>, sender: Sender, tenants: Arc<Tenants>) {
+        let _ = self.replies.set(Arc::new(SignedAsLocal(local.clone())));
         let _ = self.local.set(local);
         let _ = self.sender.set(sender);
         let _ = self.tenants.set(tenants);
@@ -537,7 +556,6 @@ impl Proxy {
         let msg = ctx.msg().clone();
         let key = ServerKey::of(&msg, KeyFor::Own);
         let source = *ctx.source();
-        let local = self.local();
         let mut timers = self.timers;
         if let Some(v) = ctx.tm_state().fr {
             timers.fr = v;
@@ -545,8 +563,7 @@ impl Proxy {
         if let Some(v) = ctx.tm_state().fr_inv {
             timers.fr_inv = v;
         }
-        let to_tag = local.to_tag_for(&msg);
-        let server_header = local.server_header().map(str::to_string);
+        let replies = self.replies.get().expect("attached before use").clone();
         let saved_ctx = ctx.rerun();
         let k = key.clone();
         let (id, cell, created) = self.table.insert(key, &serving.tenant, |id| {
@@ -556,8 +573,7 @@ impl Proxy {
                 source.src,
                 Self::reply_target(&source, &msg),
                 timers,
-                to_tag,
-                server_header,
+                replies,
                 Saved {
                     ctx: saved_ctx,
                     key: k,

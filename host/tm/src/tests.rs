@@ -4,6 +4,7 @@ use crate::*;
 use bytes::Bytes;
 use sipwasm_proto::{Method, SipMessage, Transport};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CALLER: &str = "192.0.2.1:5060";
@@ -79,6 +80,19 @@ impl Clock {
     }
 }
 
+/// Signs local replies with a fixed tag and no `Server` header.
+#[derive(Debug)]
+struct TestReplies;
+
+impl LocalReplies for TestReplies {
+    fn to_tag(&self, _: &SipMessage) -> String {
+        "proxytag".into()
+    }
+    fn server_header(&self) -> Option<&str> {
+        None
+    }
+}
+
 fn cell(method: &str, reply_to: Target) -> (Cell<()>, Clock) {
     let clock = Clock(Instant::now());
     let id = CellId { index: 1, label: 7 };
@@ -88,8 +102,7 @@ fn cell(method: &str, reply_to: Target) -> (Cell<()>, Clock) {
         addr(CALLER),
         reply_to,
         TimerConfig::default(),
-        "proxytag".into(),
-        None,
+        Arc::new(TestReplies),
         (),
         clock.at(0),
     );
@@ -727,9 +740,15 @@ fn local_replies_and_their_retransmissions() {
         &mut out,
     )
     .unwrap();
+    // 100 Trying carries no To tag (RFC 3261 §8.2.6.2); a final reply carries ours, and
+    // its ACK is matched by it
+    let trying = parsed(&out[0]);
+    assert_eq!(trying.to().tag(trying.as_bytes()), None);
     let r = parsed(&out[1]);
     assert_eq!(r.status(), Some(486));
     assert_eq!(r.header(b"X-Why"), Some(&b"test"[..]));
+    assert_eq!(r.to().tag(r.as_bytes()), Some(&b"proxytag"[..]));
+    assert_eq!(c.final_to_tag(), Some(&b"proxytag"[..]));
     assert_eq!(
         c.reply_local(clock.at(20), 200, "OK", &[], &mut out),
         Err(CellError::AlreadyReplied)
