@@ -46,17 +46,19 @@ pub enum StartLine {
 
 /// A parsed SIP request or response.
 ///
-/// Cloning is cheap (two reference counts): transactions, route contexts and branches
+/// Cloning is cheap (one reference count): transactions, route contexts and branches
 /// keep copies of the same message.
 #[derive(Clone, Debug)]
 pub struct SipMessage {
-    buf: Bytes,
     p: Arc<Parsed>,
 }
 
-/// Where everything is in a message: the index the parser builds.
+/// A message's bytes and the index the parser builds over them.
 #[derive(Debug)]
 struct Parsed {
+    /// Kept here rather than beside the `Arc`: a datagram's `Bytes` is then never
+    /// cloned, and a first clone of a `Bytes` made from a `Vec` allocates.
+    buf: Bytes,
     start: StartLine,
     start_line: Span,
     headers: Vec<Header>,
@@ -311,11 +313,33 @@ impl SipMessage {
     /// value larger than what was received is an error. Without Content-Length the body
     /// is the rest of the buffer.
     pub fn parse(buf: Bytes) -> Result<SipMessage> {
+        Self::parse_or_return(buf).map_err(|(e, _)| e)
+    }
+
+    /// [`Self::parse`] that hands `buf` back with the error, for callers that answer or
+    /// pass on what did not parse without keeping a second handle to it.
+    pub fn parse_or_return(buf: Bytes) -> std::result::Result<SipMessage, (ParseError, Bytes)> {
+        match Self::index(&buf) {
+            Ok(mut p) => {
+                let end = p.body.end as usize;
+                p.buf = if end == buf.len() {
+                    buf
+                } else {
+                    buf.slice(..end)
+                };
+                Ok(SipMessage { p: Arc::new(p) })
+            }
+            Err(e) => Err((e, buf)),
+        }
+    }
+
+    /// Index a message; [`Parsed::buf`] is left empty for the caller to fill.
+    fn index(buf: &[u8]) -> Result<Parsed> {
         let skip = buf
             .iter()
             .position(|&c| c != b'\r' && c != b'\n')
             .ok_or(ParseError::Empty)?;
-        let b: &[u8] = &buf;
+        let b: &[u8] = buf;
         let (line_end, mut pos) = line_at(b, skip).ok_or(ParseError::Truncated)?;
         let line = &b[skip..line_end];
         let start = if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
@@ -394,53 +418,47 @@ impl SipMessage {
             None => available,
         };
         let end = pos + body_len;
-        Ok(SipMessage {
-            buf: if end == buf.len() {
-                buf
-            } else {
-                buf.slice(..end)
-            },
-            p: Arc::new(Parsed {
-                start,
-                start_line: Span::new(skip, line_end),
-                headers,
-                headers_end,
-                body: Span::new(pos, end),
-                vias,
-                from,
-                to,
-                call_id,
-                cseq,
-                max_forwards,
-                content_length,
-                addresses,
-            }),
+        Ok(Parsed {
+            buf: Bytes::new(),
+            start,
+            start_line: Span::new(skip, line_end),
+            headers,
+            headers_end,
+            body: Span::new(pos, end),
+            vias,
+            from,
+            to,
+            call_id,
+            cseq,
+            max_forwards,
+            content_length,
+            addresses,
         })
     }
 
     /// The message bytes (ending with the body).
     pub fn bytes(&self) -> &Bytes {
-        &self.buf
+        &self.p.buf
     }
 
     /// The message bytes as a slice: the base for every [`Span`] of this message.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
+        &self.p.buf
     }
 
     /// Bytes a span of this message covers.
     pub fn text(&self, span: Span) -> &[u8] {
-        span.of(&self.buf)
+        span.of(&self.p.buf)
     }
 
     /// Length of the message in bytes.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.p.buf.len()
     }
 
     /// Never true: a parsed message has at least a start line.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.p.buf.is_empty()
     }
 
     /// The start line.
@@ -591,7 +609,7 @@ impl SipMessage {
     fn addresses(&self) -> &Addresses {
         self.p
             .addresses
-            .get_or_init(|| Addresses::parse(&self.buf, &self.p.headers).unwrap_or_default())
+            .get_or_init(|| Addresses::parse(&self.p.buf, &self.p.headers).unwrap_or_default())
     }
 
     /// Contact addresses (empty for `Contact: *`).
@@ -678,6 +696,29 @@ v=0\n";
         assert_eq!(m.status(), Some(180));
         assert_eq!(m.reason(), Some(&b"Ringing"[..]));
         assert_eq!(m.method(), Method::Invite);
+    }
+
+    #[test]
+    fn parse_or_return_hands_back_what_did_not_parse_and_keeps_what_did() {
+        let bad = Bytes::from_static(b"INVITE sip:bob@example.com SIP/2.0\r\nVia: \r\n\r\n");
+        let (err, back) = SipMessage::parse_or_return(bad.clone()).unwrap_err();
+        assert_eq!(back, bad);
+        assert_eq!(
+            err,
+            SipMessage::parse(bad).unwrap_err(),
+            "the same error as parse"
+        );
+        // bytes past Content-Length are cut off, the rest is the message
+        let mut extra = INVITE.to_vec();
+        extra.extend_from_slice(b"trailing junk");
+        let m = SipMessage::parse_or_return(Bytes::from(extra)).unwrap();
+        assert_eq!(m.as_bytes(), INVITE);
+        let copy = m.clone();
+        assert_eq!(
+            copy.as_bytes().as_ptr(),
+            m.as_bytes().as_ptr(),
+            "clones share"
+        );
     }
 
     #[test]

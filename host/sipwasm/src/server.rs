@@ -208,18 +208,18 @@ impl Router {
             bump(&self.stats.keepalives);
             return;
         }
-        let msg = match SipMessage::parse(data.clone()) {
+        let msg = match SipMessage::parse_or_return(data) {
             Ok(m) => {
                 tracing::debug!(src = %source.src, proto = %source.transport, "recv {}", String::from_utf8_lossy(m.first_line()));
                 m
             }
-            Err(_) if matches!(sniff(&data, true), Sniff::NotSip | Sniff::Msrp) => {
+            Err((_, data)) if matches!(sniff(&data, true), Sniff::NotSip | Sniff::Msrp) => {
                 // (MSRP runs over streams only: a datagram of it is just not SIP)
                 // not a broken SIP message but no SIP at all: the nosip event's
                 self.handle_nosip(workers, data, source);
                 return;
             }
-            Err(e) => {
+            Err((e, data)) => {
                 bump(&self.stats.malformed);
                 tracing::info!(src = %source.src, proto = %source.transport, "malformed SIP message: {e}");
                 if let Some(out) = reply_to_malformed(&self.local, &data, &source, &e) {
