@@ -14,17 +14,6 @@ fn proxy_opts(next_hop: &str) -> RouterOpts {
     o
 }
 
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
-}
-
 #[test]
 fn full_calls_through_the_kemi_proxy_over_udp_and_tcp() {
     let _sipp = sipp_lock();
@@ -438,7 +427,6 @@ fn register_with_auth_then_a_call_between_registered_users() {
 fn a_retransmission_racing_the_original_route_is_not_forwarded_twice() {
     let uas = FakeUas::new();
     let mut opts = proxy_opts(&uas.uri("callee"));
-    opts.deadline = Duration::from_millis(1000);
     opts.workers = 2;
     let r = TestRouter::start_with("probe", opts);
     let caller = UdpClient::new(r.udp);

@@ -166,7 +166,13 @@ fn an_instance_is_reused_until_it_fails() {
 
 #[test]
 fn cpu_deadline_cuts_an_infinite_loop() {
-    let r = TestRouter::start_with("probe", single_worker());
+    let r = TestRouter::start_with(
+        "probe",
+        RouterOpts {
+            deadline: Duration::from_millis(10),
+            ..single_worker()
+        },
+    );
     let c = UdpClient::new(r.udp);
     for _ in 0..3 {
         let t = Instant::now();
