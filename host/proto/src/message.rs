@@ -334,12 +334,11 @@ impl SipMessage {
     }
 
     /// Index a message; [`Parsed::buf`] is left empty for the caller to fill.
-    fn index(buf: &[u8]) -> Result<Parsed> {
-        let skip = buf
+    fn index(b: &[u8]) -> Result<Parsed> {
+        let skip = b
             .iter()
             .position(|&c| c != b'\r' && c != b'\n')
             .ok_or(ParseError::Empty)?;
-        let b: &[u8] = buf;
         let (line_end, mut pos) = line_at(b, skip).ok_or(ParseError::Truncated)?;
         let line = &b[skip..line_end];
         let start = if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {

@@ -127,17 +127,16 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
             .iter()
             .find(|h| h.name == HeaderName::RecordRoute)
             .map_or(first_header, |h| h.line.start as usize);
+        // when the proxy changes socket, one entry for each side (Kamailio's double RR)
+        let entries: &[(Listener, bool)] = if incoming == spec.local {
+            &[(incoming, false)]
+        } else {
+            &[(spec.local, true), (incoming, true)]
+        };
         insert(at, &mut scratch, &|s| {
-            if incoming == spec.local {
+            for (listener, r2) in entries {
                 s.extend_from_slice(b"Record-Route: ");
-                write_rr_uri(s, ctx, &incoming, false, params);
-                s.extend_from_slice(b"\r\n");
-            } else {
-                // the proxy changes socket: one entry for each side (Kamailio's double RR)
-                s.extend_from_slice(b"Record-Route: ");
-                write_rr_uri(s, ctx, &spec.local, true, params);
-                s.extend_from_slice(b"\r\nRecord-Route: ");
-                write_rr_uri(s, ctx, &incoming, true, params);
+                write_rr_uri(s, ctx, listener, *r2, params);
                 s.extend_from_slice(b"\r\n");
             }
         });

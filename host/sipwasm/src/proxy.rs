@@ -563,6 +563,8 @@ impl Proxy {
         if let Some(v) = ctx.tm_state().fr_inv {
             timers.fr_inv = v;
         }
+        // made before the table's lock is taken, so that other workers do not wait on
+        // these copies; a retransmission that finds its cell already made wastes them
         let replies = self.replies.get().expect("attached before use").clone();
         let saved_ctx = ctx.rerun();
         let k = key.clone();
