@@ -885,7 +885,10 @@ impl Proxy {
                 false,
             ),
             Some((i, FinalReply::Local(c, r))) => (*c, (*r).to_string(), Some(i as u16), true),
-            None => (500, "Server Internal Error".into(), None, true),
+            // best() chooses among failures only: a 2xx never comes here
+            Some((_, FinalReply::Forwarded(_))) | None => {
+                (500, "Server Internal Error".into(), None, true)
+            }
         };
         let mut ctx = cell.user.ctx.rerun();
         // a failure route runs once per round: it must set itself again to run again

@@ -131,6 +131,9 @@ pub enum FinalReply {
     Received(Box<SipMessage>),
     /// Generated here (408 on timeout, 503 on a send failure ...).
     Local(u16, &'static str),
+    /// A 2xx, forwarded upstream as it came and not kept: only failures are ever chosen
+    /// from (RFC 3261 §16.7 step 6), and a transaction lingers for seconds after a 2xx.
+    Forwarded(u16),
 }
 
 impl FinalReply {
@@ -138,7 +141,7 @@ impl FinalReply {
     pub fn code(&self) -> u16 {
         match self {
             FinalReply::Received(m) => m.status().unwrap_or(500),
-            FinalReply::Local(c, _) => *c,
+            FinalReply::Local(c, _) | FinalReply::Forwarded(c) => *c,
         }
     }
 }
@@ -167,9 +170,10 @@ pub struct Branch {
     pub param: String,
     /// Where it went.
     pub target: Target,
-    /// The request as sent. Kept as bytes: the parsed form is needed only for a CANCEL or
-    /// an ACK, and a transaction lingers for seconds after it ends.
-    request: Bytes,
+    /// The request as sent, for retransmissions, a CANCEL or the ACK of a failure; let go
+    /// once the branch has its final answer (the transaction lingers for seconds after).
+    /// Kept as bytes: the parsed form is seldom needed.
+    request: Option<Bytes>,
     invite: bool,
     state: BranchState,
     retrans_at: Option<Instant>,
@@ -183,10 +187,24 @@ pub struct Branch {
 }
 
 impl Branch {
-    /// The request as sent on this branch.
-    pub fn request(&self) -> SipMessage {
-        SipMessage::parse(self.request.clone())
-            .expect("parsed when the branch was added; parsing is deterministic")
+    /// The request as sent on this branch, until the branch has its final answer.
+    pub fn request(&self) -> Option<SipMessage> {
+        self.request.clone().map(|data| {
+            SipMessage::parse(data)
+                .expect("parsed when the branch was added; parsing is deterministic")
+        })
+    }
+
+    /// The request as sent, while the branch still needs it (no final answer yet).
+    fn pending_request(&self) -> SipMessage {
+        self.request()
+            .expect("a branch keeps its request until it has its final answer")
+    }
+
+    /// The branch reached `state` with its final answer: its request is not needed any more.
+    fn settle(&mut self, state: BranchState) {
+        self.state = state;
+        self.request = None;
     }
 
     /// Client transaction state.
@@ -548,7 +566,7 @@ impl<U> Cell<U> {
         self.branches.push(Branch {
             param,
             target,
-            request: data.clone(),
+            request: Some(data.clone()),
             invite,
             state: BranchState::Calling,
             retrans_at: (!reliable).then_some(now + t.t1),
@@ -573,7 +591,7 @@ impl<U> Cell<U> {
         };
         if b.final_reply.is_none() {
             b.final_reply = Some(FinalReply::Local(code, reason));
-            b.state = BranchState::Terminated;
+            b.settle(BranchState::Terminated);
             b.retrans_at = None;
             b.fr_at = None;
         }
@@ -581,7 +599,7 @@ impl<U> Cell<U> {
     }
 
     fn send_cancel(b: &mut Branch, now: Instant, t: &TimerConfig, out: &mut Vec<Send>) {
-        let data = Bytes::from(cancel_for(&b.request()));
+        let data = Bytes::from(cancel_for(&b.pending_request()));
         let reliable = b.target.reliable();
         out.push(Send {
             target: b.target,
@@ -655,18 +673,18 @@ impl<U> Cell<U> {
                     return ResponseStep::Absorbed;
                 }
                 if b.invite && code >= 300 {
-                    let ack = Bytes::from(ack_for(&b.request(), msg));
+                    let ack = Bytes::from(ack_for(&b.pending_request(), msg));
                     out.push(Send {
                         target: b.target,
                         data: ack.clone(),
                     });
                     b.ack = Some(ack);
-                    b.state = BranchState::Completed;
+                    b.settle(BranchState::Completed);
                     b.end_at = Some(if reliable { now } else { now + t.linger() });
                     ResponseStep::Absorbed
                 } else if b.invite {
                     // a 2xx is always delivered (§16.7 step 5), even late
-                    b.state = BranchState::Accepted;
+                    b.settle(BranchState::Accepted);
                     b.end_at = Some(now + t.linger());
                     out.push(Send {
                         target: self.server.target,
@@ -674,7 +692,7 @@ impl<U> Cell<U> {
                     });
                     ResponseStep::Retransmitted2xx
                 } else {
-                    b.state = BranchState::Completed;
+                    b.settle(BranchState::Completed);
                     b.end_at = Some(if reliable { now } else { now + t.t4 });
                     ResponseStep::Absorbed
                 }
@@ -705,19 +723,19 @@ impl<U> Cell<U> {
                 b.retrans_at = None;
                 b.fr_at = None;
                 if b.invite && code >= 300 {
-                    let ack = Bytes::from(ack_for(&b.request(), msg));
+                    let ack = Bytes::from(ack_for(&b.pending_request(), msg));
                     out.push(Send {
                         target: b.target,
                         data: ack.clone(),
                     });
                     b.ack = Some(ack);
-                    b.state = BranchState::Completed;
+                    b.settle(BranchState::Completed);
                     b.end_at = Some(if reliable { now } else { now + t.linger() });
                 } else if b.invite {
-                    b.state = BranchState::Accepted;
+                    b.settle(BranchState::Accepted);
                     b.end_at = Some(now + t.linger());
                 } else {
-                    b.state = BranchState::Completed;
+                    b.settle(BranchState::Completed);
                     b.end_at = Some(if reliable { now } else { now + t.t4 });
                 }
                 if matches!(b.cancel, CancelState::Wanted) {
@@ -776,7 +794,7 @@ impl<U> Cell<U> {
             let tag = msg.to().tag(msg.as_bytes()).map(<[u8]>::to_vec);
             let data = Bytes::from(strip_top_via(&msg));
             if let Some(b) = self.branches.get_mut(n as usize) {
-                b.final_reply = Some(FinalReply::Received(Box::new(msg)));
+                b.final_reply = Some(FinalReply::Forwarded(code));
             }
             if self.server.invite {
                 self.cancel_pending(now, Some(n as usize), out);
@@ -849,7 +867,10 @@ impl<U> Cell<U> {
                 self.reply_local(now, 500, "Server Internal Error", &[], out)
             }
             Some(FinalReply::Local(code, reason)) => self.reply_local(now, code, reason, &[], out),
-            None => self.reply_local(now, 500, "Server Internal Error", &[], out),
+            // best() chooses among failures only: a 2xx never comes here
+            Some(FinalReply::Forwarded(_)) | None => {
+                self.reply_local(now, 500, "Server Internal Error", &[], out)
+            }
         };
     }
 
@@ -952,10 +973,12 @@ impl<U> Cell<U> {
             if let Some(at) = b.retrans_at
                 && at <= now
             {
-                out.push(Send {
-                    target: b.target,
-                    data: b.request.clone(),
-                });
+                if let Some(data) = &b.request {
+                    out.push(Send {
+                        target: b.target,
+                        data: data.clone(),
+                    });
+                }
                 b.interval = if b.invite {
                     b.interval * 2
                 } else {
@@ -982,7 +1005,7 @@ impl<U> Cell<U> {
                 && at <= now
             {
                 b.end_at = None;
-                b.state = BranchState::Terminated;
+                b.settle(BranchState::Terminated);
             }
             if let CancelState::Sent {
                 data,

@@ -178,6 +178,10 @@ fn invite_to_200_over_udp() {
     );
     assert_eq!(status(&out[0]), Some(200));
     assert_eq!(c.server_state(), ServerState::Accepted);
+    // a lingering transaction keeps neither the 2xx nor the request it forwarded
+    let b = &c.branches()[0];
+    assert!(matches!(b.final_reply(), Some(FinalReply::Forwarded(200))));
+    assert!(b.request().is_none());
     // a retransmitted 2xx is forwarded; a retransmitted INVITE is absorbed
     let mut out = Vec::new();
     assert_eq!(
@@ -229,6 +233,10 @@ fn non_2xx_is_acked_hop_by_hop_and_retransmitted_upstream_until_acked() {
     c.forward_best(clock.at(100), &mut out);
     assert_eq!(status(&out[0]), Some(486));
     assert_eq!(c.final_to_tag(), Some(&b"bob"[..]));
+    assert!(
+        c.branches()[0].request().is_none(),
+        "the ACK is kept, not the INVITE"
+    );
     // the callee retransmits its 486: we resend the ACK
     let mut out = Vec::new();
     assert_eq!(
