@@ -31,9 +31,12 @@ fn tune_allocator() {
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
-    // SAFETY: setting an option is thread-safe in mimalloc; the value is a plain integer.
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000);
+    // An operator's MIMALLOC_PURGE_DELAY (read by mimalloc itself) wins.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: setting an option is thread-safe in mimalloc; the value is a plain integer.
+        unsafe {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000);
+        }
     }
 }
 
