@@ -45,13 +45,13 @@ fn serve_one_by_one(
 
 /// `recvmmsg(2)`: every datagram already queued comes in one system call. Under load a
 /// worker finds several waiting each time it returns to the socket (at 1000 proxied
-/// calls/s, ~6 of the 7 datagrams a call were read without blocking), and each `recvfrom`
-/// costs a kernel entry and exit of its own.
+/// calls/s, the datagrams of a call took 1.9 receive calls instead of 6), and each
+/// `recvfrom` costs a kernel entry and exit of its own.
 #[cfg(target_os = "linux")]
 mod batched {
     use super::*;
-    use std::mem::{size_of, zeroed};
-    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    use socket2::{SockAddr, SockAddrStorage};
+    use std::mem::{replace, zeroed};
     use std::os::fd::AsRawFd;
 
     /// Datagrams read per call at most. Small: with several workers on one socket, a
@@ -65,8 +65,9 @@ mod batched {
     ) {
         let fd = socket.as_raw_fd();
         let mut bufs = vec![0u8; BATCH * MAX_DATAGRAM];
+        let mut addrs: [SockAddrStorage; BATCH] =
+            std::array::from_fn(|_| SockAddrStorage::zeroed());
         // SAFETY: all-zero is a valid value of these plain C structs.
-        let mut addrs: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
         let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
         let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
         for (i, chunk) in bufs.chunks_exact_mut(MAX_DATAGRAM).enumerate() {
@@ -83,9 +84,10 @@ mod batched {
             h.msg_iov = &raw mut iovecs[i];
             h.msg_iovlen = 1;
         }
+        let name_len = addrs[0].size_of();
         while !stop.load(Ordering::Relaxed) {
             for h in &mut headers {
-                h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                h.msg_hdr.msg_namelen = name_len;
                 h.msg_len = 0;
             }
             // SAFETY: `headers` describes BATCH writable buffers and address slots that
@@ -110,40 +112,16 @@ mod batched {
             }
             for (i, h) in headers.iter().take(n as usize).enumerate() {
                 let len = (h.msg_len as usize).min(MAX_DATAGRAM);
-                let Some(src) = socket_addr(&addrs[i]) else {
+                let storage = replace(&mut addrs[i], SockAddrStorage::zeroed());
+                // SAFETY: the kernel wrote an address of this length into the storage.
+                let from = unsafe { SockAddr::new(storage, h.msg_hdr.msg_namelen) };
+                // (a family other than IP cannot reach a UDP/IP socket; skip it if it did)
+                let Some(src) = from.as_socket() else {
                     continue;
                 };
                 let at = i * MAX_DATAGRAM;
                 handle(Bytes::copy_from_slice(&bufs[at..at + len]), src);
             }
-        }
-    }
-
-    /// The source address the kernel wrote; `None` for a family other than IP.
-    pub(super) fn socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
-        match libc::c_int::from(s.ss_family) {
-            libc::AF_INET => {
-                // SAFETY: the family says the storage holds a sockaddr_in, and
-                // sockaddr_storage is large and aligned enough for any address.
-                let a =
-                    unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-                Some(SocketAddr::V4(SocketAddrV4::new(
-                    Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
-                    u16::from_be(a.sin_port),
-                )))
-            }
-            libc::AF_INET6 => {
-                // SAFETY: as above, for sockaddr_in6.
-                let a =
-                    unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-                Some(SocketAddr::V6(SocketAddrV6::new(
-                    Ipv6Addr::from(a.sin6_addr.s6_addr),
-                    u16::from_be(a.sin6_port),
-                    a.sin6_flowinfo,
-                    a.sin6_scope_id,
-                )))
-            }
-            _ => None,
         }
     }
 }
