@@ -31,7 +31,10 @@ impl ServerKey {
     /// method, in one allocation (this runs for every request and ACK).
     fn rfc3261(branch: &[u8], host: &[u8], port: u16, method: &[u8]) -> ServerKey {
         use std::io::Write;
-        let mut out = Vec::with_capacity(1 + 12 + branch.len() + host.len() + 6 + method.len());
+        // exact: `into_boxed_slice` reallocates a Vec whose capacity exceeds its length
+        let port_digits = port.checked_ilog10().unwrap_or(0) as usize + 1;
+        let len = 1 + 12 + branch.len() + host.len() + 1 + port_digits + method.len();
+        let mut out = Vec::with_capacity(len);
         out.push(1);
         out.extend_from_slice(&(branch.len() as u32).to_le_bytes());
         out.extend_from_slice(branch);
@@ -45,6 +48,7 @@ impl ServerKey {
         out[len_at..len_at + 4].copy_from_slice(&sent_by.to_le_bytes());
         out.extend_from_slice(&(method.len() as u32).to_le_bytes());
         out.extend_from_slice(method);
+        debug_assert_eq!(out.len(), len);
         ServerKey(out.into_boxed_slice())
     }
 
@@ -194,12 +198,15 @@ mod tests {
         assert_eq!(parse_branch(b"z9hG4bKsw.1.2.3.4"), None);
     }
 
+    /// (In a debug build `rfc3261` also asserts that its capacity was exact: no realloc.)
     #[test]
     fn the_rfc3261_key_is_the_generic_layout() {
         for (host, port) in [
             (&b"Example.COM"[..], 5060u16),
             (b"10.0.0.1", 0),
             (b"h", 65535),
+            (b"h", 9),
+            (b"h", 10),
         ] {
             let sent_by = [host.to_ascii_lowercase(), format!(":{port}").into_bytes()].concat();
             assert_eq!(

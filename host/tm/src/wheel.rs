@@ -24,7 +24,15 @@ pub struct TimerWheel<T> {
     in_ring: usize,
     /// Deadlines at or past granule `next + slots.len()`.
     far: BinaryHeap<Reverse<(Instant, T)>>,
+    /// Buffers of drained slots, handed to the next empty slot that gets a deadline. A
+    /// drained buffer is warm in the cache and already sized; left in its slot it would be
+    /// touched again only a whole turn of the ring later (41 s in the proxy), cold, and
+    /// every slot would grow its own buffer (page faults through the first turn).
+    spare: Vec<Vec<(Instant, T)>>,
 }
+
+/// Drained buffers kept for reuse at most; more are freed.
+const SPARE_BUFFERS: usize = 16;
 
 impl<T: Copy + Ord> TimerWheel<T> {
     /// A wheel of `slots` granules of `granule` each, starting at `origin`.
@@ -40,6 +48,7 @@ impl<T: Copy + Ord> TimerWheel<T> {
             next: 0,
             in_ring: 0,
             far: BinaryHeap::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -75,10 +84,20 @@ impl<T: Copy + Ord> TimerWheel<T> {
         if g >= self.next + self.slots.len() as u64 {
             self.far.push(Reverse((at, item)));
         } else {
-            let n = self.slots.len() as u64;
-            self.slots[(g % n) as usize].push((at, item));
-            self.in_ring += 1;
+            self.push_ring(g, at, item);
         }
+    }
+
+    fn push_ring(&mut self, granule: u64, at: Instant, item: T) {
+        let n = self.slots.len() as u64;
+        let slot = &mut self.slots[(granule % n) as usize];
+        if slot.capacity() == 0
+            && let Some(buffer) = self.spare.pop()
+        {
+            *slot = buffer;
+        }
+        slot.push((at, item));
+        self.in_ring += 1;
     }
 
     /// When [`Self::pop_due`] next has something to return: the end of the first granule
@@ -128,6 +147,9 @@ impl<T: Copy + Ord> TimerWheel<T> {
             let slot = &mut self.slots[(self.next % n) as usize];
             self.in_ring -= slot.len();
             out.append(slot);
+            if slot.capacity() > 0 && self.spare.len() < SPARE_BUFFERS {
+                self.spare.push(std::mem::take(slot));
+            }
             self.next += 1;
             self.refill();
         }
@@ -144,8 +166,7 @@ impl<T: Copy + Ord> TimerWheel<T> {
             let Some(Reverse((at, item))) = self.far.pop() else {
                 return;
             };
-            self.slots[(g % n) as usize].push((at, item));
-            self.in_ring += 1;
+            self.push_ring(g, at, item);
         }
     }
 }
@@ -182,6 +203,27 @@ mod tests {
         assert!(w.is_empty());
         assert_eq!(w.next_due(), None);
         assert!(drain(&mut w, t0 + 100 * MS).is_empty(), "fired once");
+    }
+
+    #[test]
+    fn a_drained_slot_buffer_goes_to_the_next_slot_that_fills() {
+        let t0 = Instant::now();
+        let mut w = TimerWheel::new(t0, 10 * MS, 8);
+        for id in 0..40 {
+            w.push(t0 + 15 * MS, id);
+        }
+        let buffer = w.slots[2].as_ptr();
+        assert_eq!(drain(&mut w, t0 + 20 * MS).len(), 40);
+        assert_eq!(
+            w.slots[2].capacity(),
+            0,
+            "handed on, not kept for the next turn"
+        );
+        w.push(t0 + 55 * MS, 99);
+        assert_eq!(w.slots[6].as_ptr(), buffer, "reused, warm and sized");
+        assert!(w.slots[6].capacity() >= 40);
+        assert_eq!(drain(&mut w, t0 + 60 * MS), vec![99]);
+        assert!(w.is_empty());
     }
 
     #[test]
