@@ -15,13 +15,21 @@ fn sipwasm_bin() -> PathBuf {
         .get_or_init(|| {
             let exe = std::env::current_exe().unwrap();
             let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
-            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            // target/<dir>: `debug` is the `dev` profile, every other directory its own
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev",
+                Some(name) => name,
+            };
             let mut cmd = Command::new(env!("CARGO"));
-            cmd.current_dir(root())
-                .args(["build", "-p", "sipwasm", "--bin", "sipwasm"]);
-            if release {
-                cmd.arg("--release");
-            }
+            cmd.current_dir(root()).args([
+                "build",
+                "-p",
+                "sipwasm",
+                "--bin",
+                "sipwasm",
+                "--profile",
+                profile,
+            ]);
             assert!(
                 cmd.status().unwrap().success(),
                 "building the sipwasm binary"
