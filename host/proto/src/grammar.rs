@@ -8,8 +8,8 @@ use crate::chars::{self, is_wsp};
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while, take_while1};
 use nom::character::complete::{char, digit1};
-use nom::combinator::{opt, recognize, value};
-use nom::sequence::{delimited, pair, preceded};
+use nom::combinator::{opt, value};
+use nom::sequence::{pair, preceded};
 use nom::{IResult, Parser};
 use std::net::Ipv6Addr;
 
@@ -41,24 +41,48 @@ pub fn wsp1(i: &[u8]) -> PResult<'_, &[u8]> {
 
 /// `LWS = [*WSP CRLF] 1*WSP`: white space, possibly folded onto the next line.
 pub fn lws(i: &[u8]) -> PResult<'_, ()> {
-    // most places it is tried hold no white space: answer as `wsp1` would, without
-    // running the alternatives
-    if !matches!(i.first(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
-        return Err(nom::Err::Error(nom::error::Error::new(
-            i,
-            nom::error::ErrorKind::TakeWhile1,
-        )));
+    // Written out rather than as `alt((recognize((wsp0, line_end, wsp1)), wsp1))`: it is
+    // tried around every separator of every header the parser reads.
+    let n = wsp_len(i);
+    let folded = match &i[n..] {
+        [b'\r', b'\n', ..] => Some(n + 2),
+        [b'\n', ..] => Some(n + 1),
+        _ => None,
+    };
+    if let Some(k) = folded {
+        let m = wsp_len(&i[k..]);
+        if m > 0 {
+            return Ok((&i[k + m..], ()));
+        }
     }
-    value(
-        (),
-        alt((recognize((wsp0, line_end, wsp1)), recognize(wsp1))),
-    )
-    .parse(i)
+    if n > 0 {
+        return Ok((&i[n..], ()));
+    }
+    Err(nom::Err::Error(nom::error::Error::new(
+        i,
+        nom::error::ErrorKind::TakeWhile1,
+    )))
+}
+
+/// Length of the run of SP and HTAB at the start of `i`.
+#[inline]
+fn wsp_len(i: &[u8]) -> usize {
+    i.iter().position(|&c| !is_wsp(c)).unwrap_or(i.len())
+}
+
+/// True when `i` starts with a character that may begin LWS.
+#[inline]
+fn may_start_lws(i: &[u8]) -> bool {
+    matches!(i.first(), Some(b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 /// `SWS = [LWS]`
+#[inline]
 pub fn sws(i: &[u8]) -> PResult<'_, ()> {
-    value((), opt(lws)).parse(i)
+    if !may_start_lws(i) {
+        return Ok((i, ()));
+    }
+    Ok(lws(i).unwrap_or((i, ())))
 }
 
 /// Any run of LWS, including several folds in a row (tolerated inside header values).
@@ -73,37 +97,60 @@ pub fn sws_many(mut i: &[u8]) -> PResult<'_, ()> {
 }
 
 /// `token`
+#[inline]
 pub fn token(i: &[u8]) -> PResult<'_, &[u8]> {
-    take_while1(|c| chars::is(&chars::TOKEN, c))(i)
+    let n = i
+        .iter()
+        .position(|&c| !chars::is(&chars::TOKEN, c))
+        .unwrap_or(i.len());
+    if n == 0 {
+        return Err(nom::Err::Error(nom::error::Error::new(
+            i,
+            nom::error::ErrorKind::TakeWhile1,
+        )));
+    }
+    Ok((&i[n..], &i[..n]))
 }
 
-fn sep(c: char) -> impl Fn(&[u8]) -> PResult<'_, ()> {
-    move |i| value((), delimited(sws, char(c), sws)).parse(i)
+/// `SWS c SWS`. The usual case, `c` with no white space before it, is answered without
+/// trying LWS.
+#[inline]
+fn sep_char(i: &[u8], c: u8) -> PResult<'_, ()> {
+    let (j, ()) = sws(i)?;
+    if j.first() != Some(&c) {
+        return Err(nom::Err::Error(nom::error::Error::new(
+            j,
+            nom::error::ErrorKind::Char,
+        )));
+    }
+    sws(&j[1..])
 }
 
 /// `SEMI = SWS ";" SWS`
+#[inline]
 pub fn semi(i: &[u8]) -> PResult<'_, ()> {
-    sep(';')(i)
+    sep_char(i, b';')
 }
 
 /// `COMMA = SWS "," SWS`
 pub fn comma(i: &[u8]) -> PResult<'_, ()> {
-    sep(',')(i)
+    sep_char(i, b',')
 }
 
 /// `EQUAL = SWS "=" SWS`
+#[inline]
 pub fn equal(i: &[u8]) -> PResult<'_, ()> {
-    sep('=')(i)
+    sep_char(i, b'=')
 }
 
 /// `SLASH = SWS "/" SWS`
 pub fn slash(i: &[u8]) -> PResult<'_, ()> {
-    sep('/')(i)
+    sep_char(i, b'/')
 }
 
 /// `COLON = SWS ":" SWS`
 pub fn colon(i: &[u8]) -> PResult<'_, ()> {
-    sep(':')(i)
+    sep_char(i, b':')
 }
 
 /// `LAQUOT = SWS "<"`
@@ -194,34 +241,84 @@ pub fn host(i: &[u8]) -> PResult<'_, (&[u8], HostKind)> {
         }
         return Ok((&i[end + 1..], (&i[..end + 1], HostKind::Ipv6)));
     }
-    let (rest, h) = take_while1(|c| chars::is(&chars::HOST, c))(i)?;
-    if h.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+    // one pass over the run of host characters, noting which kinds it holds
+    let mut n = 0;
+    let mut kinds = 0u8;
+    while let Some(&c) = i.get(n) {
+        let k = HOST_KINDS[c as usize];
+        if k == 0 {
+            break;
+        }
+        kinds |= k;
+        n += 1;
+    }
+    if n == 0 {
+        return fail(i);
+    }
+    let (h, rest) = i.split_at(n);
+    if kinds & HOST_OTHER == 0 {
         if !is_ipv4(h) {
             return fail(i);
         }
         return Ok((rest, (h, HostKind::Ipv4)));
     }
-    if h.starts_with(b".") || h.windows(2).any(|w| w == b"..") {
+    if kinds & HOST_DOT != 0 && (h[0] == b'.' || h.windows(2).any(|w| w == b"..")) {
         return fail(i);
     }
     Ok((rest, (h, HostKind::Name)))
 }
 
+/// [`HOST_KINDS`]: a letter, `-` or `_`.
+const HOST_OTHER: u8 = 1;
+/// [`HOST_KINDS`]: a digit.
+const HOST_DIGIT: u8 = 2;
+/// [`HOST_KINDS`]: `.`.
+const HOST_DOT: u8 = 4;
+
+/// What each character is in a host ([`chars::HOST`]); 0 for characters that end it.
+static HOST_KINDS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        if chars::HOST[c] {
+            t[c] = match c as u8 {
+                b'0'..=b'9' => HOST_DIGIT,
+                b'.' => HOST_DOT,
+                _ => HOST_OTHER,
+            };
+        }
+        c += 1;
+    }
+    t
+};
+
 /// A dotted-quad IPv4 address as `std::net::Ipv4Addr` accepts it (four decimal octets up
 /// to 255, no leading zeros), checked on the bytes.
 fn is_ipv4(h: &[u8]) -> bool {
     let mut octets = 0;
-    for part in h.split(|&c| c == b'.') {
-        octets += 1;
-        let ok = matches!(part.len(), 1..=3)
-            && part.iter().all(u8::is_ascii_digit)
-            && (part.len() == 1 || part[0] != b'0')
-            && part.iter().fold(0u32, |n, &c| n * 10 + u32::from(c - b'0')) <= 255;
-        if !ok || octets > 4 {
+    let mut value = 0u32;
+    let mut digits = 0;
+    for &c in h {
+        if c == b'.' {
+            if digits == 0 || octets == 3 {
+                return false;
+            }
+            octets += 1;
+            digits = 0;
+            value = 0;
+            continue;
+        }
+        if !c.is_ascii_digit() || (digits == 1 && value == 0) {
+            // not a digit, or a digit after a leading zero
+            return false;
+        }
+        value = value * 10 + u32::from(c - b'0');
+        digits += 1;
+        if value > 255 {
             return false;
         }
     }
-    octets == 4
+    octets == 3 && digits > 0
 }
 
 /// `port = 1*DIGIT`, within 0..=65535.
@@ -264,13 +361,21 @@ fn gen_value(i: &[u8]) -> PResult<'_, &[u8]> {
         Some(b'[') => host(i).map(|(r, (h, _))| (r, h)),
         _ => {
             // IPv6 addresses without brackets, as RFC 5118 allows in `received`, unless the
-            // characters go on as a token.
-            if let Ok((rest, a)) = received_addr(i)
+            // characters go on as a token. Only a value with a `:` can be one: an address
+            // without a colon (IPv4) is made of token characters and reads the same as a
+            // token, so the address is tried only where the token stops at a colon.
+            let token = token(i);
+            let stop = match &token {
+                Ok((rest, _)) => *rest,
+                Err(_) => i,
+            };
+            if stop.first() == Some(&b':')
+                && let Ok((rest, a)) = received_addr(i)
                 && !rest.first().is_some_and(|&c| chars::is(&chars::TOKEN, c))
             {
                 return Ok((rest, a));
             }
-            token(i)
+            token
         }
     }
 }
@@ -439,5 +544,74 @@ mod tests {
         }
         assert!(lws(b"x").is_err() && lws(b"").is_err());
         assert_eq!(lws(b" \r\n\tx").unwrap().0, b"x");
+    }
+
+    /// `gen_value` as it was written first, a received address tried before every token:
+    /// the fast path must read every value the same.
+    fn gen_value_reference(i: &[u8]) -> PResult<'_, &[u8]> {
+        match i.first() {
+            Some(b'"') => quoted_string(i),
+            Some(b'[') => host(i).map(|(r, (h, _))| (r, h)),
+            _ => {
+                if let Ok((rest, a)) = received_addr(i)
+                    && !rest.first().is_some_and(|&c| chars::is(&chars::TOKEN, c))
+                {
+                    return Ok((rest, a));
+                }
+                token(i)
+            }
+        }
+    }
+
+    #[test]
+    fn parameter_values_read_as_the_grammar_says() {
+        for text in [
+            "z9hG4bK-29243-1-0;rport",
+            "127.0.0.1;branch=x",
+            "2001:db8::9:255;branch=z",
+            "::1",
+            "::1x",
+            "fe80::1x;a",
+            "abc:def",
+            "1.2.3.4:5060",
+            "29243SIPpTag001",
+            "5061",
+            "deadbeef",
+            "cafe:",
+            ":",
+            ";",
+            "",
+            "\"q\" x",
+            "[::1]:5",
+            "a.b.c",
+            "0:0:0:0:0:0:0:0",
+        ] {
+            let b = text.as_bytes();
+            assert_eq!(gen_value(b), gen_value_reference(b), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn separators_with_and_without_white_space() {
+        for text in [
+            ";x",
+            " ;x",
+            " ; x",
+            "\r\n ;\r\n x",
+            ";\r\nx",
+            "x",
+            "",
+            " \r\n",
+            ";",
+        ] {
+            let reference = delimited_reference(text.as_bytes());
+            assert_eq!(semi(text.as_bytes()), reference, "{text:?}");
+        }
+    }
+
+    /// `SWS ";" SWS` with nom's combinators, as `semi` was first written.
+    fn delimited_reference(i: &[u8]) -> PResult<'_, ()> {
+        use nom::sequence::delimited;
+        value((), delimited(opt(lws), char(';'), opt(lws))).parse(i)
     }
 }
