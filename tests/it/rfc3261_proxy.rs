@@ -153,6 +153,54 @@ fn forwarded_request_100_trying_and_hop_by_hop_ack() {
         == 1));
 }
 
+/// A transaction made by a worker ends on the timer thread but is freed by that worker
+/// after its next event (or, when the worker gets no more events, by the timer thread a
+/// second later): freeing across threads is what the graveyard avoids.
+#[test]
+fn finished_transactions_are_freed_by_the_worker_that_made_them() {
+    let uas = FakeUas::new();
+    let mut opts = proxy_opts(&uas.uri("callee"));
+    opts.workers = 1;
+    opts.timers.t1 = Duration::from_millis(20);
+    opts.timers.t4 = Duration::from_millis(50);
+    opts.timers.wait = Duration::from_millis(50);
+    let r = TestRouter::start_with("probe", opts);
+    let tm = &r.server().router().proxy().table().stats;
+    let c = UdpClient::new(r.udp);
+    let relay_once = || {
+        c.send(request("OPTIONS", "relay", r.udp, c.local(), "UDP", "").as_bytes());
+        let (fwd, from) = uas.recv_request(Duration::from_secs(2)).expect("relayed");
+        uas.respond(&fwd, from, 200, "OK", "uas1");
+        assert_eq!(c.final_status(Duration::from_secs(2)).unwrap().0, 200);
+    };
+    relay_once();
+    // it lingers `wait`, then the timer thread takes it out of the table
+    assert!(wait_until(Duration::from_secs(2), || tm
+        .removed
+        .load(Ordering::Relaxed)
+        == 1));
+    let freed = || {
+        (
+            tm.freed_by_worker.load(Ordering::Relaxed),
+            tm.freed_by_sweep.load(Ordering::Relaxed),
+        )
+    };
+    assert_eq!(freed(), (0, 0), "buried, not freed");
+    // the worker's next event (a keep-alive will do) frees it
+    c.send(b"\r\n\r\n");
+    assert!(wait_until(Duration::from_secs(1), || freed() == (1, 0)));
+
+    // with no event after it, the timer thread frees it once it waited a second
+    relay_once();
+    let ended = Instant::now();
+    assert!(wait_until(Duration::from_secs(4), || freed() == (1, 1)));
+    assert!(
+        ended.elapsed() >= Duration::from_millis(900),
+        "swept after {:?}",
+        ended.elapsed()
+    );
+}
+
 #[test]
 fn failure_route_fails_over_to_a_second_uas() {
     let first = FakeUas::new();

@@ -262,6 +262,8 @@ fn stats(router: &Arc<Router>) -> Value {
             "failure_routes": load(&tm.failure_routes),
             "suspended": load(&tm.suspended),
             "resumed": load(&tm.resumed),
+            "freed_by_worker": load(&tm.freed_by_worker),
+            "freed_by_sweep": load(&tm.freed_by_sweep),
         },
         "tenants": tenants,
     })

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod dns;
+pub mod graveyard;
 pub mod logging;
 pub mod proxy;
 pub mod server;

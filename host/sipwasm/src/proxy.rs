@@ -9,6 +9,7 @@
 
 use crate::config::Fallback;
 use crate::dns::Resolver;
+use crate::graveyard::Graveyard;
 use crate::tenants::{Serving, Tenant, Tenants, Workers};
 use bytes::Bytes;
 use sipwasm_proto::reply::response_target;
@@ -45,12 +46,35 @@ pub struct Saved {
 
 type CellRef = Arc<Mutex<Cell<Saved>>>;
 
+/// Where the cells a worker made are dropped: by that worker, after its next event
+/// (see [`crate::graveyard`]).
+type CellGrave = Arc<Graveyard<CellRef>>;
+
+thread_local! {
+    /// This thread's graveyard, when it is a worker ([`Proxy::settle_worker`]).
+    static HOME: std::cell::OnceCell<CellGrave> = const { std::cell::OnceCell::new() };
+}
+
+/// How long finished cells may wait for a worker that gets no events before the timer
+/// thread drops them itself.
+const GRAVE_PATIENCE: Duration = Duration::from_secs(1);
+
+/// The cells of a [`TxTable`], by [`CellId::index`].
+#[derive(Default)]
+struct Slots {
+    entries: Vec<Option<Slot>>,
+    /// Indexes of `entries` that hold no cell.
+    free: Vec<u32>,
+}
+
 struct Slot {
     label: u32,
     cell: CellRef,
     /// Whose transaction it is; kept outside the cell's lock, so that checking it never
     /// waits for (or deadlocks on) a route holding the cell.
     tenant: Arc<Tenant>,
+    /// The graveyard of the worker that made it: the cell is dropped there when it ends.
+    home: Option<CellGrave>,
 }
 
 /// A reply matched to its transaction.
@@ -83,6 +107,11 @@ pub struct TmStats {
     pub resumed: AtomicU64,
     /// Replies forwarded without a transaction.
     pub stateless_replies: AtomicU64,
+    /// Finished transactions freed by the worker that made them (after its next event).
+    pub freed_by_worker: AtomicU64,
+    /// Finished transactions freed by the timer thread, their worker having had no event
+    /// for [`GRAVE_PATIENCE`].
+    pub freed_by_sweep: AtomicU64,
 }
 
 /// How late a transaction timer may fire: the timer wheel's granule, whose deadlines the
@@ -104,8 +133,10 @@ struct Timers {
 /// Every live transaction.
 pub struct TxTable {
     by_key: Mutex<HashMap<ServerKey, CellId>>,
-    slots: Mutex<Vec<Option<Slot>>>,
-    free: Mutex<Vec<u32>>,
+    /// The cells by index, and the free indexes, under one lock: `free` once had its own,
+    /// taken inside the slots' lock by `remove` and around it by `insert`, and a worker
+    /// and the timer thread deadlocked on the two under load.
+    slots: Mutex<Slots>,
     next_label: AtomicU32,
     timers: Mutex<Timers>,
     wake: Condvar,
@@ -117,6 +148,8 @@ pub struct TxTable {
     suspended_len: AtomicUsize,
     /// `t_continue`s accepted and not yet run.
     resumes: Mutex<VecDeque<(CellId, String)>>,
+    /// The graveyards of this router's workers, swept by the timer thread.
+    graveyards: Mutex<Vec<CellGrave>>,
     /// Counters.
     pub stats: TmStats,
 }
@@ -125,8 +158,7 @@ impl TxTable {
     fn new() -> Self {
         TxTable {
             by_key: Mutex::new(HashMap::new()),
-            slots: Mutex::new(Vec::new()),
-            free: Mutex::new(Vec::new()),
+            slots: Mutex::new(Slots::default()),
             next_label: AtomicU32::new(1),
             timers: Mutex::new(Timers {
                 wheel: TimerWheel::new(Instant::now(), TIMER_GRANULE, TIMER_SLOTS),
@@ -136,6 +168,7 @@ impl TxTable {
             suspended: Mutex::new(HashSet::new()),
             suspended_len: AtomicUsize::new(0),
             resumes: Mutex::new(VecDeque::new()),
+            graveyards: Mutex::new(Vec::new()),
             stats: TmStats::default(),
         }
     }
@@ -152,7 +185,7 @@ impl TxTable {
 
     fn get(&self, id: CellId) -> Option<CellRef> {
         let slots = self.slots.lock().expect("not poisoned");
-        match slots.get(id.index as usize) {
+        match slots.entries.get(id.index as usize) {
             Some(Some(s)) if s.label == id.label => Some(s.cell.clone()),
             _ => None,
         }
@@ -162,7 +195,7 @@ impl TxTable {
     /// transactions.
     fn get_for(&self, id: CellId, tenant: &Arc<Tenant>) -> Option<CellRef> {
         let slots = self.slots.lock().expect("not poisoned");
-        match slots.get(id.index as usize) {
+        match slots.entries.get(id.index as usize) {
             Some(Some(s)) if s.label == id.label && Arc::ptr_eq(&s.tenant, tenant) => {
                 Some(s.cell.clone())
             }
@@ -188,12 +221,14 @@ impl TxTable {
         {
             return (id, c, false);
         }
-        let index = match self.free.lock().expect("not poisoned").pop() {
-            Some(i) => i,
-            None => {
-                let mut slots = self.slots.lock().expect("not poisoned");
-                slots.push(None);
-                (slots.len() - 1) as u32
+        let index = {
+            let mut slots = self.slots.lock().expect("not poisoned");
+            match slots.free.pop() {
+                Some(i) => i,
+                None => {
+                    slots.entries.push(None);
+                    (slots.entries.len() - 1) as u32
+                }
             }
         };
         let id = CellId {
@@ -201,10 +236,11 @@ impl TxTable {
             label: self.next_label.fetch_add(1, Ordering::Relaxed),
         };
         let cell = Arc::new(Mutex::new(make(id)));
-        self.slots.lock().expect("not poisoned")[index as usize] = Some(Slot {
+        self.slots.lock().expect("not poisoned").entries[index as usize] = Some(Slot {
             label: id.label,
             cell: cell.clone(),
             tenant: tenant.clone(),
+            home: HOME.with(|h| h.get().cloned()),
         });
         by_key.insert(key, id);
         self.stats.created.fetch_add(1, Ordering::Relaxed);
@@ -219,13 +255,36 @@ impl TxTable {
                 by_key.remove(key);
             }
         }
-        let mut slots = self.slots.lock().expect("not poisoned");
-        if let Some(slot) = slots.get_mut(id.index as usize)
-            && slot.as_ref().is_some_and(|s| s.label == id.label)
-        {
-            *slot = None;
-            self.free.lock().expect("not poisoned").push(id.index);
-            self.stats.removed.fetch_add(1, Ordering::Relaxed);
+        let removed = {
+            let mut slots = self.slots.lock().expect("not poisoned");
+            match slots.entries.get_mut(id.index as usize) {
+                Some(slot) if slot.as_ref().is_some_and(|s| s.label == id.label) => {
+                    let taken = slot.take();
+                    slots.free.push(id.index);
+                    taken
+                }
+                _ => None,
+            }
+        };
+        let Some(slot) = removed else {
+            return;
+        };
+        // buried after the table's locks are released; the cell is freed where the last
+        // handle to it goes, normally in the graveyard's reap
+        if let Some(home) = slot.home {
+            home.bury(slot.cell, Instant::now);
+        }
+        self.stats.removed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drop the cells that waited too long in the graveyard of a worker without events.
+    fn sweep_graveyards(&self, now: Instant) {
+        // the registry's lock is only contended when a worker starts
+        for g in self.graveyards.lock().expect("not poisoned").iter() {
+            let n = g.reap_older_than(GRAVE_PATIENCE, now);
+            self.stats
+                .freed_by_sweep
+                .fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
@@ -1090,6 +1149,7 @@ impl Proxy {
             }
             // failure routes run by timeouts may have called t_continue
             self.run_resumes(&mut workers);
+            self.table.sweep_graveyards(Instant::now());
             if last_purge.elapsed() > Duration::from_secs(30) {
                 last_purge = Instant::now();
                 self.local().location.purge(now_unix());
@@ -1102,6 +1162,30 @@ impl Proxy {
                     }
                 }
             }
+        }
+    }
+
+    /// Give the calling thread, a worker, a graveyard: the transactions it makes are
+    /// dropped by it, in [`Self::reap_worker`], wherever they end. Called once at the
+    /// start of every worker thread.
+    pub fn settle_worker(&self) {
+        let grave = HOME.with(|h| h.get_or_init(CellGrave::default).clone());
+        self.table
+            .graveyards
+            .lock()
+            .expect("not poisoned")
+            .push(grave);
+    }
+
+    /// Drop the finished transactions buried in the calling worker's graveyard. Called
+    /// by the worker after each event, holding no lock.
+    pub fn reap_worker(&self) {
+        let freed = HOME.with(|h| h.get().map_or(0, |g| g.reap()));
+        if freed > 0 {
+            self.table
+                .stats
+                .freed_by_worker
+                .fetch_add(freed as u64, Ordering::Relaxed);
         }
     }
 

@@ -277,6 +277,25 @@ impl Router {
         self.proxy.run_resumes(workers);
     }
 
+    /// One message a TCP or TLS connection's reader handed to this worker's lane.
+    fn handle_job(&self, workers: &mut Workers, job: Incoming) {
+        let source = Source {
+            transport: job.transport,
+            src: job.src,
+            local: job.local,
+            conn: Some(job.conn),
+        };
+        if let Some(frame) = job.msrp {
+            bump(&self.stats.received);
+            self.handle_msrp(workers, frame, source);
+        } else if job.nosip {
+            bump(&self.stats.received);
+            self.handle_nosip(workers, job.data, source);
+        } else {
+            self.handle(workers, job.data, source, job.framing_error.as_ref());
+        }
+    }
+
     /// An MSRP frame: `event_route[msrp:frame-in]`. Dropped when the plugin has no
     /// `msrp-events` export.
     pub fn handle_msrp(
@@ -519,6 +538,7 @@ impl Server {
                 let t = std::thread::Builder::new()
                     .name(format!("sipwasm-udp-{}-{n}", local_addr.port()))
                     .spawn(move || {
+                        router.proxy.settle_worker();
                         sipwasm_transport::udp::serve(&sock, &stop, |data, src| {
                             let source = Source {
                                 transport: Transport::Udp,
@@ -527,6 +547,7 @@ impl Server {
                                 conn: None,
                             };
                             router.handle(&mut worker, data, source, None);
+                            router.proxy.reap_worker();
                         });
                     })
                     .map_err(StartError::Thread)?;
@@ -547,29 +568,10 @@ impl Server {
                 let t = std::thread::Builder::new()
                     .name(format!("sipwasm-tcp-{n}"))
                     .spawn(move || {
+                        router.proxy.settle_worker();
                         while let Ok(job) = rx.recv_blocking() {
-                            let source = Source {
-                                transport: job.transport,
-                                src: job.src,
-                                local: job.local,
-                                conn: Some(job.conn),
-                            };
-                            if let Some(frame) = job.msrp {
-                                router.stats.received.fetch_add(1, Ordering::Relaxed);
-                                router.handle_msrp(&mut worker, frame, source);
-                                continue;
-                            }
-                            if job.nosip {
-                                router.stats.received.fetch_add(1, Ordering::Relaxed);
-                                router.handle_nosip(&mut worker, job.data, source);
-                                continue;
-                            }
-                            router.handle(
-                                &mut worker,
-                                job.data,
-                                source,
-                                job.framing_error.as_ref(),
-                            );
+                            router.handle_job(&mut worker, job);
+                            router.proxy.reap_worker();
                         }
                     })
                     .map_err(StartError::Thread)?;
