@@ -41,6 +41,7 @@ fn sipwasm_bin() -> PathBuf {
 
 #[test]
 fn check_lists_exports_and_imports() {
+    let _machine = machine_share();
     for name in ["tutorial_501", "options_pong", "headers_demo", "probe"] {
         let out = Command::new(sipwasm_bin())
             .arg("check")
@@ -68,6 +69,7 @@ fn check_lists_exports_and_imports() {
 
 #[test]
 fn check_rejects_what_is_not_a_plugin() {
+    let _machine = machine_share();
     let dir = std::env::temp_dir().join(format!("sipwasm-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let text = dir.join("not-wasm.wasm");
@@ -90,6 +92,7 @@ fn check_rejects_what_is_not_a_plugin() {
 
 #[test]
 fn run_reports_config_errors_with_file_and_key() {
+    let _machine = machine_share();
     let dir = std::env::temp_dir().join(format!("sipwasm-cfg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cases = [
@@ -130,10 +133,12 @@ fn run_reports_config_errors_with_file_and_key() {
 struct Running {
     child: Child,
     lines: mpsc::Receiver<String>,
+    _machine: MachineShare,
 }
 
 impl Running {
     fn start(config: &str, extra: &[&str]) -> Running {
+        let machine = machine_share();
         let mut child = Command::new(sipwasm_bin())
             .args(["run", "--config", config])
             .args(extra)
@@ -150,7 +155,11 @@ impl Running {
                 }
             }
         });
-        Running { child, lines }
+        Running {
+            child,
+            lines,
+            _machine: machine,
+        }
     }
 
     /// Log lines until one contains `needle` (or the timeout).

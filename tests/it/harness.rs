@@ -115,6 +115,8 @@ pub struct TestRouter {
     server: Option<Server>,
     rt: tokio::runtime::Runtime,
     _watcher: Option<sipwasm::watch::PluginWatcher>,
+    // last: released after the router has shut down
+    _machine: MachineShare,
 }
 
 impl TestRouter {
@@ -131,6 +133,7 @@ impl TestRouter {
     /// Start a router on the given listener specs (the first UDP and TCP ones are
     /// exposed as `udp` and `tcp`). `SIPWASM_TEST_LOG=debug` shows the routers' logs.
     pub fn start_on(plugin_name: &str, opts: RouterOpts, specs: &[&str]) -> TestRouter {
+        let machine = machine_share();
         if let Ok(level) = std::env::var("SIPWASM_TEST_LOG") {
             sipwasm::logging::init(sipwasm::config::LogFormat::Text, Some(&level));
         }
@@ -202,6 +205,7 @@ impl TestRouter {
             server: Some(server),
             rt,
             _watcher: None,
+            _machine: machine,
         }
     }
 
@@ -209,6 +213,7 @@ impl TestRouter {
     /// file in a fresh directory, which is returned too): tenants, limits, grants. Use
     /// absolute plugin paths and port-0 listeners.
     pub fn from_config(text: &str) -> (TestRouter, PathBuf) {
+        let machine = machine_share();
         if let Ok(level) = std::env::var("SIPWASM_TEST_LOG") {
             sipwasm::logging::init(sipwasm::config::LogFormat::Text, Some(&level));
         }
@@ -243,6 +248,7 @@ impl TestRouter {
             server: Some(server),
             rt,
             _watcher: watcher,
+            _machine: machine,
         };
         (router, dir)
     }
@@ -587,6 +593,50 @@ pub struct SippOutcome {
 
 static SIPP_LOCK: Mutex<()> = Mutex::new(());
 
+/// The machine the tests share. Every router a test starts (and every `sipwasm` process
+/// the CLI tests run) holds it shared; a test that measures latency holds it alone, so
+/// that on a 2-core CI machine its numbers are not another test's load (a hostile-tenant
+/// p99 of 18 ms against a 5 ms baseline, with the MSRP and TLS tests running beside it).
+static MACHINE: parking_lot::RwLock<()> = parking_lot::RwLock::new(());
+
+thread_local! {
+    /// Set while this thread holds `MACHINE` alone: its own routers take no share.
+    static ALONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A share of the machine, held by a running router or `sipwasm` process.
+pub struct MachineShare {
+    _guard: Option<parking_lot::RwLockReadGuard<'static, ()>>,
+}
+
+/// Take a share of the machine: waits while a latency test has it alone. Recursive (a
+/// test may run several routers at once) and a no-op inside the latency test itself.
+pub fn machine_share() -> MachineShare {
+    if ALONE.with(|a| a.get()) {
+        return MachineShare { _guard: None };
+    }
+    MachineShare {
+        _guard: Some(MACHINE.read_recursive()),
+    }
+}
+
+/// The machine to this test alone, once every router of other tests has stopped.
+pub struct MachineAlone {
+    _guard: parking_lot::RwLockWriteGuard<'static, ()>,
+}
+
+pub fn machine_alone() -> MachineAlone {
+    let guard = MACHINE.write();
+    ALONE.with(|a| a.set(true));
+    MachineAlone { _guard: guard }
+}
+
+impl Drop for MachineAlone {
+    fn drop(&mut self) {
+        ALONE.with(|a| a.set(false));
+    }
+}
+
 /// A port free for both UDP and TCP on 127.0.0.1 (SIPp picks 5060 when told 0).
 pub fn free_port() -> u16 {
     loop {
@@ -898,10 +948,23 @@ impl Drop for SippProcess {
     }
 }
 
+/// Held while a test runs several SIPp processes or pushes a large transfer.
+pub struct SippLock {
+    _sipp: std::sync::MutexGuard<'static, ()>,
+    // dropped after `_sipp`: whoever holds the SIPp lock holds a share of the machine
+    _machine: MachineShare,
+}
+
 /// Hold while a test runs several SIPp processes or pushes a large transfer, so
-/// timing-sensitive tests do not compete for the two cores.
-pub fn sipp_lock() -> std::sync::MutexGuard<'static, ()> {
-    SIPP_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+/// timing-sensitive tests do not compete for the two cores. Takes a share of the
+/// machine first: a test that has it alone (and then takes this lock) never waits on a
+/// test that holds this lock while waiting for a share.
+pub fn sipp_lock() -> SippLock {
+    let machine = machine_share();
+    SippLock {
+        _sipp: SIPP_LOCK.lock().unwrap_or_else(|e| e.into_inner()),
+        _machine: machine,
+    }
 }
 
 pub fn assert_calls(what: &str, out: &SippOutcome, calls: u32) {

@@ -327,12 +327,18 @@ fallback = {{ code = 503, reason = "B Unavailable" }}
     }
 }
 
+/// A's latency bound against a baseline p99: below a millisecond the scheduling noise of
+/// a loaded 2-core machine dominates.
+fn latency_bound(base: &RunResult) -> Duration {
+    2 * base.p99.max(Duration::from_millis(1))
+}
+
 #[test]
 fn a_hostile_tenant_hurts_no_other_tenant() {
-    let base = run_with_fault(Fault::None);
+    // the routers of other tests would be B's load on A too
+    let _alone = machine_alone();
+    let mut base = run_with_fault(Fault::None);
     assert_eq!(base.lost_probes, 0);
-    // below a millisecond the scheduling noise of a loaded 2-core machine dominates
-    let bound = 2 * base.p99.max(Duration::from_millis(1));
     let mut report = format!("baseline p99 {:?}", base.p99);
     for fault in [
         Fault::SpinForever,
@@ -341,12 +347,17 @@ fn a_hostile_tenant_hurts_no_other_tenant() {
         Fault::LogFlood,
     ] {
         let mut r = run_with_fault(fault);
-        if r.p99 > bound {
-            // one burst of the machine's own noise (other VMs, SIPp) can spoil a p99 of
-            // a few hundred probes: a tenant that really hurts A does so twice
+        if r.p99 > latency_bound(&base) {
+            // one burst of the machine's own noise (other VMs) can spoil a p99 of a few
+            // hundred probes: measure the baseline again beside the fault, which fails
+            // only if B really hurts A
             report.push_str(&format!("; {fault:?}: p99 {:?} (run again)", r.p99));
+            base = run_with_fault(Fault::None);
+            assert_eq!(base.lost_probes, 0);
+            report.push_str(&format!("; baseline again: p99 {:?}", base.p99));
             r = run_with_fault(fault);
         }
+        let bound = latency_bound(&base);
         report.push_str(&format!("; {fault:?}: p99 {:?}, B {:?}", r.p99, r.b));
         assert_eq!(r.lost_probes, 0, "{fault:?}: A lost answers ({report})");
         assert!(
