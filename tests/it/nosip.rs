@@ -174,12 +174,12 @@ fn cancel_of_a_suspended_invite_gets_487() {
         let m = SipMessage::parse(d).unwrap();
         codes.push((m.status().unwrap(), m.cseq().method));
     }
+    // the CANCEL is answered first, then the INVITE (the 487 may be retransmitted)
+    let finals: Vec<_> = codes.iter().filter(|(c, _)| *c >= 200).collect();
     assert!(
-        codes.contains(&(200, sipwasm_proto::Method::Cancel)),
-        "{codes:?}"
-    );
-    assert!(
-        codes.contains(&(487, sipwasm_proto::Method::Invite)),
+        finals.len() >= 2
+            && *finals[0] == (200, sipwasm_proto::Method::Cancel)
+            && *finals[1] == (487, sipwasm_proto::Method::Invite),
         "{codes:?}"
     );
     app.send(r.udp, &resume_packet(i, l));

@@ -815,6 +815,14 @@ impl Proxy {
     }
 
     fn cancel(&self, ctx: &mut RouteContext, now: Instant) {
+        // the CANCEL itself is answered hop by hop (§16.10), and first: sent after the
+        // CANCELs downstream, the 200 could lose the race with the callee's 487 (forwarded
+        // by another worker), and a caller expecting 200 then 487 gives up on the call
+        let _ = ctx.send_reply(200, "Canceling");
+        let sender = self.sender.get().expect("attached");
+        for o in ctx.take_outbound() {
+            let _ = sender.send(o.transport, o.local, o.dest, o.conn, o.data);
+        }
         let key = ServerKey::of(ctx.msg(), KeyFor::CancelTarget);
         if let Some((id, cell)) = self.table.find(&key) {
             let mut out = Vec::new();
@@ -823,13 +831,6 @@ impl Proxy {
             self.finish(id, &c);
             drop(c);
             self.send_all(out);
-        }
-        // the CANCEL itself is answered hop by hop (§16.10)
-        let _ = ctx.send_reply(200, "Canceling");
-        let out: Vec<_> = ctx.take_outbound();
-        let sender = self.sender.get().expect("attached");
-        for o in out {
-            let _ = sender.send(o.transport, o.local, o.dest, o.conn, o.data);
         }
     }
 
