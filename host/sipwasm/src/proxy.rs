@@ -819,19 +819,15 @@ impl Proxy {
         // CANCELs downstream, the 200 could lose the race with the callee's 487 (forwarded
         // by another worker), and a caller expecting 200 then 487 gives up on the call
         let _ = ctx.send_reply(200, "Canceling");
-        let sender = self.sender.get().expect("attached");
-        for o in ctx.take_outbound() {
-            let _ = sender.send(o.transport, o.local, o.dest, o.conn, o.data);
-        }
+        let mut out = Vec::new();
+        outbound_to_sends(ctx, &mut out);
         let key = ServerKey::of(ctx.msg(), KeyFor::CancelTarget);
         if let Some((id, cell)) = self.table.find(&key) {
-            let mut out = Vec::new();
             let mut c = cell.lock().expect("not poisoned");
             c.on_cancel(now, &mut out);
             self.finish(id, &c);
-            drop(c);
-            self.send_all(out);
         }
+        self.send_all(out);
     }
 
     /// Build, branch-route and send each plan as a branch of `cell`. Returns how many went.
