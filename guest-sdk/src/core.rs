@@ -40,6 +40,23 @@ pub fn set_drop() {
     wit::set_drop();
 }
 
+/// Handle the request as if its top Via asked for `rport` (`force_rport`): replies go to
+/// its source port, and its Via gets `rport`/`received` when forwarded.
+pub fn force_rport() {
+    wit::force_rport();
+}
+
+/// Name `host` instead of the socket's address in our Via and outgoing Record-Route of
+/// this request (`set_advertised_address`); `""` resets.
+pub fn set_advertised_address(host: impl AsRef<str>) -> Result<(), Error> {
+    wit::set_advertised_address(host.as_ref())
+}
+
+/// The port to name with it (`set_advertised_port`); 0 resets.
+pub fn set_advertised_port(port: u16) {
+    wit::set_advertised_port(port);
+}
+
 /// Set message flag `flag` (0..31).
 pub fn set_flag(flag: u32) -> Result<(), Error> {
     wit::set_flag(flag)

@@ -83,11 +83,14 @@ pub mod htable;
 pub mod log;
 pub mod maxfwd;
 pub mod msrp;
+pub mod nathelper;
 pub mod net;
 pub mod nosip;
+pub mod path;
 pub mod pv;
 pub mod registrar;
 pub mod rr;
+pub mod siputils;
 pub mod sl;
 pub mod tm;
 

@@ -1,23 +1,51 @@
 //! Record-Route and loose routing, as Kamailio's `rr`.
 //!
+//! The usual shape of a proxy, after Kamailio's default config: requests inside a dialog
+//! follow their route set; initial requests drop the Route headers a phone preloaded,
+//! pass the route's checks, and are record-routed before they are relayed.
+//!
 //! ```no_run
-//! use sipwasm_sdk::{rr, tm};
+//! use sipwasm_sdk::{core, hdr, rr, siputils, sl, tm};
 //! # fn f() -> sipwasm_sdk::Route {
-//! if rr::loose_route() {
-//!     tm::t_relay()?;            // in-dialog request: follow the route set
-//!     return sipwasm_sdk::core::exit();
+//! if siputils::has_totag() {
+//!     // a forged Route is answered 403 by the router, and `?` ends the route
+//!     if rr::loose_route()?.is_routed() {
+//!         tm::t_relay()?;
+//!         return core::exit();
+//!     }
+//!     if core::is_method("ACK") && tm::t_check_trans() {
+//!         tm::t_relay()?;
+//!         return core::exit();
+//!     }
+//!     sl::send_reply(404, "Not here")?;
+//!     return core::exit();
 //! }
-//! rr::record_route()?;            // initial request: stay in the path
+//! hdr::remove("Route")?;          // initial request: preloaded Routes are not followed
+//! // ... authenticate, look up ...
+//! rr::record_route()?;            // stay in the path of the dialog
+//! tm::t_relay()?;
 //! # Ok(()) }
 //! ```
 
 use crate::bindings::sipwasm::router::rr as wit;
 
-pub use wit::Error;
+pub use wit::{Error, Routed};
 
 impl From<Error> for crate::Stop {
     fn from(e: Error) -> Self {
-        crate::Stop::Error(format!("{e:?}"))
+        match e {
+            // the router already answered 403: the route just ends
+            Error::Forbidden(_) => crate::Stop::Exit,
+            other => crate::Stop::Error(format!("{other:?}")),
+        }
+    }
+}
+
+impl Routed {
+    /// True when the next hop came from the route set (Kamailio's `loose_route() > 0`):
+    /// relay the request.
+    pub fn is_routed(self) -> bool {
+        matches!(self, Routed::RouteSet | Routed::Flow)
     }
 }
 
@@ -31,7 +59,9 @@ pub fn record_route_params(params: impl AsRef<str>) -> Result<(), Error> {
     wit::record_route_params(params.as_ref())
 }
 
-/// Process Route headers; true when the request had some.
-pub fn loose_route() -> bool {
+/// Process the Route headers (see [`Routed`]). In a dialog the top Route must be this
+/// router's Record-Route for this dialog: otherwise the router answers 403 and this
+/// returns [`Error::Forbidden`], which `?` turns into the end of the route.
+pub fn loose_route() -> Result<Routed, Error> {
     wit::loose_route()
 }

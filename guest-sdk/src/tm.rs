@@ -23,7 +23,9 @@ impl From<Error> for crate::Stop {
     }
 }
 
-/// Forward statefully to `$du`, else `$ru` (plus appended branches).
+/// Forward statefully: the main branch (`$ru`, to `$du` when set) when it is new, and
+/// every branch of the destination set, each with its own `$du`, Path and socket. The set
+/// is consumed, so a failure route relays only what it adds.
 pub fn t_relay() -> Result<(), Error> {
     wit::t_relay(None)
 }
@@ -35,7 +37,38 @@ pub fn t_relay_to(uri: impl AsRef<str>) -> Result<(), Error> {
 
 /// Add a Request-URI to fork to in parallel.
 pub fn append_branch(uri: impl AsRef<str>) -> Result<(), Error> {
-    wit::append_branch(uri.as_ref())
+    wit::append_branch(Some(uri.as_ref()))
+}
+
+/// Move the main branch as it is (`$ru`, `$du`, Path, socket) into the destination set
+/// (`append_branch()` without a URI); `t_relay` then does not send it twice.
+pub fn append_branch_current() -> Result<(), Error> {
+    wit::append_branch(None)
+}
+
+/// Serial forking: order the destinations by q, highest first, for [`t_next_contacts`]
+/// (`t_load_contacts`). Returns how many were loaded: 0 when there is one destination
+/// (then relay as it is). Contacts of equal q make one group, forked in parallel.
+///
+/// ```no_run
+/// use sipwasm_sdk::{registrar, tm};
+/// # fn f() -> sipwasm_sdk::Route {
+/// registrar::lookup("location")?;
+/// if tm::t_load_contacts()? > 0 {
+///     tm::t_next_contacts()?;          // the best group now, the others on failure
+///     tm::t_on_failure("NEXT_CONTACTS");
+/// }
+/// tm::t_relay()?;
+/// # Ok(()) }
+/// ```
+pub fn t_load_contacts() -> Result<u32, Error> {
+    wit::t_load_contacts()
+}
+
+/// Take the next group of loaded contacts of equal q as the branches to relay
+/// (`t_next_contacts`); false when none are left.
+pub fn t_next_contacts() -> Result<bool, Error> {
+    wit::t_next_contacts()
 }
 
 /// Run `branch_route[route]` for each branch before it is sent.

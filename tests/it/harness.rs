@@ -1051,6 +1051,7 @@ impl FakeUas {
             extra_headers: &extra,
             server: None,
             body: None,
+            force_rport: false,
         }
         .build(&sipwasm_proto::reply::ReplyInfo::from_request(req));
         if std::env::var_os("SIPWASM_UAS_TRACE").is_some() {

@@ -88,7 +88,7 @@ impl Plugin for NosipResume {
         }
         if !pv::is_null("$tt")? {
             // within a dialog
-            if rr::loose_route() {
+            if rr::loose_route()?.is_routed() {
                 if tm::t_relay().is_err() {
                     sl::send_reply(500, "Server error")?;
                 }

@@ -1,20 +1,31 @@
-//! A registrar and proxy for a small domain, in the spirit of "Kamailio 101" tutorials 4
-//! and 5 (taking registrations, first call):
+//! A registrar and proxy for a small domain, shaped after Kamailio's default
+//! `kamailio.cfg` (`request_route`, `route[REQINIT]`, `route[NATDETECT]`,
+//! `route[WITHINDLG]`, `route[AUTH]`, `route[REGISTRAR]`, `route[LOCATION]`,
+//! `route[RELAY]`), for phones that use it as their outbound proxy:
 //!
 //! - REGISTER needs digest authentication (401) against the users in the plugin config
-//!   (`"user.alice" = "secret"`), then `save("location")` stores the bindings;
-//! - an INVITE or MESSAGE from a user needs proxy authentication (407), then goes to the
-//!   callee's registered contacts (`lookup`), or gets `404 Not Found`;
-//! - requests inside a dialog follow their Route set (`loose_route`); the proxy stays in the
-//!   path with `record_route`.
+//!   (`"user.alice" = "secret"`), then `save("location")` stores the bindings (a phone
+//!   behind NAT is reached where its REGISTER came from);
+//! - an initial INVITE, MESSAGE, OPTIONS, SUBSCRIBE ... from a user needs proxy
+//!   authentication (407); requests for foreign domains are refused (403, no open relay);
+//!   then they go to the callee's registered contacts (`lookup`, forking to all of them),
+//!   or get `404 Not Found`; `record_route` keeps the proxy in the dialog;
+//! - requests inside a dialog follow their route set (`loose_route`), which only this
+//!   router's own signed Record-Route opens: a forged one is answered 403;
+//! - Route headers an initial request brings (the phone's outbound proxy setting) are
+//!   dropped, never followed; CANCEL goes to the transaction it cancels.
 //!
-//! Config keys: `realm` (default the first alias or `sipwasm.local`), `user.<name>`.
+//! Config keys: `realm` (default `sipwasm.local`), `user.<name>` (password).
 
 use sipwasm_sdk::auth::{self, Kind};
 use sipwasm_sdk::{
-    Plugin, Route, config, core, export_plugin, info, maxfwd, pv, registrar, rr, sl, tm, warn,
+    Plugin, Route, config, core, export_plugin, hdr, info, maxfwd, nathelper, pv, registrar, rr,
+    siputils, sl, tm, unknown_route, warn,
 };
 use std::collections::HashMap;
+
+/// Message flag: the sender is behind NAT (Kamailio's `FLT_NATS`).
+const FLT_NATS: u32 = 5;
 
 struct RegistrarProxy {
     realm: String,
@@ -61,51 +72,156 @@ impl RegistrarProxy {
             }
         }
     }
-}
 
-impl Plugin for RegistrarProxy {
-    fn request_route(&mut self) -> Route {
+    /// `route[REQINIT]`: symmetric signalling, hop limit.
+    fn reqinit(&mut self) -> Route {
+        core::force_rport();
         if maxfwd::process_maxfwd(10).is_err() {
             sl::send_reply(483, "Too Many Hops")?;
             return core::exit();
         }
-        // requests inside a dialog: follow the route set
-        if rr::loose_route() {
-            tm::t_relay()?;
+        if core::is_method("OPTIONS") && core::is_myself_ruri() && pv::is_null("$rU")? {
+            // a phone checking that its proxy is alive
+            sl::send_reply(200, "Keepalive")?;
             return core::exit();
+        }
+        Ok(())
+    }
+
+    /// `route[NATDETECT]`: a sender behind NAT is answered and reached where its packets
+    /// come from.
+    fn natdetect(&mut self) -> Route {
+        if nathelper::nat_uac_test(
+            nathelper::VIA_PORT | nathelper::VIA_RECEIVED | nathelper::CONTACT_PRIVATE,
+        ) {
+            if core::is_method("REGISTER") {
+                nathelper::fix_nated_register()?;
+            } else if !siputils::has_totag() {
+                // the callee's requests of this dialog find the caller through the alias
+                nathelper::add_contact_alias()?;
+            }
+            core::set_flag(FLT_NATS)?;
+        }
+        Ok(())
+    }
+
+    /// `route[WITHINDLG]`: requests of a dialog follow the route set this router's
+    /// Record-Route made; anything else is not ours to route.
+    fn within_dialog(&mut self) -> Route {
+        // a Route set this router did not issue is answered 403, and `?` ends here
+        if rr::loose_route()?.is_routed() {
+            if pv::is_null("$du")? {
+                // the other end is behind NAT: its Contact carries where it really is
+                nathelper::handle_ruri_alias()?;
+            }
+            return self.relay();
         }
         if core::is_method("ACK") {
-            // an ACK without Route belongs to a transaction we already answered
-            return core::exit();
-        }
-        if core::is_method("CANCEL") {
             if tm::t_check_trans() {
-                tm::t_relay()?;
+                // the ACK of a failure forwarded from downstream
+                return self.relay();
             }
             return core::exit();
         }
+        sl::send_reply(404, "Not here")?;
+        core::exit()
+    }
+
+    /// `route[AUTH]`: who may send what. Users register and call with credentials; only
+    /// requests for this router's domain are served (not an open relay).
+    fn auth(&mut self) -> Route {
         if core::is_method("REGISTER") {
             let user = self.authenticate(Kind::Www)?;
             if pv::gete("$tU")? != user {
                 sl::send_reply(403, "Forbidden: To does not match your credentials")?;
                 return core::exit();
             }
-            let n = registrar::save("location")?;
-            info!("registered {user} with {n} contact(s)");
+            return Ok(());
+        }
+        if core::is_myself_furi() {
+            let user = self.authenticate(Kind::Proxy)?;
+            if pv::gete("$fU")? != user {
+                sl::send_reply(403, "Forbidden: From does not match your credentials")?;
+                return core::exit();
+            }
+        }
+        if !core::is_myself_ruri() {
+            sl::send_reply(403, "Not relaying")?;
             return core::exit();
         }
-        if core::is_method_in("IM") {
-            self.authenticate(Kind::Proxy)?;
+        Ok(())
+    }
+
+    /// `route[RELAY]`.
+    fn relay(&mut self) -> Route {
+        if core::is_method("INVITE") {
+            tm::t_on_reply("MANAGE_REPLY");
         }
-        rr::record_route()?;
+        if tm::t_relay().is_err() {
+            sl::send_reply_error()?;
+        }
+        core::exit()
+    }
+}
+
+impl Plugin for RegistrarProxy {
+    fn request_route(&mut self) -> Route {
+        self.reqinit()?;
+        self.natdetect()?;
+        if core::is_method("CANCEL") {
+            if tm::t_check_trans() {
+                return self.relay();
+            }
+            return core::exit();
+        }
+        if siputils::has_totag() {
+            return self.within_dialog();
+        }
+        if core::is_method("ACK") {
+            // an ACK without a To tag belongs to nothing
+            return core::exit();
+        }
+        // only initial requests from here on
+        self.auth()?;
+        // Route headers of an initial request (a phone's outbound proxy) are not followed
+        hdr::remove("Route")?;
+        if core::is_method_in("ISF") {
+            rr::record_route()?;
+        }
+        if core::is_method("REGISTER") {
+            let n = registrar::save("location")?;
+            info!(
+                "registered {} with {n} contact(s) from {}:{}",
+                pv::gete("$tU")?,
+                pv::gete("$si")?,
+                pv::gete("$sp")?
+            );
+            return core::exit();
+        }
+        if pv::is_null("$rU")? {
+            sl::send_reply(484, "Address Incomplete")?;
+            return core::exit();
+        }
         if registrar::lookup("location").is_err() {
             sl::send_reply(404, "Not Found")?;
             return core::exit();
         }
-        if tm::t_relay().is_err() {
-            sl::send_reply(500, "Server Internal Error")?;
+        self.relay()
+    }
+
+    fn onreply_route(&mut self, name: &str) -> Route {
+        match name {
+            "MANAGE_REPLY" => {
+                // a callee behind NAT: the caller's requests of the dialog find it through
+                // the alias of its Contact
+                if !pv::is_null("$hdr(Contact)")? {
+                    // (a Contact that is no SIP URI is left as it is)
+                    let _ = nathelper::add_contact_alias();
+                }
+                Ok(())
+            }
+            other => unknown_route(other),
         }
-        core::exit()
     }
 }
 

@@ -153,8 +153,15 @@ pub struct ViaFixup {
 
 /// Compute the [`ViaFixup`] for a request whose top Via is `via`, received from `src`.
 pub fn via_fixup(via: &Via, base: &[u8], src: SocketAddr) -> ViaFixup {
+    via_fixup_rport(via, base, src, false)
+}
+
+/// [`via_fixup`], treating the Via as if it asked for `rport` when `force_rport` is set
+/// (Kamailio's `force_rport()`: symmetric signalling for clients behind NAT that do not
+/// ask for it).
+pub fn via_fixup_rport(via: &Via, base: &[u8], src: SocketAddr, force_rport: bool) -> ViaFixup {
     let sent_by_ip = parse_host_ip(via.host(base));
-    let rport_requested = matches!(via.rport, Some(None));
+    let rport_requested = force_rport || matches!(via.rport, Some(None));
     let received = if rport_requested || sent_by_ip != Some(src.ip()) {
         Some(src.ip())
     } else {
@@ -180,7 +187,17 @@ pub fn parse_host_ip(host: &[u8]) -> Option<IpAddr> {
 /// Via was fixed up with `received`; else sent-by. The port is the rport (source port)
 /// when requested, else the sent-by port, else 5060.
 pub fn response_target(via: &Via, base: &[u8], src: SocketAddr) -> SocketAddr {
-    let fix = via_fixup(via, base, src);
+    response_target_rport(via, base, src, false)
+}
+
+/// [`response_target`], to the source port when `force_rport` is set.
+pub fn response_target_rport(
+    via: &Via,
+    base: &[u8],
+    src: SocketAddr,
+    force_rport: bool,
+) -> SocketAddr {
+    let fix = via_fixup_rport(via, base, src, force_rport);
     let default_port = if via.transport(base).eq_ignore_ascii_case(b"TLS") {
         5061
     } else {
@@ -224,6 +241,10 @@ pub fn write_fixed_via(out: &mut Vec<u8>, via: &Via, base: &[u8], fix: ViaFixup)
             out.extend_from_slice(v);
         }
     }
+    if let (Some(p), None) = (fix.rport, via.rport) {
+        // forced: the Via did not ask for it
+        let _ = write!(out, ";rport={p}");
+    }
     if let Some(ip) = fix.received {
         let _ = write!(out, ";received={ip}");
     }
@@ -246,6 +267,8 @@ pub struct ReplyBuilder<'r> {
     pub server: Option<&'r str>,
     /// Body with its content type.
     pub body: Option<(&'r str, &'r [u8])>,
+    /// Fill in `rport` even if the request's Via did not ask (`force_rport`).
+    pub force_rport: bool,
 }
 
 impl ReplyBuilder<'_> {
@@ -254,7 +277,7 @@ impl ReplyBuilder<'_> {
         let base = info.base;
         let mut out = Vec::with_capacity(512);
         let _ = write!(out, "SIP/2.0 {} {}\r\n", self.code, self.reason);
-        let fix = via_fixup(&info.top_via, base, self.src);
+        let fix = via_fixup_rport(&info.top_via, base, self.src, self.force_rport);
         let top_at = info.top_via.span.start;
         let add_rr = (180..300).contains(&self.code) && info.method_is_invite;
         for h in &info.headers {
@@ -346,6 +369,7 @@ Content-Length: 0\r\n\r\n";
             extra_headers: extra,
             server: Some("sipwasm"),
             body: None,
+            force_rport: false,
         }
         .build(&info);
         let text = String::from_utf8(b.clone()).unwrap();
@@ -408,6 +432,7 @@ Content-Length: 0\r\n\r\n";
                     extra_headers: &[],
                     server: None,
                     body: Some(("text/plain", b"hi")),
+                    force_rport: false,
                 }
                 .build(&info),
             )
@@ -435,6 +460,7 @@ Content-Length: 0\r\n\r\n";
             extra_headers: &[],
             server: None,
             body: None,
+            force_rport: false,
         }
         .build(&info);
         let r = SipMessage::parse(Bytes::from(out)).unwrap();

@@ -126,6 +126,7 @@ fn check_one(raw: &[u8]) {
                     extra_headers: &[],
                     server: None,
                     body: None,
+                    force_rport: false,
                 }
                 .build(&ReplyInfo::from_request(&msg));
                 let again = SipMessage::parse(Bytes::from(reply));
@@ -150,6 +151,7 @@ fn check_one(raw: &[u8]) {
                     extra_headers: &[],
                     server: None,
                     body: None,
+                    force_rport: false,
                 }
                 .build(&info);
             }

@@ -6,7 +6,9 @@ use crate::pv::{PvError, PvIndex, PvName, PvSpec, TemplatePart};
 use crate::services::{NextHop, Services, StaticServices};
 use crate::value::Value;
 use bytes::Bytes;
-use sipwasm_proto::reply::{ReplyBuilder, ReplyInfo, parse_host_ip, response_target};
+use sipwasm_proto::reply::{
+    ReplyBuilder, ReplyInfo, parse_host_ip, response_target, response_target_rport,
+};
 use sipwasm_proto::uri::{Scheme, Uri};
 use sipwasm_proto::{HeaderName, Method, SipMessage, Transport};
 use std::collections::hash_map::RandomState;
@@ -56,6 +58,8 @@ pub struct LocalConfig {
     pub htables: crate::htable::Htables,
     /// MSRP frames are seen as SIP-like requests (the msrp module's `sipmsg`).
     msrp_sipmsg: bool,
+    /// Key of the signatures on the Record-Route and Path URIs this router issues.
+    secret: [u8; 32],
 }
 
 impl std::fmt::Debug for LocalConfig {
@@ -82,6 +86,8 @@ impl LocalConfig {
             .iter()
             .map(|l| (*l, crate::forward::host_text(l.addr)))
             .collect();
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).expect("the OS random source works");
         LocalConfig {
             listeners,
             sent_by,
@@ -94,7 +100,35 @@ impl LocalConfig {
             auth: crate::auth::AuthState::new(),
             htables: crate::htable::Htables::default(),
             msrp_sipmsg: true,
+            secret,
         }
+    }
+
+    /// Sign what this router issues (Record-Route and Path URIs) with a key derived from
+    /// `secret` (`[router] secret`), so that dialogs survive a restart and several routers
+    /// of one deployment accept each other's. Without it the key is random per process.
+    pub fn with_secret(mut self, secret: &[u8]) -> Self {
+        self.secret = derive_key(b"sipwasm-router", secret);
+        self
+    }
+
+    /// The signature of `parts` with this router's (or tenant's) key: 16 hex digits of an
+    /// HMAC-SHA256 over the parts, each prefixed by its length.
+    pub fn sign(&self, parts: &[&[u8]]) -> String {
+        use hmac::Mac as _;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret)
+            .expect("HMAC takes any key length");
+        for p in parts {
+            mac.update(&(p.len() as u32).to_be_bytes());
+            mac.update(p);
+        }
+        let tag = mac.finalize().into_bytes();
+        let mut s = String::with_capacity(16);
+        for b in &tag[..8] {
+            use std::fmt::Write as _;
+            write!(s, "{b:02x}").expect("writing to a String");
+        }
+        s
     }
 
     /// `[msrp] sipmsg`: whether `msrp:frame-in` sees the frame as a SIP-like request
@@ -112,7 +146,7 @@ impl LocalConfig {
     /// The same router identity (listeners, aliases, tags, services) for a tenant: its own
     /// location table and nonces, and only the shared `htables` it was granted (`None`:
     /// all of them).
-    pub fn tenant_view(&self, htables: Option<&[String]>) -> LocalConfig {
+    pub fn tenant_view(&self, name: &str, htables: Option<&[String]>) -> LocalConfig {
         LocalConfig {
             listeners: self.listeners.clone(),
             sent_by: self.sent_by.clone(),
@@ -134,6 +168,8 @@ impl LocalConfig {
                 ),
             },
             msrp_sipmsg: self.msrp_sipmsg,
+            // a tenant's Record-Routes are not another tenant's
+            secret: derive_key(&self.secret, name.as_bytes()),
         }
     }
 
@@ -262,6 +298,23 @@ impl LocalConfig {
     }
 }
 
+/// `host` and `port` of a `host:port` text (IPv6 in brackets).
+fn split_host_port(s: &str) -> (&str, &str) {
+    match s.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, p),
+        _ => (s, "5060"),
+    }
+}
+
+/// An HMAC-SHA256 of `data` under `key`: one key from another.
+fn derive_key(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::Mac as _;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
 /// Where and how a message was received.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Source {
@@ -334,15 +387,47 @@ pub struct RouteContext {
     pub(crate) avps: Vec<(String, Value)>,
     pub(crate) new_ruri: Option<String>,
     pub(crate) dst_uri: Option<String>,
-    /// Extra Request-URIs for parallel forking (`append_branch`, registrar lookup).
-    pub(crate) branches: Vec<String>,
+    /// The branch set besides the main branch (`append_branch`, registrar lookup).
+    pub(crate) branches: Vec<crate::branch::Branch>,
+    /// Path of the main branch: a Route set put in front of the request when it goes out
+    /// (a binding's Path, RFC 3327).
+    pub(crate) path: Vec<String>,
+    /// `$fs`: the socket the main branch leaves from.
+    pub(crate) force_socket: Option<Listener>,
+    /// The connection the main branch goes out on while it is open (a registered flow).
+    pub(crate) conn: Option<ConnId>,
+    /// The main branch must not open a new connection (a UA behind NAT on a stream).
+    pub(crate) no_connect: bool,
+    /// q value of the main branch (set by `lookup`).
+    pub(crate) ruri_q: Option<crate::branch::Q>,
+    /// The main branch was not relayed yet, or got a new Request-URI or `$du` since
+    /// (Kamailio's `ruri_is_new`).
+    pub(crate) ruri_new: bool,
+    /// Contacts loaded for serial forking (`t_load_contacts`), highest q first.
+    pub(crate) contacts: Vec<crate::branch::Branch>,
     pub(crate) lumps: Lumps,
     pub(crate) reply_lumps: Vec<Vec<u8>>,
     pub(crate) outbound: Vec<Outbound>,
     pub(crate) last_error: Option<(u16, &'static str)>,
     pub(crate) drop: bool,
     pub(crate) final_replied: bool,
-    pub(crate) record_route: Option<String>,
+    pub(crate) record_route: Option<crate::rr::RecordRoute>,
+    /// `loose_route` refused the request (403 sent): it is not relayed or forwarded.
+    pub(crate) refused: bool,
+    /// `force_rport`: the sender's Via gets `rport` and replies go to its source port.
+    pub(crate) force_rport: bool,
+    /// `set_advertised_address` / `set_advertised_port`: what goes into our Via and the
+    /// outgoing side's Record-Route instead of the socket's address.
+    pub(crate) advertised: (Option<String>, Option<u16>),
+    /// Connections that must stay open at least this many seconds (a registration over
+    /// them), for the router to apply when the event ends.
+    pub(crate) keep_flows: Vec<(ConnId, u64)>,
+    /// A nathelper function changed the Contact (a second change is refused).
+    pub(crate) contact_changed: bool,
+    /// `fix_nated_register`: the registrar keeps the source address as `received`.
+    pub(crate) nated_register: bool,
+    /// `add_path`: a Path entry for this router goes into the forwarded REGISTER.
+    pub(crate) add_path: Option<crate::path::AddPath>,
     pub(crate) maxfwd_done: bool,
     pub(crate) tm: crate::tm::TmState,
     pub(crate) tx: Option<crate::tm::TxInfo>,
@@ -431,6 +516,13 @@ impl RouteContext {
             new_ruri: None,
             dst_uri: None,
             branches: Vec::new(),
+            path: Vec::new(),
+            force_socket: None,
+            conn: None,
+            no_connect: false,
+            ruri_q: None,
+            ruri_new: true,
+            contacts: Vec::new(),
             lumps: Lumps::default(),
             reply_lumps: Vec::new(),
             outbound: Vec::new(),
@@ -438,6 +530,13 @@ impl RouteContext {
             drop: false,
             final_replied: false,
             record_route: None,
+            refused: false,
+            force_rport: false,
+            advertised: (None, None),
+            keep_flows: Vec::new(),
+            contact_changed: false,
+            nated_register: false,
+            add_path: None,
             maxfwd_done: false,
             tm: crate::tm::TmState::default(),
             tx: None,
@@ -445,6 +544,77 @@ impl RouteContext {
             auth_user: None,
             header_edits: false,
         }
+    }
+
+    /// `host:port` of `listener` in what this request sends out (our Via, the outgoing
+    /// Record-Route): `set_advertised_address` / `set_advertised_port` when the route
+    /// called them, else the listener's advertised or bound address.
+    pub fn sent_by(&self, listener: &Listener) -> std::borrow::Cow<'_, str> {
+        match &self.advertised {
+            (None, None) => self.config.sent_by(listener),
+            (host, port) => {
+                let base = self.config.sent_by(listener);
+                let (base_host, base_port) = split_host_port(&base);
+                let host = host.as_deref().unwrap_or(base_host);
+                let port = port.map_or_else(|| base_port.to_string(), |p| p.to_string());
+                format!("{host}:{port}").into()
+            }
+        }
+    }
+
+    /// True when `force_rport` was called.
+    pub fn forces_rport(&self) -> bool {
+        self.force_rport
+    }
+
+    /// `force_rport` / `add_rport` (core): handle the request as if its top Via asked for
+    /// `rport` (RFC 3581): it gets `rport=` and `received=` when forwarded, and replies go
+    /// to its source port — what a UA behind NAT needs and does not always ask for.
+    pub fn force_rport(&mut self) {
+        self.force_rport = true;
+    }
+
+    /// `set_advertised_address(host)`: the address this request names as ours in our Via
+    /// and the outgoing side's Record-Route (a router behind 1:1 NAT). Empty resets it.
+    pub fn set_advertised_address(&mut self, host: &str) -> Result<(), CoreError> {
+        let host = host.trim();
+        if host.is_empty() {
+            self.advertised.0 = None;
+            return Ok(());
+        }
+        let ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            v6.parse::<std::net::Ipv6Addr>().is_ok()
+        } else {
+            host.len() <= 253
+                && host
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-')
+        };
+        if !ok {
+            return Err(CoreError::InvalidUri(format!(
+                "{host:?} is not a host name, IPv4 address or [IPv6] address"
+            )));
+        }
+        self.advertised.0 = Some(host.to_ascii_lowercase());
+        Ok(())
+    }
+
+    /// `set_advertised_port(port)`: the port to name with it; 0 resets it.
+    pub fn set_advertised_port(&mut self, port: u16) {
+        self.advertised.1 = (port != 0).then_some(port);
+    }
+
+    /// Keep connection `conn` open at least `secs` seconds (it carries a registration).
+    pub fn keep_flow(&mut self, conn: ConnId, secs: u64) {
+        match self.keep_flows.iter_mut().find(|(c, _)| *c == conn) {
+            Some(entry) => entry.1 = entry.1.max(secs),
+            None => self.keep_flows.push((conn, secs)),
+        }
+    }
+
+    /// Take the connections to keep open ([`Self::keep_flow`]).
+    pub fn take_keep_flows(&mut self) -> Vec<(ConnId, u64)> {
+        std::mem::take(&mut self.keep_flows)
     }
 
     /// The message as received.
@@ -715,6 +885,7 @@ impl RouteContext {
                     )));
                 }
                 self.new_ruri = Some(s);
+                self.ruri_new = true;
                 Ok(())
             }
             PvName::RUser | PvName::RDomain => {
@@ -740,6 +911,7 @@ impl RouteContext {
                 Uri::parse_standalone(new.as_bytes())
                     .map_err(|e| PvError::InvalidValue(format!("{new:?}: {e}")))?;
                 self.new_ruri = Some(new);
+                self.ruri_new = true;
                 Ok(())
             }
             PvName::Sht { table, key } => {
@@ -760,6 +932,9 @@ impl RouteContext {
                     )));
                 }
                 self.dst_uri = Some(s);
+                // a new destination makes the main branch worth sending again, as in
+                // Kamailio ("dst_uri changed, re-use the current uri for forking")
+                self.ruri_new = true;
                 Ok(())
             }
             _ => Err(PvError::ReadOnly(format!("{:?}", spec.name))),
@@ -816,6 +991,10 @@ impl RouteContext {
         if !self.msg.is_request() {
             return Err(SlError::NoRequest);
         }
+        if self.refused && self.final_replied {
+            // loose_route answered it 403: that was the final word
+            return Ok(());
+        }
         if self.tx.is_some() {
             return self
                 .t_reply(code, reason)
@@ -844,16 +1023,27 @@ impl RouteContext {
             extra_headers: &extra,
             server: self.config.server_header(),
             body: None,
+            force_rport: self.force_rport,
         }
         .build(&info);
-        let dest = response_target(self.msg.top_via(), self.msg.as_bytes(), self.source.src);
+        let dest = response_target_rport(
+            self.msg.top_via(),
+            self.msg.as_bytes(),
+            self.source.src,
+            self.force_rport,
+        );
         self.outbound.push(Outbound {
             transport: self.source.transport,
             dest,
             local: self.source.local,
             conn: self.source.conn,
             data: Bytes::from(data),
-            flags: Default::default(),
+            // over a stream, a reply goes back on the request's connection or not at all
+            // (Kamailio's set_reply_no_connect): a UA behind NAT cannot be connected to
+            flags: sipwasm_proto::transport::StreamFlags {
+                no_connect: self.source.transport.is_stream(),
+                ..Default::default()
+            },
         });
         if code >= 200 {
             self.final_replied = true;
@@ -1046,6 +1236,7 @@ pub fn reply_to_malformed(
         extra_headers: &extra,
         server: config.server_header(),
         body: None,
+        force_rport: false,
     }
     .build(&info);
     Some(Outbound {

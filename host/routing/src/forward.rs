@@ -3,9 +3,10 @@
 
 use crate::context::{Listener, RouteContext};
 use crate::lumps::Edit;
+use crate::rr::write_rr_uri;
 use crate::services::NextHop;
 use sipwasm_proto::Span;
-use sipwasm_proto::reply::{parse_host_ip, via_fixup, write_fixed_via};
+use sipwasm_proto::reply::{parse_host_ip, via_fixup_rport, write_fixed_via};
 use sipwasm_proto::{HeaderName, SipMessage, Transport};
 use std::hash::{BuildHasher, Hash};
 use std::io::Write as _;
@@ -16,6 +17,8 @@ use std::net::SocketAddr;
 pub struct ForwardSpec<'a> {
     /// The Request-URI it goes out with.
     pub ruri: &'a str,
+    /// Route entries put in front of the request's Route set (a binding's Path).
+    pub path: &'a [String],
     /// Where it goes.
     pub hop: NextHop,
     /// The local socket it leaves from.
@@ -30,22 +33,6 @@ pub fn host_text(addr: SocketAddr) -> String {
         SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
     }
-}
-
-/// Write the URI of our Record-Route entry for listener `l`.
-fn write_rr_uri(out: &mut Vec<u8>, ctx: &RouteContext, l: &Listener, r2: bool, params: &str) {
-    out.extend_from_slice(b"<sip:");
-    out.extend_from_slice(ctx.config().sent_by(l).as_bytes());
-    if l.transport != Transport::Udp {
-        out.extend_from_slice(b";transport=");
-        out.extend_from_slice(l.transport.as_str().as_bytes());
-    }
-    if r2 {
-        out.extend_from_slice(b";r2=on");
-    }
-    out.extend_from_slice(b";lr");
-    out.extend_from_slice(params.as_bytes());
-    out.push(b'>');
 }
 
 /// The request as it leaves on one branch: the route's lumps applied, the Request-URI
@@ -95,7 +82,7 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
     }
     // the sender's Via gets received/rport (§18.2.1, RFC 3581)
     let top = msg.top_via();
-    let fix = via_fixup(top, b, ctx.source().src);
+    let fix = via_fixup_rport(top, b, ctx.source().src, ctx.forces_rport());
     if fix.received.is_some() || fix.rport.is_some() {
         deletes.push(top.span);
         insert(top.span.start as usize, &mut scratch, &|s| {
@@ -111,13 +98,13 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
         s.extend_from_slice(b"Via: SIP/2.0/");
         s.extend_from_slice(spec.local.transport.via_token().as_bytes());
         s.push(b' ');
-        s.extend_from_slice(ctx.config().sent_by(&spec.local).as_bytes());
+        s.extend_from_slice(ctx.sent_by(&spec.local).as_bytes());
         s.extend_from_slice(b";branch=");
         s.extend_from_slice(spec.branch.as_bytes());
         s.extend_from_slice(b"\r\n");
     });
     // Record-Route: above any existing one
-    if let Some(params) = ctx.record_route_params() {
+    if let Some(rr) = ctx.record_route_params() {
         let incoming = Listener {
             transport: ctx.source().transport,
             addr: ctx.source().local,
@@ -127,18 +114,68 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
             .iter()
             .find(|h| h.name == HeaderName::RecordRoute)
             .map_or(first_header, |h| h.line.start as usize);
-        // when the proxy changes socket, one entry for each side (Kamailio's double RR)
-        let entries: &[(Listener, bool)] = if incoming == spec.local {
-            &[(incoming, false)]
-        } else {
-            &[(spec.local, true), (incoming, true)]
-        };
         insert(at, &mut scratch, &|s| {
-            for (listener, r2) in entries {
+            if incoming == spec.local {
                 s.extend_from_slice(b"Record-Route: ");
-                write_rr_uri(s, ctx, listener, *r2, params);
+                write_rr_uri(
+                    s,
+                    ctx,
+                    &incoming,
+                    &ctx.config().sent_by(&incoming),
+                    false,
+                    rr,
+                );
+                s.extend_from_slice(b"\r\n");
+            } else {
+                // the proxy changes socket: one entry for each side (Kamailio's double
+                // RR); the outgoing side's follows `set_advertised_address`, the
+                // incoming side's is what the sender reached
+                s.extend_from_slice(b"Record-Route: ");
+                write_rr_uri(s, ctx, &spec.local, &ctx.sent_by(&spec.local), true, rr);
+                s.extend_from_slice(b"\r\nRecord-Route: ");
+                write_rr_uri(
+                    s,
+                    ctx,
+                    &incoming,
+                    &ctx.config().sent_by(&incoming),
+                    true,
+                    rr,
+                );
                 s.extend_from_slice(b"\r\n");
             }
+        });
+    }
+    // add_path: our Path entry above the ones already there, naming the socket this
+    // copy leaves from (RFC 3327 §5.1)
+    if let Some(add) = ctx.add_path_request() {
+        let at = msg
+            .headers()
+            .iter()
+            .find(|h| h.name_span.of(b).eq_ignore_ascii_case(b"Path"))
+            .map_or(msg.headers_end(), |h| h.line.start as usize);
+        let entry = ctx.path_entry(&spec.local, add);
+        insert(at, &mut scratch, &|s| {
+            s.extend_from_slice(b"Path: ");
+            s.extend_from_slice(entry.as_bytes());
+            s.extend_from_slice(b"\r\n");
+        });
+    }
+    // the branch's Path: a Route set in front of the request's own (RFC 3327 §5.3)
+    if !spec.path.is_empty() {
+        let at = msg
+            .headers()
+            .iter()
+            .find(|h| h.name == HeaderName::Route)
+            .map_or(first_header, |h| h.line.start as usize);
+        insert(at, &mut scratch, &|s| {
+            s.extend_from_slice(b"Route: ");
+            for (i, p) in spec.path.iter().enumerate() {
+                if i > 0 {
+                    s.extend_from_slice(b", ");
+                }
+                s.extend_from_slice(p.as_bytes());
+            }
+            s.extend_from_slice(b"\r\n");
         });
     }
     if spec.hop.transport.is_stream() && msg.content_length().is_none() {

@@ -9,9 +9,13 @@
 //! - [`transform`] — transformations (`{s.len}`, `{uri.user}`, `{tobody.tag}` ...)
 //! - [`lumps`] — header changes recorded as lumps and applied on send
 //! - [`context`] — the per-event state, stateless replies, flags, `is_myself`
-//! - [`tm`] — `t_relay` and friends (recorded as intents), `forward`, `record_route`,
-//!   `loose_route`, `process_maxfwd`
+//! - [`tm`] — `t_relay` and friends (recorded as intents), `forward`, `process_maxfwd`
 //! - [`forward`] — the request a proxy sends on, stateless reply forwarding
+//! - [`branch`] — the destination set: branches with their own `$du`, Path, socket, q
+//! - [`rr`] — `record_route`, `loose_route`: signed Record-Route and Path URIs, flow tokens
+//! - [`nathelper`] — NAT detection, Contact fixing and aliases
+//! - [`path`] — `add_path` for an edge proxy in front of a registrar (RFC 3327)
+//! - [`siputils`] — `has_totag`
 //! - [`registrar`] — `save`, `lookup`, the location tables
 //! - [`auth`] — digest challenges and checks
 //! - [`services`] — what the router provides: name resolution, transaction lookups
@@ -21,21 +25,27 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod branch;
 pub mod context;
 pub mod forward;
 pub mod htable;
 pub mod lumps;
 pub mod msrp;
+pub mod nathelper;
 pub mod net;
 pub mod nosip;
+pub mod path;
 pub mod pv;
 pub mod registrar;
+pub mod rr;
 mod scope;
 pub mod services;
+pub mod siputils;
 pub mod tm;
 pub mod transform;
 pub mod value;
 
+pub use branch::Branch;
 pub use context::{
     Alias, ConnId, CoreError, Listener, LocalConfig, Outbound, RouteContext, SlError, Source,
     reply_to_malformed,
@@ -43,11 +53,16 @@ pub use context::{
 pub use htable::{HtError, HtValue, HtableSpec, Htables};
 pub use lumps::HdrError;
 pub use msrp::{MsrpEvent, MsrpRelayError, MsrpReplyError};
+pub use nathelper::NatError;
 pub use net::{NetError, UdpAllow};
 pub use nosip::{NosipError, NosipFilter, RawEvent};
+pub use path::PathError;
 pub use pv::{PvError, PvSpec};
+pub use rr::{Flow, RecordRoute, Routed, RrError};
 pub use services::{NextHop, ResolveError, Services, StaticServices};
 pub use tm::{BranchPlan, MaxFwd, Resume, TmError, TmIntent, TmState, TxInfo};
 pub use value::Value;
 #[cfg(test)]
 mod proxy_tests;
+#[cfg(test)]
+mod rr_tests;

@@ -1,7 +1,8 @@
 //! The registrar (RFC 3261 §10.3) and location service: `save`, `lookup`, `registered`,
 //! with in-memory tables whose bindings expire.
 
-use crate::context::RouteContext;
+use crate::branch::{Branch, Q, parse_q};
+use crate::context::{ConnId, Listener, RouteContext};
 use sipwasm_proto::grammar::Params;
 use sipwasm_proto::uri::Uri;
 use sipwasm_proto::values::parse_decimal;
@@ -25,15 +26,67 @@ pub struct Binding {
     pub contact: String,
     /// Unix time it expires.
     pub expires_at: u64,
-    /// `q` preference, 0.0 to 1.0.
-    pub q: f32,
+    /// `q` preference in thousandths (1000 when the Contact gives none).
+    pub q: Q,
     /// Call-ID of the REGISTER that made it.
     pub call_id: String,
     /// CSeq of that REGISTER.
     pub cseq: u32,
-    /// Where the REGISTER came from, when it differs from the Contact (NAT): requests go
-    /// there (`$du`).
+    /// Where the REGISTER came from (`sip:IP:PORT;transport=T`) when requests must go
+    /// there instead of the Contact: a UA behind NAT, or on a stream (its connection's
+    /// source port is not the one in its Contact). Requests get it as `$du`.
     pub received: Option<String>,
+    /// The Path of the REGISTER (RFC 3327): edge proxies between the UA and us, as
+    /// name-addrs; requests to the contact go through them.
+    pub path: Vec<String>,
+    /// The local socket the REGISTER arrived on: requests to the contact leave from it.
+    pub socket: Option<Listener>,
+    /// The connection the REGISTER arrived on, when it came over a stream straight from
+    /// the UA: requests go over it, never over a new connection.
+    pub flow: Option<ConnId>,
+    /// RFC 5626 `+sip.instance`, when given.
+    pub instance: Option<String>,
+    /// RFC 5626 `reg-id`, when given with an instance: the binding is one flow of that
+    /// instance.
+    pub reg_id: Option<u32>,
+    /// User-Agent of the REGISTER.
+    pub user_agent: Option<String>,
+}
+
+impl Binding {
+    /// True when requests reach it through NAT or a connection rather than at its Contact
+    /// (it has a `received` address or a flow): what NAT pings are sent to.
+    pub fn is_nated(&self) -> bool {
+        self.received.is_some() || self.flow.is_some()
+    }
+
+    /// The branch a request to this contact becomes: the contact as Request-URI; `$du` the
+    /// first Path hop or the received address; the Path; the socket and flow.
+    pub fn branch(&self) -> Branch {
+        let dst_uri = match self.path.first() {
+            Some(first) => Some(
+                first
+                    .trim()
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            None => self.received.clone(),
+        };
+        Branch {
+            uri: as_request_uri(&self.contact),
+            dst_uri,
+            path: self.path.clone(),
+            socket: self.socket,
+            // a UA on a stream is reached over its own connection only; behind a Path
+            // the edge proxy is an ordinary next hop
+            conn: self.flow,
+            no_connect: self.flow.is_some(),
+            q: Some(self.q),
+        }
+    }
 }
 
 /// Every location table (`"location"` by default), shared by all workers.
@@ -61,6 +114,9 @@ pub enum RegistrarError {
     /// Too many contacts; answered with 403.
     #[error("too many contacts for one address-of-record")]
     TooManyContacts,
+    /// A Path from a UA that does not say `Supported: path`; answered with 420.
+    #[error("Path without Supported: path")]
+    PathNotSupported,
     /// `lookup`: nobody is registered there.
     #[error("not registered")]
     NotFound,
@@ -115,12 +171,48 @@ fn parse_expires(v: &[u8]) -> Option<u64> {
     Some(parse_decimal(v).unwrap_or(u64::MAX))
 }
 
-fn q_of(c: &NameAddr, b: &[u8]) -> f32 {
+fn q_of(c: &NameAddr, b: &[u8]) -> Q {
     Params::new(c.params.of(b))
         .get(b"q")
         .flatten()
-        .and_then(|q| std::str::from_utf8(q).ok()?.parse::<f32>().ok())
-        .map_or(1.0, |q| q.clamp(0.0, 1.0))
+        .and_then(|q| parse_q(std::str::from_utf8(q).ok()?))
+        .unwrap_or(1000)
+}
+
+/// The value of a Contact header parameter, quotes removed (`+sip.instance="<urn:...>"`).
+fn contact_param(c: &NameAddr, b: &[u8], name: &[u8]) -> Option<String> {
+    let v = Params::new(c.params.of(b)).get(name).flatten()?;
+    let v = sipwasm_proto::grammar::trim(v);
+    let v = if v.len() >= 2 && v[0] == b'"' && v[v.len() - 1] == b'"' {
+        &v[1..v.len() - 1]
+    } else {
+        v
+    };
+    Some(String::from_utf8_lossy(v).into_owned())
+}
+
+/// True when the comma-separated option tags of header `name` hold `tag`.
+pub(crate) fn has_option_tag(msg: &sipwasm_proto::SipMessage, name: &[u8], tag: &str) -> bool {
+    msg.headers_named(name).any(|v| {
+        v.split(|&c| c == b',')
+            .any(|t| sipwasm_proto::grammar::trim(t).eq_ignore_ascii_case(tag.as_bytes()))
+    })
+}
+
+/// The entries of every `Path` header of `msg`, as name-addr texts, in order.
+fn path_of(msg: &sipwasm_proto::SipMessage) -> Result<Vec<String>, RegistrarError> {
+    let b = msg.as_bytes();
+    let mut out = Vec::new();
+    for v in msg.headers_named(b"Path") {
+        let mut list = Vec::new();
+        sipwasm_proto::name_addr::parse_list(b, v, true, &mut list)
+            .map_err(|e| RegistrarError::BadRequest(format!("bad Path: {e}")))?;
+        out.extend(
+            list.iter()
+                .map(|na| String::from_utf8_lossy(na.span.of(b)).into_owned()),
+        );
+    }
+    Ok(out)
 }
 
 impl Location {
@@ -138,7 +230,8 @@ impl Location {
         if list.is_empty() {
             t.remove(aor);
         }
-        out.sort_by(|a, b| b.q.total_cmp(&a.q));
+        // stable: equal q values keep the order they registered in
+        out.sort_by_key(|b| std::cmp::Reverse(b.q));
         out
     }
 
@@ -169,6 +262,15 @@ impl Location {
     }
 }
 
+/// What one REGISTER asks of a binding.
+struct Change {
+    uri: String,
+    expires: u64,
+    q: Q,
+    instance: Option<String>,
+    reg_id: Option<u32>,
+}
+
 impl RouteContext {
     fn registrar_reply(&mut self, code: u16, reason: &'static str, extra: &[String]) {
         for h in extra {
@@ -178,10 +280,18 @@ impl RouteContext {
     }
 
     /// `save(table)`: process the REGISTER and answer it (200 with the current bindings,
-    /// or 400 / 423 / 500 / 403 on error, as Kamailio's registrar does).
+    /// or 400 / 420 / 423 / 500 / 403 on error, as Kamailio's registrar does).
+    ///
+    /// What a binding keeps besides the contact: the socket the REGISTER came in on; the
+    /// source address as `received` when the UA is behind NAT (its Contact is not where
+    /// the REGISTER came from) or on a stream; the connection, for a UA that registered
+    /// over TCP or TLS directly; the Path (RFC 3327) when edge proxies put one in, which
+    /// the 200 echoes; and the RFC 5626 instance and reg-id: a binding with both is one
+    /// flow of that instance, replaced by the instance's next REGISTER with the same
+    /// reg-id, and the 200 then says `Require: outbound`.
     pub fn registrar_save(&mut self, table: &str) -> Result<usize, RegistrarError> {
         match self.do_save(table) {
-            Ok(bindings) => {
+            Ok((bindings, path, outbound)) => {
                 let now = self.now_unix;
                 let mut headers: Vec<String> = bindings
                     .iter()
@@ -193,6 +303,13 @@ impl RouteContext {
                         )
                     })
                     .collect();
+                if !path.is_empty() {
+                    headers.push(format!("Path: {}\r\n", path.join(", ")));
+                }
+                if outbound {
+                    headers.push("Require: outbound\r\n".into());
+                }
+                headers.push("Supported: path, outbound\r\n".into());
                 headers.push(format!("Date: {}\r\n", http_date(now)));
                 let n = bindings.len();
                 self.registrar_reply(200, "OK", &headers);
@@ -201,6 +318,11 @@ impl RouteContext {
             Err(e) => {
                 match &e {
                     RegistrarError::BadRequest(_) => self.registrar_reply(400, "Bad Request", &[]),
+                    RegistrarError::PathNotSupported => self.registrar_reply(
+                        420,
+                        "Bad Extension",
+                        &["Unsupported: path\r\n".into()],
+                    ),
                     RegistrarError::IntervalTooBrief => self.registrar_reply(
                         423,
                         "Interval Too Brief",
@@ -219,7 +341,12 @@ impl RouteContext {
         }
     }
 
-    fn do_save(&mut self, table: &str) -> Result<Vec<Binding>, RegistrarError> {
+    /// The bindings after the REGISTER, the Path to echo, and whether an outbound flow
+    /// was registered.
+    fn do_save(
+        &mut self,
+        table: &str,
+    ) -> Result<(Vec<Binding>, Vec<String>, bool), RegistrarError> {
         let msg = self.msg.clone();
         if msg.method() != Method::Register {
             return Err(RegistrarError::NotRegister);
@@ -236,6 +363,12 @@ impl RouteContext {
         };
         let call_id = String::from_utf8_lossy(msg.call_id()).into_owned();
         let cseq = msg.cseq().number;
+        let path = path_of(&msg)?;
+        // RFC 3327 §5.3: a Path is stored only for a UA that said it supports it; Kamailio's
+        // path_mode 2 (its default) refuses the REGISTER otherwise
+        if !path.is_empty() && !has_option_tag(&msg, b"Supported", "path") {
+            return Err(RegistrarError::PathNotSupported);
+        }
         let location = &self.config.location;
         if msg.contact_star() {
             // `Contact: *` with Expires: 0 removes everything (§10.2.2)
@@ -247,9 +380,24 @@ impl RouteContext {
             location.with_aor(table, &aor, |list| {
                 list.retain(|b| b.call_id == call_id && b.cseq >= cseq);
             });
-            return Ok(location.bindings(table, &aor, now));
+            return Ok((location.bindings(table, &aor, now), path, false));
         }
         let src = self.source;
+        let socket = Listener {
+            transport: src.transport,
+            addr: src.local,
+        };
+        // the UA's own connection, when it talks to us directly over a stream
+        let flow = if path.is_empty() { src.conn } else { None };
+        let source_uri = format!(
+            "sip:{};transport={}",
+            crate::forward::host_text(src.src),
+            src.transport.as_str()
+        );
+        let user_agent = msg
+            .header_of(HeaderName::UserAgent)
+            .map(|u| String::from_utf8_lossy(u).into_owned());
+        let nated = self.nated_register;
         let mut changes = Vec::new();
         for c in msg.contacts() {
             let uri = String::from_utf8_lossy(c.uri.as_bytes(b)).into_owned();
@@ -269,68 +417,103 @@ impl RouteContext {
             if expires != 0 && expires < MIN_EXPIRES {
                 return Err(RegistrarError::IntervalTooBrief);
             }
-            let expires = expires.min(MAX_EXPIRES);
-            let received = Uri::parse_standalone(uri.as_bytes()).ok().and_then(|u| {
-                let cb = uri.as_bytes();
-                let same = sipwasm_proto::reply::parse_host_ip(u.host(cb)) == Some(src.src.ip())
-                    && u.port_or_default(cb) == src.src.port();
-                (!same).then(|| {
-                    format!(
-                        "sip:{};transport={}",
-                        crate::forward::host_text(src.src),
-                        src.transport.as_str()
-                    )
-                })
+            let instance = contact_param(c, b, b"+sip.instance");
+            let reg_id = match contact_param(c, b, b"reg-id") {
+                Some(v) => Some(
+                    v.parse::<u32>()
+                        .map_err(|_| RegistrarError::BadRequest(format!("bad reg-id {v:?}")))?,
+                ),
+                None => None,
+            };
+            changes.push(Change {
+                uri,
+                expires: expires.min(MAX_EXPIRES),
+                q: q_of(c, b),
+                // reg-id only means something with an instance (RFC 5626 §4.2)
+                reg_id: reg_id.filter(|_| instance.is_some()),
+                instance,
             });
-            changes.push((uri, expires, q_of(c, b), received));
         }
+        let outbound = changes.iter().any(|c| c.reg_id.is_some() && c.expires > 0)
+            && path.first().is_none_or(|p| path_has_ob(p));
         location.with_aor(table, &aor, |list| -> Result<(), RegistrarError> {
-            for (uri, expires, q, received) in changes {
-                let key = contact_key(&uri);
-                match list.iter().position(|b| contact_key(&b.contact) == key) {
+            for ch in changes {
+                // behind NAT or on a stream, requests go where the REGISTER came from;
+                // behind an edge proxy, to the Path
+                let received = if !path.is_empty() {
+                    None
+                } else if nated || src.transport.is_stream() || !contact_is_source(&ch.uri, src.src)
+                {
+                    Some(source_uri.clone())
+                } else {
+                    None
+                };
+                let binding = Binding {
+                    contact: ch.uri.clone(),
+                    expires_at: now + ch.expires,
+                    q: ch.q,
+                    call_id: call_id.clone(),
+                    cseq,
+                    received,
+                    path: path.clone(),
+                    socket: Some(socket),
+                    flow,
+                    instance: ch.instance.clone(),
+                    reg_id: ch.reg_id,
+                    user_agent: user_agent.clone(),
+                };
+                let key = contact_key(&ch.uri);
+                // an outbound flow is the binding of (instance, reg-id) whatever its
+                // Contact (RFC 5626 §6); other bindings are matched by Contact URI
+                let same = |b: &Binding| match (&ch.instance, ch.reg_id) {
+                    (Some(i), Some(r)) => {
+                        b.instance.as_deref() == Some(i.as_str()) && b.reg_id == Some(r)
+                    }
+                    _ => b.reg_id.is_none() && contact_key(&b.contact) == key,
+                };
+                match list.iter().position(same) {
                     Some(i) => {
                         let existing = &list[i];
                         if existing.call_id == call_id && cseq <= existing.cseq {
                             return Err(RegistrarError::OutOfOrder);
                         }
-                        if expires == 0 {
+                        if ch.expires == 0 {
                             list.remove(i);
                         } else {
-                            list[i] = Binding {
-                                contact: uri,
-                                expires_at: now + expires,
-                                q,
-                                call_id: call_id.clone(),
-                                cseq,
-                                received,
-                            };
+                            list[i] = binding;
                         }
                     }
-                    None if expires == 0 => {}
+                    None if ch.expires == 0 => {}
                     None => {
                         list.retain(|b| b.expires_at > now);
                         if list.len() >= MAX_CONTACTS {
                             return Err(RegistrarError::TooManyContacts);
                         }
-                        list.push(Binding {
-                            contact: uri,
-                            expires_at: now + expires,
-                            q,
-                            call_id: call_id.clone(),
-                            cseq,
-                            received,
-                        });
+                        list.push(binding);
                     }
                 }
             }
             Ok(())
         })?;
-        Ok(location.bindings(table, &aor, now))
+        let bindings = location.bindings(table, &aor, now);
+        // a connection that carries a registration must stay open as long as it does
+        if let Some(conn) = flow
+            && let Some(until) = bindings
+                .iter()
+                .filter(|b| b.flow == Some(conn))
+                .map(|b| b.expires_at)
+                .max()
+        {
+            self.keep_flow(conn, until.saturating_sub(now));
+        }
+        Ok((bindings, path, outbound))
     }
 
-    /// `lookup(table)`: point the request at the contacts registered for its Request-URI:
-    /// the best one becomes `$ru` (and `$du` when registered from behind NAT), the others
-    /// become branches for parallel forking. Returns how many contacts were found.
+    /// `lookup(table)`: point the request at the contacts registered for its Request-URI,
+    /// best q first: the first becomes the main branch (`$ru`, and `$du` when it is
+    /// reached through NAT, a connection or a Path), the others branches of the set, each
+    /// with its own destination, Path, socket and flow. Returns how many contacts were
+    /// found.
     pub fn registrar_lookup(&mut self, table: &str) -> Result<usize, RegistrarError> {
         let ruri = self.current_ruri().ok_or(RegistrarError::NoRequest)?;
         let aor = aor_of(ruri.as_bytes()).ok_or(RegistrarError::NotFound)?;
@@ -338,10 +521,12 @@ impl RouteContext {
         let Some(first) = bindings.first() else {
             return Err(RegistrarError::NotFound);
         };
-        self.new_ruri = Some(as_request_uri(&first.contact));
-        self.dst_uri = first.received.clone();
+        self.set_main_branch(first.branch());
         for b in &bindings[1..] {
-            self.branches.push(as_request_uri(&b.contact));
+            // past Kamailio's branch limit the lowest-q contacts are left out
+            if self.push_branch(b.branch()).is_err() {
+                break;
+            }
         }
         Ok(bindings.len())
     }
@@ -363,6 +548,21 @@ impl RouteContext {
                 .is_empty()
         })
     }
+}
+
+/// True when `contact`'s host and port are `src` (the UA is not behind NAT).
+fn contact_is_source(contact: &str, src: std::net::SocketAddr) -> bool {
+    Uri::parse_standalone(contact.as_bytes()).is_ok_and(|u| {
+        let cb = contact.as_bytes();
+        sipwasm_proto::reply::parse_host_ip(u.host(cb)) == Some(src.ip())
+            && u.port_or_default(cb) == src.port()
+    })
+}
+
+/// True when a Path entry's URI carries `ob` (the edge proxy does RFC 5626 outbound).
+fn path_has_ob(entry: &str) -> bool {
+    let b = entry.as_bytes();
+    sipwasm_proto::name_addr::parse_single(b, b).is_ok_and(|na| na.uri.param(b, b"ob").is_some())
 }
 
 /// RFC 1123 date for `Date` headers.
@@ -475,7 +675,8 @@ From: <sip:bob@example.com>;tag=b\r\nTo: <sip:alice@example.com>\r\nCall-ID: inv
         assert_eq!(c.registrar_lookup("location"), Ok(2));
         assert_eq!(c.current_ruri().unwrap(), "sip:alice@127.0.0.1:5071");
         assert_eq!(c.dst_uri(), Some("sip:127.0.0.1:5070;transport=udp"));
-        assert_eq!(c.branches(), ["sip:alice@127.0.0.1:5070"]);
+        let uris: Vec<&str> = c.branches().iter().map(|b| b.uri.as_str()).collect();
+        assert_eq!(uris, ["sip:alice@127.0.0.1:5070"]);
         assert!(c.registrar_registered("location", Some("sip:alice@example.com")));
         assert!(!c.registrar_registered("other", Some("sip:alice@example.com")));
         // after 120 s only the second remains; after 300 s nothing
@@ -570,6 +771,218 @@ From: <sip:bob@example.com>;tag=b\r\nTo: <sip:alice@example.com>\r\nCall-ID: inv
         let mut c = ctx(&cfg3, invite, 1);
         c.registrar_lookup("location").unwrap();
         assert_eq!(c.current_ruri().unwrap(), "sip:user@example.com");
+    }
+
+    fn ctx_from(cfg: &Arc<LocalConfig>, text: &str, now: u64, source: Source) -> RouteContext {
+        let msg = SipMessage::parse(Bytes::copy_from_slice(text.as_bytes())).unwrap();
+        RouteContext::new(cfg.clone(), msg, source, now)
+    }
+
+    const INVITE: &str = "INVITE sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bKi\r\n\
+From: <sip:bob@example.com>;tag=b\r\nTo: <sip:alice@example.com>\r\nCall-ID: inv\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn every_contact_keeps_its_own_nat_address_socket_and_flow() {
+        let cfg = cfg();
+        // a phone behind NAT registers over UDP: private Contact, public source
+        let nat = Source {
+            transport: Transport::Udp,
+            src: "198.51.100.7:40001".parse().unwrap(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
+        };
+        let mut c = ctx_from(
+            &cfg,
+            &register("<sip:alice@192.168.1.5:5060>;q=0.5", "", 1),
+            0,
+            nat,
+        );
+        c.registrar_save("location").unwrap();
+        // a second device over TCP: its connection is its flow
+        let tcp = Source {
+            transport: Transport::Tcp,
+            src: "198.51.100.8:51000".parse().unwrap(),
+            local: "127.0.0.1:5061".parse().unwrap(),
+            conn: Some(42),
+        };
+        let mut c = ctx_from(
+            &cfg,
+            &register("<sip:alice@10.1.1.9:5060;transport=tcp>", "", 1)
+                .replace("Call-ID: reg-1", "Call-ID: reg-2"),
+            0,
+            tcp,
+        );
+        c.registrar_save("location").unwrap();
+        assert_eq!(c.take_keep_flows(), [(42, DEFAULT_EXPIRES)]);
+        // lookup: each branch has its own destination; the second device (q=1) first
+        let mut c = ctx(&cfg, INVITE, 1);
+        assert_eq!(c.registrar_lookup("location"), Ok(2));
+        let main = c.main_branch();
+        assert_eq!(main.uri, "sip:alice@10.1.1.9:5060;transport=tcp");
+        assert_eq!(
+            main.dst_uri.as_deref(),
+            Some("sip:198.51.100.8:51000;transport=tcp")
+        );
+        assert_eq!(main.conn, Some(42));
+        assert!(main.no_connect);
+        assert_eq!(main.socket.unwrap().addr, "127.0.0.1:5061".parse().unwrap());
+        let other = &c.branches()[0];
+        assert_eq!(other.uri, "sip:alice@192.168.1.5:5060");
+        assert_eq!(
+            other.dst_uri.as_deref(),
+            Some("sip:198.51.100.7:40001;transport=udp"),
+            "the second contact keeps its received address too"
+        );
+        assert_eq!(other.q, Some(500));
+        assert!(!other.no_connect);
+        // a phone that is not behind NAT is reached at its Contact
+        let cfg = super::tests::cfg();
+        let mut c = ctx(&cfg, &register("<sip:alice@127.0.0.1:5070>", "", 1), 0);
+        c.registrar_save("location").unwrap();
+        let mut c = ctx(&cfg, INVITE, 1);
+        c.registrar_lookup("location").unwrap();
+        assert_eq!(c.dst_uri(), None);
+        // ... unless the route says it is (fix_nated_register)
+        let mut c = ctx(&cfg, &register("<sip:alice@127.0.0.1:5070>", "", 2), 0);
+        c.fix_nated_register().unwrap();
+        c.registrar_save("location").unwrap();
+        let mut c = ctx(&cfg, INVITE, 1);
+        c.registrar_lookup("location").unwrap();
+        assert_eq!(c.dst_uri(), Some("sip:127.0.0.1:5070;transport=udp"));
+    }
+
+    #[test]
+    fn path_is_stored_echoed_and_routed() {
+        let cfg = cfg();
+        let edge = Source {
+            transport: Transport::Udp,
+            src: "10.9.9.9:5060".parse().unwrap(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
+        };
+        let path = "Path: <sip:edge.example.com;lr;received=sip:198.51.100.7:40001>\r\n";
+        // without Supported: path, the REGISTER is refused (420) and nothing is stored
+        let mut c = ctx_from(&cfg, &register("<sip:alice@192.168.1.5>", path, 1), 0, edge);
+        assert_eq!(
+            c.registrar_save("location"),
+            Err(RegistrarError::PathNotSupported)
+        );
+        let r = reply(&mut c);
+        assert_eq!(r.status(), Some(420));
+        assert_eq!(r.header(b"Unsupported"), Some(&b"path"[..]));
+        assert!(
+            cfg.location
+                .bindings("location", "alice@example.com", 0)
+                .is_empty()
+        );
+        let with_support =
+            format!("{path}Supported: path, outbound\r\nPath: <sip:p2.example.com;lr>\r\n");
+        let mut c = ctx_from(
+            &cfg,
+            &register("<sip:alice@192.168.1.5>", &with_support, 2),
+            0,
+            edge,
+        );
+        c.registrar_save("location").unwrap();
+        let r = reply(&mut c);
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(
+            r.header(b"Path"),
+            Some(
+                &b"<sip:edge.example.com;lr;received=sip:198.51.100.7:40001>, <sip:p2.example.com;lr>"[..]
+            )
+        );
+        assert_eq!(r.header(b"Require"), None, "no reg-id: no outbound");
+        // lookup: $du is the first Path hop, the whole Path goes in front as Route
+        let mut c = ctx(&cfg, INVITE, 1);
+        c.registrar_lookup("location").unwrap();
+        let b = c.main_branch();
+        assert_eq!(
+            b.dst_uri.as_deref(),
+            Some("sip:edge.example.com;lr;received=sip:198.51.100.7:40001")
+        );
+        assert_eq!(b.path.len(), 2);
+        assert!(!b.no_connect, "the edge proxy is an ordinary next hop");
+        let out = crate::forward::build_request(
+            &c,
+            &crate::forward::ForwardSpec {
+                ruri: &b.uri,
+                path: &b.path,
+                hop: crate::services::NextHop {
+                    transport: Transport::Udp,
+                    addr: "10.9.9.9:5060".parse().unwrap(),
+                },
+                local: crate::context::Listener {
+                    transport: Transport::Udp,
+                    addr: "127.0.0.1:5060".parse().unwrap(),
+                },
+                branch: "z9hG4bKx",
+            },
+        );
+        let out = SipMessage::parse(Bytes::from(out)).unwrap();
+        assert_eq!(out.routes().len(), 2);
+        assert!(
+            out.header(b"Route")
+                .unwrap()
+                .starts_with(b"<sip:edge.example.com;lr")
+        );
+    }
+
+    #[test]
+    fn outbound_flows_by_instance_and_reg_id() {
+        let cfg = cfg();
+        let contact = |port: u16, reg_id: u32| {
+            format!(
+                "<sip:alice@192.168.1.5:{port};transport=tcp;ob>;reg-id={reg_id};+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\""
+            )
+        };
+        let src = |conn: u64| Source {
+            transport: Transport::Tcp,
+            src: "198.51.100.7:50000".parse().unwrap(),
+            local: "127.0.0.1:5061".parse().unwrap(),
+            conn: Some(conn),
+        };
+        let mut c = ctx_from(
+            &cfg,
+            &register(&contact(5060, 1), "Supported: outbound, path\r\n", 1),
+            0,
+            src(1),
+        );
+        c.registrar_save("location").unwrap();
+        let r = reply(&mut c);
+        assert_eq!(r.header(b"Require"), Some(&b"outbound"[..]));
+        // the same instance and reg-id over a new connection (another Contact port): the
+        // flow is replaced, not added
+        let mut c = ctx_from(
+            &cfg,
+            &register(&contact(5062, 1), "", 1).replace("Call-ID: reg-1", "Call-ID: reg-9"),
+            0,
+            src(2),
+        );
+        c.registrar_save("location").unwrap();
+        let b = cfg.location.bindings("location", "alice@example.com", 0);
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].flow, Some(2));
+        assert_eq!(b[0].reg_id, Some(1));
+        // a second flow of the instance (reg-id 2): a second binding
+        let mut c = ctx_from(&cfg, &register(&contact(5064, 2), "", 3), 0, src(3));
+        c.registrar_save("location").unwrap();
+        assert_eq!(
+            cfg.location
+                .bindings("location", "alice@example.com", 0)
+                .len(),
+            2
+        );
+        assert!(matches!(
+            ctx_from(
+                &cfg,
+                &register("<sip:a@h>;reg-id=x;+sip.instance=\"<urn:x>\"", "", 4),
+                0,
+                src(3)
+            )
+            .registrar_save("location"),
+            Err(RegistrarError::BadRequest(_))
+        ));
     }
 
     #[test]

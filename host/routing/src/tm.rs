@@ -1,11 +1,12 @@
-//! The transaction side of a route: `t_relay` and friends, stateless `forward`,
-//! `record_route` / `loose_route` (RFC 3261 §16.4, §16.6) and `process_maxfwd`.
+//! The transaction side of a route: `t_relay` and friends, stateless `forward` and
+//! `process_maxfwd`.
 //!
 //! Host calls only *record* what the route wants (a [`TmIntent`]); the router applies the
 //! intents when the route returns. A route cannot run another route of the same plugin
 //! from inside a host call, and this keeps branch routes, the transaction table and the
 //! sockets out of the call.
 
+use crate::branch::Branch;
 use crate::context::{Listener, Outbound, RouteContext};
 use crate::forward::{ForwardSpec, build_request, stateless_branch};
 use crate::lumps::Lump;
@@ -13,7 +14,7 @@ use crate::services::{NextHop, ResolveError};
 use crate::value::Value;
 use bytes::Bytes;
 use sipwasm_proto::uri::Uri;
-use sipwasm_proto::{HeaderName, Method, Span};
+use sipwasm_proto::{HeaderName, Method};
 use std::time::Duration;
 
 /// What a route set up for its transaction (kept with it for later routes).
@@ -66,13 +67,21 @@ impl TxInfo {
     }
 }
 
-/// One destination of a relay.
+/// One branch of a relay, with its destinations resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BranchPlan {
-    /// Request-URI of this branch.
-    pub ruri: String,
-    /// Where it goes.
-    pub hop: NextHop,
+    /// The branch: Request-URI, `$du`, Path, socket, flow.
+    pub branch: Branch,
+    /// Where it goes, in the order to try: the first now, the next ones when it fails
+    /// with 503 or times out (DNS failover over SRV targets and addresses).
+    pub hops: Vec<NextHop>,
+}
+
+impl BranchPlan {
+    /// The destination tried first.
+    pub fn hop(&self) -> NextHop {
+        self.hops[0]
+    }
 }
 
 /// What a route asked of the transaction layer.
@@ -166,11 +175,6 @@ impl RouteContext {
         self.maxfwd_done
     }
 
-    /// The parameters `record_route` asked for, when it was called.
-    pub fn record_route_params(&self) -> Option<&str> {
-        self.record_route.as_deref()
-    }
-
     /// Saved transaction settings.
     pub fn tm_state(&self) -> &TmState {
         &self.tm
@@ -191,21 +195,18 @@ impl RouteContext {
         std::mem::take(&mut self.intents)
     }
 
-    /// Extra branches (`append_branch`, registrar lookup).
-    pub fn branches(&self) -> &[String] {
-        &self.branches
-    }
-
-    /// Add a branch for parallel forking.
-    pub fn append_branch(&mut self, ruri: String) {
-        self.branches.push(ruri);
-    }
-
-    /// A copy of this state as the context of a later route run with `msg` (an onreply
-    /// route gets the reply; failure and branch routes keep the request).
-    pub fn with_message(&self, msg: sipwasm_proto::SipMessage) -> RouteContext {
+    /// A copy of this state as the context of a later route run with `msg`, received as
+    /// `source` (an onreply route gets the reply, from where it came: `$si` is the
+    /// replier's).
+    pub fn with_message(
+        &self,
+        msg: sipwasm_proto::SipMessage,
+        source: crate::context::Source,
+    ) -> RouteContext {
         let mut c = self.clone();
         c.msg = msg;
+        c.source = source;
+        c.contact_changed = false;
         // the request's lumps carry offsets into the request: a reply starts with none
         c.lumps = Default::default();
         c.header_edits = false;
@@ -338,6 +339,7 @@ impl RouteContext {
             return Err(TmError::NoRequest);
         }
         self.check_not_suspended()?;
+        self.check_not_refused()?;
         if !(100..=699).contains(&code) || reason.contains(['\r', '\n']) {
             return Err(TmError::Invalid(format!("bad reply {code} {reason:?}")));
         }
@@ -370,14 +372,17 @@ impl RouteContext {
             .ok_or(TmError::NoTransaction)
     }
 
-    fn resolve_first(&self, uri: &str) -> Result<NextHop, TmError> {
-        self.config
+    /// The destinations of `uri`, best first; never empty.
+    fn resolve_all(&self, uri: &str) -> Result<Vec<NextHop>, TmError> {
+        let hops = self
+            .config
             .services()
             .resolve(uri)
-            .map_err(|e: ResolveError| TmError::NoDestination(e.to_string()))?
-            .into_iter()
-            .next()
-            .ok_or_else(|| TmError::NoDestination(uri.to_string()))
+            .map_err(|e: ResolveError| TmError::NoDestination(e.to_string()))?;
+        if hops.is_empty() {
+            return Err(TmError::NoDestination(uri.to_string()));
+        }
+        Ok(hops)
     }
 
     fn check_hops(&self) -> Result<(), TmError> {
@@ -387,9 +392,11 @@ impl RouteContext {
         Ok(())
     }
 
-    /// `t_relay` / `t_relay_to(dst)`: forward statefully to `dst`, else `$du`, else `$ru`,
-    /// plus every appended branch. ACKs are forwarded statelessly (they have no
-    /// transaction); a CANCEL matching an INVITE transaction cancels it.
+    /// `t_relay` / `t_relay_to(dst)`: forward statefully to the branches: the main one
+    /// (its `$du`, else its Request-URI) when it is new, and every branch of the set,
+    /// each to `dst` when given. The set is consumed: a failure route forks only what it
+    /// adds. ACKs are forwarded statelessly (they have no transaction); a CANCEL matching
+    /// an INVITE transaction cancels it.
     pub fn t_relay(&mut self, dst: Option<&str>) -> Result<(), TmError> {
         if !self.msg.is_request() {
             return Err(TmError::NoRequest);
@@ -402,6 +409,7 @@ impl RouteContext {
             return Err(TmError::AlreadyRelayed);
         }
         self.check_not_suspended()?;
+        self.check_not_refused()?;
         match self.msg.method() {
             Method::Ack => return self.forward(dst),
             Method::Cancel if self.t_check_trans() => {
@@ -411,186 +419,97 @@ impl RouteContext {
             _ => {}
         }
         self.check_hops()?;
-        let ruri = self.current_ruri().ok_or(TmError::NoRequest)?;
-        let mut plans = Vec::new();
-        let main_target = dst
-            .map(str::to_string)
-            .or_else(|| self.dst_uri.clone())
-            .unwrap_or_else(|| ruri.clone());
-        plans.push(BranchPlan {
-            hop: self.resolve_first(&main_target)?,
-            ruri,
-        });
-        for b in self.branches.clone() {
-            let uri = dst.map_or_else(|| b.clone(), str::to_string);
-            // an extra branch that does not resolve is skipped, as in Kamailio; only the
-            // main destination failing makes t_relay fail
-            if let Ok(hop) = self.resolve_first(&uri) {
-                plans.push(BranchPlan { ruri: b, hop });
+        if let Some(d) = dst {
+            Self::validate_uri(d)?;
+            // an explicit destination is a new one for the main branch
+            self.ruri_new = true;
+        }
+        let main_is_new = self.ruri_new;
+        let mut candidates = Vec::with_capacity(1 + self.branches.len());
+        if main_is_new {
+            candidates.push(self.main_branch());
+        }
+        candidates.extend(self.branches.iter().cloned());
+        if candidates.is_empty() {
+            return Err(TmError::NoDestination(
+                "no new branch: set $ru or $du, append a branch or load contacts first".into(),
+            ));
+        }
+        let mut plans = Vec::with_capacity(candidates.len());
+        for (i, branch) in candidates.into_iter().enumerate() {
+            let target = dst
+                .map(str::to_string)
+                .or_else(|| branch.dst_uri.clone())
+                .unwrap_or_else(|| branch.uri.clone());
+            match self.resolve_all(&target) {
+                Ok(hops) => plans.push(BranchPlan { branch, hops }),
+                // the main destination failing makes t_relay fail; an extra branch that
+                // does not resolve is skipped, as in Kamailio
+                Err(e) if i == 0 && main_is_new => return Err(e),
+                Err(_) => {}
             }
         }
+        if plans.is_empty() {
+            return Err(TmError::NoDestination("no branch resolves".into()));
+        }
+        self.take_branches();
         self.intents.push(TmIntent::Relay(plans));
         Ok(())
     }
 
-    /// `forward` / `forward_uri(uri)`: send the request on statelessly (RFC 3261 §16.11).
+    /// `forward` / `forward_uri(uri)`: send the request on statelessly (RFC 3261 §16.11)
+    /// to `dst`, else the main branch's `$du`, else its Request-URI.
     pub fn forward(&mut self, dst: Option<&str>) -> Result<(), TmError> {
         if !self.msg.is_request() {
             return Err(TmError::NoRequest);
         }
+        self.check_not_refused()?;
         self.check_hops()?;
-        let ruri = self.current_ruri().ok_or(TmError::NoRequest)?;
+        let branch = self.main_branch();
         let target = dst
             .map(str::to_string)
-            .or_else(|| self.dst_uri.clone())
-            .unwrap_or_else(|| ruri.clone());
-        let hop = self.resolve_first(&target)?;
-        let incoming = Listener {
-            transport: self.source.transport,
-            addr: self.source.local,
-        };
-        let local = self
-            .config
-            .pick_listener(&hop, Some(incoming))
-            .ok_or_else(|| {
-                TmError::NoDestination(format!("no {} socket for {}", hop.transport, hop.addr))
-            })?;
-        let branch = stateless_branch(self, &ruri, self.config.hash_keys());
+            .or_else(|| branch.dst_uri.clone())
+            .unwrap_or_else(|| branch.uri.clone());
+        let hop = self.resolve_all(&target)?[0];
+        let local = self.send_socket(&hop, branch.socket).ok_or_else(|| {
+            TmError::NoDestination(format!("no {} socket for {}", hop.transport, hop.addr))
+        })?;
+        let stateless = stateless_branch(self, &branch.uri, self.config.hash_keys());
         let data = build_request(
             self,
             &ForwardSpec {
-                ruri: &ruri,
+                ruri: &branch.uri,
+                path: &branch.path,
                 hop,
                 local,
-                branch: &branch,
+                branch: &stateless,
             },
         );
         self.outbound.push(Outbound {
             transport: hop.transport,
             dest: hop.addr,
             local: local.addr,
-            conn: None,
+            conn: branch.conn,
             data: Bytes::from(data),
-            flags: Default::default(),
+            flags: sipwasm_proto::transport::StreamFlags {
+                no_connect: branch.no_connect,
+                ..Default::default()
+            },
         });
         Ok(())
     }
 
-    /// `record_route` / `record_route_params(params)`: insert a Record-Route when the
-    /// request is forwarded.
-    pub fn record_route(&mut self, params: &str) -> Result<(), TmError> {
-        if !self.msg.is_request() {
-            return Err(TmError::NoRequest);
-        }
-        let params = params.trim();
-        if params.contains(['>', '<', '\r', '\n', ' ']) {
-            return Err(TmError::Invalid(format!(
-                "bad Record-Route parameters {params:?}"
-            )));
-        }
-        let params = if params.is_empty() || params.starts_with(';') {
-            params.to_string()
-        } else {
-            format!(";{params}")
+    /// The socket a request to `hop` leaves from: `forced` (a branch's `$fs`, the socket
+    /// a contact registered on) when it fits the hop, else the one the request came in
+    /// on, else the first of the hop's transport and address family.
+    pub fn send_socket(&self, hop: &NextHop, forced: Option<Listener>) -> Option<Listener> {
+        let incoming = Listener {
+            transport: self.source.transport,
+            addr: self.source.local,
         };
-        self.record_route = Some(params);
-        Ok(())
-    }
-
-    /// `loose_route` (RFC 3261 §16.4): when the Request-URI is ours (a strict router's
-    /// doing), take the last Route as Request-URI; remove the top Route entries that point
-    /// at us; send the request to the next Route (`$du`). True when Route processing
-    /// happened (there were Route headers).
-    pub fn loose_route(&mut self) -> bool {
-        if !self.msg.is_request() || self.msg.routes().is_empty() {
-            return false;
-        }
-        let b = self.msg.as_bytes().to_vec();
-        let routes = self.msg.routes().to_vec();
-        let config = self.config.clone();
-        let is_me = |na: &sipwasm_proto::NameAddr| {
-            let u = &na.uri;
-            u.scheme.is_sip() && config.is_myself(u.host(&b), u.port, u.port_or_default(&b))
-        };
-        let mut skip = 0usize;
-        let mut removed = Vec::new();
-        // strict-router compatibility: our own URI as Request-URI
-        if self.is_myself_ruri()
-            && self
-                .msg
-                .request_uri()
-                .is_some_and(|u| u.param(&b, b"lr").is_none())
-            && let Some(last) = routes.last()
-        {
-            self.new_ruri = Some(String::from_utf8_lossy(last.uri.as_bytes(&b)).into_owned());
-            removed.push(routes.len() - 1);
-        }
-        while skip < routes.len() && is_me(&routes[skip]) {
-            skip += 1;
-            // r2=on: our double Record-Route, both entries are ours
-        }
-        removed.extend(0..skip);
-        self.remove_route_entries(&removed);
-        if let Some(next) = routes.get(skip) {
-            self.dst_uri = Some(String::from_utf8_lossy(next.uri.as_bytes(&b)).into_owned());
-        }
-        true
-    }
-
-    /// Remove the Route entries `indices` (of all Route headers in order) with lumps: a
-    /// header line whose entries all go is deleted; otherwise each run of removed entries
-    /// is cut with the comma that separates it from the entries that stay.
-    fn remove_route_entries(&mut self, indices: &[usize]) {
-        let msg = &self.msg;
-        let routes = msg.routes();
-        let mut cuts = Vec::new();
-        for h in msg.headers().iter().filter(|h| h.name == HeaderName::Route) {
-            // the entries of this header line, and which of them go
-            let entries: Vec<(usize, Span)> = routes
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.span.start >= h.value.start && r.span.end <= h.value.end)
-                .map(|(i, r)| (i, r.span))
-                .collect();
-            let gone: Vec<bool> = entries.iter().map(|(i, _)| indices.contains(i)).collect();
-            if !gone.iter().any(|g| *g) {
-                continue;
-            }
-            if gone.iter().all(|g| *g) {
-                cuts.push(Lump::Delete(h.line));
-                continue;
-            }
-            let mut k = 0;
-            while k < entries.len() {
-                if !gone[k] {
-                    k += 1;
-                    continue;
-                }
-                let first = k;
-                while k + 1 < entries.len() && gone[k + 1] {
-                    k += 1;
-                }
-                let last = k;
-                let span = if last + 1 < entries.len() {
-                    // up to the next entry that stays, separator included
-                    Span::new(
-                        entries[first].1.start as usize,
-                        entries[last + 1].1.start as usize,
-                    )
-                } else {
-                    // the run ends the line: from the end of the entry before it
-                    Span::new(
-                        entries[first - 1].1.end as usize,
-                        entries[last].1.end as usize,
-                    )
-                };
-                cuts.push(Lump::Delete(span));
-                k += 1;
-            }
-        }
-        for c in cuts {
-            self.lumps.push(c);
-        }
+        forced
+            .and_then(|f| self.config.pick_listener(hop, Some(f)).filter(|l| *l == f))
+            .or_else(|| self.config.pick_listener(hop, Some(incoming)))
     }
 
     /// `process_maxfwd(limit)` (maxfwd module).

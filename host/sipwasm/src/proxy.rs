@@ -12,11 +12,11 @@ use crate::dns::Resolver;
 use crate::graveyard::Graveyard;
 use crate::tenants::{Serving, Tenant, Tenants, Workers};
 use bytes::Bytes;
-use sipwasm_proto::reply::response_target;
+use sipwasm_proto::reply::response_target_rport;
 use sipwasm_proto::{Method, SipMessage};
 use sipwasm_routing::forward::{ForwardSpec, build_request, stateless_reply_hop};
 use sipwasm_routing::{
-    Listener, LocalConfig, NextHop, ResolveError, Resume, RouteContext, Services, Source, TmError,
+    Branch, LocalConfig, NextHop, ResolveError, Resume, RouteContext, Services, Source, TmError,
     TmIntent, TxInfo,
 };
 use sipwasm_runtime::{Route, Verdict};
@@ -38,10 +38,24 @@ pub struct Saved {
     /// The tenant and plugin version the request route ran on: every later route of the
     /// transaction runs on it too, even after a newer version was swapped in.
     pub serving: Serving,
+    /// Branches whose destination has further addresses to try (DNS failover).
+    failover: Vec<Failover>,
     /// The earliest deadline of this cell in the timer heap, if any. A later deadline is
     /// not pushed while an earlier entry waits: that entry re-pushes when it fires, so
     /// the heap holds about one entry per cell instead of one per message handled.
     heap_at: std::cell::Cell<Option<Instant>>,
+}
+
+/// A branch that can be sent again to the next address of its destination.
+struct Failover {
+    /// Its index in the cell.
+    branch: u16,
+    /// The context its request is built from (after its branch route).
+    ctx: RouteContext,
+    /// The branch.
+    target: Branch,
+    /// The addresses not tried yet.
+    hops: Vec<NextHop>,
 }
 
 type CellRef = Arc<Mutex<Cell<Saved>>>;
@@ -439,6 +453,7 @@ fn outbound_to_sends(ctx: &mut RouteContext, out: &mut Vec<Send>) {
                 dest: o.dest,
                 local: o.local,
                 conn: o.conn,
+                no_connect: o.flags.no_connect,
             },
             data: o.data,
         });
@@ -506,6 +521,10 @@ impl Proxy {
         self.local.get().expect("attached before use")
     }
 
+    fn sender(&self) -> &Sender {
+        self.sender.get().expect("attached before use")
+    }
+
     fn send_all(&self, out: Vec<Send>) {
         let sender = self.sender.get().expect("attached before use");
         for s in out {
@@ -513,12 +532,17 @@ impl Proxy {
                 let first = s.data.split(|&c| c == b'\r').next().unwrap_or_default();
                 tracing::debug!(dest = %s.target.dest, proto = %s.target.transport, "tm send {}", String::from_utf8_lossy(first));
             }
-            if let Err(e) = sender.send(
+            let flags = sipwasm_transport::StreamFlags {
+                no_connect: s.target.no_connect,
+                ..Default::default()
+            };
+            if let Err(e) = sender.send_with(
                 s.target.transport,
                 s.target.local,
                 s.target.dest,
                 s.target.conn,
                 s.data,
+                flags,
             ) {
                 tracing::info!("send failed: {e}");
             }
@@ -601,12 +625,15 @@ impl Proxy {
         }
     }
 
-    fn reply_target(source: &Source, msg: &SipMessage) -> Target {
+    fn reply_target(source: &Source, msg: &SipMessage, force_rport: bool) -> Target {
         Target {
             transport: source.transport,
-            dest: response_target(msg.top_via(), msg.as_bytes(), source.src),
+            dest: response_target_rport(msg.top_via(), msg.as_bytes(), source.src, force_rport),
             local: source.local,
             conn: source.conn,
+            // replies go back over the connection the request came on, or not at all
+            // (Kamailio's set_reply_no_connect): a UA behind NAT cannot be connected to
+            no_connect: source.transport.is_stream(),
         }
     }
 
@@ -626,19 +653,21 @@ impl Proxy {
         // these copies; a retransmission that finds its cell already made wastes them
         let replies = self.replies.get().expect("attached before use").clone();
         let saved_ctx = ctx.rerun();
+        let force_rport = ctx.forces_rport();
         let k = key.clone();
         let (id, cell, created) = self.table.insert(key, &serving.tenant, |id| {
             Cell::new(
                 id,
                 msg.clone(),
                 source.src,
-                Self::reply_target(&source, &msg),
+                Self::reply_target(&source, &msg, force_rport),
                 timers,
                 replies,
                 Saved {
                     ctx: saved_ctx,
                     key: k,
                     serving: serving.clone(),
+                    failover: Vec::new(),
                     heap_at: std::cell::Cell::new(None),
                 },
                 Instant::now(),
@@ -647,6 +676,7 @@ impl Proxy {
         if created {
             let mut out = Vec::new();
             let mut c = cell.lock().expect("not poisoned");
+            c.set_force_rport(force_rport);
             c.send_trying(&mut out);
             self.reschedule(id, &c);
             drop(c);
@@ -830,7 +860,8 @@ impl Proxy {
         self.send_all(out);
     }
 
-    /// Build, branch-route and send each plan as a branch of `cell`. Returns how many went.
+    /// Build, branch-route and send each plan as a branch of `cell`. Returns how many were
+    /// added (a branch whose flow is gone is added failed, with 430).
     #[allow(
         clippy::too_many_arguments,
         reason = "one internal step with its whole context"
@@ -845,73 +876,174 @@ impl Proxy {
         now: Instant,
         out: &mut Vec<Send>,
     ) -> usize {
-        let local = self.local().clone();
-        let incoming = Listener {
-            transport: ctx.source().transport,
-            addr: ctx.source().local,
-        };
-        let mut sent = 0;
+        let mut added = 0;
         for plan in plans {
             let n = cell.branches().len() as u16;
-            // a branch route works on its own copy (with the branch's R-URI); without one
-            // the request is built from the route's context as it is
-            let branch_ctx;
-            let bctx = match ctx.tm_state().on_branch.clone() {
-                Some(route) => {
-                    let mut copy = ctx.rerun();
-                    copy.set_ruri(plan.ruri.clone());
-                    copy.set_tx_info(Some(tx_info(id, cell, 0, String::new(), Some(n), false)));
-                    let outcome = workers.run(&cell.user.serving, Route::Branch(&route), copy);
-                    let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
-                    let mut ran = outcome.ctx;
-                    outbound_to_sends(&mut ran, out);
-                    if dropped {
-                        continue;
-                    }
-                    branch_ctx = ran;
-                    &branch_ctx
+            // a branch route works on its own copy, with the branch as its main branch;
+            // what it changes ($ru, $du, headers) is this branch's only
+            let Some(route) = ctx.tm_state().on_branch.clone() else {
+                if self.send_branch(id, cell, ctx, &plan.branch, &plan.hops, now, out) {
+                    added += 1;
                 }
-                None => ctx,
-            };
-            let Some(sock) = local.pick_listener(&plan.hop, Some(incoming)) else {
-                tracing::info!(
-                    "no {} socket to reach {}",
-                    plan.hop.transport,
-                    plan.hop.addr
-                );
                 continue;
             };
-            let param = branch_param(id, n);
-            let data = build_request(
-                bctx,
-                &ForwardSpec {
-                    ruri: &plan.ruri,
-                    hop: plan.hop,
-                    local: sock,
-                    branch: &param,
-                },
-            );
-            let target = Target {
-                transport: plan.hop.transport,
-                dest: plan.hop.addr,
-                local: sock.addr,
-                conn: None,
-            };
-            let added = if bctx.has_header_edits() {
-                cell.add_branch(now, param, Bytes::from(data), target, out)
+            let mut copy = ctx.rerun();
+            copy.set_main_branch(plan.branch.clone());
+            copy.set_tx_info(Some(tx_info(id, cell, 0, String::new(), Some(n), false)));
+            let outcome = workers.run(&cell.user.serving, Route::Branch(&route), copy);
+            let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
+            let mut bctx = outcome.ctx;
+            outbound_to_sends(&mut bctx, out);
+            if dropped {
+                continue;
+            }
+            let branch = bctx.main_branch();
+            let hops = if branch.uri == plan.branch.uri && branch.dst_uri == plan.branch.dst_uri {
+                plan.hops.clone()
             } else {
-                let invite = bctx.msg().method() == Method::Invite;
-                cell.add_checked_branch(now, param, Bytes::from(data), invite, target, out)
-            };
-            match added {
-                Ok(_) => {
-                    sent += 1;
-                    self.table.stats.branches.fetch_add(1, Ordering::Relaxed);
+                // the branch route sent it elsewhere
+                let target = branch.dst_uri.as_deref().unwrap_or(&branch.uri);
+                match self.resolver.resolve(target) {
+                    Ok(h) if !h.is_empty() => h,
+                    Ok(_) | Err(_) => {
+                        tracing::info!("branch route target {target} does not resolve");
+                        continue;
+                    }
                 }
-                Err(e) => tracing::info!("branch not added: {e}"),
+            };
+            if self.send_branch(id, cell, &bctx, &branch, &hops, now, out) {
+                added += 1;
             }
         }
-        sent
+        added
+    }
+
+    /// Build the request of `branch` (from `bctx`, the route's context or its branch
+    /// route's) for the first of `hops` and add it to `cell`; the other hops are kept for
+    /// DNS failover. False when nothing was added.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one internal step with its whole context"
+    )]
+    fn send_branch(
+        &self,
+        id: CellId,
+        cell: &mut Cell<Saved>,
+        bctx: &RouteContext,
+        branch: &Branch,
+        hops: &[NextHop],
+        now: Instant,
+        out: &mut Vec<Send>,
+    ) -> bool {
+        let Some((&hop, rest)) = hops.split_first() else {
+            return false;
+        };
+        let Some(sock) = bctx.send_socket(&hop, branch.socket) else {
+            tracing::info!("no {} socket to reach {}", hop.transport, hop.addr);
+            return false;
+        };
+        let n = cell.branches().len() as u16;
+        let param = branch_param(id, n);
+        let target = Target {
+            transport: hop.transport,
+            dest: hop.addr,
+            local: sock.addr,
+            conn: branch.conn,
+            no_connect: branch.no_connect && hop.transport.is_stream(),
+        };
+        let invite = bctx.msg().method() == Method::Invite;
+        if target.no_connect
+            && !self
+                .sender()
+                .has_flow(target.transport, target.conn, target.local, target.dest)
+        {
+            // the UA's connection is gone, and it cannot be connected to (RFC 5626 §5.3)
+            tracing::info!(dest = %hop.addr, "branch not sent: the flow to the UA is gone");
+            return match cell.add_failed_branch(now, param, invite, target, 430, "Flow Failed") {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::info!("branch not added: {e}");
+                    false
+                }
+            };
+        }
+        let data = build_request(
+            bctx,
+            &ForwardSpec {
+                ruri: &branch.uri,
+                path: &branch.path,
+                hop,
+                local: sock,
+                branch: &param,
+            },
+        );
+        let added = if bctx.has_header_edits() {
+            cell.add_branch(now, param, Bytes::from(data), target, out)
+        } else {
+            cell.add_checked_branch(now, param, Bytes::from(data), invite, target, out)
+        };
+        match added {
+            Ok(n) => {
+                self.table.stats.branches.fetch_add(1, Ordering::Relaxed);
+                if !rest.is_empty() {
+                    cell.user.failover.push(Failover {
+                        branch: n,
+                        ctx: bctx.rerun(),
+                        target: branch.clone(),
+                        hops: rest.to_vec(),
+                    });
+                }
+                true
+            }
+            Err(e) => {
+                tracing::info!("branch not added: {e}");
+                false
+            }
+        }
+    }
+
+    /// DNS failover (Kamailio's `use_dns_failover`): branch `n` failed with a 503, or timed
+    /// out without any answer; when its destination had further addresses, send it to the
+    /// next one as a new branch. True when a branch was added.
+    fn dns_failover(
+        &self,
+        id: CellId,
+        cell: &mut Cell<Saved>,
+        n: u16,
+        now: Instant,
+        out: &mut Vec<Send>,
+    ) -> bool {
+        let Some(i) = cell.user.failover.iter().position(|f| f.branch == n) else {
+            return false;
+        };
+        let f = cell.user.failover.swap_remove(i);
+        tracing::debug!(branch = n, next = %f.hops[0].addr, "DNS failover");
+        self.send_branch(id, cell, &f.ctx, &f.target, &f.hops, now, out)
+    }
+
+    /// Failover for the branches that timed out without any answer since the last check.
+    fn failover_timeouts(
+        &self,
+        id: CellId,
+        cell: &mut Cell<Saved>,
+        now: Instant,
+        out: &mut Vec<Send>,
+    ) -> bool {
+        let timed_out: Vec<u16> = cell
+            .user
+            .failover
+            .iter()
+            .map(|f| f.branch)
+            .filter(|&n| {
+                let b = &cell.branches()[n as usize];
+                b.last_code() == 0 && matches!(b.final_reply(), Some(FinalReply::Local(408, _)))
+            })
+            .collect();
+        let mut any = false;
+        for n in timed_out {
+            any |= self.dns_failover(id, cell, n, now, out);
+        }
+        any
     }
 
     /// Every branch failed: run the failure route if one is set; unless it relayed again or
@@ -1005,6 +1137,7 @@ impl Proxy {
         workers: &mut Workers,
         matched: Option<MatchedReply>,
         msg: SipMessage,
+        source: Source,
     ) -> bool {
         let now = Instant::now();
         let Some(MatchedReply {
@@ -1024,7 +1157,7 @@ impl Proxy {
                 let mut msg = msg;
                 let code = msg.status().unwrap_or(0);
                 if let Some(route) = c.user.ctx.tm_state().on_reply.clone() {
-                    let mut ctx = c.user.ctx.with_message(msg.clone());
+                    let mut ctx = c.user.ctx.with_message(msg.clone(), source);
                     let reason =
                         String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
                     ctx.set_tx_info(Some(tx_info(id, &c, code, reason, Some(n), false)));
@@ -1042,6 +1175,11 @@ impl Proxy {
                         drop(c);
                         return true;
                     }
+                }
+                if code == 503 {
+                    // the next address of the destination gets its chance first (the 503
+                    // then is one failed branch among others)
+                    self.dns_failover(id, &mut c, n, now, &mut out);
                 }
                 if c.relay_response(now, n, msg, &mut out) == Relay::AllFailed {
                     self.all_failed(workers, id, &mut c, now, &mut out);
@@ -1076,6 +1214,8 @@ impl Proxy {
                 dest: hop.addr,
                 local: sock.addr,
                 conn: None,
+                // a reply never opens a connection (its sender's is the one to use)
+                no_connect: hop.transport.is_stream(),
             },
             data,
         }]);
@@ -1137,7 +1277,11 @@ impl Proxy {
                     continue;
                 }
                 let mut out = Vec::new();
-                if c.on_timer(now, &mut out) == Relay::AllFailed {
+                let relay = c.on_timer(now, &mut out);
+                // a branch that timed out unanswered tries its destination's next address
+                let failed_over = !c.user.failover.is_empty()
+                    && self.failover_timeouts(id, &mut c, now, &mut out);
+                if relay == Relay::AllFailed && !failed_over {
                     self.all_failed(&mut workers, id, &mut c, now, &mut out);
                 }
                 self.finish(id, &c);

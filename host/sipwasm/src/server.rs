@@ -113,6 +113,10 @@ fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// How long a connection carrying a registration stays open past the registration's
+/// expiry: the UA re-registers shortly before it.
+const FLOW_GRACE_SECS: u64 = 60;
+
 /// True for datagrams that only keep a NAT binding open (CR, LF, spaces, NUL).
 fn is_keepalive(data: &[u8]) -> bool {
     data.iter()
@@ -272,6 +276,12 @@ impl Router {
         for out in outcome.ctx.take_outbound() {
             self.send(out);
         }
+        for (conn, secs) in outcome.ctx.take_keep_flows() {
+            // a registration lives on this connection: it stays open as long (and a
+            // little longer, for the re-registration to arrive on it)
+            self.sender
+                .keep_open(conn, secs.saturating_add(FLOW_GRACE_SECS));
+        }
         self.proxy
             .apply_request_intents(workers, &serving, outcome.ctx);
         self.proxy.run_resumes(workers);
@@ -365,7 +375,8 @@ impl Router {
         if !serving.tenant.events().sip {
             // not delivered to the plugin, but a reply of a transaction still goes on
             self.deny(&serving, "SIP reply", &source);
-            self.proxy.on_reply(workers, matched, ctx.msg().clone());
+            self.proxy
+                .on_reply(workers, matched, ctx.msg().clone(), source);
             return;
         }
         let outcome = workers.run(&serving, Route::Reply, ctx);
@@ -389,7 +400,7 @@ impl Router {
                 }
             }
         };
-        self.proxy.on_reply(workers, matched, msg);
+        self.proxy.on_reply(workers, matched, msg, source);
         self.proxy.run_resumes(workers);
     }
 }
@@ -492,11 +503,13 @@ impl Server {
         let local = Arc::new(local_config);
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
-        for l in listeners {
+        for (i, l) in listeners.into_iter().enumerate() {
+            // a stream listener's own idle timeout, from its spec
+            let idle = settings.listen.get(i).and_then(|s| s.idle_timeout);
             match l {
                 BoundListener::Udp(s) => udp.push(Arc::new(s)),
-                BoundListener::Tcp(s) => tcp.push((s, Transport::Tcp)),
-                BoundListener::Tls(s) => tcp.push((s, Transport::Tls)),
+                BoundListener::Tcp(s) => tcp.push((s, Transport::Tcp, idle)),
+                BoundListener::Tls(s) => tcp.push((s, Transport::Tls, idle)),
             }
         }
         // one lane per TCP worker: a connection's messages stay in order on one worker
@@ -577,8 +590,8 @@ impl Server {
                     .map_err(StartError::Thread)?;
                 threads.push(t);
             }
-            for (l, transport) in tcp {
-                tasks.push(runtime.spawn(table.clone().accept_loop(l, transport)));
+            for (l, transport, idle) in tcp {
+                tasks.push(runtime.spawn(table.clone().accept_loop_with(l, transport, idle)));
             }
             lane_rx
         } else {

@@ -357,7 +357,7 @@ impl Tenants {
                 // a lone tenant with every table: the router's own state, as before tenants
                 local.clone()
             } else {
-                Arc::new(local.tenant_view(t.config.htables.as_deref()))
+                Arc::new(local.tenant_view(t.name(), t.config.htables.as_deref()))
             };
             let _ = t.local.set(view);
         }

@@ -76,6 +76,8 @@ pub struct Target {
     pub local: SocketAddr,
     /// Connection to use, for streams.
     pub conn: Option<u64>,
+    /// Streams: never open a new connection (a UA behind NAT reached over its own).
+    pub no_connect: bool,
 }
 
 impl Target {
@@ -298,6 +300,9 @@ pub struct Cell<U> {
     /// Made on the first local reply that needs it (not `100 Trying`): most proxied
     /// transactions never make one.
     to_tag: std::cell::OnceCell<String>,
+    /// Local replies fill in `rport` although the request's Via did not ask
+    /// (`force_rport`).
+    force_rport: bool,
 }
 
 fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -348,6 +353,7 @@ impl<U> Cell<U> {
             timers,
             replies,
             to_tag: std::cell::OnceCell::new(),
+            force_rport: false,
         }
     }
 
@@ -407,6 +413,12 @@ impl<U> Cell<U> {
         self.server.final_to_tag.as_deref()
     }
 
+    /// Fill in `rport` in the Via of local replies although the request did not ask for it
+    /// (the route called `force_rport`; the reply target already is its source port).
+    pub fn set_force_rport(&mut self, on: bool) {
+        self.force_rport = on;
+    }
+
     /// The reply target upstream.
     pub fn reply_target(&self) -> Target {
         self.server.target
@@ -422,6 +434,7 @@ impl<U> Cell<U> {
             extra_headers,
             server: self.replies.server_header(),
             body: None,
+            force_rport: self.force_rport,
         }
         .build(&ReplyInfo::from_request(&self.request))
     }
@@ -582,6 +595,22 @@ impl<U> Cell<U> {
         self.server.guard_at = None;
         out.push(Send { target, data });
         Ok((self.branches.len() - 1) as u16)
+    }
+
+    /// Add a branch that cannot be sent (its flow is gone): it is recorded, failed at once
+    /// with `code`, and nothing goes out. Returns what that means for the transaction.
+    pub fn add_failed_branch(
+        &mut self,
+        now: Instant,
+        param: String,
+        invite: bool,
+        target: Target,
+        code: u16,
+        reason: &'static str,
+    ) -> Result<Relay, CellError> {
+        let mut out = Vec::new();
+        let n = self.add_checked_branch(now, param, Bytes::new(), invite, target, &mut out)?;
+        Ok(self.fail_branch(n, code, reason))
     }
 
     /// A branch could not be sent (no route, connection refused): it fails locally.

@@ -21,6 +21,7 @@ fn udp(dest: &str) -> Target {
         dest: addr(dest),
         local: addr(PROXY),
         conn: None,
+        no_connect: false,
     }
 }
 

@@ -87,6 +87,32 @@ impl Sender {
         }
     }
 
+    /// Keep stream connection `conn` open at least `secs` seconds (a registration lives on
+    /// it). No-op for UDP or a closed connection.
+    pub fn keep_open(&self, conn: u64, secs: u64) {
+        if let Some(t) = &self.tcp {
+            t.keep_open(conn, secs);
+        }
+    }
+
+    /// True when a message to `dest` over `transport` can go without opening a connection:
+    /// always for UDP; for streams, when connection `conn` or one to `dest` is open.
+    pub fn has_flow(
+        &self,
+        transport: Transport,
+        conn: Option<u64>,
+        local: SocketAddr,
+        dest: SocketAddr,
+    ) -> bool {
+        match transport {
+            Transport::Udp => true,
+            _ => self
+                .tcp
+                .as_ref()
+                .is_some_and(|t| t.has_connection(transport, conn, local, dest)),
+        }
+    }
+
     /// Send `data` over `transport` from `local` to `dest`; for streams, on connection `conn`
     /// when it is still open, else on a new connection to `dest`.
     pub fn send(

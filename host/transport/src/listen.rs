@@ -17,6 +17,10 @@ pub struct ListenSpec {
     pub addr: SocketAddr,
     /// `advertise HOST[:PORT]`: the address others must use to reach this listener.
     pub advertise: Option<Advertise>,
+    /// `idle_timeout SECS` (TCP, TLS): close a connection of this listener idle this long,
+    /// instead of `[tcp] idle_timeout_secs` (a connection carrying a registration stays
+    /// open as long as the registration).
+    pub idle_timeout: Option<Duration>,
 }
 
 /// An advertised address: a host name or IP, and a port (the listener's when absent).
@@ -68,7 +72,7 @@ impl Advertise {
 /// Why a listener spec did not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid listener {spec:?}: {reason} (expected PROTO:IP:PORT [advertise HOST[:PORT]], e.g. udp:127.0.0.1:5060, tcp:[::1]:5060 or udp:0.0.0.0:5060 advertise 203.0.113.7:5060)"
+    "invalid listener {spec:?}: {reason} (expected PROTO:IP:PORT [advertise HOST[:PORT]] [idle_timeout SECS], e.g. udp:127.0.0.1:5060, tcp:[::1]:5060 idle_timeout 3600 or udp:0.0.0.0:5060 advertise 203.0.113.7:5060)"
 )]
 pub struct ListenSpecError {
     spec: String,
@@ -85,14 +89,33 @@ impl FromStr for ListenSpec {
         };
         let mut words = s.split_whitespace();
         let spec = words.next().ok_or_else(|| err("empty"))?;
-        let advertise = match (words.next(), words.next(), words.next()) {
-            (None, _, _) => None,
-            (Some(kw), Some(a), None) if kw.eq_ignore_ascii_case("advertise") => Some(
-                Advertise::parse(a)
-                    .ok_or_else(|| err("advertise needs HOST[:PORT] (a name, an IP, or [IPv6])"))?,
-            ),
-            _ => return Err(err("only \"advertise HOST[:PORT]\" may follow the address")),
-        };
+        let mut advertise = None;
+        let mut idle_timeout = None;
+        while let Some(kw) = words.next() {
+            let value = words
+                .next()
+                .ok_or_else(|| err(&format!("{kw} needs a value")))?;
+            match kw.to_ascii_lowercase().as_str() {
+                "advertise" if advertise.is_none() => {
+                    advertise = Some(Advertise::parse(value).ok_or_else(|| {
+                        err("advertise needs HOST[:PORT] (a name, an IP, or [IPv6])")
+                    })?);
+                }
+                "idle_timeout" if idle_timeout.is_none() => {
+                    let secs: u64 = value
+                        .parse()
+                        .ok()
+                        .filter(|s| (1..=86_400).contains(s))
+                        .ok_or_else(|| err("idle_timeout needs 1 to 86400 seconds"))?;
+                    idle_timeout = Some(Duration::from_secs(secs));
+                }
+                _ => {
+                    return Err(err(
+                        "only \"advertise HOST[:PORT]\" and \"idle_timeout SECS\" (once each) may follow the address",
+                    ));
+                }
+            }
+        }
         let (proto, addr) = spec
             .split_once(':')
             .ok_or_else(|| err("missing protocol"))?;
@@ -102,10 +125,14 @@ impl FromStr for ListenSpec {
         let addr: SocketAddr = addr
             .parse()
             .map_err(|_| err("not an IP:PORT (IPv6 addresses go in brackets)"))?;
+        if idle_timeout.is_some() && !transport.is_stream() {
+            return Err(err("idle_timeout is for tcp and tls listeners"));
+        }
         Ok(ListenSpec {
             transport,
             addr,
             advertise,
+            idle_timeout,
         })
     }
 }
@@ -115,6 +142,9 @@ impl fmt::Display for ListenSpec {
         write!(f, "{}:{}", self.transport, self.addr)?;
         if let Some(a) = &self.advertise {
             write!(f, " advertise {}", a.sent_by(self.addr.port()))?;
+        }
+        if let Some(t) = self.idle_timeout {
+            write!(f, " idle_timeout {}", t.as_secs())?;
         }
         Ok(())
     }

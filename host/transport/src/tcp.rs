@@ -96,6 +96,8 @@ struct Conn {
     local: SocketAddr,
     /// Signalled by [`ConnectionTable::close`].
     closed: Arc<tokio::sync::Notify>,
+    /// Unix time until which the connection stays open however idle it is.
+    keep_until: Arc<AtomicU64>,
 }
 
 struct Table {
@@ -222,6 +224,17 @@ impl ConnectionTable {
     /// Accept connections on `listener` (TCP, or TLS when `transport` says so) until the
     /// task is dropped.
     pub async fn accept_loop(self, listener: std::net::TcpListener, transport: Transport) {
+        self.accept_loop_with(listener, transport, None).await;
+    }
+
+    /// [`Self::accept_loop`] with the idle timeout of this listener (`idle_timeout` in its
+    /// spec) instead of the table's.
+    pub async fn accept_loop_with(
+        self,
+        listener: std::net::TcpListener,
+        transport: Transport,
+        idle_timeout: Option<Duration>,
+    ) {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {
@@ -238,9 +251,9 @@ impl ConnectionTable {
                         continue;
                     }
                     if transport == Transport::Tls {
-                        self.accept_tls(stream, peer);
+                        self.accept_tls(stream, peer, idle_timeout);
                     } else {
-                        self.start(stream, peer);
+                        self.start(stream, peer, idle_timeout);
                     }
                 }
                 Err(e) => {
@@ -254,7 +267,7 @@ impl ConnectionTable {
 
     /// The TLS handshake of an accepted connection, bounded by the message timeout, then
     /// the connection as any other.
-    fn accept_tls(&self, stream: TcpStream, peer: SocketAddr) {
+    fn accept_tls(&self, stream: TcpStream, peer: SocketAddr, idle: Option<Duration>) {
         let Some(tls) = self.inner.tls.clone() else {
             tracing::warn!(%peer, "TLS connection refused: no [tls] certificate configured");
             return;
@@ -269,7 +282,7 @@ impl ConnectionTable {
             match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
                 Ok(Ok(s)) => {
                     let (r, w) = tokio::io::split(s);
-                    table.start_io(r, w, Transport::Tls, peer, local, Vec::new());
+                    table.start_io(r, w, Transport::Tls, peer, local, Vec::new(), idle);
                 }
                 Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
                 Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
@@ -278,14 +291,31 @@ impl ConnectionTable {
     }
 
     /// Register a connected TCP stream and spawn its reader and writer.
-    fn start(&self, stream: TcpStream, peer: SocketAddr) -> Option<(u64, mpsc::Sender<Bytes>)> {
+    fn start(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        idle: Option<Duration>,
+    ) -> Option<(u64, mpsc::Sender<Bytes>)> {
         let local = stream.local_addr().ok()?;
         let _ = stream.set_nodelay(true);
         let (reader, writer) = stream.into_split();
-        Some(self.start_io(reader, writer, Transport::Tcp, peer, local, Vec::new()))
+        Some(self.start_io(
+            reader,
+            writer,
+            Transport::Tcp,
+            peer,
+            local,
+            Vec::new(),
+            idle,
+        ))
     }
 
     /// Register a connection (TCP or TLS halves) and spawn its reader and writer.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one internal constructor, all parts needed"
+    )]
     fn start_io<R, W>(
         &self,
         reader: R,
@@ -294,6 +324,7 @@ impl ConnectionTable {
         peer: SocketAddr,
         local: SocketAddr,
         first: Vec<Bytes>,
+        idle: Option<Duration>,
     ) -> (u64, mpsc::Sender<Bytes>)
     where
         R: tokio::io::AsyncRead + Unpin + Send + 'static,
@@ -302,6 +333,9 @@ impl ConnectionTable {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.inner.limits.send_queue);
         let closed = Arc::new(tokio::sync::Notify::new());
+        // idle time allowed: the listener's, raised while a registration lives on it
+        let idle = idle.unwrap_or(self.inner.limits.idle_timeout);
+        let keep_until = Arc::new(AtomicU64::new(0));
         self.inner.conns.lock().expect("not poisoned").insert(
             id,
             Conn {
@@ -310,6 +344,7 @@ impl ConnectionTable {
                 peer,
                 local,
                 closed: closed.clone(),
+                keep_until: keep_until.clone(),
             },
         );
         tracing::debug!(conn = id, %peer, %local, %transport, "connection open");
@@ -320,7 +355,9 @@ impl ConnectionTable {
                 .runtime
                 .spawn(write_loop(writer, first, rx, limits.write_timeout));
         self.inner.runtime.spawn(async move {
-            let why = table.read_loop(reader, id, transport, peer, local).await;
+            let why = table
+                .read_loop(reader, id, transport, peer, local, (idle, keep_until))
+                .await;
             // Replies may still be on their way: after a framing error the router answers
             // and then closes the connection itself; after EOF (a half-close) the peer may
             // still read. Keep the connection registered for a bounded time.
@@ -349,6 +386,7 @@ impl ConnectionTable {
         transport: Transport,
         peer: SocketAddr,
         local: SocketAddr,
+        (allowed, keep_until): (Duration, Arc<AtomicU64>),
     ) -> Closed {
         let limits = self.inner.limits;
         let framer = StreamFramer::new(limits.max_message);
@@ -475,12 +513,16 @@ impl ConnectionTable {
             } else if message_started.is_none() {
                 message_started = Some(Instant::now());
             }
+            // idle: this connection's allowance, or longer while a registration lives on it
+            let idle = {
+                let kept = keep_until
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(unix_now());
+                allowed.max(Duration::from_secs(kept))
+            };
             let wait = match message_started {
-                Some(t) => limits
-                    .message_timeout
-                    .saturating_sub(t.elapsed())
-                    .min(limits.idle_timeout),
-                None => limits.idle_timeout,
+                Some(t) => limits.message_timeout.saturating_sub(t.elapsed()).min(idle),
+                None => idle,
             };
             if wait.is_zero() {
                 return Closed::SlowMessage;
@@ -496,6 +538,8 @@ impl ConnectionTable {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Closed::Io(e),
                 Err(_) if message_started.is_some() => return Closed::SlowMessage,
+                // a registration made meanwhile keeps it open longer
+                Err(_) if keep_until.load(Ordering::Relaxed) > unix_now() => {}
                 Err(_) => return Closed::Idle,
             }
         }
@@ -691,7 +735,7 @@ impl ConnectionTable {
         let mut pending = self.inner.pending.lock().expect("not poisoned");
         let p = pending.remove(&key).unwrap_or_default();
         let first = p.data.into_iter().map(|(data, _)| data).collect();
-        let (id, _) = self.start_io(r, w, key.0, key.1, local, first);
+        let (id, _) = self.start_io(r, w, key.0, key.1, local, first, None);
         drop(pending);
         if p.close_after {
             self.close(id);
@@ -711,6 +755,30 @@ impl ConnectionTable {
             .map(|(id, _)| *id)
     }
 
+    /// Keep connection `conn` open for at least `secs` more seconds, however idle (a
+    /// registration lives on it: Kamailio's `tcp_persistent_flag`). False when it is not
+    /// open.
+    pub fn keep_open(&self, conn: u64, secs: u64) -> bool {
+        let conns = self.inner.conns.lock().expect("not poisoned");
+        let Some(c) = conns.get(&conn) else {
+            return false;
+        };
+        let until = unix_now().saturating_add(secs);
+        c.keep_until.fetch_max(until, Ordering::Relaxed);
+        true
+    }
+
+    /// True when connection `conn` is open, or one to `dest` over `transport` is.
+    pub fn has_connection(
+        &self,
+        transport: Transport,
+        conn: Option<u64>,
+        local: SocketAddr,
+        dest: SocketAddr,
+    ) -> bool {
+        conn.is_some_and(|id| self.is_open(id)) || self.find(transport, local, dest).is_some()
+    }
+
     fn lane(&self, id: u64) -> &async_channel::Sender<Incoming> {
         let lanes = &self.inner.lanes;
         &lanes[(id % lanes.len() as u64) as usize]
@@ -723,6 +791,12 @@ impl ConnectionTable {
             .expect("not poisoned")
             .contains_key(&id)
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(

@@ -72,4 +72,23 @@ impl Host for HostState {
             c.set_drop();
         }
     }
+
+    fn force_rport(&mut self) {
+        if let Some(c) = self.event.as_mut() {
+            c.force_rport();
+        }
+    }
+
+    fn set_advertised_address(&mut self, host: String) -> Result<(), Error> {
+        match self.event.as_mut() {
+            Some(c) => c.set_advertised_address(&host).map_err(core_error),
+            None => Ok(()),
+        }
+    }
+
+    fn set_advertised_port(&mut self, port: u16) {
+        if let Some(c) = self.event.as_mut() {
+            c.set_advertised_port(port);
+        }
+    }
 }

@@ -10,11 +10,14 @@ mod htable;
 mod log;
 mod maxfwd;
 mod msrp;
+mod nathelper;
 mod net;
 mod nosip;
+mod path;
 mod pv;
 mod registrar;
 mod rr;
+mod siputils;
 mod sl;
 mod tm;
 

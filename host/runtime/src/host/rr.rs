@@ -1,13 +1,14 @@
 //! `sipwasm:router/rr`
 
-use crate::bindings::sipwasm::router::rr::{Error, Host};
+use crate::bindings::sipwasm::router::rr::{Error, Host, Routed};
 use crate::state::HostState;
-use sipwasm_routing::TmError;
+use sipwasm_routing::RrError;
 
-fn rr_error(e: TmError) -> Error {
+fn rr_error(e: RrError) -> Error {
     match e {
-        TmError::NoRequest => Error::NoRequest,
-        other => Error::Invalid(other.to_string()),
+        RrError::NoRequest => Error::NoRequest,
+        RrError::Invalid(s) => Error::Invalid(s),
+        RrError::Forbidden(s) => Error::Forbidden(s),
     }
 }
 
@@ -22,7 +23,13 @@ impl Host for HostState {
         ctx.record_route(&params).map_err(rr_error)
     }
 
-    fn loose_route(&mut self) -> bool {
-        self.event.as_mut().is_some_and(|c| c.loose_route())
+    fn loose_route(&mut self) -> Result<Routed, Error> {
+        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
+        Ok(match ctx.loose_route().map_err(rr_error)? {
+            sipwasm_routing::Routed::NoRoute => Routed::NoRoute,
+            sipwasm_routing::Routed::RouteSet => Routed::RouteSet,
+            sipwasm_routing::Routed::Flow => Routed::Flow,
+            sipwasm_routing::Routed::Preloaded => Routed::Preloaded,
+        })
     }
 }

@@ -33,12 +33,16 @@ impl Host for HostState {
         self.waiting(|s| s.with_tm(|c| c.t_relay(dst.as_deref())))
     }
 
-    fn append_branch(&mut self, uri: String) -> Result<(), Error> {
-        RouteContext::validate_uri(&uri).map_err(tm_error)?;
-        self.with_tm(|c| {
-            c.append_branch(uri);
-            Ok(())
-        })
+    fn append_branch(&mut self, uri: Option<String>) -> Result<(), Error> {
+        self.with_tm(|c| c.append_branch(uri.as_deref()))
+    }
+
+    fn t_load_contacts(&mut self) -> Result<u32, Error> {
+        self.with_tm(|c| c.t_load_contacts().map(|n| n as u32))
+    }
+
+    fn t_next_contacts(&mut self) -> Result<bool, Error> {
+        self.with_tm(|c| c.t_next_contacts())
     }
 
     fn t_on_branch(&mut self, route: String) {

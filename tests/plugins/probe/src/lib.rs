@@ -91,7 +91,7 @@ fn reply_with(headers: &[(String, String)], code: u16, reason: &str) -> Route {
 
 impl Plugin for Probe {
     fn request_route(&mut self) -> Route {
-        if rr::loose_route() {
+        if rr::loose_route()?.is_routed() {
             tm::t_relay()?;
             return core::exit();
         }

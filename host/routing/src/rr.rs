@@ -1,0 +1,581 @@
+//! Record-Route and loose routing (Kamailio's `rr` module; RFC 3261 §16.4, §16.6, §16.12;
+//! RFC 5626 §5.3 flow tokens), with every URI this router hands out signed.
+//!
+//! A Record-Route URI of this router carries `sig`, an HMAC (keyed per router, and per
+//! tenant) over the Call-ID, the From tag of the dialog-forming request and the flow
+//! token, if any. An in-dialog request (one with a To tag) is routed by [`loose_route`]
+//! only when its top Route is such a URI, valid for its own Call-ID and tags: a forged
+//! in-dialog request that names this router in a Route, or names another host, is
+//! answered 403 and can be neither relayed nor forwarded afterwards. A Path URI of this
+//! router (`add_path`) is signed over its flow token and `received`, so only what this
+//! router wrote sends an initial request towards a UA's flow.
+//!
+//! [`loose_route`]: RouteContext::loose_route
+
+use crate::context::{Listener, RouteContext};
+use crate::lumps::Lump;
+use sipwasm_proto::uri::Uri;
+use sipwasm_proto::{HeaderName, Span, Transport};
+use std::net::{IpAddr, SocketAddr};
+
+/// What `record_route` asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordRoute {
+    /// URI parameters after ours, with their leading `;` (`";ftag=abc"`), or empty.
+    pub params: String,
+    /// RFC 5626 flow token for the user part: in-dialog requests towards the UA that sent
+    /// the dialog-forming request go back over its flow.
+    pub flow_token: Option<String>,
+}
+
+/// What `loose_route` did; Kamailio's return codes in brackets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routed {
+    /// No Route header: nothing done (-1).
+    NoRoute,
+    /// The next hop comes from the route set: `$du` is the next Route, or, at the end of
+    /// the route set of a dialog, the Request-URI is the target (1).
+    RouteSet,
+    /// The next hop is a UA's flow (an RFC 5626 flow token, or the `received` of a Path
+    /// this router wrote): `$du`, socket and connection point at it (2).
+    Flow,
+    /// An initial request (no To tag) whose Route named only this router: the entries
+    /// were removed and routing is the route's to decide (-3, Kamailio's "preloaded").
+    Preloaded,
+}
+
+impl Routed {
+    /// True when the request now has its next hop from the route set (Kamailio's
+    /// `loose_route() > 0`): relay it.
+    pub fn is_routed(self) -> bool {
+        matches!(self, Routed::RouteSet | Routed::Flow)
+    }
+}
+
+/// Why an rr function failed; mirrors the WIT `rr.error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RrError {
+    /// The event has no request.
+    #[error("no request in this event")]
+    NoRequest,
+    /// Parameters that do not fit in a URI.
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    /// The request's Route set was not issued by this router (a forged in-dialog request,
+    /// a tampered flow token): it was answered 403 and will not be relayed.
+    #[error("refused: {0}")]
+    Forbidden(String),
+}
+
+/// An RFC 5626 flow: the transport, the local socket it arrived on, and the UA's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flow {
+    /// Transport.
+    pub transport: Transport,
+    /// The local socket (`None` for a `received` address, which names no socket).
+    pub local: Option<SocketAddr>,
+    /// Where the UA's messages come from (its NAT's public address).
+    pub peer: SocketAddr,
+}
+
+fn proto_code(t: Transport) -> u8 {
+    match t {
+        Transport::Udp => 1,
+        Transport::Tcp => 2,
+        Transport::Tls => 3,
+        // a transport a flow token cannot name: decoding it fails
+        _ => 0,
+    }
+}
+
+fn proto_of(code: u8) -> Option<Transport> {
+    Some(match code {
+        1 => Transport::Udp,
+        2 => Transport::Tcp,
+        3 => Transport::Tls,
+        _ => return None,
+    })
+}
+
+fn push_addr(out: &mut Vec<u8>, a: SocketAddr) {
+    match a.ip() {
+        IpAddr::V4(v4) => out.extend_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => out.extend_from_slice(&v6.octets()),
+    }
+    out.extend_from_slice(&a.port().to_be_bytes());
+}
+
+fn take_addr(b: &[u8], v6: bool) -> Option<(SocketAddr, &[u8])> {
+    let n = if v6 { 16 } else { 4 };
+    if b.len() < n + 2 {
+        return None;
+    }
+    let ip: IpAddr = if v6 {
+        <[u8; 16]>::try_from(&b[..16]).ok()?.into()
+    } else {
+        <[u8; 4]>::try_from(&b[..4]).ok()?.into()
+    };
+    let port = u16::from_be_bytes([b[n], b[n + 1]]);
+    Some((SocketAddr::new(ip, port), &b[n + 2..]))
+}
+
+impl Flow {
+    /// The flow a message arrived on.
+    pub fn of_source(source: &crate::context::Source) -> Flow {
+        Flow {
+            transport: source.transport,
+            local: Some(source.local),
+            peer: source.src,
+        }
+    }
+
+    /// The token in a URI's user part: hex of the transport (bit 0x80 for IPv6), the
+    /// local address and the UA's address. It is not secret; the URI's `sig` protects it.
+    pub fn token(&self) -> String {
+        let local = self.local.unwrap_or(SocketAddr::new(
+            if self.peer.is_ipv4() {
+                IpAddr::from([0u8; 4])
+            } else {
+                IpAddr::from([0u8; 16])
+            },
+            0,
+        ));
+        let mut raw = Vec::with_capacity(37);
+        raw.push(proto_code(self.transport) | if self.peer.is_ipv6() { 0x80 } else { 0 });
+        push_addr(&mut raw, local);
+        push_addr(&mut raw, self.peer);
+        let mut s = String::with_capacity(raw.len() * 2);
+        for b in raw {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s
+    }
+
+    /// Read a token made by [`Self::token`].
+    pub fn from_token(token: &str) -> Option<Flow> {
+        if !token.len().is_multiple_of(2) || !token.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let raw: Vec<u8> = (0..token.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let (&head, rest) = raw.split_first()?;
+        let v6 = head & 0x80 != 0;
+        let transport = proto_of(head & 0x7f)?;
+        let (local, rest) = take_addr(rest, v6)?;
+        let (peer, rest) = take_addr(rest, v6)?;
+        if !rest.is_empty() {
+            return None;
+        }
+        Some(Flow {
+            transport,
+            local: (local.port() != 0).then_some(local),
+            peer,
+        })
+    }
+
+    /// Read a `received` value (`sip:IP:PORT;transport=T`) as a flow with no socket.
+    pub fn from_received(uri: &str) -> Option<Flow> {
+        let t = crate::services::UriTarget::of(uri).ok()?;
+        let hop = t.literal()?;
+        Some(Flow {
+            transport: hop.transport,
+            local: None,
+            peer: hop.addr,
+        })
+    }
+
+    /// The flow as a destination URI (`$du`).
+    pub fn dst_uri(&self) -> String {
+        format!(
+            "sip:{};transport={}",
+            crate::forward::host_text(self.peer),
+            self.transport.as_str()
+        )
+    }
+}
+
+/// What a URI of this router that is checked for its signature turned out to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Own {
+    /// Ours by address, with no signature: a Route a UA preloaded.
+    Unsigned,
+    /// A Record-Route or Path URI this router wrote, with the flow it carries.
+    Signed(Option<Flow>),
+    /// Something claims to be ours but is not (bad signature, or a flow token or
+    /// `received` without one).
+    Forged,
+}
+
+impl RouteContext {
+    /// The parameters `record_route` asked for, when it was called.
+    pub fn record_route_params(&self) -> Option<&RecordRoute> {
+        self.record_route.as_ref()
+    }
+
+    /// True once `loose_route` refused the request (403 sent): it is not relayed.
+    pub fn is_refused(&self) -> bool {
+        self.refused
+    }
+
+    pub(crate) fn check_not_refused(&self) -> Result<(), crate::tm::TmError> {
+        if self.refused {
+            return Err(crate::tm::TmError::Invalid(
+                "the request was refused by loose_route (403 sent)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `record_route` / `record_route_params(params)`: insert a Record-Route when the
+    /// request is forwarded. For a UA using RFC 5626 outbound (the request comes straight
+    /// from it and its Contact has `ob`), or a request that arrived through a flow token
+    /// of ours, the URI carries the flow token, so requests of the dialog towards that UA
+    /// go back over its flow.
+    pub fn record_route(&mut self, params: &str) -> Result<(), RrError> {
+        if !self.msg.is_request() {
+            return Err(RrError::NoRequest);
+        }
+        let params = params.trim();
+        if params.contains(['>', '<', '\r', '\n', ' ', ',', '"', '?']) {
+            return Err(RrError::Invalid(format!(
+                "bad Record-Route parameters {params:?}"
+            )));
+        }
+        let params = if params.is_empty() || params.starts_with(';') {
+            params.to_string()
+        } else {
+            format!(";{params}")
+        };
+        self.record_route = Some(RecordRoute {
+            params,
+            flow_token: self.outbound_flow_token(),
+        });
+        Ok(())
+    }
+
+    /// The flow token a Record-Route or Path of this request carries (Kamailio's
+    /// `use_outbound`): the one of our top Route when the request came through it, else
+    /// the request's own flow when its sender uses outbound (first hop, Contact with `ob`).
+    pub(crate) fn outbound_flow_token(&self) -> Option<String> {
+        let b = self.msg.as_bytes();
+        if let Some(top) = self.msg.routes().first()
+            && top.uri.param(b, b"ob").is_some()
+            && let Some(Own::Signed(Some(flow))) = self.own_uri(top.uri.as_bytes(b))
+        {
+            return Some(flow.token());
+        }
+        let first_hop = self.msg.vias().len() == 1;
+        let ob = self
+            .msg
+            .contacts()
+            .first()
+            .is_some_and(|c| c.uri.param(b, b"ob").is_some());
+        (first_hop && ob).then(|| Flow::of_source(&self.source).token())
+    }
+
+    /// The `sig` of a Record-Route URI of this router for this request.
+    pub(crate) fn rr_signature(&self, user: &str) -> String {
+        let b = self.msg.as_bytes();
+        self.config.sign(&[
+            b"rr",
+            self.msg.call_id(),
+            self.msg.from().tag(b).unwrap_or_default(),
+            user.as_bytes(),
+        ])
+    }
+
+    /// Check a URI naming this router: a preloaded Route, a Record-Route or Path URI we
+    /// wrote, or a forgery. `None` when the URI does not name this router at all.
+    fn own_uri(&self, text: &[u8]) -> Option<Own> {
+        let u = Uri::parse_standalone(text).ok()?;
+        if !u.scheme.is_sip()
+            || !self
+                .config
+                .is_myself(u.host(text), u.port, u.port_or_default(text))
+        {
+            return None;
+        }
+        let user = u
+            .user(text)
+            .map(|x| String::from_utf8_lossy(x).into_owned());
+        let received = u
+            .param(text, b"received")
+            .flatten()
+            .map(|v| String::from_utf8_lossy(&sipwasm_proto::uri::unescape(v)).into_owned());
+        let Some(sig) = u.param(text, b"sig").flatten() else {
+            // a plain Route to us; anything that would steer the request must be signed
+            return Some(if user.is_some() || received.is_some() {
+                Own::Forged
+            } else {
+                Own::Unsigned
+            });
+        };
+        let user = user.unwrap_or_default();
+        let b = self.msg.as_bytes();
+        let call_id = self.msg.call_id();
+        let tags = [self.msg.from().tag(b), self.msg.to().tag(b)];
+        let as_rr = tags.iter().flatten().any(|tag| {
+            self.config
+                .sign(&[b"rr", call_id, tag, user.as_bytes()])
+                .as_bytes()
+                == sig
+        });
+        let as_path = received.is_some() || !user.is_empty();
+        let as_path = as_path
+            && self
+                .config
+                .sign(&[
+                    b"path",
+                    user.as_bytes(),
+                    received.as_deref().unwrap_or_default().as_bytes(),
+                ])
+                .as_bytes()
+                == sig;
+        if !as_rr && !as_path {
+            return Some(Own::Forged);
+        }
+        let flow = if user.is_empty() {
+            received.as_deref().and_then(Flow::from_received)
+        } else {
+            match Flow::from_token(&user) {
+                Some(f) => Some(f),
+                // a user part of ours that is not a flow token: a Path user of the plugin
+                None => received.as_deref().and_then(Flow::from_received),
+            }
+        };
+        Some(Own::Signed(flow))
+    }
+
+    /// True when this request arrived over `flow` (it comes from that UA).
+    fn came_over(&self, flow: &Flow) -> bool {
+        self.source.transport == flow.transport
+            && self.source.src == flow.peer
+            && flow.local.is_none_or(|l| l == self.source.local)
+    }
+
+    /// Send the request over `flow`: `$du`, the socket it belongs to, no new connection.
+    fn route_to_flow(&mut self, flow: Flow) {
+        self.dst_uri = Some(flow.dst_uri());
+        self.force_socket = flow
+            .local
+            .map(|addr| Listener {
+                transport: flow.transport,
+                addr,
+            })
+            .filter(|l| self.config.listeners().contains(l));
+        self.conn = None;
+        self.no_connect = flow.transport.is_stream();
+        self.ruri_new = true;
+    }
+
+    /// Refuse the request: 403, and nothing relays or forwards it afterwards.
+    fn refuse(&mut self, why: &str) -> RrError {
+        if !self.refused {
+            let _ = self.append_to_reply(&format!(
+                "Warning: 399 sipwasm \"{}\"\r\n",
+                why.replace(['"', '\\'], "'")
+            ));
+            let _ = self.send_reply(403, "Forbidden");
+            self.refused = true;
+        }
+        RrError::Forbidden(why.to_string())
+    }
+
+    /// `loose_route` (RFC 3261 §16.4, §16.12; Kamailio's `rr`): process the Route set.
+    ///
+    /// - No Route: [`Routed::NoRoute`].
+    /// - In a dialog (To tag), the top Route must be a Record-Route this router wrote for
+    ///   this dialog (signature checked); otherwise the request is answered 403 and
+    ///   [`RrError::Forbidden`] returned. Our entries (both of a double Record-Route) are
+    ///   removed; the next Route becomes `$du`; with none left the Request-URI is the
+    ///   target. When the previous hop was a strict router, the Request-URI is our
+    ///   Record-Route URI: the last Route becomes the Request-URI.
+    /// - An initial request: Route entries naming this router (a UA's preloaded outbound
+    ///   proxy) are removed; with none left the result is [`Routed::Preloaded`] and the
+    ///   route decides where the request goes (Kamailio's -3); a foreign Route becomes
+    ///   `$du` as RFC 3261 wants — so check who sends it before relaying. Kamailio's
+    ///   default config does not call `loose_route` for initial requests at all.
+    /// - A Route of ours with a flow token or a `received` address (RFC 5626, Path):
+    ///   requests not coming over that flow go to it ([`Routed::Flow`]).
+    /// - A next hop without `lr` (a strict router) gets the Request-URI, the Request-URI
+    ///   appended to the Route set (RFC 3261 §16.6 step 6).
+    pub fn loose_route(&mut self) -> Result<Routed, RrError> {
+        if !self.msg.is_request() {
+            return Err(RrError::NoRequest);
+        }
+        let routes = self.msg.routes().to_vec();
+        if routes.is_empty() {
+            return Ok(Routed::NoRoute);
+        }
+        let b = self.msg.as_bytes().to_vec();
+        let in_dialog = self.has_totag();
+        let mut removed: Vec<usize> = Vec::new();
+        let mut flow: Option<Flow> = None;
+        let mut first = 0usize;
+        // a strict router before us put our Record-Route URI into the Request-URI (§16.4)
+        let ruri_own = match self.msg.request_uri() {
+            Some(u) if in_dialog => self.own_uri(u.as_bytes(&b)),
+            _ => None,
+        };
+        let mut strict = false;
+        if let Some(Own::Signed(f)) = ruri_own {
+            let last = routes.len() - 1;
+            self.new_ruri =
+                Some(String::from_utf8_lossy(routes[last].uri.as_bytes(&b)).into_owned());
+            self.ruri_new = true;
+            removed.push(last);
+            flow = f;
+            strict = true;
+        }
+        // our entries on top: one, or the two of a double Record-Route
+        while first < routes.len() && !removed.contains(&first) && first < 2 {
+            let r = &routes[first];
+            match self.own_uri(r.uri.as_bytes(&b)) {
+                None => break,
+                Some(Own::Forged) => {
+                    return Err(self.refuse("Route not issued by this router"));
+                }
+                Some(Own::Unsigned) if in_dialog && !strict => {
+                    return Err(self.refuse("Route not issued by this router for this dialog"));
+                }
+                Some(Own::Unsigned) => {}
+                Some(Own::Signed(f)) => flow = flow.or(f),
+            }
+            first += 1;
+            if r.uri.param(&b, b"r2").is_none() {
+                break;
+            }
+        }
+        if in_dialog && first == 0 && !strict {
+            return Err(self.refuse("in-dialog request with a Route to another host"));
+        }
+        removed.extend(0..first);
+        if let Some(f) = flow
+            && !self.came_over(&f)
+        {
+            self.remove_route_entries(&removed);
+            self.route_to_flow(f);
+            return Ok(Routed::Flow);
+        }
+        let next = (first..routes.len()).find(|i| !removed.contains(i));
+        let Some(next) = next else {
+            self.remove_route_entries(&removed);
+            return Ok(if in_dialog || strict {
+                Routed::RouteSet
+            } else {
+                Routed::Preloaded
+            });
+        };
+        let next_uri = &routes[next].uri;
+        let next_text = String::from_utf8_lossy(next_uri.as_bytes(&b)).into_owned();
+        if next_uri.param(&b, b"lr").is_none() {
+            // the next hop is a strict router: it gets the request with its URI as the
+            // Request-URI, and ours goes last into the Route set (§16.6 step 6)
+            let ruri = self.current_ruri().unwrap_or_default();
+            removed.push(next);
+            self.remove_route_entries(&removed);
+            let at = self.msg.headers_end();
+            self.lumps
+                .insert_at(at, format!("Route: <{ruri}>\r\n").into_bytes());
+            self.new_ruri = Some(next_text);
+        } else {
+            self.remove_route_entries(&removed);
+            self.dst_uri = Some(next_text);
+        }
+        self.ruri_new = true;
+        Ok(Routed::RouteSet)
+    }
+
+    /// Remove the Route entries `indices` (of all Route headers in order) with lumps: a
+    /// header line whose entries all go is deleted; otherwise each run of removed entries
+    /// is cut with the comma that separates it from the entries that stay.
+    fn remove_route_entries(&mut self, indices: &[usize]) {
+        let msg = &self.msg;
+        let routes = msg.routes();
+        let mut cuts = Vec::new();
+        for h in msg.headers().iter().filter(|h| h.name == HeaderName::Route) {
+            // the entries of this header line, and which of them go
+            let entries: Vec<(usize, Span)> = routes
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.span.start >= h.value.start && r.span.end <= h.value.end)
+                .map(|(i, r)| (i, r.span))
+                .collect();
+            let gone: Vec<bool> = entries.iter().map(|(i, _)| indices.contains(i)).collect();
+            if !gone.iter().any(|g| *g) {
+                continue;
+            }
+            if gone.iter().all(|g| *g) {
+                cuts.push(Lump::Delete(h.line));
+                continue;
+            }
+            let mut k = 0;
+            while k < entries.len() {
+                if !gone[k] {
+                    k += 1;
+                    continue;
+                }
+                let first = k;
+                while k + 1 < entries.len() && gone[k + 1] {
+                    k += 1;
+                }
+                let last = k;
+                let span = if last + 1 < entries.len() {
+                    // up to the next entry that stays, separator included
+                    Span::new(
+                        entries[first].1.start as usize,
+                        entries[last + 1].1.start as usize,
+                    )
+                } else {
+                    // the run ends the line: from the end of the entry before it
+                    Span::new(
+                        entries[first - 1].1.end as usize,
+                        entries[last].1.end as usize,
+                    )
+                };
+                cuts.push(Lump::Delete(span));
+                k += 1;
+            }
+        }
+        for c in cuts {
+            self.lumps.push(c);
+        }
+    }
+}
+
+/// Write the URI of our Record-Route entry for listener `l`, reachable at `host_port`,
+/// into `out`.
+pub(crate) fn write_rr_uri(
+    out: &mut Vec<u8>,
+    ctx: &RouteContext,
+    l: &Listener,
+    host_port: &str,
+    r2: bool,
+    rr: &RecordRoute,
+) {
+    out.extend_from_slice(b"<sip:");
+    let user = rr.flow_token.as_deref().unwrap_or_default();
+    if !user.is_empty() {
+        out.extend_from_slice(user.as_bytes());
+        out.push(b'@');
+    }
+    out.extend_from_slice(host_port.as_bytes());
+    if l.transport != Transport::Udp {
+        out.extend_from_slice(b";transport=");
+        out.extend_from_slice(l.transport.as_str().as_bytes());
+    }
+    if r2 {
+        out.extend_from_slice(b";r2=on");
+    }
+    out.extend_from_slice(b";lr");
+    if !user.is_empty() {
+        out.extend_from_slice(b";ob");
+    }
+    out.extend_from_slice(rr.params.as_bytes());
+    out.extend_from_slice(b";sig=");
+    out.extend_from_slice(ctx.rr_signature(user).as_bytes());
+    out.push(b'>');
+}

@@ -1,0 +1,486 @@
+//! The request a proxy sends on (RFC 3261 §16.6), Record-Route and loose routing
+//! (§16.4, §16.12) with signed Record-Route URIs, flow tokens (RFC 5626 §5.3),
+//! `force_rport` and advertised addresses, Max-Forwards.
+
+use crate::context::{RouteContext, Source};
+use crate::proxy_tests::{TCP, UDP, cfg, ctx_from, forwarded, hop, invite};
+use crate::rr::{Flow, Routed, RrError};
+use crate::tm::{MaxFwd, TmError};
+use bytes::Bytes;
+use sipwasm_proto::{SipMessage, Transport};
+
+#[test]
+fn the_forwarded_request_follows_16_6() {
+    let mut c = ctx_from(&invite(""));
+    c.hdr_append("X-Added: 1").unwrap();
+    c.record_route("").unwrap();
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9:5080",
+        hop("10.0.0.9:5080", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    let b = out.as_bytes();
+    assert_eq!(
+        out.request_uri().unwrap().as_bytes(b),
+        b"sip:bob@10.0.0.9:5080"
+    );
+    assert_eq!(out.max_forwards(), Some(69));
+    assert_eq!(out.vias().len(), 2);
+    assert_eq!(out.top_via().branch(b), Some(&b"z9hG4bKsw.1.2.0"[..]));
+    assert_eq!(out.top_via().host(b), b"10.0.0.1");
+    let theirs = &out.vias()[1];
+    assert_eq!(theirs.rport, Some(Some(40000)), "rport filled in");
+    assert_eq!(theirs.received.map(|r| r.of(b)), Some(&b"192.0.2.1"[..]));
+    assert_eq!(out.record_routes().len(), 1);
+    let sig = c.rr_signature("");
+    assert_eq!(
+        out.header(b"Record-Route").unwrap(),
+        format!("<sip:10.0.0.1:5060;lr;sig={sig}>").as_bytes()
+    );
+    assert_eq!(out.header(b"X-Added"), Some(&b"1"[..]));
+    assert_eq!(out.body(), b"hi");
+}
+
+#[test]
+fn double_record_route_when_the_socket_changes_and_content_length_for_tcp() {
+    let mut c = ctx_from(&invite("").replace("Content-Length: 2\r\n\r\nhi", "\r\n"));
+    c.record_route("ftag=a").unwrap();
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9",
+        hop("10.0.0.9:5060", Transport::Tcp),
+        TCP,
+        Transport::Tcp,
+    );
+    let rr: Vec<&[u8]> = out.headers_named(b"Record-Route").collect();
+    let sig = c.rr_signature("");
+    assert_eq!(
+        rr,
+        [
+            format!("<sip:10.0.0.1:5061;transport=tcp;r2=on;lr;ftag=a;sig={sig}>").as_bytes(),
+            format!("<sip:10.0.0.1:5060;r2=on;lr;ftag=a;sig={sig}>").as_bytes()
+        ]
+    );
+    assert_eq!(out.content_length(), Some(0));
+    assert_eq!(out.top_via().transport(out.as_bytes()), b"TCP");
+}
+
+#[test]
+fn force_rport_and_advertised_address() {
+    let plain = invite("").replace(";rport\r\n", "\r\n");
+    let mut c = ctx_from(&plain);
+    c.force_rport();
+    c.set_advertised_address("203.0.113.7").unwrap();
+    c.set_advertised_port(5999);
+    c.record_route("").unwrap();
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    let b = out.as_bytes();
+    assert_eq!(out.top_via().host(b), b"203.0.113.7");
+    assert_eq!(out.top_via().port, Some(5999));
+    let theirs = &out.vias()[1];
+    assert_eq!(theirs.rport, Some(Some(40000)), "rport forced");
+    assert!(
+        out.header(b"Record-Route")
+            .unwrap()
+            .starts_with(b"<sip:10.0.0.1:5060;lr"),
+        "a single Record-Route names the socket the request arrived on"
+    );
+    // replies go to the source port, with rport filled in
+    c.send_reply(486, "Busy Here").unwrap();
+    let r = c.take_outbound().pop().unwrap();
+    assert_eq!(r.dest, "192.0.2.1:40000".parse().unwrap());
+    let m = SipMessage::parse(r.data).unwrap();
+    assert_eq!(m.top_via().rport, Some(Some(40000)));
+    // without force_rport, a Via without rport is answered at its sent-by port
+    let mut c = ctx_from(&plain);
+    c.send_reply(486, "Busy Here").unwrap();
+    assert_eq!(c.take_outbound()[0].dest.port(), 5070);
+    assert!(c.set_advertised_address("bad host!").is_err());
+}
+
+#[test]
+fn max_forwards() {
+    let mut c = ctx_from(&invite(""));
+    assert_eq!(c.process_maxfwd(10), Ok(MaxFwd::Decremented));
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    assert_eq!(
+        out.max_forwards(),
+        Some(9),
+        "capped at the limit, then decremented"
+    );
+    let mut c = ctx_from(&invite("").replace("Max-Forwards: 70\r\n", ""));
+    assert_eq!(c.process_maxfwd(10), Ok(MaxFwd::Added));
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    assert_eq!(out.max_forwards(), Some(10));
+    let mut c = ctx_from(&invite("").replace("Max-Forwards: 70", "Max-Forwards: 0"));
+    assert_eq!(c.process_maxfwd(10), Ok(MaxFwd::Exhausted));
+    assert_eq!(c.t_relay(Some("sip:10.0.0.9")), Err(TmError::TooManyHops));
+    assert_eq!(c.forward(Some("sip:10.0.0.9")), Err(TmError::TooManyHops));
+}
+
+/// The Record-Route headers this router puts into `request` when it goes out on `local`.
+fn our_record_route(request: &str, local: &str, lt: Transport) -> Vec<String> {
+    let mut c = ctx_from(request);
+    c.record_route("").unwrap();
+    let out = forwarded(&c, "sip:bob@10.0.0.9", hop("10.0.0.9:5060", lt), local, lt);
+    out.headers_named(b"Record-Route")
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
+/// `invite` as an in-dialog `method`: To tag `b` (From tag `a`), Route `routes`, sent to
+/// `ruri`.
+fn in_dialog(method: &str, routes: &str, ruri: &str) -> String {
+    let extra = if routes.is_empty() {
+        String::new()
+    } else {
+        format!("Route: {routes}\r\n")
+    };
+    invite(&extra)
+        .replace(
+            "To: <sip:bob@biloxi.example.com>",
+            "To: <sip:bob@biloxi.example.com>;tag=b",
+        )
+        .replacen(
+            "INVITE sip:bob@biloxi.example.com",
+            &format!("{method} {ruri}"),
+            1,
+        )
+        .replace("CSeq: 1 INVITE", &format!("CSeq: 2 {method}"))
+}
+
+/// `in_dialog` sent by the callee: From and To (and their tags) swapped.
+fn from_callee(method: &str, routes: &str, ruri: &str) -> String {
+    in_dialog(method, routes, ruri)
+        .replace(
+            "From: <sip:alice@atlanta.example.com>;tag=a",
+            "From: <sip:bob@biloxi.example.com>;tag=X",
+        )
+        .replace(
+            "To: <sip:bob@biloxi.example.com>;tag=b",
+            "To: <sip:alice@atlanta.example.com>;tag=a",
+        )
+        .replace(";tag=X", ";tag=b")
+}
+
+#[test]
+fn loose_routing_follows_our_signed_record_route() {
+    // the Record-Route of the dialog-forming INVITE opens the dialog's in-dialog requests
+    let rr = our_record_route(&invite(""), UDP, Transport::Udp).remove(0);
+    let bye = in_dialog(
+        "BYE",
+        &format!("{rr}, <sip:p2.example.com;lr>\r\nRoute: <sip:p3.example.com;lr>"),
+        "sip:bob@10.0.0.9:5080",
+    );
+    let mut c = ctx_from(&bye);
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    assert_eq!(c.dst_uri(), Some("sip:p2.example.com;lr"));
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9:5080",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    let routes: Vec<&[u8]> = out.headers_named(b"Route").collect();
+    assert_eq!(
+        routes,
+        [&b"<sip:p2.example.com;lr>"[..], b"<sip:p3.example.com;lr>"]
+    );
+    // from the callee: From and To tags swapped, the signature still holds
+    let mut c = ctx_from(&from_callee("BYE", &rr, "sip:alice@192.0.2.1:40000"));
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    assert_eq!(
+        c.dst_uri(),
+        None,
+        "the end of the route set: the Request-URI is the target"
+    );
+    // both entries of a double Record-Route are ours and removed
+    let rr2 = our_record_route(&invite(""), TCP, Transport::Tcp);
+    assert_eq!(rr2.len(), 2);
+    let mut c = ctx_from(&in_dialog(
+        "BYE",
+        &format!("{}, {}", rr2[0], rr2[1]),
+        "sip:bob@10.0.0.9",
+    ));
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    assert_eq!(out.routes().len(), 0);
+    assert!(out.header(b"Route").is_none());
+    // the two entries in two header lines
+    let mut c = ctx_from(&in_dialog(
+        "BYE",
+        &format!("{}\r\nRoute: {}", rr2[0], rr2[1]),
+        "sip:bob@10.0.0.9",
+    ));
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    // no Route: nothing to do
+    let mut c = ctx_from(&in_dialog("BYE", "", "sip:bob@10.0.0.9"));
+    assert_eq!(c.loose_route(), Ok(Routed::NoRoute));
+}
+
+#[test]
+fn forged_in_dialog_requests_are_refused() {
+    let victim = "sip:victim@127.0.0.1:5999";
+    let rr = our_record_route(&invite(""), UDP, Transport::Udp).remove(0);
+    let token = Flow {
+        transport: Transport::Udp,
+        local: Some(UDP.parse().unwrap()),
+        peer: "127.0.0.1:5999".parse().unwrap(),
+    }
+    .token();
+    for (what, routes) in [
+        (
+            "a Route to us without signature",
+            "<sip:10.0.0.1:5060;lr>".to_string(),
+        ),
+        ("an alias of ours", "<sip:proxy.example.com;lr>".to_string()),
+        (
+            "a Route straight to another host",
+            "<sip:127.0.0.1:5999;lr>".to_string(),
+        ),
+        (
+            "a bad signature",
+            "<sip:10.0.0.1:5060;lr;sig=0123456789abcdef>".to_string(),
+        ),
+        (
+            "a forged flow token",
+            format!("<sip:{token}@10.0.0.1:5060;lr;ob>"),
+        ),
+        (
+            "our Route after another",
+            format!("<sip:p9.example.com;lr>, {rr}"),
+        ),
+    ] {
+        for method in ["INVITE", "BYE", "MESSAGE"] {
+            let mut c = ctx_from(&in_dialog(method, &routes, victim));
+            assert!(
+                matches!(c.loose_route(), Err(RrError::Forbidden(_))),
+                "{what}, {method}"
+            );
+            let reply = SipMessage::parse(c.take_outbound().pop().expect("a 403").data).unwrap();
+            assert_eq!(reply.status(), Some(403), "{what}");
+            assert!(c.is_refused());
+            assert!(
+                c.t_relay(None).is_err(),
+                "{what}: no relay after the refusal"
+            );
+            assert!(c.forward(None).is_err(), "{what}: no forward either");
+            c.send_reply(404, "Not here").unwrap();
+            assert!(c.take_outbound().is_empty(), "the 403 was the final answer");
+        }
+    }
+    // our signed Record-Route, but of another dialog (another Call-ID)
+    let mut c = ctx_from(&in_dialog("BYE", &rr, victim).replace("Call-ID: c1", "Call-ID: c2"));
+    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
+    // the same with the tags of another dialog
+    let mut c = ctx_from(
+        &in_dialog("BYE", &rr, victim)
+            .replace(";tag=a", ";tag=x")
+            .replace(";tag=b", ";tag=y"),
+    );
+    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
+    // a strict-routing style Request-URI naming the router does not make its Route a
+    // target: only our own signed Record-Route URI in the Request-URI does
+    for ruri in ["sip:10.0.0.1:5060", "sip:proxy.example.com"] {
+        let mut c = ctx_from(&in_dialog("INVITE", &format!("<{victim}>"), ruri));
+        assert!(
+            matches!(c.loose_route(), Err(RrError::Forbidden(_))),
+            "{ruri}"
+        );
+    }
+}
+
+#[test]
+fn initial_requests_and_preloaded_routes() {
+    // the case: a phone's outbound proxy as Route, the Request-URI an alias
+    // domain: the Route goes, the Request-URI stays (no self-loop)
+    let mut c = ctx_from(
+        &invite("Route: <sip:10.0.0.1:5060;transport=udp;lr>\r\n").replace(
+            "INVITE sip:bob@biloxi.example.com",
+            "INVITE sip:bob@proxy.example.com",
+        ),
+    );
+    assert_eq!(c.loose_route(), Ok(Routed::Preloaded));
+    assert_eq!(
+        c.current_ruri().as_deref(),
+        Some("sip:bob@proxy.example.com")
+    );
+    assert_eq!(c.dst_uri(), None);
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    assert!(out.header(b"Route").is_none());
+    // an initial request with a foreign preloaded route follows it (RFC 3261): a route
+    // checks who sends it first (the examples drop Route headers of initial requests)
+    let mut c = ctx_from(&invite(
+        "Route: <sip:proxy.example.com;lr>, <sip:p2.example.com;lr>\r\n",
+    ));
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    assert_eq!(c.dst_uri(), Some("sip:p2.example.com;lr"));
+    // a preloaded Route of ours with a received or flow token we did not sign is refused
+    let mut c = ctx_from(&invite(
+        "Route: <sip:10.0.0.1:5060;lr;received=sip:127.0.0.1:5999>\r\n",
+    ));
+    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
+}
+
+#[test]
+fn strict_router_before_us() {
+    // our Record-Route URI as the Request-URI: the last Route is the real target (§16.4)
+    let rr = our_record_route(&invite(""), UDP, Transport::Udp).remove(0);
+    let uri = rr.trim_start_matches('<').trim_end_matches('>').to_string();
+    let mut c = ctx_from(&in_dialog(
+        "BYE",
+        "<sip:p2.example.com;lr>, <sip:bob@10.0.0.9:5080>",
+        &uri,
+    ));
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    assert_eq!(c.current_ruri().as_deref(), Some("sip:bob@10.0.0.9:5080"));
+    assert_eq!(c.dst_uri(), Some("sip:p2.example.com;lr"));
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9:5080",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    let routes: Vec<&[u8]> = out.headers_named(b"Route").collect();
+    assert_eq!(routes, [&b"<sip:p2.example.com;lr>"[..]]);
+    // a strict next hop gets the request as its Request-URI, ours goes last into the
+    // Route set (§16.6 step 6)
+    let mut c = ctx_from(&in_dialog(
+        "BYE",
+        &format!("{rr}, <sip:strict.example.com>"),
+        "sip:bob@10.0.0.9:5080",
+    ));
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    assert_eq!(c.current_ruri().as_deref(), Some("sip:strict.example.com"));
+    let out = forwarded(
+        &c,
+        "sip:strict.example.com",
+        hop("10.0.0.9:5060", Transport::Udp),
+        UDP,
+        Transport::Udp,
+    );
+    let routes: Vec<&[u8]> = out.headers_named(b"Route").collect();
+    assert_eq!(routes, [&b"<sip:bob@10.0.0.9:5080>"[..]]);
+}
+
+/// A context for `text` received over TCP from `src`.
+fn over_tcp(text: &str, src: &str) -> RouteContext {
+    let msg = SipMessage::parse(Bytes::copy_from_slice(text.as_bytes())).unwrap();
+    RouteContext::new(
+        cfg(),
+        msg,
+        Source {
+            transport: Transport::Tcp,
+            src: src.parse().unwrap(),
+            local: TCP.parse().unwrap(),
+            conn: Some(7),
+        },
+        1_000_000,
+    )
+}
+
+#[test]
+fn flow_tokens_route_in_dialog_requests_back_over_the_flow() {
+    // alice uses outbound (Contact with ob) and sends the INVITE straight to us over TCP
+    let inv = invite("Contact: <sip:alice@192.168.1.5:5060;transport=tcp;ob>\r\n");
+    let mut c = over_tcp(&inv, "198.51.100.7:41000");
+    c.record_route("").unwrap();
+    let out = forwarded(
+        &c,
+        "sip:bob@10.0.0.9",
+        hop("10.0.0.9:5060", Transport::Tcp),
+        TCP,
+        Transport::Tcp,
+    );
+    let rr = String::from_utf8_lossy(out.header(b"Record-Route").unwrap()).into_owned();
+    assert!(rr.contains(";ob;"), "{rr}");
+    // bob's BYE (from elsewhere) goes to alice's connection, not to her private Contact
+    let bye = from_callee("BYE", &rr, "sip:alice@192.168.1.5:5060;transport=tcp;ob");
+    let mut c = ctx_from(&bye);
+    assert_eq!(c.loose_route(), Ok(Routed::Flow));
+    assert_eq!(c.dst_uri(), Some("sip:198.51.100.7:41000;transport=tcp"));
+    let b = c.main_branch();
+    assert!(b.no_connect, "a NATed UA is never connected to");
+    assert_eq!(b.socket.map(|l| l.addr), Some(TCP.parse().unwrap()));
+    // alice's own BYE over her flow is routed as usual (towards bob)
+    let mut c = over_tcp(
+        &in_dialog("BYE", &rr, "sip:bob@10.0.0.9"),
+        "198.51.100.7:41000",
+    );
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    assert_eq!(c.dst_uri(), None);
+    // the token is bound to the dialog: in another Call-ID it is a forgery
+    let mut c = ctx_from(&bye.replace("Call-ID: c1", "Call-ID: c9"));
+    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
+    // no ob, no token
+    let mut c = over_tcp(
+        &invite("Contact: <sip:alice@192.168.1.5:5060;transport=tcp>\r\n"),
+        "198.51.100.7:41000",
+    );
+    c.record_route("").unwrap();
+    assert_eq!(c.record_route_params().unwrap().flow_token, None);
+}
+
+#[test]
+fn flow_token_round_trip() {
+    for (t, local, peer) in [
+        (Transport::Udp, "10.0.0.1:5060", "198.51.100.7:41000"),
+        (Transport::Tls, "[2001:db8::1]:5061", "[2001:db8::7]:50000"),
+    ] {
+        let f = Flow {
+            transport: t,
+            local: Some(local.parse().unwrap()),
+            peer: peer.parse().unwrap(),
+        };
+        assert_eq!(Flow::from_token(&f.token()), Some(f));
+    }
+    assert_eq!(Flow::from_token("zz"), None);
+    assert_eq!(Flow::from_token("0101"), None);
+    assert_eq!(Flow::from_token(""), None);
+}
+
+#[test]
+fn record_routes_of_one_router_are_not_another_tenants() {
+    let rr = our_record_route(&invite(""), UDP, Transport::Udp).remove(0);
+    let msg = SipMessage::parse(Bytes::from(in_dialog("BYE", &rr, "sip:bob@10.0.0.9"))).unwrap();
+    let source = *ctx_from(&invite("")).source();
+    let tenant = std::sync::Arc::new(cfg().tenant_view("acme", None));
+    let mut c = RouteContext::new(tenant, msg.clone(), source, 0);
+    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
+    let mut c = RouteContext::new(cfg(), msg, source, 0);
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+}
