@@ -226,6 +226,30 @@ impl TestRouter {
         let path = dir.join("router.toml");
         std::fs::write(&path, text).unwrap();
         let cfg = sipwasm::config::Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        (TestRouter::from_loaded(cfg, machine), dir)
+    }
+
+    /// Start a router from the configuration file at `path` as it is (an example of
+    /// `config/examples/`), listening on `listen` instead of its own listeners (as
+    /// `sipwasm run --listen` does), with `tls` material when given.
+    pub fn from_config_file(
+        path: &Path,
+        listen: &[&str],
+        tls: Option<sipwasm_transport::TlsSettings>,
+    ) -> TestRouter {
+        let machine = machine_share();
+        if let Ok(level) = std::env::var("SIPWASM_TEST_LOG") {
+            sipwasm::logging::init(sipwasm::config::LogFormat::Text, Some(&level));
+        }
+        let mut cfg = sipwasm::config::Config::load(path).unwrap_or_else(|e| panic!("{e}"));
+        cfg.listen = listen.iter().map(|l| l.parse().unwrap()).collect();
+        if tls.is_some() {
+            cfg.tls = tls;
+        }
+        TestRouter::from_loaded(cfg, machine)
+    }
+
+    fn from_loaded(cfg: sipwasm::config::Config, machine: MachineShare) -> TestRouter {
         let tenants = sipwasm::tenants::Tenants::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -241,7 +265,7 @@ impl TestRouter {
         let watcher = cfg
             .watch_plugins
             .then(|| sipwasm::watch::start(tenants.clone()).expect("watching plugin files"));
-        let router = TestRouter {
+        TestRouter {
             udp: server.addr(Transport::Udp).unwrap(),
             tcp: server.addr(Transport::Tcp).unwrap(),
             plugin: tenants.default_tenant().current().plugin.clone(),
@@ -249,8 +273,7 @@ impl TestRouter {
             rt,
             _watcher: watcher,
             _machine: machine,
-        };
-        (router, dir)
+        }
     }
 
     /// Run `f` inside the router's tokio runtime (control socket, watcher ...).

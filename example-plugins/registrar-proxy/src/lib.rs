@@ -15,7 +15,12 @@
 //! - Route headers an initial request brings (the phone's outbound proxy setting) are
 //!   dropped, never followed; CANCEL goes to the transaction it cancels.
 //!
-//! Config keys: `realm` (default `sipwasm.local`), `user.<name>` (password).
+//! - with `voicemail` set (`"sip:vm.example.com:5090"`), a call nobody answers (486
+//!   Busy Here, 408 Request Timeout, 480 Temporarily Unavailable) goes there instead, as
+//!   `sip:<callee>@<voicemail host>` (Kamailio's `route[TOVOICEMAIL]`): one new branch,
+//!   the phones that already failed are not called again.
+//!
+//! Config keys: `realm` (default `sipwasm.local`), `user.<name>` (password), `voicemail`.
 
 use sipwasm_sdk::auth::{self, Kind};
 use sipwasm_sdk::{
@@ -30,6 +35,9 @@ const FLT_NATS: u32 = 5;
 struct RegistrarProxy {
     realm: String,
     users: HashMap<String, String>,
+    /// Where unanswered calls go: a SIP URI whose host (and port) is the voicemail
+    /// server.
+    voicemail: Option<String>,
 }
 
 impl Default for RegistrarProxy {
@@ -44,6 +52,7 @@ impl Default for RegistrarProxy {
         RegistrarProxy {
             realm: config::get("realm").unwrap_or_else(|| "sipwasm.local".into()),
             users,
+            voicemail: config::get("voicemail"),
         }
     }
 }
@@ -156,6 +165,9 @@ impl RegistrarProxy {
     fn relay(&mut self) -> Route {
         if core::is_method("INVITE") {
             tm::t_on_reply("MANAGE_REPLY");
+            if self.voicemail.is_some() {
+                tm::t_on_failure("MANAGE_FAILURE");
+            }
         }
         if tm::t_relay().is_err() {
             sl::send_reply_error()?;
@@ -202,11 +214,41 @@ impl Plugin for RegistrarProxy {
             sl::send_reply(484, "Address Incomplete")?;
             return core::exit();
         }
+        // the callee's number, for the voicemail route (lookup changes $rU)
+        pv::sets("$avp(oexten)", &pv::gete("$rU")?)?;
         if registrar::lookup("location").is_err() {
             sl::send_reply(404, "Not Found")?;
             return core::exit();
         }
         self.relay()
+    }
+
+    fn failure_route(&mut self, name: &str) -> Route {
+        match name {
+            "MANAGE_FAILURE" => {
+                if tm::t_is_canceled() {
+                    return core::exit();
+                }
+                let code = tm::t_get_status_code()?;
+                let Some(vm) = self.voicemail.as_deref() else {
+                    return core::exit();
+                };
+                if matches!(code, 486 | 408 | 480) {
+                    // `route[TOVOICEMAIL]`: one new branch; the contacts that failed were
+                    // consumed by the first relay and are not called again
+                    let host = vm.strip_prefix("sip:").unwrap_or(vm);
+                    let user = pv::gete("$avp(oexten)")?;
+                    pv::unset("$du")?;
+                    pv::sets("$ru", &format!("sip:{user}@{host}"))?;
+                    info!("{} to voicemail after {code}", user);
+                    if tm::t_relay().is_err() {
+                        sl::send_reply_error()?;
+                    }
+                }
+                core::exit()
+            }
+            other => unknown_route(other),
+        }
     }
 
     fn onreply_route(&mut self, name: &str) -> Route {
