@@ -122,7 +122,7 @@ fn the_example_is_not_an_open_relay() {
             "an alias domain with a foreign user part and a Route",
             "INVITE",
             false,
-            format!("sip:victim@sipwasm.local"),
+            "sip:victim@sipwasm.local".to_string(),
             route_victim,
         ),
     ];
