@@ -7,6 +7,7 @@ mod cli;
 mod configs;
 mod malformed;
 mod msrp;
+mod nat_traversal;
 mod nosip;
 mod pjsip;
 mod real_phones;

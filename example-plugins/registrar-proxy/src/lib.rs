@@ -105,8 +105,9 @@ impl RegistrarProxy {
         ) {
             if core::is_method("REGISTER") {
                 nathelper::fix_nated_register()?;
-            } else if !siputils::has_totag() {
+            } else if !siputils::has_totag() && !pv::is_null("$hdr(Contact)")? {
                 // the callee's requests of this dialog find the caller through the alias
+                // (a MESSAGE has no Contact: nothing to do)
                 nathelper::add_contact_alias()?;
             }
             core::set_flag(FLT_NATS)?;

@@ -264,6 +264,8 @@ fn stats(router: &Arc<Router>) -> Value {
             "resumed": load(&tm.resumed),
             "freed_by_worker": load(&tm.freed_by_worker),
             "freed_by_sweep": load(&tm.freed_by_sweep),
+            "sent": load(&tm.sent),
+            "send_errors": load(&tm.send_errors),
         },
         "tenants": tenants,
     })

@@ -121,6 +121,10 @@ pub struct TmStats {
     pub resumed: AtomicU64,
     /// Replies forwarded without a transaction.
     pub stateless_replies: AtomicU64,
+    /// Messages of transactions sent.
+    pub sent: AtomicU64,
+    /// Messages of transactions that could not be sent.
+    pub send_errors: AtomicU64,
     /// Finished transactions freed by the worker that made them (after its next event).
     pub freed_by_worker: AtomicU64,
     /// Finished transactions freed by the timer thread, their worker having had no event
@@ -536,7 +540,7 @@ impl Proxy {
                 no_connect: s.target.no_connect,
                 ..Default::default()
             };
-            if let Err(e) = sender.send_with(
+            match sender.send_with(
                 s.target.transport,
                 s.target.local,
                 s.target.dest,
@@ -544,8 +548,12 @@ impl Proxy {
                 s.data,
                 flags,
             ) {
-                tracing::info!("send failed: {e}");
-            }
+                Ok(()) => self.table.stats.sent.fetch_add(1, Ordering::Relaxed),
+                Err(e) => {
+                    tracing::info!("send failed: {e}");
+                    self.table.stats.send_errors.fetch_add(1, Ordering::Relaxed)
+                }
+            };
         }
     }
 

@@ -27,6 +27,11 @@
 //! | `PROBE_RESUME` | (resume route) reply 200 with the state the request route left       |
 //! | `twice`    | `t_suspend` then `t_relay` and `t_reply` in the same route: errors       |
 //! | `slowrelay`| busy for 150 ms, then like `relay` (a retransmission races the route)   |
+//! | `reg`      | REGISTER: `registrar.save("location")` of the To AOR, no auth          |
+//! | `fork`     | `lookup` of the AOR in `X-Callee` (`user@domain`), a branch route that   |
+//! |            | adds `X-Branch: <$ru> <$du>` to each branch, relay; the failure route   |
+//! |            | forks to `X-Then` (`append_branch`) once                                |
+//! | `serial`   | the same, serially by q (`t_load_contacts` / `t_next_contacts`)        |
 //! | `ht`       | htable op from `X-Ht: get|set|setint|incr|delete|exists TABLE KEY [V]`, |
 //! |            | reply 200 with `X-Result: <result>`                                     |
 //!
@@ -45,7 +50,7 @@
 
 use sipwasm_sdk::{
     Plugin, Route, Stop, config, core, export_plugin, forward, hdr, htable, info, log, msrp, net,
-    nosip, pv, rr, sl, tm, unknown_route,
+    nosip, pv, registrar, rr, sl, tm, unknown_route,
 };
 
 /// Run `op table key [value]` on the htables and describe the result.
@@ -252,6 +257,30 @@ impl Plugin for Probe {
                 }
                 core::exit()
             }
+            "reg" => {
+                registrar::save("location")?;
+                core::exit()
+            }
+            "fork" | "serial" => {
+                let callee = pv::gete("$hdr(X-Callee)")?;
+                pv::sets("$ru", format!("sip:{callee}"))?;
+                if registrar::lookup("location").is_err() {
+                    sl::send_reply(404, "Not Registered")?;
+                    return core::exit();
+                }
+                rr::record_route()?;
+                tm::t_on_branch("PROBE_BRANCH");
+                if name == "serial" {
+                    if tm::t_load_contacts()? > 0 {
+                        tm::t_next_contacts()?;
+                    }
+                    tm::t_on_failure("PROBE_SERIAL");
+                } else {
+                    tm::t_on_failure("PROBE_THEN");
+                }
+                tm::t_relay()?;
+                core::exit()
+            }
             "stateless" => {
                 let next = config::get("next_hop").ok_or(Stop::Error("no next_hop".into()))?;
                 forward::forward_uri(&next)?;
@@ -375,8 +404,34 @@ impl Plugin for Probe {
         }
     }
 
+    fn branch_route(&mut self, name: &str) -> Route {
+        match name {
+            "PROBE_BRANCH" => {
+                // this branch's own header: the others do not get it
+                let du = pv::get("$du")?.as_str().unwrap_or_default().to_string();
+                hdr::append(format!("X-Branch: <{}> <{du}>\r\n", pv::gete("$ru")?))?;
+                Ok(())
+            }
+            other => unknown_route(other),
+        }
+    }
+
     fn failure_route(&mut self, name: &str) -> Route {
         match name {
+            "PROBE_SERIAL" => {
+                if !tm::t_is_canceled() && tm::t_next_contacts()? {
+                    tm::t_on_failure("PROBE_SERIAL");
+                    tm::t_relay()?;
+                }
+                Ok(())
+            }
+            "PROBE_THEN" => {
+                if let Some(then) = pv::get("$hdr(X-Then)")?.as_str() {
+                    tm::append_branch(then)?;
+                    tm::t_relay()?;
+                }
+                Ok(())
+            }
             "FAILOVER" => {
                 let code = pv::getvn("$T(reply_code)", 0)?;
                 let flag = core::is_flag_set(7)?;

@@ -1,0 +1,263 @@
+//! NAT and forking with sockets that register a Contact other than their source (a phone
+//! behind NAT names its private address): every branch reaches the address that
+//! registered, a branch route changes its own branch only, a failure route forks only
+//! what it adds, serial forking goes by q; and PJSIP phones that claim private addresses
+//! call each other through the registrar-proxy example.
+
+use crate::harness::*;
+use crate::pjsip::{Phone, PhoneOpts};
+use bytes::Bytes;
+use serde_json::json;
+use sipwasm_proto::SipMessage;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const DOMAIN: &str = "nat.test";
+
+/// REGISTER `user@nat.test` from `dev` with `contact` (a private address), through the
+/// probe router; returns the answer's status.
+fn register(dev: &FakeUas, router: SocketAddr, user: &str, contact: &str, n: u32) -> u16 {
+    let local = dev.addr;
+    let text = format!(
+        "REGISTER sip:reg@{router} SIP/2.0\r\n\
+Via: SIP/2.0/UDP {contact_host};branch=z9hG4bK-reg-{user}-{n};rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:{user}@{DOMAIN}>;tag=r{n}\r\n\
+To: <sip:{user}@{DOMAIN}>\r\n\
+Call-ID: reg-{user}-{local}\r\n\
+CSeq: {n} REGISTER\r\n\
+Contact: {contact}\r\n\
+Expires: 300\r\n\
+Content-Length: 0\r\n\r\n",
+        contact_host = "10.99.0.254:5060"
+    );
+    dev.sock.send_to(text.as_bytes(), router).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        if let Ok((len, _)) = dev.sock.recv_from(&mut buf)
+            && let Ok(m) = SipMessage::parse(Bytes::copy_from_slice(&buf[..len]))
+            && m.status().is_some()
+        {
+            return m.status().unwrap();
+        }
+    }
+    panic!("no answer to the REGISTER of {contact}");
+}
+
+/// An INVITE to probe user `probe` for the AOR `callee`, with `extra` headers.
+fn invite(caller: &UdpClient, router: SocketAddr, probe: &str, callee: &str, extra: &str) {
+    let text = request(
+        "INVITE",
+        probe,
+        router,
+        caller.local(),
+        "UDP",
+        &format!("X-Callee: {callee}@{DOMAIN}\r\n{extra}"),
+    );
+    caller.send(text.as_bytes());
+}
+
+/// The `X-Branch` values of a request.
+fn branch_headers(m: &SipMessage) -> Vec<String> {
+    m.headers_named(b"X-Branch")
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
+#[test]
+fn every_branch_reaches_the_address_that_registered() {
+    let r = TestRouter::start("probe");
+    let (bob1, bob2, carol) = (FakeUas::new(), FakeUas::new(), FakeUas::new());
+    assert_eq!(
+        register(&bob1, r.udp, "bob", "<sip:bob@10.99.0.1:5060>", 1),
+        200
+    );
+    assert_eq!(
+        register(&bob2, r.udp, "bob", "<sip:bob@10.99.0.2:5060>", 1),
+        200
+    );
+    let alice = UdpClient::new(r.udp);
+    invite(
+        &alice,
+        r.udp,
+        "fork",
+        "bob",
+        &format!("X-Then: {}\r\n", carol.uri("carol")),
+    );
+    // each device gets the INVITE at the address it registered from, with its own
+    // Request-URI and only its own branch route's header
+    let mut got = Vec::new();
+    for (dev, private) in [(&bob1, "10.99.0.1"), (&bob2, "10.99.0.2")] {
+        let (inv, from) = dev
+            .recv_request(Duration::from_secs(3))
+            .unwrap_or_else(|| panic!("the branch to {private} did not reach its NAT address"));
+        let b = inv.as_bytes();
+        assert!(
+            String::from_utf8_lossy(inv.request_uri().unwrap().as_bytes(b)).contains(private),
+            "Request-URI is the registered contact"
+        );
+        let branches = branch_headers(&inv);
+        assert_eq!(branches.len(), 1, "{branches:?}");
+        assert!(branches[0].contains(private), "{branches:?}");
+        assert!(
+            branches[0].contains(&dev.addr.to_string()),
+            "the branch route saw this branch's $du: {branches:?}"
+        );
+        got.push((dev, inv, from));
+    }
+    // both busy: the failure route forks to X-Then only
+    for (i, (dev, inv, from)) in got.iter().enumerate() {
+        dev.respond(inv, *from, 486, "Busy Here", &format!("busy{i}"));
+    }
+    let (inv, from) = carol
+        .recv_request(Duration::from_secs(3))
+        .expect("the failure route's branch");
+    assert_eq!(branch_headers(&inv).len(), 1);
+    carol.respond(&inv, from, 200, "OK", "carol");
+    let reply = alice
+        .final_reply(Duration::from_secs(3))
+        .expect("200 upstream");
+    assert_eq!(reply.status(), Some(200));
+    for dev in [&bob1, &bob2] {
+        let again: Vec<_> = dev
+            .collect(Duration::from_millis(500))
+            .into_iter()
+            .filter(|m| m.method() == sipwasm_proto::Method::Invite)
+            .collect();
+        assert!(
+            again.is_empty(),
+            "a device that said busy got the INVITE again"
+        );
+    }
+    assert!(
+        carol
+            .collect(Duration::from_millis(300))
+            .iter()
+            .all(|m| m.method() != sipwasm_proto::Method::Invite)
+    );
+}
+
+#[test]
+fn serial_forking_by_q() {
+    let r = TestRouter::start("probe");
+    let (best, second, last) = (FakeUas::new(), FakeUas::new(), FakeUas::new());
+    assert_eq!(
+        register(&best, r.udp, "dave", "<sip:dave@10.99.1.1:5060>;q=1.0", 1),
+        200
+    );
+    assert_eq!(
+        register(&second, r.udp, "dave", "<sip:dave@10.99.1.2:5060>;q=0.5", 1),
+        200
+    );
+    assert_eq!(
+        register(&last, r.udp, "dave", "<sip:dave@10.99.1.3:5060>;q=0.1", 1),
+        200
+    );
+    let alice = UdpClient::new(r.udp);
+    invite(&alice, r.udp, "serial", "dave", "");
+    // one at a time, best q first; each failure brings the next
+    for (i, dev) in [&best, &second].into_iter().enumerate() {
+        let (inv, from) = dev
+            .recv_request(Duration::from_secs(3))
+            .expect("the next contact");
+        assert!(
+            last.collect(Duration::from_millis(100)).is_empty(),
+            "not yet"
+        );
+        dev.respond(&inv, from, 480, "Temporarily Unavailable", &format!("u{i}"));
+    }
+    let (inv, from) = last
+        .recv_request(Duration::from_secs(3))
+        .expect("the last contact");
+    last.respond(&inv, from, 200, "OK", "last");
+    assert_eq!(
+        alice.final_reply(Duration::from_secs(3)).unwrap().status(),
+        Some(200)
+    );
+}
+
+/// `caller` calls `callee`, who answers; a re-INVITE; the callee hangs up, or the caller.
+fn call_and_hang_up(caller: &mut Phone, callee: &mut Phone, callee_hangs_up: bool) {
+    let a = caller.call(&format!("sip:{}@sipwasm.local", callee.name));
+    let b = callee.incoming();
+    callee.send(json!({"cmd": "answer", "call": b, "code": 200}));
+    caller.call_state(a, "CONFIRMED");
+    callee.call_state(b, "CONFIRMED");
+    // in-dialog requests both ways
+    caller.send(json!({"cmd": "reinvite", "call": a}));
+    callee.request_in(b, "INVITE");
+    if callee_hangs_up {
+        callee.send(json!({"cmd": "hangup", "call": b}));
+    } else {
+        caller.send(json!({"cmd": "hangup", "call": a}));
+    }
+    caller.call_state(a, "DISCONNECTED");
+    callee.call_state(b, "DISCONNECTED");
+}
+
+/// PJSIP phones that claim private addresses (`--public-addr`, as a phone behind NAT
+/// does) and do not learn their public one: the router answers and reaches them where
+/// their packets come from, over UDP and TCP, with and without RFC 5626 outbound.
+fn nated_phones(transport: &'static str, outbound: bool) {
+    let r = TestRouter::from_config_file(
+        &root().join("config/examples/registrar-proxy.toml"),
+        &["udp:127.0.0.1:0", "tcp:127.0.0.1:0"],
+        None,
+    );
+    let router = if transport == "udp" { r.udp } else { r.tcp };
+    let mut phone = |user: &str, private: &str| {
+        let mut o = PhoneOpts::example(user, router, transport);
+        o.public_addr = Some(private.into());
+        o.no_outbound = !outbound;
+        Phone::start(&o)
+    };
+    let mut alice = phone("alice", "10.99.2.1");
+    let mut bob = phone("bob", "10.99.2.2");
+    assert_eq!(alice.register(), 200);
+    assert_eq!(bob.register(), 200);
+    call_and_hang_up(&mut alice, &mut bob, true);
+    call_and_hang_up(&mut bob, &mut alice, false);
+    alice.send(json!({"cmd": "message", "to": "sip:bob@sipwasm.local", "text": "behind nat"}));
+    let st = alice.expect("MESSAGE answered", Duration::from_secs(10), |e| {
+        e["ev"] == "message_status"
+    });
+    assert_eq!(st["code"], 200);
+    bob.expect("MESSAGE delivered", Duration::from_secs(10), |e| {
+        e["ev"] == "message"
+    });
+    let failed = r
+        .server()
+        .router()
+        .proxy()
+        .table()
+        .stats
+        .send_errors
+        .load(std::sync::atomic::Ordering::Relaxed)
+        + r.server()
+            .router()
+            .stats()
+            .send_errors
+            .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(failed, 0, "nothing was sent towards a private address");
+}
+
+#[test]
+fn nated_pjsip_phones_over_udp() {
+    nated_phones("udp", true);
+}
+
+#[test]
+fn nated_pjsip_phones_over_udp_without_outbound() {
+    nated_phones("udp", false);
+}
+
+#[test]
+fn nated_pjsip_phones_over_tcp() {
+    nated_phones("tcp", true);
+}
+
+#[test]
+fn nated_pjsip_phones_over_tcp_without_outbound() {
+    nated_phones("tcp", false);
+}
