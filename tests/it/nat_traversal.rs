@@ -206,7 +206,7 @@ fn nated_phones(transport: &'static str, outbound: bool) {
         None,
     );
     let router = if transport == "udp" { r.udp } else { r.tcp };
-    let mut phone = |user: &str, private: &str| {
+    let phone = |user: &str, private: &str| {
         let mut o = PhoneOpts::example(user, router, transport);
         o.public_addr = Some(private.into());
         o.no_outbound = !outbound;

@@ -240,7 +240,7 @@ impl Plugin for RegistrarProxy {
                     let host = vm.strip_prefix("sip:").unwrap_or(vm);
                     let user = pv::gete("$avp(oexten)")?;
                     pv::unset("$du")?;
-                    pv::sets("$ru", &format!("sip:{user}@{host}"))?;
+                    pv::sets("$ru", format!("sip:{user}@{host}"))?;
                     info!("{} to voicemail after {code}", user);
                     if tm::t_relay().is_err() {
                         sl::send_reply_error()?;
