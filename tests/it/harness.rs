@@ -33,6 +33,7 @@ const GUESTS: &[&str] = &[
     "nosip_resume",
     "nosip_log",
     "msrp_relay",
+    "outbound_edge",
     "probe",
     "proxy_cfg",
     "spin_forever",
@@ -81,6 +82,8 @@ pub struct RouterOpts {
     pub htables: Vec<sipwasm_routing::HtableSpec>,
     pub tls: Option<sipwasm_transport::TlsSettings>,
     pub msrp_sipmsg: bool,
+    pub secret: Option<String>,
+    pub natping: sipwasm_routing::NatPing,
 }
 
 impl Default for RouterOpts {
@@ -103,6 +106,8 @@ impl Default for RouterOpts {
             htables: Vec::new(),
             tls: None,
             msrp_sipmsg: true,
+            secret: None,
+            natping: sipwasm_routing::NatPing::default(),
         }
     }
 }
@@ -189,6 +194,8 @@ impl TestRouter {
             htables: opts.htables.clone(),
             msrp_sipmsg: opts.msrp_sipmsg,
             tls: opts.tls.clone(),
+            secret: opts.secret.clone(),
+            natping: opts.natping.clone(),
             advertise: specs
                 .iter()
                 .map(|s| s.parse::<ListenSpec>().unwrap())

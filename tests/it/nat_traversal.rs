@@ -261,3 +261,176 @@ fn nated_pjsip_phones_over_tcp() {
 fn nated_pjsip_phones_over_tcp_without_outbound() {
     nated_phones("tcp", false);
 }
+
+/// Read datagrams on `dev` for up to `wait`; the first one `pred` accepts.
+fn datagram(
+    dev: &FakeUas,
+    wait: Duration,
+    pred: impl Fn(&[u8]) -> bool,
+) -> Option<(Vec<u8>, SocketAddr)> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut buf = vec![0u8; 65536];
+    while std::time::Instant::now() < deadline {
+        if let Ok((n, from)) = dev.sock.recv_from(&mut buf)
+            && pred(&buf[..n])
+        {
+            return Some((buf[..n].to_vec(), from));
+        }
+    }
+    None
+}
+
+#[test]
+fn registered_contacts_behind_nat_are_pinged() {
+    for from in [Some("sip:pinger@nat.test"), None] {
+        let opts = RouterOpts {
+            natping: sipwasm_routing::NatPing {
+                interval: 1,
+                from: from.map(str::to_string),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let r = TestRouter::start_with("probe", opts);
+        let (nated, open) = (FakeUas::new(), FakeUas::new());
+        assert_eq!(
+            register(&nated, r.udp, "erin", "<sip:erin@10.99.3.1:5060>", 1),
+            200
+        );
+        let contact = format!("<sip:frank@{}>", open.addr);
+        assert_eq!(register(&open, r.udp, "frank", &contact, 1), 200);
+        let (ping, sender) = datagram(&nated, Duration::from_secs(4), |_| true)
+            .expect("a NAT ping to the address the contact registered from");
+        assert_eq!(sender, r.udp, "from the socket it registered on");
+        match from {
+            Some(from) => {
+                let m = SipMessage::parse(Bytes::from(ping)).expect("a SIP ping");
+                assert!(m.is_request(), "{m:?}");
+                assert_eq!(m.method_text(), b"OPTIONS");
+                let b = m.as_bytes();
+                assert_eq!(
+                    m.request_uri().unwrap().as_bytes(b),
+                    b"sip:erin@10.99.3.1:5060"
+                );
+                assert_eq!(m.from().uri.as_bytes(b), from.as_bytes());
+                // the UA's answer is absorbed: it reaches neither a transaction nor the plugin
+                nated.respond(&m, sender, 200, "OK", "erin");
+                let router = r.server().router();
+                assert!(wait_until(Duration::from_secs(2), || {
+                    router
+                        .stats()
+                        .keepalives
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        > 0
+                }));
+            }
+            None => assert_eq!(ping, b"\r\n\r\n", "a CRLF keep-alive"),
+        }
+        assert!(
+            datagram(&open, Duration::from_millis(1500), |_| true).is_none(),
+            "a contact reached at its own address is not pinged"
+        );
+        let pings = r
+            .server()
+            .router()
+            .proxy()
+            .table()
+            .stats
+            .nat_pings
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(pings >= 1, "{pings}");
+    }
+}
+
+#[test]
+fn crlf_keepalives_on_streams_get_their_pong() {
+    // RFC 5626 §4.4.1: a double CRLF is answered with one, and keeps the connection
+    let r = TestRouter::start("probe");
+    let mut c = TcpClient::connect(r.tcp);
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    for _ in 0..3 {
+        c.send(b"\r\n\r\n");
+        let mut buf = [0u8; 8];
+        let n = std::io::Read::read(&mut c.stream, &mut buf).expect("a pong");
+        assert_eq!(&buf[..n], b"\r\n");
+    }
+    let reply = c
+        .ask("OPTIONS", "count", "")
+        .expect("the connection still works");
+    assert_eq!(reply.status(), Some(200));
+}
+
+/// The outbound-edge example in front of the registrar-proxy example: PJSIP phones that
+/// claim private addresses use the edge as their proxy; the registrar stores the edge's
+/// Path and reaches the phones through it, over their flows.
+fn through_an_edge(transport: &'static str) {
+    let registrar = TestRouter::from_config_file(
+        &root().join("config/examples/registrar-proxy.toml"),
+        &["udp:127.0.0.1:0", "tcp:127.0.0.1:0"],
+        None,
+    );
+    let edge_text = std::fs::read_to_string(root().join("config/examples/outbound-edge.toml"))
+        .unwrap()
+        .replace(
+            "listen = [\"udp:127.0.0.1:5070\", \"tcp:127.0.0.1:5070\"]",
+            "listen = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]",
+        )
+        .replace(
+            "\"../../target/wasm32-wasip2/plugin/outbound_edge.wasm\"",
+            &format!("{:?}", plugin("outbound_edge").display().to_string()),
+        )
+        .replace("cache_dir = \"../../target/sipwasm-cache\"", "")
+        .replace(
+            "registrar = \"sip:127.0.0.1:5060\"",
+            &format!("registrar = \"sip:{}\"", registrar.udp),
+        );
+    let (edge, _dir) = TestRouter::from_config(&edge_text);
+    let to_edge = if transport == "udp" {
+        edge.udp
+    } else {
+        edge.tcp
+    };
+    let phone = |user: &str, private: &str| {
+        let mut o = PhoneOpts::example(user, to_edge, transport);
+        o.public_addr = Some(private.into());
+        Phone::start(&o)
+    };
+    let mut alice = phone("alice", "10.99.4.1");
+    let mut bob = phone("bob", "10.99.4.2");
+    assert_eq!(alice.register(), 200);
+    assert_eq!(bob.register(), 200);
+    call_and_hang_up(&mut alice, &mut bob, true);
+    call_and_hang_up(&mut bob, &mut alice, false);
+    alice.send(json!({"cmd": "message", "to": "sip:bob@sipwasm.local", "text": "via the edge"}));
+    let st = alice.expect("MESSAGE answered", Duration::from_secs(10), |e| {
+        e["ev"] == "message_status"
+    });
+    assert_eq!(st["code"], 200);
+    bob.expect("MESSAGE delivered", Duration::from_secs(10), |e| {
+        e["ev"] == "message"
+    });
+    // the registrar reached the phones through the edge's Path, never directly
+    for r in [&registrar, &edge] {
+        let errors = r
+            .server()
+            .router()
+            .proxy()
+            .table()
+            .stats
+            .send_errors
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(errors, 0);
+    }
+}
+
+#[test]
+fn an_edge_proxy_in_front_of_the_registrar_over_udp() {
+    through_an_edge("udp");
+}
+
+#[test]
+fn an_edge_proxy_in_front_of_the_registrar_over_tcp() {
+    through_an_edge("tcp");
+}

@@ -112,6 +112,14 @@ impl LocalConfig {
         self
     }
 
+    /// [`Self::with_secret`] when a secret is given.
+    pub fn with_secret_opt(self, secret: Option<&str>) -> Self {
+        match secret {
+            Some(s) => self.with_secret(s.as_bytes()),
+            None => self,
+        }
+    }
+
     /// The signature of `parts` with this router's (or tenant's) key: 16 hex digits of an
     /// HMAC-SHA256 over the parts, each prefixed by its length.
     pub fn sign(&self, parts: &[&[u8]]) -> String {

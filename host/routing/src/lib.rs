@@ -53,7 +53,7 @@ pub use context::{
 pub use htable::{HtError, HtValue, HtableSpec, Htables};
 pub use lumps::HdrError;
 pub use msrp::{MsrpEvent, MsrpRelayError, MsrpReplyError};
-pub use nathelper::NatError;
+pub use nathelper::{NatError, NatPing};
 pub use net::{NetError, UdpAllow};
 pub use nosip::{NosipError, NosipFilter, RawEvent};
 pub use path::PathError;

@@ -342,6 +342,131 @@ impl RouteContext {
     }
 }
 
+/// NAT pinging of registered contacts (nathelper's `natping_interval`, `ping_nated_only`,
+/// `sipping_from`, `sipping_method`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NatPing {
+    /// Seconds between two pings of a contact; 0: no pinging.
+    pub interval: u64,
+    /// Ping only contacts reached through NAT or a connection (a `received` address, a
+    /// flow), not the ones reached at their Contact.
+    pub nated_only: bool,
+    /// With a From URI the ping is a SIP request (`sipping_method`, OPTIONS by default) the
+    /// UA answers; without, a bare CRLF CRLF keep-alive.
+    pub from: Option<String>,
+    /// Method of SIP pings.
+    pub method: String,
+}
+
+impl Default for NatPing {
+    fn default() -> Self {
+        NatPing {
+            interval: 0,
+            nated_only: true,
+            from: None,
+            method: "OPTIONS".into(),
+        }
+    }
+}
+
+/// The keep-alive a NAT ping without `sipping_from` sends: CRLF CRLF (RFC 5626 §4.4.1's
+/// ping; SIP stacks take it for a keep-alive, as they do on streams).
+pub const CRLF_PING: &[u8] = b"\r\n\r\n";
+
+impl crate::context::LocalConfig {
+    /// The Call-ID prefix of this router's SIP pings: their answers are absorbed.
+    fn ping_call_id_prefix(&self) -> String {
+        format!("natping.{}.", self.to_tag_from("natping"))
+    }
+
+    /// True for an answer to one of this router's NAT pings.
+    pub fn is_nat_ping_reply(&self, msg: &sipwasm_proto::SipMessage) -> bool {
+        !msg.is_request()
+            && msg.vias().len() == 1
+            && msg
+                .call_id()
+                .starts_with(self.ping_call_id_prefix().as_bytes())
+    }
+
+    /// The pings due for the registered contacts of every location table at `now`:
+    /// one to each contact whose registration is reached through NAT or a connection
+    /// (every contact when `nated_only` is off), sent from the socket it registered on,
+    /// over its own connection for streams. Contacts behind a Path are the edge proxy's
+    /// to keep alive. `seq` makes each ping's Via branch and Call-ID unique.
+    pub fn nat_pings(
+        &self,
+        ping: &NatPing,
+        now: u64,
+        seq: &mut u64,
+    ) -> Vec<crate::context::Outbound> {
+        let mut out = Vec::new();
+        for b in self.location.all_bindings(now) {
+            if !b.path.is_empty() || (ping.nated_only && !b.is_nated()) {
+                continue;
+            }
+            let branch = b.branch();
+            let target = branch.dst_uri.as_deref().unwrap_or(&branch.uri);
+            let Some(hop) = crate::services::UriTarget::of(target)
+                .ok()
+                .and_then(|t| t.literal())
+            else {
+                continue;
+            };
+            let Some(socket) = b.socket.filter(|s| s.transport == hop.transport) else {
+                continue;
+            };
+            *seq += 1;
+            let data = match &ping.from {
+                None => bytes::Bytes::from_static(CRLF_PING),
+                Some(from) => {
+                    bytes::Bytes::from(self.sip_ping(ping, from, &branch.uri, &socket, *seq))
+                }
+            };
+            out.push(crate::context::Outbound {
+                transport: hop.transport,
+                dest: hop.addr,
+                local: socket.addr,
+                conn: branch.conn,
+                data,
+                flags: sipwasm_proto::transport::StreamFlags {
+                    // a ping never opens a connection: it keeps one alive
+                    no_connect: true,
+                    ..Default::default()
+                },
+            });
+        }
+        out
+    }
+
+    fn sip_ping(
+        &self,
+        ping: &NatPing,
+        from: &str,
+        contact: &str,
+        socket: &crate::context::Listener,
+        seq: u64,
+    ) -> String {
+        let sent_by = self.sent_by(socket);
+        let host = sent_by
+            .rsplit_once(':')
+            .map_or(sent_by.as_ref(), |(h, _)| h);
+        format!(
+            "{m} {contact} SIP/2.0\r\n\
+Via: SIP/2.0/{t} {sent_by};branch=z9hG4bKnp.{seq:x};rport\r\n\
+From: <{from}>;tag={tag}\r\n\
+To: <{contact}>\r\n\
+Call-ID: {prefix}{seq:x}@{host}\r\n\
+CSeq: 1 {m}\r\n\
+Max-Forwards: 70\r\n\
+Content-Length: 0\r\n\r\n",
+            m = ping.method,
+            t = socket.transport.via_token(),
+            tag = self.to_tag_from(("natping-from", seq)),
+            prefix = self.ping_call_id_prefix(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

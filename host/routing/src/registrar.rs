@@ -114,9 +114,6 @@ pub enum RegistrarError {
     /// Too many contacts; answered with 403.
     #[error("too many contacts for one address-of-record")]
     TooManyContacts,
-    /// A Path from a UA that does not say `Supported: path`; answered with 420.
-    #[error("Path without Supported: path")]
-    PathNotSupported,
     /// `lookup`: nobody is registered there.
     #[error("not registered")]
     NotFound,
@@ -235,6 +232,18 @@ impl Location {
         out
     }
 
+    /// Every binding of every table that has not expired at `now`.
+    pub fn all_bindings(&self, now: u64) -> Vec<Binding> {
+        let tables = self.tables.lock().expect("not poisoned");
+        tables
+            .values()
+            .flat_map(|t| t.values())
+            .flatten()
+            .filter(|b| b.expires_at > now)
+            .cloned()
+            .collect()
+    }
+
     /// Drop every expired binding (called periodically by the router).
     pub fn purge(&self, now: u64) -> usize {
         let mut tables = self.tables.lock().expect("not poisoned");
@@ -280,13 +289,13 @@ impl RouteContext {
     }
 
     /// `save(table)`: process the REGISTER and answer it (200 with the current bindings,
-    /// or 400 / 420 / 423 / 500 / 403 on error, as Kamailio's registrar does).
+    /// or 400 / 423 / 500 / 403 on error, as Kamailio's registrar does).
     ///
     /// What a binding keeps besides the contact: the socket the REGISTER came in on; the
     /// source address as `received` when the UA is behind NAT (its Contact is not where
     /// the REGISTER came from) or on a stream; the connection, for a UA that registered
     /// over TCP or TLS directly; the Path (RFC 3327) when edge proxies put one in, which
-    /// the 200 echoes; and the RFC 5626 instance and reg-id: a binding with both is one
+    /// the 200 echoes to a UA that supports it; and the RFC 5626 instance and reg-id: a binding with both is one
     /// flow of that instance, replaced by the instance's next REGISTER with the same
     /// reg-id, and the 200 then says `Require: outbound`.
     pub fn registrar_save(&mut self, table: &str) -> Result<usize, RegistrarError> {
@@ -303,7 +312,10 @@ impl RouteContext {
                         )
                     })
                     .collect();
-                if !path.is_empty() {
+                // the Path is stored whatever the UA says (an edge proxy adds it; many
+                // phones do not say `Supported: path`), and echoed to the UAs that say
+                // it (RFC 3327 §5.3; Kamailio's path_mode 1)
+                if !path.is_empty() && has_option_tag(&self.msg, b"Supported", "path") {
                     headers.push(format!("Path: {}\r\n", path.join(", ")));
                 }
                 if outbound {
@@ -318,11 +330,6 @@ impl RouteContext {
             Err(e) => {
                 match &e {
                     RegistrarError::BadRequest(_) => self.registrar_reply(400, "Bad Request", &[]),
-                    RegistrarError::PathNotSupported => self.registrar_reply(
-                        420,
-                        "Bad Extension",
-                        &["Unsupported: path\r\n".into()],
-                    ),
                     RegistrarError::IntervalTooBrief => self.registrar_reply(
                         423,
                         "Interval Too Brief",
@@ -364,11 +371,6 @@ impl RouteContext {
         let call_id = String::from_utf8_lossy(msg.call_id()).into_owned();
         let cseq = msg.cseq().number;
         let path = path_of(&msg)?;
-        // RFC 3327 §5.3: a Path is stored only for a UA that said it supports it; Kamailio's
-        // path_mode 2 (its default) refuses the REGISTER otherwise
-        if !path.is_empty() && !has_option_tag(&msg, b"Supported", "path") {
-            return Err(RegistrarError::PathNotSupported);
-        }
         let location = &self.config.location;
         if msg.contact_star() {
             // `Contact: *` with Expires: 0 removes everything (§10.2.2)
@@ -861,19 +863,17 @@ From: <sip:bob@example.com>;tag=b\r\nTo: <sip:alice@example.com>\r\nCall-ID: inv
             conn: None,
         };
         let path = "Path: <sip:edge.example.com;lr;received=sip:198.51.100.7:40001>\r\n";
-        // without Supported: path, the REGISTER is refused (420) and nothing is stored
+        // without Supported: path, the Path is stored but not echoed
         let mut c = ctx_from(&cfg, &register("<sip:alice@192.168.1.5>", path, 1), 0, edge);
-        assert_eq!(
-            c.registrar_save("location"),
-            Err(RegistrarError::PathNotSupported)
-        );
+        c.registrar_save("location").unwrap();
         let r = reply(&mut c);
-        assert_eq!(r.status(), Some(420));
-        assert_eq!(r.header(b"Unsupported"), Some(&b"path"[..]));
-        assert!(
-            cfg.location
-                .bindings("location", "alice@example.com", 0)
-                .is_empty()
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(r.header(b"Path"), None);
+        assert_eq!(
+            cfg.location.bindings("location", "alice@example.com", 0)[0]
+                .path
+                .len(),
+            1
         );
         let with_support =
             format!("{path}Supported: path, outbound\r\nPath: <sip:p2.example.com;lr>\r\n");

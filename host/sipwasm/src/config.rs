@@ -81,6 +81,11 @@ pub struct RouterSection {
     /// Largest SIP message accepted, in bytes.
     #[serde(default = "default_max_message")]
     pub max_message_size: usize,
+    /// Key of the signatures on the Record-Route and Path URIs this router writes: set it
+    /// (the same on every router of a deployment) so that dialogs survive a restart and
+    /// routers accept each other's; without it the key is random per process.
+    #[serde(default)]
+    pub secret: Option<String>,
 }
 
 /// `[tcp]`
@@ -493,6 +498,44 @@ pub struct LogSection {
     pub level: Option<String>,
 }
 
+/// `[nathelper]`: NAT pinging of registered contacts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NathelperSection {
+    /// Seconds between pings of a registered contact; 0 turns pinging off.
+    #[serde(default)]
+    pub natping_interval: u64,
+    /// Ping only contacts behind NAT or on a connection.
+    #[serde(default = "NathelperSection::default_nated_only")]
+    pub ping_nated_only: bool,
+    /// From URI of SIP pings; empty: CRLF CRLF keep-alives instead.
+    #[serde(default)]
+    pub sipping_from: String,
+    /// Method of SIP pings.
+    #[serde(default = "NathelperSection::default_method")]
+    pub sipping_method: String,
+}
+
+impl NathelperSection {
+    const fn default_nated_only() -> bool {
+        true
+    }
+    fn default_method() -> String {
+        "OPTIONS".into()
+    }
+}
+
+impl Default for NathelperSection {
+    fn default() -> Self {
+        NathelperSection {
+            natping_interval: 0,
+            ping_nated_only: true,
+            sipping_from: String::new(),
+            sipping_method: Self::default_method(),
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -532,6 +575,9 @@ pub struct ConfigFile {
     /// `[msrp]`
     #[serde(default)]
     pub msrp: MsrpSection,
+    /// `[nathelper]`
+    #[serde(default)]
+    pub nathelper: NathelperSection,
     /// `[log]`
     #[serde(default)]
     pub log: LogSection,
@@ -584,6 +630,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Log filter.
     pub log_level: Option<String>,
+    /// Key of the Record-Route and Path signatures (`[router] secret`).
+    pub secret: Option<String>,
+    /// NAT pinging.
+    pub natping: sipwasm_routing::NatPing,
 }
 
 impl Config {
@@ -824,6 +874,38 @@ impl Config {
         if file.tcp.idle_timeout_secs == 0 || file.tcp.message_timeout_secs == 0 {
             return Err(invalid("tcp", "timeouts must be at least 1 second".into()));
         }
+        if let Some(secret) = &file.router.secret
+            && secret.len() < 16
+        {
+            return Err(invalid(
+                "router.secret",
+                "must be at least 16 characters".into(),
+            ));
+        }
+        let nh = &file.nathelper;
+        if nh.natping_interval > 3600 {
+            return Err(invalid(
+                "nathelper.natping_interval",
+                "must be 0 (off) to 3600 seconds".into(),
+            ));
+        }
+        if !nh.sipping_from.is_empty()
+            && sipwasm_proto::uri::Uri::parse_standalone(nh.sipping_from.as_bytes())
+                .map_or(true, |u| !u.scheme.is_sip())
+        {
+            return Err(invalid(
+                "nathelper.sipping_from",
+                format!("{:?} is not a SIP URI", nh.sipping_from),
+            ));
+        }
+        if nh.sipping_method.is_empty()
+            || !nh.sipping_method.bytes().all(|c| c.is_ascii_uppercase())
+        {
+            return Err(invalid(
+                "nathelper.sipping_method",
+                "must be a method name (OPTIONS, INFO ...)".into(),
+            ));
+        }
         Ok(Config {
             source: path.to_path_buf(),
             listen,
@@ -862,6 +944,13 @@ impl Config {
             max_instances: r.max_instances,
             log_format: file.log.format,
             log_level: file.log.level.clone(),
+            secret: file.router.secret.clone(),
+            natping: sipwasm_routing::NatPing {
+                interval: nh.natping_interval,
+                nated_only: nh.ping_nated_only,
+                from: (!nh.sipping_from.is_empty()).then(|| nh.sipping_from.clone()),
+                method: nh.sipping_method.clone(),
+            },
         })
     }
 }
@@ -1096,6 +1185,11 @@ cache_dir = "cache"
             .to_string();
         assert!(e.starts_with("r.toml:"), "{e}");
         assert!(e.contains("workerz"), "{e}");
+        let text = GOOD.replace("[runtime]", "[nathelper]\nnatping = 30\n[runtime]");
+        let e = Config::parse(&text, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("natping"), "{e}");
         let text = GOOD.replace("[runtime]", "[runtime]\nbogus = 1");
         let e = Config::parse(&text, Path::new("r.toml"))
             .unwrap_err()

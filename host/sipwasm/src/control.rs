@@ -266,6 +266,7 @@ fn stats(router: &Arc<Router>) -> Value {
             "freed_by_sweep": load(&tm.freed_by_sweep),
             "sent": load(&tm.sent),
             "send_errors": load(&tm.send_errors),
+            "nat_pings": load(&tm.nat_pings),
         },
         "tenants": tenants,
     })

@@ -39,6 +39,8 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         htables: cfg.htables.clone(),
         msrp_sipmsg: cfg.msrp.sipmsg,
         tls: cfg.tls.clone(),
+        secret: cfg.secret.clone(),
+        natping: cfg.natping.clone(),
         advertise: cfg
             .listen
             .iter()

@@ -123,6 +123,8 @@ pub struct TmStats {
     pub stateless_replies: AtomicU64,
     /// Messages of transactions sent.
     pub sent: AtomicU64,
+    /// NAT pings sent to registered contacts.
+    pub nat_pings: AtomicU64,
     /// Messages of transactions that could not be sent.
     pub send_errors: AtomicU64,
     /// Finished transactions freed by the worker that made them (after its next event).
@@ -439,6 +441,8 @@ pub struct Proxy {
     resolver: Arc<Resolver>,
     sender: OnceLock<Sender>,
     timers: TimerConfig,
+    /// NAT pinging of registered contacts, run by the timer thread.
+    natping: OnceLock<sipwasm_routing::NatPing>,
     stop: AtomicBool,
 }
 
@@ -495,6 +499,7 @@ impl Proxy {
             resolver,
             sender: OnceLock::new(),
             timers,
+            natping: OnceLock::new(),
             stop: AtomicBool::new(false),
         })
     }
@@ -514,6 +519,44 @@ impl Proxy {
         let _ = self.local.set(local);
         let _ = self.sender.set(sender);
         let _ = self.tenants.set(tenants);
+    }
+
+    /// Ping registered contacts as `natping` says (once; later calls are ignored).
+    pub fn set_natping(&self, natping: sipwasm_routing::NatPing) {
+        let _ = self.natping.set(natping);
+    }
+
+    /// Send the NAT pings due: every contact of every tenant's location table.
+    fn send_nat_pings(&self, ping: &sipwasm_routing::NatPing, seq: &mut u64) {
+        let now = now_unix();
+        let mut locals = vec![self.local().clone()];
+        if let Some(tenants) = self.tenants.get() {
+            for t in tenants.list() {
+                if !locals.iter().any(|l| Arc::ptr_eq(l, t.local())) {
+                    locals.push(t.local().clone());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for local in &locals {
+            for o in local.nat_pings(ping, now, seq) {
+                out.push(Send {
+                    target: Target {
+                        transport: o.transport,
+                        dest: o.dest,
+                        local: o.local,
+                        conn: o.conn,
+                        no_connect: o.flags.no_connect,
+                    },
+                    data: o.data,
+                });
+            }
+        }
+        self.table
+            .stats
+            .nat_pings
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
+        self.send_all(out);
     }
 
     /// The transaction table (counters, size).
@@ -1235,6 +1278,8 @@ impl Proxy {
     /// Run timers until [`Self::stop`]; failure routes after timeouts run on `worker`.
     pub fn timer_loop(&self, mut workers: Workers) {
         let mut last_purge = Instant::now();
+        let mut last_ping = Instant::now();
+        let mut ping_seq = 0u64;
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return;
@@ -1299,6 +1344,12 @@ impl Proxy {
             // failure routes run by timeouts may have called t_continue
             self.run_resumes(&mut workers);
             self.table.sweep_graveyards(Instant::now());
+            if let Some(ping) = self.natping.get().filter(|p| p.interval > 0)
+                && last_ping.elapsed() >= Duration::from_secs(ping.interval)
+            {
+                last_ping = Instant::now();
+                self.send_nat_pings(ping, &mut ping_seq);
+            }
             if last_purge.elapsed() > Duration::from_secs(30) {
                 last_purge = Instant::now();
                 self.local().location.purge(now_unix());

@@ -51,6 +51,10 @@ pub struct ServerSettings {
     pub msrp_sipmsg: bool,
     /// TLS certificate, key and trusted CAs (needed by `tls:` listeners and outbound TLS).
     pub tls: Option<sipwasm_transport::TlsSettings>,
+    /// `[router] secret`: key of the Record-Route and Path signatures (random without).
+    pub secret: Option<String>,
+    /// NAT pinging of registered contacts.
+    pub natping: sipwasm_routing::NatPing,
     /// `advertise` addresses of listeners: transport, the listen address as configured
     /// (port 0 matches the port bound), and what to advertise.
     pub advertise: Vec<(Transport, SocketAddr, sipwasm_transport::Advertise)>,
@@ -249,6 +253,11 @@ impl Router {
             return;
         }
         if !is_request {
+            if self.local.is_nat_ping_reply(&msg) {
+                // a UA answering our NAT ping: it is alive, nothing else to do
+                bump(&self.stats.keepalives);
+                return;
+            }
             self.handle_reply(workers, msg, source);
             return;
         }
@@ -477,6 +486,7 @@ impl Server {
         )
         .with_htables(&settings.htables)
         .with_services(proxy.services())
+        .with_secret_opt(settings.secret.as_deref())
         .with_msrp_sipmsg(settings.msrp_sipmsg);
         for (t, a) in &addrs {
             let advertised = settings.advertise.iter().find(|(at, aa, _)| {
@@ -525,6 +535,13 @@ impl Server {
         let sender = Sender::new(udp.clone(), table.clone());
         tenants.bind(&local, &settings.listen, &addrs);
         proxy.attach(local.clone(), sender.clone(), tenants.clone());
+        proxy.set_natping(settings.natping.clone());
+        if settings.secret.is_none() {
+            tracing::info!(
+                "no [router] secret: Record-Routes are signed with a key of this process; \
+                 dialogs do not outlive a restart"
+            );
+        }
         let router = Arc::new(Router {
             local,
             tenants: tenants.clone(),
