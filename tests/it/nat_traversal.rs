@@ -434,3 +434,55 @@ fn an_edge_proxy_in_front_of_the_registrar_over_udp() {
 fn an_edge_proxy_in_front_of_the_registrar_over_tcp() {
     through_an_edge("tcp");
 }
+
+#[test]
+fn a_registration_keeps_its_connection_open() {
+    // connections of this listener close after 1 s of silence, unless a registration
+    // lives on them
+    let r = TestRouter::start_on(
+        "probe",
+        RouterOpts::default(),
+        &["udp:127.0.0.1:0", "tcp:127.0.0.1:0 idle_timeout 1"],
+    );
+    let mut registered = TcpClient::connect(r.tcp);
+    let local = registered.stream.local_addr().unwrap();
+    let reg = request(
+        "REGISTER",
+        "reg",
+        r.tcp,
+        local,
+        "TCP",
+        "Contact: <sip:gina@10.99.5.1:5060;transport=tcp>\r\nExpires: 300\r\n",
+    )
+    .replace(
+        &format!("To: <sip:reg@{}>", r.tcp),
+        &format!("To: <sip:gina@{DOMAIN}>"),
+    );
+    registered.send(reg.as_bytes());
+    assert_eq!(
+        registered.recv(Duration::from_secs(3)).unwrap().status(),
+        Some(200)
+    );
+    let mut idle = TcpClient::connect(r.tcp);
+    assert_eq!(
+        idle.ask("OPTIONS", "count", "").unwrap().status(),
+        Some(200)
+    );
+    assert!(
+        idle.closed_within(Duration::from_secs(4)),
+        "an idle connection is closed"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        registered.ask("OPTIONS", "count", "").map(|m| m.status()),
+        Some(Some(200)),
+        "the registered connection is still open"
+    );
+    // and requests for the contact go over it
+    let caller = UdpClient::new(r.udp);
+    invite(&caller, r.udp, "fork", "gina", "");
+    let inv = registered
+        .recv(Duration::from_secs(3))
+        .expect("the INVITE over the flow");
+    assert!(inv.is_request());
+}

@@ -657,10 +657,116 @@ fn destination_from_dns_srv() {
     );
 }
 
+#[test]
+fn dns_failover_to_the_next_srv_target_on_503_and_timeout() {
+    // two SRV targets of equal priority, the heavier first most of the time: whichever
+    // is tried first fails (503 or silence), the other gets the request
+    let (a, b) = (FakeUas::new(), FakeUas::new());
+    let dns = FakeDns::start(vec![
+        (
+            "_sip._udp.pool.test.".into(),
+            Answer::Srv(10, 50, a.addr.port(), "a.pool.test.".into()),
+        ),
+        (
+            "_sip._udp.pool.test.".into(),
+            Answer::Srv(10, 50, b.addr.port(), "b.pool.test.".into()),
+        ),
+        ("a.pool.test.".into(), Answer::A([127, 0, 0, 1])),
+        ("b.pool.test.".into(), Answer::A([127, 0, 0, 1])),
+    ]);
+    let mut opts = proxy_opts("sip:pool.test");
+    opts.dns = sipwasm::dns::DnsSettings {
+        servers: vec![dns.addr],
+        timeout: Duration::from_secs(2),
+    };
+    opts.timers.fr = Duration::from_millis(700);
+    let r = TestRouter::start_with("probe", opts);
+    let first_of = |(m, from): (SipMessage, SocketAddr), uas: &FakeUas| (m, from, uas.addr);
+    for failure in [503u16, 0] {
+        let c = UdpClient::new(r.udp);
+        c.send(request("MESSAGE", "relay", r.udp, c.local(), "UDP", "").as_bytes());
+        // whichever target gets it first
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let (first, second) = loop {
+            if let Some(got) = a.recv_request(Duration::from_millis(50)) {
+                break (first_of(got, &a), &b);
+            }
+            if let Some(got) = b.recv_request(Duration::from_millis(50)) {
+                break (first_of(got, &b), &a);
+            }
+            assert!(std::time::Instant::now() < deadline, "nobody got it");
+        };
+        let (m, from, at) = first;
+        let uas = if at == a.addr { &a } else { &b };
+        if failure == 503 {
+            uas.respond(&m, from, 503, "Service Unavailable", "down");
+        }
+        // failure 0: silence, until the fr timer (700 ms) fails it over
+        let (fwd, from2) = second
+            .recv_request(Duration::from_secs(3))
+            .unwrap_or_else(|| panic!("no failover after {failure}"));
+        second.respond(&fwd, from2, 200, "OK", "up");
+        assert_eq!(
+            c.final_reply(Duration::from_secs(3)).unwrap().status(),
+            Some(200),
+            "after {failure}"
+        );
+        // drain what the silent target got meanwhile (retransmissions)
+        let _ = uas.collect(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn naptr_picks_the_transport() {
+    // the domain prefers TCP through NAPTR: the request goes over TCP to its SRV target
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let dns = FakeDns::start(vec![
+        (
+            "naptr.test.".into(),
+            Answer::Naptr(10, 10, "SIP+D2T", "_sip._tcp.naptr.test.".into()),
+        ),
+        (
+            "naptr.test.".into(),
+            Answer::Naptr(20, 10, "SIP+D2U", "_sip._udp.naptr.test.".into()),
+        ),
+        (
+            "_sip._tcp.naptr.test.".into(),
+            Answer::Srv(10, 1, port, "t.naptr.test.".into()),
+        ),
+        ("t.naptr.test.".into(), Answer::A([127, 0, 0, 1])),
+    ]);
+    let mut opts = proxy_opts("sip:naptr.test");
+    opts.dns = sipwasm::dns::DnsSettings {
+        servers: vec![dns.addr],
+        timeout: Duration::from_secs(2),
+    };
+    let r = TestRouter::start_with("probe", opts);
+    let c = UdpClient::new(r.udp);
+    c.send(request("MESSAGE", "relay", r.udp, c.local(), "UDP", "").as_bytes());
+    tcp.set_nonblocking(false).unwrap();
+    let (mut conn, _) = tcp.accept().expect("the router connects over TCP");
+    conn.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = std::io::Read::read(&mut conn, &mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"MESSAGE sip:relay@"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    assert!(
+        dns.queries()
+            .iter()
+            .any(|q| q.starts_with("naptr.test") && q.contains("NAPTR"))
+    );
+}
+
 /// The answer a [`FakeDns`] gives for a name.
 pub enum Answer {
     Srv(u16, u16, u16, String),
     A([u8; 4]),
+    /// order, preference, service (`SIP+D2T`), replacement
+    Naptr(u16, u16, &'static str, String),
 }
 
 /// A tiny authoritative DNS server on 127.0.0.1 for the SRV test.
@@ -718,6 +824,22 @@ impl FakeDns {
                                         *w,
                                         *port,
                                         Name::from_ascii(target).unwrap(),
+                                    )),
+                                )
+                            }
+                            Answer::Naptr(order, pref, service, replacement)
+                                if query.query_type() == hickory_proto::rr::RecordType::NAPTR =>
+                            {
+                                Record::from_rdata(
+                                    owner,
+                                    60,
+                                    RData::NAPTR(hickory_proto::rr::rdata::NAPTR::new(
+                                        *order,
+                                        *pref,
+                                        b"s".to_vec().into_boxed_slice(),
+                                        service.as_bytes().to_vec().into_boxed_slice(),
+                                        Vec::new().into_boxed_slice(),
+                                        Name::from_ascii(replacement).unwrap(),
                                     )),
                                 )
                             }

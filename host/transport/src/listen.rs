@@ -277,6 +277,27 @@ mod tests {
     }
 
     #[test]
+    fn parse_idle_timeout() {
+        let s: ListenSpec = "tcp:0.0.0.0:5060 idle_timeout 3600 advertise 203.0.113.7"
+            .parse()
+            .unwrap();
+        assert_eq!(s.idle_timeout, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            s.to_string(),
+            "tcp:0.0.0.0:5060 advertise 203.0.113.7:5060 idle_timeout 3600"
+        );
+        for bad in [
+            "udp:0.0.0.0:5060 idle_timeout 60",
+            "tcp:0.0.0.0:5060 idle_timeout 0",
+            "tcp:0.0.0.0:5060 idle_timeout x",
+            "tcp:0.0.0.0:5060 idle_timeout 1 idle_timeout 2",
+            "tls:0.0.0.0:5061 idle_timeout",
+        ] {
+            assert!(bad.parse::<ListenSpec>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn bind_port_zero() {
         let l = "udp:127.0.0.1:0"
             .parse::<ListenSpec>()
