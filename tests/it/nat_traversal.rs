@@ -486,3 +486,35 @@ fn a_registration_keeps_its_connection_open() {
         .expect("the INVITE over the flow");
     assert!(inv.is_request());
 }
+
+#[test]
+fn a_via_alias_lets_the_connection_carry_requests_to_its_sender() {
+    // RFC 5923: a UA on TCP says `alias` in its Via; requests to its listening port (the
+    // Via's) go over its connection instead of a new one (none could be opened here)
+    let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let lport = listening.local_addr().unwrap().port();
+    drop(listening);
+    let r = TestRouter::start_with("probe", {
+        let mut o = RouterOpts::default();
+        o.config.insert(
+            "next_hop".into(),
+            format!("sip:ua@127.0.0.1:{lport};transport=tcp"),
+        );
+        o
+    });
+    let mut ua = TcpClient::connect(r.tcp);
+    let local = ua.stream.local_addr().unwrap();
+    let hello = request("OPTIONS", "count", r.tcp, local, "TCP", "").replace(
+        &format!("SIP/2.0/TCP {local};"),
+        &format!("SIP/2.0/TCP 127.0.0.1:{lport};alias;"),
+    );
+    ua.send(hello.as_bytes());
+    assert_eq!(ua.recv(Duration::from_secs(3)).unwrap().status(), Some(200));
+    let caller = UdpClient::new(r.udp);
+    caller.send(request("MESSAGE", "relay", r.udp, caller.local(), "UDP", "").as_bytes());
+    let m = ua
+        .recv(Duration::from_secs(3))
+        .expect("the MESSAGE over the aliased connection");
+    assert!(m.is_request());
+    assert_eq!(m.method_text(), b"MESSAGE");
+}

@@ -261,6 +261,9 @@ impl Router {
             self.handle_reply(workers, msg, source);
             return;
         }
+        if let Some(conn) = source.conn {
+            self.accept_alias(&msg, &source, conn);
+        }
         let serving = self.tenants.for_message(&msg, &source);
         let mut ctx = RouteContext::new(serving.tenant.local().clone(), msg, source, now_unix());
         if !serving.tenant.events().sip {
@@ -294,6 +297,21 @@ impl Router {
         self.proxy
             .apply_request_intents(workers, &serving, outcome.ctx);
         self.proxy.run_resumes(workers);
+    }
+
+    /// RFC 5923 connection reuse: a request over a stream whose top Via says `alias` lets
+    /// the connection carry requests to the Via's port too (the sender's listening port) —
+    /// for the sender's own IP only.
+    fn accept_alias(&self, msg: &SipMessage, source: &Source, conn: u64) {
+        let via = msg.top_via();
+        let b = msg.as_bytes();
+        if via.param(b, b"alias").is_none() {
+            return;
+        }
+        let same_host = sipwasm_proto::reply::parse_host_ip(via.host(b)) == Some(source.src.ip());
+        if let (true, Some(port)) = (same_host, via.port) {
+            self.sender.add_alias(conn, port);
+        }
     }
 
     /// One message a TCP or TLS connection's reader handed to this worker's lane.

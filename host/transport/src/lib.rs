@@ -87,6 +87,13 @@ impl Sender {
         }
     }
 
+    /// RFC 5923: stream connection `conn` also reaches its peer's IP at `port`.
+    pub fn add_alias(&self, conn: u64, port: u16) {
+        if let Some(t) = &self.tcp {
+            t.add_alias(conn, port);
+        }
+    }
+
     /// Keep stream connection `conn` open at least `secs` seconds (a registration lives on
     /// it). No-op for UDP or a closed connection.
     pub fn keep_open(&self, conn: u64, secs: u64) {

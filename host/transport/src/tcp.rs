@@ -98,6 +98,9 @@ struct Conn {
     closed: Arc<tokio::sync::Notify>,
     /// Unix time until which the connection stays open however idle it is.
     keep_until: Arc<AtomicU64>,
+    /// Other ports of the peer's address this connection also reaches (RFC 5923 `alias`
+    /// of the peer's Via): requests to its listening port reuse it.
+    alias_ports: Vec<u16>,
 }
 
 struct Table {
@@ -345,6 +348,7 @@ impl ConnectionTable {
                 local,
                 closed: closed.clone(),
                 keep_until: keep_until.clone(),
+                alias_ports: Vec::new(),
             },
         );
         tracing::debug!(conn = id, %peer, %local, %transport, "connection open");
@@ -748,11 +752,26 @@ impl ConnectionTable {
         conns
             .iter()
             .find(|(_, c)| {
-                c.peer == dest
+                (c.peer == dest
+                    || (c.peer.ip() == dest.ip() && c.alias_ports.contains(&dest.port())))
                     && c.transport == transport
                     && (local.ip().is_unspecified() || c.local.ip() == local.ip())
             })
             .map(|(id, _)| *id)
+    }
+
+    /// Let connection `conn` also reach its peer's address at `port` (RFC 5923 connection
+    /// reuse: the peer's Via named that port with `alias`). Only the peer's own IP can be
+    /// aliased, so a connection never captures another host's traffic.
+    pub fn add_alias(&self, conn: u64, port: u16) {
+        let mut conns = self.inner.conns.lock().expect("not poisoned");
+        if let Some(c) = conns.get_mut(&conn)
+            && c.peer.port() != port
+            && !c.alias_ports.contains(&port)
+            && c.alias_ports.len() < 4
+        {
+            c.alias_ports.push(port);
+        }
     }
 
     /// Keep connection `conn` open for at least `secs` more seconds, however idle (a
