@@ -13,9 +13,8 @@
 //!         tm::t_relay()?;
 //!         return core::exit();
 //!     }
-//!     if core::is_method("ACK") && tm::t_check_trans() {
-//!         tm::t_relay()?;
-//!         return core::exit();
+//!     if core::is_method("ACK") {
+//!         return core::exit();   // outside the route set: nobody's to relay
 //!     }
 //!     sl::send_reply(404, "Not here")?;
 //!     return core::exit();

@@ -196,6 +196,7 @@ impl TestRouter {
             tls: opts.tls.clone(),
             secret: opts.secret.clone(),
             natping: opts.natping.clone(),
+            path_from: Vec::new(),
             advertise: specs
                 .iter()
                 .map(|s| s.parse::<ListenSpec>().unwrap())
@@ -238,11 +239,11 @@ impl TestRouter {
 
     /// Start a router from the configuration file at `path` as it is (an example of
     /// `config/examples/`), listening on `listen` instead of its own listeners (as
-    /// `sipwasm run --listen` does), with `tls` material when given.
+    /// `sipwasm run --listen` does), with what `adjust` adds (TLS material, NAT pinging).
     pub fn from_config_file(
         path: &Path,
         listen: &[&str],
-        tls: Option<sipwasm_transport::TlsSettings>,
+        adjust: impl FnOnce(&mut sipwasm::config::Config),
     ) -> TestRouter {
         let machine = machine_share();
         if let Ok(level) = std::env::var("SIPWASM_TEST_LOG") {
@@ -250,9 +251,7 @@ impl TestRouter {
         }
         let mut cfg = sipwasm::config::Config::load(path).unwrap_or_else(|e| panic!("{e}"));
         cfg.listen = listen.iter().map(|l| l.parse().unwrap()).collect();
-        if tls.is_some() {
-            cfg.tls = tls;
-        }
+        adjust(&mut cfg);
         TestRouter::from_loaded(cfg, machine)
     }
 

@@ -8,6 +8,7 @@ mod configs;
 mod malformed;
 mod msrp;
 mod nat_traversal;
+mod netlab;
 mod nosip;
 mod pjsip;
 mod real_phones;

@@ -203,7 +203,7 @@ fn nated_phones(transport: &'static str, outbound: bool) {
     let r = TestRouter::from_config_file(
         &root().join("config/examples/registrar-proxy.toml"),
         &["udp:127.0.0.1:0", "tcp:127.0.0.1:0"],
-        None,
+        |_| {},
     );
     let router = if transport == "udp" { r.udp } else { r.tcp };
     let phone = |user: &str, private: &str| {
@@ -366,10 +366,13 @@ fn crlf_keepalives_on_streams_get_their_pong() {
 /// claim private addresses use the edge as their proxy; the registrar stores the edge's
 /// Path and reaches the phones through it, over their flows.
 fn through_an_edge(transport: &'static str) {
+    // one deployment: the edge and the registrar share the key of their signatures, so
+    // the registrar keeps the edge's Path (and no phone can set one)
+    const SECRET: &str = "edge-and-registrar-of-one-deployment";
     let registrar = TestRouter::from_config_file(
         &root().join("config/examples/registrar-proxy.toml"),
         &["udp:127.0.0.1:0", "tcp:127.0.0.1:0"],
-        None,
+        |cfg| cfg.secret = Some(SECRET.into()),
     );
     let edge_text = std::fs::read_to_string(root().join("config/examples/outbound-edge.toml"))
         .unwrap()
@@ -382,6 +385,7 @@ fn through_an_edge(transport: &'static str) {
             &format!("{:?}", plugin("outbound_edge").display().to_string()),
         )
         .replace("cache_dir = \"../../target/sipwasm-cache\"", "")
+        .replace("workers = 2", &format!("workers = 2\nsecret = {SECRET:?}"))
         .replace(
             "registrar = \"sip:127.0.0.1:5060\"",
             &format!("registrar = \"sip:{}\"", registrar.udp),
@@ -488,9 +492,9 @@ fn a_registration_keeps_its_connection_open() {
 }
 
 #[test]
-fn a_via_alias_lets_the_connection_carry_requests_to_its_sender() {
-    // RFC 5923: a UA on TCP says `alias` in its Via; requests to its listening port (the
-    // Via's) go over its connection instead of a new one (none could be opened here)
+fn a_via_alias_over_plain_tcp_is_not_trusted() {
+    // RFC 5923 reuse is for TLS (tls.rs tests it): over TCP, a Via `alias` does not make
+    // the connection carry requests for the port it names
     let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let lport = listening.local_addr().unwrap().port();
     drop(listening);
@@ -512,9 +516,163 @@ fn a_via_alias_lets_the_connection_carry_requests_to_its_sender() {
     assert_eq!(ua.recv(Duration::from_secs(3)).unwrap().status(), Some(200));
     let caller = UdpClient::new(r.udp);
     caller.send(request("MESSAGE", "relay", r.udp, caller.local(), "UDP", "").as_bytes());
-    let m = ua
-        .recv(Duration::from_secs(3))
-        .expect("the MESSAGE over the aliased connection");
-    assert!(m.is_request());
-    assert_eq!(m.method_text(), b"MESSAGE");
+    assert!(
+        ua.recv(Duration::from_secs(1)).is_none(),
+        "the MESSAGE must not come over the aliased TCP connection"
+    );
+}
+
+/// PJSIP phones behind a real NAT (network namespaces, nftables masquerade with random
+/// ports): private Via and Contact, packets from the NAT's address. Registered, they call
+/// each other both ways over UDP and TCP, and the router's NAT pings reach them through
+/// the NAT binding and are answered.
+#[test]
+fn pjsip_phones_behind_a_real_nat() {
+    let lab = match crate::netlab::NatLab::create() {
+        Ok(lab) => lab,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED pjsip_phones_behind_a_real_nat: this machine cannot make network namespaces: {why}"
+            );
+            return;
+        }
+    };
+    let r = TestRouter::from_config_file(
+        &root().join("config/examples/registrar-proxy.toml"),
+        &[
+            &format!("udp:{}:0", lab.router_ip),
+            &format!("tcp:{}:0", lab.router_ip),
+        ],
+        |cfg| {
+            cfg.natping = sipwasm_routing::NatPing {
+                interval: 1,
+                from: Some("sip:pinger@sipwasm.local".into()),
+                ..Default::default()
+            };
+        },
+    );
+    for (transport, router) in [("udp", r.udp), ("tcp", r.tcp)] {
+        let phone = |user: &str, ip: &str| {
+            let mut o = PhoneOpts::example(user, router, transport);
+            o.bind = ip.into();
+            o.netns = Some(lab.lan.clone());
+            Phone::start(&o)
+        };
+        let mut alice = phone("alice", &lab.phone_ips[0]);
+        let mut bob = phone("bob", &lab.phone_ips[1]);
+        assert_eq!(alice.register(), 200, "{transport}");
+        assert_eq!(bob.register(), 200, "{transport}");
+        call_and_hang_up(&mut alice, &mut bob, true);
+        call_and_hang_up(&mut bob, &mut alice, false);
+        alice.send(
+            json!({"cmd": "message", "to": "sip:bob@sipwasm.local", "text": "through the NAT"}),
+        );
+        let st = alice.expect("MESSAGE answered", Duration::from_secs(10), |e| {
+            e["ev"] == "message_status"
+        });
+        assert_eq!(st["code"], 200, "{transport}");
+        bob.expect("MESSAGE delivered", Duration::from_secs(10), |e| {
+            e["ev"] == "message"
+        });
+    }
+    // NAT pings went out through the NAT bindings and the phones answered them
+    let router = r.server().router();
+    let pings = router
+        .proxy()
+        .table()
+        .stats
+        .nat_pings
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(pings >= 2, "{pings} pings");
+    assert!(
+        router
+            .stats()
+            .keepalives
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1,
+        "an answered ping"
+    );
+    let errors = router
+        .proxy()
+        .table()
+        .stats
+        .send_errors
+        .load(std::sync::atomic::Ordering::Relaxed)
+        + router
+            .stats()
+            .send_errors
+            .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(errors, 0, "nothing was sent to a private address");
+}
+
+#[test]
+fn a_contact_whose_connection_is_gone_gets_480_at_once() {
+    // a phone registered over TCP and its connection closed: the branch fails with 430
+    // (its flow is gone; nothing may connect to a phone behind NAT) and the caller gets
+    // 480 at once, not after the fr timer; the transaction ends
+    let r = TestRouter::start("probe");
+    let mut phone = TcpClient::connect(r.tcp);
+    let local = phone.stream.local_addr().unwrap();
+    let reg = request(
+        "REGISTER",
+        "reg",
+        r.tcp,
+        local,
+        "TCP",
+        "Contact: <sip:hana@10.99.6.1:5060;transport=tcp>\r\n",
+    )
+    .replace(
+        &format!("To: <sip:reg@{}>", r.tcp),
+        &format!("To: <sip:hana@{DOMAIN}>"),
+    );
+    phone.send(reg.as_bytes());
+    assert_eq!(
+        phone.recv(Duration::from_secs(3)).unwrap().status(),
+        Some(200)
+    );
+    drop(phone);
+    let router = r.server().router();
+    std::thread::sleep(Duration::from_millis(300));
+    let caller = UdpClient::new(r.udp);
+    let started = std::time::Instant::now();
+    let inv = request(
+        "INVITE",
+        "fork",
+        r.udp,
+        caller.local(),
+        "UDP",
+        &format!("X-Callee: hana@{DOMAIN}\r\n"),
+    );
+    caller.send(inv.as_bytes());
+    let reply = caller
+        .final_reply(Duration::from_secs(3))
+        .expect("a final answer");
+    assert_eq!(reply.status(), Some(480));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // the caller's ACK completes the transaction
+    let to = hdr(&reply, "To").unwrap();
+    let ack = inv
+        .replacen("INVITE sip:", "ACK sip:", 1)
+        .replace(" INVITE\r\n", " ACK\r\n")
+        .replace(&hdr_line(&inv, "To"), &format!("To: {to}"));
+    caller.send(ack.as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(10), || router
+            .proxy()
+            .table()
+            .is_empty()),
+        "the transaction ended"
+    );
+}
+
+/// The whole `name:` line of a request text (without CRLF).
+fn hdr_line(text: &str, name: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name}:")))
+        .unwrap_or_default()
+        .to_string()
 }

@@ -51,6 +51,10 @@ pub struct PhoneOpts {
     pub expires: u32,
     /// The phone's own SIP port (0: any).
     pub port: u16,
+    /// Local address of its SIP and media sockets.
+    pub bind: String,
+    /// A network namespace to run it in (`ip netns exec`).
+    pub netns: Option<String>,
 }
 
 impl PhoneOpts {
@@ -68,6 +72,8 @@ impl PhoneOpts {
             no_outbound: false,
             expires: 300,
             port: 0,
+            bind: "127.0.0.1".into(),
+            netns: None,
         }
     }
 }
@@ -95,8 +101,16 @@ impl Phone {
             std::process::id(),
             opts.user
         ));
-        let mut cmd = Command::new(pjsip_python());
+        let mut cmd = match &opts.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(pjsip_python());
+                c
+            }
+            None => Command::new(pjsip_python()),
+        };
         cmd.arg(root().join("tests/pjsip/phone.py"))
+            .args(["--bind", &opts.bind])
             .args(["--user", &opts.user, "--password", &opts.password])
             .args(["--domain", &opts.domain, "--proxy", &opts.proxy])
             .args(["--transport", opts.transport])

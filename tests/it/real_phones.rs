@@ -57,7 +57,9 @@ fn example_router(cert: Option<&Cert>) -> (TestRouter, Option<std::net::SocketAd
     if cert.is_some() {
         listen.push("tls:127.0.0.1:0");
     }
-    let r = TestRouter::from_config_file(&example_config(), &listen, cert.map(Cert::settings));
+    let r = TestRouter::from_config_file(&example_config(), &listen, |cfg| {
+        cfg.tls = cert.map(Cert::settings);
+    });
     let tls = r.server().addr(Transport::Tls);
     (r, tls)
 }

@@ -342,3 +342,56 @@ Byte-Range: {range}\r\nContent-Type: application/octet-stream\r\n\r\n",
         (Some(481), tid.as_bytes())
     );
 }
+
+#[test]
+fn a_via_alias_over_tls_lets_the_connection_carry_requests_to_its_sender() {
+    // RFC 5923: a UA on TLS says `alias` in its Via; requests to its listening port (the
+    // Via's) go over its connection instead of a new one (none could be opened here)
+    let m = material("alias");
+    let listening = TcpListener::bind("127.0.0.1:0").unwrap();
+    let lport = listening.local_addr().unwrap().port();
+    drop(listening);
+    let mut opts = RouterOpts {
+        tls: Some(sipwasm_transport::TlsSettings {
+            certificate: m.cert.clone(),
+            private_key: m.key.clone(),
+            ca_file: Some(m.cert.clone()),
+        }),
+        ..RouterOpts::default()
+    };
+    opts.config.insert(
+        "next_hop".into(),
+        format!("sip:ua@127.0.0.1:{lport};transport=tls"),
+    );
+    let r = TestRouter::start_on(
+        "probe",
+        opts,
+        &["udp:127.0.0.1:0", "tcp:127.0.0.1:0", "tls:127.0.0.1:0"],
+    );
+    let addr = r.server().addr(sipwasm_proto::Transport::Tls).unwrap();
+    let mut s = connect(addr, &m);
+    let local = s.sock.local_addr().unwrap();
+    let hello = request("OPTIONS", "count", addr, local, "TLS", "").replace(
+        &format!("SIP/2.0/TLS {local};"),
+        &format!("SIP/2.0/TLS 127.0.0.1:{lport};alias;"),
+    );
+    s.write_all(hello.as_bytes()).unwrap();
+    let mut buf = BytesMut::new();
+    assert!(read_until(&mut s, &mut buf, |b| b
+        .windows(4)
+        .any(|w| w == b"\r\n\r\n")));
+    assert!(
+        buf.starts_with(b"SIP/2.0 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    buf.clear();
+    let caller = UdpClient::new(r.udp);
+    caller.send(request("MESSAGE", "relay", r.udp, caller.local(), "UDP", "").as_bytes());
+    assert!(
+        read_until(&mut s, &mut buf, |b| b.starts_with(b"MESSAGE ")
+            && b.windows(4).any(|w| w == b"\r\n\r\n")),
+        "the MESSAGE over the aliased connection: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+}

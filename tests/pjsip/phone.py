@@ -138,7 +138,7 @@ class Phone:
         self.ep.libInit(cfg)
         tc = pj.TransportConfig()
         tc.port = args.port
-        tc.boundAddress = "127.0.0.1"
+        tc.boundAddress = args.bind
         if args.public_addr:
             # a phone behind NAT: it puts this address into Via and Contact
             tc.publicAddress = args.public_addr
@@ -169,7 +169,7 @@ class Phone:
         acfg.natConfig.sdpNatRewriteUse = 0
         acfg.natConfig.sipOutboundUse = 0 if args.no_outbound else 1
         acfg.natConfig.udpKaIntervalSec = args.keepalive
-        acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+        acfg.mediaConfig.transportConfig.boundAddress = args.bind
         self.acc = Account(self)
         self.acc.create(acfg)
         emit("ready", user=args.user, transport=args.transport, port=self.local_port())
@@ -281,6 +281,7 @@ def main():
     p.add_argument("--proxy", required=True, help="outbound proxy URI, with ;lr")
     p.add_argument("--transport", choices=["udp", "tcp", "tls"], default="udp")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--bind", default="127.0.0.1", help="local address of SIP and media")
     p.add_argument("--public-addr", default="", help="address to claim in Via/Contact (NAT)")
     p.add_argument("--ca", default="", help="CA file to verify the router's TLS certificate")
     p.add_argument("--expires", type=int, default=300)

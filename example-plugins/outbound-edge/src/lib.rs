@@ -72,9 +72,7 @@ impl Plugin for OutboundEdge {
                 return self.relay();
             }
             if core::is_method("ACK") {
-                if tm::t_check_trans() {
-                    return self.relay();
-                }
+                // outside the route set: nobody's to relay
                 return core::exit();
             }
             sl::send_reply(404, "Not here")?;
@@ -86,13 +84,14 @@ impl Plugin for OutboundEdge {
         if self.sent_by_registrar()? {
             // towards a phone: the Route is our own Path entry, which names its flow
             rr::record_route()?;
-            match rr::loose_route()? {
-                rr::Routed::Flow | rr::Routed::RouteSet => return self.relay(),
-                rr::Routed::NoRoute | rr::Routed::Preloaded => {
-                    sl::send_reply(404, "No Flow Here")?;
-                    return core::exit();
-                }
+            // only the edge's own signed Path entry may send a request to a phone: a
+            // foreign or unsigned Route (or a datagram that only claims to come from the
+            // registrar) goes nowhere
+            if rr::loose_route()? == rr::Routed::Flow {
+                return self.relay();
             }
+            sl::send_reply(404, "No Flow Here")?;
+            return core::exit();
         }
         // from a phone: to the registrar, with the phone's flow kept in Path or
         // Record-Route

@@ -105,9 +105,10 @@ impl RegistrarProxy {
         ) {
             if core::is_method("REGISTER") {
                 nathelper::fix_nated_register()?;
-            } else if !siputils::has_totag() && !pv::is_null("$hdr(Contact)")? {
-                // the callee's requests of this dialog find the caller through the alias
-                // (a MESSAGE has no Contact: nothing to do)
+            } else if !pv::is_null("$hdr(Contact)")? && pv::getvn("$hdrc(Via)", 0)? == 1 {
+                // the other side's requests of this dialog find the sender through the
+                // alias (a MESSAGE has no Contact: nothing to do); also for a target
+                // refresh inside the dialog, and only for a phone, not a proxy
                 nathelper::add_contact_alias()?;
             }
             core::set_flag(FLT_NATS)?;
@@ -127,10 +128,8 @@ impl RegistrarProxy {
             return self.relay();
         }
         if core::is_method("ACK") {
-            if tm::t_check_trans() {
-                // the ACK of a failure forwarded from downstream
-                return self.relay();
-            }
+            // an ACK outside the route set: the ACKs of failures are absorbed by the
+            // transaction layer before this route runs, anything else is nobody's to relay
             return core::exit();
         }
         sl::send_reply(404, "Not here")?;

@@ -139,18 +139,6 @@ impl RouteContext {
         self.ruri_new
     }
 
-    /// Take the branches `t_relay` sends: the main one when it is new, then the set; the
-    /// set is consumed and the main branch marked used.
-    pub(crate) fn take_branches(&mut self) -> Vec<Branch> {
-        let mut all = Vec::with_capacity(1 + self.branches.len());
-        if self.ruri_new {
-            all.push(self.main_branch());
-        }
-        all.append(&mut self.branches);
-        self.ruri_new = false;
-        all
-    }
-
     /// `t_load_contacts()`: order the main branch (when new) and the branch set for serial
     /// forking by q value, highest first (a stable sort keeps the order of equal ones), and
     /// keep them for `t_next_contacts`; the set is emptied and the main branch counts as

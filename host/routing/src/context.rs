@@ -56,10 +56,16 @@ pub struct LocalConfig {
     pub auth: crate::auth::AuthState,
     /// Shared tables (`htable`).
     pub htables: crate::htable::Htables,
+    /// The dialogs this router record-routed.
+    pub dialogs: crate::dialog::Dialogs,
     /// MSRP frames are seen as SIP-like requests (the msrp module's `sipmsg`).
     msrp_sipmsg: bool,
     /// Key of the signatures on the Record-Route and Path URIs this router issues.
     secret: [u8; 32],
+    /// Sources whose REGISTERs may carry a Path of another make (`[registrar] path_from`).
+    path_from: Vec<std::net::IpAddr>,
+    /// Call-ID prefix of this router's NAT pings, whose answers are absorbed.
+    pub(crate) ping_prefix: String,
 }
 
 impl std::fmt::Debug for LocalConfig {
@@ -99,9 +105,13 @@ impl LocalConfig {
             location: crate::registrar::Location::default(),
             auth: crate::auth::AuthState::new(),
             htables: crate::htable::Htables::default(),
+            dialogs: crate::dialog::Dialogs::default(),
             msrp_sipmsg: true,
             secret,
+            path_from: Vec::new(),
+            ping_prefix: String::new(),
         }
+        .with_ping_prefix()
     }
 
     /// Sign what this router issues (Record-Route and Path URIs) with a key derived from
@@ -110,6 +120,22 @@ impl LocalConfig {
     pub fn with_secret(mut self, secret: &[u8]) -> Self {
         self.secret = derive_key(b"sipwasm-router", secret);
         self
+    }
+
+    fn with_ping_prefix(mut self) -> Self {
+        self.ping_prefix = format!("natping.{}.", self.to_tag_from("natping"));
+        self
+    }
+
+    /// Keep the Path of REGISTERs from these addresses too (edge proxies of another make).
+    pub fn with_path_from(mut self, sources: Vec<std::net::IpAddr>) -> Self {
+        self.path_from = sources;
+        self
+    }
+
+    /// See [`Self::with_path_from`].
+    pub fn path_from(&self) -> &[std::net::IpAddr] {
+        &self.path_from
     }
 
     /// [`Self::with_secret`] when a secret is given.
@@ -175,9 +201,12 @@ impl LocalConfig {
                         .collect::<Vec<_>>(),
                 ),
             },
+            dialogs: crate::dialog::Dialogs::default(),
             msrp_sipmsg: self.msrp_sipmsg,
             // a tenant's Record-Routes are not another tenant's
             secret: derive_key(&self.secret, name.as_bytes()),
+            path_from: self.path_from.clone(),
+            ping_prefix: self.ping_prefix.clone(),
         }
     }
 
@@ -432,6 +461,11 @@ pub struct RouteContext {
     pub(crate) keep_flows: Vec<(ConnId, u64)>,
     /// A nathelper function changed the Contact (a second change is refused).
     pub(crate) contact_changed: bool,
+    /// The Contact URI as it goes out after such a change.
+    pub(crate) contact_out: Option<String>,
+    /// `loose_route` checked this in-dialog request against its dialog: true when the
+    /// caller sent it (for target refreshes).
+    pub(crate) dialog_side: Option<bool>,
     /// `fix_nated_register`: the registrar keeps the source address as `received`.
     pub(crate) nated_register: bool,
     /// `add_path`: a Path entry for this router goes into the forwarded REGISTER.
@@ -543,6 +577,8 @@ impl RouteContext {
             advertised: (None, None),
             keep_flows: Vec::new(),
             contact_changed: false,
+            contact_out: None,
+            dialog_side: None,
             nated_register: false,
             add_path: None,
             maxfwd_done: false,

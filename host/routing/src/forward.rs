@@ -117,30 +117,17 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
         insert(at, &mut scratch, &|s| {
             if incoming == spec.local {
                 s.extend_from_slice(b"Record-Route: ");
-                write_rr_uri(
-                    s,
-                    ctx,
-                    &incoming,
-                    &ctx.config().sent_by(&incoming),
-                    false,
-                    rr,
-                );
+                // one socket: `set_advertised_address` names it (a router behind 1:1 NAT)
+                write_rr_uri(s, &incoming, &ctx.sent_by(&incoming), false, rr);
                 s.extend_from_slice(b"\r\n");
             } else {
                 // the proxy changes socket: one entry for each side (Kamailio's double
                 // RR); the outgoing side's follows `set_advertised_address`, the
                 // incoming side's is what the sender reached
                 s.extend_from_slice(b"Record-Route: ");
-                write_rr_uri(s, ctx, &spec.local, &ctx.sent_by(&spec.local), true, rr);
+                write_rr_uri(s, &spec.local, &ctx.sent_by(&spec.local), true, rr);
                 s.extend_from_slice(b"\r\nRecord-Route: ");
-                write_rr_uri(
-                    s,
-                    ctx,
-                    &incoming,
-                    &ctx.config().sent_by(&incoming),
-                    true,
-                    rr,
-                );
+                write_rr_uri(s, &incoming, &ctx.config().sent_by(&incoming), true, rr);
                 s.extend_from_slice(b"\r\n");
             }
         });

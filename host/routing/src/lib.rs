@@ -16,6 +16,7 @@
 //! - [`nathelper`] — NAT detection, Contact fixing and aliases
 //! - [`path`] — `add_path` for an edge proxy in front of a registrar (RFC 3327)
 //! - [`siputils`] — `has_totag`
+//! - [`dialog`] — the dialogs this router record-routed: where their requests may go
 //! - [`registrar`] — `save`, `lookup`, the location tables
 //! - [`auth`] — digest challenges and checks
 //! - [`services`] — what the router provides: name resolution, transaction lookups
@@ -27,6 +28,7 @@
 pub mod auth;
 pub mod branch;
 pub mod context;
+pub mod dialog;
 pub mod forward;
 pub mod htable;
 pub mod lumps;

@@ -221,7 +221,9 @@ impl Lumps {
     /// Apply the lumps to `base` (the received message) and return the new bytes.
     ///
     /// Insertions at the same position keep their call order; a deleted range is dropped
-    /// once even when removed twice; insertions inside a deleted range are kept at its start.
+    /// once even when removed twice; insertions inside a deleted range come out where it
+    /// ends (so a text inserted into a header line that is later deleted lands at the start
+    /// of the next line: delete before inserting into the same line).
     pub fn apply(&self, base: &[u8]) -> Vec<u8> {
         self.apply_with(base, &[])
     }

@@ -66,33 +66,14 @@ pub fn is_private(ip: IpAddr) -> bool {
     }
 }
 
-/// The digit of a transport in an alias parameter (Kamailio's `enum sip_protos`).
-fn proto_digit(t: Transport) -> u8 {
-    match t {
-        Transport::Udp => 1,
-        Transport::Tcp => 2,
-        Transport::Tls => 3,
-        _ => 0,
-    }
-}
-
-/// The transport of an alias digit.
-fn proto_of_digit(d: &str) -> Option<Transport> {
-    Some(match d {
-        "1" => Transport::Udp,
-        "2" => Transport::Tcp,
-        "3" => Transport::Tls,
-        _ => return None,
-    })
-}
-
 /// `IP~PORT~PROTO` for `addr` over `t`, IPv6 in brackets.
 pub fn alias_value(addr: SocketAddr, t: Transport) -> String {
     let ip = match addr.ip() {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),
     };
-    format!("{ip}~{}~{}", addr.port(), proto_digit(t))
+    // the digit is Kamailio's `enum sip_protos`, as in a flow token
+    format!("{ip}~{}~{}", addr.port(), crate::rr::proto_code(t))
 }
 
 /// Read an alias value back: the address and transport.
@@ -100,7 +81,7 @@ pub fn parse_alias(v: &str) -> Option<(SocketAddr, Transport)> {
     let mut parts = v.split('~');
     let ip = parse_host_ip(parts.next()?.as_bytes())?;
     let port: u16 = parts.next()?.parse().ok()?;
-    let t = proto_of_digit(parts.next()?)?;
+    let t = crate::rr::proto_of(parts.next()?.parse().ok()?)?;
     if parts.next().is_some() || port == 0 {
         return None;
     }
@@ -117,6 +98,20 @@ fn sdp_addresses(body: &[u8]) -> impl Iterator<Item = IpAddr> + '_ {
         let addr = rest.split(|&c| c == b'/' || c == b' ').next()?;
         std::str::from_utf8(addr).ok()?.parse().ok()
     })
+}
+
+/// The text of URI `u` (in `b`) with `edits` applied: (start, end, replacement) ranges of
+/// `b` inside the URI, in order.
+fn uri_with(b: &[u8], u: &Uri, edits: &[(usize, usize, &str)]) -> String {
+    let mut out = String::with_capacity(u.whole.len() + 48);
+    let mut at = u.whole.start as usize;
+    for &(start, end, text) in edits {
+        out.push_str(&String::from_utf8_lossy(&b[at..start]));
+        out.push_str(text);
+        at = end;
+    }
+    out.push_str(&String::from_utf8_lossy(&b[at..u.whole.end as usize]));
+    out
 }
 
 /// Where the host and port of a URI end (its parameters or headers start).
@@ -221,6 +216,7 @@ impl RouteContext {
         let src = crate::forward::host_text(self.source.src);
         let start = u.host.start as usize;
         let end = hostport_end(&u);
+        self.contact_out = Some(uri_with(self.msg.as_bytes(), &u, &[(start, end, &src)]));
         // `edit_contact` wraps an addr-spec; its `>` goes after the URI, i.e. at `end`
         // once the old host and port are gone
         self.edit_contact(end, src, Some(Span::new(start, end)));
@@ -261,7 +257,9 @@ impl RouteContext {
             return Ok(false);
         }
         let text = format!(";alias={}", alias_value(src, self.source.transport));
-        self.edit_contact(hostport_end(&u), text, None);
+        let at = hostport_end(&u);
+        self.contact_out = Some(uri_with(b, &u, &[(at, at, &text)]));
+        self.edit_contact(at, text, None);
         Ok(true)
     }
 
@@ -270,6 +268,7 @@ impl RouteContext {
     pub fn set_contact_alias(&mut self, trim: bool) -> Result<(), NatError> {
         let u = self.contact_to_change()?;
         let b = self.msg.as_bytes();
+        let mut cuts: Vec<(usize, usize)> = Vec::new();
         if trim && !u.params.is_empty() {
             // each `;alias=...` of the URI goes
             let params = u.params.of(b);
@@ -282,11 +281,8 @@ impl RouteContext {
                 let p = &params[i + 1..next];
                 let name = p.split(|&c| c == b'=').next().unwrap_or_default();
                 if name.eq_ignore_ascii_case(b"alias") {
-                    let start = u.params.start as usize + i;
-                    self.lumps.push(Lump::Delete(Span::new(
-                        start,
-                        u.params.start as usize + next,
-                    )));
+                    let start = u.params.start as usize;
+                    cuts.push((start + i, start + next));
                 }
                 i = next;
             }
@@ -298,6 +294,12 @@ impl RouteContext {
             ";alias={}",
             alias_value(self.source.src, self.source.transport)
         );
+        let mut edits: Vec<(usize, usize, &str)> = cuts.iter().map(|&(s, e)| (s, e, "")).collect();
+        edits.push((end, end, &text));
+        self.contact_out = Some(uri_with(b, &u, &edits));
+        for (start, stop) in cuts {
+            self.lumps.push(Lump::Delete(Span::new(start, stop)));
+        }
         self.edit_contact(end, text, None);
         Ok(())
     }
@@ -330,11 +332,14 @@ impl RouteContext {
         new.push_str(&kept);
         new.push_str(&ruri[u.params.end as usize..]);
         self.new_ruri = Some(new);
-        self.dst_uri = Some(format!(
-            "sip:{};transport={}",
-            crate::forward::host_text(addr),
-            t.as_str()
-        ));
+        self.dst_uri = Some(
+            crate::rr::Flow {
+                transport: t,
+                local: None,
+                peer: addr,
+            }
+            .dst_uri(),
+        );
         // a UA behind NAT on a stream is reached over its own connection only
         self.no_connect = t.is_stream();
         self.ruri_new = true;
@@ -374,18 +379,11 @@ impl Default for NatPing {
 pub const CRLF_PING: &[u8] = b"\r\n\r\n";
 
 impl crate::context::LocalConfig {
-    /// The Call-ID prefix of this router's SIP pings: their answers are absorbed.
-    fn ping_call_id_prefix(&self) -> String {
-        format!("natping.{}.", self.to_tag_from("natping"))
-    }
-
     /// True for an answer to one of this router's NAT pings.
     pub fn is_nat_ping_reply(&self, msg: &sipwasm_proto::SipMessage) -> bool {
         !msg.is_request()
             && msg.vias().len() == 1
-            && msg
-                .call_id()
-                .starts_with(self.ping_call_id_prefix().as_bytes())
+            && msg.call_id().starts_with(self.ping_prefix.as_bytes())
     }
 
     /// The pings due for the registered contacts of every location table at `now`:
@@ -462,7 +460,7 @@ Content-Length: 0\r\n\r\n",
             m = ping.method,
             t = socket.transport.via_token(),
             tag = self.to_tag_from(("natping-from", seq)),
-            prefix = self.ping_call_id_prefix(),
+            prefix = self.ping_prefix,
         )
     }
 }

@@ -64,15 +64,12 @@ impl Binding {
     /// first Path hop or the received address; the Path; the socket and flow.
     pub fn branch(&self) -> Branch {
         let dst_uri = match self.path.first() {
-            Some(first) => Some(
-                first
-                    .trim()
-                    .trim_start_matches('<')
-                    .split('>')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-            ),
+            Some(first) => {
+                let b = first.as_bytes();
+                sipwasm_proto::name_addr::parse_single(b, b)
+                    .ok()
+                    .map(|na| String::from_utf8_lossy(na.uri.as_bytes(b)).into_owned())
+            }
             None => self.received.clone(),
         };
         Branch {
@@ -370,7 +367,13 @@ impl RouteContext {
         };
         let call_id = String::from_utf8_lossy(msg.call_id()).into_owned();
         let cseq = msg.cseq().number;
-        let path = path_of(&msg)?;
+        let mut path = path_of(&msg)?;
+        if !path.is_empty() && !self.path_is_trusted(&path) {
+            // a Path steers every request for the contact: only an edge proxy of this
+            // deployment (its entry signed with our key) or a listed source may set one,
+            // never the phone itself
+            path.clear();
+        }
         let location = &self.config.location;
         if msg.contact_star() {
             // `Contact: *` with Expires: 0 removes everything (§10.2.2)
@@ -391,11 +394,7 @@ impl RouteContext {
         };
         // the UA's own connection, when it talks to us directly over a stream
         let flow = if path.is_empty() { src.conn } else { None };
-        let source_uri = format!(
-            "sip:{};transport={}",
-            crate::forward::host_text(src.src),
-            src.transport.as_str()
-        );
+        let source_uri = crate::rr::Flow::of_source(&src).dst_uri();
         let user_agent = msg
             .header_of(HeaderName::UserAgent)
             .map(|u| String::from_utf8_lossy(u).into_owned());
@@ -549,6 +548,35 @@ impl RouteContext {
                 .bindings(table, &aor, self.now_unix)
                 .is_empty()
         })
+    }
+}
+
+impl RouteContext {
+    /// True when a REGISTER's Path may be stored: its first entry is a Path URI signed
+    /// with this router's key (an edge proxy of the deployment, `[router] secret`), or the
+    /// REGISTER comes from an address of `[registrar] path_from`.
+    fn path_is_trusted(&self, path: &[String]) -> bool {
+        if self.config.path_from().contains(&self.source.src.ip()) {
+            return true;
+        }
+        let Some(first) = path.first() else {
+            return false;
+        };
+        let b = first.as_bytes();
+        let Ok(na) = sipwasm_proto::name_addr::parse_single(b, b) else {
+            return false;
+        };
+        let Some(Some(sig)) = na.uri.param(b, b"sig") else {
+            return false;
+        };
+        let user = na.uri.user(b).unwrap_or_default();
+        let received = na
+            .uri
+            .param(b, b"received")
+            .flatten()
+            .map(sipwasm_proto::uri::unescape)
+            .unwrap_or_default();
+        self.config.sign(&[b"path", user, &received]).as_bytes() == sig
     }
 }
 
@@ -855,7 +883,36 @@ From: <sip:bob@example.com>;tag=b\r\nTo: <sip:alice@example.com>\r\nCall-ID: inv
 
     #[test]
     fn path_is_stored_echoed_and_routed() {
+        // a phone cannot set a Path: it would steer every request for its contact
         let cfg = cfg();
+        let phone = Source {
+            transport: Transport::Udp,
+            src: "198.51.100.7:40001".parse().unwrap(),
+            local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
+        };
+        let own = "Path: <sip:10.0.0.5:5060;lr>\r\nSupported: path\r\n";
+        let mut c = ctx_from(&cfg, &register("<sip:alice@192.168.1.5>", own, 1), 0, phone);
+        c.registrar_save("location").unwrap();
+        assert_eq!(reply(&mut c).header(b"Path"), None);
+        let b = &cfg.location.bindings("location", "alice@example.com", 0)[0];
+        assert!(b.path.is_empty());
+        assert_eq!(
+            b.received.as_deref(),
+            Some("sip:198.51.100.7:40001;transport=udp")
+        );
+        // an edge proxy of another make, listed in [registrar] path_from
+        let cfg = Arc::new(
+            LocalConfig::new(
+                vec![Listener {
+                    transport: Transport::Udp,
+                    addr: "127.0.0.1:5060".parse().unwrap(),
+                }],
+                Vec::new(),
+                None,
+            )
+            .with_path_from(vec!["10.9.9.9".parse().unwrap()]),
+        );
         let edge = Source {
             transport: Transport::Udp,
             src: "10.9.9.9:5060".parse().unwrap(),

@@ -4,11 +4,15 @@
 //! A Record-Route URI of this router carries `sig`, an HMAC (keyed per router, and per
 //! tenant) over the Call-ID, the From tag of the dialog-forming request and the flow
 //! token, if any. An in-dialog request (one with a To tag) is routed by [`loose_route`]
-//! only when its top Route is such a URI, valid for its own Call-ID and tags: a forged
-//! in-dialog request that names this router in a Route, or names another host, is
-//! answered 403 and can be neither relayed nor forwarded afterwards. A Path URI of this
-//! router (`add_path`) is signed over its flow token and `received`, so only what this
-//! router wrote sends an initial request towards a UA's flow.
+//! only when its top Route is such a URI, valid for its own Call-ID and tags, *and* its
+//! next hop is the one its dialog recorded ([`crate::dialog`]: anybody who calls through
+//! the router gets a signed Record-Route back, so the signature alone does not keep a
+//! party of a dialog from sending "in-dialog" requests elsewhere). Anything else — a
+//! forged Route, a Route to another host, a request leaving its dialog, a dialog this
+//! router does not know — is answered 403 and can be neither relayed nor forwarded
+//! afterwards. A Path URI of this router (`add_path`) is signed over its flow token and
+//! `received`, is valid for initial requests only, and is the only thing that sends one
+//! towards a UA's flow.
 //!
 //! [`loose_route`]: RouteContext::loose_route
 
@@ -26,6 +30,8 @@ pub struct RecordRoute {
     /// RFC 5626 flow token for the user part: in-dialog requests towards the UA that sent
     /// the dialog-forming request go back over its flow.
     pub flow_token: Option<String>,
+    /// The URI's signature (over the Call-ID, From tag and flow token).
+    pub sig: String,
 }
 
 /// What `loose_route` did; Kamailio's return codes in brackets.
@@ -78,7 +84,8 @@ pub struct Flow {
     pub peer: SocketAddr,
 }
 
-fn proto_code(t: Transport) -> u8 {
+/// Kamailio's number of a transport (`enum sip_protos`): in flow tokens and aliases.
+pub(crate) fn proto_code(t: Transport) -> u8 {
     match t {
         Transport::Udp => 1,
         Transport::Tcp => 2,
@@ -88,7 +95,8 @@ fn proto_code(t: Transport) -> u8 {
     }
 }
 
-fn proto_of(code: u8) -> Option<Transport> {
+/// The transport of a [`proto_code`].
+pub(crate) fn proto_of(code: u8) -> Option<Transport> {
     Some(match code {
         1 => Transport::Udp,
         2 => Transport::Tcp,
@@ -146,7 +154,8 @@ impl Flow {
         push_addr(&mut raw, self.peer);
         let mut s = String::with_capacity(raw.len() * 2);
         for b in raw {
-            s.push_str(&format!("{b:02x}"));
+            use std::fmt::Write as _;
+            write!(s, "{b:02x}").expect("writing to a String");
         }
         s
     }
@@ -202,11 +211,23 @@ impl Flow {
 enum Own {
     /// Ours by address, with no signature: a Route a UA preloaded.
     Unsigned,
-    /// A Record-Route or Path URI this router wrote, with the flow it carries.
-    Signed(Option<Flow>),
+    /// A Record-Route URI this router wrote for this request's dialog, with the flow
+    /// token it carries.
+    Rr(Option<Flow>),
+    /// A Path URI this router wrote (valid for initial requests only), with the flow its
+    /// token or `received` names.
+    Path(Option<Flow>),
     /// Something claims to be ours but is not (bad signature, or a flow token or
-    /// `received` without one).
+    /// `received` its signature does not cover).
     Forged,
+}
+
+/// Parameters of our own URIs that a plugin's `record_route_params` may not set.
+const RESERVED_PARAMS: &[&str] = &["sig", "received", "ob", "r2", "lr", "transport", "alias"];
+
+/// Compare two signatures in constant time.
+fn same_sig(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl RouteContext {
@@ -249,9 +270,20 @@ impl RouteContext {
         } else {
             format!(";{params}")
         };
+        if let Some(p) = params.split(';').find(|p| {
+            let name = p.split('=').next().unwrap_or_default().trim();
+            RESERVED_PARAMS.iter().any(|r| r.eq_ignore_ascii_case(name))
+        }) {
+            return Err(RrError::Invalid(format!(
+                "{p:?} is a parameter of the router's own"
+            )));
+        }
+        let flow_token = self.outbound_flow_token();
+        let sig = self.rr_signature(flow_token.as_deref().unwrap_or_default());
         self.record_route = Some(RecordRoute {
             params,
-            flow_token: self.outbound_flow_token(),
+            flow_token,
+            sig,
         });
         Ok(())
     }
@@ -263,7 +295,8 @@ impl RouteContext {
         let b = self.msg.as_bytes();
         if let Some(top) = self.msg.routes().first()
             && top.uri.param(b, b"ob").is_some()
-            && let Some(Own::Signed(Some(flow))) = self.own_uri(top.uri.as_bytes(b))
+            && let Some(Own::Rr(Some(flow)) | Own::Path(Some(flow))) =
+                self.own_uri(top.uri.as_bytes(b))
         {
             return Some(flow.token());
         }
@@ -288,65 +321,74 @@ impl RouteContext {
     }
 
     /// Check a URI naming this router: a preloaded Route, a Record-Route or Path URI we
-    /// wrote, or a forgery. `None` when the URI does not name this router at all.
+    /// wrote, or a forgery. `None` when the URI is not this router's at all. A signed URI
+    /// is ours whatever host it names (a per-request advertised address).
     fn own_uri(&self, text: &[u8]) -> Option<Own> {
         let u = Uri::parse_standalone(text).ok()?;
-        if !u.scheme.is_sip()
-            || !self
-                .config
-                .is_myself(u.host(text), u.port, u.port_or_default(text))
-        {
+        if !u.scheme.is_sip() {
             return None;
         }
-        let user = u
-            .user(text)
-            .map(|x| String::from_utf8_lossy(x).into_owned());
+        let myself = self
+            .config
+            .is_myself(u.host(text), u.port, u.port_or_default(text));
+        let user = u.user(text).unwrap_or_default();
         let received = u
             .param(text, b"received")
             .flatten()
-            .map(|v| String::from_utf8_lossy(&sipwasm_proto::uri::unescape(v)).into_owned());
+            .map(sipwasm_proto::uri::unescape);
         let Some(sig) = u.param(text, b"sig").flatten() else {
+            if !myself {
+                return None;
+            }
             // a plain Route to us; anything that would steer the request must be signed
-            return Some(if user.is_some() || received.is_some() {
+            return Some(if !user.is_empty() || received.is_some() {
                 Own::Forged
             } else {
                 Own::Unsigned
             });
         };
-        let user = user.unwrap_or_default();
         let b = self.msg.as_bytes();
         let call_id = self.msg.call_id();
-        let tags = [self.msg.from().tag(b), self.msg.to().tag(b)];
-        let as_rr = tags.iter().flatten().any(|tag| {
-            self.config
-                .sign(&[b"rr", call_id, tag, user.as_bytes()])
-                .as_bytes()
-                == sig
+        // an RFC 2543 peer has no From tag: we signed with an empty one
+        let from = self.msg.from().tag(b).unwrap_or_default();
+        let to = self.msg.to().tag(b).unwrap_or_default();
+        let as_rr = [from, to].iter().any(|tag| {
+            same_sig(
+                self.config.sign(&[b"rr", call_id, tag, user]).as_bytes(),
+                sig,
+            )
         });
-        let as_path = received.is_some() || !user.is_empty();
-        let as_path = as_path
-            && self
-                .config
-                .sign(&[
-                    b"path",
-                    user.as_bytes(),
-                    received.as_deref().unwrap_or_default().as_bytes(),
-                ])
-                .as_bytes()
-                == sig;
-        if !as_rr && !as_path {
-            return Some(Own::Forged);
-        }
-        let flow = if user.is_empty() {
-            received.as_deref().and_then(Flow::from_received)
-        } else {
-            match Flow::from_token(&user) {
-                Some(f) => Some(f),
-                // a user part of ours that is not a flow token: a Path user of the plugin
-                None => received.as_deref().and_then(Flow::from_received),
+        if as_rr {
+            // a Record-Route names a flow by its token only: a `received` is not ours
+            if received.is_some() {
+                return Some(Own::Forged);
             }
-        };
-        Some(Own::Signed(flow))
+            let user = String::from_utf8_lossy(user);
+            return Some(match (user.is_empty(), Flow::from_token(&user)) {
+                (true, _) => Own::Rr(None),
+                (false, Some(flow)) => Own::Rr(Some(flow)),
+                (false, None) => Own::Forged,
+            });
+        }
+        let received = received.map(|r| String::from_utf8_lossy(&r).into_owned());
+        let as_path = (received.is_some() || !user.is_empty())
+            && same_sig(
+                self.config
+                    .sign(&[
+                        b"path",
+                        user,
+                        received.as_deref().unwrap_or_default().as_bytes(),
+                    ])
+                    .as_bytes(),
+                sig,
+            );
+        if as_path {
+            let user = String::from_utf8_lossy(user);
+            let flow = Flow::from_token(&user)
+                .or_else(|| received.as_deref().and_then(Flow::from_received));
+            return Some(Own::Path(flow));
+        }
+        myself.then_some(Own::Forged)
     }
 
     /// True when this request arrived over `flow` (it comes from that UA).
@@ -406,25 +448,27 @@ impl RouteContext {
         if !self.msg.is_request() {
             return Err(RrError::NoRequest);
         }
-        let routes = self.msg.routes().to_vec();
+        // the message is shared (a reference count), not copied
+        let msg = self.msg.clone();
+        let b = msg.as_bytes();
+        let routes = msg.routes();
         if routes.is_empty() {
             return Ok(Routed::NoRoute);
         }
-        let b = self.msg.as_bytes().to_vec();
         let in_dialog = self.has_totag();
-        let mut removed: Vec<usize> = Vec::new();
+        let mut removed: Vec<usize> = Vec::with_capacity(3);
         let mut flow: Option<Flow> = None;
+        let mut path_flow: Option<Flow> = None;
         let mut first = 0usize;
         // a strict router before us put our Record-Route URI into the Request-URI (§16.4)
-        let ruri_own = match self.msg.request_uri() {
-            Some(u) if in_dialog => self.own_uri(u.as_bytes(&b)),
-            _ => None,
-        };
         let mut strict = false;
-        if let Some(Own::Signed(f)) = ruri_own {
+        if in_dialog
+            && let Some(u) = msg.request_uri()
+            && let Some(Own::Rr(f)) = self.own_uri(u.as_bytes(b))
+        {
             let last = routes.len() - 1;
             self.new_ruri =
-                Some(String::from_utf8_lossy(routes[last].uri.as_bytes(&b)).into_owned());
+                Some(String::from_utf8_lossy(routes[last].uri.as_bytes(b)).into_owned());
             self.ruri_new = true;
             removed.push(last);
             flow = f;
@@ -433,7 +477,7 @@ impl RouteContext {
         // our entries on top: one, or the two of a double Record-Route
         while first < routes.len() && !removed.contains(&first) && first < 2 {
             let r = &routes[first];
-            match self.own_uri(r.uri.as_bytes(&b)) {
+            match self.own_uri(r.uri.as_bytes(b)) {
                 None => break,
                 Some(Own::Forged) => {
                     return Err(self.refuse("Route not issued by this router"));
@@ -441,11 +485,17 @@ impl RouteContext {
                 Some(Own::Unsigned) if in_dialog && !strict => {
                     return Err(self.refuse("Route not issued by this router for this dialog"));
                 }
+                Some(Own::Path(_)) if in_dialog => {
+                    // a Path entry brings initial requests to a UA; a dialog has its
+                    // Record-Route
+                    return Err(self.refuse("a Path entry is no route for a dialog"));
+                }
                 Some(Own::Unsigned) => {}
-                Some(Own::Signed(f)) => flow = flow.or(f),
+                Some(Own::Rr(f)) => flow = flow.or(f),
+                Some(Own::Path(f)) => path_flow = path_flow.or(f),
             }
             first += 1;
-            if r.uri.param(&b, b"r2").is_none() {
+            if r.uri.param(b, b"r2").is_none() {
                 break;
             }
         }
@@ -453,15 +503,24 @@ impl RouteContext {
             return Err(self.refuse("in-dialog request with a Route to another host"));
         }
         removed.extend(0..first);
-        if let Some(f) = flow
+        if let Some(f) = flow.or(path_flow)
             && !self.came_over(&f)
         {
+            if in_dialog {
+                // the flow token is signed for this dialog; the dialog must still be one
+                // this router knows
+                self.check_dialog(None)?;
+            }
             self.remove_route_entries(&removed);
             self.route_to_flow(f);
             return Ok(Routed::Flow);
         }
         let next = (first..routes.len()).find(|i| !removed.contains(i));
         let Some(next) = next else {
+            if in_dialog {
+                let target = self.current_ruri();
+                self.check_dialog(target.as_deref())?;
+            }
             self.remove_route_entries(&removed);
             return Ok(if in_dialog || strict {
                 Routed::RouteSet
@@ -470,8 +529,11 @@ impl RouteContext {
             });
         };
         let next_uri = &routes[next].uri;
-        let next_text = String::from_utf8_lossy(next_uri.as_bytes(&b)).into_owned();
-        if next_uri.param(&b, b"lr").is_none() {
+        let next_text = String::from_utf8_lossy(next_uri.as_bytes(b)).into_owned();
+        if in_dialog {
+            self.check_dialog(Some(&next_text))?;
+        }
+        if next_uri.param(b, b"lr").is_none() {
             // the next hop is a strict router: it gets the request with its URI as the
             // Request-URI, and ours goes last into the Route set (§16.6 step 6)
             let ruri = self.current_ruri().unwrap_or_default();
@@ -487,6 +549,19 @@ impl RouteContext {
         }
         self.ruri_new = true;
         Ok(Routed::RouteSet)
+    }
+
+    /// An in-dialog request may go to `next` only when its dialog is one this router
+    /// record-routed and `next` is where that dialog's requests in this direction go
+    /// (`None`: a flow, whose signed token fixes the target).
+    fn check_dialog(&mut self, next: Option<&str>) -> Result<(), RrError> {
+        match self.config.dialogs.check(&self.msg, next, self.now_unix) {
+            Ok(by_caller) => {
+                self.dialog_side = Some(by_caller);
+                Ok(())
+            }
+            Err(e) => Err(self.refuse(&e.to_string())),
+        }
     }
 
     /// Remove the Route entries `indices` (of all Route headers in order) with lumps: a
@@ -550,7 +625,6 @@ impl RouteContext {
 /// into `out`.
 pub(crate) fn write_rr_uri(
     out: &mut Vec<u8>,
-    ctx: &RouteContext,
     l: &Listener,
     host_port: &str,
     r2: bool,
@@ -576,6 +650,6 @@ pub(crate) fn write_rr_uri(
     }
     out.extend_from_slice(rr.params.as_bytes());
     out.extend_from_slice(b";sig=");
-    out.extend_from_slice(ctx.rr_signature(user).as_bytes());
+    out.extend_from_slice(rr.sig.as_bytes());
     out.push(b'>');
 }

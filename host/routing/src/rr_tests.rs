@@ -90,8 +90,8 @@ fn force_rport_and_advertised_address() {
     assert!(
         out.header(b"Record-Route")
             .unwrap()
-            .starts_with(b"<sip:10.0.0.1:5060;lr"),
-        "a single Record-Route names the socket the request arrived on"
+            .starts_with(b"<sip:203.0.113.7:5999;lr"),
+        "a single Record-Route names the advertised address"
     );
     // replies go to the source port, with rport filled in
     c.send_reply(486, "Busy Here").unwrap();
@@ -183,21 +183,90 @@ fn from_callee(method: &str, routes: &str, ruri: &str) -> String {
         .replace(";tag=X", ";tag=b")
 }
 
+/// The contact alice's INVITEs carry in these tests.
+const ALICE: &str = "sip:alice@192.0.2.1:40000";
+
+/// A dialog through this router, as the proxy records it: alice's INVITE (Call-ID
+/// `call_id`, Contact [`ALICE`], or `over` as its context) record-routed by us and
+/// leaving from `local`, answered 200 by bob at `bob_contact`, with `downstream` the
+/// Record-Route entry of a proxy after us. Returns our Record-Route entries as sent.
+fn dialog_with(
+    mut c: RouteContext,
+    local: &str,
+    lt: Transport,
+    downstream: Option<&str>,
+    bob_contact: &str,
+) -> Vec<String> {
+    c.record_route("").unwrap();
+    let out = forwarded(&c, "sip:bob@10.0.0.9", hop("10.0.0.9:5060", lt), local, lt);
+    let ours: Vec<String> = out
+        .headers_named(b"Record-Route")
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    let mut all: Vec<String> = downstream.iter().map(|d| d.to_string()).collect();
+    all.extend(ours.iter().cloned());
+    let call_id = String::from_utf8_lossy(c.msg().call_id()).into_owned();
+    let reply = format!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP alice.example.com:5070;branch=z9hG4bKa1\r\n\
+Record-Route: {}\r\nFrom: <sip:alice@atlanta.example.com>;tag=a\r\n\
+To: <sip:bob@biloxi.example.com>;tag=b\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+Contact: <{bob_contact}>\r\nContent-Length: 0\r\n\r\n",
+        all.join(", ")
+    );
+    let reply = SipMessage::parse(Bytes::from(reply)).unwrap();
+    let start = c.dialog_start(&reply).expect("a dialog starts");
+    assert!(c.config().dialogs.start(&start, true, 1_000_000));
+    ours
+}
+
+/// [`dialog_with`] for alice's INVITE over UDP.
+fn dialog(
+    call_id: &str,
+    local: &str,
+    lt: Transport,
+    downstream: Option<&str>,
+    bob: &str,
+) -> Vec<String> {
+    let inv = invite(&format!("Contact: <{ALICE}>\r\n"))
+        .replace("Call-ID: c1", &format!("Call-ID: {call_id}"));
+    dialog_with(ctx_from(&inv), local, lt, downstream, bob)
+}
+
+/// `in_dialog` in dialog `call_id`.
+fn in_dialog_of(call_id: &str, method: &str, routes: &str, ruri: &str) -> String {
+    in_dialog(method, routes, ruri).replace("Call-ID: c1", &format!("Call-ID: {call_id}"))
+}
+
+/// `from_callee` in dialog `call_id`.
+fn from_callee_of(call_id: &str, method: &str, routes: &str, ruri: &str) -> String {
+    from_callee(method, routes, ruri).replace("Call-ID: c1", &format!("Call-ID: {call_id}"))
+}
+
 #[test]
 fn loose_routing_follows_our_signed_record_route() {
     // the Record-Route of the dialog-forming INVITE opens the dialog's in-dialog requests
-    let rr = our_record_route(&invite(""), UDP, Transport::Udp).remove(0);
-    let bye = in_dialog(
+    let bob = "sip:bob@10.0.0.9:5080";
+    let rr = dialog(
+        "d-loose",
+        UDP,
+        Transport::Udp,
+        Some("<sip:p2.example.com;lr>"),
+        bob,
+    )
+    .remove(0);
+    let bye = in_dialog_of(
+        "d-loose",
         "BYE",
         &format!("{rr}, <sip:p2.example.com;lr>\r\nRoute: <sip:p3.example.com;lr>"),
-        "sip:bob@10.0.0.9:5080",
+        bob,
     );
     let mut c = ctx_from(&bye);
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
     assert_eq!(c.dst_uri(), Some("sip:p2.example.com;lr"));
+    assert_eq!(c.dialog_side(), Some(true), "the caller sent it");
     let out = forwarded(
         &c,
-        "sip:bob@10.0.0.9:5080",
+        bob,
         hop("10.0.0.9:5060", Transport::Udp),
         UDP,
         Transport::Udp,
@@ -207,26 +276,29 @@ fn loose_routing_follows_our_signed_record_route() {
         routes,
         [&b"<sip:p2.example.com;lr>"[..], b"<sip:p3.example.com;lr>"]
     );
-    // from the callee: From and To tags swapped, the signature still holds
-    let mut c = ctx_from(&from_callee("BYE", &rr, "sip:alice@192.0.2.1:40000"));
+    // from the callee: From and To tags swapped, the signature still holds, and the
+    // target is alice's Contact
+    let mut c = ctx_from(&from_callee_of("d-loose", "BYE", &rr, ALICE));
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
     assert_eq!(
         c.dst_uri(),
         None,
         "the end of the route set: the Request-URI is the target"
     );
+    assert_eq!(c.dialog_side(), Some(false));
     // both entries of a double Record-Route are ours and removed
-    let rr2 = our_record_route(&invite(""), TCP, Transport::Tcp);
+    let rr2 = dialog("d-double", TCP, Transport::Tcp, None, bob);
     assert_eq!(rr2.len(), 2);
-    let mut c = ctx_from(&in_dialog(
+    let mut c = ctx_from(&in_dialog_of(
+        "d-double",
         "BYE",
         &format!("{}, {}", rr2[0], rr2[1]),
-        "sip:bob@10.0.0.9",
+        bob,
     ));
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
     let out = forwarded(
         &c,
-        "sip:bob@10.0.0.9",
+        bob,
         hop("10.0.0.9:5060", Transport::Udp),
         UDP,
         Transport::Udp,
@@ -234,15 +306,82 @@ fn loose_routing_follows_our_signed_record_route() {
     assert_eq!(out.routes().len(), 0);
     assert!(out.header(b"Route").is_none());
     // the two entries in two header lines
-    let mut c = ctx_from(&in_dialog(
+    let mut c = ctx_from(&in_dialog_of(
+        "d-double",
         "BYE",
         &format!("{}\r\nRoute: {}", rr2[0], rr2[1]),
-        "sip:bob@10.0.0.9",
+        bob,
     ));
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
     // no Route: nothing to do
     let mut c = ctx_from(&in_dialog("BYE", "", "sip:bob@10.0.0.9"));
     assert_eq!(c.loose_route(), Ok(Routed::NoRoute));
+}
+
+#[test]
+fn a_party_cannot_take_its_dialog_elsewhere() {
+    // a caller who got our signed Record-Route back (anybody who calls through the
+    // router does) sends "in-dialog" requests elsewhere: refused
+    let bob = "sip:bob@10.0.0.9:5080";
+    let victim = "sip:victim@127.0.0.1:5999";
+    let rr = dialog("d-replay", UDP, Transport::Udp, None, bob).remove(0);
+    for (what, text) in [
+        (
+            "another Request-URI",
+            in_dialog_of("d-replay", "INVITE", &rr, victim),
+        ),
+        (
+            "a Route after ours",
+            in_dialog_of("d-replay", "INVITE", &format!("{rr}, <{victim};lr>"), bob),
+        ),
+        (
+            "an alias in the Request-URI",
+            in_dialog_of(
+                "d-replay",
+                "INVITE",
+                &rr,
+                "sip:bob@10.0.0.9:5080;alias=127.0.0.1~5999~1",
+            ),
+        ),
+        (
+            "the callee to another address than alice's",
+            from_callee_of("d-replay", "BYE", &rr, victim),
+        ),
+        (
+            "a To tag of no dialog",
+            in_dialog_of("d-replay", "BYE", &rr, bob).replace(";tag=b", ";tag=zz"),
+        ),
+    ] {
+        let mut c = ctx_from(&text);
+        assert!(
+            matches!(c.loose_route(), Err(RrError::Forbidden(_))),
+            "{what}"
+        );
+        assert!(c.t_relay(None).is_err(), "{what}");
+    }
+    // our Record-Route with `received` appended: the signature does not cover it
+    let tampered = rr.replace(";sig=", ";received=sip:127.0.0.1:5999;sig=");
+    let mut c = ctx_from(&in_dialog_of("d-replay", "BYE", &tampered, bob));
+    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
+    // the dialog's own target still works, and a target refresh moves it
+    let mut c = ctx_from(&in_dialog_of("d-replay", "INVITE", &rr, bob));
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    let msg = c.msg().clone();
+    c.config()
+        .dialogs
+        .refresh_target(&msg, false, "sip:bob@10.0.0.10:5090");
+    let mut c = ctx_from(&in_dialog_of(
+        "d-replay",
+        "BYE",
+        &rr,
+        "sip:bob@10.0.0.10:5090",
+    ));
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    let mut c = ctx_from(&in_dialog_of("d-replay", "BYE", &rr, bob));
+    assert!(
+        matches!(c.loose_route(), Err(RrError::Forbidden(_))),
+        "the old target"
+    );
 }
 
 #[test]
@@ -358,19 +497,28 @@ fn initial_requests_and_preloaded_routes() {
 #[test]
 fn strict_router_before_us() {
     // our Record-Route URI as the Request-URI: the last Route is the real target (§16.4)
-    let rr = our_record_route(&invite(""), UDP, Transport::Udp).remove(0);
+    let bob = "sip:bob@10.0.0.9:5080";
+    let rr = dialog(
+        "d-strict",
+        UDP,
+        Transport::Udp,
+        Some("<sip:p2.example.com;lr>"),
+        bob,
+    )
+    .remove(0);
     let uri = rr.trim_start_matches('<').trim_end_matches('>').to_string();
-    let mut c = ctx_from(&in_dialog(
+    let mut c = ctx_from(&in_dialog_of(
+        "d-strict",
         "BYE",
-        "<sip:p2.example.com;lr>, <sip:bob@10.0.0.9:5080>",
+        &format!("<sip:p2.example.com;lr>, <{bob}>"),
         &uri,
     ));
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
-    assert_eq!(c.current_ruri().as_deref(), Some("sip:bob@10.0.0.9:5080"));
+    assert_eq!(c.current_ruri().as_deref(), Some(bob));
     assert_eq!(c.dst_uri(), Some("sip:p2.example.com;lr"));
     let out = forwarded(
         &c,
-        "sip:bob@10.0.0.9:5080",
+        bob,
         hop("10.0.0.9:5060", Transport::Udp),
         UDP,
         Transport::Udp,
@@ -379,10 +527,19 @@ fn strict_router_before_us() {
     assert_eq!(routes, [&b"<sip:p2.example.com;lr>"[..]]);
     // a strict next hop gets the request as its Request-URI, ours goes last into the
     // Route set (§16.6 step 6)
-    let mut c = ctx_from(&in_dialog(
+    let rr = dialog(
+        "d-strict2",
+        UDP,
+        Transport::Udp,
+        Some("<sip:strict.example.com>"),
+        bob,
+    )
+    .remove(0);
+    let mut c = ctx_from(&in_dialog_of(
+        "d-strict2",
         "BYE",
         &format!("{rr}, <sip:strict.example.com>"),
-        "sip:bob@10.0.0.9:5080",
+        bob,
     ));
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
     assert_eq!(c.current_ruri().as_deref(), Some("sip:strict.example.com"));
@@ -394,7 +551,7 @@ fn strict_router_before_us() {
         Transport::Udp,
     );
     let routes: Vec<&[u8]> = out.headers_named(b"Route").collect();
-    assert_eq!(routes, [&b"<sip:bob@10.0.0.9:5080>"[..]]);
+    assert_eq!(routes, [format!("<{bob}>").as_bytes()]);
 }
 
 /// A context for `text` received over TCP from `src`.
@@ -417,16 +574,14 @@ fn over_tcp(text: &str, src: &str) -> RouteContext {
 fn flow_tokens_route_in_dialog_requests_back_over_the_flow() {
     // alice uses outbound (Contact with ob) and sends the INVITE straight to us over TCP
     let inv = invite("Contact: <sip:alice@192.168.1.5:5060;transport=tcp;ob>\r\n");
-    let mut c = over_tcp(&inv, "198.51.100.7:41000");
-    c.record_route("").unwrap();
-    let out = forwarded(
-        &c,
-        "sip:bob@10.0.0.9",
-        hop("10.0.0.9:5060", Transport::Tcp),
+    let rr = dialog_with(
+        over_tcp(&inv, "198.51.100.7:41000"),
         TCP,
         Transport::Tcp,
-    );
-    let rr = String::from_utf8_lossy(out.header(b"Record-Route").unwrap()).into_owned();
+        None,
+        "sip:bob@10.0.0.9",
+    )
+    .remove(0);
     assert!(rr.contains(";ob;"), "{rr}");
     // bob's BYE (from elsewhere) goes to alice's connection, not to her private Contact
     let bye = from_callee("BYE", &rr, "sip:alice@192.168.1.5:5060;transport=tcp;ob");
@@ -475,8 +630,14 @@ fn flow_token_round_trip() {
 
 #[test]
 fn record_routes_of_one_router_are_not_another_tenants() {
-    let rr = our_record_route(&invite(""), UDP, Transport::Udp).remove(0);
-    let msg = SipMessage::parse(Bytes::from(in_dialog("BYE", &rr, "sip:bob@10.0.0.9"))).unwrap();
+    let rr = dialog("d-tenant", UDP, Transport::Udp, None, "sip:bob@10.0.0.9").remove(0);
+    let msg = SipMessage::parse(Bytes::from(in_dialog_of(
+        "d-tenant",
+        "BYE",
+        &rr,
+        "sip:bob@10.0.0.9",
+    )))
+    .unwrap();
     let source = *ctx_from(&invite("")).source();
     let tenant = std::sync::Arc::new(cfg().tenant_view("acme", None));
     let mut c = RouteContext::new(tenant, msg.clone(), source, 0);

@@ -424,35 +424,27 @@ impl RouteContext {
             // an explicit destination is a new one for the main branch
             self.ruri_new = true;
         }
-        let main_is_new = self.ruri_new;
-        let mut candidates = Vec::with_capacity(1 + self.branches.len());
-        if main_is_new {
-            candidates.push(self.main_branch());
+        let mut plans = Vec::with_capacity(1 + self.branches.len());
+        if self.ruri_new {
+            // the main destination failing makes t_relay fail
+            let branch = self.main_branch();
+            let target = dst.or(branch.dst_uri.as_deref()).unwrap_or(&branch.uri);
+            let hops = self.resolve_all(target)?;
+            plans.push(BranchPlan { branch, hops });
         }
-        candidates.extend(self.branches.iter().cloned());
-        if candidates.is_empty() {
-            return Err(TmError::NoDestination(
-                "no new branch: set $ru or $du, append a branch or load contacts first".into(),
-            ));
-        }
-        let mut plans = Vec::with_capacity(candidates.len());
-        for (i, branch) in candidates.into_iter().enumerate() {
-            let target = dst
-                .map(str::to_string)
-                .or_else(|| branch.dst_uri.clone())
-                .unwrap_or_else(|| branch.uri.clone());
-            match self.resolve_all(&target) {
-                Ok(hops) => plans.push(BranchPlan { branch, hops }),
-                // the main destination failing makes t_relay fail; an extra branch that
-                // does not resolve is skipped, as in Kamailio
-                Err(e) if i == 0 && main_is_new => return Err(e),
-                Err(_) => {}
+        // the set is consumed; a branch that does not resolve is skipped, as in Kamailio
+        for branch in std::mem::take(&mut self.branches) {
+            let target = dst.or(branch.dst_uri.as_deref()).unwrap_or(&branch.uri);
+            if let Ok(hops) = self.resolve_all(target) {
+                plans.push(BranchPlan { branch, hops });
             }
         }
+        self.ruri_new = false;
         if plans.is_empty() {
-            return Err(TmError::NoDestination("no branch resolves".into()));
+            return Err(TmError::NoDestination(
+                "no branch to relay: set $ru or $du, append a branch or load contacts first".into(),
+            ));
         }
-        self.take_branches();
         self.intents.push(TmIntent::Relay(plans));
         Ok(())
     }
@@ -466,11 +458,8 @@ impl RouteContext {
         self.check_not_refused()?;
         self.check_hops()?;
         let branch = self.main_branch();
-        let target = dst
-            .map(str::to_string)
-            .or_else(|| branch.dst_uri.clone())
-            .unwrap_or_else(|| branch.uri.clone());
-        let hop = self.resolve_all(&target)?[0];
+        let target = dst.or(branch.dst_uri.as_deref()).unwrap_or(&branch.uri);
+        let hop = self.resolve_all(target)?[0];
         let local = self.send_socket(&hop, branch.socket).ok_or_else(|| {
             TmError::NoDestination(format!("no {} socket for {}", hop.transport, hop.addr))
         })?;

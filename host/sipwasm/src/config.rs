@@ -498,6 +498,16 @@ pub struct LogSection {
     pub level: Option<String>,
 }
 
+/// `[registrar]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrarSection {
+    /// Addresses whose REGISTERs may carry a Path of their own (edge proxies of another
+    /// make); a Path signed by this deployment's key is always kept.
+    #[serde(default)]
+    pub path_from: Vec<String>,
+}
+
 /// `[nathelper]`: NAT pinging of registered contacts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -578,6 +588,9 @@ pub struct ConfigFile {
     /// `[nathelper]`
     #[serde(default)]
     pub nathelper: NathelperSection,
+    /// `[registrar]`
+    #[serde(default)]
+    pub registrar: RegistrarSection,
     /// `[log]`
     #[serde(default)]
     pub log: LogSection,
@@ -634,6 +647,8 @@ pub struct Config {
     pub secret: Option<String>,
     /// NAT pinging.
     pub natping: sipwasm_routing::NatPing,
+    /// `[registrar] path_from`.
+    pub path_from: Vec<std::net::IpAddr>,
 }
 
 impl Config {
@@ -882,6 +897,15 @@ impl Config {
                 "must be at least 16 characters".into(),
             ));
         }
+        let mut path_from = Vec::new();
+        for (i, a) in file.registrar.path_from.iter().enumerate() {
+            path_from.push(a.parse::<std::net::IpAddr>().map_err(|_| {
+                invalid(
+                    &format!("registrar.path_from[{i}]"),
+                    format!("{a:?} is not an IP address"),
+                )
+            })?);
+        }
         let nh = &file.nathelper;
         if nh.natping_interval > 3600 {
             return Err(invalid(
@@ -951,6 +975,7 @@ impl Config {
                 from: (!nh.sipping_from.is_empty()).then(|| nh.sipping_from.clone()),
                 method: nh.sipping_method.clone(),
             },
+            path_from,
         })
     }
 }

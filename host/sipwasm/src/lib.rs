@@ -41,6 +41,7 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         tls: cfg.tls.clone(),
         secret: cfg.secret.clone(),
         natping: cfg.natping.clone(),
+        path_from: cfg.path_from.clone(),
         advertise: cfg
             .listen
             .iter()

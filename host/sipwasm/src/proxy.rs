@@ -140,6 +140,9 @@ pub struct TmStats {
 /// second under load.
 const TIMER_GRANULE: Duration = Duration::from_millis(20);
 
+/// Most failure routes of one transaction in a row whose new branches all failed at once.
+const MAX_FAILURE_ROUNDS: usize = 8;
+
 /// Granules in the wheel's ring (41 s ahead); later deadlines wait in its small heap.
 const TIMER_SLOTS: usize = 2048;
 
@@ -363,14 +366,22 @@ impl Services for ProxyServices {
         let Some(running) = crate::tenants::running() else {
             return false;
         };
-        let Some(id) = proxy
-            .table
-            .find(&ServerKey::of(msg, what))
-            .map(|(id, _)| id)
-        else {
+        let Some((id, cell)) = proxy.table.find(&ServerKey::of(msg, what)) else {
             return false;
         };
-        proxy.table.get_for(id, &running.tenant).is_some()
+        if proxy.table.get_for(id, &running.tenant).is_none() {
+            return false;
+        }
+        if msg.method() == Method::Ack {
+            // an ACK belongs to its INVITE only once that was answered 2xx, with the To
+            // tag of the 2xx: an ACK to a ringing INVITE is no ACK of it (and would be
+            // relayed anywhere its Request-URI says)
+            let c = cell.lock().expect("not poisoned");
+            return c.server_state() == ServerState::Accepted
+                && c.final_to_tag().is_some()
+                && c.final_to_tag() == msg.to().tag(msg.as_bytes());
+        }
+        true
     }
 
     fn suspend(&self, ctx: &RouteContext) -> Result<(u32, u32), TmError> {
@@ -540,6 +551,12 @@ impl Proxy {
         let mut out = Vec::new();
         for local in &locals {
             for o in local.nat_pings(ping, now, seq) {
+                if o.flags.no_connect
+                    && !self.sender().has_flow(o.transport, o.conn, o.local, o.dest)
+                {
+                    // its connection is gone: nothing to keep alive
+                    continue;
+                }
                 out.push(Send {
                     target: Target {
                         transport: o.transport,
@@ -829,7 +846,7 @@ impl Proxy {
                 c.set_fr(ctx.tm_state().fr_inv, ctx.tm_state().fr);
                 let sent = self.add_branches(workers, id, c, ctx, &plans, now, out);
                 if sent == 0 && !c.final_sent() {
-                    // nothing could be sent: the failure logic decides what goes back
+                    // nothing waits for an answer: the failure logic decides what goes back
                     self.all_failed(workers, id, c, now, out);
                 }
             }
@@ -875,6 +892,11 @@ impl Proxy {
         let outcome = workers.run(&serving, Route::Named(route), ctx);
         let failed = outcome.result.is_err();
         let mut ctx = outcome.ctx;
+        for (conn, secs) in ctx.take_keep_flows() {
+            // a registration saved in the resumed route
+            self.sender()
+                .keep_open(conn, secs.saturating_add(crate::server::FLOW_GRACE_SECS));
+        }
         let mut out = Vec::new();
         outbound_to_sends(&mut ctx, &mut out);
         let intents = ctx.take_intents();
@@ -912,7 +934,7 @@ impl Proxy {
     }
 
     /// Build, branch-route and send each plan as a branch of `cell`. Returns how many were
-    /// added (a branch whose flow is gone is added failed, with 430).
+    /// sent and wait for an answer (a branch whose flow is gone is added failed, 430).
     #[allow(
         clippy::too_many_arguments,
         reason = "one internal step with its whole context"
@@ -971,7 +993,8 @@ impl Proxy {
 
     /// Build the request of `branch` (from `bctx`, the route's context or its branch
     /// route's) for the first of `hops` and add it to `cell`; the other hops are kept for
-    /// DNS failover. False when nothing was added.
+    /// DNS failover. True when a branch was sent and waits for its answer (a branch whose
+    /// flow is gone is added already failed, 430).
     #[allow(
         clippy::too_many_arguments,
         reason = "one internal step with its whole context"
@@ -1010,13 +1033,11 @@ impl Proxy {
         {
             // the UA's connection is gone, and it cannot be connected to (RFC 5626 §5.3)
             tracing::info!(dest = %hop.addr, "branch not sent: the flow to the UA is gone");
-            return match cell.add_failed_branch(now, param, invite, target, 430, "Flow Failed") {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::info!("branch not added: {e}");
-                    false
-                }
-            };
+            if let Err(e) = cell.add_failed_branch(now, param, invite, target, 430, "Flow Failed") {
+                tracing::info!("branch not added: {e}");
+            }
+            // failed at once: nothing pending on it
+            return false;
         }
         let data = build_request(
             bctx,
@@ -1107,11 +1128,31 @@ impl Proxy {
         now: Instant,
         out: &mut Vec<Send>,
     ) {
-        let route = cell.user.ctx.tm_state().on_failure.clone();
-        let Some(route) = route.filter(|_| !cell.final_sent()) else {
-            cell.forward_best(now, out);
-            return;
-        };
+        // a round whose new branches all fail at once (their flows are gone) is followed
+        // by another, when the failure route armed itself again; a bounded number
+        for _ in 0..MAX_FAILURE_ROUNDS {
+            let route = cell.user.ctx.tm_state().on_failure.clone();
+            let Some(route) = route.filter(|_| !cell.final_sent()) else {
+                break;
+            };
+            if self.failure_round(workers, id, cell, &route, now, out) > 0 || cell.final_sent() {
+                return;
+            }
+        }
+        cell.forward_best(now, out);
+    }
+
+    /// Run failure route `route` once and apply what it asked for; returns how many new
+    /// branches wait for an answer.
+    fn failure_round(
+        &self,
+        workers: &mut Workers,
+        id: CellId,
+        cell: &mut Cell<Saved>,
+        route: &str,
+        now: Instant,
+        out: &mut Vec<Send>,
+    ) -> usize {
         self.table
             .stats
             .failure_routes
@@ -1133,7 +1174,7 @@ impl Proxy {
         // a failure route runs once per round: it must set itself again to run again
         ctx.t_on_failure("");
         ctx.set_tx_info(Some(tx_info(id, cell, code, reason, branch, local)));
-        let outcome = workers.run(&cell.user.serving, Route::Failure(&route), ctx);
+        let outcome = workers.run(&cell.user.serving, Route::Failure(route), ctx);
         let mut ctx = outcome.ctx;
         // stateless output of the failure route (a forward ...) goes out as is
         outbound_to_sends(&mut ctx, out);
@@ -1156,12 +1197,50 @@ impl Proxy {
                 TmIntent::NewTran | TmIntent::CancelInvite | TmIntent::Suspend => {}
             }
         }
-        if relayed == 0 && !cell.final_sent() {
-            cell.forward_best(now, out);
-        }
+        relayed
     }
 
     // ---------------------------------------------------------------- replies
+
+    /// Keep the dialog table up to date with reply `msg` (`code`) of `cell`'s request: a
+    /// dialog-forming request this router record-routed starts an early dialog with a
+    /// 1xx, confirms it with a 2xx, drops it with a failure; a 2xx to a target refresh
+    /// inside a dialog moves the answering side's target.
+    fn track_dialog(&self, cell: &Cell<Saved>, msg: &SipMessage, code: u16) {
+        let ctx = &cell.user.ctx;
+        let req = ctx.msg();
+        let dialogs = &ctx.config().dialogs;
+        let b = msg.as_bytes();
+        if ctx.has_totag() {
+            if (200..300).contains(&code)
+                && sipwasm_routing::dialog::refreshes_target(req.method())
+                && let (Some(by_caller), Some(c)) = (ctx.dialog_side(), msg.contacts().first())
+            {
+                let contact = String::from_utf8_lossy(c.uri.as_bytes(b));
+                dialogs.refresh_target(req, !by_caller, &contact);
+            }
+            return;
+        }
+        if !sipwasm_routing::dialog::forms_dialog(req.method()) || code <= 100 {
+            return;
+        }
+        if code >= 300 {
+            if let Some(tag) = msg.to().tag(b) {
+                let rb = req.as_bytes();
+                dialogs.fail(req.call_id(), req.from().tag(rb).unwrap_or_default(), tag);
+            }
+            return;
+        }
+        if let Some(start) = ctx.dialog_start(msg)
+            && !dialogs.start(&start, code >= 200, now_unix())
+            && dialogs.first_full()
+        {
+            tracing::warn!(
+                "the dialog table is full ({} dialogs): in-dialog requests of new dialogs are refused",
+                sipwasm_routing::dialog::MAX_DIALOGS
+            );
+        }
+    }
 
     /// The transaction and branch a reply belongs to, with the tenant and version its
     /// routes run on.
@@ -1227,10 +1306,14 @@ impl Proxy {
                         return true;
                     }
                 }
+                self.track_dialog(&c, &msg, code);
                 if code == 503 {
                     // the next address of the destination gets its chance first (the 503
                     // then is one failed branch among others)
                     self.dns_failover(id, &mut c, n, now, &mut out);
+                } else if code >= 200 {
+                    // answered: its destination's other addresses are not needed
+                    c.user.failover.retain(|f| f.branch != n);
                 }
                 if c.relay_response(now, n, msg, &mut out) == Relay::AllFailed {
                     self.all_failed(workers, id, &mut c, now, &mut out);
@@ -1354,10 +1437,12 @@ impl Proxy {
                 last_purge = Instant::now();
                 self.local().location.purge(now_unix());
                 self.local().htables.purge(now_unix());
+                self.local().dialogs.purge(now_unix());
                 if let Some(tenants) = self.tenants.get() {
                     for t in tenants.list() {
                         if !Arc::ptr_eq(t.local(), self.local()) {
                             t.local().location.purge(now_unix());
+                            t.local().dialogs.purge(now_unix());
                         }
                     }
                 }

@@ -55,6 +55,8 @@ pub struct ServerSettings {
     pub secret: Option<String>,
     /// NAT pinging of registered contacts.
     pub natping: sipwasm_routing::NatPing,
+    /// Sources whose REGISTERs may carry a Path of another make.
+    pub path_from: Vec<std::net::IpAddr>,
     /// `advertise` addresses of listeners: transport, the listen address as configured
     /// (port 0 matches the port bound), and what to advertise.
     pub advertise: Vec<(Transport, SocketAddr, sipwasm_transport::Advertise)>,
@@ -119,7 +121,7 @@ fn now_unix() -> u64 {
 
 /// How long a connection carrying a registration stays open past the registration's
 /// expiry: the UA re-registers shortly before it.
-const FLOW_GRACE_SECS: u64 = 60;
+pub(crate) const FLOW_GRACE_SECS: u64 = 60;
 
 /// True for datagrams that only keep a NAT binding open (CR, LF, spaces, NUL).
 fn is_keepalive(data: &[u8]) -> bool {
@@ -238,6 +240,11 @@ impl Router {
         };
         let is_request = msg.is_request();
         let method = msg.method();
+        // a transaction's ACK (of a local failure reply too: its To tag looks like a
+        // stateless reply's) and retransmissions first: the transaction must see them
+        if is_request && self.proxy.absorb_request(&msg) {
+            return;
+        }
         if method == Method::Ack
             && is_request
             && msg
@@ -247,9 +254,6 @@ impl Router {
         {
             // the ACK for one of our stateless non-2xx replies: hop-by-hop, ends here
             bump(&self.stats.acks_absorbed);
-            return;
-        }
-        if is_request && self.proxy.absorb_request(&msg) {
             return;
         }
         if !is_request {
@@ -288,6 +292,18 @@ impl Router {
         for out in outcome.ctx.take_outbound() {
             self.send(out);
         }
+        if let (Some(by_caller), Some(contact)) =
+            (outcome.ctx.dialog_side(), outcome.ctx.contact_out())
+            && sipwasm_routing::dialog::refreshes_target(method)
+            && !failed
+        {
+            // a target refresh inside a dialog: requests to its sender go to its new
+            // Contact (as forwarded)
+            let ctx = &outcome.ctx;
+            ctx.config()
+                .dialogs
+                .refresh_target(ctx.msg(), by_caller, &contact);
+        }
         for (conn, secs) in outcome.ctx.take_keep_flows() {
             // a registration lives on this connection: it stays open as long (and a
             // little longer, for the re-registration to arrive on it)
@@ -299,10 +315,14 @@ impl Router {
         self.proxy.run_resumes(workers);
     }
 
-    /// RFC 5923 connection reuse: a request over a stream whose top Via says `alias` lets
-    /// the connection carry requests to the Via's port too (the sender's listening port) —
-    /// for the sender's own IP only.
+    /// RFC 5923 connection reuse: a request over TLS whose top Via says `alias` lets the
+    /// connection carry requests to the Via's port too (the sender's listening port) —
+    /// for the sender's own IP only, and never in place of a connection that really is
+    /// from that address. (Plain TCP is not trusted with it, as the RFC says.)
     fn accept_alias(&self, msg: &SipMessage, source: &Source, conn: u64) {
+        if source.transport != Transport::Tls {
+            return;
+        }
         let via = msg.top_via();
         let b = msg.as_bytes();
         if via.param(b, b"alias").is_none() {
@@ -505,6 +525,7 @@ impl Server {
         .with_htables(&settings.htables)
         .with_services(proxy.services())
         .with_secret_opt(settings.secret.as_deref())
+        .with_path_from(settings.path_from.clone())
         .with_msrp_sipmsg(settings.msrp_sipmsg);
         for (t, a) in &addrs {
             let advertised = settings.advertise.iter().find(|(at, aa, _)| {

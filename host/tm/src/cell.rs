@@ -895,6 +895,10 @@ impl<U> Cell<U> {
             Some(FinalReply::Local(503, _)) => {
                 self.reply_local(now, 500, "Server Internal Error", &[], out)
             }
+            // RFC 5626 §11.5: 430 is for the authoritative proxy, not for the caller
+            Some(FinalReply::Local(430, _)) => {
+                self.reply_local(now, 480, "Temporarily Unavailable", &[], out)
+            }
             Some(FinalReply::Local(code, reason)) => self.reply_local(now, code, reason, &[], out),
             // best() chooses among failures only: a 2xx never comes here
             Some(FinalReply::Forwarded(_)) | None => {

@@ -101,6 +101,9 @@ struct Conn {
     /// Other ports of the peer's address this connection also reaches (RFC 5923 `alias`
     /// of the peer's Via): requests to its listening port reuse it.
     alias_ports: Vec<u16>,
+    /// The peer closed it (or it failed): it lingers to write what is queued, but is no
+    /// flow to reach the peer any more.
+    closing: bool,
 }
 
 struct Table {
@@ -349,6 +352,7 @@ impl ConnectionTable {
                 closed: closed.clone(),
                 keep_until: keep_until.clone(),
                 alias_ports: Vec::new(),
+                closing: false,
             },
         );
         tracing::debug!(conn = id, %peer, %local, %transport, "connection open");
@@ -362,6 +366,9 @@ impl ConnectionTable {
             let why = table
                 .read_loop(reader, id, transport, peer, local, (idle, keep_until))
                 .await;
+            if let Some(c) = table.inner.conns.lock().expect("not poisoned").get_mut(&id) {
+                c.closing = true;
+            }
             // Replies may still be on their way: after a framing error the router answers
             // and then closes the connection itself; after EOF (a half-close) the peer may
             // still read. Keep the connection registered for a bounded time.
@@ -749,13 +756,20 @@ impl ConnectionTable {
     /// An open connection of `transport` to `dest` from `local`'s address.
     fn find(&self, transport: Transport, local: SocketAddr, dest: SocketAddr) -> Option<u64> {
         let conns = self.inner.conns.lock().expect("not poisoned");
+        let usable = |c: &Conn| {
+            !c.closing
+                && c.transport == transport
+                && (local.ip().is_unspecified() || c.local.ip() == local.ip())
+        };
+        // the connection whose peer is `dest` first; one that only has it as an alias
+        // (RFC 5923) when there is none
         conns
             .iter()
-            .find(|(_, c)| {
-                (c.peer == dest
-                    || (c.peer.ip() == dest.ip() && c.alias_ports.contains(&dest.port())))
-                    && c.transport == transport
-                    && (local.ip().is_unspecified() || c.local.ip() == local.ip())
+            .find(|(_, c)| c.peer == dest && usable(c))
+            .or_else(|| {
+                conns.iter().find(|(_, c)| {
+                    c.peer.ip() == dest.ip() && c.alias_ports.contains(&dest.port()) && usable(c)
+                })
             })
             .map(|(id, _)| *id)
     }
@@ -795,7 +809,15 @@ impl ConnectionTable {
         local: SocketAddr,
         dest: SocketAddr,
     ) -> bool {
-        conn.is_some_and(|id| self.is_open(id)) || self.find(transport, local, dest).is_some()
+        let live = |id: u64| {
+            self.inner
+                .conns
+                .lock()
+                .expect("not poisoned")
+                .get(&id)
+                .is_some_and(|c| !c.closing)
+        };
+        conn.is_some_and(live) || self.find(transport, local, dest).is_some()
     }
 
     fn lane(&self, id: u64) -> &async_channel::Sender<Incoming> {
