@@ -63,7 +63,7 @@ pub fn fix_nated_register() -> Result<(), Error> {
 }
 
 /// Add `;alias=IP~PORT~PROTO` of the source to the Contact unless it already is the
-/// source; true when added.
+/// source (an `alias` the UA wrote itself is removed); true when added.
 pub fn add_contact_alias() -> Result<bool, Error> {
     wit::add_contact_alias()
 }

@@ -96,7 +96,9 @@ pub fn t_newtran() -> Result<(), Error> {
     wit::t_newtran()
 }
 
-/// True when the request belongs to an existing transaction.
+/// True when the request belongs to an existing transaction (a CANCEL: the INVITE it
+/// cancels). Always false for an ACK: a failure's ACK is absorbed before any route runs,
+/// a 2xx's ACK follows the dialog's route set (`rr::loose_route`).
 pub fn t_check_trans() -> bool {
     wit::t_check_trans()
 }

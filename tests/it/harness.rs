@@ -1016,7 +1016,12 @@ pub struct FakeUas {
 
 impl FakeUas {
     pub fn new() -> FakeUas {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        FakeUas::bind("127.0.0.1:0")
+    }
+
+    /// A UAS on `addr` (another loopback address: a host apart from the router's).
+    pub fn bind(addr: &str) -> FakeUas {
+        let sock = UdpSocket::bind(addr).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         let addr = sock.local_addr().unwrap();
@@ -1092,6 +1097,25 @@ impl FakeUas {
         }
         self.sock.send_to(&data, from).unwrap();
     }
+}
+
+/// Read SIP messages on `sock` for up to `wait`; the first one `pred` accepts.
+pub fn recv_matching(
+    sock: &UdpSocket,
+    wait: Duration,
+    pred: impl Fn(&SipMessage) -> bool,
+) -> Option<SipMessage> {
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 65536];
+    while Instant::now() < deadline {
+        if let Ok((n, _)) = sock.recv_from(&mut buf)
+            && let Ok(m) = SipMessage::parse(Bytes::copy_from_slice(&buf[..n]))
+            && pred(&m)
+        {
+            return Some(m);
+        }
+    }
+    None
 }
 
 /// Poll `f` every 20 ms until it holds or `timeout` passes; its last answer.

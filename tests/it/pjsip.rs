@@ -312,7 +312,10 @@ impl Drop for Phone {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                let _ = std::fs::remove_file(&self.log);
+                // SIPWASM_KEEP_PHONE_LOGS=1 keeps every phone's PJSIP log (to debug a test)
+                if std::env::var_os("SIPWASM_KEEP_PHONE_LOGS").is_none() {
+                    let _ = std::fs::remove_file(&self.log);
+                }
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -198,7 +198,7 @@ fn example_with_voicemail(voicemail: &str) -> TestRouter {
     for line in text.lines() {
         if line.starts_with("listen") {
             out.push_str("listen = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n");
-        } else if line.starts_with("path") {
+        } else if line.starts_with("path =") {
             out.push_str(&format!("path = {:?}\n", plugin.display().to_string()));
         } else if line.starts_with("cache_dir") {
             continue;

@@ -145,31 +145,20 @@ fn the_example_is_not_an_open_relay() {
     }
 }
 
-/// Read SIP messages on `sock` for up to `wait`; the first one `pred` accepts.
-fn recv_matching(
-    sock: &UdpSocket,
-    wait: Duration,
-    pred: impl Fn(&sipwasm_proto::SipMessage) -> bool,
-) -> Option<sipwasm_proto::SipMessage> {
-    let deadline = std::time::Instant::now() + wait;
-    let mut buf = [0u8; 65536];
-    while std::time::Instant::now() < deadline {
-        if let Ok((n, _)) = sock.recv_from(&mut buf)
-            && let Ok(m) =
-                sipwasm_proto::SipMessage::parse(bytes::Bytes::copy_from_slice(&buf[..n]))
-            && pred(&m)
-        {
-            return Some(m);
-        }
-    }
-    None
+/// The first header `name` of `msg`, or a panic.
+fn must(msg: &sipwasm_proto::SipMessage, name: &str) -> String {
+    hdr(msg, name).unwrap_or_else(|| panic!("no {name} in {msg:?}"))
 }
 
 #[test]
 fn a_caller_cannot_use_its_own_call_to_relay() {
     // anybody may call a user of the domain without credentials (as Kamailio's default
-    // config allows), and gets the router's signed Record-Route back in the 180; neither
-    // that nor an ACK to the ringing INVITE takes a request anywhere else
+    // config allows), and gets the router's signed Record-Route back in the 180. Mallory
+    // (another host: 127.0.0.2) names a victim as her Contact and as a "proxy" in her
+    // Record-Route, then tries every way of using the dialog to reach it: her own
+    // direction, the tags swapped (claiming to be bob, to reach "the caller"), a maddr
+    // on bob's target, an ACK to the ringing INVITE. Each is refused; bob's own
+    // requests go where her packets come from, not to the victim.
     use crate::pjsip::{Phone, PhoneOpts};
     let r = TestRouter::from_config_file(
         &root().join("config/examples/registrar-proxy.toml"),
@@ -178,77 +167,182 @@ fn a_caller_cannot_use_its_own_call_to_relay() {
     );
     let mut bob = Phone::start(&PhoneOpts::example("bob", r.udp, "udp"));
     assert_eq!(bob.register(), 200);
-    let victim = UdpSocket::bind("127.0.0.1:0").unwrap();
-    victim
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let v = victim.local_addr().unwrap();
-    let mallory = UdpSocket::bind("127.0.0.1:0").unwrap();
-    mallory
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let me = mallory.local_addr().unwrap();
-    let invite = format!(
-        "INVITE sip:bob@sipwasm.local SIP/2.0\r\n\
-Via: SIP/2.0/UDP {me};branch=z9hG4bK-mallory-1;rport\r\n\
+    let victim = FakeUas::new();
+    let v = victim.addr;
+    let mallory = FakeUas::bind("127.0.0.2:0");
+    let me = mallory.addr;
+    let request = |method: &str, ruri: &str, n: u32, from_tag: &str, to: &str, extra: &str| {
+        format!(
+            "{method} {ruri} SIP/2.0\r\n\
+Via: SIP/2.0/UDP {me};branch=z9hG4bK-mallory-{n};rport\r\n\
 Max-Forwards: 70\r\n\
-From: <sip:mallory@attacker.example>;tag=m1\r\n\
-To: <sip:bob@sipwasm.local>\r\n\
+{extra}From: <sip:mallory@attacker.example>;tag={from_tag}\r\n\
+To: {to}\r\n\
 Call-ID: mallory-call\r\n\
-CSeq: 1 INVITE\r\n\
-Contact: <sip:mallory@{me}>\r\n\
+CSeq: {n} {method}\r\n\
 Content-Length: 0\r\n\r\n"
+        )
+    };
+    let invite = request(
+        "INVITE",
+        "sip:bob@sipwasm.local",
+        1,
+        "m1",
+        "<sip:bob@sipwasm.local>",
+        &format!("Contact: <sip:mallory@{v}>\r\nRecord-Route: <sip:{v};lr>\r\n"),
     );
-    mallory.send_to(invite.as_bytes(), r.udp).unwrap();
+    mallory.sock.send_to(invite.as_bytes(), r.udp).unwrap();
     let call = bob.incoming();
     // an "ACK" to the ringing INVITE, with the INVITE's branch and a To tag of choice
-    let ack = format!(
-        "ACK sip:victim@{v} SIP/2.0\r\n\
-Via: SIP/2.0/UDP {me};branch=z9hG4bK-mallory-1;rport\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:mallory@attacker.example>;tag=m1\r\n\
-To: <sip:bob@sipwasm.local>;tag=anything\r\n\
-Call-ID: mallory-call\r\n\
-CSeq: 1 ACK\r\n\
-Content-Length: 0\r\n\r\n"
+    let ack = request(
+        "ACK",
+        &format!("sip:victim@{v}"),
+        1,
+        "m1",
+        "<sip:bob@sipwasm.local>;tag=anything",
+        "",
     );
-    mallory.send_to(ack.as_bytes(), r.udp).unwrap();
+    mallory.sock.send_to(ack.as_bytes(), r.udp).unwrap();
     // bob rings: mallory gets the 180 with the router's signed Record-Route
     bob.send(serde_json::json!({"cmd": "answer", "call": call, "code": 180}));
-    let ringing = recv_matching(&mallory, Duration::from_secs(5), |m| {
+    let ringing = recv_matching(&mallory.sock, Duration::from_secs(5), |m| {
         m.status() == Some(180)
     })
     .expect("the 180");
-    let rr = hdr(&ringing, "Record-Route").expect("a Record-Route");
-    let to = hdr(&ringing, "To").unwrap();
-    for (n, method) in ["INVITE", "BYE", "MESSAGE"].iter().enumerate() {
-        let replay = format!(
-            "{method} sip:victim@{v} SIP/2.0\r\n\
-Via: SIP/2.0/UDP {me};branch=z9hG4bK-mallory-r{n};rport\r\n\
-Max-Forwards: 70\r\n\
-Route: {rr}\r\n\
-From: <sip:mallory@attacker.example>;tag=m1\r\n\
-To: {to}\r\n\
-Call-ID: mallory-call\r\n\
-CSeq: {} {method}\r\n\
-Contact: <sip:mallory@{me}>\r\n\
-Content-Length: 0\r\n\r\n",
-            n + 2
+    let rr = must(&ringing, "Record-Route");
+    assert!(
+        !rr.contains(&v.to_string()),
+        "the phone's own Record-Route was dropped: {rr}"
+    );
+    let to = must(&ringing, "To");
+    let bob_tag = to.rsplit(";tag=").next().unwrap().to_string();
+    let bob_contact = must(&ringing, "Contact");
+    let bob_contact = bob_contact.trim_start_matches('<').trim_end_matches('>');
+    // a second victim where a maddr on bob's target would send a request
+    let bob_port = bob_contact
+        .split(';')
+        .next()
+        .and_then(|hostport| hostport.rsplit(':').next())
+        .unwrap();
+    let victim2 = FakeUas::bind(&format!("127.0.0.3:{bob_port}"));
+    let as_bob = format!("<sip:bob@sipwasm.local>;tag={bob_tag}");
+    let mallory_to = "<sip:mallory@attacker.example>;tag=m1".to_string();
+    let mut n = 1;
+    for (what, method, ruri, swapped, routes, contact) in [
+        (
+            "her own direction",
+            "INVITE",
+            format!("sip:victim@{v}"),
+            false,
+            rr.clone(),
+            "",
+        ),
+        (
+            "her own direction",
+            "BYE",
+            format!("sip:victim@{v}"),
+            false,
+            rr.clone(),
+            "",
+        ),
+        (
+            "her own direction",
+            "MESSAGE",
+            format!("sip:victim@{v}"),
+            false,
+            rr.clone(),
+            "",
+        ),
+        (
+            "tags swapped, to her Contact",
+            "INVITE",
+            format!("sip:mallory@{v}"),
+            true,
+            rr.clone(),
+            "",
+        ),
+        (
+            "tags swapped, through her Record-Route",
+            "INVITE",
+            format!("sip:mallory@{v}"),
+            true,
+            format!("{rr}, <sip:{v};lr>"),
+            "",
+        ),
+        (
+            "tags swapped, a target refresh to the victim",
+            "UPDATE",
+            format!("sip:mallory@{v}"),
+            true,
+            rr.clone(),
+            "yes",
+        ),
+        (
+            "a maddr on bob's target",
+            "MESSAGE",
+            format!("{bob_contact};maddr=127.0.0.3"),
+            false,
+            rr.clone(),
+            "",
+        ),
+    ] {
+        n += 1;
+        let (from_tag, to) = if swapped {
+            (bob_tag.as_str(), mallory_to.clone())
+        } else {
+            ("m1", as_bob.clone())
+        };
+        let mut extra = format!("Route: {routes}\r\n");
+        if !contact.is_empty() {
+            extra.push_str(&format!("Contact: <sip:mallory@{v}>\r\n"));
+        }
+        let text = request(method, &ruri, n, from_tag, &to, &extra).replace(
+            "From: <sip:mallory@attacker.example>",
+            if swapped {
+                "From: <sip:bob@sipwasm.local>"
+            } else {
+                "From: <sip:mallory@attacker.example>"
+            },
         );
-        mallory.send_to(replay.as_bytes(), r.udp).unwrap();
-        let answer = recv_matching(&mallory, Duration::from_secs(3), |m| {
-            m.status().is_some_and(|c| c >= 200) && m.cseq().number == (n + 2) as u32
+        mallory.sock.send_to(text.as_bytes(), r.udp).unwrap();
+        let answer = recv_matching(&mallory.sock, Duration::from_secs(3), |m| {
+            m.status().is_some_and(|c| c >= 200) && m.cseq().number == n
         })
-        .unwrap_or_else(|| panic!("no answer to the replayed {method}"));
-        assert_eq!(answer.status(), Some(403), "{method}");
+        .unwrap_or_else(|| panic!("{what}: no answer to the {method}"));
+        assert_eq!(answer.status(), Some(403), "{what}: {method}");
     }
-    let mut buf = [0u8; 4096];
-    if let Ok((len, _)) = victim.recv_from(&mut buf) {
-        panic!(
-            "relayed to the victim:\n{}",
-            String::from_utf8_lossy(&buf[..len])
-        );
+    for (who, sock) in [("victim", &victim), ("victim of maddr", &victim2)] {
+        if let Some((m, _)) = sock.recv_request(Duration::from_millis(300)) {
+            panic!("relayed to the {who}:\n{m:?}");
+        }
     }
-    bob.send(serde_json::json!({"cmd": "hangup", "call": call, "code": 486}));
+    // bob answers; mallory's ACK follows the route set to him, and his BYE goes where
+    // mallory's packets come from (the alias the example adds for a phone), not to the
+    // Contact she named
+    bob.send(serde_json::json!({"cmd": "answer", "call": call, "code": 200}));
+    let ok = recv_matching(&mallory.sock, Duration::from_secs(5), |m| {
+        m.status() == Some(200) && m.cseq().number == 1
+    })
+    .expect("the 200");
+    let route = must(&ok, "Record-Route");
+    let ack = request(
+        "ACK",
+        bob_contact,
+        1,
+        "m1",
+        &as_bob,
+        &format!("Route: {route}\r\n"),
+    );
+    mallory.sock.send_to(ack.as_bytes(), r.udp).unwrap();
+    bob.call_state(call, "CONFIRMED");
+    bob.send(serde_json::json!({"cmd": "hangup", "call": call}));
+    let (bye, from) = mallory
+        .recv_request(Duration::from_secs(10))
+        .expect("bob's BYE reaches mallory");
+    assert_eq!(bye.method(), sipwasm_proto::Method::Bye);
+    mallory.respond(&bye, from, 200, "OK", "m1");
     bob.call_state(call, "DISCONNECTED");
+    if let Some((m, _)) = victim.recv_request(Duration::from_millis(300)) {
+        panic!("relayed to the victim:\n{m:?}");
+    }
 }

@@ -972,3 +972,219 @@ fn rfc2543_transactions_are_matched_without_the_magic_cookie() {
     only_retransmissions_of(&fwd, &uas.collect(Duration::from_millis(200)));
     assert!(tm.retransmissions_absorbed.load(Ordering::Relaxed) >= 3);
 }
+
+/// An in-dialog request from `from` (its tag `from_tag`, To tag `to_tag`) to `ruri` along
+/// `route`, in call `call_id`.
+fn dialog_request(
+    method: &str,
+    ruri: &str,
+    from: &FakeUas,
+    tags: (&str, &str),
+    call_id: &str,
+    cseq: u32,
+    extra: &str,
+) -> String {
+    format!(
+        "{method} {ruri} SIP/2.0\r\n\
+Via: SIP/2.0/UDP {};branch=z9hG4bK-{call_id}-{method}-{cseq};rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:a@example.com>;tag={}\r\n\
+To: <sip:b@example.com>;tag={}\r\n\
+Call-ID: {call_id}\r\n\
+CSeq: {cseq} {method}\r\n\
+{extra}Content-Length: 0\r\n\r\n",
+        from.addr, tags.0, tags.1
+    )
+}
+
+#[test]
+fn a_target_refresh_moves_the_dialog_only_when_accepted() {
+    // RFC 3261 §12.2: the remote target changes with the 2xx of a target refresh. A
+    // re-INVITE with a new Contact that the callee refuses (491) leaves the caller where
+    // it was: the callee's next request still reaches it there
+    let bob = FakeUas::new();
+    let r = TestRouter::start_with("probe", proxy_opts(&bob.uri("callee")));
+    let alice = FakeUas::new();
+    let alice_moved = FakeUas::new();
+    let call = "refresh-1";
+    let invite = format!(
+        "INVITE sip:relay@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-refresh-1;rport\r\n\
+Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=a1\r\nTo: <sip:b@example.com>\r\n\
+Call-ID: {call}\r\nCSeq: 1 INVITE\r\nContact: <{}>\r\nContent-Length: 0\r\n\r\n",
+        r.udp,
+        alice.addr,
+        alice.uri("alice")
+    );
+    alice.sock.send_to(invite.as_bytes(), r.udp).unwrap();
+    let (fwd, from) = bob
+        .recv_request(Duration::from_secs(2))
+        .expect("the INVITE");
+    let route = hdr(&fwd, "Record-Route").expect("record-routed");
+    bob.respond(&fwd, from, 200, "OK", "b1");
+    let ok = recv_matching(&alice.sock, Duration::from_secs(2), |m| {
+        m.status() == Some(200)
+    })
+    .expect("the 200");
+    assert_eq!(hdr(&ok, "Record-Route").as_deref(), Some(route.as_str()));
+    let by_alice = |method: &str, cseq: u32, extra: &str| {
+        dialog_request(
+            method,
+            &bob.uri("uas"),
+            &alice,
+            ("a1", "b1"),
+            call,
+            cseq,
+            &format!("Route: {route}\r\n{extra}"),
+        )
+    };
+    let by_bob = |method: &str, to: &FakeUas, cseq: u32| {
+        dialog_request(
+            method,
+            &to.uri("alice"),
+            &bob,
+            ("b1", "a1"),
+            call,
+            cseq,
+            &format!("Route: {route}\r\n"),
+        )
+    };
+    alice
+        .sock
+        .send_to(by_alice("ACK", 1, "").as_bytes(), r.udp)
+        .unwrap();
+    let (ack, _) = bob.recv_request(Duration::from_secs(2)).expect("the ACK");
+    assert_eq!(ack.method(), Method::Ack);
+    // a re-INVITE moving alice, refused
+    let moved = format!("Contact: <{}>\r\n", alice_moved.uri("alice"));
+    alice
+        .sock
+        .send_to(by_alice("INVITE", 2, &moved).as_bytes(), r.udp)
+        .unwrap();
+    let (reinvite, from) = bob.recv_request(Duration::from_secs(2)).expect("re-INVITE");
+    bob.respond(&reinvite, from, 491, "Request Pending", "b1");
+    let pending = recv_matching(&alice.sock, Duration::from_secs(2), |m| {
+        m.status() == Some(491)
+    });
+    assert!(pending.is_some(), "the 491");
+    // bob's next request still goes to alice where she was
+    bob.sock
+        .send_to(by_bob("OPTIONS", &alice, 1).as_bytes(), r.udp)
+        .unwrap();
+    let (options, _) = alice
+        .recv_request(Duration::from_secs(2))
+        .expect("bob's OPTIONS reaches alice's old Contact");
+    assert_eq!(options.method(), Method::Options);
+    // accepted this time: from now on alice is at her new Contact
+    alice
+        .sock
+        .send_to(by_alice("INVITE", 3, &moved).as_bytes(), r.udp)
+        .unwrap();
+    let (reinvite, from) = loop {
+        let (m, from) = bob.recv_request(Duration::from_secs(2)).expect("re-INVITE");
+        if m.cseq().number == 3 {
+            break (m, from);
+        }
+    };
+    bob.respond(&reinvite, from, 200, "OK", "b1");
+    assert!(
+        recv_matching(&alice.sock, Duration::from_secs(2), |m| {
+            m.status() == Some(200) && m.cseq().number == 3
+        })
+        .is_some()
+    );
+    bob.sock
+        .send_to(by_bob("OPTIONS", &alice, 2).as_bytes(), r.udp)
+        .unwrap();
+    let refused = recv_matching(&bob.sock, Duration::from_secs(2), |m| {
+        m.status().is_some_and(|c| c >= 200) && m.cseq().number == 2
+    })
+    .expect("an answer");
+    assert_eq!(
+        refused.status(),
+        Some(403),
+        "the old target is no longer the dialog's"
+    );
+    bob.sock
+        .send_to(by_bob("BYE", &alice_moved, 3).as_bytes(), r.udp)
+        .unwrap();
+    let (bye, _) = alice_moved
+        .recv_request(Duration::from_secs(2))
+        .expect("bob's BYE reaches alice's new Contact");
+    assert_eq!(bye.method(), Method::Bye);
+}
+
+#[test]
+fn a_notify_before_the_2xx_of_its_subscribe_reaches_the_subscriber() {
+    // RFC 6665 §4.1.2.4: the notifier may send its first NOTIFY before its 2xx reaches
+    // the router; refusing it would end the subscription
+    let bob = FakeUas::new();
+    let r = TestRouter::start_with("probe", proxy_opts(&bob.uri("callee")));
+    let alice = FakeUas::new();
+    let victim = FakeUas::new();
+    let call = "subscribe-1";
+    let subscribe = format!(
+        "SUBSCRIBE sip:relay@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-sub-1;rport\r\n\
+Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=a1\r\nTo: <sip:b@example.com>\r\n\
+Call-ID: {call}\r\nCSeq: 1 SUBSCRIBE\r\nContact: <{}>\r\nEvent: presence\r\n\
+Expires: 600\r\nContent-Length: 0\r\n\r\n",
+        r.udp,
+        alice.addr,
+        alice.uri("alice")
+    );
+    alice.sock.send_to(subscribe.as_bytes(), r.udp).unwrap();
+    let (fwd, from) = bob
+        .recv_request(Duration::from_secs(2))
+        .expect("the SUBSCRIBE");
+    let route = hdr(&fwd, "Record-Route").expect("record-routed");
+    let notify = |to: &FakeUas, cseq: u32| {
+        dialog_request(
+            "NOTIFY",
+            &to.uri("alice"),
+            &bob,
+            ("b1", "a1"),
+            call,
+            cseq,
+            &format!(
+                "Route: {route}\r\nContact: <{}>\r\nEvent: presence\r\n\
+Subscription-State: active;expires=600\r\n",
+                bob.uri("bob")
+            ),
+        )
+    };
+    // to the subscriber: relayed; anywhere else: refused
+    bob.sock
+        .send_to(notify(&alice, 1).as_bytes(), r.udp)
+        .unwrap();
+    let (first, _) = alice
+        .recv_request(Duration::from_secs(2))
+        .expect("the NOTIFY that came before the 202");
+    assert_eq!(first.method(), Method::Notify);
+    bob.sock
+        .send_to(notify(&victim, 2).as_bytes(), r.udp)
+        .unwrap();
+    let refused = recv_matching(&bob.sock, Duration::from_secs(2), |m| {
+        m.status().is_some_and(|c| c >= 200) && m.cseq().number == 2
+    })
+    .expect("an answer");
+    assert_eq!(refused.status(), Some(403));
+    // the 202 records the dialog; later NOTIFYs follow it
+    bob.respond(&fwd, from, 202, "Accepted", "b1");
+    assert!(
+        recv_matching(&alice.sock, Duration::from_secs(2), |m| m.status()
+            == Some(202))
+        .is_some()
+    );
+    bob.sock
+        .send_to(notify(&alice, 3).as_bytes(), r.udp)
+        .unwrap();
+    let next = loop {
+        let (m, _) = alice
+            .recv_request(Duration::from_secs(2))
+            .expect("the next NOTIFY");
+        if m.cseq().number == 3 {
+            break m;
+        }
+    };
+    assert_eq!(next.method(), Method::Notify);
+    assert!(victim.recv_request(Duration::from_millis(200)).is_none());
+}

@@ -94,8 +94,9 @@ impl Plugin for OutboundEdge {
             return core::exit();
         }
         // from a phone: to the registrar, with the phone's flow kept in Path or
-        // Record-Route
+        // Record-Route (a phone adds no Record-Route of its own: one it brings is dropped)
         hdr::remove("Route")?;
+        hdr::remove("Record-Route")?;
         if core::is_method("REGISTER") {
             path::add_path_received()?;
         } else if core::is_method_in("ISF") {

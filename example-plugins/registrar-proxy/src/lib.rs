@@ -100,18 +100,23 @@ impl RegistrarProxy {
     /// `route[NATDETECT]`: a sender behind NAT is answered and reached where its packets
     /// come from.
     fn natdetect(&mut self) -> Route {
+        let from_a_phone = pv::getvn("$hdrc(Via)", 0)? == 1;
         if nathelper::nat_uac_test(
             nathelper::VIA_PORT | nathelper::VIA_RECEIVED | nathelper::CONTACT_PRIVATE,
         ) {
             if core::is_method("REGISTER") {
                 nathelper::fix_nated_register()?;
-            } else if !pv::is_null("$hdr(Contact)")? && pv::getvn("$hdrc(Via)", 0)? == 1 {
-                // the other side's requests of this dialog find the sender through the
-                // alias (a MESSAGE has no Contact: nothing to do); also for a target
-                // refresh inside the dialog, and only for a phone, not a proxy
-                nathelper::add_contact_alias()?;
             }
             core::set_flag(FLT_NATS)?;
+        }
+        if from_a_phone && !core::is_method("REGISTER") && !pv::is_null("$hdr(Contact)")? {
+            // the other side's requests of this dialog find a phone where its packets
+            // come from (the alias; none when its Contact already says so, and any alias
+            // the phone wrote itself goes), also after a target refresh — behind NAT or
+            // not: what a phone writes in its Contact never sends the router's requests
+            // to another host. Only for a phone (one Via), not a proxy; a MESSAGE has no
+            // Contact: nothing to do (a Contact that is no SIP URI is left as it is)
+            let _ = nathelper::add_contact_alias();
         }
         Ok(())
     }
@@ -197,6 +202,10 @@ impl Plugin for RegistrarProxy {
         self.auth()?;
         // Route headers of an initial request (a phone's outbound proxy) are not followed
         hdr::remove("Route")?;
+        if pv::getvn("$hdrc(Via)", 0)? == 1 {
+            // a phone adds no Record-Route: one it brings names no proxy of the dialog
+            hdr::remove("Record-Route")?;
+        }
         if core::is_method_in("ISF") {
             rr::record_route()?;
         }

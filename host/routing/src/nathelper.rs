@@ -114,6 +114,30 @@ fn uri_with(b: &[u8], u: &Uri, edits: &[(usize, usize, &str)]) -> String {
     out
 }
 
+/// The `;alias=...` parameters of URI `u` (in `b`): their spans, `;` included.
+fn alias_params(b: &[u8], u: &Uri) -> Vec<(usize, usize)> {
+    let mut cuts = Vec::new();
+    if u.params.is_empty() {
+        return cuts;
+    }
+    let params = u.params.of(b);
+    let start = u.params.start as usize;
+    let mut i = 0;
+    while i < params.len() {
+        let next = params[i + 1..]
+            .iter()
+            .position(|&c| c == b';')
+            .map_or(params.len(), |p| i + 1 + p);
+        let p = &params[i + 1..next];
+        let name = p.split(|&c| c == b'=').next().unwrap_or_default();
+        if name.eq_ignore_ascii_case(b"alias") {
+            cuts.push((start + i, start + next));
+        }
+        i = next;
+    }
+    cuts
+}
+
 /// Where the host and port of a URI end (its parameters or headers start).
 fn hostport_end(u: &Uri) -> usize {
     if !u.params.is_empty() {
@@ -240,7 +264,9 @@ impl RouteContext {
 
     /// `add_contact_alias()`: unless the Contact already is the source address over the
     /// same transport, add `;alias=IP~PORT~PROTO` of the source right after its host and
-    /// port. True when added.
+    /// port. An `alias` the UA wrote itself is removed first: the parameter is this
+    /// router's, and would send the other side's requests wherever the UA says. True
+    /// when added.
     pub fn add_contact_alias(&mut self) -> Result<bool, NatError> {
         let u = self.contact_to_change()?;
         let b = self.msg.as_bytes();
@@ -250,15 +276,29 @@ impl RouteContext {
             .flatten()
             .and_then(Transport::from_token)
             .unwrap_or(Transport::Udp);
-        if parse_host_ip(u.host(b)) == Some(src.ip())
+        let is_source = parse_host_ip(u.host(b)) == Some(src.ip())
             && u.port.unwrap_or(5060) == src.port()
-            && uri_transport == self.source.transport
-        {
+            && uri_transport == self.source.transport;
+        let cuts = alias_params(b, &u);
+        if is_source && cuts.is_empty() {
             return Ok(false);
         }
-        let text = format!(";alias={}", alias_value(src, self.source.transport));
+        let text = if is_source {
+            String::new()
+        } else {
+            format!(";alias={}", alias_value(src, self.source.transport))
+        };
         let at = hostport_end(&u);
-        self.contact_out = Some(uri_with(b, &u, &[(at, at, &text)]));
+        let mut edits: Vec<(usize, usize, &str)> = vec![(at, at, &text)];
+        edits.extend(cuts.iter().map(|&(s, e)| (s, e, "")));
+        self.contact_out = Some(uri_with(b, &u, &edits));
+        for (start, stop) in cuts {
+            self.lumps.push(Lump::Delete(Span::new(start, stop)));
+        }
+        if is_source {
+            self.contact_changed = true;
+            return Ok(false);
+        }
         self.edit_contact(at, text, None);
         Ok(true)
     }
@@ -268,25 +308,11 @@ impl RouteContext {
     pub fn set_contact_alias(&mut self, trim: bool) -> Result<(), NatError> {
         let u = self.contact_to_change()?;
         let b = self.msg.as_bytes();
-        let mut cuts: Vec<(usize, usize)> = Vec::new();
-        if trim && !u.params.is_empty() {
-            // each `;alias=...` of the URI goes
-            let params = u.params.of(b);
-            let mut i = 0;
-            while i < params.len() {
-                let next = params[i + 1..]
-                    .iter()
-                    .position(|&c| c == b';')
-                    .map_or(params.len(), |p| i + 1 + p);
-                let p = &params[i + 1..next];
-                let name = p.split(|&c| c == b'=').next().unwrap_or_default();
-                if name.eq_ignore_ascii_case(b"alias") {
-                    let start = u.params.start as usize;
-                    cuts.push((start + i, start + next));
-                }
-                i = next;
-            }
-        }
+        let cuts = if trim {
+            alias_params(b, &u)
+        } else {
+            Vec::new()
+        };
         let end = u
             .headers
             .map_or(u.whole.end as usize, |h| h.start as usize - 1);
@@ -561,6 +587,23 @@ mod tests {
         let open = invite("Contact: <sip:alice@192.0.2.1:40000>\r\n");
         let mut c = ctx_from(&open);
         assert_eq!(c.add_contact_alias(), Ok(false));
+        assert!(c.lumps().is_empty(), "nothing changed");
+        // an alias the UA wrote itself is not where it is: dropped, and replaced by the
+        // source when that is needed
+        let open = invite("Contact: <sip:alice@192.0.2.1:40000;alias=203.0.113.66~5060~1;ob>\r\n");
+        let mut c = ctx_from(&open);
+        assert_eq!(c.add_contact_alias(), Ok(false));
+        assert_eq!(sent_contact(&c), "<sip:alice@192.0.2.1:40000;ob>");
+        assert_eq!(
+            c.contact_out().as_deref(),
+            Some("sip:alice@192.0.2.1:40000;ob")
+        );
+        let mut c = ctx_from(&nated("<sip:alice@192.168.1.5;alias=203.0.113.66~5060~1>"));
+        assert_eq!(c.add_contact_alias(), Ok(true));
+        assert_eq!(
+            sent_contact(&c),
+            "<sip:alice@192.168.1.5;alias=192.0.2.1~40000~1>"
+        );
         // set_contact_alias always adds, at the end; trim drops an older one
         let mut c = ctx_from(&nated("<sip:alice@192.168.1.5;alias=10.0.0.1~1~1;ob>"));
         c.set_contact_alias(true).unwrap();

@@ -42,13 +42,18 @@ fn new_cfg() -> Arc<LocalConfig> {
 }
 
 pub(crate) fn ctx_from(text: &str) -> RouteContext {
+    ctx_at(text, "192.0.2.1:40000")
+}
+
+/// A context for `text` received over UDP from `src`.
+pub(crate) fn ctx_at(text: &str, src: &str) -> RouteContext {
     let msg = SipMessage::parse(Bytes::copy_from_slice(text.as_bytes())).unwrap();
     RouteContext::new(
         cfg(),
         msg,
         Source {
             transport: Transport::Udp,
-            src: "192.0.2.1:40000".parse().unwrap(),
+            src: src.parse().unwrap(),
             local: UDP.parse().unwrap(),
             conn: None,
         },

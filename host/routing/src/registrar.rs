@@ -576,7 +576,10 @@ impl RouteContext {
             .flatten()
             .map(sipwasm_proto::uri::unescape)
             .unwrap_or_default();
-        self.config.sign(&[b"path", user, &received]).as_bytes() == sig
+        crate::rr::same_sig(
+            self.config.sign(&[b"path", user, &received]).as_bytes(),
+            sig,
+        )
     }
 }
 

@@ -223,10 +223,19 @@ enum Own {
 }
 
 /// Parameters of our own URIs that a plugin's `record_route_params` may not set.
-const RESERVED_PARAMS: &[&str] = &["sig", "received", "ob", "r2", "lr", "transport", "alias"];
+const RESERVED_PARAMS: &[&str] = &[
+    "sig",
+    "received",
+    "ob",
+    "r2",
+    "lr",
+    "transport",
+    "alias",
+    "maddr",
+];
 
 /// Compare two signatures in constant time.
-fn same_sig(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_sig(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -555,7 +564,11 @@ impl RouteContext {
     /// record-routed and `next` is where that dialog's requests in this direction go
     /// (`None`: a flow, whose signed token fixes the target).
     fn check_dialog(&mut self, next: Option<&str>) -> Result<(), RrError> {
-        match self.config.dialogs.check(&self.msg, next, self.now_unix) {
+        match self
+            .config
+            .dialogs
+            .check(&self.msg, self.source.src.ip(), next, self.now_unix)
+        {
             Ok(by_caller) => {
                 self.dialog_side = Some(by_caller);
                 Ok(())

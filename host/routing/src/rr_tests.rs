@@ -3,7 +3,7 @@
 //! `force_rport` and advertised addresses, Max-Forwards.
 
 use crate::context::{RouteContext, Source};
-use crate::proxy_tests::{TCP, UDP, cfg, ctx_from, forwarded, hop, invite};
+use crate::proxy_tests::{TCP, UDP, cfg, ctx_at, ctx_from, forwarded, hop, invite};
 use crate::rr::{Flow, Routed, RrError};
 use crate::tm::{MaxFwd, TmError};
 use bytes::Bytes;
@@ -214,9 +214,22 @@ Contact: <{bob_contact}>\r\nContent-Length: 0\r\n\r\n",
         all.join(", ")
     );
     let reply = SipMessage::parse(Bytes::from(reply)).unwrap();
-    let start = c.dialog_start(&reply).expect("a dialog starts");
-    assert!(c.config().dialogs.start(&start, true, 1_000_000));
+    let start = c
+        .dialog_start(&reply, BOB_IP.parse().unwrap())
+        .expect("a dialog starts");
+    c.config()
+        .dialogs
+        .start(&start, true, 1_000_000)
+        .expect("recorded");
     ours
+}
+
+/// Where bob's replies and requests come from in these tests.
+const BOB_IP: &str = "10.0.0.9";
+
+/// A context for `text` received over UDP from bob.
+fn at_bob(text: &str) -> RouteContext {
+    ctx_at(text, &format!("{BOB_IP}:5080"))
 }
 
 /// [`dialog_with`] for alice's INVITE over UDP.
@@ -278,7 +291,7 @@ fn loose_routing_follows_our_signed_record_route() {
     );
     // from the callee: From and To tags swapped, the signature still holds, and the
     // target is alice's Contact
-    let mut c = ctx_from(&from_callee_of("d-loose", "BYE", &rr, ALICE));
+    let mut c = at_bob(&from_callee_of("d-loose", "BYE", &rr, ALICE));
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
     assert_eq!(
         c.dst_uri(),
@@ -344,12 +357,30 @@ fn a_party_cannot_take_its_dialog_elsewhere() {
             ),
         ),
         (
-            "the callee to another address than alice's",
-            from_callee_of("d-replay", "BYE", &rr, victim),
-        ),
-        (
             "a To tag of no dialog",
             in_dialog_of("d-replay", "BYE", &rr, bob).replace(";tag=b", ";tag=zz"),
+        ),
+        (
+            "bob's target with a maddr",
+            in_dialog_of(
+                "d-replay",
+                "BYE",
+                &rr,
+                "sip:bob@10.0.0.9:5080;maddr=127.0.0.1",
+            ),
+        ),
+        (
+            "bob's target over another transport",
+            in_dialog_of(
+                "d-replay",
+                "BYE",
+                &rr,
+                "sip:bob@10.0.0.9:5080;transport=tcp",
+            ),
+        ),
+        (
+            "alice with the tags swapped, to her own Contact",
+            from_callee_of("d-replay", "BYE", &rr, ALICE),
         ),
     ] {
         let mut c = ctx_from(&text);
@@ -359,17 +390,21 @@ fn a_party_cannot_take_its_dialog_elsewhere() {
         );
         assert!(c.t_relay(None).is_err(), "{what}");
     }
+    // bob may not send elsewhere than alice's Contact either
+    let mut c = at_bob(&from_callee_of("d-replay", "BYE", &rr, victim));
+    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
     // our Record-Route with `received` appended: the signature does not cover it
     let tampered = rr.replace(";sig=", ";received=sip:127.0.0.1:5999;sig=");
     let mut c = ctx_from(&in_dialog_of("d-replay", "BYE", &tampered, bob));
     assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
-    // the dialog's own target still works, and a target refresh moves it
     let mut c = ctx_from(&in_dialog_of("d-replay", "INVITE", &rr, bob));
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    // the dialog's own target still works, and a target refresh moves it once it is
+    // accepted: bob's 2xx to alice's re-INVITE brings his new Contact
     let msg = c.msg().clone();
     c.config()
         .dialogs
-        .refresh_target(&msg, false, "sip:bob@10.0.0.10:5090");
+        .refresh_targets(&msg, true, Some(ALICE), Some("sip:bob@10.0.0.10:5090"));
     let mut c = ctx_from(&in_dialog_of(
         "d-replay",
         "BYE",
@@ -382,6 +417,39 @@ fn a_party_cannot_take_its_dialog_elsewhere() {
         matches!(c.loose_route(), Err(RrError::Forbidden(_))),
         "the old target"
     );
+}
+
+#[test]
+fn a_caller_cannot_swap_the_tags_to_reach_what_it_named() {
+    // review N1: the caller's Contact is the victim; with the From and To tags swapped,
+    // its requests would claim to be bob's and go "to the caller"
+    let bob = "sip:bob@10.0.0.9:5080";
+    let victim = "sip:x@203.0.113.66:5060";
+    let inv = invite(&format!("Contact: <{victim}>\r\n")).replace("Call-ID: c1", "Call-ID: d-swap");
+    let rr = dialog_with(ctx_from(&inv), UDP, Transport::Udp, None, bob).remove(0);
+    let mut c = ctx_from(&from_callee_of("d-swap", "INVITE", &rr, victim));
+    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
+    assert!(c.t_relay(None).is_err());
+    // bob's own requests do go to the Contact alice gave (that is what she asked for)
+    let mut c = at_bob(&from_callee_of("d-swap", "BYE", &rr, victim));
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    // the same with the victim as a "proxy" in alice's Record-Route: a request with a
+    // single Via comes from the UA itself, whose Record-Route is ignored
+    let inv = invite(&format!(
+        "Contact: <{ALICE}>\r\nRecord-Route: <sip:203.0.113.66;lr>\r\n"
+    ))
+    .replace("Call-ID: c1", "Call-ID: d-swap-rr");
+    let rr = dialog_with(ctx_from(&inv), UDP, Transport::Udp, None, bob).remove(0);
+    let routes = format!("{rr}, <sip:203.0.113.66;lr>");
+    let mut c = ctx_from(&from_callee_of("d-swap-rr", "INVITE", &routes, ALICE));
+    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
+    let mut c = at_bob(&from_callee_of("d-swap-rr", "BYE", &routes, ALICE));
+    assert!(
+        matches!(c.loose_route(), Err(RrError::Forbidden(_))),
+        "not even bob's requests follow it"
+    );
+    let mut c = at_bob(&from_callee_of("d-swap-rr", "BYE", &rr, ALICE));
+    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
 }
 
 #[test]
@@ -585,7 +653,7 @@ fn flow_tokens_route_in_dialog_requests_back_over_the_flow() {
     assert!(rr.contains(";ob;"), "{rr}");
     // bob's BYE (from elsewhere) goes to alice's connection, not to her private Contact
     let bye = from_callee("BYE", &rr, "sip:alice@192.168.1.5:5060;transport=tcp;ob");
-    let mut c = ctx_from(&bye);
+    let mut c = at_bob(&bye);
     assert_eq!(c.loose_route(), Ok(Routed::Flow));
     assert_eq!(c.dst_uri(), Some("sip:198.51.100.7:41000;transport=tcp"));
     let b = c.main_branch();
@@ -599,7 +667,7 @@ fn flow_tokens_route_in_dialog_requests_back_over_the_flow() {
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
     assert_eq!(c.dst_uri(), None);
     // the token is bound to the dialog: in another Call-ID it is a forgery
-    let mut c = ctx_from(&bye.replace("Call-ID: c1", "Call-ID: c9"));
+    let mut c = at_bob(&bye.replace("Call-ID: c1", "Call-ID: c9"));
     assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
     // no ob, no token
     let mut c = over_tcp(

@@ -207,6 +207,8 @@ impl RouteContext {
         c.msg = msg;
         c.source = source;
         c.contact_changed = false;
+        c.contact_out = None;
+        c.dialog_side = None;
         // the request's lumps carry offsets into the request: a reply starts with none
         c.lumps = Default::default();
         c.header_edits = false;
@@ -354,7 +356,9 @@ impl RouteContext {
     }
 
     /// `t_check_trans`: true when the request belongs to an existing transaction (for a
-    /// CANCEL: the INVITE it cancels).
+    /// CANCEL: the INVITE it cancels). Always false for an ACK, which routes only see when
+    /// it is no failure's (those are absorbed by the transaction): the ACK of a 2xx is a
+    /// request of the dialog, for `loose_route`.
     pub fn t_check_trans(&self) -> bool {
         self.msg.is_request() && self.config.services().transaction_exists(&self.msg)
     }
@@ -432,19 +436,25 @@ impl RouteContext {
             let hops = self.resolve_all(target)?;
             plans.push(BranchPlan { branch, hops });
         }
-        // the set is consumed; a branch that does not resolve is skipped, as in Kamailio
-        for branch in std::mem::take(&mut self.branches) {
+        // a branch that does not resolve is skipped, as in Kamailio
+        for branch in &self.branches {
             let target = dst.or(branch.dst_uri.as_deref()).unwrap_or(&branch.uri);
             if let Ok(hops) = self.resolve_all(target) {
-                plans.push(BranchPlan { branch, hops });
+                plans.push(BranchPlan {
+                    branch: branch.clone(),
+                    hops,
+                });
             }
         }
-        self.ruri_new = false;
         if plans.is_empty() {
+            // nothing relayed, nothing consumed: a failure route may still try otherwise
             return Err(TmError::NoDestination(
                 "no branch to relay: set $ru or $du, append a branch or load contacts first".into(),
             ));
         }
+        // relayed: the set is consumed (a failure route forks only what it adds)
+        self.branches.clear();
+        self.ruri_new = false;
         self.intents.push(TmIntent::Relay(plans));
         Ok(())
     }

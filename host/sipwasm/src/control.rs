@@ -194,6 +194,8 @@ fn counters(t: &Tenant) -> Value {
         "backoff_rejections": s.backoff_rejections,
         "fallbacks": t.fallbacks.load(Ordering::Relaxed),
         "denied_events": t.denied_events.load(Ordering::Relaxed),
+        "dialogs": t.local().dialogs.len(),
+        "dialogs_not_recorded": t.local().dialogs.not_recorded(),
     })
 }
 

@@ -14,6 +14,7 @@ use crate::tenants::{Serving, Tenant, Tenants, Workers};
 use bytes::Bytes;
 use sipwasm_proto::reply::response_target_rport;
 use sipwasm_proto::{Method, SipMessage};
+use sipwasm_routing::dialog::StartError;
 use sipwasm_routing::forward::{ForwardSpec, build_request, stateless_reply_hop};
 use sipwasm_routing::{
     Branch, LocalConfig, NextHop, ResolveError, Resume, RouteContext, Services, Source, TmError,
@@ -161,6 +162,9 @@ pub struct TxTable {
     /// and the timer thread deadlocked on the two under load.
     slots: Mutex<Slots>,
     next_label: AtomicU32,
+    /// Keys that turn `next_label` into a label nobody can guess from another
+    /// transaction's branch (replies are matched by branch alone, from any source).
+    label_keys: std::collections::hash_map::RandomState,
     timers: Mutex<Timers>,
     wake: Condvar,
     /// Transactions waiting for `t_continue`. Kept outside the cells: `t_continue` may be
@@ -183,6 +187,7 @@ impl TxTable {
             by_key: Mutex::new(HashMap::new()),
             slots: Mutex::new(Slots::default()),
             next_label: AtomicU32::new(1),
+            label_keys: std::collections::hash_map::RandomState::new(),
             timers: Mutex::new(Timers {
                 wheel: TimerWheel::new(Instant::now(), TIMER_GRANULE, TIMER_SLOTS),
                 sleeping_until: None,
@@ -256,7 +261,11 @@ impl TxTable {
         };
         let id = CellId {
             index,
-            label: self.next_label.fetch_add(1, Ordering::Relaxed),
+            label: {
+                use std::hash::BuildHasher as _;
+                let n = self.next_label.fetch_add(1, Ordering::Relaxed);
+                self.label_keys.hash_one(n) as u32
+            },
         };
         let cell = Arc::new(Mutex::new(make(id)));
         self.slots.lock().expect("not poisoned").entries[index as usize] = Some(Slot {
@@ -355,6 +364,14 @@ impl Services for ProxyServices {
     }
 
     fn transaction_exists(&self, msg: &SipMessage) -> bool {
+        if msg.method() == Method::Ack {
+            // the ACK of a failure this router answered is absorbed by its transaction
+            // before any route runs; the ACK of a 2xx is a request of the dialog (RFC 3261
+            // §17.1.1.3: a new transaction), routed by its route set. An ACK a route
+            // still sees belongs to no transaction: relaying it "because it matched"
+            // would send it wherever its Request-URI says
+            return false;
+        }
         let Some(proxy) = self.proxy.upgrade() else {
             return false;
         };
@@ -366,20 +383,11 @@ impl Services for ProxyServices {
         let Some(running) = crate::tenants::running() else {
             return false;
         };
-        let Some((id, cell)) = proxy.table.find(&ServerKey::of(msg, what)) else {
+        let Some((id, _)) = proxy.table.find(&ServerKey::of(msg, what)) else {
             return false;
         };
         if proxy.table.get_for(id, &running.tenant).is_none() {
             return false;
-        }
-        if msg.method() == Method::Ack {
-            // an ACK belongs to its INVITE only once that was answered 2xx, with the To
-            // tag of the 2xx: an ACK to a ringing INVITE is no ACK of it (and would be
-            // relayed anywhere its Request-URI says)
-            let c = cell.lock().expect("not poisoned");
-            return c.server_state() == ServerState::Accepted
-                && c.final_to_tag().is_some()
-                && c.final_to_tag() == msg.to().tag(msg.as_bytes());
         }
         true
     }
@@ -848,6 +856,8 @@ impl Proxy {
                 if sent == 0 && !c.final_sent() {
                     // nothing waits for an answer: the failure logic decides what goes back
                     self.all_failed(workers, id, c, now, out);
+                } else if sent > 0 {
+                    not_recorded(&ctx.config().dialogs, ctx.expect_notifies());
                 }
             }
         }
@@ -1202,11 +1212,11 @@ impl Proxy {
 
     // ---------------------------------------------------------------- replies
 
-    /// Keep the dialog table up to date with reply `msg` (`code`) of `cell`'s request: a
-    /// dialog-forming request this router record-routed starts an early dialog with a
-    /// 1xx, confirms it with a 2xx, drops it with a failure; a 2xx to a target refresh
-    /// inside a dialog moves the answering side's target.
-    fn track_dialog(&self, cell: &Cell<Saved>, msg: &SipMessage, code: u16) {
+    /// Keep the dialog table up to date with reply `msg` (`code`, from `source`) of
+    /// `cell`'s request: a dialog-forming request this router record-routed starts an
+    /// early dialog with a 1xx, confirms it with a 2xx, drops it with a failure; a 2xx to
+    /// a target refresh inside a dialog moves both sides' targets to their new Contacts.
+    fn track_dialog(&self, cell: &Cell<Saved>, msg: &SipMessage, code: u16, source: &Source) {
         let ctx = &cell.user.ctx;
         let req = ctx.msg();
         let dialogs = &ctx.config().dialogs;
@@ -1214,10 +1224,18 @@ impl Proxy {
         if ctx.has_totag() {
             if (200..300).contains(&code)
                 && sipwasm_routing::dialog::refreshes_target(req.method())
-                && let (Some(by_caller), Some(c)) = (ctx.dialog_side(), msg.contacts().first())
+                && let Some(by_caller) = ctx.dialog_side()
             {
-                let contact = String::from_utf8_lossy(c.uri.as_bytes(b));
-                dialogs.refresh_target(req, !by_caller, &contact);
+                let answerer = msg
+                    .contacts()
+                    .first()
+                    .map(|c| String::from_utf8_lossy(c.uri.as_bytes(b)).into_owned());
+                dialogs.refresh_targets(
+                    req,
+                    by_caller,
+                    ctx.contact_out().as_deref(),
+                    answerer.as_deref(),
+                );
             }
             return;
         }
@@ -1231,15 +1249,10 @@ impl Proxy {
             }
             return;
         }
-        if let Some(start) = ctx.dialog_start(msg)
-            && !dialogs.start(&start, code >= 200, now_unix())
-            && dialogs.first_full()
-        {
-            tracing::warn!(
-                "the dialog table is full ({} dialogs): in-dialog requests of new dialogs are refused",
-                sipwasm_routing::dialog::MAX_DIALOGS
-            );
-        }
+        let Some(start) = ctx.dialog_start(msg, source.src.ip()) else {
+            return;
+        };
+        not_recorded(dialogs, dialogs.start(&start, code >= 200, now_unix()));
     }
 
     /// The transaction and branch a reply belongs to, with the tenant and version its
@@ -1282,7 +1295,18 @@ impl Proxy {
         let mut out = Vec::new();
         let mut c = cell.lock().expect("not poisoned");
         match c.on_response(now, n, &msg, &mut out) {
-            ResponseStep::Absorbed | ResponseStep::Retransmitted2xx => {}
+            ResponseStep::Retransmitted2xx => {
+                // also a branch's first 2xx after its timer fired: its dialog is real
+                self.track_dialog(&c, &msg, msg.status().unwrap_or(0), &source);
+            }
+            ResponseStep::Absorbed => {
+                // a callee's failure the caller does not need (its 487 after our CANCEL):
+                // its early dialog ends all the same
+                let code = msg.status().unwrap_or(0);
+                if code >= 300 {
+                    self.track_dialog(&c, &msg, code, &source);
+                }
+            }
             ResponseStep::Deliver => {
                 let mut msg = msg;
                 let code = msg.status().unwrap_or(0);
@@ -1306,7 +1330,7 @@ impl Proxy {
                         return true;
                     }
                 }
-                self.track_dialog(&c, &msg, code);
+                self.track_dialog(&c, &msg, code, &source);
                 if code == 503 {
                     // the next address of the destination gets its chance first (the 503
                     // then is one failed branch among others)
@@ -1478,5 +1502,18 @@ impl Proxy {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
         self.table.wake.notify_all();
+    }
+}
+
+/// Log (once a minute at most) that a dialog was not recorded, when `result` says so.
+fn not_recorded(dialogs: &sipwasm_routing::dialog::Dialogs, result: Result<(), StartError>) {
+    if let Err(e) = result
+        && dialogs.log_now(now_unix())
+    {
+        tracing::warn!(
+            "a dialog was not recorded, its in-dialog requests will be refused: {e} \
+             ({} not recorded since start; this line once a minute at most)",
+            dialogs.not_recorded()
+        );
     }
 }

@@ -292,18 +292,6 @@ impl Router {
         for out in outcome.ctx.take_outbound() {
             self.send(out);
         }
-        if let (Some(by_caller), Some(contact)) =
-            (outcome.ctx.dialog_side(), outcome.ctx.contact_out())
-            && sipwasm_routing::dialog::refreshes_target(method)
-            && !failed
-        {
-            // a target refresh inside a dialog: requests to its sender go to its new
-            // Contact (as forwarded)
-            let ctx = &outcome.ctx;
-            ctx.config()
-                .dialogs
-                .refresh_target(ctx.msg(), by_caller, &contact);
-        }
         for (conn, secs) in outcome.ctx.take_keep_flows() {
             // a registration lives on this connection: it stays open as long (and a
             // little longer, for the re-registration to arrive on it)
