@@ -84,6 +84,7 @@ pub struct RouterOpts {
     pub msrp_sipmsg: bool,
     pub secret: Option<String>,
     pub natping: sipwasm_routing::NatPing,
+    pub trusted_peers: Vec<ipnet::IpNet>,
 }
 
 impl Default for RouterOpts {
@@ -108,6 +109,7 @@ impl Default for RouterOpts {
             msrp_sipmsg: true,
             secret: None,
             natping: sipwasm_routing::NatPing::default(),
+            trusted_peers: Vec::new(),
         }
     }
 }
@@ -197,6 +199,7 @@ impl TestRouter {
             secret: opts.secret.clone(),
             natping: opts.natping.clone(),
             path_from: Vec::new(),
+            trusted_peers: opts.trusted_peers.clone(),
             advertise: specs
                 .iter()
                 .map(|s| s.parse::<ListenSpec>().unwrap())

@@ -167,7 +167,9 @@ fn a_caller_cannot_use_its_own_call_to_relay() {
     );
     let mut bob = Phone::start(&PhoneOpts::example("bob", r.udp, "udp"));
     assert_eq!(bob.register(), 200);
-    let victim = FakeUas::new();
+    // the victim is another host than bob's: a request of the call may go to bob's
+    // address only
+    let victim = FakeUas::bind("127.0.0.4:0");
     let v = victim.addr;
     let mallory = FakeUas::bind("127.0.0.2:0");
     let me = mallory.addr;
@@ -311,6 +313,57 @@ Content-Length: 0\r\n\r\n"
         .unwrap_or_else(|| panic!("{what}: no answer to the {method}"));
         assert_eq!(answer.status(), Some(403), "{what}: {method}");
     }
+    // a SUBSCRIBE of the same call (Call-ID and tag) opens NOTIFYs before its 2xx: to
+    // mallory herself, not to the victim she names
+    n += 1;
+    let subscribe = request(
+        "SUBSCRIBE",
+        "sip:bob@sipwasm.local",
+        n,
+        "m1",
+        "<sip:bob@sipwasm.local>",
+        &format!("Contact: <sip:mallory@{v}>\r\nRecord-Route: <sip:{v};lr>\r\nEvent: presence\r\n"),
+    );
+    mallory.sock.send_to(subscribe.as_bytes(), r.udp).unwrap();
+    let subscribed = n;
+    recv_matching(&mallory.sock, Duration::from_secs(5), |m| {
+        m.status().is_some_and(|c| c >= 200) && m.cseq().number == subscribed
+    })
+    .expect("the SUBSCRIBE answered");
+    for routes in [rr.clone(), format!("{rr}, <sip:{v};lr>")] {
+        n += 1;
+        let notify = request(
+            "NOTIFY",
+            &format!("sip:mallory@{v}"),
+            n,
+            "notifier",
+            &mallory_to,
+            &format!("Route: {routes}\r\nEvent: presence\r\nSubscription-State: active\r\n"),
+        );
+        mallory.sock.send_to(notify.as_bytes(), r.udp).unwrap();
+        let answer = recv_matching(&mallory.sock, Duration::from_secs(3), |m| {
+            m.status().is_some_and(|c| c >= 200) && m.cseq().number == n
+        })
+        .expect("an answer to the NOTIFY");
+        assert_eq!(answer.status(), Some(403), "a NOTIFY through {routes}");
+    }
+    // (the NOTIFY does reach the subscriber where she is: it was refused for where it
+    // went, not for being unknown)
+    n += 1;
+    let notify = request(
+        "NOTIFY",
+        &format!("sip:mallory@{me}"),
+        n,
+        "notifier",
+        &mallory_to,
+        &format!("Route: {rr}\r\nEvent: presence\r\nSubscription-State: active\r\n"),
+    );
+    mallory.sock.send_to(notify.as_bytes(), r.udp).unwrap();
+    let (relayed, from) = mallory
+        .recv_request(Duration::from_secs(3))
+        .expect("the NOTIFY relayed to the subscriber");
+    assert_eq!(relayed.method(), sipwasm_proto::Method::Notify);
+    mallory.respond(&relayed, from, 200, "OK", "m1");
     for (who, sock) in [("victim", &victim), ("victim of maddr", &victim2)] {
         if let Some((m, _)) = sock.recv_request(Duration::from_millis(300)) {
             panic!("relayed to the {who}:\n{m:?}");
@@ -336,10 +389,9 @@ Content-Length: 0\r\n\r\n"
     mallory.sock.send_to(ack.as_bytes(), r.udp).unwrap();
     bob.call_state(call, "CONFIRMED");
     bob.send(serde_json::json!({"cmd": "hangup", "call": call}));
-    let (bye, from) = mallory
-        .recv_request(Duration::from_secs(10))
+    let (bye, from) = std::iter::from_fn(|| mallory.recv_request(Duration::from_secs(10)))
+        .find(|(m, _)| m.method() == sipwasm_proto::Method::Bye)
         .expect("bob's BYE reaches mallory");
-    assert_eq!(bye.method(), sipwasm_proto::Method::Bye);
     mallory.respond(&bye, from, 200, "OK", "m1");
     bob.call_state(call, "DISCONNECTED");
     if let Some((m, _)) = victim.recv_request(Duration::from_millis(300)) {

@@ -1001,9 +1001,13 @@ CSeq: {cseq} {method}\r\n\
 fn a_target_refresh_moves_the_dialog_only_when_accepted() {
     // RFC 3261 §12.2: the remote target changes with the 2xx of a target refresh. A
     // re-INVITE with a new Contact that the callee refuses (491) leaves the caller where
-    // it was: the callee's next request still reaches it there
+    // it was: the callee's next request still reaches it there. (Contacts are the next
+    // hops of a dialog whose messages come through a trusted peer; the others are
+    // reached where their packets come from.)
     let bob = FakeUas::new();
-    let r = TestRouter::start_with("probe", proxy_opts(&bob.uri("callee")));
+    let mut opts = proxy_opts(&bob.uri("callee"));
+    opts.trusted_peers = vec!["127.0.0.1/32".parse().unwrap()];
+    let r = TestRouter::start_with("probe", opts);
     let alice = FakeUas::new();
     let alice_moved = FakeUas::new();
     let call = "refresh-1";
@@ -1120,7 +1124,8 @@ fn a_notify_before_the_2xx_of_its_subscribe_reaches_the_subscriber() {
     let bob = FakeUas::new();
     let r = TestRouter::start_with("probe", proxy_opts(&bob.uri("callee")));
     let alice = FakeUas::new();
-    let victim = FakeUas::new();
+    // another host than alice's: nothing of her subscription may go there
+    let victim = FakeUas::bind("127.0.0.4:0");
     let call = "subscribe-1";
     let subscribe = format!(
         "SUBSCRIBE sip:relay@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-sub-1;rport\r\n\

@@ -10,12 +10,15 @@
 //! - initial requests from the registrar come back through the Path it stored: their
 //!   Route is the edge's own signed Path entry, and `loose_route` sends them over the
 //!   phone's flow;
+//! - a phone's Contact (in its requests and its answers) gets the alias of where its
+//!   packets come from, so requests of a dialog reach a phone without outbound too;
 //! - requests inside a dialog follow their route set.
 //!
 //! Config key: `registrar` (`sip:IP:PORT[;transport=T]`), where the registrar listens.
 
 use sipwasm_sdk::{
-    Plugin, Route, config, core, export_plugin, hdr, maxfwd, path, pv, rr, siputils, sl, tm,
+    Plugin, Route, config, core, export_plugin, hdr, maxfwd, nathelper, path, pv, rr, siputils, sl,
+    tm, unknown_route,
 };
 
 struct OutboundEdge {
@@ -42,6 +45,9 @@ impl Default for OutboundEdge {
 
 impl OutboundEdge {
     fn relay(&mut self) -> Route {
+        if !core::is_method("CANCEL") {
+            tm::t_on_reply("PHONE_REPLY");
+        }
         if tm::t_relay().is_err() {
             sl::send_reply_error()?;
         }
@@ -60,6 +66,12 @@ impl Plugin for OutboundEdge {
             sl::send_reply(483, "Too Many Hops")?;
             return core::exit();
         }
+        let from_phone = !self.sent_by_registrar()?;
+        if from_phone && !core::is_method("REGISTER") && !pv::is_null("$hdr(Contact)")? {
+            // requests of the dialog towards a phone find it where its packets come from
+            // (the alias, handled below when they come back), outbound or not
+            let _ = nathelper::add_contact_alias();
+        }
         if core::is_method("CANCEL") {
             if tm::t_check_trans() {
                 return self.relay();
@@ -69,6 +81,10 @@ impl Plugin for OutboundEdge {
         if siputils::has_totag() {
             // a forged route set is answered 403 and `?` ends the route
             if rr::loose_route()?.is_routed() {
+                if pv::is_null("$du")? {
+                    // towards a phone without a flow token: where its packets come from
+                    nathelper::handle_ruri_alias()?;
+                }
                 return self.relay();
             }
             if core::is_method("ACK") {
@@ -81,7 +97,7 @@ impl Plugin for OutboundEdge {
         if core::is_method("ACK") {
             return core::exit();
         }
-        if self.sent_by_registrar()? {
+        if !from_phone {
             // towards a phone: the Route is our own Path entry, which names its flow
             rr::record_route()?;
             // only the edge's own signed Path entry may send a request to a phone: a
@@ -104,6 +120,19 @@ impl Plugin for OutboundEdge {
         }
         pv::sets("$du", &self.registrar)?;
         self.relay()
+    }
+
+    fn onreply_route(&mut self, name: &str) -> Route {
+        match name {
+            "PHONE_REPLY" => {
+                // a phone's answer (not the registrar's): its Contact gets the alias too
+                if !self.sent_by_registrar()? && !pv::is_null("$hdr(Contact)")? {
+                    let _ = nathelper::add_contact_alias();
+                }
+                Ok(())
+            }
+            other => unknown_route(other),
+        }
     }
 }
 

@@ -64,6 +64,9 @@ pub struct LocalConfig {
     secret: [u8; 32],
     /// Sources whose REGISTERs may carry a Path of another make (`[registrar] path_from`).
     path_from: Vec<std::net::IpAddr>,
+    /// Proxies whose Contacts and Record-Routes make a dialog's next hop
+    /// (`[router] trusted_peers`).
+    trusted_peers: Vec<ipnet::IpNet>,
     /// Call-ID prefix of this router's NAT pings, whose answers are absorbed.
     pub(crate) ping_prefix: String,
 }
@@ -109,6 +112,7 @@ impl LocalConfig {
             msrp_sipmsg: true,
             secret,
             path_from: Vec::new(),
+            trusted_peers: Vec::new(),
             ping_prefix: String::new(),
         }
         .with_ping_prefix()
@@ -136,6 +140,18 @@ impl LocalConfig {
     /// See [`Self::with_path_from`].
     pub fn path_from(&self) -> &[std::net::IpAddr] {
         &self.path_from
+    }
+
+    /// Proxies next to this router that may not record-route (`[router] trusted_peers`):
+    /// see [`crate::dialog`].
+    pub fn with_trusted_peers(mut self, peers: Vec<ipnet::IpNet>) -> Self {
+        self.trusted_peers = peers;
+        self
+    }
+
+    /// True when `ip` is one of [`Self::with_trusted_peers`].
+    pub fn is_trusted_peer(&self, ip: std::net::IpAddr) -> bool {
+        self.trusted_peers.iter().any(|n| n.contains(&ip))
     }
 
     /// [`Self::with_secret`] when a secret is given.
@@ -206,6 +222,7 @@ impl LocalConfig {
             // a tenant's Record-Routes are not another tenant's
             secret: derive_key(&self.secret, name.as_bytes()),
             path_from: self.path_from.clone(),
+            trusted_peers: self.trusted_peers.clone(),
             ping_prefix: self.ping_prefix.clone(),
         }
     }
@@ -466,6 +483,11 @@ pub struct RouteContext {
     /// `loose_route` checked this in-dialog request against its dialog: true when the
     /// caller sent it (for target refreshes).
     pub(crate) dialog_side: Option<bool>,
+    /// See [`RouteContext::dialog_reach`].
+    pub(crate) dialog_reach: Option<std::net::IpAddr>,
+    /// `loose_route` sent the request to the next Route, a proxy: its replies come from
+    /// that proxy (kept for the onreply route, which sees the reply).
+    pub(crate) to_route_proxy: bool,
     /// `fix_nated_register`: the registrar keeps the source address as `received`.
     pub(crate) nated_register: bool,
     /// `add_path`: a Path entry for this router goes into the forwarded REGISTER.
@@ -579,6 +601,8 @@ impl RouteContext {
             contact_changed: false,
             contact_out: None,
             dialog_side: None,
+            dialog_reach: None,
+            to_route_proxy: false,
             nated_register: false,
             add_path: None,
             maxfwd_done: false,

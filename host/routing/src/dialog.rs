@@ -1,18 +1,27 @@
-//! The dialogs this router record-routed (a minimal Kamailio `dialog` module): for each,
-//! where requests inside it may go next — towards the caller, its Contact or the proxy
-//! before us; towards the callee, its Contact or the proxy after us — and where each
-//! side's requests come from.
+//! The dialogs this router record-routed (a minimal Kamailio `dialog` module): for each of
+//! its two sides, where the side's messages come from and where requests towards it may
+//! go.
 //!
 //! A signed Record-Route proves that this router record-routed *some* request with that
 //! Call-ID and From tag, and anybody who calls through the router gets one back. What
-//! keeps a party of a dialog from using it to reach any other address is this table:
-//! `loose_route` relays an in-dialog request only to the next hop its dialog recorded
-//! for the other side, and only when the request comes from where the side it claims to
-//! be (by its From tag) sends from — so a caller cannot swap the tags and use the
-//! Contact it chose as "the caller" as its own destination. A target refresh (a
-//! re-INVITE or UPDATE with a new Contact) moves a side's target once the other side
-//! accepted it (its 2xx). A dialog the router does not know (it never saw its 1xx or
-//! 2xx, it was restarted since, or the table was full) is refused.
+//! keeps a party of a dialog from using it to reach any other address is this table.
+//! `loose_route` accepts an in-dialog request only from the address of the side its From
+//! tag names, and the request may then be sent only to the other side:
+//!
+//! - A side whose dialog-forming message (the caller's request, the callee's reply) came
+//!   from anyone but a trusted peer is reached only at the IP address that message came
+//!   from, whatever URI the request names: `t_relay` checks the destination it resolved.
+//!   Its Contact and Record-Route are what the side says, and a caller could name any
+//!   host there; its packets' source is where it really is.
+//! - A side that came through a trusted peer (`[router] trusted_peers`: a load balancer or
+//!   SBC that may not record-route) is reached at the next hop it brought — that peer's
+//!   Record-Route, else the UA's Contact, compared with the request's next hop — and its
+//!   UA may send from its Contact's address too. A target refresh (a re-INVITE or UPDATE
+//!   with a new Contact) moves it once answered 2xx.
+//!
+//! A dialog the router does not know (it never saw its 1xx or 2xx, it was restarted since,
+//! or the table was full) is refused. A NOTIFY may come before the 2xx of its SUBSCRIBE
+//! (RFC 6665 §4.1.2.4): it may go to the subscriber, and only there.
 
 use crate::context::RouteContext;
 use sipwasm_proto::uri::Uri;
@@ -24,17 +33,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How long an early dialog (1xx) lives without a 2xx, seconds.
 pub const EARLY_LIFETIME: u64 = 300;
-/// How long a confirmed dialog lives after its last in-dialog request, seconds (Kamailio's
+/// How long a confirmed call lives after its last in-dialog request, seconds (Kamailio's
 /// `default_timeout`).
 pub const CONFIRMED_LIFETIME: u64 = 43_200;
-/// How long a dialog stays after its BYE, for retransmissions and the BYE's answer.
+/// How long a subscription lives when neither its SUBSCRIBE nor the 2xx says (`Expires`),
+/// seconds; an implicit REFER subscription too.
+pub const SUBSCRIPTION_LIFETIME: u64 = 3600;
+/// How long a dialog stays after its BYE (or its subscription's end), for
+/// retransmissions and the last answers.
 pub const ENDED_LIFETIME: u64 = 32;
-/// Most dialogs of one table: past it, new dialogs are not recorded (their in-dialog
-/// requests are refused) and the router says so in its log.
-pub const MAX_DIALOGS: usize = 500_000;
 /// How long NOTIFYs of a relayed SUBSCRIBE or REFER may reach the subscriber before the
 /// 2xx records its dialog, seconds (the transaction's lifetime, and some).
 pub const PENDING_LIFETIME: u64 = 64;
+/// Most dialogs of one table: past it, new dialogs are not recorded (their in-dialog
+/// requests are refused) and the router says so in its log.
+pub const MAX_DIALOGS: usize = 500_000;
+/// Most dialogs started by one source address (not a trusted peer): one host cannot
+/// fill the table for everybody.
+pub const MAX_PER_SOURCE: usize = 10_000;
 /// Longest Call-ID or tag of a recorded dialog, bytes: what a real UA uses is far
 /// shorter, and an entry's size stays bounded.
 pub const MAX_ID_LEN: usize = 256;
@@ -73,31 +89,47 @@ fn host_ip(uri: &str) -> Option<IpAddr> {
     sipwasm_proto::reply::parse_host_ip(u.host(b))
 }
 
-/// One side of a dialog at one passage: where requests towards it go, and where its own
-/// requests come from.
+/// The `Expires` of `msg`, seconds.
+fn expires_of(msg: &SipMessage) -> Option<u64> {
+    std::str::from_utf8(msg.header(b"Expires")?)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// One side of a dialog at one passage.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Party {
-    /// [`hop_key`] of the next hop towards it.
-    next: String,
-    /// The next hop is the UA's Contact (a target refresh moves it), not a proxy of the
-    /// route set (which never changes).
-    is_contact: bool,
     /// Where its dialog-forming message (the caller's request, the callee's reply) came
     /// from: the UA itself, or the proxy next to us on its side.
     source: IpAddr,
-    /// The host of its Contact, when that is its next hop and an IP address: a UA behind
-    /// a proxy that did not record-route sends its in-dialog requests itself.
+    /// The message came from a trusted peer: `next` is where requests towards it go.
+    trusted: bool,
+    /// [`hop_key`] of the next hop towards it that it brought: the proxy next to us on
+    /// its side, else its Contact.
+    next: Option<String>,
+    /// `next` is its Contact (a target refresh moves it), not a proxy of the route set.
+    is_contact: bool,
+    /// Behind a trusted peer, the host of its Contact when that is an IP address: the UA
+    /// sends its in-dialog requests itself.
     contact_ip: Option<IpAddr>,
 }
 
 impl Party {
     fn new(p: &PartyStart) -> Result<Party, StartError> {
-        let next = hop_key(&p.next).ok_or_else(|| StartError::Unusable(p.next.clone()))?;
+        let next = hop_key(&p.next);
+        if p.trusted && next.is_none() {
+            return Err(StartError::Unusable(p.next.clone()));
+        }
         Ok(Party {
+            source: p.source,
+            trusted: p.trusted,
             next,
             is_contact: p.is_contact,
-            source: p.source,
-            contact_ip: p.is_contact.then(|| host_ip(&p.next)).flatten(),
+            contact_ip: (p.trusted && p.is_contact)
+                .then(|| host_ip(&p.next))
+                .flatten(),
         })
     }
 
@@ -106,21 +138,34 @@ impl Party {
         self.source == ip || self.contact_ip == Some(ip)
     }
 
+    /// May a request with next hop `next` (its [`hop_key`]; `None`: a flow) go towards
+    /// this party? Then: where it may be sent (`None`: where `next` says).
+    fn admits(&self, next: Option<&Option<String>>) -> Option<Option<IpAddr>> {
+        if !self.trusted {
+            return Some(Some(self.source));
+        }
+        match next {
+            None => Some(None),
+            Some(k) => (k.is_some() && *k == self.next).then_some(None),
+        }
+    }
+
     /// The party's Contact is now `contact` (a target refresh its peer accepted).
     fn move_to(&mut self, contact: &str) {
-        if let (true, Some(next)) = (self.is_contact, hop_key(contact)) {
-            self.next = next;
+        if let (true, true, Some(next)) = (self.trusted, self.is_contact, hop_key(contact)) {
+            self.next = Some(next);
             self.contact_ip = host_ip(contact);
         }
     }
 }
 
 /// One passage of the dialog through this router: a request can spiral (come back to
-/// the router after another proxy), and each passage has its own next hops.
+/// the router after another proxy), and each passage has its own sides.
 #[derive(Clone, Debug)]
 struct Leg {
-    /// The caller's next hop as first recorded: tells this passage from the others.
-    origin: String,
+    /// Where the caller's request of this passage came from, and the next hop it brought
+    /// first: tells this passage from the others.
+    origin: (IpAddr, Option<String>),
     caller: Party,
     callee: Party,
 }
@@ -133,14 +178,14 @@ struct Dialog {
     caller_tag: String,
     legs: Vec<Leg>,
     confirmed: bool,
+    /// Formed by a SUBSCRIBE or REFER: ends with its subscription.
+    subscription: bool,
+    /// How long it lives after a request once confirmed, seconds.
+    lifetime: u64,
     expires_at: u64,
-}
-
-/// A subscription on its way: its subscriber, whom its NOTIFYs may reach.
-#[derive(Clone, Debug)]
-struct Pending {
-    subscriber: Party,
-    expires_at: u64,
+    /// The source that started it, counted against [`MAX_PER_SOURCE`] (not a trusted
+    /// peer).
+    creator: Option<IpAddr>,
 }
 
 /// Why an in-dialog request may not go where it asks.
@@ -163,12 +208,26 @@ pub enum StartError {
     /// The table holds as many live dialogs as it may ([`MAX_DIALOGS`]).
     #[error("the dialog table is full ({0} dialogs)")]
     Full(usize),
+    /// Its source started [`MAX_PER_SOURCE`] live dialogs already.
+    #[error("{0} started {1} live dialogs already")]
+    SourceQuota(IpAddr, usize),
     /// A Call-ID or tag longer than [`MAX_ID_LEN`].
     #[error("a Call-ID or tag longer than {MAX_ID_LEN} bytes")]
     TooLong,
-    /// A next hop that is no SIP URI, or longer than [`MAX_HOP_LEN`].
+    /// A trusted peer's next hop that is no SIP URI, or longer than [`MAX_HOP_LEN`].
     #[error("next hop {0:?} is no SIP URI of at most {MAX_HOP_LEN} bytes")]
     Unusable(String),
+}
+
+/// What `loose_route` learns from the dialog of an in-dialog request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The caller sent it.
+    pub by_caller: bool,
+    /// The only address it may be sent to: where the other side's messages came from.
+    /// `None` when that side came through a trusted peer, whose next hop the request's
+    /// was compared with.
+    pub reach: Option<IpAddr>,
 }
 
 /// Dialog key: Call-ID and the two tags, smaller first.
@@ -183,16 +242,141 @@ fn key(call_id: &[u8], a: &[u8], b: &[u8]) -> Key {
     (String::from_utf8_lossy(call_id).into_owned(), x, y)
 }
 
+/// Live entries per source address.
+#[derive(Debug, Default)]
+struct Quota(HashMap<IpAddr, usize>);
+
+impl Quota {
+    fn count(&self, ip: IpAddr) -> usize {
+        self.0.get(&ip).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, ip: Option<IpAddr>) {
+        if let Some(ip) = ip {
+            *self.0.entry(ip).or_default() += 1;
+        }
+    }
+
+    fn remove(&mut self, ip: Option<IpAddr>) {
+        if let Some(ip) = ip
+            && let Some(n) = self.0.get_mut(&ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.0.remove(&ip);
+            }
+        }
+    }
+}
+
+/// What a [`Counted`] table holds: entries that expire, each started by a source.
+trait Expiring {
+    fn expires_at(&self) -> u64;
+    /// The source it counts against (none for a trusted peer).
+    fn creator(&self) -> Option<IpAddr>;
+}
+
+impl Expiring for Dialog {
+    fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+    fn creator(&self) -> Option<IpAddr> {
+        self.creator
+    }
+}
+
+/// A subscription on its way: its subscriber, whom its NOTIFYs may reach.
+#[derive(Clone, Debug)]
+struct Pending {
+    subscriber: Party,
+    expires_at: u64,
+    creator: Option<IpAddr>,
+}
+
+impl Expiring for Pending {
+    fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+    fn creator(&self) -> Option<IpAddr> {
+        self.creator
+    }
+}
+
+/// Entries, and how many each source started.
+#[derive(Debug)]
+struct Counted<K, V> {
+    entries: HashMap<K, V>,
+    per_source: Quota,
+}
+
+impl<K, V> Default for Counted<K, V> {
+    fn default() -> Self {
+        Counted {
+            entries: HashMap::new(),
+            per_source: Quota::default(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Expiring> Counted<K, V> {
+    /// Drop what ended or expired by `now`.
+    fn sweep(&mut self, now: u64) {
+        let per_source = &mut self.per_source;
+        self.entries.retain(|_, v| {
+            let keep = v.expires_at() > now;
+            if !keep {
+                per_source.remove(v.creator());
+            }
+            keep
+        });
+    }
+
+    /// Make room for a new entry `k` started by `creator`: at most `capacity` entries,
+    /// `per_source` of one source; a full table is swept first when `sweep` allows.
+    fn admit(
+        &mut self,
+        k: &K,
+        creator: Option<IpAddr>,
+        (capacity, per_source): (usize, usize),
+        sweep: impl FnOnce() -> bool,
+        now: u64,
+    ) -> Result<(), StartError> {
+        if self.entries.contains_key(k) {
+            return Ok(());
+        }
+        let over_quota = |t: &Self| creator.is_some_and(|ip| t.per_source.count(ip) >= per_source);
+        if (self.entries.len() >= capacity || over_quota(self)) && sweep() {
+            self.sweep(now);
+        }
+        if self.entries.len() >= capacity {
+            return Err(StartError::Full(capacity));
+        }
+        if let Some(ip) = creator.filter(|_| over_quota(self)) {
+            return Err(StartError::SourceQuota(ip, per_source));
+        }
+        self.per_source.add(creator);
+        Ok(())
+    }
+
+    /// Remove `k`, giving its place back.
+    fn remove(&mut self, k: &K) -> Option<V> {
+        let v = self.entries.remove(k)?;
+        self.per_source.remove(v.creator());
+        Some(v)
+    }
+}
+
 /// The dialogs of one router (or tenant), shared by its workers.
 #[derive(Debug)]
 pub struct Dialogs {
     /// Most dialogs (and most pending subscriptions) kept.
     capacity: usize,
-    table: Mutex<HashMap<Key, Dialog>>,
-    /// SUBSCRIBEs and REFERs relayed and not answered yet, by Call-ID and the
-    /// subscriber's tag: where their NOTIFYs go (RFC 6665 §4.1.2.4: a NOTIFY may come
-    /// before the 2xx, and one that fails ends the subscription).
-    pending: Mutex<HashMap<(String, String), Pending>>,
+    /// Most of them started by one source.
+    per_source: usize,
+    table: Mutex<Counted<Key, Dialog>>,
+    /// RFC 6665 §4.1.2.4: a NOTIFY may come before the 2xx, and one that fails ends the
+    /// subscription.
+    pending: Mutex<Counted<(String, String), Pending>>,
     /// When a full table was last swept for expired dialogs (unix seconds): at most once
     /// a second, as each sweep walks the whole table.
     last_sweep: AtomicU64,
@@ -204,19 +388,22 @@ pub struct Dialogs {
 
 impl Default for Dialogs {
     fn default() -> Self {
-        Dialogs::with_capacity(MAX_DIALOGS)
+        Dialogs::with_capacity(MAX_DIALOGS, MAX_PER_SOURCE)
     }
 }
 
 /// One side of a dialog being recorded.
 #[derive(Clone, Debug)]
 pub struct PartyStart {
-    /// Next hop towards it: the proxy next to us on its side, else its Contact.
+    /// Next hop towards it: the proxy next to us on its side, else its Contact (empty
+    /// when it has none).
     pub next: String,
     /// `next` is its Contact.
     pub is_contact: bool,
     /// Where its message came from (the request's sender, the reply's sender).
     pub source: IpAddr,
+    /// `source` is a trusted peer.
+    pub trusted: bool,
 }
 
 /// What the proxy records when a dialog-forming request is answered.
@@ -232,13 +419,19 @@ pub struct DialogStart {
     pub caller: PartyStart,
     /// The callee's side.
     pub callee: PartyStart,
+    /// Formed by a SUBSCRIBE or REFER.
+    pub subscription: bool,
+    /// How long it lives after a request once confirmed, seconds.
+    pub lifetime: u64,
 }
 
 impl Dialogs {
-    /// A table of at most `capacity` dialogs.
-    pub fn with_capacity(capacity: usize) -> Self {
+    /// A table of at most `capacity` dialogs, `per_source` of them started by one
+    /// source.
+    pub fn with_capacity(capacity: usize, per_source: usize) -> Self {
         Dialogs {
             capacity,
+            per_source,
             table: Mutex::default(),
             pending: Mutex::default(),
             last_sweep: AtomicU64::default(),
@@ -256,6 +449,16 @@ impl Dialogs {
         result
     }
 
+    /// Most entries of a table, and most of one source.
+    fn limits(&self) -> (usize, usize) {
+        (self.capacity, self.per_source)
+    }
+
+    /// True once per second: whether a full table may be swept now.
+    fn may_sweep(&self, now: u64) -> bool {
+        self.last_sweep.swap(now, Ordering::Relaxed) != now
+    }
+
     fn record(&self, d: &DialogStart, confirmed: bool, now: u64) -> Result<(), StartError> {
         if [&d.call_id, &d.caller_tag, &d.callee_tag]
             .iter()
@@ -265,44 +468,47 @@ impl Dialogs {
         }
         let caller = Party::new(&d.caller)?;
         let callee = Party::new(&d.callee)?;
+        let creator = (!caller.trusted).then_some(caller.source);
         let k = key(&d.call_id, &d.caller_tag, &d.callee_tag);
         let mut t = self.table.lock().expect("not poisoned");
-        if t.len() >= self.capacity && !t.contains_key(&k) {
-            if self.last_sweep.swap(now, Ordering::Relaxed) != now {
-                t.retain(|_, d| d.expires_at > now);
-            }
-            if t.len() >= self.capacity {
-                return Err(StartError::Full(self.capacity));
-            }
-        }
-        let expires_at = now
-            + if confirmed {
-                CONFIRMED_LIFETIME
-            } else {
-                EARLY_LIFETIME
-            };
-        let entry = t.entry(k).or_insert_with(|| Dialog {
+        t.admit(&k, creator, self.limits(), || self.may_sweep(now), now)?;
+        let early_until = now + EARLY_LIFETIME;
+        let entry = t.entries.entry(k).or_insert_with(|| Dialog {
             caller_tag: String::from_utf8_lossy(&d.caller_tag).into_owned(),
             legs: Vec::with_capacity(1),
-            confirmed,
-            expires_at,
+            confirmed: false,
+            subscription: d.subscription,
+            lifetime: d.lifetime,
+            expires_at: early_until,
+            creator,
         });
         // a passage is told by where it came from; a later provisional or the 2xx may
         // bring the callee's final Contact
-        match entry.legs.iter().position(|l| l.origin == caller.next) {
+        let origin = (caller.source, caller.next.clone());
+        match entry.legs.iter().position(|l| l.origin == origin) {
             Some(i) => entry.legs[i].callee = callee,
             None if entry.legs.len() < MAX_LEGS => entry.legs.push(Leg {
-                origin: caller.next.clone(),
+                origin,
                 caller,
                 callee,
             }),
             None => {}
         }
-        if confirmed || !entry.confirmed {
-            entry.confirmed |= confirmed;
-            entry.expires_at = expires_at;
+        if confirmed {
+            entry.confirmed = true;
+            entry.lifetime = d.lifetime;
+            entry.expires_at = now + d.lifetime;
+        } else if !entry.confirmed {
+            entry.expires_at = early_until;
         }
         Ok(())
+    }
+
+    /// True when dialog (Call-ID, tags) is known and confirmed.
+    pub fn is_confirmed(&self, call_id: &[u8], a: &[u8], b: &[u8]) -> bool {
+        let k = key(call_id, a, b);
+        let t = self.table.lock().expect("not poisoned");
+        t.entries.get(&k).is_some_and(|d| d.confirmed)
     }
 
     /// A SUBSCRIBE or REFER (Call-ID, the subscriber's tag) was relayed: until its 2xx
@@ -318,39 +524,41 @@ impl Dialogs {
             return Err(StartError::TooLong);
         }
         let subscriber = Party::new(subscriber)?;
+        let creator = (!subscriber.trusted).then_some(subscriber.source);
         let k = (
             String::from_utf8_lossy(call_id).into_owned(),
             String::from_utf8_lossy(subscriber_tag).into_owned(),
         );
         let mut p = self.pending.lock().expect("not poisoned");
-        if p.len() >= self.capacity && !p.contains_key(&k) {
-            p.retain(|_, s| s.expires_at > now);
-            if p.len() >= self.capacity {
-                return Err(StartError::Full(self.capacity));
-            }
-        }
-        p.insert(
+        // a repeated SUBSCRIBE (the retry after a challenge) replaces its entry
+        p.remove(&k);
+        // entries live a minute: sweeping a full table costs what filling it did
+        p.admit(&k, creator, self.limits(), || true, now)?;
+        p.entries.insert(
             k,
             Pending {
                 subscriber,
                 expires_at: now + PENDING_LIFETIME,
+                creator,
             },
         );
         Ok(())
     }
 
-    /// A NOTIFY of a subscription whose dialog is not recorded yet: true when it goes to
-    /// the subscriber of a pending SUBSCRIBE or REFER.
-    fn notify_before_2xx(&self, msg: &SipMessage, next: Option<&str>, now: u64) -> bool {
+    /// A NOTIFY of a subscription whose dialog is not recorded yet, towards `next`: where
+    /// it may go, when it goes to the subscriber of a pending SUBSCRIBE or REFER.
+    fn notify_before_2xx(&self, msg: &SipMessage, next: Option<&str>, now: u64) -> Option<Checked> {
         let b = msg.as_bytes();
         let k = (
             String::from_utf8_lossy(msg.call_id()).into_owned(),
             String::from_utf8_lossy(msg.to().tag(b).unwrap_or_default()).into_owned(),
         );
         let p = self.pending.lock().expect("not poisoned");
-        p.get(&k).is_some_and(|s| {
-            s.expires_at > now
-                && next.is_none_or(|n| hop_key(n).as_deref() == Some(s.subscriber.next.as_str()))
+        let s = p.entries.get(&k).filter(|s| s.expires_at > now)?;
+        let reach = s.subscriber.admits(next.map(hop_key).as_ref())?;
+        Some(Checked {
+            by_caller: false,
+            reach,
         })
     }
 
@@ -374,35 +582,37 @@ impl Dialogs {
     pub fn fail(&self, call_id: &[u8], caller_tag: &[u8], callee_tag: &[u8]) {
         let k = key(call_id, caller_tag, callee_tag);
         let mut t = self.table.lock().expect("not poisoned");
-        if t.get(&k).is_some_and(|d| !d.confirmed) {
+        if t.entries.get(&k).is_some_and(|d| !d.confirmed) {
             t.remove(&k);
         }
     }
 
-    /// Check that a request of dialog (Call-ID, From tag, To tag), received from
-    /// `source`, may go to `next` (the next hop `loose_route` found: a Route after ours,
-    /// or the Request-URI; `None`: a flow, whose signed token fixes the target). The
-    /// side the request claims to come from (its From tag) must send from `source`, and
-    /// `next` must be the other side's next hop at that passage. Returns whether the
-    /// sender is the caller. Refreshes the dialog's lifetime; a BYE ends it.
+    /// Check a request of dialog (Call-ID, From tag, To tag), received from `source`,
+    /// whose next hop `loose_route` found is `next` (a Route after ours, or the
+    /// Request-URI; `None`: a flow, whose signed token fixes the target): the side it
+    /// claims to come from (its From tag) must send from `source`, and it may go to the
+    /// other side only (see the module's text). Refreshes the dialog's lifetime; a BYE,
+    /// or the end of its subscription, ends it.
     pub fn check(
         &self,
         msg: &SipMessage,
         source: IpAddr,
         next: Option<&str>,
         now: u64,
-    ) -> Result<bool, DialogError> {
+    ) -> Result<Checked, DialogError> {
         let b = msg.as_bytes();
         let from_tag = msg.from().tag(b).unwrap_or_default();
         let to_tag = msg.to().tag(b).unwrap_or_default();
         let k = key(msg.call_id(), from_tag, to_tag);
         let mut t = self.table.lock().expect("not poisoned");
-        let d = match t.get_mut(&k) {
+        let d = match t.entries.get_mut(&k) {
             Some(d) if d.expires_at > now => d,
             _ => {
                 drop(t);
-                if msg.method() == Method::Notify && self.notify_before_2xx(msg, next, now) {
-                    return Ok(false);
+                if msg.method() == Method::Notify
+                    && let Some(c) = self.notify_before_2xx(msg, next, now)
+                {
+                    return Ok(c);
                 }
                 return Err(DialogError::Unknown);
             }
@@ -410,7 +620,7 @@ impl Dialogs {
         let by_caller = d.caller_tag.as_bytes() == from_tag;
         let next_key = next.map(hop_key);
         let mut sender_known = false;
-        let mut allowed = false;
+        let mut reach = None;
         for l in &d.legs {
             let (sender, peer) = if by_caller {
                 (&l.caller, &l.callee)
@@ -421,35 +631,48 @@ impl Dialogs {
                 continue;
             }
             sender_known = true;
-            if next_key
-                .as_ref()
-                .is_none_or(|k| k.as_deref() == Some(peer.next.as_str()))
-            {
-                allowed = true;
+            if let Some(r) = peer.admits(next_key.as_ref()) {
+                reach = Some(r);
                 break;
             }
         }
-        if !allowed {
+        let Some(reach) = reach else {
             return Err(match next {
                 Some(next) if sender_known => DialogError::ElsewhereThan(next.to_string()),
                 _ => DialogError::NotFromParty(source),
             });
-        }
-        d.expires_at = if msg.method() == Method::Bye {
-            now + ENDED_LIFETIME
-        } else if d.confirmed {
-            now + CONFIRMED_LIFETIME
-        } else {
-            d.expires_at
         };
-        Ok(by_caller)
+        let ends = match msg.method() {
+            Method::Bye => true,
+            Method::Subscribe => d.subscription && expires_of(msg) == Some(0),
+            Method::Notify => {
+                d.subscription
+                    && msg.header(b"Subscription-State").is_some_and(|s| {
+                        s.len() >= 10 && s[..10].eq_ignore_ascii_case(b"terminated")
+                    })
+            }
+            _ => false,
+        };
+        if ends {
+            d.expires_at = d.expires_at.min(now + ENDED_LIFETIME);
+        } else if d.confirmed {
+            if d.subscription
+                && msg.method() == Method::Subscribe
+                && let Some(secs) = expires_of(msg)
+            {
+                d.lifetime = subscription_lifetime(secs);
+            }
+            d.expires_at = now + d.lifetime;
+        }
+        Ok(Checked { by_caller, reach })
     }
 
     /// A target refresh inside the dialog of `req` (a re-INVITE, UPDATE ... sent by the
     /// caller when `by_caller`) was answered 2xx: requests towards its sender go to
     /// `requester` (its Contact as forwarded), requests towards the answerer to
     /// `answerer` (the 2xx's Contact) from now on — each unless a proxy of the route set
-    /// is that side's next hop (RFC 3261 §12.2.1.2, §12.2.2).
+    /// is that side's next hop (RFC 3261 §12.2.1.2, §12.2.2). Only sides behind trusted
+    /// peers have a next hop to move.
     pub fn refresh_targets(
         &self,
         req: &SipMessage,
@@ -462,7 +685,7 @@ impl Dialogs {
         let to_tag = req.to().tag(b).unwrap_or_default();
         let k = key(req.call_id(), from_tag, to_tag);
         let mut t = self.table.lock().expect("not poisoned");
-        let Some(d) = t.get_mut(&k) else {
+        let Some(d) = t.entries.get_mut(&k) else {
             return;
         };
         for l in &mut d.legs {
@@ -482,25 +705,27 @@ impl Dialogs {
 
     /// Drop the dialogs (and pending subscriptions) that ended or expired.
     pub fn purge(&self, now: u64) -> usize {
-        self.pending
-            .lock()
-            .expect("not poisoned")
-            .retain(|_, s| s.expires_at > now);
+        self.pending.lock().expect("not poisoned").sweep(now);
         let mut t = self.table.lock().expect("not poisoned");
-        let before = t.len();
-        t.retain(|_, d| d.expires_at > now);
-        before - t.len()
+        let before = t.entries.len();
+        t.sweep(now);
+        before - t.entries.len()
     }
 
     /// Number of dialogs known.
     pub fn len(&self) -> usize {
-        self.table.lock().expect("not poisoned").len()
+        self.table.lock().expect("not poisoned").entries.len()
     }
 
     /// True when none is known.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// How long a subscription of `expires` seconds lives after its last request.
+fn subscription_lifetime(expires: u64) -> u64 {
+    expires.clamp(1, CONFIRMED_LIFETIME) + ENDED_LIFETIME
 }
 
 /// Methods that form a dialog, and whose answers the proxy records.
@@ -523,6 +748,13 @@ impl RouteContext {
         self.dialog_side
     }
 
+    /// Set when `loose_route` checked this in-dialog request against its dialog and the
+    /// other side is reached only where its messages came from: the one address the
+    /// request may be sent to (`t_relay` and `forward` refuse any other).
+    pub fn dialog_reach(&self) -> Option<IpAddr> {
+        self.dialog_reach
+    }
+
     /// The Contact URI of this message as it goes out: the nathelper functions' version
     /// when they changed it, else as received.
     pub fn contact_out(&self) -> Option<String> {
@@ -536,26 +768,26 @@ impl RouteContext {
             .map(|c| String::from_utf8_lossy(c.uri.as_bytes(b)).into_owned())
     }
 
-    /// The caller's side of the dialog this route's request forms: the proxy closest to
-    /// us among those that record-routed it before us, else its Contact as we forwarded
-    /// it. A request with a single Via comes from the UA itself, which adds no
-    /// Record-Route: one it brings is ignored (a caller naming another host as "its
-    /// proxy").
-    fn caller_side(&self) -> Option<PartyStart> {
+    /// The caller's side of the dialog this route's request forms: where the request came
+    /// from, and the next hop it brought — the proxy closest to us among those that
+    /// record-routed it before us, else its Contact as we forward it.
+    fn caller_side(&self) -> PartyStart {
         let req = &self.msg;
         let rb = req.as_bytes();
+        let source = self.source.src.ip();
         let (next, is_contact) = match req.record_routes().first() {
-            Some(r) if req.vias().len() > 1 => (
+            Some(r) => (
                 String::from_utf8_lossy(r.uri.as_bytes(rb)).into_owned(),
                 false,
             ),
-            _ => (self.contact_out()?, true),
+            None => (self.contact_out().unwrap_or_default(), true),
         };
-        Some(PartyStart {
+        PartyStart {
             next,
             is_contact,
-            source: self.source.src.ip(),
-        })
+            source,
+            trusted: self.config.is_trusted_peer(source),
+        }
     }
 
     /// This route's request was relayed: a SUBSCRIBE or REFER this router record-routed
@@ -568,13 +800,10 @@ impl RouteContext {
         {
             return Ok(());
         }
-        let Some(subscriber) = self.caller_side() else {
-            return Ok(());
-        };
         let tag = req.from().tag(req.as_bytes()).unwrap_or_default();
         self.config
             .dialogs
-            .expect_notify(req.call_id(), tag, &subscriber, self.now_unix)
+            .expect_notify(req.call_id(), tag, &self.caller_side(), self.now_unix)
     }
 
     /// What a reply `reply` (with a To tag, received from `reply_source`) of this route's
@@ -589,15 +818,17 @@ impl RouteContext {
         let is_ours = |r: &sipwasm_proto::name_addr::NameAddr, text: &[u8]| {
             r.uri.param(text, b"sig").flatten() == Some(sig)
         };
-        let caller = self.caller_side()?;
-        let upstream = req.record_routes();
         // towards the callee: the entry above ours in the reply's Record-Route, else its
         // Contact. Ours is found by its signature, from the bottom (below it are the
         // entries of the request, which a plugin may have removed; a request that
         // spirals back to this router carries the entries of its earlier passages,
         // skipped here; a double Record-Route has two)
         let rrs = reply.record_routes();
-        let earlier = upstream.iter().filter(|r| is_ours(r, rb)).count();
+        let earlier = req
+            .record_routes()
+            .iter()
+            .filter(|r| is_ours(r, rb))
+            .count();
         let mut ours = rrs
             .iter()
             .enumerate()
@@ -613,25 +844,41 @@ impl RouteContext {
         {
             ours = Some(i - 1);
         }
-        let callee_next = match ours {
+        let (next, is_contact) = match ours {
             Some(i) if i > 0 => (
                 String::from_utf8_lossy(rrs[i - 1].uri.as_bytes(b)).into_owned(),
                 false,
             ),
             _ => (
-                String::from_utf8_lossy(reply.contacts().first()?.uri.as_bytes(b)).into_owned(),
+                reply
+                    .contacts()
+                    .first()
+                    .map(|c| String::from_utf8_lossy(c.uri.as_bytes(b)).into_owned())
+                    .unwrap_or_default(),
                 true,
             ),
         };
+        let subscription = req.method() != Method::Invite;
         Some(DialogStart {
             call_id: req.call_id().to_vec(),
             caller_tag: req.from().tag(rb).unwrap_or_default().to_vec(),
             callee_tag: callee_tag.to_vec(),
-            caller,
+            caller: self.caller_side(),
             callee: PartyStart {
-                next: callee_next.0,
-                is_contact: callee_next.1,
+                next,
+                is_contact,
                 source: reply_source,
+                trusted: self.config.is_trusted_peer(reply_source),
+            },
+            subscription,
+            lifetime: if subscription {
+                subscription_lifetime(
+                    expires_of(reply)
+                        .or_else(|| expires_of(req))
+                        .unwrap_or(SUBSCRIPTION_LIFETIME),
+                )
+            } else {
+                CONFIRMED_LIFETIME
             },
         })
     }
@@ -672,29 +919,32 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn start(caller: (&str, bool, &str), callee: (&str, bool, &str)) -> DialogStart {
+    /// A side: its next hop, whether that is its Contact, its source, whether trusted.
+    type Side = (&'static str, bool, &'static str, bool);
+
+    fn start(caller: Side, callee: Side) -> DialogStart {
+        let party = |(next, is_contact, source, trusted): Side| PartyStart {
+            next: next.into(),
+            is_contact,
+            source: ip(source),
+            trusted,
+        };
         DialogStart {
             call_id: b"c1".to_vec(),
             caller_tag: b"a".to_vec(),
             callee_tag: b"b".to_vec(),
-            caller: PartyStart {
-                next: caller.0.into(),
-                is_contact: caller.1,
-                source: ip(caller.2),
-            },
-            callee: PartyStart {
-                next: callee.0.into(),
-                is_contact: callee.1,
-                source: ip(callee.2),
-            },
+            caller: party(caller),
+            callee: party(callee),
+            subscription: false,
+            lifetime: CONFIRMED_LIFETIME,
         }
     }
 
-    fn request(method: &str, from_tag: &str, to_tag: &str) -> SipMessage {
+    fn request(method: &str, from_tag: &str, to_tag: &str, extra: &str) -> SipMessage {
         SipMessage::parse(bytes::Bytes::from(format!(
             "{method} sip:x@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
 From: <sip:a@example.com>;tag={from_tag}\r\nTo: <sip:b@example.com>;tag={to_tag}\r\n\
-Call-ID: c1\r\nCSeq: 2 {method}\r\nContent-Length: 0\r\n\r\n"
+Call-ID: c1\r\nCSeq: 2 {method}\r\n{extra}Content-Length: 0\r\n\r\n"
         )))
         .unwrap()
     }
@@ -702,129 +952,157 @@ Call-ID: c1\r\nCSeq: 2 {method}\r\nContent-Length: 0\r\n\r\n"
     const ALICE: &str = "sip:alice@192.0.2.1:5060";
     const BOB: &str = "sip:bob@198.51.100.2:5060";
     const VICTIM: &str = "sip:x@203.0.113.66:5060";
+    const ALICE_IP: &str = "192.0.2.1";
+    const BOB_IP: &str = "198.51.100.2";
+
+    fn reach(by_caller: bool, to: &str) -> Result<Checked, DialogError> {
+        Ok(Checked {
+            by_caller,
+            reach: Some(ip(to)),
+        })
+    }
 
     #[test]
-    fn each_side_sends_from_where_it_is_and_only_to_the_other() {
+    fn each_side_sends_from_where_it_is_and_reaches_only_the_other() {
         let d = Dialogs::default();
-        d.start(
-            &start((ALICE, true, "192.0.2.1"), (BOB, true, "198.51.100.2")),
-            true,
-            100,
-        )
-        .unwrap();
-        let by_alice = request("BYE", "a", "b");
-        let by_bob = request("BYE", "b", "a");
+        let s = start((ALICE, true, ALICE_IP, false), (BOB, true, BOB_IP, false));
+        d.start(&s, true, 100).unwrap();
+        let by_alice = request("BYE", "a", "b", "");
+        let by_bob = request("BYE", "b", "a", "");
+        // whatever URI it names: only bob's address is where alice's request may go
         assert_eq!(
-            d.check(&by_alice, ip("192.0.2.1"), Some(BOB), 101),
-            Ok(true)
+            d.check(&by_alice, ip(ALICE_IP), Some(VICTIM), 101),
+            reach(true, BOB_IP)
         );
         assert_eq!(
-            d.check(&by_bob, ip("198.51.100.2"), Some(ALICE), 101),
-            Ok(false)
+            d.check(&by_bob, ip(BOB_IP), Some(ALICE), 101),
+            reach(false, ALICE_IP)
         );
-        // the other side's target, or its own
+        // alice claiming to be bob (tags swapped) to reach "the caller", or a third host
+        for (msg, from) in [(&by_bob, ALICE_IP), (&by_alice, "203.0.113.9")] {
+            assert_eq!(
+                d.check(msg, ip(from), Some(ALICE), 101),
+                Err(DialogError::NotFromParty(ip(from)))
+            );
+        }
+        // a flow (no next hop to compare): still only from a party, only to the other
         assert_eq!(
-            d.check(&by_alice, ip("192.0.2.1"), Some(ALICE), 101),
-            Err(DialogError::ElsewhereThan(ALICE.into()))
+            d.check(&by_bob, ip(BOB_IP), None, 101),
+            reach(false, ALICE_IP)
         );
-        // alice claiming to be bob (tags swapped) to reach "the caller"
-        assert_eq!(
-            d.check(&by_bob, ip("192.0.2.1"), Some(ALICE), 101),
-            Err(DialogError::NotFromParty(ip("192.0.2.1")))
-        );
-        // a third host
-        assert_eq!(
-            d.check(&by_alice, ip("203.0.113.9"), Some(BOB), 101),
-            Err(DialogError::NotFromParty(ip("203.0.113.9")))
-        );
-        // a flow (no next hop to compare): still only from a party
-        assert_eq!(d.check(&by_bob, ip("198.51.100.2"), None, 101), Ok(false));
         assert!(d.check(&by_bob, ip("203.0.113.9"), None, 101).is_err());
     }
 
     #[test]
-    fn a_caller_naming_a_victim_as_its_contact_cannot_reach_it() {
-        // review N1: the caller's Contact is the victim; with the tags swapped its
-        // requests would go "to the caller"
+    fn what_a_caller_names_is_not_where_it_is() {
+        // review N1: the caller's Contact (or its Record-Route) is the victim
         let d = Dialogs::default();
         d.start(
-            &start((VICTIM, true, "192.0.2.1"), (BOB, true, "198.51.100.2")),
+            &start((VICTIM, true, ALICE_IP, false), (BOB, true, BOB_IP, false)),
             false,
             100,
         )
         .unwrap();
-        let swapped = request("INVITE", "b", "a");
-        assert!(
-            d.check(&swapped, ip("192.0.2.1"), Some(VICTIM), 101)
-                .is_err()
-        );
-        // (bob's requests do go to the caller's Contact: that is bob's choice)
+        let swapped = request("INVITE", "b", "a", "");
+        assert!(d.check(&swapped, ip(ALICE_IP), Some(VICTIM), 101).is_err());
+        // bob's requests go to alice where her packets came from, not to the victim
         assert_eq!(
-            d.check(&swapped, ip("198.51.100.2"), Some(VICTIM), 101),
-            Ok(false)
+            d.check(&swapped, ip(BOB_IP), Some(VICTIM), 101),
+            reach(false, ALICE_IP)
+        );
+        // and a Contact's host does not make anybody a party
+        assert!(
+            d.check(&swapped, ip("203.0.113.66"), Some(VICTIM), 101)
+                .is_err()
         );
     }
 
     #[test]
-    fn a_ua_behind_a_proxy_that_did_not_record_route_sends_from_its_contact() {
+    fn behind_a_trusted_peer_the_next_hop_it_brought_counts() {
+        // alice's INVITE came through a load balancer at 192.0.2.200 that did not
+        // record-route: alice sends her in-dialog requests herself, and is reached at her
+        // Contact
         let d = Dialogs::default();
-        // alice's INVITE came through a proxy at 192.0.2.200 that did not record-route
         d.start(
-            &start((ALICE, true, "192.0.2.200"), (BOB, true, "198.51.100.2")),
+            &start(
+                (ALICE, true, "192.0.2.200", true),
+                (BOB, true, BOB_IP, false),
+            ),
             true,
             100,
         )
         .unwrap();
-        let by_alice = request("BYE", "a", "b");
+        let by_alice = request("BYE", "a", "b", "");
+        for from in [ALICE_IP, "192.0.2.200"] {
+            assert_eq!(
+                d.check(&by_alice, ip(from), Some(BOB), 101),
+                reach(true, BOB_IP)
+            );
+        }
+        let by_bob = request("BYE", "b", "a", "");
         assert_eq!(
-            d.check(&by_alice, ip("192.0.2.1"), Some(BOB), 101),
-            Ok(true)
+            d.check(&by_bob, ip(BOB_IP), Some(ALICE), 101),
+            Ok(Checked {
+                by_caller: false,
+                reach: None
+            })
         );
         assert_eq!(
-            d.check(&by_alice, ip("192.0.2.200"), Some(BOB), 101),
-            Ok(true)
+            d.check(&by_bob, ip(BOB_IP), Some(VICTIM), 101),
+            Err(DialogError::ElsewhereThan(VICTIM.into()))
         );
+        // without the trust, alice's own address is not hers
+        let d = Dialogs::default();
+        d.start(
+            &start(
+                (ALICE, true, "192.0.2.200", false),
+                (BOB, true, BOB_IP, false),
+            ),
+            true,
+            100,
+        )
+        .unwrap();
+        assert!(d.check(&by_alice, ip(ALICE_IP), Some(BOB), 101).is_err());
     }
 
     #[test]
-    fn target_refreshes_move_contacts_not_proxies() {
+    fn target_refreshes_move_trusted_contacts_not_proxies() {
         let d = Dialogs::default();
         let proxy = "sip:198.51.100.50;lr";
         d.start(
-            &start((ALICE, true, "192.0.2.1"), (proxy, false, "198.51.100.50")),
+            &start(
+                (ALICE, true, "192.0.2.200", true),
+                (proxy, false, "198.51.100.50", true),
+            ),
             true,
             100,
         )
         .unwrap();
-        let reinvite = request("INVITE", "a", "b");
-        let moved = "sip:alice@192.0.2.1:5090";
+        let reinvite = request("INVITE", "a", "b", "");
+        let moved = "sip:alice@192.0.2.7:5090";
         d.refresh_targets(&reinvite, true, Some(moved), Some("sip:bob@10.1.1.1"));
-        let by_bob = request("BYE", "b", "a");
-        assert!(
-            d.check(&by_bob, ip("198.51.100.50"), Some(ALICE), 101)
-                .is_err()
-        );
-        assert_eq!(
-            d.check(&by_bob, ip("198.51.100.50"), Some(moved), 101),
-            Ok(false)
-        );
+        let by_bob = request("BYE", "b", "a", "");
+        let bob_from = ip("198.51.100.50");
+        assert!(d.check(&by_bob, bob_from, Some(ALICE), 101).is_err());
+        assert!(d.check(&by_bob, bob_from, Some(moved), 101).is_ok());
         // bob is behind the proxy: its target stays the proxy
-        let by_alice = request("BYE", "a", "b");
-        assert_eq!(
-            d.check(&by_alice, ip("192.0.2.1"), Some(proxy), 101),
-            Ok(true)
+        let by_alice = request("BYE", "a", "b", "");
+        assert!(
+            d.check(&by_alice, ip("192.0.2.7"), Some(proxy), 101)
+                .is_ok()
         );
     }
 
     #[test]
     fn what_is_not_recorded_and_why() {
         let d = Dialogs::default();
-        let mut long = start((ALICE, true, "192.0.2.1"), (BOB, true, "198.51.100.2"));
+        let mut long = start((ALICE, true, ALICE_IP, false), (BOB, true, BOB_IP, false));
         long.call_id = vec![b'c'; MAX_ID_LEN + 1];
         assert_eq!(d.start(&long, true, 100), Err(StartError::TooLong));
+        // a trusted peer's next hop must be usable; anybody else's does not matter
         let tel = start(
-            ("tel:+1555", true, "192.0.2.1"),
-            (BOB, true, "198.51.100.2"),
+            ("tel:+1555", true, ALICE_IP, true),
+            (BOB, true, BOB_IP, false),
         );
         assert!(matches!(
             d.start(&tel, true, 100),
@@ -832,9 +1110,67 @@ Call-ID: c1\r\nCSeq: 2 {method}\r\nContent-Length: 0\r\n\r\n"
         ));
         assert_eq!(d.not_recorded(), 2);
         assert!(d.is_empty());
+        let tel = start(
+            ("tel:+1555", true, ALICE_IP, false),
+            (BOB, true, BOB_IP, false),
+        );
+        assert_eq!(d.start(&tel, true, 100), Ok(()));
         assert!(d.log_now(100));
         assert!(!d.log_now(130));
         assert!(d.log_now(161));
+    }
+
+    #[test]
+    fn a_full_table_makes_room_from_expired_dialogs_once_a_second() {
+        let d = Dialogs::with_capacity(2, 10);
+        let mut s = start((ALICE, true, ALICE_IP, false), (BOB, true, BOB_IP, false));
+        for tag in ["b1", "b2"] {
+            s.callee_tag = tag.into();
+            d.start(&s, false, 100).unwrap();
+        }
+        s.callee_tag = b"b3".to_vec();
+        assert_eq!(d.start(&s, false, 101), Err(StartError::Full(2)));
+        // an update of a known dialog is no new one
+        s.callee_tag = b"b1".to_vec();
+        assert_eq!(d.start(&s, true, 101), Ok(()));
+        // b2 expires; the sweep of that second is done, the next second's finds it gone
+        s.callee_tag = b"b3".to_vec();
+        let later = 100 + EARLY_LIFETIME;
+        d.last_sweep.store(later, Ordering::Relaxed);
+        assert_eq!(d.start(&s, false, later), Err(StartError::Full(2)));
+        assert_eq!(d.start(&s, false, later + 1), Ok(()));
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.not_recorded(), 2);
+    }
+
+    #[test]
+    fn one_source_starts_so_many_dialogs_and_no_more() {
+        let d = Dialogs::with_capacity(100, 2);
+        let mut s = start((ALICE, true, ALICE_IP, false), (BOB, true, BOB_IP, false));
+        for tag in ["b1", "b2"] {
+            s.callee_tag = tag.into();
+            d.start(&s, true, 100).unwrap();
+        }
+        s.callee_tag = b"b3".to_vec();
+        assert_eq!(
+            d.start(&s, true, 100),
+            Err(StartError::SourceQuota(ip(ALICE_IP), 2))
+        );
+        // another source may; a trusted peer is not counted
+        let mut other = start(
+            (ALICE, true, "192.0.2.9", false),
+            (BOB, true, BOB_IP, false),
+        );
+        other.callee_tag = b"b3".to_vec();
+        assert_eq!(d.start(&other, true, 100), Ok(()));
+        let mut peer = start((ALICE, true, ALICE_IP, true), (BOB, true, BOB_IP, false));
+        peer.callee_tag = b"b4".to_vec();
+        assert_eq!(d.start(&peer, true, 100), Ok(()));
+        // a dialog that ends gives its place back
+        let bye = request("BYE", "a", "b1", "");
+        d.check(&bye, ip(ALICE_IP), None, 101).unwrap();
+        d.purge(101 + ENDED_LIFETIME);
+        assert_eq!(d.start(&s, true, 200), Ok(()));
     }
 
     #[test]
@@ -844,14 +1180,17 @@ Call-ID: c1\r\nCSeq: 2 {method}\r\nContent-Length: 0\r\n\r\n"
         let subscriber = PartyStart {
             next: ALICE.into(),
             is_contact: true,
-            source: ip("192.0.2.1"),
+            source: ip(ALICE_IP),
+            trusted: false,
         };
         d.expect_notify(b"c1", b"a", &subscriber, 100).unwrap();
-        let notify = request("NOTIFY", "b", "a");
-        let notifier = ip("198.51.100.2");
-        assert_eq!(d.check(&notify, notifier, Some(ALICE), 101), Ok(false));
-        assert!(d.check(&notify, notifier, Some(VICTIM), 101).is_err());
-        let bye = request("BYE", "b", "a");
+        let notify = request("NOTIFY", "b", "a", "");
+        let notifier = ip(BOB_IP);
+        assert_eq!(
+            d.check(&notify, notifier, Some(VICTIM), 101),
+            reach(false, ALICE_IP)
+        );
+        let bye = request("BYE", "b", "a", "");
         assert_eq!(
             d.check(&bye, notifier, Some(ALICE), 101),
             Err(DialogError::Unknown)
@@ -866,44 +1205,59 @@ Call-ID: c1\r\nCSeq: 2 {method}\r\nContent-Length: 0\r\n\r\n"
             Err(DialogError::Unknown),
             "purged"
         );
-    }
-
-    #[test]
-    fn a_full_table_makes_room_from_expired_dialogs_once_a_second() {
-        let d = Dialogs::with_capacity(2);
-        let mut s = start((ALICE, true, "192.0.2.1"), (BOB, true, "198.51.100.2"));
-        for (tag, at) in [("b1", 100), ("b2", 100)] {
-            s.callee_tag = tag.into();
-            d.start(&s, false, at).unwrap();
-        }
-        s.callee_tag = b"b3".to_vec();
-        assert_eq!(d.start(&s, false, 101), Err(StartError::Full(2)));
-        // an update of a known dialog is no new one
-        s.callee_tag = b"b1".to_vec();
-        assert_eq!(d.start(&s, true, 101), Ok(()));
-        // b2 expires; the sweep of second 101 is done, the next second's finds it gone
-        s.callee_tag = b"b3".to_vec();
-        let later = 100 + EARLY_LIFETIME;
-        d.last_sweep.store(later, Ordering::Relaxed);
-        assert_eq!(d.start(&s, false, later), Err(StartError::Full(2)));
-        assert_eq!(d.start(&s, false, later + 1), Ok(()));
-        assert_eq!(d.len(), 2);
-        assert_eq!(d.not_recorded(), 2);
+        // behind a trusted peer: to its next hop only
+        let trusted = PartyStart {
+            trusted: true,
+            ..subscriber
+        };
+        d.expect_notify(b"c1", b"a", &trusted, 200).unwrap();
+        assert!(d.check(&notify, notifier, Some(ALICE), 201).is_ok());
+        assert!(d.check(&notify, notifier, Some(VICTIM), 201).is_err());
     }
 
     #[test]
     fn early_dialogs_end_with_a_failure_confirmed_ones_do_not() {
         let d = Dialogs::default();
-        let s = start((ALICE, true, "192.0.2.1"), (BOB, true, "198.51.100.2"));
+        let s = start((ALICE, true, ALICE_IP, false), (BOB, true, BOB_IP, false));
         d.start(&s, false, 100).unwrap();
         d.fail(b"c1", b"a", b"b");
         assert!(d.is_empty());
         d.start(&s, true, 100).unwrap();
+        assert!(d.is_confirmed(b"c1", b"b", b"a"));
         d.fail(b"c1", b"a", b"b");
         assert_eq!(d.len(), 1);
         // a BYE leaves it for its retransmissions only
-        let by_alice = request("BYE", "a", "b");
-        d.check(&by_alice, ip("192.0.2.1"), Some(BOB), 200).unwrap();
+        let by_alice = request("BYE", "a", "b", "");
+        d.check(&by_alice, ip(ALICE_IP), Some(BOB), 200).unwrap();
         assert_eq!(d.purge(200 + ENDED_LIFETIME), 1);
+    }
+
+    #[test]
+    fn subscriptions_live_as_long_as_they_say() {
+        let d = Dialogs::default();
+        let mut s = start((ALICE, true, ALICE_IP, false), (BOB, true, BOB_IP, false));
+        s.subscription = true;
+        s.lifetime = subscription_lifetime(600);
+        d.start(&s, true, 100).unwrap();
+        assert_eq!(d.purge(100 + 600 + ENDED_LIFETIME), 1, "expired");
+        d.start(&s, true, 100).unwrap();
+        // a refresh for an hour keeps it
+        let refresh = request("SUBSCRIBE", "a", "b", "Expires: 3600\r\n");
+        d.check(&refresh, ip(ALICE_IP), Some(BOB), 200).unwrap();
+        assert_eq!(d.purge(100 + 600 + ENDED_LIFETIME), 0);
+        // the notifier ends it
+        let last = request(
+            "NOTIFY",
+            "b",
+            "a",
+            "Subscription-State: terminated;reason=timeout\r\n",
+        );
+        d.check(&last, ip(BOB_IP), Some(ALICE), 300).unwrap();
+        assert_eq!(d.purge(300 + ENDED_LIFETIME), 1);
+        // inside a call (REFER's NOTIFY) the call goes on
+        let call = start((ALICE, true, ALICE_IP, false), (BOB, true, BOB_IP, false));
+        d.start(&call, true, 100).unwrap();
+        d.check(&last, ip(BOB_IP), Some(ALICE), 300).unwrap();
+        assert_eq!(d.purge(300 + ENDED_LIFETIME), 0);
     }
 }

@@ -265,10 +265,14 @@ impl RouteContext {
     /// `add_contact_alias()`: unless the Contact already is the source address over the
     /// same transport, add `;alias=IP~PORT~PROTO` of the source right after its host and
     /// port. An `alias` the UA wrote itself is removed first: the parameter is this
-    /// router's, and would send the other side's requests wherever the UA says. True
-    /// when added.
+    /// router's, and would send the other side's requests wherever the UA says. A reply
+    /// that a proxy after this router record-routed is left alone: requests of the
+    /// dialog go to that proxy, which knows where its UA is. True when added.
     pub fn add_contact_alias(&mut self) -> Result<bool, NatError> {
         let u = self.contact_to_change()?;
+        if !self.msg.is_request() && !self.replier_is_next_to_us() {
+            return Ok(false);
+        }
         let b = self.msg.as_bytes();
         let src = self.source.src;
         let uri_transport = u
@@ -604,6 +608,18 @@ mod tests {
             sent_contact(&c),
             "<sip:alice@192.168.1.5;alias=192.0.2.1~40000~1>"
         );
+        // a callee's answer: aliased when it comes straight from the UA, not through a
+        // proxy after us that record-routed it (requests go to that proxy)
+        let reply = |rr: &str| {
+            format!(
+                "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n{rr}\
+From: <sip:a@example.com>;tag=a\r\nTo: <sip:b@example.com>;tag=b\r\nCall-ID: r1\r\n\
+CSeq: 1 INVITE\r\nContact: <sip:bob@192.168.1.9:5060>\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        assert_eq!(ctx_from(&reply("")).add_contact_alias(), Ok(true));
+        let via_edge = reply("Record-Route: <sip:edge.example.com;lr>\r\n");
+        assert_eq!(ctx_from(&via_edge).add_contact_alias(), Ok(false));
         // set_contact_alias always adds, at the end; trim drops an older one
         let mut c = ctx_from(&nated("<sip:alice@192.168.1.5;alias=10.0.0.1~1~1;ob>"));
         c.set_contact_alias(true).unwrap();

@@ -22,23 +22,27 @@ pub(crate) fn cfg() -> Arc<LocalConfig> {
 }
 
 fn new_cfg() -> Arc<LocalConfig> {
-    Arc::new(LocalConfig::new(
-        vec![
-            Listener {
-                transport: Transport::Udp,
-                addr: UDP.parse().unwrap(),
-            },
-            Listener {
-                transport: Transport::Tcp,
-                addr: TCP.parse().unwrap(),
-            },
-        ],
-        vec![Alias {
-            host: "proxy.example.com".into(),
-            port: None,
-        }],
-        None,
-    ))
+    Arc::new(
+        LocalConfig::new(
+            vec![
+                Listener {
+                    transport: Transport::Udp,
+                    addr: UDP.parse().unwrap(),
+                },
+                Listener {
+                    transport: Transport::Tcp,
+                    addr: TCP.parse().unwrap(),
+                },
+            ],
+            vec![Alias {
+                host: "proxy.example.com".into(),
+                port: None,
+            }],
+            None,
+        )
+        // the benchmarking network stands for load balancers that do not record-route
+        .with_trusted_peers(vec!["198.18.0.0/15".parse().unwrap()]),
+    )
 }
 
 pub(crate) fn ctx_from(text: &str) -> RouteContext {

@@ -245,6 +245,19 @@ impl RouteContext {
         self.record_route.as_ref()
     }
 
+    /// For a reply: true unless it came through a proxy after this router — one that
+    /// record-routed it (its top Record-Route is not one of ours), or the next Route its
+    /// in-dialog request was sent to —, i.e. the UA that answered is next to us.
+    pub(crate) fn replier_is_next_to_us(&self) -> bool {
+        let b = self.msg.as_bytes();
+        !self.to_route_proxy
+            && self
+                .msg
+                .record_routes()
+                .first()
+                .is_none_or(|r| matches!(self.own_uri(r.uri.as_bytes(b)), Some(Own::Rr(_))))
+    }
+
     /// True once `loose_route` refused the request (403 sent): it is not relayed.
     pub fn is_refused(&self) -> bool {
         self.refused
@@ -552,28 +565,50 @@ impl RouteContext {
             self.lumps
                 .insert_at(at, format!("Route: <{ruri}>\r\n").into_bytes());
             self.new_ruri = Some(next_text);
+            self.to_route_proxy = true;
         } else {
             self.remove_route_entries(&removed);
             self.dst_uri = Some(next_text);
+            self.to_route_proxy = true;
         }
         self.ruri_new = true;
         Ok(Routed::RouteSet)
     }
 
-    /// An in-dialog request may go to `next` only when its dialog is one this router
-    /// record-routed and `next` is where that dialog's requests in this direction go
-    /// (`None`: a flow, whose signed token fixes the target).
+    /// An in-dialog request may go on only when its dialog is one this router
+    /// record-routed, it comes from the side it claims, and it goes to the other side:
+    /// to the address that side's messages came from (checked when it is relayed), or,
+    /// behind a trusted peer, to `next` when that is the side's next hop (`None`: a
+    /// flow, whose signed token fixes the target). See [`crate::dialog`].
     fn check_dialog(&mut self, next: Option<&str>) -> Result<(), RrError> {
         match self
             .config
             .dialogs
             .check(&self.msg, self.source.src.ip(), next, self.now_unix)
         {
-            Ok(by_caller) => {
-                self.dialog_side = Some(by_caller);
+            Ok(c) => {
+                self.dialog_side = Some(c.by_caller);
+                self.dialog_reach = c.reach;
                 Ok(())
             }
             Err(e) => Err(self.refuse(&e.to_string())),
+        }
+    }
+
+    /// A request checked against its dialog may be sent to `dst` only when that is where
+    /// the other side is (see [`RouteContext::dialog_reach`]); otherwise it is refused
+    /// (403) like a forged one.
+    pub(crate) fn check_reach(
+        &mut self,
+        dst: std::net::SocketAddr,
+    ) -> Result<(), crate::tm::TmError> {
+        match self.dialog_reach {
+            Some(ip) if ip != dst.ip() => {
+                let why = format!("the request leaves its dialog (to {dst})");
+                self.refuse(&why);
+                Err(crate::tm::TmError::Invalid(why))
+            }
+            _ => Ok(()),
         }
     }
 

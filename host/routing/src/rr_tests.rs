@@ -331,6 +331,26 @@ fn loose_routing_follows_our_signed_record_route() {
     assert_eq!(c.loose_route(), Ok(Routed::NoRoute));
 }
 
+/// What the example plugin does with an in-dialog request — `loose_route`, the alias of
+/// the Request-URI when no Route said where, `t_relay` — and whether it was refused
+/// (403), whatever step refused it.
+fn refused(mut c: RouteContext) -> bool {
+    match c.loose_route() {
+        Err(RrError::Forbidden(_)) => {
+            assert!(c.t_relay(None).is_err(), "refused, yet relayed");
+            return true;
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => {}
+    }
+    if c.dst_uri().is_none() {
+        let _ = c.handle_ruri_alias();
+    }
+    let relayed = c.t_relay(None).is_ok();
+    assert_eq!(relayed, !c.is_refused(), "not relayed for another reason");
+    !relayed
+}
+
 #[test]
 fn a_party_cannot_take_its_dialog_elsewhere() {
     // a caller who got our signed Record-Route back (anybody who calls through the
@@ -370,53 +390,42 @@ fn a_party_cannot_take_its_dialog_elsewhere() {
             ),
         ),
         (
-            "bob's target over another transport",
-            in_dialog_of(
-                "d-replay",
-                "BYE",
-                &rr,
-                "sip:bob@10.0.0.9:5080;transport=tcp",
-            ),
-        ),
-        (
             "alice with the tags swapped, to her own Contact",
             from_callee_of("d-replay", "BYE", &rr, ALICE),
         ),
+        (
+            "our Record-Route with `received` appended (not covered by its signature)",
+            in_dialog_of(
+                "d-replay",
+                "BYE",
+                &rr.replace(";sig=", ";received=sip:127.0.0.1:5999;sig="),
+                bob,
+            ),
+        ),
     ] {
-        let mut c = ctx_from(&text);
-        assert!(
-            matches!(c.loose_route(), Err(RrError::Forbidden(_))),
-            "{what}"
-        );
-        assert!(c.t_relay(None).is_err(), "{what}");
+        assert!(refused(ctx_from(&text)), "{what}");
     }
-    // bob may not send elsewhere than alice's Contact either
-    let mut c = at_bob(&from_callee_of("d-replay", "BYE", &rr, victim));
-    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
-    // our Record-Route with `received` appended: the signature does not cover it
-    let tampered = rr.replace(";sig=", ";received=sip:127.0.0.1:5999;sig=");
-    let mut c = ctx_from(&in_dialog_of("d-replay", "BYE", &tampered, bob));
-    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
-    let mut c = ctx_from(&in_dialog_of("d-replay", "INVITE", &rr, bob));
-    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
-    // the dialog's own target still works, and a target refresh moves it once it is
-    // accepted: bob's 2xx to alice's re-INVITE brings his new Contact
-    let msg = c.msg().clone();
-    c.config()
-        .dialogs
-        .refresh_targets(&msg, true, Some(ALICE), Some("sip:bob@10.0.0.10:5090"));
-    let mut c = ctx_from(&in_dialog_of(
+    // bob may not send elsewhere than to alice either
+    assert!(refused(at_bob(&from_callee_of(
+        "d-replay", "BYE", &rr, victim
+    ))));
+    // each goes where the other is, whatever the transport or port its URI names
+    for target in [bob, "sip:bob@10.0.0.9:5080;transport=tcp"] {
+        assert!(!refused(ctx_from(&in_dialog_of(
+            "d-replay", "INVITE", &rr, target
+        ))));
+    }
+    assert!(!refused(at_bob(&from_callee_of(
+        "d-replay", "BYE", &rr, ALICE
+    ))));
+    // a phone that moved to another address is not reached there (its peer's requests
+    // follow its packets' source): what it writes in a Contact names no address
+    assert!(refused(ctx_from(&in_dialog_of(
         "d-replay",
         "BYE",
         &rr,
         "sip:bob@10.0.0.10:5090",
-    ));
-    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
-    let mut c = ctx_from(&in_dialog_of("d-replay", "BYE", &rr, bob));
-    assert!(
-        matches!(c.loose_route(), Err(RrError::Forbidden(_))),
-        "the old target"
-    );
+    ))));
 }
 
 #[test]
@@ -427,29 +436,86 @@ fn a_caller_cannot_swap_the_tags_to_reach_what_it_named() {
     let victim = "sip:x@203.0.113.66:5060";
     let inv = invite(&format!("Contact: <{victim}>\r\n")).replace("Call-ID: c1", "Call-ID: d-swap");
     let rr = dialog_with(ctx_from(&inv), UDP, Transport::Udp, None, bob).remove(0);
-    let mut c = ctx_from(&from_callee_of("d-swap", "INVITE", &rr, victim));
-    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
-    assert!(c.t_relay(None).is_err());
-    // bob's own requests do go to the Contact alice gave (that is what she asked for)
-    let mut c = at_bob(&from_callee_of("d-swap", "BYE", &rr, victim));
-    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
-    // the same with the victim as a "proxy" in alice's Record-Route: a request with a
-    // single Via comes from the UA itself, whose Record-Route is ignored
+    assert!(refused(ctx_from(&from_callee_of(
+        "d-swap", "INVITE", &rr, victim
+    ))));
+    // bob's own requests go to alice where her packets come from, not to the victim
+    assert!(refused(at_bob(&from_callee_of(
+        "d-swap", "BYE", &rr, victim
+    ))));
+    let alice_there = "sip:alice@192.0.2.1:40000";
+    assert!(!refused(at_bob(&from_callee_of(
+        "d-swap",
+        "BYE",
+        &rr,
+        alice_there
+    ))));
+    // the same with the victim as a "proxy" in alice's Record-Route
     let inv = invite(&format!(
         "Contact: <{ALICE}>\r\nRecord-Route: <sip:203.0.113.66;lr>\r\n"
     ))
     .replace("Call-ID: c1", "Call-ID: d-swap-rr");
     let rr = dialog_with(ctx_from(&inv), UDP, Transport::Udp, None, bob).remove(0);
     let routes = format!("{rr}, <sip:203.0.113.66;lr>");
-    let mut c = ctx_from(&from_callee_of("d-swap-rr", "INVITE", &routes, ALICE));
-    assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
-    let mut c = at_bob(&from_callee_of("d-swap-rr", "BYE", &routes, ALICE));
+    assert!(refused(ctx_from(&from_callee_of(
+        "d-swap-rr",
+        "INVITE",
+        &routes,
+        ALICE
+    ))));
     assert!(
-        matches!(c.loose_route(), Err(RrError::Forbidden(_))),
+        refused(at_bob(&from_callee_of("d-swap-rr", "BYE", &routes, ALICE))),
         "not even bob's requests follow it"
     );
-    let mut c = at_bob(&from_callee_of("d-swap-rr", "BYE", &rr, ALICE));
-    assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
+    assert!(!refused(at_bob(&from_callee_of(
+        "d-swap-rr",
+        "BYE",
+        &rr,
+        ALICE
+    ))));
+}
+
+#[test]
+fn behind_a_trusted_peer_the_contacts_and_their_refreshes_count() {
+    // alice's INVITE comes through a load balancer that does not record-route, one of
+    // `[router] trusted_peers` (198.18.0.0/15 in these tests): alice sends her in-dialog
+    // requests herself and is reached at her Contact, which a target refresh moves
+    let bob = "sip:bob@10.0.0.9:5080";
+    let inv = invite(&format!("Contact: <{ALICE}>\r\n")).replace("Call-ID: c1", "Call-ID: d-lb");
+    let rr = dialog_with(
+        ctx_at(&inv, "198.18.0.1:5060"),
+        UDP,
+        Transport::Udp,
+        None,
+        bob,
+    )
+    .remove(0);
+    assert!(!refused(ctx_from(&in_dialog_of("d-lb", "BYE", &rr, bob))));
+    assert!(!refused(at_bob(&from_callee_of(
+        "d-lb", "INFO", &rr, ALICE
+    ))));
+    assert!(refused(at_bob(&from_callee_of(
+        "d-lb",
+        "INFO",
+        &rr,
+        "sip:alice@192.0.2.1:40001"
+    ))));
+    // alice moves; once bob accepted (2xx), she is there and sends from there
+    let mut c = ctx_from(&in_dialog_of("d-lb", "INVITE", &rr, bob));
+    c.loose_route().unwrap();
+    let moved = "sip:alice@192.0.2.7:5090";
+    let msg = c.msg().clone();
+    c.config()
+        .dialogs
+        .refresh_targets(&msg, true, Some(moved), None);
+    assert!(refused(at_bob(&from_callee_of("d-lb", "INFO", &rr, ALICE))));
+    assert!(!refused(at_bob(&from_callee_of(
+        "d-lb", "INFO", &rr, moved
+    ))));
+    assert!(!refused(ctx_at(
+        &in_dialog_of("d-lb", "INFO", &rr, bob),
+        "192.0.2.7:5090"
+    )));
 }
 
 #[test]

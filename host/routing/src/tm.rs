@@ -209,6 +209,7 @@ impl RouteContext {
         c.contact_changed = false;
         c.contact_out = None;
         c.dialog_side = None;
+        c.dialog_reach = None;
         // the request's lumps carry offsets into the request: a reply starts with none
         c.lumps = Default::default();
         c.header_edits = false;
@@ -452,6 +453,10 @@ impl RouteContext {
                 "no branch to relay: set $ru or $du, append a branch or load contacts first".into(),
             ));
         }
+        // a request of a dialog goes to the other side only
+        for hop in plans.iter().flat_map(|p| &p.hops) {
+            self.check_reach(hop.addr)?;
+        }
         // relayed: the set is consumed (a failure route forks only what it adds)
         self.branches.clear();
         self.ruri_new = false;
@@ -470,6 +475,7 @@ impl RouteContext {
         let branch = self.main_branch();
         let target = dst.or(branch.dst_uri.as_deref()).unwrap_or(&branch.uri);
         let hop = self.resolve_all(target)?[0];
+        self.check_reach(hop.addr)?;
         let local = self.send_socket(&hop, branch.socket).ok_or_else(|| {
             TmError::NoDestination(format!("no {} socket for {}", hop.transport, hop.addr))
         })?;

@@ -86,6 +86,13 @@ pub struct RouterSection {
     /// routers accept each other's; without it the key is random per process.
     #[serde(default)]
     pub secret: Option<String>,
+    /// Proxies next to this router that may not record-route (load balancers, SBCs of a
+    /// carrier ...): IP addresses or networks (`10.0.0.0/8`). For a dialog whose request
+    /// or reply came from one, the Contact and Record-Route it brought are the next hop,
+    /// and the UAs behind it may send their in-dialog requests themselves. Anybody else
+    /// is reached, inside a dialog, only at the address its messages came from.
+    #[serde(default)]
+    pub trusted_peers: Vec<String>,
 }
 
 /// `[tcp]`
@@ -649,6 +656,8 @@ pub struct Config {
     pub natping: sipwasm_routing::NatPing,
     /// `[registrar] path_from`.
     pub path_from: Vec<std::net::IpAddr>,
+    /// `[router] trusted_peers`.
+    pub trusted_peers: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -906,6 +915,19 @@ impl Config {
                 )
             })?);
         }
+        let mut trusted_peers = Vec::new();
+        for (i, a) in file.router.trusted_peers.iter().enumerate() {
+            let net = a
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        &format!("router.trusted_peers[{i}]"),
+                        format!("{a:?} is neither an IP address nor a network (10.0.0.0/8)"),
+                    )
+                })?;
+            trusted_peers.push(net);
+        }
         let nh = &file.nathelper;
         if nh.natping_interval > 3600 {
             return Err(invalid(
@@ -976,6 +998,7 @@ impl Config {
                 method: nh.sipping_method.clone(),
             },
             path_from,
+            trusted_peers,
         })
     }
 }
@@ -1200,6 +1223,25 @@ cache_dir = "cache"
         assert_eq!(c.aliases[1].port, Some(5070));
         assert_eq!(c.default_tenant().deadline, Duration::from_millis(10));
         assert_eq!(c.default_tenant().memory_limit, 16 << 20);
+    }
+
+    #[test]
+    fn trusted_peers_are_addresses_or_networks() {
+        let text = GOOD.replace(
+            "workers = 2",
+            "workers = 2\ntrusted_peers = [\"10.0.0.0/8\", \"192.0.2.7\", \"2001:db8::/32\"]",
+        );
+        let c = Config::parse(&text, Path::new("r.toml")).unwrap();
+        let nets: Vec<String> = c.trusted_peers.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+        let text = GOOD.replace(
+            "workers = 2",
+            "workers = 2\ntrusted_peers = [\"lb.example.com\"]",
+        );
+        let e = Config::parse(&text, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("router.trusted_peers[0]"), "{e}");
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         secret: cfg.secret.clone(),
         natping: cfg.natping.clone(),
         path_from: cfg.path_from.clone(),
+        trusted_peers: cfg.trusted_peers.clone(),
         advertise: cfg
             .listen
             .iter()

@@ -1296,8 +1296,21 @@ impl Proxy {
         let mut c = cell.lock().expect("not poisoned");
         match c.on_response(now, n, &msg, &mut out) {
             ResponseStep::Retransmitted2xx => {
-                // also a branch's first 2xx after its timer fired: its dialog is real
-                self.track_dialog(&c, &msg, msg.status().unwrap_or(0), &source);
+                // also a branch's first 2xx after its timer fired: its dialog is real (a
+                // retransmission of a 2xx already recorded changes nothing: it skipped
+                // the onreply route that made the first one's Contact)
+                let req = c.user.ctx.msg();
+                let b = msg.as_bytes();
+                if !c.user.ctx.has_totag()
+                    && !c.user.ctx.config().dialogs.is_confirmed(
+                        msg.call_id(),
+                        msg.from().tag(b).unwrap_or_default(),
+                        msg.to().tag(b).unwrap_or_default(),
+                    )
+                    && sipwasm_routing::dialog::forms_dialog(req.method())
+                {
+                    self.track_dialog(&c, &msg, msg.status().unwrap_or(0), &source);
+                }
             }
             ResponseStep::Absorbed => {
                 // a callee's failure the caller does not need (its 487 after our CANCEL):

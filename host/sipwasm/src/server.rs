@@ -57,6 +57,8 @@ pub struct ServerSettings {
     pub natping: sipwasm_routing::NatPing,
     /// Sources whose REGISTERs may carry a Path of another make.
     pub path_from: Vec<std::net::IpAddr>,
+    /// `[router] trusted_peers`.
+    pub trusted_peers: Vec<ipnet::IpNet>,
     /// `advertise` addresses of listeners: transport, the listen address as configured
     /// (port 0 matches the port bound), and what to advertise.
     pub advertise: Vec<(Transport, SocketAddr, sipwasm_transport::Advertise)>,
@@ -514,6 +516,7 @@ impl Server {
         .with_services(proxy.services())
         .with_secret_opt(settings.secret.as_deref())
         .with_path_from(settings.path_from.clone())
+        .with_trusted_peers(settings.trusted_peers.clone())
         .with_msrp_sipmsg(settings.msrp_sipmsg);
         for (t, a) in &addrs {
             let advertised = settings.advertise.iter().find(|(at, aa, _)| {
