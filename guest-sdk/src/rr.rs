@@ -60,7 +60,9 @@ pub fn record_route_params(params: impl AsRef<str>) -> Result<(), Error> {
 
 /// Process the Route headers (see [`Routed`]). In a dialog the top Route must be this
 /// router's Record-Route for this dialog: otherwise the router answers 403 and this
-/// returns [`Error::Forbidden`], which `?` turns into the end of the route.
+/// returns [`Error::Forbidden`], which `?` turns into the end of the route. An in-dialog
+/// request with no Route ([`Routed::NoRoute`] and a To tag) was checked against no dialog:
+/// answer it 404 as the examples do, do not relay it.
 pub fn loose_route() -> Result<Routed, Error> {
     wit::loose_route()
 }

@@ -998,6 +998,66 @@ CSeq: {cseq} {method}\r\n\
 }
 
 #[test]
+fn a_branch_route_cannot_take_a_dialog_request_elsewhere() {
+    // t_relay checks where an in-dialog request goes; a branch route may change $du
+    // after that (per-branch NAT handling does): the branch is still sent to the other
+    // side of the dialog only, else it fails with 403 and nothing reaches the victim
+    let bob = FakeUas::new();
+    let r = TestRouter::start_with("probe", proxy_opts(&bob.uri("callee")));
+    let alice = FakeUas::bind("127.0.0.2:0");
+    let victim = FakeUas::bind("127.0.0.4:0");
+    let call = "branch-du-1";
+    let invite = format!(
+        "INVITE sip:relay@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-branch-du-1;rport\r\n\
+Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=a1\r\nTo: <sip:b@example.com>\r\n\
+Call-ID: {call}\r\nCSeq: 1 INVITE\r\nContact: <{}>\r\nContent-Length: 0\r\n\r\n",
+        r.udp,
+        alice.addr,
+        alice.uri("alice")
+    );
+    alice.sock.send_to(invite.as_bytes(), r.udp).unwrap();
+    let (fwd, from) = bob
+        .recv_request(Duration::from_secs(2))
+        .expect("the INVITE");
+    let route = hdr(&fwd, "Record-Route").expect("record-routed");
+    bob.respond(&fwd, from, 200, "OK", "b1");
+    recv_matching(&alice.sock, Duration::from_secs(2), |m| {
+        m.status() == Some(200)
+    })
+    .expect("the 200");
+    let message = |cseq: u32, du: &str| {
+        dialog_request(
+            "MESSAGE",
+            &bob.uri("uas"),
+            &alice,
+            ("a1", "b1"),
+            call,
+            cseq,
+            &format!("Route: {route}\r\nX-Branch-Du: {du}\r\n"),
+        )
+    };
+    // to bob, through the branch route: relayed
+    alice
+        .sock
+        .send_to(message(2, &bob.uri("uas")).as_bytes(), r.udp)
+        .unwrap();
+    let (m, from) = bob.recv_request(Duration::from_secs(2)).expect("relayed");
+    assert_eq!(m.cseq().number, 2);
+    bob.respond(&m, from, 200, "OK", "b1");
+    // to the victim: refused
+    alice
+        .sock
+        .send_to(message(3, &victim.uri("victim")).as_bytes(), r.udp)
+        .unwrap();
+    let answer = recv_matching(&alice.sock, Duration::from_secs(3), |m| {
+        m.status().is_some_and(|c| c >= 200) && m.cseq().number == 3
+    })
+    .expect("an answer");
+    assert_eq!(answer.status(), Some(403));
+    assert!(victim.recv_request(Duration::from_millis(300)).is_none());
+}
+
+#[test]
 fn a_target_refresh_moves_the_dialog_only_when_accepted() {
     // RFC 3261 §12.2: the remote target changes with the 2xx of a target refresh. A
     // re-INVITE with a new Contact that the callee refuses (491) leaves the caller where

@@ -755,6 +755,13 @@ impl RouteContext {
         self.dialog_reach
     }
 
+    /// True when this request may be sent to `dst`: it is no in-dialog request checked
+    /// against an untrusted side, or `dst` is where that side is. The proxy asks this of
+    /// every address it sends a branch to, wherever a branch route or DNS sent it.
+    pub fn may_reach(&self, dst: std::net::SocketAddr) -> bool {
+        self.dialog_reach.is_none_or(|ip| ip == dst.ip())
+    }
+
     /// The Contact URI of this message as it goes out: the nathelper functions' version
     /// when they changed it, else as received.
     pub fn contact_out(&self) -> Option<String> {

@@ -595,21 +595,12 @@ impl RouteContext {
         }
     }
 
-    /// A request checked against its dialog may be sent to `dst` only when that is where
-    /// the other side is (see [`RouteContext::dialog_reach`]); otherwise it is refused
-    /// (403) like a forged one.
-    pub(crate) fn check_reach(
-        &mut self,
-        dst: std::net::SocketAddr,
-    ) -> Result<(), crate::tm::TmError> {
-        match self.dialog_reach {
-            Some(ip) if ip != dst.ip() => {
-                let why = format!("the request leaves its dialog (to {dst})");
-                self.refuse(&why);
-                Err(crate::tm::TmError::Invalid(why))
-            }
-            _ => Ok(()),
-        }
+    /// Refuse (403, like a forged request) a request checked against its dialog that
+    /// would go to `dst`, not where the other side is (see [`RouteContext::may_reach`]).
+    pub(crate) fn leaves_dialog(&mut self, dst: std::net::SocketAddr) -> crate::tm::TmError {
+        let why = format!("the request leaves its dialog (to {dst})");
+        self.refuse(&why);
+        crate::tm::TmError::Invalid(why)
     }
 
     /// Remove the Route entries `indices` (of all Route headers in order) with lumps: a

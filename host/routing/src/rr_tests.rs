@@ -429,6 +429,43 @@ fn a_party_cannot_take_its_dialog_elsewhere() {
 }
 
 #[test]
+fn of_a_dialog_request_s_destinations_only_the_other_side_is_kept() {
+    // a branch set in a dialog: the branch to bob goes, the one to a victim is dropped
+    // (as an address of a dual-stack name that is not the side's would be); with no
+    // destination of the side left, the request is refused
+    let bob = "sip:bob@10.0.0.9:5080";
+    let victim = "sip:victim@127.0.0.1:5999";
+    let rr = dialog("d-keep", UDP, Transport::Udp, None, bob).remove(0);
+    let mut c = ctx_from(&in_dialog_of("d-keep", "INVITE", &rr, bob));
+    c.loose_route().unwrap();
+    assert!(!c.may_reach(victim_addr()) && c.may_reach("10.0.0.9:7000".parse().unwrap()));
+    c.append_branch(Some(victim)).unwrap();
+    c.t_relay(None).unwrap();
+    let hops: Vec<_> = c
+        .take_intents()
+        .into_iter()
+        .flat_map(|i| match i {
+            crate::tm::TmIntent::Relay(plans) => plans,
+            _ => Vec::new(),
+        })
+        .flat_map(|p| p.hops)
+        .map(|h| h.addr.to_string())
+        .collect();
+    assert_eq!(hops, ["10.0.0.9:5080"]);
+    assert!(!c.is_refused());
+    let mut c = ctx_from(&in_dialog_of("d-keep", "INVITE", &rr, bob));
+    c.loose_route().unwrap();
+    c.pv_set(&crate::pv::PvSpec::parse("$du").unwrap(), victim.into())
+        .unwrap();
+    assert!(c.t_relay(None).is_err() && c.is_refused());
+    assert!(c.forward(Some(victim)).is_err());
+}
+
+fn victim_addr() -> std::net::SocketAddr {
+    "127.0.0.1:5999".parse().unwrap()
+}
+
+#[test]
 fn a_caller_cannot_swap_the_tags_to_reach_what_it_named() {
     // review N1: the caller's Contact is the victim; with the From and To tags swapped,
     // its requests would claim to be bob's and go "to the caller"

@@ -453,9 +453,17 @@ impl RouteContext {
                 "no branch to relay: set $ru or $du, append a branch or load contacts first".into(),
             ));
         }
-        // a request of a dialog goes to the other side only
-        for hop in plans.iter().flat_map(|p| &p.hops) {
-            self.check_reach(hop.addr)?;
+        // a request of a dialog goes to the other side only: of the addresses a target
+        // resolves to, only that side's (a dual-stack name keeps its matching address)
+        if self.dialog_reach.is_some() {
+            let first = plans[0].hops[0].addr;
+            for p in &mut plans {
+                p.hops.retain(|h| self.may_reach(h.addr));
+            }
+            plans.retain(|p| !p.hops.is_empty());
+            if plans.is_empty() {
+                return Err(self.leaves_dialog(first));
+            }
         }
         // relayed: the set is consumed (a failure route forks only what it adds)
         self.branches.clear();
@@ -474,8 +482,11 @@ impl RouteContext {
         self.check_hops()?;
         let branch = self.main_branch();
         let target = dst.or(branch.dst_uri.as_deref()).unwrap_or(&branch.uri);
-        let hop = self.resolve_all(target)?[0];
-        self.check_reach(hop.addr)?;
+        let hops = self.resolve_all(target)?;
+        let hop = match hops.iter().find(|h| self.may_reach(h.addr)) {
+            Some(h) => *h,
+            None => return Err(self.leaves_dialog(hops[0].addr)),
+        };
         let local = self.send_socket(&hop, branch.socket).ok_or_else(|| {
             TmError::NoDestination(format!("no {} socket for {}", hop.transport, hop.addr))
         })?;

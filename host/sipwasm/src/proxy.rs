@@ -1019,8 +1019,22 @@ impl Proxy {
         now: Instant,
         out: &mut Vec<Send>,
     ) -> bool {
-        let Some((&hop, rest)) = hops.split_first() else {
+        // a request of a dialog goes to the other side only, wherever a branch route, a
+        // failure route or DNS sends it (t_relay checked the plan it made; a branch route
+        // may have changed $ru or $du since)
+        let reachable: Vec<NextHop> = hops
+            .iter()
+            .copied()
+            .filter(|h| bctx.may_reach(h.addr))
+            .collect();
+        let out_of_reach = reachable.is_empty();
+        let Some(&hop) = reachable.first().or(hops.first()) else {
             return false;
+        };
+        let rest = if out_of_reach {
+            &[][..]
+        } else {
+            &reachable[1..]
         };
         let Some(sock) = bctx.send_socket(&hop, branch.socket) else {
             tracing::info!("no {} socket to reach {}", hop.transport, hop.addr);
@@ -1036,6 +1050,13 @@ impl Proxy {
             no_connect: branch.no_connect && hop.transport.is_stream(),
         };
         let invite = bctx.msg().method() == Method::Invite;
+        if out_of_reach {
+            tracing::info!(dest = %hop.addr, "branch not sent: the request leaves its dialog");
+            if let Err(e) = cell.add_failed_branch(now, param, invite, target, 403, "Forbidden") {
+                tracing::info!("branch not added: {e}");
+            }
+            return false;
+        }
         if target.no_connect
             && !self
                 .sender()

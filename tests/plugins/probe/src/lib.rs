@@ -45,7 +45,8 @@
 //! sets the relay flags; a relay error is answered 400), and so is every response with a
 //! further hop.
 //!
-//! Requests with Route headers follow them (`loose_route` + `t_relay`) first.
+//! Requests with Route headers follow them (`loose_route` + `t_relay`) first; with
+//! `X-Branch-Du: URI` a branch route sets `$du` to it.
 //! | other      | 404 No Such Probe                                                      |
 
 use sipwasm_sdk::{
@@ -97,6 +98,9 @@ fn reply_with(headers: &[(String, String)], code: u16, reason: &str) -> Route {
 impl Plugin for Probe {
     fn request_route(&mut self) -> Route {
         if rr::loose_route()?.is_routed() {
+            if pv::get("$hdr(X-Branch-Du)")?.as_str().is_some() {
+                tm::t_on_branch("PROBE_DU");
+            }
             tm::t_relay()?;
             return core::exit();
         }
@@ -412,6 +416,7 @@ impl Plugin for Probe {
                 hdr::append(format!("X-Branch: <{}> <{du}>\r\n", pv::gete("$ru")?))?;
                 Ok(())
             }
+            "PROBE_DU" => Ok(pv::sets("$du", pv::gete("$hdr(X-Branch-Du)")?)?),
             other => unknown_route(other),
         }
     }
