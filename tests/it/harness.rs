@@ -431,7 +431,7 @@ impl TcpClient {
 
     /// The next framed message within `timeout`, or `None` (timeout or connection closed).
     pub fn recv(&mut self, timeout: Duration) -> Option<SipMessage> {
-        let framer = sipwasm_proto::framing::StreamFramer::new(1 << 20);
+        let mut framer = sipwasm_proto::framing::StreamFramer::new(1 << 20);
         let deadline = Instant::now() + timeout;
         loop {
             let mut b = bytes::BytesMut::from(&self.buf[..]);

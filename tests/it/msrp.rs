@@ -374,6 +374,7 @@ X-Probe-Relay: yes\r\nX-Probe-Flags: 1\r\nMessage-ID: m2\r\nByte-Range: 1-2/2\r\
     assert!(wait_until(Duration::from_secs(2), || {
         r.server()
             .router()
+            .outlet()
             .stats()
             .send_errors
             .load(Ordering::Relaxed)

@@ -237,16 +237,16 @@ fn parse_status_line(buf: &[u8], line: &[u8]) -> Result<StartLine> {
 /// that ends the header section and the offset of the body.
 ///
 /// A datagram may end right after its last header line without the empty line; that is
-/// accepted as a message without body.
+/// accepted as a message without body. A last line without its line break is not: what
+/// the router appends to the header section would continue it (found by fuzzing).
 fn locate_headers(buf: &[u8], mut pos: usize, out: &mut Vec<Header>) -> Result<(usize, usize)> {
     loop {
         if pos >= buf.len() {
             return Ok((buf.len(), buf.len()));
         }
-        let (content_end, mut next) = match line_at(buf, pos) {
-            Some(l) => l,
-            None => (buf.len(), buf.len()),
-        };
+        let (content_end, mut next) = line_at(buf, pos).ok_or(ParseError::HeaderLine(
+            "the message ends inside a header line",
+        ))?;
         if content_end == pos {
             // the empty line
             return Ok((pos, next));
@@ -273,16 +273,11 @@ fn locate_headers(buf: &[u8], mut pos: usize, out: &mut Vec<Header>) -> Result<(
         // extend over folded continuation lines
         let mut value_end = content_end;
         while next < buf.len() && crate::chars::is_wsp(buf[next]) {
-            match line_at(buf, next) {
-                Some((ce, n)) => {
-                    value_end = ce;
-                    next = n;
-                }
-                None => {
-                    value_end = buf.len();
-                    next = buf.len();
-                }
-            }
+            let (ce, n) = line_at(buf, next).ok_or(ParseError::HeaderLine(
+                "the message ends inside a header line",
+            ))?;
+            value_end = ce;
+            next = n;
         }
         let raw_value = &buf[value_start..value_end];
         let value = grammar::trim(raw_value);
@@ -687,6 +682,25 @@ v=0\n";
         assert_eq!(m.first_line(), b"INVITE sip:bob@biloxi.example.com SIP/2.0");
         let h = m.headers()[1];
         assert_eq!(m.text(h.line), b"Max-Forwards: 70\r\n");
+    }
+
+    #[test]
+    fn a_datagram_may_end_after_a_header_line_not_inside_one() {
+        let lines = "OPTIONS sip:a@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+To: <sip:a@x>\r\nFrom: <sip:b@x>;tag=1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n";
+        let m = parse(lines.as_bytes()).expect("no empty line: a message without body");
+        assert_eq!(m.headers_end(), lines.len());
+        // found by fuzzing: a header appended at the end would continue the last line
+        let cut = &lines[..lines.len() - 2];
+        assert!(matches!(
+            parse(cut.as_bytes()),
+            Err(ParseError::HeaderLine(_))
+        ));
+        let folded = format!("{lines}X: a\r\n b");
+        assert!(matches!(
+            parse(folded.as_bytes()),
+            Err(ParseError::HeaderLine(_))
+        ));
     }
 
     #[test]

@@ -482,7 +482,9 @@ impl MsrpFramer {
                     // the id followed by something else: part of the data
                     from = p + 1;
                 };
-                if found - body_start > self.max_chunk {
+                // (an empty body may share the blank line's CRLF with the end-line:
+                // found is then before body_start)
+                if found.saturating_sub(body_start) > self.max_chunk {
                     return Err(MsrpError::TooLarge {
                         limit: self.max_chunk,
                     });
@@ -497,7 +499,9 @@ impl MsrpFramer {
         let continuation = Continuation::from_byte(buf[flag_at]).expect("checked");
         let head = self.progress.head.take().expect("set above");
         self.progress = Progress::default();
-        let body = head.body_start.map(|s| Span::new(s, end_line_start - 2));
+        let body = head
+            .body_start
+            .map(|s| Span::new(s, end_line_start.saturating_sub(2).max(s)));
         let total = flag_at + 3;
         Ok(Some(MsrpFrame {
             buf: buf.split_to(total).freeze(),
@@ -751,6 +755,22 @@ From-Path: msrp://relay.example.com:2855/sk3;tcp\r\n\
                 .unwrap();
         assert_eq!(no_comment.status(), Some(481));
         assert_eq!(no_comment.comment(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn an_empty_body_sharing_the_blank_line_with_the_end_line() {
+        // found by fuzzing (fuzz/ msrp): the end-line right after the blank line made the
+        // body's end come before its start (an overflow, a refused frame in release)
+        let f = MsrpFrame::parse(
+            b"MSRP tr01 SEND\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:2/t;tcp\r\n\
+Content-Type: text/plain\r\n\r\n-------tr01$\r\n",
+        )
+        .unwrap();
+        assert_eq!(f.body(), Some(&b""[..]));
+        assert_eq!(f.end_line(), b"-------tr01$");
+        let mut framer = MsrpFramer::new(4);
+        let mut buf = BytesMut::from(f.as_bytes());
+        assert!(framer.decode(&mut buf).unwrap().is_some());
     }
 
     #[test]

@@ -53,6 +53,8 @@ impl<'a> ReplyInfo<'a> {
             return None;
         }
         let mut headers: Vec<Header> = Vec::new();
+        // whether the header the next folded line continues is one of `headers`
+        let mut continues_echoed = false;
         let mut pos = first_end + 1;
         while pos < buf.len() {
             let end = memchr::memchr(b'\n', &buf[pos..]).map_or(buf.len(), |e| e + pos + 1);
@@ -62,7 +64,7 @@ impl<'a> ReplyInfo<'a> {
                 break;
             }
             if crate::chars::is_wsp(line[0]) {
-                if let Some(last) = headers.last_mut() {
+                if let Some(last) = headers.last_mut().filter(|_| continues_echoed) {
                     last.line.end = end as u32;
                     if !content.is_empty() {
                         let content_end = pos
@@ -72,6 +74,7 @@ impl<'a> ReplyInfo<'a> {
                     }
                 }
             } else if let Some(colon) = line.iter().position(|&c| c == b':') {
+                continues_echoed = false;
                 let name = grammar::trim(&line[..colon]);
                 let value = grammar::trim(&line[colon + 1..]);
                 let name_start = pos + (name.as_ptr() as usize - line.as_ptr() as usize);
@@ -84,10 +87,17 @@ impl<'a> ReplyInfo<'a> {
                         value: Span::new(value_start, value_start + value.len()),
                         line: Span::new(pos, end),
                     });
+                    continues_echoed = true;
                 }
+            } else {
+                continues_echoed = false;
             }
             pos = end;
         }
+        // echo only values that stay one header each: a bare CR (or another control
+        // character) copied into the reply would start a header of the sender's making
+        // for whoever reads the reply (found by fuzzing: a Content-Length smuggled in)
+        headers.retain(|h| echo_safe(h.value.of(buf)));
         let via_header = headers.iter().position(|h| h.name == HeaderName::Via)?;
         let mut vias = Vec::new();
         via::parse_via_value(
@@ -127,6 +137,29 @@ impl<'a> ReplyInfo<'a> {
     pub fn to_has_tag(&self) -> bool {
         self.to_has_tag
     }
+}
+
+/// True when `value` (folded lines included) is safe to copy into a reply: no control
+/// characters but HTAB, and CR only as the CRLF of a fold followed by white space.
+fn echo_safe(value: &[u8]) -> bool {
+    let mut i = 0;
+    while i < value.len() {
+        match value[i] {
+            b'\r' => {
+                if !(value.get(i + 1) == Some(&b'\n')
+                    && value.get(i + 2).is_some_and(|&c| c == b' ' || c == b'\t'))
+                {
+                    return false;
+                }
+                i += 2;
+            }
+            b'\t' => {}
+            c if c < 0x20 || c == 0x7f => return false,
+            _ => {}
+        }
+        i += 1;
+    }
+    true
 }
 
 fn is_echoed(name: HeaderName) -> bool {
@@ -473,6 +506,43 @@ Content-Length: 0\r\n\r\n";
         assert!(
             ReplyInfo::salvage(b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;;,;\r\n\r\n")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_salvaged_reply_echoes_no_smuggled_header() {
+        // found by fuzzing: a bare CR in a malformed request's Call-ID, and a fold after
+        // it, put a Content-Length of the sender's into the 400; the fold of a header
+        // that is not echoed (Subject) went to the one before it
+        let bad = "OPTIONS sip:a@b SIP/2.0 x\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-1\r\n\
+Call-ID: abc\rContent-Length: 0\r\n 1 INVITE\r\n\
+CSeq: 1 OPTIONS\r\n\
+From: <sip:a@b>;tag=1\r\n\
+To: <sip:a@b>\r\n\
+Subject: one\r\n two\r\n\r\n";
+        let info = ReplyInfo::salvage(bad.as_bytes()).unwrap();
+        let out = ReplyBuilder {
+            code: 400,
+            reason: "Bad Request",
+            to_tag: Some("t"),
+            src: "10.0.0.1:5070".parse().unwrap(),
+            extra_headers: &[],
+            server: None,
+            body: None,
+            force_rport: false,
+        }
+        .build(&info);
+        let text = String::from_utf8(out).unwrap();
+        // (no Call-ID: the one with a bare CR is not echoed)
+        assert_eq!(
+            text,
+            "SIP/2.0 400 Bad Request\r\n\
+Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-1\r\n\
+CSeq: 1 OPTIONS\r\n\
+From: <sip:a@b>;tag=1\r\n\
+To: <sip:a@b>;tag=t\r\n\
+Content-Length: 0\r\n\r\n"
         );
     }
 }

@@ -174,9 +174,10 @@ fn mutated_corpus_never_panics_and_replies_round_trip() {
 #[test]
 fn framer_survives_random_chunking_and_garbage() {
     let mut rng = Rng(0x0f00_dbab_e000_0002);
-    let framer = StreamFramer::new(8192);
     for base in corpus() {
         for _ in 0..50 {
+            // one framer a connection
+            let mut framer = StreamFramer::new(8192);
             let stream = if rng.below(3) == 0 {
                 mutate(&mut rng, &base)
             } else {

@@ -1,6 +1,8 @@
 //! Transport protocols as they appear in Via headers, URIs and listener specs.
 
+use bytes::Bytes;
 use std::fmt;
+use std::net::SocketAddr;
 use std::str::FromStr;
 
 /// A SIP transport.
@@ -83,6 +85,26 @@ mod tests {
         assert_eq!(Transport::Tls.via_token(), "TLS");
         assert!("sctp".parse::<Transport>().is_err());
     }
+}
+
+/// One message to send: what, where, and how. Every message the router sends is one of
+/// these, whoever made it (a stateless reply, the transaction layer, a plugin's
+/// `net.send-udp`, an MSRP relay), and the transport takes nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Transport.
+    pub transport: Transport,
+    /// Destination (for streams: where to connect when `conn` is gone).
+    pub dest: SocketAddr,
+    /// Local address to send from (for UDP, the socket; for streams, which listener's
+    /// connections may carry it).
+    pub local: SocketAddr,
+    /// Connection to use, for streams, while it is open.
+    pub conn: Option<u64>,
+    /// The message.
+    pub data: Bytes,
+    /// Stream options.
+    pub flags: StreamFlags,
 }
 
 /// How a message goes out on a stream (MSRP's relay and reply flags; nothing for SIP).

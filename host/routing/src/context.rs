@@ -6,6 +6,7 @@ use crate::pv::{PvError, PvIndex, PvName, PvSpec, TemplatePart};
 use crate::services::{NextHop, Services, StaticServices};
 use crate::value::Value;
 use bytes::Bytes;
+pub use sipwasm_proto::Transmit;
 use sipwasm_proto::reply::{
     ReplyBuilder, ReplyInfo, parse_host_ip, response_target, response_target_rport,
 };
@@ -382,23 +383,6 @@ pub struct Source {
     pub conn: Option<ConnId>,
 }
 
-/// Bytes for the transport to send.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outbound {
-    /// Transport.
-    pub transport: Transport,
-    /// Destination (for streams: where to connect if `conn` is gone).
-    pub dest: SocketAddr,
-    /// Local address to send from (the socket the request came in on).
-    pub local: SocketAddr,
-    /// Connection to reuse, for TCP/TLS.
-    pub conn: Option<ConnId>,
-    /// The message.
-    pub data: Bytes,
-    /// Stream options (MSRP relay and reply flags).
-    pub flags: sipwasm_proto::transport::StreamFlags,
-}
-
 /// Why a stateless reply was not sent; mirrors the WIT `sl.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -461,7 +445,7 @@ pub struct RouteContext {
     pub(crate) contacts: Vec<crate::branch::Branch>,
     pub(crate) lumps: Lumps,
     pub(crate) reply_lumps: Vec<Vec<u8>>,
-    pub(crate) outbound: Vec<Outbound>,
+    pub(crate) outbound: Vec<Transmit>,
     pub(crate) last_error: Option<(u16, &'static str)>,
     pub(crate) drop: bool,
     pub(crate) final_replied: bool,
@@ -744,17 +728,17 @@ impl RouteContext {
     }
 
     /// Messages queued for sending after the event (`net.send-udp` adds to them).
-    pub fn outbound_mut(&mut self) -> &mut Vec<Outbound> {
+    pub fn outbound_mut(&mut self) -> &mut Vec<Transmit> {
         &mut self.outbound
     }
 
     /// Take what the event wants sent.
-    pub fn take_outbound(&mut self) -> Vec<Outbound> {
+    pub fn take_outbound(&mut self) -> Vec<Transmit> {
         std::mem::take(&mut self.outbound)
     }
 
     /// Messages queued for sending so far.
-    pub fn outbound(&self) -> &[Outbound] {
+    pub fn outbound(&self) -> &[Transmit] {
         &self.outbound
     }
 
@@ -1100,7 +1084,7 @@ impl RouteContext {
             self.source.src,
             self.force_rport,
         );
-        self.outbound.push(Outbound {
+        self.outbound.push(Transmit {
             transport: self.source.transport,
             dest,
             local: self.source.local,
@@ -1288,7 +1272,7 @@ pub fn reply_to_malformed(
     buf: &[u8],
     source: &Source,
     error: &sipwasm_proto::ParseError,
-) -> Option<Outbound> {
+) -> Option<Transmit> {
     let info = ReplyInfo::salvage(buf)?;
     let warning = format!(
         "Warning: 399 sipwasm \"{}\"\r\n",
@@ -1307,7 +1291,7 @@ pub fn reply_to_malformed(
         force_rport: false,
     }
     .build(&info);
-    Some(Outbound {
+    Some(Transmit {
         transport: source.transport,
         dest: response_target(info.top_via(), info.base(), source.src),
         local: source.local,

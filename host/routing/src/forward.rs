@@ -35,6 +35,22 @@ pub fn host_text(addr: SocketAddr) -> String {
     }
 }
 
+/// `uri` as a Request-URI: without its headers, which RFC 3261 §19.1.5 puts into a request
+/// made from the URI, never into its Request-URI (a `$ru` or a registered Contact with
+/// `?...` would otherwise make a request the next hop rejects; found by fuzzing).
+fn as_request_uri(uri: &str) -> &str {
+    if !uri.contains('?') {
+        return uri;
+    }
+    match sipwasm_proto::Uri::parse_standalone(uri.as_bytes()) {
+        Ok(u) => match u.headers(uri.as_bytes()) {
+            Some(h) => &uri[..h.as_ptr() as usize - uri.as_ptr() as usize - 1],
+            None => uri,
+        },
+        Err(_) => uri,
+    }
+}
+
 /// The request as it leaves on one branch: the route's lumps applied, the Request-URI
 /// set, Max-Forwards decremented (or added), `received`/`rport` on the sender's Via, our
 /// Via on top, Record-Route inserted when asked for (two entries when it changes socket),
@@ -53,12 +69,13 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
         inserts.push((at, from..scratch.len()));
     };
     // Request-URI
+    let ruri = as_request_uri(spec.ruri);
     if let Some(u) = msg.request_uri()
-        && u.as_bytes(b) != spec.ruri.as_bytes()
+        && u.as_bytes(b) != ruri.as_bytes()
     {
         deletes.push(u.whole);
         insert(u.whole.start as usize, &mut scratch, &|s| {
-            s.extend_from_slice(spec.ruri.as_bytes())
+            s.extend_from_slice(ruri.as_bytes())
         });
     }
     // Max-Forwards, unless process_maxfwd already did it

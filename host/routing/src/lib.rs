@@ -3,7 +3,7 @@
 //! The sans-IO routing core: everything one routing event reads and changes, independent of
 //! sockets and of the plugin runtime. The runtime's host functions (`pv`, `sl`, `hdr`,
 //! `core` ...) are thin adapters over [`RouteContext`]; what the event wants sent comes out
-//! as [`Outbound`] messages for the transport.
+//! as [`Transmit`] messages for the transport.
 //!
 //! - [`pv`] — pseudo-variable names (`$ru`, `$(hdr(Via)[1])`, `$(mb{s.select,1,:})`)
 //! - [`transform`] — transformations (`{s.len}`, `{uri.user}`, `{tobody.tag}` ...)
@@ -49,7 +49,7 @@ pub mod value;
 
 pub use branch::Branch;
 pub use context::{
-    Alias, ConnId, CoreError, Listener, LocalConfig, Outbound, RouteContext, SlError, Source,
+    Alias, ConnId, CoreError, Listener, LocalConfig, RouteContext, SlError, Source, Transmit,
     reply_to_malformed,
 };
 pub use htable::{HtError, HtValue, HtableSpec, Htables};

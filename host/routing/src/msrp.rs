@@ -1,7 +1,7 @@
 //! The state of one `msrp:frame-in` event: the MSRP frame, where it came from, `$var(x)`,
 //! and what the plugin wants sent (a response on the same connection).
 
-use crate::context::{LocalConfig, Outbound, Source};
+use crate::context::{LocalConfig, Source, Transmit};
 use crate::pv::{MsrpKey, PvError, PvName, PvSpec, TemplatePart};
 use crate::scope::Scope;
 use crate::value::Value;
@@ -409,7 +409,7 @@ impl MsrpEvent {
         // the connection the frame came in on is the way back only when it leads to
         // `dest`; otherwise the transport finds (or opens) one to `dest`
         let conn = s.conn.filter(|_| s.src == dest && s.transport == transport);
-        self.scope.outbound.push(Outbound {
+        self.scope.outbound.push(Transmit {
             transport,
             dest,
             local: local.unwrap_or(s.local),
@@ -594,7 +594,7 @@ impl MsrpEvent {
     }
 
     /// Messages queued for sending after the event.
-    pub fn outbound_mut(&mut self) -> &mut Vec<Outbound> {
+    pub fn outbound_mut(&mut self) -> &mut Vec<Transmit> {
         &mut self.scope.outbound
     }
 
@@ -602,7 +602,7 @@ impl MsrpEvent {
     /// if it cannot be delivered (see [`undelivered_answer`]), now that the event's own
     /// answer, if any, is known: nothing when the request says `Failure-Report: no` or the
     /// plugin refused it; a REPORT for a SEND it accepted; else an error response.
-    pub fn take_outbound(&mut self) -> Vec<Outbound> {
+    pub fn take_outbound(&mut self) -> Vec<Transmit> {
         if let (Some(i), Some(conn)) = (self.relayed_request.take(), self.scope.source.conn) {
             let f = &self.frame;
             let reports_failures = !f

@@ -426,7 +426,7 @@ impl crate::context::LocalConfig {
         ping: &NatPing,
         now: u64,
         seq: &mut u64,
-    ) -> Vec<crate::context::Outbound> {
+    ) -> Vec<crate::context::Transmit> {
         let mut out = Vec::new();
         for b in self.location.all_bindings(now) {
             if !b.path.is_empty() || (ping.nated_only && !b.is_nated()) {
@@ -450,7 +450,7 @@ impl crate::context::LocalConfig {
                     bytes::Bytes::from(self.sip_ping(ping, from, &branch.uri, &socket, *seq))
                 }
             };
-            out.push(crate::context::Outbound {
+            out.push(crate::context::Transmit {
                 transport: hop.transport,
                 dest: hop.addr,
                 local: socket.addr,

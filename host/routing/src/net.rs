@@ -1,7 +1,7 @@
-//! Outbound UDP for plugins (`net.send-udp`): how a plugin tells an outside application
+//! Transmit UDP for plugins (`net.send-udp`): how a plugin tells an outside application
 //! about a suspended transaction. Denied unless the config grants the destination.
 
-use crate::context::Outbound;
+use crate::context::Transmit;
 use bytes::Bytes;
 use sipwasm_proto::Transport;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -98,7 +98,7 @@ impl UdpAllow {
     /// one of the router's UDP sockets).
     pub fn queue(
         &self,
-        out: &mut Vec<Outbound>,
+        out: &mut Vec<Transmit>,
         sent_this_event: &mut usize,
         dst: &str,
         payload: Vec<u8>,
@@ -117,7 +117,7 @@ impl UdpAllow {
             return Err(NetError::TooMany);
         }
         *sent_this_event += 1;
-        out.push(Outbound {
+        out.push(Transmit {
             transport: Transport::Udp,
             dest: addr,
             // no particular socket: the transport picks one of the right family

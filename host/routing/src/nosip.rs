@@ -8,7 +8,7 @@
 //! and what the plugin wants done afterwards (a reply to the sender, `t_continue`s,
 //! outbound UDP).
 
-use crate::context::{LocalConfig, Outbound, Source};
+use crate::context::{LocalConfig, Source, Transmit};
 use crate::pv::{PvError, PvName, PvSpec, TemplatePart};
 use crate::scope::Scope;
 use crate::tm::{Resume, TmError, check_resume_route};
@@ -204,12 +204,12 @@ impl RawEvent {
     }
 
     /// Messages queued so far.
-    pub fn outbound_mut(&mut self) -> &mut Vec<Outbound> {
+    pub fn outbound_mut(&mut self) -> &mut Vec<Transmit> {
         &mut self.scope.outbound
     }
 
     /// Take what the event wants sent.
-    pub fn take_outbound(&mut self) -> Vec<Outbound> {
+    pub fn take_outbound(&mut self) -> Vec<Transmit> {
         std::mem::take(&mut self.scope.outbound)
     }
 }

@@ -44,6 +44,33 @@ fn the_forwarded_request_follows_16_6() {
 }
 
 #[test]
+fn a_uri_s_headers_never_go_into_the_request_uri() {
+    // found by fuzzing: `$ru` (or a registered Contact) with `?Subject=...` made a request
+    // the next hop (and our own parser) rejects
+    let c = ctx_from(&invite(""));
+    for (target, ruri) in [
+        (
+            "sip:bob@10.0.0.9:5080?Subject=hi&X=1",
+            "sip:bob@10.0.0.9:5080",
+        ),
+        ("sip:b?ob@10.0.0.9;lr?h=1", "sip:b?ob@10.0.0.9;lr"),
+        ("sip:b?ob@10.0.0.9", "sip:b?ob@10.0.0.9"),
+    ] {
+        let out = forwarded(
+            &c,
+            target,
+            hop("10.0.0.9:5080", Transport::Udp),
+            UDP,
+            Transport::Udp,
+        );
+        assert_eq!(
+            out.request_uri().unwrap().as_bytes(out.as_bytes()),
+            ruri.as_bytes()
+        );
+    }
+}
+
+#[test]
 fn double_record_route_when_the_socket_changes_and_content_length_for_tcp() {
     let mut c = ctx_from(&invite("").replace("Content-Length: 2\r\n\r\nhi", "\r\n"));
     c.record_route("ftag=a").unwrap();

@@ -3,7 +3,7 @@
 //! event wants sent. Each event adds its own names (`$mb`, `$msrp(key)` ...) through the
 //! `own` lookup; every other SIP name is `$null`, as in Kamailio's non-SIP event routes.
 
-use crate::context::{LocalConfig, Outbound, Source};
+use crate::context::{LocalConfig, Source, Transmit};
 use crate::pv::{PvError, PvName, PvSpec, TemplatePart, expand, set_var};
 use crate::value::Value;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ pub(crate) struct Scope {
     pub(crate) source: Source,
     pub(crate) now_unix: u64,
     pub(crate) vars: Vec<(String, Value)>,
-    pub(crate) outbound: Vec<Outbound>,
+    pub(crate) outbound: Vec<Transmit>,
 }
 
 impl Scope {
@@ -34,7 +34,7 @@ impl Scope {
     /// Queue `data` back to the sender, on the socket or connection it came in on.
     pub(crate) fn send_back(&mut self, data: bytes::Bytes) {
         let s = &self.source;
-        self.outbound.push(Outbound {
+        self.outbound.push(Transmit {
             transport: s.transport,
             dest: s.src,
             local: s.local,

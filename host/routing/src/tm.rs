@@ -7,7 +7,7 @@
 //! sockets out of the call.
 
 use crate::branch::Branch;
-use crate::context::{Listener, Outbound, RouteContext};
+use crate::context::{Listener, RouteContext, Transmit};
 use crate::forward::{ForwardSpec, build_request, stateless_branch};
 use crate::lumps::Lump;
 use crate::services::{NextHop, ResolveError};
@@ -501,7 +501,7 @@ impl RouteContext {
                 branch: &stateless,
             },
         );
-        self.outbound.push(Outbound {
+        self.outbound.push(Transmit {
             transport: hop.transport,
             dest: hop.addr,
             local: local.addr,

@@ -233,6 +233,7 @@ fn plugins(router: &Arc<Router>) -> Value {
 
 fn stats(router: &Arc<Router>) -> Value {
     let r = router.stats();
+    let out = router.outlet().stats();
     let tm = &router.proxy().table().stats;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     let tenants: serde_json::Map<String, Value> = router
@@ -247,8 +248,8 @@ fn stats(router: &Arc<Router>) -> Value {
             "malformed": load(&r.malformed),
             "keepalives": load(&r.keepalives),
             "acks_absorbed": load(&r.acks_absorbed),
-            "sent": load(&r.sent),
-            "send_errors": load(&r.send_errors),
+            "sent": load(&out.sent),
+            "send_errors": load(&out.send_errors),
             "fallbacks": load(&r.fallbacks),
             "nosip_events": load(&r.nosip_events),
             "nosip_ignored": load(&r.nosip_ignored),
@@ -266,8 +267,6 @@ fn stats(router: &Arc<Router>) -> Value {
             "resumed": load(&tm.resumed),
             "freed_by_worker": load(&tm.freed_by_worker),
             "freed_by_sweep": load(&tm.freed_by_sweep),
-            "sent": load(&tm.sent),
-            "send_errors": load(&tm.send_errors),
             "nat_pings": load(&tm.nat_pings),
         },
         "tenants": tenants,

@@ -12,6 +12,7 @@ use crate::dns::Resolver;
 use crate::graveyard::Graveyard;
 use crate::tenants::{Serving, Tenant, Tenants, Workers};
 use bytes::Bytes;
+use sipwasm_proto::Transmit;
 use sipwasm_proto::reply::response_target_rport;
 use sipwasm_proto::{Method, SipMessage};
 use sipwasm_routing::dialog::StartError;
@@ -22,10 +23,10 @@ use sipwasm_routing::{
 };
 use sipwasm_runtime::{Route, Verdict};
 use sipwasm_tm::{
-    Cell, CellId, FinalReply, KeyFor, LocalReplies, Relay, ResponseStep, Send, ServerKey,
-    ServerState, Target, TimerConfig, TimerWheel, branch_param, parse_branch,
+    Cell, CellId, FinalReply, KeyFor, LocalReplies, Relay, ResponseStep, ServerKey, ServerState,
+    Target, TimerConfig, TimerWheel, branch_param, parse_branch,
 };
-use sipwasm_transport::Sender;
+use sipwasm_transport::Outlet;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
@@ -122,12 +123,8 @@ pub struct TmStats {
     pub resumed: AtomicU64,
     /// Replies forwarded without a transaction.
     pub stateless_replies: AtomicU64,
-    /// Messages of transactions sent.
-    pub sent: AtomicU64,
     /// NAT pings sent to registered contacts.
     pub nat_pings: AtomicU64,
-    /// Messages of transactions that could not be sent.
-    pub send_errors: AtomicU64,
     /// Finished transactions freed by the worker that made them (after its next event).
     pub freed_by_worker: AtomicU64,
     /// Finished transactions freed by the timer thread, their worker having had no event
@@ -458,7 +455,7 @@ pub struct Proxy {
     tenants: OnceLock<Arc<Tenants>>,
     table: Arc<TxTable>,
     resolver: Arc<Resolver>,
-    sender: OnceLock<Sender>,
+    outlet: OnceLock<Outlet>,
     timers: TimerConfig,
     /// NAT pinging of registered contacts, run by the timer thread.
     natping: OnceLock<sipwasm_routing::NatPing>,
@@ -469,22 +466,6 @@ fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Move what a route queued for sending (a stateless forward, `net.send-udp`) to `out`.
-fn outbound_to_sends(ctx: &mut RouteContext, out: &mut Vec<Send>) {
-    for o in ctx.take_outbound() {
-        out.push(Send {
-            target: Target {
-                transport: o.transport,
-                dest: o.dest,
-                local: o.local,
-                conn: o.conn,
-                no_connect: o.flags.no_connect,
-            },
-            data: o.data,
-        });
-    }
 }
 
 fn tx_info(
@@ -516,7 +497,7 @@ impl Proxy {
             tenants: OnceLock::new(),
             table: Arc::new(TxTable::new()),
             resolver,
-            sender: OnceLock::new(),
+            outlet: OnceLock::new(),
             timers,
             natping: OnceLock::new(),
             stop: AtomicBool::new(false),
@@ -533,10 +514,10 @@ impl Proxy {
     }
 
     /// Complete the wiring once the router identity and sockets exist.
-    pub fn attach(&self, local: Arc<LocalConfig>, sender: Sender, tenants: Arc<Tenants>) {
+    pub fn attach(&self, local: Arc<LocalConfig>, outlet: Outlet, tenants: Arc<Tenants>) {
         let _ = self.replies.set(Arc::new(SignedAsLocal(local.clone())));
         let _ = self.local.set(local);
-        let _ = self.sender.set(sender);
+        let _ = self.outlet.set(outlet);
         let _ = self.tenants.set(tenants);
     }
 
@@ -560,21 +541,12 @@ impl Proxy {
         for local in &locals {
             for o in local.nat_pings(ping, now, seq) {
                 if o.flags.no_connect
-                    && !self.sender().has_flow(o.transport, o.conn, o.local, o.dest)
+                    && !self.outlet().has_flow(o.transport, o.conn, o.local, o.dest)
                 {
                     // its connection is gone: nothing to keep alive
                     continue;
                 }
-                out.push(Send {
-                    target: Target {
-                        transport: o.transport,
-                        dest: o.dest,
-                        local: o.local,
-                        conn: o.conn,
-                        no_connect: o.flags.no_connect,
-                    },
-                    data: o.data,
-                });
+                out.push(o);
             }
         }
         self.table
@@ -593,36 +565,12 @@ impl Proxy {
         self.local.get().expect("attached before use")
     }
 
-    fn sender(&self) -> &Sender {
-        self.sender.get().expect("attached before use")
+    fn outlet(&self) -> &Outlet {
+        self.outlet.get().expect("attached before use")
     }
 
-    fn send_all(&self, out: Vec<Send>) {
-        let sender = self.sender.get().expect("attached before use");
-        for s in out {
-            if tracing::enabled!(tracing::Level::DEBUG) {
-                let first = s.data.split(|&c| c == b'\r').next().unwrap_or_default();
-                tracing::debug!(dest = %s.target.dest, proto = %s.target.transport, "tm send {}", String::from_utf8_lossy(first));
-            }
-            let flags = sipwasm_transport::StreamFlags {
-                no_connect: s.target.no_connect,
-                ..Default::default()
-            };
-            match sender.send_with(
-                s.target.transport,
-                s.target.local,
-                s.target.dest,
-                s.target.conn,
-                s.data,
-                flags,
-            ) {
-                Ok(()) => self.table.stats.sent.fetch_add(1, Ordering::Relaxed),
-                Err(e) => {
-                    tracing::info!("send failed: {e}");
-                    self.table.stats.send_errors.fetch_add(1, Ordering::Relaxed)
-                }
-            };
-        }
+    fn send_all(&self, out: Vec<Transmit>) {
+        self.outlet().send_all(out);
     }
 
     /// Make sure the timer heap holds an entry no later than the cell's next deadline.
@@ -830,7 +778,7 @@ impl Proxy {
         saved_is_ctx: bool,
         intent: TmIntent,
         now: Instant,
-        out: &mut Vec<Send>,
+        out: &mut Vec<Transmit>,
     ) {
         match intent {
             TmIntent::NewTran | TmIntent::CancelInvite => {}
@@ -904,11 +852,11 @@ impl Proxy {
         let mut ctx = outcome.ctx;
         for (conn, secs) in ctx.take_keep_flows() {
             // a registration saved in the resumed route
-            self.sender()
+            self.outlet()
                 .keep_open(conn, secs.saturating_add(crate::server::FLOW_GRACE_SECS));
         }
         let mut out = Vec::new();
-        outbound_to_sends(&mut ctx, &mut out);
+        out.extend(ctx.take_outbound());
         let intents = ctx.take_intents();
         if failed {
             // a crashed route's half-done work is discarded; the caller gets the fallback
@@ -933,7 +881,7 @@ impl Proxy {
         // by another worker), and a caller expecting 200 then 487 gives up on the call
         let _ = ctx.send_reply(200, "Canceling");
         let mut out = Vec::new();
-        outbound_to_sends(ctx, &mut out);
+        out.extend(ctx.take_outbound());
         let key = ServerKey::of(ctx.msg(), KeyFor::CancelTarget);
         if let Some((id, cell)) = self.table.find(&key) {
             let mut c = cell.lock().expect("not poisoned");
@@ -957,7 +905,7 @@ impl Proxy {
         ctx: &RouteContext,
         plans: &[sipwasm_routing::BranchPlan],
         now: Instant,
-        out: &mut Vec<Send>,
+        out: &mut Vec<Transmit>,
     ) -> usize {
         let mut added = 0;
         for plan in plans {
@@ -976,7 +924,7 @@ impl Proxy {
             let outcome = workers.run(&cell.user.serving, Route::Branch(&route), copy);
             let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
             let mut bctx = outcome.ctx;
-            outbound_to_sends(&mut bctx, out);
+            out.extend(bctx.take_outbound());
             if dropped {
                 continue;
             }
@@ -1017,7 +965,7 @@ impl Proxy {
         branch: &Branch,
         hops: &[NextHop],
         now: Instant,
-        out: &mut Vec<Send>,
+        out: &mut Vec<Transmit>,
     ) -> bool {
         // a request of a dialog goes to the other side only, wherever a branch route, a
         // failure route or DNS sends it (t_relay checked the plan it made; a branch route
@@ -1059,7 +1007,7 @@ impl Proxy {
         }
         if target.no_connect
             && !self
-                .sender()
+                .outlet()
                 .has_flow(target.transport, target.conn, target.local, target.dest)
         {
             // the UA's connection is gone, and it cannot be connected to (RFC 5626 §5.3)
@@ -1114,7 +1062,7 @@ impl Proxy {
         cell: &mut Cell<Saved>,
         n: u16,
         now: Instant,
-        out: &mut Vec<Send>,
+        out: &mut Vec<Transmit>,
     ) -> bool {
         let Some(i) = cell.user.failover.iter().position(|f| f.branch == n) else {
             return false;
@@ -1130,7 +1078,7 @@ impl Proxy {
         id: CellId,
         cell: &mut Cell<Saved>,
         now: Instant,
-        out: &mut Vec<Send>,
+        out: &mut Vec<Transmit>,
     ) -> bool {
         let timed_out: Vec<u16> = cell
             .user
@@ -1157,7 +1105,7 @@ impl Proxy {
         id: CellId,
         cell: &mut Cell<Saved>,
         now: Instant,
-        out: &mut Vec<Send>,
+        out: &mut Vec<Transmit>,
     ) {
         // a round whose new branches all fail at once (their flows are gone) is followed
         // by another, when the failure route armed itself again; a bounded number
@@ -1182,7 +1130,7 @@ impl Proxy {
         cell: &mut Cell<Saved>,
         route: &str,
         now: Instant,
-        out: &mut Vec<Send>,
+        out: &mut Vec<Transmit>,
     ) -> usize {
         self.table
             .stats
@@ -1208,7 +1156,7 @@ impl Proxy {
         let outcome = workers.run(&cell.user.serving, Route::Failure(route), ctx);
         let mut ctx = outcome.ctx;
         // stateless output of the failure route (a forward ...) goes out as is
-        outbound_to_sends(&mut ctx, out);
+        out.extend(ctx.take_outbound());
         let intents = ctx.take_intents();
         cell.user.ctx = ctx.rerun();
         cell.user.ctx.set_tx_info(None);
@@ -1350,7 +1298,7 @@ impl Proxy {
                         String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
                     ctx.set_tx_info(Some(tx_info(id, &c, code, reason, Some(n), false)));
                     let mut outcome = workers.run(&c.user.serving, Route::OnReply(&route), ctx);
-                    outbound_to_sends(&mut outcome.ctx, &mut out);
+                    out.extend(outcome.ctx.take_outbound());
                     let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
                     if !outcome.ctx.lumps().is_empty()
                         && let Ok(changed) = SipMessage::parse(Bytes::from(outcome.ctx.rendered()))
@@ -1400,17 +1348,18 @@ impl Proxy {
             .stats
             .stateless_replies
             .fetch_add(1, Ordering::Relaxed);
-        self.send_all(vec![Send {
-            target: Target {
-                transport: hop.transport,
-                dest: hop.addr,
-                local: sock.addr,
-                conn: None,
-                // a reply never opens a connection (its sender's is the one to use)
-                no_connect: hop.transport.is_stream(),
-            },
+        self.outlet().send(Transmit {
+            transport: hop.transport,
+            dest: hop.addr,
+            local: sock.addr,
+            conn: None,
             data,
-        }]);
+            // a reply never opens a connection (its sender's is the one to use)
+            flags: sipwasm_transport::StreamFlags {
+                no_connect: hop.transport.is_stream(),
+                ..Default::default()
+            },
+        });
         true
     }
 

@@ -15,11 +15,11 @@ use sipwasm_proto::framing::FrameError;
 use sipwasm_proto::sniff::{Sniff, sniff};
 use sipwasm_proto::{Method, SipMessage, Transport};
 use sipwasm_routing::{
-    LocalConfig, MsrpEvent, NosipFilter, Outbound, RawEvent, RouteContext, Source,
+    LocalConfig, MsrpEvent, NosipFilter, RawEvent, RouteContext, Source, Transmit,
     reply_to_malformed,
 };
 use sipwasm_runtime::{Route, Verdict};
-use sipwasm_transport::{BoundListener, ConnectionTable, Incoming, Sender, TcpLimits};
+use sipwasm_transport::{BoundListener, ConnectionTable, Incoming, Outlet, TcpLimits};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -75,10 +75,6 @@ pub struct RouterStats {
     pub keepalives: AtomicU64,
     /// ACKs to our own stateless replies, absorbed.
     pub acks_absorbed: AtomicU64,
-    /// Messages sent.
-    pub sent: AtomicU64,
-    /// Messages that could not be sent.
-    pub send_errors: AtomicU64,
     /// Fallback replies sent after a plugin failure.
     pub fallbacks: AtomicU64,
     /// Non-SIP packets handed to the plugin (`nosip:msg`).
@@ -110,7 +106,7 @@ pub struct Router {
     local: Arc<LocalConfig>,
     tenants: Arc<Tenants>,
     nosip: NosipFilter,
-    sender: Sender,
+    outlet: Outlet,
     stats: RouterStats,
     proxy: Arc<Proxy>,
 }
@@ -164,25 +160,13 @@ impl Router {
         }
     }
 
-    fn send(&self, out: Outbound) {
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            let first = out.data.split(|&c| c == b'\r').next().unwrap_or_default();
-            tracing::debug!(dest = %out.dest, proto = %out.transport, "send {}", String::from_utf8_lossy(first));
-        }
-        match self.sender.send_with(
-            out.transport,
-            out.local,
-            out.dest,
-            out.conn,
-            out.data,
-            out.flags,
-        ) {
-            Ok(()) => bump(&self.stats.sent),
-            Err(e) => {
-                bump(&self.stats.send_errors);
-                tracing::info!("send failed: {e}");
-            }
-        }
+    fn send(&self, out: Transmit) {
+        self.outlet.send(out);
+    }
+
+    /// Where every message the router sends goes out, with the counters.
+    pub fn outlet(&self) -> &Outlet {
+        &self.outlet
     }
 
     /// Handle one received message on `worker`.
@@ -212,7 +196,7 @@ impl Router {
             }
             // framing is lost: the connection ends once the answer is written
             if let Some(conn) = source.conn {
-                self.sender.close(source.transport, conn);
+                self.outlet.close(source.transport, conn);
             }
             return;
         }
@@ -297,7 +281,7 @@ impl Router {
         for (conn, secs) in outcome.ctx.take_keep_flows() {
             // a registration lives on this connection: it stays open as long (and a
             // little longer, for the re-registration to arrive on it)
-            self.sender
+            self.outlet
                 .keep_open(conn, secs.saturating_add(FLOW_GRACE_SECS));
         }
         self.proxy
@@ -320,7 +304,7 @@ impl Router {
         }
         let same_host = sipwasm_proto::reply::parse_host_ip(via.host(b)) == Some(source.src.ip());
         if let (true, Some(port)) = (same_host, via.port) {
-            self.sender.add_alias(conn, port);
+            self.outlet.add_alias(conn, port);
         }
     }
 
@@ -562,9 +546,9 @@ impl Server {
             table.set_undelivered_hook(Arc::new(answer_undelivered_msrp));
             table
         });
-        let sender = Sender::new(udp.clone(), table.clone());
+        let outlet = Outlet::new(udp.clone(), table.clone());
         tenants.bind(&local, &settings.listen, &addrs);
-        proxy.attach(local.clone(), sender.clone(), tenants.clone());
+        proxy.attach(local.clone(), outlet.clone(), tenants.clone());
         proxy.set_natping(settings.natping.clone());
         if settings.secret.is_none() {
             tracing::info!(
@@ -576,7 +560,7 @@ impl Server {
             local,
             tenants: tenants.clone(),
             nosip: settings.nosip.clone(),
-            sender,
+            outlet,
             stats: RouterStats::default(),
             proxy: proxy.clone(),
         });

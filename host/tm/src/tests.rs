@@ -2,7 +2,7 @@
 
 use crate::*;
 use bytes::Bytes;
-use sipwasm_proto::{Method, SipMessage, Transport};
+use sipwasm_proto::{Method, SipMessage, Transmit, Transport};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,16 +110,16 @@ fn cell(method: &str, reply_to: Target) -> (Cell<()>, Clock) {
     (c, clock)
 }
 
-fn parsed(s: &Send) -> SipMessage {
+fn parsed(s: &Transmit) -> SipMessage {
     SipMessage::parse(s.data.clone()).unwrap()
 }
 
-fn status(s: &Send) -> Option<u16> {
+fn status(s: &Transmit) -> Option<u16> {
     parsed(s).status()
 }
 
 /// Run every timer up to `until` in deadline order; collect what was sent with its time.
-fn run_until(c: &mut Cell<()>, clock: &Clock, until: u64) -> Vec<(u64, Send)> {
+fn run_until(c: &mut Cell<()>, clock: &Clock, until: u64) -> Vec<(u64, Transmit)> {
     let mut sent = Vec::new();
     while let Some(d) = c.next_deadline() {
         if d > clock.at(until) {
@@ -139,7 +139,7 @@ fn invite_to_200_over_udp() {
     let mut out = Vec::new();
     c.send_trying(&mut out);
     assert_eq!(status(&out[0]), Some(100));
-    assert_eq!(out[0].target.dest, addr(CALLER));
+    assert_eq!(out[0].dest, addr(CALLER));
     out.clear();
     let p = branch_param(c.id, 0);
     let data = branch_request(&c.request, &p);
@@ -220,7 +220,7 @@ fn non_2xx_is_acked_hop_by_hop_and_retransmitted_upstream_until_acked() {
     );
     let ack = parsed(&out[0]);
     assert_eq!(ack.method(), Method::Ack);
-    assert_eq!(out[0].target.dest, addr(CALLEE));
+    assert_eq!(out[0].dest, addr(CALLEE));
     assert_eq!(ack.top_via().branch(ack.as_bytes()), Some(p.as_bytes()));
     let mut out = Vec::new();
     assert_eq!(
@@ -249,7 +249,7 @@ fn non_2xx_is_acked_hop_by_hop_and_retransmitted_upstream_until_acked() {
     let sent = run_until(&mut c, &clock, 4000);
     let g: Vec<u64> = sent
         .iter()
-        .filter(|(_, s)| s.target.dest == addr(CALLER))
+        .filter(|(_, s)| s.dest == addr(CALLER))
         .map(|(t, _)| *t)
         .collect();
     assert_eq!(g, [600, 1600, 3600]);
@@ -258,7 +258,7 @@ fn non_2xx_is_acked_hop_by_hop_and_retransmitted_upstream_until_acked() {
     assert!(
         run_until(&mut c, &clock, 8000)
             .iter()
-            .all(|(_, s)| s.target.dest != addr(CALLER))
+            .all(|(_, s)| s.dest != addr(CALLER))
     );
     run_until(&mut c, &clock, 100 + 32_000 + 1);
     assert!(c.is_terminated());
@@ -320,7 +320,7 @@ fn fr_inv_after_ringing_cancels_the_branch() {
     assert_eq!(c.on_timer(clock.at(5100), &mut out), Relay::AllFailed);
     let cancel = parsed(&out[0]);
     assert_eq!(cancel.method(), Method::Cancel);
-    assert_eq!(out[0].target.dest, addr(CALLEE));
+    assert_eq!(out[0].dest, addr(CALLEE));
     c.forward_best(clock.at(5100), &mut out);
     assert_eq!(status(out.last().unwrap()), Some(408));
     // the callee answers the CANCEL and then 487s the INVITE: ACKed, not forwarded
@@ -481,7 +481,7 @@ fn parallel_forking_picks_the_best_and_2xx_cancels_the_rest() {
     );
     let methods: Vec<_> = out
         .iter()
-        .map(|s| (s.target.dest, parsed(s).method(), parsed(s).status()))
+        .map(|s| (s.dest, parsed(s).method(), parsed(s).status()))
         .collect();
     assert!(
         methods.contains(&(addr("10.0.0.10:5080"), Method::Cancel, None)),
@@ -632,7 +632,10 @@ fn a_6xx_ends_the_search_and_503_becomes_500() {
         c.relay_response(clock.at(10), 0, decline, &mut out),
         Relay::Stored
     );
-    assert!(out.iter().any(|s| parsed(s).method() == Method::Cancel && s.target.dest == addr("10.0.0.3:5080")));
+    assert!(
+        out.iter()
+            .any(|s| parsed(s).method() == Method::Cancel && s.dest == addr("10.0.0.3:5080"))
+    );
     let r = response(487, "INVITE", &p1, Some("q"));
     c.on_response(clock.at(20), 1, &r, &mut out);
     assert_eq!(

@@ -1,8 +1,8 @@
 //! # sipwasm-transport
 //!
 //! The router's network edge: UDP sockets read by blocking worker threads (as Kamailio's
-//! UDP children read theirs), TCP listeners and connections on tokio, and one [`Sender`]
-//! that puts any outbound message on the right socket or connection.
+//! UDP children read theirs), TCP listeners and connections on tokio, and one [`Outlet`]
+//! that puts every outbound message on the right socket or connection, and counts it.
 //!
 //! TCP connections are isolated from each other: each has its own reader task (framing with
 //! [`sipwasm_proto::framing`]) and writer task with a bounded queue, an idle timeout, a
@@ -19,12 +19,12 @@ pub use listen::{Advertise, BoundListener, ListenSpec, ListenSpecError};
 pub use tcp::{ConnectionTable, Incoming, TcpLimits};
 pub use tls::{TlsContext, TlsError, TlsSettings};
 
-use bytes::Bytes;
 use sipwasm_proto::Transport;
-pub use sipwasm_proto::transport::StreamFlags;
+pub use sipwasm_proto::{StreamFlags, Transmit};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why a message could not be sent.
 #[derive(Debug, thiserror::Error)]
@@ -57,24 +57,36 @@ pub enum SendError {
     NoConnection(SocketAddr),
 }
 
-/// Sends messages on the router's sockets and connections. Cheap to clone; usable from any
-/// thread.
-#[derive(Clone)]
-pub struct Sender {
-    udp: Arc<HashMap<SocketAddr, Arc<std::net::UdpSocket>>>,
-    tcp: Option<ConnectionTable>,
+/// What an [`Outlet`] sent (`ctl stats`: `router.sent`, `router.send_errors`).
+#[derive(Debug, Default)]
+pub struct OutletStats {
+    /// Messages sent (datagrams written, or queued on their connection).
+    pub sent: AtomicU64,
+    /// Messages that could not be sent.
+    pub send_errors: AtomicU64,
 }
 
-impl Sender {
-    /// A sender over these UDP sockets and, if TCP is enabled, this connection table.
+/// Where every message the router sends goes out: it puts a [`Transmit`] on the right
+/// socket or connection and counts it. Cheap to clone (clones share the counters); usable
+/// from any thread.
+#[derive(Clone)]
+pub struct Outlet {
+    udp: Arc<HashMap<SocketAddr, Arc<std::net::UdpSocket>>>,
+    tcp: Option<ConnectionTable>,
+    stats: Arc<OutletStats>,
+}
+
+impl Outlet {
+    /// An outlet over these UDP sockets and, if TCP is enabled, this connection table.
     pub fn new(udp: Vec<Arc<std::net::UdpSocket>>, tcp: Option<ConnectionTable>) -> Self {
         let udp = udp
             .into_iter()
             .filter_map(|s| s.local_addr().ok().map(|a| (a, s)))
             .collect();
-        Sender {
+        Outlet {
             udp: Arc::new(udp),
             tcp,
+            stats: Arc::default(),
         }
     }
 
@@ -120,30 +132,49 @@ impl Sender {
         }
     }
 
-    /// Send `data` over `transport` from `local` to `dest`; for streams, on connection `conn`
-    /// when it is still open, else on a new connection to `dest`.
-    pub fn send(
-        &self,
-        transport: Transport,
-        local: SocketAddr,
-        dest: SocketAddr,
-        conn: Option<u64>,
-        data: Bytes,
-    ) -> Result<(), SendError> {
-        self.send_with(transport, local, dest, conn, data, StreamFlags::default())
+    /// Send one message: the debug trace of its first line, the counters, and an info
+    /// line when it cannot go. True when it went (or was queued on its connection).
+    pub fn send(&self, t: Transmit) -> bool {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let first = t.data.split(|&c| c == b'\r').next().unwrap_or_default();
+            tracing::debug!(dest = %t.dest, proto = %t.transport, "send {}", String::from_utf8_lossy(first));
+        }
+        match self.put(t) {
+            Ok(()) => {
+                self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("send failed: {e}");
+                false
+            }
+        }
     }
 
-    /// [`Self::send`] with stream options: only on an open connection, or closing the
-    /// connection after this message (no effect on UDP).
-    pub fn send_with(
-        &self,
-        transport: Transport,
-        local: SocketAddr,
-        dest: SocketAddr,
-        conn: Option<u64>,
-        data: Bytes,
-        flags: StreamFlags,
-    ) -> Result<(), SendError> {
+    /// [`Self::send`] each, in order.
+    pub fn send_all(&self, all: impl IntoIterator<Item = Transmit>) {
+        for t in all {
+            self.send(t);
+        }
+    }
+
+    /// What was sent and what could not be.
+    pub fn stats(&self) -> &OutletStats {
+        &self.stats
+    }
+
+    /// Put `t` on its socket, or for streams on connection `conn` while it is open, else on
+    /// a new connection to `dest` (unless its flags forbid one).
+    fn put(&self, t: Transmit) -> Result<(), SendError> {
+        let Transmit {
+            transport,
+            dest,
+            local,
+            conn,
+            data,
+            flags,
+        } = t;
         match transport {
             Transport::Udp => {
                 let sock = self
@@ -162,7 +193,7 @@ impl Sender {
                     .map_err(|error| SendError::Io { dest, error })
             }
             Transport::Tcp | Transport::Tls => match &self.tcp {
-                Some(t) => t.send(transport, conn, local, dest, data, flags),
+                Some(c) => c.send(transport, conn, local, dest, data, flags),
                 None => Err(SendError::Unsupported(transport)),
             },
             _ => Err(SendError::Unsupported(transport)),

@@ -400,7 +400,7 @@ impl ConnectionTable {
         (allowed, keep_until): (Duration, Arc<AtomicU64>),
     ) -> Closed {
         let limits = self.inner.limits;
-        let framer = StreamFramer::new(limits.max_message);
+        let mut framer = StreamFramer::new(limits.max_message);
         let lines = LineFramer::new(limits.max_message);
         let mut msrp = MsrpFramer::new(limits.msrp_max_chunk);
         let mut mode = StreamMode::Undecided;
