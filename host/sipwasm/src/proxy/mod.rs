@@ -1,0 +1,226 @@
+//! The stateful proxy around the sans-IO transaction cells, in parts:
+//!
+//! - [`table`]: every live transaction, by key and by id, and their deadlines;
+//! - [`services`]: what routes ask of the proxy (`t_check_trans`, `t_suspend`,
+//!   `t_continue`, name resolution);
+//! - [`requests`]: a request route's intents applied to its transaction, resumes, CANCEL;
+//! - [`routes`]: branches (branch routes, DNS failover) and failure routes;
+//! - [`replies`]: replies matched to their branch, onreply routes, the dialog table;
+//! - [`timers`]: the timer thread;
+//! - [`housekeeping`]: NAT pings, purging expired bindings and dialogs, freeing cells on
+//!   the workers that made them.
+//!
+//! Routes (branch, onreply, failure) run on the calling worker's plugin instance.
+//!
+//! A cell is locked by the worker (or the timer thread) handling an event for it, for the
+//! whole event including the plugin routes it runs; other events for the same transaction
+//! wait for it, as Kamailio's reply lock does. Different transactions never share a lock
+//! beyond the brief table lookups.
+
+use crate::config::Fallback;
+use crate::dns::Resolver;
+use crate::tenants::{Serving, Tenant, Tenants, Workers};
+use bytes::Bytes;
+use sipwasm_proto::Transmit;
+use sipwasm_proto::reply::response_target_rport;
+use sipwasm_proto::{Method, SipMessage};
+use sipwasm_routing::dialog::StartError;
+use sipwasm_routing::forward::{ForwardSpec, build_request, stateless_reply_hop};
+use sipwasm_routing::{
+    Branch, LocalConfig, NextHop, ResolveError, Resume, RouteContext, Services, Source, TmError,
+    TmIntent, TxInfo,
+};
+use sipwasm_runtime::{Route, Verdict};
+use sipwasm_tm::{
+    Cell, CellId, FinalReply, KeyFor, LocalReplies, Relay, ResponseStep, ServerKey, ServerState,
+    Target, TimerConfig, branch_param, parse_branch,
+};
+use sipwasm_transport::Outlet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod housekeeping;
+mod replies;
+mod requests;
+mod routes;
+mod services;
+mod table;
+mod timers;
+
+use services::{ProxyServices, SignedAsLocal};
+pub use table::{TmStats, TxTable};
+
+/// What a cell keeps of the request route: its whole state, for later routes.
+pub struct Saved {
+    /// The request route's context after it returned (flags, `$avp`, `$du`, lumps ...).
+    pub ctx: RouteContext,
+    key: ServerKey,
+    /// The tenant and plugin version the request route ran on: every later route of the
+    /// transaction runs on it too, even after a newer version was swapped in.
+    pub serving: Serving,
+    /// Branches whose destination has further addresses to try (DNS failover).
+    failover: Vec<Failover>,
+    /// The earliest deadline of this cell in the timer heap, if any. A later deadline is
+    /// not pushed while an earlier entry waits: that entry re-pushes when it fires, so
+    /// the heap holds about one entry per cell instead of one per message handled.
+    heap_at: std::cell::Cell<Option<Instant>>,
+}
+
+/// A branch that can be sent again to the next address of its destination.
+struct Failover {
+    /// Its index in the cell.
+    branch: u16,
+    /// The context its request is built from (after its branch route).
+    ctx: RouteContext,
+    /// The branch.
+    target: Branch,
+    /// The addresses not tried yet.
+    hops: Vec<NextHop>,
+}
+
+type CellRef = table::CellRef<Cell<Saved>>;
+type CellGrave = table::Grave<Cell<Saved>>;
+
+thread_local! {
+    /// This thread's graveyard, when it is a worker ([`Proxy::settle_worker`]).
+    static HOME: std::cell::OnceCell<CellGrave> = const { std::cell::OnceCell::new() };
+}
+
+/// The proxy's transaction table.
+pub type Transactions = TxTable<Cell<Saved>, Tenant>;
+
+/// A reply matched to its transaction.
+pub struct MatchedReply {
+    id: CellId,
+    branch: u16,
+    cell: CellRef,
+    /// Who runs the transaction's routes.
+    pub serving: Serving,
+}
+
+/// The stateful proxy.
+pub struct Proxy {
+    local: OnceLock<Arc<LocalConfig>>,
+    /// `local` as the transactions use it.
+    replies: OnceLock<Arc<dyn LocalReplies>>,
+    tenants: OnceLock<Arc<Tenants>>,
+    table: Arc<Transactions>,
+    resolver: Arc<Resolver>,
+    outlet: OnceLock<Outlet>,
+    timers: TimerConfig,
+    /// NAT pinging of registered contacts, run by the timer thread.
+    natping: OnceLock<sipwasm_routing::NatPing>,
+    stop: AtomicBool,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn tx_info(
+    id: CellId,
+    cell: &Cell<Saved>,
+    code: u16,
+    reason: String,
+    branch: Option<u16>,
+    local: bool,
+) -> TxInfo {
+    TxInfo {
+        index: id.index,
+        label: id.label,
+        reply_code: code,
+        reply_reason: reason,
+        branch,
+        local_reply: local,
+        canceled: cell.is_canceled(),
+    }
+}
+
+impl Proxy {
+    /// A proxy resolving names with `resolver`; `fallback` answers a suspended
+    /// transaction whose resume route failed.
+    pub fn new(resolver: Arc<Resolver>, timers: TimerConfig) -> Arc<Proxy> {
+        Arc::new(Proxy {
+            local: OnceLock::new(),
+            replies: OnceLock::new(),
+            tenants: OnceLock::new(),
+            table: Arc::new(Transactions::default()),
+            resolver,
+            outlet: OnceLock::new(),
+            timers,
+            natping: OnceLock::new(),
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    /// The services routes use (name resolution, `t_check_trans`, `t_suspend`,
+    /// `t_continue`).
+    pub fn services(self: &Arc<Self>) -> Arc<dyn Services> {
+        Arc::new(ProxyServices {
+            resolver: self.resolver.clone(),
+            proxy: Arc::downgrade(self),
+        })
+    }
+
+    /// Complete the wiring once the router identity and sockets exist.
+    pub fn attach(&self, local: Arc<LocalConfig>, outlet: Outlet, tenants: Arc<Tenants>) {
+        let _ = self.replies.set(Arc::new(SignedAsLocal(local.clone())));
+        let _ = self.local.set(local);
+        let _ = self.outlet.set(outlet);
+        let _ = self.tenants.set(tenants);
+    }
+
+    /// Ping registered contacts as `natping` says (once; later calls are ignored).
+    pub fn set_natping(&self, natping: sipwasm_routing::NatPing) {
+        let _ = self.natping.set(natping);
+    }
+
+    /// The transaction table (counters, size).
+    pub fn table(&self) -> &Arc<Transactions> {
+        &self.table
+    }
+
+    pub(super) fn local(&self) -> &Arc<LocalConfig> {
+        self.local.get().expect("attached before use")
+    }
+
+    pub(super) fn outlet(&self) -> &Outlet {
+        self.outlet.get().expect("attached before use")
+    }
+
+    pub(super) fn send_all(&self, out: Vec<Transmit>) {
+        self.outlet().send_all(out);
+    }
+
+    pub(super) fn finish(&self, id: CellId, cell: &Cell<Saved>) {
+        if cell.is_terminated() {
+            self.table.remove(id, &cell.user.key);
+        } else {
+            if cell.final_sent() && self.table.unsuspend(id) {
+                // answered while suspended (fr timeout, CANCEL): nothing to resume
+                tracing::debug!(
+                    index = id.index,
+                    label = id.label,
+                    "suspended transaction answered"
+                );
+            }
+            self.reschedule(id, cell);
+        }
+    }
+}
+
+/// Log (once a minute at most) that a dialog was not recorded, when `result` says so.
+fn not_recorded(dialogs: &sipwasm_routing::dialog::Dialogs, result: Result<(), StartError>) {
+    if let Err(e) = result
+        && dialogs.log_now(now_unix())
+    {
+        tracing::warn!(
+            "a dialog was not recorded, its in-dialog requests will be refused: {e} \
+             ({} not recorded since start; this line once a minute at most)",
+            dialogs.not_recorded()
+        );
+    }
+}

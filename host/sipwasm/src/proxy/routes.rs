@@ -1,0 +1,297 @@
+//! Branches and failure routes: each planned branch through its branch route and out,
+//! DNS failover to a destination's next address, failure routes when every branch failed.
+
+use super::*;
+
+/// Most failure routes of one transaction in a row whose new branches all failed at once.
+const MAX_FAILURE_ROUNDS: usize = 8;
+
+impl Proxy {
+    /// Build, branch-route and send each plan as a branch of `cell`. Returns how many were
+    /// sent and wait for an answer (a branch whose flow is gone is added failed, 430).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one internal step with its whole context"
+    )]
+    pub(super) fn add_branches(
+        &self,
+        workers: &mut Workers,
+        id: CellId,
+        cell: &mut Cell<Saved>,
+        ctx: &RouteContext,
+        plans: &[sipwasm_routing::BranchPlan],
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> usize {
+        let mut added = 0;
+        for plan in plans {
+            let n = cell.branches().len() as u16;
+            // a branch route works on its own copy, with the branch as its main branch;
+            // what it changes ($ru, $du, headers) is this branch's only
+            let Some(route) = ctx.tm_state().on_branch.clone() else {
+                if self.send_branch(id, cell, ctx, &plan.branch, &plan.hops, now, out) {
+                    added += 1;
+                }
+                continue;
+            };
+            let mut copy = ctx.rerun();
+            copy.set_main_branch(plan.branch.clone());
+            copy.set_tx_info(Some(tx_info(id, cell, 0, String::new(), Some(n), false)));
+            let outcome = workers.run(&cell.user.serving, Route::Branch(&route), copy);
+            let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
+            let mut bctx = outcome.ctx;
+            out.extend(bctx.take_outbound());
+            if dropped {
+                continue;
+            }
+            let branch = bctx.main_branch();
+            let hops = if branch.uri == plan.branch.uri && branch.dst_uri == plan.branch.dst_uri {
+                plan.hops.clone()
+            } else {
+                // the branch route sent it elsewhere
+                let target = branch.dst_uri.as_deref().unwrap_or(&branch.uri);
+                match self.resolver.resolve(target) {
+                    Ok(h) if !h.is_empty() => h,
+                    Ok(_) | Err(_) => {
+                        tracing::info!("branch route target {target} does not resolve");
+                        continue;
+                    }
+                }
+            };
+            if self.send_branch(id, cell, &bctx, &branch, &hops, now, out) {
+                added += 1;
+            }
+        }
+        added
+    }
+
+    /// Build the request of `branch` (from `bctx`, the route's context or its branch
+    /// route's) for the first of `hops` and add it to `cell`; the other hops are kept for
+    /// DNS failover. True when a branch was sent and waits for its answer (a branch whose
+    /// flow is gone is added already failed, 430).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one internal step with its whole context"
+    )]
+    pub(super) fn send_branch(
+        &self,
+        id: CellId,
+        cell: &mut Cell<Saved>,
+        bctx: &RouteContext,
+        branch: &Branch,
+        hops: &[NextHop],
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> bool {
+        // a request of a dialog goes to the other side only, wherever a branch route, a
+        // failure route or DNS sends it (t_relay checked the plan it made; a branch route
+        // may have changed $ru or $du since)
+        let reachable: Vec<NextHop> = hops
+            .iter()
+            .copied()
+            .filter(|h| bctx.may_reach(h.addr))
+            .collect();
+        let out_of_reach = reachable.is_empty();
+        let Some(&hop) = reachable.first().or(hops.first()) else {
+            return false;
+        };
+        let rest = if out_of_reach {
+            &[][..]
+        } else {
+            &reachable[1..]
+        };
+        let Some(sock) = bctx.send_socket(&hop, branch.socket) else {
+            tracing::info!("no {} socket to reach {}", hop.transport, hop.addr);
+            return false;
+        };
+        let n = cell.branches().len() as u16;
+        let param = branch_param(id, n);
+        let target = Target {
+            transport: hop.transport,
+            dest: hop.addr,
+            local: sock.addr,
+            conn: branch.conn,
+            no_connect: branch.no_connect && hop.transport.is_stream(),
+        };
+        let invite = bctx.msg().method() == Method::Invite;
+        if out_of_reach {
+            tracing::info!(dest = %hop.addr, "branch not sent: the request leaves its dialog");
+            if let Err(e) = cell.add_failed_branch(now, param, invite, target, 403, "Forbidden") {
+                tracing::info!("branch not added: {e}");
+            }
+            return false;
+        }
+        if target.no_connect
+            && !self
+                .outlet()
+                .has_flow(target.transport, target.conn, target.local, target.dest)
+        {
+            // the UA's connection is gone, and it cannot be connected to (RFC 5626 §5.3)
+            tracing::info!(dest = %hop.addr, "branch not sent: the flow to the UA is gone");
+            if let Err(e) = cell.add_failed_branch(now, param, invite, target, 430, "Flow Failed") {
+                tracing::info!("branch not added: {e}");
+            }
+            // failed at once: nothing pending on it
+            return false;
+        }
+        let data = build_request(
+            bctx,
+            &ForwardSpec {
+                ruri: &branch.uri,
+                path: &branch.path,
+                hop,
+                local: sock,
+                branch: &param,
+            },
+        );
+        let added = if bctx.has_header_edits() {
+            cell.add_branch(now, param, Bytes::from(data), target, out)
+        } else {
+            cell.add_checked_branch(now, param, Bytes::from(data), invite, target, out)
+        };
+        match added {
+            Ok(n) => {
+                self.table.stats.branches.fetch_add(1, Ordering::Relaxed);
+                if !rest.is_empty() {
+                    cell.user.failover.push(Failover {
+                        branch: n,
+                        ctx: bctx.rerun(),
+                        target: branch.clone(),
+                        hops: rest.to_vec(),
+                    });
+                }
+                true
+            }
+            Err(e) => {
+                tracing::info!("branch not added: {e}");
+                false
+            }
+        }
+    }
+
+    /// DNS failover (Kamailio's `use_dns_failover`): branch `n` failed with a 503, or timed
+    /// out without any answer; when its destination had further addresses, send it to the
+    /// next one as a new branch. True when a branch was added.
+    pub(super) fn dns_failover(
+        &self,
+        id: CellId,
+        cell: &mut Cell<Saved>,
+        n: u16,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> bool {
+        let Some(i) = cell.user.failover.iter().position(|f| f.branch == n) else {
+            return false;
+        };
+        let f = cell.user.failover.swap_remove(i);
+        tracing::debug!(branch = n, next = %f.hops[0].addr, "DNS failover");
+        self.send_branch(id, cell, &f.ctx, &f.target, &f.hops, now, out)
+    }
+
+    /// Failover for the branches that timed out without any answer since the last check.
+    pub(super) fn failover_timeouts(
+        &self,
+        id: CellId,
+        cell: &mut Cell<Saved>,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> bool {
+        let timed_out: Vec<u16> = cell
+            .user
+            .failover
+            .iter()
+            .map(|f| f.branch)
+            .filter(|&n| {
+                let b = &cell.branches()[n as usize];
+                b.last_code() == 0 && matches!(b.final_reply(), Some(FinalReply::Local(408, _)))
+            })
+            .collect();
+        let mut any = false;
+        for n in timed_out {
+            any |= self.dns_failover(id, cell, n, now, out);
+        }
+        any
+    }
+
+    /// Every branch failed: run the failure route if one is set; unless it relayed again or
+    /// replied, send the best reply upstream.
+    pub(super) fn all_failed(
+        &self,
+        workers: &mut Workers,
+        id: CellId,
+        cell: &mut Cell<Saved>,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) {
+        // a round whose new branches all fail at once (their flows are gone) is followed
+        // by another, when the failure route armed itself again; a bounded number
+        for _ in 0..MAX_FAILURE_ROUNDS {
+            let route = cell.user.ctx.tm_state().on_failure.clone();
+            let Some(route) = route.filter(|_| !cell.final_sent()) else {
+                break;
+            };
+            if self.failure_round(workers, id, cell, &route, now, out) > 0 || cell.final_sent() {
+                return;
+            }
+        }
+        cell.forward_best(now, out);
+    }
+
+    /// Run failure route `route` once and apply what it asked for; returns how many new
+    /// branches wait for an answer.
+    pub(super) fn failure_round(
+        &self,
+        workers: &mut Workers,
+        id: CellId,
+        cell: &mut Cell<Saved>,
+        route: &str,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> usize {
+        self.table
+            .stats
+            .failure_routes
+            .fetch_add(1, Ordering::Relaxed);
+        let (code, reason, branch, local) = match cell.best() {
+            Some((i, FinalReply::Received(m))) => (
+                m.status().unwrap_or(500),
+                String::from_utf8_lossy(m.reason().unwrap_or_default()).into_owned(),
+                Some(i as u16),
+                false,
+            ),
+            Some((i, FinalReply::Local(c, r))) => (*c, (*r).to_string(), Some(i as u16), true),
+            // best() chooses among failures only: a 2xx never comes here
+            Some((_, FinalReply::Forwarded(_))) | None => {
+                (500, "Server Internal Error".into(), None, true)
+            }
+        };
+        let mut ctx = cell.user.ctx.rerun();
+        // a failure route runs once per round: it must set itself again to run again
+        ctx.t_on_failure("");
+        ctx.set_tx_info(Some(tx_info(id, cell, code, reason, branch, local)));
+        let outcome = workers.run(&cell.user.serving, Route::Failure(route), ctx);
+        let mut ctx = outcome.ctx;
+        // stateless output of the failure route (a forward ...) goes out as is
+        out.extend(ctx.take_outbound());
+        let intents = ctx.take_intents();
+        cell.user.ctx = ctx.rerun();
+        cell.user.ctx.set_tx_info(None);
+        let mut relayed = 0;
+        for intent in intents {
+            match intent {
+                TmIntent::Relay(plans) => {
+                    let c = cell.user.ctx.clone();
+                    relayed += self.add_branches(workers, id, cell, &c, &plans, now, out);
+                }
+                TmIntent::Reply { code, reason } => {
+                    let extra = ctx.reply_lumps();
+                    if let Err(e) = cell.reply_local(now, code, &reason, &extra, out) {
+                        tracing::info!("t_reply in failure route: {e}");
+                    }
+                }
+                TmIntent::NewTran | TmIntent::CancelInvite | TmIntent::Suspend => {}
+            }
+        }
+        relayed
+    }
+}
