@@ -24,14 +24,7 @@ const CACHE_TTL: Duration = Duration::from_secs(60);
 /// Most cached names.
 const CACHE_MAX: usize = 10_000;
 
-/// DNS settings.
-#[derive(Clone, Debug, Default)]
-pub struct DnsSettings {
-    /// Name servers to ask (`IP:PORT`); empty for the system's (`/etc/resolv.conf`).
-    pub servers: Vec<SocketAddr>,
-    /// Time allowed for one resolution.
-    pub timeout: Duration,
-}
+pub use sipwasm_config::DnsSettings;
 
 /// One SRV target (or a plain name's addresses) and its addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]

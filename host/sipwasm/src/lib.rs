@@ -5,7 +5,7 @@
 //! a thin CLI over this library; tests start servers in-process on port 0.
 #![deny(missing_docs)]
 
-pub mod config;
+pub use sipwasm_config as config;
 pub mod dns;
 pub mod graveyard;
 pub mod logging;

@@ -263,7 +263,13 @@ impl Tenants {
         let engine = Arc::new(engine);
         let mut loaded = Vec::new();
         for t in &cfg.tenants {
-            let account = TenantAccount::new(t.name.as_str(), t.limits);
+            let account = TenantAccount::new(
+                t.name.as_str(),
+                sipwasm_runtime::AccountLimits {
+                    max_instances: t.limits.max_instances,
+                    log_rate: t.limits.log_rate,
+                },
+            );
             let t0 = Instant::now();
             let version = read_plugin(t)
                 .and_then(|wasm| load_version(&engine, t, &account, 1, &wasm, t0))
@@ -292,7 +298,13 @@ impl Tenants {
             plugin_path: path.to_path_buf(),
             deadline: s.deadline,
             memory_limit: s.memory_limit,
-            limits: plugin.account().limits(),
+            limits: {
+                let l = plugin.account().limits();
+                crate::config::TenantLimits {
+                    max_instances: l.max_instances,
+                    log_rate: l.log_rate,
+                }
+            },
             fallback,
             plugin_config: s.config,
             udp_allow: s.udp_allow,

@@ -1,3 +1,5 @@
+//! # sipwasm-config
+//!
 //! The router configuration file (TOML).
 //!
 //! ```toml
@@ -12,6 +14,7 @@
 //!
 //! Unknown keys are errors; every error names the file and the key. Relative paths are
 //! relative to the directory of the config file.
+#![deny(missing_docs)]
 
 use serde::Deserialize;
 use sipwasm_routing::Alias;
@@ -19,6 +22,24 @@ use sipwasm_transport::ListenSpec;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// DNS settings.
+#[derive(Clone, Debug, Default)]
+pub struct DnsSettings {
+    /// Name servers to ask (`IP:PORT`); empty for the system's (`/etc/resolv.conf`).
+    pub servers: Vec<std::net::SocketAddr>,
+    /// Time allowed for one resolution.
+    pub timeout: Duration,
+}
+
+/// What a tenant's account allows (the runtime's `AccountLimits`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TenantLimits {
+    /// Most live instances at once (each worker thread keeps its own); 0: no limit.
+    pub max_instances: usize,
+    /// Log lines per second, with a burst of the same size; 0: no limit.
+    pub log_rate: u32,
+}
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -248,7 +269,7 @@ pub struct TenantConfig {
     /// Memory cap per instance, bytes.
     pub memory_limit: usize,
     /// Instance limit (0: one per worker thread) and log rate (0: unlimited).
-    pub limits: sipwasm_runtime::AccountLimits,
+    pub limits: TenantLimits,
     /// Fallback on failure.
     pub fallback: Fallback,
     /// The plugin's own settings, as strings.
@@ -645,7 +666,7 @@ pub struct Config {
     /// Transaction timers.
     pub timers: sipwasm_tm::TimerConfig,
     /// Name resolution.
-    pub dns: crate::dns::DnsSettings,
+    pub dns: DnsSettings,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -983,7 +1004,7 @@ impl Config {
                 fr_inv: Duration::from_millis(tm.fr_inv_timer_ms),
                 wait: Duration::from_millis(tm.wait_timer_ms),
             },
-            dns: crate::dns::DnsSettings {
+            dns: DnsSettings {
                 servers: dns_servers,
                 timeout: Duration::from_millis(file.dns.timeout_ms.unwrap_or(2000)),
             },
@@ -1160,7 +1181,7 @@ fn tenant_config(
         plugin_path: resolve(&p.path),
         deadline: Duration::from_millis(p.deadline_ms),
         memory_limit: p.memory_mb << 20,
-        limits: sipwasm_runtime::AccountLimits {
+        limits: TenantLimits {
             max_instances: p.instances,
             log_rate: p.log_rate.unwrap_or(if is_plugin { 0 } else { 1000 }),
         },
@@ -1507,7 +1528,6 @@ deadline_ms = 5
         .unwrap();
         assert_eq!(c.msrp.max_chunk_size, 65536);
         assert!(!c.msrp.sipmsg);
-        assert_eq!(crate::server_settings(&c).tcp.msrp_max_chunk, 65536);
         let e = Config::parse(
             &format!("{GOOD}\n[msrp]\nmax_chunk_size = 10\n"),
             Path::new("r.toml"),
