@@ -8,6 +8,7 @@
 //! - [`pv`] — pseudo-variable names (`$ru`, `$(hdr(Via)[1])`, `$(mb{s.select,1,:})`)
 //! - [`transform`] — transformations (`{s.len}`, `{uri.user}`, `{tobody.tag}` ...)
 //! - [`lumps`] — header changes recorded as lumps and applied on send
+//! - [`event`] — the event a plugin is called for: SIP, a non-SIP packet, or an MSRP frame
 //! - [`context`] — the per-event state, stateless replies, flags, `is_myself`
 //! - [`tm`] — `t_relay` and friends (recorded as intents), `forward`, `process_maxfwd`
 //! - [`forward`] — the request a proxy sends on, stateless reply forwarding
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod branch;
 pub mod context;
 pub mod dialog;
+pub mod event;
 pub mod forward;
 pub mod htable;
 pub mod lumps;
@@ -52,6 +54,7 @@ pub use context::{
     Alias, ConnId, CoreError, Listener, LocalConfig, RouteContext, SlError, Source, Transmit,
     reply_to_malformed,
 };
+pub use event::Event;
 pub use htable::{HtError, HtValue, HtableSpec, Htables};
 pub use lumps::HdrError;
 pub use msrp::{MsrpEvent, MsrpRelayError, MsrpReplyError};

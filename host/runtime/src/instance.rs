@@ -14,7 +14,7 @@ use crate::bindings::exports::sipwasm::router::{
 use crate::plugin::Plugin;
 use crate::state::HostState;
 use crate::stats::PluginStats;
-use sipwasm_routing::{MsrpEvent, RawEvent, RouteContext};
+use sipwasm_routing::{Event, MsrpEvent, RawEvent, RouteContext};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use wasmtime::{Store, Trap};
@@ -236,31 +236,29 @@ impl PluginInstance {
             }
             (_, t) => t.clone(),
         };
-        self.store.data_mut().event = Some(ctx);
         let guest = self.routes.clone();
         let plugin = self.plugin.clone();
-        let result = self.call(route.label(), |store| match (route, tm_guest) {
-            (Route::Request, _) => guest.call_request_route(store),
-            (Route::Reply, _) => guest.call_reply_route(store).map(|r| match r {
-                // the SDK's default answers with the route's own name
-                Err(routes::RouteError::UnknownRoute(n)) if n == Route::Reply.label() => {
-                    plugin.no_reply_route.store(true, Ordering::Relaxed);
-                    Ok(routes::Verdict::Continue)
-                }
-                other => other,
-            }),
-            (Route::Named(name), _) => guest.call_named_route(store, name),
-            (Route::Failure(name), Some(t)) => t.call_failure_route(store, name),
-            (Route::Branch(name), Some(t)) => t.call_branch_route(store, name),
-            (Route::OnReply(name), Some(t)) => t.call_onreply_route(store, name),
-            (_, None) => unreachable!("checked above"),
+        let (event, result) = self.call_with(Event::Sip(ctx), route.label(), |store| {
+            match (route, tm_guest) {
+                (Route::Request, _) => guest.call_request_route(store),
+                (Route::Reply, _) => guest.call_reply_route(store).map(|r| match r {
+                    // the SDK's default answers with the route's own name
+                    Err(routes::RouteError::UnknownRoute(n)) if n == Route::Reply.label() => {
+                        plugin.no_reply_route.store(true, Ordering::Relaxed);
+                        Ok(routes::Verdict::Continue)
+                    }
+                    other => other,
+                }),
+                (Route::Named(name), _) => guest.call_named_route(store, name),
+                (Route::Failure(name), Some(t)) => t.call_failure_route(store, name),
+                (Route::Branch(name), Some(t)) => t.call_branch_route(store, name),
+                (Route::OnReply(name), Some(t)) => t.call_onreply_route(store, name),
+                (_, None) => unreachable!("checked above"),
+            }
         });
-        let ctx = self
-            .store
-            .data_mut()
-            .event
-            .take()
-            .expect("the event stays in the store during the call");
+        let Event::Sip(ctx) = event else {
+            unreachable!("an event keeps its kind")
+        };
         EventOutcome { ctx, result }
     }
 
@@ -280,14 +278,13 @@ impl PluginInstance {
                 result: Ok(Verdict::Drop),
             };
         };
-        self.store.data_mut().raw = Some(event);
-        let result = self.call("event_route[nosip:msg]", |store| guest.call_msg(store));
-        let event = self
-            .store
-            .data_mut()
-            .raw
-            .take()
-            .expect("the event stays in the store during the call");
+        let (event, result) =
+            self.call_with(Event::Raw(event), "event_route[nosip:msg]", |store| {
+                guest.call_msg(store)
+            });
+        let Event::Raw(event) = event else {
+            unreachable!("an event keeps its kind")
+        };
         RawOutcome { event, result }
     }
 
@@ -307,21 +304,37 @@ impl PluginInstance {
                 result: Ok(Verdict::Drop),
             };
         };
-        self.store.data_mut().msrp = Some(event);
-        let result = self.call("event_route[msrp:frame-in]", |store| {
-            guest.call_frame_in(store)
-        });
-        let event = self
-            .store
-            .data_mut()
-            .msrp
-            .take()
-            .expect("the event stays in the store during the call");
+        let (event, result) =
+            self.call_with(Event::Msrp(event), "event_route[msrp:frame-in]", |store| {
+                guest.call_frame_in(store)
+            });
+        let Event::Msrp(event) = event else {
+            unreachable!("an event keeps its kind")
+        };
         MsrpOutcome { event, result }
     }
 
-    /// Call into the guest within the CPU deadline and classify how it ended. The event
-    /// is already in the store.
+    /// [`Self::call`] with `event` in the store for the host calls; the event comes back
+    /// with the result.
+    fn call_with(
+        &mut self,
+        event: Event,
+        label: &'static str,
+        f: impl FnOnce(&mut Store<HostState>) -> GuestCall,
+    ) -> (Event, Result<Verdict, EventError>) {
+        self.store.data_mut().event = Some(event);
+        let result = self.call(label, f);
+        let event = self
+            .store
+            .data_mut()
+            .event
+            .take()
+            .expect("the event stays in the store during the call");
+        (event, result)
+    }
+
+    /// Call into the guest within the CPU deadline and classify how it ended (the event is
+    /// in the store: see [`Self::call_with`]).
     fn call(
         &mut self,
         label: &'static str,

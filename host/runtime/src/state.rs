@@ -3,7 +3,7 @@
 
 use crate::plugin::PluginMeta;
 use sipwasm_routing::pv::{PvError, PvSpec, TemplatePart, parse_template};
-use sipwasm_routing::{MsrpEvent, RawEvent, RouteContext};
+use sipwasm_routing::{Event, MsrpEvent, RawEvent, RouteContext};
 use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -49,11 +49,8 @@ impl wasmtime::ResourceLimiter for MemoryLimit {
 /// The `T` of the plugin's `Store<T>`.
 pub struct HostState {
     pub(crate) meta: Arc<PluginMeta>,
-    pub(crate) event: Option<RouteContext>,
-    /// The non-SIP packet being handled (`nosip-events.msg`), when that is the event.
-    pub(crate) raw: Option<RawEvent>,
-    /// The MSRP frame being handled (`msrp-events.frame-in`), when that is the event.
-    pub(crate) msrp: Option<MsrpEvent>,
+    /// The event being handled; none while the plugin is instantiated.
+    pub(crate) event: Option<Event>,
     /// Datagrams `net.send-udp` queued in this event.
     pub(crate) udp_sent: usize,
     /// When the current call into the guest started.
@@ -74,6 +71,31 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// The SIP message's routing state, when the event is one.
+    pub(crate) fn sip(&self) -> Option<&RouteContext> {
+        self.event.as_ref().and_then(Event::sip)
+    }
+
+    /// [`Self::sip`], to change it.
+    pub(crate) fn sip_mut(&mut self) -> Option<&mut RouteContext> {
+        self.event.as_mut().and_then(Event::sip_mut)
+    }
+
+    /// The non-SIP packet, when the event is one.
+    pub(crate) fn raw_mut(&mut self) -> Option<&mut RawEvent> {
+        self.event.as_mut().and_then(Event::raw_mut)
+    }
+
+    /// The MSRP frame, when the event is one.
+    pub(crate) fn msrp(&self) -> Option<&MsrpEvent> {
+        self.event.as_ref().and_then(Event::msrp)
+    }
+
+    /// [`Self::msrp`], to change it.
+    pub(crate) fn msrp_mut(&mut self) -> Option<&mut MsrpEvent> {
+        self.event.as_mut().and_then(Event::msrp_mut)
+    }
+
     pub(crate) fn new(meta: Arc<PluginMeta>) -> Self {
         let log_drops = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let log_flood = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -101,8 +123,6 @@ impl HostState {
             log_drops,
             log_flood,
             event: None,
-            raw: None,
-            msrp: None,
             udp_sent: 0,
             call_started: std::time::Instant::now(),
             host_waited: std::time::Duration::ZERO,

@@ -29,10 +29,10 @@ impl HostState {
     /// The MSRP frame of the event, for `auth` on an MSRP AUTH request: only the WWW kind
     /// exists there (RFC 4976 §5).
     fn msrp_for(&mut self, kind: Kind) -> Option<&mut sipwasm_routing::MsrpEvent> {
-        if self.event.is_some() || kind != Kind::Www {
+        if self.sip().is_some() || kind != Kind::Www {
             return None;
         }
-        self.msrp.as_mut()
+        self.msrp_mut()
     }
 }
 
@@ -56,7 +56,7 @@ impl Host for HostState {
                 .auth_challenge(&realm, &algs, stale)
                 .map_err(|e| Error::ReplyFailed(e.to_string()));
         }
-        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
+        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
         ctx.auth_challenge(&realm, realm_kind(kind), &algs, stale)
             .map_err(|e| Error::ReplyFailed(e.to_string()))
     }
@@ -65,14 +65,14 @@ impl Host for HostState {
         if let Some(m) = self.msrp_for(kind) {
             return m.auth_username(&realm);
         }
-        self.event.as_ref()?.auth_username(&realm, realm_kind(kind))
+        self.sip()?.auth_username(&realm, realm_kind(kind))
     }
 
     fn check(&mut self, kind: Kind, realm: String, password: String) -> Result<String, Error> {
         if let Some(m) = self.msrp_for(kind) {
             return m.auth_check(&realm, &password).map_err(auth_error);
         }
-        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
+        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
         ctx.auth_check(&realm, &password, realm_kind(kind), None)
             .map_err(auth_error)
     }
@@ -81,8 +81,7 @@ impl Host for HostState {
         if let Some(m) = self.msrp_for(kind) {
             return m.auth_has_credentials(&realm);
         }
-        self.event
-            .as_ref()
+        self.sip()
             .is_some_and(|c| c.auth_has_credentials(&realm, realm_kind(kind)))
     }
 
@@ -91,8 +90,7 @@ impl Host for HostState {
             Kind::Www => HeaderName::Authorization,
             Kind::Proxy => HeaderName::ProxyAuthorization,
         };
-        self.event
-            .as_mut()
+        self.sip_mut()
             .is_some_and(|c| c.consume_credentials(header))
     }
 }

@@ -7,7 +7,7 @@ use sipwasm_routing::TmError;
 impl Host for HostState {
     fn forward(&mut self, uri: Option<String>) -> Result<(), Error> {
         self.waiting(|s| {
-            let ctx = s.event.as_mut().ok_or(Error::NoRequest)?;
+            let ctx = s.sip_mut().ok_or(Error::NoRequest)?;
             ctx.forward(uri.as_deref()).map_err(|e| match e {
                 TmError::TooManyHops => Error::TooManyHops,
                 TmError::NoRequest => Error::NoRequest,

@@ -17,7 +17,7 @@ impl HostState {
         &mut self,
         f: impl FnOnce(&mut RouteContext) -> Result<T, HdrError>,
     ) -> Result<T, Error> {
-        let ctx = self.event.as_mut().ok_or(Error::NoMessage)?;
+        let ctx = self.sip_mut().ok_or(Error::NoMessage)?;
         f(ctx).map_err(hdr_error)
     }
 }
@@ -44,10 +44,10 @@ impl Host for HostState {
     }
 
     fn is_present(&mut self, name: String) -> bool {
-        self.event.as_ref().is_some_and(|c| c.hdr_is_present(&name))
+        self.sip().is_some_and(|c| c.hdr_is_present(&name))
     }
 
     fn get(&mut self, name: String) -> Option<String> {
-        self.event.as_ref().and_then(|c| c.hdr_get(&name))
+        self.sip().and_then(|c| c.hdr_get(&name))
     }
 }

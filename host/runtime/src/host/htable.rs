@@ -24,12 +24,10 @@ fn now_unix() -> u64 {
 impl HostState {
     /// The router state of the current event (SIP or not).
     fn router_config(&self, table: &str) -> Result<Arc<LocalConfig>, Error> {
-        match (&self.event, &self.raw, &self.msrp) {
-            (Some(ctx), _, _) => Ok(ctx.config().clone()),
-            (None, Some(raw), _) => Ok(raw.config().clone()),
-            (None, None, Some(m)) => Ok(m.config().clone()),
+        match &self.event {
+            Some(event) => Ok(event.config().clone()),
             // instantiation: no event, no tables
-            (None, None, None) => Err(Error::UnknownTable(format!("{table} (no event)"))),
+            None => Err(Error::UnknownTable(format!("{table} (no event)"))),
         }
     }
 }

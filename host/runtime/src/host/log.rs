@@ -52,11 +52,9 @@ impl HostState {
 impl HostState {
     fn xlog_write(&mut self, level: Level, template: String) -> Result<(), PvError> {
         let parts = self.template(&template).map_err(super::pv_error)?;
-        let text = match (&self.event, &self.raw, &self.msrp) {
-            (Some(ctx), _, _) => ctx.format(&parts).map_err(super::pv_error)?,
-            (None, Some(raw), _) => raw.format(&parts).map_err(super::pv_error)?,
-            (None, None, Some(m)) => m.format(&parts).map_err(super::pv_error)?,
-            (None, None, None) => template,
+        let text = match &self.event {
+            Some(event) => event.format(&parts).map_err(super::pv_error)?,
+            None => template,
         };
         self.write_line(level, &text);
         Ok(())

@@ -6,7 +6,7 @@ use sipwasm_routing::{MaxFwd, TmError};
 
 impl Host for HostState {
     fn process_maxfwd(&mut self, limit: u32) -> Result<Outcome, Error> {
-        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
+        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
         match ctx.process_maxfwd(limit) {
             Ok(MaxFwd::Added) => Ok(Outcome::Added),
             Ok(MaxFwd::Decremented) => Ok(Outcome::Decremented),

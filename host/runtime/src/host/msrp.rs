@@ -17,14 +17,14 @@ impl HostState {
         &mut self,
         f: impl FnOnce(&mut MsrpEvent) -> Result<(), MsrpRelayError>,
     ) -> Result<(), RelayError> {
-        let m = self.msrp.as_mut().ok_or(RelayError::NoFrame)?;
+        let m = self.msrp_mut().ok_or(RelayError::NoFrame)?;
         f(m).map_err(relay_error)
     }
 }
 
 impl Host for HostState {
     fn reply(&mut self, code: u16, text: String, headers: Option<String>) -> Result<(), Error> {
-        let m = self.msrp.as_mut().ok_or(Error::NoRequest)?;
+        let m = self.msrp_mut().ok_or(Error::NoRequest)?;
         m.reply(code, &text, headers.as_deref().unwrap_or(""))
             .map_err(|e| match e {
                 MsrpReplyError::NoRequest => Error::NoRequest,
@@ -47,22 +47,22 @@ impl Host for HostState {
     }
 
     fn relay_flags(&mut self, flags: u32) {
-        if let Some(m) = self.msrp.as_mut() {
+        if let Some(m) = self.msrp_mut() {
             m.set_relay_flags(flags);
         }
     }
 
     fn reply_flags(&mut self, flags: u32) {
-        if let Some(m) = self.msrp.as_mut() {
+        if let Some(m) = self.msrp_mut() {
             m.set_reply_flags(flags);
         }
     }
 
     fn is_request(&mut self) -> bool {
-        self.msrp.as_ref().is_some_and(|m| m.is_request())
+        self.msrp().is_some_and(|m| m.is_request())
     }
 
     fn is_reply(&mut self) -> bool {
-        self.msrp.as_ref().is_some_and(|m| !m.is_request())
+        self.msrp().is_some_and(|m| !m.is_request())
     }
 }

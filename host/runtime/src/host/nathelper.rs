@@ -18,14 +18,14 @@ impl HostState {
         &mut self,
         f: impl FnOnce(&mut sipwasm_routing::RouteContext) -> Result<T, NatError>,
     ) -> Result<T, Error> {
-        let ctx = self.event.as_mut().ok_or(Error::NoMessage)?;
+        let ctx = self.sip_mut().ok_or(Error::NoMessage)?;
         f(ctx).map_err(nat_error)
     }
 }
 
 impl Host for HostState {
     fn nat_uac_test(&mut self, flags: u32) -> bool {
-        self.event.as_ref().is_some_and(|c| c.nat_uac_test(flags))
+        self.sip().is_some_and(|c| c.nat_uac_test(flags))
     }
 
     fn fix_nated_contact(&mut self) -> Result<(), Error> {
@@ -49,7 +49,7 @@ impl Host for HostState {
     }
 
     fn add_rport(&mut self) {
-        if let Some(c) = self.event.as_mut() {
+        if let Some(c) = self.sip_mut() {
             c.force_rport();
         }
     }

@@ -6,12 +6,10 @@ use sipwasm_routing::NetError;
 
 impl Host for HostState {
     fn send_udp(&mut self, dst: String, payload: Vec<u8>) -> Result<(), Error> {
-        let out = match (&mut self.event, &mut self.raw, &mut self.msrp) {
-            (Some(ctx), _, _) => ctx.outbound_mut(),
-            (None, Some(raw), _) => raw.outbound_mut(),
-            (None, None, Some(m)) => m.outbound_mut(),
+        let out = match &mut self.event {
+            Some(event) => event.outbound_mut(),
             // instantiation (no event): nothing would ever send it
-            (None, None, None) => return Err(Error::Denied(format!("{dst}: no event"))),
+            None => return Err(Error::Denied(format!("{dst}: no event"))),
         };
         let result = self
             .meta

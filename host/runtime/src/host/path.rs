@@ -13,12 +13,12 @@ fn path_error(e: PathError) -> Error {
 
 impl Host for HostState {
     fn add_path(&mut self, user: Option<String>) -> Result<(), Error> {
-        let ctx = self.event.as_mut().ok_or(Error::NotRegister)?;
+        let ctx = self.sip_mut().ok_or(Error::NotRegister)?;
         ctx.add_path(user.as_deref(), false).map_err(path_error)
     }
 
     fn add_path_received(&mut self, user: Option<String>) -> Result<(), Error> {
-        let ctx = self.event.as_mut().ok_or(Error::NotRegister)?;
+        let ctx = self.sip_mut().ok_or(Error::NotRegister)?;
         ctx.add_path(user.as_deref(), true).map_err(path_error)
     }
 }

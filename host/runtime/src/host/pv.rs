@@ -32,11 +32,9 @@ fn no_event(name: &str) -> Error {
 impl HostState {
     fn pv_assign(&mut self, name: &str, value: RValue) -> Result<(), Error> {
         let spec = self.spec(name).map_err(pv_error)?;
-        match (&mut self.event, &mut self.raw, &mut self.msrp) {
-            (Some(ctx), _, _) => ctx.pv_set(&spec, value).map_err(pv_error),
-            (None, Some(raw), _) => raw.pv_set(&spec, value).map_err(pv_error),
-            (None, None, Some(m)) => m.pv_set(&spec, value).map_err(pv_error),
-            (None, None, None) => Err(no_event(name)),
+        match &mut self.event {
+            Some(event) => event.pv_set(&spec, value).map_err(pv_error),
+            None => Err(no_event(name)),
         }
     }
 }
@@ -44,23 +42,18 @@ impl HostState {
 impl Host for HostState {
     fn get(&mut self, name: String) -> Result<Value, Error> {
         let spec = self.spec(&name).map_err(pv_error)?;
-        match &self.event {
-            Some(ctx) => ctx.pv_get(&spec).map(to_wit).map_err(|e| {
-                // a transformation failing on message data is the message's fault
-                if matches!(e, PvError::Transformation(_)) {
-                    self.event
-                        .as_mut()
-                        .expect("checked above")
-                        .set_last_error(400, "Bad Request");
-                }
-                pv_error(e)
-            }),
-            None => match (&self.raw, &self.msrp) {
-                (Some(raw), _) => raw.pv_get(&spec).map(to_wit).map_err(pv_error),
-                (None, Some(m)) => m.pv_get(&spec).map(to_wit).map_err(pv_error),
-                (None, None) => Ok(Value::Null),
-            },
-        }
+        let Some(event) = &self.event else {
+            return Ok(Value::Null);
+        };
+        event.pv_get(&spec).map(to_wit).map_err(|e| {
+            // a transformation failing on message data is the message's fault
+            if matches!(e, PvError::Transformation(_))
+                && let Some(ctx) = self.sip_mut()
+            {
+                ctx.set_last_error(400, "Bad Request");
+            }
+            pv_error(e)
+        })
     }
 
     fn set_str(&mut self, name: String, value: String) -> Result<(), Error> {
@@ -73,11 +66,9 @@ impl Host for HostState {
 
     fn unset(&mut self, name: String) -> Result<(), Error> {
         let spec = self.spec(&name).map_err(pv_error)?;
-        match (&mut self.event, &mut self.raw, &mut self.msrp) {
-            (Some(ctx), _, _) => ctx.pv_unset(&spec).map_err(pv_error),
-            (None, Some(raw), _) => raw.pv_unset(&spec).map_err(pv_error),
-            (None, None, Some(m)) => m.pv_unset(&spec).map_err(pv_error),
-            (None, None, None) => Err(no_event(&name)),
+        match &mut self.event {
+            Some(event) => event.pv_unset(&spec).map_err(pv_error),
+            None => Err(no_event(&name)),
         }
     }
 
@@ -87,11 +78,9 @@ impl Host for HostState {
 
     fn format(&mut self, template: String) -> Result<String, Error> {
         let parts = self.template(&template).map_err(pv_error)?;
-        match (&self.event, &self.raw, &self.msrp) {
-            (Some(ctx), _, _) => ctx.format(&parts).map_err(pv_error),
-            (None, Some(raw), _) => raw.format(&parts).map_err(pv_error),
-            (None, None, Some(m)) => m.format(&parts).map_err(pv_error),
-            (None, None, None) => Err(no_event(&template)),
+        match &self.event {
+            Some(event) => event.format(&parts).map_err(pv_error),
+            None => Err(no_event(&template)),
         }
     }
 }

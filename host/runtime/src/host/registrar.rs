@@ -29,19 +29,18 @@ fn table_name(t: &str) -> Result<&str, Error> {
 impl Host for HostState {
     fn save(&mut self, table: String) -> Result<u32, Error> {
         let t = table_name(&table)?;
-        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
+        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
         ctx.registrar_save(t).map(|n| n as u32).map_err(reg_error)
     }
 
     fn lookup(&mut self, table: String) -> Result<u32, Error> {
         let t = table_name(&table)?;
-        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
+        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
         ctx.registrar_lookup(t).map(|n| n as u32).map_err(reg_error)
     }
 
     fn registered(&mut self, table: String, uri: Option<String>) -> bool {
-        self.event
-            .as_ref()
+        self.sip()
             .is_some_and(|c| c.registrar_registered(&table, uri.as_deref()))
     }
 }

@@ -5,6 +5,6 @@ use crate::state::HostState;
 
 impl Host for HostState {
     fn has_totag(&mut self) -> bool {
-        self.event.as_ref().is_some_and(|c| c.has_totag())
+        self.sip().is_some_and(|c| c.has_totag())
     }
 }

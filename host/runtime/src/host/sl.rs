@@ -15,17 +15,17 @@ fn sl_error(e: SlError) -> Error {
 
 impl Host for HostState {
     fn send_reply(&mut self, code: u16, reason: String) -> Result<(), Error> {
-        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
+        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
         ctx.send_reply(code, &reason).map_err(sl_error)
     }
 
     fn send_reply_error(&mut self) -> Result<(), Error> {
-        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
+        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
         ctx.send_reply_error().map_err(sl_error)
     }
 
     fn append_to_reply(&mut self, headers: String) -> Result<(), Error> {
-        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
+        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
         ctx.append_to_reply(&headers).map_err(sl_error)
     }
 }

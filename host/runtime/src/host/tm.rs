@@ -2,7 +2,7 @@
 
 use crate::bindings::sipwasm::router::tm::{Error, Host};
 use crate::state::HostState;
-use sipwasm_routing::{RouteContext, TmError};
+use sipwasm_routing::{Event, RouteContext, TmError};
 
 pub(crate) fn tm_error(e: TmError) -> Error {
     match e {
@@ -22,7 +22,7 @@ impl HostState {
         &mut self,
         f: impl FnOnce(&mut RouteContext) -> Result<T, TmError>,
     ) -> Result<T, Error> {
-        let ctx = self.event.as_mut().ok_or(Error::NoRequest)?;
+        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
         f(ctx).map_err(tm_error)
     }
 }
@@ -46,19 +46,19 @@ impl Host for HostState {
     }
 
     fn t_on_branch(&mut self, route: String) {
-        if let Some(c) = self.event.as_mut() {
+        if let Some(c) = self.sip_mut() {
             c.t_on_branch(&route);
         }
     }
 
     fn t_on_reply(&mut self, route: String) {
-        if let Some(c) = self.event.as_mut() {
+        if let Some(c) = self.sip_mut() {
             c.t_on_reply(&route);
         }
     }
 
     fn t_on_failure(&mut self, route: String) {
-        if let Some(c) = self.event.as_mut() {
+        if let Some(c) = self.sip_mut() {
             c.t_on_failure(&route);
         }
     }
@@ -72,11 +72,11 @@ impl Host for HostState {
     }
 
     fn t_check_trans(&mut self) -> bool {
-        self.event.as_ref().is_some_and(|c| c.t_check_trans())
+        self.sip().is_some_and(|c| c.t_check_trans())
     }
 
     fn t_is_canceled(&mut self) -> bool {
-        self.event.as_ref().is_some_and(|c| c.t_is_canceled())
+        self.sip().is_some_and(|c| c.t_is_canceled())
     }
 
     fn t_get_status_code(&mut self) -> Result<u16, Error> {
@@ -92,10 +92,10 @@ impl Host for HostState {
     }
 
     fn t_continue(&mut self, tindex: u32, tlabel: u32, route: String) -> Result<(), Error> {
-        match (&mut self.event, &mut self.raw) {
-            (Some(ctx), _) => ctx.t_continue(tindex, tlabel, &route).map_err(tm_error),
-            (None, Some(raw)) => raw.t_continue(tindex, tlabel, &route).map_err(tm_error),
-            (None, None) => Err(Error::NoTransaction),
+        match &mut self.event {
+            Some(Event::Sip(ctx)) => ctx.t_continue(tindex, tlabel, &route).map_err(tm_error),
+            Some(Event::Raw(raw)) => raw.t_continue(tindex, tlabel, &route).map_err(tm_error),
+            Some(Event::Msrp(_)) | None => Err(Error::NoTransaction),
         }
     }
 }
