@@ -3,6 +3,7 @@
 //! supplies (Kamailio's `pv_www_authenticate` style). MD5 and SHA-256, `qop=auth`.
 
 use crate::context::RouteContext;
+use crate::lumps::Lump;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use sipwasm_proto::HeaderName;
@@ -454,7 +455,7 @@ impl RouteContext {
         kind: Realm,
         algorithms: &[Algorithm],
         stale: bool,
-    ) -> Result<(), crate::context::SlError> {
+    ) -> Result<(), crate::sl::SlError> {
         let (code, reason, header) = match kind {
             Realm::Www => (401, "Unauthorized", "WWW-Authenticate"),
             Realm::Proxy => (407, "Proxy Authentication Required", "Proxy-Authenticate"),
@@ -469,6 +470,23 @@ impl RouteContext {
             self.append_to_reply(&format!("{header}: {v}\r\n"))?;
         }
         self.send_reply(code, reason)
+    }
+}
+
+impl RouteContext {
+    /// Remove the credentials header checked by `auth` (`consume_credentials`).
+    pub fn consume_credentials(&mut self, header: HeaderName) -> bool {
+        let lines: Vec<_> = self
+            .msg
+            .headers()
+            .iter()
+            .filter(|h| h.name == header)
+            .map(|h| h.line)
+            .collect();
+        for l in &lines {
+            self.lumps.push(Lump::Delete(*l));
+        }
+        !lines.is_empty()
     }
 }
 

@@ -7,7 +7,9 @@
 //! branch goes again only when the route gave it a new Request-URI or destination — the
 //! rule of Kamailio's `ruri_is_new`.
 
-use crate::context::{ConnId, Listener, RouteContext};
+use crate::context::RouteContext;
+
+use crate::env::{ConnId, Listener};
 use crate::tm::TmError;
 
 /// A q value in thousandths (`q=0.5` is 500), as Kamailio keeps it.

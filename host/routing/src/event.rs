@@ -4,7 +4,9 @@
 //! templates, the router state, what it wants sent) is answered here once; a host call
 //! that only makes sense for one kind asks for it ([`Event::sip_mut`] ...).
 
-use crate::context::{LocalConfig, RouteContext, Transmit};
+use crate::context::{RouteContext, Transmit};
+
+use crate::env::LocalConfig;
 use crate::msrp::MsrpEvent;
 use crate::nosip::RawEvent;
 use crate::pv::{PvError, PvSpec, TemplatePart};

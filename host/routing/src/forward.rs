@@ -1,7 +1,11 @@
-//! Building the request a proxy sends on (RFC 3261 §16.6) and forwarding replies
-//! statelessly (§16.11).
+//! `forward`: the request a proxy sends on (RFC 3261 §16.6), built for `t_relay`'s
+//! branches and sent statelessly by `forward`; replies forwarded statelessly (§16.11).
 
-use crate::context::{Listener, RouteContext};
+use crate::context::{RouteContext, Transmit};
+use crate::tm::TmError;
+use bytes::Bytes;
+
+use crate::env::Listener;
 use crate::lumps::Edit;
 use crate::rr::write_rr_uri;
 use crate::services::NextHop;
@@ -258,4 +262,49 @@ pub fn stateless_reply_hop(
         transport,
         addr: SocketAddr::new(ip, port),
     })
+}
+
+impl RouteContext {
+    /// `forward` / `forward_uri(uri)`: send the request on statelessly (RFC 3261 §16.11)
+    /// to `dst`, else the main branch's `$du`, else its Request-URI.
+    pub fn forward(&mut self, dst: Option<&str>) -> Result<(), TmError> {
+        if !self.msg.is_request() {
+            return Err(TmError::NoRequest);
+        }
+        self.check_not_refused()?;
+        self.check_hops()?;
+        let branch = self.main_branch();
+        let target = dst.or(branch.dst_uri.as_deref()).unwrap_or(&branch.uri);
+        let hops = self.resolve_all(target)?;
+        let hop = match hops.iter().find(|h| self.may_reach(h.addr)) {
+            Some(h) => *h,
+            None => return Err(self.leaves_dialog(hops[0].addr)),
+        };
+        let local = self.send_socket(&hop, branch.socket).ok_or_else(|| {
+            TmError::NoDestination(format!("no {} socket for {}", hop.transport, hop.addr))
+        })?;
+        let stateless = stateless_branch(self, &branch.uri, self.config.hash_keys());
+        let data = build_request(
+            self,
+            &ForwardSpec {
+                ruri: &branch.uri,
+                path: &branch.path,
+                hop,
+                local,
+                branch: &stateless,
+            },
+        );
+        self.outbound.push(Transmit {
+            transport: hop.transport,
+            dest: hop.addr,
+            local: local.addr,
+            conn: branch.conn,
+            data: Bytes::from(data),
+            flags: sipwasm_proto::transport::StreamFlags {
+                no_connect: branch.no_connect,
+                ..Default::default()
+            },
+        });
+        Ok(())
+    }
 }

@@ -9,9 +9,12 @@
 //! - [`transform`] — transformations (`{s.len}`, `{uri.user}`, `{tobody.tag}` ...)
 //! - [`lumps`] — header changes recorded as lumps and applied on send
 //! - [`event`] — the event a plugin is called for: SIP, a non-SIP packet, or an MSRP frame
-//! - [`context`] — the per-event state, stateless replies, flags, `is_myself`
-//! - [`tm`] — `t_relay` and friends (recorded as intents), `forward`, `process_maxfwd`
-//! - [`forward`] — the request a proxy sends on, stateless reply forwarding
+//! - [`env`] — the router's identity: listeners, aliases, keys, trusted peers, tables
+//! - [`context`] — the state of one SIP event
+//! - [`sl`], [`hdr`], [`core`] — stateless replies; header edits; flags, methods, `is_myself`
+//! - [`tm`] — `t_relay` and friends (recorded as intents)
+//! - [`forward`] — the request a proxy sends on, stateless `forward`, stateless replies
+//! - [`maxfwd`] — `process_maxfwd`
 //! - [`branch`] — the destination set: branches with their own `$du`, Path, socket, q
 //! - [`rr`] — `record_route`, `loose_route`: signed Record-Route and Path URIs, flow tokens
 //! - [`nathelper`] — NAT detection, Contact fixing and aliases
@@ -29,11 +32,15 @@
 pub mod auth;
 pub mod branch;
 pub mod context;
+pub mod core;
 pub mod dialog;
+pub mod env;
 pub mod event;
 pub mod forward;
+pub mod hdr;
 pub mod htable;
 pub mod lumps;
+pub mod maxfwd;
 pub mod msrp;
 pub mod nathelper;
 pub mod net;
@@ -45,18 +52,19 @@ pub mod rr;
 mod scope;
 pub mod services;
 pub mod siputils;
+pub mod sl;
 pub mod tm;
 pub mod transform;
 pub mod value;
 
 pub use branch::Branch;
-pub use context::{
-    Alias, ConnId, CoreError, Listener, LocalConfig, RouteContext, SlError, Source, Transmit,
-    reply_to_malformed,
-};
+pub use context::{RouteContext, Transmit};
+pub use core::CoreError;
+pub use env::{Alias, ConnId, Listener, LocalConfig, Source};
 pub use event::Event;
 pub use htable::{HtError, HtValue, HtableSpec, Htables};
 pub use lumps::HdrError;
+pub use maxfwd::MaxFwd;
 pub use msrp::{MsrpEvent, MsrpRelayError, MsrpReplyError};
 pub use nathelper::{NatError, NatPing};
 pub use net::{NetError, UdpAllow};
@@ -65,7 +73,8 @@ pub use path::PathError;
 pub use pv::{PvError, PvSpec};
 pub use rr::{Flow, RecordRoute, Routed, RrError};
 pub use services::{NextHop, ResolveError, Services, StaticServices};
-pub use tm::{BranchPlan, MaxFwd, Resume, TmError, TmIntent, TmState, TxInfo};
+pub use sl::{SlError, reply_to_malformed};
+pub use tm::{BranchPlan, Resume, TmError, TmIntent, TmState, TxInfo};
 pub use value::Value;
 #[cfg(test)]
 mod proxy_tests;

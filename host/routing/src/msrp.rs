@@ -1,7 +1,9 @@
 //! The state of one `msrp:frame-in` event: the MSRP frame, where it came from, `$var(x)`,
 //! and what the plugin wants sent (a response on the same connection).
 
-use crate::context::{LocalConfig, Source, Transmit};
+use crate::context::Transmit;
+
+use crate::env::{LocalConfig, Source};
 use crate::pv::{MsrpKey, PvError, PvName, PvSpec, TemplatePart};
 use crate::scope::Scope;
 use crate::value::Value;

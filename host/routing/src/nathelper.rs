@@ -408,7 +408,7 @@ impl Default for NatPing {
 /// ping; SIP stacks take it for a keep-alive, as they do on streams).
 pub const CRLF_PING: &[u8] = b"\r\n\r\n";
 
-impl crate::context::LocalConfig {
+impl crate::env::LocalConfig {
     /// True for an answer to one of this router's NAT pings.
     pub fn is_nat_ping_reply(&self, msg: &sipwasm_proto::SipMessage) -> bool {
         !msg.is_request()
@@ -471,7 +471,7 @@ impl crate::context::LocalConfig {
         ping: &NatPing,
         from: &str,
         contact: &str,
-        socket: &crate::context::Listener,
+        socket: &crate::env::Listener,
         seq: u64,
     ) -> String {
         let sent_by = self.sent_by(socket);

@@ -8,7 +8,9 @@
 //! and what the plugin wants done afterwards (a reply to the sender, `t_continue`s,
 //! outbound UDP).
 
-use crate::context::{LocalConfig, Source, Transmit};
+use crate::context::Transmit;
+
+use crate::env::{LocalConfig, Source};
 use crate::pv::{PvError, PvName, PvSpec, TemplatePart};
 use crate::scope::Scope;
 use crate::tm::{Resume, TmError, check_resume_route};

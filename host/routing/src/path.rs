@@ -8,7 +8,9 @@
 //! signed: when a request comes back with it as Route, `loose_route` trusts its flow and
 //! `received` only because this router wrote them.
 
-use crate::context::{Listener, RouteContext};
+use crate::context::RouteContext;
+
+use crate::env::Listener;
 use crate::rr::Flow;
 use sipwasm_proto::{Method, Transport};
 
@@ -153,7 +155,7 @@ Content-Length: 0\r\n\r\n"
         RouteContext::new(
             cfg(),
             msg,
-            crate::context::Source {
+            crate::env::Source {
                 transport: Transport::Udp,
                 src: "10.9.9.9:5060".parse().unwrap(),
                 local: UDP.parse().unwrap(),

@@ -2,7 +2,8 @@
 //! Record-Route and loose routing, Max-Forwards, relay intents, digest auth end to end.
 
 use crate::auth::{Algorithm, AuthError, Credentials, Realm, digest_response, parse_credentials};
-use crate::context::{Alias, Listener, LocalConfig, RouteContext, Source};
+use crate::context::RouteContext;
+use crate::env::{Alias, Listener, LocalConfig, Source};
 use crate::forward::{ForwardSpec, build_request, stateless_reply_hop};
 use crate::pv::PvSpec;
 use crate::services::NextHop;

@@ -2,7 +2,8 @@
 //! with in-memory tables whose bindings expire.
 
 use crate::branch::{Branch, Q, parse_q};
-use crate::context::{ConnId, Listener, RouteContext};
+use crate::context::RouteContext;
+use crate::env::{ConnId, Listener};
 use sipwasm_proto::grammar::Params;
 use sipwasm_proto::uri::Uri;
 use sipwasm_proto::values::parse_decimal;
@@ -632,7 +633,7 @@ pub fn http_date(unix: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::{Alias, Listener, LocalConfig, Source};
+    use crate::env::{Alias, Listener, LocalConfig, Source};
     use bytes::Bytes;
     use sipwasm_proto::{SipMessage, Transport};
     use std::sync::Arc;
@@ -972,7 +973,7 @@ From: <sip:bob@example.com>;tag=b\r\nTo: <sip:alice@example.com>\r\nCall-ID: inv
                     transport: Transport::Udp,
                     addr: "10.9.9.9:5060".parse().unwrap(),
                 },
-                local: crate::context::Listener {
+                local: crate::env::Listener {
                     transport: Transport::Udp,
                     addr: "127.0.0.1:5060".parse().unwrap(),
                 },

@@ -16,7 +16,9 @@
 //!
 //! [`loose_route`]: RouteContext::loose_route
 
-use crate::context::{Listener, RouteContext};
+use crate::context::RouteContext;
+
+use crate::env::Listener;
 use crate::lumps::Lump;
 use sipwasm_proto::uri::Uri;
 use sipwasm_proto::{HeaderName, Span, Transport};
@@ -129,7 +131,7 @@ fn take_addr(b: &[u8], v6: bool) -> Option<(SocketAddr, &[u8])> {
 
 impl Flow {
     /// The flow a message arrived on.
-    pub fn of_source(source: &crate::context::Source) -> Flow {
+    pub fn of_source(source: &crate::env::Source) -> Flow {
         Flow {
             transport: source.transport,
             local: Some(source.local),

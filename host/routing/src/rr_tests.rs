@@ -2,10 +2,13 @@
 //! (§16.4, §16.12) with signed Record-Route URIs, flow tokens (RFC 5626 §5.3),
 //! `force_rport` and advertised addresses, Max-Forwards.
 
-use crate::context::{RouteContext, Source};
+use crate::context::RouteContext;
+
+use crate::env::Source;
+use crate::maxfwd::MaxFwd;
 use crate::proxy_tests::{TCP, UDP, cfg, ctx_at, ctx_from, forwarded, hop, invite};
 use crate::rr::{Flow, Routed, RrError};
-use crate::tm::{MaxFwd, TmError};
+use crate::tm::TmError;
 use bytes::Bytes;
 use sipwasm_proto::{SipMessage, Transport};
 

@@ -3,7 +3,9 @@
 //! event wants sent. Each event adds its own names (`$mb`, `$msrp(key)` ...) through the
 //! `own` lookup; every other SIP name is `$null`, as in Kamailio's non-SIP event routes.
 
-use crate::context::{LocalConfig, Source, Transmit};
+use crate::context::Transmit;
+
+use crate::env::{LocalConfig, Source};
 use crate::pv::{PvError, PvName, PvSpec, TemplatePart, expand, set_var};
 use crate::value::Value;
 use std::sync::Arc;

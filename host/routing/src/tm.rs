@@ -1,5 +1,4 @@
-//! The transaction side of a route: `t_relay` and friends, stateless `forward` and
-//! `process_maxfwd`.
+//! `tm`, the transaction side of a route: `t_relay` and friends.
 //!
 //! Host calls only *record* what the route wants (a [`TmIntent`]); the router applies the
 //! intents when the route returns. A route cannot run another route of the same plugin
@@ -7,14 +6,12 @@
 //! sockets out of the call.
 
 use crate::branch::Branch;
-use crate::context::{Listener, RouteContext, Transmit};
-use crate::forward::{ForwardSpec, build_request, stateless_branch};
-use crate::lumps::Lump;
+use crate::context::RouteContext;
+use crate::env::Listener;
 use crate::services::{NextHop, ResolveError};
 use crate::value::Value;
-use bytes::Bytes;
+use sipwasm_proto::Method;
 use sipwasm_proto::uri::Uri;
-use sipwasm_proto::{HeaderName, Method};
 use std::time::Duration;
 
 /// What a route set up for its transaction (kept with it for later routes).
@@ -158,23 +155,7 @@ pub(crate) fn check_resume_route(route: &str) -> Result<(), TmError> {
     Ok(())
 }
 
-/// Outcome of `process_maxfwd`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MaxFwd {
-    /// The header was missing and was added with the limit.
-    Added,
-    /// The value was decremented (and capped at the limit).
-    Decremented,
-    /// The value is 0: answer 483 Too Many Hops.
-    Exhausted,
-}
-
 impl RouteContext {
-    /// True once `process_maxfwd` ran (forwarding then leaves Max-Forwards alone).
-    pub fn maxfwd_processed(&self) -> bool {
-        self.maxfwd_done
-    }
-
     /// Saved transaction settings.
     pub fn tm_state(&self) -> &TmState {
         &self.tm
@@ -201,7 +182,7 @@ impl RouteContext {
     pub fn with_message(
         &self,
         msg: sipwasm_proto::SipMessage,
-        source: crate::context::Source,
+        source: crate::env::Source,
     ) -> RouteContext {
         let mut c = self.clone();
         c.msg = msg;
@@ -378,7 +359,7 @@ impl RouteContext {
     }
 
     /// The destinations of `uri`, best first; never empty.
-    fn resolve_all(&self, uri: &str) -> Result<Vec<NextHop>, TmError> {
+    pub(crate) fn resolve_all(&self, uri: &str) -> Result<Vec<NextHop>, TmError> {
         let hops = self
             .config
             .services()
@@ -390,7 +371,7 @@ impl RouteContext {
         Ok(hops)
     }
 
-    fn check_hops(&self) -> Result<(), TmError> {
+    pub(crate) fn check_hops(&self) -> Result<(), TmError> {
         if !self.maxfwd_done && self.msg.max_forwards() == Some(0) {
             return Err(TmError::TooManyHops);
         }
@@ -472,49 +453,6 @@ impl RouteContext {
         Ok(())
     }
 
-    /// `forward` / `forward_uri(uri)`: send the request on statelessly (RFC 3261 §16.11)
-    /// to `dst`, else the main branch's `$du`, else its Request-URI.
-    pub fn forward(&mut self, dst: Option<&str>) -> Result<(), TmError> {
-        if !self.msg.is_request() {
-            return Err(TmError::NoRequest);
-        }
-        self.check_not_refused()?;
-        self.check_hops()?;
-        let branch = self.main_branch();
-        let target = dst.or(branch.dst_uri.as_deref()).unwrap_or(&branch.uri);
-        let hops = self.resolve_all(target)?;
-        let hop = match hops.iter().find(|h| self.may_reach(h.addr)) {
-            Some(h) => *h,
-            None => return Err(self.leaves_dialog(hops[0].addr)),
-        };
-        let local = self.send_socket(&hop, branch.socket).ok_or_else(|| {
-            TmError::NoDestination(format!("no {} socket for {}", hop.transport, hop.addr))
-        })?;
-        let stateless = stateless_branch(self, &branch.uri, self.config.hash_keys());
-        let data = build_request(
-            self,
-            &ForwardSpec {
-                ruri: &branch.uri,
-                path: &branch.path,
-                hop,
-                local,
-                branch: &stateless,
-            },
-        );
-        self.outbound.push(Transmit {
-            transport: hop.transport,
-            dest: hop.addr,
-            local: local.addr,
-            conn: branch.conn,
-            data: Bytes::from(data),
-            flags: sipwasm_proto::transport::StreamFlags {
-                no_connect: branch.no_connect,
-                ..Default::default()
-            },
-        });
-        Ok(())
-    }
-
     /// The socket a request to `hop` leaves from: `forced` (a branch's `$fs`, the socket
     /// a contact registered on) when it fits the hop, else the one the request came in
     /// on, else the first of the hop's transport and address family.
@@ -526,61 +464,6 @@ impl RouteContext {
         forced
             .and_then(|f| self.config.pick_listener(hop, Some(f)).filter(|l| *l == f))
             .or_else(|| self.config.pick_listener(hop, Some(incoming)))
-    }
-
-    /// `process_maxfwd(limit)` (maxfwd module).
-    pub fn process_maxfwd(&mut self, limit: u32) -> Result<MaxFwd, TmError> {
-        if !self.msg.is_request() {
-            return Err(TmError::NoRequest);
-        }
-        if limit == 0 || limit > 255 {
-            return Err(TmError::Invalid("limit must be 1 to 255".into()));
-        }
-        if self.maxfwd_done {
-            return Err(TmError::Invalid("process_maxfwd already ran".into()));
-        }
-        let msg = &self.msg;
-        match msg
-            .headers()
-            .iter()
-            .find(|h| h.name == HeaderName::MaxForwards)
-        {
-            None => {
-                let at = msg.headers_end();
-                self.lumps
-                    .insert_at(at, format!("Max-Forwards: {limit}\r\n").into_bytes());
-                self.maxfwd_done = true;
-                Ok(MaxFwd::Added)
-            }
-            Some(h) => {
-                let v = u32::from(msg.max_forwards().unwrap_or(0));
-                if v == 0 {
-                    return Ok(MaxFwd::Exhausted);
-                }
-                let new = v.min(limit) - 1;
-                let span = h.value;
-                self.lumps.push(Lump::Delete(span));
-                self.lumps
-                    .insert_at(span.start as usize, new.to_string().into_bytes());
-                self.maxfwd_done = true;
-                Ok(MaxFwd::Decremented)
-            }
-        }
-    }
-
-    /// Remove the credentials header checked by `auth` (`consume_credentials`).
-    pub fn consume_credentials(&mut self, header: HeaderName) -> bool {
-        let lines: Vec<_> = self
-            .msg
-            .headers()
-            .iter()
-            .filter(|h| h.name == header)
-            .map(|h| h.line)
-            .collect();
-        for l in &lines {
-            self.lumps.push(Lump::Delete(*l));
-        }
-        !lines.is_empty()
     }
 
     /// Check that `uri` is a URI a route may relay to.

@@ -1,6 +1,8 @@
 //! Pseudo-variable names (Kamailio developer guide, chapter 11): parsing `$ru`,
 //! `$hdr(Name)`, `$(hdr(Via)[1])`, `$(mb{s.select,1,:}{s.len})` into a [`PvSpec`].
 
+mod sip;
+
 use crate::transform::Transform;
 use crate::value::Value;
 

@@ -1,0 +1,376 @@
+//! The router's identity as a route sees it (`env`): its listeners, aliases, the keys it
+//! signs with, the peers it trusts, its shared tables, and where a message came from.
+
+use crate::services::{NextHop, Services, StaticServices};
+use sipwasm_proto::reply::parse_host_ip;
+use sipwasm_proto::{SipMessage, Transport};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Identifies a TCP/TLS connection of the transport layer.
+pub type ConnId = u64;
+
+/// A local listening address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// Transport.
+    pub transport: Transport,
+    /// Bound address.
+    pub addr: SocketAddr,
+}
+
+/// A domain (and optional port) the router answers for besides its addresses
+/// (Kamailio's `alias`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alias {
+    /// Lower-case host name or IP.
+    pub host: String,
+    /// Port, or any port when `None`.
+    pub port: Option<u16>,
+}
+
+/// Router-wide facts and services a route needs: its own addresses and aliases, how it
+/// signs replies, name resolution, the location table and digest-auth state.
+pub struct LocalConfig {
+    listeners: Vec<Listener>,
+    /// The `host:port` each listener puts in Via and Record-Route: its `advertise`d
+    /// address (NAT, `0.0.0.0`), else the bound one; written once, not per message.
+    sent_by: Vec<(Listener, String)>,
+    aliases: Vec<Alias>,
+    server_header: Option<String>,
+    tag_prefix: String,
+    tag_keys: RandomState,
+    services: Arc<dyn Services>,
+    /// The registrar's location tables.
+    pub location: crate::registrar::Location,
+    /// Nonces of the digest authentication.
+    pub auth: crate::auth::AuthState,
+    /// Shared tables (`htable`).
+    pub htables: crate::htable::Htables,
+    /// The dialogs this router record-routed.
+    pub dialogs: crate::dialog::Dialogs,
+    /// MSRP frames are seen as SIP-like requests (the msrp module's `sipmsg`).
+    msrp_sipmsg: bool,
+    /// Key of the signatures on the Record-Route and Path URIs this router issues.
+    secret: [u8; 32],
+    /// Sources whose REGISTERs may carry a Path of another make (`[registrar] path_from`).
+    path_from: Vec<std::net::IpAddr>,
+    /// Proxies whose Contacts and Record-Routes make a dialog's next hop
+    /// (`[router] trusted_peers`).
+    trusted_peers: Vec<ipnet::IpNet>,
+    /// Call-ID prefix of this router's NAT pings, whose answers are absorbed.
+    pub(crate) ping_prefix: String,
+}
+
+impl std::fmt::Debug for LocalConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalConfig")
+            .field("listeners", &self.listeners)
+            .field("aliases", &self.aliases)
+            .field("server_header", &self.server_header)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalConfig {
+    /// A new identity. The to-tag prefix is random per process, so ACKs for this process's
+    /// stateless replies are recognised (and absorbed) without keeping state.
+    pub fn new(
+        listeners: Vec<Listener>,
+        aliases: Vec<Alias>,
+        server_header: Option<String>,
+    ) -> Self {
+        let tag_keys = RandomState::new();
+        let tag_prefix = format!("{:08x}", tag_keys.hash_one("sipwasm-tag-prefix") as u32);
+        let sent_by = listeners
+            .iter()
+            .map(|l| (*l, crate::forward::host_text(l.addr)))
+            .collect();
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).expect("the OS random source works");
+        LocalConfig {
+            listeners,
+            sent_by,
+            aliases,
+            server_header,
+            tag_prefix,
+            tag_keys,
+            services: Arc::new(StaticServices),
+            location: crate::registrar::Location::default(),
+            auth: crate::auth::AuthState::new(),
+            htables: crate::htable::Htables::default(),
+            dialogs: crate::dialog::Dialogs::default(),
+            msrp_sipmsg: true,
+            secret,
+            path_from: Vec::new(),
+            trusted_peers: Vec::new(),
+            ping_prefix: String::new(),
+        }
+        .with_ping_prefix()
+    }
+
+    /// Sign what this router issues (Record-Route and Path URIs) with a key derived from
+    /// `secret` (`[router] secret`), so that dialogs survive a restart and several routers
+    /// of one deployment accept each other's. Without it the key is random per process.
+    pub fn with_secret(mut self, secret: &[u8]) -> Self {
+        self.secret = derive_key(b"sipwasm-router", secret);
+        self
+    }
+
+    fn with_ping_prefix(mut self) -> Self {
+        self.ping_prefix = format!("natping.{}.", self.to_tag_from("natping"));
+        self
+    }
+
+    /// Keep the Path of REGISTERs from these addresses too (edge proxies of another make).
+    pub fn with_path_from(mut self, sources: Vec<std::net::IpAddr>) -> Self {
+        self.path_from = sources;
+        self
+    }
+
+    /// See [`Self::with_path_from`].
+    pub fn path_from(&self) -> &[std::net::IpAddr] {
+        &self.path_from
+    }
+
+    /// Proxies next to this router that may not record-route (`[router] trusted_peers`):
+    /// see [`crate::dialog`].
+    pub fn with_trusted_peers(mut self, peers: Vec<ipnet::IpNet>) -> Self {
+        self.trusted_peers = peers;
+        self
+    }
+
+    /// True when `ip` is one of [`Self::with_trusted_peers`].
+    pub fn is_trusted_peer(&self, ip: std::net::IpAddr) -> bool {
+        self.trusted_peers.iter().any(|n| n.contains(&ip))
+    }
+
+    /// [`Self::with_secret`] when a secret is given.
+    pub fn with_secret_opt(self, secret: Option<&str>) -> Self {
+        match secret {
+            Some(s) => self.with_secret(s.as_bytes()),
+            None => self,
+        }
+    }
+
+    /// The signature of `parts` with this router's (or tenant's) key: 16 hex digits of an
+    /// HMAC-SHA256 over the parts, each prefixed by its length.
+    pub fn sign(&self, parts: &[&[u8]]) -> String {
+        use hmac::Mac as _;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret)
+            .expect("HMAC takes any key length");
+        for p in parts {
+            mac.update(&(p.len() as u32).to_be_bytes());
+            mac.update(p);
+        }
+        let tag = mac.finalize().into_bytes();
+        let mut s = String::with_capacity(16);
+        for b in &tag[..8] {
+            use std::fmt::Write as _;
+            write!(s, "{b:02x}").expect("writing to a String");
+        }
+        s
+    }
+
+    /// `[msrp] sipmsg`: whether `msrp:frame-in` sees the frame as a SIP-like request
+    /// (`$hdr(To-Path)`, `$rm`...) or only through `$msrp(key)`.
+    pub fn with_msrp_sipmsg(mut self, on: bool) -> Self {
+        self.msrp_sipmsg = on;
+        self
+    }
+
+    /// See [`Self::with_msrp_sipmsg`].
+    pub fn msrp_sipmsg(&self) -> bool {
+        self.msrp_sipmsg
+    }
+
+    /// The same router identity (listeners, aliases, tags, services) for a tenant: its own
+    /// location table and nonces, and only the shared `htables` it was granted (`None`:
+    /// all of them).
+    pub fn tenant_view(&self, name: &str, htables: Option<&[String]>) -> LocalConfig {
+        LocalConfig {
+            listeners: self.listeners.clone(),
+            sent_by: self.sent_by.clone(),
+            aliases: self.aliases.clone(),
+            server_header: self.server_header.clone(),
+            tag_prefix: self.tag_prefix.clone(),
+            tag_keys: self.tag_keys.clone(),
+            services: self.services.clone(),
+            location: crate::registrar::Location::default(),
+            auth: crate::auth::AuthState::new(),
+            htables: match htables {
+                Some(names) => self.htables.subset(names),
+                None => self.htables.subset(
+                    &self
+                        .htables
+                        .specs()
+                        .map(|s| s.name.clone())
+                        .collect::<Vec<_>>(),
+                ),
+            },
+            dialogs: crate::dialog::Dialogs::default(),
+            msrp_sipmsg: self.msrp_sipmsg,
+            // a tenant's Record-Routes are not another tenant's
+            secret: derive_key(&self.secret, name.as_bytes()),
+            path_from: self.path_from.clone(),
+            trusted_peers: self.trusted_peers.clone(),
+            ping_prefix: self.ping_prefix.clone(),
+        }
+    }
+
+    /// Put `sent_by` (`host:port`) instead of `listener`'s bound address in the Via and
+    /// Record-Route of what leaves from it (`advertise`); that address is also "myself".
+    pub fn with_advertised(mut self, listener: Listener, sent_by: String) -> Self {
+        if let Some((host, port)) = sent_by.rsplit_once(':')
+            && let Ok(port) = port.parse::<u16>()
+        {
+            self.aliases.push(Alias {
+                host: host.to_ascii_lowercase(),
+                port: Some(port),
+            });
+        }
+        match self.sent_by.iter_mut().find(|(l, _)| *l == listener) {
+            Some(entry) => entry.1 = sent_by,
+            None => self.sent_by.push((listener, sent_by)),
+        }
+        self
+    }
+
+    /// `host:port` of `listener` as others must address it: its advertised address, else
+    /// the bound one.
+    pub fn sent_by(&self, listener: &Listener) -> std::borrow::Cow<'_, str> {
+        self.sent_by
+            .iter()
+            .find(|(l, _)| l == listener)
+            .map_or_else(
+                || crate::forward::host_text(listener.addr).into(),
+                |(_, a)| a.as_str().into(),
+            )
+    }
+
+    /// Declare the shared tables.
+    pub fn with_htables(mut self, specs: &[crate::htable::HtableSpec]) -> Self {
+        self.htables = crate::htable::Htables::new(specs);
+        self
+    }
+
+    /// Use `services` for name resolution and transaction lookups.
+    pub fn with_services(mut self, services: Arc<dyn Services>) -> Self {
+        self.services = services;
+        self
+    }
+
+    /// The router's services.
+    pub fn services(&self) -> &Arc<dyn Services> {
+        &self.services
+    }
+
+    /// Keys for hashing stable identifiers (stateless branches, to-tags).
+    pub fn hash_keys(&self) -> &RandomState {
+        &self.tag_keys
+    }
+
+    /// The listener to send from towards `hop`: the one the request came in on when it
+    /// fits, else the first of the same transport and address family.
+    pub fn pick_listener(&self, hop: &NextHop, preferred: Option<Listener>) -> Option<Listener> {
+        let fits =
+            |l: &Listener| l.transport == hop.transport && l.addr.is_ipv4() == hop.addr.is_ipv4();
+        if let Some(p) = preferred
+            && fits(&p)
+            && self.listeners.contains(&p)
+        {
+            return Some(p);
+        }
+        self.listeners.iter().copied().find(fits)
+    }
+
+    /// The listening addresses.
+    pub fn listeners(&self) -> &[Listener] {
+        &self.listeners
+    }
+
+    /// The configured `Server` header value.
+    pub fn server_header(&self) -> Option<&str> {
+        self.server_header.as_deref()
+    }
+
+    /// The To tag of stateless replies to `msg`: the same for retransmissions of a request.
+    pub fn to_tag_for(&self, msg: &SipMessage) -> String {
+        let base = msg.as_bytes();
+        self.to_tag_from((
+            msg.call_id(),
+            msg.from().tag(base),
+            msg.top_via().branch(base),
+        ))
+    }
+
+    /// A To tag of this process derived from `key`.
+    pub fn to_tag_from(&self, key: impl std::hash::Hash) -> String {
+        use std::fmt::Write as _;
+        // one allocation of the final size (a transaction makes one of these)
+        let mut tag = String::with_capacity(self.tag_prefix.len() + 17);
+        write!(
+            tag,
+            "{}.{:016x}",
+            self.tag_prefix,
+            self.tag_keys.hash_one(key)
+        )
+        .expect("writing to a String");
+        tag
+    }
+
+    /// True when `tag` was made by [`Self::to_tag_for`] in this process.
+    pub fn is_local_to_tag(&self, tag: &[u8]) -> bool {
+        tag.len() == 8 + 1 + 16 && tag.starts_with(self.tag_prefix.as_bytes()) && tag[8] == b'.'
+    }
+
+    /// True when `host:port` names this router: a listening address, or an alias.
+    pub fn is_myself(&self, host: &[u8], port: Option<u16>, default_port: u16) -> bool {
+        let port = port.unwrap_or(default_port);
+        if let Some(ip) = parse_host_ip(host)
+            && self
+                .listeners
+                .iter()
+                .any(|l| l.addr.ip() == ip && l.addr.port() == port)
+        {
+            return true;
+        }
+        let h = String::from_utf8_lossy(host).to_ascii_lowercase();
+        let h = h.trim_end_matches('.');
+        self.aliases
+            .iter()
+            .any(|a| a.host == h && a.port.is_none_or(|p| p == port))
+    }
+}
+
+/// `host` and `port` of a `host:port` text (IPv6 in brackets).
+pub(crate) fn split_host_port(s: &str) -> (&str, &str) {
+    match s.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, p),
+        _ => (s, "5060"),
+    }
+}
+
+/// An HMAC-SHA256 of `data` under `key`: one key from another.
+fn derive_key(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::Mac as _;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// Where and how a message was received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// Transport.
+    pub transport: Transport,
+    /// Sender.
+    pub src: SocketAddr,
+    /// Local address it arrived on.
+    pub local: SocketAddr,
+    /// Connection, for TCP/TLS.
+    pub conn: Option<ConnId>,
+}
