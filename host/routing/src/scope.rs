@@ -6,7 +6,7 @@
 use crate::context::Transmit;
 
 use crate::env::{LocalConfig, Source};
-use crate::pv::{PvError, PvName, PvSpec, TemplatePart, expand, set_var};
+use crate::pv::{PvError, PvName, PvSpec, TemplatePart, expand, set_var, shared_value};
 use crate::value::Value;
 use std::sync::Arc;
 
@@ -48,26 +48,15 @@ impl Scope {
 
     /// The value of `spec`, transformations applied.
     pub(crate) fn get(&self, spec: &PvSpec, own: OwnNames<'_>) -> Result<Value, PvError> {
-        let s = &self.source;
         let mut v = match own(&spec.name) {
             Some(v) => v,
             None => match &spec.name {
-                PvName::SrcIp => Value::Str(s.src.ip().to_string()),
-                PvName::SrcPort => Value::Int(i64::from(s.src.port())),
-                PvName::RcvIp => Value::Str(s.local.ip().to_string()),
-                PvName::RcvPort => Value::Int(i64::from(s.local.port())),
-                PvName::Proto => Value::Str(s.transport.as_str().into()),
-                PvName::Time => Value::Int(self.now_unix as i64),
-                PvName::Var(name) => self
-                    .vars
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map_or(Value::Null, |(_, v)| v.clone()),
                 PvName::Sht { table, key } => {
                     let key = self.format(key, own)?;
                     crate::htable::sht_get(&self.config.htables, table, &key, self.now_unix)?
                 }
-                _ => Value::Null,
+                name => shared_value(name, &self.source, self.now_unix, &self.vars)
+                    .unwrap_or(Value::Null),
             },
         };
         for t in &spec.transforms {

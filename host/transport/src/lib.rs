@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod listen;
+mod stream;
 pub mod tcp;
 pub mod tls;
 pub mod udp;

@@ -1,11 +1,11 @@
 //! TCP: listeners, per-connection reader and writer tasks, and the connection table.
 
 use crate::SendError;
+use crate::stream::{Cut, Framing, Lost};
 use bytes::{Bytes, BytesMut};
 use sipwasm_proto::Transport;
-use sipwasm_proto::framing::{Frame, FrameError, LineFramer, StreamFramer};
-use sipwasm_proto::msrp::{MsrpError, MsrpFrame, MsrpFramer};
-use sipwasm_proto::sniff::{Sniff, sniff};
+use sipwasm_proto::framing::FrameError;
+use sipwasm_proto::msrp::{MsrpError, MsrpFrame};
 use sipwasm_proto::transport::StreamFlags;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -37,19 +37,6 @@ pub struct Incoming {
     pub nosip: bool,
     /// An MSRP frame, on a connection that speaks MSRP (`data` is its bytes).
     pub msrp: Option<MsrpFrame>,
-}
-
-/// What a connection speaks, decided by its first line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum StreamMode {
-    /// Nothing but keep-alives yet.
-    Undecided,
-    /// SIP messages, framed by Content-Length.
-    Sip,
-    /// Not SIP: one event per line (nosip).
-    Lines,
-    /// MSRP frames (RFC 4975).
-    Msrp,
 }
 
 /// Limits per connection.
@@ -400,88 +387,17 @@ impl ConnectionTable {
         (allowed, keep_until): (Duration, Arc<AtomicU64>),
     ) -> Closed {
         let limits = self.inner.limits;
-        let mut framer = StreamFramer::new(limits.max_message);
-        let lines = LineFramer::new(limits.max_message);
-        let mut msrp = MsrpFramer::new(limits.msrp_max_chunk);
-        let mut mode = StreamMode::Undecided;
+        let mut framing = Framing::new(limits.max_message);
         let mut buf = BytesMut::with_capacity(4096);
         let mut message_started: Option<Instant> = None;
         loop {
-            if mode == StreamMode::Undecided && buf.iter().any(|&c| c != b'\r' && c != b'\n') {
-                match sniff(&buf, false) {
-                    Sniff::Sip => mode = StreamMode::Sip,
-                    Sniff::Msrp => mode = StreamMode::Msrp,
-                    Sniff::NotSip => {
-                        tracing::debug!(conn = id, %peer, "TCP connection is not SIP: line mode");
-                        mode = StreamMode::Lines;
-                    }
-                    // a first line longer than a message can be: the SIP framer refuses it
-                    Sniff::NeedMore if buf.len() > limits.max_message => mode = StreamMode::Sip,
-                    Sniff::NeedMore => {}
-                }
+            if framing.decide(&buf, limits.max_message, limits.msrp_max_chunk) {
+                tracing::debug!(conn = id, %peer, "TCP connection is not SIP: line mode");
             }
-            // deliver every complete frame already buffered
-            if mode == StreamMode::Msrp {
-                loop {
-                    match msrp.decode(&mut buf) {
-                        Ok(Some(frame)) => {
-                            message_started = None;
-                            let msg = Incoming {
-                                data: frame.bytes().clone(),
-                                transport,
-                                src: peer,
-                                local,
-                                conn: id,
-                                framing_error: None,
-                                nosip: false,
-                                msrp: Some(frame),
-                            };
-                            if self.lane(id).send(msg).await.is_err() {
-                                return Closed::WorkersGone;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            // answer what can be answered (RFC 4975 §7.2), then close: the
-                            // framing of this connection is lost
-                            let (code, comment) = match e {
-                                MsrpError::TooLarge { .. } => (413, "Message Too Large"),
-                                _ => (400, "Bad Request"),
-                            };
-                            if let Some(r) =
-                                sipwasm_proto::msrp::error_response(&buf, code, comment)
-                            {
-                                let _ = self.queue(id, Bytes::from(r));
-                                return Closed::MsrpAnswered(e);
-                            }
-                            return Closed::Msrp(e);
-                        }
-                    }
-                }
-            }
+            // deliver every complete unit already buffered
             loop {
-                if mode == StreamMode::Msrp {
-                    break;
-                }
-                let frame = match mode {
-                    StreamMode::Lines => lines.decode(&mut buf).map(|l| l.map(|data| (data, true))),
-                    // undecided: only keep-alives are consumed until the first line is in
-                    StreamMode::Undecided if !buf.starts_with(b"\r") && !buf.starts_with(b"\n") => {
-                        Ok(None)
-                    }
-                    _ => match framer.decode(&mut buf) {
-                        Ok(Some(Frame::Ping)) => {
-                            // RFC 5626 keep-alive: answer the double CRLF with one CRLF
-                            let _ = self.queue(id, Bytes::from_static(b"\r\n"));
-                            continue;
-                        }
-                        Ok(Some(Frame::Message(data))) => Ok(Some((data, false))),
-                        Ok(None) => Ok(None),
-                        Err(e) => Err(e),
-                    },
-                };
-                match frame {
-                    Ok(Some((data, nosip))) => {
+                match framing.cut(&mut buf) {
+                    Cut::Unit { data, nosip, msrp } => {
                         message_started = None;
                         let msg = Incoming {
                             data,
@@ -491,17 +407,21 @@ impl ConnectionTable {
                             conn: id,
                             framing_error: None,
                             nosip,
-                            msrp: None,
+                            msrp,
                         };
                         if self.lane(id).send(msg).await.is_err() {
                             return Closed::WorkersGone;
                         }
                     }
-                    Ok(None) => break,
-                    Err(e) if mode == StreamMode::Lines => return Closed::Line(e),
-                    Err(e) => {
-                        // framing is lost: answer 400 if the head of the buffer is a
-                        // request we can reply to, then close
+                    Cut::Ping => {
+                        // RFC 5626 keep-alive: answer the double CRLF with one CRLF
+                        let _ = self.queue(id, Bytes::from_static(b"\r\n"));
+                    }
+                    Cut::More => break,
+                    Cut::Lost(Lost::Line(e)) => return Closed::Line(e),
+                    Cut::Lost(Lost::Sip(e)) => {
+                        // answer 400 if the head of the buffer is a request we can reply
+                        // to, then close
                         let _ = self
                             .lane(id)
                             .send(Incoming {
@@ -516,6 +436,18 @@ impl ConnectionTable {
                             })
                             .await;
                         return Closed::Frame(e);
+                    }
+                    Cut::Lost(Lost::Msrp(e)) => {
+                        // answer what can be answered (RFC 4975 §7.2), then close
+                        let (code, comment) = match e {
+                            MsrpError::TooLarge { .. } => (413, "Message Too Large"),
+                            _ => (400, "Bad Request"),
+                        };
+                        if let Some(r) = sipwasm_proto::msrp::error_response(&buf, code, comment) {
+                            let _ = self.queue(id, Bytes::from(r));
+                            return Closed::MsrpAnswered(e);
+                        }
+                        return Closed::Msrp(e);
                     }
                 }
             }
@@ -539,11 +471,7 @@ impl ConnectionTable {
                 return Closed::SlowMessage;
             }
             // MSRP chunks are large: read them in few calls
-            buf.reserve(if mode == StreamMode::Msrp {
-                64 * 1024
-            } else {
-                4096
-            });
+            buf.reserve(if framing.is_msrp() { 64 * 1024 } else { 4096 });
             match tokio::time::timeout(wait, reader.read_buf(&mut buf)).await {
                 Ok(Ok(0)) => return Closed::Eof,
                 Ok(Ok(_)) => {}

@@ -514,6 +514,30 @@ pub fn parse_template(template: &str) -> Result<Vec<TemplatePart>, PvError> {
     Ok(parts)
 }
 
+/// The value of a name every event has, the same way whatever the event: where it came
+/// from, its time, `$var(x)`; `None` for the names each event answers itself. One
+/// evaluator for these, used by the SIP context and by the non-SIP events alike.
+pub(crate) fn shared_value(
+    name: &PvName,
+    source: &crate::env::Source,
+    now_unix: u64,
+    vars: &[(String, Value)],
+) -> Option<Value> {
+    Some(match name {
+        PvName::SrcIp => Value::Str(source.src.ip().to_string()),
+        PvName::SrcPort => Value::Int(i64::from(source.src.port())),
+        PvName::RcvIp => Value::Str(source.local.ip().to_string()),
+        PvName::RcvPort => Value::Int(i64::from(source.local.port())),
+        PvName::Proto => Value::Str(source.transport.as_str().into()),
+        PvName::Time => Value::Int(now_unix as i64),
+        PvName::Var(name) => vars
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(Value::Null, |(_, v)| v.clone()),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,11 +83,6 @@ impl RouteContext {
             PvName::RScheme => self.ruri_part(|u, b| text(u.scheme_span.of(b))),
             PvName::Version => Value::Str("SIP/2.0".into()),
             PvName::DstUri => self.dst_uri.clone().map_or(Value::Null, Value::Str),
-            PvName::SrcIp => Value::Str(self.source.src.ip().to_string()),
-            PvName::SrcPort => Value::Int(i64::from(self.source.src.port())),
-            PvName::RcvIp => Value::Str(self.source.local.ip().to_string()),
-            PvName::RcvPort => Value::Int(i64::from(self.source.local.port())),
-            PvName::Proto => Value::Str(self.source.transport.as_str().into()),
             PvName::FromUri => text(m.from().uri.as_bytes(b)),
             PvName::FromUser => opt_text(m.from().uri.user(b)),
             PvName::FromDomain => text(m.from().uri.host(b)),
@@ -112,7 +107,6 @@ impl RouteContext {
             )),
             PvName::ContentType => opt_text(m.header_of(HeaderName::ContentType)),
             PvName::Flags => Value::Int(i64::from(self.flags)),
-            PvName::Time => Value::Int(self.now_unix as i64),
             PvName::HdrCount(name) => Value::Int(m.headers_named(name.as_bytes()).count() as i64),
             PvName::Hdr(name) => {
                 let values = || m.headers_named(name.as_bytes());
@@ -142,11 +136,16 @@ impl RouteContext {
                     }
                 }
             }
-            PvName::Var(name) => self
-                .vars
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or(Value::Null, |(_, v)| v.clone()),
+            PvName::SrcIp
+            | PvName::SrcPort
+            | PvName::RcvIp
+            | PvName::RcvPort
+            | PvName::Proto
+            | PvName::Time
+            | PvName::Var(_) => {
+                crate::pv::shared_value(&spec.name, &self.source, self.now_unix, &self.vars)
+                    .expect("a shared name")
+            }
             PvName::Avp(name) => {
                 let values: Vec<&Value> = self
                     .avps
