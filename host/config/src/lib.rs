@@ -691,15 +691,17 @@ impl Config {
         Config::parse(&text, path)
     }
 
-    /// Validate the TOML `text`, as if read from `path`.
+    /// Validate the TOML `text`, as if read from `path`: each section checks itself and
+    /// makes its part's settings; what spans sections (tenants against listeners and
+    /// tables, deadlines against the epoch tick) is checked here.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let file: ConfigFile = toml::from_str(text).map_err(|error| ConfigError::Parse {
             path: path.to_path_buf(),
             error,
         })?;
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
+        let at = |(key, message): Invalid| ConfigError::Invalid {
             path: path.to_path_buf(),
-            key: key.to_string(),
+            key,
             message,
         };
         let base = path.parent().unwrap_or(Path::new("."));
@@ -710,153 +712,21 @@ impl Config {
                 base.join(p)
             }
         };
-        let mut listen = Vec::new();
-        for (i, spec) in file.router.listen.iter().enumerate() {
-            listen.push(
-                spec.parse::<ListenSpec>()
-                    .map_err(|e| invalid(&format!("router.listen[{i}]"), e.to_string()))?,
-            );
-        }
-        if listen.is_empty() {
-            return Err(invalid(
-                "router.listen",
-                "at least one listener is needed".into(),
-            ));
-        }
-        if file.router.workers == 0 || file.router.workers > 256 {
-            return Err(invalid("router.workers", "must be 1 to 256".into()));
-        }
-        if !(1024..=1 << 24).contains(&file.router.max_message_size) {
-            return Err(invalid(
-                "router.max_message_size",
-                "must be 1024 to 16777216 bytes".into(),
-            ));
-        }
-        let mut aliases = Vec::new();
-        for (i, a) in file.router.aliases.iter().enumerate() {
-            let (host, port) = match a.rsplit_once(':') {
-                Some((h, p)) if !h.contains(':') || h.ends_with(']') => (
-                    h,
-                    Some(p.parse::<u16>().map_err(|_| {
-                        invalid(
-                            &format!("router.aliases[{i}]"),
-                            format!("bad port in {a:?}"),
-                        )
-                    })?),
-                ),
-                _ => (a.as_str(), None),
-            };
-            if host.is_empty() {
-                return Err(invalid(
-                    &format!("router.aliases[{i}]"),
-                    "empty host".into(),
-                ));
-            }
-            aliases.push(Alias {
-                host: host.to_ascii_lowercase(),
-                port,
-            });
-        }
-        let n = &file.nosip;
-        if n.min_size > 65_535 {
-            return Err(invalid("nosip.min_size", "must be 0 to 65535".into()));
-        }
-        let nosip = sipwasm_routing::NosipFilter::new(n.min_size, &n.msg_match, &n.msg_skip)
-            .map_err(|e| invalid("nosip", format!("bad regular expression: {e}")))?;
-        let mut htables: Vec<sipwasm_routing::HtableSpec> = Vec::new();
-        for (i, h) in file.htable.iter().enumerate() {
-            let key = format!("htable[{i}]");
-            if h.name.is_empty()
-                || !h
-                    .name
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-            {
-                return Err(invalid(&key, format!("bad name {:?}", h.name)));
-            }
-            if htables.iter().any(|t| t.name == h.name) {
-                return Err(invalid(&key, format!("{:?} is declared twice", h.name)));
-            }
-            if h.max_entries == 0 || h.max_entries > 10_000_000 {
-                return Err(invalid(&key, "max_entries must be 1 to 10000000".into()));
-            }
-            htables.push(sipwasm_routing::HtableSpec {
-                name: h.name.clone(),
-                autoexpire: h.autoexpire_secs,
-                max_entries: h.max_entries,
-            });
-        }
-        let mut sections: Vec<(String, &PluginSection)> = Vec::new();
-        if let Some(p) = &file.plugin {
-            sections.push(("plugin".into(), p));
-        }
-        for (i, t) in file.tenant.iter().enumerate() {
-            sections.push((format!("tenant[{i}]"), t));
-        }
-        if sections.is_empty() {
-            return Err(invalid(
-                "plugin",
-                "a [plugin] section or at least one [[tenant]] is needed".into(),
-            ));
-        }
-        let mut tenants = Vec::new();
-        let mut default_tenant = None;
-        for (key, section) in &sections {
-            let is_plugin = key == "plugin";
-            let t = tenant_config(section, key, is_plugin, &listen, &htables, &resolve)
-                .map_err(|(k, m)| invalid(&k, m))?;
-            if tenants.iter().any(|o: &TenantConfig| o.name == t.name) {
-                return Err(invalid(
-                    &format!("{key}.name"),
-                    format!("{:?} is used by two tenants", t.name),
-                ));
-            }
-            if is_plugin || section.default {
-                if let Some(d) = default_tenant {
-                    let other: &TenantConfig = &tenants[d];
-                    return Err(invalid(
-                        &format!("{key}.default"),
-                        format!("{:?} is already the default tenant", other.name),
-                    ));
-                }
-                default_tenant = Some(tenants.len());
-            }
-            tenants.push(t);
-        }
-        let Some(default_tenant) = default_tenant else {
-            return Err(invalid(
-                "tenant",
-                "no default tenant: add a [plugin] section or `default = true` to one [[tenant]]"
-                    .into(),
-            ));
-        };
-        for (i, t) in tenants.iter().enumerate() {
-            for d in &t.domains {
-                if let Some(o) = tenants[..i].iter().find(|o| o.domains.contains(d)) {
-                    return Err(invalid(
-                        &format!("{}.domains", sections[i].0),
-                        format!("{d:?} is already served by tenant {:?}", o.name),
-                    ));
-                }
-            }
-            for l in &t.listen {
-                if let Some(o) = tenants[..i].iter().find(|o| o.listen.contains(l)) {
-                    return Err(invalid(
-                        &format!("{}.listen", sections[i].0),
-                        format!("{l} is already served by tenant {:?}", o.name),
-                    ));
-                }
-            }
-        }
-        if listen
+        let router = file.router.check().map_err(at)?;
+        let nosip = file.nosip.filter().map_err(at)?;
+        let htables = HtableSection::specs(&file.htable).map_err(at)?;
+        let (tenants, default_tenant) =
+            tenants(&file, &router.listen, &htables, &resolve).map_err(at)?;
+        if router
+            .listen
             .iter()
             .any(|l| l.transport == sipwasm_proto::Transport::Tls)
             && file.tls.is_none()
         {
-            return Err(invalid(
+            return Err(at(invalid(
                 "tls",
-                "a tls: listener needs [tls] certificate and private_key".into(),
-            ));
+                "a tls: listener needs [tls] certificate and private_key",
+            )));
         }
         let shortest_deadline = tenants
             .iter()
@@ -864,120 +734,15 @@ impl Config {
             .min()
             .unwrap_or(Duration::from_millis(10));
         let r = &file.runtime;
-        if r.epoch_tick_ms == 0 || r.epoch_tick_ms > 1000 {
-            return Err(invalid("runtime.epoch_tick_ms", "must be 1 to 1000".into()));
-        }
-        if Duration::from_millis(r.epoch_tick_ms) > shortest_deadline {
-            return Err(invalid(
-                "runtime.epoch_tick_ms",
-                format!(
-                    "a tick longer than the shortest deadline_ms ({}) makes the deadline late",
-                    shortest_deadline.as_millis()
-                ),
-            ));
-        }
-        if r.max_instances == 0 || r.max_instances > 10_000 {
-            return Err(invalid(
-                "runtime.max_instances",
-                "must be 1 to 10000".into(),
-            ));
-        }
-        if !(1024..=64 << 20).contains(&file.msrp.max_chunk_size) {
-            return Err(invalid(
-                "msrp.max_chunk_size",
-                "must be 1024 to 67108864 bytes".into(),
-            ));
-        }
-        let tm = &file.tm;
-        if tm.t1_ms == 0 || tm.t2_ms < tm.t1_ms || tm.t4_ms == 0 {
-            return Err(invalid(
-                "tm",
-                "need t1_ms > 0, t2_ms >= t1_ms, t4_ms > 0".into(),
-            ));
-        }
-        if tm.wait_timer_ms < tm.t4_ms.min(64 * tm.t1_ms) {
-            return Err(invalid(
-                "tm.wait_timer_ms",
-                format!("must be at least T4 ({} ms)", tm.t4_ms.min(64 * tm.t1_ms)),
-            ));
-        }
-        if tm.fr_timer_ms < 100 || tm.fr_inv_timer_ms < 100 {
-            return Err(invalid(
-                "tm",
-                "final-response timeouts must be at least 100 ms".into(),
-            ));
-        }
-        let mut dns_servers = Vec::new();
-        for (i, s) in file.dns.servers.iter().enumerate() {
-            dns_servers.push(s.parse::<std::net::SocketAddr>().map_err(|_| {
-                invalid(
-                    &format!("dns.servers[{i}]"),
-                    format!("{s:?} is not IP:PORT"),
-                )
-            })?);
-        }
-        if file.tcp.idle_timeout_secs == 0 || file.tcp.message_timeout_secs == 0 {
-            return Err(invalid("tcp", "timeouts must be at least 1 second".into()));
-        }
-        if let Some(secret) = &file.router.secret
-            && secret.len() < 16
-        {
-            return Err(invalid(
-                "router.secret",
-                "must be at least 16 characters".into(),
-            ));
-        }
-        let mut path_from = Vec::new();
-        for (i, a) in file.registrar.path_from.iter().enumerate() {
-            path_from.push(a.parse::<std::net::IpAddr>().map_err(|_| {
-                invalid(
-                    &format!("registrar.path_from[{i}]"),
-                    format!("{a:?} is not an IP address"),
-                )
-            })?);
-        }
-        let mut trusted_peers = Vec::new();
-        for (i, a) in file.router.trusted_peers.iter().enumerate() {
-            let net = a
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    invalid(
-                        &format!("router.trusted_peers[{i}]"),
-                        format!("{a:?} is neither an IP address nor a network (10.0.0.0/8)"),
-                    )
-                })?;
-            trusted_peers.push(net);
-        }
+        r.check(shortest_deadline).map_err(at)?;
+        file.msrp.check().map_err(at)?;
+        file.tcp.check().map_err(at)?;
         let nh = &file.nathelper;
-        if nh.natping_interval > 3600 {
-            return Err(invalid(
-                "nathelper.natping_interval",
-                "must be 0 (off) to 3600 seconds".into(),
-            ));
-        }
-        if !nh.sipping_from.is_empty()
-            && sipwasm_proto::uri::Uri::parse_standalone(nh.sipping_from.as_bytes())
-                .map_or(true, |u| !u.scheme.is_sip())
-        {
-            return Err(invalid(
-                "nathelper.sipping_from",
-                format!("{:?} is not a SIP URI", nh.sipping_from),
-            ));
-        }
-        if nh.sipping_method.is_empty()
-            || !nh.sipping_method.bytes().all(|c| c.is_ascii_uppercase())
-        {
-            return Err(invalid(
-                "nathelper.sipping_method",
-                "must be a method name (OPTIONS, INFO ...)".into(),
-            ));
-        }
         Ok(Config {
             source: path.to_path_buf(),
-            listen,
+            listen: router.listen,
             workers: file.router.workers,
-            aliases,
+            aliases: router.aliases,
             server_header: (!file.router.server_header.is_empty())
                 .then(|| file.router.server_header.clone()),
             max_message_size: file.router.max_message_size,
@@ -996,30 +761,345 @@ impl Config {
             msrp: file.msrp.clone(),
             cache_dir: r.cache_dir.as_deref().map(resolve),
             epoch_tick: Duration::from_millis(r.epoch_tick_ms),
-            timers: sipwasm_tm::TimerConfig {
-                t1: Duration::from_millis(tm.t1_ms),
-                t2: Duration::from_millis(tm.t2_ms),
-                t4: Duration::from_millis(tm.t4_ms),
-                fr: Duration::from_millis(tm.fr_timer_ms),
-                fr_inv: Duration::from_millis(tm.fr_inv_timer_ms),
-                wait: Duration::from_millis(tm.wait_timer_ms),
-            },
-            dns: DnsSettings {
-                servers: dns_servers,
-                timeout: Duration::from_millis(file.dns.timeout_ms.unwrap_or(2000)),
-            },
+            timers: file.tm.timers().map_err(at)?,
+            dns: file.dns.settings().map_err(at)?,
             max_instances: r.max_instances,
             log_format: file.log.format,
             log_level: file.log.level.clone(),
             secret: file.router.secret.clone(),
-            natping: sipwasm_routing::NatPing {
-                interval: nh.natping_interval,
-                nated_only: nh.ping_nated_only,
-                from: (!nh.sipping_from.is_empty()).then(|| nh.sipping_from.clone()),
-                method: nh.sipping_method.clone(),
-            },
-            path_from,
+            natping: nh.natping().map_err(at)?,
+            path_from: file.registrar.path_from().map_err(at)?,
+            trusted_peers: router.trusted_peers,
+        })
+    }
+}
+
+/// What is wrong with a value: its key (a dotted path) and why.
+type Invalid = (String, String);
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
+    (key.into(), message.into())
+}
+
+/// What `[router]` makes.
+struct Router {
+    listen: Vec<ListenSpec>,
+    aliases: Vec<Alias>,
+    trusted_peers: Vec<ipnet::IpNet>,
+}
+
+impl RouterSection {
+    fn check(&self) -> Result<Router, Invalid> {
+        let mut listen = Vec::new();
+        for (i, spec) in self.listen.iter().enumerate() {
+            listen.push(
+                spec.parse::<ListenSpec>()
+                    .map_err(|e| invalid(format!("router.listen[{i}]"), e.to_string()))?,
+            );
+        }
+        if listen.is_empty() {
+            return Err(invalid("router.listen", "at least one listener is needed"));
+        }
+        if self.workers == 0 || self.workers > 256 {
+            return Err(invalid("router.workers", "must be 1 to 256"));
+        }
+        if !(1024..=1 << 24).contains(&self.max_message_size) {
+            return Err(invalid(
+                "router.max_message_size",
+                "must be 1024 to 16777216 bytes",
+            ));
+        }
+        let mut aliases = Vec::new();
+        for (i, a) in self.aliases.iter().enumerate() {
+            let key = || format!("router.aliases[{i}]");
+            let (host, port) = match a.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') || h.ends_with(']') => (
+                    h,
+                    Some(
+                        p.parse::<u16>()
+                            .map_err(|_| invalid(key(), format!("bad port in {a:?}")))?,
+                    ),
+                ),
+                _ => (a.as_str(), None),
+            };
+            if host.is_empty() {
+                return Err(invalid(key(), "empty host"));
+            }
+            aliases.push(Alias {
+                host: host.to_ascii_lowercase(),
+                port,
+            });
+        }
+        if let Some(secret) = &self.secret
+            && secret.len() < 16
+        {
+            return Err(invalid("router.secret", "must be at least 16 characters"));
+        }
+        let mut trusted_peers = Vec::new();
+        for (i, a) in self.trusted_peers.iter().enumerate() {
+            let net = a
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        format!("router.trusted_peers[{i}]"),
+                        format!("{a:?} is neither an IP address nor a network (10.0.0.0/8)"),
+                    )
+                })?;
+            trusted_peers.push(net);
+        }
+        Ok(Router {
+            listen,
+            aliases,
             trusted_peers,
+        })
+    }
+}
+
+impl NosipSection {
+    fn filter(&self) -> Result<sipwasm_routing::NosipFilter, Invalid> {
+        if self.min_size > 65_535 {
+            return Err(invalid("nosip.min_size", "must be 0 to 65535"));
+        }
+        sipwasm_routing::NosipFilter::new(self.min_size, &self.msg_match, &self.msg_skip)
+            .map_err(|e| invalid("nosip", format!("bad regular expression: {e}")))
+    }
+}
+
+impl HtableSection {
+    fn specs(sections: &[HtableSection]) -> Result<Vec<sipwasm_routing::HtableSpec>, Invalid> {
+        let mut htables: Vec<sipwasm_routing::HtableSpec> = Vec::new();
+        for (i, h) in sections.iter().enumerate() {
+            let key = format!("htable[{i}]");
+            if h.name.is_empty()
+                || !h
+                    .name
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+            {
+                return Err(invalid(key, format!("bad name {:?}", h.name)));
+            }
+            if htables.iter().any(|t| t.name == h.name) {
+                return Err(invalid(key, format!("{:?} is declared twice", h.name)));
+            }
+            if h.max_entries == 0 || h.max_entries > 10_000_000 {
+                return Err(invalid(key, "max_entries must be 1 to 10000000"));
+            }
+            htables.push(sipwasm_routing::HtableSpec {
+                name: h.name.clone(),
+                autoexpire: h.autoexpire_secs,
+                max_entries: h.max_entries,
+            });
+        }
+        Ok(htables)
+    }
+}
+
+/// `[plugin]` and `[[tenant]]`: the tenants, and which one is the default.
+fn tenants(
+    file: &ConfigFile,
+    listen: &[ListenSpec],
+    htables: &[sipwasm_routing::HtableSpec],
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<(Vec<TenantConfig>, usize), Invalid> {
+    let mut sections: Vec<(String, &PluginSection)> = Vec::new();
+    if let Some(p) = &file.plugin {
+        sections.push(("plugin".into(), p));
+    }
+    for (i, t) in file.tenant.iter().enumerate() {
+        sections.push((format!("tenant[{i}]"), t));
+    }
+    if sections.is_empty() {
+        return Err(invalid(
+            "plugin",
+            "a [plugin] section or at least one [[tenant]] is needed",
+        ));
+    }
+    let mut tenants = Vec::new();
+    let mut default_tenant = None;
+    for (key, section) in &sections {
+        let is_plugin = key == "plugin";
+        let t = tenant_config(section, key, is_plugin, listen, htables, resolve)?;
+        if tenants.iter().any(|o: &TenantConfig| o.name == t.name) {
+            return Err(invalid(
+                format!("{key}.name"),
+                format!("{:?} is used by two tenants", t.name),
+            ));
+        }
+        if is_plugin || section.default {
+            if let Some(d) = default_tenant {
+                let other: &TenantConfig = &tenants[d];
+                return Err(invalid(
+                    format!("{key}.default"),
+                    format!("{:?} is already the default tenant", other.name),
+                ));
+            }
+            default_tenant = Some(tenants.len());
+        }
+        tenants.push(t);
+    }
+    let Some(default_tenant) = default_tenant else {
+        return Err(invalid(
+            "tenant",
+            "no default tenant: add a [plugin] section or `default = true` to one [[tenant]]",
+        ));
+    };
+    for (i, t) in tenants.iter().enumerate() {
+        for d in &t.domains {
+            if let Some(o) = tenants[..i].iter().find(|o| o.domains.contains(d)) {
+                return Err(invalid(
+                    format!("{}.domains", sections[i].0),
+                    format!("{d:?} is already served by tenant {:?}", o.name),
+                ));
+            }
+        }
+        for l in &t.listen {
+            if let Some(o) = tenants[..i].iter().find(|o| o.listen.contains(l)) {
+                return Err(invalid(
+                    format!("{}.listen", sections[i].0),
+                    format!("{l} is already served by tenant {:?}", o.name),
+                ));
+            }
+        }
+    }
+    Ok((tenants, default_tenant))
+}
+
+impl RuntimeSection {
+    fn check(&self, shortest_deadline: Duration) -> Result<(), Invalid> {
+        if self.epoch_tick_ms == 0 || self.epoch_tick_ms > 1000 {
+            return Err(invalid("runtime.epoch_tick_ms", "must be 1 to 1000"));
+        }
+        if Duration::from_millis(self.epoch_tick_ms) > shortest_deadline {
+            return Err(invalid(
+                "runtime.epoch_tick_ms",
+                format!(
+                    "a tick longer than the shortest deadline_ms ({}) makes the deadline late",
+                    shortest_deadline.as_millis()
+                ),
+            ));
+        }
+        if self.max_instances == 0 || self.max_instances > 10_000 {
+            return Err(invalid("runtime.max_instances", "must be 1 to 10000"));
+        }
+        Ok(())
+    }
+}
+
+impl MsrpSection {
+    fn check(&self) -> Result<(), Invalid> {
+        if !(1024..=64 << 20).contains(&self.max_chunk_size) {
+            return Err(invalid(
+                "msrp.max_chunk_size",
+                "must be 1024 to 67108864 bytes",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl TcpSection {
+    fn check(&self) -> Result<(), Invalid> {
+        if self.idle_timeout_secs == 0 || self.message_timeout_secs == 0 {
+            return Err(invalid("tcp", "timeouts must be at least 1 second"));
+        }
+        Ok(())
+    }
+}
+
+impl TmSection {
+    fn timers(&self) -> Result<sipwasm_tm::TimerConfig, Invalid> {
+        if self.t1_ms == 0 || self.t2_ms < self.t1_ms || self.t4_ms == 0 {
+            return Err(invalid("tm", "need t1_ms > 0, t2_ms >= t1_ms, t4_ms > 0"));
+        }
+        if self.wait_timer_ms < self.t4_ms.min(64 * self.t1_ms) {
+            return Err(invalid(
+                "tm.wait_timer_ms",
+                format!(
+                    "must be at least T4 ({} ms)",
+                    self.t4_ms.min(64 * self.t1_ms)
+                ),
+            ));
+        }
+        if self.fr_timer_ms < 100 || self.fr_inv_timer_ms < 100 {
+            return Err(invalid(
+                "tm",
+                "final-response timeouts must be at least 100 ms",
+            ));
+        }
+        Ok(sipwasm_tm::TimerConfig {
+            t1: Duration::from_millis(self.t1_ms),
+            t2: Duration::from_millis(self.t2_ms),
+            t4: Duration::from_millis(self.t4_ms),
+            fr: Duration::from_millis(self.fr_timer_ms),
+            fr_inv: Duration::from_millis(self.fr_inv_timer_ms),
+            wait: Duration::from_millis(self.wait_timer_ms),
+        })
+    }
+}
+
+impl DnsSection {
+    fn settings(&self) -> Result<DnsSettings, Invalid> {
+        let mut servers = Vec::new();
+        for (i, s) in self.servers.iter().enumerate() {
+            servers.push(s.parse::<std::net::SocketAddr>().map_err(|_| {
+                invalid(format!("dns.servers[{i}]"), format!("{s:?} is not IP:PORT"))
+            })?);
+        }
+        Ok(DnsSettings {
+            servers,
+            timeout: Duration::from_millis(self.timeout_ms.unwrap_or(2000)),
+        })
+    }
+}
+
+impl RegistrarSection {
+    fn path_from(&self) -> Result<Vec<std::net::IpAddr>, Invalid> {
+        self.path_from
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                a.parse::<std::net::IpAddr>().map_err(|_| {
+                    invalid(
+                        format!("registrar.path_from[{i}]"),
+                        format!("{a:?} is not an IP address"),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+impl NathelperSection {
+    fn natping(&self) -> Result<sipwasm_routing::NatPing, Invalid> {
+        if self.natping_interval > 3600 {
+            return Err(invalid(
+                "nathelper.natping_interval",
+                "must be 0 (off) to 3600 seconds",
+            ));
+        }
+        if !self.sipping_from.is_empty()
+            && sipwasm_proto::uri::Uri::parse_standalone(self.sipping_from.as_bytes())
+                .map_or(true, |u| !u.scheme.is_sip())
+        {
+            return Err(invalid(
+                "nathelper.sipping_from",
+                format!("{:?} is not a SIP URI", self.sipping_from),
+            ));
+        }
+        if self.sipping_method.is_empty()
+            || !self.sipping_method.bytes().all(|c| c.is_ascii_uppercase())
+        {
+            return Err(invalid(
+                "nathelper.sipping_method",
+                "must be a method name (OPTIONS, INFO ...)",
+            ));
+        }
+        Ok(sipwasm_routing::NatPing {
+            interval: self.natping_interval,
+            nated_only: self.ping_nated_only,
+            from: (!self.sipping_from.is_empty()).then(|| self.sipping_from.clone()),
+            method: self.sipping_method.clone(),
         })
     }
 }
@@ -1052,7 +1132,7 @@ fn tenant_config(
     listeners: &[ListenSpec],
     htables: &[sipwasm_routing::HtableSpec],
     resolve: &dyn Fn(&Path) -> PathBuf,
-) -> Result<TenantConfig, (String, String)> {
+) -> Result<TenantConfig, Invalid> {
     let bad = |k: &str, m: String| (format!("{key}.{k}"), m);
     if p.name.is_empty()
         || !p
