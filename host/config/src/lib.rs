@@ -1192,8 +1192,8 @@ fn tenant_config(
         };
         plugin_config.insert(k.clone(), s);
     }
-    let udp_allow =
-        sipwasm_routing::UdpAllow::parse(&p.udp_allow).map_err(|e| bad("udp_allow", e))?;
+    let udp_allow = sipwasm_routing::UdpAllow::parse(&p.udp_allow)
+        .map_err(|e| bad("udp_allow", e.to_string()))?;
     let htables_granted = match &p.htables {
         None if is_plugin => None,
         None => Some(Vec::new()),

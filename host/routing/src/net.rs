@@ -28,6 +28,9 @@ pub enum NetError {
     /// The event already sent as many datagrams as it may.
     #[error("at most {MAX_SENDS_PER_EVENT} datagrams per event")]
     TooMany,
+    /// A `udp_allow` entry of the config that is none of its forms.
+    #[error("bad udp_allow entry {0:?}: expected IP, IP:PORT, IP/PREFIX or IP/PREFIX:PORT")]
+    BadGrant(String),
 }
 
 /// One allowed destination: an address (or network) and an optional port.
@@ -71,15 +74,11 @@ pub struct UdpAllow {
 impl UdpAllow {
     /// Parse entries of the forms `127.0.0.1:9999`, `[::1]:9999` (one destination),
     /// `127.0.0.1` (any port), `10.0.0.0/8` and `10.0.0.0/8:9999` (a network).
-    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<UdpAllow, String> {
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<UdpAllow, NetError> {
         let mut grants = Vec::new();
         for e in entries {
             let e = e.as_ref().trim();
-            grants.push(parse_grant(e).ok_or_else(|| {
-                format!(
-                    "bad udp_allow entry {e:?}: expected IP, IP:PORT, IP/PREFIX or IP/PREFIX:PORT"
-                )
-            })?);
+            grants.push(parse_grant(e).ok_or_else(|| NetError::BadGrant(e.to_string()))?);
         }
         Ok(UdpAllow { grants })
     }
