@@ -8,6 +8,17 @@ use crate::value::Value;
 use sipwasm_proto::HeaderName;
 use sipwasm_proto::uri::{Scheme, Uri};
 
+/// Item `i` of `items`, counting from the end when negative (`$(hdr(Via)[-1])`).
+fn nth<T>(items: &[T], i: i32) -> Option<&T> {
+    let n = items.len() as i64;
+    let i = if i < 0 {
+        n + i64::from(i)
+    } else {
+        i64::from(i)
+    };
+    usize::try_from(i).ok().and_then(|i| items.get(i))
+}
+
 fn text(b: &[u8]) -> Value {
     Value::bytes(b)
 }
@@ -122,17 +133,7 @@ impl RouteContext {
                     }
                     Some(PvIndex::At(i)) => {
                         let all: Vec<&[u8]> = values().collect();
-                        let n = all.len() as i64;
-                        let i = if i < 0 {
-                            n + i64::from(i)
-                        } else {
-                            i64::from(i)
-                        };
-                        if i < 0 || i >= n {
-                            Value::Null
-                        } else {
-                            text(all[i as usize])
-                        }
+                        nth(&all, i).map_or(Value::Null, |v| text(v))
                     }
                 }
             }
@@ -170,19 +171,7 @@ impl RouteContext {
                             )
                         }
                     }
-                    Some(PvIndex::At(i)) => {
-                        let n = values.len() as i64;
-                        let i = if i < 0 {
-                            n + i64::from(i)
-                        } else {
-                            i64::from(i)
-                        };
-                        if i < 0 || i >= n {
-                            Value::Null
-                        } else {
-                            values[i as usize].clone()
-                        }
-                    }
+                    Some(PvIndex::At(i)) => nth(&values, i).map_or(Value::Null, |v| (*v).clone()),
                 }
             }
             PvName::T(field) => match &self.tx {
