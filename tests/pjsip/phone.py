@@ -210,7 +210,16 @@ class Phone:
         elif cmd == "reinvite":
             prm = pj.CallOpParam(True)
             prm.opt.flag = pj.PJSUA_CALL_UNHOLD
-            self.call_of(c).reinvite(prm)
+            # right after answering a re-INVITE, PJSIP refuses to send one until the ACK of
+            # its 200 is in (a moment later): let the stack run and try again, for 2 s
+            for attempt in range(100):
+                try:
+                    self.call_of(c).reinvite(prm)
+                    break
+                except pj.Error:
+                    if attempt == 99:
+                        raise
+                    self.ep.libHandleEvents(20)
         elif cmd == "request":
             prm = pj.CallSendRequestParam()
             prm.method = c["method"]

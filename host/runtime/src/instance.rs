@@ -350,7 +350,19 @@ impl PluginInstance {
         }
         self.store.set_epoch_deadline(self.plugin.deadline_ticks);
         let in_call = self.plugin.ticker.enter();
-        let call = f(&mut self.store);
+        let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut self.store)))
+            .unwrap_or_else(|panic| {
+                // a host function panicked on what a message or the plugin gave it (a bug
+                // of ours): this event fails as a trap would, the instance (its store left
+                // mid-call) is replaced, and the worker goes on serving
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(plugin = %self.plugin.name(), route = label, "a host function panicked: {what}");
+                Err(wasmtime::Error::msg(format!("a host function panicked: {what}")))
+            });
         drop(in_call);
         let hit_memory_cap = self.store.data().limits.hit;
         let log_flood = self
