@@ -393,6 +393,8 @@ domains = ["other.test"]
     .unwrap();
     let r = Running::start(config.to_str().unwrap(), &[]);
     r.wait_for("sipwasm listening", Duration::from_secs(60));
+    // the control socket is bound just after the listeners serve
+    r.wait_for("control socket listening", Duration::from_secs(10));
     let ctl = |args: &[&str]| {
         let out = Command::new(sipwasm_bin())
             .args(["ctl", "--config", config.to_str().unwrap()])

@@ -434,10 +434,16 @@ impl TcpClient {
         let mut framer = sipwasm_proto::framing::StreamFramer::new(1 << 20);
         let deadline = Instant::now() + timeout;
         loop {
+            // the framer remembers how far it looked into the buffer: keep what it left
             let mut b = bytes::BytesMut::from(&self.buf[..]);
-            if let Ok(Some(sipwasm_proto::framing::Frame::Message(m))) = framer.decode(&mut b) {
-                self.buf = b.to_vec();
-                return Some(SipMessage::parse(m).expect("router replies parse"));
+            let frame = framer.decode(&mut b);
+            self.buf = b.to_vec();
+            match frame {
+                Ok(Some(sipwasm_proto::framing::Frame::Message(m))) => {
+                    return Some(SipMessage::parse(m).expect("router replies parse"));
+                }
+                Ok(Some(sipwasm_proto::framing::Frame::Ping)) => continue,
+                _ => {}
             }
             if Instant::now() >= deadline {
                 return None;

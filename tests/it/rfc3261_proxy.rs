@@ -997,18 +997,16 @@ CSeq: {cseq} {method}\r\n\
     )
 }
 
-#[test]
-fn a_branch_route_cannot_take_a_dialog_request_elsewhere() {
-    // t_relay checks where an in-dialog request goes; a branch route may change $du
-    // after that (per-branch NAT handling does): the branch is still sent to the other
-    // side of the dialog only, else it fails with 403 and nothing reaches the victim
-    let bob = FakeUas::new();
-    let r = TestRouter::start_with("probe", proxy_opts(&bob.uri("callee")));
-    let alice = FakeUas::bind("127.0.0.2:0");
-    let victim = FakeUas::bind("127.0.0.4:0");
-    let call = "branch-du-1";
+/// A call from `alice` (tag a1) through the probe's `relay` to `bob`, who answers 200
+/// (tag b1): returns the Record-Route of the dialog and the 200 alice got.
+fn answered_call(
+    r: &TestRouter,
+    alice: &FakeUas,
+    bob: &FakeUas,
+    call: &str,
+) -> (String, SipMessage) {
     let invite = format!(
-        "INVITE sip:relay@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-branch-du-1;rport\r\n\
+        "INVITE sip:relay@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-{call};rport\r\n\
 Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=a1\r\nTo: <sip:b@example.com>\r\n\
 Call-ID: {call}\r\nCSeq: 1 INVITE\r\nContact: <{}>\r\nContent-Length: 0\r\n\r\n",
         r.udp,
@@ -1021,10 +1019,24 @@ Call-ID: {call}\r\nCSeq: 1 INVITE\r\nContact: <{}>\r\nContent-Length: 0\r\n\r\n"
         .expect("the INVITE");
     let route = hdr(&fwd, "Record-Route").expect("record-routed");
     bob.respond(&fwd, from, 200, "OK", "b1");
-    recv_matching(&alice.sock, Duration::from_secs(2), |m| {
+    let ok = recv_matching(&alice.sock, Duration::from_secs(2), |m| {
         m.status() == Some(200)
     })
     .expect("the 200");
+    (route, ok)
+}
+
+#[test]
+fn a_branch_route_cannot_take_a_dialog_request_elsewhere() {
+    // t_relay checks where an in-dialog request goes; a branch route may change $du
+    // after that (per-branch NAT handling does): the branch is still sent to the other
+    // side of the dialog only, else it fails with 403 and nothing reaches the victim
+    let bob = FakeUas::new();
+    let r = TestRouter::start_with("probe", proxy_opts(&bob.uri("callee")));
+    let alice = FakeUas::bind("127.0.0.2:0");
+    let victim = FakeUas::bind("127.0.0.4:0");
+    let call = "branch-du-1";
+    let (route, _) = answered_call(&r, &alice, &bob, call);
     let message = |cseq: u32, du: &str| {
         dialog_request(
             "MESSAGE",
@@ -1071,24 +1083,7 @@ fn a_target_refresh_moves_the_dialog_only_when_accepted() {
     let alice = FakeUas::new();
     let alice_moved = FakeUas::new();
     let call = "refresh-1";
-    let invite = format!(
-        "INVITE sip:relay@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-refresh-1;rport\r\n\
-Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=a1\r\nTo: <sip:b@example.com>\r\n\
-Call-ID: {call}\r\nCSeq: 1 INVITE\r\nContact: <{}>\r\nContent-Length: 0\r\n\r\n",
-        r.udp,
-        alice.addr,
-        alice.uri("alice")
-    );
-    alice.sock.send_to(invite.as_bytes(), r.udp).unwrap();
-    let (fwd, from) = bob
-        .recv_request(Duration::from_secs(2))
-        .expect("the INVITE");
-    let route = hdr(&fwd, "Record-Route").expect("record-routed");
-    bob.respond(&fwd, from, 200, "OK", "b1");
-    let ok = recv_matching(&alice.sock, Duration::from_secs(2), |m| {
-        m.status() == Some(200)
-    })
-    .expect("the 200");
+    let (route, ok) = answered_call(&r, &alice, &bob, call);
     assert_eq!(hdr(&ok, "Record-Route").as_deref(), Some(route.as_str()));
     let by_alice = |method: &str, cseq: u32, extra: &str| {
         dialog_request(

@@ -240,13 +240,15 @@ fn parse_status_line(buf: &[u8], line: &[u8]) -> Result<StartLine> {
 /// accepted as a message without body. A last line without its line break is not: what
 /// the router appends to the header section would continue it (found by fuzzing).
 fn locate_headers(buf: &[u8], mut pos: usize, out: &mut Vec<Header>) -> Result<(usize, usize)> {
+    const CUT: ParseError = ParseError::HeaderLine("the message ends inside a header line");
+    // a CR not ending a line would end one for some reader downstream (a header of the
+    // sender's making in whatever copies the value: found by fuzzing)
+    const BARE_CR: ParseError = ParseError::HeaderLine("a CR that ends no line");
     loop {
         if pos >= buf.len() {
             return Ok((buf.len(), buf.len()));
         }
-        let (content_end, mut next) = line_at(buf, pos).ok_or(ParseError::HeaderLine(
-            "the message ends inside a header line",
-        ))?;
+        let (content_end, mut next) = line_at(buf, pos).ok_or(CUT)?;
         if content_end == pos {
             // the empty line
             return Ok((pos, next));
@@ -255,6 +257,9 @@ fn locate_headers(buf: &[u8], mut pos: usize, out: &mut Vec<Header>) -> Result<(
             return Err(ParseError::HeaderLine("continuation line without a header"));
         }
         let line = &buf[pos..content_end];
+        if memchr::memchr(b'\r', line).is_some() {
+            return Err(BARE_CR);
+        }
         let name_len = line
             .iter()
             .position(|&c| c == b':' || crate::chars::is_wsp(c))
@@ -273,9 +278,10 @@ fn locate_headers(buf: &[u8], mut pos: usize, out: &mut Vec<Header>) -> Result<(
         // extend over folded continuation lines
         let mut value_end = content_end;
         while next < buf.len() && crate::chars::is_wsp(buf[next]) {
-            let (ce, n) = line_at(buf, next).ok_or(ParseError::HeaderLine(
-                "the message ends inside a header line",
-            ))?;
+            let (ce, n) = line_at(buf, next).ok_or(CUT)?;
+            if memchr::memchr(b'\r', &buf[next..ce]).is_some() {
+                return Err(BARE_CR);
+            }
             value_end = ce;
             next = n;
         }
@@ -701,6 +707,24 @@ To: <sip:a@x>\r\nFrom: <sip:b@x>;tag=1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n";
             parse(folded.as_bytes()),
             Err(ParseError::HeaderLine(_))
         ));
+    }
+
+    #[test]
+    fn a_bare_cr_in_a_header_line_is_refused() {
+        // found by fuzzing: what copies the value (a forwarded request, a 400) would carry a
+        // line break of the sender's making
+        let ok = "OPTIONS sip:a@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+To: <sip:a@x>\r\nFrom: <sip:b@x>;tag=1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n";
+        assert!(parse(format!("{ok}Subject: a\r\n b\r\n\r\n").as_bytes()).is_ok());
+        for bad in [
+            "Subject: a\rContent-Length: 9\r\n",
+            "Subject: a\r\n b\rc\r\n",
+        ] {
+            assert!(matches!(
+                parse(format!("{ok}{bad}\r\n").as_bytes()),
+                Err(ParseError::HeaderLine(_))
+            ));
+        }
     }
 
     #[test]

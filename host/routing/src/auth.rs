@@ -164,7 +164,7 @@ impl AuthState {
         if now > ts + NONCE_LIFETIME || ts > now + 5 {
             return Err(AuthError::StaleNonce);
         }
-        let mut used = self.used.lock().expect("not poisoned");
+        let mut used = crate::lock(&self.used);
         if used.len() >= MAX_TRACKED {
             used.retain(|_, u| now <= u.issued + NONCE_LIFETIME);
         }

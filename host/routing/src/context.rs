@@ -63,11 +63,9 @@ pub struct RouteContext {
     pub(crate) contact_changed: bool,
     /// The Contact URI as it goes out after such a change.
     pub(crate) contact_out: Option<String>,
-    /// `loose_route` checked this in-dialog request against its dialog: true when the
-    /// caller sent it (for target refreshes).
-    pub(crate) dialog_side: Option<bool>,
-    /// See [`RouteContext::dialog_reach`].
-    pub(crate) dialog_reach: Option<std::net::IpAddr>,
+    /// What `loose_route` learnt checking this in-dialog request against its dialog: who
+    /// sent it (for target refreshes) and where it may go (see [`RouteContext::may_reach`]).
+    pub(crate) dialog: Option<crate::dialog::Checked>,
     /// `loose_route` sent the request to the next Route, a proxy: its replies come from
     /// that proxy (kept for the onreply route, which sees the reply).
     pub(crate) to_route_proxy: bool,
@@ -119,8 +117,7 @@ impl RouteContext {
             keep_flows: Vec::new(),
             contact_changed: false,
             contact_out: None,
-            dialog_side: None,
-            dialog_reach: None,
+            dialog: None,
             to_route_proxy: false,
             nated_register: false,
             add_path: None,

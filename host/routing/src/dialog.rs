@@ -24,6 +24,7 @@
 //! (RFC 6665 §4.1.2.4): it may go to the subscriber, and only there.
 
 use crate::context::RouteContext;
+use crate::services::NextHop;
 use sipwasm_proto::uri::Uri;
 use sipwasm_proto::{Method, SipMessage};
 use std::collections::HashMap;
@@ -89,13 +90,10 @@ fn host_ip(uri: &str) -> Option<IpAddr> {
     sipwasm_proto::reply::parse_host_ip(u.host(b))
 }
 
-/// The `Expires` of `msg`, seconds.
+/// The `Expires` of `msg`, seconds (a huge one: as long as possible).
 fn expires_of(msg: &SipMessage) -> Option<u64> {
-    std::str::from_utf8(msg.header(b"Expires")?)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    msg.header_of(sipwasm_proto::HeaderName::Expires)
+        .and_then(crate::registrar::parse_expires)
 }
 
 /// One side of a dialog at one passage.
@@ -138,15 +136,23 @@ impl Party {
         self.source == ip || self.contact_ip == Some(ip)
     }
 
-    /// May a request with next hop `next` (its [`hop_key`]; `None`: a flow) go towards
-    /// this party? Then: where it may be sent (`None`: where `next` says).
-    fn admits(&self, next: Option<&Option<String>>) -> Option<Option<IpAddr>> {
+    /// May a request with next hop `next` (`None`: a flow) go towards this party? Then:
+    /// where it may be sent (`None`: where `next` says). `key` caches the [`hop_key`] of
+    /// `next`, made only when a trusted party needs it (the usual party needs none).
+    fn admits(
+        &self,
+        next: Option<&str>,
+        key: &std::cell::OnceCell<Option<String>>,
+    ) -> Option<Option<IpAddr>> {
         if !self.trusted {
             return Some(Some(self.source));
         }
         match next {
             None => Some(None),
-            Some(k) => (k.is_some() && *k == self.next).then_some(None),
+            Some(n) => {
+                let k = key.get_or_init(|| hop_key(n));
+                (k.is_some() && *k == self.next).then_some(None)
+            }
         }
     }
 
@@ -470,7 +476,7 @@ impl Dialogs {
         let callee = Party::new(&d.callee)?;
         let creator = (!caller.trusted).then_some(caller.source);
         let k = key(&d.call_id, &d.caller_tag, &d.callee_tag);
-        let mut t = self.table.lock().expect("not poisoned");
+        let mut t = crate::lock(&self.table);
         t.admit(&k, creator, self.limits(), || self.may_sweep(now), now)?;
         let early_until = now + EARLY_LIFETIME;
         let entry = t.entries.entry(k).or_insert_with(|| Dialog {
@@ -507,7 +513,7 @@ impl Dialogs {
     /// True when dialog (Call-ID, tags) is known and confirmed.
     pub fn is_confirmed(&self, call_id: &[u8], a: &[u8], b: &[u8]) -> bool {
         let k = key(call_id, a, b);
-        let t = self.table.lock().expect("not poisoned");
+        let t = crate::lock(&self.table);
         t.entries.get(&k).is_some_and(|d| d.confirmed)
     }
 
@@ -529,7 +535,7 @@ impl Dialogs {
             String::from_utf8_lossy(call_id).into_owned(),
             String::from_utf8_lossy(subscriber_tag).into_owned(),
         );
-        let mut p = self.pending.lock().expect("not poisoned");
+        let mut p = crate::lock(&self.pending);
         // a repeated SUBSCRIBE (the retry after a challenge) replaces its entry
         p.remove(&k);
         // entries live a minute: sweeping a full table costs what filling it did
@@ -553,9 +559,9 @@ impl Dialogs {
             String::from_utf8_lossy(msg.call_id()).into_owned(),
             String::from_utf8_lossy(msg.to().tag(b).unwrap_or_default()).into_owned(),
         );
-        let p = self.pending.lock().expect("not poisoned");
+        let p = crate::lock(&self.pending);
         let s = p.entries.get(&k).filter(|s| s.expires_at > now)?;
-        let reach = s.subscriber.admits(next.map(hop_key).as_ref())?;
+        let reach = s.subscriber.admits(next, &std::cell::OnceCell::new())?;
         Some(Checked {
             by_caller: false,
             reach,
@@ -581,7 +587,7 @@ impl Dialogs {
     /// early dialog ends.
     pub fn fail(&self, call_id: &[u8], caller_tag: &[u8], callee_tag: &[u8]) {
         let k = key(call_id, caller_tag, callee_tag);
-        let mut t = self.table.lock().expect("not poisoned");
+        let mut t = crate::lock(&self.table);
         if t.entries.get(&k).is_some_and(|d| !d.confirmed) {
             t.remove(&k);
         }
@@ -604,7 +610,7 @@ impl Dialogs {
         let from_tag = msg.from().tag(b).unwrap_or_default();
         let to_tag = msg.to().tag(b).unwrap_or_default();
         let k = key(msg.call_id(), from_tag, to_tag);
-        let mut t = self.table.lock().expect("not poisoned");
+        let mut t = crate::lock(&self.table);
         let d = match t.entries.get_mut(&k) {
             Some(d) if d.expires_at > now => d,
             _ => {
@@ -618,7 +624,7 @@ impl Dialogs {
             }
         };
         let by_caller = d.caller_tag.as_bytes() == from_tag;
-        let next_key = next.map(hop_key);
+        let next_key = std::cell::OnceCell::new();
         let mut sender_known = false;
         let mut reach = None;
         for l in &d.legs {
@@ -631,7 +637,7 @@ impl Dialogs {
                 continue;
             }
             sender_known = true;
-            if let Some(r) = peer.admits(next_key.as_ref()) {
+            if let Some(r) = peer.admits(next, &next_key) {
                 reach = Some(r);
                 break;
             }
@@ -684,7 +690,7 @@ impl Dialogs {
         let from_tag = req.from().tag(b).unwrap_or_default();
         let to_tag = req.to().tag(b).unwrap_or_default();
         let k = key(req.call_id(), from_tag, to_tag);
-        let mut t = self.table.lock().expect("not poisoned");
+        let mut t = crate::lock(&self.table);
         let Some(d) = t.entries.get_mut(&k) else {
             return;
         };
@@ -705,8 +711,8 @@ impl Dialogs {
 
     /// Drop the dialogs (and pending subscriptions) that ended or expired.
     pub fn purge(&self, now: u64) -> usize {
-        self.pending.lock().expect("not poisoned").sweep(now);
-        let mut t = self.table.lock().expect("not poisoned");
+        crate::lock(&self.pending).sweep(now);
+        let mut t = crate::lock(&self.table);
         let before = t.entries.len();
         t.sweep(now);
         before - t.entries.len()
@@ -714,7 +720,7 @@ impl Dialogs {
 
     /// Number of dialogs known.
     pub fn len(&self) -> usize {
-        self.table.lock().expect("not poisoned").entries.len()
+        crate::lock(&self.table).entries.len()
     }
 
     /// True when none is known.
@@ -745,21 +751,27 @@ impl RouteContext {
     /// Set when `loose_route` checked this in-dialog request against its dialog: true
     /// when the caller sent it.
     pub fn dialog_side(&self) -> Option<bool> {
-        self.dialog_side
-    }
-
-    /// Set when `loose_route` checked this in-dialog request against its dialog and the
-    /// other side is reached only where its messages came from: the one address the
-    /// request may be sent to (`t_relay` and `forward` refuse any other).
-    pub fn dialog_reach(&self) -> Option<IpAddr> {
-        self.dialog_reach
+        self.dialog.map(|c| c.by_caller)
     }
 
     /// True when this request may be sent to `dst`: it is no in-dialog request checked
-    /// against an untrusted side, or `dst` is where that side is. The proxy asks this of
-    /// every address it sends a branch to, wherever a branch route or DNS sent it.
+    /// against an untrusted side, or `dst` is where that side's messages came from (the
+    /// one address `t_relay`, `forward` and every branch the proxy sends accept).
     pub fn may_reach(&self, dst: std::net::SocketAddr) -> bool {
-        self.dialog_reach.is_none_or(|ip| ip == dst.ip())
+        self.dialog
+            .and_then(|c| c.reach)
+            .is_none_or(|ip| ip == dst.ip())
+    }
+
+    /// Keep of `hops` (a target's addresses) those [`Self::may_reach`] accepts (a
+    /// dual-stack name keeps its matching address); with none of them, leave `hops` as
+    /// they are and return false.
+    pub fn keep_reachable(&self, hops: &mut Vec<NextHop>) -> bool {
+        if !hops.iter().any(|h| self.may_reach(h.addr)) {
+            return false;
+        }
+        hops.retain(|h| self.may_reach(h.addr));
+        true
     }
 
     /// The Contact URI of this message as it goes out: the nathelper functions' version
@@ -947,6 +959,13 @@ mod tests {
         }
     }
 
+    /// A table holding one dialog of `caller` and `callee`, started at 100 s.
+    fn table(caller: Side, callee: Side, confirmed: bool) -> Dialogs {
+        let d = Dialogs::default();
+        d.start(&start(caller, callee), confirmed, 100).unwrap();
+        d
+    }
+
     fn request(method: &str, from_tag: &str, to_tag: &str, extra: &str) -> SipMessage {
         SipMessage::parse(bytes::Bytes::from(format!(
             "{method} sip:x@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
@@ -971,9 +990,11 @@ Call-ID: c1\r\nCSeq: 2 {method}\r\n{extra}Content-Length: 0\r\n\r\n"
 
     #[test]
     fn each_side_sends_from_where_it_is_and_reaches_only_the_other() {
-        let d = Dialogs::default();
-        let s = start((ALICE, true, ALICE_IP, false), (BOB, true, BOB_IP, false));
-        d.start(&s, true, 100).unwrap();
+        let d = table(
+            (ALICE, true, ALICE_IP, false),
+            (BOB, true, BOB_IP, false),
+            true,
+        );
         let by_alice = request("BYE", "a", "b", "");
         let by_bob = request("BYE", "b", "a", "");
         // whatever URI it names: only bob's address is where alice's request may go
@@ -1003,13 +1024,11 @@ Call-ID: c1\r\nCSeq: 2 {method}\r\n{extra}Content-Length: 0\r\n\r\n"
     #[test]
     fn what_a_caller_names_is_not_where_it_is() {
         // review N1: the caller's Contact (or its Record-Route) is the victim
-        let d = Dialogs::default();
-        d.start(
-            &start((VICTIM, true, ALICE_IP, false), (BOB, true, BOB_IP, false)),
+        let d = table(
+            (VICTIM, true, ALICE_IP, false),
+            (BOB, true, BOB_IP, false),
             false,
-            100,
-        )
-        .unwrap();
+        );
         let swapped = request("INVITE", "b", "a", "");
         assert!(d.check(&swapped, ip(ALICE_IP), Some(VICTIM), 101).is_err());
         // bob's requests go to alice where her packets came from, not to the victim
@@ -1029,16 +1048,11 @@ Call-ID: c1\r\nCSeq: 2 {method}\r\n{extra}Content-Length: 0\r\n\r\n"
         // alice's INVITE came through a load balancer at 192.0.2.200 that did not
         // record-route: alice sends her in-dialog requests herself, and is reached at her
         // Contact
-        let d = Dialogs::default();
-        d.start(
-            &start(
-                (ALICE, true, "192.0.2.200", true),
-                (BOB, true, BOB_IP, false),
-            ),
+        let d = table(
+            (ALICE, true, "192.0.2.200", true),
+            (BOB, true, BOB_IP, false),
             true,
-            100,
-        )
-        .unwrap();
+        );
         let by_alice = request("BYE", "a", "b", "");
         for from in [ALICE_IP, "192.0.2.200"] {
             assert_eq!(
@@ -1059,32 +1073,22 @@ Call-ID: c1\r\nCSeq: 2 {method}\r\n{extra}Content-Length: 0\r\n\r\n"
             Err(DialogError::ElsewhereThan(VICTIM.into()))
         );
         // without the trust, alice's own address is not hers
-        let d = Dialogs::default();
-        d.start(
-            &start(
-                (ALICE, true, "192.0.2.200", false),
-                (BOB, true, BOB_IP, false),
-            ),
+        let d = table(
+            (ALICE, true, "192.0.2.200", false),
+            (BOB, true, BOB_IP, false),
             true,
-            100,
-        )
-        .unwrap();
+        );
         assert!(d.check(&by_alice, ip(ALICE_IP), Some(BOB), 101).is_err());
     }
 
     #[test]
     fn target_refreshes_move_trusted_contacts_not_proxies() {
-        let d = Dialogs::default();
         let proxy = "sip:198.51.100.50;lr";
-        d.start(
-            &start(
-                (ALICE, true, "192.0.2.200", true),
-                (proxy, false, "198.51.100.50", true),
-            ),
+        let d = table(
+            (ALICE, true, "192.0.2.200", true),
+            (proxy, false, "198.51.100.50", true),
             true,
-            100,
-        )
-        .unwrap();
+        );
         let reinvite = request("INVITE", "a", "b", "");
         let moved = "sip:alice@192.0.2.7:5090";
         d.refresh_targets(&reinvite, true, Some(moved), Some("sip:bob@10.1.1.1"));
@@ -1224,11 +1228,14 @@ Call-ID: c1\r\nCSeq: 2 {method}\r\n{extra}Content-Length: 0\r\n\r\n"
 
     #[test]
     fn early_dialogs_end_with_a_failure_confirmed_ones_do_not() {
-        let d = Dialogs::default();
-        let s = start((ALICE, true, ALICE_IP, false), (BOB, true, BOB_IP, false));
-        d.start(&s, false, 100).unwrap();
+        let d = table(
+            (ALICE, true, ALICE_IP, false),
+            (BOB, true, BOB_IP, false),
+            false,
+        );
         d.fail(b"c1", b"a", b"b");
         assert!(d.is_empty());
+        let s = start((ALICE, true, ALICE_IP, false), (BOB, true, BOB_IP, false));
         d.start(&s, true, 100).unwrap();
         assert!(d.is_confirmed(b"c1", b"b", b"a"));
         d.fail(b"c1", b"a", b"b");

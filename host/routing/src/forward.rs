@@ -42,16 +42,16 @@ pub fn host_text(addr: SocketAddr) -> String {
 /// `uri` as a Request-URI: without its headers, which RFC 3261 §19.1.5 puts into a request
 /// made from the URI, never into its Request-URI (a `$ru` or a registered Contact with
 /// `?...` would otherwise make a request the next hop rejects; found by fuzzing).
-fn as_request_uri(uri: &str) -> &str {
+pub(crate) fn as_request_uri(uri: &str) -> &str {
     if !uri.contains('?') {
         return uri;
     }
     match sipwasm_proto::Uri::parse_standalone(uri.as_bytes()) {
-        Ok(u) => match u.headers(uri.as_bytes()) {
-            Some(h) => &uri[..h.as_ptr() as usize - uri.as_ptr() as usize - 1],
-            None => uri,
-        },
-        Err(_) => uri,
+        // the `?` before the headers goes too
+        Ok(sipwasm_proto::Uri {
+            headers: Some(h), ..
+        }) => &uri[..h.start as usize - 1],
+        Ok(_) | Err(_) => uri,
     }
 }
 
@@ -275,11 +275,11 @@ impl RouteContext {
         self.check_hops()?;
         let branch = self.main_branch();
         let target = dst.or(branch.dst_uri.as_deref()).unwrap_or(&branch.uri);
-        let hops = self.resolve_all(target)?;
-        let hop = match hops.iter().find(|h| self.may_reach(h.addr)) {
-            Some(h) => *h,
-            None => return Err(self.leaves_dialog(hops[0].addr)),
-        };
+        let mut hops = self.resolve_all(target)?;
+        if !self.keep_reachable(&mut hops) {
+            return Err(self.leaves_dialog(hops[0].addr));
+        }
+        let hop = hops[0];
         let local = self.send_socket(&hop, branch.socket).ok_or_else(|| {
             TmError::NoDestination(format!("no {} socket for {}", hop.transport, hop.addr))
         })?;

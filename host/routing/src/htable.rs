@@ -139,7 +139,7 @@ impl Htables {
     /// The live value of `key`.
     pub fn get(&self, table: &str, key: &str, now: u64) -> Result<Option<HtValue>, HtError> {
         let t = self.table(table)?;
-        let entries = t.entries.lock().expect("not poisoned");
+        let entries = crate::lock(&t.entries);
         Ok(entries
             .get(key)
             .filter(|e| e.expires_at > now)
@@ -164,7 +164,7 @@ impl Htables {
             )));
         }
         let expires_at = t.expiry(now);
-        let mut entries = t.entries.lock().expect("not poisoned");
+        let mut entries = crate::lock(&t.entries);
         if entries.len() >= t.spec.max_entries && !entries.contains_key(key) {
             entries.retain(|_, e| e.expires_at > now);
             if entries.len() >= t.spec.max_entries {
@@ -178,7 +178,7 @@ impl Htables {
     /// Remove `key`; true when it had a live value.
     pub fn delete(&self, table: &str, key: &str, now: u64) -> Result<bool, HtError> {
         let t = self.table(table)?;
-        let mut entries = t.entries.lock().expect("not poisoned");
+        let mut entries = crate::lock(&t.entries);
         Ok(entries.remove(key).is_some_and(|e| e.expires_at > now))
     }
 
@@ -188,7 +188,7 @@ impl Htables {
         let t = self.table(table)?;
         check_key(key)?;
         let expires_at = t.expiry(now);
-        let mut entries = t.entries.lock().expect("not poisoned");
+        let mut entries = crate::lock(&t.entries);
         let current = match entries.get(key).filter(|e| e.expires_at > now) {
             None => 0,
             Some(Entry {
@@ -215,7 +215,7 @@ impl Htables {
     pub fn purge(&self, now: u64) -> usize {
         let mut removed = 0;
         for t in self.tables.values() {
-            let mut entries = t.entries.lock().expect("not poisoned");
+            let mut entries = crate::lock(&t.entries);
             let before = entries.len();
             entries.retain(|_, e| e.expires_at > now);
             removed += before - entries.len();

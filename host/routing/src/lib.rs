@@ -80,3 +80,10 @@ pub use value::Value;
 mod proxy_tests;
 #[cfg(test)]
 mod rr_tests;
+
+/// Lock a table shared by every event (location, dialogs, htables, nonces). A panic in a
+/// host function is caught around the plugin call (the event fails, the router goes on):
+/// a table it left poisoned is used as it is rather than failing every later event.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -74,7 +74,7 @@ impl Binding {
             None => self.received.clone(),
         };
         Branch {
-            uri: as_request_uri(&self.contact),
+            uri: crate::forward::as_request_uri(&self.contact).to_string(),
             dst_uri,
             path: self.path.clone(),
             socket: self.socket,
@@ -152,12 +152,7 @@ fn contact_key(uri: &str) -> String {
     }
 }
 
-/// The contact as a Request-URI: without URI headers (`?Route=...` is not allowed there).
-fn as_request_uri(contact: &str) -> String {
-    contact.split('?').next().unwrap_or(contact).to_string()
-}
-
-fn parse_expires(v: &[u8]) -> Option<u64> {
+pub(crate) fn parse_expires(v: &[u8]) -> Option<u64> {
     let v = sipwasm_proto::grammar::trim(v);
     if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
         return None;
@@ -213,7 +208,7 @@ fn path_of(msg: &sipwasm_proto::SipMessage) -> Result<Vec<String>, RegistrarErro
 impl Location {
     /// Bindings of `aor` in `table` that have not expired at `now`, best first.
     pub fn bindings(&self, table: &str, aor: &str, now: u64) -> Vec<Binding> {
-        let mut tables = self.tables.lock().expect("not poisoned");
+        let mut tables = crate::lock(&self.tables);
         let Some(t) = tables.get_mut(table) else {
             return Vec::new();
         };
@@ -232,7 +227,7 @@ impl Location {
 
     /// Every binding of every table that has not expired at `now`.
     pub fn all_bindings(&self, now: u64) -> Vec<Binding> {
-        let tables = self.tables.lock().expect("not poisoned");
+        let tables = crate::lock(&self.tables);
         tables
             .values()
             .flat_map(|t| t.values())
@@ -244,7 +239,7 @@ impl Location {
 
     /// Drop every expired binding (called periodically by the router).
     pub fn purge(&self, now: u64) -> usize {
-        let mut tables = self.tables.lock().expect("not poisoned");
+        let mut tables = crate::lock(&self.tables);
         let mut removed = 0;
         for t in tables.values_mut() {
             t.retain(|_, list| {
@@ -258,7 +253,7 @@ impl Location {
     }
 
     fn with_aor<R>(&self, table: &str, aor: &str, f: impl FnOnce(&mut Vec<Binding>) -> R) -> R {
-        let mut tables = self.tables.lock().expect("not poisoned");
+        let mut tables = crate::lock(&self.tables);
         let t = tables.entry(table.to_string()).or_default();
         let list = t.entry(aor.to_string()).or_default();
         let r = f(list);

@@ -567,12 +567,11 @@ impl RouteContext {
             self.lumps
                 .insert_at(at, format!("Route: <{ruri}>\r\n").into_bytes());
             self.new_ruri = Some(next_text);
-            self.to_route_proxy = true;
         } else {
             self.remove_route_entries(&removed);
             self.dst_uri = Some(next_text);
-            self.to_route_proxy = true;
         }
+        self.to_route_proxy = true;
         self.ruri_new = true;
         Ok(Routed::RouteSet)
     }
@@ -589,8 +588,7 @@ impl RouteContext {
             .check(&self.msg, self.source.src.ip(), next, self.now_unix)
         {
             Ok(c) => {
-                self.dialog_side = Some(c.by_caller);
-                self.dialog_reach = c.reach;
+                self.dialog = Some(c);
                 Ok(())
             }
             Err(e) => Err(self.refuse(&e.to_string())),

@@ -189,8 +189,7 @@ impl RouteContext {
         c.source = source;
         c.contact_changed = false;
         c.contact_out = None;
-        c.dialog_side = None;
-        c.dialog_reach = None;
+        c.dialog = None;
         // the request's lumps carry offsets into the request: a reply starts with none
         c.lumps = Default::default();
         c.header_edits = false;
@@ -342,7 +341,10 @@ impl RouteContext {
     /// it is no failure's (those are absorbed by the transaction): the ACK of a 2xx is a
     /// request of the dialog, for `loose_route`.
     pub fn t_check_trans(&self) -> bool {
-        self.msg.is_request() && self.config.services().transaction_exists(&self.msg)
+        // (an ACK that "matched" would go wherever its Request-URI says)
+        self.msg.is_request()
+            && self.msg.method() != Method::Ack
+            && self.config.services().transaction_exists(&self.msg)
     }
 
     /// `t_is_canceled`
@@ -436,15 +438,10 @@ impl RouteContext {
         }
         // a request of a dialog goes to the other side only: of the addresses a target
         // resolves to, only that side's (a dual-stack name keeps its matching address)
-        if self.dialog_reach.is_some() {
-            let first = plans[0].hops[0].addr;
-            for p in &mut plans {
-                p.hops.retain(|h| self.may_reach(h.addr));
-            }
-            plans.retain(|p| !p.hops.is_empty());
-            if plans.is_empty() {
-                return Err(self.leaves_dialog(first));
-            }
+        let first = plans[0].hops[0].addr;
+        plans.retain_mut(|p| self.keep_reachable(&mut p.hops));
+        if plans.is_empty() {
+            return Err(self.leaves_dialog(first));
         }
         // relayed: the set is consumed (a failure route forks only what it adds)
         self.branches.clear();

@@ -88,6 +88,9 @@ pub enum EventError {
         crate::account::MAX_DROPPED_PER_EVENT
     )]
     LogFlood,
+    /// A host function panicked during the event (a bug of the router, not the plugin's).
+    #[error("a host function panicked: {0}")]
+    HostPanic(String),
     /// The plugin failed repeatedly and its tenant is backing off: the event was not run.
     #[error("the plugin failed repeatedly: backing off")]
     BackingOff,
@@ -350,20 +353,24 @@ impl PluginInstance {
         }
         self.store.set_epoch_deadline(self.plugin.deadline_ticks);
         let in_call = self.plugin.ticker.enter();
-        let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut self.store)))
-            .unwrap_or_else(|panic| {
+        let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut self.store)));
+        drop(in_call);
+        let call = match call {
+            Ok(call) => call,
+            Err(panic) => {
                 // a host function panicked on what a message or the plugin gave it (a bug
-                // of ours): this event fails as a trap would, the instance (its store left
-                // mid-call) is replaced, and the worker goes on serving
+                // of ours, not the plugin's: not counted against it): this event fails,
+                // the instance (its store left mid-call) is replaced, the worker goes on
+                self.broken = true;
                 let what = panic
                     .downcast_ref::<&str>()
                     .map(|s| (*s).to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
                 tracing::error!(plugin = %self.plugin.name(), route = label, "a host function panicked: {what}");
-                Err(wasmtime::Error::msg(format!("a host function panicked: {what}")))
-            });
-        drop(in_call);
+                return Err(EventError::HostPanic(what));
+            }
+        };
         let hit_memory_cap = self.store.data().limits.hit;
         let log_flood = self
             .store

@@ -154,14 +154,15 @@ fn run(
         // handlers first: a SIGTERM right after "listening" must stop, not kill, the router
         let signals = Signals::install()?;
         let server = Server::start(sipwasm::server_settings(&cfg), tenants.clone(), listeners)?;
+        // the control socket as soon as the router serves (the plugin watcher takes longer)
+        let _control = match &cfg.control_socket {
+            Some(path) => Some(sipwasm::control::serve(path, server.router().clone())?),
+            None => None,
+        };
         let _watcher = if cfg.watch_plugins {
             Some(sipwasm::watch::start(tenants.clone())?)
         } else {
             None
-        };
-        let _control = match &cfg.control_socket {
-            Some(path) => Some(sipwasm::control::serve(path, server.router().clone())?),
-            None => None,
         };
         server.run_until(signals.wait(tenants)).await;
         Ok::<_, anyhow::Error>(())

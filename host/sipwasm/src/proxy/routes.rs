@@ -51,7 +51,12 @@ impl Proxy {
                 // the branch route sent it elsewhere
                 let target = branch.dst_uri.as_deref().unwrap_or(&branch.uri);
                 match self.resolver.resolve(target) {
-                    Ok(h) if !h.is_empty() => h,
+                    Ok(mut h) if !h.is_empty() => {
+                        // (what t_relay did to the plan: inside a dialog, the other side's
+                        // address only; none of them fails the branch below)
+                        bctx.keep_reachable(&mut h);
+                        h
+                    }
                     Ok(_) | Err(_) => {
                         tracing::info!("branch route target {target} does not resolve");
                         continue;
@@ -83,22 +88,8 @@ impl Proxy {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) -> bool {
-        // a request of a dialog goes to the other side only, wherever a branch route, a
-        // failure route or DNS sends it (t_relay checked the plan it made; a branch route
-        // may have changed $ru or $du since)
-        let reachable: Vec<NextHop> = hops
-            .iter()
-            .copied()
-            .filter(|h| bctx.may_reach(h.addr))
-            .collect();
-        let out_of_reach = reachable.is_empty();
-        let Some(&hop) = reachable.first().or(hops.first()) else {
+        let Some((&hop, rest)) = hops.split_first() else {
             return false;
-        };
-        let rest = if out_of_reach {
-            &[][..]
-        } else {
-            &reachable[1..]
         };
         let Some(sock) = bctx.send_socket(&hop, branch.socket) else {
             tracing::info!("no {} socket to reach {}", hop.transport, hop.addr);
@@ -114,7 +105,10 @@ impl Proxy {
             no_connect: branch.no_connect && hop.transport.is_stream(),
         };
         let invite = bctx.msg().method() == Method::Invite;
-        if out_of_reach {
+        // a request of a dialog goes to the other side only (its hops were kept to that
+        // side's address, by t_relay or after a branch route sent it elsewhere): a branch
+        // to none of them fails
+        if !bctx.may_reach(hop.addr) {
             tracing::info!(dest = %hop.addr, "branch not sent: the request leaves its dialog");
             if let Err(e) = cell.add_failed_branch(now, param, invite, target, 403, "Forbidden") {
                 tracing::info!("branch not added: {e}");

@@ -14,14 +14,6 @@ impl Services for ProxyServices {
     }
 
     fn transaction_exists(&self, msg: &SipMessage) -> bool {
-        if msg.method() == Method::Ack {
-            // the ACK of a failure this router answered is absorbed by its transaction
-            // before any route runs; the ACK of a 2xx is a request of the dialog (RFC 3261
-            // §17.1.1.3: a new transaction), routed by its route set. An ACK a route
-            // still sees belongs to no transaction: relaying it "because it matched"
-            // would send it wherever its Request-URI says
-            return false;
-        }
         let Some(proxy) = self.proxy.upgrade() else {
             return false;
         };
