@@ -171,6 +171,7 @@ impl TestRouter {
             plugin.clone(),
             &self::plugin(plugin_name),
             opts.fallback.clone(),
+            opts.htables.iter().map(|h| h.name.clone()).collect(),
         );
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

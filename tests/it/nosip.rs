@@ -256,14 +256,26 @@ fn net_send_udp_is_denied_unless_granted() {
     let mut opts = RouterOpts::default();
     opts.config.insert("app".into(), app.addr().to_string());
     // no udp_allow: the suspend route's send fails, so the route fails and the request
-    // gets the fallback answer through its transaction
+    // gets the fallback answer; the transaction its t_suspend made goes with the failed
+    // route (nothing could ever resume it)
     let r = TestRouter::start_with("probe", opts);
     let caller = UdpClient::new(r.udp);
+    let message = request("MESSAGE", "suspend", r.udp, caller.local(), "UDP", "");
+    caller.send(message.as_bytes());
     let reply = caller
-        .ask("MESSAGE", "suspend", "")
+        .final_reply(Duration::from_secs(3))
         .expect("fallback reply");
     assert_eq!(reply.status(), Some(500));
     assert_eq!(app.recv(Duration::from_millis(300)), None);
+    let table = r.server().router().proxy().table();
+    assert_eq!(table.len(), 0, "no transaction left suspended");
+    // so a retransmission is routed again (a leftover transaction would swallow it)
+    caller.send(message.as_bytes());
+    let again = caller
+        .final_reply(Duration::from_secs(3))
+        .expect("fallback reply again");
+    assert_eq!(again.status(), Some(500));
+    assert_eq!(table.len(), 0);
 }
 
 fn echo_router(filter: NosipFilter) -> TestRouter {

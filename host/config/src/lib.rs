@@ -276,8 +276,9 @@ pub struct TenantConfig {
     pub plugin_config: BTreeMap<String, String>,
     /// Where the plugin may send UDP.
     pub udp_allow: sipwasm_routing::UdpAllow,
-    /// Tables granted; `None`: every table.
-    pub htables: Option<Vec<String>>,
+    /// The `[[htable]]`s granted, by name (a `[plugin]` that lists none gets every one,
+    /// resolved when the file is read).
+    pub htables: Vec<String>,
     /// Events received.
     pub events: EventGrants,
     /// Listeners served, as `router.listen` entries.
@@ -1194,16 +1195,18 @@ fn tenant_config(
     }
     let udp_allow = sipwasm_routing::UdpAllow::parse(&p.udp_allow)
         .map_err(|e| bad("udp_allow", e.to_string()))?;
+    // resolved here to the names granted, so nothing downstream reads an absent list as
+    // "everything"
     let htables_granted = match &p.htables {
-        None if is_plugin => None,
-        None => Some(Vec::new()),
+        None if is_plugin => htables.iter().map(|h| h.name.clone()).collect(),
+        None => Vec::new(),
         Some(names) => {
             for n in names {
                 if !htables.iter().any(|h| &h.name == n) {
                     return Err(bad("htables", format!("no [[htable]] named {n:?}")));
                 }
             }
-            Some(names.clone())
+            names.clone()
         }
     };
     let events = match &p.events {
@@ -1486,6 +1489,8 @@ cache_dir = "cache"
         assert_eq!(c.htables.len(), 2);
         assert_eq!(c.htables[0].autoexpire, 3600);
         assert_eq!(c.htables[1].max_entries, 10);
+        // a [plugin] that lists no tables is granted each one, by name
+        assert_eq!(c.default_tenant().htables, ["msrp", "ipban"]);
         let twice = format!("{GOOD}\n[[htable]]\nname = \"a\"\n[[htable]]\nname = \"a\"\n");
         let e = Config::parse(&twice, Path::new("r.toml"))
             .unwrap_err()
@@ -1525,7 +1530,7 @@ deadline_ms = 5
         let a = &c.tenants[0];
         assert_eq!(
             a.htables,
-            Some(vec![]),
+            Vec::<String>::new(),
             "a [[tenant]] gets no table unless granted"
         );
         assert_eq!(
@@ -1537,7 +1542,7 @@ deadline_ms = 5
         assert_eq!(b.plugin_path, Path::new("/etc/b.wasm"));
         assert_eq!(b.domains, vec!["beta.example.com".to_string()]);
         assert_eq!(b.listen[0].addr.port(), 5070);
-        assert_eq!(b.htables, Some(vec!["t2".to_string()]));
+        assert_eq!(b.htables, vec!["t2".to_string()]);
         assert!(b.events.sip && b.events.msrp && !b.events.nosip);
         assert_eq!(b.limits.max_instances, 2);
         assert_eq!(b.limits.log_rate, 10);
@@ -1546,7 +1551,7 @@ deadline_ms = 5
         assert_eq!(c.event_threads(), 5);
         // [plugin] alone: every table, no log limit
         let c = Config::parse(GOOD, Path::new("r.toml")).unwrap();
-        assert_eq!(c.default_tenant().htables, None);
+        assert!(c.default_tenant().htables.is_empty(), "no table declared");
         assert_eq!(c.default_tenant().limits.log_rate, 0);
     }
 

@@ -75,7 +75,6 @@ impl Realm {
 
 /// Why credentials were refused; mirrors the WIT `auth.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum AuthError {
     /// No Digest credentials for the realm.
     #[error("no credentials")]

@@ -81,6 +81,8 @@ pub struct RouteContext {
     pub(crate) auth_user: Option<(String, String)>,
     /// The plugin changed header lines (`hdr`): what goes out must be checked again.
     pub(crate) header_edits: bool,
+    /// Who the event runs for (see [`crate::Caller`]).
+    pub(crate) caller: Option<crate::Caller>,
 }
 
 impl RouteContext {
@@ -127,7 +129,18 @@ impl RouteContext {
             intents: Vec::new(),
             auth_user: None,
             header_edits: false,
+            caller: None,
         }
+    }
+
+    /// Run the event for `caller` (the router sets it before each route).
+    pub fn set_caller(&mut self, caller: crate::Caller) {
+        self.caller = Some(caller);
+    }
+
+    /// Who the event runs for.
+    pub fn caller(&self) -> Option<&crate::Caller> {
+        self.caller.as_ref()
     }
 
     /// `host:port` of `listener` in what this request sends out (our Via, the outgoing

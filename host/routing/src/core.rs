@@ -5,7 +5,6 @@ use sipwasm_proto::uri::Uri;
 
 /// Why a core function failed; mirrors the WIT `core.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum CoreError {
     /// Flags are numbered 0..31.
     #[error("flag {0} out of range 0..31")]

@@ -187,9 +187,8 @@ impl LocalConfig {
     }
 
     /// The same router identity (listeners, aliases, tags, services) for a tenant: its own
-    /// location table and nonces, and only the shared `htables` it was granted (`None`:
-    /// all of them).
-    pub fn tenant_view(&self, name: &str, htables: Option<&[String]>) -> LocalConfig {
+    /// location table and nonces, and only the shared `htables` it was granted.
+    pub fn tenant_view(&self, name: &str, htables: &[String]) -> LocalConfig {
         LocalConfig {
             listeners: self.listeners.clone(),
             sent_by: self.sent_by.clone(),
@@ -200,16 +199,7 @@ impl LocalConfig {
             services: self.services.clone(),
             location: crate::registrar::Location::default(),
             auth: crate::auth::AuthState::new(),
-            htables: match htables {
-                Some(names) => self.htables.subset(names),
-                None => self.htables.subset(
-                    &self
-                        .htables
-                        .specs()
-                        .map(|s| s.name.clone())
-                        .collect::<Vec<_>>(),
-                ),
-            },
+            htables: self.htables.subset(htables),
             dialogs: crate::dialog::Dialogs::default(),
             msrp_sipmsg: self.msrp_sipmsg,
             // a tenant's Record-Routes are not another tenant's

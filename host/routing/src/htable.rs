@@ -26,7 +26,6 @@ pub enum HtValue {
 
 /// Why a table operation failed; mirrors the WIT `htable.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum HtError {
     /// No table of that name is configured.
     #[error("no htable named {0:?}")]

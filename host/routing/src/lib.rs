@@ -72,7 +72,7 @@ pub use nosip::{NosipError, NosipFilter, RawEvent};
 pub use path::PathError;
 pub use pv::{PvError, PvSpec};
 pub use rr::{Flow, RecordRoute, Routed, RrError};
-pub use services::{NextHop, ResolveError, Services, StaticServices};
+pub use services::{Caller, NextHop, ResolveError, Services, StaticServices};
 pub use sl::{SlError, reply_to_malformed};
 pub use tm::{BranchPlan, Resume, TmError, TmIntent, TmState, TxInfo};
 pub use value::Value;

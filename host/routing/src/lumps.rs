@@ -21,7 +21,6 @@ pub enum Lump {
 
 /// Why a header change was refused; mirrors the WIT `hdr.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum HdrError {
     /// Not well-formed header lines.
     #[error("invalid header text: {0}")]

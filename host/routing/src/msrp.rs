@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 /// Why `msrp.reply` failed; mirrors the WIT `msrp.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum MsrpReplyError {
     /// The event has no MSRP request (no frame, or the frame is a response).
     #[error("no MSRP request to answer")]
@@ -32,7 +31,6 @@ pub enum MsrpReplyError {
 /// Why `msrp.relay`, `msrp.forward` or `msrp.set-dst` failed; mirrors the WIT
 /// `msrp.relay-error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum MsrpRelayError {
     /// The frame has no next hop: its To-Path has fewer than two URIs (and no
     /// destination was set).
@@ -312,6 +310,11 @@ fn sip_view(f: &MsrpFrame, name: &PvName) -> Option<Value> {
 }
 
 impl MsrpEvent {
+    /// Run the event for `caller` (the router sets it before the event route).
+    pub fn set_caller(&mut self, caller: crate::Caller) {
+        self.scope.caller = Some(caller);
+    }
+
     /// The event for `frame` received as described by `source`.
     pub fn new(config: Arc<LocalConfig>, frame: MsrpFrame, source: Source, now_unix: u64) -> Self {
         MsrpEvent {

@@ -14,7 +14,6 @@ pub const MAX_SENDS_PER_EVENT: usize = 16;
 
 /// Why a send was refused; mirrors the WIT `net.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum NetError {
     /// The destination is not an `IP:PORT` address.
     #[error("invalid destination {0:?}: expected IP:PORT")]

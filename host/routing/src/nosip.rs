@@ -93,7 +93,6 @@ impl NosipFilter {
 
 /// Why `nosip.reply` failed; mirrors the WIT `nosip.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum NosipError {
     /// The event is not a non-SIP packet.
     #[error("no non-SIP packet in this event")]
@@ -127,6 +126,11 @@ fn own_names(data: &Bytes, name: &PvName) -> Option<Value> {
 }
 
 impl RawEvent {
+    /// Run the event for `caller` (the router sets it before the event route).
+    pub fn set_caller(&mut self, caller: crate::Caller) {
+        self.scope.caller = Some(caller);
+    }
+
     /// The event for `data` received as described by `source`, at `now_unix` seconds.
     pub fn new(config: Arc<LocalConfig>, data: Bytes, source: Source, now_unix: u64) -> Self {
         RawEvent {
@@ -198,11 +202,14 @@ impl RawEvent {
     /// `t_continue` from a non-SIP event (the nosip module's use case).
     pub fn t_continue(&mut self, index: u32, label: u32, route: &str) -> Result<(), TmError> {
         check_resume_route(route)?;
-        self.scope.config.services().resume(Resume {
-            index,
-            label,
-            route: route.to_string(),
-        })
+        self.scope.config.services().resume(
+            self.scope.caller.as_ref(),
+            Resume {
+                index,
+                label,
+                route: route.to_string(),
+            },
+        )
     }
 
     /// Messages queued so far.

@@ -301,7 +301,11 @@ impl crate::services::Services for FakeTm {
         crate::services::StaticServices.resolve(uri)
     }
 
-    fn transaction_exists(&self, _msg: &SipMessage) -> bool {
+    fn transaction_exists(
+        &self,
+        _caller: Option<&crate::services::Caller>,
+        _msg: &SipMessage,
+    ) -> bool {
         false
     }
 
@@ -309,7 +313,11 @@ impl crate::services::Services for FakeTm {
         Ok((7, 42))
     }
 
-    fn resume(&self, resume: crate::tm::Resume) -> Result<(), TmError> {
+    fn resume(
+        &self,
+        _caller: Option<&crate::services::Caller>,
+        resume: crate::tm::Resume,
+    ) -> Result<(), TmError> {
         if (resume.index, resume.label) != (7, 42) {
             return Err(TmError::NoTransaction);
         }

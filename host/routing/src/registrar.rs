@@ -95,7 +95,6 @@ pub struct Location {
 
 /// Why `save` or `lookup` failed; mirrors the WIT `registrar.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum RegistrarError {
     /// `save` on something else than a REGISTER.
     #[error("not a REGISTER")]

@@ -20,6 +20,8 @@ pub(crate) struct Scope {
     pub(crate) now_unix: u64,
     pub(crate) vars: Vec<(String, Value)>,
     pub(crate) outbound: Vec<Transmit>,
+    /// Who the event runs for (see [`crate::Caller`]).
+    pub(crate) caller: Option<crate::Caller>,
 }
 
 impl Scope {
@@ -30,6 +32,7 @@ impl Scope {
             now_unix,
             vars: Vec::new(),
             outbound: Vec::new(),
+            caller: None,
         }
     }
 

@@ -7,7 +7,9 @@ use crate::tm::{Resume, TmError};
 use sipwasm_proto::reply::parse_host_ip;
 use sipwasm_proto::uri::{Scheme, Uri};
 use sipwasm_proto::{SipMessage, Transport};
+use std::any::Any;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// A resolved next hop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -20,7 +22,6 @@ pub struct NextHop {
 
 /// Why a destination could not be resolved.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum ResolveError {
     /// Not a SIP URI, or an unsupported transport.
     #[error("cannot route to {0}")]
@@ -30,18 +31,37 @@ pub enum ResolveError {
     NotFound(String),
 }
 
+/// Who an event runs for, as the router dispatched it: the tenant that owns what the
+/// event creates, and the plugin version running it. Opaque to routing, which only hands
+/// it back to [`Services`]: a plugin reaches its own tenant's transactions and nothing
+/// else, because its event carries this and no ambient "current tenant" exists.
+#[derive(Clone)]
+pub struct Caller {
+    /// The tenant.
+    pub owner: Arc<dyn Any + Send + Sync>,
+    /// The plugin version.
+    pub version: Arc<dyn Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Caller")
+    }
+}
+
 /// Services the router provides to routes.
 pub trait Services: Send + Sync {
     /// Next hops for `uri`, in preference order (RFC 3263: transport from the URI, then
     /// SRV, then A/AAAA).
     fn resolve(&self, uri: &str) -> Result<Vec<NextHop>, ResolveError>;
 
-    /// True when `msg` matches an existing transaction (for a CANCEL: the INVITE it
-    /// cancels), as Kamailio's `t_check_trans`.
-    fn transaction_exists(&self, msg: &SipMessage) -> bool;
+    /// True when `msg` matches an existing transaction of `caller` (for a CANCEL: the
+    /// INVITE it cancels), as Kamailio's `t_check_trans`.
+    fn transaction_exists(&self, caller: Option<&Caller>, msg: &SipMessage) -> bool;
 
-    /// `t_suspend`: create (or find) the transaction of the request in `ctx`, mark it
-    /// suspended and return its (index, label).
+    /// `t_suspend`: create (or find) the transaction of the request in `ctx` for its
+    /// caller, mark it suspended and return its (index, label). Nothing is sent from
+    /// here: the 100 Trying goes out when the route has returned.
     fn suspend(&self, ctx: &RouteContext) -> Result<(u32, u32), TmError> {
         let _ = ctx;
         Err(TmError::Invalid("no transaction layer".into()))
@@ -49,9 +69,9 @@ pub trait Services: Send + Sync {
 
     /// `t_continue`: check that the ids name a suspended transaction and queue it for
     /// resuming in the named route once the calling event is done. A transaction is
-    /// resumed once per suspension.
-    fn resume(&self, resume: Resume) -> Result<(), TmError> {
-        let _ = resume;
+    /// resumed once per suspension; only `caller`'s transactions can be.
+    fn resume(&self, caller: Option<&Caller>, resume: Resume) -> Result<(), TmError> {
+        let _ = (caller, resume);
         Err(TmError::NoTransaction)
     }
 }
@@ -138,7 +158,7 @@ impl Services for StaticServices {
         Err(ResolveError::NotFound(t.host))
     }
 
-    fn transaction_exists(&self, _msg: &SipMessage) -> bool {
+    fn transaction_exists(&self, _caller: Option<&Caller>, _msg: &SipMessage) -> bool {
         false
     }
 }

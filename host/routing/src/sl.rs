@@ -10,7 +10,6 @@ use sipwasm_proto::{Method, Transmit};
 
 /// Why a stateless reply was not sent; mirrors the WIT `sl.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum SlError {
     /// There is no request to answer.
     #[error("no request to reply to")]

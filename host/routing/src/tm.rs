@@ -105,7 +105,6 @@ pub enum TmIntent {
 
 /// Why a transaction function failed; mirrors the WIT `tm.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum TmError {
     /// The event has no request.
     #[error("no request in this event")]
@@ -309,11 +308,14 @@ impl RouteContext {
     /// ids; a transaction is resumed at most once per suspension.
     pub fn t_continue(&mut self, index: u32, label: u32, route: &str) -> Result<(), TmError> {
         check_resume_route(route)?;
-        self.config.services().resume(Resume {
-            index,
-            label,
-            route: route.to_string(),
-        })
+        self.config.services().resume(
+            self.caller.as_ref(),
+            Resume {
+                index,
+                label,
+                route: route.to_string(),
+            },
+        )
     }
 
     /// `t_reply`: answer through the transaction (created if needed).
@@ -344,7 +346,10 @@ impl RouteContext {
         // (an ACK that "matched" would go wherever its Request-URI says)
         self.msg.is_request()
             && self.msg.method() != Method::Ack
-            && self.config.services().transaction_exists(&self.msg)
+            && self
+                .config
+                .services()
+                .transaction_exists(self.caller.as_ref(), &self.msg)
     }
 
     /// `t_is_canceled`

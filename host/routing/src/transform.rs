@@ -109,6 +109,29 @@ pub enum MsrpUriPart {
 /// Why a transformation spec is malformed.
 pub type SpecError = String;
 
+/// Why a transformation does not apply to a value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransformError {
+    /// An offset or index past either end of the value.
+    #[error("{what} {index} out of range")]
+    OutOfRange {
+        /// Which transformation's index.
+        what: &'static str,
+        /// The index given.
+        index: i64,
+    },
+    /// A `{uri.*}` transformation of something that is not a SIP URI.
+    #[error("not a URI: {0}")]
+    NotUri(sipwasm_proto::uri::UriError),
+    /// A `{msrpuri.*}` transformation of something that is not an MSRP URI.
+    #[error("not an MSRP URI: {0}")]
+    NotMsrpUri(&'static str),
+    /// A `{nameaddr.*}` or `{tobody.*}` transformation of something that is not a
+    /// name-addr.
+    #[error("not a name-addr: {0}")]
+    NotNameAddr(&'static str),
+}
+
 fn int_param(p: &str) -> Result<i64, SpecError> {
     p.trim()
         .parse()
@@ -266,7 +289,7 @@ impl Transform {
     }
 
     /// Apply to `v`. `$null` stays `$null` except for `{s.len}` (0), as in Kamailio.
-    pub fn apply(&self, v: Value) -> Result<Value, String> {
+    pub fn apply(&self, v: Value) -> Result<Value, TransformError> {
         let s = match v {
             Value::Null => {
                 return Ok(match self {
@@ -290,7 +313,10 @@ impl Transform {
                 let n = s.len() as i64;
                 let start = if *off < 0 { n + off } else { *off };
                 if start < 0 || start >= n {
-                    return Err(format!("s.substr offset {off} out of range"));
+                    return Err(TransformError::OutOfRange {
+                        what: "s.substr offset",
+                        index: *off,
+                    });
                 }
                 let end = if *len == 0 { n } else { (start + len).min(n) };
                 text(&s.as_bytes()[start as usize..end as usize])
@@ -300,7 +326,10 @@ impl Transform {
                 let n = fields.len() as i64;
                 let i = if *idx < 0 { n + idx } else { *idx };
                 if i < 0 || i >= n {
-                    return Err(format!("s.select index {idx} out of range"));
+                    return Err(TransformError::OutOfRange {
+                        what: "s.select index",
+                        index: *idx,
+                    });
                 }
                 text(fields[i as usize])
             }
@@ -323,7 +352,7 @@ impl Transform {
             | Transform::UriScheme
             | Transform::UriNamedParam(_) => {
                 let b = s.as_bytes();
-                let u = Uri::parse_standalone(b).map_err(|e| format!("not a URI: {e}"))?;
+                let u = Uri::parse_standalone(b).map_err(TransformError::NotUri)?;
                 uri_part(self, &u, b)
             }
             Transform::ParamValue(name, sep) => {
@@ -341,7 +370,10 @@ impl Transform {
                 let n = all.len() as i64;
                 let i = if *idx < 0 { n + idx } else { *idx };
                 if i < 0 || i >= n {
-                    return Err(format!("parameter index {idx} out of range"));
+                    return Err(TransformError::OutOfRange {
+                        what: "parameter index",
+                        index: *idx,
+                    });
                 }
                 let (name, value) = all[i as usize];
                 if matches!(self, Transform::ParamName(..)) {
@@ -352,7 +384,7 @@ impl Transform {
             }
             Transform::MsrpUri(part) => {
                 let u = sipwasm_proto::msrp::MsrpUri::parse(s.trim())
-                    .map_err(|e| format!("not an MSRP URI: {e}"))?;
+                    .map_err(TransformError::NotMsrpUri)?;
                 let opt = |v: Option<&str>| v.map_or(Value::Null, |x| Value::Str(x.to_string()));
                 match part {
                     MsrpUriPart::User => opt(u.user),
@@ -375,8 +407,7 @@ impl Transform {
             | Transform::TobodyDisplay
             | Transform::TobodyParams => {
                 let b = s.as_bytes();
-                let na =
-                    name_addr::parse_single(b, b).map_err(|e| format!("not a name-addr: {e}"))?;
+                let na = name_addr::parse_single(b, b).map_err(TransformError::NotNameAddr)?;
                 match self {
                     Transform::NameaddrName | Transform::TobodyDisplay => {
                         match na.display_name(b) {
@@ -465,11 +496,11 @@ fn leading_int(s: &str) -> i64 {
 mod tests {
     use super::*;
 
-    fn run(tr: &str, v: &str) -> Result<Value, String> {
+    fn run(tr: &str, v: &str) -> Result<Value, TransformError> {
         Transform::parse(tr).unwrap().apply(Value::from(v))
     }
 
-    fn s(x: &str) -> Result<Value, String> {
+    fn s(x: &str) -> Result<Value, TransformError> {
         Ok(Value::from(x))
     }
 
@@ -481,7 +512,13 @@ mod tests {
         assert_eq!(run("s.substr,1,2", "abcd"), s("bc"));
         assert_eq!(run("s.substr,-2,0", "abcd"), s("cd"));
         assert_eq!(run("s.substr,2,10", "abcd"), s("cd"));
-        assert!(run("s.substr,9,1", "abcd").is_err());
+        assert_eq!(
+            run("s.substr,9,1", "abcd"),
+            Err(TransformError::OutOfRange {
+                what: "s.substr offset",
+                index: 9
+            })
+        );
         assert_eq!(run("s.select,1,:", "a:b:c"), s("b"));
         assert_eq!(run("s.select,-1,:", "a:b:c"), s("c"));
         assert!(run("s.select,5,:", "a:b:c").is_err());
@@ -514,7 +551,10 @@ mod tests {
         assert_eq!(run("msrpuri.params", u), s("x=1"));
         assert_eq!(run("msrpuri.scheme", u), s("msrp"));
         assert_eq!(run("msrpuri.user", "msrp://h/s;tcp"), Ok(Value::Null));
-        assert!(run("msrpuri.host", "sip:a@b").is_err());
+        assert!(matches!(
+            run("msrpuri.host", "sip:a@b"),
+            Err(TransformError::NotMsrpUri(_))
+        ));
         assert!(Transform::parse("msrpuri.nope").is_err());
     }
 
@@ -530,7 +570,10 @@ mod tests {
         assert_eq!(run("uri.transport", u), s("tcp"));
         assert_eq!(run("uri.headers", u), s("h=v"));
         assert_eq!(run("uri.scheme", u), s("sip"));
-        assert!(run("uri.user", "not a uri").is_err());
+        assert!(matches!(
+            run("uri.user", "not a uri"),
+            Err(TransformError::NotUri(_))
+        ));
         let p = ";a=1; b = 2 ;c";
         assert_eq!(run("param.value,b", p), s("2"));
         assert_eq!(run("param.value,zz", p), Ok(Value::Null));

@@ -4,7 +4,7 @@
 //! The cache directory must be writable only by the router: loading a cached file trusts
 //! that it was written by this code (wasmtime's `deserialize` is `unsafe` for that reason).
 
-use crate::error::RuntimeError;
+use crate::error::{Report, RuntimeError, cause};
 use sha2::{Digest, Sha256};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -15,11 +15,8 @@ pub(crate) struct ComponentCache {
     dir: PathBuf,
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Io {
-        path: path.to_path_buf(),
-        error: e.to_string(),
-    }
+fn io(path: &Path, e: std::io::Error) -> RuntimeError {
+    RuntimeError::io(path, e)
 }
 
 /// Hex SHA-256 of `bytes`.
@@ -63,11 +60,11 @@ impl ComponentCache {
             }
         }
         let component =
-            Component::new(engine, wasm).map_err(|e| RuntimeError::Compile(format!("{e:#}")))?;
+            Component::new(engine, wasm).map_err(|e| RuntimeError::Compile(cause(e)))?;
         match component.serialize() {
             Ok(bytes) => {
                 if let Err(e) = self.store(&path, &bytes) {
-                    tracing::warn!("could not cache compiled component: {e}");
+                    tracing::warn!("could not cache compiled component: {}", Report(&e));
                 }
             }
             Err(e) => tracing::warn!("could not serialize compiled component: {e:#}"),

@@ -3,7 +3,7 @@
 
 use crate::bindings;
 use crate::cache::ComponentCache;
-use crate::error::RuntimeError;
+use crate::error::{RuntimeError, cause};
 use crate::plugin::{Plugin, PluginSettings};
 use crate::state::HostState;
 use crate::ticker::{EpochTicker, TickerHandle};
@@ -91,18 +91,30 @@ impl PluginEngine {
             .epoch_interruption(true)
             .cranelift_opt_level(OptLevel::Speed)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&cfg).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let engine = Engine::new(&cfg).map_err(|e| RuntimeError::Engine {
+            what: "configuring",
+            source: cause(e),
+        })?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| RuntimeError::Engine(format!("linking WASI: {e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| RuntimeError::Engine {
+            what: "linking WASI",
+            source: cause(e),
+        })?;
         bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| RuntimeError::Engine(format!("linking host interfaces: {e:#}")))?;
+            .map_err(|e| RuntimeError::Engine {
+                what: "linking host interfaces",
+                source: cause(e),
+            })?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(ComponentCache::new(dir)?),
             None => None,
         };
-        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)
-            .map_err(|e| RuntimeError::Engine(format!("starting the epoch ticker: {e}")))?;
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick).map_err(|e| {
+            RuntimeError::Engine {
+                what: "starting the epoch ticker",
+                source: cause(e),
+            }
+        })?;
         Ok(PluginEngine {
             engine,
             linker,
@@ -155,7 +167,7 @@ impl PluginEngine {
             Some(cache) => cache.load_or_compile(&self.engine, wasm),
             None => Component::new(&self.engine, wasm)
                 .map(|c| (c, false))
-                .map_err(|e| RuntimeError::Compile(format!("{e:#}"))),
+                .map_err(|e| RuntimeError::Compile(cause(e))),
         }
     }
 
@@ -173,10 +185,7 @@ impl PluginEngine {
         path: &Path,
         settings: PluginSettings,
     ) -> Result<Arc<Plugin>, RuntimeError> {
-        let wasm = std::fs::read(path).map_err(|e| RuntimeError::Io {
-            path: path.to_path_buf(),
-            error: e.to_string(),
-        })?;
+        let wasm = std::fs::read(path).map_err(|e| RuntimeError::io(path, e))?;
         self.load(&wasm, settings)
     }
 

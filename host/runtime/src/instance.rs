@@ -181,7 +181,7 @@ impl PluginInstance {
     }
 
     /// Run the `self-test` export (`Ok` when there is none), within the CPU deadline.
-    pub fn run_self_test(&mut self) -> Result<(), String> {
+    pub fn run_self_test(&mut self) -> Result<(), crate::RuntimeError> {
         let Some(guest) = self.self_test.clone() else {
             return Ok(());
         };
@@ -193,8 +193,8 @@ impl PluginInstance {
             })
         });
         match result {
-            Ok(_) => verdict,
-            Err(e) => Err(e.to_string()),
+            Ok(_) => verdict.map_err(crate::RuntimeError::SelfTestFailed),
+            Err(e) => Err(crate::RuntimeError::SelfTestCrashed(e)),
         }
     }
 
@@ -480,10 +480,11 @@ impl PluginWorker {
             match created {
                 Ok(i) => self.instance = Some(i),
                 Err(e) => {
-                    tracing::error!(plugin = %self.plugin.name(), "cannot create an instance: {e}");
+                    let why = crate::Report(&e).to_string();
+                    tracing::error!(plugin = %self.plugin.name(), "cannot create an instance: {why}");
                     PluginStats::bump(&self.plugin.counters().events);
                     PluginStats::bump(&self.plugin.counters().instantiate_failures);
-                    return Err(EventError::Instantiate(e.to_string()));
+                    return Err(EventError::Instantiate(why));
                 }
             }
         }

@@ -43,7 +43,7 @@ pub use account::{
 };
 pub use cache::sha256_hex;
 pub use engine::{EngineConfig, PluginEngine};
-pub use error::RuntimeError;
+pub use error::{Report, RuntimeError};
 pub use instance::{
     EventError, EventOutcome, MsrpOutcome, PluginInstance, PluginWorker, RawOutcome, Route, Verdict,
 };

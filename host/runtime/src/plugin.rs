@@ -4,7 +4,7 @@ use crate::account::TenantAccount;
 use crate::bindings;
 use crate::cache::sha256_hex;
 use crate::engine::PluginEngine;
-use crate::error::RuntimeError;
+use crate::error::{RuntimeError, cause};
 use crate::instance::PluginInstance;
 use crate::state::HostState;
 use crate::stats::{PluginStats, StatsSnapshot};
@@ -128,11 +128,10 @@ impl Plugin {
         settings: PluginSettings,
     ) -> Result<Plugin, RuntimeError> {
         if settings.memory_limit > engine.config().max_memory_bytes {
-            return Err(RuntimeError::Instantiate(format!(
-                "memory limit {} exceeds the engine maximum {}",
-                settings.memory_limit,
-                engine.config().max_memory_bytes
-            )));
+            return Err(RuntimeError::MemoryLimit {
+                limit: settings.memory_limit,
+                max: engine.config().max_memory_bytes,
+            });
         }
         let sha256 = sha256_hex(wasm);
         let (component, from_cache, compiled_use) = engine.compile_shared(&sha256, wasm)?;
@@ -157,9 +156,9 @@ impl Plugin {
         let pre = engine
             .linker()
             .instantiate_pre(&component)
-            .map_err(|e| RuntimeError::World(format!("{e:#}")))?;
+            .map_err(|e| RuntimeError::World(cause(e)))?;
         let routes = bindings::exports::sipwasm::router::routes::GuestIndices::new(&pre)
-            .map_err(|e| RuntimeError::World(format!("{e:#}")))?;
+            .map_err(|e| RuntimeError::World(cause(e)))?;
         // optional: a plugin without transaction routes still loads
         let tm_routes = bindings::exports::sipwasm::router::tm_routes::GuestIndices::new(&pre).ok();
         let nosip_events =
@@ -256,9 +255,8 @@ impl Plugin {
 
     /// Instantiate afresh and run the component's `self-test` export, within the CPU
     /// deadline. `Ok` when it passes or there is none.
-    pub fn self_test(self: &Arc<Self>) -> Result<(), String> {
-        let mut instance = self.instantiate().map_err(|e| e.to_string())?;
-        instance.run_self_test()
+    pub fn self_test(self: &Arc<Self>) -> Result<(), RuntimeError> {
+        self.instantiate()?.run_self_test()
     }
 
     /// True when the plugin exports failure/branch/onreply routes.
@@ -334,7 +332,7 @@ impl Plugin {
             Err(e) => {
                 self.meta.account.release_instance();
                 PluginStats::bump(&self.counters().instantiate_failures);
-                Err(RuntimeError::Instantiate(format!("{e:#}")))
+                Err(RuntimeError::Instantiate(cause(e)))
             }
         }
     }

@@ -155,7 +155,8 @@ async fn reload(params: Value, router: &Arc<Router>) -> Result<Value, String> {
     // compiling is CPU work: off the I/O threads
     let outcomes = tokio::task::spawn_blocking(move || tenants.reload(tenant.as_deref()))
         .await
-        .map_err(|e| format!("reload task: {e}"))??;
+        .map_err(|e| format!("reload task: {e}"))?
+        .map_err(|e| e.to_string())?;
     Ok(Value::Array(
         outcomes
             .into_iter()
@@ -170,7 +171,8 @@ async fn reload(params: Value, router: &Arc<Router>) -> Result<Value, String> {
                     json!({"tenant": tenant, "outcome": "unchanged", "version": version})
                 }
                 ReloadOutcome::Failed { error } => {
-                    json!({"tenant": tenant, "outcome": "failed", "error": error})
+                    json!({"tenant": tenant, "outcome": "failed",
+                           "error": sipwasm_runtime::Report(&error).to_string()})
                 }
             })
             .collect(),

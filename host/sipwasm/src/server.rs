@@ -8,7 +8,7 @@
 
 use crate::config::Fallback;
 use crate::dns::{DnsSettings, Resolver};
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, ProxyParts};
 use crate::tenants::{Serving, Tenants, Workers};
 use bytes::Bytes;
 use sipwasm_proto::framing::FrameError;
@@ -271,6 +271,7 @@ impl Router {
         if failed {
             // a crashed route's half-done transaction work is discarded
             outcome.ctx.take_intents();
+            self.proxy.abandon(&mut outcome.ctx);
             if method != Method::Ack && !outcome.ctx.final_replied() {
                 self.fallback_reply(&serving, &mut outcome.ctx);
             }
@@ -444,11 +445,12 @@ pub enum StartError {
     #[error("listener: {0}")]
     Listener(std::io::Error),
     /// A plugin instance could not be created.
-    #[error("plugin {name}: {error}")]
+    #[error("plugin {name}")]
     Plugin {
         /// Plugin name.
         name: String,
         /// What failed.
+        #[source]
         error: sipwasm_runtime::RuntimeError,
     },
     /// A worker thread could not be started.
@@ -484,7 +486,7 @@ impl Server {
         };
         let runtime = tokio::runtime::Handle::current();
         let resolver = Arc::new(Resolver::new(&settings.dns, runtime.clone()));
-        let proxy = Proxy::new(resolver, settings.timers);
+        let table = Arc::new(crate::proxy::Transactions::default());
         let mut local_config = LocalConfig::new(
             addrs
                 .iter()
@@ -497,7 +499,11 @@ impl Server {
             settings.server_header.clone(),
         )
         .with_htables(&settings.htables)
-        .with_services(proxy.services())
+        .with_services(crate::proxy::services(
+            resolver.clone(),
+            &table,
+            settings.timers,
+        ))
         .with_secret_opt(settings.secret.as_deref())
         .with_path_from(settings.path_from.clone())
         .with_trusted_peers(settings.trusted_peers.clone())
@@ -540,16 +546,23 @@ impl Server {
         let (lane_tx, lane_rx): (Vec<_>, Vec<_>) = (0..settings.workers)
             .map(|_| async_channel::bounded::<Incoming>(1024))
             .unzip();
-        let table = (!tcp.is_empty()).then(|| {
-            let table =
+        let connections = (!tcp.is_empty()).then(|| {
+            let connections =
                 ConnectionTable::with_tls(settings.tcp, lane_tx, runtime.clone(), tls.clone());
-            table.set_undelivered_hook(Arc::new(answer_undelivered_msrp));
-            table
+            connections.set_undelivered_hook(Arc::new(answer_undelivered_msrp));
+            connections
         });
-        let outlet = Outlet::new(udp.clone(), table.clone());
+        let outlet = Outlet::new(udp.clone(), connections.clone());
         tenants.bind(&local, &settings.listen, &addrs);
-        proxy.attach(local.clone(), outlet.clone(), tenants.clone());
-        proxy.set_natping(settings.natping.clone());
+        let proxy = Proxy::new(ProxyParts {
+            table,
+            resolver,
+            local: local.clone(),
+            outlet: outlet.clone(),
+            tenants: tenants.clone(),
+            timers: settings.timers,
+            natping: settings.natping.clone(),
+        });
         if settings.secret.is_none() {
             tracing::info!(
                 "no [router] secret: Record-Routes are signed with a key of this process; \
@@ -605,7 +618,7 @@ impl Server {
             .spawn(move || timer_proxy.timer_loop(timer_worker))
             .map_err(StartError::Thread)?;
         let mut tasks = Vec::new();
-        let tcp_jobs = if let Some(table) = table {
+        let tcp_jobs = if let Some(connections) = connections {
             for (n, rx) in lane_rx.iter().enumerate() {
                 let mut worker = new_worker()?;
                 let (rx, router) = (rx.clone(), router.clone());
@@ -622,7 +635,7 @@ impl Server {
                 threads.push(t);
             }
             for (l, transport, idle) in tcp {
-                tasks.push(runtime.spawn(table.clone().accept_loop_with(l, transport, idle)));
+                tasks.push(runtime.spawn(connections.clone().accept_loop_with(l, transport, idle)));
             }
             lane_rx
         } else {

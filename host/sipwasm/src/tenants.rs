@@ -16,8 +16,8 @@ use arc_swap::ArcSwap;
 use sipwasm_proto::{SipMessage, Transport};
 use sipwasm_routing::{LocalConfig, Source};
 use sipwasm_runtime::{
-    EngineConfig, Plugin, PluginEngine, PluginSettings, PluginWorker, RuntimeError, StatsSnapshot,
-    TenantAccount,
+    EngineConfig, Plugin, PluginEngine, PluginSettings, PluginWorker, Report, RuntimeError,
+    StatsSnapshot, TenantAccount,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -124,6 +124,15 @@ pub struct Serving {
 }
 
 impl Serving {
+    /// What an event dispatched to it carries: the transactions it creates are its
+    /// tenant's, and it reaches no other tenant's.
+    pub fn caller(&self) -> sipwasm_routing::Caller {
+        sipwasm_routing::Caller {
+            owner: self.tenant.clone(),
+            version: self.version.clone(),
+        }
+    }
+
     /// The plugin to run.
     pub fn plugin(&self) -> &Arc<Plugin> {
         &self.version.plugin
@@ -137,7 +146,7 @@ impl std::fmt::Debug for Serving {
 }
 
 /// The outcome of reloading one tenant.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum ReloadOutcome {
     /// A new version serves.
     Swapped {
@@ -156,7 +165,7 @@ pub enum ReloadOutcome {
     /// The new file was refused; the old version keeps serving.
     Failed {
         /// Why.
-        error: String,
+        error: RuntimeError,
     },
 }
 
@@ -164,16 +173,20 @@ pub enum ReloadOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
     /// The engine could not be built.
-    #[error("plugin engine: {0}")]
-    Engine(RuntimeError),
+    #[error("plugin engine")]
+    Engine(#[source] RuntimeError),
     /// A tenant's plugin did not load.
-    #[error("tenant {tenant}: {error}")]
+    #[error("tenant {tenant}")]
     Load {
         /// The tenant.
         tenant: String,
         /// What failed.
-        error: String,
+        #[source]
+        error: RuntimeError,
     },
+    /// `reload` of a tenant the configuration does not have.
+    #[error("no tenant named {0:?}")]
+    NoSuchTenant(String),
 }
 
 /// Every tenant, and the engine their plugins run on.
@@ -189,9 +202,11 @@ pub struct Tenants {
     reloading: Mutex<()>,
 }
 
-fn read_plugin(cfg: &TenantConfig) -> Result<Vec<u8>, String> {
-    std::fs::read(&cfg.plugin_path)
-        .map_err(|e| format!("reading {}: {e}", cfg.plugin_path.display()))
+fn read_plugin(cfg: &TenantConfig) -> Result<Vec<u8>, RuntimeError> {
+    std::fs::read(&cfg.plugin_path).map_err(|e| RuntimeError::Io {
+        path: cfg.plugin_path.clone(),
+        source: Arc::new(e),
+    })
 }
 
 /// Version `number` of the tenant's plugin from `wasm` (read at `t0`): compiled, linked,
@@ -203,14 +218,10 @@ fn load_version(
     number: u64,
     wasm: &[u8],
     t0: Instant,
-) -> Result<Version, String> {
-    let plugin = engine
-        .load(wasm, settings(cfg, account))
-        .map_err(|e| e.to_string())?;
+) -> Result<Version, RuntimeError> {
+    let plugin = engine.load(wasm, settings(cfg, account))?;
     // instantiates once: a component that loads but cannot start is refused here
-    plugin
-        .self_test()
-        .map_err(|e| format!("self-test failed: {e}"))?;
+    plugin.self_test()?;
     Ok(Version {
         plugin,
         number,
@@ -284,13 +295,14 @@ impl Tenants {
     }
 
     /// One tenant running `plugin` (loaded by the caller on `engine` from `path`, which a
-    /// reload reads again): the shape of a `[plugin]`-only configuration, for embedding
-    /// and tests.
+    /// reload reads again), granted the `[[htable]]`s named in `htables`: the shape of a
+    /// `[plugin]`-only configuration, for embedding and tests.
     pub fn single(
         engine: Arc<PluginEngine>,
         plugin: Arc<Plugin>,
         path: &Path,
         fallback: Fallback,
+        htables: Vec<String>,
     ) -> Arc<Tenants> {
         let s = plugin.settings();
         let config = TenantConfig {
@@ -308,7 +320,7 @@ impl Tenants {
             fallback,
             plugin_config: s.config,
             udp_allow: s.udp_allow,
-            htables: None,
+            htables,
             events: EventGrants::default(),
             listen: Vec::new(),
             domains: Vec::new(),
@@ -365,11 +377,15 @@ impl Tenants {
         bound: &[(Transport, SocketAddr)],
     ) {
         for t in &self.list {
-            let view = if t.config.htables.is_none() && self.list.len() == 1 {
+            let every_table = local
+                .htables
+                .specs()
+                .all(|s| t.config.htables.contains(&s.name));
+            let view = if every_table && self.list.len() == 1 {
                 // a lone tenant with every table: the router's own state, as before tenants
                 local.clone()
             } else {
-                Arc::new(local.tenant_view(t.name(), t.config.htables.as_deref()))
+                Arc::new(local.tenant_view(t.name(), &t.config.htables))
             };
             let _ = t.local.set(view);
         }
@@ -460,11 +476,11 @@ impl Tenants {
     /// Reload one tenant (or all): read its file again, compile, check and self-test it,
     /// and swap it in. Runs on the caller's thread; failures leave the old version
     /// serving, are logged and kept for `ctl plugins`.
-    pub fn reload(&self, name: Option<&str>) -> Result<Vec<(String, ReloadOutcome)>, String> {
+    pub fn reload(&self, name: Option<&str>) -> Result<Vec<(String, ReloadOutcome)>, TenantError> {
         let targets: Vec<&Arc<Tenant>> = match name {
             Some(n) => vec![
                 self.get(n)
-                    .ok_or_else(|| format!("no tenant named {n:?}"))?,
+                    .ok_or_else(|| TenantError::NoSuchTenant(n.to_string()))?,
             ],
             None => self.list.iter().collect(),
         };
@@ -513,42 +529,15 @@ impl Tenants {
                 }
             }
             Err(error) => {
-                tracing::error!(tenant = %t.name(), version = old.number, "plugin reload refused, the old version keeps serving: {error}");
+                let why = Report(&error).to_string();
+                tracing::error!(tenant = %t.name(), version = old.number, "plugin reload refused, the old version keeps serving: {why}");
                 let mut s = t.status.lock().expect("not poisoned");
                 s.failed_reloads += 1;
-                s.last_error = Some(error.clone());
+                s.last_error = Some(why);
                 s.last_attempt = Some(now);
                 ReloadOutcome::Failed { error }
             }
         }
-    }
-}
-
-thread_local! {
-    /// The tenant and version whose route runs on this thread now: `t_suspend`,
-    /// `t_continue` and `t_check_trans` only see that tenant's transactions.
-    static RUNNING: std::cell::RefCell<Option<Serving>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The tenant and version running a route on this thread, if any.
-pub fn running() -> Option<Serving> {
-    RUNNING.with(|r| r.borrow().clone())
-}
-
-/// Marks `serving` as running on this thread until dropped; restores what ran before
-/// (routes run other routes: a request route's `t_relay` runs branch routes).
-struct RunningGuard(Option<Serving>);
-
-impl RunningGuard {
-    fn enter(serving: &Serving) -> Self {
-        RunningGuard(RUNNING.with(|r| r.replace(Some(serving.clone()))))
-    }
-}
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        let previous = self.0.take();
-        RUNNING.with(|r| *r.borrow_mut() = previous);
     }
 }
 
@@ -601,9 +590,9 @@ impl Workers {
         &mut self,
         serving: &Serving,
         route: sipwasm_runtime::Route<'_>,
-        ctx: sipwasm_routing::RouteContext,
+        mut ctx: sipwasm_routing::RouteContext,
     ) -> sipwasm_runtime::EventOutcome {
-        let _running = RunningGuard::enter(serving);
+        ctx.set_caller(serving.caller());
         self.get(serving.plugin()).run(route, ctx)
     }
 
@@ -611,9 +600,9 @@ impl Workers {
     pub fn run_nosip(
         &mut self,
         serving: &Serving,
-        event: sipwasm_routing::RawEvent,
+        mut event: sipwasm_routing::RawEvent,
     ) -> sipwasm_runtime::RawOutcome {
-        let _running = RunningGuard::enter(serving);
+        event.set_caller(serving.caller());
         self.get(serving.plugin()).run_nosip(event)
     }
 
@@ -621,9 +610,9 @@ impl Workers {
     pub fn run_msrp(
         &mut self,
         serving: &Serving,
-        event: sipwasm_routing::MsrpEvent,
+        mut event: sipwasm_routing::MsrpEvent,
     ) -> sipwasm_runtime::MsrpOutcome {
-        let _running = RunningGuard::enter(serving);
+        event.set_caller(serving.caller());
         self.get(serving.plugin()).run_msrp(event)
     }
 

@@ -8,7 +8,6 @@ use crate::value::Value;
 
 /// Why a pseudo-variable operation failed; mirrors the WIT `pv.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum PvError {
     /// Not a pseudo-variable this router knows.
     #[error("unknown pseudo-variable {0}")]
@@ -24,7 +23,7 @@ pub enum PvError {
     InvalidValue(String),
     /// A transformation does not apply to the value.
     #[error("transformation failed: {0}")]
-    Transformation(String),
+    Transformation(crate::transform::TransformError),
 }
 
 /// Which pseudo-variable.

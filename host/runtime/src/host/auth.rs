@@ -21,7 +21,6 @@ fn auth_error(e: AuthError) -> Error {
         AuthError::NonceReused => Error::NonceReused,
         AuthError::InvalidPassword => Error::InvalidPassword,
         AuthError::NoRequest => Error::NoRequest,
-        other => Error::Malformed(other.to_string()),
     }
 }
 

@@ -8,7 +8,6 @@ fn core_error(e: CoreError) -> Error {
     match e {
         CoreError::FlagOutOfRange(f) => Error::FlagOutOfRange(f),
         CoreError::InvalidUri(s) => Error::InvalidUri(s),
-        other => Error::InvalidUri(other.to_string()),
     }
 }
 

@@ -8,7 +8,6 @@ fn hdr_error(e: HdrError) -> Error {
     match e {
         HdrError::InvalidHeader(s) => Error::InvalidHeader(s),
         HdrError::NotFound(s) => Error::NotFound(s),
-        other => Error::InvalidHeader(other.to_string()),
     }
 }
 

@@ -11,7 +11,6 @@ fn ht_error(e: HtError) -> Error {
         HtError::NotAnInt(k) => Error::NotAnInt(k),
         HtError::TooLarge(s) => Error::TooLarge(s),
         HtError::Full(t) => Error::Full(t),
-        other => Error::UnknownTable(other.to_string()),
     }
 }
 

@@ -10,7 +10,7 @@ impl Host for HostState {
         raw.reply(data).map_err(|e| match e {
             NosipError::TooLarge(n) => Error::TooLarge(u32::try_from(n).unwrap_or(u32::MAX)),
             NosipError::TooMany => Error::TooMany,
-            _ => Error::NoPacket,
+            NosipError::NoPacket => Error::NoPacket,
         })
     }
 }

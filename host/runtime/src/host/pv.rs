@@ -10,8 +10,7 @@ pub(crate) fn pv_error(e: PvError) -> Error {
         PvError::Syntax(s) => Error::Syntax(s),
         PvError::ReadOnly(s) => Error::ReadOnly(s),
         PvError::InvalidValue(s) => Error::InvalidValue(s),
-        PvError::Transformation(s) => Error::Transformation(s),
-        other => Error::Syntax(other.to_string()),
+        PvError::Transformation(e) => Error::Transformation(e.to_string()),
     }
 }
 

@@ -13,7 +13,6 @@ fn reg_error(e: RegistrarError) -> Error {
         RegistrarError::TooManyContacts => Error::TooManyContacts,
         RegistrarError::NotFound => Error::NotFound,
         RegistrarError::NoRequest => Error::NoRequest,
-        other => Error::BadRequest(other.to_string()),
     }
 }
 

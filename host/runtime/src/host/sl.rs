@@ -9,7 +9,6 @@ fn sl_error(e: SlError) -> Error {
         SlError::NoRequest => Error::NoRequest,
         SlError::InvalidReply(s) => Error::InvalidReply(s),
         SlError::InvalidHeader(s) => Error::InvalidHeader(s),
-        other => Error::InvalidReply(other.to_string()),
     }
 }
 

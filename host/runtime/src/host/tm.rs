@@ -13,7 +13,6 @@ pub(crate) fn tm_error(e: TmError) -> Error {
         TmError::Invalid(s) => Error::Invalid(s),
         TmError::NoTransaction => Error::NoTransaction,
         TmError::NotSuspended => Error::NotSuspended,
-        other => Error::Invalid(other.to_string()),
     }
 }
 

@@ -7,19 +7,16 @@ impl Proxy {
     /// Send the NAT pings due: every contact of every tenant's location table.
     pub(super) fn send_nat_pings(&self, ping: &sipwasm_routing::NatPing, seq: &mut u64) {
         let now = now_unix();
-        let mut locals = vec![self.local().clone()];
-        if let Some(tenants) = self.tenants.get() {
-            for t in tenants.list() {
-                if !locals.iter().any(|l| Arc::ptr_eq(l, t.local())) {
-                    locals.push(t.local().clone());
-                }
+        let mut locals = vec![self.local.clone()];
+        for t in self.tenants.list() {
+            if !locals.iter().any(|l| Arc::ptr_eq(l, t.local())) {
+                locals.push(t.local().clone());
             }
         }
         let mut out = Vec::new();
         for local in &locals {
             for o in local.nat_pings(ping, now, seq) {
-                if o.flags.no_connect
-                    && !self.outlet().has_flow(o.transport, o.conn, o.local, o.dest)
+                if o.flags.no_connect && !self.outlet.has_flow(o.transport, o.conn, o.local, o.dest)
                 {
                     // its connection is gone: nothing to keep alive
                     continue;
@@ -61,15 +58,13 @@ impl Proxy {
     /// Drop what expired: registrations, htable entries and dialogs, of the router and of
     /// every tenant with its own tables.
     pub(super) fn purge_expired(&self, now: u64) {
-        self.local().location.purge(now);
-        self.local().htables.purge(now);
-        self.local().dialogs.purge(now);
-        if let Some(tenants) = self.tenants.get() {
-            for t in tenants.list() {
-                if !Arc::ptr_eq(t.local(), self.local()) {
-                    t.local().location.purge(now);
-                    t.local().dialogs.purge(now);
-                }
+        self.local.location.purge(now);
+        self.local.htables.purge(now);
+        self.local.dialogs.purge(now);
+        for t in self.tenants.list() {
+            if !Arc::ptr_eq(t.local(), &self.local) {
+                t.local().location.purge(now);
+                t.local().dialogs.purge(now);
             }
         }
     }

@@ -37,7 +37,7 @@ use sipwasm_tm::{
 };
 use sipwasm_transport::Outlet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod housekeeping;
@@ -101,17 +101,51 @@ pub struct MatchedReply {
 
 /// The stateful proxy.
 pub struct Proxy {
-    local: OnceLock<Arc<LocalConfig>>,
+    local: Arc<LocalConfig>,
     /// `local` as the transactions use it.
-    replies: OnceLock<Arc<dyn LocalReplies>>,
-    tenants: OnceLock<Arc<Tenants>>,
+    replies: Arc<dyn LocalReplies>,
+    tenants: Arc<Tenants>,
     table: Arc<Transactions>,
     resolver: Arc<Resolver>,
-    outlet: OnceLock<Outlet>,
+    outlet: Outlet,
     timers: TimerConfig,
     /// NAT pinging of registered contacts, run by the timer thread.
-    natping: OnceLock<sipwasm_routing::NatPing>,
+    natping: sipwasm_routing::NatPing,
     stop: AtomicBool,
+}
+
+/// What the proxy is built from, made in this order: the transaction `table` and the
+/// `resolver` first (the routes' [`services`] need them, and the router identity `local`
+/// holds those), then `local`, the `outlet` and the bound `tenants`.
+pub struct ProxyParts {
+    /// Every live transaction.
+    pub table: Arc<Transactions>,
+    /// DNS (failover to a destination's next address).
+    pub resolver: Arc<Resolver>,
+    /// The router's identity.
+    pub local: Arc<LocalConfig>,
+    /// Where everything is sent.
+    pub outlet: Outlet,
+    /// The tenants, bound to `local`.
+    pub tenants: Arc<Tenants>,
+    /// Transaction timers.
+    pub timers: TimerConfig,
+    /// NAT pinging of registered contacts.
+    pub natping: sipwasm_routing::NatPing,
+}
+
+/// The services routes use (name resolution, `t_check_trans`, `t_suspend`,
+/// `t_continue`), over the transaction table the proxy is then built with.
+pub fn services(
+    resolver: Arc<Resolver>,
+    table: &Arc<Transactions>,
+    timers: TimerConfig,
+) -> Arc<dyn Services> {
+    Arc::new(ProxyServices {
+        resolver,
+        table: Arc::downgrade(table),
+        timers,
+    })
 }
 
 fn now_unix() -> u64 {
@@ -140,42 +174,28 @@ fn tx_info(
 }
 
 impl Proxy {
-    /// A proxy resolving names with `resolver`; `fallback` answers a suspended
-    /// transaction whose resume route failed.
-    pub fn new(resolver: Arc<Resolver>, timers: TimerConfig) -> Arc<Proxy> {
-        Arc::new(Proxy {
-            local: OnceLock::new(),
-            replies: OnceLock::new(),
-            tenants: OnceLock::new(),
-            table: Arc::new(Transactions::default()),
+    /// The proxy over `parts`.
+    pub fn new(parts: ProxyParts) -> Arc<Proxy> {
+        let ProxyParts {
+            table,
             resolver,
-            outlet: OnceLock::new(),
+            local,
+            outlet,
+            tenants,
             timers,
-            natping: OnceLock::new(),
+            natping,
+        } = parts;
+        Arc::new(Proxy {
+            replies: Arc::new(SignedAsLocal(local.clone())),
+            local,
+            tenants,
+            table,
+            resolver,
+            outlet,
+            timers,
+            natping,
             stop: AtomicBool::new(false),
         })
-    }
-
-    /// The services routes use (name resolution, `t_check_trans`, `t_suspend`,
-    /// `t_continue`).
-    pub fn services(self: &Arc<Self>) -> Arc<dyn Services> {
-        Arc::new(ProxyServices {
-            resolver: self.resolver.clone(),
-            proxy: Arc::downgrade(self),
-        })
-    }
-
-    /// Complete the wiring once the router identity and sockets exist.
-    pub fn attach(&self, local: Arc<LocalConfig>, outlet: Outlet, tenants: Arc<Tenants>) {
-        let _ = self.replies.set(Arc::new(SignedAsLocal(local.clone())));
-        let _ = self.local.set(local);
-        let _ = self.outlet.set(outlet);
-        let _ = self.tenants.set(tenants);
-    }
-
-    /// Ping registered contacts as `natping` says (once; later calls are ignored).
-    pub fn set_natping(&self, natping: sipwasm_routing::NatPing) {
-        let _ = self.natping.set(natping);
     }
 
     /// The transaction table (counters, size).
@@ -183,16 +203,8 @@ impl Proxy {
         &self.table
     }
 
-    pub(super) fn local(&self) -> &Arc<LocalConfig> {
-        self.local.get().expect("attached before use")
-    }
-
-    pub(super) fn outlet(&self) -> &Outlet {
-        self.outlet.get().expect("attached before use")
-    }
-
     pub(super) fn send_all(&self, out: Vec<Transmit>) {
-        self.outlet().send_all(out);
+        self.outlet.send_all(out);
     }
 
     pub(super) fn finish(&self, id: CellId, cell: &Cell<Saved>) {

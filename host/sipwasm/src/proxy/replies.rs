@@ -164,7 +164,7 @@ impl Proxy {
     }
 
     pub(super) fn stateless_reply(&self, msg: SipMessage) -> bool {
-        let local = self.local();
+        let local = &self.local;
         let hop = stateless_reply_hop(&msg, |host, port| local.is_myself(host, port, 5060));
         let Some(hop) = hop else {
             return false;
@@ -177,7 +177,7 @@ impl Proxy {
             .stats
             .stateless_replies
             .fetch_add(1, Ordering::Relaxed);
-        self.outlet().send(Transmit {
+        self.outlet.send(Transmit {
             transport: hop.transport,
             dest: hop.addr,
             local: sock.addr,

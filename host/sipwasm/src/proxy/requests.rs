@@ -51,73 +51,43 @@ impl Proxy {
         }
     }
 
-    pub(super) fn reply_target(source: &Source, msg: &SipMessage, force_rport: bool) -> Target {
-        Target {
-            transport: source.transport,
-            dest: response_target_rport(msg.top_via(), msg.as_bytes(), source.src, force_rport),
-            local: source.local,
-            conn: source.conn,
-            // replies go back over the connection the request came on, or not at all
-            // (Kamailio's set_reply_no_connect): a UA behind NAT cannot be connected to
-            no_connect: source.transport.is_stream(),
-        }
-    }
-
-    /// Create (or find) the transaction of the request in `ctx`.
+    /// Create (or find) the transaction of the request in `ctx`; a new one sends its
+    /// 100 Trying (for an INVITE) and gets its timers.
     pub(super) fn ensure_cell(
         &self,
         ctx: &RouteContext,
         serving: &Serving,
     ) -> (CellId, CellRef, bool) {
-        let msg = ctx.msg().clone();
-        let key = ServerKey::of(&msg, KeyFor::Own);
-        let source = *ctx.source();
-        let mut timers = self.timers;
-        if let Some(v) = ctx.tm_state().fr {
-            timers.fr = v;
-        }
-        if let Some(v) = ctx.tm_state().fr_inv {
-            timers.fr_inv = v;
-        }
-        // made before the table's lock is taken, so that other workers do not wait on
-        // these copies; a retransmission that finds its cell already made wastes them
-        let replies = self.replies.get().expect("attached before use").clone();
-        let saved_ctx = ctx.rerun();
-        let force_rport = ctx.forces_rport();
-        let k = key.clone();
-        let (id, cell, created) = self.table.insert(
-            key,
-            &serving.tenant,
-            HOME.with(|h| h.get().cloned()),
-            |id| {
-                Cell::new(
-                    id,
-                    msg.clone(),
-                    source.src,
-                    Self::reply_target(&source, &msg, force_rport),
-                    timers,
-                    replies,
-                    Saved {
-                        ctx: saved_ctx,
-                        key: k,
-                        serving: serving.clone(),
-                        failover: Vec::new(),
-                        heap_at: std::cell::Cell::new(None),
-                    },
-                    Instant::now(),
-                )
-            },
-        );
+        let (id, cell, created) =
+            insert_cell(&self.table, self.timers, self.replies.clone(), ctx, serving);
         if created {
             let mut out = Vec::new();
             let mut c = cell.lock().expect("not poisoned");
-            c.set_force_rport(force_rport);
             c.send_trying(&mut out);
             self.reschedule(id, &c);
             drop(c);
             self.send_all(out);
         }
         (id, cell, created)
+    }
+
+    /// A request route failed after `t_suspend`: the transaction it made goes with the
+    /// rest of the route's half-done work (nothing resumes it), and the request is
+    /// answered by the tenant's fallback as if it had never existed (statelessly: the
+    /// context no longer names a transaction).
+    pub fn abandon(&self, ctx: &mut RouteContext) {
+        let Some(tx) = ctx.tx_info() else {
+            return;
+        };
+        let id = CellId {
+            index: tx.index,
+            label: tx.label,
+        };
+        let key = ServerKey::of(ctx.msg(), KeyFor::Own);
+        if self.table.find(&key).is_some_and(|(found, _)| found == id) {
+            self.table.remove(id, &key);
+        }
+        ctx.set_tx_info(None);
     }
 
     /// Apply what a request route asked for (after its own stateless output was sent).
@@ -198,6 +168,8 @@ impl Proxy {
                 if !saved_is_ctx {
                     c.user.ctx = ctx.rerun();
                 }
+                // t_suspend made the transaction and sent nothing: its 100 Trying goes now
+                c.send_trying(out);
             }
             TmIntent::Reply { code, reason } => {
                 let extra = ctx.reply_lumps();
@@ -263,7 +235,7 @@ impl Proxy {
         let mut ctx = outcome.ctx;
         for (conn, secs) in ctx.take_keep_flows() {
             // a registration saved in the resumed route
-            self.outlet()
+            self.outlet
                 .keep_open(conn, secs.saturating_add(crate::server::FLOW_GRACE_SECS));
         }
         let mut out = Vec::new();
@@ -301,4 +273,69 @@ impl Proxy {
         }
         self.send_all(out);
     }
+}
+
+fn reply_target(source: &Source, msg: &SipMessage, force_rport: bool) -> Target {
+    Target {
+        transport: source.transport,
+        dest: response_target_rport(msg.top_via(), msg.as_bytes(), source.src, force_rport),
+        local: source.local,
+        conn: source.conn,
+        // replies go back over the connection the request came on, or not at all
+        // (Kamailio's set_reply_no_connect): a UA behind NAT cannot be connected to
+        no_connect: source.transport.is_stream(),
+    }
+}
+
+/// Create (or find) the transaction of the request in `ctx` for `serving`, sending
+/// nothing: true when it is new. Its owner sends what a new transaction sends (100
+/// Trying) and schedules its timers: the proxy at once, `t_suspend` when its route has
+/// returned.
+pub(super) fn insert_cell(
+    table: &Transactions,
+    mut timers: TimerConfig,
+    replies: Arc<dyn LocalReplies>,
+    ctx: &RouteContext,
+    serving: &Serving,
+) -> (CellId, CellRef, bool) {
+    let msg = ctx.msg().clone();
+    let key = ServerKey::of(&msg, KeyFor::Own);
+    let source = *ctx.source();
+    if let Some(v) = ctx.tm_state().fr {
+        timers.fr = v;
+    }
+    if let Some(v) = ctx.tm_state().fr_inv {
+        timers.fr_inv = v;
+    }
+    // made before the table's lock is taken, so that other workers do not wait on
+    // these copies; a retransmission that finds its cell already made wastes them
+    let saved_ctx = ctx.rerun();
+    let force_rport = ctx.forces_rport();
+    let k = key.clone();
+    let (id, cell, created) = table.insert(
+        key,
+        &serving.tenant,
+        HOME.with(|h| h.get().cloned()),
+        |id| {
+            let mut c = Cell::new(
+                id,
+                msg.clone(),
+                source.src,
+                reply_target(&source, &msg, force_rport),
+                timers,
+                replies,
+                Saved {
+                    ctx: saved_ctx,
+                    key: k,
+                    serving: serving.clone(),
+                    failover: Vec::new(),
+                    heap_at: std::cell::Cell::new(None),
+                },
+                Instant::now(),
+            );
+            c.set_force_rport(force_rport);
+            c
+        },
+    );
+    (id, cell, created)
 }

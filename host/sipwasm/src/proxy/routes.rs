@@ -117,7 +117,7 @@ impl Proxy {
         }
         if target.no_connect
             && !self
-                .outlet()
+                .outlet
                 .has_flow(target.transport, target.conn, target.local, target.dest)
         {
             // the UA's connection is gone, and it cannot be connected to (RFC 5626 §5.3)

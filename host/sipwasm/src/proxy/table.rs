@@ -157,10 +157,10 @@ impl<V, O> TxTable<V, O> {
 
     /// The cell `id` if it belongs to `owner`: a plugin never sees another tenant's
     /// transactions.
-    pub(super) fn get_for(&self, id: CellId, owner: &Arc<O>) -> Option<CellRef<V>> {
+    pub(super) fn get_for(&self, id: CellId, owner: &O) -> Option<CellRef<V>> {
         let slots = self.slots.lock().expect("not poisoned");
         match slots.entries.get(id.index as usize) {
-            Some(Some(s)) if s.label == id.label && Arc::ptr_eq(&s.owner, owner) => {
+            Some(Some(s)) if s.label == id.label && std::ptr::eq(Arc::as_ptr(&s.owner), owner) => {
                 Some(s.cell.clone())
             }
             _ => None,

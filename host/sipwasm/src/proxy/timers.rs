@@ -84,9 +84,8 @@ impl Proxy {
             // failure routes run by timeouts may have called t_continue
             self.run_resumes(&mut workers);
             self.table.sweep_graveyards(Instant::now());
-            if let Some(ping) = self.natping.get().filter(|p| p.interval > 0)
-                && last_ping.elapsed() >= Duration::from_secs(ping.interval)
-            {
+            let ping = &self.natping;
+            if ping.interval > 0 && last_ping.elapsed() >= Duration::from_secs(ping.interval) {
                 last_ping = Instant::now();
                 self.send_nat_pings(ping, &mut ping_seq);
             }
