@@ -4,11 +4,10 @@
 use crate::bindings;
 use crate::cache::ComponentCache;
 use crate::error::{RuntimeError, cause};
-use crate::plugin::{Plugin, PluginSettings};
 use crate::state::HostState;
 use crate::ticker::{EpochTicker, TickerHandle};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -177,21 +176,6 @@ impl PluginEngine {
 
     pub(crate) fn linker(&self) -> &Linker<HostState> {
         &self.linker
-    }
-
-    /// Load a plugin from a `.wasm` file.
-    pub fn load_file(
-        &self,
-        path: &Path,
-        settings: PluginSettings,
-    ) -> Result<Arc<Plugin>, RuntimeError> {
-        let wasm = std::fs::read(path).map_err(|e| RuntimeError::io(path, e))?;
-        self.load(&wasm, settings)
-    }
-
-    /// Load a plugin from component bytes.
-    pub fn load(&self, wasm: &[u8], settings: PluginSettings) -> Result<Arc<Plugin>, RuntimeError> {
-        Plugin::new(self, wasm, settings).map(Arc::new)
     }
 
     /// The number of epoch ticks that make up `deadline` (at least 1; one more than the

@@ -2,7 +2,6 @@
 //! own chain of contexts included), so whoever prints one shows as much as it needs:
 //! [`Report`] prints the whole chain on one line.
 
-use crate::instance::EventError;
 use std::error::Error;
 use std::fmt;
 use std::path::PathBuf;
@@ -14,6 +13,56 @@ pub type Cause = Arc<dyn Error + Send + Sync>;
 /// `e` as a [`Cause`], its own chain kept.
 pub(crate) fn cause(e: impl Into<Box<dyn Error + Send + Sync>>) -> Cause {
     Arc::from(e.into())
+}
+
+/// Why an event did not complete normally.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The CPU deadline was reached.
+    #[error("CPU deadline exceeded")]
+    Timeout,
+    /// The guest trapped after the memory cap refused to grow its memory.
+    #[error("memory cap reached: {0}")]
+    MemoryCap(String),
+    /// The guest trapped (panic, unreachable, out-of-bounds access ...).
+    #[error("trap: {0}")]
+    Trap(String),
+    /// The route does not exist in the plugin.
+    #[error("no route named {0:?}")]
+    UnknownRoute(String),
+    /// The route reported failure.
+    #[error("route failed: {0}")]
+    RouteFailed(String),
+    /// No instance could be created.
+    #[error("{0}")]
+    Instantiate(String),
+    /// The event went on logging far past its tenant's log rate and was cut.
+    #[error(
+        "log flood: cut after {} refused log lines",
+        crate::account::MAX_DROPPED_PER_EVENT
+    )]
+    LogFlood,
+    /// A host function panicked during the event (a bug of the router, not the plugin's).
+    #[error("a host function panicked: {0}")]
+    HostPanic(String),
+    /// The plugin failed repeatedly and its tenant is backing off: the event was not run.
+    #[error("the plugin failed repeatedly: backing off")]
+    BackingOff,
+}
+
+impl EventError {
+    /// True when the instance is unusable afterwards (the component model forbids entering
+    /// an instance that trapped).
+    pub fn discards_instance(&self) -> bool {
+        matches!(
+            self,
+            EventError::Timeout
+                | EventError::MemoryCap(_)
+                | EventError::Trap(_)
+                | EventError::LogFlood
+        )
+    }
 }
 
 /// Why the runtime could not do something with a plugin.

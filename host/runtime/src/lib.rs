@@ -31,7 +31,6 @@ mod cache;
 mod engine;
 mod error;
 mod host;
-mod instance;
 mod plugin;
 mod state;
 mod stats;
@@ -43,9 +42,9 @@ pub use account::{
 };
 pub use cache::sha256_hex;
 pub use engine::{EngineConfig, PluginEngine};
-pub use error::{Report, RuntimeError};
-pub use instance::{
-    EventError, EventOutcome, MsrpOutcome, PluginInstance, PluginWorker, RawOutcome, Route, Verdict,
+pub use error::{EventError, Report, RuntimeError};
+pub use plugin::instance::{
+    EventOutcome, MsrpOutcome, PluginInstance, PluginWorker, RawOutcome, Route, Verdict,
 };
 pub use plugin::{ComponentReport, Plugin, PluginSettings};
 pub use stats::StatsSnapshot;

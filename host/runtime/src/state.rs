@@ -1,10 +1,10 @@
 //! What a plugin's store holds: the event being routed, the plugin's identity, its memory
 //! limit, a locked-down WASI context, and caches of parsed pseudo-variable names.
 
-use crate::plugin::PluginMeta;
+use crate::account::TenantAccount;
 use sipwasm_routing::pv::{PvError, PvSpec, TemplatePart, parse_template};
-use sipwasm_routing::{Event, MsrpEvent, RawEvent, RouteContext};
-use std::collections::HashMap;
+use sipwasm_routing::{Event, MsrpEvent, RawEvent, RouteContext, UdpAllow};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -44,6 +44,16 @@ impl wasmtime::ResourceLimiter for MemoryLimit {
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
+}
+
+/// What host functions need to know about their plugin.
+#[derive(Debug)]
+pub(crate) struct PluginMeta {
+    pub(crate) name: Arc<str>,
+    pub(crate) account: Arc<TenantAccount>,
+    pub(crate) memory_limit: usize,
+    pub(crate) config: BTreeMap<String, String>,
+    pub(crate) udp_allow: UdpAllow,
 }
 
 /// The `T` of the plugin's `Store<T>`.

@@ -3,11 +3,89 @@
 
 use super::*;
 
+/// What a reply to a transaction's request does to the dialog table.
+#[derive(Debug, PartialEq, Eq)]
+enum DialogUpdate {
+    /// Nothing.
+    Nothing,
+    /// A 2xx to a target refresh inside a dialog `loose_route` checked: both sides'
+    /// targets move to their new Contacts (the answerer's is this one).
+    RefreshTargets {
+        /// The caller sent the request.
+        by_caller: bool,
+        /// The Contact URI of the reply.
+        answerer: Option<String>,
+    },
+    /// A failure to a dialog-forming request: the early dialog with this callee tag ends.
+    Fail {
+        /// The reply's To tag.
+        callee_tag: Vec<u8>,
+    },
+    /// A 1xx (early) or 2xx (confirmed) to a dialog-forming request starts its dialog,
+    /// when this router record-routed it.
+    Start {
+        /// A 2xx.
+        confirmed: bool,
+    },
+}
+
+impl DialogUpdate {
+    /// What reply `msg` (status `code`) of the request of `ctx` does.
+    fn of(ctx: &RouteContext, msg: &SipMessage, code: u16) -> DialogUpdate {
+        let req = ctx.msg();
+        let b = msg.as_bytes();
+        if ctx.has_totag() {
+            return match ctx.dialog_side() {
+                Some(by_caller)
+                    if (200..300).contains(&code)
+                        && sipwasm_routing::dialog::refreshes_target(req.method()) =>
+                {
+                    DialogUpdate::RefreshTargets {
+                        by_caller,
+                        answerer: msg
+                            .contacts()
+                            .first()
+                            .map(|c| String::from_utf8_lossy(c.uri.as_bytes(b)).into_owned()),
+                    }
+                }
+                _ => DialogUpdate::Nothing,
+            };
+        }
+        if !sipwasm_routing::dialog::forms_dialog(req.method()) || code <= 100 {
+            return DialogUpdate::Nothing;
+        }
+        if code >= 300 {
+            return match msg.to().tag(b) {
+                Some(tag) => DialogUpdate::Fail {
+                    callee_tag: tag.to_vec(),
+                },
+                None => DialogUpdate::Nothing,
+            };
+        }
+        DialogUpdate::Start {
+            confirmed: code >= 200,
+        }
+    }
+}
+
+/// True when `msg`, a 2xx the transaction of `ctx` already saw or no longer waits for
+/// (a branch's first 2xx after its timer fired), forms a dialog the table does not have
+/// confirmed: it is recorded. (A retransmission of a 2xx already recorded changes nothing:
+/// it skipped the onreply route that made the first one's Contact.)
+fn late_2xx_unrecorded(ctx: &RouteContext, msg: &SipMessage) -> bool {
+    let b = msg.as_bytes();
+    !ctx.has_totag()
+        && sipwasm_routing::dialog::forms_dialog(ctx.msg().method())
+        && !ctx.config().dialogs.is_confirmed(
+            msg.call_id(),
+            msg.from().tag(b).unwrap_or_default(),
+            msg.to().tag(b).unwrap_or_default(),
+        )
+}
+
 impl Proxy {
     /// Keep the dialog table up to date with reply `msg` (`code`, from `source`) of
-    /// `cell`'s request: a dialog-forming request this router record-routed starts an
-    /// early dialog with a 1xx, confirms it with a 2xx, drops it with a failure; a 2xx to
-    /// a target refresh inside a dialog moves both sides' targets to their new Contacts.
+    /// `cell`'s request (see [`DialogUpdate`]).
     pub(super) fn track_dialog(
         &self,
         cell: &Cell<Saved>,
@@ -18,39 +96,31 @@ impl Proxy {
         let ctx = &cell.user.ctx;
         let req = ctx.msg();
         let dialogs = &ctx.config().dialogs;
-        let b = msg.as_bytes();
-        if ctx.has_totag() {
-            if (200..300).contains(&code)
-                && sipwasm_routing::dialog::refreshes_target(req.method())
-                && let Some(by_caller) = ctx.dialog_side()
-            {
-                let answerer = msg
-                    .contacts()
-                    .first()
-                    .map(|c| String::from_utf8_lossy(c.uri.as_bytes(b)).into_owned());
-                dialogs.refresh_targets(
-                    req,
-                    by_caller,
-                    ctx.contact_out().as_deref(),
-                    answerer.as_deref(),
+        match DialogUpdate::of(ctx, msg, code) {
+            DialogUpdate::Nothing => {}
+            DialogUpdate::RefreshTargets {
+                by_caller,
+                answerer,
+            } => dialogs.refresh_targets(
+                req,
+                by_caller,
+                ctx.contact_out().as_deref(),
+                answerer.as_deref(),
+            ),
+            DialogUpdate::Fail { callee_tag } => {
+                let rb = req.as_bytes();
+                dialogs.fail(
+                    req.call_id(),
+                    req.from().tag(rb).unwrap_or_default(),
+                    &callee_tag,
                 );
             }
-            return;
-        }
-        if !sipwasm_routing::dialog::forms_dialog(req.method()) || code <= 100 {
-            return;
-        }
-        if code >= 300 {
-            if let Some(tag) = msg.to().tag(b) {
-                let rb = req.as_bytes();
-                dialogs.fail(req.call_id(), req.from().tag(rb).unwrap_or_default(), tag);
+            DialogUpdate::Start { confirmed } => {
+                if let Some(start) = ctx.dialog_start(msg, source.src.ip()) {
+                    not_recorded(dialogs, dialogs.start(&start, confirmed, now_unix()));
+                }
             }
-            return;
         }
-        let Some(start) = ctx.dialog_start(msg, source.src.ip()) else {
-            return;
-        };
-        not_recorded(dialogs, dialogs.start(&start, code >= 200, now_unix()));
     }
 
     /// The transaction and branch a reply belongs to, with the tenant and version its
@@ -94,19 +164,8 @@ impl Proxy {
         let mut c = cell.lock().expect("not poisoned");
         match c.on_response(now, n, &msg, &mut out) {
             ResponseStep::Retransmitted2xx => {
-                // also a branch's first 2xx after its timer fired: its dialog is real (a
-                // retransmission of a 2xx already recorded changes nothing: it skipped
-                // the onreply route that made the first one's Contact)
-                let req = c.user.ctx.msg();
-                let b = msg.as_bytes();
-                if !c.user.ctx.has_totag()
-                    && !c.user.ctx.config().dialogs.is_confirmed(
-                        msg.call_id(),
-                        msg.from().tag(b).unwrap_or_default(),
-                        msg.to().tag(b).unwrap_or_default(),
-                    )
-                    && sipwasm_routing::dialog::forms_dialog(req.method())
-                {
+                // also a branch's first 2xx after its timer fired: its dialog is real
+                if late_2xx_unrecorded(&c.user.ctx, &msg) {
                     self.track_dialog(&c, &msg, msg.status().unwrap_or(0), &source);
                 }
             }
@@ -190,5 +249,121 @@ impl Proxy {
             },
         });
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sipwasm_proto::Transport;
+
+    fn message(text: &str) -> SipMessage {
+        SipMessage::parse(Bytes::from(text.replace('\n', "\r\n"))).unwrap()
+    }
+
+    /// The context of `method` from alice, with a To tag when `to_tag` is given.
+    fn request(method: &str, to_tag: Option<&str>) -> RouteContext {
+        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        let msg = message(&format!(
+            "{method} sip:bob@example.com SIP/2.0\n\
+             Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\n\
+             From: <sip:alice@example.com>;tag=a1\n\
+             To: <sip:bob@example.com>{to_tag}\n\
+             Call-ID: c1@example.com\n\
+             CSeq: 1 {method}\n\
+             Contact: <sip:alice@192.0.2.1:5060>\n\
+             Max-Forwards: 70\n\
+             Content-Length: 0\n\n"
+        ));
+        let source = Source {
+            transport: Transport::Udp,
+            src: "192.0.2.1:5060".parse().unwrap(),
+            local: "192.0.2.10:5060".parse().unwrap(),
+            conn: None,
+        };
+        RouteContext::new(
+            Arc::new(LocalConfig::new(Vec::new(), Vec::new(), None)),
+            msg,
+            source,
+            0,
+        )
+    }
+
+    /// A reply `code` to `ctx`'s request, with To tag `to_tag` when given.
+    fn reply(ctx: &RouteContext, code: u16, to_tag: Option<&str>) -> SipMessage {
+        let method = ctx.msg().method();
+        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        message(&format!(
+            "SIP/2.0 {code} Reason\n\
+             Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\n\
+             From: <sip:alice@example.com>;tag=a1\n\
+             To: <sip:bob@example.com>{to_tag}\n\
+             Call-ID: c1@example.com\n\
+             CSeq: 1 {method}\n\
+             Contact: <sip:bob@198.51.100.7:5060>\n\
+             Content-Length: 0\n\n"
+        ))
+    }
+
+    #[test]
+    fn replies_to_a_dialog_forming_request_start_confirm_or_end_its_dialog() {
+        for method in ["INVITE", "SUBSCRIBE", "REFER"] {
+            let ctx = request(method, None);
+            let update = |code, tag| DialogUpdate::of(&ctx, &reply(&ctx, code, tag), code);
+            assert_eq!(update(100, None), DialogUpdate::Nothing, "{method}");
+            assert_eq!(
+                update(180, Some("b1")),
+                DialogUpdate::Start { confirmed: false }
+            );
+            assert_eq!(
+                update(200, Some("b1")),
+                DialogUpdate::Start { confirmed: true }
+            );
+            assert_eq!(
+                update(486, Some("b1")),
+                DialogUpdate::Fail {
+                    callee_tag: b"b1".to_vec()
+                }
+            );
+            // a failure made by a proxy on the way, with no To tag, ends no dialog
+            assert_eq!(update(408, None), DialogUpdate::Nothing);
+        }
+    }
+
+    #[test]
+    fn replies_outside_dialogs_or_to_unchecked_in_dialog_requests_change_nothing() {
+        let message = request("MESSAGE", None);
+        assert_eq!(
+            DialogUpdate::of(&message, &reply(&message, 200, Some("b1")), 200),
+            DialogUpdate::Nothing
+        );
+        // a re-INVITE that loose_route did not check against its dialog refreshes no
+        // target, and its failure ends nothing
+        let reinvite = request("INVITE", Some("b1"));
+        for code in [200, 491] {
+            assert_eq!(
+                DialogUpdate::of(&reinvite, &reply(&reinvite, code, Some("b1")), code),
+                DialogUpdate::Nothing
+            );
+        }
+    }
+
+    #[test]
+    fn a_late_2xx_is_recorded_only_for_a_dialog_forming_request_not_yet_confirmed() {
+        let invite = request("INVITE", None);
+        assert!(late_2xx_unrecorded(
+            &invite,
+            &reply(&invite, 200, Some("b1"))
+        ));
+        let reinvite = request("INVITE", Some("b1"));
+        assert!(!late_2xx_unrecorded(
+            &reinvite,
+            &reply(&reinvite, 200, Some("b1"))
+        ));
+        let message = request("MESSAGE", None);
+        assert!(!late_2xx_unrecorded(
+            &message,
+            &reply(&message, 200, Some("b1"))
+        ));
     }
 }

@@ -6,6 +6,38 @@ use super::*;
 /// Most failure routes of one transaction in a row whose new branches all failed at once.
 const MAX_FAILURE_ROUNDS: usize = 8;
 
+/// Where a branch route sent its branch, when not where the plan said: its `$du`, else its
+/// Request-URI (then resolved afresh).
+fn moved_to<'a>(planned: &Branch, routed: &'a Branch) -> Option<&'a str> {
+    (routed.uri != planned.uri || routed.dst_uri != planned.dst_uri)
+        .then(|| routed.dst_uri.as_deref().unwrap_or(&routed.uri))
+}
+
+/// A branch that got no answer at all and was failed by its timer (408 made here): the
+/// one kind of failure DNS failover retries besides a 503.
+fn timed_out_unanswered(last_code: u16, final_reply: Option<&FinalReply>) -> bool {
+    last_code == 0 && matches!(final_reply, Some(FinalReply::Local(408, _)))
+}
+
+/// What a failure route sees as the transaction's reply (`$T_reply_code`, the reason,
+/// the branch, whether it was made here): the best failure, or a local 500 when no branch
+/// has one.
+fn failure_shown(best: Option<(usize, &FinalReply)>) -> (u16, String, Option<u16>, bool) {
+    match best {
+        Some((i, FinalReply::Received(m))) => (
+            m.status().unwrap_or(500),
+            String::from_utf8_lossy(m.reason().unwrap_or_default()).into_owned(),
+            Some(i as u16),
+            false,
+        ),
+        Some((i, FinalReply::Local(c, r))) => (*c, (*r).to_string(), Some(i as u16), true),
+        // best() chooses among failures only: a 2xx never comes here
+        Some((_, FinalReply::Forwarded(_))) | None => {
+            (500, "Server Internal Error".into(), None, true)
+        }
+    }
+}
+
 impl Proxy {
     /// Build, branch-route and send each plan as a branch of `cell`. Returns how many were
     /// sent and wait for an answer (a branch whose flow is gone is added failed, 430).
@@ -45,12 +77,10 @@ impl Proxy {
                 continue;
             }
             let branch = bctx.main_branch();
-            let hops = if branch.uri == plan.branch.uri && branch.dst_uri == plan.branch.dst_uri {
-                plan.hops.clone()
-            } else {
+            let hops = match moved_to(&plan.branch, &branch) {
+                None => plan.hops.clone(),
                 // the branch route sent it elsewhere
-                let target = branch.dst_uri.as_deref().unwrap_or(&branch.uri);
-                match self.resolver.resolve(target) {
+                Some(target) => match self.resolver.resolve(target) {
                     Ok(mut h) if !h.is_empty() => {
                         // (what t_relay did to the plan: inside a dialog, the other side's
                         // address only; none of them fails the branch below)
@@ -61,7 +91,7 @@ impl Proxy {
                         tracing::info!("branch route target {target} does not resolve");
                         continue;
                     }
-                }
+                },
             };
             if self.send_branch(id, cell, &bctx, &branch, &hops, now, out) {
                 added += 1;
@@ -197,7 +227,7 @@ impl Proxy {
             .map(|f| f.branch)
             .filter(|&n| {
                 let b = &cell.branches()[n as usize];
-                b.last_code() == 0 && matches!(b.final_reply(), Some(FinalReply::Local(408, _)))
+                timed_out_unanswered(b.last_code(), b.final_reply())
             })
             .collect();
         let mut any = false;
@@ -246,19 +276,7 @@ impl Proxy {
             .stats
             .failure_routes
             .fetch_add(1, Ordering::Relaxed);
-        let (code, reason, branch, local) = match cell.best() {
-            Some((i, FinalReply::Received(m))) => (
-                m.status().unwrap_or(500),
-                String::from_utf8_lossy(m.reason().unwrap_or_default()).into_owned(),
-                Some(i as u16),
-                false,
-            ),
-            Some((i, FinalReply::Local(c, r))) => (*c, (*r).to_string(), Some(i as u16), true),
-            // best() chooses among failures only: a 2xx never comes here
-            Some((_, FinalReply::Forwarded(_))) | None => {
-                (500, "Server Internal Error".into(), None, true)
-            }
-        };
+        let (code, reason, branch, local) = failure_shown(cell.best());
         let mut ctx = cell.user.ctx.rerun();
         // a failure route runs once per round: it must set itself again to run again
         ctx.t_on_failure("");
@@ -287,5 +305,82 @@ impl Proxy {
             }
         }
         relayed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn branch(uri: &str, dst_uri: Option<&str>) -> Branch {
+        Branch {
+            uri: uri.into(),
+            dst_uri: dst_uri.map(str::to_string),
+            ..Branch::default()
+        }
+    }
+
+    #[test]
+    fn a_branch_route_moves_its_branch_by_request_uri_or_destination() {
+        let planned = branch("sip:bob@192.0.2.7", None);
+        assert_eq!(moved_to(&planned, &planned.clone()), None);
+        assert_eq!(
+            moved_to(&planned, &branch("sip:bob@192.0.2.8", None)),
+            Some("sip:bob@192.0.2.8")
+        );
+        // $du wins over the Request-URI, whichever of them changed
+        assert_eq!(
+            moved_to(&planned, &branch("sip:bob@192.0.2.7", Some("sip:10.0.0.1"))),
+            Some("sip:10.0.0.1")
+        );
+        let via_proxy = branch("sip:bob@192.0.2.7", Some("sip:10.0.0.1"));
+        assert_eq!(
+            moved_to(
+                &via_proxy,
+                &branch("sip:carol@192.0.2.7", Some("sip:10.0.0.1"))
+            ),
+            Some("sip:10.0.0.1")
+        );
+        assert_eq!(
+            moved_to(&via_proxy, &branch("sip:bob@192.0.2.7", None)),
+            Some("sip:bob@192.0.2.7")
+        );
+    }
+
+    #[test]
+    fn only_a_branch_silent_until_its_timer_counts_as_timed_out() {
+        let timeout = FinalReply::Local(408, "Request Timeout");
+        assert!(timed_out_unanswered(0, Some(&timeout)));
+        // a 100 or 180 came: the next hop is alive, its address is not retried
+        assert!(!timed_out_unanswered(180, Some(&timeout)));
+        assert!(!timed_out_unanswered(
+            0,
+            Some(&FinalReply::Local(503, "Service Unavailable"))
+        ));
+        assert!(!timed_out_unanswered(0, None));
+    }
+
+    #[test]
+    fn a_failure_route_sees_the_best_failure_or_a_local_500() {
+        let busy = SipMessage::parse(Bytes::from_static(
+            b"SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK-1\r\n\
+              From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: c\r\n\
+              CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        ))
+        .unwrap();
+        let received = FinalReply::Received(Box::new(busy));
+        assert_eq!(
+            failure_shown(Some((1, &received))),
+            (486, "Busy Here".into(), Some(1), false)
+        );
+        let timeout = FinalReply::Local(408, "Request Timeout");
+        assert_eq!(
+            failure_shown(Some((0, &timeout))),
+            (408, "Request Timeout".into(), Some(0), true)
+        );
+        assert_eq!(
+            failure_shown(None),
+            (500, "Server Internal Error".into(), None, true)
+        );
     }
 }

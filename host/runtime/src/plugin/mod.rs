@@ -5,11 +5,14 @@ use crate::bindings;
 use crate::cache::sha256_hex;
 use crate::engine::PluginEngine;
 use crate::error::{RuntimeError, cause};
-use crate::instance::PluginInstance;
-use crate::state::HostState;
+pub(crate) mod instance;
+
+use crate::state::{HostState, PluginMeta};
 use crate::stats::{PluginStats, StatsSnapshot};
+use instance::PluginInstance;
 use sipwasm_routing::UdpAllow;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -52,16 +55,6 @@ impl PluginSettings {
 
 /// Ids of loaded plugins, unique in the process.
 static NEXT_PLUGIN_ID: AtomicU64 = AtomicU64::new(1);
-
-/// What host functions need to know about their plugin.
-#[derive(Debug)]
-pub(crate) struct PluginMeta {
-    pub(crate) name: Arc<str>,
-    pub(crate) account: Arc<TenantAccount>,
-    pub(crate) memory_limit: usize,
-    pub(crate) config: BTreeMap<String, String>,
-    pub(crate) udp_allow: UdpAllow,
-}
 
 /// What a component imports and exports, as `sipwasm check` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -318,7 +311,7 @@ impl Plugin {
                 Some(i) => Some(i.load(&mut store, &instance)?),
                 None => None,
             };
-            Ok(crate::instance::Exports {
+            Ok(instance::Exports {
                 routes,
                 tm_routes,
                 nosip_events,
@@ -335,5 +328,24 @@ impl Plugin {
                 Err(RuntimeError::Instantiate(cause(e)))
             }
         }
+    }
+}
+
+/// Loading plugins onto an engine (here rather than in [`crate::engine`], which knows
+/// nothing of plugins).
+impl PluginEngine {
+    /// Load a plugin from a `.wasm` file.
+    pub fn load_file(
+        &self,
+        path: &Path,
+        settings: PluginSettings,
+    ) -> Result<Arc<Plugin>, RuntimeError> {
+        let wasm = std::fs::read(path).map_err(|e| RuntimeError::io(path, e))?;
+        self.load(&wasm, settings)
+    }
+
+    /// Load a plugin from component bytes.
+    pub fn load(&self, wasm: &[u8], settings: PluginSettings) -> Result<Arc<Plugin>, RuntimeError> {
+        Plugin::new(self, wasm, settings).map(Arc::new)
     }
 }

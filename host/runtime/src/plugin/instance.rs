@@ -11,6 +11,7 @@
 use crate::bindings::exports::sipwasm::router::{
     msrp_events, nosip_events, routes, self_test, tm_routes,
 };
+use crate::error::EventError;
 use crate::plugin::Plugin;
 use crate::state::HostState;
 use crate::stats::PluginStats;
@@ -58,56 +59,6 @@ pub enum Verdict {
     Exit,
     /// `drop`: do not send the message on.
     Drop,
-}
-
-/// Why an event did not complete normally.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum EventError {
-    /// The CPU deadline was reached.
-    #[error("CPU deadline exceeded")]
-    Timeout,
-    /// The guest trapped after the memory cap refused to grow its memory.
-    #[error("memory cap reached: {0}")]
-    MemoryCap(String),
-    /// The guest trapped (panic, unreachable, out-of-bounds access ...).
-    #[error("trap: {0}")]
-    Trap(String),
-    /// The route does not exist in the plugin.
-    #[error("no route named {0:?}")]
-    UnknownRoute(String),
-    /// The route reported failure.
-    #[error("route failed: {0}")]
-    RouteFailed(String),
-    /// No instance could be created.
-    #[error("{0}")]
-    Instantiate(String),
-    /// The event went on logging far past its tenant's log rate and was cut.
-    #[error(
-        "log flood: cut after {} refused log lines",
-        crate::account::MAX_DROPPED_PER_EVENT
-    )]
-    LogFlood,
-    /// A host function panicked during the event (a bug of the router, not the plugin's).
-    #[error("a host function panicked: {0}")]
-    HostPanic(String),
-    /// The plugin failed repeatedly and its tenant is backing off: the event was not run.
-    #[error("the plugin failed repeatedly: backing off")]
-    BackingOff,
-}
-
-impl EventError {
-    /// True when the instance is unusable afterwards (the component model forbids entering
-    /// an instance that trapped).
-    pub fn discards_instance(&self) -> bool {
-        matches!(
-            self,
-            EventError::Timeout
-                | EventError::MemoryCap(_)
-                | EventError::Trap(_)
-                | EventError::LogFlood
-        )
-    }
 }
 
 /// The result of running one event.
