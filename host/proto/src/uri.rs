@@ -214,6 +214,22 @@ impl Uri {
     }
 }
 
+/// `uri` as a Request-URI: without its headers, which RFC 3261 §19.1.5 puts into a request
+/// made from the URI, never into its Request-URI (a `$ru` or a registered Contact with
+/// `?...` would otherwise make a request the next hop rejects; found by fuzzing).
+pub fn as_request_uri(uri: &str) -> &str {
+    if !uri.contains('?') {
+        return uri;
+    }
+    match Uri::parse_standalone(uri.as_bytes()) {
+        // the `?` before the headers goes too
+        Ok(Uri {
+            headers: Some(h), ..
+        }) => &uri[..h.start as usize - 1],
+        Ok(_) | Err(_) => uri,
+    }
+}
+
 /// Iterate `;name[=value]` URI parameters (no white space allowed inside URIs).
 pub fn uri_params(section: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
     section

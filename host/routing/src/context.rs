@@ -25,7 +25,7 @@ pub struct RouteContext {
     pub(crate) new_ruri: Option<String>,
     pub(crate) dst_uri: Option<String>,
     /// The branch set besides the main branch (`append_branch`, registrar lookup).
-    pub(crate) branches: Vec<crate::branch::Branch>,
+    pub(crate) branches: Vec<crate::branch::target::Branch>,
     /// Path of the main branch: a Route set put in front of the request when it goes out
     /// (a binding's Path, RFC 3327).
     pub(crate) path: Vec<String>,
@@ -36,19 +36,19 @@ pub struct RouteContext {
     /// The main branch must not open a new connection (a UA behind NAT on a stream).
     pub(crate) no_connect: bool,
     /// q value of the main branch (set by `lookup`).
-    pub(crate) ruri_q: Option<crate::branch::Q>,
+    pub(crate) ruri_q: Option<crate::branch::target::Q>,
     /// The main branch was not relayed yet, or got a new Request-URI or `$du` since
     /// (Kamailio's `ruri_is_new`).
     pub(crate) ruri_new: bool,
     /// Contacts loaded for serial forking (`t_load_contacts`), highest q first.
-    pub(crate) contacts: Vec<crate::branch::Branch>,
+    pub(crate) contacts: Vec<crate::branch::target::Branch>,
     pub(crate) lumps: Lumps,
     pub(crate) reply_lumps: Vec<Vec<u8>>,
     pub(crate) outbound: Vec<Transmit>,
     pub(crate) last_error: Option<(u16, &'static str)>,
     pub(crate) drop: bool,
     pub(crate) final_replied: bool,
-    pub(crate) record_route: Option<crate::rr::RecordRoute>,
+    pub(crate) record_route: Option<crate::rr::uri::RecordRoute>,
     /// `loose_route` refused the request (403 sent): it is not relayed or forwarded.
     pub(crate) refused: bool,
     /// `force_rport`: the sender's Via gets `rport` and replies go to its source port.
@@ -65,18 +65,18 @@ pub struct RouteContext {
     pub(crate) contact_out: Option<String>,
     /// What `loose_route` learnt checking this in-dialog request against its dialog: who
     /// sent it (for target refreshes) and where it may go (see [`RouteContext::may_reach`]).
-    pub(crate) dialog: Option<crate::dialog::Checked>,
+    pub(crate) dialog: Option<crate::dialog::table::Checked>,
     /// `loose_route` sent the request to the next Route, a proxy: its replies come from
     /// that proxy (kept for the onreply route, which sees the reply).
     pub(crate) to_route_proxy: bool,
     /// `fix_nated_register`: the registrar keeps the source address as `received`.
     pub(crate) nated_register: bool,
     /// `add_path`: a Path entry for this router goes into the forwarded REGISTER.
-    pub(crate) add_path: Option<crate::path::AddPath>,
+    pub(crate) add_path: Option<crate::rr::uri::AddPath>,
     pub(crate) maxfwd_done: bool,
-    pub(crate) tm: crate::tm::TmState,
-    pub(crate) tx: Option<crate::tm::TxInfo>,
-    pub(crate) intents: Vec<crate::tm::TmIntent>,
+    pub(crate) tm: crate::tm::state::TmState,
+    pub(crate) tx: Option<crate::tm::state::TxInfo>,
+    pub(crate) intents: Vec<crate::tm::state::TmIntent>,
     /// Username and realm of the credentials checked by `auth` (`$au`, `$ar`).
     pub(crate) auth_user: Option<(String, String)>,
     /// The plugin changed header lines (`hdr`): what goes out must be checked again.
@@ -124,7 +124,7 @@ impl RouteContext {
             nated_register: false,
             add_path: None,
             maxfwd_done: false,
-            tm: crate::tm::TmState::default(),
+            tm: crate::tm::state::TmState::default(),
             tx: None,
             intents: Vec::new(),
             auth_user: None,

@@ -31,30 +31,6 @@ pub struct ForwardSpec<'a> {
     pub branch: &'a str,
 }
 
-/// Host text of an address for a Via or a Record-Route URI (IPv6 in brackets).
-pub fn host_text(addr: SocketAddr) -> String {
-    match addr {
-        SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
-        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
-    }
-}
-
-/// `uri` as a Request-URI: without its headers, which RFC 3261 §19.1.5 puts into a request
-/// made from the URI, never into its Request-URI (a `$ru` or a registered Contact with
-/// `?...` would otherwise make a request the next hop rejects; found by fuzzing).
-pub(crate) fn as_request_uri(uri: &str) -> &str {
-    if !uri.contains('?') {
-        return uri;
-    }
-    match sipwasm_proto::Uri::parse_standalone(uri.as_bytes()) {
-        // the `?` before the headers goes too
-        Ok(sipwasm_proto::Uri {
-            headers: Some(h), ..
-        }) => &uri[..h.start as usize - 1],
-        Ok(_) | Err(_) => uri,
-    }
-}
-
 /// The request as it leaves on one branch: the route's lumps applied, the Request-URI
 /// set, Max-Forwards decremented (or added), `received`/`rport` on the sender's Via, our
 /// Via on top, Record-Route inserted when asked for (two entries when it changes socket),
@@ -73,7 +49,7 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
         inserts.push((at, from..scratch.len()));
     };
     // Request-URI
-    let ruri = as_request_uri(spec.ruri);
+    let ruri = sipwasm_proto::uri::as_request_uri(spec.ruri);
     if let Some(u) = msg.request_uri()
         && u.as_bytes(b) != ruri.as_bytes()
     {

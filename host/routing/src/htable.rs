@@ -224,41 +224,12 @@ impl Htables {
 }
 
 impl HtValue {
-    fn to_value(&self) -> crate::value::Value {
+    pub(crate) fn to_value(&self) -> crate::value::Value {
         match self {
             HtValue::Int(i) => crate::value::Value::Int(*i),
             HtValue::Str(s) => crate::value::Value::Str(s.clone()),
         }
     }
-}
-
-/// `$sht(table=>key)` read, with the key already expanded.
-pub(crate) fn sht_get(
-    tables: &Htables,
-    table: &str,
-    key: &str,
-    now: u64,
-) -> Result<crate::value::Value, crate::pv::PvError> {
-    tables
-        .get(table, key, now)
-        .map(|v| v.map_or(crate::value::Value::Null, |v| v.to_value()))
-        .map_err(|e| crate::pv::PvError::InvalidValue(e.to_string()))
-}
-
-/// `$sht(table=>key) = value`; `$null` deletes, as in Kamailio.
-pub(crate) fn sht_set(
-    tables: &Htables,
-    table: &str,
-    key: &str,
-    value: crate::value::Value,
-    now: u64,
-) -> Result<(), crate::pv::PvError> {
-    let r = match value {
-        crate::value::Value::Null => tables.delete(table, key, now).map(|_| ()),
-        crate::value::Value::Int(i) => tables.set(table, key, HtValue::Int(i), now),
-        crate::value::Value::Str(s) => tables.set(table, key, HtValue::Str(s), now),
-    };
-    r.map_err(|e| crate::pv::PvError::InvalidValue(e.to_string()))
 }
 
 #[cfg(test)]

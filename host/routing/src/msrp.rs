@@ -249,13 +249,13 @@ fn key(f: &MsrpFrame, source: &Source, k: MsrpKey) -> Value {
         MsrpKey::PrevHops => Value::Int(from.len() as i64),
         MsrpKey::SrcAddr => Value::Str(format!(
             "sip:{};transport={}",
-            crate::forward::host_text(source.src),
+            crate::env::host_text(source.src),
             source.transport.as_str()
         )),
         MsrpKey::SrcSock => Value::Str(format!(
             "{}:{}",
             source.transport.as_str(),
-            crate::forward::host_text(source.local)
+            crate::env::host_text(source.local)
         )),
         MsrpKey::ConId => source.conn.map_or(Value::Null, |c| Value::Int(c as i64)),
     }

@@ -237,7 +237,7 @@ impl RouteContext {
     /// address of the message (the change only shows in what is sent on).
     pub fn fix_nated_contact(&mut self) -> Result<(), NatError> {
         let u = self.contact_to_change()?;
-        let src = crate::forward::host_text(self.source.src);
+        let src = crate::env::host_text(self.source.src);
         let start = u.host.start as usize;
         let end = hostport_end(&u);
         self.contact_out = Some(uri_with(self.msg.as_bytes(), &u, &[(start, end, &src)]));

@@ -12,16 +12,8 @@ use crate::context::RouteContext;
 
 use crate::env::Listener;
 use crate::rr::Flow;
+pub use crate::rr::uri::AddPath;
 use sipwasm_proto::{Method, Transport};
-
-/// What `add_path` asked for.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AddPath {
-    /// User part of the Path URI (`add_path(user)`), instead of a flow token.
-    pub user: Option<String>,
-    /// Add `;received=` with the REGISTER's source (`add_path_received`).
-    pub received: bool,
-}
 
 /// Why a path function failed; mirrors the WIT `path.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

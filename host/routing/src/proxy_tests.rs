@@ -309,7 +309,7 @@ impl crate::services::Services for FakeTm {
         false
     }
 
-    fn suspend(&self, _ctx: &RouteContext) -> Result<(u32, u32), TmError> {
+    fn suspend(&self, _caller: Option<&crate::services::Caller>) -> Result<(u32, u32), TmError> {
         Ok((7, 42))
     }
 

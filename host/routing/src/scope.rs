@@ -56,7 +56,7 @@ impl Scope {
             None => match &spec.name {
                 PvName::Sht { table, key } => {
                     let key = self.format(key, own)?;
-                    crate::htable::sht_get(&self.config.htables, table, &key, self.now_unix)?
+                    crate::pv::sht_get(&self.config.htables, table, &key, self.now_unix)?
                 }
                 name => shared_value(name, &self.source, self.now_unix, &self.vars)
                     .unwrap_or(Value::Null),
@@ -97,7 +97,7 @@ impl Scope {
             }
             PvName::Sht { table, key } => {
                 let key = self.format(key, own)?;
-                crate::htable::sht_set(&self.config.htables, table, &key, value, self.now_unix)
+                crate::pv::sht_set(&self.config.htables, table, &key, value, self.now_unix)
             }
             other => Err(PvError::ReadOnly(format!(
                 "{other:?} in {what} (only $var(x) and $sht(t=>k) are writable)"

@@ -499,11 +499,7 @@ impl Server {
             settings.server_header.clone(),
         )
         .with_htables(&settings.htables)
-        .with_services(crate::proxy::services(
-            resolver.clone(),
-            &table,
-            settings.timers,
-        ))
+        .with_services(crate::proxy::services(resolver.clone(), &table))
         .with_secret_opt(settings.secret.as_deref())
         .with_path_from(settings.path_from.clone())
         .with_trusted_peers(settings.trusted_peers.clone())

@@ -518,7 +518,7 @@ pub fn parse_template(template: &str) -> Result<Vec<TemplatePart>, PvError> {
 /// evaluator for these, used by the SIP context and by the non-SIP events alike.
 pub(crate) fn shared_value(
     name: &PvName,
-    source: &crate::env::Source,
+    source: &crate::env::addr::Source,
     now_unix: u64,
     vars: &[(String, Value)],
 ) -> Option<Value> {
@@ -535,6 +535,35 @@ pub(crate) fn shared_value(
             .map_or(Value::Null, |(_, v)| v.clone()),
         _ => return None,
     })
+}
+
+/// `$sht(table=>key)` read, with the key already expanded.
+pub(crate) fn sht_get(
+    tables: &crate::htable::Htables,
+    table: &str,
+    key: &str,
+    now: u64,
+) -> Result<Value, PvError> {
+    tables
+        .get(table, key, now)
+        .map(|v| v.map_or(Value::Null, |v| v.to_value()))
+        .map_err(|e| PvError::InvalidValue(e.to_string()))
+}
+
+/// `$sht(table=>key) = value`; `$null` deletes, as in Kamailio.
+pub(crate) fn sht_set(
+    tables: &crate::htable::Htables,
+    table: &str,
+    key: &str,
+    value: Value,
+    now: u64,
+) -> Result<(), PvError> {
+    let r = match value {
+        Value::Null => tables.delete(table, key, now).map(|_| ()),
+        Value::Int(i) => tables.set(table, key, crate::htable::HtValue::Int(i), now),
+        Value::Str(s) => tables.set(table, key, crate::htable::HtValue::Str(s), now),
+    };
+    r.map_err(|e| PvError::InvalidValue(e.to_string()))
 }
 
 #[cfg(test)]

@@ -180,7 +180,7 @@ impl RouteContext {
             },
             PvName::Sht { table, key } => {
                 let key = self.format(key)?;
-                crate::htable::sht_get(&self.config.htables, table, &key, self.now_unix)?
+                crate::pv::sht_get(&self.config.htables, table, &key, self.now_unix)?
             }
             // only an MSRP event has a frame
             PvName::Msrp(_) => Value::Null,
@@ -264,7 +264,7 @@ impl RouteContext {
             }
             PvName::Sht { table, key } => {
                 let key = self.format(key)?;
-                crate::htable::sht_set(&self.config.htables, table, &key, value, self.now_unix)
+                crate::pv::sht_set(&self.config.htables, table, &key, value, self.now_unix)
             }
             PvName::DstUri => {
                 let s = as_text(&value)?;
@@ -306,7 +306,7 @@ impl RouteContext {
             }
             PvName::Sht { table, key } => {
                 let key = self.format(key)?;
-                crate::htable::sht_set(
+                crate::pv::sht_set(
                     &self.config.htables,
                     table,
                     &key,

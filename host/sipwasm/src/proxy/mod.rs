@@ -136,15 +136,10 @@ pub struct ProxyParts {
 
 /// The services routes use (name resolution, `t_check_trans`, `t_suspend`,
 /// `t_continue`), over the transaction table the proxy is then built with.
-pub fn services(
-    resolver: Arc<Resolver>,
-    table: &Arc<Transactions>,
-    timers: TimerConfig,
-) -> Arc<dyn Services> {
+pub fn services(resolver: Arc<Resolver>, table: &Arc<Transactions>) -> Arc<dyn Services> {
     Arc::new(ProxyServices {
         resolver,
         table: Arc::downgrade(table),
-        timers,
     })
 }
 

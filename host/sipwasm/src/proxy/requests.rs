@@ -52,14 +52,15 @@ impl Proxy {
     }
 
     /// Create (or find) the transaction of the request in `ctx`; a new one sends its
-    /// 100 Trying (for an INVITE) and gets its timers.
+    /// 100 Trying (for an INVITE) and gets its timers. `reserved`: the id `t_suspend`
+    /// gave the route, which the transaction takes.
     pub(super) fn ensure_cell(
         &self,
         ctx: &RouteContext,
         serving: &Serving,
+        reserved: Option<CellId>,
     ) -> (CellId, CellRef, bool) {
-        let (id, cell, created) =
-            insert_cell(&self.table, self.timers, self.replies.clone(), ctx, serving);
+        let (id, cell, created) = self.insert_cell(ctx, serving, reserved);
         if created {
             let mut out = Vec::new();
             let mut c = cell.lock().expect("not poisoned");
@@ -71,22 +72,74 @@ impl Proxy {
         (id, cell, created)
     }
 
-    /// A request route failed after `t_suspend`: the transaction it made goes with the
-    /// rest of the route's half-done work (nothing resumes it), and the request is
-    /// answered by the tenant's fallback as if it had never existed (statelessly: the
-    /// context no longer names a transaction).
+    /// Create (or find) the transaction of the request in `ctx` for `serving`, sending
+    /// nothing: true when it is new.
+    fn insert_cell(
+        &self,
+        ctx: &RouteContext,
+        serving: &Serving,
+        reserved: Option<CellId>,
+    ) -> (CellId, CellRef, bool) {
+        let key = ServerKey::of(ctx.msg(), KeyFor::Own);
+        let home = HOME.with(|h| h.get().cloned());
+        if let Some(id) = reserved {
+            let parts = self.cell_parts(ctx, serving, key.clone());
+            if let Some(cell) = self
+                .table
+                .insert_reserved(id, key.clone(), home.clone(), |id| parts.make(id))
+            {
+                return (id, cell, true);
+            }
+            tracing::debug!(
+                index = id.index,
+                label = id.label,
+                "a retransmission made the transaction t_suspend reserved an id for"
+            );
+        }
+        // made before the table's lock is taken, so that other workers do not wait on
+        // these copies; a retransmission that finds its cell already made wastes them
+        let parts = self.cell_parts(ctx, serving, key.clone());
+        self.table
+            .insert(key, &serving.tenant, home, |id| parts.make(id))
+    }
+
+    /// Everything a new cell for the request in `ctx` is made of but its id.
+    fn cell_parts(&self, ctx: &RouteContext, serving: &Serving, key: ServerKey) -> CellParts {
+        let mut timers = self.timers;
+        if let Some(v) = ctx.tm_state().fr {
+            timers.fr = v;
+        }
+        if let Some(v) = ctx.tm_state().fr_inv {
+            timers.fr_inv = v;
+        }
+        CellParts {
+            msg: ctx.msg().clone(),
+            source: *ctx.source(),
+            force_rport: ctx.forces_rport(),
+            timers,
+            replies: self.replies.clone(),
+            saved: Saved {
+                ctx: ctx.rerun(),
+                key,
+                serving: serving.clone(),
+                failover: Vec::new(),
+                heap_at: std::cell::Cell::new(None),
+            },
+        }
+    }
+
+    /// A request route failed after `t_suspend`: the id it was given names nothing (its
+    /// transaction is never made), and the request is answered by the tenant's fallback
+    /// as if it had never existed (statelessly: the context no longer names a
+    /// transaction).
     pub fn abandon(&self, ctx: &mut RouteContext) {
         let Some(tx) = ctx.tx_info() else {
             return;
         };
-        let id = CellId {
+        self.table.release(CellId {
             index: tx.index,
             label: tx.label,
-        };
-        let key = ServerKey::of(ctx.msg(), KeyFor::Own);
-        if self.table.find(&key).is_some_and(|(found, _)| found == id) {
-            self.table.remove(id, &key);
-        }
+        });
         ctx.set_tx_info(None);
     }
 
@@ -101,6 +154,13 @@ impl Proxy {
         if intents.is_empty() {
             return;
         }
+        let reserved = ctx
+            .tx_info()
+            .filter(|_| intents.contains(&TmIntent::Suspend))
+            .map(|tx| CellId {
+                index: tx.index,
+                label: tx.label,
+            });
         let now = Instant::now();
         let mut cell: Option<(CellId, CellRef)> = None;
         // true while the cell's saved context is still the copy of `ctx` it was created
@@ -113,7 +173,7 @@ impl Proxy {
             }
             let (id, cref) = cell
                 .get_or_insert_with(|| {
-                    let (id, c, created) = self.ensure_cell(&ctx, serving);
+                    let (id, c, created) = self.ensure_cell(&ctx, serving, reserved);
                     saved_is_ctx = created;
                     (id, c)
                 })
@@ -164,11 +224,12 @@ impl Proxy {
         match intent {
             TmIntent::NewTran | TmIntent::CancelInvite => {}
             TmIntent::Suspend => {
-                // what the route did after t_suspend is what the resumed route starts from
+                // the transaction was made when the route returned, under the id
+                // t_suspend reserved: what the route did after t_suspend is what the
+                // resumed route starts from; its 100 Trying went when it was made
                 if !saved_is_ctx {
                     c.user.ctx = ctx.rerun();
                 }
-                // t_suspend made the transaction and sent nothing: its 100 Trying goes now
                 c.send_trying(out);
             }
             TmIntent::Reply { code, reason } => {
@@ -287,55 +348,29 @@ fn reply_target(source: &Source, msg: &SipMessage, force_rport: bool) -> Target 
     }
 }
 
-/// Create (or find) the transaction of the request in `ctx` for `serving`, sending
-/// nothing: true when it is new. Its owner sends what a new transaction sends (100
-/// Trying) and schedules its timers: the proxy at once, `t_suspend` when its route has
-/// returned.
-pub(super) fn insert_cell(
-    table: &Transactions,
-    mut timers: TimerConfig,
+/// The parts of a new cell, made before the table's lock is taken.
+struct CellParts {
+    msg: SipMessage,
+    source: Source,
+    force_rport: bool,
+    timers: TimerConfig,
     replies: Arc<dyn LocalReplies>,
-    ctx: &RouteContext,
-    serving: &Serving,
-) -> (CellId, CellRef, bool) {
-    let msg = ctx.msg().clone();
-    let key = ServerKey::of(&msg, KeyFor::Own);
-    let source = *ctx.source();
-    if let Some(v) = ctx.tm_state().fr {
-        timers.fr = v;
+    saved: Saved,
+}
+
+impl CellParts {
+    fn make(self, id: CellId) -> Cell<Saved> {
+        let mut c = Cell::new(
+            id,
+            self.msg.clone(),
+            self.source.src,
+            reply_target(&self.source, &self.msg, self.force_rport),
+            self.timers,
+            self.replies,
+            self.saved,
+            Instant::now(),
+        );
+        c.set_force_rport(self.force_rport);
+        c
     }
-    if let Some(v) = ctx.tm_state().fr_inv {
-        timers.fr_inv = v;
-    }
-    // made before the table's lock is taken, so that other workers do not wait on
-    // these copies; a retransmission that finds its cell already made wastes them
-    let saved_ctx = ctx.rerun();
-    let force_rport = ctx.forces_rport();
-    let k = key.clone();
-    let (id, cell, created) = table.insert(
-        key,
-        &serving.tenant,
-        HOME.with(|h| h.get().cloned()),
-        |id| {
-            let mut c = Cell::new(
-                id,
-                msg.clone(),
-                source.src,
-                reply_target(&source, &msg, force_rport),
-                timers,
-                replies,
-                Saved {
-                    ctx: saved_ctx,
-                    key: k,
-                    serving: serving.clone(),
-                    failover: Vec::new(),
-                    heap_at: std::cell::Cell::new(None),
-                },
-                Instant::now(),
-            );
-            c.set_force_rport(force_rport);
-            c
-        },
-    );
-    (id, cell, created)
 }

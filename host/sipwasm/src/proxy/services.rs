@@ -2,8 +2,8 @@
 //! Each call acts for the event's [`Caller`] only: a plugin sees its own tenant's
 //! transactions, and nothing here reads who runs from anywhere but the event.
 
+use super::table::ResumeRefused;
 use super::*;
-use crate::tenants::Version;
 use sipwasm_routing::Caller;
 
 /// The router's services for routes: DNS, transaction lookups, suspend and resume.
@@ -13,18 +13,6 @@ pub(super) struct ProxyServices {
     /// holds these services; owning the table here would keep a stopped router's cells,
     /// tenants and plugin engine alive forever.
     pub(super) table: Weak<Transactions>,
-    /// Transaction timers of the transactions `t_suspend` creates.
-    pub(super) timers: TimerConfig,
-}
-
-/// The tenant and plugin version `caller` stands for (none for an event the router did
-/// not dispatch to a tenant).
-fn serving(caller: Option<&Caller>) -> Option<Serving> {
-    let caller = caller?;
-    Some(Serving {
-        tenant: caller.owner.clone().downcast::<Tenant>().ok()?,
-        version: caller.version.clone().downcast::<Version>().ok()?,
-    })
 }
 
 /// The tenant `caller` stands for.
@@ -51,23 +39,14 @@ impl Services for ProxyServices {
             .is_some_and(|(id, _)| table.get_for(id, tenant).is_some())
     }
 
-    fn suspend(&self, ctx: &RouteContext) -> Result<(u32, u32), TmError> {
-        let serving = serving(ctx.caller()).ok_or(TmError::NoTransaction)?;
+    fn suspend(&self, caller: Option<&Caller>) -> Result<(u32, u32), TmError> {
+        let tenant = caller
+            .and_then(|c| c.owner.clone().downcast::<Tenant>().ok())
+            .ok_or(TmError::NoTransaction)?;
         let table = self.table.upgrade().ok_or(TmError::NoTransaction)?;
-        // the request route runs before its transaction's lock is taken, so creating
-        // the cell here cannot deadlock; it sends nothing from inside the host call (the
-        // proxy sends its 100 Trying when the route has returned)
-        let replies: Arc<dyn LocalReplies> = Arc::new(SignedAsLocal(ctx.config().clone()));
-        let (id, cell, _) = requests::insert_cell(&table, self.timers, replies, ctx, &serving);
-        if table.get_for(id, &serving.tenant).is_none() {
-            return Err(TmError::NoTransaction);
-        }
-        if cell.lock().expect("not poisoned").final_sent() {
-            return Err(TmError::Invalid(
-                "the transaction was already answered".into(),
-            ));
-        }
-        table.suspend(id);
+        // only an id now: the transaction is made under it when the route has returned
+        // (the proxy applies the route's intents then, and sends its 100 Trying)
+        let id = table.reserve(&tenant);
         table.stats.suspended.fetch_add(1, Ordering::Relaxed);
         Ok((id.index, id.label))
     }
@@ -79,19 +58,12 @@ impl Services for ProxyServices {
             index: resume.index,
             label: resume.label,
         };
-        if table.get_for(id, tenant).is_none() {
-            // (another tenant's transaction is as good as none)
-            return Err(TmError::NoTransaction);
-        }
-        if !table.unsuspend(id) {
-            return Err(TmError::NotSuspended);
-        }
         table
-            .resumes
-            .lock()
-            .expect("not poisoned")
-            .push_back((id, resume.route));
-        Ok(())
+            .resume(id, tenant, resume.route)
+            .map_err(|refused| match refused {
+                ResumeRefused::NoTransaction => TmError::NoTransaction,
+                ResumeRefused::NotSuspended => TmError::NotSuspended,
+            })
     }
 }
 

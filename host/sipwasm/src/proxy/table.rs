@@ -23,9 +23,33 @@ pub type Grave<V> = Arc<Graveyard<CellRef<V>>>;
 
 /// The cells of a [`TxTable`], by [`CellId::index`].
 struct Slots<V, O> {
-    entries: Vec<Option<Slot<V, O>>>,
+    entries: Vec<Option<Entry<V, O>>>,
     /// Indexes of `entries` that hold no cell.
     free: Vec<u32>,
+}
+
+enum Entry<V, O> {
+    /// A live cell.
+    Live(Slot<V, O>),
+    /// An id `t_suspend` gave out for a transaction made when its route has returned.
+    Reserved(Reservation<O>),
+}
+
+/// A transaction id given out before its cell exists.
+struct Reservation<O> {
+    label: u32,
+    owner: Arc<O>,
+    /// A `t_continue` that came before the cell was made: run once it is.
+    resume: Option<String>,
+}
+
+/// Why `t_continue` refused an id.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ResumeRefused {
+    /// No such transaction of this owner (another owner's is as good as none).
+    NoTransaction,
+    /// The transaction is not suspended (or already resumed).
+    NotSuspended,
 }
 
 struct Slot<V, O> {
@@ -150,7 +174,7 @@ impl<V, O> TxTable<V, O> {
     pub(super) fn get(&self, id: CellId) -> Option<CellRef<V>> {
         let slots = self.slots.lock().expect("not poisoned");
         match slots.entries.get(id.index as usize) {
-            Some(Some(s)) if s.label == id.label => Some(s.cell.clone()),
+            Some(Some(Entry::Live(s))) if s.label == id.label => Some(s.cell.clone()),
             _ => None,
         }
     }
@@ -160,7 +184,9 @@ impl<V, O> TxTable<V, O> {
     pub(super) fn get_for(&self, id: CellId, owner: &O) -> Option<CellRef<V>> {
         let slots = self.slots.lock().expect("not poisoned");
         match slots.entries.get(id.index as usize) {
-            Some(Some(s)) if s.label == id.label && std::ptr::eq(Arc::as_ptr(&s.owner), owner) => {
+            Some(Some(Entry::Live(s)))
+                if s.label == id.label && std::ptr::eq(Arc::as_ptr(&s.owner), owner) =>
+            {
                 Some(s.cell.clone())
             }
             _ => None,
@@ -188,6 +214,22 @@ impl<V, O> TxTable<V, O> {
         {
             return (id, c, false);
         }
+        let id = self.new_id();
+        let cell = Arc::new(Mutex::new(make(id)));
+        self.slots.lock().expect("not poisoned").entries[id.index as usize] =
+            Some(Entry::Live(Slot {
+                label: id.label,
+                cell: cell.clone(),
+                owner: owner.clone(),
+                home,
+            }));
+        by_key.insert(key, id);
+        self.stats.created.fetch_add(1, Ordering::Relaxed);
+        (id, cell, true)
+    }
+
+    /// A free index under a fresh label; its entry stays empty until the caller fills it.
+    fn new_id(&self) -> CellId {
         let index = {
             let mut slots = self.slots.lock().expect("not poisoned");
             match slots.free.pop() {
@@ -198,24 +240,131 @@ impl<V, O> TxTable<V, O> {
                 }
             }
         };
-        let id = CellId {
+        CellId {
             index,
             label: {
                 use std::hash::BuildHasher as _;
                 let n = self.next_label.fetch_add(1, Ordering::Relaxed);
                 self.label_keys.hash_one(n) as u32
             },
+        }
+    }
+
+    /// `t_suspend`: an id for the transaction `owner`'s route is suspending, made when
+    /// the route has returned ([`Self::insert_reserved`]); suspended from now on, so
+    /// `t_continue` accepts it even before the cell exists.
+    pub(super) fn reserve(&self, owner: &Arc<O>) -> CellId {
+        let id = self.new_id();
+        self.slots.lock().expect("not poisoned").entries[id.index as usize] =
+            Some(Entry::Reserved(Reservation {
+                label: id.label,
+                owner: owner.clone(),
+                resume: None,
+            }));
+        self.suspend(id);
+        id
+    }
+
+    /// Make the cell of reservation `id` for `key`; a `t_continue` that came meanwhile
+    /// is queued now. `None` when the reservation is gone (released) or a cell of `key`
+    /// exists (a retransmission routed meanwhile made it): the reservation is released.
+    pub(super) fn insert_reserved(
+        &self,
+        id: CellId,
+        key: ServerKey,
+        home: Option<Grave<V>>,
+        make: impl FnOnce(CellId) -> V,
+    ) -> Option<CellRef<V>> {
+        let mut by_key = self.by_key.lock().expect("not poisoned");
+        if by_key
+            .get(&key)
+            .is_some_and(|found| self.get(*found).is_some())
+        {
+            drop(by_key);
+            self.release(id);
+            return None;
+        }
+        // made under the slots' lock, so that a t_continue finds the reservation or the
+        // cell, never neither (the caller made the costly parts of the cell beforehand)
+        let (cell, resume) = {
+            let mut slots = self.slots.lock().expect("not poisoned");
+            let entry = slots.entries.get_mut(id.index as usize)?;
+            if !matches!(entry, Some(Entry::Reserved(r)) if r.label == id.label) {
+                return None;
+            }
+            let Some(Entry::Reserved(reservation)) = entry.take() else {
+                unreachable!("matched as reserved")
+            };
+            let cell = Arc::new(Mutex::new(make(id)));
+            *entry = Some(Entry::Live(Slot {
+                label: id.label,
+                cell: cell.clone(),
+                owner: reservation.owner,
+                home,
+            }));
+            (cell, reservation.resume)
         };
-        let cell = Arc::new(Mutex::new(make(id)));
-        self.slots.lock().expect("not poisoned").entries[index as usize] = Some(Slot {
-            label: id.label,
-            cell: cell.clone(),
-            owner: owner.clone(),
-            home,
-        });
         by_key.insert(key, id);
+        drop(by_key);
         self.stats.created.fetch_add(1, Ordering::Relaxed);
-        (id, cell, true)
+        if let Some(route) = resume {
+            self.resumes
+                .lock()
+                .expect("not poisoned")
+                .push_back((id, route));
+        }
+        Some(cell)
+    }
+
+    /// Give reservation `id` up (its route failed): its id names nothing from now on.
+    pub(super) fn release(&self, id: CellId) {
+        let released = {
+            let mut slots = self.slots.lock().expect("not poisoned");
+            match slots.entries.get_mut(id.index as usize) {
+                Some(entry) if matches!(entry, Some(Entry::Reserved(r)) if r.label == id.label) => {
+                    *entry = None;
+                    slots.free.push(id.index);
+                    true
+                }
+                _ => false,
+            }
+        };
+        if released {
+            self.unsuspend(id);
+        }
+    }
+
+    /// `t_continue`: queue the resume of `owner`'s suspended transaction `id` in `route`
+    /// (or keep it with the reservation until its cell is made). Once per suspension.
+    pub(super) fn resume(&self, id: CellId, owner: &O, route: String) -> Result<(), ResumeRefused> {
+        let mut slots = self.slots.lock().expect("not poisoned");
+        let reservation = match slots.entries.get_mut(id.index as usize) {
+            Some(Some(Entry::Live(s)))
+                if s.label == id.label && std::ptr::eq(Arc::as_ptr(&s.owner), owner) =>
+            {
+                None
+            }
+            Some(Some(Entry::Reserved(r)))
+                if r.label == id.label && std::ptr::eq(Arc::as_ptr(&r.owner), owner) =>
+            {
+                Some(r)
+            }
+            _ => return Err(ResumeRefused::NoTransaction),
+        };
+        if !self.unsuspend(id) {
+            return Err(ResumeRefused::NotSuspended);
+        }
+        match reservation {
+            Some(r) => r.resume = Some(route),
+            None => {
+                drop(slots);
+                self.resumes
+                    .lock()
+                    .expect("not poisoned")
+                    .push_back((id, route));
+            }
+        }
+        Ok(())
     }
 
     /// Remove cell `id` of `key`; it is freed in its worker's graveyard.
@@ -230,10 +379,12 @@ impl<V, O> TxTable<V, O> {
         let removed = {
             let mut slots = self.slots.lock().expect("not poisoned");
             match slots.entries.get_mut(id.index as usize) {
-                Some(slot) if slot.as_ref().is_some_and(|s| s.label == id.label) => {
-                    let taken = slot.take();
+                Some(entry) if matches!(entry, Some(Entry::Live(s)) if s.label == id.label) => {
+                    let Some(Entry::Live(taken)) = entry.take() else {
+                        unreachable!("matched as live")
+                    };
                     slots.free.push(id.index);
-                    taken
+                    Some(taken)
                 }
                 _ => None,
             }
@@ -389,6 +540,63 @@ From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: c\r\nCSeq
         t.suspend(id);
         t.remove(id, &key("1"));
         assert!(!t.unsuspend(id), "removing a cell ends its suspension");
+    }
+
+    #[test]
+    fn a_reserved_id_is_resumed_before_and_after_its_cell_is_made() {
+        let t = Table::default();
+        let (alice, mallory) = (Arc::new("alice"), Arc::new("mallory"));
+        // resumed before the cell exists: the resume waits for it
+        let early = t.reserve(&alice);
+        assert!(t.get(early).is_none() && t.is_empty());
+        assert_eq!(
+            t.resume(early, &mallory, "r".into()),
+            Err(ResumeRefused::NoTransaction)
+        );
+        assert_eq!(t.resume(early, &alice, "r".into()), Ok(()));
+        assert_eq!(
+            t.resume(early, &alice, "r".into()),
+            Err(ResumeRefused::NotSuspended),
+            "once per suspension"
+        );
+        assert!(t.resumes.lock().unwrap().is_empty());
+        let cell = t
+            .insert_reserved(early, key("1"), None, |id| id.index)
+            .unwrap();
+        assert_eq!(*cell.lock().unwrap(), early.index);
+        assert_eq!(t.find(&key("1")).map(|(i, _)| i), Some(early));
+        assert_eq!(
+            t.resumes.lock().unwrap().pop_front(),
+            Some((early, "r".to_string()))
+        );
+        // resumed after: queued at once
+        let late = t.reserve(&alice);
+        assert!(t.insert_reserved(late, key("2"), None, |_| 2).is_some());
+        assert_eq!(t.resume(late, &alice, "s".into()), Ok(()));
+        assert_eq!(t.resumes.lock().unwrap().len(), 1);
+        assert_eq!(t.stats.created.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_released_or_raced_reservation_names_nothing() {
+        let t = Table::default();
+        let owner = Arc::new("o");
+        let failed = t.reserve(&owner);
+        t.release(failed);
+        assert_eq!(
+            t.resume(failed, &owner, "r".into()),
+            Err(ResumeRefused::NoTransaction)
+        );
+        assert!(t.insert_reserved(failed, key("1"), None, |_| 1).is_none());
+        // a retransmission routed meanwhile made the transaction: the id is given up
+        let (made, _, _) = t.insert(key("1"), &owner, None, |_| 1);
+        let raced = t.reserve(&owner);
+        assert!(t.insert_reserved(raced, key("1"), None, |_| 2).is_none());
+        assert!(t.get(raced).is_none() && !t.unsuspend(raced));
+        assert_eq!(t.find(&key("1")).map(|(i, _)| i), Some(made));
+        // the freed slots are reused under new labels
+        let next = t.reserve(&owner);
+        assert!(next != failed && next != raced);
     }
 
     #[test]

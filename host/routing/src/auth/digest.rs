@@ -1,9 +1,6 @@
-//! Digest authentication (RFC 3261 §22, RFC 2617, RFC 8760): challenges with nonces that
-//! expire and cannot be replayed, and credential checks against a password the plugin
-//! supplies (Kamailio's `pv_www_authenticate` style). MD5 and SHA-256, `qop=auth`.
+//! Digest computation and the nonces this router issued: parsing credentials, checking
+//! responses, building challenges, remembering which nonces were used.
 
-use crate::context::RouteContext;
-use crate::lumps::Lump;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use sipwasm_proto::HeaderName;
@@ -65,7 +62,7 @@ pub enum Realm {
 }
 
 impl Realm {
-    fn credentials_header(self) -> HeaderName {
+    pub(super) fn credentials_header(self) -> HeaderName {
         match self {
             Realm::Www => HeaderName::Authorization,
             Realm::Proxy => HeaderName::ProxyAuthorization,
@@ -151,7 +148,7 @@ impl AuthState {
 
     /// Check `nonce`'s MAC and age, and that `nc` (with qop) grows or the nonce (without
     /// qop) is used once.
-    fn verify(&self, nonce: &str, nc: Option<u32>, now: u64) -> Result<(), AuthError> {
+    pub(super) fn verify(&self, nonce: &str, nc: Option<u32>, now: u64) -> Result<(), AuthError> {
         if nonce.len() != 10 + 16 + 32 || !nonce.bytes().all(|c| c.is_ascii_hexdigit()) {
             return Err(AuthError::InvalidNonce);
         }
@@ -333,7 +330,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The first Digest credentials for `realm` (any realm when empty) among header values.
-fn credentials_in<'a>(
+pub(super) fn credentials_in<'a>(
     values: impl Iterator<Item = &'a [u8]>,
     realm: &str,
 ) -> Option<Result<Credentials, AuthError>> {
@@ -396,193 +393,4 @@ pub fn challenge_value(
         v.push_str(", stale=true");
     }
     v
-}
-
-impl RouteContext {
-    fn credential_values(&self, kind: Realm) -> impl Iterator<Item = &[u8]> {
-        self.msg
-            .headers_named(kind.credentials_header().as_str().as_bytes())
-    }
-
-    /// `has_credentials(realm)`: Digest credentials for `realm` (any realm when empty).
-    pub fn auth_has_credentials(&self, realm: &str, kind: Realm) -> bool {
-        matches!(
-            credentials_in(self.credential_values(kind), realm),
-            Some(Ok(_))
-        )
-    }
-
-    /// The username of the credentials for `realm`, before checking them (to look up the
-    /// password).
-    pub fn auth_username(&self, realm: &str, kind: Realm) -> Option<String> {
-        username_in(self.credential_values(kind), realm)
-    }
-
-    /// Check the credentials for `realm` against `password`. `method` overrides the
-    /// request method in the digest.
-    pub fn auth_check(
-        &mut self,
-        realm: &str,
-        password: &str,
-        kind: Realm,
-        method: Option<&str>,
-    ) -> Result<String, AuthError> {
-        if !self.msg.is_request() && method.is_none() {
-            return Err(AuthError::NoRequest);
-        }
-        let method = method.map_or_else(
-            || String::from_utf8_lossy(self.msg.method_text()).into_owned(),
-            str::to_string,
-        );
-        let c = check_credentials(
-            self.credential_values(kind),
-            realm,
-            password,
-            &method,
-            &self.config.auth,
-            self.now_unix,
-        )?;
-        self.auth_user = Some((c.username.clone(), c.realm.clone()));
-        Ok(c.username)
-    }
-
-    /// The challenge header value for `realm`.
-    pub fn auth_challenge_value(&self, realm: &str, algorithm: Algorithm, stale: bool) -> String {
-        challenge_value(&self.config.auth, self.now_unix, realm, algorithm, stale)
-    }
-
-    /// `auth_challenge`: answer 401 (WWW) or 407 (proxy) with a challenge per algorithm
-    /// (the first is preferred).
-    pub fn auth_challenge(
-        &mut self,
-        realm: &str,
-        kind: Realm,
-        algorithms: &[Algorithm],
-        stale: bool,
-    ) -> Result<(), crate::sl::SlError> {
-        let (code, reason, header) = match kind {
-            Realm::Www => (401, "Unauthorized", "WWW-Authenticate"),
-            Realm::Proxy => (407, "Proxy Authentication Required", "Proxy-Authenticate"),
-        };
-        let algs = if algorithms.is_empty() {
-            &[Algorithm::Md5][..]
-        } else {
-            algorithms
-        };
-        for a in algs {
-            let v = self.auth_challenge_value(realm, *a, stale);
-            self.append_to_reply(&format!("{header}: {v}\r\n"))?;
-        }
-        self.send_reply(code, reason)
-    }
-}
-
-impl RouteContext {
-    /// Remove the credentials header checked by `auth` (`consume_credentials`).
-    pub fn consume_credentials(&mut self, header: HeaderName) -> bool {
-        let lines: Vec<_> = self
-            .msg
-            .headers()
-            .iter()
-            .filter(|h| h.name == header)
-            .map(|h| h.line)
-            .collect();
-        for l in &lines {
-            self.lumps.push(Lump::Delete(*l));
-        }
-        !lines.is_empty()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_escaped_multibyte_character_in_a_quoted_value() {
-        // found by fuzzing: `\` before a two-byte character made the parser slice inside
-        // it, a panic in a host call any caller could trigger
-        let c =
-            parse_credentials("Digest username=\"a\\º b\", nonce=\"n\", response=\"r\"".as_bytes())
-                .unwrap();
-        assert_eq!(c.username, "aº b");
-        assert!(parse_credentials("Digest username=\"a\\".as_bytes()).is_err());
-    }
-
-    /// RFC 2617 §3.5 example.
-    #[test]
-    fn rfc2617_example() {
-        let c = Credentials {
-            username: "Mufasa".into(),
-            realm: "testrealm@host.com".into(),
-            nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093".into(),
-            uri: "/dir/index.html".into(),
-            response: String::new(),
-            algorithm: "MD5".into(),
-            cnonce: Some("0a4f113b".into()),
-            qop: Some("auth".into()),
-            nc: Some("00000001".into()),
-        };
-        assert_eq!(
-            digest_response(&c, "Circle Of Life", "GET").unwrap(),
-            "6629fae49393a05397450978507c4ef1"
-        );
-    }
-
-    /// RFC 7616 §3.9.1 (SHA-256).
-    #[test]
-    fn rfc7616_sha256_example() {
-        let c = Credentials {
-            username: "Mufasa".into(),
-            realm: "http-auth@example.org".into(),
-            nonce: "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v".into(),
-            uri: "/dir/index.html".into(),
-            response: String::new(),
-            algorithm: "SHA-256".into(),
-            cnonce: Some("f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ".into()),
-            qop: Some("auth".into()),
-            nc: Some("00000001".into()),
-        };
-        assert_eq!(
-            digest_response(&c, "Circle of Life", "GET").unwrap(),
-            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
-        );
-    }
-
-    #[test]
-    fn parse_header() {
-        let c = parse_credentials(
-            br#"Digest username="alice", realm="myrealm",nonce="abc", uri="sip:example.com", response="DEADBEEF", algorithm=MD5, cnonce="x\"y", qop=auth, nc=00000001"#,
-        )
-        .unwrap();
-        assert_eq!(c.username, "alice");
-        assert_eq!(c.response, "deadbeef");
-        assert_eq!(c.cnonce.as_deref(), Some("x\"y"));
-        assert_eq!(c.qop.as_deref(), Some("auth"));
-        assert!(parse_credentials(b"Basic abc").is_err());
-        assert!(parse_credentials(br#"Digest username="a""#).is_err());
-    }
-
-    #[test]
-    fn nonces_expire_and_cannot_be_replayed() {
-        let s = AuthState::new();
-        let n = s.new_nonce(1000);
-        assert_eq!(s.verify(&n, Some(1), 1001), Ok(()));
-        assert_eq!(s.verify(&n, Some(2), 1002), Ok(()));
-        assert_eq!(s.verify(&n, Some(2), 1002), Err(AuthError::NonceReused));
-        assert_eq!(
-            s.verify(&n, Some(3), 1000 + NONCE_LIFETIME + 1),
-            Err(AuthError::StaleNonce)
-        );
-        let m = s.new_nonce(1000);
-        assert_eq!(s.verify(&m, None, 1001), Ok(()));
-        assert_eq!(s.verify(&m, None, 1001), Err(AuthError::NonceReused));
-        let mut forged = s.new_nonce(1000);
-        forged.replace_range(0..1, "1");
-        assert_eq!(s.verify(&forged, None, 1001), Err(AuthError::InvalidNonce));
-        assert_eq!(
-            AuthState::new().verify(&s.new_nonce(1000), None, 1001),
-            Err(AuthError::InvalidNonce)
-        );
-    }
 }

@@ -2,34 +2,14 @@
 //! signs with, the peers it trusts, its shared tables, and where a message came from.
 
 use crate::services::{NextHop, Services, StaticServices};
+use sipwasm_proto::SipMessage;
 use sipwasm_proto::reply::parse_host_ip;
-use sipwasm_proto::{SipMessage, Transport};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Identifies a TCP/TLS connection of the transport layer.
-pub type ConnId = u64;
-
-/// A local listening address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Listener {
-    /// Transport.
-    pub transport: Transport,
-    /// Bound address.
-    pub addr: SocketAddr,
-}
-
-/// A domain (and optional port) the router answers for besides its addresses
-/// (Kamailio's `alias`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Alias {
-    /// Lower-case host name or IP.
-    pub host: String,
-    /// Port, or any port when `None`.
-    pub port: Option<u16>,
-}
+pub(crate) mod addr;
+pub use addr::*;
 
 /// Router-wide facts and services a route needs: its own addresses and aliases, how it
 /// signs replies, name resolution, the location table and digest-auth state.
@@ -44,13 +24,13 @@ pub struct LocalConfig {
     tag_keys: RandomState,
     services: Arc<dyn Services>,
     /// The registrar's location tables.
-    pub location: crate::registrar::Location,
+    pub location: crate::registrar::location::Location,
     /// Nonces of the digest authentication.
-    pub auth: crate::auth::AuthState,
+    pub auth: crate::auth::digest::AuthState,
     /// Shared tables (`htable`).
     pub htables: crate::htable::Htables,
     /// The dialogs this router record-routed.
-    pub dialogs: crate::dialog::Dialogs,
+    pub dialogs: crate::dialog::table::Dialogs,
     /// MSRP frames are seen as SIP-like requests (the msrp module's `sipmsg`).
     msrp_sipmsg: bool,
     /// Key of the signatures on the Record-Route and Path URIs this router issues.
@@ -84,10 +64,7 @@ impl LocalConfig {
     ) -> Self {
         let tag_keys = RandomState::new();
         let tag_prefix = format!("{:08x}", tag_keys.hash_one("sipwasm-tag-prefix") as u32);
-        let sent_by = listeners
-            .iter()
-            .map(|l| (*l, crate::forward::host_text(l.addr)))
-            .collect();
+        let sent_by = listeners.iter().map(|l| (*l, host_text(l.addr))).collect();
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).expect("the OS random source works");
         LocalConfig {
@@ -98,10 +75,10 @@ impl LocalConfig {
             tag_prefix,
             tag_keys,
             services: Arc::new(StaticServices),
-            location: crate::registrar::Location::default(),
-            auth: crate::auth::AuthState::new(),
+            location: crate::registrar::location::Location::default(),
+            auth: crate::auth::digest::AuthState::new(),
             htables: crate::htable::Htables::default(),
-            dialogs: crate::dialog::Dialogs::default(),
+            dialogs: crate::dialog::table::Dialogs::default(),
             msrp_sipmsg: true,
             secret,
             path_from: Vec::new(),
@@ -197,10 +174,10 @@ impl LocalConfig {
             tag_prefix: self.tag_prefix.clone(),
             tag_keys: self.tag_keys.clone(),
             services: self.services.clone(),
-            location: crate::registrar::Location::default(),
-            auth: crate::auth::AuthState::new(),
+            location: crate::registrar::location::Location::default(),
+            auth: crate::auth::digest::AuthState::new(),
             htables: self.htables.subset(htables),
-            dialogs: crate::dialog::Dialogs::default(),
+            dialogs: crate::dialog::table::Dialogs::default(),
             msrp_sipmsg: self.msrp_sipmsg,
             // a tenant's Record-Routes are not another tenant's
             secret: derive_key(&self.secret, name.as_bytes()),
@@ -235,7 +212,7 @@ impl LocalConfig {
             .iter()
             .find(|(l, _)| l == listener)
             .map_or_else(
-                || crate::forward::host_text(listener.addr).into(),
+                || host_text(listener.addr).into(),
                 |(_, a)| a.as_str().into(),
             )
     }
@@ -335,14 +312,6 @@ impl LocalConfig {
     }
 }
 
-/// `host` and `port` of a `host:port` text (IPv6 in brackets).
-pub(crate) fn split_host_port(s: &str) -> (&str, &str) {
-    match s.rsplit_once(':') {
-        Some((h, p)) if !p.contains(']') => (h, p),
-        _ => (s, "5060"),
-    }
-}
-
 /// An HMAC-SHA256 of `data` under `key`: one key from another.
 fn derive_key(key: &[u8], data: &[u8]) -> [u8; 32] {
     use hmac::Mac as _;
@@ -350,17 +319,4 @@ fn derive_key(key: &[u8], data: &[u8]) -> [u8; 32] {
         hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(data);
     mac.finalize().into_bytes().into()
-}
-
-/// Where and how a message was received.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Source {
-    /// Transport.
-    pub transport: Transport,
-    /// Sender.
-    pub src: SocketAddr,
-    /// Local address it arrived on.
-    pub local: SocketAddr,
-    /// Connection, for TCP/TLS.
-    pub conn: Option<ConnId>,
 }

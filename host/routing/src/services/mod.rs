@@ -2,34 +2,14 @@
 //! transaction lookups. The router implements [`Services`] with DNS and its transaction
 //! table; [`StaticServices`] resolves IP literals only, for tests and DNS-less setups.
 
-use crate::context::RouteContext;
-use crate::tm::{Resume, TmError};
-use sipwasm_proto::reply::parse_host_ip;
-use sipwasm_proto::uri::{Scheme, Uri};
+use crate::tm::state::{Resume, TmError};
 use sipwasm_proto::{SipMessage, Transport};
 use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// A resolved next hop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct NextHop {
-    /// Transport to use.
-    pub transport: Transport,
-    /// Address.
-    pub addr: SocketAddr,
-}
-
-/// Why a destination could not be resolved.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ResolveError {
-    /// Not a SIP URI, or an unsupported transport.
-    #[error("cannot route to {0}")]
-    Unroutable(String),
-    /// DNS has no usable record.
-    #[error("no address for {0}")]
-    NotFound(String),
-}
+pub(crate) mod hop;
+pub use hop::*;
 
 /// Who an event runs for, as the router dispatched it: the tenant that owns what the
 /// event creates, and the plugin version running it. Opaque to routing, which only hands
@@ -59,11 +39,12 @@ pub trait Services: Send + Sync {
     /// INVITE it cancels), as Kamailio's `t_check_trans`.
     fn transaction_exists(&self, caller: Option<&Caller>, msg: &SipMessage) -> bool;
 
-    /// `t_suspend`: create (or find) the transaction of the request in `ctx` for its
-    /// caller, mark it suspended and return its (index, label). Nothing is sent from
-    /// here: the 100 Trying goes out when the route has returned.
-    fn suspend(&self, ctx: &RouteContext) -> Result<(u32, u32), TmError> {
-        let _ = ctx;
+    /// `t_suspend`: reserve the (index, label) of the transaction `caller`'s request
+    /// route is suspending, suspended from now on. The transaction itself is made under
+    /// it when the route has returned (and sends its 100 Trying then); a route that fails
+    /// gives the id up.
+    fn suspend(&self, caller: Option<&Caller>) -> Result<(u32, u32), TmError> {
+        let _ = caller;
         Err(TmError::Invalid("no transaction layer".into()))
     }
 
@@ -73,68 +54,6 @@ pub trait Services: Send + Sync {
     fn resume(&self, caller: Option<&Caller>, resume: Resume) -> Result<(), TmError> {
         let _ = (caller, resume);
         Err(TmError::NoTransaction)
-    }
-}
-
-/// What a SIP URI asks for before any DNS: host, explicit port, explicit transport.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UriTarget {
-    /// Host without brackets (`maddr` if present).
-    pub host: String,
-    /// Explicit port.
-    pub port: Option<u16>,
-    /// Explicit transport (`transport=` parameter, or TLS for `sips:`).
-    pub transport: Option<Transport>,
-    /// True for `sips:`.
-    pub secure: bool,
-}
-
-impl UriTarget {
-    /// Read the routing-relevant parts of a SIP URI.
-    pub fn of(uri: &str) -> Result<UriTarget, ResolveError> {
-        let b = uri.as_bytes();
-        let u = Uri::parse_standalone(b).map_err(|_| ResolveError::Unroutable(uri.to_string()))?;
-        if !u.scheme.is_sip() {
-            return Err(ResolveError::Unroutable(uri.to_string()));
-        }
-        let secure = u.scheme == Scheme::Sips;
-        let transport = match u.param(b, b"transport").flatten() {
-            Some(t) => Some(
-                Transport::from_token(t)
-                    .ok_or_else(|| ResolveError::Unroutable(uri.to_string()))?,
-            ),
-            None if secure => Some(Transport::Tls),
-            None => None,
-        };
-        let host = match u.param(b, b"maddr").flatten() {
-            Some(m) => m,
-            None => u.host(b),
-        };
-        let host = String::from_utf8_lossy(host)
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        Ok(UriTarget {
-            host,
-            port: u.port,
-            transport,
-            secure,
-        })
-    }
-
-    /// The next hop when the host is an IP literal (no DNS needed).
-    pub fn literal(&self) -> Option<NextHop> {
-        let ip = parse_host_ip(self.host.as_bytes())?;
-        let transport = self.transport.unwrap_or(Transport::Udp);
-        let port = self.port.unwrap_or(if transport == Transport::Tls {
-            5061
-        } else {
-            5060
-        });
-        Some(NextHop {
-            transport,
-            addr: SocketAddr::new(ip, port),
-        })
     }
 }
 
