@@ -289,7 +289,7 @@ impl<V, O> TxTable<V, O> {
         let (cell, resume) = {
             let mut slots = self.slots.lock().expect("not poisoned");
             let entry = slots.entries.get_mut(id.index as usize)?;
-            if !matches!(entry, Some(Entry::Reserved(r)) if r.label == id.label) {
+            if !matches!(entry.as_ref(), Some(Entry::Reserved(r)) if r.label == id.label) {
                 return None;
             }
             let Some(Entry::Reserved(reservation)) = entry.take() else {
@@ -321,7 +321,7 @@ impl<V, O> TxTable<V, O> {
         let released = {
             let mut slots = self.slots.lock().expect("not poisoned");
             match slots.entries.get_mut(id.index as usize) {
-                Some(entry) if matches!(entry, Some(Entry::Reserved(r)) if r.label == id.label) => {
+                Some(entry) if matches!(entry.as_ref(), Some(Entry::Reserved(r)) if r.label == id.label) => {
                     *entry = None;
                     slots.free.push(id.index);
                     true
@@ -379,7 +379,7 @@ impl<V, O> TxTable<V, O> {
         let removed = {
             let mut slots = self.slots.lock().expect("not poisoned");
             match slots.entries.get_mut(id.index as usize) {
-                Some(entry) if matches!(entry, Some(Entry::Live(s)) if s.label == id.label) => {
+                Some(entry) if matches!(entry.as_ref(), Some(Entry::Live(s)) if s.label == id.label) => {
                     let Some(Entry::Live(taken)) = entry.take() else {
                         unreachable!("matched as live")
                     };
