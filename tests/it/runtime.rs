@@ -291,7 +291,7 @@ fn named_routes_run_by_name() {
     };
     let mut out = worker.run(Route::Named("named"), ctx(msg("x")));
     assert_eq!(out.result, Ok(Verdict::Exit));
-    let sent = out.ctx.take_outbound();
+    let sent = out.event.take_outbound();
     let reply = SipMessage::parse(sent[0].data.clone()).unwrap();
     assert_eq!(hdr(&reply, "X-Named").as_deref(), Some("yes"));
     let out = worker.run(Route::Named("NOT_A_ROUTE"), ctx(msg("x")));
@@ -303,7 +303,7 @@ fn named_routes_run_by_name() {
     assert_eq!(out.result, Ok(Verdict::Exit));
     let out = worker.run(Route::Named("hdrops"), ctx(msg("x")));
     assert_eq!(out.result, Ok(Verdict::Exit));
-    let rendered = String::from_utf8(out.ctx.rendered()).unwrap();
+    let rendered = String::from_utf8(out.event.rendered()).unwrap();
     assert!(
         rendered.contains("\r\nX-C: 3\r\nVia: "),
         "insert puts X-C first: {rendered}"

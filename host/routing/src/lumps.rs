@@ -166,11 +166,7 @@ impl Lumps {
         text: &str,
         name: &str,
     ) -> Result<(), HdrError> {
-        let t = check_header_lines(text)?;
-        check_added(&mut self.added, &t)?;
-        let h = first_named(msg, name).ok_or_else(|| HdrError::NotFound(name.to_string()))?;
-        self.insert_at(h.line.end as usize, t);
-        Ok(())
+        self.insert_beside(msg, text, name, |line| line.end)
     }
 
     /// `hdr.insert`: before the first header.
@@ -192,10 +188,21 @@ impl Lumps {
         text: &str,
         name: &str,
     ) -> Result<(), HdrError> {
+        self.insert_beside(msg, text, name, |line| line.start)
+    }
+
+    /// Insert `text` at the position `at` picks in the line of the first header `name`.
+    fn insert_beside(
+        &mut self,
+        msg: &SipMessage,
+        text: &str,
+        name: &str,
+        at: fn(sipwasm_proto::Span) -> u32,
+    ) -> Result<(), HdrError> {
         let t = check_header_lines(text)?;
         check_added(&mut self.added, &t)?;
         let h = first_named(msg, name).ok_or_else(|| HdrError::NotFound(name.to_string()))?;
-        self.insert_at(h.line.start as usize, t);
+        self.insert_at(at(h.line) as usize, t);
         Ok(())
     }
 

@@ -110,7 +110,7 @@ fn main() {
         || {
             let mut out = worker.run(Route::Request, ctx(&local, &msg));
             assert!(out.result.is_ok());
-            black_box(out.ctx.take_outbound());
+            black_box(out.event.take_outbound());
         },
     );
 
@@ -118,7 +118,7 @@ fn main() {
         let mut inst = plugin.instantiate().unwrap();
         let mut out = inst.run(Route::Request, ctx(&local, &msg));
         assert!(out.result.is_ok());
-        black_box(out.ctx.take_outbound());
+        black_box(out.event.take_outbound());
     });
 
     let inst_only = per_op("instantiation alone", 5_000, || {

@@ -44,7 +44,7 @@ pub use cache::sha256_hex;
 pub use engine::{EngineConfig, PluginEngine};
 pub use error::{EventError, Report, RuntimeError};
 pub use plugin::instance::{
-    EventOutcome, MsrpOutcome, PluginInstance, PluginWorker, RawOutcome, Route, Verdict,
+    EventOutcome, MsrpOutcome, Outcome, PluginInstance, PluginWorker, RawOutcome, Route, Verdict,
 };
 pub use plugin::{ComponentReport, Plugin, PluginSettings};
 pub use stats::StatsSnapshot;

@@ -270,23 +270,23 @@ impl Router {
         let failed = outcome.result.is_err();
         if failed {
             // a crashed route's half-done transaction work is discarded
-            outcome.ctx.take_intents();
-            self.proxy.abandon(&mut outcome.ctx);
-            if method != Method::Ack && !outcome.ctx.final_replied() {
-                self.fallback_reply(&serving, &mut outcome.ctx);
+            outcome.event.take_intents();
+            self.proxy.abandon(&mut outcome.event);
+            if method != Method::Ack && !outcome.event.final_replied() {
+                self.fallback_reply(&serving, &mut outcome.event);
             }
         }
-        for out in outcome.ctx.take_outbound() {
+        for out in outcome.event.take_outbound() {
             self.send(out);
         }
-        for (conn, secs) in outcome.ctx.take_keep_flows() {
+        for (conn, secs) in outcome.event.take_keep_flows() {
             // a registration lives on this connection: it stays open as long (and a
             // little longer, for the re-registration to arrive on it)
             self.outlet
                 .keep_open(conn, secs.saturating_add(FLOW_GRACE_SECS));
         }
         self.proxy
-            .apply_request_intents(workers, &serving, outcome.ctx);
+            .apply_request_intents(workers, &serving, outcome.event);
         self.proxy.run_resumes(workers);
     }
 
@@ -402,7 +402,7 @@ impl Router {
             return;
         }
         let outcome = workers.run(&serving, Route::Reply, ctx);
-        let mut ctx = outcome.ctx;
+        let mut ctx = outcome.event;
         for out in ctx.take_outbound() {
             self.send(out);
         }

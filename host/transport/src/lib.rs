@@ -168,16 +168,9 @@ impl Outlet {
     /// Put `t` on its socket, or for streams on connection `conn` while it is open, else on
     /// a new connection to `dest` (unless its flags forbid one).
     fn put(&self, t: Transmit) -> Result<(), SendError> {
-        let Transmit {
-            transport,
-            dest,
-            local,
-            conn,
-            data,
-            flags,
-        } = t;
-        match transport {
+        match t.transport {
             Transport::Udp => {
+                let (dest, local) = (t.dest, t.local);
                 let sock = self
                     .udp
                     .get(&local)
@@ -188,16 +181,19 @@ impl Outlet {
                             .find(|(a, _)| a.is_ipv4() == dest.is_ipv4())
                             .map(|(_, s)| s)
                     })
-                    .ok_or(SendError::NoSocket { transport, local })?;
-                sock.send_to(&data, dest)
+                    .ok_or(SendError::NoSocket {
+                        transport: t.transport,
+                        local,
+                    })?;
+                sock.send_to(&t.data, dest)
                     .map(|_| ())
                     .map_err(|error| SendError::Io { dest, error })
             }
             Transport::Tcp | Transport::Tls => match &self.tcp {
-                Some(c) => c.send(transport, conn, local, dest, data, flags),
-                None => Err(SendError::Unsupported(transport)),
+                Some(c) => c.send(t),
+                None => Err(SendError::Unsupported(t.transport)),
             },
-            _ => Err(SendError::Unsupported(transport)),
+            other => Err(SendError::Unsupported(other)),
         }
     }
 }

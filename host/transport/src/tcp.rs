@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 use sipwasm_proto::Transport;
 use sipwasm_proto::framing::FrameError;
 use sipwasm_proto::msrp::{MsrpError, MsrpFrame};
-use sipwasm_proto::transport::StreamFlags;
+use sipwasm_proto::transport::{StreamFlags, Transmit};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -543,41 +543,48 @@ impl ConnectionTable {
     ///
     /// A message with [`StreamFlags::on_undelivered`] set that cannot be delivered, now or
     /// once the connect fails, goes to the undelivered hook as well.
-    pub fn send(
-        &self,
-        transport: Transport,
-        conn: Option<u64>,
-        local: SocketAddr,
-        dest: SocketAddr,
-        data: Bytes,
-        flags: StreamFlags,
-    ) -> Result<(), SendError> {
-        let kept = (flags.on_undelivered != 0).then(|| data.clone());
-        let sent = self.send_or_connect(transport, conn, local, dest, data, flags);
+    pub fn send(&self, t: Transmit) -> Result<(), SendError> {
+        let kept = (t.flags.on_undelivered != 0).then(|| t.data.clone());
+        let on_undelivered = t.flags.on_undelivered;
+        let sent = self.send_or_connect(t);
         if let (Err(_), Some(data)) = (&sent, kept) {
-            self.report_undelivered(flags.on_undelivered, data);
+            self.report_undelivered(on_undelivered, data);
         }
         sent
     }
 
-    fn send_or_connect(
+    /// Queue `data` on open connection `id` and close it after when `flags` say so; false
+    /// when the connection is gone meanwhile.
+    fn queue_then_close(
         &self,
-        transport: Transport,
-        conn: Option<u64>,
-        local: SocketAddr,
-        dest: SocketAddr,
-        data: Bytes,
+        id: u64,
+        data: &Bytes,
         flags: StreamFlags,
-    ) -> Result<(), SendError> {
+    ) -> Result<bool, SendError> {
+        if !self.queue(id, data.clone())? {
+            return Ok(false);
+        }
+        if flags.close_after {
+            self.close(id);
+        }
+        Ok(true)
+    }
+
+    fn send_or_connect(&self, t: Transmit) -> Result<(), SendError> {
+        let Transmit {
+            transport,
+            dest,
+            local,
+            conn,
+            data,
+            flags,
+        } = t;
         let existing = conn
             .filter(|id| self.is_open(*id))
             .or_else(|| self.find(transport, local, dest));
         if let Some(id) = existing
-            && self.queue(id, data.clone())?
+            && self.queue_then_close(id, &data, flags)?
         {
-            if flags.close_after {
-                self.close(id);
-            }
             return Ok(());
         }
         if flags.no_connect {
@@ -605,10 +612,7 @@ impl ConnectionTable {
             // a connect may have completed since the lookup above
             if let Some(id) = self.find(transport, local, dest) {
                 drop(pending);
-                if self.queue(id, data.clone())? {
-                    if flags.close_after {
-                        self.close(id);
-                    }
+                if self.queue_then_close(id, &data, flags)? {
                     return Ok(());
                 }
                 pending = self.inner.pending.lock().expect("not poisoned");
@@ -864,14 +868,14 @@ mod tests {
         assert_eq!(a.conn, b.conn);
         // reply on the same connection
         table
-            .send(
-                Transport::Tcp,
-                Some(a.conn),
-                a.local,
-                a.src,
-                Bytes::from_static(b"SIP/2.0 200 OK\r\n\r\n"),
-                Default::default(),
-            )
+            .send(Transmit {
+                transport: Transport::Tcp,
+                conn: Some(a.conn),
+                local: a.local,
+                dest: a.src,
+                data: Bytes::from_static(b"SIP/2.0 200 OK\r\n\r\n"),
+                flags: Default::default(),
+            })
             .unwrap();
         let mut got = [0u8; 18];
         c.read_exact(&mut got).await.unwrap();
@@ -934,14 +938,14 @@ mod tests {
             Some(FrameError::TooLarge { limit: 100 })
         );
         table
-            .send(
-                Transport::Tcp,
-                Some(junk.conn),
-                junk.local,
-                junk.src,
-                Bytes::from_static(b"X"),
-                Default::default(),
-            )
+            .send(Transmit {
+                transport: Transport::Tcp,
+                conn: Some(junk.conn),
+                local: junk.local,
+                dest: junk.src,
+                data: Bytes::from_static(b"X"),
+                flags: Default::default(),
+            })
             .unwrap();
         table.close(junk.conn);
         let mut buf = [0u8; 8];
@@ -963,14 +967,14 @@ mod tests {
         let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let dest = peer.local_addr().unwrap();
         table
-            .send(
-                Transport::Tcp,
-                None,
-                "127.0.0.1:0".parse().unwrap(),
+            .send(Transmit {
+                transport: Transport::Tcp,
+                conn: None,
+                local: "127.0.0.1:0".parse().unwrap(),
                 dest,
-                Bytes::from_static(b"hello"),
-                Default::default(),
-            )
+                data: Bytes::from_static(b"hello"),
+                flags: Default::default(),
+            })
             .unwrap();
         let (mut s, _) = peer.accept().await.unwrap();
         let mut got = [0u8; 5];
@@ -996,26 +1000,26 @@ mod tests {
         };
         for m in [&b"one"[..], b"two"] {
             table
-                .send(
-                    Transport::Tcp,
-                    None,
-                    addr,
-                    dead_addr,
-                    Bytes::from_static(m),
+                .send(Transmit {
+                    transport: Transport::Tcp,
+                    conn: None,
+                    local: addr,
+                    dest: dead_addr,
+                    data: Bytes::from_static(m),
                     flags,
-                )
+                })
                 .unwrap();
         }
         // untagged: not reported
         table
-            .send(
-                Transport::Tcp,
-                None,
-                addr,
-                dead_addr,
-                Bytes::from_static(b"quiet"),
-                StreamFlags::default(),
-            )
+            .send(Transmit {
+                transport: Transport::Tcp,
+                conn: None,
+                local: addr,
+                dest: dead_addr,
+                data: Bytes::from_static(b"quiet"),
+                flags: StreamFlags::default(),
+            })
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let got: Vec<_> = seen_rx.try_iter().collect();

@@ -61,32 +61,56 @@ pub enum Verdict {
     Drop,
 }
 
-/// The result of running one event.
+/// The result of running one event: its state, with what the plugin changed and wants
+/// sent (and resumed), and how the route ended.
 #[derive(Debug)]
-pub struct EventOutcome {
-    /// The event state, with what the plugin changed and wants sent.
-    pub ctx: RouteContext,
+pub struct Outcome<E> {
+    /// The event state.
+    pub event: E,
     /// How the route ended.
     pub result: Result<Verdict, EventError>,
 }
 
-/// The result of running a non-SIP event.
-#[derive(Debug)]
-pub struct RawOutcome {
-    /// The event state, with what the plugin wants sent and resumed.
-    pub event: RawEvent,
-    /// How the event route ended.
-    pub result: Result<Verdict, EventError>,
+/// The result of running a SIP route.
+pub type EventOutcome = Outcome<RouteContext>;
+/// The result of running `event_route[nosip:msg]`.
+pub type RawOutcome = Outcome<RawEvent>;
+/// The result of running `event_route[msrp:frame-in]`.
+pub type MsrpOutcome = Outcome<MsrpEvent>;
+
+impl<E> Outcome<E> {
+    fn broken(event: E) -> Self {
+        Outcome {
+            event,
+            result: Err(EventError::Instantiate("instance is broken".into())),
+        }
+    }
 }
 
-/// The result of running an MSRP frame event.
-#[derive(Debug)]
-pub struct MsrpOutcome {
-    /// The event state, with what the plugin wants sent.
-    pub event: MsrpEvent,
-    /// How the event route ended.
-    pub result: Result<Verdict, EventError>,
+/// One kind of [`Event`]: what goes into the plugin's store for a call and comes back.
+trait EventKind: Sized {
+    fn into_event(self) -> Event;
+    fn from_event(event: Event) -> Self;
 }
+
+macro_rules! event_kind {
+    ($ty:ty, $variant:ident) => {
+        impl EventKind for $ty {
+            fn into_event(self) -> Event {
+                Event::$variant(self)
+            }
+            fn from_event(event: Event) -> Self {
+                match event {
+                    Event::$variant(e) => e,
+                    _ => unreachable!("an event keeps its kind"),
+                }
+            }
+        }
+    };
+}
+event_kind!(RouteContext, Sip);
+event_kind!(RawEvent, Raw);
+event_kind!(MsrpEvent, Msrp);
 
 /// The exports of one instance.
 pub(crate) struct Exports {
@@ -165,24 +189,21 @@ impl PluginInstance {
     pub fn run(&mut self, route: Route<'_>, ctx: RouteContext) -> EventOutcome {
         let no_reply_route = &self.plugin.no_reply_route;
         if matches!(route, Route::Reply) && no_reply_route.load(Ordering::Relaxed) {
-            return EventOutcome {
-                ctx,
+            return Outcome {
+                event: ctx,
                 result: Ok(Verdict::Continue),
             };
         }
         let stats = self.plugin.counters();
         PluginStats::bump(&stats.events);
         if self.broken {
-            return EventOutcome {
-                ctx,
-                result: Err(EventError::Instantiate("instance is broken".into())),
-            };
+            return Outcome::broken(ctx);
         }
         let tm_guest = match (&route, &self.tm_routes) {
             (Route::Failure(n) | Route::Branch(n) | Route::OnReply(n), None) => {
                 PluginStats::bump(&stats.route_errors);
-                return EventOutcome {
-                    ctx,
+                return Outcome {
+                    event: ctx,
                     result: Err(EventError::UnknownRoute(format!(
                         "{n} (the plugin does not export sipwasm:router/tm-routes)"
                     ))),
@@ -192,7 +213,7 @@ impl PluginInstance {
         };
         let guest = self.routes.clone();
         let plugin = self.plugin.clone();
-        let (event, result) = self.call_with(Event::Sip(ctx), route.label(), |store| {
+        self.call_with(ctx, route.label(), |store| {
             match (route, tm_guest) {
                 (Route::Request, _) => guest.call_request_route(store),
                 (Route::Reply, _) => guest.call_reply_route(store).map(|r| match r {
@@ -209,74 +230,57 @@ impl PluginInstance {
                 (Route::OnReply(name), Some(t)) => t.call_onreply_route(store, name),
                 (_, None) => unreachable!("checked above"),
             }
-        });
-        let Event::Sip(ctx) = event else {
-            unreachable!("an event keeps its kind")
-        };
-        EventOutcome { ctx, result }
+        })
     }
 
     /// Run `event_route[nosip:msg]` for a non-SIP packet. A plugin that does not export
     /// `nosip-events` gets nothing: the packet is dropped (`Ok(Drop)`).
     pub fn run_nosip(&mut self, event: RawEvent) -> RawOutcome {
-        PluginStats::bump(&self.plugin.counters().events);
-        if self.broken {
-            return RawOutcome {
-                event,
-                result: Err(EventError::Instantiate("instance is broken".into())),
-            };
-        }
-        let Some(guest) = self.nosip_events.clone() else {
-            return RawOutcome {
-                event,
-                result: Ok(Verdict::Drop),
-            };
-        };
-        let (event, result) =
-            self.call_with(Event::Raw(event), "event_route[nosip:msg]", |store| {
-                guest.call_msg(store)
-            });
-        let Event::Raw(event) = event else {
-            unreachable!("an event keeps its kind")
-        };
-        RawOutcome { event, result }
+        let guest = self.nosip_events.clone();
+        self.run_event_route(event, guest, "event_route[nosip:msg]", |store, g| {
+            g.call_msg(store)
+        })
     }
 
     /// Run `event_route[msrp:frame-in]` for an MSRP frame. A plugin that does not export
     /// `msrp-events` gets nothing: the frame is dropped (`Ok(Drop)`).
     pub fn run_msrp(&mut self, event: MsrpEvent) -> MsrpOutcome {
+        let guest = self.msrp_events.clone();
+        self.run_event_route(event, guest, "event_route[msrp:frame-in]", |store, g| {
+            g.call_frame_in(store)
+        })
+    }
+
+    /// Run an `event_route` the plugin may not export (`guest` is then `None`).
+    fn run_event_route<E: EventKind, G>(
+        &mut self,
+        event: E,
+        guest: Option<G>,
+        label: &'static str,
+        call: impl FnOnce(&mut Store<HostState>, &G) -> GuestCall,
+    ) -> Outcome<E> {
         PluginStats::bump(&self.plugin.counters().events);
         if self.broken {
-            return MsrpOutcome {
-                event,
-                result: Err(EventError::Instantiate("instance is broken".into())),
-            };
+            return Outcome::broken(event);
         }
-        let Some(guest) = self.msrp_events.clone() else {
-            return MsrpOutcome {
+        let Some(guest) = guest else {
+            return Outcome {
                 event,
                 result: Ok(Verdict::Drop),
             };
         };
-        let (event, result) =
-            self.call_with(Event::Msrp(event), "event_route[msrp:frame-in]", |store| {
-                guest.call_frame_in(store)
-            });
-        let Event::Msrp(event) = event else {
-            unreachable!("an event keeps its kind")
-        };
-        MsrpOutcome { event, result }
+        self.call_with(event, label, |store| call(store, &guest))
     }
 
     /// [`Self::call`] with `event` in the store for the host calls; the event comes back
     /// with the result.
-    fn call_with(
+    fn call_with<E: EventKind>(
         &mut self,
-        event: Event,
+        event: E,
         label: &'static str,
         f: impl FnOnce(&mut Store<HostState>) -> GuestCall,
-    ) -> (Event, Result<Verdict, EventError>) {
-        self.store.data_mut().event = Some(event);
+    ) -> Outcome<E> {
+        self.store.data_mut().event = Some(event.into_event());
         let result = self.call(label, f);
         let event = self
             .store
@@ -284,7 +288,10 @@ impl PluginInstance {
             .event
             .take()
             .expect("the event stays in the store during the call");
-        (event, result)
+        Outcome {
+            event: E::from_event(event),
+            result,
+        }
     }
 
     /// Call into the guest within the CPU deadline and classify how it ended (the event is
@@ -504,35 +511,27 @@ impl PluginWorker {
 
     /// Run `route` for `ctx` on this worker's instance.
     pub fn run(&mut self, route: Route<'_>, ctx: RouteContext) -> EventOutcome {
-        let out = match self.instance() {
-            Ok(inst) => inst.run(route, ctx),
-            Err(e) => EventOutcome {
-                ctx,
-                result: Err(e),
-            },
-        };
-        self.after_event();
-        out
+        self.on_instance(ctx, |inst, ctx| inst.run(route, ctx))
     }
 
     /// Run `event_route[msrp:frame-in]` for `event` on this worker's instance.
     pub fn run_msrp(&mut self, event: MsrpEvent) -> MsrpOutcome {
-        let out = match self.instance() {
-            Ok(inst) => inst.run_msrp(event),
-            Err(e) => MsrpOutcome {
-                event,
-                result: Err(e),
-            },
-        };
-        self.after_event();
-        out
+        self.on_instance(event, PluginInstance::run_msrp)
     }
 
     /// Run `event_route[nosip:msg]` for `event` on this worker's instance.
     pub fn run_nosip(&mut self, event: RawEvent) -> RawOutcome {
+        self.on_instance(event, PluginInstance::run_nosip)
+    }
+
+    fn on_instance<E>(
+        &mut self,
+        event: E,
+        run: impl FnOnce(&mut PluginInstance, E) -> Outcome<E>,
+    ) -> Outcome<E> {
         let out = match self.instance() {
-            Ok(inst) => inst.run_nosip(event),
-            Err(e) => RawOutcome {
+            Ok(inst) => run(inst, event),
+            Err(e) => Outcome {
                 event,
                 result: Err(e),
             },

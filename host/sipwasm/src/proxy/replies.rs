@@ -186,10 +186,10 @@ impl Proxy {
                         String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
                     ctx.set_tx_info(Some(tx_info(id, &c, code, reason, Some(n), false)));
                     let mut outcome = workers.run(&c.user.serving, Route::OnReply(&route), ctx);
-                    out.extend(outcome.ctx.take_outbound());
-                    let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
-                    if !outcome.ctx.lumps().is_empty()
-                        && let Ok(changed) = SipMessage::parse(Bytes::from(outcome.ctx.rendered()))
+                    out.extend(outcome.event.take_outbound());
+                    let dropped = outcome.result == Ok(Verdict::Drop) || outcome.event.is_dropped();
+                    if !outcome.event.lumps().is_empty()
+                        && let Ok(changed) = SipMessage::parse(Bytes::from(outcome.event.rendered()))
                     {
                         msg = changed;
                     }

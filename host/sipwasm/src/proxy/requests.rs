@@ -293,7 +293,7 @@ impl Proxy {
         let serving = c.user.serving.clone();
         let outcome = workers.run(&serving, Route::Named(route), ctx);
         let failed = outcome.result.is_err();
-        let mut ctx = outcome.ctx;
+        let mut ctx = outcome.event;
         for (conn, secs) in ctx.take_keep_flows() {
             // a registration saved in the resumed route
             self.outlet

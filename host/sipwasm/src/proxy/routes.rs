@@ -70,8 +70,8 @@ impl Proxy {
             copy.set_main_branch(plan.branch.clone());
             copy.set_tx_info(Some(tx_info(id, cell, 0, String::new(), Some(n), false)));
             let outcome = workers.run(&cell.user.serving, Route::Branch(&route), copy);
-            let dropped = outcome.result == Ok(Verdict::Drop) || outcome.ctx.is_dropped();
-            let mut bctx = outcome.ctx;
+            let dropped = outcome.result == Ok(Verdict::Drop) || outcome.event.is_dropped();
+            let mut bctx = outcome.event;
             out.extend(bctx.take_outbound());
             if dropped {
                 continue;
@@ -282,7 +282,7 @@ impl Proxy {
         ctx.t_on_failure("");
         ctx.set_tx_info(Some(tx_info(id, cell, code, reason, branch, local)));
         let outcome = workers.run(&cell.user.serving, Route::Failure(route), ctx);
-        let mut ctx = outcome.ctx;
+        let mut ctx = outcome.event;
         // stateless output of the failure route (a forward ...) goes out as is
         out.extend(ctx.take_outbound());
         let intents = ctx.take_intents();
