@@ -1031,18 +1031,18 @@ mod tests {
             ]
         );
         // flag 1 with nothing open: refused at once, and reported
-        let err = table.send(
-            Transport::Tcp,
-            None,
-            addr,
-            dead_addr,
-            Bytes::from_static(b"three"),
-            StreamFlags {
+        let err = table.send(Transmit {
+            transport: Transport::Tcp,
+            conn: None,
+            local: addr,
+            dest: dead_addr,
+            data: Bytes::from_static(b"three"),
+            flags: StreamFlags {
                 no_connect: true,
                 on_undelivered: 9,
                 ..StreamFlags::default()
             },
-        );
+        });
         assert!(matches!(err, Err(SendError::NoConnection(_))));
         assert_eq!(
             seen_rx.try_recv().unwrap(),

@@ -189,7 +189,8 @@ impl Proxy {
                     out.extend(outcome.event.take_outbound());
                     let dropped = outcome.result == Ok(Verdict::Drop) || outcome.event.is_dropped();
                     if !outcome.event.lumps().is_empty()
-                        && let Ok(changed) = SipMessage::parse(Bytes::from(outcome.event.rendered()))
+                        && let Ok(changed) =
+                            SipMessage::parse(Bytes::from(outcome.event.rendered()))
                     {
                         msg = changed;
                     }

@@ -321,7 +321,8 @@ impl<V, O> TxTable<V, O> {
         let released = {
             let mut slots = self.slots.lock().expect("not poisoned");
             match slots.entries.get_mut(id.index as usize) {
-                Some(entry) if matches!(entry.as_ref(), Some(Entry::Reserved(r)) if r.label == id.label) => {
+                Some(entry) if matches!(entry.as_ref(), Some(Entry::Reserved(r)) if r.label == id.label) =>
+                {
                     *entry = None;
                     slots.free.push(id.index);
                     true
@@ -379,7 +380,8 @@ impl<V, O> TxTable<V, O> {
         let removed = {
             let mut slots = self.slots.lock().expect("not poisoned");
             match slots.entries.get_mut(id.index as usize) {
-                Some(entry) if matches!(entry.as_ref(), Some(Entry::Live(s)) if s.label == id.label) => {
+                Some(entry) if matches!(entry.as_ref(), Some(Entry::Live(s)) if s.label == id.label) =>
+                {
                     let Some(Entry::Live(taken)) = entry.take() else {
                         unreachable!("matched as live")
                     };
