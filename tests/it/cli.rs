@@ -482,3 +482,41 @@ domains = ["other.test"]
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn test_runs_cases_and_fails_on_a_difference() {
+    let _machine = machine_share();
+    let cases = root().join("example-plugins/cases/tutorial-501.toml");
+    let config = root().join("config/examples/tutorial-501.toml");
+    let run = |plugin_name: &str| {
+        Command::new(sipwasm_bin())
+            .arg("test")
+            .arg(plugin(plugin_name))
+            .arg(&cases)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let out = run("tutorial_501");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("3 cases: 3 passed, 0 failed"), "{stdout}");
+    // another plugin under the same cases: the differences, and exit status 1
+    let out = run("options_pong");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL 1 an INVITE gets 480"), "{stdout}");
+    assert!(
+        stdout.contains("reply: expected \"480 Temporarily Unavailable\""),
+        "{stdout}"
+    );
+    // without a plugin or configuration: an error, not a pass
+    let out = Command::new(sipwasm_bin())
+        .arg("test")
+        .arg(&cases)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give a plugin, or --config"));
+}

@@ -17,4 +17,5 @@ mod rfc3261_proxy;
 mod rfc3261_stateless;
 mod runtime;
 mod tenants;
+mod testkit;
 mod tls;

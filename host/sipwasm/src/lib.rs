@@ -16,6 +16,7 @@ use config::Config;
 
 pub mod control;
 pub mod tenants;
+pub mod testkit;
 pub mod watch;
 
 /// Server settings from a configuration.

@@ -70,6 +70,19 @@ enum Command {
         /// The .wasm component.
         plugin: PathBuf,
     },
+    /// Run a plugin over files of cases, without sockets: each case is a message in and
+    /// what should come of it (reply, relay targets, headers, log lines, tables). Exits 1
+    /// when a case fails.
+    Test {
+        /// `[PLUGIN.wasm] CASES.toml...`: the plugin (else the configuration's default
+        /// tenant's), then the files of cases.
+        #[arg(required = true, value_name = "PATHS")]
+        paths: Vec<PathBuf>,
+        /// The router configuration the plugin runs under (listeners, aliases, tables,
+        /// limits); without it, one UDP and one TCP listener on 127.0.0.1:5060.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Talk to a running router over its control socket (JSON-RPC).
     Ctl {
         /// The control socket (default: `[control] socket` of --config).
@@ -107,6 +120,11 @@ fn main() -> ExitCode {
             log_level,
         } => run(config, listen, log_format, log_level),
         Command::Check { plugin } => check(plugin),
+        Command::Test { paths, config } => match test(paths, config) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Command::Ctl {
             socket,
             config,
@@ -235,6 +253,19 @@ fn ctl(
         }
     }
     Ok(())
+}
+
+fn test(paths: Vec<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<bool> {
+    let (plugin, cases) = match paths.split_first() {
+        Some((first, rest)) if first.extension().is_some_and(|e| e == "wasm") => {
+            (Some(first.as_path()), rest)
+        }
+        _ => (None, paths.as_slice()),
+    };
+    if cases.is_empty() {
+        anyhow::bail!("no files of cases");
+    }
+    sipwasm::testkit::run_files(config.as_deref(), plugin, cases)
 }
 
 fn check(path: PathBuf) -> anyhow::Result<()> {

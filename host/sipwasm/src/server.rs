@@ -64,6 +64,56 @@ pub struct ServerSettings {
     pub advertise: Vec<(Transport, SocketAddr, sipwasm_transport::Advertise)>,
 }
 
+/// The router's identity as routes see it (listeners, aliases, tables, keys, trusted
+/// peers, advertised addresses), from `settings` and the addresses bound, over
+/// `services`.
+pub fn router_identity(
+    settings: &ServerSettings,
+    addrs: &[(Transport, SocketAddr)],
+    services: Arc<dyn sipwasm_routing::Services>,
+) -> LocalConfig {
+    let mut local_config = LocalConfig::new(
+        addrs
+            .iter()
+            .map(|(t, a)| sipwasm_routing::Listener {
+                transport: *t,
+                addr: *a,
+            })
+            .collect(),
+        settings.aliases.clone(),
+        settings.server_header.clone(),
+    )
+    .with_htables(&settings.htables)
+    .with_services(services)
+    .with_secret_opt(settings.secret.as_deref())
+    .with_path_from(settings.path_from.clone())
+    .with_trusted_peers(settings.trusted_peers.clone())
+    .with_msrp_sipmsg(settings.msrp_sipmsg);
+    for (t, a) in addrs {
+        let advertised = settings.advertise.iter().find(|(at, aa, _)| {
+            at == t && aa.ip() == a.ip() && (aa.port() == a.port() || aa.port() == 0)
+        });
+        match advertised {
+            Some((_, _, adv)) => {
+                local_config = local_config.with_advertised(
+                    sipwasm_routing::Listener {
+                        transport: *t,
+                        addr: *a,
+                    },
+                    adv.sent_by(a.port()),
+                );
+            }
+            None if a.ip().is_unspecified() => tracing::warn!(
+                "listener {t}:{a} has no advertise address: Via and Record-Route would \
+                 carry {}; add `advertise HOST[:PORT]` to it",
+                a.ip()
+            ),
+            None => {}
+        }
+    }
+    local_config
+}
+
 /// Counters of the router core.
 #[derive(Debug, Default)]
 pub struct RouterStats {
@@ -487,45 +537,11 @@ impl Server {
         let runtime = tokio::runtime::Handle::current();
         let resolver = Arc::new(Resolver::new(&settings.dns, runtime.clone()));
         let table = Arc::new(crate::proxy::Transactions::default());
-        let mut local_config = LocalConfig::new(
-            addrs
-                .iter()
-                .map(|(t, a)| sipwasm_routing::Listener {
-                    transport: *t,
-                    addr: *a,
-                })
-                .collect(),
-            settings.aliases.clone(),
-            settings.server_header.clone(),
-        )
-        .with_htables(&settings.htables)
-        .with_services(crate::proxy::services(resolver.clone(), &table))
-        .with_secret_opt(settings.secret.as_deref())
-        .with_path_from(settings.path_from.clone())
-        .with_trusted_peers(settings.trusted_peers.clone())
-        .with_msrp_sipmsg(settings.msrp_sipmsg);
-        for (t, a) in &addrs {
-            let advertised = settings.advertise.iter().find(|(at, aa, _)| {
-                at == t && aa.ip() == a.ip() && (aa.port() == a.port() || aa.port() == 0)
-            });
-            match advertised {
-                Some((_, _, adv)) => {
-                    local_config = local_config.with_advertised(
-                        sipwasm_routing::Listener {
-                            transport: *t,
-                            addr: *a,
-                        },
-                        adv.sent_by(a.port()),
-                    );
-                }
-                None if a.ip().is_unspecified() => tracing::warn!(
-                    "listener {t}:{a} has no advertise address: Via and Record-Route would \
-                     carry {}; add `advertise HOST[:PORT]` to it",
-                    a.ip()
-                ),
-                None => {}
-            }
-        }
+        let local_config = router_identity(
+            &settings,
+            &addrs,
+            crate::proxy::services(resolver.clone(), &table),
+        );
         let local = Arc::new(local_config);
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
