@@ -23,6 +23,8 @@ fn the_examples_pass_their_cases() {
         ("tutorial-501", "tutorial_501"),
         ("kemi-proxy", "kemi_proxy"),
         ("registrar-proxy", "registrar_proxy"),
+        ("nosip-log", "nosip_log"),
+        ("msrp-relay", "msrp_relay"),
     ] {
         let cases = example_cases(example);
         let report = run(example, plugin_name, &cases);

@@ -304,6 +304,23 @@ pub struct ReplyBuilder<'r> {
     pub force_rport: bool,
 }
 
+impl<'r> ReplyBuilder<'r> {
+    /// A reply `code reason` to a request from `src`, with To tag `to_tag`: no extra
+    /// header lines, no `Server` header, no body, `rport` only when the request asked.
+    pub fn new(code: u16, reason: &'r str, to_tag: Option<&'r str>, src: SocketAddr) -> Self {
+        ReplyBuilder {
+            code,
+            reason,
+            to_tag,
+            src,
+            extra_headers: &[],
+            server: None,
+            body: None,
+            force_rport: false,
+        }
+    }
+}
+
 impl ReplyBuilder<'_> {
     /// Print the response to `info`'s request.
     pub fn build(&self, info: &ReplyInfo<'_>) -> Vec<u8> {
@@ -485,17 +502,7 @@ Content-Length: 0\r\n\r\n";
         let bad = REQ.replace("CSeq: 7 OPTIONS", "CSeq: 7 INVITE");
         let info = ReplyInfo::salvage(bad.as_bytes()).unwrap();
         let src: SocketAddr = "10.0.0.1:5070".parse().unwrap();
-        let out = ReplyBuilder {
-            code: 400,
-            reason: "Bad Request",
-            to_tag: Some("t"),
-            src,
-            extra_headers: &[],
-            server: None,
-            body: None,
-            force_rport: false,
-        }
-        .build(&info);
+        let out = ReplyBuilder::new(400, "Bad Request", Some("t"), src).build(&info);
         let r = SipMessage::parse(Bytes::from(out)).unwrap();
         assert_eq!(r.status(), Some(400));
         assert_eq!(r.cseq().number, 7);
@@ -522,16 +529,12 @@ From: <sip:a@b>;tag=1\r\n\
 To: <sip:a@b>\r\n\
 Subject: one\r\n two\r\n\r\n";
         let info = ReplyInfo::salvage(bad.as_bytes()).unwrap();
-        let out = ReplyBuilder {
-            code: 400,
-            reason: "Bad Request",
-            to_tag: Some("t"),
-            src: "10.0.0.1:5070".parse().unwrap(),
-            extra_headers: &[],
-            server: None,
-            body: None,
-            force_rport: false,
-        }
+        let out = ReplyBuilder::new(
+            400,
+            "Bad Request",
+            Some("t"),
+            "10.0.0.1:5070".parse().unwrap(),
+        )
         .build(&info);
         let text = String::from_utf8(out).unwrap();
         // (no Call-ID: the one with a bare CR is not echoed)

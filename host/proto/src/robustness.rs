@@ -118,17 +118,8 @@ fn check_one(raw: &[u8]) {
                 let _ = (v.branch(b), v.host(b), v.transport(b));
             }
             if msg.is_request() {
-                let reply = ReplyBuilder {
-                    code: 404,
-                    reason: "Not Found",
-                    to_tag: Some("t"),
-                    src,
-                    extra_headers: &[],
-                    server: None,
-                    body: None,
-                    force_rport: false,
-                }
-                .build(&ReplyInfo::from_request(&msg));
+                let reply = ReplyBuilder::new(404, "Not Found", Some("t"), src)
+                    .build(&ReplyInfo::from_request(&msg));
                 let again = SipMessage::parse(Bytes::from(reply));
                 let again = again.unwrap_or_else(|e| {
                     panic!(
@@ -143,17 +134,7 @@ fn check_one(raw: &[u8]) {
         }
         Err(_) => {
             if let Some(info) = ReplyInfo::salvage(raw) {
-                let _ = ReplyBuilder {
-                    code: 400,
-                    reason: "Bad Request",
-                    to_tag: Some("t"),
-                    src,
-                    extra_headers: &[],
-                    server: None,
-                    body: None,
-                    force_rport: false,
-                }
-                .build(&info);
+                let _ = ReplyBuilder::new(400, "Bad Request", Some("t"), src).build(&info);
             }
         }
     }

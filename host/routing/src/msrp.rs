@@ -634,15 +634,8 @@ mod tests {
     use super::*;
     use sipwasm_proto::Transport;
 
-    const SEND: &[u8] = b"MSRP a786hjs2 SEND\r\n\
-To-Path: msrp://relay.example.com:2855/sk3;tcp msrp://bob.example.com:8888/9di4;tcp\r\n\
-From-Path: msrp://alice.example.com:7777/iau39;tcp\r\n\
-Message-ID: 87652\r\n\
-Byte-Range: 1-25/25\r\n\
-Content-Type: text/plain\r\n\
-\r\n\
-Hey Bob, are you there?\r\n\
--------a786hjs2$\r\n";
+    /// The SEND of RFC 4975 §7.1.
+    const SEND: &[u8] = include_bytes!("../../proto/tests-data/msrp/rfc4975-send.msrp");
 
     fn event(data: &[u8]) -> MsrpEvent {
         MsrpEvent::new(

@@ -112,7 +112,7 @@ impl RouteContext {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy_tests::{UDP, cfg, ctx_from, forwarded, hop};
+    use crate::proxy_tests::{UDP, cfg, ctx_from, forwarded_udp};
     use crate::rr::{Routed, RrError};
     use bytes::Bytes;
     use sipwasm_proto::SipMessage;
@@ -160,13 +160,7 @@ Content-Length: 0\r\n\r\n"
     fn edge_path(add: impl Fn(&mut RouteContext)) -> String {
         let mut c = ctx_from(REGISTER);
         add(&mut c);
-        let out = forwarded(
-            &c,
-            "sip:example.com",
-            hop("10.9.9.9:5060", Transport::Udp),
-            UDP,
-            Transport::Udp,
-        );
+        let out = forwarded_udp(&c, "sip:example.com", "10.9.9.9:5060");
         String::from_utf8_lossy(out.header(b"Path").expect("a Path header")).into_owned()
     }
 
@@ -180,13 +174,7 @@ Content-Length: 0\r\n\r\n"
         let mut c = from_registrar(&path);
         assert_eq!(c.loose_route(), Ok(Routed::Flow));
         assert_eq!(c.dst_uri(), Some("sip:192.0.2.1:40000;transport=udp"));
-        let out = forwarded(
-            &c,
-            "sip:alice@192.168.1.5:5060;ob",
-            hop("192.0.2.1:40000", Transport::Udp),
-            UDP,
-            Transport::Udp,
-        );
+        let out = forwarded_udp(&c, "sip:alice@192.168.1.5:5060;ob", "192.0.2.1:40000");
         assert!(out.header(b"Route").is_none(), "our Path entry is consumed");
         // a Path we did not write steers nothing
         let forged = path
@@ -201,13 +189,7 @@ Content-Length: 0\r\n\r\n"
         let plain = REGISTER.replace(";ob>;reg-id=1;+sip.instance=\"<urn:uuid:1>\"", ">");
         let mut c = ctx_from(&plain);
         c.add_path(None, true).unwrap();
-        let out = forwarded(
-            &c,
-            "sip:example.com",
-            hop("10.9.9.9:5060", Transport::Udp),
-            UDP,
-            Transport::Udp,
-        );
+        let out = forwarded_udp(&c, "sip:example.com", "10.9.9.9:5060");
         let path = String::from_utf8_lossy(out.header(b"Path").unwrap()).into_owned();
         assert!(
             path.starts_with(

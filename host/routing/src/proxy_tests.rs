@@ -87,6 +87,11 @@ pub(crate) fn hop(s: &str, t: Transport) -> NextHop {
     }
 }
 
+/// [`forwarded`] over UDP from [`UDP`] to `to`.
+pub(crate) fn forwarded_udp(c: &RouteContext, ruri: &str, to: &str) -> SipMessage {
+    forwarded(c, ruri, hop(to, Transport::Udp), UDP, Transport::Udp)
+}
+
 pub(crate) fn forwarded(
     c: &RouteContext,
     ruri: &str,

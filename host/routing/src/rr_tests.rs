@@ -6,7 +6,7 @@ use crate::context::RouteContext;
 
 use crate::env::Source;
 use crate::maxfwd::MaxFwd;
-use crate::proxy_tests::{TCP, UDP, cfg, ctx_at, ctx_from, forwarded, hop, invite};
+use crate::proxy_tests::{TCP, UDP, cfg, ctx_at, ctx_from, forwarded, forwarded_udp, hop, invite};
 use crate::rr::{Flow, Routed, RrError};
 use crate::tm::TmError;
 use bytes::Bytes;
@@ -17,13 +17,7 @@ fn the_forwarded_request_follows_16_6() {
     let mut c = ctx_from(&invite(""));
     c.hdr_append("X-Added: 1").unwrap();
     c.record_route("").unwrap();
-    let out = forwarded(
-        &c,
-        "sip:bob@10.0.0.9:5080",
-        hop("10.0.0.9:5080", Transport::Udp),
-        UDP,
-        Transport::Udp,
-    );
+    let out = forwarded_udp(&c, "sip:bob@10.0.0.9:5080", "10.0.0.9:5080");
     let b = out.as_bytes();
     assert_eq!(
         out.request_uri().unwrap().as_bytes(b),
@@ -59,13 +53,7 @@ fn a_uri_s_headers_never_go_into_the_request_uri() {
         ("sip:b?ob@10.0.0.9;lr?h=1", "sip:b?ob@10.0.0.9;lr"),
         ("sip:b?ob@10.0.0.9", "sip:b?ob@10.0.0.9"),
     ] {
-        let out = forwarded(
-            &c,
-            target,
-            hop("10.0.0.9:5080", Transport::Udp),
-            UDP,
-            Transport::Udp,
-        );
+        let out = forwarded_udp(&c, target, "10.0.0.9:5080");
         assert_eq!(
             out.request_uri().unwrap().as_bytes(out.as_bytes()),
             ruri.as_bytes()
@@ -105,13 +93,7 @@ fn force_rport_and_advertised_address() {
     c.set_advertised_address("203.0.113.7").unwrap();
     c.set_advertised_port(5999);
     c.record_route("").unwrap();
-    let out = forwarded(
-        &c,
-        "sip:bob@10.0.0.9",
-        hop("10.0.0.9:5060", Transport::Udp),
-        UDP,
-        Transport::Udp,
-    );
+    let out = forwarded_udp(&c, "sip:bob@10.0.0.9", "10.0.0.9:5060");
     let b = out.as_bytes();
     assert_eq!(out.top_via().host(b), b"203.0.113.7");
     assert_eq!(out.top_via().port, Some(5999));
@@ -140,13 +122,7 @@ fn force_rport_and_advertised_address() {
 fn max_forwards() {
     let mut c = ctx_from(&invite(""));
     assert_eq!(c.process_maxfwd(10), Ok(MaxFwd::Decremented));
-    let out = forwarded(
-        &c,
-        "sip:bob@10.0.0.9",
-        hop("10.0.0.9:5060", Transport::Udp),
-        UDP,
-        Transport::Udp,
-    );
+    let out = forwarded_udp(&c, "sip:bob@10.0.0.9", "10.0.0.9:5060");
     assert_eq!(
         out.max_forwards(),
         Some(9),
@@ -154,13 +130,7 @@ fn max_forwards() {
     );
     let mut c = ctx_from(&invite("").replace("Max-Forwards: 70\r\n", ""));
     assert_eq!(c.process_maxfwd(10), Ok(MaxFwd::Added));
-    let out = forwarded(
-        &c,
-        "sip:bob@10.0.0.9",
-        hop("10.0.0.9:5060", Transport::Udp),
-        UDP,
-        Transport::Udp,
-    );
+    let out = forwarded_udp(&c, "sip:bob@10.0.0.9", "10.0.0.9:5060");
     assert_eq!(out.max_forwards(), Some(10));
     let mut c = ctx_from(&invite("").replace("Max-Forwards: 70", "Max-Forwards: 0"));
     assert_eq!(c.process_maxfwd(10), Ok(MaxFwd::Exhausted));
@@ -307,13 +277,7 @@ fn loose_routing_follows_our_signed_record_route() {
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
     assert_eq!(c.dst_uri(), Some("sip:p2.example.com;lr"));
     assert_eq!(c.dialog_side(), Some(true), "the caller sent it");
-    let out = forwarded(
-        &c,
-        bob,
-        hop("10.0.0.9:5060", Transport::Udp),
-        UDP,
-        Transport::Udp,
-    );
+    let out = forwarded_udp(&c, bob, "10.0.0.9:5060");
     let routes: Vec<&[u8]> = out.headers_named(b"Route").collect();
     assert_eq!(
         routes,
@@ -339,13 +303,7 @@ fn loose_routing_follows_our_signed_record_route() {
         bob,
     ));
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
-    let out = forwarded(
-        &c,
-        bob,
-        hop("10.0.0.9:5060", Transport::Udp),
-        UDP,
-        Transport::Udp,
-    );
+    let out = forwarded_udp(&c, bob, "10.0.0.9:5060");
     assert_eq!(out.routes().len(), 0);
     assert!(out.header(b"Route").is_none());
     // the two entries in two header lines
@@ -673,13 +631,7 @@ fn initial_requests_and_preloaded_routes() {
         Some("sip:bob@proxy.example.com")
     );
     assert_eq!(c.dst_uri(), None);
-    let out = forwarded(
-        &c,
-        "sip:bob@10.0.0.9",
-        hop("10.0.0.9:5060", Transport::Udp),
-        UDP,
-        Transport::Udp,
-    );
+    let out = forwarded_udp(&c, "sip:bob@10.0.0.9", "10.0.0.9:5060");
     assert!(out.header(b"Route").is_none());
     // an initial request with a foreign preloaded route follows it (RFC 3261): a route
     // checks who sends it first (the examples drop Route headers of initial requests)
@@ -717,13 +669,7 @@ fn strict_router_before_us() {
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
     assert_eq!(c.current_ruri().as_deref(), Some(bob));
     assert_eq!(c.dst_uri(), Some("sip:p2.example.com;lr"));
-    let out = forwarded(
-        &c,
-        bob,
-        hop("10.0.0.9:5060", Transport::Udp),
-        UDP,
-        Transport::Udp,
-    );
+    let out = forwarded_udp(&c, bob, "10.0.0.9:5060");
     let routes: Vec<&[u8]> = out.headers_named(b"Route").collect();
     assert_eq!(routes, [&b"<sip:p2.example.com;lr>"[..]]);
     // a strict next hop gets the request as its Request-URI, ours goes last into the
@@ -744,13 +690,7 @@ fn strict_router_before_us() {
     ));
     assert_eq!(c.loose_route(), Ok(Routed::RouteSet));
     assert_eq!(c.current_ruri().as_deref(), Some("sip:strict.example.com"));
-    let out = forwarded(
-        &c,
-        "sip:strict.example.com",
-        hop("10.0.0.9:5060", Transport::Udp),
-        UDP,
-        Transport::Udp,
-    );
+    let out = forwarded_udp(&c, "sip:strict.example.com", "10.0.0.9:5060");
     let routes: Vec<&[u8]> = out.headers_named(b"Route").collect();
     assert_eq!(routes, [format!("<{bob}>").as_bytes()]);
 }

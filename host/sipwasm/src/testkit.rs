@@ -37,9 +37,12 @@ use crate::tenants::{Tenants, Workers};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use serde::Deserialize;
+use sipwasm_proto::msrp::MsrpFrame;
 use sipwasm_proto::{SipMessage, Transport};
 use sipwasm_routing::htable::HtValue;
-use sipwasm_routing::{RouteContext, Source, StaticServices, TmIntent};
+use sipwasm_routing::{
+    LocalConfig, MsrpEvent, NosipFilter, RawEvent, RouteContext, Source, StaticServices, TmIntent,
+};
 use sipwasm_runtime::{Route, Verdict};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -64,8 +67,16 @@ pub struct Case {
     pub name: String,
     /// The SIP message as text. Lines may end in `\n` alone (made `\r\n`), the blank line
     /// before the body may be left out when there is none, and a missing Content-Length
-    /// is added.
-    pub message: String,
+    /// is added. A case has this, `msrp` or `datagram`.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// An MSRP frame as text (`event_route[msrp:frame-in]`), lines as in `message`; it
+    /// arrives over TCP unless `source` says TLS.
+    #[serde(default)]
+    pub msrp: Option<String>,
+    /// A packet that is not SIP (`event_route[nosip:msg]`), as it is.
+    #[serde(default)]
+    pub datagram: Option<String>,
     /// Where it comes from: `PROTO:IP:PORT` (default `udp:192.0.2.10:5060`).
     #[serde(default = "default_source")]
     pub source: String,
@@ -122,7 +133,8 @@ impl std::fmt::Display for TableValue {
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// How the route ended: `continue` (it ran to its end), `exit`, `drop`, or `error` (it
-    /// trapped, ran out of time or memory, or returned an error).
+    /// trapped, ran out of time or memory, or returned an error); `ignored` for a datagram
+    /// `[nosip]` keeps from the plugin.
     pub verdict: Option<String>,
     /// The reply sent, statelessly or with `t_reply`: `"404 Not Found"`, or the code alone.
     pub reply: Option<String>,
@@ -134,6 +146,12 @@ pub struct Expect {
     pub relay: Option<Vec<String>>,
     /// Where those go: `PROTO:IP:PORT` each, in the same order.
     pub relay_to: Option<Vec<String>>,
+    /// The first line of every message the event sends (SIP replies and forwarded
+    /// requests, MSRP frames, answers to a datagram), in order; `t_relay`'s branches are
+    /// not sent by the event (see `relay`).
+    pub sent: Option<Vec<String>>,
+    /// Where those go: `PROTO:IP:PORT` each, in the same order.
+    pub sent_to: Option<Vec<String>>,
     /// Header lines of what goes out (the reply when there is one, else the request as the
     /// route left it): each `Name: value` must be one of its lines (the name in any case);
     /// a `Name` alone only has to be there, with any value.
@@ -157,13 +175,24 @@ pub struct Expect {
 #[derive(Debug, Default)]
 struct Seen {
     verdict: String,
-    /// Replies: status line, and the message when it was built (a stateless reply).
-    replies: Vec<(String, Option<SipMessage>)>,
-    /// Relayed or forwarded: Request-URI and where it goes.
+    /// Replies: status line (code and reason), and the message when the event built it
+    /// (a stateless SIP reply, an MSRP response).
+    replies: Vec<(String, Option<Sent>)>,
+    /// Relayed or forwarded: Request-URI (an MSRP request: its first line) and where it
+    /// goes.
     relays: Vec<(String, String)>,
+    /// Everything the event sends: first line and where it goes.
+    sent: Vec<(String, String)>,
     /// The request as the route left it.
     request: Option<SipMessage>,
     logs: Vec<String>,
+}
+
+/// A message the event built and sent.
+#[derive(Debug)]
+enum Sent {
+    Sip(SipMessage),
+    Msrp(MsrpFrame),
 }
 
 /// The result of a file of cases.
@@ -189,6 +218,8 @@ pub struct Bench {
     tenants: Arc<Tenants>,
     workers: Workers,
     listeners: Vec<(Transport, SocketAddr)>,
+    /// `[nosip]`: which packets reach `event_route[nosip:msg]`.
+    nosip: NosipFilter,
 }
 
 impl Bench {
@@ -218,6 +249,7 @@ impl Bench {
             tenants,
             workers,
             listeners,
+            nosip: settings.nosip,
         })
     }
 
@@ -261,76 +293,124 @@ impl Bench {
     }
 
     fn run_case(&mut self, case: &Case) -> anyhow::Result<Seen> {
-        let msg = SipMessage::parse(Bytes::from(sip_text(&case.message)))
-            .context("the case's message does not parse")?;
         let source = self.source(case)?;
-        let serving = self.tenants.for_message(&msg, &source);
-        let local = serving.tenant.local();
         let now = unix_now();
-        for (table, entries) in &case.htable {
-            for (key, value) in entries {
-                let value = match value {
-                    TableValue::Int(i) => HtValue::Int(*i),
-                    TableValue::Str(s) => HtValue::Str(s.clone()),
-                };
-                local
-                    .htables
-                    .set(table, key, value, now)
-                    .with_context(|| format!("setting {table}=>{key}"))?;
-            }
-        }
-        let route = match (&case.route, msg.is_request()) {
-            (Some(name), _) => Route::Named(name),
-            (None, true) => Route::Request,
-            (None, false) => Route::Reply,
-        };
-        let ctx = RouteContext::new(local.clone(), msg, source, now);
         let logs = Arc::new(Mutex::new(Vec::new()));
-        let outcome = tracing::subscriber::with_default(plugin_log_capture(logs.clone()), || {
-            self.workers.run(&serving, route, ctx)
-        });
-        let mut ctx = outcome.event;
-        let mut seen = Seen {
-            verdict: match &outcome.result {
-                Ok(Verdict::Continue) => "continue".into(),
-                Ok(Verdict::Exit) => "exit".into(),
-                Ok(Verdict::Drop) => "drop".into(),
-                Err(e) => format!("error ({e})"),
-            },
-            logs: std::mem::take(&mut *logs.lock().expect("not poisoned")),
-            ..Seen::default()
-        };
-        for t in ctx.take_outbound() {
-            let Ok(out) = SipMessage::parse(t.data.clone()) else {
-                continue;
-            };
-            if out.is_request() {
-                seen.relays.push((
-                    request_uri(&out),
-                    format!("{}:{}", t.transport.as_str(), t.dest),
-                ));
-            } else {
-                seen.replies.push((status_line(&out), Some(out)));
-            }
-        }
-        for intent in ctx.take_intents() {
-            match intent {
-                TmIntent::Reply { code, reason } => {
-                    seen.replies.push((format!("{code} {reason}"), None));
-                }
-                TmIntent::Relay(plans) => {
-                    for plan in plans {
-                        let hop = plan.hop();
-                        seen.relays.push((
-                            plan.branch.uri.clone(),
-                            format!("{}:{}", hop.transport.as_str(), hop.addr),
-                        ));
+        let capture = || plugin_log_capture(logs.clone());
+        let mut seen = Seen::default();
+        let (result, outbound) = match (&case.message, &case.msrp, &case.datagram) {
+            (Some(text), None, None) => {
+                let msg = SipMessage::parse(Bytes::from(sip_text(text)))
+                    .context("the case's message does not parse")?;
+                let serving = self.tenants.for_message(&msg, &source);
+                let local = serving.tenant.local().clone();
+                preset_tables(&local, &case.htable, now)?;
+                let route = match (&case.route, msg.is_request()) {
+                    (Some(name), _) => Route::Named(name),
+                    (None, true) => Route::Request,
+                    (None, false) => Route::Reply,
+                };
+                let ctx = RouteContext::new(local, msg, source, now);
+                let outcome = tracing::subscriber::with_default(capture(), || {
+                    self.workers.run(&serving, route, ctx)
+                });
+                let mut ctx = outcome.event;
+                let outbound = ctx.take_outbound();
+                for intent in ctx.take_intents() {
+                    match intent {
+                        TmIntent::Reply { code, reason } => {
+                            seen.replies.push((format!("{code} {reason}"), None));
+                        }
+                        TmIntent::Relay(plans) => {
+                            for plan in plans {
+                                let hop = plan.hop();
+                                seen.relays.push((
+                                    plan.branch.uri.clone(),
+                                    format!("{}:{}", hop.transport.as_str(), hop.addr),
+                                ));
+                            }
+                        }
+                        TmIntent::NewTran | TmIntent::CancelInvite | TmIntent::Suspend => {}
                     }
                 }
-                TmIntent::NewTran | TmIntent::CancelInvite | TmIntent::Suspend => {}
+                seen.request = SipMessage::parse(Bytes::from(ctx.rendered())).ok();
+                (outcome.result, outbound)
+            }
+            (None, Some(text), None) => {
+                let frame = MsrpFrame::parse(&sip_lines(text))
+                    .context("the case's MSRP frame does not parse")?;
+                let serving = self.tenants.for_source(&source);
+                if !serving.tenant.events().msrp || !serving.plugin().has_msrp_events() {
+                    bail!("the tenant takes no MSRP frames (events, or no msrp-events export)");
+                }
+                let local = serving.tenant.local().clone();
+                preset_tables(&local, &case.htable, now)?;
+                let event = MsrpEvent::new(local, frame, source, now);
+                let mut outcome = tracing::subscriber::with_default(capture(), || {
+                    self.workers.run_msrp(&serving, event)
+                });
+                (outcome.result, outcome.event.take_outbound())
+            }
+            (None, None, Some(data)) => {
+                if let Err(why) = self.nosip.check(data.as_bytes()) {
+                    // as the router: the plugin never sees it
+                    seen.verdict = format!("ignored ({why:?})");
+                    return Ok(seen);
+                }
+                let serving = self.tenants.for_source(&source);
+                if !serving.tenant.events().nosip || !serving.plugin().has_nosip_events() {
+                    bail!(
+                        "the tenant takes no non-SIP packets (events, or no nosip-events export)"
+                    );
+                }
+                let local = serving.tenant.local().clone();
+                preset_tables(&local, &case.htable, now)?;
+                let event = RawEvent::new(local, Bytes::from(data.clone()), source, now);
+                let mut outcome = tracing::subscriber::with_default(capture(), || {
+                    self.workers.run_nosip(&serving, event)
+                });
+                (outcome.result, outcome.event.take_outbound())
+            }
+            _ => bail!("a case has one of message, msrp or datagram"),
+        };
+        seen.verdict = match &result {
+            Ok(Verdict::Continue) => "continue".into(),
+            Ok(Verdict::Exit) => "exit".into(),
+            Ok(Verdict::Drop) => "drop".into(),
+            Err(e) => format!("error ({e})"),
+        };
+        seen.logs = std::mem::take(&mut *logs.lock().expect("not poisoned"));
+        // what the event sends itself: stateless replies and forwards, MSRP frames,
+        // answers to a datagram (before the transaction's, which come later)
+        let mut replies = Vec::new();
+        for t in outbound {
+            let to = format!("{}:{}", t.transport.as_str(), t.dest);
+            let first = t.data.split(|b| *b == b'\n').next().unwrap_or_default();
+            let first = String::from_utf8_lossy(first).trim_end().to_string();
+            seen.sent.push((first.clone(), to.clone()));
+            if let Ok(out) = SipMessage::parse(t.data.clone()) {
+                if out.is_request() {
+                    seen.relays.push((request_uri(&out), to));
+                } else {
+                    replies.push((status_line(&out), Some(Sent::Sip(out))));
+                }
+            } else if let Ok(frame) = MsrpFrame::parse(&t.data) {
+                match frame.status() {
+                    Some(code) => replies.push((
+                        format!(
+                            "{code} {}",
+                            String::from_utf8_lossy(frame.comment().unwrap_or_default())
+                        )
+                        .trim_end()
+                        .to_string(),
+                        Some(Sent::Msrp(frame)),
+                    )),
+                    None => seen.relays.push((first, to)),
+                }
             }
         }
-        seen.request = SipMessage::parse(Bytes::from(ctx.rendered())).ok();
+        replies.append(&mut seen.replies);
+        seen.replies = replies;
         Ok(seen)
     }
 
@@ -353,6 +433,37 @@ impl Bench {
             conn: transport.is_stream().then_some(1),
         })
     }
+}
+
+/// Write a case's table entries before its event.
+fn preset_tables(
+    local: &LocalConfig,
+    tables: &BTreeMap<String, BTreeMap<String, TableValue>>,
+    now: u64,
+) -> anyhow::Result<()> {
+    for (table, entries) in tables {
+        for (key, value) in entries {
+            let value = match value {
+                TableValue::Int(i) => HtValue::Int(*i),
+                TableValue::Str(s) => HtValue::Str(s.clone()),
+            };
+            local
+                .htables
+                .set(table, key, value, now)
+                .with_context(|| format!("setting {table}=>{key}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// `text` with CRLF line ends (an MSRP frame as a case writes it).
+fn sip_lines(text: &str) -> Vec<u8> {
+    let text = text.replace("\r\n", "\n");
+    let mut out = text.trim_start_matches('\n').replace('\n', "\r\n");
+    if !out.ends_with("\r\n") {
+        out.push_str("\r\n");
+    }
+    out.into_bytes()
 }
 
 /// `PROTO:IP:PORT`.
@@ -419,7 +530,7 @@ fn check(case: &Case, seen: &Seen, tenants: &Tenants) -> Vec<String> {
     let mut problems = Vec::new();
     if let Some(v) = &e.verdict {
         let matches = match v.as_str() {
-            "error" => seen.verdict.starts_with("error"),
+            "error" | "ignored" => seen.verdict.starts_with(v.as_str()),
             other => seen.verdict == other,
         };
         if !matches {
@@ -454,17 +565,28 @@ fn check(case: &Case, seen: &Seen, tenants: &Tenants) -> Vec<String> {
     {
         problems.push(format!("relay_to: expected {want:?}, got {hops:?}"));
     }
+    let sent: Vec<&str> = seen.sent.iter().map(|(l, _)| l.as_str()).collect();
+    if let Some(want) = &e.sent
+        && want.iter().map(String::as_str).ne(sent.iter().copied())
+    {
+        problems.push(format!("sent: expected {want:?}, got {sent:?}"));
+    }
+    let sent_to: Vec<&str> = seen.sent.iter().map(|(_, t)| t.as_str()).collect();
+    if let Some(want) = &e.sent_to
+        && want.iter().map(String::as_str).ne(sent_to.iter().copied())
+    {
+        problems.push(format!("sent_to: expected {want:?}, got {sent_to:?}"));
+    }
     // what goes out: the reply built, else the request as the route left it
-    let out = seen
-        .replies
-        .iter()
-        .find_map(|(_, m)| m.as_ref())
-        .or(seen.request.as_ref());
+    let out = match seen.replies.iter().find_map(|(_, m)| m.as_ref()) {
+        Some(Sent::Sip(m)) => Some(sip_header_lines(m)),
+        Some(Sent::Msrp(f)) => Some(msrp_header_lines(f)),
+        None => seen.request.as_ref().map(sip_header_lines),
+    };
     if !e.headers.is_empty() || !e.no_headers.is_empty() {
         match out {
             None => problems.push("headers: nothing goes out to check".into()),
-            Some(m) => {
-                let lines = header_lines(m);
+            Some(lines) => {
                 for want in &e.headers {
                     let there = if want.contains(':') {
                         lines.iter().any(|l| same_line(l, want))
@@ -531,7 +653,19 @@ fn check(case: &Case, seen: &Seen, tenants: &Tenants) -> Vec<String> {
     problems
 }
 
-fn header_lines(m: &SipMessage) -> Vec<String> {
+fn msrp_header_lines(f: &MsrpFrame) -> Vec<String> {
+    f.headers()
+        .map(|(n, v)| {
+            format!(
+                "{}: {}",
+                String::from_utf8_lossy(n),
+                String::from_utf8_lossy(v)
+            )
+        })
+        .collect()
+}
+
+fn sip_header_lines(m: &SipMessage) -> Vec<String> {
     let b = m.as_bytes();
     m.headers()
         .iter()

@@ -118,6 +118,38 @@ fn status(s: &Transmit) -> Option<u16> {
     parsed(s).status()
 }
 
+/// Add branch `n` at `ms` towards `to`, as a proxy relays: its branch parameter (what the
+/// cell sent is dropped).
+fn fork(c: &mut Cell<()>, clock: &Clock, ms: u64, n: u16, to: Target) -> String {
+    let p = branch_param(c.id, n);
+    let data = branch_request(&c.request, &p);
+    c.add_branch(clock.at(ms), p.clone(), data, to, &mut Vec::new())
+        .unwrap();
+    p
+}
+
+/// Fork to `n` callees at once (10.0.0.10:5080, 10.0.0.11:5080 ...): their branch
+/// parameters.
+fn fork_parallel(c: &mut Cell<()>, clock: &Clock, n: u16) -> Vec<String> {
+    (0..n)
+        .map(|i| fork(c, clock, 0, i, udp(&format!("10.0.0.{}:5080", 10 + i))))
+        .collect()
+}
+
+/// `response` seen by branch `n` at `ms` and relayed as the proxy does: what the cell
+/// made of it.
+fn answer(
+    c: &mut Cell<()>,
+    clock: &Clock,
+    ms: u64,
+    n: u16,
+    response: SipMessage,
+    out: &mut Vec<Transmit>,
+) -> (ResponseStep, Relay) {
+    let step = c.on_response(clock.at(ms), n, &response, out);
+    (step, c.relay_response(clock.at(ms), n, response, out))
+}
+
 /// Run every timer up to `until` in deadline order; collect what was sent with its time.
 fn run_until(c: &mut Cell<()>, clock: &Clock, until: u64) -> Vec<(u64, Transmit)> {
     let mut sent = Vec::new();
@@ -155,12 +187,8 @@ fn invite_to_200_over_udp() {
     let mut out = Vec::new();
     let ringing = response(180, "INVITE", &p, Some("bob"));
     assert_eq!(
-        c.on_response(clock.at(1700), 0, &ringing, &mut out),
-        ResponseStep::Deliver
-    );
-    assert_eq!(
-        c.relay_response(clock.at(1700), 0, ringing, &mut out),
-        Relay::Forwarded
+        answer(&mut c, &clock, 1700, 0, ringing, &mut out),
+        (ResponseStep::Deliver, Relay::Forwarded)
     );
     let up = parsed(&out[0]);
     assert_eq!(up.status(), Some(180));
@@ -170,12 +198,8 @@ fn invite_to_200_over_udp() {
     let mut out = Vec::new();
     let ok = response(200, "INVITE", &p, Some("bob"));
     assert_eq!(
-        c.on_response(clock.at(11_000), 0, &ok, &mut out),
-        ResponseStep::Deliver
-    );
-    assert_eq!(
-        c.relay_response(clock.at(11_000), 0, ok.clone(), &mut out),
-        Relay::Forwarded
+        answer(&mut c, &clock, 11_000, 0, ok.clone(), &mut out),
+        (ResponseStep::Deliver, Relay::Forwarded)
     );
     assert_eq!(status(&out[0]), Some(200));
     assert_eq!(c.server_state(), ServerState::Accepted);
@@ -202,16 +226,7 @@ fn invite_to_200_over_udp() {
 #[test]
 fn non_2xx_is_acked_hop_by_hop_and_retransmitted_upstream_until_acked() {
     let (mut c, clock) = cell("INVITE", udp(CALLER));
-    let mut out = Vec::new();
-    let p = branch_param(c.id, 0);
-    c.add_branch(
-        clock.at(0),
-        p.clone(),
-        branch_request(&c.request, &p),
-        udp(CALLEE),
-        &mut out,
-    )
-    .unwrap();
+    let p = fork(&mut c, &clock, 0, 0, udp(CALLEE));
     let mut out = Vec::new();
     let busy = response(486, "INVITE", &p, Some("bob"));
     assert_eq!(
@@ -267,16 +282,7 @@ fn non_2xx_is_acked_hop_by_hop_and_retransmitted_upstream_until_acked() {
 #[test]
 fn no_answer_times_out_with_408() {
     let (mut c, clock) = cell("INVITE", udp(CALLER));
-    let mut out = Vec::new();
-    let p = branch_param(c.id, 0);
-    c.add_branch(
-        clock.at(0),
-        p.clone(),
-        branch_request(&c.request, &p),
-        udp(CALLEE),
-        &mut out,
-    )
-    .unwrap();
+    fork(&mut c, &clock, 0, 0, udp(CALLEE));
     // Timer A doubles: 0.5, 1.5, 3.5, 7.5, 15.5 s; fr fires at 30 s
     let mut retrans = Vec::new();
     let mut failed_at = None;
@@ -303,19 +309,10 @@ fn no_answer_times_out_with_408() {
 fn fr_inv_after_ringing_cancels_the_branch() {
     let (mut c, clock) = cell("INVITE", udp(CALLER));
     c.set_fr(Some(Duration::from_secs(5)), None);
+    let p = fork(&mut c, &clock, 0, 0, udp(CALLEE));
     let mut out = Vec::new();
-    let p = branch_param(c.id, 0);
-    c.add_branch(
-        clock.at(0),
-        p.clone(),
-        branch_request(&c.request, &p),
-        udp(CALLEE),
-        &mut out,
-    )
-    .unwrap();
     let ringing = response(180, "INVITE", &p, Some("bob"));
-    c.on_response(clock.at(100), 0, &ringing, &mut out);
-    c.relay_response(clock.at(100), 0, ringing, &mut out);
+    answer(&mut c, &clock, 100, 0, ringing, &mut out);
     let mut out = Vec::new();
     assert_eq!(c.on_timer(clock.at(5100), &mut out), Relay::AllFailed);
     let cancel = parsed(&out[0]);
@@ -341,16 +338,7 @@ fn fr_inv_after_ringing_cancels_the_branch() {
 #[test]
 fn cancel_from_the_caller() {
     let (mut c, clock) = cell("INVITE", udp(CALLER));
-    let mut out = Vec::new();
-    let p = branch_param(c.id, 0);
-    c.add_branch(
-        clock.at(0),
-        p.clone(),
-        branch_request(&c.request, &p),
-        udp(CALLEE),
-        &mut out,
-    )
-    .unwrap();
+    let p = fork(&mut c, &clock, 0, 0, udp(CALLEE));
     // CANCEL before any provisional: held back (§9.1) ...
     let mut out = Vec::new();
     c.on_cancel(clock.at(50), &mut out);
@@ -375,12 +363,8 @@ fn cancel_from_the_caller() {
     );
     let terminated = response(487, "INVITE", &p, Some("bob"));
     assert_eq!(
-        c.on_response(clock.at(900), 0, &terminated, &mut out),
-        ResponseStep::Deliver
-    );
-    assert_eq!(
-        c.relay_response(clock.at(900), 0, terminated, &mut out),
-        Relay::AllFailed
+        answer(&mut c, &clock, 900, 0, terminated, &mut out),
+        (ResponseStep::Deliver, Relay::AllFailed)
     );
     c.forward_best(clock.at(900), &mut out);
     assert_eq!(status(out.last().unwrap()), Some(487));
@@ -401,20 +385,11 @@ fn cancel_from_the_caller() {
 #[test]
 fn serial_forking_after_a_failure() {
     let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let p0 = fork(&mut c, &clock, 0, 0, udp(CALLEE));
     let mut out = Vec::new();
-    let p0 = branch_param(c.id, 0);
-    c.add_branch(
-        clock.at(0),
-        p0.clone(),
-        branch_request(&c.request, &p0),
-        udp(CALLEE),
-        &mut out,
-    )
-    .unwrap();
     let busy = response(486, "INVITE", &p0, Some("bob"));
-    c.on_response(clock.at(10), 0, &busy, &mut out);
     assert_eq!(
-        c.relay_response(clock.at(10), 0, busy, &mut out),
+        answer(&mut c, &clock, 10, 0, busy, &mut out).1,
         Relay::AllFailed
     );
     // the failure route relays somewhere else
@@ -448,35 +423,17 @@ fn serial_forking_after_a_failure() {
 #[test]
 fn parallel_forking_picks_the_best_and_2xx_cancels_the_rest() {
     let (mut c, clock) = cell("INVITE", udp(CALLER));
-    let mut out = Vec::new();
-    let ps: Vec<String> = (0..3).map(|n| branch_param(c.id, n)).collect();
-    for (n, p) in ps.iter().enumerate() {
-        let dest = format!("10.0.0.{}:5080", 10 + n);
-        c.add_branch(
-            clock.at(0),
-            p.clone(),
-            branch_request(&c.request, p),
-            udp(&dest),
-            &mut out,
-        )
-        .unwrap();
-    }
+    let ps = fork_parallel(&mut c, &clock, 3);
     // branch 0 rings, branch 1 says 404, branch 2 answers: 200 goes up, branch 0 is canceled
     let mut out = Vec::new();
     let r0 = response(180, "INVITE", &ps[0], Some("x"));
-    c.on_response(clock.at(10), 0, &r0, &mut out);
-    c.relay_response(clock.at(10), 0, r0, &mut out);
+    answer(&mut c, &clock, 10, 0, r0, &mut out);
     let r1 = response(404, "INVITE", &ps[1], Some("y"));
-    c.on_response(clock.at(20), 1, &r1, &mut out);
-    assert_eq!(
-        c.relay_response(clock.at(20), 1, r1, &mut out),
-        Relay::Stored
-    );
+    assert_eq!(answer(&mut c, &clock, 20, 1, r1, &mut out).1, Relay::Stored);
     let mut out = Vec::new();
     let r2 = response(200, "INVITE", &ps[2], Some("z"));
-    c.on_response(clock.at(30), 2, &r2, &mut out);
     assert_eq!(
-        c.relay_response(clock.at(30), 2, r2, &mut out),
+        answer(&mut c, &clock, 30, 2, r2, &mut out).1,
         Relay::Forwarded
     );
     let methods: Vec<_> = out
@@ -494,22 +451,11 @@ fn parallel_forking_picks_the_best_and_2xx_cancels_the_rest() {
 
     // best selection: 6xx beats everything, else the lowest class
     let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let ps = fork_parallel(&mut c, &clock, 3);
     let mut out = Vec::new();
-    for (n, p) in ps.iter().enumerate() {
-        let dest = format!("10.0.0.{}:5080", 10 + n);
-        c.add_branch(
-            clock.at(0),
-            p.clone(),
-            branch_request(&c.request, p),
-            udp(&dest),
-            &mut out,
-        )
-        .unwrap();
-    }
     for (n, code) in [(0u16, 503u16), (1, 404), (2, 486)] {
         let r = response(code, "INVITE", &ps[n as usize], Some("t"));
-        c.on_response(clock.at(10), n, &r, &mut out);
-        c.relay_response(clock.at(10), n, r, &mut out);
+        answer(&mut c, &clock, 10, n, r, &mut out);
     }
     assert_eq!(c.best().map(|(i, f)| (i, f.code())), Some((1, 404)));
     let mut out = Vec::new();
@@ -520,19 +466,7 @@ fn parallel_forking_picks_the_best_and_2xx_cancels_the_rest() {
 #[test]
 fn challenges_of_all_branches_are_aggregated_into_the_401_or_407_sent_up() {
     let (mut c, clock) = cell("INVITE", udp(CALLER));
-    let mut out = Vec::new();
-    let ps: Vec<String> = (0..3).map(|n| branch_param(c.id, n)).collect();
-    for (n, p) in ps.iter().enumerate() {
-        let dest = format!("10.0.0.{}:5080", 10 + n);
-        c.add_branch(
-            clock.at(0),
-            p.clone(),
-            branch_request(&c.request, p),
-            udp(&dest),
-            &mut out,
-        )
-        .unwrap();
-    }
+    let ps = fork_parallel(&mut c, &clock, 3);
     let challenge = |code: u16, n: usize, header: &str| {
         let text = String::from_utf8_lossy(response(code, "INVITE", &ps[n], Some("t")).as_bytes())
             .replacen(
@@ -627,9 +561,8 @@ fn a_6xx_ends_the_search_and_503_becomes_500() {
     c.on_response(clock.at(5), 1, &r, &mut out);
     let mut out = Vec::new();
     let decline = response(603, "INVITE", &p0, Some("d"));
-    c.on_response(clock.at(10), 0, &decline, &mut out);
     assert_eq!(
-        c.relay_response(clock.at(10), 0, decline, &mut out),
+        answer(&mut c, &clock, 10, 0, decline, &mut out).1,
         Relay::Stored
     );
     assert!(
@@ -637,9 +570,8 @@ fn a_6xx_ends_the_search_and_503_becomes_500() {
             .any(|s| parsed(s).method() == Method::Cancel && s.dest == addr("10.0.0.3:5080"))
     );
     let r = response(487, "INVITE", &p1, Some("q"));
-    c.on_response(clock.at(20), 1, &r, &mut out);
     assert_eq!(
-        c.relay_response(clock.at(20), 1, r, &mut out),
+        answer(&mut c, &clock, 20, 1, r, &mut out).1,
         Relay::AllFailed
     );
     assert_eq!(c.best().map(|(_, f)| f.code()), Some(603));
@@ -655,8 +587,7 @@ fn a_6xx_ends_the_search_and_503_becomes_500() {
     )
     .unwrap();
     let r = response(503, "INVITE", &p0, Some("u"));
-    c.on_response(clock.at(5), 0, &r, &mut out);
-    c.relay_response(clock.at(5), 0, r, &mut out);
+    answer(&mut c, &clock, 5, 0, r, &mut out);
     let mut out = Vec::new();
     c.forward_best(clock.at(5), &mut out);
     assert_eq!(status(&out[0]), Some(500));
@@ -668,15 +599,7 @@ fn non_invite_timers_e_and_j() {
     let mut out = Vec::new();
     c.send_trying(&mut out);
     assert!(out.is_empty(), "no 100 for non-INVITE");
-    let p = branch_param(c.id, 0);
-    c.add_branch(
-        clock.at(0),
-        p.clone(),
-        branch_request(&c.request, &p),
-        udp(CALLEE),
-        &mut out,
-    )
-    .unwrap();
+    let p = fork(&mut c, &clock, 0, 0, udp(CALLEE));
     // Timer E: 0.5, 1.5, 3.5, then every T2 (4 s)
     let times: Vec<u64> = run_until(&mut c, &clock, 12_000)
         .iter()
@@ -689,12 +612,8 @@ fn non_invite_timers_e_and_j() {
     assert!(out.is_empty());
     let ok = response(200, "MESSAGE", &p, Some("bob"));
     assert_eq!(
-        c.on_response(clock.at(12_000), 0, &ok, &mut out),
-        ResponseStep::Deliver
-    );
-    assert_eq!(
-        c.relay_response(clock.at(12_000), 0, ok, &mut out),
-        Relay::Forwarded
+        answer(&mut c, &clock, 12_000, 0, ok, &mut out),
+        (ResponseStep::Deliver, Relay::Forwarded)
     );
     assert_eq!(c.server_state(), ServerState::Completed);
     // now a retransmitted request gets the 200 again (Timer J keeps it 64*T1)
@@ -708,20 +627,11 @@ fn non_invite_timers_e_and_j() {
 #[test]
 fn tcp_has_no_retransmissions_and_short_lingering() {
     let (mut c, clock) = cell("MESSAGE", tcp(CALLER));
+    let p = fork(&mut c, &clock, 0, 0, tcp(CALLEE));
     let mut out = Vec::new();
-    let p = branch_param(c.id, 0);
-    c.add_branch(
-        clock.at(0),
-        p.clone(),
-        branch_request(&c.request, &p),
-        tcp(CALLEE),
-        &mut out,
-    )
-    .unwrap();
     assert!(run_until(&mut c, &clock, 20_000).is_empty());
     let ok = response(200, "MESSAGE", &p, None);
-    c.on_response(clock.at(20_000), 0, &ok, &mut out);
-    c.relay_response(clock.at(20_000), 0, ok, &mut out);
+    answer(&mut c, &clock, 20_000, 0, ok, &mut out);
     run_until(&mut c, &clock, 20_000);
     assert!(
         c.is_terminated(),

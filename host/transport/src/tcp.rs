@@ -998,7 +998,12 @@ mod tests {
             on_undelivered: 7,
             ..StreamFlags::default()
         };
-        for m in [&b"one"[..], b"two"] {
+        // the last one untagged: not reported
+        for (m, flags) in [
+            (&b"one"[..], flags),
+            (b"two", flags),
+            (b"quiet", StreamFlags::default()),
+        ] {
             table
                 .send(Transmit {
                     transport: Transport::Tcp,
@@ -1010,17 +1015,6 @@ mod tests {
                 })
                 .unwrap();
         }
-        // untagged: not reported
-        table
-            .send(Transmit {
-                transport: Transport::Tcp,
-                conn: None,
-                local: addr,
-                dest: dead_addr,
-                data: Bytes::from_static(b"quiet"),
-                flags: StreamFlags::default(),
-            })
-            .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let got: Vec<_> = seen_rx.try_iter().collect();
         assert_eq!(

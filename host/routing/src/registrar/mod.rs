@@ -427,24 +427,12 @@ fn contact_key(uri: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::{Alias, Listener, LocalConfig, Source};
+    use crate::env::{Listener, LocalConfig, Source};
     use bytes::Bytes;
     use sipwasm_proto::{SipMessage, Transport};
     use std::sync::Arc;
 
-    fn cfg() -> Arc<LocalConfig> {
-        Arc::new(LocalConfig::new(
-            vec![Listener {
-                transport: Transport::Udp,
-                addr: "127.0.0.1:5060".parse().unwrap(),
-            }],
-            vec![Alias {
-                host: "example.com".into(),
-                port: None,
-            }],
-            None,
-        ))
-    }
+    use crate::context::fixtures::cfg;
 
     fn ctx(cfg: &Arc<LocalConfig>, text: &str, now: u64) -> RouteContext {
         let msg = SipMessage::parse(Bytes::copy_from_slice(text.as_bytes())).unwrap();

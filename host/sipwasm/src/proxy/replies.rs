@@ -262,20 +262,36 @@ mod tests {
         SipMessage::parse(Bytes::from(text.replace('\n', "\r\n"))).unwrap()
     }
 
-    /// The context of `method` from alice, with a To tag when `to_tag` is given.
-    fn request(method: &str, to_tag: Option<&str>) -> RouteContext {
+    /// A message of alice's call to bob: its first line, the CSeq method, To tag and
+    /// Contact.
+    fn dialog_message(
+        first: &str,
+        method: &str,
+        to_tag: Option<&str>,
+        contact: &str,
+    ) -> SipMessage {
         let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
-        let msg = message(&format!(
-            "{method} sip:bob@example.com SIP/2.0\n\
+        message(&format!(
+            "{first}\n\
              Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\n\
              From: <sip:alice@example.com>;tag=a1\n\
              To: <sip:bob@example.com>{to_tag}\n\
              Call-ID: c1@example.com\n\
              CSeq: 1 {method}\n\
-             Contact: <sip:alice@192.0.2.1:5060>\n\
+             Contact: <{contact}>\n\
              Max-Forwards: 70\n\
              Content-Length: 0\n\n"
-        ));
+        ))
+    }
+
+    /// The context of `method` from alice, with a To tag when `to_tag` is given.
+    fn request(method: &str, to_tag: Option<&str>) -> RouteContext {
+        let msg = dialog_message(
+            &format!("{method} sip:bob@example.com SIP/2.0"),
+            method,
+            to_tag,
+            "sip:alice@192.0.2.1:5060",
+        );
         let source = Source {
             transport: Transport::Udp,
             src: "192.0.2.1:5060".parse().unwrap(),
@@ -292,18 +308,13 @@ mod tests {
 
     /// A reply `code` to `ctx`'s request, with To tag `to_tag` when given.
     fn reply(ctx: &RouteContext, code: u16, to_tag: Option<&str>) -> SipMessage {
-        let method = ctx.msg().method();
-        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
-        message(&format!(
-            "SIP/2.0 {code} Reason\n\
-             Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\n\
-             From: <sip:alice@example.com>;tag=a1\n\
-             To: <sip:bob@example.com>{to_tag}\n\
-             Call-ID: c1@example.com\n\
-             CSeq: 1 {method}\n\
-             Contact: <sip:bob@198.51.100.7:5060>\n\
-             Content-Length: 0\n\n"
-        ))
+        let method = String::from_utf8_lossy(ctx.msg().method_text()).into_owned();
+        dialog_message(
+            &format!("SIP/2.0 {code} Reason"),
+            &method,
+            to_tag,
+            "sip:bob@198.51.100.7:5060",
+        )
     }
 
     #[test]
