@@ -60,6 +60,19 @@ pub fn plugin(name: &str) -> PathBuf {
             .expect("running scripts/build-plugins");
         assert!(status.success(), "scripts/build-plugins failed");
     });
+    if name.ends_with("_c") {
+        // the C guests (example-plugins/c), made by their own script
+        static BUILT_C: OnceLock<()> = OnceLock::new();
+        BUILT_C.get_or_init(|| {
+            let status = Command::new(root().join("scripts/build-plugins-c"))
+                .status()
+                .expect("running scripts/build-plugins-c");
+            assert!(
+                status.success(),
+                "scripts/build-plugins-c failed (scripts/ensure-tools installs clang, wasi-libc, wit-bindgen and wasm-tools)"
+            );
+        });
+    }
     let p = dir.join(format!("{name}.wasm"));
     assert!(p.exists(), "{} was not built", p.display());
     p

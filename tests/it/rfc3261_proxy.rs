@@ -17,31 +17,35 @@ fn proxy_opts(next_hop: &str) -> RouterOpts {
 #[test]
 fn full_calls_through_the_kemi_proxy_over_udp_and_tcp() {
     let _sipp = sipp_lock();
-    for (transport, suffix) in [("u1", ""), ("t1", ";transport=tcp")] {
-        let uas_port = free_port();
-        let r = TestRouter::start_with(
-            "kemi_proxy",
-            proxy_opts(&format!("sip:127.0.0.1:{uas_port}{suffix}")),
-        );
-        let mut uas = Sipp::server(Scenario::Builtin("uas"), uas_port);
-        uas.transport = transport;
-        uas.calls = 10;
-        let uas = uas.spawn();
-        let target = if transport == "t1" { r.tcp } else { r.udp };
-        let mut uac = Sipp::client(Scenario::Builtin("uac"), target);
-        uac.transport = transport;
-        uac.calls = 10;
-        uac.rate = 20;
-        let out = uac.run();
-        assert_calls(&format!("uac over {transport}"), &out, 10);
-        assert_calls(
-            &format!("uas over {transport}"),
-            &uas.wait(Duration::from_secs(10)),
-            10,
-        );
-        let tm = &r.server().router().proxy().table().stats;
-        // INVITE and BYE of every call made a transaction; ACKs (2xx) were stateless
-        assert_eq!(tm.created.load(Ordering::Relaxed), 20, "over {transport}");
+    // the Rust plugin and its twin in C
+    for plugin_name in ["kemi_proxy", "kemi_proxy_c"] {
+        for (transport, suffix) in [("u1", ""), ("t1", ";transport=tcp")] {
+            let uas_port = free_port();
+            let r = TestRouter::start_with(
+                plugin_name,
+                proxy_opts(&format!("sip:127.0.0.1:{uas_port}{suffix}")),
+            );
+            let mut uas = Sipp::server(Scenario::Builtin("uas"), uas_port);
+            uas.transport = transport;
+            uas.calls = 10;
+            let uas = uas.spawn();
+            let target = if transport == "t1" { r.tcp } else { r.udp };
+            let mut uac = Sipp::client(Scenario::Builtin("uac"), target);
+            uac.transport = transport;
+            uac.calls = 10;
+            uac.rate = 20;
+            let out = uac.run();
+            let what = format!("{plugin_name} over {transport}");
+            assert_calls(&format!("uac: {what}"), &out, 10);
+            assert_calls(
+                &format!("uas: {what}"),
+                &uas.wait(Duration::from_secs(10)),
+                10,
+            );
+            let tm = &r.server().router().proxy().table().stats;
+            // INVITE and BYE of every call made a transaction; ACKs (2xx) were stateless
+            assert_eq!(tm.created.load(Ordering::Relaxed), 20, "{what}");
+        }
     }
 }
 

@@ -6,38 +6,41 @@ use std::time::Duration;
 
 #[test]
 fn tutorial_501_with_sipp_over_udp_and_tcp() {
-    let r = TestRouter::start("tutorial_501");
-    for (transport, target) in [("u1", r.udp), ("t1", r.tcp)] {
-        let invite = SippCall {
-            method: "INVITE",
-            user: "bob",
-            expect: 480,
-            checks: &[],
-        };
-        sipp_ok(&invite, target, transport, 10);
-        let options = SippCall {
-            method: "OPTIONS",
-            user: "bob",
-            expect: 501,
-            checks: &[],
-        };
-        sipp_ok(&options, target, transport, 10);
-        let register = SippCall {
-            method: "REGISTER",
-            user: "bob",
-            expect: 501,
-            checks: &[],
-        };
-        sipp_ok(&register, target, transport, 10);
+    // the Rust plugin and its twin in C
+    for plugin_name in ["tutorial_501", "tutorial_501_c"] {
+        let r = TestRouter::start(plugin_name);
+        for (transport, target) in [("u1", r.udp), ("t1", r.tcp)] {
+            let invite = SippCall {
+                method: "INVITE",
+                user: "bob",
+                expect: 480,
+                checks: &[],
+            };
+            sipp_ok(&invite, target, transport, 10);
+            let options = SippCall {
+                method: "OPTIONS",
+                user: "bob",
+                expect: 501,
+                checks: &[],
+            };
+            sipp_ok(&options, target, transport, 10);
+            let register = SippCall {
+                method: "REGISTER",
+                user: "bob",
+                expect: 501,
+                checks: &[],
+            };
+            sipp_ok(&register, target, transport, 10);
+        }
+        // the ACKs of the 480s were absorbed by the router, not routed
+        let absorbed = r
+            .server()
+            .router()
+            .stats()
+            .acks_absorbed
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(absorbed, 20, "{plugin_name}: one ACK per rejected INVITE");
     }
-    // the ACKs of the 480s were absorbed by the router, not routed
-    let absorbed = r
-        .server()
-        .router()
-        .stats()
-        .acks_absorbed
-        .load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(absorbed, 20, "one ACK per rejected INVITE");
 }
 
 #[test]

@@ -1,0 +1,396 @@
+/*
+ * sipwasm.c — the C SDK: the world's exports over the plugin's sw_* routes (with their
+ * defaults), and the sw_* calls over the generated imports. See sipwasm.h.
+ */
+#include "sipwasm.h"
+#include "plugin.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- errors ------------------------------------------------------------------------ */
+
+static char last_error[512];
+
+const char *sw_error(void) { return last_error; }
+
+static void set_error(const char *what, const plugin_string_t *detail) {
+    if (detail && detail->len) {
+        snprintf(last_error, sizeof last_error, "%s: %.*s", what, (int)detail->len,
+                 (const char *)detail->ptr);
+    } else {
+        snprintf(last_error, sizeof last_error, "%s", what);
+    }
+}
+
+sw_verdict sw_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return SW_FAILED;
+}
+
+/* a borrowed view of a C string, for the generated calls (which do not keep it) */
+static plugin_string_t str(const char *s) {
+    plugin_string_t v = {(uint8_t *)s, strlen(s)};
+    return v;
+}
+
+/* copy `s` into `buf` as a C string: its full length */
+static int copy_out(const plugin_string_t *s, char *buf, size_t size) {
+    if (size) {
+        size_t n = s->len < size - 1 ? s->len : size - 1;
+        memcpy(buf, s->ptr, n);
+        buf[n] = 0;
+    }
+    return (int)s->len;
+}
+
+static int sl_failed(sipwasm_router_sl_error_t *e) {
+    switch (e->tag) {
+    case SIPWASM_ROUTER_SL_ERROR_NO_REQUEST: set_error("sl: no request to answer", NULL); break;
+    case SIPWASM_ROUTER_SL_ERROR_INVALID_REPLY: set_error("sl: invalid reply", &e->val.invalid_reply); break;
+    default: set_error("sl: invalid header", &e->val.invalid_header); break;
+    }
+    sipwasm_router_sl_error_free(e);
+    return -1;
+}
+
+static int pv_failed(sipwasm_router_pv_error_t *e) {
+    static const char *what[] = {"pv: unknown name", "pv: syntax", "pv: read-only",
+                                 "pv: invalid value", "pv: transformation"};
+    /* every variant carries a string, in the same place */
+    set_error(e->tag < 5 ? what[e->tag] : "pv: error", &e->val.unknown_name);
+    sipwasm_router_pv_error_free(e);
+    return -1;
+}
+
+static int hdr_failed(sipwasm_router_hdr_error_t *e) {
+    switch (e->tag) {
+    case SIPWASM_ROUTER_HDR_ERROR_INVALID_HEADER: set_error("hdr: invalid header", &e->val.invalid_header); break;
+    case SIPWASM_ROUTER_HDR_ERROR_NOT_FOUND: set_error("hdr: not found", &e->val.not_found); break;
+    default: set_error("hdr: no SIP message", NULL); break;
+    }
+    sipwasm_router_hdr_error_free(e);
+    return -1;
+}
+
+static int core_failed(sipwasm_router_core_error_t *e) {
+    if (e->tag == SIPWASM_ROUTER_CORE_ERROR_FLAG_OUT_OF_RANGE) {
+        snprintf(last_error, sizeof last_error, "core: flag %u out of range", e->val.flag_out_of_range);
+    } else {
+        set_error("core: invalid URI", &e->val.invalid_uri);
+    }
+    sipwasm_router_core_error_free(e);
+    return -1;
+}
+
+static int tm_failed(sipwasm_router_tm_error_t *e) {
+    switch (e->tag) {
+    case SIPWASM_ROUTER_TM_ERROR_NO_REQUEST: set_error("tm: no request", NULL); break;
+    case SIPWASM_ROUTER_TM_ERROR_ALREADY_RELAYED: set_error("tm: already relayed", NULL); break;
+    case SIPWASM_ROUTER_TM_ERROR_NO_DESTINATION: set_error("tm: no destination", &e->val.no_destination); break;
+    case SIPWASM_ROUTER_TM_ERROR_TOO_MANY_HOPS: set_error("tm: Max-Forwards reached 0", NULL); break;
+    case SIPWASM_ROUTER_TM_ERROR_INVALID: set_error("tm: invalid", &e->val.invalid); break;
+    case SIPWASM_ROUTER_TM_ERROR_NO_TRANSACTION: set_error("tm: no transaction", NULL); break;
+    default: set_error("tm: not suspended", NULL); break;
+    }
+    sipwasm_router_tm_error_free(e);
+    return -1;
+}
+
+/* ---- exports ------------------------------------------------------------------------- */
+
+/* what the router gets back from a route: the verdict, or the error (its text copied:
+ * the generated post-return frees it) */
+static bool answer(sw_verdict v, exports_sipwasm_router_routes_verdict_t *ret,
+                   exports_sipwasm_router_routes_route_error_t *err) {
+    switch (v) {
+    case SW_CONTINUE: *ret = EXPORTS_SIPWASM_ROUTER_ROUTES_VERDICT_CONTINUE; return true;
+    case SW_EXIT: *ret = EXPORTS_SIPWASM_ROUTER_ROUTES_VERDICT_EXIT; return true;
+    case SW_DROP: *ret = EXPORTS_SIPWASM_ROUTER_ROUTES_VERDICT_DROP; return true;
+    default:
+        break;
+    }
+    /* sw_unknown_route marks its error with a leading NUL-free prefix */
+    static const char unknown[] = "unknown route: ";
+    if (strncmp(last_error, unknown, sizeof unknown - 1) == 0) {
+        err->tag = EXPORTS_SIPWASM_ROUTER_ROUTES_ROUTE_ERROR_UNKNOWN_ROUTE;
+        plugin_string_dup(&err->val.unknown_route, last_error + sizeof unknown - 1);
+    } else {
+        err->tag = EXPORTS_SIPWASM_ROUTER_ROUTES_ROUTE_ERROR_FAILED;
+        plugin_string_dup(&err->val.failed, last_error[0] ? last_error : "route failed");
+    }
+    return false;
+}
+
+sw_verdict sw_unknown_route(const char *name) {
+    snprintf(last_error, sizeof last_error, "unknown route: %s", name);
+    return SW_FAILED;
+}
+
+/* a route name from the router as a C string (names are short: longer ones are unknown) */
+static const char *route_name(const plugin_string_t *name, char *buf, size_t size) {
+    if (name->len >= size) {
+        return "";
+    }
+    memcpy(buf, name->ptr, name->len);
+    buf[name->len] = 0;
+    return buf;
+}
+
+#define NAMED_EXPORT(export_fn, route_fn)                                                  \
+    bool export_fn(plugin_string_t *name, exports_sipwasm_router_routes_verdict_t *ret,    \
+                   exports_sipwasm_router_routes_route_error_t *err) {                     \
+        char buf[128];                                                                     \
+        last_error[0] = 0;                                                                 \
+        sw_verdict v = route_fn(route_name(name, buf, sizeof buf));                        \
+        plugin_string_free(name);                                                          \
+        return answer(v, ret, err);                                                        \
+    }
+
+#define PLAIN_EXPORT(export_fn, route_fn)                                                  \
+    bool export_fn(exports_sipwasm_router_routes_verdict_t *ret,                           \
+                   exports_sipwasm_router_routes_route_error_t *err) {                     \
+        last_error[0] = 0;                                                                 \
+        return answer(route_fn(), ret, err);                                               \
+    }
+
+PLAIN_EXPORT(exports_sipwasm_router_routes_request_route, sw_request_route)
+PLAIN_EXPORT(exports_sipwasm_router_routes_reply_route, sw_reply_route)
+NAMED_EXPORT(exports_sipwasm_router_routes_named_route, sw_route)
+NAMED_EXPORT(exports_sipwasm_router_tm_routes_failure_route, sw_failure_route)
+NAMED_EXPORT(exports_sipwasm_router_tm_routes_branch_route, sw_branch_route)
+NAMED_EXPORT(exports_sipwasm_router_tm_routes_onreply_route, sw_onreply_route)
+PLAIN_EXPORT(exports_sipwasm_router_nosip_events_msg, sw_nosip_msg)
+PLAIN_EXPORT(exports_sipwasm_router_msrp_events_frame_in, sw_msrp_frame_in)
+
+bool exports_sipwasm_router_self_test_run(plugin_string_t *err) {
+    last_error[0] = 0;
+    if (sw_self_test() == 0) {
+        return true;
+    }
+    plugin_string_dup(err, last_error[0] ? last_error : "self-test failed");
+    return false;
+}
+
+/* the defaults: a plugin's own definitions replace them */
+__attribute__((weak)) sw_verdict sw_request_route(void) { return SW_CONTINUE; }
+/* the router stops calling a reply_route that answers with its own name as unknown */
+__attribute__((weak)) sw_verdict sw_reply_route(void) { return sw_unknown_route("reply_route"); }
+__attribute__((weak)) sw_verdict sw_route(const char *name) { return sw_unknown_route(name); }
+__attribute__((weak)) sw_verdict sw_failure_route(const char *name) { return sw_unknown_route(name); }
+__attribute__((weak)) sw_verdict sw_branch_route(const char *name) { return sw_unknown_route(name); }
+__attribute__((weak)) sw_verdict sw_onreply_route(const char *name) { return sw_unknown_route(name); }
+__attribute__((weak)) sw_verdict sw_nosip_msg(void) { return SW_CONTINUE; }
+__attribute__((weak)) sw_verdict sw_msrp_frame_in(void) { return SW_CONTINUE; }
+__attribute__((weak)) int sw_self_test(void) { return 0; }
+
+/* ---- log --------------------------------------------------------------------------- */
+
+void sw_log(sw_level level, const char *message) {
+    plugin_string_t m = str(message);
+    sipwasm_router_log_log((sipwasm_router_log_level_t)level, &m);
+}
+
+int sw_xlog(sw_level level, const char *template_) {
+    plugin_string_t t = str(template_);
+    sipwasm_router_log_pv_error_t e;
+    if (!sipwasm_router_log_xlog((sipwasm_router_log_level_t)level, &t, &e)) {
+        return pv_failed(&e);
+    }
+    return 0;
+}
+
+/* ---- pv ---------------------------------------------------------------------------- */
+
+int sw_pv_get(const char *name, char *buf, size_t size) {
+    plugin_string_t n = str(name);
+    sipwasm_router_pv_value_t v;
+    sipwasm_router_pv_error_t e;
+    if (!sipwasm_router_pv_get(&n, &v, &e)) {
+        return pv_failed(&e);
+    }
+    int len = 0;
+    switch (v.tag) {
+    case SIPWASM_ROUTER_PV_VALUE_INT:
+        len = snprintf(buf, size, "%lld", (long long)v.val.int_);
+        break;
+    case SIPWASM_ROUTER_PV_VALUE_STR:
+        len = copy_out(&v.val.str, buf, size);
+        break;
+    default:
+        if (size) {
+            buf[0] = 0;
+        }
+        break;
+    }
+    sipwasm_router_pv_value_free(&v);
+    return len;
+}
+
+int sw_pv_get_int(const char *name, int64_t *out) {
+    plugin_string_t n = str(name);
+    sipwasm_router_pv_value_t v;
+    sipwasm_router_pv_error_t e;
+    if (!sipwasm_router_pv_get(&n, &v, &e)) {
+        return pv_failed(&e);
+    }
+    int rc = -1;
+    if (v.tag == SIPWASM_ROUTER_PV_VALUE_INT) {
+        *out = v.val.int_;
+        rc = 0;
+    } else {
+        snprintf(last_error, sizeof last_error, "pv: %s is not an integer", name);
+    }
+    sipwasm_router_pv_value_free(&v);
+    return rc;
+}
+
+int sw_pv_sets(const char *name, const char *value) {
+    plugin_string_t n = str(name), v = str(value);
+    sipwasm_router_pv_error_t e;
+    return sipwasm_router_pv_set_str(&n, &v, &e) ? 0 : pv_failed(&e);
+}
+
+int sw_pv_seti(const char *name, int64_t value) {
+    plugin_string_t n = str(name);
+    sipwasm_router_pv_error_t e;
+    return sipwasm_router_pv_set_int(&n, value, &e) ? 0 : pv_failed(&e);
+}
+
+int sw_pv_unset(const char *name) {
+    plugin_string_t n = str(name);
+    sipwasm_router_pv_error_t e;
+    return sipwasm_router_pv_unset(&n, &e) ? 0 : pv_failed(&e);
+}
+
+int sw_pv_is_null(const char *name) {
+    plugin_string_t n = str(name);
+    bool null;
+    sipwasm_router_pv_error_t e;
+    if (!sipwasm_router_pv_is_null(&n, &null, &e)) {
+        return pv_failed(&e);
+    }
+    return null ? 1 : 0;
+}
+
+/* ---- sl, core, hdr, maxfwd, tm, config ------------------------------------------------ */
+
+int sw_sl_send_reply(uint16_t code, const char *reason) {
+    plugin_string_t r = str(reason);
+    sipwasm_router_sl_error_t e;
+    return sipwasm_router_sl_send_reply(code, &r, &e) ? 0 : sl_failed(&e);
+}
+
+int sw_sl_append_to_reply(const char *headers) {
+    plugin_string_t h = str(headers);
+    sipwasm_router_sl_error_t e;
+    return sipwasm_router_sl_append_to_reply(&h, &e) ? 0 : sl_failed(&e);
+}
+
+int sw_sl_send_reply_error(void) {
+    sipwasm_router_sl_error_t e;
+    return sipwasm_router_sl_send_reply_error(&e) ? 0 : sl_failed(&e);
+}
+
+bool sw_is_method(const char *method) {
+    plugin_string_t m = str(method);
+    return sipwasm_router_core_is_method(&m);
+}
+
+bool sw_is_method_in(const char *letters) {
+    plugin_string_t l = str(letters);
+    return sipwasm_router_core_is_method_in(&l);
+}
+
+bool sw_is_myself_ruri(void) { return sipwasm_router_core_is_myself_ruri(); }
+
+void sw_force_rport(void) { sipwasm_router_core_force_rport(); }
+
+void sw_drop(void) { sipwasm_router_core_set_drop(); }
+
+int sw_set_flag(uint32_t flag) {
+    sipwasm_router_core_error_t e;
+    return sipwasm_router_core_set_flag(flag, &e) ? 0 : core_failed(&e);
+}
+
+int sw_is_flag_set(uint32_t flag) {
+    bool set;
+    sipwasm_router_core_error_t e;
+    if (!sipwasm_router_core_is_flag_set(flag, &set, &e)) {
+        return core_failed(&e);
+    }
+    return set ? 1 : 0;
+}
+
+int sw_hdr_append(const char *headers) {
+    plugin_string_t h = str(headers);
+    sipwasm_router_hdr_error_t e;
+    return sipwasm_router_hdr_append(&h, &e) ? 0 : hdr_failed(&e);
+}
+
+int sw_hdr_remove(const char *name) {
+    plugin_string_t n = str(name);
+    uint32_t removed;
+    sipwasm_router_hdr_error_t e;
+    if (!sipwasm_router_hdr_remove(&n, &removed, &e)) {
+        return hdr_failed(&e);
+    }
+    return (int)removed;
+}
+
+int sw_process_maxfwd(uint32_t limit) {
+    sipwasm_router_maxfwd_outcome_t outcome;
+    sipwasm_router_maxfwd_error_t e;
+    if (sipwasm_router_maxfwd_process_maxfwd(limit, &outcome, &e)) {
+        return 0;
+    }
+    switch (e.tag) {
+    case SIPWASM_ROUTER_MAXFWD_ERROR_EXHAUSTED: set_error("maxfwd: Max-Forwards reached 0", NULL); break;
+    case SIPWASM_ROUTER_MAXFWD_ERROR_NO_REQUEST: set_error("maxfwd: no request", NULL); break;
+    default: set_error("maxfwd: invalid", &e.val.invalid); break;
+    }
+    sipwasm_router_maxfwd_error_free(&e);
+    return -1;
+}
+
+int sw_t_relay(void) {
+    sipwasm_router_tm_error_t e;
+    return sipwasm_router_tm_t_relay(NULL, &e) ? 0 : tm_failed(&e);
+}
+
+int sw_t_relay_to(const char *dst) {
+    plugin_string_t d = str(dst);
+    sipwasm_router_tm_error_t e;
+    return sipwasm_router_tm_t_relay(&d, &e) ? 0 : tm_failed(&e);
+}
+
+void sw_t_on_failure(const char *route) {
+    plugin_string_t r = str(route);
+    sipwasm_router_tm_t_on_failure(&r);
+}
+
+void sw_t_on_branch(const char *route) {
+    plugin_string_t r = str(route);
+    sipwasm_router_tm_t_on_branch(&r);
+}
+
+void sw_t_on_reply(const char *route) {
+    plugin_string_t r = str(route);
+    sipwasm_router_tm_t_on_reply(&r);
+}
+
+int sw_config_get(const char *key, char *buf, size_t size) {
+    plugin_string_t k = str(key), v;
+    if (!sipwasm_router_config_get(&k, &v)) {
+        snprintf(last_error, sizeof last_error, "config: %s is not set", key);
+        return -1;
+    }
+    int len = copy_out(&v, buf, size);
+    plugin_string_free(&v);
+    return len;
+}

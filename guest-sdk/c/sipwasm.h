@@ -1,0 +1,144 @@
+/*
+ * sipwasm.h — the C SDK for sipwasm routing plugins.
+ *
+ * A thin layer over the bindings `wit-bindgen c` generates from wit/ (world `plugin`),
+ * with the names Kamailio users know. A plugin defines the routes it has; the SDK gives
+ * every other export a default (as the Rust SDK does), so tutorial 3 is:
+ *
+ *     #include "sipwasm.h"
+ *
+ *     sw_verdict sw_request_route(void) {
+ *         sw_log_info("Hello, I am in the request_route");
+ *         if (sw_is_method("INVITE")) {
+ *             if (sw_sl_send_reply(480, "Temporarily Unavailable") < 0) return SW_FAILED;
+ *             return SW_EXIT;
+ *         }
+ *         return sw_route("RESPOND_501");
+ *     }
+ *
+ *     sw_verdict sw_route(const char *name) {
+ *         if (strcmp(name, "RESPOND_501") == 0) { ... }
+ *         return sw_unknown_route(name);
+ *     }
+ *
+ * Errors are return codes: a function that can fail returns 0 (or a value >= 0) on success
+ * and -1 on failure, and sw_error() then says why until the next failing call. A route
+ * that returns SW_FAILED fails its event with that text (the router logs it and answers
+ * with the tenant's fallback), as `?` does in the Rust SDK.
+ *
+ * Memory: strings passed in are borrowed for the call (no copy); what the router returns
+ * is copied into the caller's buffer and freed at once. Nothing is kept between calls
+ * but the last error's text, in a static buffer.
+ *
+ * Build: see guest-sdk/c/README.md (`scripts/build-plugins` builds the examples).
+ */
+#ifndef SIPWASM_H
+#define SIPWASM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- routes ------------------------------------------------------------------------ */
+
+/* How a route ended. */
+typedef enum sw_verdict {
+    SW_CONTINUE = 0, /* ran to its end */
+    SW_EXIT = 1,     /* `exit` */
+    SW_DROP = 2,     /* `drop`: the message is not sent on */
+    SW_FAILED = 3,   /* the route failed: sw_error() says why */
+} sw_verdict;
+
+/* The routes a plugin may define. Every one has a default: request_route continues,
+ * reply_route does not exist (the router then stops calling it), named, failure, branch
+ * and onreply routes are unknown, nosip and MSRP events continue, the self-test passes. */
+sw_verdict sw_request_route(void);
+sw_verdict sw_reply_route(void);
+sw_verdict sw_route(const char *name);          /* route[NAME] */
+sw_verdict sw_failure_route(const char *name);  /* failure_route[NAME] (t_on_failure) */
+sw_verdict sw_branch_route(const char *name);   /* branch_route[NAME] (t_on_branch) */
+sw_verdict sw_onreply_route(const char *name);  /* onreply_route[NAME] (t_on_reply) */
+sw_verdict sw_nosip_msg(void);                  /* event_route[nosip:msg] */
+sw_verdict sw_msrp_frame_in(void);              /* event_route[msrp:frame-in] */
+/* Run before a new version is swapped in: 0 to pass, -1 with sw_fail() to keep the old. */
+int sw_self_test(void);
+
+/* "No such route": what a route function answers for a name it does not have. */
+sw_verdict sw_unknown_route(const char *name);
+/* Fail with `why` (printf-like): sets sw_error() and returns SW_FAILED / -1. */
+sw_verdict sw_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Why the last call failed ("" when none has). */
+const char *sw_error(void);
+
+/* ---- log --------------------------------------------------------------------------- */
+
+typedef enum sw_level {
+    SW_L_DBG = 0,
+    SW_L_INFO = 1,
+    SW_L_NOTICE = 2,
+    SW_L_WARN = 3,
+    SW_L_ERR = 4,
+    SW_L_CRIT = 5,
+} sw_level;
+
+/* A line in the router's log, tagged with the plugin and the route. */
+void sw_log(sw_level level, const char *message);
+#define sw_log_info(message) sw_log(SW_L_INFO, (message))
+#define sw_log_warn(message) sw_log(SW_L_WARN, (message))
+/* `xlog`: the template's pseudo-variables are expanded ("$rm from $si"). */
+int sw_xlog(sw_level level, const char *template_);
+
+/* ---- pv: pseudo-variables ------------------------------------------------------------ */
+
+/* `$name` as text into `buf` (NUL-terminated, cut to `size`): its length, 0 for $null
+ * (buf ""), -1 on error. Integers are printed. */
+int sw_pv_get(const char *name, char *buf, size_t size);
+/* `$name` as an integer: 0 and *out on success, -1 when it is not one or on error. */
+int sw_pv_get_int(const char *name, int64_t *out);
+int sw_pv_sets(const char *name, const char *value);
+int sw_pv_seti(const char *name, int64_t value);
+int sw_pv_unset(const char *name);
+/* 1 when `$name` is $null, 0 when not, -1 on error. */
+int sw_pv_is_null(const char *name);
+
+/* ---- sl, core, hdr, maxfwd, tm, config ---------------------------------------------- */
+
+int sw_sl_send_reply(uint16_t code, const char *reason);
+int sw_sl_append_to_reply(const char *headers); /* "Name: value\r\n" lines */
+int sw_sl_send_reply_error(void);
+
+bool sw_is_method(const char *method);
+bool sw_is_method_in(const char *letters); /* "IRB": INVITE, REGISTER, BYE ... */
+bool sw_is_myself_ruri(void);
+void sw_force_rport(void);
+int sw_set_flag(uint32_t flag);
+int sw_is_flag_set(uint32_t flag); /* 1, 0, or -1 on error */
+void sw_drop(void);
+
+int sw_hdr_append(const char *headers); /* append_hf */
+int sw_hdr_remove(const char *name);    /* remove_hf: how many were removed, or -1 */
+
+/* process_maxfwd(limit): 0 when the request may go on, -1 when Max-Forwards reached 0
+ * (answer 483) or on error. */
+int sw_process_maxfwd(uint32_t limit);
+
+int sw_t_relay(void);
+int sw_t_relay_to(const char *dst); /* t_relay to a SIP URI */
+void sw_t_on_failure(const char *route);
+void sw_t_on_branch(const char *route);
+void sw_t_on_reply(const char *route);
+
+/* The plugin's own configuration (`[plugin.config]`): the value of `key` into `buf`,
+ * its length, or -1 when the key is not set. */
+int sw_config_get(const char *key, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIPWASM_H */
