@@ -369,6 +369,8 @@ int sw_t_relay_to(const char *dst) {
     return sipwasm_router_tm_t_relay(&d, &e) ? 0 : tm_failed(&e);
 }
 
+bool sw_t_check_trans(void) { return sipwasm_router_tm_t_check_trans(); }
+
 void sw_t_on_failure(const char *route) {
     plugin_string_t r = str(route);
     sipwasm_router_tm_t_on_failure(&r);

@@ -129,6 +129,8 @@ int sw_process_maxfwd(uint32_t limit);
 
 int sw_t_relay(void);
 int sw_t_relay_to(const char *dst); /* t_relay to a SIP URI */
+/* t_check_trans: the request belongs to a transaction (for a CANCEL: the INVITE's). */
+bool sw_t_check_trans(void);
 void sw_t_on_failure(const char *route);
 void sw_t_on_branch(const char *route);
 void sw_t_on_reply(const char *route);
