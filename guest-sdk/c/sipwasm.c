@@ -278,6 +278,17 @@ int sw_pv_is_null(const char *name) {
     return null ? 1 : 0;
 }
 
+int sw_pv_format(const char *template_, char *buf, size_t size) {
+    plugin_string_t t = str(template_), out;
+    sipwasm_router_pv_error_t e;
+    if (!sipwasm_router_pv_format(&t, &out, &e)) {
+        return pv_failed(&e);
+    }
+    int len = copy_out(&out, buf, size);
+    plugin_string_free(&out);
+    return len;
+}
+
 /* ---- sl, core, hdr, maxfwd, tm, config ------------------------------------------------ */
 
 int sw_sl_send_reply(uint16_t code, const char *reason) {
@@ -396,3 +407,162 @@ int sw_config_get(const char *key, char *buf, size_t size) {
     plugin_string_free(&v);
     return len;
 }
+
+/* ---- auth -------------------------------------------------------------------------- */
+
+static int auth_failed(sipwasm_router_auth_error_t *e) {
+    static const char *what[] = {"auth: no credentials", "auth: malformed credentials",
+                                 "auth: not our nonce", "auth: stale nonce",
+                                 "auth: nonce reused", "auth: wrong password"};
+    switch (e->tag) {
+    case SIPWASM_ROUTER_AUTH_ERROR_MALFORMED: set_error(what[1], &e->val.malformed); break;
+    default:
+        set_error(e->tag < 6 ? what[e->tag] : "auth: failed", NULL);
+        break;
+    }
+    sipwasm_router_auth_error_free(e);
+    return -1;
+}
+
+int sw_auth_check(sw_auth_kind kind, const char *realm, const char *password, char *user,
+                  size_t size) {
+    plugin_string_t r = str(realm), p = str(password), who;
+    sipwasm_router_auth_error_t e;
+    if (!sipwasm_router_auth_check((sipwasm_router_auth_kind_t)kind, &r, &p, &who, &e)) {
+        return auth_failed(&e);
+    }
+    if (user) {
+        copy_out(&who, user, size);
+    }
+    plugin_string_free(&who);
+    return 0;
+}
+
+int sw_auth_challenge(sw_auth_kind kind, const char *realm) {
+    plugin_string_t r = str(realm);
+    sipwasm_router_auth_algorithm_t md5 = SIPWASM_ROUTER_AUTH_ALGORITHM_MD5;
+    sipwasm_router_auth_list_algorithm_t algorithms = {&md5, 1};
+    sipwasm_router_auth_error_t e;
+    if (!sipwasm_router_auth_challenge((sipwasm_router_auth_kind_t)kind, &r, &algorithms, false, &e)) {
+        return auth_failed(&e);
+    }
+    return 0;
+}
+
+int sw_auth_username(sw_auth_kind kind, const char *realm, char *buf, size_t size) {
+    plugin_string_t r = str(realm), who;
+    if (!sipwasm_router_auth_username((sipwasm_router_auth_kind_t)kind, &r, &who)) {
+        set_error("auth: no credentials", NULL);
+        return -1;
+    }
+    int len = copy_out(&who, buf, size);
+    plugin_string_free(&who);
+    return len;
+}
+
+void sw_auth_consume_credentials(sw_auth_kind kind) {
+    sipwasm_router_auth_consume_credentials((sipwasm_router_auth_kind_t)kind);
+}
+
+/* ---- htable ------------------------------------------------------------------------ */
+
+static int htable_failed(sipwasm_router_htable_error_t *e) {
+    static const char *what[] = {"htable: unknown table", "htable: not an integer",
+                                 "htable: too large", "htable: full"};
+    set_error(e->tag < 4 ? what[e->tag] : "htable: error", &e->val.unknown_table);
+    sipwasm_router_htable_error_free(e);
+    return -1;
+}
+
+int sw_htable_get(const char *table, const char *key, char *buf, size_t size) {
+    plugin_string_t t = str(table), k = str(key);
+    sipwasm_router_htable_option_value_t v;
+    sipwasm_router_htable_error_t e;
+    if (!sipwasm_router_htable_get(&t, &k, &v, &e)) {
+        return htable_failed(&e);
+    }
+    if (!v.is_some) {
+        if (size) {
+            buf[0] = 0;
+        }
+        return 0;
+    }
+    if (v.val.tag == SIPWASM_ROUTER_HTABLE_VALUE_INT) {
+        snprintf(buf, size, "%lld", (long long)v.val.val.int_);
+    } else {
+        copy_out(&v.val.val.str, buf, size);
+    }
+    sipwasm_router_htable_option_value_free(&v);
+    return 1;
+}
+
+int sw_htable_set_str(const char *table, const char *key, const char *value) {
+    plugin_string_t t = str(table), k = str(key);
+    sipwasm_router_htable_value_t v = {.tag = SIPWASM_ROUTER_HTABLE_VALUE_STR};
+    v.val.str = str(value);
+    sipwasm_router_htable_error_t e;
+    return sipwasm_router_htable_set(&t, &k, &v, &e) ? 0 : htable_failed(&e);
+}
+
+int sw_htable_set_int(const char *table, const char *key, int64_t value) {
+    plugin_string_t t = str(table), k = str(key);
+    sipwasm_router_htable_value_t v = {.tag = SIPWASM_ROUTER_HTABLE_VALUE_INT};
+    v.val.int_ = value;
+    sipwasm_router_htable_error_t e;
+    return sipwasm_router_htable_set(&t, &k, &v, &e) ? 0 : htable_failed(&e);
+}
+
+int sw_htable_delete(const char *table, const char *key) {
+    plugin_string_t t = str(table), k = str(key);
+    bool was;
+    sipwasm_router_htable_error_t e;
+    if (!sipwasm_router_htable_delete(&t, &k, &was, &e)) {
+        return htable_failed(&e);
+    }
+    return was ? 1 : 0;
+}
+
+/* ---- msrp -------------------------------------------------------------------------- */
+
+static int msrp_relay_failed(sipwasm_router_msrp_relay_error_t *e) {
+    static const char *what[] = {"msrp: no next hop", "msrp: bad address",
+                                 "msrp: already relayed", "msrp: no frame"};
+    set_error(e->tag < 4 ? what[e->tag] : "msrp: relay failed",
+              e->tag == SIPWASM_ROUTER_MSRP_RELAY_ERROR_BAD_ADDRESS ? &e->val.bad_address : NULL);
+    sipwasm_router_msrp_relay_error_free(e);
+    return -1;
+}
+
+int sw_msrp_reply(uint16_t code, const char *text, const char *headers) {
+    plugin_string_t t = str(text), h;
+    if (headers) {
+        h = str(headers);
+    }
+    sipwasm_router_msrp_error_t e;
+    if (sipwasm_router_msrp_reply(code, &t, headers ? &h : NULL, &e)) {
+        return 0;
+    }
+    static const char *what[] = {"msrp: no request", "msrp: REPORTs are not answered",
+                                 "msrp: invalid", "msrp: already answered"};
+    set_error(e.tag < 4 ? what[e.tag] : "msrp: reply failed",
+              e.tag == SIPWASM_ROUTER_MSRP_ERROR_INVALID ? &e.val.invalid : NULL);
+    sipwasm_router_msrp_error_free(&e);
+    return -1;
+}
+
+int sw_msrp_relay(void) {
+    sipwasm_router_msrp_relay_error_t e;
+    return sipwasm_router_msrp_relay(&e) ? 0 : msrp_relay_failed(&e);
+}
+
+int sw_msrp_set_dst(const char *addr, const char *sock) {
+    plugin_string_t a = str(addr), s = str(sock);
+    sipwasm_router_msrp_relay_error_t e;
+    return sipwasm_router_msrp_set_dst(&a, &s, &e) ? 0 : msrp_relay_failed(&e);
+}
+
+void sw_msrp_relay_flags(uint32_t bits) { sipwasm_router_msrp_relay_flags(bits); }
+
+void sw_msrp_reply_flags(uint32_t bits) { sipwasm_router_msrp_reply_flags(bits); }
+
+bool sw_msrp_is_reply(void) { return sipwasm_router_msrp_is_reply(); }

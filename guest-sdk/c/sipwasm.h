@@ -106,6 +106,10 @@ int sw_pv_unset(const char *name);
 /* 1 when `$name` is $null, 0 when not, -1 on error. */
 int sw_pv_is_null(const char *name);
 
+/* `pv.format`: the template with its pseudo-variables expanded, into `buf`: its length,
+ * or -1 on error. */
+int sw_pv_format(const char *template_, char *buf, size_t size);
+
 /* ---- sl, core, hdr, maxfwd, tm, config ---------------------------------------------- */
 
 int sw_sl_send_reply(uint16_t code, const char *reason);
@@ -138,6 +142,46 @@ void sw_t_on_reply(const char *route);
 /* The plugin's own configuration (`[plugin.config]`): the value of `key` into `buf`,
  * its length, or -1 when the key is not set. */
 int sw_config_get(const char *key, char *buf, size_t size);
+
+/* ---- auth: digest (SIP requests and MSRP AUTH) --------------------------------------- */
+
+typedef enum sw_auth_kind {
+    SW_AUTH_WWW = 0,   /* WWW-Authenticate / Authorization (REGISTER, MSRP AUTH) */
+    SW_AUTH_PROXY = 1, /* Proxy-Authenticate / Proxy-Authorization */
+} sw_auth_kind;
+
+/* The credentials of `kind` for `realm` match `password`: 0 and the user name into
+ * `user` (may be NULL), else -1 (sw_error(): none, malformed, stale nonce, wrong ...). */
+int sw_auth_check(sw_auth_kind kind, const char *realm, const char *password, char *user,
+                  size_t size);
+/* Answer with a challenge (MD5) for `realm`; the route then ends. */
+int sw_auth_challenge(sw_auth_kind kind, const char *realm);
+/* The user name of the credentials for `realm` into `buf`: its length, -1 when none. */
+int sw_auth_username(sw_auth_kind kind, const char *realm, char *buf, size_t size);
+/* Remove the checked credentials before the request goes on. */
+void sw_auth_consume_credentials(sw_auth_kind kind);
+
+/* ---- htable: shared tables ------------------------------------------------------------ */
+
+/* `$sht(table=>key)` into `buf` (integers printed): 1 when found, 0 when absent (buf ""),
+ * -1 on error. */
+int sw_htable_get(const char *table, const char *key, char *buf, size_t size);
+int sw_htable_set_str(const char *table, const char *key, const char *value);
+int sw_htable_set_int(const char *table, const char *key, int64_t value);
+/* 1 when it was there, 0 when not, -1 on error. */
+int sw_htable_delete(const char *table, const char *key);
+
+/* ---- msrp: event_route[msrp:frame-in] -------------------------------------------------- */
+
+/* Answer the frame: `code` and `text`, with extra header lines (or NULL). */
+int sw_msrp_reply(uint16_t code, const char *text, const char *headers);
+/* Relay the frame to the next To-Path hop (or to sw_msrp_set_dst's destination). */
+int sw_msrp_relay(void);
+/* Relay to `addr` from local socket `sock` ("tcp:IP:PORT", "" for any). */
+int sw_msrp_set_dst(const char *addr, const char *sock);
+void sw_msrp_relay_flags(uint32_t bits); /* 1: only on an open connection; 2: close after */
+void sw_msrp_reply_flags(uint32_t bits);
+bool sw_msrp_is_reply(void);
 
 #ifdef __cplusplus
 }

@@ -457,10 +457,6 @@ pub(crate) fn relay_opts() -> RouterOpts {
     }
 }
 
-fn relay_router() -> TestRouter {
-    TestRouter::start_with("msrp_relay", relay_opts())
-}
-
 /// An MSRP client of the relay: its own URI is its connection's address.
 pub(crate) struct Peer<S = TcpStream> {
     pub(crate) c: MsrpClient<S>,
@@ -567,7 +563,14 @@ Byte-Range: 1-{n}/{n}\r\nContent-Type: text/plain\r\n\r\n{body}\r\n-------{tid}$
 
 #[test]
 fn the_msrp_relay_example_authenticates_and_relays_between_sessions() {
-    let r = relay_router();
+    // the Rust plugin and its twin in C
+    for plugin_name in ["msrp_relay", "msrp_relay_c"] {
+        authenticates_and_relays(plugin_name);
+    }
+}
+
+fn authenticates_and_relays(plugin_name: &str) {
+    let r = TestRouter::start_with(plugin_name, relay_opts());
     let relay = format!("msrp://{}/auth;tcp", r.tcp);
     let mut alice = Peer::connect(&r, "alice");
     let mut bob = Peer::connect(&r, "bob");

@@ -28,6 +28,7 @@ fn the_examples_pass_their_cases() {
         // the twins in C run the same files
         ("tutorial-501", "tutorial_501_c"),
         ("kemi-proxy", "kemi_proxy_c"),
+        ("msrp-relay", "msrp_relay_c"),
     ] {
         let cases = example_cases(example);
         let report = run(example, plugin_name, &cases);
