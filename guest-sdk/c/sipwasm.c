@@ -382,6 +382,14 @@ int sw_t_relay_to(const char *dst) {
 
 bool sw_t_check_trans(void) { return sipwasm_router_tm_t_check_trans(); }
 
+bool sw_t_is_canceled(void) { return sipwasm_router_tm_t_is_canceled(); }
+
+int sw_t_get_status_code(void) {
+    uint16_t code;
+    sipwasm_router_tm_error_t e;
+    return sipwasm_router_tm_t_get_status_code(&code, &e) ? (int)code : tm_failed(&e);
+}
+
 void sw_t_on_failure(const char *route) {
     plugin_string_t r = str(route);
     sipwasm_router_tm_t_on_failure(&r);
@@ -411,6 +419,7 @@ int sw_config_get(const char *key, char *buf, size_t size) {
 /* ---- auth -------------------------------------------------------------------------- */
 
 static int auth_failed(sipwasm_router_auth_error_t *e) {
+    int code = -1 - (int)e->tag;
     static const char *what[] = {"auth: no credentials", "auth: malformed credentials",
                                  "auth: not our nonce", "auth: stale nonce",
                                  "auth: nonce reused", "auth: wrong password"};
@@ -421,7 +430,7 @@ static int auth_failed(sipwasm_router_auth_error_t *e) {
         break;
     }
     sipwasm_router_auth_error_free(e);
-    return -1;
+    return code;
 }
 
 int sw_auth_check(sw_auth_kind kind, const char *realm, const char *password, char *user,
@@ -439,11 +448,15 @@ int sw_auth_check(sw_auth_kind kind, const char *realm, const char *password, ch
 }
 
 int sw_auth_challenge(sw_auth_kind kind, const char *realm) {
+    return sw_auth_challenge_with(kind, realm, false);
+}
+
+int sw_auth_challenge_with(sw_auth_kind kind, const char *realm, bool stale) {
     plugin_string_t r = str(realm);
     sipwasm_router_auth_algorithm_t md5 = SIPWASM_ROUTER_AUTH_ALGORITHM_MD5;
     sipwasm_router_auth_list_algorithm_t algorithms = {&md5, 1};
     sipwasm_router_auth_error_t e;
-    if (!sipwasm_router_auth_challenge((sipwasm_router_auth_kind_t)kind, &r, &algorithms, false, &e)) {
+    if (!sipwasm_router_auth_challenge((sipwasm_router_auth_kind_t)kind, &r, &algorithms, stale, &e)) {
         return auth_failed(&e);
     }
     return 0;
@@ -566,3 +579,104 @@ void sw_msrp_relay_flags(uint32_t bits) { sipwasm_router_msrp_relay_flags(bits);
 void sw_msrp_reply_flags(uint32_t bits) { sipwasm_router_msrp_reply_flags(bits); }
 
 bool sw_msrp_is_reply(void) { return sipwasm_router_msrp_is_reply(); }
+
+/* ---- config keys, rr, registrar, siputils, nathelper ---------------------------------- */
+
+int sw_config_key(size_t i, char *buf, size_t size) {
+    plugin_list_string_t keys;
+    sipwasm_router_config_keys(&keys);
+    int len = -1;
+    if (i < keys.len) {
+        len = copy_out(&keys.ptr[i], buf, size);
+    }
+    plugin_list_string_free(&keys);
+    return len;
+}
+
+int sw_record_route(void) {
+    sipwasm_router_rr_error_t e;
+    if (sipwasm_router_rr_record_route(&e)) {
+        return 0;
+    }
+    set_error("rr: record_route", e.tag == SIPWASM_ROUTER_RR_ERROR_INVALID ? &e.val.invalid : NULL);
+    sipwasm_router_rr_error_free(&e);
+    return -1;
+}
+
+int sw_loose_route(void) {
+    sipwasm_router_rr_routed_t routed;
+    sipwasm_router_rr_error_t e;
+    if (sipwasm_router_rr_loose_route(&routed, &e)) {
+        return (int)routed;
+    }
+    switch (e.tag) {
+    case SIPWASM_ROUTER_RR_ERROR_FORBIDDEN: set_error("rr: refused (403 sent)", &e.val.forbidden); break;
+    case SIPWASM_ROUTER_RR_ERROR_INVALID: set_error("rr: invalid", &e.val.invalid); break;
+    default: set_error("rr: no request", NULL); break;
+    }
+    sipwasm_router_rr_error_free(&e);
+    return -1;
+}
+
+static int registrar_failed(sipwasm_router_registrar_error_t *e) {
+    static const char *what[] = {"registrar: not a REGISTER", "registrar: bad request",
+                                 "registrar: interval too brief", "registrar: out of order",
+                                 "registrar: too many contacts", "registrar: not found",
+                                 "registrar: no request"};
+    set_error(e->tag < 7 ? what[e->tag] : "registrar: error",
+              e->tag == SIPWASM_ROUTER_REGISTRAR_ERROR_BAD_REQUEST ? &e->val.bad_request : NULL);
+    sipwasm_router_registrar_error_free(e);
+    return -1;
+}
+
+int sw_registrar_save(const char *table) {
+    plugin_string_t t = str(table);
+    uint32_t n;
+    sipwasm_router_registrar_error_t e;
+    return sipwasm_router_registrar_save(&t, &n, &e) ? (int)n : registrar_failed(&e);
+}
+
+int sw_registrar_lookup(const char *table) {
+    plugin_string_t t = str(table);
+    uint32_t n;
+    sipwasm_router_registrar_error_t e;
+    return sipwasm_router_registrar_lookup(&t, &n, &e) ? (int)n : registrar_failed(&e);
+}
+
+bool sw_has_totag(void) { return sipwasm_router_siputils_has_totag(); }
+
+bool sw_is_myself_furi(void) { return sipwasm_router_core_is_myself_furi(); }
+
+bool sw_nat_uac_test(uint32_t flags) { return sipwasm_router_nathelper_nat_uac_test(flags); }
+
+static int nathelper_failed(sipwasm_router_nathelper_error_t *e) {
+    static const char *what[] = {"nathelper: no message", "nathelper: no contact",
+                                 "nathelper: contact already changed", "nathelper: invalid"};
+    set_error(e->tag < 4 ? what[e->tag] : "nathelper: error",
+              e->tag == SIPWASM_ROUTER_NATHELPER_ERROR_INVALID ? &e->val.invalid : NULL);
+    sipwasm_router_nathelper_error_free(e);
+    return -1;
+}
+
+int sw_fix_nated_register(void) {
+    sipwasm_router_nathelper_error_t e;
+    return sipwasm_router_nathelper_fix_nated_register(&e) ? 0 : nathelper_failed(&e);
+}
+
+int sw_add_contact_alias(void) {
+    bool added;
+    sipwasm_router_nathelper_error_t e;
+    if (!sipwasm_router_nathelper_add_contact_alias(&added, &e)) {
+        return nathelper_failed(&e);
+    }
+    return added ? 1 : 0;
+}
+
+int sw_handle_ruri_alias(void) {
+    bool handled;
+    sipwasm_router_nathelper_error_t e;
+    if (!sipwasm_router_nathelper_handle_ruri_alias(&handled, &e)) {
+        return nathelper_failed(&e);
+    }
+    return handled ? 1 : 0;
+}

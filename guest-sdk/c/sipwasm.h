@@ -135,6 +135,9 @@ int sw_t_relay(void);
 int sw_t_relay_to(const char *dst); /* t_relay to a SIP URI */
 /* t_check_trans: the request belongs to a transaction (for a CANCEL: the INVITE's). */
 bool sw_t_check_trans(void);
+/* In a failure route: the transaction was canceled; the status of its best reply (or -1). */
+bool sw_t_is_canceled(void);
+int sw_t_get_status_code(void);
 void sw_t_on_failure(const char *route);
 void sw_t_on_branch(const char *route);
 void sw_t_on_reply(const char *route);
@@ -143,6 +146,31 @@ void sw_t_on_reply(const char *route);
  * its length, or -1 when the key is not set. */
 int sw_config_get(const char *key, char *buf, size_t size);
 
+/* The i-th key of `[plugin.config]` into `buf`: its length, -1 past the last one. */
+int sw_config_key(size_t i, char *buf, size_t size);
+
+/* ---- rr, registrar, siputils, nathelper ---------------------------------------------- */
+
+int sw_record_route(void);
+/* loose_route: SW_RR_* >= 0, or -1 when the Route set was refused (the router answered
+ * 403: end the route) or on error. */
+enum { SW_RR_NO_ROUTE = 0, SW_RR_ROUTE_SET = 1, SW_RR_FLOW = 2, SW_RR_PRELOADED = 3 };
+int sw_loose_route(void);
+/* save(table): the number of contacts bound (the router has answered), or -1. */
+int sw_registrar_save(const char *table);
+/* lookup(table): the number of branches made, or -1 (nobody registered: sw_error()). */
+int sw_registrar_lookup(const char *table);
+bool sw_has_totag(void);
+bool sw_is_myself_furi(void);
+/* nat_uac_test flags */
+enum { SW_NAT_CONTACT_PRIVATE = 1, SW_NAT_VIA_RECEIVED = 2, SW_NAT_VIA_PORT = 16 };
+bool sw_nat_uac_test(uint32_t flags);
+int sw_fix_nated_register(void);
+/* 1 when an alias was added, 0 when not needed, -1 on error. */
+int sw_add_contact_alias(void);
+/* 1 when the Request-URI's alias was handled, 0 when it had none, -1 on error. */
+int sw_handle_ruri_alias(void);
+
 /* ---- auth: digest (SIP requests and MSRP AUTH) --------------------------------------- */
 
 typedef enum sw_auth_kind {
@@ -150,12 +178,25 @@ typedef enum sw_auth_kind {
     SW_AUTH_PROXY = 1, /* Proxy-Authenticate / Proxy-Authorization */
 } sw_auth_kind;
 
+/* Why sw_auth_check refused (all < 0). */
+enum {
+    SW_AUTH_NO_CREDENTIALS = -1, /* challenge */
+    SW_AUTH_MALFORMED = -2,
+    SW_AUTH_INVALID_NONCE = -3,
+    SW_AUTH_STALE_NONCE = -4, /* challenge again with stale */
+    SW_AUTH_NONCE_REUSED = -5,
+    SW_AUTH_INVALID_PASSWORD = -6,
+    SW_AUTH_NO_REQUEST = -7,
+};
+
 /* The credentials of `kind` for `realm` match `password`: 0 and the user name into
- * `user` (may be NULL), else -1 (sw_error(): none, malformed, stale nonce, wrong ...). */
+ * `user` (may be NULL), else one of SW_AUTH_* (and sw_error()). */
 int sw_auth_check(sw_auth_kind kind, const char *realm, const char *password, char *user,
                   size_t size);
 /* Answer with a challenge (MD5) for `realm`; the route then ends. */
 int sw_auth_challenge(sw_auth_kind kind, const char *realm);
+/* The same, telling the client its nonce was stale when `stale`. */
+int sw_auth_challenge_with(sw_auth_kind kind, const char *realm, bool stale);
 /* The user name of the credentials for `realm` into `buf`: its length, -1 when none. */
 int sw_auth_username(sw_auth_kind kind, const char *realm, char *buf, size_t size);
 /* Remove the checked credentials before the request goes on. */

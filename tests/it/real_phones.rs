@@ -51,14 +51,21 @@ impl Drop for Cert {
     }
 }
 
-/// The example router on fresh ports, with a TLS listener too when `cert` is given.
-fn example_router(cert: Option<&Cert>) -> (TestRouter, Option<std::net::SocketAddr>) {
+/// The example router on fresh ports, with a TLS listener too when `cert` is given,
+/// running `plugin_name` (the example, or its twin in another language).
+fn example_router(
+    cert: Option<&Cert>,
+    plugin_name: &str,
+) -> (TestRouter, Option<std::net::SocketAddr>) {
+    let plugin_path = plugin(plugin_name);
     let mut listen = vec!["udp:127.0.0.1:0", "tcp:127.0.0.1:0"];
     if cert.is_some() {
         listen.push("tls:127.0.0.1:0");
     }
     let r = TestRouter::from_config_file(&example_config(), &listen, |cfg| {
         cfg.tls = cert.map(Cert::settings);
+        let default = cfg.default_tenant;
+        cfg.tenants[default].plugin_path = plugin_path.clone();
     });
     let tls = r.server().addr(Transport::Tls);
     (r, tls)
@@ -103,8 +110,13 @@ Content-Length: 0\r\n\r\n",
 
 /// Every step a phone user takes, between two phones over `transport`.
 fn every_step(transport: &'static str) {
+    every_step_with(transport, "registrar_proxy");
+}
+
+/// [`every_step`] with `plugin_name` as the router's plugin.
+fn every_step_with(transport: &'static str, plugin_name: &str) {
     let cert = (transport == "tls").then(|| Cert::new("every-step"));
-    let (r, tls) = example_router(cert.as_ref());
+    let (r, tls) = example_router(cert.as_ref(), plugin_name);
     let mut alice = phone("alice", &r, tls, transport, cert.as_ref());
     let mut bob = phone("bob", &r, tls, transport, cert.as_ref());
     // registration through the outbound proxy, with digest authentication
@@ -188,6 +200,12 @@ fn pjsip_phones_over_tcp() {
 #[test]
 fn pjsip_phones_over_tls() {
     every_step("tls");
+}
+
+/// The example's twin in C (example-plugins/c/registrar-proxy.c) does every step too.
+#[test]
+fn pjsip_phones_through_the_c_twin() {
+    every_step_with("udp", "registrar_proxy_c");
 }
 
 /// The example's config with `voicemail` set, on fresh ports.

@@ -10,27 +10,15 @@ fn tutorial_501_with_sipp_over_udp_and_tcp() {
     for plugin_name in ["tutorial_501", "tutorial_501_c"] {
         let r = TestRouter::start(plugin_name);
         for (transport, target) in [("u1", r.udp), ("t1", r.tcp)] {
-            let invite = SippCall {
-                method: "INVITE",
-                user: "bob",
-                expect: 480,
-                checks: &[],
-            };
-            sipp_ok(&invite, target, transport, 10);
-            let options = SippCall {
-                method: "OPTIONS",
-                user: "bob",
-                expect: 501,
-                checks: &[],
-            };
-            sipp_ok(&options, target, transport, 10);
-            let register = SippCall {
-                method: "REGISTER",
-                user: "bob",
-                expect: 501,
-                checks: &[],
-            };
-            sipp_ok(&register, target, transport, 10);
+            for (method, expect) in [("INVITE", 480), ("OPTIONS", 501), ("REGISTER", 501)] {
+                let call = SippCall {
+                    method,
+                    user: "bob",
+                    expect,
+                    checks: &[],
+                };
+                sipp_ok(&call, target, transport, 10);
+            }
         }
         // the ACKs of the 480s were absorbed by the router, not routed
         let absorbed = r

@@ -29,6 +29,7 @@ fn the_examples_pass_their_cases() {
         ("tutorial-501", "tutorial_501_c"),
         ("kemi-proxy", "kemi_proxy_c"),
         ("msrp-relay", "msrp_relay_c"),
+        ("registrar-proxy", "registrar_proxy_c"),
     ] {
         let cases = example_cases(example);
         let report = run(example, plugin_name, &cases);
