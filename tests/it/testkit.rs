@@ -30,6 +30,7 @@ fn the_examples_pass_their_cases() {
         ("kemi-proxy", "kemi_proxy_c"),
         ("msrp-relay", "msrp_relay_c"),
         ("registrar-proxy", "registrar_proxy_c"),
+        ("nosip-log", "nosip_log_c"),
     ] {
         let cases = example_cases(example);
         let report = run(example, plugin_name, &cases);
