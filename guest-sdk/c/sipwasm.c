@@ -49,6 +49,11 @@ static int copy_out(const plugin_string_t *s, char *buf, size_t size) {
     return (int)s->len;
 }
 
+/* an integer printed, or a string copied, into `buf`: its length */
+static int value_out(bool is_int, int64_t i, const plugin_string_t *str_, char *buf, size_t size) {
+    return is_int ? snprintf(buf, size, "%lld", (long long)i) : copy_out(str_, buf, size);
+}
+
 static int sl_failed(sipwasm_router_sl_error_t *e) {
     switch (e->tag) {
     case SIPWASM_ROUTER_SL_ERROR_NO_REQUEST: set_error("sl: no request to answer", NULL); break;
@@ -215,18 +220,12 @@ int sw_pv_get(const char *name, char *buf, size_t size) {
         return pv_failed(&e);
     }
     int len = 0;
-    switch (v.tag) {
-    case SIPWASM_ROUTER_PV_VALUE_INT:
-        len = snprintf(buf, size, "%lld", (long long)v.val.int_);
-        break;
-    case SIPWASM_ROUTER_PV_VALUE_STR:
-        len = copy_out(&v.val.str, buf, size);
-        break;
-    default:
+    if (v.tag == SIPWASM_ROUTER_PV_VALUE_NULL) {
         if (size) {
             buf[0] = 0;
         }
-        break;
+    } else {
+        len = value_out(v.tag == SIPWASM_ROUTER_PV_VALUE_INT, v.val.int_, &v.val.str, buf, size);
     }
     sipwasm_router_pv_value_free(&v);
     return len;
@@ -500,11 +499,8 @@ int sw_htable_get(const char *table, const char *key, char *buf, size_t size) {
         }
         return 0;
     }
-    if (v.val.tag == SIPWASM_ROUTER_HTABLE_VALUE_INT) {
-        snprintf(buf, size, "%lld", (long long)v.val.val.int_);
-    } else {
-        copy_out(&v.val.val.str, buf, size);
-    }
+    value_out(v.val.tag == SIPWASM_ROUTER_HTABLE_VALUE_INT, v.val.val.int_, &v.val.val.str, buf,
+              size);
     sipwasm_router_htable_option_value_free(&v);
     return 1;
 }

@@ -19,6 +19,13 @@ pub mod tenants;
 pub mod testkit;
 pub mod watch;
 
+/// Unix time in seconds, as routes and tables count it.
+pub(crate) fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Server settings from a configuration.
 pub fn server_settings(cfg: &Config) -> server::ServerSettings {
     server::ServerSettings {

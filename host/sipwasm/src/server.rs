@@ -24,7 +24,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How the server runs, apart from its listeners and plugin.
 #[derive(Clone, Debug)]
@@ -161,11 +160,7 @@ pub struct Router {
     proxy: Arc<Proxy>,
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::now_unix;
 
 /// How long a connection carrying a registration stays open past the registration's
 /// expiry: the UA re-registers shortly before it.

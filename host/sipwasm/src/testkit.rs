@@ -294,7 +294,7 @@ impl Bench {
 
     fn run_case(&mut self, case: &Case) -> anyhow::Result<Seen> {
         let source = self.source(case)?;
-        let now = unix_now();
+        let now = crate::now_unix();
         let logs = Arc::new(Mutex::new(Vec::new()));
         let capture = || plugin_log_capture(logs.clone());
         let mut seen = Seen::default();
@@ -466,17 +466,10 @@ fn sip_lines(text: &str) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// `PROTO:IP:PORT`.
+/// `PROTO:IP:PORT`, as a listener is written.
 fn proto_addr(text: &str) -> anyhow::Result<(Transport, SocketAddr)> {
-    let (proto, addr) = text
-        .split_once(':')
-        .with_context(|| format!("{text:?} is not PROTO:IP:PORT"))?;
-    let transport = Transport::from_token(proto.as_bytes())
-        .with_context(|| format!("{proto:?} is not a transport"))?;
-    let addr = addr
-        .parse()
-        .with_context(|| format!("{addr:?} is not IP:PORT"))?;
-    Ok((transport, addr))
+    let spec: sipwasm_transport::ListenSpec = text.parse()?;
+    Ok((spec.transport, spec.addr))
 }
 
 /// The case's text as a message: CRLF line ends, the blank line after the headers, and a
@@ -518,12 +511,6 @@ fn request_uri(request: &SipMessage) -> String {
     line.split(' ').nth(1).unwrap_or_default().to_string()
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Compare what came of `case` with what it expects: one line per difference.
 fn check(case: &Case, seen: &Seen, tenants: &Tenants) -> Vec<String> {
     let e = &case.expect;
@@ -553,30 +540,30 @@ fn check(case: &Case, seen: &Seen, tenants: &Tenants) -> Vec<String> {
         let all: Vec<&str> = seen.replies.iter().map(|(l, _)| l.as_str()).collect();
         problems.push(format!("reply: expected none, got {all:?}"));
     }
-    let uris: Vec<&str> = seen.relays.iter().map(|(u, _)| u.as_str()).collect();
-    if let Some(want) = &e.relay
-        && want.iter().map(String::as_str).ne(uris.iter().copied())
-    {
-        problems.push(format!("relay: expected {want:?}, got {uris:?}"));
-    }
-    let hops: Vec<&str> = seen.relays.iter().map(|(_, h)| h.as_str()).collect();
-    if let Some(want) = &e.relay_to
-        && want.iter().map(String::as_str).ne(hops.iter().copied())
-    {
-        problems.push(format!("relay_to: expected {want:?}, got {hops:?}"));
-    }
-    let sent: Vec<&str> = seen.sent.iter().map(|(l, _)| l.as_str()).collect();
-    if let Some(want) = &e.sent
-        && want.iter().map(String::as_str).ne(sent.iter().copied())
-    {
-        problems.push(format!("sent: expected {want:?}, got {sent:?}"));
-    }
-    let sent_to: Vec<&str> = seen.sent.iter().map(|(_, t)| t.as_str()).collect();
-    if let Some(want) = &e.sent_to
-        && want.iter().map(String::as_str).ne(sent_to.iter().copied())
-    {
-        problems.push(format!("sent_to: expected {want:?}, got {sent_to:?}"));
-    }
+    same_list(
+        &mut problems,
+        "relay",
+        e.relay.as_deref(),
+        seen.relays.iter().map(|(u, _)| u.as_str()).collect(),
+    );
+    same_list(
+        &mut problems,
+        "relay_to",
+        e.relay_to.as_deref(),
+        seen.relays.iter().map(|(_, h)| h.as_str()).collect(),
+    );
+    same_list(
+        &mut problems,
+        "sent",
+        e.sent.as_deref(),
+        seen.sent.iter().map(|(l, _)| l.as_str()).collect(),
+    );
+    same_list(
+        &mut problems,
+        "sent_to",
+        e.sent_to.as_deref(),
+        seen.sent.iter().map(|(_, t)| t.as_str()).collect(),
+    );
     // what goes out: the reply built, else the request as the route left it
     let out = match seen.replies.iter().find_map(|(_, m)| m.as_ref()) {
         Some(Sent::Sip(m)) => Some(sip_header_lines(m)),
@@ -621,7 +608,7 @@ fn check(case: &Case, seen: &Seen, tenants: &Tenants) -> Vec<String> {
         }
     }
     let tables = &tenants.default_tenant().local().htables;
-    let now = unix_now();
+    let now = crate::now_unix();
     for (table, entries) in &e.htable {
         for (key, want) in entries {
             let got = tables.get(table, key, now);
@@ -651,6 +638,15 @@ fn check(case: &Case, seen: &Seen, tenants: &Tenants) -> Vec<String> {
         }
     }
     problems
+}
+
+/// A list the case expects, against the one seen: a difference when it says another.
+fn same_list(problems: &mut Vec<String>, what: &str, want: Option<&[String]>, got: Vec<&str>) {
+    if let Some(want) = want
+        && want.iter().map(String::as_str).ne(got.iter().copied())
+    {
+        problems.push(format!("{what}: expected {want:?}, got {got:?}"));
+    }
 }
 
 fn msrp_header_lines(f: &MsrpFrame) -> Vec<String> {

@@ -38,7 +38,7 @@ use sipwasm_tm::{
 use sipwasm_transport::Outlet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 mod housekeeping;
 mod replies;
@@ -143,11 +143,7 @@ pub fn services(resolver: Arc<Resolver>, table: &Arc<Transactions>) -> Arc<dyn S
     })
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::now_unix;
 
 fn tx_info(
     id: CellId,
