@@ -12,55 +12,9 @@
 //! ```
 
 use crate::bindings::sipwasm::router::pv as wit;
-use std::fmt;
 
+pub use sipwasm_value::Value;
 pub use wit::Error;
-
-/// A pseudo-variable value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
-    /// `$null`: what the name refers to is absent.
-    Null,
-    /// An integer.
-    Int(i64),
-    /// A string.
-    Str(String),
-}
-
-impl Value {
-    /// The string, if this is a string.
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Value::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// The integer, if this is an integer or a string holding one.
-    pub fn as_int(&self) -> Option<i64> {
-        match self {
-            Value::Int(i) => Some(*i),
-            Value::Str(s) => s.trim().parse().ok(),
-            Value::Null => None,
-        }
-    }
-
-    /// True for `$null`.
-    pub fn is_null(&self) -> bool {
-        matches!(self, Value::Null)
-    }
-}
-
-impl fmt::Display for Value {
-    /// Prints `$null` as `<null>`, as xlog does.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Null => f.write_str("<null>"),
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Str(s) => f.write_str(s),
-        }
-    }
-}
 
 impl From<wit::Value> for Value {
     fn from(v: wit::Value) -> Self {

@@ -1062,8 +1062,7 @@ impl FakeUas {
         let mut buf = vec![0u8; 65536];
         while Instant::now() < deadline {
             if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
-                let m = SipMessage::parse(Bytes::copy_from_slice(&buf[..n]))
-                    .expect("proxy output parses");
+                let m = SipMessage::parse_slice(&buf[..n]).expect("proxy output parses");
                 if m.is_request() {
                     return Some((m, from));
                 }
@@ -1132,7 +1131,7 @@ pub fn recv_matching(
     let mut buf = [0u8; 65536];
     while Instant::now() < deadline {
         if let Ok((n, _)) = sock.recv_from(&mut buf)
-            && let Ok(m) = SipMessage::parse(Bytes::copy_from_slice(&buf[..n]))
+            && let Ok(m) = SipMessage::parse_slice(&buf[..n])
             && pred(&m)
         {
             return Some(m);

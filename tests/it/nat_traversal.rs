@@ -36,7 +36,7 @@ Content-Length: 0\r\n\r\n",
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     while std::time::Instant::now() < deadline {
         if let Ok((len, _)) = dev.sock.recv_from(&mut buf)
-            && let Ok(m) = SipMessage::parse(Bytes::copy_from_slice(&buf[..len]))
+            && let Ok(m) = SipMessage::parse_slice(&buf[..len])
             && m.status().is_some()
         {
             return m.status().unwrap();

@@ -60,7 +60,7 @@ fn rfc5118(raw: &[u8]) -> SipMessageResult {
 type SipMessageResult = Result<SipMessage, ParseError>;
 
 fn parse(raw: &[u8]) -> SipMessageResult {
-    SipMessage::parse(Bytes::copy_from_slice(raw))
+    SipMessage::parse_slice(raw)
 }
 
 fn ok(name: &str, raw: &[u8]) -> SipMessage {

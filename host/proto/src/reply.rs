@@ -391,7 +391,7 @@ mod tests {
     use bytes::Bytes;
 
     fn msg(s: &str) -> SipMessage {
-        SipMessage::parse(Bytes::copy_from_slice(s.as_bytes())).unwrap()
+        SipMessage::parse_slice(s.as_bytes()).unwrap()
     }
 
     const REQ: &str = "OPTIONS sip:a@127.0.0.1 SIP/2.0\r\n\

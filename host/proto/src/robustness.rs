@@ -103,7 +103,7 @@ fn corpus() -> Vec<Vec<u8>> {
 
 fn check_one(raw: &[u8]) {
     let src = "192.0.2.1:5060".parse().unwrap();
-    match SipMessage::parse(Bytes::copy_from_slice(raw)) {
+    match SipMessage::parse_slice(raw) {
         Ok(msg) => {
             // every accessor works on whatever parsed
             let b = msg.as_bytes();

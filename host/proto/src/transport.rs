@@ -107,6 +107,43 @@ pub struct Transmit {
     pub flags: StreamFlags,
 }
 
+impl Transmit {
+    /// `data` to `to`, with `flags`.
+    pub fn new(to: Destination, data: Bytes, flags: StreamFlags) -> Self {
+        Transmit {
+            transport: to.transport,
+            dest: to.dest,
+            local: to.local,
+            conn: to.conn,
+            data,
+            flags,
+        }
+    }
+
+    /// Where this message goes.
+    pub fn destination(&self) -> Destination {
+        Destination {
+            transport: self.transport,
+            dest: self.dest,
+            local: self.local,
+            conn: self.conn,
+        }
+    }
+}
+
+/// Where a message goes and over what: the part of a [`Transmit`] that picks its flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Destination {
+    /// Transport.
+    pub transport: Transport,
+    /// Destination address.
+    pub dest: SocketAddr,
+    /// Local address to send from.
+    pub local: SocketAddr,
+    /// Connection to use, for streams, while it is open.
+    pub conn: Option<u64>,
+}
+
 /// How a message goes out on a stream (MSRP's relay and reply flags; nothing for SIP).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StreamFlags {

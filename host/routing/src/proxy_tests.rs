@@ -52,7 +52,7 @@ pub(crate) fn ctx_from(text: &str) -> RouteContext {
 
 /// A context for `text` received over UDP from `src`.
 pub(crate) fn ctx_at(text: &str, src: &str) -> RouteContext {
-    let msg = SipMessage::parse(Bytes::copy_from_slice(text.as_bytes())).unwrap();
+    let msg = SipMessage::parse_slice(text.as_bytes()).unwrap();
     RouteContext::new(
         cfg(),
         msg,

@@ -697,7 +697,7 @@ fn strict_router_before_us() {
 
 /// A context for `text` received over TCP from `src`.
 fn over_tcp(text: &str, src: &str) -> RouteContext {
-    let msg = SipMessage::parse(Bytes::copy_from_slice(text.as_bytes())).unwrap();
+    let msg = SipMessage::parse_slice(text.as_bytes()).unwrap();
     RouteContext::new(
         cfg(),
         msg,

@@ -7,7 +7,7 @@ use crate::key::CellId;
 use crate::msg::{ack_for, cancel_for, strip_top_via};
 use bytes::Bytes;
 use sipwasm_proto::reply::{ReplyBuilder, ReplyInfo};
-use sipwasm_proto::{Method, SipMessage, Transmit, Transport};
+use sipwasm_proto::{Destination, Method, SipMessage, Transmit};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,36 +68,24 @@ impl Default for TimerConfig {
 /// Where a message goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Target {
-    /// Transport.
-    pub transport: Transport,
-    /// Destination.
-    pub dest: SocketAddr,
-    /// Local socket to send from.
-    pub local: SocketAddr,
-    /// Connection to use, for streams.
-    pub conn: Option<u64>,
+    /// Where the messages go.
+    pub to: Destination,
     /// Streams: never open a new connection (a UA behind NAT reached over its own).
     pub no_connect: bool,
 }
 
 impl Target {
     fn reliable(&self) -> bool {
-        self.transport.is_stream()
+        self.to.transport.is_stream()
     }
 
     /// `data` to send here.
     pub fn transmit(&self, data: Bytes) -> Transmit {
-        Transmit {
-            transport: self.transport,
-            dest: self.dest,
-            local: self.local,
-            conn: self.conn,
-            data,
-            flags: sipwasm_proto::StreamFlags {
-                no_connect: self.no_connect,
-                ..Default::default()
-            },
-        }
+        let flags = sipwasm_proto::StreamFlags {
+            no_connect: self.no_connect,
+            ..Default::default()
+        };
+        Transmit::new(self.to, data, flags)
     }
 }
 
@@ -215,6 +203,33 @@ impl Branch {
         self.request = None;
     }
 
+    /// The final response `code` (`msg`) ended this client transaction: a non-2xx final of
+    /// an INVITE is ACKed hop by hop (§17.1.1.3); the transaction lingers only as long as
+    /// retransmissions of the response can still arrive.
+    fn settle_final(
+        &mut self,
+        now: Instant,
+        code: u16,
+        msg: &SipMessage,
+        t: &TimerConfig,
+        out: &mut Vec<Transmit>,
+    ) {
+        let reliable = self.target.reliable();
+        if self.invite && code >= 300 {
+            let ack = Bytes::from(ack_for(&self.pending_request(), msg));
+            out.push(self.target.transmit(ack.clone()));
+            self.ack = Some(ack);
+            self.settle(BranchState::Completed);
+            self.end_at = Some(if reliable { now } else { now + t.linger() });
+        } else if self.invite {
+            self.settle(BranchState::Accepted);
+            self.end_at = Some(now + t.linger());
+        } else {
+            self.settle(BranchState::Completed);
+            self.end_at = Some(if reliable { now } else { now + t.t4 });
+        }
+    }
+
     /// Client transaction state.
     pub fn state(&self) -> BranchState {
         self.state
@@ -284,6 +299,41 @@ pub enum CellError {
     /// The bytes given for a branch are not a request.
     #[error("branch request does not parse: {0}")]
     BadRequest(String),
+}
+
+/// A request as one branch sends it: its branch parameter, its bytes, and whether it is an
+/// INVITE (which decides the branch's timers).
+#[derive(Clone, Debug)]
+pub struct BranchRequest {
+    param: String,
+    data: Bytes,
+    invite: bool,
+}
+
+impl BranchRequest {
+    /// A request whose bytes came through foreign edits: parsed first, so a request that
+    /// is not SIP any more is refused.
+    pub fn parse(param: String, data: Bytes) -> Result<Self, CellError> {
+        let invite = SipMessage::parse(data.clone())
+            .map_err(|e| CellError::BadRequest(e.to_string()))?
+            .method()
+            == Method::Invite;
+        Ok(BranchRequest {
+            param,
+            data,
+            invite,
+        })
+    }
+
+    /// A request the host built from a parsed one without foreign edits: well-formed by
+    /// construction.
+    pub fn built(param: String, data: Bytes, invite: bool) -> Self {
+        BranchRequest {
+            param,
+            data,
+            invite,
+        }
+    }
 }
 
 /// A proxy transaction. `U` is the caller's state kept with it (saved route state).
@@ -536,34 +586,19 @@ impl<U> Cell<U> {
         }
     }
 
-    /// Add a branch for `data` (the request as it goes out) and send it. `data` is parsed
-    /// first: a request that is not SIP any more is refused.
+    /// Add a branch for `request` towards `target` and send it.
     pub fn add_branch(
         &mut self,
         now: Instant,
-        param: String,
-        data: Bytes,
+        request: BranchRequest,
         target: Target,
         out: &mut Vec<Transmit>,
     ) -> Result<u16, CellError> {
-        let invite = SipMessage::parse(data.clone())
-            .map_err(|e| CellError::BadRequest(e.to_string()))?
-            .method()
-            == Method::Invite;
-        self.add_checked_branch(now, param, data, invite, target, out)
-    }
-
-    /// [`Self::add_branch`] for a request known to be well-formed (built by the host from
-    /// a parsed request without foreign edits).
-    pub fn add_checked_branch(
-        &mut self,
-        now: Instant,
-        param: String,
-        data: Bytes,
-        invite: bool,
-        target: Target,
-        out: &mut Vec<Transmit>,
-    ) -> Result<u16, CellError> {
+        let BranchRequest {
+            param,
+            data,
+            invite,
+        } = request;
         if self.canceled && self.server.invite {
             return Err(CellError::Canceled);
         }
@@ -605,8 +640,8 @@ impl<U> Cell<U> {
         code: u16,
         reason: &'static str,
     ) -> Result<Relay, CellError> {
-        let mut out = Vec::new();
-        let n = self.add_checked_branch(now, param, Bytes::new(), invite, target, &mut out)?;
+        let request = BranchRequest::built(param, Bytes::new(), invite);
+        let n = self.add_branch(now, request, target, &mut Vec::new())?;
         Ok(self.fail_branch(n, code, reason))
     }
 
@@ -695,22 +730,12 @@ impl<U> Cell<U> {
                 if code < 200 {
                     return ResponseStep::Absorbed;
                 }
-                if b.invite && code >= 300 {
-                    let ack = Bytes::from(ack_for(&b.pending_request(), msg));
-                    out.push(b.target.transmit(ack.clone()));
-                    b.ack = Some(ack);
-                    b.settle(BranchState::Completed);
-                    b.end_at = Some(if reliable { now } else { now + t.linger() });
-                    ResponseStep::Absorbed
-                } else if b.invite {
+                b.settle_final(now, code, msg, &t, out);
+                if b.state == BranchState::Accepted {
                     // a 2xx is always delivered (§16.7 step 5), even late
-                    b.settle(BranchState::Accepted);
-                    b.end_at = Some(now + t.linger());
                     out.push(self.server.target.transmit(Bytes::from(strip_top_via(msg))));
                     ResponseStep::Retransmitted2xx
                 } else {
-                    b.settle(BranchState::Completed);
-                    b.end_at = Some(if reliable { now } else { now + t.t4 });
                     ResponseStep::Absorbed
                 }
             }
@@ -739,19 +764,7 @@ impl<U> Cell<U> {
                 }
                 b.retrans_at = None;
                 b.fr_at = None;
-                if b.invite && code >= 300 {
-                    let ack = Bytes::from(ack_for(&b.pending_request(), msg));
-                    out.push(b.target.transmit(ack.clone()));
-                    b.ack = Some(ack);
-                    b.settle(BranchState::Completed);
-                    b.end_at = Some(if reliable { now } else { now + t.linger() });
-                } else if b.invite {
-                    b.settle(BranchState::Accepted);
-                    b.end_at = Some(now + t.linger());
-                } else {
-                    b.settle(BranchState::Completed);
-                    b.end_at = Some(if reliable { now } else { now + t.t4 });
-                }
+                b.settle_final(now, code, msg, &t, out);
                 if matches!(b.cancel, CancelState::Wanted) {
                     b.cancel = CancelState::Done;
                 }

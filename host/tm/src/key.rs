@@ -139,10 +139,9 @@ pub fn parse_branch(branch: &[u8]) -> Option<(CellId, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     fn msg(s: &str) -> SipMessage {
-        SipMessage::parse(Bytes::copy_from_slice(s.as_bytes())).unwrap()
+        SipMessage::parse_slice(s.as_bytes()).unwrap()
     }
 
     const INVITE: &str = "INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP H:5070;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=f\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";

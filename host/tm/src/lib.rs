@@ -14,8 +14,8 @@ pub mod msg;
 pub mod wheel;
 
 pub use cell::{
-    Branch, BranchState, Cell, CellError, FinalReply, LocalReplies, Relay, ResponseStep,
-    ServerState, Target, TimerConfig,
+    Branch, BranchRequest, BranchState, Cell, CellError, FinalReply, LocalReplies, Relay,
+    ResponseStep, ServerState, Target, TimerConfig,
 };
 pub use key::{BRANCH_PREFIX, CellId, KeyFor, ServerKey, branch_param, parse_branch};
 pub use wheel::TimerWheel;

@@ -80,11 +80,6 @@ pub fn cancel_for(request: &SipMessage) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-
-    fn msg(s: &str) -> SipMessage {
-        SipMessage::parse(Bytes::copy_from_slice(s.as_bytes())).unwrap()
-    }
 
     const INVITE: &str = "INVITE sip:b@10.0.0.2 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKsw.1.2.0\r\n\
@@ -97,12 +92,17 @@ Call-ID: c1\r\n\
 CSeq: 7 INVITE\r\n\
 Content-Length: 0\r\n\r\n";
 
+    /// Text or bytes as we would receive them.
+    fn msg(raw: impl AsRef<[u8]>) -> SipMessage {
+        SipMessage::parse_slice(raw.as_ref()).unwrap()
+    }
+
     #[test]
     fn strip_our_via_from_responses() {
         let r = msg(
             "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKsw.1.2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5070;branch=z9hG4bKup\r\nFrom: <sip:a@x>;tag=f\r\nTo: <sip:b@x>;tag=t\r\nCall-ID: c1\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n",
         );
-        let out = msg(std::str::from_utf8(&strip_top_via(&r)).unwrap());
+        let out = msg(strip_top_via(&r));
         assert_eq!(out.vias().len(), 1);
         assert_eq!(
             out.top_via().branch(out.as_bytes()),
@@ -112,7 +112,7 @@ Content-Length: 0\r\n\r\n";
         let r = msg(
             "SIP/2.0 200 OK\r\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKsw.1.2.0 , SIP/2.0/TCP 192.0.2.9;branch=z9hG4bKup\r\nFrom: <sip:a@x>;tag=f\r\nTo: <sip:b@x>;tag=t\r\nCall-ID: c1\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n",
         );
-        let out = msg(std::str::from_utf8(&strip_top_via(&r)).unwrap());
+        let out = msg(strip_top_via(&r));
         assert_eq!(out.vias().len(), 1);
         assert!(
             out.as_bytes()
@@ -126,7 +126,7 @@ Content-Length: 0\r\n\r\n";
         let resp = msg(
             "SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKsw.1.2.0\r\nFrom: <sip:a@x>;tag=f\r\nTo: <sip:b@x>;tag=callee\r\nCall-ID: c1\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n",
         );
-        let ack = msg(std::str::from_utf8(&ack_for(&inv, &resp)).unwrap());
+        let ack = msg(ack_for(&inv, &resp));
         let b = ack.as_bytes();
         assert_eq!(ack.method(), sipwasm_proto::Method::Ack);
         assert_eq!(ack.request_uri().unwrap().as_bytes(b), b"sip:b@10.0.0.2");
@@ -135,7 +135,7 @@ Content-Length: 0\r\n\r\n";
         assert_eq!(ack.to().tag(b), Some(&b"callee"[..]));
         assert_eq!(ack.cseq().number, 7);
         assert_eq!(ack.routes().len(), 1);
-        let cancel = msg(std::str::from_utf8(&cancel_for(&inv)).unwrap());
+        let cancel = msg(cancel_for(&inv));
         let b = cancel.as_bytes();
         assert_eq!(cancel.method(), sipwasm_proto::Method::Cancel);
         assert_eq!(cancel.to().tag(b), None);

@@ -2,7 +2,7 @@
 
 use crate::*;
 use bytes::Bytes;
-use sipwasm_proto::{Method, SipMessage, Transmit, Transport};
+use sipwasm_proto::{Destination, Method, SipMessage, Transmit, Transport};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,19 +16,22 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 fn udp(dest: &str) -> Target {
-    Target {
-        transport: Transport::Udp,
-        dest: addr(dest),
-        local: addr(PROXY),
-        conn: None,
-        no_connect: false,
-    }
+    on(Transport::Udp, dest)
 }
 
 fn tcp(dest: &str) -> Target {
+    on(Transport::Tcp, dest)
+}
+
+fn on(transport: Transport, dest: &str) -> Target {
     Target {
-        transport: Transport::Tcp,
-        ..udp(dest)
+        to: Destination {
+            transport,
+            dest: addr(dest),
+            local: addr(PROXY),
+            conn: None,
+        },
+        no_connect: false,
     }
 }
 
@@ -118,14 +121,37 @@ fn status(s: &Transmit) -> Option<u16> {
     parsed(s).status()
 }
 
+/// The status of a reply and the tag of its To.
+fn status_and_tag(s: &Transmit) -> (Option<u16>, Option<String>) {
+    let r = parsed(s);
+    let tag = r
+        .to()
+        .tag(r.as_bytes())
+        .map(|t| String::from_utf8_lossy(t).into_owned());
+    (r.status(), tag)
+}
+
 /// Add branch `n` at `ms` towards `to`, as a proxy relays: its branch parameter (what the
 /// cell sent is dropped).
 fn fork(c: &mut Cell<()>, clock: &Clock, ms: u64, n: u16, to: Target) -> String {
     let p = branch_param(c.id, n);
     let data = branch_request(&c.request, &p);
-    c.add_branch(clock.at(ms), p.clone(), data, to, &mut Vec::new())
-        .unwrap();
+    c.add_branch(
+        clock.at(ms),
+        BranchRequest::parse(p.clone(), data).unwrap(),
+        to,
+        &mut Vec::new(),
+    )
+    .unwrap();
     p
+}
+
+/// A cell for `method` from `caller`, relayed at once to `callee` as branch 0: with its
+/// branch parameter.
+fn forked(method: &str, caller: Target, callee: Target) -> (Cell<()>, Clock, String) {
+    let (mut c, clock) = cell(method, caller);
+    let p = fork(&mut c, &clock, 0, 0, callee);
+    (c, clock, p)
 }
 
 /// Fork to `n` callees at once (10.0.0.10:5080, 10.0.0.11:5080 ...): their branch
@@ -148,6 +174,26 @@ fn answer(
 ) -> (ResponseStep, Relay) {
     let step = c.on_response(clock.at(ms), n, &response, out);
     (step, c.relay_response(clock.at(ms), n, response, out))
+}
+
+/// What the cell answers to a retransmission of its request.
+fn retransmitted(c: &mut Cell<()>) -> Vec<Transmit> {
+    let mut out = Vec::new();
+    c.on_request_retransmission(&mut out);
+    out
+}
+
+/// The final response the cell sends up when its branches are done, at `ms`.
+fn best_forwarded(c: &mut Cell<()>, clock: &Clock, ms: u64) -> Transmit {
+    let mut out = Vec::new();
+    c.forward_best(clock.at(ms), &mut out);
+    out.remove(0)
+}
+
+/// Run the timers up to `until`: by then the transaction has ended.
+fn assert_terminated_by(c: &mut Cell<()>, clock: &Clock, until: u64) {
+    run_until(c, clock, until);
+    assert!(c.is_terminated());
 }
 
 /// Run every timer up to `until` in deadline order; collect what was sent with its time.
@@ -176,7 +222,12 @@ fn invite_to_200_over_udp() {
     let p = branch_param(c.id, 0);
     let data = branch_request(&c.request, &p);
     assert_eq!(
-        c.add_branch(clock.at(0), p.clone(), data, udp(CALLEE), &mut out),
+        c.add_branch(
+            clock.at(0),
+            BranchRequest::parse(p.clone(), data).unwrap(),
+            udp(CALLEE),
+            &mut out
+        ),
         Ok(0)
     );
     assert_eq!(out.len(), 1);
@@ -214,19 +265,15 @@ fn invite_to_200_over_udp() {
         ResponseStep::Retransmitted2xx
     );
     assert_eq!(status(&out[0]), Some(200));
-    let mut out = Vec::new();
-    c.on_request_retransmission(&mut out);
-    assert!(out.is_empty());
+    assert!(retransmitted(&mut c).is_empty());
     // everything ends after 64*T1
     assert!(!c.is_terminated());
-    run_until(&mut c, &clock, 11_000 + 32_000);
-    assert!(c.is_terminated());
+    assert_terminated_by(&mut c, &clock, 11_000 + 32_000);
 }
 
 #[test]
 fn non_2xx_is_acked_hop_by_hop_and_retransmitted_upstream_until_acked() {
-    let (mut c, clock) = cell("INVITE", udp(CALLER));
-    let p = fork(&mut c, &clock, 0, 0, udp(CALLEE));
+    let (mut c, clock, p) = forked("INVITE", udp(CALLER), udp(CALLEE));
     let mut out = Vec::new();
     let busy = response(486, "INVITE", &p, Some("bob"));
     assert_eq!(
@@ -275,8 +322,7 @@ fn non_2xx_is_acked_hop_by_hop_and_retransmitted_upstream_until_acked() {
             .iter()
             .all(|(_, s)| s.dest != addr(CALLER))
     );
-    run_until(&mut c, &clock, 100 + 32_000 + 1);
-    assert!(c.is_terminated());
+    assert_terminated_by(&mut c, &clock, 100 + 32_000 + 1);
 }
 
 #[test]
@@ -300,9 +346,10 @@ fn no_answer_times_out_with_408() {
     assert_eq!(failed_at, Some(30_000));
     let mut out = Vec::new();
     c.forward_best(clock.at(30_000), &mut out);
-    let r = parsed(&out[0]);
-    assert_eq!(r.status(), Some(408));
-    assert_eq!(r.to().tag(r.as_bytes()), Some(&b"proxytag"[..]));
+    assert_eq!(
+        status_and_tag(&out[0]),
+        (Some(408), Some("proxytag".into()))
+    );
 }
 
 #[test]
@@ -337,8 +384,7 @@ fn fr_inv_after_ringing_cancels_the_branch() {
 
 #[test]
 fn cancel_from_the_caller() {
-    let (mut c, clock) = cell("INVITE", udp(CALLER));
-    let p = fork(&mut c, &clock, 0, 0, udp(CALLEE));
+    let (mut c, clock, p) = forked("INVITE", udp(CALLER), udp(CALLEE));
     // CANCEL before any provisional: held back (§9.1) ...
     let mut out = Vec::new();
     c.on_cancel(clock.at(50), &mut out);
@@ -373,8 +419,7 @@ fn cancel_from_the_caller() {
     assert_eq!(
         c.add_branch(
             clock.at(900),
-            p1.clone(),
-            branch_request(&c.request, &p1),
+            BranchRequest::parse(p1.clone(), branch_request(&c.request, &p1)).unwrap(),
             udp(CALLEE),
             &mut out
         ),
@@ -398,8 +443,7 @@ fn serial_forking_after_a_failure() {
     assert_eq!(
         c.add_branch(
             clock.at(20),
-            p1.clone(),
-            branch_request(&c.request, &p1),
+            BranchRequest::parse(p1.clone(), branch_request(&c.request, &p1)).unwrap(),
             udp("10.0.0.3:5090"),
             &mut out
         ),
@@ -415,9 +459,7 @@ fn serial_forking_after_a_failure() {
         c.relay_response(clock.at(30), 1, ok, &mut out),
         Relay::Forwarded
     );
-    let r = parsed(&out[0]);
-    assert_eq!(r.status(), Some(200));
-    assert_eq!(r.to().tag(r.as_bytes()), Some(&b"carol"[..]));
+    assert_eq!(status_and_tag(&out[0]), (Some(200), Some("carol".into())));
 }
 
 #[test]
@@ -458,9 +500,7 @@ fn parallel_forking_picks_the_best_and_2xx_cancels_the_rest() {
         answer(&mut c, &clock, 10, n, r, &mut out);
     }
     assert_eq!(c.best().map(|(i, f)| (i, f.code())), Some((1, 404)));
-    let mut out = Vec::new();
-    c.forward_best(clock.at(10), &mut out);
-    assert_eq!(status(&out[0]), Some(404));
+    assert_eq!(status(&best_forwarded(&mut c, &clock, 10)), Some(404));
 }
 
 #[test]
@@ -510,8 +550,7 @@ fn best_of(codes: &[u16]) -> u16 {
         let dest = format!("10.0.0.{}:5080", 10 + n);
         c.add_branch(
             clock.at(0),
-            p.clone(),
-            branch_request(&c.request, &p),
+            BranchRequest::parse(p.clone(), branch_request(&c.request, &p)).unwrap(),
             udp(&dest),
             &mut out,
         )
@@ -538,25 +577,9 @@ fn best_response_ranking_matches_kamailio() {
 #[test]
 fn a_6xx_ends_the_search_and_503_becomes_500() {
     let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let p0 = fork(&mut c, &clock, 0, 0, udp(CALLEE));
+    let p1 = fork(&mut c, &clock, 0, 1, udp("10.0.0.3:5080"));
     let mut out = Vec::new();
-    let p0 = branch_param(c.id, 0);
-    let p1 = branch_param(c.id, 1);
-    c.add_branch(
-        clock.at(0),
-        p0.clone(),
-        branch_request(&c.request, &p0),
-        udp(CALLEE),
-        &mut out,
-    )
-    .unwrap();
-    c.add_branch(
-        clock.at(0),
-        p1.clone(),
-        branch_request(&c.request, &p1),
-        udp("10.0.0.3:5080"),
-        &mut out,
-    )
-    .unwrap();
     let r = response(180, "INVITE", &p1, Some("q"));
     c.on_response(clock.at(5), 1, &r, &mut out);
     let mut out = Vec::new();
@@ -576,21 +599,11 @@ fn a_6xx_ends_the_search_and_503_becomes_500() {
     );
     assert_eq!(c.best().map(|(_, f)| f.code()), Some(603));
 
-    let (mut c, clock) = cell("INVITE", udp(CALLER));
+    let (mut c, clock, p0) = forked("INVITE", udp(CALLER), udp(CALLEE));
     let mut out = Vec::new();
-    c.add_branch(
-        clock.at(0),
-        p0.clone(),
-        branch_request(&c.request, &p0),
-        udp(CALLEE),
-        &mut out,
-    )
-    .unwrap();
     let r = response(503, "INVITE", &p0, Some("u"));
     answer(&mut c, &clock, 5, 0, r, &mut out);
-    let mut out = Vec::new();
-    c.forward_best(clock.at(5), &mut out);
-    assert_eq!(status(&out[0]), Some(500));
+    assert_eq!(status(&best_forwarded(&mut c, &clock, 5)), Some(500));
 }
 
 #[test]
@@ -607,9 +620,7 @@ fn non_invite_timers_e_and_j() {
         .collect();
     assert_eq!(times, [500, 1500, 3500, 7500, 11500]);
     // the caller's retransmission is absorbed (nothing to resend yet)
-    let mut out = Vec::new();
-    c.on_request_retransmission(&mut out);
-    assert!(out.is_empty());
+    assert!(retransmitted(&mut c).is_empty());
     let ok = response(200, "MESSAGE", &p, Some("bob"));
     assert_eq!(
         answer(&mut c, &clock, 12_000, 0, ok, &mut out),
@@ -617,17 +628,13 @@ fn non_invite_timers_e_and_j() {
     );
     assert_eq!(c.server_state(), ServerState::Completed);
     // now a retransmitted request gets the 200 again (Timer J keeps it 64*T1)
-    let mut out = Vec::new();
-    c.on_request_retransmission(&mut out);
-    assert_eq!(status(&out[0]), Some(200));
-    run_until(&mut c, &clock, 12_000 + 32_000);
-    assert!(c.is_terminated());
+    assert_eq!(status(&retransmitted(&mut c)[0]), Some(200));
+    assert_terminated_by(&mut c, &clock, 12_000 + 32_000);
 }
 
 #[test]
 fn tcp_has_no_retransmissions_and_short_lingering() {
-    let (mut c, clock) = cell("MESSAGE", tcp(CALLER));
-    let p = fork(&mut c, &clock, 0, 0, tcp(CALLEE));
+    let (mut c, clock, p) = forked("MESSAGE", tcp(CALLER), tcp(CALLEE));
     let mut out = Vec::new();
     assert!(run_until(&mut c, &clock, 20_000).is_empty());
     let ok = response(200, "MESSAGE", &p, None);
@@ -675,9 +682,7 @@ fn local_replies_and_their_retransmissions() {
         c.reply_local(clock.at(20), 200, "OK", &[], &mut out),
         Err(CellError::AlreadyReplied)
     );
-    let mut out = Vec::new();
-    c.on_request_retransmission(&mut out);
-    assert_eq!(status(&out[0]), Some(486));
+    assert_eq!(status(&retransmitted(&mut c)[0]), Some(486));
 }
 
 #[test]
@@ -688,19 +693,18 @@ fn a_branch_that_is_not_sip_any_more_is_refused() {
     let text = String::from_utf8(branch_request(&c.request, &p).to_vec()).unwrap();
     // a plugin's header edit added a second CSeq
     let broken = text.replacen("CSeq:", "CSeq: 9 BYE\r\nCSeq:", 1);
-    let r = c.add_branch(
-        clock.at(0),
-        p.clone(),
-        Bytes::from(broken),
-        udp(CALLEE),
-        &mut out,
-    );
+    let r = BranchRequest::parse(p.clone(), Bytes::from(broken));
     assert!(matches!(r, Err(CellError::BadRequest(_))), "{r:?}");
     assert!(out.is_empty());
     let data = branch_request(&c.request, &p);
     assert_eq!(
-        c.add_branch(clock.at(0), p, data, udp(CALLEE), &mut out)
-            .ok(),
+        c.add_branch(
+            clock.at(0),
+            BranchRequest::parse(p, data).unwrap(),
+            udp(CALLEE),
+            &mut out
+        )
+        .ok(),
         Some(0)
     );
 }

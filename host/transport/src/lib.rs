@@ -20,7 +20,7 @@ pub use listen::{Advertise, BoundListener, ListenSpec, ListenSpecError};
 pub use tcp::{ConnectionTable, Incoming, TcpLimits};
 pub use tls::{TlsContext, TlsError, TlsSettings};
 
-use sipwasm_proto::Transport;
+use sipwasm_proto::{Destination, Transport};
 pub use sipwasm_proto::{StreamFlags, Transmit};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -115,21 +115,12 @@ impl Outlet {
         }
     }
 
-    /// True when a message to `dest` over `transport` can go without opening a connection:
-    /// always for UDP; for streams, when connection `conn` or one to `dest` is open.
-    pub fn has_flow(
-        &self,
-        transport: Transport,
-        conn: Option<u64>,
-        local: SocketAddr,
-        dest: SocketAddr,
-    ) -> bool {
-        match transport {
+    /// True when a message to `to` can go without opening a connection: always for UDP;
+    /// for streams, when its connection or one to its address is open.
+    pub fn has_flow(&self, to: Destination) -> bool {
+        match to.transport {
             Transport::Udp => true,
-            _ => self
-                .tcp
-                .as_ref()
-                .is_some_and(|t| t.has_connection(transport, conn, local, dest)),
+            _ => self.tcp.as_ref().is_some_and(|t| t.has_connection(to)),
         }
     }
 

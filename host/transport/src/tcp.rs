@@ -3,10 +3,10 @@
 use crate::SendError;
 use crate::stream::{Cut, Framing, Lost};
 use bytes::{Bytes, BytesMut};
-use sipwasm_proto::Transport;
 use sipwasm_proto::framing::FrameError;
 use sipwasm_proto::msrp::{MsrpError, MsrpFrame};
 use sipwasm_proto::transport::{StreamFlags, Transmit};
+use sipwasm_proto::{Destination, Transport};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -733,14 +733,9 @@ impl ConnectionTable {
         true
     }
 
-    /// True when connection `conn` is open, or one to `dest` over `transport` is.
-    pub fn has_connection(
-        &self,
-        transport: Transport,
-        conn: Option<u64>,
-        local: SocketAddr,
-        dest: SocketAddr,
-    ) -> bool {
+    /// True when the connection `to` names is open, or one to its address over its
+    /// transport is.
+    pub fn has_connection(&self, to: Destination) -> bool {
         let live = |id: u64| {
             self.inner
                 .conns
@@ -749,7 +744,7 @@ impl ConnectionTable {
                 .get(&id)
                 .is_some_and(|c| !c.closing)
         };
-        conn.is_some_and(live) || self.find(transport, local, dest).is_some()
+        to.conn.is_some_and(live) || self.find(to.transport, to.local, to.dest).is_some()
     }
 
     fn lane(&self, id: u64) -> &async_channel::Sender<Incoming> {

@@ -435,7 +435,7 @@ mod tests {
     use crate::context::fixtures::cfg;
 
     fn ctx(cfg: &Arc<LocalConfig>, text: &str, now: u64) -> RouteContext {
-        let msg = SipMessage::parse(Bytes::copy_from_slice(text.as_bytes())).unwrap();
+        let msg = SipMessage::parse_slice(text.as_bytes()).unwrap();
         RouteContext::new(
             cfg.clone(),
             msg,
@@ -590,7 +590,7 @@ From: <sip:bob@example.com>;tag=b\r\nTo: <sip:alice@example.com>\r\nCall-ID: inv
     }
 
     fn ctx_from(cfg: &Arc<LocalConfig>, text: &str, now: u64, source: Source) -> RouteContext {
-        let msg = SipMessage::parse(Bytes::copy_from_slice(text.as_bytes())).unwrap();
+        let msg = SipMessage::parse_slice(text.as_bytes()).unwrap();
         RouteContext::new(cfg.clone(), msg, source, now)
     }
 

@@ -16,8 +16,7 @@ impl Proxy {
         let mut out = Vec::new();
         for local in &locals {
             for o in local.nat_pings(ping, now, seq) {
-                if o.flags.no_connect && !self.outlet.has_flow(o.transport, o.conn, o.local, o.dest)
-                {
+                if o.flags.no_connect && !self.outlet.has_flow(o.destination()) {
                     // its connection is gone: nothing to keep alive
                     continue;
                 }

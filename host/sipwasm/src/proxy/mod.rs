@@ -23,7 +23,7 @@ use crate::tenants::{Serving, Tenant, Tenants, Workers};
 use bytes::Bytes;
 use sipwasm_proto::Transmit;
 use sipwasm_proto::reply::response_target_rport;
-use sipwasm_proto::{Method, SipMessage};
+use sipwasm_proto::{Destination, Method, SipMessage};
 use sipwasm_routing::dialog::StartError;
 use sipwasm_routing::forward::{ForwardSpec, build_request, stateless_reply_hop};
 use sipwasm_routing::{
@@ -32,8 +32,8 @@ use sipwasm_routing::{
 };
 use sipwasm_runtime::{Route, Verdict};
 use sipwasm_tm::{
-    Cell, CellId, FinalReply, KeyFor, LocalReplies, Relay, ResponseStep, ServerKey, ServerState,
-    Target, TimerConfig, branch_param, parse_branch,
+    BranchRequest, Cell, CellId, FinalReply, KeyFor, LocalReplies, Relay, ResponseStep, ServerKey,
+    ServerState, Target, TimerConfig, branch_param, parse_branch,
 };
 use sipwasm_transport::Outlet;
 use std::sync::atomic::{AtomicBool, Ordering};

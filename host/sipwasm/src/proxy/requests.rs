@@ -338,10 +338,12 @@ impl Proxy {
 
 fn reply_target(source: &Source, msg: &SipMessage, force_rport: bool) -> Target {
     Target {
-        transport: source.transport,
-        dest: response_target_rport(msg.top_via(), msg.as_bytes(), source.src, force_rport),
-        local: source.local,
-        conn: source.conn,
+        to: Destination {
+            transport: source.transport,
+            dest: response_target_rport(msg.top_via(), msg.as_bytes(), source.src, force_rport),
+            local: source.local,
+            conn: source.conn,
+        },
         // replies go back over the connection the request came on, or not at all
         // (Kamailio's set_reply_no_connect): a UA behind NAT cannot be connected to
         no_connect: source.transport.is_stream(),

@@ -128,10 +128,12 @@ impl Proxy {
         let n = cell.branches().len() as u16;
         let param = branch_param(id, n);
         let target = Target {
-            transport: hop.transport,
-            dest: hop.addr,
-            local: sock.addr,
-            conn: branch.conn,
+            to: Destination {
+                transport: hop.transport,
+                dest: hop.addr,
+                local: sock.addr,
+                conn: branch.conn,
+            },
             no_connect: branch.no_connect && hop.transport.is_stream(),
         };
         let invite = bctx.msg().method() == Method::Invite;
@@ -145,11 +147,7 @@ impl Proxy {
             }
             return false;
         }
-        if target.no_connect
-            && !self
-                .outlet
-                .has_flow(target.transport, target.conn, target.local, target.dest)
-        {
+        if target.no_connect && !self.outlet.has_flow(target.to) {
             // the UA's connection is gone, and it cannot be connected to (RFC 5626 §5.3)
             tracing::info!(dest = %hop.addr, "branch not sent: the flow to the UA is gone");
             if let Err(e) = cell.add_failed_branch(now, param, invite, target, 430, "Flow Failed") {
@@ -168,11 +166,13 @@ impl Proxy {
                 branch: &param,
             },
         );
-        let added = if bctx.has_header_edits() {
-            cell.add_branch(now, param, Bytes::from(data), target, out)
+        // foreign header edits may have broken the request: parse it again before sending
+        let request = if bctx.has_header_edits() {
+            BranchRequest::parse(param, Bytes::from(data))
         } else {
-            cell.add_checked_branch(now, param, Bytes::from(data), invite, target, out)
+            Ok(BranchRequest::built(param, Bytes::from(data), invite))
         };
+        let added = request.and_then(|r| cell.add_branch(now, r, target, out));
         match added {
             Ok(n) => {
                 self.table.stats.branches.fetch_add(1, Ordering::Relaxed);
