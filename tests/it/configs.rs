@@ -3,7 +3,7 @@
 
 use crate::harness::*;
 use sipwasm::config::Config;
-use sipwasm_runtime::{EngineConfig, PluginEngine, PluginSettings};
+use sipwasm::tenants::Tenants;
 
 fn config_files() -> Vec<std::path::PathBuf> {
     let mut files = vec![root().join("config/router.toml")];
@@ -19,25 +19,17 @@ fn config_files() -> Vec<std::path::PathBuf> {
 
 #[test]
 fn every_config_file_parses_and_its_plugin_loads() {
+    // the guests the examples name: Rust, and the Python twins
     plugin("tutorial_501");
+    plugin("tutorial_501_py");
     let files = config_files();
     assert!(files.len() >= 4, "{files:?}");
-    let engine = PluginEngine::new(EngineConfig {
-        max_instances: 4,
-        ..EngineConfig::default()
-    })
-    .unwrap();
     for f in &files {
         let cfg = Config::load(f).unwrap_or_else(|e| panic!("{e}"));
         assert!(!cfg.listen.is_empty());
-        for t in &cfg.tenants {
-            let p = engine
-                .load_file(&t.plugin_path, PluginSettings::new(t.name.clone()))
-                .unwrap_or_else(|e| {
-                    panic!("{}: plugin {}: {e}", f.display(), t.plugin_path.display())
-                });
-            p.instantiate().unwrap();
-        }
+        // as the router loads them: sized by the config, compiled through its cache,
+        // each plugin's self-test run on a fresh instance
+        Tenants::load(&cfg).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
     }
     // the default config is tutorial-501 on 127.0.0.1:5060
     let default = Config::load(&root().join("config/router.toml")).unwrap();

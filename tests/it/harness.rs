@@ -60,16 +60,25 @@ pub fn plugin(name: &str) -> PathBuf {
             .expect("running scripts/build-plugins");
         assert!(status.success(), "scripts/build-plugins failed");
     });
-    if name.ends_with("_c") {
-        // the C guests (example-plugins/c), made by their own script
-        static BUILT_C: OnceLock<()> = OnceLock::new();
-        BUILT_C.get_or_init(|| {
-            let status = Command::new(root().join("scripts/build-plugins-c"))
+    // the C and Python guests (example-plugins/c, example-plugins/python), made by their
+    // own scripts
+    static BUILT_C: OnceLock<()> = OnceLock::new();
+    static BUILT_PY: OnceLock<()> = OnceLock::new();
+    let by_script = if name.ends_with("_c") {
+        Some((&BUILT_C, "scripts/build-plugins-c"))
+    } else if name.ends_with("_py") {
+        Some((&BUILT_PY, "scripts/build-plugins-py"))
+    } else {
+        None
+    };
+    if let Some((built, script)) = by_script {
+        built.get_or_init(|| {
+            let status = Command::new(root().join(script))
                 .status()
-                .expect("running scripts/build-plugins-c");
+                .unwrap_or_else(|e| panic!("running {script}: {e}"));
             assert!(
                 status.success(),
-                "scripts/build-plugins-c failed (scripts/ensure-tools installs clang, wasi-libc, wit-bindgen and wasm-tools)"
+                "{script} failed (scripts/ensure-tools installs what it needs)"
             );
         });
     }

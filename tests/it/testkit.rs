@@ -1,14 +1,19 @@
 //! `sipwasm test`, the offline plugin test kit: the examples pass the cases written for
-//! them (the same files their twins in other languages run), and a case that expects
+//! them (the same files their twins in C and Python run), and a case that expects
 //! something else fails with the difference spelled out.
 
 use crate::harness::*;
 use sipwasm::config::Config;
 use sipwasm::testkit::{Bench, CaseFile, Report, read_cases};
 
-/// Run `cases` on `plugin` under `config/examples/<example>.toml`.
+/// Run `cases` on `plugin` under `config/examples/<example>.toml` (a Python twin: under
+/// `<example>-py.toml`, which gives the interpreter its memory).
 fn run(example: &str, plugin_name: &str, cases: &CaseFile) -> Report {
-    let cfg = Config::load(&root().join(format!("config/examples/{example}.toml"))).unwrap();
+    let config = match plugin_name.ends_with("_py") {
+        true => format!("config/examples/{example}-py.toml"),
+        false => format!("config/examples/{example}.toml"),
+    };
+    let cfg = Config::load(&root().join(config)).unwrap();
     let mut bench = Bench::new(cfg, Some(&plugin(plugin_name))).unwrap();
     bench.run(cases)
 }
@@ -31,6 +36,12 @@ fn the_examples_pass_their_cases() {
         ("msrp-relay", "msrp_relay_c"),
         ("registrar-proxy", "registrar_proxy_c"),
         ("nosip-log", "nosip_log_c"),
+        // and the twins in Python
+        ("tutorial-501", "tutorial_501_py"),
+        ("kemi-proxy", "kemi_proxy_py"),
+        ("msrp-relay", "msrp_relay_py"),
+        ("registrar-proxy", "registrar_proxy_py"),
+        ("nosip-log", "nosip_log_py"),
     ] {
         let cases = example_cases(example);
         let report = run(example, plugin_name, &cases);
