@@ -19,9 +19,15 @@ fn config_files() -> Vec<std::path::PathBuf> {
 
 #[test]
 fn every_config_file_parses_and_its_plugin_loads() {
-    // the guests the examples name: Rust, and the Python twins
-    plugin("tutorial_501");
-    plugin("tutorial_501_py");
+    // the guests the examples name: Rust, and the twins in C, Python and JavaScript
+    for name in [
+        "tutorial_501",
+        "tutorial_501_c",
+        "tutorial_501_py",
+        "tutorial_501_js",
+    ] {
+        plugin(name);
+    }
     let files = config_files();
     assert!(files.len() >= 4, "{files:?}");
     for f in &files {

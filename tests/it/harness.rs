@@ -60,14 +60,17 @@ pub fn plugin(name: &str) -> PathBuf {
             .expect("running scripts/build-plugins");
         assert!(status.success(), "scripts/build-plugins failed");
     });
-    // the C and Python guests (example-plugins/c, example-plugins/python), made by their
+    // the C, Python and JavaScript guests (example-plugins/c, python, js), made by their
     // own scripts
     static BUILT_C: OnceLock<()> = OnceLock::new();
     static BUILT_PY: OnceLock<()> = OnceLock::new();
+    static BUILT_JS: OnceLock<()> = OnceLock::new();
     let by_script = if name.ends_with("_c") {
         Some((&BUILT_C, "scripts/build-plugins-c"))
     } else if name.ends_with("_py") {
         Some((&BUILT_PY, "scripts/build-plugins-py"))
+    } else if name.ends_with("_js") {
+        Some((&BUILT_JS, "scripts/build-plugins-js"))
     } else {
         None
     };
@@ -161,7 +164,11 @@ impl TestRouter {
 
     /// Start a router on the given listener specs (the first UDP and TCP ones are
     /// exposed as `udp` and `tcp`). `SIPWASM_TEST_LOG=debug` shows the routers' logs.
-    pub fn start_on(plugin_name: &str, opts: RouterOpts, specs: &[&str]) -> TestRouter {
+    pub fn start_on(plugin_name: &str, mut opts: RouterOpts, specs: &[&str]) -> TestRouter {
+        if plugin_name.ends_with("_py") {
+            // a Python guest gets the memory its example configs give it
+            opts.memory_limit = opts.memory_limit.max(32 << 20);
+        }
         let machine = machine_share();
         if let Ok(level) = std::env::var("SIPWASM_TEST_LOG") {
             sipwasm::logging::init(sipwasm::config::LogFormat::Text, Some(&level));

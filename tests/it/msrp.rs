@@ -563,8 +563,13 @@ Byte-Range: 1-{n}/{n}\r\nContent-Type: text/plain\r\n\r\n{body}\r\n-------{tid}$
 
 #[test]
 fn the_msrp_relay_example_authenticates_and_relays_between_sessions() {
-    // the Rust plugin and its twin in C
-    for plugin_name in ["msrp_relay", "msrp_relay_c"] {
+    // the Rust plugin and its twins in C, Python and JavaScript
+    for plugin_name in [
+        "msrp_relay",
+        "msrp_relay_c",
+        "msrp_relay_py",
+        "msrp_relay_js",
+    ] {
         authenticates_and_relays(plugin_name);
     }
 }

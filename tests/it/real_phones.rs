@@ -66,6 +66,10 @@ fn example_router(
         cfg.tls = cert.map(Cert::settings);
         let default = cfg.default_tenant;
         cfg.tenants[default].plugin_path = plugin_path.clone();
+        if plugin_name.ends_with("_py") {
+            // as config/examples/registrar-proxy-py.toml gives it
+            cfg.tenants[default].memory_limit = 32 << 20;
+        }
     });
     let tls = r.server().addr(Transport::Tls);
     (r, tls)
@@ -202,10 +206,17 @@ fn pjsip_phones_over_tls() {
     every_step("tls");
 }
 
-/// The example's twin in C (example-plugins/c/registrar-proxy.c) does every step too.
+/// The example's twins in C, Python and JavaScript (example-plugins/c/registrar-proxy.c,
+/// python/registrar_proxy.py, js/registrar_proxy.js) do every step too.
 #[test]
-fn pjsip_phones_through_the_c_twin() {
-    every_step_with("udp", "registrar_proxy_c");
+fn pjsip_phones_through_the_twins() {
+    for plugin_name in [
+        "registrar_proxy_c",
+        "registrar_proxy_py",
+        "registrar_proxy_js",
+    ] {
+        every_step_with("udp", plugin_name);
+    }
 }
 
 /// The example's config with `voicemail` set, on fresh ports.

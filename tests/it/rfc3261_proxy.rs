@@ -17,8 +17,13 @@ fn proxy_opts(next_hop: &str) -> RouterOpts {
 #[test]
 fn full_calls_through_the_kemi_proxy_over_udp_and_tcp() {
     let _sipp = sipp_lock();
-    // the Rust plugin and its twin in C
-    for plugin_name in ["kemi_proxy", "kemi_proxy_c"] {
+    // the Rust plugin and its twins in C, Python and JavaScript
+    for plugin_name in [
+        "kemi_proxy",
+        "kemi_proxy_c",
+        "kemi_proxy_py",
+        "kemi_proxy_js",
+    ] {
         for (transport, suffix) in [("u1", ""), ("t1", ";transport=tcp")] {
             let uas_port = free_port();
             let r = TestRouter::start_with(

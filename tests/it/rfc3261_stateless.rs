@@ -6,8 +6,13 @@ use std::time::Duration;
 
 #[test]
 fn tutorial_501_with_sipp_over_udp_and_tcp() {
-    // the Rust plugin and its twin in C
-    for plugin_name in ["tutorial_501", "tutorial_501_c"] {
+    // the Rust plugin and its twins in C, Python and JavaScript
+    for plugin_name in [
+        "tutorial_501",
+        "tutorial_501_c",
+        "tutorial_501_py",
+        "tutorial_501_js",
+    ] {
         let r = TestRouter::start(plugin_name);
         for (transport, target) in [("u1", r.udp), ("t1", r.tcp)] {
             for (method, expect) in [("INVITE", 480), ("OPTIONS", 501), ("REGISTER", 501)] {

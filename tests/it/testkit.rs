@@ -1,17 +1,20 @@
 //! `sipwasm test`, the offline plugin test kit: the examples pass the cases written for
-//! them (the same files their twins in C and Python run), and a case that expects
+//! them (the same files their twins in C, Python and JavaScript run), and a case that expects
 //! something else fails with the difference spelled out.
 
 use crate::harness::*;
 use sipwasm::config::Config;
 use sipwasm::testkit::{Bench, CaseFile, Report, read_cases};
 
-/// Run `cases` on `plugin` under `config/examples/<example>.toml` (a Python twin: under
-/// `<example>-py.toml`, which gives the interpreter its memory).
+/// Run `cases` on `plugin` under its config: `config/examples/<example>.toml`, or for a twin
+/// (`_c`, `_py`, `_js`) `<example>-c.toml` ...
 fn run(example: &str, plugin_name: &str, cases: &CaseFile) -> Report {
-    let config = match plugin_name.ends_with("_py") {
-        true => format!("config/examples/{example}-py.toml"),
-        false => format!("config/examples/{example}.toml"),
+    let config = match ["c", "py", "js"]
+        .into_iter()
+        .find(|lang| plugin_name.ends_with(&format!("_{lang}")))
+    {
+        Some(lang) => format!("config/examples/{example}-{lang}.toml"),
+        None => format!("config/examples/{example}.toml"),
     };
     let cfg = Config::load(&root().join(config)).unwrap();
     let mut bench = Bench::new(cfg, Some(&plugin(plugin_name))).unwrap();
@@ -42,6 +45,12 @@ fn the_examples_pass_their_cases() {
         ("msrp-relay", "msrp_relay_py"),
         ("registrar-proxy", "registrar_proxy_py"),
         ("nosip-log", "nosip_log_py"),
+        // and in JavaScript
+        ("tutorial-501", "tutorial_501_js"),
+        ("kemi-proxy", "kemi_proxy_js"),
+        ("msrp-relay", "msrp_relay_js"),
+        ("registrar-proxy", "registrar_proxy_js"),
+        ("nosip-log", "nosip_log_js"),
     ] {
         let cases = example_cases(example);
         let report = run(example, plugin_name, &cases);
