@@ -72,13 +72,18 @@ function relay() {
     KSR.tm.t_on_reply("MANAGE_REPLY");
     if (settings.voicemail) KSR.tm.t_on_failure("MANAGE_FAILURE");
   }
+  relayOrAnswer();
+  KSR.x.exit();
+}
+
+// t_relay, or the reply that fits why it could not
+function relayOrAnswer() {
   try {
     KSR.tm.t_relay();
   } catch (e) {
     if (!(e instanceof KSR.Error)) throw e;
     KSR.sl.send_reply_error();
   }
-  KSR.x.exit();
 }
 
 // route[REQINIT]
@@ -186,12 +191,7 @@ export function MANAGE_FAILURE() {
     KSR.pv.unset("$du");
     KSR.pv.sets("$ru", `sip:${user}@${host}`);
     KSR.info(`${user} to voicemail after ${code}`);
-    try {
-      KSR.tm.t_relay();
-    } catch (e) {
-      if (!(e instanceof KSR.Error)) throw e;
-      KSR.sl.send_reply_error();
-    }
+    relayOrAnswer();
   }
   KSR.x.exit();
 }

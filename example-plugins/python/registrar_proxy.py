@@ -70,11 +70,16 @@ class RegistrarProxy:
             KSR.tm.t_on_reply("MANAGE_REPLY")
             if self.voicemail:
                 KSR.tm.t_on_failure("MANAGE_FAILURE")
+        self.relay_or_answer()
+        KSR.x.exit()
+
+    @staticmethod
+    def relay_or_answer():
+        """t_relay, or the reply that fits why it could not."""
         try:
             KSR.tm.t_relay()
         except KSR.Error:
             KSR.sl.send_reply_error()
-        KSR.x.exit()
 
     def reqinit(self):
         """route[REQINIT]"""
@@ -171,10 +176,7 @@ class RegistrarProxy:
             KSR.pv.unset("$du")
             KSR.pv.sets("$ru", f"sip:{user}@{host}")
             KSR.info(f"{user} to voicemail after {code}")
-            try:
-                KSR.tm.t_relay()
-            except KSR.Error:
-                KSR.sl.send_reply_error()
+            self.relay_or_answer()
         KSR.x.exit()
 
     def MANAGE_REPLY(self, msg):

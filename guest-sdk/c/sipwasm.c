@@ -676,3 +676,278 @@ int sw_handle_ruri_alias(void) {
     }
     return handled ? 1 : 0;
 }
+
+/* ---- the rest of hdr, core, tm, rr, registrar, auth, htable, msrp, nathelper ---------- */
+
+int sw_hdr_append_after(const char *headers, const char *name) {
+    plugin_string_t h = str(headers), n = str(name);
+    sipwasm_router_hdr_error_t e;
+    return sipwasm_router_hdr_append_after(&h, &n, &e) ? 0 : hdr_failed(&e);
+}
+
+int sw_hdr_insert(const char *headers) {
+    plugin_string_t h = str(headers);
+    sipwasm_router_hdr_error_t e;
+    return sipwasm_router_hdr_insert(&h, &e) ? 0 : hdr_failed(&e);
+}
+
+int sw_hdr_insert_before(const char *headers, const char *name) {
+    plugin_string_t h = str(headers), n = str(name);
+    sipwasm_router_hdr_error_t e;
+    return sipwasm_router_hdr_insert_before(&h, &n, &e) ? 0 : hdr_failed(&e);
+}
+
+bool sw_hdr_is_present(const char *name) {
+    plugin_string_t n = str(name);
+    return sipwasm_router_hdr_is_present(&n);
+}
+
+int sw_hdr_get(const char *name, char *buf, size_t size) {
+    plugin_string_t n = str(name), v;
+    if (!sipwasm_router_hdr_get(&n, &v)) {
+        snprintf(last_error, sizeof last_error, "hdr: no %s header", name);
+        return -1;
+    }
+    int len = copy_out(&v, buf, size);
+    plugin_string_free(&v);
+    return len;
+}
+
+int sw_reset_flag(uint32_t flag) {
+    sipwasm_router_core_error_t e;
+    return sipwasm_router_core_reset_flag(flag, &e) ? 0 : core_failed(&e);
+}
+
+int sw_is_myself(const char *uri) {
+    plugin_string_t u = str(uri);
+    bool mine;
+    sipwasm_router_core_error_t e;
+    if (!sipwasm_router_core_is_myself(&u, &mine, &e)) {
+        return core_failed(&e);
+    }
+    return mine ? 1 : 0;
+}
+
+bool sw_is_myself_turi(void) { return sipwasm_router_core_is_myself_turi(); }
+
+bool sw_is_myself_srcip(void) { return sipwasm_router_core_is_myself_srcip(); }
+
+int sw_set_advertised_address(const char *host) {
+    plugin_string_t h = str(host);
+    sipwasm_router_core_error_t e;
+    return sipwasm_router_core_set_advertised_address(&h, &e) ? 0 : core_failed(&e);
+}
+
+void sw_set_advertised_port(uint16_t port) { sipwasm_router_core_set_advertised_port(port); }
+
+int sw_append_branch(const char *uri) {
+    plugin_string_t u;
+    if (uri) {
+        u = str(uri);
+    }
+    sipwasm_router_tm_error_t e;
+    return sipwasm_router_tm_append_branch(uri ? &u : NULL, &e) ? 0 : tm_failed(&e);
+}
+
+int sw_t_load_contacts(void) {
+    uint32_t n;
+    sipwasm_router_tm_error_t e;
+    return sipwasm_router_tm_t_load_contacts(&n, &e) ? (int)n : tm_failed(&e);
+}
+
+int sw_t_next_contacts(void) {
+    bool more;
+    sipwasm_router_tm_error_t e;
+    if (!sipwasm_router_tm_t_next_contacts(&more, &e)) {
+        return tm_failed(&e);
+    }
+    return more ? 1 : 0;
+}
+
+int sw_t_reply(uint16_t code, const char *reason) {
+    plugin_string_t r = str(reason);
+    sipwasm_router_tm_error_t e;
+    return sipwasm_router_tm_t_reply(code, &r, &e) ? 0 : tm_failed(&e);
+}
+
+int sw_t_newtran(void) {
+    sipwasm_router_tm_error_t e;
+    return sipwasm_router_tm_t_newtran(&e) ? 0 : tm_failed(&e);
+}
+
+int sw_t_set_fr(uint32_t fr_inv_ms, uint32_t fr_ms) {
+    sipwasm_router_tm_error_t e;
+    return sipwasm_router_tm_t_set_fr(fr_inv_ms, fr_ms, &e) ? 0 : tm_failed(&e);
+}
+
+int sw_t_suspend(uint32_t *tindex, uint32_t *tlabel) {
+    plugin_tuple2_u32_u32_t ids;
+    sipwasm_router_tm_error_t e;
+    if (!sipwasm_router_tm_t_suspend(&ids, &e)) {
+        return tm_failed(&e);
+    }
+    *tindex = ids.f0;
+    *tlabel = ids.f1;
+    return 0;
+}
+
+int sw_t_continue(uint32_t tindex, uint32_t tlabel, const char *route) {
+    plugin_string_t r = str(route);
+    sipwasm_router_tm_error_t e;
+    return sipwasm_router_tm_t_continue(tindex, tlabel, &r, &e) ? 0 : tm_failed(&e);
+}
+
+int sw_record_route_params(const char *params) {
+    plugin_string_t p = str(params);
+    sipwasm_router_rr_error_t e;
+    if (sipwasm_router_rr_record_route_params(&p, &e)) {
+        return 0;
+    }
+    set_error("rr: record_route", e.tag == SIPWASM_ROUTER_RR_ERROR_INVALID ? &e.val.invalid : NULL);
+    sipwasm_router_rr_error_free(&e);
+    return -1;
+}
+
+bool sw_registrar_registered(const char *table, const char *uri) {
+    plugin_string_t t = str(table), u;
+    if (uri) {
+        u = str(uri);
+    }
+    return sipwasm_router_registrar_registered(&t, uri ? &u : NULL);
+}
+
+bool sw_auth_has_credentials(sw_auth_kind kind, const char *realm) {
+    plugin_string_t r = str(realm);
+    return sipwasm_router_auth_has_credentials((sipwasm_router_auth_kind_t)kind, &r);
+}
+
+int sw_htable_incr(const char *table, const char *key, int64_t by, int64_t *value) {
+    plugin_string_t t = str(table), k = str(key);
+    int64_t v;
+    sipwasm_router_htable_error_t e;
+    if (!sipwasm_router_htable_incr(&t, &k, by, &v, &e)) {
+        return htable_failed(&e);
+    }
+    if (value) {
+        *value = v;
+    }
+    return 0;
+}
+
+int sw_htable_exists(const char *table, const char *key) {
+    plugin_string_t t = str(table), k = str(key);
+    bool there;
+    sipwasm_router_htable_error_t e;
+    if (!sipwasm_router_htable_exists(&t, &k, &there, &e)) {
+        return htable_failed(&e);
+    }
+    return there ? 1 : 0;
+}
+
+int sw_msrp_forward(const char *to_path, const char *from_path) {
+    plugin_string_t to = str(to_path), from = str(from_path);
+    sipwasm_router_msrp_relay_error_t e;
+    return sipwasm_router_msrp_forward(&to, &from, &e) ? 0 : msrp_relay_failed(&e);
+}
+
+bool sw_msrp_is_request(void) { return sipwasm_router_msrp_is_request(); }
+
+int sw_fix_nated_contact(void) {
+    sipwasm_router_nathelper_error_t e;
+    return sipwasm_router_nathelper_fix_nated_contact(&e) ? 0 : nathelper_failed(&e);
+}
+
+int sw_set_contact_alias(bool trim) {
+    sipwasm_router_nathelper_error_t e;
+    return sipwasm_router_nathelper_set_contact_alias(trim, &e) ? 0 : nathelper_failed(&e);
+}
+
+void sw_add_rport(void) { sipwasm_router_nathelper_add_rport(); }
+
+/* ---- forward, nosip, net, path ------------------------------------------------------ */
+
+static int forward_to(const char *uri) {
+    plugin_string_t u;
+    if (uri) {
+        u = str(uri);
+    }
+    sipwasm_router_forward_error_t e;
+    if (sipwasm_router_forward_forward(uri ? &u : NULL, &e)) {
+        return 0;
+    }
+    switch (e.tag) {
+    case SIPWASM_ROUTER_FORWARD_ERROR_NO_REQUEST: set_error("forward: no request", NULL); break;
+    case SIPWASM_ROUTER_FORWARD_ERROR_NO_DESTINATION: set_error("forward: no destination", &e.val.no_destination); break;
+    default: set_error("forward: Max-Forwards reached 0", NULL); break;
+    }
+    sipwasm_router_forward_error_free(&e);
+    return -1;
+}
+
+int sw_forward(void) { return forward_to(NULL); }
+
+int sw_forward_uri(const char *uri) { return forward_to(uri); }
+
+int sw_nosip_reply(const void *data, size_t len) {
+    plugin_list_u8_t d = {(uint8_t *)data, len};
+    sipwasm_router_nosip_error_t e;
+    if (sipwasm_router_nosip_reply(&d, &e)) {
+        return 0;
+    }
+    switch (e.tag) {
+    case SIPWASM_ROUTER_NOSIP_ERROR_NO_PACKET: set_error("nosip: no packet to answer", NULL); break;
+    case SIPWASM_ROUTER_NOSIP_ERROR_TOO_LARGE:
+        snprintf(last_error, sizeof last_error, "nosip: reply too large (%u bytes)", e.val.too_large);
+        break;
+    default: set_error("nosip: too many replies", NULL); break;
+    }
+    sipwasm_router_nosip_error_free(&e);
+    return -1;
+}
+
+int sw_net_send_udp(const char *dst, const void *payload, size_t len) {
+    plugin_string_t d = str(dst);
+    plugin_list_u8_t p = {(uint8_t *)payload, len};
+    sipwasm_router_net_error_t e;
+    if (sipwasm_router_net_send_udp(&d, &p, &e)) {
+        return 0;
+    }
+    switch (e.tag) {
+    case SIPWASM_ROUTER_NET_ERROR_INVALID_ADDRESS: set_error("net: invalid address", &e.val.invalid_address); break;
+    case SIPWASM_ROUTER_NET_ERROR_DENIED: set_error("net: denied", &e.val.denied); break;
+    case SIPWASM_ROUTER_NET_ERROR_TOO_LARGE:
+        snprintf(last_error, sizeof last_error, "net: datagram too large (%u bytes)", e.val.too_large);
+        break;
+    default: set_error("net: too many datagrams in one event", NULL); break;
+    }
+    sipwasm_router_net_error_free(&e);
+    return -1;
+}
+
+static int path_done(bool ok, sipwasm_router_path_error_t *e) {
+    if (ok) {
+        return 0;
+    }
+    set_error(e->tag == SIPWASM_ROUTER_PATH_ERROR_NOT_REGISTER ? "path: not a REGISTER" : "path: invalid",
+              e->tag == SIPWASM_ROUTER_PATH_ERROR_INVALID ? &e->val.invalid : NULL);
+    sipwasm_router_path_error_free(e);
+    return -1;
+}
+
+int sw_add_path(const char *user) {
+    plugin_string_t u;
+    if (user) {
+        u = str(user);
+    }
+    sipwasm_router_path_error_t e;
+    return path_done(sipwasm_router_path_add_path(user ? &u : NULL, &e), &e);
+}
+
+int sw_add_path_received(const char *user) {
+    plugin_string_t u;
+    if (user) {
+        u = str(user);
+    }
+    sipwasm_router_path_error_t e;
+    return path_done(sipwasm_router_path_add_path_received(user ? &u : NULL, &e), &e);
+}

@@ -224,6 +224,65 @@ void sw_msrp_relay_flags(uint32_t bits); /* 1: only on an open connection; 2: cl
 void sw_msrp_reply_flags(uint32_t bits);
 bool sw_msrp_is_reply(void);
 
+/* ---- more of hdr, core, tm, rr, registrar, auth, htable, msrp, nathelper ------------- */
+
+int sw_hdr_append_after(const char *headers, const char *name); /* after the first `name` */
+int sw_hdr_insert(const char *headers); /* insert_hf: before the first header */
+int sw_hdr_insert_before(const char *headers, const char *name);
+bool sw_hdr_is_present(const char *name); /* is_present_hf */
+/* The first `name` header's value into `buf`: its length, -1 when there is none. */
+int sw_hdr_get(const char *name, char *buf, size_t size);
+
+int sw_reset_flag(uint32_t flag);
+/* 1 when `uri` names this router (a listener or an alias), 0 when not, -1 on error. */
+int sw_is_myself(const char *uri);
+bool sw_is_myself_turi(void);
+bool sw_is_myself_srcip(void);
+/* What goes into our Via and Record-Route for this message. */
+int sw_set_advertised_address(const char *host);
+void sw_set_advertised_port(uint16_t port);
+
+/* A branch of the destination set: `uri`, or (NULL) the current $ru/$du. */
+int sw_append_branch(const char *uri);
+/* Serial forking by q: how many contacts / 1 when a group was taken, 0 when none is left. */
+int sw_t_load_contacts(void);
+int sw_t_next_contacts(void);
+int sw_t_reply(uint16_t code, const char *reason); /* statefully */
+int sw_t_newtran(void);
+int sw_t_set_fr(uint32_t fr_inv_ms, uint32_t fr_ms); /* 0 keeps the default */
+/* Suspend the request's transaction; resume it from another event with sw_t_continue in
+ * the plugin's route `route`. */
+int sw_t_suspend(uint32_t *tindex, uint32_t *tlabel);
+int sw_t_continue(uint32_t tindex, uint32_t tlabel, const char *route);
+
+int sw_record_route_params(const char *params); /* ";params" in our Record-Route */
+/* `uri` (NULL: the Request-URI) has a binding in `table`. */
+bool sw_registrar_registered(const char *table, const char *uri);
+bool sw_auth_has_credentials(sw_auth_kind kind, const char *realm);
+/* Add `by` to the integer at `key` (0 when missing): 0 and the new value in *value. */
+int sw_htable_incr(const char *table, const char *key, int64_t by, int64_t *value);
+/* 1 when `key` has a value, 0 when not, -1 on error. */
+int sw_htable_exists(const char *table, const char *key);
+/* Send the frame with these To-Path and From-Path values (space-separated URIs). */
+int sw_msrp_forward(const char *to_path, const char *from_path);
+bool sw_msrp_is_request(void);
+int sw_fix_nated_contact(void);
+int sw_set_contact_alias(bool trim);
+void sw_add_rport(void);
+
+/* ---- forward, nosip, net, path -------------------------------------------------------- */
+
+int sw_forward(void);                /* statelessly, to $du or the Request-URI */
+int sw_forward_uri(const char *uri); /* statelessly, to `uri` */
+/* event_route[nosip:msg]: send `len` bytes back to where the packet came from. */
+int sw_nosip_reply(const void *data, size_t len);
+/* A datagram to `dst` ("IP:PORT", granted by the config's udp_allow) when the event ends. */
+int sw_net_send_udp(const char *dst, const void *payload, size_t len);
+/* Path for a REGISTER through this router (RFC 3327), with `user` (or NULL) in its URI;
+ * _received adds the source as `received`. */
+int sw_add_path(const char *user);
+int sw_add_path_received(const char *user);
+
 #ifdef __cplusplus
 }
 #endif

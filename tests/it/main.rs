@@ -16,6 +16,8 @@ mod relay_attempts;
 mod rfc3261_proxy;
 mod rfc3261_stateless;
 mod runtime;
+mod sdks;
+mod templates;
 mod tenants;
 mod testkit;
 mod tls;

@@ -107,3 +107,16 @@ htable = { nowhere = { k = 1 } }
     assert!(report.text.contains("FAIL 1 INVITE"), "{}", report.text);
     assert!(report.text.contains("1 cases: 0 passed, 1 failed"));
 }
+
+/// The C SDK's calls that no example makes, run by tests/plugins/c/api-check.c over its
+/// cases.
+#[test]
+fn the_c_sdk_calls_answer_as_the_router_does() {
+    let cfg = Config::load(&root().join("tests/plugins/c/api-check-router.toml")).unwrap();
+    let cases = read_cases(&root().join("tests/plugins/c/api-check.toml")).unwrap();
+    let report = Bench::new(cfg, Some(&plugin("api_check_c")))
+        .unwrap()
+        .run(&cases);
+    assert!(report.passed(), "{}", report.text);
+    assert_eq!(report.run, 4);
+}

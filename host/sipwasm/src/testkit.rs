@@ -1,9 +1,10 @@
 //! `sipwasm test`: run a plugin over cases written as files, without sockets.
 //!
 //! A case gives the message that arrives (SIP text as a phone would send it), where it
-//! comes from, what the shared tables hold before it, and what should come of it: the
-//! route's verdict, the reply sent (statelessly or through the transaction), where the
-//! request is relayed, header lines of what goes out, the plugin's log lines, the tables
+//! comes from, what the shared tables and the location tables hold before it, and what
+//! should come of it: the route's verdict, the reply sent (statelessly or through the
+//! transaction), where the request is relayed, header lines of what goes out, the
+//! failure, onreply and branch routes it armed, the plugin's log lines, the tables
 //! afterwards. The plugin runs as the router runs it: the configuration's default tenant
 //! (its limits, its grants, its tables), one worker's instance, the same routing core.
 //! Nothing is sent: what the route wants sent is what the case checks. Name resolution
@@ -30,6 +31,19 @@
 //! [case.expect]
 //! reply = "480 Temporarily Unavailable"
 //! log = ["Hello, I am in the request_route"]
+//!
+//! [[case]]
+//! name = "a call to a registered phone goes to its contact"
+//! message = """
+//! INVITE sip:bob@example.com SIP/2.0
+//! ...
+//! """
+//! [[case.location]]
+//! aor = "sip:bob@example.com"
+//! contact = "sip:bob@192.0.2.20:5062"
+//! [case.expect]
+//! relay = ["sip:bob@192.0.2.20:5062"]
+//! failure_route = "MANAGE_FAILURE"
 //! ```
 
 use crate::config::Config;
@@ -91,9 +105,48 @@ pub struct Case {
     /// (an integer or a string).
     #[serde(default)]
     pub htable: BTreeMap<String, BTreeMap<String, TableValue>>,
+    /// Bindings put in the location tables before the message, as REGISTERs would have
+    /// made them.
+    #[serde(default)]
+    pub location: Vec<LocationPreset>,
     /// What should come of it; anything left out is not checked.
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// One registered contact a case puts in a location table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationPreset {
+    /// The location table (default `location`).
+    #[serde(default = "default_location_table")]
+    pub table: String,
+    /// The address-of-record, a SIP URI (`sip:bob@example.com`).
+    pub aor: String,
+    /// The Contact URI registered.
+    pub contact: String,
+    /// Seconds until it expires (default 3600).
+    #[serde(default = "default_location_expires")]
+    pub expires: u64,
+    /// Where requests must go instead of the contact (`sip:IP:PORT;transport=T`: a phone
+    /// behind NAT, as `fix_nated_register` records it).
+    #[serde(default)]
+    pub received: Option<String>,
+    /// `q` preference in thousandths (default 1000).
+    #[serde(default = "default_location_q")]
+    pub q: u16,
+}
+
+fn default_location_table() -> String {
+    "location".into()
+}
+
+fn default_location_expires() -> u64 {
+    3600
+}
+
+fn default_location_q() -> u16 {
+    1000
 }
 
 fn default_source() -> String {
@@ -169,6 +222,12 @@ pub struct Expect {
     /// Shared table entries that must not exist afterwards: `"table=>key"`.
     #[serde(default)]
     pub htable_absent: Vec<String>,
+    /// The `failure_route` the route armed with `t_on_failure` (`""`: none).
+    pub failure_route: Option<String>,
+    /// The `onreply_route` the route armed with `t_on_reply` (`""`: none).
+    pub onreply_route: Option<String>,
+    /// The `branch_route` the route armed with `t_on_branch` (`""`: none).
+    pub branch_route: Option<String>,
 }
 
 /// What came of one case.
@@ -185,6 +244,8 @@ struct Seen {
     sent: Vec<(String, String)>,
     /// The request as the route left it.
     request: Option<SipMessage>,
+    /// The transaction routes it armed.
+    armed: sipwasm_routing::TmState,
     logs: Vec<String>,
 }
 
@@ -305,6 +366,7 @@ impl Bench {
                 let serving = self.tenants.for_message(&msg, &source);
                 let local = serving.tenant.local().clone();
                 preset_tables(&local, &case.htable, now)?;
+                preset_location(&local, &case.location, now)?;
                 let route = match (&case.route, msg.is_request()) {
                     (Some(name), _) => Route::Named(name),
                     (None, true) => Route::Request,
@@ -333,6 +395,7 @@ impl Bench {
                         TmIntent::NewTran | TmIntent::CancelInvite | TmIntent::Suspend => {}
                     }
                 }
+                seen.armed = ctx.tm_state().clone();
                 seen.request = SipMessage::parse(Bytes::from(ctx.rendered())).ok();
                 (outcome.result, outbound)
             }
@@ -452,6 +515,37 @@ fn preset_tables(
                 .set(table, key, value, now)
                 .with_context(|| format!("setting {table}=>{key}"))?;
         }
+    }
+    Ok(())
+}
+
+/// Put a case's bindings in the location tables before its event.
+fn preset_location(
+    local: &LocalConfig,
+    bindings: &[LocationPreset],
+    now: u64,
+) -> anyhow::Result<()> {
+    for (n, p) in bindings.iter().enumerate() {
+        let aor = sipwasm_routing::registrar::aor_of(p.aor.as_bytes())
+            .with_context(|| format!("location: {:?} is no SIP URI with a user", p.aor))?;
+        let binding = sipwasm_routing::registrar::Binding {
+            contact: p.contact.clone(),
+            expires_at: now + p.expires,
+            q: p.q,
+            call_id: format!("sipwasm-test-preset-{n}"),
+            cseq: 1,
+            received: p.received.clone(),
+            path: Vec::new(),
+            socket: None,
+            flow: None,
+            instance: None,
+            reg_id: None,
+            user_agent: None,
+        };
+        local
+            .location
+            .insert(&p.table, &aor, binding)
+            .with_context(|| format!("location: binding {} to {aor}", p.contact))?;
     }
     Ok(())
 }
@@ -595,6 +689,17 @@ fn check(case: &Case, seen: &Seen, tenants: &Tenants) -> Vec<String> {
                     }
                 }
             }
+        }
+    }
+    for (what, want, got) in [
+        ("failure_route", &e.failure_route, &seen.armed.on_failure),
+        ("onreply_route", &e.onreply_route, &seen.armed.on_reply),
+        ("branch_route", &e.branch_route, &seen.armed.on_branch),
+    ] {
+        let Some(want) = want else { continue };
+        let got = got.as_deref().unwrap_or("");
+        if want != got {
+            problems.push(format!("{what}: expected {want:?} armed, got {got:?}"));
         }
     }
     let mut logs = seen.logs.iter();

@@ -169,6 +169,20 @@ impl Location {
         out
     }
 
+    /// Bind `binding` to `aor` in `table` as a REGISTER would (a binding with the same
+    /// contact is replaced), without one: for tools that fill the table (the offline test
+    /// kit's presets). The contact count of one AOR is capped as `save` caps it.
+    pub fn insert(&self, table: &str, aor: &str, binding: Binding) -> Result<(), RegistrarError> {
+        self.with_aor(table, aor, |list| {
+            list.retain(|b| b.contact != binding.contact);
+            if list.len() >= MAX_CONTACTS {
+                return Err(RegistrarError::TooManyContacts);
+            }
+            list.push(binding);
+            Ok(())
+        })
+    }
+
     /// Every binding of every table that has not expired at `now`.
     pub fn all_bindings(&self, now: u64) -> Vec<Binding> {
         let tables = crate::lock(&self.tables);
