@@ -203,8 +203,18 @@ fn call_and_hang_up(caller: &mut Phone, callee: &mut Phone, callee_hangs_up: boo
 /// does) and do not learn their public one: the router answers and reaches them where
 /// their packets come from, over UDP and TCP, with and without RFC 5626 outbound.
 fn nated_phones(transport: &'static str, outbound: bool) {
+    nated_phones_with(transport, outbound, "registrar-proxy");
+}
+
+/// [`nated_phones`] with the example's twin in `lang` (`registrar-proxy-py` ...): its own
+/// config from config/examples.
+fn nated_phones_with(transport: &'static str, outbound: bool, example: &str) {
+    if let Some(lang) = example.strip_prefix("registrar-proxy-") {
+        // the twin the config names, built
+        plugin(&format!("registrar_proxy_{lang}"));
+    }
     let r = TestRouter::from_config_file(
-        &root().join("config/examples/registrar-proxy.toml"),
+        &root().join(format!("config/examples/{example}.toml")),
         &["udp:127.0.0.1:0", "tcp:127.0.0.1:0"],
         |_| {},
     );
@@ -242,6 +252,18 @@ fn nated_phones(transport: &'static str, outbound: bool) {
 #[test]
 fn nated_pjsip_phones_over_udp() {
     nated_phones("udp", true);
+}
+
+/// The twins in C, Python and JavaScript detect and handle NAT as the example does.
+#[test]
+fn nated_pjsip_phones_through_the_twins() {
+    for example in [
+        "registrar-proxy-c",
+        "registrar-proxy-py",
+        "registrar-proxy-js",
+    ] {
+        nated_phones_with("udp", true, example);
+    }
 }
 
 #[test]

@@ -219,16 +219,21 @@ fn pjsip_phones_through_the_twins() {
     }
 }
 
-/// The example's config with `voicemail` set, on fresh ports.
-fn example_with_voicemail(voicemail: &str) -> TestRouter {
+/// The example's config with `voicemail` set, on fresh ports, running `plugin_name` (the
+/// example or one of its twins).
+fn example_with_voicemail(voicemail: &str, plugin_name: &str) -> TestRouter {
     let text = std::fs::read_to_string(example_config()).unwrap();
-    let plugin = plugin("registrar_proxy");
+    let plugin = plugin(plugin_name);
     let mut out = String::new();
     for line in text.lines() {
         if line.starts_with("listen") {
             out.push_str("listen = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n");
         } else if line.starts_with("path =") {
             out.push_str(&format!("path = {:?}\n", plugin.display().to_string()));
+            if plugin_name.ends_with("_py") {
+                // as config/examples/registrar-proxy-py.toml gives it
+                out.push_str("memory_mb = 32\n");
+            }
         } else if line.starts_with("cache_dir") {
             continue;
         } else {
@@ -244,8 +249,24 @@ fn example_with_voicemail(voicemail: &str) -> TestRouter {
 
 #[test]
 fn one_user_on_two_devices() {
+    one_user_on_two_devices_with("registrar_proxy");
+}
+
+/// The twins fork, fail over to voicemail and pick the best answer as the example does.
+#[test]
+fn one_user_on_two_devices_through_the_twins() {
+    for plugin_name in [
+        "registrar_proxy_c",
+        "registrar_proxy_py",
+        "registrar_proxy_js",
+    ] {
+        one_user_on_two_devices_with(plugin_name);
+    }
+}
+
+fn one_user_on_two_devices_with(plugin_name: &str) {
     let carol_port = free_port();
-    let r = example_with_voicemail(&format!("sip:127.0.0.1:{carol_port}"));
+    let r = example_with_voicemail(&format!("sip:127.0.0.1:{carol_port}"), plugin_name);
     let mut alice = Phone::start(&PhoneOpts::example("alice", r.udp, "udp"));
     let mut bob1 = Phone::start(&PhoneOpts::example("bob", r.udp, "udp"));
     let mut bob2 = Phone::start(&PhoneOpts::example("bob", r.tcp, "tcp"));
