@@ -39,6 +39,15 @@ static plugin_string_t str(const char *s) {
     return v;
 }
 
+/* an optional argument: NULL stays NULL, else `s` viewed in `*view` */
+static plugin_string_t *opt_str(const char *s, plugin_string_t *view) {
+    if (!s) {
+        return NULL;
+    }
+    *view = str(s);
+    return view;
+}
+
 /* copy `s` into `buf` as a C string: its full length */
 static int copy_out(const plugin_string_t *s, char *buf, size_t size) {
     if (size) {
@@ -544,11 +553,8 @@ static int msrp_relay_failed(sipwasm_router_msrp_relay_error_t *e) {
 
 int sw_msrp_reply(uint16_t code, const char *text, const char *headers) {
     plugin_string_t t = str(text), h;
-    if (headers) {
-        h = str(headers);
-    }
     sipwasm_router_msrp_error_t e;
-    if (sipwasm_router_msrp_reply(code, &t, headers ? &h : NULL, &e)) {
+    if (sipwasm_router_msrp_reply(code, &t, opt_str(headers, &h), &e)) {
         return 0;
     }
     static const char *what[] = {"msrp: no request", "msrp: REPORTs are not answered",
@@ -589,14 +595,15 @@ int sw_config_key(size_t i, char *buf, size_t size) {
     return len;
 }
 
+static int record_route_failed(sipwasm_router_rr_error_t *e) {
+    set_error("rr: record_route", e->tag == SIPWASM_ROUTER_RR_ERROR_INVALID ? &e->val.invalid : NULL);
+    sipwasm_router_rr_error_free(e);
+    return -1;
+}
+
 int sw_record_route(void) {
     sipwasm_router_rr_error_t e;
-    if (sipwasm_router_rr_record_route(&e)) {
-        return 0;
-    }
-    set_error("rr: record_route", e.tag == SIPWASM_ROUTER_RR_ERROR_INVALID ? &e.val.invalid : NULL);
-    sipwasm_router_rr_error_free(&e);
-    return -1;
+    return sipwasm_router_rr_record_route(&e) ? 0 : record_route_failed(&e);
 }
 
 int sw_loose_route(void) {
@@ -742,11 +749,8 @@ void sw_set_advertised_port(uint16_t port) { sipwasm_router_core_set_advertised_
 
 int sw_append_branch(const char *uri) {
     plugin_string_t u;
-    if (uri) {
-        u = str(uri);
-    }
     sipwasm_router_tm_error_t e;
-    return sipwasm_router_tm_append_branch(uri ? &u : NULL, &e) ? 0 : tm_failed(&e);
+    return sipwasm_router_tm_append_branch(opt_str(uri, &u), &e) ? 0 : tm_failed(&e);
 }
 
 int sw_t_load_contacts(void) {
@@ -800,20 +804,12 @@ int sw_t_continue(uint32_t tindex, uint32_t tlabel, const char *route) {
 int sw_record_route_params(const char *params) {
     plugin_string_t p = str(params);
     sipwasm_router_rr_error_t e;
-    if (sipwasm_router_rr_record_route_params(&p, &e)) {
-        return 0;
-    }
-    set_error("rr: record_route", e.tag == SIPWASM_ROUTER_RR_ERROR_INVALID ? &e.val.invalid : NULL);
-    sipwasm_router_rr_error_free(&e);
-    return -1;
+    return sipwasm_router_rr_record_route_params(&p, &e) ? 0 : record_route_failed(&e);
 }
 
 bool sw_registrar_registered(const char *table, const char *uri) {
     plugin_string_t t = str(table), u;
-    if (uri) {
-        u = str(uri);
-    }
-    return sipwasm_router_registrar_registered(&t, uri ? &u : NULL);
+    return sipwasm_router_registrar_registered(&t, opt_str(uri, &u));
 }
 
 bool sw_auth_has_credentials(sw_auth_kind kind, const char *realm) {
@@ -868,11 +864,8 @@ void sw_add_rport(void) { sipwasm_router_nathelper_add_rport(); }
 
 static int forward_to(const char *uri) {
     plugin_string_t u;
-    if (uri) {
-        u = str(uri);
-    }
     sipwasm_router_forward_error_t e;
-    if (sipwasm_router_forward_forward(uri ? &u : NULL, &e)) {
+    if (sipwasm_router_forward_forward(opt_str(uri, &u), &e)) {
         return 0;
     }
     switch (e.tag) {
@@ -936,18 +929,12 @@ static int path_done(bool ok, sipwasm_router_path_error_t *e) {
 
 int sw_add_path(const char *user) {
     plugin_string_t u;
-    if (user) {
-        u = str(user);
-    }
     sipwasm_router_path_error_t e;
-    return path_done(sipwasm_router_path_add_path(user ? &u : NULL, &e), &e);
+    return path_done(sipwasm_router_path_add_path(opt_str(user, &u), &e), &e);
 }
 
 int sw_add_path_received(const char *user) {
     plugin_string_t u;
-    if (user) {
-        u = str(user);
-    }
     sipwasm_router_path_error_t e;
-    return path_done(sipwasm_router_path_add_path_received(user ? &u : NULL, &e), &e);
+    return path_done(sipwasm_router_path_add_path_received(opt_str(user, &u), &e), &e);
 }

@@ -13,9 +13,17 @@ use std::time::Duration;
 
 const SECS: Duration = Duration::from_secs(10);
 
-/// The example config file, as README points a user at it.
-fn example_config() -> PathBuf {
-    root().join("config/examples/registrar-proxy.toml")
+/// The config of the example as README points a user at it (`registrar_proxy`), or of one
+/// of its twins
+/// (`registrar_proxy_py`: config/examples/registrar-proxy-py.toml).
+fn config_of(plugin_name: &str) -> PathBuf {
+    let twin = plugin_name
+        .strip_prefix("registrar_proxy")
+        .unwrap_or_default();
+    root().join(format!(
+        "config/examples/registrar-proxy{}.toml",
+        twin.replace('_', "-")
+    ))
 }
 
 /// A self-signed certificate for 127.0.0.1 and its files.
@@ -57,19 +65,14 @@ fn example_router(
     cert: Option<&Cert>,
     plugin_name: &str,
 ) -> (TestRouter, Option<std::net::SocketAddr>) {
-    let plugin_path = plugin(plugin_name);
+    // built, for the config that names it
+    plugin(plugin_name);
     let mut listen = vec!["udp:127.0.0.1:0", "tcp:127.0.0.1:0"];
     if cert.is_some() {
         listen.push("tls:127.0.0.1:0");
     }
-    let r = TestRouter::from_config_file(&example_config(), &listen, |cfg| {
+    let r = TestRouter::from_config_file(&config_of(plugin_name), &listen, |cfg| {
         cfg.tls = cert.map(Cert::settings);
-        let default = cfg.default_tenant;
-        cfg.tenants[default].plugin_path = plugin_path.clone();
-        if plugin_name.ends_with("_py") {
-            // as config/examples/registrar-proxy-py.toml gives it
-            cfg.tenants[default].memory_limit = 32 << 20;
-        }
     });
     let tls = r.server().addr(Transport::Tls);
     (r, tls)
@@ -222,7 +225,7 @@ fn pjsip_phones_through_the_twins() {
 /// The example's config with `voicemail` set, on fresh ports, running `plugin_name` (the
 /// example or one of its twins).
 fn example_with_voicemail(voicemail: &str, plugin_name: &str) -> TestRouter {
-    let text = std::fs::read_to_string(example_config()).unwrap();
+    let text = std::fs::read_to_string(config_of(plugin_name)).unwrap();
     let plugin = plugin(plugin_name);
     let mut out = String::new();
     for line in text.lines() {
@@ -230,10 +233,6 @@ fn example_with_voicemail(voicemail: &str, plugin_name: &str) -> TestRouter {
             out.push_str("listen = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n");
         } else if line.starts_with("path =") {
             out.push_str(&format!("path = {:?}\n", plugin.display().to_string()));
-            if plugin_name.ends_with("_py") {
-                // as config/examples/registrar-proxy-py.toml gives it
-                out.push_str("memory_mb = 32\n");
-            }
         } else if line.starts_with("cache_dir") {
             continue;
         } else {

@@ -28,6 +28,18 @@ export function call(iface, f, ...args) {
   }
 }
 
+/** `call`, with the errors named in `outcomes` (kind -> value) returned as those values:
+ * the results a route branches on, as KEMI returns them (lookup -1 when nobody is
+ * registered). */
+export function callOr(iface, outcomes, f, ...args) {
+  try {
+    return call(iface, f, ...args);
+  } catch (e) {
+    if (e instanceof KsrError && e.kind in outcomes) return outcomes[e.kind];
+    throw e;
+  }
+}
+
 /** A 64-bit integer from the bindings as a number. */
 export function int(v) {
   return typeof v === "bigint" ? Number(v) : v;

@@ -1,6 +1,6 @@
 // KSR.registrar: the location table.
 import * as wit from "sipwasm:router/registrar@0.1.0";
-import { call, KsrError } from "./call.js";
+import { call, callOr } from "./call.js";
 
 /** Store the REGISTER's bindings in `table` and answer it: how many contacts are bound.
  * `flags` is Kamailio's and must be 0. */
@@ -12,12 +12,7 @@ export function save(table, flags = 0) {
 /** Point the request at the contacts registered for its Request-URI: how many branches
  * were made; -1 when nobody is registered there, as Kamailio. */
 export function lookup(table) {
-  try {
-    return call("registrar", wit.lookup, table);
-  } catch (e) {
-    if (e instanceof KsrError && e.kind === "not-found") return -1;
-    throw e;
-  }
+  return callOr("registrar", { "not-found": -1 }, wit.lookup, table);
 }
 
 /** True when `uri` (the Request-URI when omitted) has a binding in `table`. */

@@ -44,3 +44,15 @@ def call(interface, f, *args):
         return f(*args)
     except Err as e:
         raise error_of(interface, e.value) from None
+
+
+def call_or(interface, outcomes, f, *args):
+    """`call`, with the errors named in `outcomes` (kind -> value) returned as those values:
+    the results a route branches on, as KEMI returns them (`lookup` -1 when nobody is
+    registered)."""
+    try:
+        return call(interface, f, *args)
+    except Error as e:
+        if e.kind in outcomes:
+            return outcomes[e.kind]
+        raise

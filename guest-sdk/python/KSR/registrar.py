@@ -2,7 +2,7 @@
 
 from wit_world.imports import registrar as _registrar
 
-from ._call import Error, call
+from ._call import call, call_or
 
 
 def save(table, flags=0):
@@ -16,12 +16,7 @@ def save(table, flags=0):
 def lookup(table):
     """Point the request at the contacts registered for its Request-URI: how many
     branches were made; -1 when nobody is registered there, as Kamailio."""
-    try:
-        return call("registrar", _registrar.lookup, table)
-    except Error as e:
-        if e.kind == "not-found":
-            return -1
-        raise
+    return call_or("registrar", {"not-found": -1}, _registrar.lookup, table)
 
 
 def registered(table, uri=None):

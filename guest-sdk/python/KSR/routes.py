@@ -13,10 +13,7 @@ import traceback
 
 from componentize_py_types import Err
 from wit_world.exports import routes as _routes
-from wit_world.imports import hdr as _hdr
-from wit_world.imports import pv as _pv
-
-from . import auth, x
+from . import auth, hdr, pv, x
 
 _CONTINUE = _routes.Verdict.CONTINUE
 
@@ -25,10 +22,7 @@ class Msg:
     """The current message, as ``app_python3``'s ``msg`` argument (its fields are read
     when asked for)."""
 
-    @staticmethod
-    def _pv(name):
-        v = _pv.get(name)
-        return None if isinstance(v, _pv.Value_Null) else v.value
+    _pv = staticmethod(pv.get)
 
     @property
     def Type(self):
@@ -62,16 +56,16 @@ class Msg:
 
     def getHeader(self, name):
         """The first `name` header's value, or `None`."""
-        return _hdr.get(name)
+        return hdr.get(name)
 
     def rewrite_ruri(self, uri):
         """Set the Request-URI."""
-        _pv.set_str("$ru", uri)
+        pv.sets("$ru", uri)
         return 1
 
     def set_dst_uri(self, uri):
         """Set ``$du``, where the request is sent."""
-        _pv.set_str("$du", uri)
+        pv.sets("$du", uri)
         return 1
 
 
