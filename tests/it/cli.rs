@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// The `sipwasm` binary of the profile these tests were built with, brought up to date
 /// once per test run (`cargo test` builds the library these tests link, not the binary).
-fn sipwasm_bin() -> PathBuf {
+pub(crate) fn sipwasm_bin() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
@@ -130,14 +130,14 @@ fn run_reports_config_errors_with_file_and_key() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-struct Running {
+pub(crate) struct Running {
     child: Child,
     lines: mpsc::Receiver<String>,
     _machine: MachineShare,
 }
 
 impl Running {
-    fn start(config: &str, extra: &[&str]) -> Running {
+    pub(crate) fn start(config: &str, extra: &[&str]) -> Running {
         let machine = machine_share();
         let mut child = Command::new(sipwasm_bin())
             .args(["run", "--config", config])
@@ -163,7 +163,7 @@ impl Running {
     }
 
     /// Log lines until one contains `needle` (or the timeout).
-    fn wait_for(&self, needle: &str, timeout: Duration) -> Vec<String> {
+    pub(crate) fn wait_for(&self, needle: &str, timeout: Duration) -> Vec<String> {
         let deadline = Instant::now() + timeout;
         let mut seen = Vec::new();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
@@ -182,6 +182,15 @@ impl Running {
             "no log line containing {needle:?}; saw:\n{}",
             seen.join("\n")
         );
+    }
+
+    /// The log lines written since the last look, after `settle` of quiet.
+    pub(crate) fn lines_until_quiet(&self, settle: Duration) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Ok(l) = self.lines.recv_timeout(settle) {
+            seen.push(l);
+        }
+        seen
     }
 
     fn stop(mut self) -> std::process::ExitStatus {

@@ -8,6 +8,7 @@ mod configs;
 mod malformed;
 mod msrp;
 mod nat_traversal;
+mod neighbours;
 mod netlab;
 mod nosip;
 mod pjsip;

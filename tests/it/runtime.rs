@@ -184,8 +184,11 @@ fn cpu_deadline_cuts_an_infinite_loop() {
         assert!(took >= Duration::from_millis(9), "cut too early: {took:?}");
         assert!(took < Duration::from_millis(500), "cut too late: {took:?}");
         assert_eq!(count(&c), 1, "fresh instance after a timeout");
+        // (fewer failures than half the events: no quarantine)
+        assert_eq!(count(&c), 2);
     }
     assert_eq!(r.plugin.stats().timeouts, 3);
+    assert_eq!(r.plugin.stats().quarantines, 0);
 }
 
 #[test]

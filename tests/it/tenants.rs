@@ -387,9 +387,9 @@ fn a_hostile_tenant_hurts_no_other_tenant() {
             Fault::None => unreachable!(),
         }
         // failures back off: far fewer instances than events, the rest refused
-        assert!(b.backoffs >= 1, "{fault:?}: {report}");
+        assert!(b.quarantines >= 1, "{fault:?}: {report}");
         assert!(
-            b.backoff_rejections > b.instantiations,
+            b.quarantine_refusals > b.instantiations,
             "{fault:?}: {report}"
         );
         assert!(
@@ -403,7 +403,7 @@ fn a_hostile_tenant_hurts_no_other_tenant() {
             "traps",
             "timeouts",
             "memory_cap",
-            "backoffs",
+            "quarantines",
             "logs_dropped",
             "log_floods",
         ] {

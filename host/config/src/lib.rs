@@ -32,13 +32,44 @@ pub struct DnsSettings {
     pub timeout: Duration,
 }
 
-/// What a tenant's account allows (the runtime's `AccountLimits`).
+/// What a tenant's account allows (the runtime's `AccountLimits` and `HealthPolicy`,
+/// and the router's worker share).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TenantLimits {
     /// Most live instances at once (each worker thread keeps its own); 0: no limit.
     pub max_instances: usize,
     /// Log lines per second, with a burst of the same size; 0: no limit.
     pub log_rate: u32,
+    /// Guest CPU time per second; `None`: no budget.
+    pub cpu_budget: Option<Duration>,
+    /// Events running at once; 0: no limit.
+    pub worker_share: usize,
+    /// Events waiting for a worker, past the share.
+    pub queue: usize,
+    /// Failures in the window that quarantine the tenant; 0: never.
+    pub quarantine_after: u32,
+    /// The window failures are counted in.
+    pub quarantine_window: Duration,
+    /// First quarantine period (doubles while it keeps failing).
+    pub quarantine_first: Duration,
+    /// Longest quarantine period.
+    pub quarantine_max: Duration,
+}
+
+impl Default for TenantLimits {
+    fn default() -> Self {
+        TenantLimits {
+            max_instances: 0,
+            log_rate: 0,
+            cpu_budget: None,
+            worker_share: 0,
+            queue: PluginSection::DEFAULT_QUEUE,
+            quarantine_after: PluginSection::DEFAULT_QUARANTINE_AFTER,
+            quarantine_window: Duration::from_secs(PluginSection::DEFAULT_QUARANTINE_WINDOW_S),
+            quarantine_first: Duration::from_secs(PluginSection::DEFAULT_QUARANTINE_S),
+            quarantine_max: Duration::from_secs(PluginSection::DEFAULT_QUARANTINE_MAX_S),
+        }
+    }
 }
 
 /// Why a configuration could not be used.
@@ -225,14 +256,62 @@ pub struct PluginSection {
     /// The tenant serving what no other tenant claims (`[plugin]` always is).
     #[serde(default)]
     pub default: bool,
+    /// Guest CPU milliseconds a second the tenant may use; 0: no budget. Default: half of
+    /// what the workers can run (500 × `workers`) when the config has several tenants,
+    /// none for a lone one.
+    #[serde(default)]
+    pub cpu_ms_per_s: Option<u64>,
+    /// Events of the tenant running at once; 0: no limit. Default: `workers - 1` (at
+    /// least 1) when the config has several tenants, no limit for a lone one.
+    #[serde(default)]
+    pub worker_share: Option<usize>,
+    /// Events waiting for a worker past the share; more are refused (fallback).
+    #[serde(default = "PluginSection::default_queue")]
+    pub queue: usize,
+    /// Failures (deadline kills, traps, memory-cap hits, log floods) in the window that
+    /// quarantine the tenant, when they are at least half its events; 0: never.
+    #[serde(default = "PluginSection::default_quarantine_after")]
+    pub quarantine_after: u32,
+    /// The window failures are counted in, seconds.
+    #[serde(default = "PluginSection::default_quarantine_window")]
+    pub quarantine_window_s: u64,
+    /// First quarantine period, seconds; doubles each time the tenant fails again.
+    #[serde(default = "PluginSection::default_quarantine")]
+    pub quarantine_s: u64,
+    /// Longest quarantine period, seconds.
+    #[serde(default = "PluginSection::default_quarantine_max")]
+    pub quarantine_max_s: u64,
 }
 
 impl PluginSection {
+    const DEFAULT_QUEUE: usize = 64;
+    const DEFAULT_QUARANTINE_AFTER: u32 = 3;
+    const DEFAULT_QUARANTINE_WINDOW_S: u64 = 10;
+    const DEFAULT_QUARANTINE_S: u64 = 1;
+    const DEFAULT_QUARANTINE_MAX_S: u64 = 300;
+    /// `cpu_ms_per_s` of each tenant of a config with several, per worker.
+    const DEFAULT_CPU_MS_PER_S_PER_WORKER: u64 = 500;
+
     const fn default_deadline() -> u64 {
         10
     }
     const fn default_memory() -> usize {
         16
+    }
+    const fn default_queue() -> usize {
+        Self::DEFAULT_QUEUE
+    }
+    const fn default_quarantine_after() -> u32 {
+        Self::DEFAULT_QUARANTINE_AFTER
+    }
+    const fn default_quarantine_window() -> u64 {
+        Self::DEFAULT_QUARANTINE_WINDOW_S
+    }
+    const fn default_quarantine() -> u64 {
+        Self::DEFAULT_QUARANTINE_S
+    }
+    const fn default_quarantine_max() -> u64 {
+        Self::DEFAULT_QUARANTINE_MAX_S
     }
 }
 
@@ -920,7 +999,11 @@ fn tenants(
     let mut default_tenant = None;
     for (key, section) in &sections {
         let is_plugin = key == "plugin";
-        let t = tenant_config(section, key, is_plugin, listen, htables, resolve)?;
+        let shared = SharedRouter {
+            workers: file.router.workers,
+            several: sections.len() > 1,
+        };
+        let t = tenant_config(section, key, is_plugin, shared, listen, htables, resolve)?;
         if tenants.iter().any(|o: &TenantConfig| o.name == t.name) {
             return Err(invalid(
                 format!("{key}.name"),
@@ -1111,8 +1194,9 @@ impl Config {
         &self.tenants[self.default_tenant]
     }
 
-    /// Threads that run plugin code: `workers` per UDP listener, `workers` for TCP, and
-    /// the timer thread. Each keeps its own instance of a tenant's plugin.
+    /// Threads that run plugin code: `workers` per UDP listener, `workers` for TCP, the
+    /// timer thread, and the queue workers. Each keeps its own instance of a tenant's
+    /// plugin.
     pub fn event_threads(&self) -> usize {
         use sipwasm_proto::Transport;
         let udp = self
@@ -1121,8 +1205,38 @@ impl Config {
             .filter(|l| l.transport == Transport::Udp)
             .count();
         let tcp = self.listen.iter().any(|l| l.transport != Transport::Udp);
-        self.workers * udp + if tcp { self.workers } else { 0 } + 1
+        self.workers * udp
+            + if tcp { self.workers } else { 0 }
+            + 1
+            + queue_workers(self.workers, self.tenants.iter().map(|t| &t.limits))
     }
+}
+
+/// Threads that run the events queued past tenants' worker shares, or held back while a
+/// tenant is not in good standing: `workers - 1` (at least 1) when the config has several
+/// tenants or a worker share; none for a lone tenant without one (nothing is queued).
+pub fn queue_workers<'a>(
+    workers: usize,
+    tenants: impl IntoIterator<Item = &'a TenantLimits>,
+) -> usize {
+    let (mut count, mut share) = (0, false);
+    for l in tenants {
+        count += 1;
+        share |= l.worker_share != 0;
+    }
+    if count > 1 || share {
+        workers.saturating_sub(1).max(1)
+    } else {
+        0
+    }
+}
+
+/// What a tenant's defaults depend on.
+#[derive(Clone, Copy)]
+struct SharedRouter {
+    workers: usize,
+    /// More than one tenant: the limits that protect neighbours apply by default.
+    several: bool,
 }
 
 /// Validate one `[plugin]` / `[[tenant]]` section; errors name the key.
@@ -1130,6 +1244,7 @@ fn tenant_config(
     p: &PluginSection,
     key: &str,
     is_plugin: bool,
+    router: SharedRouter,
     listeners: &[ListenSpec],
     htables: &[sipwasm_routing::HtableSpec],
     resolve: &dyn Fn(&Path) -> PathBuf,
@@ -1154,6 +1269,47 @@ fn tenant_config(
     }
     if p.instances > 10_000 {
         return Err(bad("instances", "must be 0 to 10000".into()));
+    }
+    let cpu_ms_per_s = p.cpu_ms_per_s.unwrap_or(if router.several {
+        PluginSection::DEFAULT_CPU_MS_PER_S_PER_WORKER * router.workers as u64
+    } else {
+        0
+    });
+    if cpu_ms_per_s > 1_000_000 {
+        return Err(bad("cpu_ms_per_s", "must be 0 to 1000000".into()));
+    }
+    if cpu_ms_per_s != 0 && cpu_ms_per_s < p.deadline_ms {
+        return Err(bad(
+            "cpu_ms_per_s",
+            format!(
+                "{cpu_ms_per_s} is less than deadline_ms ({}): one event could spend more \
+                 than the budget holds",
+                p.deadline_ms
+            ),
+        ));
+    }
+    let worker_share = p.worker_share.unwrap_or(if router.several {
+        router.workers.saturating_sub(1).max(1)
+    } else {
+        0
+    });
+    if worker_share > 10_000 {
+        return Err(bad("worker_share", "must be 0 to 10000".into()));
+    }
+    if !(1..=1_000_000).contains(&p.queue) {
+        return Err(bad("queue", "must be 1 to 1000000".into()));
+    }
+    if !(1..=3600).contains(&p.quarantine_window_s) {
+        return Err(bad("quarantine_window_s", "must be 1 to 3600".into()));
+    }
+    if !(1..=86_400).contains(&p.quarantine_s) {
+        return Err(bad("quarantine_s", "must be 1 to 86400".into()));
+    }
+    if p.quarantine_max_s < p.quarantine_s || p.quarantine_max_s > 86_400 {
+        return Err(bad(
+            "quarantine_max_s",
+            "must be quarantine_s to 86400".into(),
+        ));
     }
     let fallback = match &p.fallback {
         None => Fallback::Reply(500, "Server Internal Error".into()),
@@ -1267,6 +1423,13 @@ fn tenant_config(
         limits: TenantLimits {
             max_instances: p.instances,
             log_rate: p.log_rate.unwrap_or(if is_plugin { 0 } else { 1000 }),
+            cpu_budget: (cpu_ms_per_s != 0).then(|| Duration::from_millis(cpu_ms_per_s)),
+            worker_share,
+            queue: p.queue,
+            quarantine_after: p.quarantine_after,
+            quarantine_window: Duration::from_secs(p.quarantine_window_s),
+            quarantine_first: Duration::from_secs(p.quarantine_s),
+            quarantine_max: Duration::from_secs(p.quarantine_max_s),
         },
         fallback,
         plugin_config,
@@ -1547,12 +1710,53 @@ deadline_ms = 5
         assert_eq!(b.limits.max_instances, 2);
         assert_eq!(b.limits.log_rate, 10);
         assert_eq!(b.deadline, Duration::from_millis(5));
-        // 2 UDP listeners x 2 workers + the timer thread
-        assert_eq!(c.event_threads(), 5);
-        // [plugin] alone: every table, no log limit
+        // 2 UDP listeners x 2 workers + the timer thread + 1 queue worker
+        assert_eq!(c.event_threads(), 6);
+        // several tenants: budget, worker share and quarantine by default
+        let l = &a.limits;
+        assert_eq!(
+            l.cpu_budget,
+            Some(Duration::from_millis(1000)),
+            "500 ms per worker"
+        );
+        assert_eq!((l.worker_share, l.queue), (1, 64));
+        assert_eq!(l.quarantine_after, 3);
+        assert_eq!(l.quarantine_window, Duration::from_secs(10));
+        assert_eq!(l.quarantine_first, Duration::from_secs(1));
+        assert_eq!(l.quarantine_max, Duration::from_secs(300));
+        // [plugin] alone: every table, no log limit, no budget, no share, no queue worker
         let c = Config::parse(GOOD, Path::new("r.toml")).unwrap();
         assert!(c.default_tenant().htables.is_empty(), "no table declared");
-        assert_eq!(c.default_tenant().limits.log_rate, 0);
+        let l = &c.default_tenant().limits;
+        assert_eq!(l.log_rate, 0);
+        assert_eq!((l.cpu_budget, l.worker_share), (None, 0));
+        assert_eq!(
+            l.quarantine_after, 3,
+            "quarantine applies to a lone tenant too"
+        );
+        assert_eq!(c.event_threads(), 2 + 2 + 1);
+        // each set explicitly
+        let text = TENANTS.replace(
+            "deadline_ms = 5\n",
+            "deadline_ms = 5\ncpu_ms_per_s = 0\nworker_share = 0\nqueue = 8\n\
+             quarantine_after = 0\nquarantine_window_s = 30\nquarantine_s = 5\n\
+             quarantine_max_s = 60\n",
+        );
+        let c = Config::parse(&text, Path::new("r.toml")).unwrap();
+        let l = &c.tenants[1].limits;
+        assert_eq!((l.cpu_budget, l.worker_share, l.queue), (None, 0, 8));
+        assert_eq!(l.quarantine_after, 0);
+        assert_eq!(l.quarantine_window, Duration::from_secs(30));
+        assert_eq!(l.quarantine_first, Duration::from_secs(5));
+        assert_eq!(l.quarantine_max, Duration::from_secs(60));
+        // a lone tenant given a share gets a queue worker
+        let c = Config::parse(
+            &GOOD.replace("path = ", "worker_share = 1\npath = "),
+            Path::new("r.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.default_tenant().limits.worker_share, 1);
+        assert_eq!(c.event_threads(), 2 + 2 + 1 + 1);
     }
 
     #[test]
@@ -1591,6 +1795,25 @@ deadline_ms = 5
                     "{TENANTS}\n[[tenant]]\nname = \"g\"\npath = \"g.wasm\"\ndomains = [\"beta.example.com\"]\n"
                 ),
                 "already served by tenant",
+            ),
+            (
+                TENANTS.replace("deadline_ms = 5\n", "deadline_ms = 50\ncpu_ms_per_s = 20\n"),
+                "tenant[1].cpu_ms_per_s",
+            ),
+            (
+                TENANTS.replace("deadline_ms = 5\n", "queue = 0\n"),
+                "tenant[1].queue",
+            ),
+            (
+                TENANTS.replace(
+                    "deadline_ms = 5\n",
+                    "quarantine_s = 10\nquarantine_max_s = 5\n",
+                ),
+                "tenant[1].quarantine_max_s",
+            ),
+            (
+                TENANTS.replace("deadline_ms = 5\n", "quarantine_window_s = 0\n"),
+                "tenant[1].quarantine_window_s",
             ),
         ];
         for (text, needle) in cases {

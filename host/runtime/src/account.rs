@@ -1,19 +1,13 @@
 //! What a tenant is charged with, across every version of its plugin: counters, live
-//! instances against the instance limit, a log-rate budget, and the back-off that keeps a
-//! failing plugin from being re-instantiated in a tight loop.
+//! instances against the instance limit, a log-rate budget, and its standing (CPU budget
+//! and quarantine, see [`crate::health`]).
 
+use crate::health::{Change, Health, HealthPolicy, Refusal, Standing};
 use crate::stats::PluginStats;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// Consecutive failed events (trap, timeout, memory cap) before the tenant backs off.
-pub const BACKOFF_AFTER_FAILURES: u32 = 3;
-/// First back-off period; it doubles with every failure after it, up to [`BACKOFF_MAX`].
-pub const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-/// Longest back-off period.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Log lines one event may have refused before the event is cut as a log flood: a
 /// plugin that goes on logging far past its budget only burns CPU shared with others.
@@ -38,6 +32,8 @@ pub struct AccountLimits {
     /// Log lines (xlog, log, stdout, stderr) per second, with a burst of the same size;
     /// 0: no limit.
     pub log_rate: u32,
+    /// CPU budget and quarantine.
+    pub health: HealthPolicy,
 }
 
 /// A token bucket refilled continuously.
@@ -61,10 +57,7 @@ pub struct TenantAccount {
     /// Nanoseconds after `epoch` before which the log budget is certainly empty: a flood
     /// is refused with one atomic load, without the lock.
     log_empty_until: AtomicU64,
-    /// Failed events in a row (reset by one that completes).
-    consecutive_failures: AtomicU32,
-    /// Nanoseconds after `epoch` until which events are refused; 0 when not backing off.
-    backoff_until: AtomicU64,
+    health: Mutex<Health>,
     epoch: Instant,
 }
 
@@ -82,8 +75,7 @@ impl TenantAccount {
                 noticed: None,
             }),
             log_empty_until: AtomicU64::new(0),
-            consecutive_failures: AtomicU32::new(0),
-            backoff_until: AtomicU64::new(0),
+            health: Mutex::new(Health::new(limits.health, Instant::now())),
             epoch: Instant::now(),
         })
     }
@@ -174,37 +166,89 @@ impl TenantAccount {
         (self.epoch.elapsed().as_nanos() as u64).max(1)
     }
 
-    /// True while the tenant is backing off after repeated failures: events are refused
-    /// without running plugin code.
-    pub(crate) fn backing_off(&self) -> bool {
-        let until = self.backoff_until.load(Ordering::Relaxed);
-        until != 0 && self.now_nanos() < until
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().expect("not poisoned")
     }
 
-    /// Record how an event ended: `failed` for a trap, timeout or memory-cap hit.
-    pub(crate) fn record(&self, failed: bool) {
-        if !failed {
-            // only write when there is something to reset: the usual event reads only
-            if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
-                self.consecutive_failures.store(0, Ordering::Relaxed);
-                self.backoff_until.store(0, Ordering::Relaxed);
+    /// May an event run now? A refusal is counted.
+    pub(crate) fn admit(&self) -> Result<(), Refusal> {
+        let (admitted, change) = self.health().admit(Instant::now());
+        self.log_change(change);
+        if let Err(why) = admitted {
+            PluginStats::bump(match why {
+                Refusal::Quarantined => &self.stats.quarantine_refusals,
+                Refusal::OverBudget => &self.stats.budget_refusals,
+            });
+        }
+        admitted
+    }
+
+    /// The tenant's standing now (for scheduling its events).
+    pub fn standing(&self) -> Standing {
+        let (standing, change) = self.health().standing(Instant::now());
+        self.log_change(change);
+        standing
+    }
+
+    /// An event ran for `cpu` of guest time; `failed` for a trap, timeout, memory-cap hit
+    /// or log flood.
+    pub(crate) fn charge(&self, cpu: Duration, failed: bool) {
+        self.stats
+            .cpu_ns
+            .fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
+        let change = self.health().charge(Instant::now(), cpu, failed);
+        self.log_change(change);
+    }
+
+    /// A new version serves: its quarantine, probation and failures are forgotten.
+    pub fn lift(&self) {
+        let change = self.health().lift(Instant::now());
+        self.log_change(change);
+    }
+
+    /// "healthy", "failing", "quarantined", "probation" or "over-budget", the time left
+    /// in quarantine, and the CPU budget left.
+    pub fn describe(&self) -> (&'static str, Option<Duration>, Option<Duration>) {
+        let mut h = self.health();
+        let ((state, left), change) = h.describe(Instant::now());
+        let budget_left = h.budget_left();
+        drop(h);
+        self.log_change(change);
+        (state, left, budget_left)
+    }
+
+    /// One log line per change of standing, never one per event.
+    fn log_change(&self, change: Option<Change>) {
+        let Some(change) = change else { return };
+        let name = &self.name;
+        match change {
+            Change::Quarantined {
+                failures,
+                events,
+                period,
+            } => {
+                PluginStats::bump(&self.stats.quarantines);
+                tracing::warn!(tenant = %name, failures, events, quarantine_ms = period.as_millis() as u64,
+                    "plugin quarantined after repeated failures: its events get the fallback without running it");
             }
-            return;
+            Change::Probation => {
+                tracing::info!(tenant = %name, "quarantine over: the plugin serves again, on probation")
+            }
+            Change::Recovered => {
+                tracing::info!(tenant = %name, "probation over: the plugin is healthy again")
+            }
+            Change::Lifted => {
+                tracing::info!(tenant = %name, "new plugin version: quarantine and failures forgotten")
+            }
+            Change::OverBudget => {
+                PluginStats::bump(&self.stats.budget_exhaustions);
+                tracing::warn!(tenant = %name, cpu_ms_per_s = self.limits.health.cpu_budget.map_or(0, |b| b.as_millis() as u64),
+                    "CPU budget spent: events get the fallback until it refills")
+            }
+            Change::BudgetRefilled => {
+                tracing::info!(tenant = %name, "CPU budget refilled: the plugin serves again")
+            }
         }
-        let n = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if n < BACKOFF_AFTER_FAILURES {
-            return;
-        }
-        let doublings = (n - BACKOFF_AFTER_FAILURES).min(16);
-        let period = BACKOFF_FIRST
-            .saturating_mul(1 << doublings)
-            .min(BACKOFF_MAX);
-        self.backoff_until.store(
-            self.now_nanos() + period.as_nanos() as u64,
-            Ordering::Relaxed,
-        );
-        PluginStats::bump(&self.stats.backoffs);
-        tracing::warn!(tenant = %self.name, failures = n, backoff_ms = period.as_millis() as u64, "plugin keeps failing: events get the fallback without running it for a while");
     }
 }
 
@@ -218,7 +262,7 @@ mod tests {
             "t",
             AccountLimits {
                 max_instances: 2,
-                log_rate: 0,
+                ..Default::default()
             },
         );
         assert!(a.take_instance().is_ok());
@@ -234,8 +278,8 @@ mod tests {
         let a = TenantAccount::new(
             "t",
             AccountLimits {
-                max_instances: 0,
                 log_rate: 10,
+                ..Default::default()
             },
         );
         let allowed = (0..100).filter(|_| a.log_allowed()).count();
@@ -247,23 +291,24 @@ mod tests {
     }
 
     #[test]
-    fn backoff_after_repeated_failures_and_reset_by_success() {
+    fn failures_quarantine_and_a_lift_ends_it() {
         let a = TenantAccount::new("t", AccountLimits::default());
-        a.record(true);
-        a.record(true);
-        assert!(!a.backing_off(), "two failures are tolerated");
-        a.record(true);
-        assert!(a.backing_off());
-        assert_eq!(a.stats().backoffs, 1);
-        std::thread::sleep(BACKOFF_FIRST + Duration::from_millis(20));
-        assert!(!a.backing_off(), "the first period is over");
-        a.record(true);
-        assert!(a.backing_off(), "one more failure backs off again, longer");
-        std::thread::sleep(BACKOFF_FIRST + Duration::from_millis(20));
-        assert!(a.backing_off(), "the second period is twice as long");
-        a.record(false);
-        assert!(!a.backing_off(), "a success ends it");
-        a.record(true);
-        assert!(!a.backing_off());
+        for _ in 0..3 {
+            assert!(a.admit().is_ok());
+            a.charge(Duration::from_millis(1), true);
+        }
+        assert_eq!(a.admit(), Err(Refusal::Quarantined));
+        assert_eq!(a.standing(), Standing::Refused(Refusal::Quarantined));
+        let s = a.stats();
+        assert_eq!(
+            (s.quarantines, s.quarantine_refusals, s.cpu_ns),
+            (1, 1, 3_000_000)
+        );
+        assert_eq!(a.describe().0, "quarantined");
+        a.lift();
+        assert!(a.admit().is_ok());
+        assert_eq!(a.standing(), Standing::Unproven);
+        a.charge(Duration::from_micros(10), false);
+        assert_eq!(a.standing(), Standing::Good);
     }
 }

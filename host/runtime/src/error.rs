@@ -46,9 +46,12 @@ pub enum EventError {
     /// A host function panicked during the event (a bug of the router, not the plugin's).
     #[error("a host function panicked: {0}")]
     HostPanic(String),
-    /// The plugin failed repeatedly and its tenant is backing off: the event was not run.
-    #[error("the plugin failed repeatedly: backing off")]
-    BackingOff,
+    /// The tenant is quarantined or spent its CPU budget: the event was not run.
+    #[error("{}", match .0 {
+        crate::Refusal::Quarantined => "the tenant is quarantined after repeated failures",
+        crate::Refusal::OverBudget => "the tenant spent its CPU budget",
+    })]
+    Refused(crate::Refusal),
 }
 
 impl EventError {

@@ -30,6 +30,7 @@ mod bindings;
 mod cache;
 mod engine;
 mod error;
+pub mod health;
 mod host;
 mod plugin;
 mod state;
@@ -37,12 +38,11 @@ mod stats;
 mod stdio;
 mod ticker;
 
-pub use account::{
-    AccountLimits, BACKOFF_AFTER_FAILURES, BACKOFF_FIRST, BACKOFF_MAX, TenantAccount,
-};
+pub use account::{AccountLimits, TenantAccount};
 pub use cache::sha256_hex;
 pub use engine::{EngineConfig, PluginEngine};
 pub use error::{EventError, Report, RuntimeError};
+pub use health::{HealthPolicy, Refusal, Standing};
 pub use plugin::instance::{
     EventOutcome, MsrpOutcome, Outcome, PluginInstance, PluginWorker, RawOutcome, Route, Verdict,
 };

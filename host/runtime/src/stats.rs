@@ -14,8 +14,11 @@ pub struct PluginStats {
     pub(crate) instantiate_failures: AtomicU64,
     pub(crate) logs_dropped: AtomicU64,
     pub(crate) log_floods: AtomicU64,
-    pub(crate) backoffs: AtomicU64,
-    pub(crate) backoff_rejections: AtomicU64,
+    pub(crate) quarantines: AtomicU64,
+    pub(crate) quarantine_refusals: AtomicU64,
+    pub(crate) budget_exhaustions: AtomicU64,
+    pub(crate) budget_refusals: AtomicU64,
+    pub(crate) cpu_ns: AtomicU64,
 }
 
 /// A copy of [`PluginStats`] at one moment.
@@ -39,10 +42,16 @@ pub struct StatsSnapshot {
     pub logs_dropped: u64,
     /// Events cut for flooding the log.
     pub log_floods: u64,
-    /// Times the tenant started backing off after repeated failures.
-    pub backoffs: u64,
-    /// Events refused (given the fallback) while backing off.
-    pub backoff_rejections: u64,
+    /// Times the tenant was quarantined after repeated failures.
+    pub quarantines: u64,
+    /// Events refused (given the fallback) in quarantine.
+    pub quarantine_refusals: u64,
+    /// Times the tenant spent its CPU budget.
+    pub budget_exhaustions: u64,
+    /// Events refused (given the fallback) over the CPU budget.
+    pub budget_refusals: u64,
+    /// Guest CPU time charged, nanoseconds.
+    pub cpu_ns: u64,
     /// Instances alive now.
     pub live_instances: u64,
 }
@@ -61,8 +70,11 @@ impl PluginStats {
             instantiate_failures: r(&self.instantiate_failures),
             logs_dropped: r(&self.logs_dropped),
             log_floods: r(&self.log_floods),
-            backoffs: r(&self.backoffs),
-            backoff_rejections: r(&self.backoff_rejections),
+            quarantines: r(&self.quarantines),
+            quarantine_refusals: r(&self.quarantine_refusals),
+            budget_exhaustions: r(&self.budget_exhaustions),
+            budget_refusals: r(&self.budget_refusals),
+            cpu_ns: r(&self.cpu_ns),
             live_instances: 0,
         }
     }

@@ -179,8 +179,12 @@ async fn reload(params: Value, router: &Arc<Router>) -> Result<Value, String> {
     ))
 }
 
-fn counters(t: &Tenant) -> Value {
+fn counters(router: &Router, t: &Tenant) -> Value {
     let s = t.stats();
+    let lane = router
+        .share_of(t.index())
+        .map(|(_, l)| l)
+        .unwrap_or_default();
     json!({
         "events": s.events,
         "traps": s.traps,
@@ -192,12 +196,36 @@ fn counters(t: &Tenant) -> Value {
         "live_instances": s.live_instances,
         "logs_dropped": s.logs_dropped,
         "log_floods": s.log_floods,
-        "backoffs": s.backoffs,
-        "backoff_rejections": s.backoff_rejections,
+        "cpu_ms": s.cpu_ns / 1_000_000,
+        "quarantines": s.quarantines,
+        "quarantine_refusals": s.quarantine_refusals,
+        "budget_exhaustions": s.budget_exhaustions,
+        "budget_refusals": s.budget_refusals,
+        "queued": lane.queued,
+        "queue_overflows": lane.overflowed,
         "fallbacks": t.fallbacks.load(Ordering::Relaxed),
         "denied_events": t.denied_events.load(Ordering::Relaxed),
         "dialogs": t.local().dialogs.len(),
         "dialogs_not_recorded": t.local().dialogs.not_recorded(),
+    })
+}
+
+/// Where the tenant stands: its state, its limits and what it holds now.
+fn standing(router: &Router, t: &Tenant) -> Value {
+    let (state, quarantine_left, budget_left) = t.account().describe();
+    let l = &t.config.limits;
+    let share = router.share_of(t.index());
+    let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
+    json!({
+        "state": state,
+        "quarantine_left_ms": ms(quarantine_left),
+        "cpu_budget_left_ms": ms(budget_left),
+        "cpu_ms_per_s": ms(l.cpu_budget),
+        "worker_share": share.map(|(s, _)| (s.workers != usize::MAX).then_some(s.workers)),
+        "queue": share.map(|(s, _)| s.queue),
+        "running": share.map(|(_, x)| x.busy),
+        "waiting": share.map(|(_, x)| x.waiting),
+        "quarantine_after": l.quarantine_after,
     })
 }
 
@@ -226,7 +254,8 @@ fn plugins(router: &Arc<Router>) -> Value {
                     "reloads": r.reloads,
                     "failed_reloads": r.failed_reloads,
                     "last_error": r.last_error,
-                    "counters": counters(t),
+                    "standing": standing(router, t),
+                    "counters": counters(router, t),
                 })
             })
             .collect(),
@@ -242,7 +271,7 @@ fn stats(router: &Arc<Router>) -> Value {
         .tenants()
         .list()
         .iter()
-        .map(|t| (t.name().to_string(), counters(t)))
+        .map(|t| (t.name().to_string(), counters(router, t)))
         .collect();
     json!({
         "router": {

@@ -11,6 +11,7 @@ pub mod graveyard;
 pub mod logging;
 pub mod proxy;
 pub mod server;
+pub mod shares;
 
 use config::Config;
 

@@ -9,6 +9,7 @@
 use crate::config::Fallback;
 use crate::dns::{DnsSettings, Resolver};
 use crate::proxy::{Proxy, ProxyParts};
+use crate::shares::{Admission, LaneStats, ShareLimits, Shares, Slot};
 use crate::tenants::{Serving, Tenants, Workers};
 use bytes::Bytes;
 use sipwasm_proto::framing::FrameError;
@@ -22,8 +23,8 @@ use sipwasm_runtime::{Route, Verdict};
 use sipwasm_transport::{BoundListener, ConnectionTable, Incoming, Outlet, TcpLimits};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// How the server runs, apart from its listeners and plugin.
 #[derive(Clone, Debug)]
@@ -150,6 +151,52 @@ fn answer_undelivered_msrp(table: &ConnectionTable, tag: u64, data: Bytes) {
     tracing::debug!(conn, answered = sent, "relayed MSRP request not delivered");
 }
 
+/// An event that starts work for a tenant: it runs at once, or waits for its tenant's
+/// share (see [`crate::shares`]). Replies and the routes of transactions a tenant already
+/// started run at once (under its CPU budget and quarantine, not its share).
+// moved a couple of times per event: boxing the request would put an allocation on the
+// hot path for nothing
+#[allow(clippy::large_enum_variant)]
+enum Work {
+    Request(RouteContext),
+    Nosip(RawEvent),
+    Msrp(MsrpEvent),
+}
+
+/// An event and who serves it.
+struct Job {
+    serving: Serving,
+    work: Work,
+}
+
+/// How long an idle queue worker sleeps before looking again (it is woken when an event
+/// is queued or a slot is released; this only bounds a missed wake-up).
+const QUEUE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The tenants' shares and queues, and the queue workers' wake-up.
+struct EventQueue {
+    shares: Mutex<Shares<Job>>,
+    ready: Condvar,
+    closed: AtomicBool,
+}
+
+impl EventQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shares<Job>> {
+        self.shares.lock().expect("not poisoned")
+    }
+
+    /// Give back `slot`; a queued event may run in its place.
+    fn release(&self, slot: Slot) {
+        let mut shares = self.lock();
+        shares.release(slot);
+        let waiting = shares.has_waiting();
+        drop(shares);
+        if waiting {
+            self.ready.notify_one();
+        }
+    }
+}
+
 /// The routing core shared by every worker.
 pub struct Router {
     local: Arc<LocalConfig>,
@@ -158,6 +205,8 @@ pub struct Router {
     outlet: Outlet,
     stats: RouterStats,
     proxy: Arc<Proxy>,
+    /// Shares and queues; `None` for a lone tenant without a worker share.
+    queue: Option<EventQueue>,
 }
 
 use crate::now_unix;
@@ -186,6 +235,13 @@ impl Router {
     /// The tenants.
     pub fn tenants(&self) -> &Arc<Tenants> {
         &self.tenants
+    }
+
+    /// A tenant's worker share and queue, with its counters (`None` when nothing is
+    /// scheduled: a lone tenant without a share).
+    pub fn share_of(&self, tenant: usize) -> Option<(ShareLimits, LaneStats)> {
+        let shares = self.queue.as_ref()?.lock();
+        Some((shares.limits(tenant), shares.stats(tenant)))
     }
 
     fn deny(&self, serving: &Serving, what: &str, source: &Source) {
@@ -311,14 +367,20 @@ impl Router {
             }
             return;
         }
-        let mut outcome = workers.run(&serving, Route::Request, ctx);
+        self.dispatch(workers, serving, Work::Request(ctx));
+    }
+
+    /// `request_route` for a request, then what it asked for.
+    fn run_request(&self, workers: &mut Workers, serving: &Serving, ctx: RouteContext) {
+        let method = ctx.msg().method();
+        let mut outcome = workers.run(serving, Route::Request, ctx);
         let failed = outcome.result.is_err();
         if failed {
             // a crashed route's half-done transaction work is discarded
             outcome.event.take_intents();
             self.proxy.abandon(&mut outcome.event);
             if method != Method::Ack && !outcome.event.final_replied() {
-                self.fallback_reply(&serving, &mut outcome.event);
+                self.fallback_reply(serving, &mut outcome.event);
             }
         }
         for out in outcome.event.take_outbound() {
@@ -331,8 +393,85 @@ impl Router {
                 .keep_open(conn, secs.saturating_add(FLOW_GRACE_SECS));
         }
         self.proxy
-            .apply_request_intents(workers, &serving, outcome.event);
+            .apply_request_intents(workers, serving, outcome.event);
         self.proxy.run_resumes(workers);
+    }
+
+    /// Run `work` now on this thread, queue it past its tenant's share, or refuse it.
+    fn dispatch(&self, workers: &mut Workers, serving: Serving, work: Work) {
+        let Some(queue) = &self.queue else {
+            return self.execute(workers, &serving, work);
+        };
+        let tenant = serving.tenant.index();
+        let standing = serving.tenant.standing();
+        let admitted = queue.lock().admit(tenant, standing, Job { serving, work });
+        match admitted {
+            Admission::Run(slot, job) => {
+                self.execute(workers, &job.serving, job.work);
+                queue.release(slot);
+            }
+            // the plugin worker refuses it without running it: the fallback
+            Admission::Refuse(job) => self.execute(workers, &job.serving, job.work),
+            Admission::Queued => queue.ready.notify_one(),
+            Admission::Overflow(job) => self.overflow(job),
+        }
+    }
+
+    /// Run one event on `serving`'s plugin and act on its outcome.
+    fn execute(&self, workers: &mut Workers, serving: &Serving, work: Work) {
+        match work {
+            Work::Request(ctx) => self.run_request(workers, serving, ctx),
+            Work::Nosip(event) => self.run_nosip(workers, serving, event),
+            Work::Msrp(event) => self.run_msrp(workers, serving, event),
+        }
+    }
+
+    /// An event its tenant's full queue has no room for: the fallback for a request,
+    /// nothing for the rest.
+    fn overflow(&self, job: Job) {
+        tracing::debug!(tenant = %job.serving.tenant.name(), "event refused: the tenant's queue is full");
+        if let Work::Request(mut ctx) = job.work {
+            if ctx.msg().method() != Method::Ack {
+                self.fallback_reply(&job.serving, &mut ctx);
+            }
+            for out in ctx.take_outbound() {
+                self.send(out);
+            }
+        }
+    }
+
+    /// A queue worker: runs the events queued past their tenants' shares or held back
+    /// from the readers, tenants in turn, until the server stops.
+    fn serve_queue(&self, workers: &mut Workers) {
+        let queue = self.queue.as_ref().expect("queue workers run with a queue");
+        let tenants = self.tenants.list();
+        let mut shares = queue.lock();
+        loop {
+            if queue.closed.load(Ordering::Relaxed) {
+                let left = shares.drain();
+                drop(shares);
+                // stopping: what waited is answered as refused, not dropped unanswered
+                for job in left {
+                    self.overflow(job);
+                }
+                return;
+            }
+            let Some((slot, job)) = shares.next(|i| tenants[i].standing()) else {
+                shares = queue
+                    .ready
+                    .wait_timeout(shares, QUEUE_POLL)
+                    .expect("not poisoned")
+                    .0;
+                continue;
+            };
+            drop(shares);
+            self.execute(workers, &job.serving, job.work);
+            self.proxy.reap_worker();
+            if let Some(slot) = slot {
+                queue.release(slot);
+            }
+            shares = queue.lock();
+        }
     }
 
     /// RFC 5923 connection reuse: a request over TLS whose top Via says `alias` lets the
@@ -392,7 +531,11 @@ impl Router {
         }
         bump(&self.stats.msrp_frames);
         let event = MsrpEvent::new(serving.tenant.local().clone(), frame, source, now_unix());
-        let mut outcome = workers.run_msrp(&serving, event);
+        self.dispatch(workers, serving, Work::Msrp(event));
+    }
+
+    fn run_msrp(&self, workers: &mut Workers, serving: &Serving, event: MsrpEvent) {
+        let mut outcome = workers.run_msrp(serving, event);
         for out in outcome.event.take_outbound() {
             self.send(out);
         }
@@ -421,7 +564,11 @@ impl Router {
         }
         bump(&self.stats.nosip_events);
         let event = RawEvent::new(serving.tenant.local().clone(), data, source, now_unix());
-        let mut outcome = workers.run_nosip(&serving, event);
+        self.dispatch(workers, serving, Work::Nosip(event));
+    }
+
+    fn run_nosip(&self, workers: &mut Workers, serving: &Serving, event: RawEvent) {
+        let mut outcome = workers.run_nosip(serving, event);
         // replies queued before a failure still go: they were complete when queued
         for out in outcome.event.take_outbound() {
             self.send(out);
@@ -576,6 +723,18 @@ impl Server {
                  dialogs do not outlive a restart"
             );
         }
+        let queue_workers = tenants.queue_workers(settings.workers);
+        let queue = (queue_workers > 0).then(|| EventQueue {
+            shares: Mutex::new(Shares::new(tenants.list().iter().map(|t| ShareLimits {
+                workers: match t.config.limits.worker_share {
+                    0 => usize::MAX,
+                    n => n,
+                },
+                queue: t.config.limits.queue,
+            }))),
+            ready: Condvar::new(),
+            closed: AtomicBool::new(false),
+        });
         let router = Arc::new(Router {
             local,
             tenants: tenants.clone(),
@@ -583,6 +742,7 @@ impl Server {
             outlet,
             stats: RouterStats::default(),
             proxy: proxy.clone(),
+            queue,
         });
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
@@ -618,6 +778,18 @@ impl Server {
                 threads.push(t);
             }
         }
+        for n in 0..queue_workers {
+            let mut worker = new_worker()?;
+            let router = router.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("sipwasm-queue-{n}"))
+                .spawn(move || {
+                    router.proxy.settle_worker();
+                    router.serve_queue(&mut worker);
+                })
+                .map_err(StartError::Thread)?;
+            threads.push(t);
+        }
         let timer_worker = new_worker()?;
         let timer_proxy = proxy.clone();
         let timer_thread = std::thread::Builder::new()
@@ -652,6 +824,7 @@ impl Server {
             tenants = tenants.list().len(),
             default_tenant = tenants.default_tenant().name(),
             workers = settings.workers,
+            queue_workers,
             "sipwasm listening on {}",
             addrs
                 .iter()
@@ -709,6 +882,10 @@ impl Server {
             rx.close();
         }
         self.router.proxy.stop();
+        if let Some(q) = &self.router.queue {
+            q.closed.store(true, Ordering::Relaxed);
+            q.ready.notify_all();
+        }
         let mut threads = std::mem::take(&mut self.threads);
         threads.extend(self.timer_thread.take());
         let _ = tokio::task::spawn_blocking(move || {

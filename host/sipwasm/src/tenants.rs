@@ -7,17 +7,18 @@
 //! calling thread (never a worker), then swaps it in; the old version stays alive as long
 //! as an event or a transaction holds it, and its instances are freed afterwards.
 //!
-//! Isolation: each tenant has its own account (counters, instance limit, log rate,
-//! back-off), its own registrar location and nonces, only the tables it was granted, and
-//! only the events it was granted.
+//! Isolation: each tenant has its own account (counters, instance limit, log rate, CPU
+//! budget, quarantine), its own worker share and queue (`shares.rs`), its own registrar
+//! location and nonces, only the tables it was granted, and only the events it was
+//! granted.
 
-use crate::config::{Config, EventGrants, Fallback, TenantConfig};
+use crate::config::{Config, EventGrants, Fallback, TenantConfig, TenantLimits};
 use arc_swap::ArcSwap;
 use sipwasm_proto::{SipMessage, Transport};
 use sipwasm_routing::{LocalConfig, Source};
 use sipwasm_runtime::{
-    EngineConfig, Plugin, PluginEngine, PluginSettings, PluginWorker, Report, RuntimeError,
-    StatsSnapshot, TenantAccount,
+    AccountLimits, EngineConfig, HealthPolicy, Plugin, PluginEngine, PluginSettings, PluginWorker,
+    Report, RuntimeError, Standing, StatsSnapshot, TenantAccount,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -63,6 +64,8 @@ pub struct ReloadStatus {
 pub struct Tenant {
     /// Its configuration.
     pub config: TenantConfig,
+    /// Its place in [`Tenants::list`].
+    index: usize,
     account: Arc<TenantAccount>,
     current: ArcSwap<Version>,
     local: OnceLock<Arc<LocalConfig>>,
@@ -105,6 +108,21 @@ impl Tenant {
     /// Counters of every version of its plugin.
     pub fn stats(&self) -> StatsSnapshot {
         self.account.stats()
+    }
+
+    /// Its place in [`Tenants::list`].
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Its account (standing, CPU budget, counters).
+    pub fn account(&self) -> &Arc<TenantAccount> {
+        &self.account
+    }
+
+    /// How its next event may be run.
+    pub fn standing(&self) -> Standing {
+        self.account.standing()
     }
 
     /// The last reload's outcome.
@@ -230,6 +248,21 @@ fn load_version(
     })
 }
 
+/// The runtime's share of a tenant's limits.
+fn account_limits(l: &TenantLimits) -> AccountLimits {
+    AccountLimits {
+        max_instances: l.max_instances,
+        log_rate: l.log_rate,
+        health: HealthPolicy {
+            cpu_budget: l.cpu_budget,
+            quarantine_after: l.quarantine_after,
+            window: l.quarantine_window,
+            quarantine_first: l.quarantine_first,
+            quarantine_max: l.quarantine_max,
+        },
+    }
+}
+
 fn settings(cfg: &TenantConfig, account: &Arc<TenantAccount>) -> PluginSettings {
     PluginSettings {
         name: cfg.name.clone(),
@@ -274,13 +307,7 @@ impl Tenants {
         let engine = Arc::new(engine);
         let mut loaded = Vec::new();
         for t in &cfg.tenants {
-            let account = TenantAccount::new(
-                t.name.as_str(),
-                sipwasm_runtime::AccountLimits {
-                    max_instances: t.limits.max_instances,
-                    log_rate: t.limits.log_rate,
-                },
-            );
+            let account = TenantAccount::new(t.name.as_str(), account_limits(&t.limits));
             let t0 = Instant::now();
             let version = read_plugin(t)
                 .and_then(|wasm| load_version(&engine, t, &account, 1, &wasm, t0))
@@ -315,6 +342,12 @@ impl Tenants {
                 crate::config::TenantLimits {
                     max_instances: l.max_instances,
                     log_rate: l.log_rate,
+                    cpu_budget: l.health.cpu_budget,
+                    quarantine_after: l.health.quarantine_after,
+                    quarantine_window: l.health.window,
+                    quarantine_first: l.health.quarantine_first,
+                    quarantine_max: l.health.quarantine_max,
+                    ..Default::default()
                 }
             },
             fallback,
@@ -348,6 +381,7 @@ impl Tenants {
             }
             list.push(Arc::new(Tenant {
                 config,
+                index: i,
                 account,
                 current: ArcSwap::from_pointee(version),
                 local: OnceLock::new(),
@@ -420,6 +454,12 @@ impl Tenants {
     /// A tenant by name.
     pub fn get(&self, name: &str) -> Option<&Arc<Tenant>> {
         self.list.iter().find(|t| t.name() == name)
+    }
+
+    /// Threads that run queued events (see [`crate::shares`]) for `workers` workers: none
+    /// for a lone tenant without a worker share.
+    pub fn queue_workers(&self, workers: usize) -> usize {
+        crate::config::queue_workers(workers, self.list.iter().map(|t| &t.config.limits))
     }
 
     /// Bumped by every swap: workers then let go of instances of versions nobody uses.
@@ -518,6 +558,8 @@ impl Tenants {
                 tracing::info!(tenant = %t.name(), version = number, previous = old.number, %sha256, load_ms, from_cache = v.plugin.report().from_cache, "new plugin version serving");
                 t.current.store(Arc::new(v));
                 self.generation.fetch_add(1, Ordering::Relaxed);
+                // a new version starts with a clean record: quarantine lifted
+                t.account.lift();
                 let mut s = t.status.lock().expect("not poisoned");
                 s.reloads += 1;
                 s.last_error = None;

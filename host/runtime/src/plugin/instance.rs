@@ -375,10 +375,11 @@ impl PluginInstance {
             tracing::warn!(plugin = %self.plugin.name(), route = label, "event failed: {err}");
         }
         if label != "self-test" {
-            // a new version failing its self-test must not back off the one serving
-            self.plugin
-                .account()
-                .record(result.as_ref().is_err_and(EventError::discards_instance));
+            // a new version failing its self-test must not quarantine the one serving
+            self.plugin.account().charge(
+                self.store.data().guest_time(),
+                result.as_ref().is_err_and(EventError::discards_instance),
+            );
         }
         result
     }
@@ -423,10 +424,9 @@ impl PluginWorker {
     /// The live instance, created when there is none (or the last one broke).
     fn instance(&mut self) -> Result<&mut PluginInstance, EventError> {
         let account = self.plugin.account();
-        if account.backing_off() {
+        if let Err(why) = account.admit() {
             PluginStats::bump(&self.plugin.counters().events);
-            PluginStats::bump(&self.plugin.counters().backoff_rejections);
-            return Err(EventError::BackingOff);
+            return Err(EventError::Refused(why));
         }
         if self.instance.as_ref().is_none_or(PluginInstance::is_broken) {
             self.instance = None;

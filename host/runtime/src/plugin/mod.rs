@@ -32,7 +32,7 @@ pub struct PluginSettings {
     pub config: BTreeMap<String, String>,
     /// Where `net.send-udp` may send (nothing by default).
     pub udp_allow: UdpAllow,
-    /// The tenant this plugin runs for: counters, instance limit, log rate and back-off
+    /// The tenant this plugin runs for: counters, instance limit, log rate, CPU budget and quarantine
     /// are shared by every version loaded with the same account.
     pub account: Arc<TenantAccount>,
 }

@@ -6,6 +6,7 @@
 //! | `pv`       | reply 200 with `X-Val-N: <value or ERR:...>` for each `X-Get` header   |
 //! | `count`    | reply 200 with `X-Count`: events this instance has served             |
 //! | `spin`     | loop forever (cut at the CPU deadline)                                 |
+//! | `busy`     | busy for `X-Busy-Ms` milliseconds (default 5), then reply 200          |
 //! | `eat`      | allocate until the memory cap stops it                                 |
 //! | `panic`    | panic                                                                  |
 //! | `fail`     | return a route error                                                   |
@@ -145,6 +146,14 @@ impl Plugin for Probe {
                 loop {
                     x = std::hint::black_box(x.wrapping_add(1));
                 }
+            }
+            "busy" => {
+                let ms = pv::getvn("$hdr(X-Busy-Ms)", 5)?;
+                let started = std::time::Instant::now();
+                while started.elapsed() < std::time::Duration::from_millis(ms as u64) {
+                    std::hint::spin_loop();
+                }
+                reply_with(&[], 200, "OK")
             }
             "eat" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();

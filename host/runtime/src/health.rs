@@ -1,0 +1,562 @@
+//! A tenant's standing: its CPU budget and its quarantine. Pure rules over a clock the
+//! caller passes in, so they are tested with a fake one; [`crate::TenantAccount`] holds one
+//! behind a lock and feeds it the real clock.
+//!
+//! - **CPU budget**: a token bucket of guest CPU time, refilled at `cpu_budget` per second
+//!   and holding at most one second of it. Every call is charged its guest time (host
+//!   waits excluded, as for the deadline); at zero the tenant's events are refused until it
+//!   refills.
+//! - **Quarantine**: failures (deadline kills, traps, memory-cap hits, log floods) are
+//!   counted in a sliding window beside the events run. `quarantine_after` failures in the
+//!   window, when they are at least half the events run in it, quarantine the tenant for a
+//!   period that doubles each time it is quarantined again (up to `quarantine_max`). When
+//!   the period ends the tenant serves again on probation: one more failure quarantines it
+//!   again, for longer; a window without failure ends the probation and forgets the
+//!   doublings. Half the events at least: a busy tenant whose plugin fails on a message an
+//!   outsider can send must not be shut down by a few such messages among its real traffic.
+//! - **Standing**: good when proven (an event completed since load or the last lift), with
+//!   no failure in the window and not on probation; *unproven* before that; *failing*
+//!   with a failure in the window or on probation; *refused* in quarantine or over budget.
+//!   Tenants out of good standing run only on the workers kept for them (see the
+//!   router's worker shares).
+
+use std::time::{Duration, Instant};
+
+/// Mean guest CPU time per event above which a tenant is [`Standing::Heavy`]. A Rust
+/// plugin's event costs 5 to 20 µs, a Python or JavaScript one 50 to 200 µs.
+pub const HEAVY_EVENT: Duration = Duration::from_millis(1);
+
+/// The rules of one tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HealthPolicy {
+    /// Guest CPU time a second; `None`: no budget.
+    pub cpu_budget: Option<Duration>,
+    /// Failures in the window that quarantine the tenant; 0: never quarantined.
+    pub quarantine_after: u32,
+    /// Length of the window failures are counted in.
+    pub window: Duration,
+    /// First quarantine period.
+    pub quarantine_first: Duration,
+    /// Longest quarantine period.
+    pub quarantine_max: Duration,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        HealthPolicy {
+            cpu_budget: None,
+            quarantine_after: 3,
+            window: Duration::from_secs(10),
+            quarantine_first: Duration::from_secs(1),
+            quarantine_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Why an event was not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The tenant is quarantined.
+    Quarantined,
+    /// The tenant spent its CPU budget.
+    OverBudget,
+}
+
+/// How the router may treat the tenant's next event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// In good standing: any worker its share allows.
+    Good,
+    /// No event completed yet (just loaded or swapped): only the workers kept for tenants
+    /// out of good standing, ahead of failing ones.
+    Unproven,
+    /// Its events cost more than [`HEAVY_EVENT`] of CPU on average: as `Unproven`, so
+    /// that no thread reading the network spends that long on one event.
+    Heavy,
+    /// Failed within the window, or on probation: only the workers kept for tenants out
+    /// of good standing, after everyone else.
+    Failing,
+    /// Refused without running.
+    Refused(Refusal),
+}
+
+/// A change of standing worth one log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Quarantined for `period` after `failures` failures of `events` run in the window.
+    Quarantined {
+        /// Failures in the window.
+        failures: u32,
+        /// Events run in the window.
+        events: u32,
+        /// How long.
+        period: Duration,
+    },
+    /// The quarantine period ended: serving again, on probation.
+    Probation,
+    /// A window without failure after probation: healthy again.
+    Recovered,
+    /// Quarantine or probation lifted by a new version.
+    Lifted,
+    /// The CPU budget is spent: events refused until it refills.
+    OverBudget,
+    /// The budget refilled: serving again.
+    BudgetRefilled,
+}
+
+/// Quarantine state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Quarantine {
+    No,
+    Until(Instant),
+    /// Serving again since then.
+    Probation(Instant),
+}
+
+/// What one half of the window saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Counts {
+    events: u32,
+    failures: u32,
+}
+
+/// A tenant's standing.
+#[derive(Debug)]
+pub struct Health {
+    policy: HealthPolicy,
+    /// Guest nanoseconds left (negative: an event overdrew it).
+    tokens: i64,
+    refilled: Instant,
+    over_budget: bool,
+    /// The window in two halves: the current one, started at `half_started`, and the one
+    /// before it.
+    half_started: Instant,
+    current: Counts,
+    previous: Counts,
+    quarantine: Quarantine,
+    /// Quarantines since the tenant was last healthy: the period doubles with each.
+    doublings: u32,
+    proven: bool,
+    /// Mean guest nanoseconds per event, exponentially weighted (1/8 per event).
+    mean_cost: u64,
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+impl Health {
+    /// A tenant just loaded: unproven, budget full.
+    pub fn new(policy: HealthPolicy, now: Instant) -> Self {
+        Health {
+            policy,
+            tokens: policy.cpu_budget.map_or(0, nanos),
+            refilled: now,
+            over_budget: false,
+            half_started: now,
+            current: Counts::default(),
+            previous: Counts::default(),
+            quarantine: Quarantine::No,
+            doublings: 0,
+            proven: false,
+            mean_cost: 0,
+        }
+    }
+
+    /// The rules.
+    pub fn policy(&self) -> &HealthPolicy {
+        &self.policy
+    }
+
+    fn half(&self) -> Duration {
+        (self.policy.window / 2).max(Duration::from_millis(1))
+    }
+
+    /// Move the window and the bucket to `now`; end a quarantine or a probation that is
+    /// over.
+    fn advance(&mut self, now: Instant) -> Option<Change> {
+        let half = self.half();
+        let since = now.saturating_duration_since(self.half_started);
+        if since >= half {
+            self.previous = if since >= 2 * half {
+                Counts::default()
+            } else {
+                self.current
+            };
+            self.current = Counts::default();
+            // aligned to whole halves, so the window does not drift with the calls
+            let halves = (since.as_nanos() / half.as_nanos()) as u32;
+            self.half_started += half * halves;
+        }
+        if let Some(budget) = self.policy.cpu_budget {
+            let elapsed = now.saturating_duration_since(self.refilled);
+            self.refilled = now;
+            let refill = (elapsed.as_nanos() * budget.as_nanos() / 1_000_000_000) as i64;
+            self.tokens = self.tokens.saturating_add(refill).min(nanos(budget));
+        }
+        match self.quarantine {
+            Quarantine::Until(t) if now >= t => {
+                self.quarantine = Quarantine::Probation(t);
+                Some(Change::Probation)
+            }
+            // a failure on probation quarantines again: a whole window without one
+            Quarantine::Probation(since) if now >= since + self.policy.window => {
+                self.quarantine = Quarantine::No;
+                self.doublings = 0;
+                Some(Change::Recovered)
+            }
+            _ => None,
+        }
+    }
+
+    fn failures(&self) -> u32 {
+        self.previous.failures + self.current.failures
+    }
+
+    fn events(&self) -> u32 {
+        self.previous.events + self.current.events
+    }
+
+    /// May an event run now? Changes of standing come back for the log.
+    pub fn admit(&mut self, now: Instant) -> (Result<(), Refusal>, Option<Change>) {
+        let mut change = self.advance(now);
+        if matches!(self.quarantine, Quarantine::Until(_)) {
+            return (Err(Refusal::Quarantined), change);
+        }
+        if self.policy.cpu_budget.is_some() {
+            if self.tokens <= 0 {
+                if !self.over_budget {
+                    self.over_budget = true;
+                    change = change.or(Some(Change::OverBudget));
+                }
+                return (Err(Refusal::OverBudget), change);
+            }
+            if self.over_budget {
+                self.over_budget = false;
+                change = change.or(Some(Change::BudgetRefilled));
+            }
+        }
+        (Ok(()), change)
+    }
+
+    /// The tenant's standing now, for the scheduler (does not count as an event), and a
+    /// change the time brought.
+    pub fn standing(&mut self, now: Instant) -> (Standing, Option<Change>) {
+        let change = self.advance(now);
+        (self.current_standing(), change)
+    }
+
+    fn current_standing(&self) -> Standing {
+        if matches!(self.quarantine, Quarantine::Until(_)) {
+            return Standing::Refused(Refusal::Quarantined);
+        }
+        if self.policy.cpu_budget.is_some() && self.tokens <= 0 {
+            return Standing::Refused(Refusal::OverBudget);
+        }
+        if self.failures() > 0 || matches!(self.quarantine, Quarantine::Probation(_)) {
+            return Standing::Failing;
+        }
+        if !self.proven {
+            return Standing::Unproven;
+        }
+        if self.mean_cost > HEAVY_EVENT.as_nanos() as u64 {
+            return Standing::Heavy;
+        }
+        Standing::Good
+    }
+
+    /// An event ran for `cpu` of guest time; `failed` when it was cut or trapped.
+    pub fn charge(&mut self, now: Instant, cpu: Duration, failed: bool) -> Option<Change> {
+        let advanced = self.advance(now);
+        if self.policy.cpu_budget.is_some() {
+            self.tokens = self.tokens.saturating_sub(nanos(cpu));
+        }
+        self.current.events = self.current.events.saturating_add(1);
+        let cost = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+        self.mean_cost = self.mean_cost - self.mean_cost / 8 + cost / 8;
+        if !failed {
+            self.proven = true;
+            return advanced;
+        }
+        self.current.failures = self.current.failures.saturating_add(1);
+        let (failures, events) = (self.failures(), self.events());
+        let quarantine = match self.quarantine {
+            // one failure on probation is enough
+            Quarantine::Probation(_) => true,
+            // a failure of an event that started before the quarantine: already counted
+            Quarantine::Until(_) => false,
+            Quarantine::No => {
+                self.policy.quarantine_after != 0
+                    && failures >= self.policy.quarantine_after
+                    && failures.saturating_mul(2) >= events
+            }
+        };
+        if !quarantine {
+            return advanced;
+        }
+        let period = self
+            .policy
+            .quarantine_first
+            .saturating_mul(1u32 << self.doublings.min(20))
+            .min(self.policy.quarantine_max);
+        self.doublings = self.doublings.saturating_add(1);
+        self.quarantine = Quarantine::Until(now + period);
+        Some(Change::Quarantined {
+            failures,
+            events,
+            period,
+        })
+    }
+
+    /// A new version serves: whatever the old one did is forgotten.
+    pub fn lift(&mut self, now: Instant) -> Option<Change> {
+        let was = self.quarantine != Quarantine::No || self.failures() > 0;
+        *self = Health {
+            // the CPU spent stays spent: a swap is no way around the budget
+            tokens: self.tokens,
+            refilled: self.refilled,
+            over_budget: self.over_budget,
+            ..Health::new(self.policy, now)
+        };
+        was.then_some(Change::Lifted)
+    }
+
+    /// For `ctl`: "healthy", "failing", "quarantined", "probation", "over-budget"; the
+    /// time left in quarantine; and a change the time brought.
+    pub fn describe(&mut self, now: Instant) -> ((&'static str, Option<Duration>), Option<Change>) {
+        let change = self.advance(now);
+        (self.state(now), change)
+    }
+
+    fn state(&self, now: Instant) -> (&'static str, Option<Duration>) {
+        match self.quarantine {
+            Quarantine::Until(t) => ("quarantined", Some(t - now)),
+            Quarantine::Probation(_) => ("probation", None),
+            Quarantine::No if self.policy.cpu_budget.is_some() && self.tokens <= 0 => {
+                ("over-budget", None)
+            }
+            Quarantine::No if self.failures() > 0 => ("failing", None),
+            Quarantine::No => ("healthy", None),
+        }
+    }
+
+    /// Guest CPU time left in the budget (`None` without one).
+    pub fn budget_left(&self) -> Option<Duration> {
+        self.policy
+            .cpu_budget
+            .map(|_| Duration::from_nanos(self.tokens.max(0) as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn policy() -> HealthPolicy {
+        HealthPolicy {
+            cpu_budget: None,
+            quarantine_after: 3,
+            window: Duration::from_secs(10),
+            quarantine_first: Duration::from_secs(1),
+            quarantine_max: Duration::from_secs(8),
+        }
+    }
+
+    #[test]
+    fn a_new_tenant_is_unproven_until_an_event_completes() {
+        let t0 = Instant::now();
+        let mut h = Health::new(policy(), t0);
+        assert_eq!(h.standing(t0).0, Standing::Unproven);
+        assert_eq!(h.admit(t0).0, Ok(()));
+        h.charge(t0, 50 * Duration::from_micros(1), false);
+        assert_eq!(h.standing(t0).0, Standing::Good);
+    }
+
+    #[test]
+    fn a_tenant_whose_events_cost_much_is_heavy_until_they_cost_little() {
+        let t0 = Instant::now();
+        let mut h = Health::new(policy(), t0);
+        h.charge(t0, 100 * Duration::from_micros(1), false);
+        assert_eq!(h.standing(t0).0, Standing::Good);
+        h.charge(t0, 15 * MS, false);
+        assert_eq!(h.standing(t0).0, Standing::Heavy, "one 15 ms event");
+        let mut cheap = 0;
+        while h.standing(t0).0 == Standing::Heavy {
+            h.charge(t0, 20 * Duration::from_micros(1), false);
+            cheap += 1;
+        }
+        assert_eq!(cheap, 5, "the mean forgets it within a few events");
+    }
+
+    #[test]
+    fn the_budget_refuses_when_spent_and_refills() {
+        let t0 = Instant::now();
+        let mut h = Health::new(
+            HealthPolicy {
+                cpu_budget: Some(100 * MS),
+                ..policy()
+            },
+            t0,
+        );
+        // 100 ms of budget: five events of 30 ms, the fourth overdraws it
+        for i in 0..4 {
+            assert_eq!(h.admit(t0).0, Ok(()), "event {i}");
+            h.charge(t0, 30 * MS, false);
+        }
+        assert_eq!(
+            h.admit(t0),
+            (Err(Refusal::OverBudget), Some(Change::OverBudget))
+        );
+        assert_eq!(h.admit(t0), (Err(Refusal::OverBudget), None), "logged once");
+        assert_eq!(h.standing(t0).0, Standing::Refused(Refusal::OverBudget));
+        // 20 ms overdrawn: back above zero after 200 ms at 100 ms/s
+        let t = t0 + 150 * MS;
+        assert_eq!(h.admit(t).0, Err(Refusal::OverBudget));
+        let t = t0 + 250 * MS;
+        assert_eq!(h.admit(t), (Ok(()), Some(Change::BudgetRefilled)));
+        // a second without events refills it to one second's worth, no more
+        let t = t + Duration::from_secs(5);
+        let _ = h.admit(t);
+        assert_eq!(h.budget_left(), Some(100 * MS));
+    }
+
+    #[test]
+    fn repeated_failures_quarantine_with_doubling_periods() {
+        let t0 = Instant::now();
+        let mut h = Health::new(policy(), t0);
+        assert_eq!(h.charge(t0, 20 * MS, true), None);
+        assert_eq!(h.standing(t0).0, Standing::Failing);
+        assert_eq!(h.charge(t0 + MS, 20 * MS, true), None);
+        let third = h.charge(t0 + 2 * MS, 20 * MS, true);
+        assert_eq!(
+            third,
+            Some(Change::Quarantined {
+                failures: 3,
+                events: 3,
+                period: Duration::from_secs(1)
+            })
+        );
+        let t = t0 + 500 * MS;
+        assert_eq!(h.admit(t).0, Err(Refusal::Quarantined));
+        assert_eq!(h.standing(t).0, Standing::Refused(Refusal::Quarantined));
+        // the period ends: probation, and one failure quarantines again, twice as long
+        let t = t0 + 1003 * MS;
+        // whoever looks first sees the change, once
+        assert_eq!(h.standing(t), (Standing::Failing, Some(Change::Probation)));
+        assert_eq!(h.admit(t), (Ok(()), None));
+        assert_eq!(h.standing(t).0, Standing::Failing);
+        assert!(matches!(
+            h.charge(t, 20 * MS, true),
+            Some(Change::Quarantined { period, .. }) if period == Duration::from_secs(2)
+        ));
+        // 4 s, then the 8 s ceiling
+        let mut t = t + Duration::from_secs(2);
+        for expect in [4, 8, 8] {
+            assert_eq!(h.admit(t).1, Some(Change::Probation));
+            assert!(matches!(
+                h.charge(t, 20 * MS, true),
+                Some(Change::Quarantined { period, .. }) if period == Duration::from_secs(expect)
+            ));
+            t += Duration::from_secs(expect);
+        }
+    }
+
+    #[test]
+    fn probation_ends_after_a_window_without_failure() {
+        let t0 = Instant::now();
+        let mut h = Health::new(policy(), t0);
+        for i in 0..3 {
+            h.charge(t0 + i * MS, MS, true);
+        }
+        let mut t = t0 + Duration::from_secs(1) + 10 * MS;
+        assert_eq!(h.admit(t).1, Some(Change::Probation));
+        // events keep succeeding: a whole window of them ends the probation
+        let mut recovered = None;
+        while t < t0 + Duration::from_secs(15) {
+            let changes = [h.admit(t).1, h.charge(t, MS, false)];
+            if changes.contains(&Some(Change::Recovered)) {
+                recovered = Some(t);
+                break;
+            }
+            t += 100 * MS;
+        }
+        let at = recovered.expect("recovered");
+        assert!(at >= t0 + Duration::from_secs(11), "{:?}", at - t0);
+        assert!(at <= t0 + Duration::from_millis(11_200), "{:?}", at - t0);
+        assert_eq!(h.standing(at).0, Standing::Good);
+        // the doublings are forgotten: the next quarantine (once the good events have left
+        // the window) is the first period again
+        let at = at + Duration::from_secs(20);
+        for i in 0..3 {
+            let c = h.charge(at + i * MS, MS, true);
+            if i == 2 {
+                assert!(matches!(
+                    c,
+                    Some(Change::Quarantined { period, .. }) if period == Duration::from_secs(1)
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn failures_among_many_good_events_do_not_quarantine() {
+        let t0 = Instant::now();
+        let mut h = Health::new(policy(), t0);
+        // a busy tenant: 100 good events, then 10 failures an outsider provoked
+        for i in 0..100 {
+            h.charge(t0 + i * MS, MS, false);
+        }
+        for i in 0..10 {
+            assert_eq!(h.charge(t0 + (100 + i) * MS, MS, true), None);
+        }
+        assert_eq!(h.admit(t0 + 200 * MS).0, Ok(()));
+        assert_eq!(h.standing(t0 + 200 * MS).0, Standing::Failing);
+        // a failing majority does
+        let mut quarantined = false;
+        for i in 0..200 {
+            quarantined |= h.charge(t0 + (300 + i) * MS, MS, true).is_some();
+        }
+        assert!(quarantined);
+    }
+
+    #[test]
+    fn a_lift_forgets_failures_but_not_the_budget() {
+        let t0 = Instant::now();
+        let mut h = Health::new(
+            HealthPolicy {
+                cpu_budget: Some(10 * MS),
+                ..policy()
+            },
+            t0,
+        );
+        for i in 0..3 {
+            h.charge(t0 + i * MS, 5 * MS, true);
+        }
+        assert_eq!(h.admit(t0 + 3 * MS).0, Err(Refusal::Quarantined));
+        assert_eq!(h.lift(t0 + 4 * MS), Some(Change::Lifted));
+        assert_eq!(h.admit(t0 + 4 * MS).0, Err(Refusal::OverBudget));
+        assert_eq!(h.describe(t0 + 4 * MS).0.0, "over-budget");
+        assert_eq!(h.lift(t0 + 5 * MS), None, "nothing to lift");
+        let later = t0 + Duration::from_secs(2);
+        assert_eq!(h.admit(later).0, Ok(()));
+        assert_eq!(h.standing(later).0, Standing::Unproven);
+    }
+
+    #[test]
+    fn no_quarantine_when_disabled() {
+        let t0 = Instant::now();
+        let mut h = Health::new(
+            HealthPolicy {
+                quarantine_after: 0,
+                ..policy()
+            },
+            t0,
+        );
+        for i in 0..100 {
+            assert_eq!(h.charge(t0 + i * MS, MS, true), None);
+        }
+        assert_eq!(h.admit(t0 + 100 * MS).0, Ok(()));
+    }
+}
