@@ -2,7 +2,7 @@
 
 use crate::harness::*;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -128,6 +128,20 @@ fn run_reports_config_errors_with_file_and_key() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `sipwasm ctl --config CONFIG ARGS`: success, stdout, stderr.
+pub(crate) fn ctl(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(sipwasm_bin())
+        .args(["ctl", "--config", config.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 pub(crate) struct Running {
@@ -378,15 +392,7 @@ fn ctl_and_sighup_drive_a_running_router() {
     std::fs::write(
         &config,
         format!(
-            r#"
-[router]
-listen = ["udp:127.0.0.1:{port}"]
-workers = 1
-[runtime]
-cache_dir = "{cache}"
-watch_plugins = false
-[control]
-socket = "ctl.sock"
+            r#"{sections}
 [plugin]
 name = "swap"
 path = "tenant.wasm"
@@ -395,7 +401,7 @@ name = "other"
 path = "{probe}"
 domains = ["other.test"]
 "#,
-            cache = root().join("target/sipwasm-test-cache").display(),
+            sections = router_sections(&[&format!("udp:127.0.0.1:{port}")], 1),
             probe = plugin("probe").display(),
         ),
     )
@@ -404,18 +410,7 @@ domains = ["other.test"]
     r.wait_for("sipwasm listening", Duration::from_secs(60));
     // the control socket is bound just after the listeners serve
     r.wait_for("control socket listening", Duration::from_secs(10));
-    let ctl = |args: &[&str]| {
-        let out = Command::new(sipwasm_bin())
-            .args(["ctl", "--config", config.to_str().unwrap()])
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let ctl = |args: &[&str]| ctl(&config, args);
     let target = format!("127.0.0.1:{port}").parse().unwrap();
     let client = UdpClient::new(target);
     let version = || {

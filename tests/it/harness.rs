@@ -705,6 +705,22 @@ impl Drop for MachineAlone {
     }
 }
 
+/// The `[router]`, `[runtime]` and `[control]` sections a test config starts from: the
+/// listeners (`"udp:127.0.0.1:0"` ...), `workers`, the shared cache of compiled plugins,
+/// no file watching, and a control socket `ctl.sock` beside the config.
+pub fn router_sections(listen: &[&str], workers: usize) -> String {
+    let listen: Vec<String> = listen.iter().map(|l| format!("{l:?}")).collect();
+    format!(
+        "[router]\nlisten = [{}]\nworkers = {workers}\n[runtime]\ncache_dir = {:?}\n\
+         watch_plugins = false\n[control]\nsocket = \"ctl.sock\"\n",
+        listen.join(", "),
+        root()
+            .join("target/sipwasm-test-cache")
+            .display()
+            .to_string(),
+    )
+}
+
 /// A port free for both UDP and TCP on 127.0.0.1 (SIPp picks 5060 when told 0).
 pub fn free_port() -> u16 {
     loop {

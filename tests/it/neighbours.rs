@@ -18,31 +18,35 @@ const GOOD_RATE: u32 = 500;
 /// The flood over every hostile domain together, requests a second.
 const FLOOD_RATE: u32 = 300;
 
-const HOSTILE: [&str; 3] = ["spin_forever", "eat_memory", "trap_on_header"];
+/// The issue's three kinds, and a fourth for the 20-tenant variant: the probe busy for
+/// 15 ms of its 20 ms deadline on every request, which never fails.
+const HOSTILE: [&str; 4] = ["spin_forever", "eat_memory", "trap_on_header", "probe"];
 
-/// `n` hostile tenants (`h0.test` ...), cycling through the three kinds.
+/// The router of these tests on `listen`: 2 workers, the good tenant (options-pong) as
+/// the default one, and `tenants` (TOML) beside it.
+fn config_on(listen: &[&str], tenants: &str) -> String {
+    format!(
+        "{}\n[plugin]\nname = \"good\"\npath = {:?}\n{tenants}",
+        router_sections(listen, 2),
+        plugin("options_pong").display().to_string(),
+    )
+}
+
+fn config_with(tenants: &str) -> String {
+    config_on(&["udp:127.0.0.1:0", "tcp:127.0.0.1:0"], tenants)
+}
+
+/// The kind of hostile tenant `i` of `n`: the issue's three for 3, all four beyond.
+fn kind(i: usize, n: usize) -> &'static str {
+    HOSTILE[i % n.min(HOSTILE.len())]
+}
+
+/// `n` hostile tenants (`h0.test` ...), cycling through the kinds.
 fn config(hostile: usize) -> String {
-    let mut c = format!(
-        r#"
-[router]
-listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
-workers = 2
-[runtime]
-cache_dir = "{cache}"
-watch_plugins = false
-[control]
-socket = "ctl.sock"
-
-[plugin]
-name = "good"
-path = "{good}"
-"#,
-        cache = root().join("target/sipwasm-test-cache").display(),
-        good = plugin("options_pong").display(),
-    );
+    let mut tenants = String::new();
     for i in 0..hostile {
-        let kind = HOSTILE[i % HOSTILE.len()];
-        c.push_str(&format!(
+        let kind = kind(i, hostile);
+        tenants.push_str(&format!(
             r#"
 [[tenant]]
 name = "h{i}-{kind}"
@@ -55,7 +59,7 @@ fallback = {{ code = 503, reason = "Hostile Unavailable" }}
             path = plugin(kind).display(),
         ));
     }
-    c
+    config_with(&tenants)
 }
 
 fn options(n: u64, domain: &str, local: SocketAddr, extra: &str) -> String {
@@ -181,12 +185,12 @@ fn run(hostile: usize, attack: bool, seconds: u64) -> Run {
             u64::from(FLOOD_RATE) * seconds,
             move |n, local| {
                 let i = n as usize % hostile;
-                let extra = if HOSTILE[i % HOSTILE.len()] == "trap_on_header" {
-                    "X-Trap: 1\r\n"
-                } else {
-                    ""
-                };
-                options(n, &format!("h{i}.test"), local, extra)
+                let request = |extra| options(n, &format!("h{i}.test"), local, extra);
+                match kind(i, hostile) {
+                    "trap_on_header" => request("X-Trap: 1\r\n"),
+                    "probe" => request("X-Busy-Ms: 15\r\n").replace("sip:ping@", "sip:busy@"),
+                    _ => request(""),
+                }
             },
         )
     });
@@ -212,7 +216,7 @@ fn hostile_neighbours(hostile: usize) {
     let bound = 2 * base.percentile(99) + Duration::from_millis(1);
     let report = format!(
         "{hostile} hostile tenants: good p50/p99 {:?}/{:?} alone, {:?}/{:?} under attack \
-         (bound {bound:?}); flood answered {}/{} ({} with 503)",
+         (bound {bound:?}); flood answered {}/{} ({} with 503, {} with 200)",
         base.percentile(50),
         base.percentile(99),
         under.percentile(50),
@@ -224,6 +228,12 @@ fn hostile_neighbours(hostile: usize) {
             .iter()
             .flatten()
             .filter(|(_, s)| *s == 503)
+            .count(),
+        under
+            .flood
+            .iter()
+            .flatten()
+            .filter(|(_, s)| *s == 200)
             .count(),
     );
     eprintln!("{report}\n{:#}", under.ctl);
@@ -248,28 +258,9 @@ fn twenty_hostile_tenants_leave_the_good_one_its_latency() {
     hostile_neighbours(20);
 }
 
-/// One router with the good tenant and `extra` tenants (TOML), its control socket up.
+/// One router with the good tenant and `extra` tenants (TOML).
 fn router_with(extra: &str) -> (TestRouter, std::path::PathBuf) {
-    let (router, dir) = TestRouter::from_config(&format!(
-        r#"
-[router]
-listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
-workers = 2
-[runtime]
-cache_dir = "{cache}"
-watch_plugins = false
-[control]
-socket = "ctl.sock"
-
-[plugin]
-name = "good"
-path = "{good}"
-{extra}
-"#,
-        cache = root().join("target/sipwasm-test-cache").display(),
-        good = plugin("options_pong").display(),
-    ));
-    (router, dir)
+    TestRouter::from_config(&config_with(extra))
 }
 
 fn plugins_json(router: &TestRouter, dir: &std::path::Path) -> serde_json::Value {
@@ -449,44 +440,24 @@ fn quarantine_is_logged_once_per_change_and_lifted_by_a_swap() {
     let config = dir.join("router.toml");
     std::fs::write(
         &config,
-        format!(
+        config_on(
+            &[&format!("udp:127.0.0.1:{port}")],
             r#"
-[router]
-listen = ["udp:127.0.0.1:{port}"]
-workers = 2
-[runtime]
-cache_dir = "{cache}"
-watch_plugins = false
-[control]
-socket = "ctl.sock"
-[plugin]
-name = "good"
-path = "{good}"
 [[tenant]]
 name = "bad"
 path = "bad.wasm"
 domains = ["bad.test"]
-fallback = {{ code = 503, reason = "Bad Unavailable" }}
+fallback = { code = 503, reason = "Bad Unavailable" }
 "#,
-            cache = root().join("target/sipwasm-test-cache").display(),
-            good = plugin("options_pong").display(),
         ),
     )
     .unwrap();
     let r = crate::cli::Running::start(config.to_str().unwrap(), &[]);
     r.wait_for("control socket listening", Duration::from_secs(60));
     let ctl = |args: &[&str]| -> serde_json::Value {
-        let out = std::process::Command::new(crate::cli::sipwasm_bin())
-            .args(["ctl", "--config", config.to_str().unwrap()])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("ctl prints JSON")
+        let (ok, out, err) = crate::cli::ctl(&config, args);
+        assert!(ok, "{err}");
+        serde_json::from_str(&out).expect("ctl prints JSON")
     };
     let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let c = UdpClient::new(target);

@@ -46,13 +46,7 @@ fn tenants_are_chosen_by_listener_and_domain_and_kept_apart() {
     app.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let app_addr = app.local_addr().unwrap();
     let (router, _dir) = TestRouter::from_config(&format!(
-        r#"
-[router]
-listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0", "udp:127.0.0.2:0"]
-workers = 2
-[runtime]
-cache_dir = "{cache}"
-watch_plugins = false
+        r#"{sections}
 [[htable]]
 name = "shared"
 [[htable]]
@@ -79,7 +73,10 @@ path = "{probe}"
 listen = ["udp:127.0.0.2:0"]
 events = ["sip"]
 "#,
-        cache = cache_dir(),
+        sections = router_sections(
+            &["udp:127.0.0.1:0", "tcp:127.0.0.1:0", "udp:127.0.0.2:0"],
+            2
+        ),
         probe = probe.display(),
     ));
     let a = UdpClient::new(router.udp);
@@ -223,16 +220,7 @@ fn run_with_fault(fault: Fault) -> RunResult {
     };
     let uas_port = free_port();
     let (router, dir) = TestRouter::from_config(&format!(
-        r#"
-[router]
-listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
-workers = 2
-[runtime]
-cache_dir = "{cache}"
-watch_plugins = false
-[control]
-socket = "ctl.sock"
-
+        r#"{sections}
 [plugin]
 name = "a"
 path = "{probe}"
@@ -248,7 +236,7 @@ memory_mb = 16
 log_rate = 100
 fallback = {{ code = 503, reason = "B Unavailable" }}
 "#,
-        cache = cache_dir(),
+        sections = router_sections(&["udp:127.0.0.1:0", "tcp:127.0.0.1:0"], 2),
         probe = plugin("probe").display(),
         b = b_plugin.display(),
     ));
@@ -416,19 +404,14 @@ fn a_hostile_tenant_hurts_no_other_tenant() {
 #[test]
 fn huge_headers_and_log_floods_are_contained() {
     let (router, _dir) = TestRouter::from_config(&format!(
-        r#"
-[router]
-listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
-[runtime]
-cache_dir = "{cache}"
-watch_plugins = false
+        r#"{sections}
 [plugin]
 name = "flood"
 path = "{p}"
 log_rate = 50
 fallback = {{ code = 503, reason = "Flooding" }}
 "#,
-        cache = cache_dir(),
+        sections = router_sections(&["udp:127.0.0.1:0", "tcp:127.0.0.1:0"], 2),
         p = plugin("log_flood").display(),
     ));
     let c = UdpClient::new(router.udp);
@@ -736,19 +719,13 @@ fn swaps_under_sipp_load(plugin_name: &str, swaps: usize, within: Duration) {
 #[test]
 fn an_instance_limit_shares_instances_between_worker_threads() {
     let (router, _dir) = TestRouter::from_config(&format!(
-        r#"
-[router]
-listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
-workers = 4
-[runtime]
-cache_dir = "{cache}"
-watch_plugins = false
+        r#"{sections}
 [plugin]
 name = "one"
 path = "{p}"
 instances = 1
 "#,
-        cache = cache_dir(),
+        sections = router_sections(&["udp:127.0.0.1:0", "tcp:127.0.0.1:0"], 4),
         p = plugin("probe").display(),
     ));
     // 4 threads read the socket; 8 clients ask at once, 25 times each

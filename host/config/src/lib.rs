@@ -1271,7 +1271,8 @@ fn tenant_config(
         return Err(bad("instances", "must be 0 to 10000".into()));
     }
     let cpu_ms_per_s = p.cpu_ms_per_s.unwrap_or(if router.several {
-        PluginSection::DEFAULT_CPU_MS_PER_S_PER_WORKER * router.workers as u64
+        // never below one event's deadline: the default must not refuse what it allows
+        (PluginSection::DEFAULT_CPU_MS_PER_S_PER_WORKER * router.workers as u64).max(p.deadline_ms)
     } else {
         0
     });

@@ -183,6 +183,16 @@ impl TenantAccount {
         admitted
     }
 
+    /// An event refused by the scheduler for `why`, without reaching the plugin: counted
+    /// as [`Self::admit`] counts its refusals.
+    pub fn refuse(&self, why: Refusal) {
+        PluginStats::bump(&self.stats.events);
+        PluginStats::bump(match why {
+            Refusal::Quarantined => &self.stats.quarantine_refusals,
+            Refusal::OverBudget => &self.stats.budget_refusals,
+        });
+    }
+
     /// The tenant's standing now (for scheduling its events).
     pub fn standing(&self) -> Standing {
         let (standing, change) = self.health().standing(Instant::now());

@@ -8,7 +8,7 @@
 
 use crate::config::Fallback;
 use crate::dns::{DnsSettings, Resolver};
-use crate::proxy::{Proxy, ProxyParts};
+use crate::proxy::{MatchedReply, Proxy, ProxyParts};
 use crate::shares::{Admission, LaneStats, ShareLimits, Shares, Slot};
 use crate::tenants::{Serving, Tenants, Workers};
 use bytes::Bytes;
@@ -19,7 +19,7 @@ use sipwasm_routing::{
     LocalConfig, MsrpEvent, NosipFilter, RawEvent, RouteContext, Source, Transmit,
     reply_to_malformed,
 };
-use sipwasm_runtime::{Route, Verdict};
+use sipwasm_runtime::{Route, Standing, Verdict};
 use sipwasm_transport::{BoundListener, ConnectionTable, Incoming, Outlet, TcpLimits};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -151,14 +151,17 @@ fn answer_undelivered_msrp(table: &ConnectionTable, tag: u64, data: Bytes) {
     tracing::debug!(conn, answered = sent, "relayed MSRP request not delivered");
 }
 
-/// An event that starts work for a tenant: it runs at once, or waits for its tenant's
-/// share (see [`crate::shares`]). Replies and the routes of transactions a tenant already
-/// started run at once (under its CPU budget and quarantine, not its share).
+/// An event for a tenant's plugin from the network: it runs at once, or waits for its
+/// tenant's share (see [`crate::shares`]). The routes of transactions a tenant already
+/// started (failure, branch, onreply on timeouts, `t_continue`) run where they are
+/// triggered, under its CPU budget and quarantine.
 // moved a couple of times per event: boxing the request would put an allocation on the
 // hot path for nothing
 #[allow(clippy::large_enum_variant)]
 enum Work {
     Request(RouteContext),
+    /// A reply, and the transaction it belongs to.
+    Reply(RouteContext, Option<MatchedReply>),
     Nosip(RawEvent),
     Msrp(MsrpEvent),
 }
@@ -185,14 +188,33 @@ impl EventQueue {
         self.shares.lock().expect("not poisoned")
     }
 
-    /// Give back `slot`; a queued event may run in its place.
-    fn release(&self, slot: Slot) {
-        let mut shares = self.lock();
-        shares.release(slot);
-        let waiting = shares.has_waiting();
-        drop(shares);
-        if waiting {
+    /// Wake a queue worker when an event waits (a slot was just given back).
+    fn wake_if_waiting(&self) {
+        if self.lock().has_waiting() {
             self.ready.notify_one();
+        }
+    }
+
+    /// Stop the queue workers (they answer what waits as refused).
+    fn close(&self) {
+        let _shares = self.lock();
+        self.closed.store(true, Ordering::Relaxed);
+        self.ready.notify_all();
+    }
+}
+
+/// A slot held by a running event: given back when dropped, a panic included, so a
+/// tenant's share is never lost.
+struct Held<'a> {
+    queue: &'a EventQueue,
+    slot: Option<Slot>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.queue.lock().release(slot);
+            self.queue.wake_if_waiting();
         }
     }
 }
@@ -367,7 +389,8 @@ impl Router {
             }
             return;
         }
-        self.dispatch(workers, serving, Work::Request(ctx));
+        let flow = ctx.source().conn;
+        self.dispatch(workers, serving, flow, Work::Request(ctx));
     }
 
     /// `request_route` for a request, then what it asked for.
@@ -398,22 +421,53 @@ impl Router {
     }
 
     /// Run `work` now on this thread, queue it past its tenant's share, or refuse it.
-    fn dispatch(&self, workers: &mut Workers, serving: Serving, work: Work) {
+    /// `flow` is the stream connection it came on (its events keep their order).
+    fn dispatch(&self, workers: &mut Workers, serving: Serving, flow: Option<u64>, work: Work) {
         let Some(queue) = &self.queue else {
             return self.execute(workers, &serving, work);
         };
         let tenant = serving.tenant.index();
         let standing = serving.tenant.standing();
-        let admitted = queue.lock().admit(tenant, standing, Job { serving, work });
+        let job = Job { serving, work };
+        let admitted = {
+            let mut shares = queue.lock();
+            if queue.closed.load(Ordering::Relaxed) {
+                Admission::Overflow(job)
+            } else {
+                shares.admit(tenant, standing, flow, job)
+            }
+        };
         match admitted {
             Admission::Run(slot, job) => {
+                let mut held = Held {
+                    queue,
+                    slot: Some(slot),
+                };
                 self.execute(workers, &job.serving, job.work);
-                queue.release(slot);
+                // the tenant's own waiting events next, on this thread, while it stays
+                // in good standing
+                while let Some(slot) = held.slot.take() {
+                    let standing = self.tenants.list()[slot.tenant()].standing();
+                    let next = queue.lock().hand_off(slot, standing);
+                    let Some((slot, job)) = next else {
+                        queue.wake_if_waiting();
+                        break;
+                    };
+                    held.slot = Some(slot);
+                    self.execute(workers, &job.serving, job.work);
+                }
             }
-            // the plugin worker refuses it without running it: the fallback
-            Admission::Refuse(job) => self.execute(workers, &job.serving, job.work),
+            Admission::Refuse(job) => {
+                if let Standing::Refused(why) = standing {
+                    job.serving.tenant.account().refuse(why);
+                }
+                self.refuse(workers, job);
+            }
             Admission::Queued => queue.ready.notify_one(),
-            Admission::Overflow(job) => self.overflow(job),
+            Admission::Overflow(job) => {
+                tracing::debug!(tenant = %job.serving.tenant.name(), "event refused: the tenant's queue is full");
+                self.refuse(workers, job);
+            }
         }
     }
 
@@ -421,27 +475,36 @@ impl Router {
     fn execute(&self, workers: &mut Workers, serving: &Serving, work: Work) {
         match work {
             Work::Request(ctx) => self.run_request(workers, serving, ctx),
+            Work::Reply(ctx, matched) => self.run_reply(workers, serving, ctx, matched),
             Work::Nosip(event) => self.run_nosip(workers, serving, event),
             Work::Msrp(event) => self.run_msrp(workers, serving, event),
         }
     }
 
-    /// An event its tenant's full queue has no room for: the fallback for a request,
-    /// nothing for the rest.
-    fn overflow(&self, job: Job) {
-        tracing::debug!(tenant = %job.serving.tenant.name(), "event refused: the tenant's queue is full");
-        if let Work::Request(mut ctx) = job.work {
-            if ctx.msg().method() != Method::Ack {
-                self.fallback_reply(&job.serving, &mut ctx);
+    /// An event not run (its tenant refused, its queue full, the server stopping): a
+    /// request gets the tenant's fallback, a reply goes on to its transaction as if the
+    /// plugin had no reply route, a non-SIP packet or an MSRP frame is dropped.
+    fn refuse(&self, workers: &mut Workers, job: Job) {
+        match job.work {
+            Work::Request(mut ctx) => {
+                if ctx.msg().method() != Method::Ack {
+                    self.fallback_reply(&job.serving, &mut ctx);
+                }
+                for out in ctx.take_outbound() {
+                    self.send(out);
+                }
             }
-            for out in ctx.take_outbound() {
-                self.send(out);
+            Work::Reply(ctx, matched) => {
+                let source = *ctx.source();
+                self.proxy
+                    .on_reply(workers, matched, ctx.msg().clone(), source);
             }
+            Work::Nosip(_) | Work::Msrp(_) => {}
         }
     }
 
     /// A queue worker: runs the events queued past their tenants' shares or held back
-    /// from the readers, tenants in turn, until the server stops.
+    /// from the readers, until the server stops.
     fn serve_queue(&self, workers: &mut Workers) {
         let queue = self.queue.as_ref().expect("queue workers run with a queue");
         let tenants = self.tenants.list();
@@ -452,7 +515,7 @@ impl Router {
                 drop(shares);
                 // stopping: what waited is answered as refused, not dropped unanswered
                 for job in left {
-                    self.overflow(job);
+                    self.refuse(workers, job);
                 }
                 return;
             }
@@ -465,11 +528,20 @@ impl Router {
                 continue;
             };
             drop(shares);
-            self.execute(workers, &job.serving, job.work);
-            self.proxy.reap_worker();
-            if let Some(slot) = slot {
-                queue.release(slot);
+            match slot {
+                Ok(slot) => {
+                    let _held = Held {
+                        queue,
+                        slot: Some(slot),
+                    };
+                    self.execute(workers, &job.serving, job.work);
+                }
+                Err(why) => {
+                    job.serving.tenant.account().refuse(why);
+                    self.refuse(workers, job);
+                }
             }
+            self.proxy.reap_worker();
             shares = queue.lock();
         }
     }
@@ -530,8 +602,9 @@ impl Router {
             return;
         }
         bump(&self.stats.msrp_frames);
+        let flow = source.conn;
         let event = MsrpEvent::new(serving.tenant.local().clone(), frame, source, now_unix());
-        self.dispatch(workers, serving, Work::Msrp(event));
+        self.dispatch(workers, serving, flow, Work::Msrp(event));
     }
 
     fn run_msrp(&self, workers: &mut Workers, serving: &Serving, event: MsrpEvent) {
@@ -563,8 +636,9 @@ impl Router {
             return;
         }
         bump(&self.stats.nosip_events);
+        let flow = source.conn;
         let event = RawEvent::new(serving.tenant.local().clone(), data, source, now_unix());
-        self.dispatch(workers, serving, Work::Nosip(event));
+        self.dispatch(workers, serving, flow, Work::Nosip(event));
     }
 
     fn run_nosip(&self, workers: &mut Workers, serving: &Serving, event: RawEvent) {
@@ -593,7 +667,20 @@ impl Router {
                 .on_reply(workers, matched, ctx.msg().clone(), source);
             return;
         }
-        let outcome = workers.run(&serving, Route::Reply, ctx);
+        let flow = source.conn;
+        self.dispatch(workers, serving, flow, Work::Reply(ctx, matched));
+    }
+
+    /// `reply_route` for a reply, then the transaction layer.
+    fn run_reply(
+        &self,
+        workers: &mut Workers,
+        serving: &Serving,
+        ctx: RouteContext,
+        matched: Option<MatchedReply>,
+    ) {
+        let source = *ctx.source();
+        let outcome = workers.run(serving, Route::Reply, ctx);
         let mut ctx = outcome.event;
         for out in ctx.take_outbound() {
             self.send(out);
@@ -883,8 +970,7 @@ impl Server {
         }
         self.router.proxy.stop();
         if let Some(q) = &self.router.queue {
-            q.closed.store(true, Ordering::Relaxed);
-            q.ready.notify_all();
+            q.close();
         }
         let mut threads = std::mem::take(&mut self.threads);
         threads.extend(self.timer_thread.take());
