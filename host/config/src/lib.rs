@@ -269,9 +269,11 @@ pub struct PluginSection {
     #[serde(default = "PluginSection::default_queue")]
     pub queue: usize,
     /// Failures (deadline kills, traps, memory-cap hits, log floods) in the window that
-    /// quarantine the tenant, when they are at least half its events; 0: never.
-    #[serde(default = "PluginSection::default_quarantine_after")]
-    pub quarantine_after: u32,
+    /// quarantine the tenant, when they are at least half its events; 0: never. Default:
+    /// 3 when the config has several tenants, never for a lone one (its fallback for
+    /// everything would protect nobody).
+    #[serde(default)]
+    pub quarantine_after: Option<u32>,
     /// The window failures are counted in, seconds.
     #[serde(default = "PluginSection::default_quarantine_window")]
     pub quarantine_window_s: u64,
@@ -300,9 +302,6 @@ impl PluginSection {
     }
     const fn default_queue() -> usize {
         Self::DEFAULT_QUEUE
-    }
-    const fn default_quarantine_after() -> u32 {
-        Self::DEFAULT_QUARANTINE_AFTER
     }
     const fn default_quarantine_window() -> u64 {
         Self::DEFAULT_QUARANTINE_WINDOW_S
@@ -1427,7 +1426,11 @@ fn tenant_config(
             cpu_budget: (cpu_ms_per_s != 0).then(|| Duration::from_millis(cpu_ms_per_s)),
             worker_share,
             queue: p.queue,
-            quarantine_after: p.quarantine_after,
+            quarantine_after: p.quarantine_after.unwrap_or(if router.several {
+                PluginSection::DEFAULT_QUARANTINE_AFTER
+            } else {
+                0
+            }),
             quarantine_window: Duration::from_secs(p.quarantine_window_s),
             quarantine_first: Duration::from_secs(p.quarantine_s),
             quarantine_max: Duration::from_secs(p.quarantine_max_s),
@@ -1731,10 +1734,7 @@ deadline_ms = 5
         let l = &c.default_tenant().limits;
         assert_eq!(l.log_rate, 0);
         assert_eq!((l.cpu_budget, l.worker_share), (None, 0));
-        assert_eq!(
-            l.quarantine_after, 3,
-            "quarantine applies to a lone tenant too"
-        );
+        assert_eq!(l.quarantine_after, 0, "no quarantine for a lone tenant");
         assert_eq!(c.event_threads(), 2 + 2 + 1);
         // each set explicitly
         let text = TENANTS.replace(

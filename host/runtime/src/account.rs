@@ -302,7 +302,16 @@ mod tests {
 
     #[test]
     fn failures_quarantine_and_a_lift_ends_it() {
-        let a = TenantAccount::new("t", AccountLimits::default());
+        let a = TenantAccount::new(
+            "t",
+            AccountLimits {
+                health: HealthPolicy {
+                    quarantine_after: 3,
+                    ..HealthPolicy::default()
+                },
+                ..Default::default()
+            },
+        );
         for _ in 0..3 {
             assert!(a.admit().is_ok());
             a.charge(Duration::from_millis(1), true);

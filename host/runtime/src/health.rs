@@ -2,23 +2,25 @@
 //! caller passes in, so they are tested with a fake one; [`crate::TenantAccount`] holds one
 //! behind a lock and feeds it the real clock.
 //!
-//! - **CPU budget**: a token bucket of guest CPU time, refilled at `cpu_budget` per second
-//!   and holding at most one second of it. Every call is charged its guest time (host
-//!   waits excluded, as for the deadline); at zero the tenant's events are refused until it
-//!   refills.
+//! - **CPU budget**: a token bucket of guest time (the plugin's code on the wall clock,
+//!   host waits excluded, as for the deadline), refilled at `cpu_budget` per second and
+//!   holding at most one second of it. Every call is charged; once the bucket is empty the
+//!   tenant's events are refused until a tenth of it is back.
 //! - **Quarantine**: failures (deadline kills, traps, memory-cap hits, log floods) are
 //!   counted in a sliding window beside the events run. `quarantine_after` failures in the
 //!   window, when they are at least half the events run in it, quarantine the tenant for a
 //!   period that doubles each time it is quarantined again (up to `quarantine_max`). When
-//!   the period ends the tenant serves again on probation: one more failure quarantines it
-//!   again, for longer; a window without failure ends the probation and forgets the
-//!   doublings. Half the events at least: a busy tenant whose plugin fails on a message an
-//!   outsider can send must not be shut down by a few such messages among its real traffic.
-//! - **Standing**: good when proven (an event completed since load or the last lift), with
-//!   no failure in the window and not on probation; *unproven* before that; *failing*
-//!   with a failure in the window or on probation; *refused* in quarantine or over budget.
-//!   Tenants out of good standing run only on the workers kept for them (see the
-//!   router's worker shares).
+//!   the period ends the tenant serves again on probation: failing again (failures at
+//!   least half of its events since) quarantines it again, for longer; a window on
+//!   probation without that ends it and forgets the doublings. Half the events at least:
+//!   a busy tenant whose plugin fails on a message an outsider can send must not be shut
+//!   down by a few such messages among its real traffic.
+//! - **Standing**: *refused* in quarantine or over budget; *failing* on probation or with
+//!   failures at least half its events in the window; *unproven* until an event completes
+//!   (after load or a lift); *heavy* when its events cost more than [`HEAVY_EVENT`] on
+//!   average or one took more than [`SLOW_EVENT`] in the window; *good* otherwise. Tenants
+//!   out of good standing run only on the workers kept for them (see the router's worker
+//!   shares).
 
 use std::time::{Duration, Instant};
 
@@ -49,11 +51,13 @@ pub struct HealthPolicy {
     pub quarantine_max: Duration,
 }
 
+/// No budget and no quarantine (a lone plugin: nobody to protect), the periods the
+/// router's config defaults to.
 impl Default for HealthPolicy {
     fn default() -> Self {
         HealthPolicy {
             cpu_budget: None,
-            quarantine_after: 3,
+            quarantine_after: 0,
             window: Duration::from_secs(10),
             quarantine_first: Duration::from_secs(1),
             quarantine_max: Duration::from_secs(300),
@@ -117,8 +121,8 @@ pub enum Change {
 enum Quarantine {
     No,
     Until(Instant),
-    /// Serving again since then.
-    Probation(Instant),
+    /// Serving again since then, with what it did since.
+    Probation(Instant, Counts),
 }
 
 /// What one half of the window saw.
@@ -214,11 +218,11 @@ impl Health {
         }
         let quarantine = match self.quarantine {
             Quarantine::Until(t) if now >= t => {
-                self.quarantine = Quarantine::Probation(t);
+                self.quarantine = Quarantine::Probation(t, Counts::default());
                 Some(Change::Probation)
             }
             // a failure on probation quarantines again: a whole window without one
-            Quarantine::Probation(since) if now >= since + self.policy.window => {
+            Quarantine::Probation(since, _) if now >= since + self.policy.window => {
                 self.quarantine = Quarantine::No;
                 self.doublings = 0;
                 Some(Change::Recovered)
@@ -259,7 +263,7 @@ impl Health {
     /// Failing: on probation, or failures in the window that are at least half its events
     /// (a tenant that fails now and then on what outsiders send stays in good standing).
     fn failing(&self) -> bool {
-        matches!(self.quarantine, Quarantine::Probation(_))
+        matches!(self.quarantine, Quarantine::Probation(..))
             || (self.failures() > 0 && self.failures().saturating_mul(2) >= self.events())
     }
 
@@ -320,6 +324,9 @@ impl Health {
             self.tokens = self.tokens.saturating_sub(nanos(cpu));
         }
         self.current.events = self.current.events.saturating_add(1);
+        if let Quarantine::Probation(_, since) = &mut self.quarantine {
+            since.events = since.events.saturating_add(1);
+        }
         let cost = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
         self.mean_cost = self.mean_cost - self.mean_cost / 8 + cost / 8;
         if cpu > SLOW_EVENT {
@@ -331,9 +338,12 @@ impl Health {
         }
         self.current.failures = self.current.failures.saturating_add(1);
         let (failures, events) = (self.failures(), self.events());
-        let quarantine = match self.quarantine {
-            // one failure on probation is enough
-            Quarantine::Probation(_) => true,
+        let quarantine = match &mut self.quarantine {
+            // on probation, failing again: failures at least half of what it ran since
+            Quarantine::Probation(_, since) => {
+                since.failures += 1;
+                since.failures.saturating_mul(2) >= since.events
+            }
             // a failure of an event that started before the quarantine: already counted
             Quarantine::Until(_) => false,
             Quarantine::No => {
@@ -384,7 +394,7 @@ impl Health {
     fn state(&self, now: Instant) -> (&'static str, Option<Duration>) {
         match self.quarantine {
             Quarantine::Until(t) => ("quarantined", Some(t - now)),
-            Quarantine::Probation(_) => ("probation", None),
+            Quarantine::Probation(..) => ("probation", None),
             Quarantine::No if self.spent() => ("over-budget", None),
             Quarantine::No if self.failing() => ("failing", None),
             Quarantine::No if !self.proven => ("unproven", None),
@@ -546,6 +556,31 @@ mod tests {
             ));
             t += Duration::from_secs(expect);
         }
+    }
+
+    #[test]
+    fn on_probation_a_failure_among_good_events_is_tolerated() {
+        let t0 = Instant::now();
+        let mut h = Health::new(policy(), t0);
+        for i in 0..3 {
+            h.charge(t0 + i * MS, MS, true);
+        }
+        let t = t0 + Duration::from_secs(2);
+        assert_eq!(h.admit(t).1, Some(Change::Probation));
+        for _ in 0..10 {
+            h.charge(t, MS, false);
+        }
+        assert_eq!(h.charge(t, MS, true), None, "1 failure in 11 events");
+        assert_eq!(h.describe(t).0.0, "probation");
+        // failing again as often as not: quarantined again, for twice as long
+        let mut again = None;
+        for _ in 0..20 {
+            again = again.or(h.charge(t, MS, true));
+        }
+        assert!(matches!(
+            again,
+            Some(Change::Quarantined { period, .. }) if period == Duration::from_secs(2)
+        ));
     }
 
     #[test]
