@@ -256,9 +256,9 @@ pub struct PluginSection {
     /// The tenant serving what no other tenant claims (`[plugin]` always is).
     #[serde(default)]
     pub default: bool,
-    /// Guest CPU milliseconds a second the tenant may use; 0: no budget. Default: half of
-    /// what the workers can run (500 × `workers`) when the config has several tenants,
-    /// none for a lone one.
+    /// Guest CPU milliseconds a second the tenant may use; 0: no budget. Default: what
+    /// its worker share can run, 1000 × (`workers` - 1, at least 1), when the config has
+    /// several tenants; none for a lone one.
     #[serde(default)]
     pub cpu_ms_per_s: Option<u64>,
     /// Events of the tenant running at once; 0: no limit. Default: `workers - 1` (at
@@ -291,8 +291,8 @@ impl PluginSection {
     const DEFAULT_QUARANTINE_WINDOW_S: u64 = 10;
     const DEFAULT_QUARANTINE_S: u64 = 1;
     const DEFAULT_QUARANTINE_MAX_S: u64 = 300;
-    /// `cpu_ms_per_s` of each tenant of a config with several, per worker.
-    const DEFAULT_CPU_MS_PER_S_PER_WORKER: u64 = 500;
+    /// `cpu_ms_per_s` of each tenant of a config with several, per worker of its share.
+    const DEFAULT_CPU_MS_PER_S_PER_WORKER: u64 = 1000;
 
     const fn default_deadline() -> u64 {
         10
@@ -1271,7 +1271,9 @@ fn tenant_config(
     }
     let cpu_ms_per_s = p.cpu_ms_per_s.unwrap_or(if router.several {
         // never below one event's deadline: the default must not refuse what it allows
-        (PluginSection::DEFAULT_CPU_MS_PER_S_PER_WORKER * router.workers as u64).max(p.deadline_ms)
+        (PluginSection::DEFAULT_CPU_MS_PER_S_PER_WORKER
+            * router.workers.saturating_sub(1).max(1) as u64)
+            .max(p.deadline_ms)
     } else {
         0
     });
@@ -1721,7 +1723,7 @@ deadline_ms = 5
         assert_eq!(
             l.cpu_budget,
             Some(Duration::from_millis(1000)),
-            "500 ms per worker"
+            "a second of CPU per worker of its share"
         );
         assert_eq!((l.worker_share, l.queue), (1, 64));
         assert_eq!(l.quarantine_after, 3);
