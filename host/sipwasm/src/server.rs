@@ -188,11 +188,24 @@ impl EventQueue {
         self.shares.lock().expect("not poisoned")
     }
 
-    /// Wake a queue worker when an event waits (a slot was just given back).
-    fn wake_if_waiting(&self) {
-        if self.lock().has_waiting() {
+    /// Give back `slot`; with its tenant's `standing`, when the tenant may run its next
+    /// waiting event, that event and its slot, for this thread; else a queue worker is
+    /// woken if anything waits. One lock for all of it.
+    fn hand_off(&self, slot: Slot, standing: Option<Standing>) -> Option<(Slot, Job)> {
+        let mut shares = self.lock();
+        let next = match standing {
+            Some(standing) => shares.hand_off(slot, standing),
+            None => {
+                shares.release(slot);
+                None
+            }
+        };
+        let wake = next.is_none() && shares.has_waiting();
+        drop(shares);
+        if wake {
             self.ready.notify_one();
         }
+        next
     }
 
     /// Stop the queue workers (they answer what waits as refused).
@@ -213,8 +226,7 @@ struct Held<'a> {
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            self.queue.lock().release(slot);
-            self.queue.wake_if_waiting();
+            self.queue.hand_off(slot, None);
         }
     }
 }
@@ -448,9 +460,7 @@ impl Router {
                 // in good standing
                 while let Some(slot) = held.slot.take() {
                     let standing = self.tenants.list()[slot.tenant()].standing();
-                    let next = queue.lock().hand_off(slot, standing);
-                    let Some((slot, job)) = next else {
-                        queue.wake_if_waiting();
+                    let Some((slot, job)) = queue.hand_off(slot, Some(standing)) else {
                         break;
                     };
                     held.slot = Some(slot);
