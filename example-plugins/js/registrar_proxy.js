@@ -1,6 +1,7 @@
 // A registrar and proxy for phones, as Kamailio's default config does it, in JavaScript:
 // the twin of example-plugins/registrar-proxy (Rust). Phones register with digest
-// authentication (users and passwords from the plugin config, user.NAME = "password"),
+// authentication (users from the plugin config: ha1.NAME = the HA1 hashes sipwasm passwd
+// prints, or user.NAME = "password"),
 // call each other through the location table, behind NAT too (nathelper, Contact aliases),
 // and calls that fail with 486/408/480 go to voicemail when `voicemail` is set. Nobody
 // relays through it: requests to other domains get 403.
@@ -19,7 +20,9 @@ function config() {
   if (settings === null) {
     const users = {};
     for (const key of KSR.config.keys()) {
-      if (key.startsWith("user.")) users[key.slice(5)] = KSR.config.get(key);
+      // [secret, flags]: HA1 hashes (flag 1) or a password
+      if (key.startsWith("ha1.")) users[key.slice(4)] = [KSR.config.get(key), KSR.auth.HA1];
+      else if (key.startsWith("user.")) users[key.slice(5)] = [KSR.config.get(key), 0];
     }
     settings = {
       realm: KSR.config.get("realm", "sipwasm.local"),
@@ -141,16 +144,17 @@ function within_dialog() {
 function authenticate(proxy) {
   const { realm, users } = settings;
   const user = KSR.auth.username(realm, proxy);
-  const password = user === null ? undefined : users[user];
+  const secret = user === null ? undefined : users[user];
   let rc;
-  if (password === undefined) rc = KSR.auth.NO_CREDENTIALS;
-  else if (proxy) rc = KSR.auth.pv_proxy_authenticate(realm, password);
-  else rc = KSR.auth.pv_www_authenticate(realm, password);
+  // an unknown user is challenged like a wrong password: nothing tells who exists
+  if (secret === undefined) rc = KSR.auth.NO_CREDENTIALS;
+  else if (proxy) rc = KSR.auth.pv_proxy_authenticate(realm, secret[0], secret[1]);
+  else rc = KSR.auth.pv_www_authenticate(realm, secret[0], secret[1]);
   if (rc === KSR.auth.OK) {
     KSR.auth.consume_credentials();
     return user;
   }
-  if (rc !== KSR.auth.NO_CREDENTIALS) KSR.warn(`credentials of ${user} refused (${rc})`);
+  // no log line per failure: the router counts them and logs bans once
   if (proxy) KSR.auth.proxy_challenge(realm);
   else KSR.auth.www_challenge(realm);
   KSR.x.exit();

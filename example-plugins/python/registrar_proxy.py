@@ -1,6 +1,7 @@
 """A registrar and proxy for phones, as Kamailio's default config does it, in Python: the
 twin of example-plugins/registrar-proxy (Rust). Phones register with digest
-authentication (users and passwords from the plugin config, ``user.NAME = "password"``),
+authentication (users from the plugin config: ``ha1.NAME`` = the HA1 hashes ``sipwasm
+passwd`` prints, or ``user.NAME = "password"``),
 call each other through the location table, behind NAT too (nathelper, Contact
 aliases), and calls that fail with 486/408/480 go to voicemail when ``voicemail`` is set.
 Nobody relays through it: requests to other domains get 403.
@@ -25,11 +26,13 @@ class RegistrarProxy:
     def __init__(self):
         self.realm = KSR.config.get("realm", "sipwasm.local")
         self.voicemail = KSR.config.get("voicemail", "")
-        self.users = {
-            key[len("user.") :]: KSR.config.get(key)
-            for key in KSR.config.keys()
-            if key.startswith("user.")
-        }
+        # name -> (secret, flags): HA1 hashes (flag HA1) or a password
+        self.users = {}
+        for key in KSR.config.keys():
+            if key.startswith("ha1."):
+                self.users[key[len("ha1.") :]] = (KSR.config.get(key), KSR.auth.HA1)
+            elif key.startswith("user."):
+                self.users[key[len("user.") :]] = (KSR.config.get(key), 0)
 
     def ksr_request_route(self, msg):
         self.reqinit()
@@ -128,18 +131,18 @@ class RegistrarProxy:
         """Check the credentials; challenge when they are missing or wrong (the route then
         ends). The user name when they are good."""
         user = KSR.auth.username(self.realm, proxy)
-        password = self.users.get(user) if user else None
-        if password is None:
+        secret = self.users.get(user) if user else None
+        # an unknown user is challenged like a wrong password: nothing tells who exists
+        if secret is None:
             rc = KSR.auth.NO_CREDENTIALS
         elif proxy:
-            rc = KSR.auth.pv_proxy_authenticate(self.realm, password)
+            rc = KSR.auth.pv_proxy_authenticate(self.realm, *secret)
         else:
-            rc = KSR.auth.pv_www_authenticate(self.realm, password)
+            rc = KSR.auth.pv_www_authenticate(self.realm, *secret)
         if rc == KSR.auth.OK:
             KSR.auth.consume_credentials()
             return user
-        if rc != KSR.auth.NO_CREDENTIALS:
-            KSR.warn(f"credentials of {user} refused ({rc})")
+        # no log line per failure: the router counts them and logs bans once
         if proxy:
             KSR.auth.proxy_challenge(self.realm)
         else:

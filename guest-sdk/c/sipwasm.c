@@ -441,11 +441,15 @@ static int auth_failed(sipwasm_router_auth_error_t *e) {
     return code;
 }
 
-int sw_auth_check(sw_auth_kind kind, const char *realm, const char *password, char *user,
-                  size_t size) {
-    plugin_string_t r = str(realm), p = str(password), who;
+/* check or check-ha1: the same arguments, a password or its HA1 */
+typedef bool (*auth_check_fn)(sipwasm_router_auth_kind_t, plugin_string_t *, plugin_string_t *,
+                              plugin_string_t *, sipwasm_router_auth_error_t *);
+
+static int auth_check_with(auth_check_fn check, sw_auth_kind kind, const char *realm,
+                           const char *secret, char *user, size_t size) {
+    plugin_string_t r = str(realm), p = str(secret), who;
     sipwasm_router_auth_error_t e;
-    if (!sipwasm_router_auth_check((sipwasm_router_auth_kind_t)kind, &r, &p, &who, &e)) {
+    if (!check((sipwasm_router_auth_kind_t)kind, &r, &p, &who, &e)) {
         return auth_failed(&e);
     }
     if (user) {
@@ -454,6 +458,17 @@ int sw_auth_check(sw_auth_kind kind, const char *realm, const char *password, ch
     plugin_string_free(&who);
     return 0;
 }
+
+int sw_auth_check(sw_auth_kind kind, const char *realm, const char *password, char *user,
+                  size_t size) {
+    return auth_check_with(sipwasm_router_auth_check, kind, realm, password, user, size);
+}
+
+int sw_auth_check_ha1(sw_auth_kind kind, const char *realm, const char *ha1, char *user,
+                      size_t size) {
+    return auth_check_with(sipwasm_router_auth_check_ha1, kind, realm, ha1, user, size);
+}
+
 
 int sw_auth_challenge(sw_auth_kind kind, const char *realm) {
     return sw_auth_challenge_with(kind, realm, false);

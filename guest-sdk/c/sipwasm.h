@@ -193,6 +193,10 @@ enum {
  * `user` (may be NULL), else one of SW_AUTH_* (and sw_error()). */
 int sw_auth_check(sw_auth_kind kind, const char *realm, const char *password, char *user,
                   size_t size);
+/* sw_auth_check against HA1 hashes instead of a password: hex H(user:realm:password), an
+ * MD5 and/or a SHA-256 one separated by ':' (`sipwasm passwd USER REALM`). */
+int sw_auth_check_ha1(sw_auth_kind kind, const char *realm, const char *ha1, char *user,
+                      size_t size);
 /* Answer with a challenge (MD5) for `realm`; the route then ends. */
 int sw_auth_challenge(sw_auth_kind kind, const char *realm);
 /* The same, telling the client its nonce was stale when `stale`. */

@@ -1,5 +1,7 @@
-//! Digest authentication with a password the plugin supplies (Kamailio's
-//! `pv_www_authenticate` / `pv_proxy_authenticate`).
+//! Digest authentication with a password, or its HA1, the plugin supplies (Kamailio's
+//! `pv_www_authenticate` / `pv_proxy_authenticate`, flag 1 for HA1). The router counts
+//! every failure: a source that keeps guessing is banned and a user guessed at from many
+//! addresses throttled (`[security]`), so a plugin needs no log line per failure.
 //!
 //! ```no_run
 //! use sipwasm_sdk::auth::{self, Kind};
@@ -56,6 +58,17 @@ pub fn check(
     password: impl AsRef<str>,
 ) -> Result<String, Error> {
     wit::check(kind, realm.as_ref(), password.as_ref())
+}
+
+/// Check the credentials for `realm` against HA1 hashes (`H(user:realm:password)` in hex,
+/// an MD5 and/or a SHA-256 one separated by `:`, as `sipwasm passwd USER REALM` prints
+/// them): the config then holds no password. Returns the username.
+pub fn check_ha1(
+    kind: Kind,
+    realm: impl AsRef<str>,
+    ha1: impl AsRef<str>,
+) -> Result<String, Error> {
+    wit::check_ha1(kind, realm.as_ref(), ha1.as_ref())
 }
 
 /// True when the request has Digest credentials for `realm` (any when empty).

@@ -90,6 +90,35 @@ fn check_rejects_what_is_not_a_plugin() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `sipwasm passwd USER REALM` prints the HA1 hashes of the password it reads: the ones
+/// in config/examples/registrar-proxy.toml for alice.
+#[test]
+fn passwd_prints_the_ha1_hashes_of_the_example() {
+    use std::io::Write;
+    let mut child = Command::new(sipwasm_bin())
+        .args(["passwd", "alice", "sipwasm.local"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"alice-secret\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let example =
+        std::fs::read_to_string(root().join("config/examples/registrar-proxy.toml")).unwrap();
+    assert!(
+        example.contains(&format!("\"ha1.alice\" = \"{}\"", printed.trim())),
+        "{printed}"
+    );
+    assert_eq!(printed.trim().len(), 32 + 1 + 64);
+}
+
 #[test]
 fn run_reports_config_errors_with_file_and_key() {
     let _machine = machine_share();

@@ -110,6 +110,8 @@ pub struct RouterOpts {
     pub secret: Option<String>,
     pub natping: sipwasm_routing::NatPing,
     pub trusted_peers: Vec<ipnet::IpNet>,
+    /// `[security]`: as a user gets it unless a test says otherwise.
+    pub guard: sipwasm_routing::auth::guard::GuardPolicy,
 }
 
 impl Default for RouterOpts {
@@ -135,6 +137,7 @@ impl Default for RouterOpts {
             secret: None,
             natping: sipwasm_routing::NatPing::default(),
             trusted_peers: Vec::new(),
+            guard: sipwasm_routing::auth::guard::GuardPolicy::default(),
         }
     }
 }
@@ -230,6 +233,7 @@ impl TestRouter {
             natping: opts.natping.clone(),
             path_from: Vec::new(),
             trusted_peers: opts.trusted_peers.clone(),
+            guard: opts.guard.clone(),
             advertise: specs
                 .iter()
                 .map(|s| s.parse::<ListenSpec>().unwrap())

@@ -4,8 +4,10 @@
 //! `route[RELAY]`), for phones that use it as their outbound proxy:
 //!
 //! - REGISTER needs digest authentication (401) against the users in the plugin config
-//!   (`"user.alice" = "secret"`), then `save("location")` stores the bindings (a phone
-//!   behind NAT is reached where its REGISTER came from);
+//!   (`"ha1.alice" = "<what sipwasm passwd alice REALM prints>"`, or a plain password as
+//!   `"user.alice" = "secret"`), then `save("location")` stores the bindings (a phone
+//!   behind NAT is reached where its REGISTER came from); failures are counted by the
+//!   router, which bans guessing sources (`[security]`);
 //! - an initial INVITE, MESSAGE, OPTIONS, SUBSCRIBE ... from a user needs proxy
 //!   authentication (407); requests for foreign domains are refused (403, no open relay);
 //!   then they go to the callee's registered contacts (`lookup`, forking to all of them),
@@ -20,21 +22,28 @@
 //!   `sip:<callee>@<voicemail host>` (Kamailio's `route[TOVOICEMAIL]`): one new branch,
 //!   the phones that already failed are not called again.
 //!
-//! Config keys: `realm` (default `sipwasm.local`), `user.<name>` (password), `voicemail`.
+//! Config keys: `realm` (default `sipwasm.local`), `ha1.<name>` (HA1 hashes),
+//! `user.<name>` (a password), `voicemail`.
 
 use sipwasm_sdk::auth::{self, Kind};
 use sipwasm_sdk::{
     Plugin, Route, config, core, export_plugin, hdr, info, maxfwd, nathelper, pv, registrar, rr,
-    siputils, sl, tm, unknown_route, warn,
+    siputils, sl, tm, unknown_route,
 };
 use std::collections::HashMap;
 
 /// Message flag: the sender is behind NAT (Kamailio's `FLT_NATS`).
 const FLT_NATS: u32 = 5;
 
+/// What a user's credentials are checked against.
+enum Secret {
+    Password(String),
+    Ha1(String),
+}
+
 struct RegistrarProxy {
     realm: String,
-    users: HashMap<String, String>,
+    users: HashMap<String, Secret>,
     /// Where unanswered calls go: a SIP URI whose host (and port) is the voicemail
     /// server.
     voicemail: Option<String>,
@@ -45,8 +54,14 @@ impl Default for RegistrarProxy {
         let users = config::keys()
             .into_iter()
             .filter_map(|k| {
-                let name = k.strip_prefix("user.")?.to_string();
-                Some((name, config::get(&k)?))
+                let value = config::get(&k)?;
+                if let Some(name) = k.strip_prefix("ha1.") {
+                    return Some((name.to_string(), Secret::Ha1(value)));
+                }
+                Some((
+                    k.strip_prefix("user.")?.to_string(),
+                    Secret::Password(value),
+                ))
             })
             .collect();
         RegistrarProxy {
@@ -63,7 +78,10 @@ impl RegistrarProxy {
     fn authenticate(&self, kind: Kind) -> Result<String, sipwasm_sdk::Stop> {
         let user = auth::username(kind, &self.realm);
         let result = match user.as_deref().and_then(|u| self.users.get(u)) {
-            Some(password) => auth::check(kind, &self.realm, password),
+            Some(Secret::Ha1(ha1)) => auth::check_ha1(kind, &self.realm, ha1),
+            Some(Secret::Password(password)) => auth::check(kind, &self.realm, password),
+            // an unknown user is challenged like a wrong password (the router counts it
+            // as a failure too): nothing tells who exists
             None => Err(auth::Error::NoCredentials),
         };
         match result {
@@ -72,9 +90,7 @@ impl RegistrarProxy {
                 Ok(user)
             }
             Err(e) => {
-                if !matches!(e, auth::Error::NoCredentials) {
-                    warn!("authentication failed for {:?}: {e:?}", user);
-                }
+                // no log line per failure: the router counts them and logs bans once
                 let stale = matches!(e, auth::Error::StaleNonce);
                 auth::challenge_with(kind, &self.realm, &[auth::Algorithm::Md5], stale)?;
                 Err(sipwasm_sdk::Stop::Exit)

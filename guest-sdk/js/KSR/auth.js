@@ -1,5 +1,7 @@
-// KSR.auth: digest authentication; the script supplies the password (Kamailio's
-// pv_www_authenticate / pv_proxy_authenticate). Nonces expire and cannot be replayed.
+// KSR.auth: digest authentication; the script supplies the password, or its HA1 with flag 1
+// (Kamailio's pv_www_authenticate / pv_proxy_authenticate). Nonces expire and cannot be
+// replayed; the router counts failures, bans guessing sources and throttles users guessed
+// at from many addresses.
 import * as wit from "sipwasm:router/auth@0.1.0";
 import * as core from "sipwasm:router/core@0.1.0";
 import { call, KsrError } from "./call.js";
@@ -31,11 +33,14 @@ export function beginEvent() {
   last.stale = false;
 }
 
-function authenticate(kind, realm, password) {
+/** Flag: the password given is HA1 hashes (`sipwasm passwd USER REALM`). */
+export const HA1 = 1;
+
+function authenticate(kind, realm, password, flags) {
   last.kind = kind;
   last.stale = false;
   try {
-    call("auth", wit.check, kind, realm, password);
+    call("auth", flags & HA1 ? wit.checkHa1 : wit.check, kind, realm, password);
     return OK;
   } catch (e) {
     if (!(e instanceof KsrError) || !(e.kind in CODES)) throw e;
@@ -46,14 +51,15 @@ function authenticate(kind, realm, password) {
 
 /** Check the Authorization credentials for `realm` against `password`: OK (1), or a
  * negative code: NO_CREDENTIALS (challenge), STALE_NONCE (challenge again),
- * INVALID_PASSWORD, NONCE_REUSED, ERROR (malformed, not our nonce). */
+ * INVALID_PASSWORD, NONCE_REUSED, ERROR (malformed, not our nonce). With flags HA1 (1),
+ * `password` is HA1 hashes. */
 export function pv_www_authenticate(realm, password, flags = 0) {
-  return authenticate("www", realm, password);
+  return authenticate("www", realm, password, flags);
 }
 
 /** pv_www_authenticate for Proxy-Authorization (requests other than REGISTER). */
 export function pv_proxy_authenticate(realm, password, flags = 0) {
-  return authenticate("proxy", realm, password);
+  return authenticate("proxy", realm, password, flags);
 }
 
 function challenge(kind, realm) {

@@ -1,6 +1,7 @@
-"""`KSR.auth`: digest authentication; the plugin supplies the password (Kamailio's
-``pv_www_authenticate`` / ``pv_proxy_authenticate``). Nonces expire and cannot be
-replayed."""
+"""`KSR.auth`: digest authentication; the plugin supplies the password, or its HA1 with
+flag 1 (Kamailio's ``pv_www_authenticate`` / ``pv_proxy_authenticate``). Nonces expire
+and cannot be replayed; the router counts failures, bans guessing sources and throttles
+users guessed at from many addresses."""
 
 from wit_world.imports import auth as _auth
 
@@ -33,11 +34,17 @@ def _begin_event():
     _last["stale"] = False
 
 
-def _authenticate(kind, realm, password):
+HA1 = 1
+"""Flag: the password given is HA1 hashes (``sipwasm passwd USER REALM``), not the
+password itself."""
+
+
+def _authenticate(kind, realm, password, flags):
     _last["kind"] = kind
     _last["stale"] = False
+    check = _auth.check_ha1 if flags & HA1 else _auth.check
     try:
-        call("auth", _auth.check, kind, realm, password)
+        call("auth", check, kind, realm, password)
         return OK
     except Error as e:
         if e.kind not in _CODES:
@@ -50,13 +57,13 @@ def pv_www_authenticate(realm, password, flags=0):
     """Check the Authorization credentials for `realm` against `password`: `OK` (1), or
     a negative code: `NO_CREDENTIALS` (challenge), `STALE_NONCE` (challenge again),
     `INVALID_PASSWORD`, `NONCE_REUSED`, `ERROR` (malformed, not our nonce). ``$au`` is the
-    user once checked."""
-    return _authenticate(_auth.Kind.WWW, realm, password)
+    user once checked. With ``flags`` `HA1` (1), ``password`` is HA1 hashes."""
+    return _authenticate(_auth.Kind.WWW, realm, password, flags)
 
 
 def pv_proxy_authenticate(realm, password, flags=0):
     """`pv_www_authenticate` for Proxy-Authorization (requests other than REGISTER)."""
-    return _authenticate(_auth.Kind.PROXY, realm, password)
+    return _authenticate(_auth.Kind.PROXY, realm, password, flags)
 
 
 def _challenge(kind, realm):

@@ -107,10 +107,6 @@ fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-fn default_server_header() -> String {
-    format!("sipwasm {}", env!("CARGO_PKG_VERSION"))
-}
-
 const fn default_max_message() -> usize {
     65_535
 }
@@ -127,8 +123,9 @@ pub struct RouterSection {
     /// Domains (optionally `host:port`) the router answers for in `is_myself`.
     #[serde(default)]
     pub aliases: Vec<String>,
-    /// `Server` header of generated replies; empty for none.
-    #[serde(default = "default_server_header")]
+    /// `Server` header of generated replies; empty (the default) for none: a version
+    /// banner tells scanners which exploits to try.
+    #[serde(default)]
     pub server_header: String,
     /// Largest SIP message accepted, in bytes.
     #[serde(default = "default_max_message")]
@@ -605,6 +602,131 @@ pub struct LogSection {
     pub level: Option<String>,
 }
 
+/// `[security]`: failed authentications, bans and scanners (see
+/// `sipwasm_routing::auth::guard`). On by default: a router on a public address is
+/// scanned and guessed at within minutes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySection {
+    /// Failed authentications from one source address (an IPv6 /64) in the window that
+    /// ban it; 0: never.
+    #[serde(default = "default_auth_failures")]
+    pub auth_failures: u32,
+    /// Failed authentications against one user, from any addresses, in the window that
+    /// throttle it (only addresses it authenticated from are checked); 0: never.
+    #[serde(default = "default_user_failures")]
+    pub user_failures: u32,
+    /// The window, in seconds.
+    #[serde(default = "default_window_s")]
+    pub window_s: u64,
+    /// The first ban, in seconds; each next ban of a source is twice as long.
+    #[serde(default = "default_ban_s")]
+    pub ban_s: u64,
+    /// The longest ban, in seconds.
+    #[serde(default = "default_ban_max_s")]
+    pub ban_max_s: u64,
+    /// What a banned source's requests get: `drop` (nothing) or `403`.
+    #[serde(default = "default_ban_action")]
+    pub ban_action: String,
+    /// Addresses or networks never banned nor throttled (your SBCs, your carriers).
+    #[serde(default)]
+    pub exempt: Vec<String>,
+    /// User-Agent substrings (case-insensitive) whose requests are dropped; the default
+    /// is Kamailio's list of scanners; `[]` drops none.
+    #[serde(default = "default_scanners")]
+    pub scanners: Vec<String>,
+}
+
+impl Default for SecuritySection {
+    fn default() -> Self {
+        toml::from_str("").expect("every key has a default")
+    }
+}
+
+fn default_auth_failures() -> u32 {
+    sipwasm_routing::auth::guard::GuardPolicy::default().source_failures
+}
+fn default_user_failures() -> u32 {
+    sipwasm_routing::auth::guard::GuardPolicy::default().user_failures
+}
+fn default_window_s() -> u64 {
+    sipwasm_routing::auth::guard::GuardPolicy::default().window
+}
+fn default_ban_s() -> u64 {
+    sipwasm_routing::auth::guard::GuardPolicy::default().ban
+}
+fn default_ban_max_s() -> u64 {
+    sipwasm_routing::auth::guard::GuardPolicy::default().ban_max
+}
+fn default_ban_action() -> String {
+    "drop".into()
+}
+fn default_scanners() -> Vec<String> {
+    sipwasm_routing::auth::guard::GuardPolicy::default().scanners
+}
+
+impl SecuritySection {
+    fn policy(&self) -> Result<sipwasm_routing::auth::guard::GuardPolicy, Invalid> {
+        use sipwasm_routing::auth::guard::{BanAction, GuardPolicy};
+        let action = match self.ban_action.as_str() {
+            "drop" => BanAction::Drop,
+            "403" => BanAction::Forbid,
+            other => {
+                return Err(invalid(
+                    "security.ban_action",
+                    format!("{other:?}: \"drop\" or \"403\""),
+                ));
+            }
+        };
+        if self.window_s == 0 || self.window_s > 86_400 {
+            return Err(invalid("security.window_s", "must be 1 to 86400 seconds"));
+        }
+        if self.ban_s == 0 || self.ban_max_s < self.ban_s {
+            return Err(invalid(
+                "security.ban_s",
+                "must be at least 1 second, and ban_max_s at least ban_s",
+            ));
+        }
+        if self.scanners.iter().any(|s| s.is_empty()) {
+            return Err(invalid(
+                "security.scanners",
+                "an empty pattern would drop every request",
+            ));
+        }
+        let exempt = self
+            .exempt
+            .iter()
+            .enumerate()
+            .map(|(i, a)| parse_net(format!("security.exempt[{i}]"), a))
+            .collect::<Result<_, _>>()?;
+        let policy = GuardPolicy {
+            source_failures: self.auth_failures,
+            user_failures: self.user_failures,
+            window: self.window_s,
+            ban: self.ban_s,
+            ban_max: self.ban_max_s,
+            action,
+            exempt,
+            scanners: self.scanners.clone(),
+        };
+        sipwasm_routing::auth::guard::Guard::new(policy.clone())
+            .map_err(|e| invalid("security.scanners", e.to_string()))?;
+        Ok(policy)
+    }
+}
+
+/// An IP address or a network (`10.0.0.0/8`).
+fn parse_net(key: String, a: &str) -> Result<ipnet::IpNet, Invalid> {
+    a.parse::<ipnet::IpNet>()
+        .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            invalid(
+                key,
+                format!("{a:?} is neither an IP address nor a network (10.0.0.0/8)"),
+            )
+        })
+}
+
 /// `[registrar]`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -701,6 +823,9 @@ pub struct ConfigFile {
     /// `[log]`
     #[serde(default)]
     pub log: LogSection,
+    /// `[security]`
+    #[serde(default)]
+    pub security: SecuritySection,
 }
 
 /// A validated configuration, paths resolved.
@@ -758,6 +883,8 @@ pub struct Config {
     pub path_from: Vec<std::net::IpAddr>,
     /// `[router] trusted_peers`.
     pub trusted_peers: Vec<ipnet::IpNet>,
+    /// `[security]`.
+    pub guard: sipwasm_routing::auth::guard::GuardPolicy,
 }
 
 impl Config {
@@ -849,6 +976,7 @@ impl Config {
             natping: nh.natping().map_err(at)?,
             path_from: file.registrar.path_from().map_err(at)?,
             trusted_peers: router.trusted_peers,
+            guard: file.security.policy().map_err(at)?,
         })
     }
 }
@@ -916,16 +1044,7 @@ impl RouterSection {
         }
         let mut trusted_peers = Vec::new();
         for (i, a) in self.trusted_peers.iter().enumerate() {
-            let net = a
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    invalid(
-                        format!("router.trusted_peers[{i}]"),
-                        format!("{a:?} is neither an IP address nor a network (10.0.0.0/8)"),
-                    )
-                })?;
-            trusted_peers.push(net);
+            trusted_peers.push(parse_net(format!("router.trusted_peers[{i}]"), a)?);
         }
         Ok(Router {
             listen,

@@ -79,6 +79,9 @@ pub struct RouteContext {
     pub(crate) intents: Vec<crate::tm::state::TmIntent>,
     /// Username and realm of the credentials checked by `auth` (`$au`, `$ar`).
     pub(crate) auth_user: Option<(String, String)>,
+    /// This request's credentials went through the guard (checked, or counted when
+    /// challenged unchecked): once per event.
+    pub(crate) auth_noted: bool,
     /// The plugin changed header lines (`hdr`): what goes out must be checked again.
     pub(crate) header_edits: bool,
     /// Who the event runs for (see [`crate::Caller`]).
@@ -128,6 +131,7 @@ impl RouteContext {
             tx: None,
             intents: Vec::new(),
             auth_user: None,
+            auth_noted: false,
             header_edits: false,
             caller: None,
         }

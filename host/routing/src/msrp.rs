@@ -211,6 +211,8 @@ pub struct MsrpEvent {
     )>,
     relay_flags: sipwasm_proto::transport::StreamFlags,
     reply_flags: sipwasm_proto::transport::StreamFlags,
+    /// The AUTH credentials went through the guard (see `RouteContext::auth_noted`).
+    auth_noted: bool,
 }
 
 fn text(b: &[u8]) -> Value {
@@ -326,6 +328,7 @@ impl MsrpEvent {
             dst: None,
             relay_flags: Default::default(),
             reply_flags: Default::default(),
+            auth_noted: false,
         }
     }
 
@@ -547,24 +550,26 @@ impl MsrpEvent {
         crate::auth::username_in(self.authorization(), realm)
     }
 
-    /// Check the AUTH request's credentials for `realm` against `password` (RFC 4976 §5:
-    /// the digest method is the frame's, `AUTH`); nonces as for SIP.
-    pub fn auth_check(
-        &self,
+    /// Check the AUTH request's credentials for `realm` against `secret` (RFC 4976 §5:
+    /// the digest method is the frame's, `AUTH`); nonces and the guard as for SIP.
+    pub fn auth_check<'a>(
+        &mut self,
         realm: &str,
-        password: &str,
+        secret: impl Into<crate::auth::Secret<'a>>,
     ) -> Result<String, crate::auth::AuthError> {
         let method = self
             .frame
             .method()
             .ok_or(crate::auth::AuthError::NoRequest)?;
         let method = String::from_utf8_lossy(method).into_owned();
-        crate::auth::check_credentials(
+        self.auth_noted = true;
+        crate::auth::check_guarded(
+            &self.scope.config,
             self.authorization(),
             realm,
-            password,
+            secret.into(),
             &method,
-            &self.scope.config.auth,
+            self.scope.source.src.ip(),
             self.scope.now_unix,
         )
         .map(|c| c.username)
@@ -577,6 +582,15 @@ impl MsrpEvent {
         algorithms: &[crate::auth::Algorithm],
         stale: bool,
     ) -> Result<(), MsrpReplyError> {
+        if !std::mem::replace(&mut self.auth_noted, true) {
+            crate::auth::note_unchecked(
+                &self.scope.config,
+                self.authorization(),
+                realm,
+                self.scope.source.src.ip(),
+                self.scope.now_unix,
+            );
+        }
         let algs = if algorithms.is_empty() {
             &[crate::auth::Algorithm::Md5][..]
         } else {

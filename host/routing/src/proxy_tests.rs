@@ -50,6 +50,13 @@ pub(crate) fn ctx_from(text: &str) -> RouteContext {
     ctx_at(text, "192.0.2.1:40000")
 }
 
+/// A context for `text` under `config`.
+fn ctx_in(config: &Arc<LocalConfig>, text: &str) -> RouteContext {
+    let mut c = ctx_from(text);
+    c.config = config.clone();
+    c
+}
+
 /// A context for `text` received over UDP from `src`.
 pub(crate) fn ctx_at(text: &str, src: &str) -> RouteContext {
     let msg = SipMessage::parse_slice(text.as_bytes()).unwrap();
@@ -273,6 +280,135 @@ fn digest_auth_round_trip() {
     assert!(!c.auth_has_credentials("otherrealm", Realm::Proxy));
     assert!(!c.auth_has_credentials("myrealm", Realm::Www));
     let _ = parse_credentials(b"Digest username=\"x\", nonce=\"n\", response=\"r\"").unwrap();
+}
+
+/// Proxy-Authorization of `user` with `password` for a nonce `config` issued at 1000.
+fn credentials_for(
+    config: &Arc<LocalConfig>,
+    user: &str,
+    password: &str,
+    algorithm: Algorithm,
+) -> String {
+    let alg = match algorithm {
+        Algorithm::Md5 => "MD5",
+        Algorithm::Sha256 => "SHA-256",
+    };
+    let mut cr = Credentials {
+        username: user.into(),
+        realm: "myrealm".into(),
+        nonce: config.auth.new_nonce(1_000),
+        uri: "sip:bob@biloxi.example.com".into(),
+        response: String::new(),
+        algorithm: alg.into(),
+        cnonce: Some("c0ffee".into()),
+        qop: Some("auth".into()),
+        nc: Some("00000001".into()),
+    };
+    cr.response = digest_response(&cr, password, "INVITE").unwrap();
+    format!(
+        "Proxy-Authorization: Digest username=\"{user}\", realm=\"myrealm\", nonce=\"{}\", uri=\"{}\", response=\"{}\", algorithm={alg}, cnonce=\"c0ffee\", qop=auth, nc=00000001\r\n",
+        cr.nonce, cr.uri, cr.response
+    )
+}
+
+#[test]
+fn ha1_instead_of_the_password_md5_and_sha256() {
+    let config = new_cfg();
+    let ha1 = crate::auth::ha1_record("alice", "myrealm", "secret");
+    for alg in [Algorithm::Md5, Algorithm::Sha256] {
+        let creds = credentials_for(&config, "alice", "secret", alg);
+        let mut c = ctx_in(&config, &invite(&creds));
+        c.now_unix = 1_001;
+        assert_eq!(
+            c.auth_check(
+                "myrealm",
+                crate::auth::Secret::Ha1(&ha1),
+                Realm::Proxy,
+                None
+            ),
+            Ok("alice".into()),
+            "{alg:?}"
+        );
+        // the hash of the algorithm the client chose must be there
+        let mut c = ctx_in(&config, &invite(&creds));
+        c.now_unix = 1_001;
+        let other = if alg == Algorithm::Md5 {
+            &ha1[33..]
+        } else {
+            &ha1[..32]
+        };
+        assert!(matches!(
+            c.auth_check(
+                "myrealm",
+                crate::auth::Secret::Ha1(other),
+                Realm::Proxy,
+                None
+            ),
+            Err(AuthError::NoHa1(_))
+        ));
+    }
+    // a wrong password against HA1 is a wrong password
+    let creds = credentials_for(&config, "alice", "guess", Algorithm::Md5);
+    let mut c = ctx_in(&config, &invite(&creds));
+    c.now_unix = 1_001;
+    assert_eq!(
+        c.auth_check(
+            "myrealm",
+            crate::auth::Secret::Ha1(&ha1),
+            Realm::Proxy,
+            None
+        ),
+        Err(AuthError::InvalidPassword)
+    );
+}
+
+#[test]
+fn the_guard_counts_wrong_responses_and_unknown_users_not_stale_nonces() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let config = new_cfg();
+    let failures = || config.guard.stats().auth_failures.load(Relaxed);
+    let run = |creds: &str, now: u64, password: Option<&str>| {
+        let mut c = ctx_in(&config, &invite(creds));
+        c.now_unix = now;
+        let r = password.map(|p| c.auth_check("myrealm", p, Realm::Proxy, None));
+        if !matches!(r, Some(Ok(_))) {
+            c.auth_challenge("myrealm", Realm::Proxy, &[Algorithm::Md5], false)
+                .unwrap();
+        }
+        r
+    };
+    // no credentials: a challenge, no failure
+    assert_eq!(run("", 1_001, None), None);
+    assert_eq!(failures(), 0);
+    // a wrong password: one failure (checked, then challenged: counted once)
+    let wrong = credentials_for(&config, "alice", "guess", Algorithm::Md5);
+    assert_eq!(
+        run(&wrong, 1_001, Some("secret")),
+        Some(Err(AuthError::InvalidPassword))
+    );
+    assert_eq!(failures(), 1);
+    // an unknown user: the plugin has no password and only challenges; a failure too
+    let unknown = credentials_for(&config, "mallory", "x", Algorithm::Md5);
+    assert_eq!(run(&unknown, 1_001, None), None);
+    assert_eq!(failures(), 2);
+    // the right response to an expired nonce: stale, no failure
+    let right = credentials_for(&config, "alice", "secret", Algorithm::Md5);
+    assert_eq!(
+        run(
+            &right,
+            1_000 + crate::auth::NONCE_LIFETIME + 10,
+            Some("secret")
+        ),
+        Some(Err(AuthError::StaleNonce))
+    );
+    assert_eq!(failures(), 2);
+    // a replay: a failure
+    assert_eq!(run(&right, 1_001, Some("secret")), Some(Ok("alice".into())));
+    assert_eq!(
+        run(&right, 1_001, Some("secret")),
+        Some(Err(AuthError::NonceReused))
+    );
+    assert_eq!(failures(), 3);
 }
 
 #[test]

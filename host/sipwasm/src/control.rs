@@ -6,7 +6,11 @@
 //!   swap in each tenant's `.wasm` file; answers one outcome per tenant.
 //! - `plugins`: per tenant, the version serving, its SHA-256, when it was loaded, the
 //!   last reload error and the tenant's counters.
-//! - `stats`: the router's, the transaction layer's and every tenant's counters.
+//! - `stats`: the router's, the transaction layer's, `[security]`'s and every tenant's
+//!   counters.
+//! - `bans`: sources banned for failed authentications (seconds left, bans so far, the
+//!   user they guessed at, requests dropped) and users throttled.
+//! - `unban` (`{"source": IP}`, or no params for every ban and throttle): lift them.
 //!
 //! The socket is created with mode 0600: whoever can reach it can swap plugins.
 
@@ -128,6 +132,8 @@ async fn answer(line: &str, router: &Arc<Router>) -> Value {
         "reload" => reload(params, router).await,
         "plugins" => Ok(plugins(router)),
         "stats" => Ok(stats(router)),
+        "bans" => Ok(bans(router)),
+        "unban" => unban(params, router),
         other => return error_response(id, -32601, &format!("no method {other:?}")),
     };
     match result {
@@ -262,6 +268,52 @@ fn plugins(router: &Arc<Router>) -> Value {
     )
 }
 
+fn bans(router: &Arc<Router>) -> Value {
+    let guard = router.guard();
+    let now = crate::now_unix();
+    json!({
+        "bans": guard.bans(now).iter().map(|b| json!({
+            "source": b.source.to_string(),
+            "remaining_s": b.remaining,
+            "bans": b.bans,
+            "user": b.user,
+            "dropped": b.dropped,
+        })).collect::<Vec<_>>(),
+        "throttled": guard.throttled(now).iter().map(|t| json!({
+            "user": t.user,
+            "failures": t.failures,
+            "sources": t.sources,
+            "refused": t.refused,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn unban(params: Value, router: &Arc<Router>) -> Result<Value, String> {
+    let source = match params.get("source").or_else(|| params.get(0)) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            s.parse::<std::net::IpAddr>()
+                .map_err(|_| format!("{s:?} is not an IP address"))?,
+        ),
+        Some(_) => return Err("source must be a string".into()),
+    };
+    Ok(json!({ "lifted": router.guard().clear(source) }))
+}
+
+fn security(router: &Router) -> Value {
+    let g = router.guard().stats();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    json!({
+        "auth_failures": load(&g.auth_failures),
+        "bans": load(&g.bans),
+        "banned_requests": load(&g.banned_requests),
+        "throttles": load(&g.throttles),
+        "throttle_refusals": load(&g.throttle_refusals),
+        "scanners": load(&g.scanners),
+        "untracked": load(&g.untracked),
+    })
+}
+
 fn stats(router: &Arc<Router>) -> Value {
     let r = router.stats();
     let out = router.outlet().stats();
@@ -300,6 +352,7 @@ fn stats(router: &Arc<Router>) -> Value {
             "freed_by_sweep": load(&tm.freed_by_sweep),
             "nat_pings": load(&tm.nat_pings),
         },
+        "security": security(router),
         "tenants": tenants,
     })
 }

@@ -52,6 +52,7 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         natping: cfg.natping.clone(),
         path_from: cfg.path_from.clone(),
         trusted_peers: cfg.trusted_peers.clone(),
+        guard: cfg.guard.clone(),
         advertise: cfg
             .listen
             .iter()

@@ -83,6 +83,15 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Print the HA1 hashes (MD5 and SHA-256, `:`-separated) of a user's password, for
+    /// the config instead of the password itself. The password is read from standard
+    /// input (not echoed on a terminal).
+    Passwd {
+        /// The user name.
+        user: String,
+        /// The realm (the domain the user registers in).
+        realm: String,
+    },
     /// Talk to a running router over its control socket (JSON-RPC).
     Ctl {
         /// The control socket (default: `[control] socket` of --config).
@@ -105,8 +114,15 @@ enum CtlRequest {
     },
     /// Tenants, the plugin version each runs, its SHA-256, load time, errors and counters.
     Plugins,
-    /// Router, transaction and per-tenant counters.
+    /// Router, transaction, security and per-tenant counters.
     Stats,
+    /// Sources banned for failed authentications, and users throttled.
+    Bans,
+    /// Lift the ban of a source (every ban and throttle when none is given).
+    Unban {
+        /// The banned IP address.
+        source: Option<std::net::IpAddr>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -120,6 +136,7 @@ fn main() -> ExitCode {
             log_level,
         } => run(config, listen, log_format, log_level),
         Command::Check { plugin } => check(plugin),
+        Command::Passwd { user, realm } => passwd(&user, &realm),
         Command::Test { paths, config } => match test(paths, config) {
             Ok(true) => return ExitCode::SUCCESS,
             Ok(false) => return ExitCode::FAILURE,
@@ -218,6 +235,25 @@ impl Signals {
     }
 }
 
+fn passwd(user: &str, realm: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("password of {user}@{realm}: "))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        anyhow::bail!("empty password");
+    }
+    println!(
+        "{}",
+        sipwasm_routing::auth::ha1_record(user, realm, &password)
+    );
+    Ok(())
+}
+
 fn ctl(
     socket: Option<PathBuf>,
     config: Option<PathBuf>,
@@ -234,6 +270,8 @@ fn ctl(
         CtlRequest::Reload { tenant } => ("reload", serde_json::json!({ "tenant": tenant })),
         CtlRequest::Plugins => ("plugins", serde_json::Value::Null),
         CtlRequest::Stats => ("stats", serde_json::Value::Null),
+        CtlRequest::Bans => ("bans", serde_json::Value::Null),
+        CtlRequest::Unban { source } => ("unban", serde_json::json!({ "source": source })),
     };
     let result = sipwasm::control::call(&socket, method, params)?;
     println!("{}", serde_json::to_string_pretty(&result)?);

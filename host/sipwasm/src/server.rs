@@ -59,6 +59,8 @@ pub struct ServerSettings {
     pub path_from: Vec<std::net::IpAddr>,
     /// `[router] trusted_peers`.
     pub trusted_peers: Vec<ipnet::IpNet>,
+    /// `[security]`: failed authentications, bans, scanners.
+    pub guard: sipwasm_routing::auth::guard::GuardPolicy,
     /// `advertise` addresses of listeners: transport, the listen address as configured
     /// (port 0 matches the port bound), and what to advertise.
     pub advertise: Vec<(Transport, SocketAddr, sipwasm_transport::Advertise)>,
@@ -88,6 +90,10 @@ pub fn router_identity(
     .with_secret_opt(settings.secret.as_deref())
     .with_path_from(settings.path_from.clone())
     .with_trusted_peers(settings.trusted_peers.clone())
+    .with_guard(
+        sipwasm_routing::auth::guard::Guard::new(settings.guard.clone())
+            .expect("[security] scanners are checked with the configuration"),
+    )
     .with_msrp_sipmsg(settings.msrp_sipmsg);
     for (t, a) in addrs {
         let advertised = settings.advertise.iter().find(|(at, aa, _)| {
@@ -244,6 +250,7 @@ pub struct Router {
 }
 
 use crate::now_unix;
+use sipwasm_routing::auth::guard::DoorVerdict;
 
 /// How long a connection carrying a registration stays open past the registration's
 /// expiry: the UA re-registers shortly before it.
@@ -259,6 +266,11 @@ impl Router {
     /// The router's counters.
     pub fn stats(&self) -> &RouterStats {
         &self.stats
+    }
+
+    /// `[security]`: failed authentications, bans, scanners.
+    pub fn guard(&self) -> &sipwasm_routing::auth::guard::Guard {
+        &self.local.guard
     }
 
     /// The stateful proxy (transaction counters).
@@ -386,6 +398,9 @@ impl Router {
             self.handle_reply(workers, msg, source);
             return;
         }
+        if !self.at_the_door(&msg, &source) {
+            return;
+        }
         if let Some(conn) = source.conn {
             self.accept_alias(&msg, &source, conn);
         }
@@ -403,6 +418,36 @@ impl Router {
         }
         let flow = ctx.source().conn;
         self.dispatch(workers, serving, flow, Work::Request(ctx));
+    }
+
+    /// `[security]` before any plugin: a banned source's requests are dropped (or
+    /// answered 403), a scanner's dropped. False when the request goes no further.
+    fn at_the_door(&self, msg: &SipMessage, source: &Source) -> bool {
+        let guard = &self.local.guard;
+        match guard.admit(source.src.ip(), now_unix()) {
+            DoorVerdict::Pass => {}
+            DoorVerdict::Drop => return false,
+            DoorVerdict::Forbid => {
+                if msg.method() != Method::Ack {
+                    let mut ctx =
+                        RouteContext::new(self.local.clone(), msg.clone(), *source, now_unix());
+                    if let Err(e) = ctx.send_reply(403, "Forbidden") {
+                        tracing::debug!(src = %source.src, "403 to a banned source not sent: {e}");
+                    }
+                    for out in ctx.take_outbound() {
+                        self.send(out);
+                    }
+                }
+                return false;
+            }
+        }
+        if let Some(ua) = msg.header_of(sipwasm_proto::HeaderName::UserAgent)
+            && guard.is_scanner(ua)
+        {
+            tracing::debug!(src = %source.src, "scanner dropped: {}", String::from_utf8_lossy(ua));
+            return false;
+        }
+        true
     }
 
     /// `request_route` for a request, then what it asked for.

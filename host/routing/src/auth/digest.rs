@@ -94,6 +94,9 @@ pub enum AuthError {
     /// The event has no request.
     #[error("no request")]
     NoRequest,
+    /// The HA1 given has no hash for the algorithm the client chose.
+    #[error("no {0} HA1 for this user")]
+    NoHa1(&'static str),
 }
 
 #[derive(Debug)]
@@ -303,11 +306,64 @@ pub fn parse_credentials(value: &[u8]) -> Result<Credentials, AuthError> {
     Ok(c)
 }
 
-/// The expected `response` for `c`, given the password and the request method.
-pub fn digest_response(c: &Credentials, password: &str, method: &str) -> Result<String, AuthError> {
+/// What credentials are checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Secret<'a> {
+    /// The password.
+    Password(&'a str),
+    /// HA1 hashes (`H(user:realm:password)`, hex), one per algorithm, separated by `:`
+    /// (`sipwasm passwd` prints them): a 32-digit one for MD5, a 64-digit one for
+    /// SHA-256. The config then holds no password (Kamailio's `pv_auth_check` flag 1).
+    Ha1(&'a str),
+}
+
+impl<'a> From<&'a str> for Secret<'a> {
+    fn from(password: &'a str) -> Self {
+        Secret::Password(password)
+    }
+}
+
+impl Algorithm {
+    /// Hex digits of a hash.
+    fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Md5 => 32,
+            Algorithm::Sha256 => 64,
+        }
+    }
+
+    /// `H(user:realm:password)`, hex.
+    pub fn ha1(self, user: &str, realm: &str, password: &str) -> String {
+        self.hash(&format!("{user}:{realm}:{password}"))
+    }
+}
+
+/// The HA1 hashes `sipwasm passwd` prints for a user: MD5 and SHA-256, `:`-separated.
+pub fn ha1_record(user: &str, realm: &str, password: &str) -> String {
+    format!(
+        "{}:{}",
+        Algorithm::Md5.ha1(user, realm, password),
+        Algorithm::Sha256.ha1(user, realm, password)
+    )
+}
+
+/// The expected `response` for `c`, given the password (or HA1) and the request method.
+pub fn digest_response<'a>(
+    c: &Credentials,
+    secret: impl Into<Secret<'a>>,
+    method: &str,
+) -> Result<String, AuthError> {
     let alg = Algorithm::from_name(&c.algorithm)
         .ok_or_else(|| AuthError::Malformed(format!("unsupported algorithm {}", c.algorithm)))?;
-    let ha1 = alg.hash(&format!("{}:{}:{}", c.username, c.realm, password));
+    let ha1 = match secret.into() {
+        Secret::Password(p) => alg.ha1(&c.username, &c.realm, p),
+        Secret::Ha1(hashes) => hashes
+            .split(':')
+            .map(str::trim)
+            .find(|h| h.len() == alg.hex_len() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| AuthError::NoHa1(alg.name()))?
+            .to_ascii_lowercase(),
+    };
     let ha2 = alg.hash(&format!("{method}:{}", c.uri));
     Ok(match &c.qop {
         Some(qop) if qop.eq_ignore_ascii_case("auth") => {
@@ -345,18 +401,16 @@ pub(super) fn credentials_in<'a>(
     found
 }
 
-/// Check credentials found among `values` for `realm` against `password`, with `method`
-/// in the digest; nonces are checked (MAC, age, replay) against `state`.
-pub fn check_credentials<'a>(
-    values: impl Iterator<Item = &'a [u8]>,
-    realm: &str,
-    password: &str,
+/// Check parsed credentials against `secret`, with `method` in the digest: the response
+/// first, then the nonce (MAC, age, replay) against `state`.
+pub fn check_parsed(
+    c: &Credentials,
+    secret: Secret<'_>,
     method: &str,
     state: &AuthState,
     now: u64,
-) -> Result<Credentials, AuthError> {
-    let c = credentials_in(values, realm).ok_or(AuthError::NoCredentials)??;
-    let expected = digest_response(&c, password, method)?;
+) -> Result<(), AuthError> {
+    let expected = digest_response(c, secret, method)?;
     if !constant_time_eq(expected.as_bytes(), c.response.as_bytes()) {
         return Err(AuthError::InvalidPassword);
     }
@@ -366,8 +420,7 @@ pub fn check_credentials<'a>(
         }
         None => None,
     };
-    state.verify(&c.nonce, nc, now)?;
-    Ok(c)
+    state.verify(&c.nonce, nc, now)
 }
 
 /// The username of the credentials for `realm` among `values`, unchecked.

@@ -1,13 +1,66 @@
 //! Digest authentication (RFC 3261 §22, RFC 2617, RFC 8760): challenges with nonces that
-//! expire and cannot be replayed, and credential checks against a password the plugin
-//! supplies (Kamailio's `pv_www_authenticate` style). MD5 and SHA-256, `qop=auth`.
+//! expire and cannot be replayed, and credential checks against a password or HA1 the
+//! plugin supplies (Kamailio's `pv_www_authenticate` / `pv_auth_check` style). MD5 and
+//! SHA-256, `qop=auth`. Every check and challenge goes through the [`guard::Guard`]:
+//! failures are counted, guessing sources banned, attacked users throttled.
 
 use crate::context::RouteContext;
+use crate::env::LocalConfig;
 use crate::lumps::Lump;
 use sipwasm_proto::HeaderName;
+use std::net::IpAddr;
 
 pub(crate) mod digest;
+pub mod guard;
 pub use digest::*;
+
+/// Check the credentials for `realm` among `values` against `secret`, through the guard:
+/// a throttled user's credentials from an address it never authenticated from fail
+/// unchecked; a wrong response or a replayed nonce counts as a failure of `ip` and the
+/// user; a success makes `ip` one of the user's addresses. The one path for SIP and MSRP.
+pub(crate) fn check_guarded<'a>(
+    config: &LocalConfig,
+    values: impl Iterator<Item = &'a [u8]>,
+    realm: &str,
+    secret: Secret<'_>,
+    method: &str,
+    ip: IpAddr,
+    now: u64,
+) -> Result<Credentials, AuthError> {
+    let c = credentials_in(values, realm).ok_or(AuthError::NoCredentials)??;
+    let guard = &config.guard;
+    if !guard.permits(ip, &c.realm, &c.username, now) {
+        return Err(AuthError::InvalidPassword);
+    }
+    match check_parsed(&c, secret, method, &config.auth, now) {
+        Ok(()) => {
+            guard.succeeded(ip, &c.realm, &c.username, now);
+            Ok(c)
+        }
+        Err(e @ (AuthError::InvalidPassword | AuthError::NonceReused)) => {
+            guard.failed(ip, &c.realm, &c.username, now);
+            Err(e)
+        }
+        // a stale nonce or one from before a restart, with the right response, is what
+        // phones send every day: no failure
+        Err(e) => Err(e),
+    }
+}
+
+/// A challenge answers credentials nobody checked (an unknown user: the plugin had no
+/// password to check them with): a failure like a wrong password, so that guessing
+/// names costs the same as guessing passwords.
+pub(crate) fn note_unchecked<'a>(
+    config: &LocalConfig,
+    values: impl Iterator<Item = &'a [u8]>,
+    realm: &str,
+    ip: IpAddr,
+    now: u64,
+) {
+    if let Some(Ok(c)) = credentials_in(values, realm) {
+        config.guard.failed(ip, &c.realm, &c.username, now);
+    }
+}
 
 impl RouteContext {
     fn credential_values(&self, kind: Realm) -> impl Iterator<Item = &[u8]> {
@@ -29,12 +82,12 @@ impl RouteContext {
         username_in(self.credential_values(kind), realm)
     }
 
-    /// Check the credentials for `realm` against `password`. `method` overrides the
-    /// request method in the digest.
-    pub fn auth_check(
+    /// Check the credentials for `realm` against `secret` (a password, or HA1 hashes).
+    /// `method` overrides the request method in the digest.
+    pub fn auth_check<'a>(
         &mut self,
         realm: &str,
-        password: &str,
+        secret: impl Into<Secret<'a>>,
         kind: Realm,
         method: Option<&str>,
     ) -> Result<String, AuthError> {
@@ -45,12 +98,14 @@ impl RouteContext {
             || String::from_utf8_lossy(self.msg.method_text()).into_owned(),
             str::to_string,
         );
-        let c = check_credentials(
+        self.auth_noted = true;
+        let c = check_guarded(
+            &self.config,
             self.credential_values(kind),
             realm,
-            password,
+            secret.into(),
             &method,
-            &self.config.auth,
+            self.source.src.ip(),
             self.now_unix,
         )?;
         self.auth_user = Some((c.username.clone(), c.realm.clone()));
@@ -75,6 +130,15 @@ impl RouteContext {
             Realm::Www => (401, "Unauthorized", "WWW-Authenticate"),
             Realm::Proxy => (407, "Proxy Authentication Required", "Proxy-Authenticate"),
         };
+        if !std::mem::replace(&mut self.auth_noted, true) {
+            note_unchecked(
+                &self.config,
+                self.credential_values(kind),
+                realm,
+                self.source.src.ip(),
+                self.now_unix,
+            );
+        }
         let algs = if algorithms.is_empty() {
             &[Algorithm::Md5][..]
         } else {

@@ -27,6 +27,8 @@ pub struct LocalConfig {
     pub location: crate::registrar::location::Location,
     /// Nonces of the digest authentication.
     pub auth: crate::auth::digest::AuthState,
+    /// Failed-authentication accounting, bans and scanners: one for the whole router.
+    pub guard: Arc<crate::auth::guard::Guard>,
     /// Shared tables (`htable`).
     pub htables: crate::htable::Htables,
     /// The dialogs this router record-routed.
@@ -77,6 +79,7 @@ impl LocalConfig {
             services: Arc::new(StaticServices),
             location: crate::registrar::location::Location::default(),
             auth: crate::auth::digest::AuthState::new(),
+            guard: Arc::new(crate::auth::guard::Guard::default()),
             htables: crate::htable::Htables::default(),
             dialogs: crate::dialog::table::Dialogs::default(),
             msrp_sipmsg: true,
@@ -93,6 +96,12 @@ impl LocalConfig {
     /// of one deployment accept each other's. Without it the key is random per process.
     pub fn with_secret(mut self, secret: &[u8]) -> Self {
         self.secret = derive_key(b"sipwasm-router", secret);
+        self
+    }
+
+    /// Count failed authentications, ban and drop scanners as `guard` says (`[security]`).
+    pub fn with_guard(mut self, guard: crate::auth::guard::Guard) -> Self {
+        self.guard = Arc::new(guard);
         self
     }
 
@@ -176,6 +185,7 @@ impl LocalConfig {
             services: self.services.clone(),
             location: crate::registrar::location::Location::default(),
             auth: crate::auth::digest::AuthState::new(),
+            guard: self.guard.clone(),
             htables: self.htables.subset(htables),
             dialogs: crate::dialog::table::Dialogs::default(),
             msrp_sipmsg: self.msrp_sipmsg,

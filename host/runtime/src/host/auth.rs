@@ -21,6 +21,7 @@ fn auth_error(e: AuthError) -> Error {
         AuthError::NonceReused => Error::NonceReused,
         AuthError::InvalidPassword => Error::InvalidPassword,
         AuthError::NoRequest => Error::NoRequest,
+        e @ AuthError::NoHa1(_) => Error::Malformed(e.to_string()),
     }
 }
 
@@ -32,6 +33,20 @@ impl HostState {
             return None;
         }
         self.msrp_mut()
+    }
+
+    fn check_secret(
+        &mut self,
+        kind: Kind,
+        realm: &str,
+        secret: auth::Secret<'_>,
+    ) -> Result<String, Error> {
+        if let Some(m) = self.msrp_for(kind) {
+            return m.auth_check(realm, secret).map_err(auth_error);
+        }
+        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
+        ctx.auth_check(realm, secret, realm_kind(kind), None)
+            .map_err(auth_error)
     }
 }
 
@@ -68,12 +83,11 @@ impl Host for HostState {
     }
 
     fn check(&mut self, kind: Kind, realm: String, password: String) -> Result<String, Error> {
-        if let Some(m) = self.msrp_for(kind) {
-            return m.auth_check(&realm, &password).map_err(auth_error);
-        }
-        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
-        ctx.auth_check(&realm, &password, realm_kind(kind), None)
-            .map_err(auth_error)
+        self.check_secret(kind, &realm, auth::Secret::Password(&password))
+    }
+
+    fn check_ha1(&mut self, kind: Kind, realm: String, ha1: String) -> Result<String, Error> {
+        self.check_secret(kind, &realm, auth::Secret::Ha1(&ha1))
     }
 
     fn has_credentials(&mut self, kind: Kind, realm: String) -> bool {
