@@ -7,6 +7,9 @@
  * proxy authentication, requests for foreign domains are refused (no open relay), and
  * calls go to the callee's registered contacts; requests inside a dialog follow the
  * signed route set; with `voicemail` set, a call nobody answers (486, 408, 480) goes there.
+ * Against toll fraud: `max_calls` / `calls_per_minute` per user (sw_dialog_limit_calls),
+ * and with `gateway` set, numbers go there only with one of `allow_prefixes` or for
+ * `granted` users.
  *
  * Its behaviour is example-plugins/cases/registrar-proxy.toml, the same file as the Rust
  * one's.
@@ -14,12 +17,14 @@
 #include "sipwasm.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FLT_NATS 5
 #define MAX_USERS 64
 
-static char realm[128], voicemail[256];
+static char realm[128], voicemail[256], gateway[256], allow_prefixes[512], granted[512];
+static uint32_t max_calls, calls_per_minute;
 static struct {
     char name[64], secret[160];
     bool ha1; /* `secret` is HA1 hashes, not a password */
@@ -38,6 +43,19 @@ static void configure(void) {
     if (sw_config_get("voicemail", voicemail, sizeof voicemail) < 0) {
         voicemail[0] = 0;
     }
+    if (sw_config_get("gateway", gateway, sizeof gateway) < 0) {
+        gateway[0] = 0;
+    }
+    if (sw_config_get("allow_prefixes", allow_prefixes, sizeof allow_prefixes) < 0) {
+        allow_prefixes[0] = 0;
+    }
+    if (sw_config_get("granted", granted, sizeof granted) < 0) {
+        granted[0] = 0;
+    }
+    char number[16];
+    max_calls = sw_config_get("max_calls", number, sizeof number) < 0 ? 0 : strtoul(number, NULL, 10);
+    calls_per_minute =
+        sw_config_get("calls_per_minute", number, sizeof number) < 0 ? 0 : strtoul(number, NULL, 10);
     char key[80];
     for (size_t i = 0; n_users < MAX_USERS && sw_config_key(i, key, sizeof key) >= 0; i++) {
         bool ha1 = strncmp(key, "ha1.", 4) == 0;
@@ -177,11 +195,75 @@ static sw_verdict auth(void) {
             sw_sl_send_reply(403, "Forbidden: From does not match your credentials");
             return SW_EXIT;
         }
+        if (sw_is_method("INVITE") && sw_dialog_limit_calls(user, max_calls, calls_per_minute) < 0) {
+            /* the router logs the limit (once a minute per user) and counts it */
+            return sw_sl_send_reply(403, "Forbidden: too many calls") < 0 ? SW_FAILED : SW_EXIT;
+        }
     }
     if (!sw_is_myself_ruri()) {
         return sw_sl_send_reply(403, "Not relaying") < 0 ? SW_FAILED : SW_EXIT;
     }
     return SW_CONTINUE;
+}
+
+/* A telephone number: + and digits, or digits. */
+static bool is_number(const char *user) {
+    const char *d = user[0] == '+' ? user + 1 : user;
+    if (!*d) {
+        return false;
+    }
+    for (; *d; d++) {
+        if (*d < '0' || *d > '9') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* True when `item` is one of the comma-separated `items` (`prefix`: one of them starts it). */
+static bool in_list(const char *items, const char *item, bool prefix) {
+    const char *p = items;
+    while (*p) {
+        while (*p == ' ' || *p == ',') {
+            p++;
+        }
+        size_t n = strcspn(p, ",");
+        while (n > 0 && p[n - 1] == ' ') {
+            n--;
+        }
+        if (n > 0 && strncmp(p, item, n) == 0 && (prefix || item[n] == 0)) {
+            return true;
+        }
+        p += strcspn(p, ",");
+    }
+    return false;
+}
+
+/* A number nobody registered: to the gateway, when a user of ours calls it and may (an
+ * allowed prefix, or granted); 403 when not; 404 for anything else. */
+static sw_verdict to_gateway(const char *callee) {
+    if (!gateway[0] || !is_number(callee)) {
+        return sw_sl_send_reply(404, "Not Found") < 0 ? SW_FAILED : SW_EXIT;
+    }
+    char caller[64], ruri[512];
+    if (sw_pv_get("$fU", caller, sizeof caller) < 0) {
+        caller[0] = 0;
+    }
+    bool allowed = in_list(allow_prefixes, callee, true) || in_list(granted, caller, false);
+    if (!sw_is_myself_furi() || !allowed) {
+        char line[256];
+        snprintf(line, sizeof line, "call from %s to %s refused: not an allowed destination",
+                 caller, callee);
+        sw_log_info(line);
+        return sw_sl_send_reply(403, "Forbidden: destination not allowed") < 0 ? SW_FAILED
+                                                                                 : SW_EXIT;
+    }
+    const char *host = strncmp(gateway, "sip:", 4) == 0 ? gateway + 4 : gateway;
+    snprintf(ruri, sizeof ruri, "sip:%s@%s", callee, host);
+    if (sw_pv_sets("$ru", ruri) < 0) {
+        return SW_FAILED;
+    }
+    return relay();
 }
 
 sw_verdict sw_request_route(void) {
@@ -234,7 +316,7 @@ sw_verdict sw_request_route(void) {
         return SW_FAILED;
     }
     if (sw_registrar_lookup("location") < 0) {
-        return sw_sl_send_reply(404, "Not Found") < 0 ? SW_FAILED : SW_EXIT;
+        return to_gateway(callee);
     }
     return relay();
 }

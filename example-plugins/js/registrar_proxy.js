@@ -4,7 +4,9 @@
 // prints, or user.NAME = "password"),
 // call each other through the location table, behind NAT too (nathelper, Contact aliases),
 // and calls that fail with 486/408/480 go to voicemail when `voicemail` is set. Nobody
-// relays through it: requests to other domains get 403.
+// relays through it: requests to other domains get 403. Against toll fraud: max_calls /
+// calls_per_minute per user (KSR.dialog), and with `gateway` set, numbers go there only
+// with one of allow_prefixes or for granted users.
 // Its behaviour is example-plugins/cases/registrar-proxy.toml, the same file as the Rust
 // one's.
 
@@ -24,10 +26,21 @@ function config() {
       if (key.startsWith("ha1.")) users[key.slice(4)] = [KSR.config.get(key), KSR.auth.HA1];
       else if (key.startsWith("user.")) users[key.slice(5)] = [KSR.config.get(key), 0];
     }
+    const list = (key) =>
+      KSR.config
+        .get(key, "")
+        .split(",")
+        .map((p) => p.trim())
+        .filter((p) => p !== "");
     settings = {
       realm: KSR.config.get("realm", "sipwasm.local"),
       voicemail: KSR.config.get("voicemail", ""),
       users,
+      maxCalls: Number(KSR.config.get("max_calls", "0")) || 0,
+      callsPerMinute: Number(KSR.config.get("calls_per_minute", "0")) || 0,
+      gateway: KSR.config.get("gateway", ""),
+      allowPrefixes: list("allow_prefixes"),
+      granted: list("granted"),
     };
   }
   return settings;
@@ -62,11 +75,31 @@ export function ksr_request_route() {
   }
   // the callee's number, for the voicemail route (lookup changes $rU)
   KSR.pv.sets("$avp(oexten)", KSR.pv.get("$rU"));
-  if (KSR.registrar.lookup("location") < 0) {
+  if (KSR.registrar.lookup("location") < 0) toGateway();
+  relay();
+}
+
+// A telephone number: + and digits, or digits.
+const isNumber = (user) => /^\+?[0-9]+$/.test(user);
+
+// A number nobody registered: to the gateway, when a user of ours calls it and may (an
+// allowed prefix, or granted); 403 when not; 404 for anything else.
+function toGateway() {
+  const { gateway, allowPrefixes, granted } = settings;
+  const callee = KSR.pv.get("$rU");
+  if (!gateway || !isNumber(callee)) {
     KSR.sl.send_reply(404, "Not Found");
     KSR.x.exit();
   }
-  relay();
+  const caller = KSR.pv.get("$fU");
+  const allowed = allowPrefixes.some((p) => callee.startsWith(p)) || granted.includes(caller);
+  if (!KSR.is_myself_furi() || !allowed) {
+    KSR.info(`call from ${caller} to ${callee} refused: not an allowed destination`);
+    KSR.sl.send_reply(403, "Forbidden: destination not allowed");
+    KSR.x.exit();
+  }
+  const host = gateway.startsWith("sip:") ? gateway.slice(4) : gateway;
+  KSR.pv.sets("$ru", `sip:${callee}@${host}`);
 }
 
 // route[RELAY]
@@ -174,6 +207,14 @@ function auth() {
     const user = authenticate(true);
     if (KSR.pv.get("$fU") !== user) {
       KSR.sl.send_reply(403, "Forbidden: From does not match your credentials");
+      KSR.x.exit();
+    }
+    if (
+      KSR.is_INVITE() &&
+      KSR.dialog.limit_calls(user, settings.maxCalls, settings.callsPerMinute) !== KSR.dialog.OK
+    ) {
+      // the router logs the limit (once a minute per user) and counts it
+      KSR.sl.send_reply(403, "Forbidden: too many calls");
       KSR.x.exit();
     }
   }

@@ -4,6 +4,9 @@ authentication (users from the plugin config: ``ha1.NAME`` = the HA1 hashes ``si
 passwd`` prints, or ``user.NAME = "password"``),
 call each other through the location table, behind NAT too (nathelper, Contact
 aliases), and calls that fail with 486/408/480 go to voicemail when ``voicemail`` is set.
+Against toll fraud: ``max_calls`` / ``calls_per_minute`` per user (KSR.dialog), and with
+``gateway`` set, numbers go there only with one of ``allow_prefixes`` or for ``granted``
+users.
 Nobody relays through it: requests to other domains get 403.
 
 Its behaviour is example-plugins/cases/registrar-proxy.toml, the same file as the Rust
@@ -16,6 +19,17 @@ FLT_NATS = 5
 # nat_uac_test: 16 source port is not the Via port, 2 Via host is not the source, 1 the
 # Contact is a private address (Kamailio's default config tests 19)
 NAT_TESTS = 16 | 2 | 1
+
+
+def _list(value):
+    """A comma-separated config value as a list."""
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def _is_number(user):
+    """A telephone number: ``+`` and digits, or digits."""
+    digits = user[1:] if user.startswith("+") else user
+    return digits.isdigit() and digits.isascii()
 
 
 def mod_init():
@@ -33,6 +47,11 @@ class RegistrarProxy:
                 self.users[key[len("ha1.") :]] = (KSR.config.get(key), KSR.auth.HA1)
             elif key.startswith("user."):
                 self.users[key[len("user.") :]] = (KSR.config.get(key), 0)
+        self.max_calls = int(KSR.config.get("max_calls", "0") or 0)
+        self.calls_per_minute = int(KSR.config.get("calls_per_minute", "0") or 0)
+        self.gateway = KSR.config.get("gateway", "")
+        self.allow_prefixes = _list(KSR.config.get("allow_prefixes", ""))
+        self.granted = _list(KSR.config.get("granted", ""))
 
     def ksr_request_route(self, msg):
         self.reqinit()
@@ -63,8 +82,26 @@ class RegistrarProxy:
         # the callee's number, for the voicemail route (lookup changes $rU)
         KSR.pv.sets("$avp(oexten)", KSR.pv.get("$rU"))
         if KSR.registrar.lookup("location") < 0:
+            self.to_gateway()
+        self.relay()
+
+    def to_gateway(self):
+        """A number nobody registered: to the gateway, when a user of ours calls it and
+        may (an allowed prefix, or granted); 403 when not; 404 for anything else."""
+        callee = KSR.pv.get("$rU")
+        if not self.gateway or not _is_number(callee):
             KSR.sl.send_reply(404, "Not Found")
             KSR.x.exit()
+        caller = KSR.pv.get("$fU")
+        allowed = any(callee.startswith(p) for p in self.allow_prefixes) or (
+            caller in self.granted
+        )
+        if not KSR.is_myself_furi() or not allowed:
+            KSR.info(f"call from {caller} to {callee} refused: not an allowed destination")
+            KSR.sl.send_reply(403, "Forbidden: destination not allowed")
+            KSR.x.exit()
+        host = self.gateway.removeprefix("sip:")
+        KSR.pv.sets("$ru", f"sip:{callee}@{host}")
         self.relay()
 
     def relay(self):
@@ -161,6 +198,14 @@ class RegistrarProxy:
             user = self.authenticate(proxy=True)
             if KSR.pv.get("$fU") != user:
                 KSR.sl.send_reply(403, "Forbidden: From does not match your credentials")
+                KSR.x.exit()
+            if (
+                KSR.is_INVITE()
+                and KSR.dialog.limit_calls(user, self.max_calls, self.calls_per_minute)
+                != KSR.dialog.OK
+            ):
+                # the router logs the limit (once a minute per user) and counts it
+                KSR.sl.send_reply(403, "Forbidden: too many calls")
                 KSR.x.exit()
         if not KSR.is_myself_ruri():
             KSR.sl.send_reply(403, "Not relaying")

@@ -441,6 +441,30 @@ static int auth_failed(sipwasm_router_auth_error_t *e) {
     return code;
 }
 
+int sw_dialog_limit_calls(const char *user, uint32_t concurrent, uint32_t per_minute) {
+    plugin_string_t u = str(user);
+    sipwasm_router_dialog_call_limit_t e;
+    if (sipwasm_router_dialog_limit_calls(&u, concurrent, per_minute, &e)) {
+        return 0;
+    }
+    switch (e.tag) {
+    case SIPWASM_ROUTER_DIALOG_CALL_LIMIT_CONCURRENT:
+        set_error("dialog: too many calls up or ringing", NULL);
+        return SW_CALLS_CONCURRENT;
+    case SIPWASM_ROUTER_DIALOG_CALL_LIMIT_PER_MINUTE:
+        set_error("dialog: too many calls in the last minute", NULL);
+        return SW_CALLS_PER_MINUTE;
+    default:
+        set_error("dialog: not an initial INVITE", NULL);
+        return SW_CALLS_NOT_A_CALL;
+    }
+}
+
+uint32_t sw_dialog_calls_of(const char *user) {
+    plugin_string_t u = str(user);
+    return sipwasm_router_dialog_calls_of(&u);
+}
+
 /* check or check-ha1: the same arguments, a password or its HA1 */
 typedef bool (*auth_check_fn)(sipwasm_router_auth_kind_t, plugin_string_t *, plugin_string_t *,
                               plugin_string_t *, sipwasm_router_auth_error_t *);

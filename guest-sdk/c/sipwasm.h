@@ -206,6 +206,23 @@ int sw_auth_username(sw_auth_kind kind, const char *realm, char *buf, size_t siz
 /* Remove the checked credentials before the request goes on. */
 void sw_auth_consume_credentials(sw_auth_kind kind);
 
+/* ---- dialog: calls per user, against toll fraud ---------------------------------------- */
+
+/* Why sw_dialog_limit_calls refused (all < 0). */
+enum {
+    SW_CALLS_CONCURRENT = -1, /* the user has that many calls up or ringing */
+    SW_CALLS_PER_MINUTE = -2, /* the user started that many calls in the last minute */
+    SW_CALLS_NOT_A_CALL = -3, /* not an initial INVITE */
+};
+
+/* Count this initial INVITE as a call of `user` when it has fewer than `concurrent` calls
+ * up or ringing and started fewer than `per_minute` in the last minute (0: no limit): 0,
+ * or one of SW_CALLS_* (and sw_error()). The router frees the place on a failure, or on
+ * the BYE of an answered call. */
+int sw_dialog_limit_calls(const char *user, uint32_t concurrent, uint32_t per_minute);
+/* Calls of `user` up or ringing. */
+uint32_t sw_dialog_calls_of(const char *user);
+
 /* ---- htable: shared tables ------------------------------------------------------------ */
 
 /* `$sht(table=>key)` into `buf` (integers printed): 1 when found, 0 when absent (buf ""),

@@ -77,6 +77,7 @@ pub mod bindings;
 pub mod auth;
 pub mod config;
 pub mod core;
+pub mod dialog;
 pub mod forward;
 pub mod hdr;
 pub mod htable;

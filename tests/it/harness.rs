@@ -862,6 +862,9 @@ pub struct Sipp {
     pub service: Option<String>,
     /// Keep every message sent and received (`-trace_msg`) for the test to read.
     pub trace_messages: bool,
+    /// How long a `<pause/>` without a duration lasts (`-d`), ms: how long a call stays
+    /// up.
+    pub hold_ms: u32,
 }
 
 impl Sipp {
@@ -875,6 +878,7 @@ impl Sipp {
             rate: 10,
             service: None,
             trace_messages: false,
+            hold_ms: 50,
         }
     }
 
@@ -888,6 +892,7 @@ impl Sipp {
             rate: 10,
             service: None,
             trace_messages: false,
+            hold_ms: 50,
         }
     }
 
@@ -919,6 +924,7 @@ impl Sipp {
             &port.to_string(),
         ])
         .args(["-m", &self.calls.to_string(), "-r", &self.rate.to_string()])
+        .args(["-d", &self.hold_ms.to_string()])
         .args(["-timeout", "30s", "-recv_timeout", "8000", "-nostdin"])
         .args([
             "-trace_stat",

@@ -585,3 +585,230 @@ fn pjsip_phones_register_and_call_through_the_attack() {
     assert_eq!(alice.unregister(), 200);
     assert_eq!(bob.unregister(), 200);
 }
+
+/// The example with a gateway (a SIPp UAS on `gw_port`) and `settings` in its plugin
+/// config.
+fn example_with_gateway(gw_port: u16, settings: &[(&str, &str)]) -> TestRouter {
+    twin_with_gateway("", gw_port, settings)
+}
+
+/// [`example_with_gateway`] for the example's twin in `lang` (`c`, `py`, `js`; `""`: the
+/// example itself).
+fn twin_with_gateway(lang: &str, gw_port: u16, settings: &[(&str, &str)]) -> TestRouter {
+    let (plugin_name, config) = if lang.is_empty() {
+        ("registrar_proxy".to_string(), example())
+    } else {
+        (
+            format!("registrar_proxy_{lang}"),
+            root().join(format!("config/examples/registrar-proxy-{lang}.toml")),
+        )
+    };
+    plugin(&plugin_name);
+    TestRouter::from_config_file(&config, &["udp:127.0.0.1:0", "tcp:127.0.0.1:0"], |cfg| {
+        let c = &mut cfg.tenants[cfg.default_tenant].plugin_config;
+        c.insert("gateway".into(), format!("sip:127.0.0.1:{gw_port}"));
+        for (k, v) in settings {
+            c.insert(k.to_string(), v.to_string());
+        }
+    })
+}
+
+/// `user` (password `user-secret`) calls `callee` of the example's domain.
+fn call_vars(user: &str, callee: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("USER", user.to_string()),
+        ("PASSWORD", format!("{user}-secret")),
+        ("DOMAIN", REALM.to_string()),
+        ("CALLEE", callee.to_string()),
+    ]
+}
+
+fn tenant_calls(r: &TestRouter) -> std::sync::Arc<sipwasm_routing::dialog::Calls> {
+    r.server()
+        .router()
+        .tenants()
+        .default_tenant()
+        .local()
+        .calls
+        .clone()
+}
+
+/// Toll fraud, concurrent calls: with `max_calls = 2`, five calls alice places within half
+/// a second (each up for 3 s) through the example to its gateway: two go through, three
+/// get 403; once those two hung up (BYE), alice calls again.
+#[test]
+fn concurrent_calls_per_user_are_limited() {
+    let _sipp = sipp_lock();
+    let gw_port = free_port();
+    let r = example_with_gateway(
+        gw_port,
+        &[
+            ("max_calls", "2"),
+            ("calls_per_minute", "0"),
+            ("allow_prefixes", "+1555"),
+        ],
+    );
+    let mut gw = Sipp::server(Scenario::File("uas_rr.xml", vec![]), gw_port);
+    gw.calls = 4;
+    let gw = gw.spawn();
+    let mut burst = Sipp::client(
+        Scenario::File("uac_auth_call.xml", call_vars("alice", "+15550001")),
+        r.udp,
+    );
+    burst.calls = 5;
+    burst.rate = 10;
+    burst.hold_ms = 3000;
+    let out = burst.run();
+    assert_eq!(
+        (out.successful_calls, out.failed_calls),
+        (2, 3),
+        "{}",
+        out.output
+    );
+    let calls = tenant_calls(&r);
+    let refused = || {
+        calls
+            .stats()
+            .refused_concurrent
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(refused(), 3);
+    // both hung up: their places are free
+    assert_eq!(calls.active("alice"), 0);
+    let mut again = Sipp::client(
+        Scenario::File("uac_auth_call.xml", call_vars("alice", "+15550001")),
+        r.udp,
+    );
+    again.calls = 2;
+    assert_calls("alice calls again after hanging up", &again.run(), 2);
+    assert_calls("the gateway answered", &gw.wait(Duration::from_secs(10)), 4);
+    assert_eq!(refused(), 3);
+}
+
+/// Toll fraud, calls a minute and destinations: with `calls_per_minute = 3`, alice's
+/// fourth and fifth calls in a row get 403 (a failed call counts too, and frees its place
+/// at once); a number outside `allow_prefixes` is 403 for alice, while bob, who is
+/// `granted`, reaches it; a name nobody registered is 404.
+#[test]
+fn calls_a_minute_and_destinations_are_limited() {
+    let _sipp = sipp_lock();
+    let gw_port = free_port();
+    let r = example_with_gateway(
+        gw_port,
+        &[
+            ("max_calls", "0"),
+            ("calls_per_minute", "3"),
+            ("allow_prefixes", "+1555, 1555"),
+            ("granted", "bob"),
+        ],
+    );
+    let mut gw = Sipp::server(Scenario::File("uas_rr.xml", vec![]), gw_port);
+    gw.calls = 4;
+    let gw = gw.spawn();
+    let mut five = Sipp::client(
+        Scenario::File("uac_auth_call.xml", call_vars("alice", "15550002")),
+        r.udp,
+    );
+    five.calls = 5;
+    five.rate = 20;
+    let out = five.run();
+    assert_eq!(
+        (out.successful_calls, out.failed_calls),
+        (3, 2),
+        "{}",
+        out.output
+    );
+    let calls = tenant_calls(&r);
+    assert_eq!(
+        calls
+            .stats()
+            .refused_per_minute
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    // a number outside allow_prefixes goes through for bob, who is granted
+    assert_calls(
+        "bob (granted) calls abroad",
+        &Sipp::client(
+            Scenario::File("uac_auth_call.xml", call_vars("bob", "+4420790001")),
+            r.udp,
+        )
+        .run(),
+        1,
+    );
+    assert_calls("the gateway answered", &gw.wait(Duration::from_secs(10)), 4);
+    // alice, on a fresh minute (another router): abroad 403, a name nobody has 404
+    drop(r);
+    let r = example_with_gateway(gw_port, &[("allow_prefixes", "+1555")]);
+    let refused = |user: &str, callee: &str, code: &str| {
+        let mut v = call_vars(user, callee);
+        v.push(("CODE", code.to_string()));
+        Sipp::client(Scenario::File("uac_auth_refused.xml", v), r.udp).run()
+    };
+    assert_calls(
+        "alice calls abroad",
+        &refused("alice", "+4420790001", "403"),
+        1,
+    );
+    assert_calls(
+        "alice calls a name nobody has",
+        &refused("alice", "carol", "404"),
+        1,
+    );
+}
+
+/// The destination rules of the twins in C, Python and JavaScript, as the example's: a
+/// number with an allowed prefix reaches the gateway, one without is 403 unless the caller
+/// is granted, a name nobody registered is 404.
+#[test]
+fn the_twins_keep_numbers_to_their_allowed_prefixes() {
+    let _sipp = sipp_lock();
+    for lang in ["c", "py", "js"] {
+        let gw_port = free_port();
+        let r = twin_with_gateway(
+            lang,
+            gw_port,
+            &[("allow_prefixes", "+1555"), ("granted", "bob")],
+        );
+        let mut gw = Sipp::server(Scenario::File("uas_rr.xml", vec![]), gw_port);
+        gw.calls = 2;
+        let gw = gw.spawn();
+        let call = |user: &str, callee: &str| {
+            Sipp::client(
+                Scenario::File("uac_auth_call.xml", call_vars(user, callee)),
+                r.udp,
+            )
+            .run()
+        };
+        let refused = |user: &str, callee: &str, code: &str| {
+            let mut v = call_vars(user, callee);
+            v.push(("CODE", code.to_string()));
+            Sipp::client(Scenario::File("uac_auth_refused.xml", v), r.udp).run()
+        };
+        assert_calls(
+            &format!("{lang}: alice, allowed"),
+            &call("alice", "+15550003"),
+            1,
+        );
+        assert_calls(
+            &format!("{lang}: bob, granted"),
+            &call("bob", "+4420790001"),
+            1,
+        );
+        assert_calls(
+            &format!("{lang}: alice abroad"),
+            &refused("alice", "+4420790001", "403"),
+            1,
+        );
+        assert_calls(
+            &format!("{lang}: alice to a name"),
+            &refused("alice", "carol", "404"),
+            1,
+        );
+        assert_calls(
+            &format!("{lang}: the gateway"),
+            &gw.wait(Duration::from_secs(10)),
+            2,
+        );
+    }
+}

@@ -22,13 +22,20 @@
 //!   `sip:<callee>@<voicemail host>` (Kamailio's `route[TOVOICEMAIL]`): one new branch,
 //!   the phones that already failed are not called again.
 //!
+//! - toll fraud: a user has at most `max_calls` calls up or ringing and starts at most
+//!   `calls_per_minute` a minute (`dialog.limit-calls`; 403 past them); with `gateway`
+//!   set (a carrier), a number nobody registered (`+` and digits) goes there only when it
+//!   starts with one of `allow_prefixes`, or the caller is one of `granted`: anything else
+//!   is 403, never a call somebody else pays for.
+//!
 //! Config keys: `realm` (default `sipwasm.local`), `ha1.<name>` (HA1 hashes),
-//! `user.<name>` (a password), `voicemail`.
+//! `user.<name>` (a password), `voicemail`, `max_calls`, `calls_per_minute` (0 or absent:
+//! no limit), `gateway`, `allow_prefixes` and `granted` (comma-separated).
 
 use sipwasm_sdk::auth::{self, Kind};
 use sipwasm_sdk::{
-    Plugin, Route, config, core, export_plugin, hdr, info, maxfwd, nathelper, pv, registrar, rr,
-    siputils, sl, tm, unknown_route,
+    Plugin, Route, config, core, dialog, export_plugin, hdr, info, maxfwd, nathelper, pv,
+    registrar, rr, siputils, sl, tm, unknown_route,
 };
 use std::collections::HashMap;
 
@@ -47,6 +54,38 @@ struct RegistrarProxy {
     /// Where unanswered calls go: a SIP URI whose host (and port) is the voicemail
     /// server.
     voicemail: Option<String>,
+    /// Calls a user may have up or ringing, and start a minute (0: no limit).
+    max_calls: u32,
+    calls_per_minute: u32,
+    /// Where numbers nobody registered go (a carrier), if anywhere.
+    gateway: Option<String>,
+    /// Numbers anybody may call through the gateway start with one of these.
+    allow_prefixes: Vec<String>,
+    /// Users who may call any number.
+    granted: Vec<String>,
+}
+
+/// `key` of the config as a comma-separated list.
+fn list(key: &str) -> Vec<String> {
+    config::get(key)
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// `key` of the config as a number (0 when absent).
+fn number(key: &str) -> u32 {
+    config::get(key)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A telephone number: `+` and digits, or digits.
+fn is_number(user: &str) -> bool {
+    let digits = user.strip_prefix('+').unwrap_or(user);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl Default for RegistrarProxy {
@@ -68,6 +107,11 @@ impl Default for RegistrarProxy {
             realm: config::get("realm").unwrap_or_else(|| "sipwasm.local".into()),
             users,
             voicemail: config::get("voicemail"),
+            max_calls: number("max_calls"),
+            calls_per_minute: number("calls_per_minute"),
+            gateway: config::get("gateway"),
+            allow_prefixes: list("allow_prefixes"),
+            granted: list("granted"),
         }
     }
 }
@@ -174,12 +218,43 @@ impl RegistrarProxy {
                 sl::send_reply(403, "Forbidden: From does not match your credentials")?;
                 return core::exit();
             }
+            if core::is_method("INVITE")
+                && dialog::limit_calls(&user, self.max_calls, self.calls_per_minute).is_err()
+            {
+                // the router logs the limit (once a minute per user) and counts it
+                sl::send_reply(403, "Forbidden: too many calls")?;
+                return core::exit();
+            }
         }
         if !core::is_myself_ruri() {
             sl::send_reply(403, "Not relaying")?;
             return core::exit();
         }
         Ok(())
+    }
+
+    /// A number nobody registered: to the gateway, when a user of ours calls it and may
+    /// (an allowed prefix, or granted); 403 when not; 404 for anything else.
+    fn route_number(&mut self) -> Route {
+        let callee = pv::gete("$rU")?;
+        let Some(gateway) = self.gateway.clone().filter(|_| is_number(&callee)) else {
+            sl::send_reply(404, "Not Found")?;
+            return core::exit();
+        };
+        let caller = pv::gete("$fU")?;
+        let allowed = self
+            .allow_prefixes
+            .iter()
+            .any(|p| callee.starts_with(p.as_str()))
+            || self.granted.contains(&caller);
+        if !core::is_myself_furi() || !allowed {
+            info!("call from {caller} to {callee} refused: not an allowed destination");
+            sl::send_reply(403, "Forbidden: destination not allowed")?;
+            return core::exit();
+        }
+        let host = gateway.strip_prefix("sip:").unwrap_or(&gateway);
+        pv::sets("$ru", format!("sip:{callee}@{host}"))?;
+        self.relay()
     }
 
     /// `route[RELAY]`.
@@ -242,8 +317,7 @@ impl Plugin for RegistrarProxy {
         // the callee's number, for the voicemail route (lookup changes $rU)
         pv::sets("$avp(oexten)", &pv::gete("$rU")?)?;
         if registrar::lookup("location").is_err() {
-            sl::send_reply(404, "Not Found")?;
-            return core::exit();
+            return self.route_number();
         }
         self.relay()
     }

@@ -28,6 +28,7 @@ import * as auth from "./auth.js";
 import { KsrError } from "./call.js";
 import * as config from "./config.js";
 import * as core from "./core.js";
+import * as dialog from "./dialog.js";
 import * as forward from "./forward.js";
 import * as hdr from "./hdr.js";
 import * as htable from "./htable.js";
@@ -61,6 +62,7 @@ const KSR = {
   Error: KsrError,
   auth,
   config,
+  dialog,
   hdr,
   htable,
   maxfwd,

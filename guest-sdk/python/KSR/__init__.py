@@ -35,6 +35,7 @@ destination ...), which fails the event unless the route catches it. ``KSR.x.exi
 from . import (
     auth,
     config,
+    dialog,
     hdr,
     htable,
     maxfwd,

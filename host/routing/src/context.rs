@@ -82,6 +82,8 @@ pub struct RouteContext {
     /// This request's credentials went through the guard (checked, or counted when
     /// challenged unchecked): once per event.
     pub(crate) auth_noted: bool,
+    /// The calls this request counts (`limit-calls`), settled by its transaction.
+    pub(crate) calls: Vec<Arc<crate::dialog::CallTicket>>,
     /// The plugin changed header lines (`hdr`): what goes out must be checked again.
     pub(crate) header_edits: bool,
     /// Who the event runs for (see [`crate::Caller`]).
@@ -132,6 +134,7 @@ impl RouteContext {
             intents: Vec::new(),
             auth_user: None,
             auth_noted: false,
+            calls: Vec::new(),
             header_edits: false,
             caller: None,
         }

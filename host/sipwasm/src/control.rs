@@ -187,6 +187,7 @@ async fn reload(params: Value, router: &Arc<Router>) -> Result<Value, String> {
 
 fn counters(router: &Router, t: &Tenant) -> Value {
     let s = t.stats();
+    let calls = t.local().calls.stats();
     let lane = router
         .share_of(t.index())
         .map(|(_, l)| l)
@@ -212,6 +213,10 @@ fn counters(router: &Router, t: &Tenant) -> Value {
         "fallbacks": t.fallbacks.load(Ordering::Relaxed),
         "denied_events": t.denied_events.load(Ordering::Relaxed),
         "dialogs": t.local().dialogs.len(),
+        "calls": t.local().calls.total(),
+        "calls_admitted": calls.admitted.load(Ordering::Relaxed),
+        "calls_refused_concurrent": calls.refused_concurrent.load(Ordering::Relaxed),
+        "calls_refused_per_minute": calls.refused_per_minute.load(Ordering::Relaxed),
         "dialogs_not_recorded": t.local().dialogs.not_recorded(),
     })
 }

@@ -28,8 +28,52 @@ use crate::services::NextHop;
 use sipwasm_proto::{Method, SipMessage};
 use std::net::IpAddr;
 
+pub mod calls;
 pub(crate) mod table;
+pub use calls::{CallLimit, CallTicket, Calls};
 pub use table::*;
+
+impl RouteContext {
+    /// `limit-calls`: count this initial INVITE as a call of `user` when the user has
+    /// fewer than `concurrent` calls up or ringing and started fewer than `per_minute` in
+    /// the last minute (0: no limit). Counted until the transaction layer settles it (see
+    /// [`calls`]); limiting the same user twice in one event counts once.
+    pub fn limit_calls(
+        &mut self,
+        user: &str,
+        concurrent: u32,
+        per_minute: u32,
+    ) -> Result<(), CallLimit> {
+        if !self.msg.is_request() || self.msg.method() != Method::Invite || self.has_totag() {
+            return Err(CallLimit::NotACall);
+        }
+        if self.calls.iter().any(|t| t.user() == user) {
+            return Ok(());
+        }
+        let ticket = self.config.calls.admit(
+            user,
+            self.msg.call_id(),
+            concurrent,
+            per_minute,
+            self.now_unix,
+        )?;
+        self.calls.push(std::sync::Arc::new(ticket));
+        Ok(())
+    }
+
+    /// Calls of `user` up or ringing (Kamailio's `get_profile_size`).
+    pub fn calls_of(&self, user: &str) -> u32 {
+        self.config.calls.active(user)
+    }
+
+    /// The final response `code` of this request's transaction went upstream: the calls
+    /// it counts are released (non-2xx) or established (2xx).
+    pub fn settle_calls(&self, code: u16, now_unix: u64) {
+        for t in &self.calls {
+            t.settle(code, now_unix);
+        }
+    }
+}
 
 impl RouteContext {
     /// Set when `loose_route` checked this in-dialog request against its dialog: true

@@ -33,6 +33,8 @@ pub struct LocalConfig {
     pub htables: crate::htable::Htables,
     /// The dialogs this router record-routed.
     pub dialogs: crate::dialog::table::Dialogs,
+    /// Calls per user (`limit-calls`).
+    pub calls: Arc<crate::dialog::Calls>,
     /// MSRP frames are seen as SIP-like requests (the msrp module's `sipmsg`).
     msrp_sipmsg: bool,
     /// Key of the signatures on the Record-Route and Path URIs this router issues.
@@ -82,6 +84,7 @@ impl LocalConfig {
             guard: Arc::new(crate::auth::guard::Guard::default()),
             htables: crate::htable::Htables::default(),
             dialogs: crate::dialog::table::Dialogs::default(),
+            calls: Arc::default(),
             msrp_sipmsg: true,
             secret,
             path_from: Vec::new(),
@@ -188,6 +191,7 @@ impl LocalConfig {
             guard: self.guard.clone(),
             htables: self.htables.subset(htables),
             dialogs: crate::dialog::table::Dialogs::default(),
+            calls: Arc::default(),
             msrp_sipmsg: self.msrp_sipmsg,
             // a tenant's Record-Routes are not another tenant's
             secret: derive_key(&self.secret, name.as_bytes()),

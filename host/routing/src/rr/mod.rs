@@ -374,6 +374,10 @@ impl RouteContext {
         {
             Ok(c) => {
                 self.dialog = Some(c);
+                if self.msg.method() == sipwasm_proto::Method::Bye {
+                    // the call is over: its place among the caller's calls is free
+                    self.config.calls.hangup(self.msg.call_id());
+                }
                 Ok(())
             }
             Err(e) => Err(self.refuse(&e.to_string())),

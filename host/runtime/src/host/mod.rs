@@ -4,6 +4,7 @@
 mod auth;
 mod config;
 mod core;
+mod dialog;
 mod forward;
 mod hdr;
 mod htable;

@@ -199,6 +199,13 @@ impl Proxy {
     }
 
     pub(super) fn finish(&self, id: CellId, cell: &Cell<Saved>) {
+        if cell.final_sent() {
+            // the calls the request counts (`limit-calls`): freed by a failure, kept by
+            // a 2xx until the BYE (idempotent: finish runs after every step)
+            cell.user
+                .ctx
+                .settle_calls(cell.last_reply_code(), now_unix());
+        }
         if cell.is_terminated() {
             self.table.remove(id, &cell.user.key);
         } else {
