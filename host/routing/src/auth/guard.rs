@@ -277,6 +277,8 @@ struct SourceRecord {
 
 #[derive(Debug, Default)]
 struct UserRecord {
+    /// `user@realm`, for the log and `ctl`.
+    name: String,
     failures: Window,
     sources: HashSet<IpNet>,
     throttled: bool,
@@ -288,7 +290,9 @@ struct UserRecord {
 #[derive(Debug, Default)]
 struct State {
     sources: HashMap<IpNet, SourceRecord>,
-    users: HashMap<String, UserRecord>,
+    /// By a keyed hash of realm and user: no allocation per lookup, and no collisions an
+    /// outsider could aim at.
+    users: HashMap<u64, UserRecord>,
 }
 
 /// Failed-authentication accounting, bans and throttles, shared by every tenant of a
@@ -300,6 +304,10 @@ pub struct Guard {
     state: Mutex<State>,
     /// Bans not yet seen to run out: the door takes the lock only when there are some.
     active_bans: AtomicUsize,
+    /// Users throttled (or whose throttle is not yet seen to end): checks look only when
+    /// there are some.
+    active_throttles: AtomicUsize,
+    user_keys: std::hash::RandomState,
     stats: GuardStats,
 }
 
@@ -346,6 +354,8 @@ impl Guard {
             scanners,
             state: Mutex::new(State::default()),
             active_bans: AtomicUsize::new(0),
+            active_throttles: AtomicUsize::new(0),
+            user_keys: std::hash::RandomState::new(),
             stats: GuardStats::default(),
         })
     }
@@ -358,6 +368,11 @@ impl Guard {
     /// The counters.
     pub fn stats(&self) -> &GuardStats {
         &self.stats
+    }
+
+    fn user_id(&self, realm: &str, user: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.user_keys.hash_one((realm, user))
     }
 
     fn exempt(&self, ip: IpAddr) -> bool {
@@ -419,13 +434,13 @@ impl Guard {
     /// `ip` is not one it authenticated from: that attempt counts as a failure, and the
     /// check fails without looking at the password.
     pub fn permits(&self, ip: IpAddr, realm: &str, user: &str, now: u64) -> bool {
-        if self.policy.user_failures == 0 {
+        if self.policy.user_failures == 0 || self.active_throttles.load(Ordering::Relaxed) == 0 {
             return true;
         }
         let key = source_key(ip);
         let refused = {
             let mut state = crate::lock(&self.state);
-            let Some(rec) = state.users.get_mut(&user_key(realm, user)) else {
+            let Some(rec) = state.users.get_mut(&self.user_id(realm, user)) else {
                 return true;
             };
             if !rec.throttled {
@@ -437,8 +452,9 @@ impl Guard {
                 .is_none_or(|t| t + self.policy.window <= now)
             {
                 rec.throttled = false;
+                self.active_throttles.fetch_sub(1, Ordering::Relaxed);
                 Change::ThrottleOver {
-                    user: user_key(realm, user),
+                    user: rec.name.clone(),
                     refused: std::mem::take(&mut rec.refused),
                 }
                 .log();
@@ -500,8 +516,11 @@ impl Guard {
             }
         }
         if p.user_failures > 0 {
-            let ukey = user_key(realm, user);
-            if let Some(rec) = tracked(&mut state.users, ukey.clone(), now, p, &self.stats) {
+            let id = self.user_id(realm, user);
+            if let Some(rec) = tracked(&mut state.users, id, now, p, &self.stats) {
+                if rec.name.is_empty() {
+                    rec.name = user_key(realm, user);
+                }
                 rec.last_seen = now;
                 let failures = rec.failures.push(now, p.window, p.user_failures);
                 if rec.sources.len() < SOURCES_PER_USER {
@@ -509,9 +528,10 @@ impl Guard {
                 }
                 if failures >= p.user_failures && !rec.throttled {
                     rec.throttled = true;
+                    self.active_throttles.fetch_add(1, Ordering::Relaxed);
                     self.stats.throttles.fetch_add(1, Ordering::Relaxed);
                     let change = Change::Throttled {
-                        user: ukey,
+                        user: rec.name.clone(),
                         failures,
                         sources: rec.sources.len(),
                     };
@@ -533,10 +553,13 @@ impl Guard {
         }
         let key = source_key(ip);
         let mut state = crate::lock(&self.state);
-        let ukey = user_key(realm, user);
-        let Some(rec) = tracked(&mut state.users, ukey, now, &self.policy, &self.stats) else {
+        let id = self.user_id(realm, user);
+        let Some(rec) = tracked(&mut state.users, id, now, &self.policy, &self.stats) else {
             return;
         };
+        if rec.name.is_empty() {
+            rec.name = user_key(realm, user);
+        }
         rec.last_seen = now;
         if let Some(k) = rec.known.iter_mut().find(|(n, _)| *n == key) {
             k.1 = now;
@@ -578,15 +601,15 @@ impl Guard {
         let state = crate::lock(&self.state);
         let mut v: Vec<ThrottleInfo> = state
             .users
-            .iter()
-            .filter(|(_, r)| {
+            .values()
+            .filter(|r| {
                 r.throttled
                     && r.failures
                         .last()
                         .is_some_and(|t| t + self.policy.window > now)
             })
-            .map(|(k, r)| ThrottleInfo {
-                user: k.clone(),
+            .map(|r| ThrottleInfo {
+                user: r.name.clone(),
                 failures: r.failures.0.len() as u32,
                 sources: r.sources.len(),
                 refused: r.refused,
@@ -618,6 +641,7 @@ impl Guard {
                 for (_, rec) in state.sources.drain() {
                     forget(rec);
                 }
+                self.active_throttles.store(0, Ordering::Relaxed);
                 for rec in state.users.values_mut() {
                     if std::mem::take(&mut rec.throttled) {
                         lifted += 1;
