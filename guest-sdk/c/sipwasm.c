@@ -465,34 +465,34 @@ uint32_t sw_dialog_calls_of(const char *user) {
     return sipwasm_router_dialog_calls_of(&u);
 }
 
-/* check or check-ha1: the same arguments, a password or its HA1 */
-typedef bool (*auth_check_fn)(sipwasm_router_auth_kind_t, plugin_string_t *, plugin_string_t *,
-                              plugin_string_t *, sipwasm_router_auth_error_t *);
-
-static int auth_check_with(auth_check_fn check, sw_auth_kind kind, const char *realm,
-                           const char *secret, char *user, size_t size) {
-    plugin_string_t r = str(realm), p = str(secret), who;
-    sipwasm_router_auth_error_t e;
-    if (!check((sipwasm_router_auth_kind_t)kind, &r, &p, &who, &e)) {
-        return auth_failed(&e);
-    }
+/* The user name of checked credentials into `user` (may be NULL). */
+static int auth_checked(plugin_string_t *who, char *user, size_t size) {
     if (user) {
-        copy_out(&who, user, size);
+        copy_out(who, user, size);
     }
-    plugin_string_free(&who);
+    plugin_string_free(who);
     return 0;
 }
 
 int sw_auth_check(sw_auth_kind kind, const char *realm, const char *password, char *user,
                   size_t size) {
-    return auth_check_with(sipwasm_router_auth_check, kind, realm, password, user, size);
+    plugin_string_t r = str(realm), p = str(password), who;
+    sipwasm_router_auth_error_t e;
+    if (!sipwasm_router_auth_check((sipwasm_router_auth_kind_t)kind, &r, &p, &who, &e)) {
+        return auth_failed(&e);
+    }
+    return auth_checked(&who, user, size);
 }
 
 int sw_auth_check_ha1(sw_auth_kind kind, const char *realm, const char *ha1, char *user,
                       size_t size) {
-    return auth_check_with(sipwasm_router_auth_check_ha1, kind, realm, ha1, user, size);
+    plugin_string_t r = str(realm), h = str(ha1), who;
+    sipwasm_router_auth_error_t e;
+    if (!sipwasm_router_auth_check_ha1((sipwasm_router_auth_kind_t)kind, &r, &h, &who, &e)) {
+        return auth_failed(&e);
+    }
+    return auth_checked(&who, user, size);
 }
-
 
 int sw_auth_challenge(sw_auth_kind kind, const char *realm) {
     return sw_auth_challenge_with(kind, realm, false);

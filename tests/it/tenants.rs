@@ -650,13 +650,20 @@ fn swaps_under_sipp_load(plugin_name: &str, swaps: usize, within: Duration) {
         let want = if n % 2 == 0 { "v000a" } else { "v000b" };
         let t0 = Instant::now();
         replace(&wasm, &variants[n % 2], n % 4 < 2);
+        // the first two versions are compiled (nothing cached in a fresh clone), under the
+        // load and on a machine CI shares: seconds at worst; `within` is for the cached ones
+        let bound = if n < 2 {
+            within.max(Duration::from_secs(5))
+        } else {
+            within
+        };
         loop {
             if version_of(&c).as_deref() == Some(want) {
                 break;
             }
             assert!(
-                t0.elapsed() < within,
-                "swap {n}: {want} not serving within {within:?}"
+                t0.elapsed() < bound,
+                "swap {n}: {want} not serving within {bound:?}"
             );
             std::thread::sleep(Duration::from_millis(5));
         }
