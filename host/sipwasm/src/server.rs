@@ -398,14 +398,16 @@ impl Router {
             self.handle_reply(workers, msg, source);
             return;
         }
-        if !self.at_the_door(&msg, &source) {
+        // one clock read for the door and the route
+        let now = now_unix();
+        if !self.at_the_door(&msg, &source, now) {
             return;
         }
         if let Some(conn) = source.conn {
             self.accept_alias(&msg, &source, conn);
         }
         let serving = self.tenants.for_message(&msg, &source);
-        let mut ctx = RouteContext::new(serving.tenant.local().clone(), msg, source, now_unix());
+        let mut ctx = RouteContext::new(serving.tenant.local().clone(), msg, source, now);
         if !serving.tenant.events().sip {
             self.deny(&serving, "SIP request", &source);
             if method != Method::Ack {
@@ -422,15 +424,14 @@ impl Router {
 
     /// `[security]` before any plugin: a banned source's requests are dropped (or
     /// answered 403), a scanner's dropped. False when the request goes no further.
-    fn at_the_door(&self, msg: &SipMessage, source: &Source) -> bool {
+    fn at_the_door(&self, msg: &SipMessage, source: &Source, now: u64) -> bool {
         let guard = &self.local.guard;
-        match guard.admit(source.src.ip(), now_unix()) {
+        match guard.admit(source.src.ip(), now) {
             DoorVerdict::Pass => {}
             DoorVerdict::Drop => return false,
             DoorVerdict::Forbid => {
                 if msg.method() != Method::Ack {
-                    let mut ctx =
-                        RouteContext::new(self.local.clone(), msg.clone(), *source, now_unix());
+                    let mut ctx = RouteContext::new(self.local.clone(), msg.clone(), *source, now);
                     if let Err(e) = ctx.send_reply(403, "Forbidden") {
                         tracing::debug!(src = %source.src, "403 to a banned source not sent: {e}");
                     }

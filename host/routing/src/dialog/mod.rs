@@ -67,10 +67,11 @@ impl RouteContext {
     }
 
     /// The final response `code` of this request's transaction went upstream: the calls
-    /// it counts are released (non-2xx) or established (2xx).
-    pub fn settle_calls(&self, code: u16, now_unix: u64) {
+    /// it counts are released (non-2xx) or established (2xx, dated by the request: its
+    /// transaction lives minutes, the answered call's longest life is 12 hours).
+    pub fn settle_calls(&self, code: u16) {
         for t in &self.calls {
-            t.settle(code, now_unix);
+            t.settle(code, self.now_unix);
         }
     }
 }

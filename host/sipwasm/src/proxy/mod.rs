@@ -202,9 +202,7 @@ impl Proxy {
         if cell.final_sent() {
             // the calls the request counts (`limit-calls`): freed by a failure, kept by
             // a 2xx until the BYE (idempotent: finish runs after every step)
-            cell.user
-                .ctx
-                .settle_calls(cell.last_reply_code(), now_unix());
+            cell.user.ctx.settle_calls(cell.last_reply_code());
         }
         if cell.is_terminated() {
             self.table.remove(id, &cell.user.key);
