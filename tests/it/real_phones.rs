@@ -49,6 +49,7 @@ impl Cert {
             certificate: self.cert.clone(),
             private_key: self.dir.join("key.pem"),
             ca_file: None,
+            ..Default::default()
         }
     }
 }

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use sipwasm_routing::Alias;
 use sipwasm_transport::ListenSpec;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -557,7 +558,8 @@ impl HtableSection {
     }
 }
 
-/// `[tls]`: the certificate of `tls:` listeners, and the CAs trusted when connecting out.
+/// `[tls]`: the certificate of `tls:` listeners, the CAs client certificates must chain
+/// to, and how peers are checked when connecting out.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSection {
@@ -565,9 +567,128 @@ pub struct TlsSection {
     pub certificate: PathBuf,
     /// PEM private key.
     pub private_key: PathBuf,
-    /// PEM CAs for outbound TLS (`sips`, `msrps` next hops); none: no outbound TLS.
+    /// PEM CAs for outbound TLS (`sips`, `msrps` next hops); none: the system's store.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// PEM CAs client certificates must chain to (listeners with `client_cert`).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Names a client certificate must carry (DNS alternative name or common name;
+    /// `*.domain` for one label below it); empty: any certificate the CAs signed.
+    #[serde(default)]
+    pub client_names: Vec<String>,
+    /// `[[tls.destination]]`: outbound exceptions, first match wins.
+    #[serde(default)]
+    pub destination: Vec<TlsDestinationSection>,
+}
+
+/// `[[tls.destination]]`: how outbound TLS checks some next hops.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsDestinationSection {
+    /// `IP`, `IP:PORT`, `[IPv6]:PORT` or a network (`10.0.0.0/8`).
+    pub address: String,
+    /// The DNS name the certificate must carry instead of the address dialled.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `false`: accept any certificate (labs only; logged at start).
+    #[serde(default = "TlsDestinationSection::verify")]
+    pub verify: bool,
+}
+
+impl TlsDestinationSection {
+    const fn verify() -> bool {
+        true
+    }
+}
+
+impl TlsSection {
+    /// The transport's settings, paths resolved; checks the destinations and that the
+    /// listeners asking for client certificates have CAs to check them with.
+    fn settings(
+        &self,
+        listen: &[ListenSpec],
+        resolve: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<sipwasm_transport::TlsSettings, Invalid> {
+        if let Some(l) = listen.iter().find(|l| l.client_cert.is_some())
+            && self.client_ca.is_none()
+        {
+            return Err(invalid(
+                "tls.client_ca",
+                format!(
+                    "listener \"{l}\" asks for client certificates: [tls] client_ca must name the CAs that sign them"
+                ),
+            ));
+        }
+        if !self.client_names.is_empty() && self.client_ca.is_none() {
+            return Err(invalid(
+                "tls.client_names",
+                "client_names needs client_ca (and a listener with client_cert)",
+            ));
+        }
+        for (i, n) in self.client_names.iter().enumerate() {
+            let host = n.strip_prefix("*.").unwrap_or(n);
+            if !is_dns_name(host) {
+                return Err(invalid(
+                    format!("tls.client_names[{i}]"),
+                    format!("{n:?} is not a DNS name (or *.domain)"),
+                ));
+            }
+        }
+        let mut destinations = Vec::new();
+        for (i, d) in self.destination.iter().enumerate() {
+            let key = |k: &str| format!("tls.destination[{i}].{k}");
+            let (net, port) = match d.address.parse::<SocketAddr>() {
+                Ok(a) => (ipnet::IpNet::from(a.ip()), Some(a.port())),
+                Err(_) => (parse_net(key("address"), &d.address)?, None),
+            };
+            let check = match (&d.name, d.verify) {
+                (Some(n), true) if is_dns_name(n) => {
+                    sipwasm_transport::PeerCheck::Name(n.to_ascii_lowercase())
+                }
+                (Some(n), true) => {
+                    return Err(invalid(key("name"), format!("{n:?} is not a DNS name")));
+                }
+                (None, false) => sipwasm_transport::PeerCheck::Insecure,
+                (Some(_), false) => {
+                    return Err(invalid(
+                        key("verify"),
+                        "a name is not checked when verify = false: keep one of them",
+                    ));
+                }
+                (None, true) => {
+                    return Err(invalid(
+                        key("name"),
+                        "say what to check instead: name = \"HOST\", or verify = false",
+                    ));
+                }
+            };
+            destinations.push(sipwasm_transport::TlsDestination { net, port, check });
+        }
+        Ok(sipwasm_transport::TlsSettings {
+            certificate: resolve(&self.certificate),
+            private_key: resolve(&self.private_key),
+            ca_file: self.ca_file.as_deref().map(resolve),
+            client_ca: self.client_ca.as_deref().map(resolve),
+            client_names: self
+                .client_names
+                .iter()
+                .map(|n| n.to_ascii_lowercase())
+                .collect(),
+            destinations,
+        })
+    }
+}
+
+/// A host name as certificates carry it: dot-separated labels of letters, digits and `-`.
+fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        })
 }
 
 /// `[control]`: the `sipwasm ctl` socket.
@@ -934,6 +1055,10 @@ impl Config {
                 "a tls: listener needs [tls] certificate and private_key",
             )));
         }
+        let tls = match &file.tls {
+            Some(t) => Some(t.settings(&router.listen, &resolve).map_err(at)?),
+            None => None,
+        };
         let shortest_deadline = tenants
             .iter()
             .map(|t| t.deadline)
@@ -956,11 +1081,7 @@ impl Config {
             tenants,
             default_tenant,
             control_socket: file.control.socket.as_deref().map(resolve),
-            tls: file.tls.as_ref().map(|t| sipwasm_transport::TlsSettings {
-                certificate: resolve(&t.certificate),
-                private_key: resolve(&t.private_key),
-                ca_file: t.ca_file.as_deref().map(resolve),
-            }),
+            tls,
             watch_plugins: r.watch_plugins,
             nosip,
             htables,
@@ -1979,5 +2100,66 @@ deadline_ms = 5
         let tls = c.tls.unwrap();
         assert_eq!(tls.certificate, Path::new("/etc/s/c.pem"));
         assert_eq!(tls.ca_file, None);
+    }
+
+    #[test]
+    fn mutual_tls_and_destinations() {
+        let listener = "\"tls:127.0.0.1:5061 client_cert required\"";
+        let with = |tls: &str| {
+            let text = GOOD.replace("\"tcp:[::1]:5060\"", listener);
+            let text =
+                format!("{text}\n[tls]\ncertificate = \"c.pem\"\nprivate_key = \"k.pem\"\n{tls}");
+            Config::parse(&text, Path::new("/etc/s/r.toml")).map_err(|e| e.to_string())
+        };
+        let e = with("").unwrap_err();
+        assert!(e.contains("client_ca"), "{e}");
+        let c = with(
+            "client_ca = \"trunks.pem\"\nclient_names = [\"SBC.carrier.example\", \"*.pbx.example\"]\n\
+             [[tls.destination]]\naddress = \"203.0.113.5:5061\"\nname = \"sbc.carrier.example\"\n\
+             [[tls.destination]]\naddress = \"192.168.56.0/24\"\nverify = false\n",
+        )
+        .unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(
+            tls.client_ca.as_deref(),
+            Some(Path::new("/etc/s/trunks.pem"))
+        );
+        assert_eq!(tls.client_names, ["sbc.carrier.example", "*.pbx.example"]);
+        assert_eq!(tls.destinations.len(), 2);
+        assert_eq!(tls.destinations[0].port, Some(5061));
+        assert_eq!(
+            tls.destinations[0].check,
+            sipwasm_transport::PeerCheck::Name("sbc.carrier.example".into())
+        );
+        assert_eq!(tls.destinations[1].port, None);
+        assert_eq!(
+            tls.destinations[1].check,
+            sipwasm_transport::PeerCheck::Insecure
+        );
+        for (bad, key) in [
+            (
+                "client_ca = \"a.pem\"\nclient_names = [\"not a name\"]",
+                "client_names[0]",
+            ),
+            (
+                "client_ca = \"a.pem\"\n[[tls.destination]]\naddress = \"nowhere\"\nverify = false",
+                "destination[0].address",
+            ),
+            (
+                "client_ca = \"a.pem\"\n[[tls.destination]]\naddress = \"10.0.0.1\"",
+                "destination[0].name",
+            ),
+            (
+                "client_ca = \"a.pem\"\n[[tls.destination]]\naddress = \"10.0.0.1\"\nname = \"a.b\"\nverify = false",
+                "destination[0].verify",
+            ),
+            (
+                "client_ca = \"a.pem\"\n[[tls.destination]]\naddress = \"10.0.0.1\"\nname = \"-:x\"",
+                "destination[0].name",
+            ),
+        ] {
+            let e = with(bad).unwrap_err();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 }

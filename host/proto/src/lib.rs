@@ -52,6 +52,6 @@ pub use message::{SipMessage, StartLine};
 pub use method::Method;
 pub use name_addr::NameAddr;
 pub use span::Span;
-pub use transport::{Destination, StreamFlags, Transmit, Transport};
+pub use transport::{Destination, StreamFlags, TlsPeer, Transmit, Transport};
 pub use uri::{Scheme, Uri};
 pub use via::Via;

@@ -167,3 +167,75 @@ impl StreamFlags {
         }
     }
 }
+
+/// Who is at the other end of a TLS connection, from the certificate it presented (a
+/// listener with `client_cert`): what a route reads as `$tls_peer_*`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsPeer {
+    /// The certificate chains to a `[tls] client_ca` (an unverified one never gets this
+    /// far: the handshake fails).
+    pub verified: bool,
+    /// Subject distinguished name, RFC 4514 style (`CN=sbc.example, O=Carrier`).
+    pub subject: String,
+    /// The subject's common name.
+    pub subject_cn: Option<String>,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// DNS names of the subject alternative name extension, in certificate order.
+    pub san_dns: Vec<String>,
+}
+
+impl TlsPeer {
+    /// True when the certificate names one of `allowed`: a DNS name of its subject
+    /// alternative names, or its common name, equal to an entry (ASCII case ignored), or
+    /// one label below an entry written `*.domain`.
+    pub fn named_in(&self, allowed: &[String]) -> bool {
+        let names = self.san_dns.iter().chain(self.subject_cn.as_ref());
+        names
+            .flat_map(|name| allowed.iter().map(move |a| (name, a)))
+            .any(|(name, allowed)| name_matches(name, allowed))
+    }
+}
+
+fn name_matches(name: &str, allowed: &str) -> bool {
+    match allowed.strip_prefix("*.") {
+        Some(domain) => name.split_once('.').is_some_and(|(label, rest)| {
+            !label.is_empty() && label != "*" && rest.eq_ignore_ascii_case(domain)
+        }),
+        None => name.eq_ignore_ascii_case(allowed),
+    }
+}
+
+#[cfg(test)]
+mod tls_peer_tests {
+    use super::*;
+
+    fn peer(san: &[&str], cn: Option<&str>) -> TlsPeer {
+        TlsPeer {
+            verified: true,
+            san_dns: san.iter().map(|s| s.to_string()).collect(),
+            subject_cn: cn.map(str::to_string),
+            ..TlsPeer::default()
+        }
+    }
+
+    #[test]
+    fn a_peer_is_named_by_a_san_or_its_common_name() {
+        let allowed = vec!["sbc.carrier.example".to_string()];
+        assert!(peer(&["x.example", "SBC.Carrier.example"], None).named_in(&allowed));
+        assert!(peer(&[], Some("sbc.carrier.example")).named_in(&allowed));
+        assert!(!peer(&["sbc.carrier.example.evil"], Some("evil")).named_in(&allowed));
+        assert!(!peer(&[], None).named_in(&allowed));
+    }
+
+    #[test]
+    fn a_wildcard_entry_allows_one_label_below_it() {
+        let allowed = vec!["*.carrier.example".to_string()];
+        assert!(peer(&["sbc1.carrier.example"], None).named_in(&allowed));
+        assert!(!peer(&["carrier.example"], None).named_in(&allowed));
+        assert!(!peer(&["a.b.carrier.example"], None).named_in(&allowed));
+        // a wildcard certificate is not a name under the domain
+        assert!(!peer(&["*.carrier.example"], None).named_in(&allowed));
+        assert!(!peer(&[".carrier.example"], None).named_in(&allowed));
+    }
+}

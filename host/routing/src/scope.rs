@@ -58,7 +58,7 @@ impl Scope {
                     let key = self.format(key, own)?;
                     crate::pv::sht_get(&self.config.htables, table, &key, self.now_unix)?
                 }
-                name => shared_value(name, &self.source, self.now_unix, &self.vars)
+                name => shared_value(name, &self.config, &self.source, self.now_unix, &self.vars)
                     .unwrap_or(Value::Null),
             },
         };

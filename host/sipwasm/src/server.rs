@@ -819,24 +819,24 @@ impl Server {
             }
             None => None,
         };
+        let asks_for_certificates = settings.listen.iter().any(|l| l.client_cert.is_some());
+        if asks_for_certificates && settings.tls.as_ref().is_none_or(|t| t.client_ca.is_none()) {
+            return Err(StartError::Tls(sipwasm_transport::TlsError::NoClientCa));
+        }
         let runtime = tokio::runtime::Handle::current();
         let resolver = Arc::new(Resolver::new(&settings.dns, runtime.clone()));
         let table = Arc::new(crate::proxy::Transactions::default());
-        let local_config = router_identity(
-            &settings,
-            &addrs,
-            crate::proxy::services(resolver.clone(), &table),
-        );
-        let local = Arc::new(local_config);
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
         for (i, l) in listeners.into_iter().enumerate() {
-            // a stream listener's own idle timeout, from its spec
-            let idle = settings.listen.get(i).and_then(|s| s.idle_timeout);
+            // a stream listener's own idle timeout and client certificates, from its spec
+            let spec = settings.listen.get(i);
+            let idle = spec.and_then(|s| s.idle_timeout);
+            let client_cert = spec.and_then(|s| s.client_cert);
             match l {
                 BoundListener::Udp(s) => udp.push(Arc::new(s)),
-                BoundListener::Tcp(s) => tcp.push((s, Transport::Tcp, idle)),
-                BoundListener::Tls(s) => tcp.push((s, Transport::Tls, idle)),
+                BoundListener::Tcp(s) => tcp.push((s, Transport::Tcp, idle, None)),
+                BoundListener::Tls(s) => tcp.push((s, Transport::Tls, idle, client_cert)),
             }
         }
         // one lane per TCP worker: a connection's messages stay in order on one worker
@@ -849,6 +849,12 @@ impl Server {
             connections.set_undelivered_hook(Arc::new(answer_undelivered_msrp));
             connections
         });
+        let local_config = router_identity(
+            &settings,
+            &addrs,
+            crate::proxy::services(resolver.clone(), &table, connections.clone()),
+        );
+        let local = Arc::new(local_config);
         let outlet = Outlet::new(udp.clone(), connections.clone());
         tenants.bind(&local, &settings.listen, &addrs);
         let proxy = Proxy::new(ProxyParts {
@@ -956,8 +962,12 @@ impl Server {
                     .map_err(StartError::Thread)?;
                 threads.push(t);
             }
-            for (l, transport, idle) in tcp {
-                tasks.push(runtime.spawn(connections.clone().accept_loop_with(l, transport, idle)));
+            for (l, transport, idle, client_cert) in tcp {
+                let accepting =
+                    connections
+                        .clone()
+                        .accept_loop_with(l, transport, idle, client_cert);
+                tasks.push(runtime.spawn(accepting));
             }
             lane_rx
         } else {

@@ -16,9 +16,9 @@ pub mod tcp;
 pub mod tls;
 pub mod udp;
 
-pub use listen::{Advertise, BoundListener, ListenSpec, ListenSpecError};
+pub use listen::{Advertise, BoundListener, ClientCert, ListenSpec, ListenSpecError};
 pub use tcp::{ConnectionTable, Incoming, TcpLimits};
-pub use tls::{TlsContext, TlsError, TlsSettings};
+pub use tls::{PeerCheck, TlsContext, TlsDestination, TlsError, TlsSettings};
 
 use sipwasm_proto::{Destination, Transport};
 pub use sipwasm_proto::{StreamFlags, Transmit};

@@ -21,6 +21,28 @@ pub struct ListenSpec {
     /// instead of `[tcp] idle_timeout_secs` (a connection carrying a registration stays
     /// open as long as the registration).
     pub idle_timeout: Option<Duration>,
+    /// `client_cert required|optional` (TLS): ask connecting peers for a certificate
+    /// signed by `[tls] client_ca` (mutual TLS, for trunks).
+    pub client_cert: Option<ClientCert>,
+}
+
+/// Whether a TLS listener's peers must present a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientCert {
+    /// A connection without a valid certificate is refused in the handshake.
+    Required,
+    /// A certificate presented must be valid; a peer may present none (routes see
+    /// `$tls_peer_verified` 0).
+    Optional,
+}
+
+impl ClientCert {
+    fn as_str(self) -> &'static str {
+        match self {
+            ClientCert::Required => "required",
+            ClientCert::Optional => "optional",
+        }
+    }
 }
 
 /// An advertised address: a host name or IP, and a port (the listener's when absent).
@@ -72,7 +94,7 @@ impl Advertise {
 /// Why a listener spec did not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid listener {spec:?}: {reason} (expected PROTO:IP:PORT [advertise HOST[:PORT]] [idle_timeout SECS], e.g. udp:127.0.0.1:5060, tcp:[::1]:5060 idle_timeout 3600 or udp:0.0.0.0:5060 advertise 203.0.113.7:5060)"
+    "invalid listener {spec:?}: {reason} (expected PROTO:IP:PORT [advertise HOST[:PORT]] [idle_timeout SECS] [client_cert required|optional], e.g. udp:127.0.0.1:5060, tcp:[::1]:5060 idle_timeout 3600 or udp:0.0.0.0:5060 advertise 203.0.113.7:5060)"
 )]
 pub struct ListenSpecError {
     spec: String,
@@ -91,6 +113,7 @@ impl FromStr for ListenSpec {
         let spec = words.next().ok_or_else(|| err("empty"))?;
         let mut advertise = None;
         let mut idle_timeout = None;
+        let mut client_cert = None;
         while let Some(kw) = words.next() {
             let value = words
                 .next()
@@ -109,9 +132,16 @@ impl FromStr for ListenSpec {
                         .ok_or_else(|| err("idle_timeout needs 1 to 86400 seconds"))?;
                     idle_timeout = Some(Duration::from_secs(secs));
                 }
+                "client_cert" if client_cert.is_none() => {
+                    client_cert = Some(match value.to_ascii_lowercase().as_str() {
+                        "required" => ClientCert::Required,
+                        "optional" => ClientCert::Optional,
+                        _ => return Err(err("client_cert is required or optional")),
+                    });
+                }
                 _ => {
                     return Err(err(
-                        "only \"advertise HOST[:PORT]\" and \"idle_timeout SECS\" (once each) may follow the address",
+                        "only \"advertise HOST[:PORT]\", \"idle_timeout SECS\" and \"client_cert required|optional\" (once each) may follow the address",
                     ));
                 }
             }
@@ -128,11 +158,15 @@ impl FromStr for ListenSpec {
         if idle_timeout.is_some() && !transport.is_stream() {
             return Err(err("idle_timeout is for tcp and tls listeners"));
         }
+        if client_cert.is_some() && transport != Transport::Tls {
+            return Err(err("client_cert is for tls listeners"));
+        }
         Ok(ListenSpec {
             transport,
             addr,
             advertise,
             idle_timeout,
+            client_cert,
         })
     }
 }
@@ -145,6 +179,9 @@ impl fmt::Display for ListenSpec {
         }
         if let Some(t) = self.idle_timeout {
             write!(f, " idle_timeout {}", t.as_secs())?;
+        }
+        if let Some(c) = self.client_cert {
+            write!(f, " client_cert {}", c.as_str())?;
         }
         Ok(())
     }
@@ -292,6 +329,29 @@ mod tests {
             "tcp:0.0.0.0:5060 idle_timeout x",
             "tcp:0.0.0.0:5060 idle_timeout 1 idle_timeout 2",
             "tls:0.0.0.0:5061 idle_timeout",
+        ] {
+            assert!(bad.parse::<ListenSpec>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_client_cert() {
+        let s: ListenSpec = "tls:0.0.0.0:5061 client_cert REQUIRED idle_timeout 60"
+            .parse()
+            .unwrap();
+        assert_eq!(s.client_cert, Some(ClientCert::Required));
+        assert_eq!(
+            s.to_string(),
+            "tls:0.0.0.0:5061 idle_timeout 60 client_cert required"
+        );
+        let s: ListenSpec = "tls:[::1]:5061 client_cert optional".parse().unwrap();
+        assert_eq!(s.client_cert, Some(ClientCert::Optional));
+        for bad in [
+            "tcp:0.0.0.0:5060 client_cert required",
+            "udp:0.0.0.0:5060 client_cert optional",
+            "tls:0.0.0.0:5061 client_cert yes",
+            "tls:0.0.0.0:5061 client_cert",
+            "tls:0.0.0.0:5061 client_cert optional client_cert required",
         ] {
             assert!(bad.parse::<ListenSpec>().is_err(), "{bad}");
         }

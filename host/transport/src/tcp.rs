@@ -1,12 +1,13 @@
 //! TCP: listeners, per-connection reader and writer tasks, and the connection table.
 
 use crate::SendError;
+use crate::listen::ClientCert;
 use crate::stream::{Cut, Framing, Lost};
 use bytes::{Bytes, BytesMut};
 use sipwasm_proto::framing::FrameError;
 use sipwasm_proto::msrp::{MsrpError, MsrpFrame};
 use sipwasm_proto::transport::{StreamFlags, Transmit};
-use sipwasm_proto::{Destination, Transport};
+use sipwasm_proto::{Destination, TlsPeer, Transport};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,6 +92,8 @@ struct Conn {
     /// The peer closed it (or it failed): it lingers to write what is queued, but is no
     /// flow to reach the peer any more.
     closing: bool,
+    /// The certificate the peer presented on a listener with `client_cert`.
+    tls_peer: Option<Arc<TlsPeer>>,
 }
 
 struct Table {
@@ -217,16 +220,17 @@ impl ConnectionTable {
     /// Accept connections on `listener` (TCP, or TLS when `transport` says so) until the
     /// task is dropped.
     pub async fn accept_loop(self, listener: std::net::TcpListener, transport: Transport) {
-        self.accept_loop_with(listener, transport, None).await;
+        self.accept_loop_with(listener, transport, None, None).await;
     }
 
     /// [`Self::accept_loop`] with the idle timeout of this listener (`idle_timeout` in its
-    /// spec) instead of the table's.
+    /// spec) instead of the table's, and its `client_cert` setting (TLS).
     pub async fn accept_loop_with(
         self,
         listener: std::net::TcpListener,
         transport: Transport,
         idle_timeout: Option<Duration>,
+        client_cert: Option<ClientCert>,
     ) {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
@@ -244,7 +248,7 @@ impl ConnectionTable {
                         continue;
                     }
                     if transport == Transport::Tls {
-                        self.accept_tls(stream, peer, idle_timeout);
+                        self.accept_tls(stream, peer, idle_timeout, client_cert);
                     } else {
                         self.start(stream, peer, idle_timeout);
                     }
@@ -259,8 +263,15 @@ impl ConnectionTable {
     }
 
     /// The TLS handshake of an accepted connection, bounded by the message timeout, then
-    /// the connection as any other.
-    fn accept_tls(&self, stream: TcpStream, peer: SocketAddr, idle: Option<Duration>) {
+    /// the connection as any other. On a listener with `client_cert`, the certificate the
+    /// peer presented (verified by the handshake) must carry one of `[tls] client_names`.
+    fn accept_tls(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        idle: Option<Duration>,
+        client_cert: Option<ClientCert>,
+    ) {
         let Some(tls) = self.inner.tls.clone() else {
             tracing::warn!(%peer, "TLS connection refused: no [tls] certificate configured");
             return;
@@ -271,11 +282,29 @@ impl ConnectionTable {
             let Ok(local) = stream.local_addr() else {
                 return;
             };
+            let Some((acceptor, names)) = tls.acceptor(client_cert) else {
+                tracing::warn!(%peer, "TLS connection refused: client_cert without [tls] client_ca");
+                return;
+            };
             let _ = stream.set_nodelay(true);
-            match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
+            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                 Ok(Ok(s)) => {
+                    let tls_peer = s
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(crate::tls::peer_of)
+                        .map(Arc::new);
+                    if let Some(p) = &tls_peer
+                        && !names.is_empty()
+                        && !p.named_in(names)
+                    {
+                        tracing::info!(%peer, subject = %p.subject, names = ?p.san_dns, "TLS connection refused: the client certificate names none of [tls] client_names");
+                        return;
+                    }
                     let (r, w) = tokio::io::split(s);
-                    table.start_io(r, w, Transport::Tls, peer, local, Vec::new(), idle);
+                    let first = Vec::new();
+                    table.start_io(r, w, (Transport::Tls, tls_peer), peer, local, first, idle);
                 }
                 Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
                 Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
@@ -296,7 +325,7 @@ impl ConnectionTable {
         Some(self.start_io(
             reader,
             writer,
-            Transport::Tcp,
+            (Transport::Tcp, None),
             peer,
             local,
             Vec::new(),
@@ -313,7 +342,7 @@ impl ConnectionTable {
         &self,
         reader: R,
         writer: W,
-        transport: Transport,
+        (transport, tls_peer): (Transport, Option<Arc<TlsPeer>>),
         peer: SocketAddr,
         local: SocketAddr,
         first: Vec<Bytes>,
@@ -340,6 +369,7 @@ impl ConnectionTable {
                 keep_until: keep_until.clone(),
                 alias_ports: Vec::new(),
                 closing: false,
+                tls_peer,
             },
         );
         tracing::debug!(conn = id, %peer, %local, %transport, "connection open");
@@ -595,7 +625,7 @@ impl ConnectionTable {
                 self.inner
                     .tls
                     .as_ref()
-                    .and_then(|t| t.connector.clone())
+                    .and_then(|t| t.connector_for(dest))
                     .ok_or(SendError::Unsupported(transport))?,
             ),
             _ => None,
@@ -637,9 +667,8 @@ impl ConnectionTable {
                         let (r, w) = stream.into_split();
                         table.open_pending(key, r, w, local);
                     }
-                    Some(c) => {
-                        // the certificate must name the address dialled
-                        let name = rustls_pki_types::ServerName::IpAddress(dest.ip().into());
+                    Some((c, name)) => {
+                        // the certificate must chain to a trusted CA and carry `name`
                         let s = c.connect(name, stream).await?;
                         let (r, w) = tokio::io::split(s);
                         table.open_pending(key, r, w, local);
@@ -678,7 +707,7 @@ impl ConnectionTable {
         let mut pending = self.inner.pending.lock().expect("not poisoned");
         let p = pending.remove(&key).unwrap_or_default();
         let first = p.data.into_iter().map(|(data, _)| data).collect();
-        let (id, _) = self.start_io(r, w, key.0, key.1, local, first, None);
+        let (id, _) = self.start_io(r, w, (key.0, None), key.1, local, first, None);
         drop(pending);
         if p.close_after {
             self.close(id);
@@ -750,6 +779,13 @@ impl ConnectionTable {
     fn lane(&self, id: u64) -> &async_channel::Sender<Incoming> {
         let lanes = &self.inner.lanes;
         &lanes[(id % lanes.len() as u64) as usize]
+    }
+
+    /// The certificate the peer of connection `id` presented (a TLS listener with
+    /// `client_cert`), while the connection is open.
+    pub fn tls_peer(&self, id: u64) -> Option<Arc<TlsPeer>> {
+        let conns = self.inner.conns.lock().expect("not poisoned");
+        conns.get(&id)?.tls_peer.clone()
     }
 
     fn is_open(&self, id: u64) -> bool {

@@ -1,21 +1,64 @@
 //! TLS for stream listeners and outbound connections (rustls, ring provider): a
-//! certificate chain and key for the router's TLS listeners, and the CAs it trusts when it
-//! connects out (`sips`, `msrps` next hops).
+//! certificate chain and key for the router's TLS listeners, the CAs client certificates
+//! must chain to (mutual TLS on listeners with `client_cert`), and the CAs trusted when it
+//! connects out (`sips`, `msrps` next hops), with per-destination exceptions.
 
+use crate::listen::ClientCert;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sipwasm_proto::TlsPeer;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Where the TLS material is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the TLS material is, and how peers are checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsSettings {
     /// PEM certificate chain of the router (leaf first).
     pub certificate: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub private_key: PathBuf,
-    /// PEM CA certificates trusted for outbound TLS; none: outbound TLS is refused.
+    /// PEM CA certificates trusted for outbound TLS; none: the system's trust store.
     pub ca_file: Option<PathBuf>,
+    /// PEM CA certificates a client certificate must chain to, on listeners with
+    /// `client_cert`.
+    pub client_ca: Option<PathBuf>,
+    /// Names a client certificate must carry (a DNS subject alternative name or the
+    /// common name; `*.domain` for any one label below it); empty: any the CAs signed.
+    pub client_names: Vec<String>,
+    /// Outbound exceptions, first match wins.
+    pub destinations: Vec<TlsDestination>,
+}
+
+/// How outbound TLS to some addresses checks the peer, instead of "its certificate chains
+/// to a trusted CA and names the address dialled".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsDestination {
+    /// The addresses.
+    pub net: ipnet::IpNet,
+    /// Only this port; any when absent.
+    pub port: Option<u16>,
+    /// What is checked.
+    pub check: PeerCheck,
+}
+
+/// What outbound TLS checks of a destination's certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerCheck {
+    /// It chains to a trusted CA and carries this DNS name (a carrier's SBC named by host
+    /// name, dialled by address).
+    Name(String),
+    /// Nothing but the handshake's own signatures: any certificate is accepted. For labs.
+    Insecure,
+}
+
+impl TlsDestination {
+    fn covers(&self, dest: SocketAddr) -> bool {
+        self.net.contains(&dest.ip()) && self.port.is_none_or(|p| p == dest.port())
+    }
 }
 
 /// Why TLS could not be set up.
@@ -32,19 +75,40 @@ pub enum TlsError {
     /// rustls refused the material.
     #[error("TLS: {0}")]
     Rustls(#[from] rustls::Error),
+    /// The client certificate CAs cannot verify anything.
+    #[error("[tls] client_ca: {0}")]
+    ClientCa(#[from] rustls::server::VerifierBuilderError),
+    /// A listener asks for client certificates and nothing can check them.
+    #[error("a tls: listener with client_cert needs [tls] client_ca")]
+    NoClientCa,
+    /// A server name is not a DNS name.
+    #[error("[tls] destination name {0:?} is not a DNS name")]
+    Name(String),
 }
 
-/// The acceptor for listeners and the connector for outbound connections.
+/// The acceptors for listeners and the connectors for outbound connections.
 #[derive(Clone)]
 pub struct TlsContext {
-    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
-    pub(crate) connector: Option<tokio_rustls::TlsConnector>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    mutual: Option<Mutual>,
+    connector: Option<tokio_rustls::TlsConnector>,
+    insecure: Option<tokio_rustls::TlsConnector>,
+    destinations: Vec<TlsDestination>,
+}
+
+/// Acceptors that ask for a client certificate and verify it against `[tls] client_ca`.
+#[derive(Clone)]
+struct Mutual {
+    required: tokio_rustls::TlsAcceptor,
+    optional: tokio_rustls::TlsAcceptor,
+    names: Vec<String>,
 }
 
 impl std::fmt::Debug for TlsContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsContext")
             .field("outbound", &self.connector.is_some())
+            .field("client_certificates", &self.mutual.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -64,6 +128,26 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+fn roots(path: &Path) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs(path)? {
+        roots.add(c)?;
+    }
+    Ok(roots)
+}
+
+/// The system's trust store; empty (with a warning) when it cannot be read.
+fn system_roots() -> rustls::RootCertStore {
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::warn!("system CA certificates: {e}");
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    tracing::debug!(added, ignored, "system CA certificates loaded");
+    roots
+}
+
 impl TlsContext {
     /// Read the certificate, key and CAs.
     pub fn load(s: &TlsSettings) -> Result<Arc<TlsContext>, TlsError> {
@@ -73,27 +157,250 @@ impl TlsContext {
             path: s.private_key.clone(),
             message: e.to_string(),
         })?;
-        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)?;
-        let connector = match &s.ca_file {
+        let server = |verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>| {
+            let b = rustls::ServerConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()?;
+            let b = match verifier {
+                Some(v) => b.with_client_cert_verifier(v),
+                None => b.with_no_client_auth(),
+            };
+            Ok::<_, TlsError>(tokio_rustls::TlsAcceptor::from(Arc::new(
+                b.with_single_cert(chain.clone(), key.clone_key())?,
+            )))
+        };
+        let mutual = match &s.client_ca {
             Some(ca) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for c in certs(ca)? {
-                    roots.add(c)?;
-                }
-                let client = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                Some(tokio_rustls::TlsConnector::from(Arc::new(client)))
+                let roots = Arc::new(roots(ca)?);
+                let verifier = |b: rustls::server::ClientCertVerifierBuilder| b.build();
+                let builder = || {
+                    rustls::server::WebPkiClientVerifier::builder_with_provider(
+                        roots.clone(),
+                        provider.clone(),
+                    )
+                };
+                Some(Mutual {
+                    required: server(Some(verifier(builder())?))?,
+                    optional: server(Some(verifier(builder().allow_unauthenticated())?))?,
+                    names: s.client_names.clone(),
+                })
             }
             None => None,
         };
+        let trusted = match &s.ca_file {
+            Some(ca) => roots(ca)?,
+            None => system_roots(),
+        };
+        let connector = (!trusted.is_empty()).then(|| {
+            let client = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .map(|b| b.with_root_certificates(trusted).with_no_client_auth());
+            client.map(|c| tokio_rustls::TlsConnector::from(Arc::new(c)))
+        });
+        let connector = connector.transpose()?;
+        if connector.is_none() {
+            tracing::warn!(
+                "no CA certificates (no [tls] ca_file, an empty system store): outbound TLS is refused"
+            );
+        }
+        for d in &s.destinations {
+            match &d.check {
+                PeerCheck::Name(n) => {
+                    ServerName::try_from(n.clone()).map_err(|_| TlsError::Name(n.clone()))?;
+                }
+                PeerCheck::Insecure => tracing::warn!(
+                    net = %d.net,
+                    port = ?d.port,
+                    "outbound TLS to these addresses accepts any certificate ([[tls.destination]] verify = false)"
+                ),
+            }
+        }
+        let insecure = s
+            .destinations
+            .iter()
+            .any(|d| d.check == PeerCheck::Insecure)
+            .then(|| {
+                rustls::ClientConfig::builder_with_provider(provider.clone())
+                    .with_safe_default_protocol_versions()
+                    .map(|b| {
+                        b.dangerous()
+                            .with_custom_certificate_verifier(Arc::new(AnyCertificate(
+                                provider.clone(),
+                            )))
+                            .with_no_client_auth()
+                    })
+                    .map(|c| tokio_rustls::TlsConnector::from(Arc::new(c)))
+            })
+            .transpose()?;
         Ok(Arc::new(TlsContext {
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+            acceptor: server(None)?,
+            mutual,
             connector,
+            insecure,
+            destinations: s.destinations.clone(),
         }))
+    }
+
+    /// The acceptor of a listener with this `client_cert` setting, and the names a client
+    /// certificate must carry; `None` when client certificates are asked for and no
+    /// `[tls] client_ca` can check them.
+    pub(crate) fn acceptor(
+        &self,
+        client_cert: Option<ClientCert>,
+    ) -> Option<(&tokio_rustls::TlsAcceptor, &[String])> {
+        match (client_cert, &self.mutual) {
+            (None, _) => Some((&self.acceptor, &[])),
+            (Some(ClientCert::Required), Some(m)) => Some((&m.required, &m.names)),
+            (Some(ClientCert::Optional), Some(m)) => Some((&m.optional, &m.names)),
+            (Some(_), None) => None,
+        }
+    }
+
+    /// How to connect to `dest`: the connector and the name its certificate must carry
+    /// (the address dialled, unless a `[tls]` destination says otherwise); `None` when
+    /// nothing is trusted.
+    pub(crate) fn connector_for(
+        &self,
+        dest: SocketAddr,
+    ) -> Option<(tokio_rustls::TlsConnector, ServerName<'static>)> {
+        let by_address = ServerName::IpAddress(dest.ip().into());
+        match self.destinations.iter().find(|d| d.covers(dest)) {
+            Some(TlsDestination {
+                check: PeerCheck::Insecure,
+                ..
+            }) => Some((self.insecure.clone()?, by_address)),
+            Some(TlsDestination {
+                check: PeerCheck::Name(n),
+                ..
+            }) => Some((
+                self.connector.clone()?,
+                ServerName::try_from(n.clone()).ok()?,
+            )),
+            None => Some((self.connector.clone()?, by_address)),
+        }
+    }
+}
+
+/// Who presented `chain` (its leaf), verified by the acceptor that asked for it.
+pub(crate) fn peer_of(chain: &[CertificateDer<'_>]) -> Option<TlsPeer> {
+    let (_, cert) = x509_parser::parse_x509_certificate(chain.first()?).ok()?;
+    let san_dns = match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|n| match n {
+                x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some(TlsPeer {
+        verified: true,
+        subject: cert.subject().to_string(),
+        subject_cn: cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_string),
+        issuer: cert.issuer().to_string(),
+        san_dns,
+    })
+}
+
+/// Accepts any certificate (a `[tls]` destination with `verify = false`), still checking
+/// the handshake's signatures so the session is at least with the key holder.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest(net: &str, port: Option<u16>, check: PeerCheck) -> TlsDestination {
+        TlsDestination {
+            net: net.parse().unwrap(),
+            port,
+            check,
+        }
+    }
+
+    #[test]
+    fn a_destination_covers_its_network_and_port() {
+        let d = dest("10.0.0.0/8", Some(5061), PeerCheck::Insecure);
+        assert!(d.covers("10.1.2.3:5061".parse().unwrap()));
+        assert!(!d.covers("10.1.2.3:5062".parse().unwrap()));
+        assert!(!d.covers("11.1.2.3:5061".parse().unwrap()));
+        let any_port = dest("192.0.2.7/32", None, PeerCheck::Name("a.example".into()));
+        assert!(any_port.covers("192.0.2.7:15061".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_peer_of_a_certificate_has_its_names() {
+        let mut p = rcgen::CertificateParams::new(vec![
+            "sbc.carrier.example".to_string(),
+            "10.0.0.1".to_string(),
+        ])
+        .unwrap();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Carrier SBC");
+        p.distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Carrier");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = p.self_signed(&key).unwrap();
+        let peer = peer_of(&[cert.der().clone()]).unwrap();
+        assert_eq!(peer.san_dns, vec!["sbc.carrier.example"]);
+        assert_eq!(peer.subject_cn.as_deref(), Some("Carrier SBC"));
+        assert!(peer.subject.contains("CN=Carrier SBC"), "{}", peer.subject);
+        assert!(peer.subject.contains("O=Carrier"), "{}", peer.subject);
+        assert_eq!(peer.issuer, peer.subject);
+        assert!(peer_of(&[CertificateDer::from(vec![1, 2, 3])]).is_none());
+        assert!(peer_of(&[]).is_none());
     }
 }

@@ -102,6 +102,17 @@ pub enum PvName {
     Flags,
     /// `$Ts` current Unix time
     Time,
+    /// `$tls_peer_verified`: 1 when the peer presented a certificate the listener's
+    /// `client_cert` check verified, else 0
+    TlsPeerVerified,
+    /// `$tls_peer_subject`: the peer certificate's subject
+    TlsPeerSubject,
+    /// `$tls_peer_subject_cn`: its common name
+    TlsPeerSubjectCn,
+    /// `$tls_peer_issuer`: its issuer
+    TlsPeerIssuer,
+    /// `$tls_peer_san_hostname`: its first DNS subject alternative name
+    TlsPeerSanHostname,
     /// `$hdr(Name)` header value
     Hdr(String),
     /// `$hdrc(Name)` number of headers called Name
@@ -251,6 +262,11 @@ impl PvName {
             "cT" => needs_inner(PvName::ContentType)?,
             "mf" => needs_inner(PvName::Flags)?,
             "Ts" => needs_inner(PvName::Time)?,
+            "tls_peer_verified" => needs_inner(PvName::TlsPeerVerified)?,
+            "tls_peer_subject" => needs_inner(PvName::TlsPeerSubject)?,
+            "tls_peer_subject_cn" => needs_inner(PvName::TlsPeerSubjectCn)?,
+            "tls_peer_issuer" => needs_inner(PvName::TlsPeerIssuer)?,
+            "tls_peer_san_hostname" => needs_inner(PvName::TlsPeerSanHostname)?,
             "hdr" => PvName::Hdr(inner_name("hdr")?),
             "hdrc" => PvName::HdrCount(inner_name("hdrc")?),
             "var" => PvName::Var(inner_name("var")?),
@@ -514,15 +530,27 @@ pub fn parse_template(template: &str) -> Result<Vec<TemplatePart>, PvError> {
 }
 
 /// The value of a name every event has, the same way whatever the event: where it came
-/// from, its time, `$var(x)`; `None` for the names each event answers itself. One
-/// evaluator for these, used by the SIP context and by the non-SIP events alike.
+/// from (its TLS peer too), its time, `$var(x)`; `None` for the names each event answers
+/// itself. One evaluator for these, used by the SIP context and by the non-SIP events
+/// alike.
 pub(crate) fn shared_value(
     name: &PvName,
+    config: &crate::env::LocalConfig,
     source: &crate::env::addr::Source,
     now_unix: u64,
     vars: &[(String, Value)],
 ) -> Option<Value> {
+    let tls_peer = || match (source.transport, source.conn) {
+        (sipwasm_proto::Transport::Tls, Some(conn)) => config.services().tls_peer(conn),
+        _ => None,
+    };
+    let text = |v: Option<&String>| v.map_or(Value::Null, |s| Value::Str(s.clone()));
     Some(match name {
+        PvName::TlsPeerVerified => Value::Int(i64::from(tls_peer().is_some_and(|p| p.verified))),
+        PvName::TlsPeerSubject => text(tls_peer().as_ref().map(|p| &p.subject)),
+        PvName::TlsPeerSubjectCn => text(tls_peer().as_ref().and_then(|p| p.subject_cn.as_ref())),
+        PvName::TlsPeerIssuer => text(tls_peer().as_ref().map(|p| &p.issuer)),
+        PvName::TlsPeerSanHostname => text(tls_peer().as_ref().and_then(|p| p.san_dns.first())),
         PvName::SrcIp => Value::Str(source.src.ip().to_string()),
         PvName::SrcPort => Value::Int(i64::from(source.src.port())),
         PvName::RcvIp => Value::Str(source.local.ip().to_string()),

@@ -143,10 +143,19 @@ impl RouteContext {
             | PvName::RcvPort
             | PvName::Proto
             | PvName::Time
-            | PvName::Var(_) => {
-                crate::pv::shared_value(&spec.name, &self.source, self.now_unix, &self.vars)
-                    .expect("a shared name")
-            }
+            | PvName::TlsPeerVerified
+            | PvName::TlsPeerSubject
+            | PvName::TlsPeerSubjectCn
+            | PvName::TlsPeerIssuer
+            | PvName::TlsPeerSanHostname
+            | PvName::Var(_) => crate::pv::shared_value(
+                &spec.name,
+                &self.config,
+                &self.source,
+                self.now_unix,
+                &self.vars,
+            )
+            .expect("a shared name"),
             PvName::Avp(name) => {
                 let values: Vec<&Value> = self
                     .avps
@@ -331,6 +340,64 @@ impl RouteContext {
 mod tests {
     use super::*;
     use crate::context::fixtures::*;
+
+    /// Services that know one TLS connection's peer.
+    struct OnePeer(std::sync::Arc<sipwasm_proto::TlsPeer>);
+
+    impl crate::services::Services for OnePeer {
+        fn resolve(
+            &self,
+            uri: &str,
+        ) -> Result<Vec<crate::services::NextHop>, crate::services::ResolveError> {
+            crate::services::StaticServices.resolve(uri)
+        }
+        fn transaction_exists(
+            &self,
+            _: Option<&crate::Caller>,
+            _: &sipwasm_proto::SipMessage,
+        ) -> bool {
+            false
+        }
+        fn tls_peer(&self, conn: u64) -> Option<std::sync::Arc<sipwasm_proto::TlsPeer>> {
+            (conn == 7).then(|| self.0.clone())
+        }
+    }
+
+    #[test]
+    fn tls_peer_names_come_from_the_connection() {
+        let peer = sipwasm_proto::TlsPeer {
+            verified: true,
+            subject: "CN=Carrier SBC, O=Carrier".into(),
+            subject_cn: Some("Carrier SBC".into()),
+            issuer: "CN=Trunk CA".into(),
+            san_dns: vec!["sbc.carrier.example".into(), "sbc2.carrier.example".into()],
+        };
+        let config = crate::env::LocalConfig::new(Vec::new(), Vec::new(), None)
+            .with_services(std::sync::Arc::new(OnePeer(std::sync::Arc::new(peer))));
+        let mut c = ctx();
+        c.config = std::sync::Arc::new(config);
+        // plain UDP: no peer
+        assert_eq!(get(&c, "$tls_peer_verified"), Value::Int(0));
+        assert_eq!(get(&c, "$tls_peer_san_hostname"), Value::Null);
+        c.source.transport = Transport::Tls;
+        c.source.conn = Some(7);
+        assert_eq!(get(&c, "$tls_peer_verified"), Value::Int(1));
+        assert_eq!(get(&c, "$tls_peer_subject_cn"), s("Carrier SBC"));
+        assert_eq!(get(&c, "$tls_peer_subject"), s("CN=Carrier SBC, O=Carrier"));
+        assert_eq!(get(&c, "$tls_peer_issuer"), s("CN=Trunk CA"));
+        assert_eq!(get(&c, "$tls_peer_san_hostname"), s("sbc.carrier.example"));
+        assert_eq!(get(&c, "$(tls_peer_san_hostname{s.len})"), Value::Int(19));
+        // another connection, one without a certificate
+        c.source.conn = Some(8);
+        assert_eq!(get(&c, "$tls_peer_verified"), Value::Int(0));
+        assert_eq!(get(&c, "$tls_peer_subject_cn"), Value::Null);
+        assert!(
+            !PvSpec::parse("$tls_peer_verified")
+                .unwrap()
+                .name
+                .is_writable()
+        );
+    }
 
     #[test]
     fn read_pseudo_variables() {

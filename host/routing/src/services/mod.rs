@@ -55,6 +55,13 @@ pub trait Services: Send + Sync {
         let _ = (caller, resume);
         Err(TmError::NoTransaction)
     }
+
+    /// Who is at the other end of TLS connection `conn`, by the certificate it presented
+    /// (`$tls_peer_*`); `None` when it presented none or the connection is gone.
+    fn tls_peer(&self, conn: u64) -> Option<Arc<sipwasm_proto::TlsPeer>> {
+        let _ = conn;
+        None
+    }
 }
 
 /// Resolves IP literals and `localhost` only; no transactions.

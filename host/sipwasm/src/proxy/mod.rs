@@ -135,11 +135,17 @@ pub struct ProxyParts {
 }
 
 /// The services routes use (name resolution, `t_check_trans`, `t_suspend`,
-/// `t_continue`), over the transaction table the proxy is then built with.
-pub fn services(resolver: Arc<Resolver>, table: &Arc<Transactions>) -> Arc<dyn Services> {
+/// `t_continue`, TLS peers), over the transaction table the proxy is then built with and
+/// the router's stream connections.
+pub fn services(
+    resolver: Arc<Resolver>,
+    table: &Arc<Transactions>,
+    connections: Option<sipwasm_transport::ConnectionTable>,
+) -> Arc<dyn Services> {
     Arc::new(ProxyServices {
         resolver,
         table: Arc::downgrade(table),
+        connections,
     })
 }
 

@@ -13,6 +13,8 @@ pub(super) struct ProxyServices {
     /// holds these services; owning the table here would keep a stopped router's cells,
     /// tenants and plugin engine alive forever.
     pub(super) table: Weak<Transactions>,
+    /// TCP and TLS connections (none without stream listeners): who their peers are.
+    pub(super) connections: Option<sipwasm_transport::ConnectionTable>,
 }
 
 /// The tenant `caller` stands for.
@@ -64,6 +66,10 @@ impl Services for ProxyServices {
                 ResumeRefused::NoTransaction => TmError::NoTransaction,
                 ResumeRefused::NotSuspended => TmError::NotSuspended,
             })
+    }
+
+    fn tls_peer(&self, conn: u64) -> Option<Arc<sipwasm_proto::TlsPeer>> {
+        self.connections.as_ref()?.tls_peer(conn)
     }
 }
 
