@@ -588,6 +588,25 @@ fn pjsip_phones_register_and_call_through_the_attack() {
     assert_eq!(bob.unregister(), 200);
 }
 
+#[test]
+fn a_pjsip_phone_authenticates_with_sha256_digest() {
+    // RFC 8760 with a real client: the probe challenges user `sha` with SHA-256 only and
+    // saves the binding only when the response used it
+    let r = TestRouter::start("probe");
+    let mut opts = PhoneOpts::example("sha", r.udp, "udp");
+    opts.password = "sha-secret".into();
+    let mut phone = Phone::start(&opts);
+    assert_eq!(
+        phone.register(),
+        200,
+        "PJSIP answered the SHA-256 challenge"
+    );
+    // a wrong password is refused the same way
+    opts.password = "not-the-secret".into();
+    let mut wrong = Phone::start(&opts);
+    assert_eq!(wrong.register(), 401);
+}
+
 /// The example with a gateway (a SIPp UAS on `gw_port`) and `settings` in its plugin
 /// config.
 fn example_with_gateway(gw_port: u16, settings: &[(&str, &str)]) -> TestRouter {

@@ -29,6 +29,8 @@
 //! | `twice`    | `t_suspend` then `t_relay` and `t_reply` in the same route: errors       |
 //! | `slowrelay`| busy for 150 ms, then like `relay` (a retransmission races the route)   |
 //! | `reg`      | REGISTER: `registrar.save("location")` of the To AOR, no auth          |
+//! | (To `sha`) | REGISTER of user `sha`: SHA-256 digest only (password `sha-secret`,  |
+//! |            | realm the To host), saved when the response used SHA-256            |
 //! | `fork`     | `lookup` of the AOR in `X-Callee` (`user@domain`), a branch route that   |
 //! |            | adds `X-Branch: <$ru> <$du>` to each branch, relay; the failure route   |
 //! |            | forks to `X-Then` (`append_branch`) once                                |
@@ -51,8 +53,8 @@
 //! | other      | 404 No Such Probe                                                      |
 
 use sipwasm_sdk::{
-    Plugin, Route, Stop, config, core, export_plugin, forward, hdr, htable, info, log, msrp, net,
-    nosip, pv, registrar, rr, sl, tm, unknown_route,
+    Plugin, Route, Stop, auth, config, core, export_plugin, forward, hdr, htable, info, log, msrp,
+    net, nosip, pv, registrar, rr, sl, tm, unknown_route,
 };
 
 /// Run `op table key [value]` on the htables and describe the result.
@@ -81,6 +83,22 @@ fn htable_op(spec: &str) -> String {
         "exists" => format!("{:?}", htable::exists(table, key)),
         other => format!("unknown op {other:?}"),
     }
+}
+
+/// A REGISTER authenticated with SHA-256 (RFC 8760) only: challenged with nothing else,
+/// saved only when the client answered with it.
+fn register_with_sha256() -> Route {
+    let realm = pv::gete("$td")?;
+    let with_sha256 = pv::gete("$hdr(Authorization)")?
+        .to_ascii_uppercase()
+        .contains("ALGORITHM=SHA-256");
+    match auth::check(auth::Kind::Www, &realm, "sha-secret") {
+        Ok(_) if with_sha256 => {
+            registrar::save("location")?;
+        }
+        _ => auth::challenge_with(auth::Kind::Www, &realm, &[auth::Algorithm::Sha256], false)?,
+    }
+    core::exit()
 }
 
 #[derive(Default)]
@@ -115,6 +133,9 @@ impl Plugin for Probe {
             return core::exit();
         }
         self.served += 1;
+        if core::is_method("REGISTER") && pv::gete("$tU")? == "sha" {
+            return register_with_sha256();
+        }
         let user = pv::gete("$rU")?;
         match self.route(&user) {
             Err(Stop::UnknownRoute(name)) if name == user => {
