@@ -58,8 +58,11 @@ impl Scope {
                     let key = self.format(key, own)?;
                     crate::pv::sht_get(&self.config.htables, table, &key, self.now_unix)?
                 }
-                name => shared_value(name, &self.config, &self.source, self.now_unix, &self.vars)
-                    .unwrap_or(Value::Null),
+                name => {
+                    let tls_peer = || self.config.tls_peer(&self.source);
+                    shared_value(name, &self.source, &tls_peer, self.now_unix, &self.vars)
+                        .unwrap_or(Value::Null)
+                }
             },
         };
         for t in &spec.transforms {

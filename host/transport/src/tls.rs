@@ -282,31 +282,92 @@ impl TlsContext {
 
 /// Who presented `chain` (its leaf), verified by the acceptor that asked for it.
 pub(crate) fn peer_of(chain: &[CertificateDer<'_>]) -> Option<TlsPeer> {
-    let (_, cert) = x509_parser::parse_x509_certificate(chain.first()?).ok()?;
-    let san_dns = match cert.subject_alternative_name() {
-        Ok(Some(san)) => san
-            .value
-            .general_names
-            .iter()
-            .filter_map(|n| match n {
-                x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let cert = webpki::EndEntityCert::try_from(chain.first()?).ok()?;
+    let subject = distinguished_name(cert.subject())?;
+    let issuer = distinguished_name(cert.issuer())?;
     Some(TlsPeer {
         verified: true,
-        subject: cert.subject().to_string(),
-        subject_cn: cert
-            .subject()
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .map(str::to_string),
-        issuer: cert.issuer().to_string(),
-        san_dns,
+        subject: render(&subject),
+        subject_cn: subject
+            .iter()
+            .find(|(k, _)| *k == "CN")
+            .map(|(_, v)| v.clone()),
+        issuer: render(&issuer),
+        san_dns: cert.valid_dns_names().map(str::to_string).collect(),
     })
+}
+
+/// `CN=Carrier SBC, O=Carrier`: the attributes in certificate order.
+fn render(name: &[(&'static str, String)]) -> String {
+    let parts: Vec<String> = name.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    parts.join(", ")
+}
+
+/// The attributes of a DER distinguished name (the contents of its SEQUENCE, as webpki
+/// hands it out): short names for the usual ones, `OID` for the rest; `None` when it is
+/// not DER.
+fn distinguished_name(mut der: &[u8]) -> Option<Vec<(&'static str, String)>> {
+    let mut out = Vec::new();
+    while !der.is_empty() {
+        let (mut set, rest) = der_item(der, 0x31)?;
+        der = rest;
+        while !set.is_empty() {
+            let (attribute, rest) = der_item(set, 0x30)?;
+            set = rest;
+            let (oid, value) = der_item(attribute, 0x06)?;
+            let (&tag, _) = value.split_first()?;
+            let (text, _) = der_item(value, tag)?;
+            let text = match tag {
+                // BMPString: UTF-16BE
+                0x1e => {
+                    let units: Vec<u16> = text
+                        .chunks_exact(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                        .collect();
+                    String::from_utf16_lossy(&units)
+                }
+                _ => String::from_utf8_lossy(text).into_owned(),
+            };
+            out.push((attribute_name(oid), text));
+        }
+    }
+    Some(out)
+}
+
+fn attribute_name(oid: &[u8]) -> &'static str {
+    match oid {
+        [0x55, 0x04, 0x03] => "CN",
+        [0x55, 0x04, 0x05] => "serialNumber",
+        [0x55, 0x04, 0x06] => "C",
+        [0x55, 0x04, 0x07] => "L",
+        [0x55, 0x04, 0x08] => "ST",
+        [0x55, 0x04, 0x09] => "street",
+        [0x55, 0x04, 0x0a] => "O",
+        [0x55, 0x04, 0x0b] => "OU",
+        [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01] => "emailAddress",
+        [0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19] => "DC",
+        [0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01] => "UID",
+        _ => "OID",
+    }
+}
+
+/// One DER item with tag `tag` at the start of `der`: its contents and what follows.
+fn der_item(der: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&t, rest) = der.split_first()?;
+    if t != tag {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = match first {
+        n if n < 0x80 => (usize::from(n), rest),
+        0x81 => (usize::from(*rest.first()?), rest.get(1..)?),
+        0x82 => (
+            usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?])),
+            rest.get(2..)?,
+        ),
+        _ => return None,
+    };
+    (rest.len() >= len).then(|| rest.split_at(len))
 }
 
 /// Accepts any certificate (a `[tls]` destination with `verify = false`), still checking
@@ -401,6 +462,19 @@ mod tests {
         assert!(peer.subject.contains("O=Carrier"), "{}", peer.subject);
         assert_eq!(peer.issuer, peer.subject);
         assert!(peer_of(&[CertificateDer::from(vec![1, 2, 3])]).is_none());
+        // a long name (two-byte lengths), a BMPString
+        let mut p = rcgen::CertificateParams::new(vec!["x.example".to_string()]).unwrap();
+        let long = "l".repeat(300);
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, long.as_str());
+        p.distinguished_name.push(
+            rcgen::DnType::OrganizationalUnitName,
+            rcgen::DnValue::BmpString("Ünit".try_into().unwrap()),
+        );
+        let cert = p.self_signed(&key).unwrap();
+        let peer = peer_of(&[cert.der().clone()]).unwrap();
+        assert_eq!(peer.subject_cn.as_deref(), Some(long.as_str()));
+        assert!(peer.subject.ends_with(", OU=Ünit"), "{}", peer.subject);
         assert!(peer_of(&[]).is_none());
     }
 }

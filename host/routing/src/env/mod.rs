@@ -243,6 +243,14 @@ impl LocalConfig {
         self
     }
 
+    /// Who is at the other end of `source`'s TLS connection, by its certificate.
+    pub(crate) fn tls_peer(&self, source: &Source) -> Option<Arc<sipwasm_proto::TlsPeer>> {
+        match (source.transport, source.conn) {
+            (sipwasm_proto::Transport::Tls, Some(conn)) => self.services.tls_peer(conn),
+            _ => None,
+        }
+    }
+
     /// The router's services.
     pub fn services(&self) -> &Arc<dyn Services> {
         &self.services

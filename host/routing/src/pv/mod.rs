@@ -535,15 +535,11 @@ pub fn parse_template(template: &str) -> Result<Vec<TemplatePart>, PvError> {
 /// alike.
 pub(crate) fn shared_value(
     name: &PvName,
-    config: &crate::env::LocalConfig,
     source: &crate::env::addr::Source,
+    tls_peer: &dyn Fn() -> Option<std::sync::Arc<sipwasm_proto::TlsPeer>>,
     now_unix: u64,
     vars: &[(String, Value)],
 ) -> Option<Value> {
-    let tls_peer = || match (source.transport, source.conn) {
-        (sipwasm_proto::Transport::Tls, Some(conn)) => config.services().tls_peer(conn),
-        _ => None,
-    };
     let text = |v: Option<&String>| v.map_or(Value::Null, |s| Value::Str(s.clone()));
     Some(match name {
         PvName::TlsPeerVerified => Value::Int(i64::from(tls_peer().is_some_and(|p| p.verified))),

@@ -150,8 +150,8 @@ impl RouteContext {
             | PvName::TlsPeerSanHostname
             | PvName::Var(_) => crate::pv::shared_value(
                 &spec.name,
-                &self.config,
                 &self.source,
+                &|| self.config.tls_peer(&self.source),
                 self.now_unix,
                 &self.vars,
             )
