@@ -167,6 +167,27 @@ static sw_verdict within_dialog(void) {
     return sw_sl_send_reply(404, "Not here") < 0 ? SW_FAILED : SW_EXIT;
 }
 
+/* A request another router of the deployment hands over for a phone whose connection
+ * this router holds (routers sharing registrations, [state]): its one Route is this
+ * router's signed Path entry for that flow, and loose_route sends it over the flow. The
+ * other router authenticated the caller; a forged entry gets 403 (-1 here). */
+static int handed_over(void) {
+    char route[512], uri[512];
+    int64_t routes = 0;
+    if (sw_pv_get_int("$hdrc(Route)", &routes) < 0 || routes != 1) {
+        return 0;
+    }
+    if (sw_pv_get("$hdr(Route)", route, sizeof route) < 0 || strchr(route, ',') != NULL) {
+        return 0;
+    }
+    if (sw_pv_get("$(hdr(Route){nameaddr.uri})", uri, sizeof uri) < 0 || strchr(uri, '@') == NULL
+        || strstr(uri, ";sig=") == NULL || sw_is_myself(uri) != 1) {
+        return 0;
+    }
+    int routed = sw_loose_route();
+    return routed < 0 ? -1 : routed == SW_RR_FLOW;
+}
+
 /* route[AUTH] */
 static sw_verdict auth(void) {
     char user[64], named[64];
@@ -281,6 +302,17 @@ sw_verdict sw_request_route(void) {
     if (sw_is_method("ACK")) {
         /* an ACK without a To tag belongs to nothing */
         return SW_EXIT;
+    }
+    int handed = handed_over();
+    if (handed < 0) {
+        return SW_EXIT;
+    }
+    if (handed > 0) {
+        /* the dialog's requests come back this way, to the same flow */
+        if (sw_is_method_in("ISF") && sw_record_route() < 0) {
+            return SW_FAILED;
+        }
+        return relay();
     }
     if ((v = auth()) != SW_CONTINUE) {
         return v;

@@ -59,6 +59,11 @@ export function ksr_request_route() {
     // an ACK without a To tag belongs to nothing
     KSR.x.exit();
   }
+  if (handedOver()) {
+    // the dialog's requests come back this way, to the same flow
+    if (KSR.is_method_in("ISF")) KSR.rr.record_route();
+    relay();
+  }
   auth();
   // Route headers of an initial request (a phone's outbound proxy) are not followed
   KSR.hdr.remove("Route");
@@ -191,6 +196,19 @@ function authenticate(proxy) {
   if (proxy) KSR.auth.proxy_challenge(realm);
   else KSR.auth.www_challenge(realm);
   KSR.x.exit();
+}
+
+// A request another router of the deployment hands over for a phone whose connection
+// this router holds (routers sharing registrations, [state]): its one Route is this
+// router's signed Path entry for that flow, and loose_route sends it over the flow. The
+// other router authenticated the caller; a forged entry gets 403.
+function handedOver() {
+  if (KSR.pv.get("$hdrc(Route)") !== 1 || (KSR.pv.get("$hdr(Route)") || "").includes(",")) {
+    return false;
+  }
+  const uri = KSR.pv.get("$(hdr(Route){nameaddr.uri})") || "";
+  if (!uri.includes("@") || !uri.includes(";sig=") || !KSR.is_myself(uri)) return false;
+  return KSR.rr.loose_route() === KSR.rr.FLOW;
 }
 
 // route[AUTH]

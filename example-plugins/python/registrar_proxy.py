@@ -65,6 +65,11 @@ class RegistrarProxy:
         if KSR.is_ACK():
             # an ACK without a To tag belongs to nothing
             KSR.x.exit()
+        if self.handed_over():
+            # the dialog's requests come back this way, to the same flow
+            if KSR.is_method_in("ISF"):
+                KSR.rr.record_route()
+            self.relay()
         self.auth()
         # Route headers of an initial request (a phone's outbound proxy) are not followed
         KSR.hdr.remove("Route")
@@ -185,6 +190,18 @@ class RegistrarProxy:
         else:
             KSR.auth.www_challenge(self.realm)
         KSR.x.exit()
+
+    def handed_over(self):
+        """A request another router of the deployment hands over for a phone whose
+        connection this router holds (routers sharing registrations, `[state]`): its one
+        Route is this router's signed Path entry for that flow, and `loose_route` sends it
+        over the flow. The other router authenticated the caller; a forged entry gets 403."""
+        if KSR.pv.get("$hdrc(Route)") != 1 or "," in (KSR.pv.get("$hdr(Route)") or ""):
+            return False
+        uri = KSR.pv.get("$(hdr(Route){nameaddr.uri})") or ""
+        if "@" not in uri or ";sig=" not in uri or not KSR.is_myself(uri):
+            return False
+        return KSR.rr.loose_route() == KSR.rr.FLOW
 
     def auth(self):
         """route[AUTH]"""

@@ -664,8 +664,8 @@ static int registrar_failed(sipwasm_router_registrar_error_t *e) {
     static const char *what[] = {"registrar: not a REGISTER", "registrar: bad request",
                                  "registrar: interval too brief", "registrar: out of order",
                                  "registrar: too many contacts", "registrar: not found",
-                                 "registrar: no request"};
-    set_error(e->tag < 7 ? what[e->tag] : "registrar: error",
+                                 "registrar: no request", "registrar: state backend unavailable"};
+    set_error(e->tag < 8 ? what[e->tag] : "registrar: error",
               e->tag == SIPWASM_ROUTER_REGISTRAR_ERROR_BAD_REQUEST ? &e->val.bad_request : NULL);
     sipwasm_router_registrar_error_free(e);
     return -1;

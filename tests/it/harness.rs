@@ -112,6 +112,8 @@ pub struct RouterOpts {
     pub trusted_peers: Vec<ipnet::IpNet>,
     /// `[security]`: as a user gets it unless a test says otherwise.
     pub guard: sipwasm_routing::auth::guard::GuardPolicy,
+    /// `[state]`: memory unless a test shares registrations in Redis.
+    pub state: sipwasm::config::StateBackend,
 }
 
 impl Default for RouterOpts {
@@ -138,6 +140,7 @@ impl Default for RouterOpts {
             natping: sipwasm_routing::NatPing::default(),
             trusted_peers: Vec::new(),
             guard: sipwasm_routing::auth::guard::GuardPolicy::default(),
+            state: Default::default(),
         }
     }
 }
@@ -234,6 +237,7 @@ impl TestRouter {
             path_from: Vec::new(),
             trusted_peers: opts.trusted_peers.clone(),
             guard: opts.guard.clone(),
+            state: opts.state.clone(),
             advertise: specs
                 .iter()
                 .map(|s| s.parse::<ListenSpec>().unwrap())
@@ -331,6 +335,16 @@ impl TestRouter {
     }
 
     /// The router's core counters.
+    /// Serve `/metrics` and `/health` of this router on a free loopback port.
+    pub fn serve_metrics(&self) -> sipwasm::metrics::MetricsServer {
+        let _in_runtime = self.rt.enter();
+        sipwasm::metrics::serve(
+            "127.0.0.1:0".parse().unwrap(),
+            self.server().router().clone(),
+        )
+        .expect("metrics listener")
+    }
+
     pub fn server(&self) -> &Server {
         self.server.as_ref().expect("running")
     }

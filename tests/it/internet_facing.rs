@@ -24,7 +24,7 @@ fn example() -> std::path::PathBuf {
 /// A SIP client that signs in as `user` from its own address, the way a password cracker
 /// (SIPVicious' svcrack) does: a REGISTER, then one guess per challenge, each answer's
 /// nonce for the next guess.
-struct Client {
+pub(crate) struct Client {
     sock: UdpSocket,
     router: SocketAddr,
     user: String,
@@ -38,7 +38,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(ip: &str, router: SocketAddr, user: &str) -> Client {
+    pub(crate) fn new(ip: &str, router: SocketAddr, user: &str) -> Client {
         let sock = UdpSocket::bind((ip, 0)).unwrap();
         Client {
             sock,
@@ -162,12 +162,12 @@ Contact: <sip:{from}@{local}>\r\n\
     }
 
     /// Ask for a challenge (a request without credentials): its status.
-    fn challenge(&mut self, wait: Duration) -> Option<u16> {
+    pub(crate) fn challenge(&mut self, wait: Duration) -> Option<u16> {
         self.send("", wait).and_then(|m| m.status())
     }
 
     /// Answer the last challenge with `password`: the status, `None` when dropped.
-    fn sign_in(&mut self, password: &str, wait: Duration) -> Option<u16> {
+    pub(crate) fn sign_in(&mut self, password: &str, wait: Duration) -> Option<u16> {
         let auth = self.authorization(password).expect("challenged before");
         self.send(&auth, wait).and_then(|m| m.status())
     }

@@ -201,6 +201,21 @@ impl RegistrarProxy {
         core::exit()
     }
 
+    /// A request another router of the deployment hands over for a phone whose
+    /// connection this router holds (routers sharing registrations, `[state]`): its one
+    /// Route is this router's signed Path entry for that flow, and `loose_route` sends it
+    /// over the flow. The other router authenticated the caller; a forged entry gets 403.
+    fn handed_over(&mut self) -> Result<bool, sipwasm_sdk::Stop> {
+        if pv::getvn("$hdrc(Route)", 0)? != 1 || pv::gete("$hdr(Route)")?.contains(',') {
+            return Ok(false);
+        }
+        let uri = pv::gete("$(hdr(Route){nameaddr.uri})")?;
+        if !uri.contains('@') || !uri.contains(";sig=") || !core::is_myself(&uri)? {
+            return Ok(false);
+        }
+        Ok(rr::loose_route()? == rr::Routed::Flow)
+    }
+
     /// `route[AUTH]`: who may send what. Users register and call with credentials; only
     /// requests for this router's domain are served (not an open relay).
     fn auth(&mut self) -> Route {
@@ -290,6 +305,13 @@ impl Plugin for RegistrarProxy {
             return core::exit();
         }
         // only initial requests from here on
+        if self.handed_over()? {
+            // the dialog's requests come back this way, to the same flow
+            if core::is_method_in("ISF") {
+                rr::record_route()?;
+            }
+            return self.relay();
+        }
         self.auth()?;
         // Route headers of an initial request (a phone's outbound proxy) are not followed
         hdr::remove("Route")?;

@@ -947,6 +947,130 @@ pub struct ConfigFile {
     /// `[security]`
     #[serde(default)]
     pub security: SecuritySection,
+    /// `[state]`
+    #[serde(default)]
+    pub state: StateSection,
+    /// `[metrics]`
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: the HTTP listener of `/metrics` (Prometheus) and `/health`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// `IP:PORT`; none: no HTTP listener.
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
+/// `[state]`: where registrations live: this process (`memory`, the default) or a Redis /
+/// Valkey server several routers share.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSection {
+    /// `memory` or `redis`.
+    #[serde(default = "StateSection::default_backend")]
+    pub backend: String,
+    /// `redis://[user:password@]host:port[/db]`, `rediss://` for TLS.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Put before every key; each tenant's keys then carry its name.
+    #[serde(default = "StateSection::key_prefix")]
+    pub key_prefix: String,
+    /// How long a command may take before the router treats the server as down.
+    #[serde(default = "StateSection::timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl Default for StateSection {
+    fn default() -> Self {
+        StateSection {
+            backend: Self::default_backend(),
+            url: None,
+            key_prefix: Self::key_prefix(),
+            timeout_ms: Self::timeout_ms(),
+        }
+    }
+}
+
+impl StateSection {
+    fn default_backend() -> String {
+        "memory".into()
+    }
+    fn key_prefix() -> String {
+        "sipwasm:".into()
+    }
+    const fn timeout_ms() -> u64 {
+        500
+    }
+
+    /// Redis at `url` (`sipwasm run --state-url`), with this section's other settings.
+    pub fn with_url(&self, url: &str) -> Result<StateBackend, String> {
+        let redis = StateSection {
+            backend: "redis".into(),
+            url: Some(url.to_string()),
+            ..self.clone()
+        };
+        redis.backend().map_err(|(_, message)| message)
+    }
+
+    /// The backend these settings name.
+    fn backend(&self) -> Result<StateBackend, Invalid> {
+        let redis = match (self.backend.as_str(), self.url.clone()) {
+            ("memory", None) => return Ok(StateBackend::Memory),
+            ("memory" | "redis", Some(url)) => url,
+            ("redis", None) => {
+                return Err(invalid(
+                    "state.url",
+                    "backend = \"redis\" needs url = \"redis://HOST:PORT\"",
+                ));
+            }
+            (other, _) => {
+                return Err(invalid(
+                    "state.backend",
+                    format!("{other:?}: memory or redis"),
+                ));
+            }
+        };
+        check_redis_url(&redis).map_err(|m| invalid("state.url", m))?;
+        if !(1..=60_000).contains(&self.timeout_ms) {
+            return Err(invalid("state.timeout_ms", "1 to 60000"));
+        }
+        Ok(StateBackend::Redis {
+            url: redis,
+            key_prefix: self.key_prefix.clone(),
+            timeout: Duration::from_millis(self.timeout_ms),
+        })
+    }
+}
+
+fn check_redis_url(url: &str) -> Result<(), String> {
+    let schemes = ["redis://", "rediss://", "redis+unix://", "unix://"];
+    if schemes.iter().any(|s| url.starts_with(s)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{url:?} is not a redis:// (or rediss://, unix://) URL"
+        ))
+    }
+}
+
+/// Where the router keeps registrations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StateBackend {
+    /// This process's memory: nothing to install, gone with the process.
+    #[default]
+    Memory,
+    /// A Redis or Valkey server, shared by every router using it.
+    Redis {
+        /// Where.
+        url: String,
+        /// Before every key.
+        key_prefix: String,
+        /// Longest wait for an answer.
+        timeout: Duration,
+    },
 }
 
 /// A validated configuration, paths resolved.
@@ -1006,6 +1130,12 @@ pub struct Config {
     pub trusted_peers: Vec<ipnet::IpNet>,
     /// `[security]`.
     pub guard: sipwasm_routing::auth::guard::GuardPolicy,
+    /// `[state]`.
+    pub state: StateBackend,
+    /// `[state]` as written (for `--state-url`).
+    pub state_section: StateSection,
+    /// `[metrics] listen`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -1098,6 +1228,17 @@ impl Config {
             path_from: file.registrar.path_from().map_err(at)?,
             trusted_peers: router.trusted_peers,
             guard: file.security.policy().map_err(at)?,
+            state: file.state.backend().map_err(at)?,
+            state_section: file.state.clone(),
+            metrics_listen: match &file.metrics.listen {
+                Some(a) => Some(a.parse().map_err(|_| {
+                    at(invalid(
+                        "metrics.listen",
+                        format!("{a:?} is not IP:PORT (e.g. 127.0.0.1:9090)"),
+                    ))
+                })?),
+                None => None,
+            },
         })
     }
 }
@@ -2100,6 +2241,53 @@ deadline_ms = 5
         let tls = c.tls.unwrap();
         assert_eq!(tls.certificate, Path::new("/etc/s/c.pem"));
         assert_eq!(tls.ca_file, None);
+    }
+
+    #[test]
+    fn state_backends_and_the_metrics_listener() {
+        let parse = |extra: &str| {
+            Config::parse(&format!("{GOOD}\n{extra}"), Path::new("r.toml"))
+                .map_err(|e| e.to_string())
+        };
+        let c = parse("").unwrap();
+        assert_eq!(c.state, StateBackend::Memory);
+        assert_eq!(c.metrics_listen, None);
+        let c = parse(
+            "[state]\nbackend = \"redis\"\nurl = \"redis://10.0.0.5:6379/2\"\ntimeout_ms = 80\n[metrics]\nlisten = \"127.0.0.1:9090\"",
+        )
+        .unwrap();
+        assert_eq!(
+            c.state,
+            StateBackend::Redis {
+                url: "redis://10.0.0.5:6379/2".into(),
+                key_prefix: "sipwasm:".into(),
+                timeout: Duration::from_millis(80),
+            }
+        );
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        for (bad, key) in [
+            ("[state]\nbackend = \"redis\"", "state.url"),
+            ("[state]\nbackend = \"etcd\"", "state.backend"),
+            (
+                "[state]\nbackend = \"redis\"\nurl = \"http://x\"",
+                "state.url",
+            ),
+            (
+                "[state]\nurl = \"redis://x\"\ntimeout_ms = 0",
+                "state.timeout_ms",
+            ),
+            ("[metrics]\nlisten = \"nowhere\"", "metrics.listen"),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+        // --state-url: the section's other settings stay
+        let c = parse("[state]\nkey_prefix = \"edge:\"").unwrap();
+        let redis = c.state_section.with_url("redis://127.0.0.1:7000").unwrap();
+        assert!(
+            matches!(redis, StateBackend::Redis { ref key_prefix, .. } if key_prefix == "edge:")
+        );
+        assert!(c.state_section.with_url("localhost:6379").is_err());
     }
 
     #[test]

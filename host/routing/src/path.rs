@@ -57,6 +57,7 @@ impl RouteContext {
             return Err(PathError::Invalid(format!("bad Path user {u:?}")));
         }
         self.add_path = Some(AddPath {
+            outbound: false,
             user: user.map(str::to_string),
             received,
         });
@@ -95,7 +96,7 @@ impl RouteContext {
             s.push_str(";received=");
             s.push_str(&escape_param(r));
         }
-        if add.user.is_none() && token.is_some() && first_hop {
+        if (add.user.is_none() && token.is_some() && first_hop) || add.outbound {
             s.push_str(";ob");
         }
         s.push_str(";sig=");

@@ -319,7 +319,7 @@ fn security(router: &Router) -> Value {
     })
 }
 
-fn stats(router: &Arc<Router>) -> Value {
+pub(crate) fn stats(router: &Arc<Router>) -> Value {
     let r = router.stats();
     let out = router.outlet().stats();
     let tm = &router.proxy().table().stats;

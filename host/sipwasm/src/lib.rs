@@ -9,9 +9,11 @@ pub use sipwasm_config as config;
 pub mod dns;
 pub mod graveyard;
 pub mod logging;
+pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod shares;
+pub mod state;
 
 use config::Config;
 
@@ -53,6 +55,7 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         path_from: cfg.path_from.clone(),
         trusted_peers: cfg.trusted_peers.clone(),
         guard: cfg.guard.clone(),
+        state: cfg.state.clone(),
         advertise: cfg
             .listen
             .iter()

@@ -64,6 +64,14 @@ enum Command {
         /// Log filter such as info or debug (overrides the config; RUST_LOG wins).
         #[arg(long)]
         log_level: Option<String>,
+        /// Share registrations with other routers in Redis at this URL
+        /// (redis://HOST:PORT[/DB]), whatever the config's [state] says.
+        #[arg(long, value_name = "URL")]
+        state_url: Option<String>,
+        /// Serve /metrics (Prometheus) and /health on this IP:PORT, whatever the
+        /// config's [metrics] says.
+        #[arg(long, value_name = "IP:PORT")]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
     /// Check that a component is a valid sipwasm plugin and list what it imports and exports.
     Check {
@@ -134,7 +142,15 @@ fn main() -> ExitCode {
             listen,
             log_format,
             log_level,
-        } => run(config, listen, log_format, log_level),
+            state_url,
+            metrics_listen,
+        } => run(
+            config,
+            listen,
+            (log_format, log_level),
+            state_url,
+            metrics_listen,
+        ),
         Command::Check { plugin } => check(plugin),
         Command::Passwd { user, realm } => passwd(&user, &realm),
         Command::Test { paths, config } => match test(paths, config) {
@@ -160,12 +176,22 @@ fn main() -> ExitCode {
 fn run(
     config: PathBuf,
     listen: Vec<ListenSpec>,
-    log_format: Option<LogFormatArg>,
-    log_level: Option<String>,
+    (log_format, log_level): (Option<LogFormatArg>, Option<String>),
+    state_url: Option<String>,
+    metrics_listen: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
     let mut cfg = Config::load(&config)?;
     if !listen.is_empty() {
         cfg.listen = listen;
+    }
+    if metrics_listen.is_some() {
+        cfg.metrics_listen = metrics_listen;
+    }
+    if let Some(url) = state_url {
+        cfg.state = cfg
+            .state_section
+            .with_url(&url)
+            .map_err(|e| anyhow::anyhow!("--state-url: {e}"))?;
     }
     let format = match log_format {
         Some(LogFormatArg::Json) => LogFormat::Json,
@@ -192,6 +218,13 @@ fn run(
         // the control socket as soon as the router serves (the plugin watcher takes longer)
         let _control = match &cfg.control_socket {
             Some(path) => Some(sipwasm::control::serve(path, server.router().clone())?),
+            None => None,
+        };
+        let _metrics = match cfg.metrics_listen {
+            Some(addr) => Some(
+                sipwasm::metrics::serve(addr, server.router().clone())
+                    .with_context(|| format!("metrics listener on {addr}"))?,
+            ),
             None => None,
         };
         let _watcher = if cfg.watch_plugins {

@@ -61,6 +61,8 @@ pub struct ServerSettings {
     pub trusted_peers: Vec<ipnet::IpNet>,
     /// `[security]`: failed authentications, bans, scanners.
     pub guard: sipwasm_routing::auth::guard::GuardPolicy,
+    /// Where registrations live (`[state]`).
+    pub state: sipwasm_config::StateBackend,
     /// `advertise` addresses of listeners: transport, the listen address as configured
     /// (port 0 matches the port bound), and what to advertise.
     pub advertise: Vec<(Transport, SocketAddr, sipwasm_transport::Advertise)>,
@@ -247,6 +249,8 @@ pub struct Router {
     proxy: Arc<Proxy>,
     /// Shares and queues; `None` for a lone tenant without a worker share.
     queue: Option<EventQueue>,
+    /// Registrations and bans shared with other routers (`[state] backend = "redis"`).
+    state: Option<Arc<crate::state::RedisState>>,
 }
 
 use crate::now_unix;
@@ -263,6 +267,16 @@ fn is_keepalive(data: &[u8]) -> bool {
 }
 
 impl Router {
+    /// The shared state backend, when there is one.
+    pub fn state(&self) -> Option<&Arc<crate::state::RedisState>> {
+        self.state.as_ref()
+    }
+
+    /// The router's identity (listeners, aliases) and its state.
+    pub fn local(&self) -> &Arc<LocalConfig> {
+        &self.local
+    }
+
     /// The router's counters.
     pub fn stats(&self) -> &RouterStats {
         &self.stats
@@ -794,6 +808,9 @@ pub enum StartError {
     /// The TLS certificate or key could not be used.
     #[error("{0}")]
     Tls(sipwasm_transport::TlsError),
+    /// The state backend's settings were refused.
+    #[error("{0}")]
+    State(crate::state::StateError),
 }
 
 impl Server {
@@ -849,14 +866,34 @@ impl Server {
             connections.set_undelivered_hook(Arc::new(answer_undelivered_msrp));
             connections
         });
-        let local_config = router_identity(
+        let state = match &settings.state {
+            sipwasm_config::StateBackend::Memory => None,
+            sipwasm_config::StateBackend::Redis {
+                url,
+                key_prefix,
+                timeout,
+            } => Some(
+                crate::state::RedisState::start(url, key_prefix, *timeout, &runtime)
+                    .map_err(StartError::State)?,
+            ),
+        };
+        let mut local_config = router_identity(
             &settings,
             &addrs,
             crate::proxy::services(resolver.clone(), &table, connections.clone()),
         );
+        if let Some(state) = &state {
+            let tenant = tenants.default_tenant().name();
+            local_config = local_config.with_location(
+                sipwasm_routing::registrar::Location::shared(state.location(tenant)),
+            );
+        }
         let local = Arc::new(local_config);
+        if let Some(state) = &state {
+            state.share_bans(&local.guard);
+        }
         let outlet = Outlet::new(udp.clone(), connections.clone());
-        tenants.bind(&local, &settings.listen, &addrs);
+        tenants.bind(&local, &settings.listen, &addrs, state.as_ref());
         let proxy = Proxy::new(ProxyParts {
             table,
             resolver,
@@ -892,6 +929,7 @@ impl Server {
             stats: RouterStats::default(),
             proxy: proxy.clone(),
             queue,
+            state: state.clone(),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();

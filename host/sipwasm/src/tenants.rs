@@ -409,6 +409,7 @@ impl Tenants {
         local: &Arc<LocalConfig>,
         configured: &[sipwasm_transport::ListenSpec],
         bound: &[(Transport, SocketAddr)],
+        state: Option<&Arc<crate::state::RedisState>>,
     ) {
         for t in &self.list {
             let every_table = local
@@ -419,8 +420,18 @@ impl Tenants {
                 // a lone tenant with every table: the router's own state, as before tenants
                 local.clone()
             } else {
-                Arc::new(local.tenant_view(t.name(), &t.config.htables))
+                let view = local.tenant_view(t.name(), &t.config.htables);
+                Arc::new(match state {
+                    Some(state) => view.with_location(
+                        sipwasm_routing::registrar::Location::shared(state.location(t.name())),
+                    ),
+                    None => view,
+                })
             };
+            // the tenant's cached registrations follow the other routers' changes
+            if let (Some(state), Some(invalidator)) = (state, view.location.invalidator()) {
+                state.watch(t.name(), invalidator);
+            }
             let _ = t.local.set(view);
         }
         let mut map = Vec::new();

@@ -304,7 +304,7 @@ impl Bench {
             &listeners,
             Arc::new(StaticServices),
         ));
-        tenants.bind(&local, &cfg.listen, &listeners);
+        tenants.bind(&local, &cfg.listen, &listeners, None);
         let workers = Workers::new(tenants.clone());
         Ok(Bench {
             tenants,
@@ -541,6 +541,7 @@ fn preset_location(
             instance: None,
             reg_id: None,
             user_agent: None,
+            owner: None,
         };
         local
             .location

@@ -151,6 +151,11 @@ impl Outlet {
         }
     }
 
+    /// TCP and TLS connections open now.
+    pub fn connections(&self) -> usize {
+        self.tcp.as_ref().map_or(0, ConnectionTable::len)
+    }
+
     /// What was sent and what could not be.
     pub fn stats(&self) -> &OutletStats {
         &self.stats

@@ -295,6 +295,25 @@ struct State {
     users: HashMap<u64, UserRecord>,
 }
 
+/// What this router's guard tells the routers it shares state with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shared {
+    /// A source it banned, until (Unix time), for failures against `user`.
+    Ban {
+        /// The address (a /64 for IPv6).
+        source: IpNet,
+        /// When the ban ends.
+        until: u64,
+        /// The user of its last failure.
+        user: String,
+    },
+    /// The operator lifted the ban of `source` (every ban when `None`).
+    Lift(Option<IpNet>),
+}
+
+/// Called with what the other routers must learn (see [`Guard::share_with`]).
+pub type ShareHook = Box<dyn Fn(Shared) + Send + Sync>;
+
 /// Failed-authentication accounting, bans and throttles, shared by every tenant of a
 /// router.
 #[derive(Debug)]
@@ -309,6 +328,17 @@ pub struct Guard {
     active_throttles: AtomicUsize,
     user_keys: std::hash::RandomState,
     stats: GuardStats,
+    /// Tells the routers sharing state about bans made and lifted here.
+    share: std::sync::OnceLock<Hooked>,
+}
+
+/// The share hook, printable.
+struct Hooked(ShareHook);
+
+impl std::fmt::Debug for Hooked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShareHook")
+    }
 }
 
 impl Default for Guard {
@@ -357,7 +387,51 @@ impl Guard {
             active_throttles: AtomicUsize::new(0),
             user_keys: std::hash::RandomState::new(),
             stats: GuardStats::default(),
+            share: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Tell `hook` about every ban this guard makes and every ban the operator lifts
+    /// (once; later calls are ignored): routers sharing state ban a guesser together.
+    pub fn share_with(&self, hook: ShareHook) {
+        let _ = self.share.set(Hooked(hook));
+    }
+
+    fn tell(&self, what: Shared) {
+        if let Some(h) = self.share.get() {
+            (h.0)(what);
+        }
+    }
+
+    /// Ban `source` until `until` because another router did (not told back). A longer
+    /// ban in force stays; an exempt source is never banned.
+    pub fn impose(&self, source: IpNet, until: u64, user: &str, now: u64) {
+        if until <= now || self.policy.source_failures == 0 || self.exempt(source.addr()) {
+            return;
+        }
+        let mut state = crate::lock(&self.state);
+        let Some(rec) = tracked(&mut state.sources, source, now, &self.policy, &self.stats) else {
+            return;
+        };
+        if rec.banned_until.is_some_and(|u| u >= until) {
+            return;
+        }
+        if rec.banned_until.is_none() {
+            self.active_bans.fetch_add(1, Ordering::Relaxed);
+            rec.bans += 1;
+        }
+        rec.banned_until = Some(until);
+        rec.last_user = user.to_string();
+        rec.last_seen = now;
+        tracing::warn!(
+            src = %source, user = %user, ban_s = until - now,
+            "source banned: by another router sharing state"
+        );
+    }
+
+    /// Lift a ban because the operator did on another router (not told back).
+    pub fn lift(&self, source: Option<IpNet>) -> usize {
+        self.clear_keys(source.map(|n| vec![n]))
     }
 
     /// The policy.
@@ -513,6 +587,11 @@ impl Guard {
                 };
                 change.log();
                 changes.push(change);
+                self.tell(Shared::Ban {
+                    source: key,
+                    until: now + secs,
+                    user: user.to_string(),
+                });
             }
         }
         if p.user_failures > 0 {
@@ -623,6 +702,12 @@ impl Guard {
     /// bans; with `None`, throttled users are released too. Returns how many bans and
     /// throttles were lifted.
     pub fn clear(&self, source: Option<IpAddr>) -> usize {
+        let key = source.map(source_key);
+        self.tell(Shared::Lift(key));
+        self.clear_keys(key.map(|k| vec![k]))
+    }
+
+    fn clear_keys(&self, keys: Option<Vec<IpNet>>) -> usize {
         let mut state = crate::lock(&self.state);
         let mut lifted = 0;
         let mut forget = |rec: SourceRecord| {
@@ -631,10 +716,12 @@ impl Guard {
                 lifted += 1;
             }
         };
-        match source {
-            Some(ip) => {
-                if let Some(rec) = state.sources.remove(&source_key(ip)) {
-                    forget(rec);
+        match &keys {
+            Some(keys) => {
+                for k in keys {
+                    if let Some(rec) = state.sources.remove(k) {
+                        forget(rec);
+                    }
                 }
             }
             None => {
@@ -654,7 +741,7 @@ impl Guard {
         }
         if lifted > 0 {
             tracing::info!(
-                src = ?source,
+                src = ?keys,
                 lifted,
                 "bans lifted by the operator"
             );
@@ -715,6 +802,48 @@ mod tests {
             ban_max: 200,
             ..GuardPolicy::default()
         }
+    }
+
+    #[test]
+    fn bans_are_shared_with_the_other_routers() {
+        let told = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let g = Guard::new(policy()).unwrap();
+        let t = told.clone();
+        g.share_with(Box::new(move |s| crate::lock(&t).push(s)));
+        let a = ip("192.0.2.1");
+        for _ in 0..3 {
+            g.failed(a, "r", "alice", 100);
+        }
+        let key = source_key(a);
+        let ban = Shared::Ban {
+            source: key,
+            until: 160,
+            user: "alice".into(),
+        };
+        assert_eq!(crate::lock(&told).clone(), vec![ban]);
+        // another router learns it: dropped there too, until then
+        let other = Guard::new(policy()).unwrap();
+        other.impose(key, 160, "alice", 101);
+        assert_eq!(other.admit(a, 101), DoorVerdict::Drop);
+        assert_eq!(other.bans(101).len(), 1);
+        // a shorter ban learnt later does not shorten it
+        other.impose(key, 120, "alice", 102);
+        assert_eq!(other.bans(102)[0].remaining, 58);
+        assert_eq!(other.admit(a, 160), DoorVerdict::Pass);
+        // the operator lifts it on the first router: told, and lifted on the other
+        other.impose(key, 300, "alice", 200);
+        g.clear(Some(a));
+        assert_eq!(crate::lock(&told).last(), Some(&Shared::Lift(Some(key))));
+        assert_eq!(other.lift(Some(key)), 1);
+        assert_eq!(other.admit(a, 201), DoorVerdict::Pass);
+        // an exempt source is never banned, whoever says so
+        let exempt = Guard::new(GuardPolicy {
+            exempt: vec!["192.0.2.0/24".parse().unwrap()],
+            ..policy()
+        })
+        .unwrap();
+        exempt.impose(key, 300, "alice", 200);
+        assert_eq!(exempt.admit(a, 201), DoorVerdict::Pass);
     }
 
     #[test]

@@ -237,6 +237,12 @@ impl LocalConfig {
         self
     }
 
+    /// Keep registrations in `location` (a shared store) instead of memory.
+    pub fn with_location(mut self, location: crate::registrar::location::Location) -> Self {
+        self.location = location;
+        self
+    }
+
     /// Use `services` for name resolution and transaction lookups.
     pub fn with_services(mut self, services: Arc<dyn Services>) -> Self {
         self.services = services;

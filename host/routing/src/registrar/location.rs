@@ -1,12 +1,16 @@
 //! The location service: the bindings of each address of record, with their expiry,
-//! flows and q values, in tables per tenant.
+//! flows and q values, in tables per tenant: in this process's memory, or in a
+//! [`LocationStore`] several routers share (Redis), cached here and invalidated by the
+//! store when another router writes.
 
 use crate::branch::target::{Branch, Q};
 use crate::env::addr::{ConnId, Listener};
+use serde::{Deserialize, Serialize};
 use sipwasm_proto::uri::Uri;
 use sipwasm_proto::values::parse_decimal;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Expiry when the REGISTER gives none (seconds).
 pub const DEFAULT_EXPIRES: u64 = 3600;
@@ -18,7 +22,7 @@ pub const MAX_EXPIRES: u64 = 86_400;
 pub const MAX_CONTACTS: usize = 16;
 
 /// One registered contact.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Binding {
     /// The Contact URI (as registered, URI headers included).
     pub contact: String,
@@ -38,6 +42,7 @@ pub struct Binding {
     /// name-addrs; requests to the contact go through them.
     pub path: Vec<String>,
     /// The local socket the REGISTER arrived on: requests to the contact leave from it.
+    #[serde(with = "listener_text")]
     pub socket: Option<Listener>,
     /// The connection the REGISTER arrived on, when it came over a stream straight from
     /// the UA: requests go over it, never over a new connection.
@@ -49,6 +54,47 @@ pub struct Binding {
     pub reg_id: Option<u32>,
     /// User-Agent of the REGISTER.
     pub user_agent: Option<String>,
+    /// The router that saved it, when routers share the table: another router reaches
+    /// the contact without the socket and flow, which are that router's.
+    #[serde(default)]
+    pub owner: Option<Owner>,
+}
+
+/// The router that saved a binding into a shared table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// That router process ([`LocationStore::instance`]; a restarted router is another).
+    pub instance: String,
+    /// Its signed Path entry for the binding's flow (a stream from the UA): the other
+    /// routers send requests for the contact through it, as RFC 5626 edge proxies do.
+    pub flow_path: Option<String>,
+}
+
+/// `udp:IP:PORT` for a listener in a stored binding.
+mod listener_text {
+    use crate::env::addr::Listener;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(l: &Option<Listener>, s: S) -> Result<S::Ok, S::Error> {
+        match l {
+            Some(l) => s.serialize_some(&format!("{}:{}", l.transport.as_str(), l.addr)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Listener>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let bad = || serde::de::Error::custom(format!("bad listener {text:?}"));
+        let (transport, addr) = text.split_once(':').ok_or_else(bad)?;
+        Ok(Some(Listener {
+            transport: transport.parse().map_err(|_| bad())?,
+            addr: addr.parse().map_err(|_| bad())?,
+        }))
+    }
 }
 
 impl Binding {
@@ -84,11 +130,89 @@ impl Binding {
     }
 }
 
-/// Every location table (`"location"` by default), shared by all workers.
-#[derive(Debug, Default)]
+/// The bindings of each AOR, by table.
+type Tables = HashMap<String, HashMap<String, Vec<Binding>>>;
+
+/// Every location table (`"location"` by default), shared by all workers: the tables
+/// themselves, or with a [`LocationStore`] the cache of what was read from it.
+#[derive(Default)]
 pub struct Location {
-    tables: Mutex<HashMap<String, HashMap<String, Vec<Binding>>>>,
+    tables: Arc<Mutex<Tables>>,
+    shared: Option<Shared>,
 }
+
+/// A location table several routers share.
+struct Shared {
+    store: Arc<dyn LocationStore>,
+    /// The version of each cached AOR, as the store gave it.
+    versions: Mutex<HashMap<(String, String), u64>>,
+    /// Bumped by every invalidation: a copy read before one is not cached.
+    generation: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Location")
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the shared store could not be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("location store: {0}")]
+pub struct StoreError(pub String);
+
+/// Where location tables live when several routers share them (Redis): the copy of
+/// record, which [`Location`] caches. Calls block the calling worker for one round trip.
+pub trait LocationStore: Send + Sync {
+    /// This router process, as [`Owner::instance`] names it.
+    fn instance(&self) -> &str;
+    /// The bindings of `aor` in `table`, expired ones included, and the version they are
+    /// at (0: nothing stored).
+    fn load(&self, table: &str, aor: &str) -> Result<(Vec<Binding>, u64), StoreError>;
+    /// Store `bindings` (none: delete) as the next version, if the stored one is still
+    /// `version`; `Ok(false)` when another router wrote first. Tells the other routers.
+    fn store(
+        &self,
+        table: &str,
+        aor: &str,
+        version: u64,
+        bindings: &[Binding],
+    ) -> Result<bool, StoreError>;
+    /// True while cached copies can be trusted: the store's change notices are being
+    /// received (after a gap, every cached copy is dropped through [`Invalidator`]).
+    fn cache_valid(&self) -> bool;
+}
+
+/// Drops cached copies of a shared location table when the store says they changed.
+#[derive(Clone)]
+pub struct Invalidator {
+    tables: std::sync::Weak<Mutex<Tables>>,
+    generation: Arc<AtomicU64>,
+}
+
+impl Invalidator {
+    /// `aor` of `table` changed (`None`: anything may have).
+    pub fn invalidate(&self, changed: Option<(&str, &str)>) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let Some(tables) = self.tables.upgrade() else {
+            return;
+        };
+        let mut tables = crate::lock(&tables);
+        match changed {
+            Some((table, aor)) => {
+                if let Some(t) = tables.get_mut(table) {
+                    t.remove(aor);
+                }
+            }
+            None => tables.clear(),
+        }
+    }
+}
+
+/// How many times a REGISTER is re-applied when another router wrote the same AOR.
+const STORE_ATTEMPTS: usize = 5;
 
 /// Why `save` or `lookup` failed; mirrors the WIT `registrar.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -114,6 +238,9 @@ pub enum RegistrarError {
     /// No Request-URI (a reply).
     #[error("no request")]
     NoRequest,
+    /// The shared store cannot be reached; `save` answered 503.
+    #[error("the location store cannot be reached")]
+    Unavailable,
 }
 
 /// The address-of-record of a SIP URI: `user@host` with the host lower-cased.
@@ -150,8 +277,46 @@ pub(crate) fn has_option_tag(msg: &sipwasm_proto::SipMessage, name: &[u8], tag: 
 }
 
 impl Location {
-    /// Bindings of `aor` in `table` that have not expired at `now`, best first.
+    /// Tables kept in `store`, shared with other routers, cached here.
+    pub fn shared(store: Arc<dyn LocationStore>) -> Location {
+        Location {
+            tables: Arc::default(),
+            shared: Some(Shared {
+                store,
+                versions: Mutex::default(),
+                generation: Arc::default(),
+            }),
+        }
+    }
+
+    /// What the store calls when cached copies must go (`None` for memory tables).
+    pub fn invalidator(&self) -> Option<Invalidator> {
+        let shared = self.shared.as_ref()?;
+        Some(Invalidator {
+            tables: Arc::downgrade(&self.tables),
+            generation: shared.generation.clone(),
+        })
+    }
+
+    /// This router process, when the tables are shared.
+    pub fn instance(&self) -> Option<&str> {
+        self.shared.as_ref().map(|s| s.store.instance())
+    }
+
+    /// Bindings of `aor` in `table` that have not expired at `now`, best first. From a
+    /// shared store: the cached copy while the store's notices arrive, else a fresh one
+    /// (the cached one, however old, when the store cannot be reached; nothing without).
     pub fn bindings(&self, table: &str, aor: &str, now: u64) -> Vec<Binding> {
+        let mut out = match &self.shared {
+            None => self.local(table, aor, now),
+            Some(shared) => self.shared_bindings(shared, table, aor, now),
+        };
+        // stable: equal q values keep the order they registered in
+        out.sort_by_key(|b| std::cmp::Reverse(b.q));
+        out
+    }
+
+    fn local(&self, table: &str, aor: &str, now: u64) -> Vec<Binding> {
         let mut tables = crate::lock(&self.tables);
         let Some(t) = tables.get_mut(table) else {
             return Vec::new();
@@ -160,13 +325,62 @@ impl Location {
             return Vec::new();
         };
         list.retain(|b| b.expires_at > now);
-        let mut out = list.clone();
+        let out = list.clone();
         if list.is_empty() {
             t.remove(aor);
         }
-        // stable: equal q values keep the order they registered in
-        out.sort_by_key(|b| std::cmp::Reverse(b.q));
         out
+    }
+
+    fn shared_bindings(&self, shared: &Shared, table: &str, aor: &str, now: u64) -> Vec<Binding> {
+        let cached = || {
+            let tables = crate::lock(&self.tables);
+            tables.get(table).and_then(|t| t.get(aor)).cloned()
+        };
+        let me = shared.store.instance();
+        let live = |list: Vec<Binding>| -> Vec<Binding> {
+            list.into_iter()
+                .filter(|b| b.expires_at > now)
+                .map(|b| b.seen_from(me))
+                .collect()
+        };
+        if shared.store.cache_valid()
+            && let Some(list) = cached()
+        {
+            return live(list);
+        }
+        let generation = shared.generation.load(Ordering::SeqCst);
+        match shared.store.load(table, aor) {
+            Ok((list, version)) => {
+                self.cache(shared, generation, table, aor, &list, version);
+                live(list)
+            }
+            Err(_) => live(cached().unwrap_or_default()),
+        }
+    }
+
+    /// Keep `list` at `version` as the cached copy, unless an invalidation came since
+    /// `generation` (the copy may be older than the change it announced).
+    fn cache(
+        &self,
+        shared: &Shared,
+        generation: u64,
+        table: &str,
+        aor: &str,
+        list: &[Binding],
+        version: u64,
+    ) {
+        let mut tables = crate::lock(&self.tables);
+        // kept even while the store's notices do not arrive (not served then, unless the
+        // store cannot be reached): they are all dropped when the notices come back
+        if shared.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        tables
+            .entry(table.to_string())
+            .or_default()
+            .insert(aor.to_string(), list.to_vec());
+        crate::lock(&shared.versions).insert((table.to_string(), aor.to_string()), version);
     }
 
     /// Bind `binding` to `aor` in `table` as a REGISTER would (a binding with the same
@@ -178,24 +392,28 @@ impl Location {
             if list.len() >= MAX_CONTACTS {
                 return Err(RegistrarError::TooManyContacts);
             }
-            list.push(binding);
+            list.push(binding.clone());
             Ok(())
         })
     }
 
-    /// Every binding of every table that has not expired at `now`.
+    /// Every binding of every table that has not expired at `now`: with a shared store,
+    /// the cached ones this router saved (it pings its own NATed contacts).
     pub fn all_bindings(&self, now: u64) -> Vec<Binding> {
+        let me = self.instance();
         let tables = crate::lock(&self.tables);
         tables
             .values()
             .flat_map(|t| t.values())
             .flatten()
             .filter(|b| b.expires_at > now)
+            .filter(|b| me.is_none() || b.owner.as_ref().map(|o| o.instance.as_str()) == me)
             .cloned()
             .collect()
     }
 
-    /// Drop every expired binding (called periodically by the router).
+    /// Drop every expired binding (called periodically by the router; a shared store
+    /// expires its own).
     pub fn purge(&self, now: u64) -> usize {
         let mut tables = crate::lock(&self.tables);
         let mut removed = 0;
@@ -210,19 +428,248 @@ impl Location {
         removed
     }
 
-    pub(super) fn with_aor<R>(
+    /// Apply `change` to the bindings of `aor`: in memory at once; in a shared store to
+    /// a fresh copy, stored if nobody wrote in between (else read and applied again).
+    pub(super) fn with_aor(
         &self,
         table: &str,
         aor: &str,
-        f: impl FnOnce(&mut Vec<Binding>) -> R,
-    ) -> R {
-        let mut tables = crate::lock(&self.tables);
-        let t = tables.entry(table.to_string()).or_default();
-        let list = t.entry(aor.to_string()).or_default();
-        let r = f(list);
-        if list.is_empty() {
-            t.remove(aor);
+        mut change: impl FnMut(&mut Vec<Binding>) -> Result<(), RegistrarError>,
+    ) -> Result<(), RegistrarError> {
+        let Some(shared) = &self.shared else {
+            let mut tables = crate::lock(&self.tables);
+            let t = tables.entry(table.to_string()).or_default();
+            let list = t.entry(aor.to_string()).or_default();
+            let r = change(list);
+            if list.is_empty() {
+                t.remove(aor);
+            }
+            return r;
+        };
+        let unavailable = |e: StoreError| {
+            tracing::debug!("{e}");
+            RegistrarError::Unavailable
+        };
+        for _ in 0..STORE_ATTEMPTS {
+            let generation = shared.generation.load(Ordering::SeqCst);
+            let (mut list, version) = shared.store.load(table, aor).map_err(unavailable)?;
+            change(&mut list)?;
+            if shared
+                .store
+                .store(table, aor, version, &list)
+                .map_err(unavailable)?
+            {
+                self.cache(shared, generation, table, aor, &list, version + 1);
+                return Ok(());
+            }
         }
-        r
+        Err(RegistrarError::Unavailable)
+    }
+}
+
+impl Binding {
+    /// The binding as router `me` reaches it: another router's socket and flow are not
+    /// this one's, so its flow is reached through that router's Path entry.
+    fn seen_from(mut self, me: &str) -> Binding {
+        let Some(owner) = &self.owner else {
+            return self;
+        };
+        if owner.instance != me {
+            self.socket = None;
+            if self.flow.take().is_some()
+                && let Some(p) = &owner.flow_path
+            {
+                self.path.insert(0, p.clone());
+            }
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// A store in memory that can fail, lose its notices, and count its loads.
+    #[derive(Default)]
+    struct FakeStore {
+        me: String,
+        data: Mutex<HashMap<String, (Vec<Binding>, u64)>>,
+        down: AtomicBool,
+        deaf: AtomicBool,
+        loads: AtomicU64,
+        /// Another router writes before our next store: the first attempt conflicts.
+        race: AtomicBool,
+    }
+
+    impl LocationStore for FakeStore {
+        fn instance(&self) -> &str {
+            &self.me
+        }
+        fn load(&self, table: &str, aor: &str) -> Result<(Vec<Binding>, u64), StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError("down".into()));
+            }
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            let data = crate::lock(&self.data);
+            Ok(data
+                .get(&format!("{table}/{aor}"))
+                .cloned()
+                .unwrap_or_default())
+        }
+        fn store(
+            &self,
+            table: &str,
+            aor: &str,
+            version: u64,
+            bindings: &[Binding],
+        ) -> Result<bool, StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError("down".into()));
+            }
+            let mut data = crate::lock(&self.data);
+            let entry = data.entry(format!("{table}/{aor}")).or_default();
+            if self.race.swap(false, Ordering::SeqCst) {
+                entry.1 += 1;
+            }
+            if entry.1 != version {
+                return Ok(false);
+            }
+            *entry = (bindings.to_vec(), version + 1);
+            Ok(true)
+        }
+        fn cache_valid(&self) -> bool {
+            !self.deaf.load(Ordering::SeqCst)
+        }
+    }
+
+    fn binding(contact: &str, owner: &str, flow: Option<u64>) -> Binding {
+        Binding {
+            contact: contact.into(),
+            expires_at: 1000,
+            q: 1000,
+            call_id: "c".into(),
+            cseq: 1,
+            received: None,
+            path: Vec::new(),
+            socket: Some(Listener {
+                transport: sipwasm_proto::Transport::Tcp,
+                addr: "127.0.0.1:5060".parse().unwrap(),
+            }),
+            flow,
+            instance: None,
+            reg_id: None,
+            user_agent: None,
+            owner: Some(Owner {
+                instance: owner.into(),
+                flow_path: flow.map(|_| format!("<sip:tok@{owner}.example;lr;sig=x>")),
+            }),
+        }
+    }
+
+    fn shared(me: &str) -> (Arc<FakeStore>, Location) {
+        let store = Arc::new(FakeStore {
+            me: me.into(),
+            ..FakeStore::default()
+        });
+        (store.clone(), Location::shared(store))
+    }
+
+    #[test]
+    fn a_cached_copy_serves_lookups_until_it_is_invalidated() {
+        let (store, loc) = shared("a");
+        loc.insert("location", "bob@x", binding("sip:bob@1.2.3.4", "a", None))
+            .unwrap();
+        let loads = store.loads.load(Ordering::SeqCst);
+        assert_eq!(loc.bindings("location", "bob@x", 10).len(), 1);
+        assert_eq!(loc.bindings("location", "bob@x", 10).len(), 1);
+        assert_eq!(
+            store.loads.load(Ordering::SeqCst),
+            loads,
+            "served from the cache"
+        );
+        // another router unregisters bob: the notice drops the copy
+        crate::lock(&store.data).clear();
+        loc.invalidator()
+            .unwrap()
+            .invalidate(Some(("location", "bob@x")));
+        assert!(loc.bindings("location", "bob@x", 10).is_empty());
+        assert_eq!(store.loads.load(Ordering::SeqCst), loads + 1);
+    }
+
+    #[test]
+    fn without_notices_every_lookup_reads_the_store_and_a_dead_store_leaves_the_cache() {
+        let (store, loc) = shared("a");
+        loc.insert("location", "bob@x", binding("sip:bob@1.2.3.4", "a", None))
+            .unwrap();
+        store.deaf.store(true, Ordering::SeqCst);
+        let loads = store.loads.load(Ordering::SeqCst);
+        loc.bindings("location", "bob@x", 10);
+        loc.bindings("location", "bob@x", 10);
+        assert_eq!(store.loads.load(Ordering::SeqCst), loads + 2);
+        // the store goes away: lookups use what was cached, REGISTERs are refused
+        store.down.store(true, Ordering::SeqCst);
+        assert_eq!(loc.bindings("location", "bob@x", 10).len(), 1);
+        assert!(loc.bindings("location", "nobody@x", 10).is_empty());
+        let refused = loc.insert("location", "carol@x", binding("sip:c@1.2.3.5", "a", None));
+        assert_eq!(refused, Err(RegistrarError::Unavailable));
+    }
+
+    #[test]
+    fn a_write_that_races_another_router_is_applied_again() {
+        let (store, loc) = shared("a");
+        loc.insert("location", "bob@x", binding("sip:bob@1.2.3.4", "a", None))
+            .unwrap();
+        store.race.store(true, Ordering::SeqCst);
+        loc.insert("location", "bob@x", binding("sip:bob@1.2.3.9", "a", None))
+            .unwrap();
+        let stored = crate::lock(&store.data)["location/bob@x"].clone();
+        assert_eq!(stored.0.len(), 2);
+        assert_eq!(stored.1, 3, "one version lost to the race, then stored");
+    }
+
+    #[test]
+    fn another_routers_flow_is_reached_through_its_path() {
+        let (_, loc) = shared("b");
+        loc.insert(
+            "location",
+            "bob@x",
+            binding("sip:bob@10.0.0.5", "a", Some(7)),
+        )
+        .unwrap();
+        loc.insert(
+            "location",
+            "bob@x",
+            binding("sip:bob@10.0.0.6", "b", Some(9)),
+        )
+        .unwrap();
+        let got = loc.bindings("location", "bob@x", 10);
+        let theirs = got.iter().find(|b| b.contact.ends_with(".5")).unwrap();
+        assert_eq!(theirs.flow, None);
+        assert_eq!(theirs.socket, None);
+        assert_eq!(
+            theirs.path,
+            vec!["<sip:tok@a.example;lr;sig=x>".to_string()]
+        );
+        let branch = theirs.branch();
+        assert_eq!(
+            branch.dst_uri.as_deref(),
+            Some("sip:tok@a.example;lr;sig=x")
+        );
+        assert!(!branch.no_connect);
+        let mine = got.iter().find(|b| b.contact.ends_with(".6")).unwrap();
+        assert_eq!(mine.flow, Some(9));
+        assert!(mine.path.is_empty());
+        // NAT pings: only this router's own
+        assert_eq!(loc.all_bindings(10).len(), 1);
+    }
+
+    #[test]
+    fn a_binding_round_trips_through_json() {
+        let b = binding("sip:bob@10.0.0.5", "a", Some(7));
+        let json = serde_json::to_string(&b).unwrap();
+        assert!(json.contains("\"tcp:127.0.0.1:5060\""), "{json}");
+        assert_eq!(serde_json::from_str::<Binding>(&json).unwrap(), b);
     }
 }

@@ -72,6 +72,12 @@ impl RouteContext {
                     RegistrarError::TooManyContacts => {
                         self.registrar_reply(403, "Too Many Contacts", &[])
                     }
+                    // the shared table cannot be written: never a 200 that stored nothing
+                    RegistrarError::Unavailable => self.registrar_reply(
+                        503,
+                        "Service Unavailable",
+                        &["Retry-After: 30\r\n".to_string()],
+                    ),
                     _ => {}
                 }
                 Err(e)
@@ -118,7 +124,8 @@ impl RouteContext {
             }
             location.with_aor(table, &aor, |list| {
                 list.retain(|b| b.call_id == call_id && b.cseq >= cseq);
-            });
+                Ok(())
+            })?;
             return Ok((location.bindings(table, &aor, now), path, false));
         }
         let src = self.source;
@@ -171,8 +178,22 @@ impl RouteContext {
         }
         let outbound = changes.iter().any(|c| c.reg_id.is_some() && c.expires > 0)
             && path.first().is_none_or(|p| path_has_ob(p));
+        // with routers sharing the table: who saved it, and for a flow the signed Path
+        // entry through which the others reach it
+        let owner = location.instance().map(|instance| Owner {
+            instance: instance.to_string(),
+            flow_path: flow.map(|_| {
+                let token = crate::rr::Flow::of_source(&src).token();
+                let add = crate::rr::uri::AddPath {
+                    user: Some(token),
+                    received: false,
+                    outbound: true,
+                };
+                self.path_entry(&socket, &add)
+            }),
+        });
         location.with_aor(table, &aor, |list| -> Result<(), RegistrarError> {
-            for ch in changes {
+            for ch in &changes {
                 // behind NAT or on a stream, requests go where the REGISTER came from;
                 // behind an edge proxy, to the Path
                 let received = if !path.is_empty() {
@@ -196,6 +217,7 @@ impl RouteContext {
                     instance: ch.instance.clone(),
                     reg_id: ch.reg_id,
                     user_agent: user_agent.clone(),
+                    owner: owner.clone(),
                 };
                 let key = contact_key(&ch.uri);
                 // an outbound flow is the binding of (instance, reg-id) whatever its

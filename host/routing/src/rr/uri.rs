@@ -201,4 +201,8 @@ pub struct AddPath {
     pub user: Option<String>,
     /// Add `;received=` with the REGISTER's source (`add_path_received`).
     pub received: bool,
+    /// Say `;ob` whatever the user part: the entry names a flow (a router's entry for a
+    /// flow it holds, handed to the routers it shares registrations with), so the
+    /// dialogs through it record-route that flow.
+    pub outbound: bool,
 }

@@ -13,6 +13,7 @@ fn reg_error(e: RegistrarError) -> Error {
         RegistrarError::TooManyContacts => Error::TooManyContacts,
         RegistrarError::NotFound => Error::NotFound,
         RegistrarError::NoRequest => Error::NoRequest,
+        RegistrarError::Unavailable => Error::Unavailable,
     }
 }
 
@@ -25,21 +26,29 @@ fn table_name(t: &str) -> Result<&str, Error> {
     Ok(t)
 }
 
+// A shared location table (`[state]`) is a round trip away: the wait is not the
+// plugin's CPU time.
 impl Host for HostState {
     fn save(&mut self, table: String) -> Result<u32, Error> {
         let t = table_name(&table)?;
-        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
-        ctx.registrar_save(t).map(|n| n as u32).map_err(reg_error)
+        self.waiting(|s| {
+            let ctx = s.sip_mut().ok_or(Error::NoRequest)?;
+            ctx.registrar_save(t).map(|n| n as u32).map_err(reg_error)
+        })
     }
 
     fn lookup(&mut self, table: String) -> Result<u32, Error> {
         let t = table_name(&table)?;
-        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
-        ctx.registrar_lookup(t).map(|n| n as u32).map_err(reg_error)
+        self.waiting(|s| {
+            let ctx = s.sip_mut().ok_or(Error::NoRequest)?;
+            ctx.registrar_lookup(t).map(|n| n as u32).map_err(reg_error)
+        })
     }
 
     fn registered(&mut self, table: String, uri: Option<String>) -> bool {
-        self.sip()
-            .is_some_and(|c| c.registrar_registered(&table, uri.as_deref()))
+        self.waiting(|s| {
+            s.sip()
+                .is_some_and(|c| c.registrar_registered(&table, uri.as_deref()))
+        })
     }
 }

@@ -1,0 +1,249 @@
+//! Prometheus metrics and a health check over HTTP (`[metrics] listen`, or
+//! `sipwasm run --metrics-listen IP:PORT`):
+//!
+//! - `GET /metrics`: the OpenMetrics text format (which Prometheus reads), made at each
+//!   scrape from the very counters `sipwasm ctl stats` shows, so the two always agree:
+//!   `sipwasm_router_*`, `sipwasm_transactions_*`, `sipwasm_security_*`, and
+//!   `sipwasm_tenant_*{tenant="..."}`, plus the stream connections and the state
+//!   backend's health.
+//! - `GET /health`: 200 when the router serves (its listeners up, every tenant's plugin
+//!   loaded, the state backend reachable), else 503; a JSON body says what is wrong.
+
+use crate::server::Router;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The ones of `ctl stats` that go up and down; every other number only grows.
+const GAUGES: &[&str] = &["live", "live_instances", "queued", "dialogs", "calls"];
+
+/// The HTTP listener; stops when dropped.
+pub struct MetricsServer {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// Where it listens (the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serve `/metrics` and `/health` of `router` on `addr`. Must be called within a tokio
+/// runtime.
+pub fn serve(addr: SocketAddr, router: Arc<Router>) -> std::io::Result<MetricsServer> {
+    let std_listener = std::net::TcpListener::bind(addr)?;
+    std_listener.set_nonblocking(true)?;
+    let addr = std_listener.local_addr()?;
+    let listener = tokio::net::TcpListener::from_std(std_listener)?;
+    tracing::info!(%addr, "metrics and health listening (GET /metrics, /health)");
+    let task = tokio::spawn(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("metrics listener: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let router = router.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let router = router.clone();
+                    async move { Ok::<_, std::convert::Infallible>(answer(&req, &router).await) }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    Ok(MetricsServer { addr, task })
+}
+
+async fn answer<B>(req: &Request<B>, router: &Arc<Router>) -> Response<Full<Bytes>> {
+    let reply = |status: StatusCode, kind: &str, body: String| {
+        Response::builder()
+            .status(status)
+            .header("content-type", kind)
+            .body(Full::new(Bytes::from(body)))
+            .expect("a valid response")
+    };
+    if req.method() != hyper::Method::GET {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET only\n".into(),
+        );
+    }
+    match req.uri().path() {
+        "/metrics" => reply(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            render(router),
+        ),
+        "/health" => {
+            let state_up = match router.state() {
+                Some(s) => Some(s.ping().await),
+                None => None,
+            };
+            let (healthy, body) = health(router, state_up);
+            let status = if healthy {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            reply(status, "application/json", format!("{body}\n"))
+        }
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "GET /metrics or /health\n".into(),
+        ),
+    }
+}
+
+/// Liveness and readiness: the listeners are up (the router would not run otherwise),
+/// each tenant has its plugin, and the state backend (if any) answered (`state_up`).
+pub fn health(router: &Router, state_up: Option<bool>) -> (bool, Value) {
+    let tenants: Vec<Value> = router
+        .tenants()
+        .list()
+        .iter()
+        .map(|t| json!({"name": t.name(), "plugin": t.current().plugin.name()}))
+        .collect();
+    let state = match state_up {
+        None => "memory",
+        Some(true) => "up",
+        Some(false) => "down",
+    };
+    let healthy = state != "down";
+    (
+        healthy,
+        json!({
+            "status": if healthy { "ok" } else { "state backend unreachable" },
+            "listeners": router.local().listeners().len(),
+            "tenants": tenants,
+            "state": state,
+        }),
+    )
+}
+
+/// The metrics text for one scrape.
+pub fn render(router: &Arc<Router>) -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(Snapshot {
+        stats: crate::control::stats(router),
+        connections: router.outlet().connections(),
+        state_up: router.state().map(|s| s.is_up()),
+    }));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)
+        .expect("writing to a String cannot fail");
+    text
+}
+
+/// The counters of one scrape.
+#[derive(Debug)]
+struct Snapshot {
+    stats: Value,
+    connections: usize,
+    state_up: Option<bool>,
+}
+
+fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: i64) -> std::fmt::Result {
+    let g = ConstGauge::new(v);
+    g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> std::fmt::Result {
+        for section in ["router", "transactions", "security"] {
+            let Some(fields) = self.stats.get(section).and_then(Value::as_object) else {
+                continue;
+            };
+            for (field, v) in fields {
+                let Some(v) = v.as_u64() else { continue };
+                let name = format!("sipwasm_{section}_{field}");
+                let help = format!("ctl stats: {section}.{field}");
+                if GAUGES.contains(&field.as_str()) {
+                    gauge(&mut e, &name, &help, v as i64)?;
+                } else {
+                    let c = ConstCounter::new(v);
+                    c.encode(e.encode_descriptor(&name, &help, None, c.metric_type())?)?;
+                }
+            }
+        }
+        if let Some(tenants) = self.stats.get("tenants").and_then(Value::as_object) {
+            // one family per counter, a sample per tenant
+            let fields: Vec<&String> = tenants
+                .values()
+                .filter_map(Value::as_object)
+                .flat_map(|t| t.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            for field in fields {
+                let seconds = field == "cpu_ms";
+                let name = if seconds {
+                    "sipwasm_tenant_cpu_seconds".to_string()
+                } else {
+                    format!("sipwasm_tenant_{field}")
+                };
+                let help = format!("ctl stats: tenants.NAME.{field}");
+                let is_gauge = GAUGES.contains(&field.as_str());
+                let kind = if is_gauge {
+                    ConstGauge::new(0i64).metric_type()
+                } else {
+                    ConstCounter::new(0u64).metric_type()
+                };
+                let mut family = e.encode_descriptor(&name, &help, None, kind)?;
+                for (tenant, t) in tenants {
+                    let Some(v) = t.get(field.as_str()).and_then(Value::as_u64) else {
+                        continue;
+                    };
+                    let labels = [("tenant", tenant.as_str())];
+                    let sample = family.encode_family(&labels)?;
+                    if is_gauge {
+                        ConstGauge::new(v as i64).encode(sample)?;
+                    } else if seconds {
+                        ConstCounter::new(v as f64 / 1000.0).encode(sample)?;
+                    } else {
+                        ConstCounter::new(v).encode(sample)?;
+                    }
+                }
+            }
+        }
+        gauge(
+            &mut e,
+            "sipwasm_stream_connections",
+            "TCP and TLS connections open",
+            self.connections as i64,
+        )?;
+        if let Some(up) = self.state_up {
+            gauge(
+                &mut e,
+                "sipwasm_state_backend_up",
+                "1 while the shared state backend (Redis) answers",
+                i64::from(up),
+            )?;
+        }
+        Ok(())
+    }
+}

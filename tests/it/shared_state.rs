@@ -1,0 +1,403 @@
+//! Several routers sharing registrations in a real `redis-server` (Debian's, started here
+//! on a loopback port): a phone registered on one router is reached through another (over
+//! UDP directly, over TCP through the router holding its connection), a router restart
+//! keeps the registrations, and Redis going away costs new REGISTERs (503, never a 200
+//! that stored nothing) but not the calls to registrations already seen.
+
+use crate::harness::*;
+use crate::operate::{http_get, parse_openmetrics, sample};
+use crate::pjsip::{Phone, PhoneOpts};
+use serde_json::json;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECS: Duration = Duration::from_secs(10);
+
+/// A `redis-server` of the test's own, keeping its data in a directory of its own
+/// (append-only file: a restart keeps what was written).
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    pub fn start(name: &str) -> RedisServer {
+        let dir = std::env::temp_dir().join(format!("sipwasm-redis-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut r = RedisServer {
+            child: None,
+            port,
+            dir,
+        };
+        r.resume();
+        r
+    }
+
+    /// Start it (again) on its port and directory; returns once it answers PING.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian package redis-server; scripts/ensure-tools installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.ping() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not answer on port {}", self.port);
+    }
+
+    fn ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut buf = [0u8; 16];
+        s.write_all(b"PING\r\n").is_ok()
+            && s.read(&mut buf)
+                .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+    }
+
+    /// Stop it (SIGTERM: it finishes writing) and wait for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGTERM, to the pid of the child this test started (not yet reaped)
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The `state` of a `/health` answer.
+fn health_state(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["state"].as_str().unwrap_or_default().to_string()
+}
+
+/// The registrar-proxy example on fresh ports, its registrations in `redis`.
+fn example_on(redis: &RedisServer) -> TestRouter {
+    twin_on(redis, "")
+}
+
+/// The example (`twin` ""), or its twin in another language ("c", "py", "js").
+fn twin_on(redis: &RedisServer, twin: &str) -> TestRouter {
+    let (name, file) = match twin {
+        "" => (
+            "registrar_proxy".to_string(),
+            "registrar-proxy.toml".to_string(),
+        ),
+        t => (
+            format!("registrar_proxy_{t}"),
+            format!("registrar-proxy-{t}.toml"),
+        ),
+    };
+    plugin(&name);
+    let config = root().join("config/examples").join(file);
+    let url = redis.url();
+    TestRouter::from_config_file(&config, &["udp:127.0.0.1:0", "tcp:127.0.0.1:0"], |cfg| {
+        cfg.state = cfg.state_section.with_url(&url).unwrap();
+    })
+}
+
+fn phone(user: &str, r: &TestRouter, transport: &'static str) -> Phone {
+    let addr = if transport == "tcp" { r.tcp } else { r.udp };
+    Phone::start(&PhoneOpts::example(user, addr, transport))
+}
+
+/// A phone of another domain (a caller from outside, never registered here) using `r`
+/// as its outbound proxy.
+fn outsider(r: &TestRouter) -> Phone {
+    let mut opts = PhoneOpts::example("carol", r.udp, "udp");
+    opts.domain = "elsewhere.example".into();
+    Phone::start(&opts)
+}
+
+/// An OPTIONS to `user` of the example's domain through router `r`: the answer.
+fn options_to(r: &TestRouter, user: &str) -> Option<u16> {
+    let c = UdpClient::new(r.udp);
+    c.send(
+        request(
+            "OPTIONS",
+            user,
+            "127.0.0.1:1".parse().unwrap(),
+            c.local(),
+            "UDP",
+            "",
+        )
+        .replace("@127.0.0.1:1", "@sipwasm.local")
+        .as_bytes(),
+    );
+    c.final_status(SECS).map(|(code, _)| code)
+}
+
+/// `options_to(r, user)` until it answers `code` (another router's change reaches this
+/// one's cache as a notice: within milliseconds, not at once); the last answer.
+fn eventually(r: &TestRouter, user: &str, code: u16) -> Option<u16> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let got = options_to(r, user);
+        if got == Some(code) || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A call from `caller` to `callee`'s user, answered, then hung up by the caller.
+fn call(caller: &mut Phone, callee: &mut Phone, to: &str) {
+    let a = caller.call(&format!("sip:{to}@sipwasm.local"));
+    let b = callee.incoming();
+    callee.send(json!({"cmd": "answer", "call": b, "code": 200}));
+    caller.call_state(a, "CONFIRMED");
+    callee.call_state(b, "CONFIRMED");
+    caller.send(json!({"cmd": "hangup", "call": a}));
+    callee.request_in(b, "BYE");
+    callee.call_state(b, "DISCONNECTED");
+    assert_eq!(caller.call_state(a, "DISCONNECTED")["code"], 200);
+}
+
+#[test]
+fn phones_on_two_routers_reach_each_other_through_redis() {
+    let redis = RedisServer::start("two");
+    let a = example_on(&redis);
+    let b = example_on(&redis);
+    // bob on router A over TCP (A holds his connection), alice on router B over UDP
+    let mut bob = phone("bob", &a, "tcp");
+    let mut alice = phone("alice", &b, "udp");
+    assert_eq!(bob.register(), 200);
+    assert_eq!(alice.register(), 200);
+    // B finds bob and reaches him through A, which holds his connection: A takes the
+    // request B hands over (its own signed Path entry) without asking alice again
+    assert_eq!(options_to(&b, "bob"), Some(200));
+    call(&mut alice, &mut bob, "bob");
+    // A finds alice and reaches her over UDP
+    assert_eq!(options_to(&a, "alice"), Some(200));
+    call(&mut bob, &mut alice, "alice");
+    // a caller from another domain, through B, to bob on A
+    let mut carol = outsider(&b);
+    call(&mut carol, &mut bob, "bob");
+    // an unregistration on one router is seen by the other at once (its cache dropped)
+    assert_eq!(alice.unregister(), 200);
+    assert_eq!(eventually(&a, "alice", 404), Some(404));
+    assert_eq!(bob.unregister(), 200);
+    assert_eq!(eventually(&b, "bob", 404), Some(404));
+}
+
+#[test]
+fn the_twins_hand_over_calls_to_the_router_holding_the_connection() {
+    let redis = RedisServer::start("twins");
+    for twin in ["c", "py", "js"] {
+        let a = twin_on(&redis, twin);
+        let b = twin_on(&redis, twin);
+        let mut bob = phone("bob", &a, "tcp");
+        let mut alice = phone("alice", &b, "udp");
+        assert_eq!(bob.register(), 200, "{twin}");
+        assert_eq!(alice.register(), 200, "{twin}");
+        call(&mut alice, &mut bob, "bob");
+        assert_eq!(bob.unregister(), 200, "{twin}");
+        assert_eq!(alice.unregister(), 200, "{twin}");
+    }
+}
+
+#[test]
+fn registrations_outlive_a_router_restart_and_redis_outages() {
+    let mut redis = RedisServer::start("outage");
+    let a = example_on(&redis);
+    let mut alice = phone("alice", &a, "udp");
+    assert_eq!(alice.register(), 200);
+    drop(a);
+    // a new router process on the same Redis knows alice
+    let a2 = example_on(&redis);
+    let b = example_on(&redis);
+    // (the routers subscribe to the change notices as they start: a copy cached before
+    // that is dropped then)
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(options_to(&a2, "alice"), Some(200));
+    // Redis goes away: what B has seen still routes; nothing new can be stored, and the
+    // phone is told so (503), not given a 200
+    assert_eq!(options_to(&b, "alice"), Some(200));
+    let metrics = b.serve_metrics();
+    let (code, body) = http_get(metrics.addr(), "/health");
+    assert_eq!(
+        (code, health_state(&body)),
+        (200, "up".to_string()),
+        "{body}"
+    );
+    redis.stop();
+    assert_eq!(options_to(&b, "alice"), Some(200), "from B's cache");
+    let mut bob = phone("bob", &b, "udp");
+    assert_eq!(bob.register(), 503);
+    let (code, body) = http_get(metrics.addr(), "/health");
+    assert_eq!(
+        (code, health_state(&body)),
+        (503, "down".to_string()),
+        "{body}"
+    );
+    let (_, text) = http_get(metrics.addr(), "/metrics");
+    let families = parse_openmetrics(&text);
+    assert_eq!(
+        sample(&families, "sipwasm_state_backend_up", &[]),
+        Some(0.0)
+    );
+    // Redis is back with what it held: alice still registered, bob can register now
+    redis.resume();
+    let deadline = Instant::now() + SECS;
+    let mut code = 0;
+    while Instant::now() < deadline {
+        code = bob.register();
+        if code == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(code, 200, "REGISTER once Redis is back");
+    assert_eq!(http_get(metrics.addr(), "/health").0, 200);
+    assert_eq!(options_to(&a2, "bob"), Some(200));
+    assert_eq!(options_to(&a2, "alice"), Some(200));
+}
+
+/// `probe` until it says `want`, for up to two seconds (a ban reaches the other routers as
+/// a notice); the last answer.
+fn until_answer(mut probe: impl FnMut() -> Option<u16>, want: Option<u16>) -> Option<u16> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let got = probe();
+        if got == want || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_guesser_banned_by_one_router_is_dropped_by_all_until_the_operator_lifts_it() {
+    use crate::internet_facing::Client;
+    let redis = RedisServer::start("bans");
+    let a = example_on(&redis);
+    let b = example_on(&redis);
+    std::thread::sleep(Duration::from_millis(300));
+    let wait = Duration::from_millis(300);
+    // a password guesser at router A, from 127.0.0.2, until A bans it
+    let mut cracker = Client::new("127.0.0.2", a.udp, "alice");
+    assert_eq!(cracker.challenge(wait), Some(401));
+    let mut guesses = 0;
+    while guesses < 30 && cracker.sign_in(&format!("guess{guesses}"), wait).is_some() {
+        guesses += 1;
+    }
+    assert!(guesses < 30, "A banned the guesser");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(a.server().router().guard().bans(now).len(), 1);
+    // router B drops it too; a phone elsewhere is still answered
+    let mut at_b = Client::new("127.0.0.2", b.udp, "alice");
+    assert_eq!(
+        until_answer(|| at_b.challenge(wait), None),
+        None,
+        "B drops the guesser"
+    );
+    let mut phone = Client::new("127.0.0.1", b.udp, "alice");
+    assert_eq!(phone.challenge(wait), Some(401));
+    // a router started now learns the bans in force
+    let c = example_on(&redis);
+    let mut at_c = Client::new("127.0.0.2", c.udp, "alice");
+    assert_eq!(
+        until_answer(|| at_c.challenge(wait), None),
+        None,
+        "C drops the guesser"
+    );
+    // the operator lifts it on A: lifted everywhere
+    let ip = "127.0.0.2".parse().unwrap();
+    assert_eq!(a.server().router().guard().clear(Some(ip)), 1);
+    assert_eq!(
+        until_answer(|| at_b.challenge(wait), Some(401)),
+        Some(401),
+        "B lifted it"
+    );
+    assert_eq!(
+        until_answer(|| at_c.challenge(wait), Some(401)),
+        Some(401),
+        "C lifted it"
+    );
+}
+
+#[test]
+fn the_binary_takes_a_state_url_and_a_metrics_listener_for_any_config() {
+    use crate::cli::Running;
+    let redis = RedisServer::start("cli");
+    plugin("registrar_proxy");
+    let config = root().join("config/examples/registrar-proxy.toml");
+    let (port, metrics_port) = (free_port(), free_port());
+    let udp = format!("udp:127.0.0.1:{port}");
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
+    let r = Running::start(
+        config.to_str().unwrap(),
+        &[
+            "--listen",
+            &udp,
+            "--state-url",
+            &redis.url(),
+            "--metrics-listen",
+            &metrics.to_string(),
+        ],
+    );
+    r.wait_for("metrics and health listening", Duration::from_secs(60));
+    let (code, body) = http_get(metrics, "/health");
+    assert_eq!(
+        (code, health_state(&body)),
+        (200, "up".to_string()),
+        "{body}"
+    );
+    // a phone registers through the binary; its binding is in Redis for any router
+    let router: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut alice = Phone::start(&PhoneOpts::example("alice", router, "udp"));
+    assert_eq!(alice.register(), 200);
+    let other = example_on(&redis);
+    assert_eq!(options_to(&other, "alice"), Some(200));
+    let (_, text) = http_get(metrics, "/metrics");
+    let families = parse_openmetrics(&text);
+    assert_eq!(
+        sample(&families, "sipwasm_state_backend_up", &[]),
+        Some(1.0)
+    );
+}
