@@ -18,8 +18,8 @@ const PASSES: usize = 5;
 
 fn binding(n: u32) -> Binding {
     Binding {
-        contact: format!("sip:alice@192.0.2.{}:5060", n % 250),
-        expires_at: u64::MAX / 2,
+        contact: "sip:alice@192.0.2.7:5060".to_string(),
+        expires_at: 4_000_000_000,
         q: 1000,
         call_id: format!("c{n}"),
         cseq: n,
@@ -55,18 +55,21 @@ fn main() {
         .local_addr()
         .unwrap()
         .port();
-    let mut redis = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server (scripts/ensure-tools installs it)");
+    let _redis = Redis(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/ensure-tools installs it)"),
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -81,7 +84,11 @@ fn main() {
     let state =
         sipwasm::state::RedisState::start(&url, "bench:", Duration::from_secs(1), rt.handle())
             .unwrap();
-    let shared = Location::shared(state.location("t"));
+    let store = state.location("t");
+    if let Err(e) = store.load("location", "nobody") {
+        panic!("Redis at {url}: {e}");
+    }
+    let shared = Location::shared(store);
     let invalidator = shared.invalidator().unwrap();
     state.watch("t", invalidator.clone());
     // the change notices subscribed: cached copies are served
@@ -92,7 +99,7 @@ fn main() {
             .unwrap();
     }
     let lookup = |l: &Location| {
-        let b = l.bindings("location", "alice@sipwasm.local", 1);
+        let b = l.bindings("location", "alice@sipwasm.local", 1_000_000_000);
         assert_eq!(b.len(), 1);
         black_box(b);
     };
@@ -131,6 +138,14 @@ fn main() {
         write_redis as f64 / write_memory as f64
     );
     drop(rt);
-    let _ = redis.kill();
-    let _ = redis.wait();
+}
+
+/// The bench's own redis-server, stopped however the bench ends.
+struct Redis(std::process::Child);
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
