@@ -25,13 +25,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Store `ARGV[2]` (bindings; empty: delete) as the next version of `KEYS[1]` if it is
-/// still at version `ARGV[1]`, expiring at `ARGV[3]`; announce `ARGV[5]` on `ARGV[4]`.
+/// Store `ARGV[2]` (bindings; empty: none) as the next version of `KEYS[1]` if it is
+/// still at version `ARGV[1]`, expiring at `ARGV[3]`; announce `ARGV[5]` on `ARGV[4]`. An
+/// AOR left without bindings keeps its version for a day (a deleted key would start
+/// again at 0, and a router holding an older read of version 1 could then overwrite a
+/// newer version 1).
 const COMPARE_AND_SET: &str = r"
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if v ~= tonumber(ARGV[1]) then return 0 end
 if ARGV[2] == '' then
-  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'v', v + 1, 'b', '[]')
+  redis.call('EXPIRE', KEYS[1], 86400)
 else
   redis.call('HSET', KEYS[1], 'v', v + 1, 'b', ARGV[2])
   redis.call('EXPIREAT', KEYS[1], ARGV[3])

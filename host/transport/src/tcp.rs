@@ -289,18 +289,21 @@ impl ConnectionTable {
             let _ = stream.set_nodelay(true);
             match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                 Ok(Ok(s)) => {
-                    let tls_peer = s
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(crate::tls::peer_of)
-                        .map(Arc::new);
-                    if let Some(p) = &tls_peer
-                        && !names.is_empty()
-                        && !p.named_in(names)
-                    {
-                        tracing::info!(%peer, subject = %p.subject, names = ?p.san_dns, "TLS connection refused: the client certificate names none of [tls] client_names");
-                        return;
+                    let presented = s.get_ref().1.peer_certificates();
+                    let tls_peer = presented.and_then(crate::tls::peer_of).map(Arc::new);
+                    if presented.is_some() && !names.is_empty() {
+                        // a certificate whose names cannot be read names none (fail closed)
+                        match &tls_peer {
+                            Some(p) if p.named_in(names) => {}
+                            Some(p) => {
+                                tracing::info!(%peer, subject = %p.subject, names = ?p.san_dns, "TLS connection refused: the client certificate names none of [tls] client_names");
+                                return;
+                            }
+                            None => {
+                                tracing::info!(%peer, "TLS connection refused: the client certificate's names cannot be read");
+                                return;
+                            }
+                        }
                     }
                     let (r, w) = tokio::io::split(s);
                     let first = Vec::new();

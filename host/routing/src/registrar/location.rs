@@ -144,9 +144,8 @@ pub struct Location {
 /// A location table several routers share.
 struct Shared {
     store: Arc<dyn LocationStore>,
-    /// The version of each cached AOR, as the store gave it.
-    versions: Mutex<HashMap<(String, String), u64>>,
-    /// Bumped by every invalidation: a copy read before one is not cached.
+    /// Bumped by every invalidation and by every write of this router: a copy read
+    /// before one is not cached (it may be older than the change).
     generation: Arc<AtomicU64>,
 }
 
@@ -283,7 +282,6 @@ impl Location {
             tables: Arc::default(),
             shared: Some(Shared {
                 store,
-                versions: Mutex::default(),
                 generation: Arc::default(),
             }),
         }
@@ -351,36 +349,28 @@ impl Location {
         }
         let generation = shared.generation.load(Ordering::SeqCst);
         match shared.store.load(table, aor) {
-            Ok((list, version)) => {
-                self.cache(shared, generation, table, aor, &list, version);
+            Ok((list, _)) => {
+                self.cache(shared, generation, table, aor, &list);
                 live(list)
             }
             Err(_) => live(cached().unwrap_or_default()),
         }
     }
 
-    /// Keep `list` at `version` as the cached copy, unless an invalidation came since
-    /// `generation` (the copy may be older than the change it announced).
-    fn cache(
-        &self,
-        shared: &Shared,
-        generation: u64,
-        table: &str,
-        aor: &str,
-        list: &[Binding],
-        version: u64,
-    ) {
+    /// Keep `list` as the cached copy, unless a change (an invalidation, a write of this
+    /// router) came since `generation`: the copy may be older than it, so none is kept.
+    fn cache(&self, shared: &Shared, generation: u64, table: &str, aor: &str, list: &[Binding]) {
         let mut tables = crate::lock(&self.tables);
         // kept even while the store's notices do not arrive (not served then, unless the
         // store cannot be reached): they are all dropped when the notices come back
-        if shared.generation.load(Ordering::SeqCst) != generation {
-            return;
+        if shared.generation.load(Ordering::SeqCst) == generation {
+            tables
+                .entry(table.to_string())
+                .or_default()
+                .insert(aor.to_string(), list.to_vec());
+        } else if let Some(t) = tables.get_mut(table) {
+            t.remove(aor);
         }
-        tables
-            .entry(table.to_string())
-            .or_default()
-            .insert(aor.to_string(), list.to_vec());
-        crate::lock(&shared.versions).insert((table.to_string(), aor.to_string()), version);
     }
 
     /// Bind `binding` to `aor` in `table` as a REGISTER would (a binding with the same
@@ -451,7 +441,6 @@ impl Location {
             RegistrarError::Unavailable
         };
         for _ in 0..STORE_ATTEMPTS {
-            let generation = shared.generation.load(Ordering::SeqCst);
             let (mut list, version) = shared.store.load(table, aor).map_err(unavailable)?;
             change(&mut list)?;
             if shared
@@ -459,7 +448,9 @@ impl Location {
                 .store(table, aor, version, &list)
                 .map_err(unavailable)?
             {
-                self.cache(shared, generation, table, aor, &list, version + 1);
+                // a lookup that read the AOR before this write must not cache that copy
+                let generation = shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
+                self.cache(shared, generation, table, aor, &list);
                 return Ok(());
             }
         }
@@ -614,6 +605,25 @@ mod tests {
         assert!(loc.bindings("location", "nobody@x", 10).is_empty());
         let refused = loc.insert("location", "carol@x", binding("sip:c@1.2.3.5", "a", None));
         assert_eq!(refused, Err(RegistrarError::Unavailable));
+    }
+
+    #[test]
+    fn a_copy_read_before_a_change_is_never_cached() {
+        let (store, loc) = shared("a");
+        loc.insert("location", "bob@x", binding("sip:bob@1.2.3.4", "a", None))
+            .unwrap();
+        let shared = loc.shared.as_ref().unwrap();
+        // a lookup read an older copy, then this router wrote: the lookup's copy is not
+        // kept, and neither is any copy of the AOR
+        let before = shared.generation.load(Ordering::SeqCst) - 1;
+        loc.cache(shared, before, "location", "bob@x", &[]);
+        let loads = store.loads.load(Ordering::SeqCst);
+        assert_eq!(loc.bindings("location", "bob@x", 10).len(), 1);
+        assert_eq!(
+            store.loads.load(Ordering::SeqCst),
+            loads + 1,
+            "read again, not cached"
+        );
     }
 
     #[test]

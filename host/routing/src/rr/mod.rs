@@ -300,7 +300,9 @@ impl RouteContext {
                     return Err(self.refuse("a Path entry is no route for a dialog"));
                 }
                 Some(Own::Unsigned) => {}
-                Some(Own::Rr(f)) => flow = flow.or(f),
+                // a Record-Route's flow token is for the requests of its dialog: on an
+                // initial request (a replayed entry) it reaches no flow
+                Some(Own::Rr(f)) => flow = flow.or(f.filter(|_| in_dialog)),
                 Some(Own::Path(f)) => path_flow = path_flow.or(f),
             }
             first += 1;
