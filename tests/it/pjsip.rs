@@ -39,6 +39,8 @@ pub struct PhoneOpts {
     pub transport: &'static str,
     /// A CA to verify the router's TLS certificate with.
     pub ca: Option<PathBuf>,
+    /// A client certificate and its key (PEM files), presented over TLS.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
     /// Address the phone claims in Via and Contact (a phone behind NAT).
     pub public_addr: Option<String>,
     /// Learn the public address from the registrar's Via and re-register (PJSIP's own
@@ -67,6 +69,7 @@ impl PhoneOpts {
             proxy: format!("sip:{router};transport={transport};lr"),
             transport,
             ca: None,
+            client_cert: None,
             public_addr: None,
             contact_rewrite: false,
             no_outbound: false,
@@ -118,6 +121,9 @@ impl Phone {
             .args(["--port", &opts.port.to_string()])
             .arg("--log")
             .arg(&log);
+        if let Some((cert, key)) = &opts.client_cert {
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
         if let Some(ca) = &opts.ca {
             cmd.arg("--ca").arg(ca);
         }

@@ -692,3 +692,47 @@ fn outbound_tls_verifies_the_peer_unless_its_destination_says_otherwise() {
         "name = carol.example"
     );
 }
+
+#[test]
+fn a_pjsip_phone_with_a_client_certificate_registers_through_mutual_tls() {
+    use crate::pjsip::{Phone, PhoneOpts};
+    let pki = Pki::new("pjsip");
+    plugin("registrar_proxy");
+    let config = root().join("config/examples/registrar-proxy.toml");
+    let tls = sipwasm_transport::TlsSettings {
+        client_names: vec!["alice.phones.example".into()],
+        ..pki.settings()
+    };
+    let r = TestRouter::from_config_file(
+        &config,
+        &[
+            "udp:127.0.0.1:0",
+            "tcp:127.0.0.1:0",
+            "tls:127.0.0.1:0 client_cert required",
+        ],
+        |cfg| cfg.tls = Some(tls),
+    );
+    let addr = tls_addr(&r);
+    let with_cert = |leaf: Option<&Leaf>, name: &str| {
+        let mut opts = PhoneOpts::example("alice", addr, "tls");
+        opts.ca = Some(pki.dir.join("ca.pem"));
+        opts.client_cert = leaf.map(|l| {
+            let (cert, key) = (
+                pki.dir.join(format!("{name}.pem")),
+                pki.dir.join(format!("{name}.key")),
+            );
+            std::fs::write(&cert, &l.pem.0).unwrap();
+            std::fs::write(&key, &l.pem.1).unwrap();
+            (cert, key)
+        });
+        Phone::start(&opts)
+    };
+    // PJSIP presenting a certificate the CA signed for a listed name: registered
+    let good = pki.client(&["alice.phones.example"], "alice");
+    assert_eq!(with_cert(Some(&good), "good").register(), 200);
+    // no certificate, or one for a name not listed: the handshake or the name check
+    // refuses the connection, no REGISTER gets through
+    assert_ne!(with_cert(None, "none").register(), 200);
+    let other = pki.client(&["mallory.phones.example"], "mallory");
+    assert_ne!(with_cert(Some(&other), "other").register(), 200);
+}

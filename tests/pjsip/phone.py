@@ -151,6 +151,10 @@ class Phone:
             tc.tlsConfig.CaListFile = args.ca or ""
             tc.tlsConfig.verifyServer = bool(args.ca)
             tc.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
+            if args.cert:
+                # a client certificate, for a listener with client_cert (a trunk)
+                tc.tlsConfig.certFile = args.cert
+                tc.tlsConfig.privKeyFile = args.key
         self.tid = self.ep.transportCreate(kind, tc)
         self.ep.libStart()
         self.ep.audDevManager().setNullDev()
@@ -293,6 +297,8 @@ def main():
     p.add_argument("--bind", default="127.0.0.1", help="local address of SIP and media")
     p.add_argument("--public-addr", default="", help="address to claim in Via/Contact (NAT)")
     p.add_argument("--ca", default="", help="CA file to verify the router's TLS certificate")
+    p.add_argument("--cert", default="", help="client certificate (PEM) for TLS")
+    p.add_argument("--key", default="", help="its private key (PEM)")
     p.add_argument("--expires", type=int, default=300)
     p.add_argument("--keepalive", type=int, default=0, help="UDP keep-alive interval, s")
     p.add_argument("--no-outbound", action="store_true", help="no RFC 5626 (;ob, reg-id)")
