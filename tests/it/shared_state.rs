@@ -169,19 +169,6 @@ fn options_to(r: &TestRouter, user: &str) -> Option<u16> {
     c.final_status(SECS).map(|(code, _)| code)
 }
 
-/// `options_to(r, user)` until it answers `code` (another router's change reaches this
-/// one's cache as a notice: within milliseconds, not at once); the last answer.
-fn eventually(r: &TestRouter, user: &str, code: u16) -> Option<u16> {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let got = options_to(r, user);
-        if got == Some(code) || Instant::now() > deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A call from `caller` to `callee`'s user, answered, then hung up by the caller.
 fn call(caller: &mut Phone, callee: &mut Phone, to: &str) {
     let a = caller.call(&format!("sip:{to}@sipwasm.local"));
@@ -217,9 +204,12 @@ fn phones_on_two_routers_reach_each_other_through_redis() {
     call(&mut carol, &mut bob, "bob");
     // an unregistration on one router is seen by the other at once (its cache dropped)
     assert_eq!(alice.unregister(), 200);
-    assert_eq!(eventually(&a, "alice", 404), Some(404));
+    assert_eq!(
+        until_answer(|| options_to(&a, "alice"), Some(404)),
+        Some(404)
+    );
     assert_eq!(bob.unregister(), 200);
-    assert_eq!(eventually(&b, "bob", 404), Some(404));
+    assert_eq!(until_answer(|| options_to(&b, "bob"), Some(404)), Some(404));
 }
 
 #[test]
@@ -295,8 +285,8 @@ fn registrations_outlive_a_router_restart_and_redis_outages() {
     assert_eq!(options_to(&a2, "alice"), Some(200));
 }
 
-/// `probe` until it says `want`, for up to two seconds (a ban reaches the other routers as
-/// a notice); the last answer.
+/// `probe` until it says `want`, for up to two seconds (another router's change or ban
+/// reaches this one as a notice: within milliseconds, not at once); the last answer.
 fn until_answer(mut probe: impl FnMut() -> Option<u16>, want: Option<u16>) -> Option<u16> {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {

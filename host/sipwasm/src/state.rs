@@ -272,10 +272,8 @@ impl RedisState {
             let mut delay = Duration::from_millis(100);
             while !up.load(Ordering::Relaxed) {
                 tokio::time::sleep(delay).await;
-                let ping = redis::cmd("PING");
-                let pong = tokio::time::timeout(timeout, ping.query_async::<String>(&mut conn));
-                if matches!(pong.await, Ok(Ok(_))) && !up.swap(true, Ordering::Relaxed) {
-                    tracing::info!("state backend (Redis) reachable again");
+                if pong(&mut conn, timeout).await {
+                    note_up(&up, true, "");
                 }
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
@@ -284,20 +282,9 @@ impl RedisState {
 
     /// Ask Redis now (a PING, bounded by the timeout), for health checks.
     pub async fn ping(&self) -> bool {
-        let mut conn = self.manager.clone();
-        let pong = tokio::time::timeout(
-            self.timeout,
-            redis::cmd("PING").query_async::<String>(&mut conn),
-        )
-        .await;
-        let up = matches!(pong, Ok(Ok(_)));
-        if self.up.swap(up, Ordering::Relaxed) != up {
-            if up {
-                tracing::info!("state backend (Redis) reachable again");
-            } else {
-                tracing::warn!("state backend (Redis) unreachable: no answer to PING");
-                self.probe();
-            }
+        let up = pong(&mut self.manager.clone(), self.timeout).await;
+        if note_up(&self.up, up, "no answer to PING") && !up {
+            self.probe();
         }
         up
     }
@@ -338,22 +325,37 @@ impl RedisState {
         };
         match result {
             Ok(v) => {
-                if !self.up.swap(true, Ordering::Relaxed) {
-                    tracing::info!("state backend (Redis) reachable again");
-                }
+                note_up(&self.up, true, "");
                 Ok(v)
             }
             Err(e) => {
-                if self.up.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(
-                        "state backend (Redis) unreachable: {e}; REGISTERs get 503, lookups use the cache"
-                    );
+                if note_up(&self.up, false, &e) {
                     self.probe();
                 }
                 Err(StoreError(e))
             }
         }
     }
+}
+
+/// Note whether Redis answers; a change is logged once, and reported (true).
+fn note_up(up: &AtomicBool, answers: bool, why: &str) -> bool {
+    let changed = up.swap(answers, Ordering::Relaxed) != answers;
+    match (changed, answers) {
+        (true, true) => tracing::info!("state backend (Redis) reachable again"),
+        (true, false) => tracing::warn!(
+            "state backend (Redis) unreachable: {why}; REGISTERs get 503, lookups use the cache"
+        ),
+        _ => {}
+    }
+    changed
+}
+
+/// True when Redis answers a PING within `timeout`.
+async fn pong(conn: &mut redis::aio::ConnectionManager, timeout: Duration) -> bool {
+    let ping = redis::cmd("PING");
+    let answer = tokio::time::timeout(timeout, ping.query_async::<String>(conn)).await;
+    matches!(answer, Ok(Ok(_)))
 }
 
 /// What the listening task needs.
@@ -430,9 +432,7 @@ async fn listen(client: redis::Client, l: Listener) {
                     cache.invalidate(None);
                 }
                 l.listening.store(true, Ordering::SeqCst);
-                if !l.up.swap(true, Ordering::Relaxed) {
-                    tracing::info!("state backend (Redis) reachable again");
-                }
+                note_up(&l.up, true, "");
                 if logged {
                     tracing::info!(url = %l.url, "state change notices received again");
                 }
