@@ -528,8 +528,9 @@ void sw_auth_consume_credentials(sw_auth_kind kind) {
 
 static int htable_failed(sipwasm_router_htable_error_t *e) {
     static const char *what[] = {"htable: unknown table", "htable: not an integer",
-                                 "htable: too large", "htable: full"};
-    set_error(e->tag < 4 ? what[e->tag] : "htable: error", &e->val.unknown_table);
+                                 "htable: too large", "htable: full",
+                                 "htable: state backend unavailable"};
+    set_error(e->tag < 5 ? what[e->tag] : "htable: error", &e->val.unknown_table);
     sipwasm_router_htable_error_free(e);
     return -1;
 }

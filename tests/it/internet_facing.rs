@@ -172,8 +172,13 @@ Contact: <sip:{from}@{local}>\r\n\
         self.send(&auth, wait).and_then(|m| m.status())
     }
 
+    /// Send the next requests to `router` (another router of the same deployment).
+    pub(crate) fn switch_to(&mut self, router: SocketAddr) {
+        self.router = router;
+    }
+
     /// The last request's credentials again (a replay).
-    fn replay(&mut self, wait: Duration) -> Option<u16> {
+    pub(crate) fn replay(&mut self, wait: Duration) -> Option<u16> {
         let auth = self.last_auth.clone().expect("sent before");
         self.send(&auth, wait).and_then(|m| m.status())
     }

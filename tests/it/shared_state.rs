@@ -285,10 +285,137 @@ fn registrations_outlive_a_router_restart_and_redis_outages() {
     assert_eq!(options_to(&a2, "alice"), Some(200));
 }
 
-/// `probe` until it says `want`, for up to two seconds (another router's change or ban
-/// reaches this one as a notice: within milliseconds, not at once); the last answer.
-fn until_answer(mut probe: impl FnMut() -> Option<u16>, want: Option<u16>) -> Option<u16> {
-    let deadline = Instant::now() + Duration::from_secs(2);
+/// A nonce one router issued is accepted by another (they agree on a key through Redis:
+/// the example sets no `[router] secret`), and its nonce count, used there, is a replay
+/// on the first: refused.
+#[test]
+fn a_nonce_from_one_router_is_accepted_by_another_and_never_twice() {
+    let redis = RedisServer::start("nonces");
+    let a = example_on(&redis);
+    let b = example_on(&redis);
+    let mut alice = crate::internet_facing::Client::new("127.0.0.1", a.udp, "alice");
+    assert_eq!(alice.challenge(SECS), Some(401), "A challenges");
+    alice.switch_to(b.udp);
+    assert_eq!(
+        alice.sign_in("alice-secret", SECS),
+        Some(200),
+        "B takes A's nonce"
+    );
+    assert_eq!(alice.replay(SECS), Some(401), "a replay on B");
+    alice.switch_to(a.udp);
+    assert_eq!(alice.replay(SECS), Some(401), "the same nonce count on A");
+    // a fresh challenge from B, answered on A
+    alice.switch_to(b.udp);
+    assert_eq!(alice.challenge(SECS), Some(401));
+    alice.switch_to(a.udp);
+    assert_eq!(
+        alice.sign_in("alice-secret", SECS),
+        Some(200),
+        "A takes B's nonce"
+    );
+}
+
+/// The probe on a fresh port with the `calls` (no expiry, 4 entries at most) and `short`
+/// (2 s) tables in `redis`.
+fn probe_on(redis: &RedisServer) -> TestRouter {
+    let spec = |name: &str, autoexpire, max_entries| sipwasm_routing::HtableSpec {
+        name: name.into(),
+        autoexpire,
+        max_entries,
+    };
+    TestRouter::start_with(
+        "probe",
+        RouterOpts {
+            htables: vec![spec("calls", 0, 4), spec("short", 2, 100)],
+            state: sipwasm::config::StateBackend::Redis {
+                url: redis.url(),
+                key_prefix: "t:".into(),
+                timeout: Duration::from_millis(500),
+            },
+            ..RouterOpts::default()
+        },
+    )
+}
+
+/// The probe's answer to `X-Ht: spec` from router `r`.
+fn ht(r: &TestRouter, spec: &str) -> String {
+    let c = UdpClient::new(r.udp);
+    let reply = c
+        .ask("MESSAGE", "ht", &format!("X-Ht: {spec}\r\n"))
+        .expect("reply");
+    hdr(&reply, "X-Result").unwrap()
+}
+
+/// Htables in Redis: what one router sets another reads; `incr` from both at once loses
+/// no count; `max_entries` holds for both together; an entry expires on its own
+/// schedule; Redis away: a clear error, then the tables are back with their data.
+#[test]
+fn htables_in_redis_are_one_table_for_every_router() {
+    let mut redis = RedisServer::start("htables");
+    let a = probe_on(&redis);
+    let b = probe_on(&redis);
+    assert_eq!(ht(&a, "set calls alice ringing"), "Ok(())");
+    assert_eq!(
+        ht(&b, "get calls alice"),
+        "Ok(Some(Value::Str(\"ringing\")))"
+    );
+    assert_eq!(
+        ht(&b, "incr calls alice 1"),
+        "Err(Error::NotAnInt(\"alice\"))"
+    );
+    // 2 x 2 clients, 50 increments each, at once
+    std::thread::scope(|s| {
+        for r in [&a, &b, &a, &b] {
+            s.spawn(move || {
+                for _ in 0..50 {
+                    assert!(ht(r, "incr calls n 1").starts_with("Ok("));
+                }
+            });
+        }
+    });
+    assert_eq!(ht(&a, "get calls n"), "Ok(Some(Value::Int(200)))");
+    assert_eq!(ht(&b, "incr calls n -200"), "Ok(0)");
+    // integers beyond a double's precision stay exact
+    assert_eq!(ht(&a, "setint calls big 9007199254740993"), "Ok(())");
+    assert_eq!(ht(&b, "incr calls big 2"), "Ok(9007199254740995)");
+    // 4 entries at most, counted across the routers
+    assert_eq!(ht(&b, "set calls bob x"), "Ok(())");
+    assert_eq!(ht(&a, "set calls carol x"), "Err(Error::Full(\"calls\"))");
+    assert_eq!(ht(&b, "delete calls bob"), "Ok(true)");
+    assert_eq!(ht(&a, "exists calls bob"), "Ok(false)");
+    assert_eq!(ht(&a, "set calls carol x"), "Ok(())");
+    // per-key expiry: 2 s after its last set, on both routers
+    assert_eq!(ht(&a, "setint short k 7"), "Ok(())");
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(ht(&b, "setint short j 8"), "Ok(())");
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(ht(&b, "get short k"), "Ok(None)", "expired");
+    assert_eq!(ht(&a, "get short j"), "Ok(Some(Value::Int(8)))", "not yet");
+    assert_eq!(
+        ht(&a, "incr short k 1"),
+        "Ok(1)",
+        "an expired value counts as 0"
+    );
+    // Redis away: said so, nothing pretends to be stored; then back with the data
+    redis.stop();
+    let down = ht(&a, "set calls dave x");
+    assert!(down.starts_with("Err(Error::Unavailable("), "{down}");
+    assert!(ht(&b, "get calls alice").starts_with("Err(Error::Unavailable("));
+    redis.resume();
+    let ringing = "Ok(Some(Value::Str(\"ringing\")))".to_string();
+    let back = until(|| ht(&b, "get calls alice"), ringing.clone(), SECS);
+    assert_eq!(back, ringing);
+    assert_eq!(
+        until(|| ht(&a, "get calls dave"), "Ok(None)".to_string(), SECS),
+        "Ok(None)"
+    );
+}
+
+/// `probe` until it says `want`, for up to `within` (another router's change or ban
+/// reaches this one as a notice: within milliseconds, not at once; Redis coming back is
+/// noticed within the probing backoff); the last answer.
+fn until<T: PartialEq>(mut probe: impl FnMut() -> T, want: T, within: Duration) -> T {
+    let deadline = Instant::now() + within;
     loop {
         let got = probe();
         if got == want || Instant::now() > deadline {
@@ -296,6 +423,11 @@ fn until_answer(mut probe: impl FnMut() -> Option<u16>, want: Option<u16>) -> Op
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// [`until`] for SIP answers, within two seconds.
+fn until_answer(probe: impl FnMut() -> Option<u16>, want: Option<u16>) -> Option<u16> {
+    until(probe, want, Duration::from_secs(2))
 }
 
 #[test]

@@ -6,9 +6,13 @@
 //! entries are invisible at once and removed by [`Htables::purge`], which the router runs
 //! from its timer thread. Sizes are bounded so a plugin cannot grow host memory without
 //! limit: keys up to 256 bytes, values up to 8 KiB, `max_entries` per table.
+//!
+//! A table lives in a [`TableStore`]: this process's memory ([`MemoryTable`]), or, when
+//! several routers share state, Redis (the router crate's `state` module), where `incr`
+//! is atomic across routers and the expiry is kept per key.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Longest key.
 pub const MAX_KEY: usize = 256;
@@ -39,6 +43,9 @@ pub enum HtError {
     /// The table holds `max_entries` entries already.
     #[error("htable {0:?} is full")]
     Full(String),
+    /// The shared store (Redis) did not answer.
+    #[error("htable store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// How a table is declared.
@@ -52,6 +59,34 @@ pub struct HtableSpec {
     pub max_entries: usize,
 }
 
+impl HtableSpec {
+    /// When an entry set at `now` expires (Unix seconds; `u64::MAX` for never).
+    pub fn expiry(&self, now: u64) -> u64 {
+        if self.autoexpire == 0 {
+            u64::MAX
+        } else {
+            now.saturating_add(self.autoexpire)
+        }
+    }
+}
+
+/// Where one table's entries live. The size checks are done before a call; the store
+/// keeps `spec.max_entries` (expired entries make room) and the expiry of each entry.
+pub trait TableStore: Send + Sync + std::fmt::Debug {
+    /// The live value of `key`.
+    fn get(&self, key: &str, now: u64) -> Result<Option<HtValue>, HtError>;
+    /// Set `key`, live until `expires_at`.
+    fn set(&self, key: &str, value: HtValue, expires_at: u64, now: u64) -> Result<(), HtError>;
+    /// Remove `key`; true when it had a live value.
+    fn delete(&self, key: &str, now: u64) -> Result<bool, HtError>;
+    /// Add `by` to the integer at `key` (missing or expired: 0), live until `expires_at`;
+    /// the new value.
+    fn incr(&self, key: &str, by: i64, expires_at: u64, now: u64) -> Result<i64, HtError>;
+    /// Drop expired entries; how many went (a shared store may do it in the background
+    /// and answer 0).
+    fn purge(&self, now: u64) -> usize;
+}
+
 #[derive(Debug)]
 struct Entry {
     value: HtValue,
@@ -59,26 +94,99 @@ struct Entry {
     expires_at: u64,
 }
 
+/// A table in this process's memory.
 #[derive(Debug)]
-struct Table {
-    spec: HtableSpec,
+pub struct MemoryTable {
+    table: String,
+    max_entries: usize,
     entries: Mutex<HashMap<String, Entry>>,
 }
 
-impl Table {
-    fn expiry(&self, now: u64) -> u64 {
-        if self.spec.autoexpire == 0 {
-            u64::MAX
-        } else {
-            now.saturating_add(self.spec.autoexpire)
+impl MemoryTable {
+    /// An empty table as `spec` declares it.
+    pub fn new(spec: &HtableSpec) -> MemoryTable {
+        MemoryTable {
+            table: spec.name.clone(),
+            max_entries: spec.max_entries,
+            entries: Mutex::new(HashMap::new()),
         }
     }
+
+    /// Room for one more entry besides `key` (expired entries are dropped to make it).
+    fn has_room(&self, entries: &mut HashMap<String, Entry>, key: &str, now: u64) -> bool {
+        if entries.len() < self.max_entries || entries.contains_key(key) {
+            return true;
+        }
+        entries.retain(|_, e| e.expires_at > now);
+        entries.len() < self.max_entries
+    }
+}
+
+impl TableStore for MemoryTable {
+    fn get(&self, key: &str, now: u64) -> Result<Option<HtValue>, HtError> {
+        let entries = crate::lock(&self.entries);
+        Ok(entries
+            .get(key)
+            .filter(|e| e.expires_at > now)
+            .map(|e| e.value.clone()))
+    }
+
+    fn set(&self, key: &str, value: HtValue, expires_at: u64, now: u64) -> Result<(), HtError> {
+        let mut entries = crate::lock(&self.entries);
+        if !self.has_room(&mut entries, key, now) {
+            return Err(HtError::Full(self.table.clone()));
+        }
+        entries.insert(key.to_string(), Entry { value, expires_at });
+        Ok(())
+    }
+
+    fn delete(&self, key: &str, now: u64) -> Result<bool, HtError> {
+        let mut entries = crate::lock(&self.entries);
+        Ok(entries.remove(key).is_some_and(|e| e.expires_at > now))
+    }
+
+    fn incr(&self, key: &str, by: i64, expires_at: u64, now: u64) -> Result<i64, HtError> {
+        let mut entries = crate::lock(&self.entries);
+        let current = match entries.get(key).filter(|e| e.expires_at > now) {
+            None => 0,
+            Some(Entry {
+                value: HtValue::Int(i),
+                ..
+            }) => *i,
+            Some(_) => return Err(HtError::NotAnInt(key.to_string())),
+        };
+        if !self.has_room(&mut entries, key, now) {
+            return Err(HtError::Full(self.table.clone()));
+        }
+        let new = current.wrapping_add(by);
+        entries.insert(
+            key.to_string(),
+            Entry {
+                value: HtValue::Int(new),
+                expires_at,
+            },
+        );
+        Ok(new)
+    }
+
+    fn purge(&self, now: u64) -> usize {
+        let mut entries = crate::lock(&self.entries);
+        let before = entries.len();
+        entries.retain(|_, e| e.expires_at > now);
+        before - entries.len()
+    }
+}
+
+#[derive(Debug)]
+struct Table {
+    spec: HtableSpec,
+    store: Arc<dyn TableStore>,
 }
 
 /// Every configured table.
 #[derive(Debug, Default)]
 pub struct Htables {
-    tables: HashMap<String, std::sync::Arc<Table>>,
+    tables: HashMap<String, Arc<Table>>,
 }
 
 fn check_key(key: &str) -> Result<(), HtError> {
@@ -92,17 +200,26 @@ fn check_key(key: &str) -> Result<(), HtError> {
 }
 
 impl Htables {
-    /// Tables as declared.
+    /// Tables as declared, in this process's memory.
     pub fn new(specs: &[HtableSpec]) -> Self {
+        Self::with_stores(specs, |spec| Arc::new(MemoryTable::new(spec)))
+    }
+
+    /// Tables as declared, each in the store `store` makes for it (Redis when several
+    /// routers share them).
+    pub fn with_stores(
+        specs: &[HtableSpec],
+        mut store: impl FnMut(&HtableSpec) -> Arc<dyn TableStore>,
+    ) -> Self {
         Htables {
             tables: specs
                 .iter()
                 .map(|s| {
                     (
                         s.name.clone(),
-                        std::sync::Arc::new(Table {
+                        Arc::new(Table {
                             spec: s.clone(),
-                            entries: Mutex::new(HashMap::new()),
+                            store: store(s),
                         }),
                     )
                 })
@@ -137,12 +254,7 @@ impl Htables {
 
     /// The live value of `key`.
     pub fn get(&self, table: &str, key: &str, now: u64) -> Result<Option<HtValue>, HtError> {
-        let t = self.table(table)?;
-        let entries = crate::lock(&t.entries);
-        Ok(entries
-            .get(key)
-            .filter(|e| e.expires_at > now)
-            .map(|e| e.value.clone()))
+        self.table(table)?.store.get(key, now)
     }
 
     /// True when `key` has a live value.
@@ -162,23 +274,12 @@ impl Htables {
                 s.len()
             )));
         }
-        let expires_at = t.expiry(now);
-        let mut entries = crate::lock(&t.entries);
-        if entries.len() >= t.spec.max_entries && !entries.contains_key(key) {
-            entries.retain(|_, e| e.expires_at > now);
-            if entries.len() >= t.spec.max_entries {
-                return Err(HtError::Full(table.to_string()));
-            }
-        }
-        entries.insert(key.to_string(), Entry { value, expires_at });
-        Ok(())
+        t.store.set(key, value, t.spec.expiry(now), now)
     }
 
     /// Remove `key`; true when it had a live value.
     pub fn delete(&self, table: &str, key: &str, now: u64) -> Result<bool, HtError> {
-        let t = self.table(table)?;
-        let mut entries = crate::lock(&t.entries);
-        Ok(entries.remove(key).is_some_and(|e| e.expires_at > now))
+        self.table(table)?.store.delete(key, now)
     }
 
     /// Add `by` to the integer at `key` (a missing or expired key counts as 0) and return
@@ -186,40 +287,12 @@ impl Htables {
     pub fn incr(&self, table: &str, key: &str, by: i64, now: u64) -> Result<i64, HtError> {
         let t = self.table(table)?;
         check_key(key)?;
-        let expires_at = t.expiry(now);
-        let mut entries = crate::lock(&t.entries);
-        let current = match entries.get(key).filter(|e| e.expires_at > now) {
-            None => 0,
-            Some(Entry {
-                value: HtValue::Int(i),
-                ..
-            }) => *i,
-            Some(_) => return Err(HtError::NotAnInt(key.to_string())),
-        };
-        if !entries.contains_key(key) && entries.len() >= t.spec.max_entries {
-            return Err(HtError::Full(table.to_string()));
-        }
-        let new = current.wrapping_add(by);
-        entries.insert(
-            key.to_string(),
-            Entry {
-                value: HtValue::Int(new),
-                expires_at,
-            },
-        );
-        Ok(new)
+        t.store.incr(key, by, t.spec.expiry(now), now)
     }
 
     /// Drop expired entries of every table; returns how many went.
     pub fn purge(&self, now: u64) -> usize {
-        let mut removed = 0;
-        for t in self.tables.values() {
-            let mut entries = crate::lock(&t.entries);
-            let before = entries.len();
-            entries.retain(|_, e| e.expires_at > now);
-            removed += before - entries.len();
-        }
-        removed
+        self.tables.values().map(|t| t.store.purge(now)).sum()
     }
 }
 

@@ -62,7 +62,7 @@ pub use context::{RouteContext, Transmit};
 pub use core::CoreError;
 pub use env::{Alias, ConnId, Listener, LocalConfig, Source};
 pub use event::Event;
-pub use htable::{HtError, HtValue, HtableSpec, Htables};
+pub use htable::{HtError, HtValue, HtableSpec, Htables, MemoryTable, TableStore};
 pub use lumps::HdrError;
 pub use maxfwd::MaxFwd;
 pub use msrp::{MsrpEvent, MsrpRelayError, MsrpReplyError};

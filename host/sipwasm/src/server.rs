@@ -882,11 +882,23 @@ impl Server {
             &addrs,
             crate::proxy::services(resolver.clone(), &table, connections.clone()),
         );
+        // routers sharing Redis and no configured secret agree on one there
+        let shared_secret = match (&state, &settings.secret) {
+            (Some(state), None) => state.shared_secret(),
+            _ => None,
+        };
+        if let Some(secret) = &shared_secret {
+            local_config = local_config.with_secret(secret.as_bytes());
+        }
         if let Some(state) = &state {
             let tenant = tenants.default_tenant().name();
-            local_config = local_config.with_location(
-                sipwasm_routing::registrar::Location::shared(state.location(tenant)),
-            );
+            local_config = local_config
+                .with_location(sipwasm_routing::registrar::Location::shared(
+                    state.location(tenant),
+                ))
+                .with_nonce_ledger(state.nonces(tenant));
+            local_config.htables =
+                sipwasm_routing::Htables::with_stores(&settings.htables, |spec| state.htable(spec));
         }
         let local = Arc::new(local_config);
         if let Some(state) = &state {
@@ -903,7 +915,7 @@ impl Server {
             timers: settings.timers,
             natping: settings.natping.clone(),
         });
-        if settings.secret.is_none() {
+        if settings.secret.is_none() && shared_secret.is_none() {
             tracing::info!(
                 "no [router] secret: Record-Routes are signed with a key of this process; \
                  dialogs do not outlive a restart"

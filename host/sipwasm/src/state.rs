@@ -6,6 +6,16 @@
 //! router changed, so a lookup costs a round trip only after a change, a restart or a
 //! gap in the notices.
 //!
+//! Htables live there too when Redis is the backend: one hash per table
+//! (`{key_prefix}htable:{table}`, a value per key) and a sorted set of expiry times
+//! (`…:expiry`), changed only by Lua scripts, so `incr` is atomic across routers, an entry
+//! expires on its own schedule and `max_entries` holds for all routers together.
+//!
+//! Digest nonces: routers sharing Redis sign them with one key (`[router] secret`, or
+//! else a key the first router leaves in `{key_prefix}secret`), so a nonce one issued is
+//! accepted by all, and each use is recorded in `{key_prefix}{tenant}:nonce:{id}` until
+//! the nonce expires, so a nonce count used on one router is a replay on every other.
+//!
 //! The guard's bans are shared too: a ban made by one router is published on
 //! `{key_prefix}bans` and kept in the `{key_prefix}bans` hash until it ends, so every
 //! router (one started later included) drops the guesser; `ctl unban` on one lifts it on
@@ -19,6 +29,8 @@
 
 use futures_util::StreamExt;
 use sipwasm_routing::auth::guard::{Guard, Shared, source_key};
+use sipwasm_routing::auth::{NONCE_LIFETIME, NonceLedger};
+use sipwasm_routing::htable::{HtError, HtValue, HtableSpec, TableStore};
 use sipwasm_routing::registrar::{Binding, Invalidator, LocationStore, StoreError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +54,96 @@ else
 end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
+";
+
+/// Record a use of nonce `KEYS[1]`: `ARGV[1]` its nonce count ('' without qop), kept
+/// until `ARGV[2]`. 1 when new, 0 for a replay.
+const NONCE_USE: &str = r"
+if ARGV[1] == '' then
+  if redis.call('HSETNX', KEYS[1], 'once', 1) == 0 then return 0 end
+else
+  local m = tonumber(redis.call('HGET', KEYS[1], 'nc') or '0')
+  if tonumber(ARGV[1]) <= m then return 0 end
+  redis.call('HSET', KEYS[1], 'nc', ARGV[1])
+end
+redis.call('EXPIREAT', KEYS[1], ARGV[2])
+return 1
+";
+
+/// Leave `ARGV[1]` in `KEYS[1]` unless a key is there already; the key there.
+const SHARED_SECRET: &str = r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+";
+
+/// What every htable script starts with: `KEYS[1]` is the table's hash, `KEYS[2]` its
+/// expiry times. `live` drops `key` when it expired; `room` says whether `key` can be
+/// stored (it exists, or the table is under `max` once the expired entries are gone);
+/// `keep` records `key`'s expiry ('' for never).
+const HTABLE_LIB: &str = r"
+local function live(key, now)
+  local e = redis.call('ZSCORE', KEYS[2], key)
+  if e and tonumber(e) <= now then
+    redis.call('HDEL', KEYS[1], key)
+    redis.call('ZREM', KEYS[2], key)
+    return false
+  end
+  return true
+end
+local function room(key, now, max)
+  if redis.call('HEXISTS', KEYS[1], key) == 1 then return true end
+  if redis.call('HLEN', KEYS[1]) < max then return true end
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+  for _, k in ipairs(gone) do redis.call('HDEL', KEYS[1], k) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  return redis.call('HLEN', KEYS[1]) < max
+end
+local function keep(key, expires)
+  if expires == '' then redis.call('ZREM', KEYS[2], key)
+  else redis.call('ZADD', KEYS[2], expires, key) end
+end
+";
+
+/// `ARGV`: key, now.
+const HTABLE_GET: &str = r"
+if not live(ARGV[1], tonumber(ARGV[2])) then return false end
+return redis.call('HGET', KEYS[1], ARGV[1])
+";
+
+/// `ARGV`: key, encoded value, expiry, now, max entries.
+const HTABLE_SET: &str = r"
+if not room(ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+keep(ARGV[1], ARGV[3])
+return 1
+";
+
+/// `ARGV`: key, now.
+const HTABLE_DELETE: &str = r"
+if not live(ARGV[1], tonumber(ARGV[2])) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('HDEL', KEYS[1], ARGV[1])
+";
+
+/// `ARGV`: key, by, expiry, now, max entries. The new value is read back as text (a Lua
+/// number would round integers over 2^53).
+const HTABLE_INCR: &str = r"
+live(ARGV[1], tonumber(ARGV[4]))
+if not room(ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])) then return {0, 'full'} end
+local r = redis.pcall('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if type(r) == 'table' and r.err then return {0, r.err} end
+keep(ARGV[1], ARGV[3])
+return {1, redis.call('HGET', KEYS[1], ARGV[1])}
+";
+
+/// `ARGV`: now. Drops up to 1,000 expired entries.
+const HTABLE_PURGE: &str = r"
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for _, k in ipairs(gone) do
+  redis.call('HDEL', KEYS[1], k)
+  redis.call('ZREM', KEYS[2], k)
+end
+return #gone
 ";
 
 /// Why the state backend could not be set up.
@@ -76,6 +178,31 @@ pub struct RedisState {
     /// The guard whose bans are shared, once the router has one.
     guard: Arc<std::sync::OnceLock<Arc<Guard>>>,
     script: redis::Script,
+    htable_scripts: Arc<HtableScripts>,
+    nonce_script: redis::Script,
+}
+
+/// The htable scripts, compiled once (their SHA1s are sent; the text only when Redis
+/// does not know them yet).
+struct HtableScripts {
+    get: redis::Script,
+    set: redis::Script,
+    delete: redis::Script,
+    incr: redis::Script,
+    purge: redis::Script,
+}
+
+impl HtableScripts {
+    fn new() -> HtableScripts {
+        let script = |body: &str| redis::Script::new(&format!("{HTABLE_LIB}{body}"));
+        HtableScripts {
+            get: script(HTABLE_GET),
+            set: script(HTABLE_SET),
+            delete: script(HTABLE_DELETE),
+            incr: script(HTABLE_INCR),
+            purge: script(HTABLE_PURGE),
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisState {
@@ -141,6 +268,8 @@ impl RedisState {
             caches: Arc::default(),
             guard: Arc::default(),
             script: redis::Script::new(COMPARE_AND_SET),
+            htable_scripts: Arc::new(HtableScripts::new()),
+            nonce_script: redis::Script::new(NONCE_USE),
         });
         runtime.spawn(listen(
             client,
@@ -247,6 +376,49 @@ impl RedisState {
             state: self.clone(),
             tenant: tenant.to_string(),
         })
+    }
+
+    /// Where the table `spec` declares lives: in Redis, shared by every router.
+    pub fn htable(self: &Arc<Self>, spec: &HtableSpec) -> Arc<dyn TableStore> {
+        let key = format!("{}htable:{}", self.prefix, spec.name);
+        Arc::new(RedisTable {
+            state: self.clone(),
+            table: spec.name.clone(),
+            max_entries: spec.max_entries,
+            expiry_key: format!("{key}:expiry"),
+            key,
+        })
+    }
+
+    /// Where `tenant`'s nonce uses are recorded.
+    pub fn nonces(self: &Arc<Self>, tenant: &str) -> Arc<dyn NonceLedger> {
+        Arc::new(RedisNonces {
+            state: self.clone(),
+            prefix: format!("{}{tenant}:nonce:", self.prefix),
+        })
+    }
+
+    /// The key every router sharing this Redis signs with when the config gives none: the
+    /// first router's, left in `{key_prefix}secret`. None (and a warning) when Redis does
+    /// not answer now: this router then signs with a key of its own.
+    pub fn shared_secret(&self) -> Option<String> {
+        let mut mine = [0u8; 32];
+        getrandom::fill(&mut mine).ok()?;
+        let mine: String = mine.iter().map(|b| format!("{b:02x}")).collect();
+        let key = format!("{}secret", self.prefix);
+        let script = redis::Script::new(SHARED_SECRET);
+        match self.run(async move |mut c| script.key(&key).arg(&mine).invoke_async(&mut c).await) {
+            Ok(secret) => Some(secret),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "no [router] secret and Redis did not answer: this router signs \
+                     Record-Routes, Paths and nonces with a key of its own, which the other \
+                     routers refuse; set [router] secret"
+                );
+                None
+            }
+        }
     }
 
     /// Keep `tenant`'s cache fresh with the change notices.
@@ -537,6 +709,167 @@ impl LocationStore for RedisLocation {
 
     fn cache_valid(&self) -> bool {
         self.state.listening.load(Ordering::SeqCst)
+    }
+}
+
+/// One tenant's nonce uses in Redis.
+#[derive(Debug)]
+struct RedisNonces {
+    state: Arc<RedisState>,
+    /// `{key_prefix}{tenant}:nonce:`
+    prefix: String,
+}
+
+impl NonceLedger for RedisNonces {
+    fn record(&self, id: u64, issued: u64, nc: Option<u32>) -> Result<bool, String> {
+        let key = format!("{}{id:016x}", self.prefix);
+        let nc = nc.map(|n| n.to_string()).unwrap_or_default();
+        // kept a little past the nonce's lifetime (clocks of routers differ)
+        let until = issued + NONCE_LIFETIME + 30;
+        let script = self.state.nonce_script.clone();
+        let fresh: i64 = self
+            .state
+            .run(async move |mut c| {
+                script
+                    .key(&key)
+                    .arg(&nc)
+                    .arg(until)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .map_err(|e| e.0)?;
+        Ok(fresh == 1)
+    }
+}
+
+/// One htable in Redis.
+#[derive(Debug)]
+struct RedisTable {
+    state: Arc<RedisState>,
+    table: String,
+    max_entries: usize,
+    /// The hash of values.
+    key: String,
+    /// The sorted set of expiry times.
+    expiry_key: String,
+}
+
+/// A value as stored: an integer as its digits (so `HINCRBY` works on it), a string
+/// behind an `s` (so `HINCRBY` refuses it).
+fn encode(value: &HtValue) -> String {
+    match value {
+        HtValue::Int(i) => i.to_string(),
+        HtValue::Str(s) => format!("s{s}"),
+    }
+}
+
+fn decode(stored: String) -> Result<HtValue, HtError> {
+    match stored.strip_prefix('s') {
+        Some(s) => Ok(HtValue::Str(s.to_string())),
+        None => stored
+            .parse()
+            .map(HtValue::Int)
+            .map_err(|_| HtError::Unavailable(format!("stored value {stored:?} is not ours"))),
+    }
+}
+
+/// An expiry as the scripts take it: '' for never.
+fn expiry_arg(expires_at: u64) -> String {
+    if expires_at == u64::MAX {
+        String::new()
+    } else {
+        expires_at.to_string()
+    }
+}
+
+impl RedisTable {
+    fn run<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        script: impl Fn(&HtableScripts) -> &redis::Script,
+        args: Vec<String>,
+    ) -> Result<T, HtError> {
+        let script = script(&self.state.htable_scripts).clone();
+        let (key, expiry_key) = (self.key.clone(), self.expiry_key.clone());
+        self.state
+            .run(async move |mut c| {
+                let mut invocation = script.key(&key);
+                invocation.key(&expiry_key);
+                for a in &args {
+                    invocation.arg(a);
+                }
+                invocation.invoke_async(&mut c).await
+            })
+            .map_err(|e| HtError::Unavailable(e.0))
+    }
+}
+
+impl TableStore for RedisTable {
+    fn get(&self, key: &str, now: u64) -> Result<Option<HtValue>, HtError> {
+        let stored: Option<String> =
+            self.run(|s| &s.get, vec![key.to_string(), now.to_string()])?;
+        stored.map(decode).transpose()
+    }
+
+    fn set(&self, key: &str, value: HtValue, expires_at: u64, now: u64) -> Result<(), HtError> {
+        let args = vec![
+            key.to_string(),
+            encode(&value),
+            expiry_arg(expires_at),
+            now.to_string(),
+            self.max_entries.to_string(),
+        ];
+        match self.run::<i64>(|s| &s.set, args)? {
+            1 => Ok(()),
+            _ => Err(HtError::Full(self.table.clone())),
+        }
+    }
+
+    fn delete(&self, key: &str, now: u64) -> Result<bool, HtError> {
+        let gone: i64 = self.run(|s| &s.delete, vec![key.to_string(), now.to_string()])?;
+        Ok(gone == 1)
+    }
+
+    fn incr(&self, key: &str, by: i64, expires_at: u64, now: u64) -> Result<i64, HtError> {
+        let args = vec![
+            key.to_string(),
+            by.to_string(),
+            expiry_arg(expires_at),
+            now.to_string(),
+            self.max_entries.to_string(),
+        ];
+        let (done, answer): (i64, String) = self.run(|s| &s.incr, args)?;
+        match (done, answer.as_str()) {
+            (1, n) => n
+                .parse()
+                .map_err(|_| HtError::Unavailable(format!("HINCRBY answered {n:?}"))),
+            (_, "full") => Err(HtError::Full(self.table.clone())),
+            (_, e) if e.contains("not an integer") => Err(HtError::NotAnInt(key.to_string())),
+            (_, e) if e.contains("overflow") => Err(HtError::TooLarge(format!(
+                "{key} + {by} overflows a 64-bit integer"
+            ))),
+            (_, e) => Err(HtError::Unavailable(e.to_string())),
+        }
+    }
+
+    fn purge(&self, now: u64) -> usize {
+        // in the background: the timer thread that calls this must not wait on Redis
+        let script = self.state.htable_scripts.purge.clone();
+        let (key, expiry_key) = (self.key.clone(), self.expiry_key.clone());
+        let (mut conn, table) = (self.state.manager.clone(), self.table.clone());
+        if self.state.is_up() {
+            self.state.runtime.spawn(async move {
+                let gone: redis::RedisResult<i64> = script
+                    .key(&key)
+                    .key(&expiry_key)
+                    .arg(now)
+                    .invoke_async(&mut conn)
+                    .await;
+                if let Err(e) = gone {
+                    tracing::debug!(table, error = %e, "htable purge in Redis failed");
+                }
+            });
+        }
+        0
     }
 }
 

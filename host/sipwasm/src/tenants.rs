@@ -422,9 +422,11 @@ impl Tenants {
             } else {
                 let view = local.tenant_view(t.name(), &t.config.htables);
                 Arc::new(match state {
-                    Some(state) => view.with_location(
-                        sipwasm_routing::registrar::Location::shared(state.location(t.name())),
-                    ),
+                    Some(state) => view
+                        .with_location(sipwasm_routing::registrar::Location::shared(
+                            state.location(t.name()),
+                        ))
+                        .with_nonce_ledger(state.nonces(t.name())),
                     None => view,
                 })
             };

@@ -106,12 +106,23 @@ struct NonceUse {
     used_without_qop: bool,
 }
 
-/// Router-wide nonce secret and replay tracking.
+/// Where the uses of nonces are recorded when several routers accept each other's
+/// nonces (Redis): a nonce count (or a nonce without qop) used on one router is refused
+/// on every other.
+pub trait NonceLedger: Send + Sync + std::fmt::Debug {
+    /// Record that nonce `id` (issued at `issued`) was used with `nc` (None: without
+    /// qop). Ok(true) when that use is new; Ok(false) for a replay; Err when the ledger
+    /// could not be asked (the router's own record still holds).
+    fn record(&self, id: u64, issued: u64, nc: Option<u32>) -> Result<bool, String>;
+}
+
+/// The nonce key and replay tracking of a router (or a tenant).
 #[derive(Debug)]
 pub struct AuthState {
-    secret: [u8; 32],
+    key: [u8; 32],
     next_id: AtomicU64,
     used: Mutex<HashMap<u64, NonceUse>>,
+    shared: Option<std::sync::Arc<dyn NonceLedger>>,
 }
 
 impl Default for AuthState {
@@ -121,23 +132,41 @@ impl Default for AuthState {
 }
 
 impl AuthState {
-    /// A fresh random secret.
+    /// A fresh random key: nonces only this process accepts.
     pub fn new() -> Self {
-        let mut secret = [0u8; 32];
+        let mut key = [0u8; 32];
         // without randomness nonces would be forgeable; refuse to run rather than degrade
-        getrandom::fill(&mut secret).expect("the OS random generator works");
+        getrandom::fill(&mut key).expect("the OS random generator works");
+        Self::with_key(key)
+    }
+
+    /// Nonces signed with `key`: every router holding the same key accepts them. Ids
+    /// start at a random point, so routers sharing a key do not issue the same one.
+    pub fn with_key(key: [u8; 32]) -> Self {
         let mut first = [0u8; 8];
         getrandom::fill(&mut first).expect("the OS random generator works");
         AuthState {
-            secret,
+            key,
             next_id: AtomicU64::new(u64::from_le_bytes(first) >> 16),
             used: Mutex::new(HashMap::new()),
+            shared: None,
         }
+    }
+
+    /// The key of the nonces, for deriving a tenant's.
+    pub(crate) fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// Record nonce uses in `ledger` too, so a replay on another router is refused.
+    pub fn with_ledger(mut self, ledger: std::sync::Arc<dyn NonceLedger>) -> Self {
+        self.shared = Some(ledger);
+        self
     }
 
     fn mac(&self, ts: u64, id: u64) -> String {
         let mut h = Sha256::new();
-        h.update(self.secret);
+        h.update(self.key);
         h.update(ts.to_be_bytes());
         h.update(id.to_be_bytes());
         hex(&h.finalize()[..16])
@@ -150,7 +179,7 @@ impl AuthState {
     }
 
     /// Check `nonce`'s MAC and age, and that `nc` (with qop) grows or the nonce (without
-    /// qop) is used once.
+    /// qop) is used once, here and, when shared, on every router.
     pub(super) fn verify(&self, nonce: &str, nc: Option<u32>, now: u64) -> Result<(), AuthError> {
         if nonce.len() != 10 + 16 + 32 || !nonce.bytes().all(|c| c.is_ascii_hexdigit()) {
             return Err(AuthError::InvalidNonce);
@@ -163,6 +192,16 @@ impl AuthState {
         if now > ts + NONCE_LIFETIME || ts > now + 5 {
             return Err(AuthError::StaleNonce);
         }
+        self.record_here(id, ts, nc, now)?;
+        match self.shared.as_ref().map(|l| l.record(id, ts, nc)) {
+            Some(Ok(false)) => Err(AuthError::NonceReused),
+            // the shared ledger did not answer: this router's record is what holds (a
+            // replay to another router goes unseen while Redis is away; logged there)
+            None | Some(Ok(true)) | Some(Err(_)) => Ok(()),
+        }
+    }
+
+    fn record_here(&self, id: u64, ts: u64, nc: Option<u32>, now: u64) -> Result<(), AuthError> {
         let mut used = crate::lock(&self.used);
         if used.len() >= MAX_TRACKED {
             used.retain(|_, u| now <= u.issued + NONCE_LIFETIME);

@@ -238,6 +238,52 @@ mod tests {
         assert!(parse_credentials(br#"Digest username="a""#).is_err());
     }
 
+    /// A ledger of nonce uses as Redis keeps it for several routers; `down` makes it
+    /// fail.
+    #[derive(Debug, Default)]
+    struct Ledger {
+        uses: std::sync::Mutex<std::collections::HashMap<u64, u32>>,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl NonceLedger for Ledger {
+        fn record(&self, id: u64, _issued: u64, nc: Option<u32>) -> Result<bool, String> {
+            if self.down.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err("down".into());
+            }
+            let mut uses = self.uses.lock().unwrap();
+            let max = uses.entry(id).or_default();
+            let nc = nc.unwrap_or(1);
+            Ok(nc > std::mem::replace(max, (*max).max(nc)))
+        }
+    }
+
+    #[test]
+    fn routers_sharing_a_key_and_a_ledger_accept_each_others_nonces_once() {
+        let ledger = std::sync::Arc::new(Ledger::default());
+        let a = AuthState::with_key([7; 32]).with_ledger(ledger.clone());
+        let b = AuthState::with_key([7; 32]).with_ledger(ledger.clone());
+        let n = a.new_nonce(1000);
+        assert_eq!(b.verify(&n, Some(1), 1001), Ok(()), "B takes A's nonce");
+        assert_eq!(
+            a.verify(&n, Some(1), 1001),
+            Err(AuthError::NonceReused),
+            "A never saw nc 1 itself, the ledger did"
+        );
+        assert_eq!(a.verify(&n, Some(2), 1001), Ok(()));
+        // the ledger away: each router's own record still refuses its replays
+        ledger
+            .down
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(b.verify(&n, Some(3), 1001), Ok(()));
+        assert_eq!(b.verify(&n, Some(3), 1001), Err(AuthError::NonceReused));
+        // another key: not ours
+        assert_eq!(
+            AuthState::with_key([8; 32]).verify(&n, Some(9), 1001),
+            Err(AuthError::InvalidNonce)
+        );
+    }
+
     #[test]
     fn nonces_expire_and_cannot_be_replayed() {
         let s = AuthState::new();

@@ -99,6 +99,15 @@ impl LocalConfig {
     /// of one deployment accept each other's. Without it the key is random per process.
     pub fn with_secret(mut self, secret: &[u8]) -> Self {
         self.secret = derive_key(b"sipwasm-router", secret);
+        // routers sharing the secret accept each other's nonces
+        self.auth = crate::auth::digest::AuthState::with_key(derive_key(&self.secret, b"nonce"));
+        self
+    }
+
+    /// Record the uses of nonces in `ledger` as well (several routers: a replay to another
+    /// one is refused).
+    pub fn with_nonce_ledger(mut self, ledger: Arc<dyn crate::auth::NonceLedger>) -> Self {
+        self.auth = self.auth.with_ledger(ledger);
         self
     }
 
@@ -187,7 +196,12 @@ impl LocalConfig {
             tag_keys: self.tag_keys.clone(),
             services: self.services.clone(),
             location: crate::registrar::location::Location::default(),
-            auth: crate::auth::digest::AuthState::new(),
+            // a tenant's nonces are not another tenant's; routers sharing the secret
+            // still accept each other's
+            auth: crate::auth::digest::AuthState::with_key(derive_key(
+                self.auth.key(),
+                name.as_bytes(),
+            )),
             guard: self.guard.clone(),
             htables: self.htables.subset(htables),
             dialogs: crate::dialog::table::Dialogs::default(),

@@ -11,6 +11,7 @@ fn ht_error(e: HtError) -> Error {
         HtError::NotAnInt(k) => Error::NotAnInt(k),
         HtError::TooLarge(s) => Error::TooLarge(s),
         HtError::Full(t) => Error::Full(t),
+        HtError::Unavailable(why) => Error::Unavailable(why),
     }
 }
 
