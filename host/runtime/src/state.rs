@@ -12,6 +12,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 /// Most parsed names kept per instance; the cache is cleared when full, so a plugin that
 /// builds names dynamically cannot grow host memory without bound.
 const PV_CACHE_MAX: usize = 1024;
+/// Most host waits (name resolution, the shared store) an event is not charged for.
+pub(crate) const MAX_HOST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Per-instance memory cap, enforced on every `memory.grow`.
 #[derive(Debug)]
@@ -159,12 +161,13 @@ impl HostState {
         self.call_started.elapsed().saturating_sub(self.host_waited)
     }
 
-    /// Run a host operation that may wait (name resolution) without charging the wait to
-    /// the plugin's CPU deadline.
+    /// Run a host operation that may wait (name resolution, the shared store) without
+    /// charging the wait to the plugin's CPU deadline, up to [`MAX_HOST_WAIT`] an event:
+    /// a plugin looping over such calls still meets its deadline in the end.
     pub(crate) fn waiting<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
         let t0 = std::time::Instant::now();
         let r = f(self);
-        self.host_waited += t0.elapsed();
+        self.host_waited = (self.host_waited + t0.elapsed()).min(MAX_HOST_WAIT);
         r
     }
 

@@ -244,7 +244,7 @@ impl RedisState {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(100))
-            .set_max_delay(Duration::from_secs(5));
+            .set_max_delay(Duration::from_secs(1));
         let manager = {
             let _in_runtime = runtime.enter();
             redis::aio::ConnectionManager::new_lazy_with_config(client.clone(), config)
@@ -447,7 +447,8 @@ impl RedisState {
                 if pong(&mut conn, timeout).await {
                     note_up(&up, true, "");
                 }
-                delay = (delay * 2).min(Duration::from_secs(2));
+                // at most a second of 503s after Redis is back
+                delay = (delay * 2).min(Duration::from_secs(1));
             }
         });
     }
@@ -633,7 +634,7 @@ async fn listen(client: redis::Client, l: Listener) {
             }
         }
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
+        delay = (delay * 2).min(Duration::from_secs(1));
     }
 }
 

@@ -35,18 +35,22 @@ impl HostState {
         self.msrp_mut()
     }
 
+    /// Checks may ask the routers' shared nonce ledger (Redis): not charged to the CPU
+    /// deadline.
     fn check_secret(
         &mut self,
         kind: Kind,
         realm: &str,
         secret: auth::Secret<'_>,
     ) -> Result<String, Error> {
-        if let Some(m) = self.msrp_for(kind) {
-            return m.auth_check(realm, secret).map_err(auth_error);
-        }
-        let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
-        ctx.auth_check(realm, secret, realm_kind(kind), None)
-            .map_err(auth_error)
+        self.waiting(|s| {
+            if let Some(m) = s.msrp_for(kind) {
+                return m.auth_check(realm, secret).map_err(auth_error);
+            }
+            let ctx = s.sip_mut().ok_or(Error::NoRequest)?;
+            ctx.auth_check(realm, secret, realm_kind(kind), None)
+                .map_err(auth_error)
+        })
     }
 }
 

@@ -32,12 +32,13 @@ impl HostState {
     }
 }
 
+// Every operation may be a round trip to the routers' shared store (Redis): waits are
+// not charged to the CPU deadline.
 impl Host for HostState {
     fn get(&mut self, table: String, key: String) -> Result<Option<Value>, Error> {
         let cfg = self.router_config(&table)?;
-        let v = cfg
-            .htables
-            .get(&table, &key, now_unix())
+        let v = self
+            .waiting(|_| cfg.htables.get(&table, &key, now_unix()))
             .map_err(ht_error)?;
         Ok(v.map(|v| match v {
             HtValue::Int(i) => Value::Int(i),
@@ -51,29 +52,25 @@ impl Host for HostState {
             Value::Int(i) => HtValue::Int(i),
             Value::Str(s) => HtValue::Str(s),
         };
-        cfg.htables
-            .set(&table, &key, v, now_unix())
+        self.waiting(|_| cfg.htables.set(&table, &key, v, now_unix()))
             .map_err(ht_error)
     }
 
     fn delete(&mut self, table: String, key: String) -> Result<bool, Error> {
         let cfg = self.router_config(&table)?;
-        cfg.htables
-            .delete(&table, &key, now_unix())
+        self.waiting(|_| cfg.htables.delete(&table, &key, now_unix()))
             .map_err(ht_error)
     }
 
     fn incr(&mut self, table: String, key: String, by: i64) -> Result<i64, Error> {
         let cfg = self.router_config(&table)?;
-        cfg.htables
-            .incr(&table, &key, by, now_unix())
+        self.waiting(|_| cfg.htables.incr(&table, &key, by, now_unix()))
             .map_err(ht_error)
     }
 
     fn exists(&mut self, table: String, key: String) -> Result<bool, Error> {
         let cfg = self.router_config(&table)?;
-        cfg.htables
-            .exists(&table, &key, now_unix())
+        self.waiting(|_| cfg.htables.exists(&table, &key, now_unix()))
             .map_err(ht_error)
     }
 }
