@@ -525,8 +525,7 @@ fn redis_stopped_and_started_under_register_and_call_load_loses_nothing() {
     let last = registers
         .messages
         .lines()
-        .filter(|l| l.starts_with("SIP/2.0 200 ") || l.starts_with("SIP/2.0 503 "))
-        .last();
+        .rfind(|l| l.starts_with("SIP/2.0 200 ") || l.starts_with("SIP/2.0 503 "));
     assert_eq!(
         last.map(|l| &l[..11]),
         Some("SIP/2.0 200"),
