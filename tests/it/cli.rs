@@ -516,6 +516,158 @@ domains = ["other.test"]
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The kamcmd-style methods of `sipwasm ctl call` against the running example: core,
+/// tenants, registrations (show, dump, remove: the phone is gone at once), htables,
+/// transactions, DNS cache, log level; the changing ones refused without the
+/// `[control] token`, and the socket file has the configured mode.
+#[test]
+fn ctl_call_reads_and_changes_a_running_router_with_a_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("sipwasm-ctl-call-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let config = dir.join("router.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{sections}mode = "0660"
+token = "s3cret"
+[plugin]
+name = "registrar-proxy"
+path = "{plugin}"
+[plugin.config]
+realm = "sipwasm.local"
+"user.alice" = "alice-secret"
+[[htable]]
+name = "calls"
+"#,
+            sections = router_sections(&[&format!("udp:127.0.0.1:{port}")], 1),
+            plugin = plugin("registrar_proxy").display(),
+        )
+        .replace("[router]\n", "[router]\naliases = [\"sipwasm.local\"]\n"),
+    )
+    .unwrap();
+    let r = Running::start(config.to_str().unwrap(), &[]);
+    r.wait_for("control socket listening", Duration::from_secs(60));
+    let socket = dir.join("ctl.sock");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660, "[control] mode");
+    let call = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["call"];
+        all.extend_from_slice(args);
+        let (ok, out, err) = ctl(&config, &all);
+        assert!(ok, "ctl call {args:?}: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    // without the config (so without its token), over the socket itself
+    let bare = |args: &[&str]| {
+        Command::new(sipwasm_bin())
+            .args(["ctl", "--socket", socket.to_str().unwrap(), "call"])
+            .args(args)
+            .env_remove("SIPWASM_CTL_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let router: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut alice = crate::internet_facing::Client::new("127.0.0.1", router, "alice");
+    assert_eq!(alice.challenge(Duration::from_secs(5)), Some(401));
+    assert_eq!(
+        alice.sign_in("alice-secret", Duration::from_secs(5)),
+        Some(200)
+    );
+
+    assert_eq!(
+        call(&["core.version"])["version"],
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(call(&["core.uptime"])["uptime_s"].as_u64().is_some());
+    let tenants = call(&["tenant.list"]);
+    assert_eq!(tenants[0]["tenant"], "registrar-proxy", "{tenants}");
+    assert_eq!(tenants[0]["default"], true);
+    let stats = call(&["tenant.stats", "registrar-proxy"]);
+    assert!(
+        stats["registrar-proxy"]["counters"]["events"]
+            .as_u64()
+            .unwrap()
+            >= 2,
+        "{stats}"
+    );
+
+    let dump = call(&["ul.dump"]);
+    assert_eq!(dump[0]["aor"], "alice@sipwasm.local", "{dump}");
+    let show = call(&["ul.show", "alice@sipwasm.local"]);
+    assert!(
+        show["bindings"][0]["contact"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1"),
+        "{show}"
+    );
+    assert!(show["bindings"][0]["expires_in"].as_u64().unwrap() > 0);
+    let (ok, _, err) = ctl(&config, &["call", "ul.show", "bob@sipwasm.local"]);
+    assert!(!ok && err.contains("not registered"), "{err}");
+
+    // changing methods: refused without the token, done with it
+    let refused = bare(&["htable.seti", "calls", "n", "41"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("needs the [control] token"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(
+        bare(&["htable.get", "calls", "n"]).status.success(),
+        "reads need none"
+    );
+    let with_token = Command::new(sipwasm_bin())
+        .args([
+            "ctl",
+            "--socket",
+            socket.to_str().unwrap(),
+            "--token",
+            "s3cret",
+        ])
+        .args(["call", "htable.seti", "calls", "n", "41"])
+        .output()
+        .unwrap();
+    assert!(
+        with_token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with_token.stderr)
+    );
+    assert_eq!(call(&["htable.get", "calls", "n"]), 41);
+    // named parameters
+    assert_eq!(
+        call(&["htable.set", "table=calls", "key=s", "value=x"])["set"],
+        "s"
+    );
+    assert_eq!(
+        call(&["htable.dump", "calls"]),
+        serde_json::json!({"n": 41, "s": "x"})
+    );
+    assert_eq!(call(&["htable.delete", "calls", "s"])["deleted"], true);
+    assert_eq!(call(&["htable.flush", "calls"])["removed"], 1);
+    assert_eq!(call(&["htable.get", "calls", "n"]), serde_json::Value::Null);
+
+    assert!(call(&["tm.list"]).is_array());
+    assert!(call(&["dns.cache"]).is_array());
+    assert_eq!(call(&["log.level"])["filter"], "info");
+    assert!(
+        !bare(&["log.level", "debug"]).status.success(),
+        "setting needs the token"
+    );
+    assert_eq!(call(&["log.level", "debug"])["filter"], "debug");
+    r.wait_for("log level changed", Duration::from_secs(5));
+
+    // removing alice: her registration is gone at once
+    assert_eq!(call(&["ul.rm", "alice@sipwasm.local"])["removed"], 1);
+    assert_eq!(call(&["ul.dump"]), serde_json::json!([]));
+    let (ok, _, err) = ctl(&config, &["call", "no.such"]);
+    assert!(!ok && err.contains("no method"), "{err}");
+    assert!(r.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn test_runs_cases_and_fails_on_a_difference() {
     let _machine = machine_share();

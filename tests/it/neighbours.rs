@@ -175,7 +175,12 @@ impl Run {
 fn run(hostile: usize, attack: bool, seconds: u64) -> Run {
     let (router, dir) = TestRouter::from_config(&config(hostile));
     let _control = router.in_runtime(|| {
-        sipwasm::control::serve(&dir.join("ctl.sock"), router.server().router().clone()).unwrap()
+        sipwasm::control::serve(
+            &dir.join("ctl.sock"),
+            router.server().router().clone(),
+            Default::default(),
+        )
+        .unwrap()
     });
     let target = router.udp;
     let flood = attack.then(|| {
@@ -203,8 +208,13 @@ fn run(hostile: usize, attack: bool, seconds: u64) -> Run {
     .join()
     .unwrap();
     let flood = flood.map(|f| f.join().unwrap()).unwrap_or_default();
-    let ctl = sipwasm::control::call(&dir.join("ctl.sock"), "plugins", serde_json::Value::Null)
-        .expect("ctl plugins");
+    let ctl = sipwasm::control::call(
+        &dir.join("ctl.sock"),
+        "plugins",
+        serde_json::Value::Null,
+        None,
+    )
+    .expect("ctl plugins");
     Run { good, flood, ctl }
 }
 
@@ -265,10 +275,20 @@ fn router_with(extra: &str) -> (TestRouter, std::path::PathBuf) {
 
 fn plugins_json(router: &TestRouter, dir: &std::path::Path) -> serde_json::Value {
     let _control = router.in_runtime(|| {
-        sipwasm::control::serve(&dir.join("ctl.sock"), router.server().router().clone()).unwrap()
+        sipwasm::control::serve(
+            &dir.join("ctl.sock"),
+            router.server().router().clone(),
+            Default::default(),
+        )
+        .unwrap()
     });
-    sipwasm::control::call(&dir.join("ctl.sock"), "plugins", serde_json::Value::Null)
-        .expect("ctl plugins")
+    sipwasm::control::call(
+        &dir.join("ctl.sock"),
+        "plugins",
+        serde_json::Value::Null,
+        None,
+    )
+    .expect("ctl plugins")
 }
 
 fn tenant_json<'a>(plugins: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {

@@ -77,11 +77,25 @@ pub fn sample(families: &Value, family: &str, labels: &[(&str, &str)]) -> Option
 
 #[test]
 fn metrics_parse_as_openmetrics_and_agree_with_ctl_stats() {
-    let r = TestRouter::start("probe");
+    let r = TestRouter::start_with(
+        "probe",
+        RouterOpts {
+            htables: vec![sipwasm_routing::HtableSpec {
+                name: "calls".into(),
+                autoexpire: 0,
+                max_entries: 10,
+            }],
+            ..RouterOpts::default()
+        },
+    );
     let c = UdpClient::new(r.udp);
     for _ in 0..5 {
         assert_eq!(c.ask("OPTIONS", "named", "").unwrap().status(), Some(200));
     }
+    let set = c
+        .ask("MESSAGE", "ht", "X-Ht: set calls alice ringing\r\n")
+        .unwrap();
+    assert_eq!(hdr(&set, "X-Result").unwrap(), "Ok(())");
     let m = r.serve_metrics();
     let (code, text) = http_get(m.addr(), "/metrics");
     assert_eq!(code, 200);
@@ -100,6 +114,35 @@ fn metrics_parse_as_openmetrics_and_agree_with_ctl_stats() {
     assert_eq!(
         sample(&families, "sipwasm_stream_connections", &[]),
         Some(0.0)
+    );
+    // requests by method, replies by class, the plugin's time per event, htable sizes
+    assert!(sample(&families, "sipwasm_sip_requests", &[("method", "OPTIONS")]).unwrap() >= 5.0);
+    assert_eq!(
+        sample(&families, "sipwasm_sip_requests", &[("method", "MESSAGE")]),
+        Some(1.0)
+    );
+    assert!(sample(&families, "sipwasm_sip_replies_sent", &[("class", "2xx")]).unwrap() >= 6.0);
+    assert_eq!(
+        sample(
+            &families,
+            "sipwasm_sip_replies_received",
+            &[("class", "2xx")]
+        ),
+        Some(0.0)
+    );
+    let times = &families["sipwasm_tenant_event_cpu_seconds"];
+    assert_eq!(times["type"], "histogram", "{times}");
+    let count = times["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "sipwasm_tenant_event_cpu_seconds_count")
+        .and_then(|s| s["value"].as_f64())
+        .unwrap();
+    assert!(count >= 6.0, "{times}");
+    assert_eq!(
+        sample(&families, "sipwasm_htable_entries", &[("table", "calls")]),
+        Some(1.0)
     );
     // no state backend: nothing said about one
     assert!(families.get("sipwasm_state_backend_up").is_none());

@@ -7,7 +7,7 @@
 use crate::harness::*;
 use crate::operate::{http_get, parse_openmetrics, sample};
 use crate::pjsip::{Phone, PhoneOpts};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -202,14 +202,32 @@ fn phones_on_two_routers_reach_each_other_through_redis() {
     // a caller from another domain, through B, to bob on A
     let mut carol = outsider(&b);
     call(&mut carol, &mut bob, "bob");
+    // the operator's view from either router: both phones (`ctl ul.dump`, from Redis)
+    let dir = std::env::temp_dir().join(format!("sipwasm-ul-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("ctl.sock");
+    let _control = a.in_runtime(|| {
+        sipwasm::control::serve(&socket, a.server().router().clone(), Default::default()).unwrap()
+    });
+    let dump = sipwasm::control::call(&socket, "ul.dump", Value::Null, None).unwrap();
+    let aors: Vec<&str> = dump
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["aor"].as_str())
+        .collect();
+    assert_eq!(aors, ["alice@sipwasm.local", "bob@sipwasm.local"], "{dump}");
     // an unregistration on one router is seen by the other at once (its cache dropped)
     assert_eq!(alice.unregister(), 200);
     assert_eq!(
         until_answer(|| options_to(&a, "alice"), Some(404)),
         Some(404)
     );
-    assert_eq!(bob.unregister(), 200);
+    // `ctl ul.rm` on A: B no longer finds bob
+    let rm = sipwasm::control::call(&socket, "ul.rm", json!(["bob@sipwasm.local"]), None);
+    assert_eq!(rm.unwrap()["removed"], 1);
     assert_eq!(until_answer(|| options_to(&b, "bob"), Some(404)), Some(404));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

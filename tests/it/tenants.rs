@@ -241,7 +241,12 @@ fallback = {{ code = 503, reason = "B Unavailable" }}
         b = b_plugin.display(),
     ));
     let _control = router.in_runtime(|| {
-        sipwasm::control::serve(&dir.join("ctl.sock"), router.server().router().clone()).unwrap()
+        sipwasm::control::serve(
+            &dir.join("ctl.sock"),
+            router.server().router().clone(),
+            Default::default(),
+        )
+        .unwrap()
     });
     let _lock = sipp_lock();
     let uas = Sipp {
@@ -303,9 +308,13 @@ fallback = {{ code = 503, reason = "B Unavailable" }}
         &out,
         300,
     );
-    let stats_json =
-        sipwasm::control::call(&dir.join("ctl.sock"), "stats", serde_json::Value::Null)
-            .expect("ctl stats");
+    let stats_json = sipwasm::control::call(
+        &dir.join("ctl.sock"),
+        "stats",
+        serde_json::Value::Null,
+        None,
+    )
+    .expect("ctl stats");
     RunResult {
         p99: p99(lat),
         lost_probes,

@@ -698,6 +698,35 @@ pub struct ControlSection {
     /// Unix socket for `sipwasm ctl` (JSON-RPC); none when absent.
     #[serde(default)]
     pub socket: Option<PathBuf>,
+    /// The socket file's mode, octal (`"0660"` lets the file's group in); "0600" when
+    /// absent. Others may never be let in.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// When set, the methods that change the router need it in the request (`sipwasm
+    /// ctl --token`, or read from this file with `--config`).
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl ControlSection {
+    /// The socket file's mode.
+    fn file_mode(&self) -> Result<u32, String> {
+        let Some(text) = &self.mode else {
+            return Ok(0o600);
+        };
+        let mode = u32::from_str_radix(text.trim_start_matches("0o"), 8)
+            .map_err(|_| format!("{text:?} is not an octal mode such as \"0660\""))?;
+        if mode > 0o777 || mode & 0o007 != 0 {
+            return Err(format!(
+                "{text:?}: only the owner and the group may reach the control socket \
+                 (it can swap plugins and read every registration)"
+            ));
+        }
+        if mode & 0o600 != 0o600 {
+            return Err(format!("{text:?}: the owner needs read and write"));
+        }
+        Ok(mode)
+    }
 }
 
 /// Log output format.
@@ -1096,6 +1125,10 @@ pub struct Config {
     pub default_tenant: usize,
     /// `sipwasm ctl` socket.
     pub control_socket: Option<PathBuf>,
+    /// Its file mode.
+    pub control_mode: u32,
+    /// The token the changing control methods need, when set.
+    pub control_token: Option<String>,
     /// TLS material, paths resolved.
     pub tls: Option<sipwasm_transport::TlsSettings>,
     /// Reload tenants when their files change.
@@ -1211,6 +1244,11 @@ impl Config {
             tenants,
             default_tenant,
             control_socket: file.control.socket.as_deref().map(resolve),
+            control_mode: file
+                .control
+                .file_mode()
+                .map_err(|e| at(("control.mode".into(), e)))?,
+            control_token: file.control.token.clone().filter(|t| !t.is_empty()),
             tls,
             watch_plugins: r.watch_plugins,
             nosip,
@@ -1976,6 +2014,28 @@ cache_dir = "cache"
         .unwrap_err()
         .to_string();
         assert!(e.contains("plugin"), "missing section named: {e}");
+    }
+
+    #[test]
+    fn control_mode_and_token() {
+        let c = Config::parse(GOOD, Path::new("r.toml")).unwrap();
+        assert_eq!((c.control_mode, c.control_token.as_deref()), (0o600, None));
+        let with = |extra: &str| {
+            Config::parse(&format!("{GOOD}\n[control]\n{extra}"), Path::new("r.toml"))
+        };
+        let c = with("mode = \"0660\"\ntoken = \"t\"").unwrap();
+        assert_eq!(
+            (c.control_mode, c.control_token.as_deref()),
+            (0o660, Some("t"))
+        );
+        for (bad, why) in [
+            ("0666", "only the owner and the group"),
+            ("0060", "owner needs read and write"),
+            ("rw", "not an octal mode"),
+        ] {
+            let e = with(&format!("mode = \"{bad}\"")).unwrap_err().to_string();
+            assert!(e.contains("control.mode") && e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -85,6 +85,12 @@ pub trait TableStore: Send + Sync + std::fmt::Debug {
     /// Drop expired entries; how many went (a shared store may do it in the background
     /// and answer 0).
     fn purge(&self, now: u64) -> usize;
+    /// Every live entry, in no order (`ctl htable.dump`).
+    fn dump(&self, now: u64) -> Result<Vec<(String, HtValue)>, HtError>;
+    /// Remove every entry; how many there were (`ctl htable.flush`).
+    fn flush(&self) -> Result<usize, HtError>;
+    /// Entries held, expired ones not yet purged included (`ctl stats`, `/metrics`).
+    fn size(&self) -> Result<usize, HtError>;
 }
 
 #[derive(Debug)]
@@ -174,6 +180,26 @@ impl TableStore for MemoryTable {
         let before = entries.len();
         entries.retain(|_, e| e.expires_at > now);
         before - entries.len()
+    }
+
+    fn dump(&self, now: u64) -> Result<Vec<(String, HtValue)>, HtError> {
+        let entries = crate::lock(&self.entries);
+        Ok(entries
+            .iter()
+            .filter(|(_, e)| e.expires_at > now)
+            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .collect())
+    }
+
+    fn flush(&self) -> Result<usize, HtError> {
+        let mut entries = crate::lock(&self.entries);
+        let n = entries.len();
+        entries.clear();
+        Ok(n)
+    }
+
+    fn size(&self) -> Result<usize, HtError> {
+        Ok(crate::lock(&self.entries).len())
     }
 }
 
@@ -290,6 +316,29 @@ impl Htables {
         t.store.incr(key, by, t.spec.expiry(now), now)
     }
 
+    /// Every live entry of `table`, sorted by key.
+    pub fn dump(&self, table: &str, now: u64) -> Result<Vec<(String, HtValue)>, HtError> {
+        let mut all = self.table(table)?.store.dump(now)?;
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+
+    /// Entries held per table, by name (sorted).
+    pub fn sizes(&self) -> Vec<(String, Result<usize, HtError>)> {
+        let mut out: Vec<_> = self
+            .tables
+            .iter()
+            .map(|(name, t)| (name.clone(), t.store.size()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Remove every entry of `table`; how many there were.
+    pub fn flush(&self, table: &str) -> Result<usize, HtError> {
+        self.table(table)?.store.flush()
+    }
+
     /// Drop expired entries of every table; returns how many went.
     pub fn purge(&self, now: u64) -> usize {
         self.tables.values().map(|t| t.store.purge(now)).sum()
@@ -342,6 +391,16 @@ mod tests {
             h.get("forever", "k", u64::MAX - 1).unwrap(),
             Some(HtValue::Int(1))
         );
+        h.set("forever", "j", HtValue::Str("v".into()), 0).unwrap();
+        assert_eq!(
+            h.dump("forever", 5).unwrap(),
+            vec![
+                ("j".to_string(), HtValue::Str("v".into())),
+                ("k".to_string(), HtValue::Int(1))
+            ]
+        );
+        assert_eq!(h.flush("forever").unwrap(), 2);
+        h.set("forever", "k", HtValue::Int(1), 0).unwrap();
         assert!(h.delete("forever", "k", 5).unwrap());
         assert!(!h.delete("forever", "k", 5).unwrap());
         assert_eq!(

@@ -206,6 +206,7 @@ impl TenantAccount {
         self.stats
             .cpu_ns
             .fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
+        self.stats.observe_event(cpu.as_micros() as u64);
         let change = self.health().charge(Instant::now(), cpu, failed);
         self.log_change(change);
     }

@@ -47,4 +47,4 @@ pub use plugin::instance::{
     EventOutcome, MsrpOutcome, Outcome, PluginInstance, PluginWorker, RawOutcome, Route, Verdict,
 };
 pub use plugin::{ComponentReport, Plugin, PluginSettings};
-pub use stats::StatsSnapshot;
+pub use stats::{EVENT_TIME_BOUNDS_US, EventTimes, StatsSnapshot};

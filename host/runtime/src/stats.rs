@@ -2,6 +2,15 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Upper bounds (microseconds) of the buckets of guest CPU time per event; the last
+/// bucket holds everything longer.
+pub const EVENT_TIME_BOUNDS_US: [u64; 10] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000, 100_000,
+];
+
+/// Events per bucket of [`EVENT_TIME_BOUNDS_US`] (not cumulative), the last one past them.
+pub type EventTimes = [u64; EVENT_TIME_BOUNDS_US.len() + 1];
+
 /// What happened to a plugin's events.
 #[derive(Debug, Default)]
 pub struct PluginStats {
@@ -19,6 +28,8 @@ pub struct PluginStats {
     pub(crate) budget_exhaustions: AtomicU64,
     pub(crate) budget_refusals: AtomicU64,
     pub(crate) cpu_ns: AtomicU64,
+    /// Events by guest CPU time ([`EVENT_TIME_BOUNDS_US`]).
+    pub(crate) event_times: [AtomicU64; EVENT_TIME_BOUNDS_US.len() + 1],
 }
 
 /// A copy of [`PluginStats`] at one moment.
@@ -54,6 +65,8 @@ pub struct StatsSnapshot {
     pub cpu_ns: u64,
     /// Instances alive now.
     pub live_instances: u64,
+    /// Events by guest CPU time: a histogram over [`EVENT_TIME_BOUNDS_US`].
+    pub event_times: EventTimes,
 }
 
 impl PluginStats {
@@ -76,7 +89,17 @@ impl PluginStats {
             budget_refusals: r(&self.budget_refusals),
             cpu_ns: r(&self.cpu_ns),
             live_instances: 0,
+            event_times: std::array::from_fn(|i| r(&self.event_times[i])),
         }
+    }
+
+    /// An event took `us` microseconds of guest CPU.
+    pub(crate) fn observe_event(&self, us: u64) {
+        let bucket = EVENT_TIME_BOUNDS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(EVENT_TIME_BOUNDS_US.len());
+        Self::bump(&self.event_times[bucket]);
     }
 
     pub(crate) fn bump(c: &AtomicU64) {

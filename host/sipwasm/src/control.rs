@@ -1,7 +1,7 @@
 //! `sipwasm ctl`: JSON-RPC 2.0 over a Unix socket, one request per line and one response
 //! per line (Kamailio's `kamcmd`/jsonrpcs in spirit).
 //!
-//! Methods:
+//! Methods (Kamailio's names where it has them; `params` by position or by name):
 //! - `reload` (`{"tenant": NAME}` or no params for all): compile, check, self-test and
 //!   swap in each tenant's `.wasm` file; answers one outcome per tenant.
 //! - `plugins`: per tenant, the version serving, its SHA-256, when it was loaded, the
@@ -11,8 +11,21 @@
 //! - `bans`: sources banned for failed authentications (seconds left, bans so far, the
 //!   user they guessed at, requests dropped) and users throttled.
 //! - `unban` (`{"source": IP}`, or no params for every ban and throttle): lift them.
+//! - `core.version`, `core.uptime`.
+//! - `tenant.list`; `tenant.stats [tenant]`: standing and counters.
+//! - `ul.dump [table] [tenant]`, `ul.show aor [table] [tenant]`, `ul.rm aor [table]
+//!   [tenant]`: registrations (with Redis, what all routers share).
+//! - `htable.dump table`, `htable.get table key`, `htable.set table key value` (a
+//!   string), `htable.seti table key value` (an integer), `htable.delete table key`,
+//!   `htable.flush table`.
+//! - `tm.list`: live transactions.
+//! - `dns.cache`: resolved next hops and their age.
+//! - `log.level [filter]`: the log filter, or set it (`debug`, `sipwasm=debug,warn`).
 //!
-//! The socket is created with mode 0600: whoever can reach it can swap plugins.
+//! The socket is created with mode `[control] mode` (0600 by default): whoever can reach
+//! it can read everything. With `[control] token` set, the methods that change anything
+//! (reload, unban, ul.rm, htable.set/seti/delete/flush, log.level with a filter) also
+//! need `"token"` in the request.
 
 use crate::server::Router;
 use crate::tenants::{ReloadOutcome, Tenant};
@@ -25,6 +38,56 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// Longest request line accepted.
 const MAX_REQUEST: usize = 64 * 1024;
+
+/// Most entries a listing method answers with (AORs, transactions).
+const MAX_LISTED: usize = 10_000;
+
+/// Who may do what on the control socket.
+#[derive(Clone, Debug)]
+pub struct Access {
+    /// The socket file's mode (who can connect at all).
+    pub mode: u32,
+    /// Needed by the methods that change something, when set.
+    pub token: Option<String>,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access {
+            mode: 0o600,
+            token: None,
+        }
+    }
+}
+
+/// True for the methods that change the router (and need the token when one is set).
+fn changes(method: &str, params: &Value) -> bool {
+    match method {
+        "reload" | "unban" | "ul.rm" | "htable.set" | "htable.seti" | "htable.delete"
+        | "htable.flush" => true,
+        "log.level" => arg(params, 0, "filter").is_some(),
+        _ => false,
+    }
+}
+
+/// Parameter `name` of object params, or `index` of array params, as text.
+fn arg(params: &Value, index: usize, name: &str) -> Option<String> {
+    let v = match params {
+        Value::Object(o) => o.get(name),
+        Value::Array(a) => a.get(index),
+        _ => None,
+    }?;
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// [`arg`], required.
+fn need(params: &Value, index: usize, name: &str) -> Result<String, String> {
+    arg(params, index, name).ok_or_else(|| format!("missing parameter {name}"))
+}
 
 /// Why the control socket could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +112,11 @@ impl Drop for ControlServer {
 
 /// Listen on `path` and answer `sipwasm ctl` requests about `router`. A stale socket file
 /// (nobody listening) is replaced; a live one is an error (another router uses it).
-pub fn serve(path: &Path, router: Arc<Router>) -> Result<ControlServer, ControlError> {
+pub fn serve(
+    path: &Path,
+    router: Arc<Router>,
+    access: Access,
+) -> Result<ControlServer, ControlError> {
     let err = |error| ControlError {
         path: path.to_path_buf(),
         error,
@@ -66,14 +133,16 @@ pub fn serve(path: &Path, router: Arc<Router>) -> Result<ControlServer, ControlE
     let listener = tokio::net::UnixListener::bind(path).map_err(err)?;
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(access.mode))
+            .map_err(err)?;
     }
     tracing::info!(socket = %path.display(), "control socket listening");
+    let access = Arc::new(access);
     let task = tokio::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    tokio::spawn(connection(stream, router.clone()));
+                    tokio::spawn(connection(stream, router.clone(), access.clone()));
                 }
                 Err(e) => {
                     tracing::warn!("control socket: {e}");
@@ -88,7 +157,7 @@ pub fn serve(path: &Path, router: Arc<Router>) -> Result<ControlServer, ControlE
     })
 }
 
-async fn connection(stream: tokio::net::UnixStream, router: Arc<Router>) {
+async fn connection(stream: tokio::net::UnixStream, router: Arc<Router>, access: Arc<Access>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let mut line = String::new();
@@ -104,7 +173,7 @@ async fn connection(stream: tokio::net::UnixStream, router: Arc<Router>) {
         } else if line.trim().is_empty() {
             continue;
         } else {
-            answer(&line, &router).await
+            answer(&line, &router, &access).await
         };
         let mut out = response.to_string();
         out.push('\n');
@@ -118,7 +187,7 @@ fn error_response(id: Value, code: i64, message: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
-async fn answer(line: &str, router: &Arc<Router>) -> Value {
+async fn answer(line: &str, router: &Arc<Router>, access: &Access) -> Value {
     let request: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => return error_response(Value::Null, -32700, &format!("parse error: {e}")),
@@ -128,18 +197,237 @@ async fn answer(line: &str, router: &Arc<Router>) -> Value {
         return error_response(id, -32600, "no method");
     };
     let params = request.get("params").cloned().unwrap_or(Value::Null);
+    if let Some(token) = &access.token
+        && changes(method, &params)
+        && request.get("token").and_then(Value::as_str) != Some(token.as_str())
+    {
+        tracing::warn!(method, "control request refused: no or wrong token");
+        return error_response(id, -32001, "this method needs the [control] token");
+    }
     let result = match method {
         "reload" => reload(params, router).await,
-        "plugins" => Ok(plugins(router)),
-        "stats" => Ok(stats(router)),
-        "bans" => Ok(bans(router)),
-        "unban" => unban(params, router),
-        other => return error_response(id, -32601, &format!("no method {other:?}")),
+        _ => {
+            let (router, method_name) = (router.clone(), method.to_string());
+            // some read or write Redis (a blocking round trip): off the I/O threads
+            match tokio::task::spawn_blocking(move || call_sync(&method_name, &params, &router))
+                .await
+            {
+                Ok(Some(r)) => r,
+                Ok(None) => {
+                    return error_response(id, -32601, &format!("no method {method:?}"));
+                }
+                Err(e) => Err(format!("{method}: {e}")),
+            }
+        }
     };
     match result {
         Ok(v) => json!({"jsonrpc": "2.0", "id": id, "result": v}),
         Err(message) => error_response(id, -32602, &message),
     }
+}
+
+/// Every method but `reload`; `None` for an unknown one.
+fn call_sync(method: &str, params: &Value, router: &Arc<Router>) -> Option<Result<Value, String>> {
+    Some(match method {
+        "plugins" => Ok(tenants_json(router, true)),
+        "stats" => Ok(stats(router)),
+        "bans" => Ok(bans(router)),
+        "unban" => unban(params, router),
+        "core.version" => Ok(json!({
+            "name": "sipwasm",
+            "version": env!("CARGO_PKG_VERSION"),
+        })),
+        "core.uptime" => Ok(uptime(router)),
+        "tenant.list" => Ok(tenants_json(router, false)),
+        "tenant.stats" => tenant_stats(params, router),
+        "ul.dump" => ul_dump(params, router),
+        "ul.show" => ul_show(params, router),
+        "ul.rm" => ul_rm(params, router),
+        "htable.dump" | "htable.get" | "htable.set" | "htable.seti" | "htable.delete"
+        | "htable.flush" => htable(method, params, router),
+        "tm.list" => Ok(Value::Array(router.proxy().transactions(MAX_LISTED))),
+        "dns.cache" => Ok(dns_cache(router)),
+        "log.level" => log_level(params),
+        _ => return None,
+    })
+}
+
+fn uptime(router: &Router) -> Value {
+    let since = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = std::time::SystemTime::now();
+    json!({
+        "now": since(now),
+        "up_since": since(router.started()),
+        "uptime_s": now.duration_since(router.started()).map_or(0, |d| d.as_secs()),
+    })
+}
+
+/// The tenant named by `tenant` in `params` (the default one when none is).
+fn tenant_of(params: &Value, index: usize, router: &Router) -> Result<Arc<Tenant>, String> {
+    let tenants = router.tenants();
+    match arg(params, index, "tenant") {
+        None => Ok(tenants.default_tenant().clone()),
+        Some(name) => tenants
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| format!("no tenant {name:?}")),
+    }
+}
+
+fn tenant_stats(params: &Value, router: &Router) -> Result<Value, String> {
+    let tenants = router.tenants();
+    let chosen: Vec<Arc<Tenant>> = match arg(params, 0, "tenant") {
+        None => tenants.list().to_vec(),
+        Some(_) => vec![tenant_of(params, 0, router)?],
+    };
+    Ok(Value::Object(
+        chosen
+            .iter()
+            .map(|t| {
+                (
+                    t.name().to_string(),
+                    json!({"standing": standing(router, t), "counters": counters(router, t)}),
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// A binding as `ctl` shows it: as stored, with the seconds it has left.
+fn binding_json(b: &sipwasm_routing::registrar::Binding, now: u64) -> Value {
+    let mut v = serde_json::to_value(b).unwrap_or(Value::Null);
+    v["expires_in"] = b.expires_at.saturating_sub(now).into();
+    v
+}
+
+fn ul_dump(params: &Value, router: &Router) -> Result<Value, String> {
+    let table = arg(params, 0, "table");
+    let t = tenant_of(params, 1, router)?;
+    let now = crate::now_unix();
+    let all = t
+        .local()
+        .location
+        .dump(table.as_deref(), now, MAX_LISTED)
+        .map_err(|e| e.to_string())?;
+    Ok(Value::Array(
+        all.iter()
+            .map(|(table, aor, list)| {
+                json!({"table": table, "aor": aor,
+                       "bindings": list.iter().map(|b| binding_json(b, now)).collect::<Vec<_>>()})
+            })
+            .collect(),
+    ))
+}
+
+fn ul_show(params: &Value, router: &Router) -> Result<Value, String> {
+    let aor = need(params, 0, "aor")?;
+    let table = arg(params, 1, "table").unwrap_or_else(|| "location".into());
+    let t = tenant_of(params, 2, router)?;
+    let now = crate::now_unix();
+    let list = t.local().location.bindings(&table, &aor, now);
+    if list.is_empty() {
+        return Err(format!("{aor} is not registered in {table}"));
+    }
+    Ok(json!({"table": table, "aor": aor,
+              "bindings": list.iter().map(|b| binding_json(b, now)).collect::<Vec<_>>()}))
+}
+
+fn ul_rm(params: &Value, router: &Router) -> Result<Value, String> {
+    let aor = need(params, 0, "aor")?;
+    let table = arg(params, 1, "table").unwrap_or_else(|| "location".into());
+    let t = tenant_of(params, 2, router)?;
+    let removed = t
+        .local()
+        .location
+        .remove(&table, &aor, crate::now_unix())
+        .map_err(|e| e.to_string())?;
+    tracing::info!(
+        aor,
+        table,
+        tenant = t.name(),
+        removed,
+        "registrations removed by ctl"
+    );
+    Ok(json!({ "removed": removed }))
+}
+
+fn ht_json(v: &sipwasm_routing::HtValue) -> Value {
+    match v {
+        sipwasm_routing::HtValue::Int(i) => json!(i),
+        sipwasm_routing::HtValue::Str(s) => json!(s),
+    }
+}
+
+fn htable(method: &str, params: &Value, router: &Router) -> Result<Value, String> {
+    use sipwasm_routing::HtValue;
+    let tables = &router.local().htables;
+    let table = need(params, 0, "table")?;
+    let now = crate::now_unix();
+    let e = |e: sipwasm_routing::HtError| e.to_string();
+    match method {
+        "htable.dump" => Ok(Value::Object(
+            tables
+                .dump(&table, now)
+                .map_err(e)?
+                .iter()
+                .map(|(k, v)| (k.clone(), ht_json(v)))
+                .collect(),
+        )),
+        "htable.flush" => {
+            let n = tables.flush(&table).map_err(e)?;
+            tracing::info!(table, removed = n, "htable flushed by ctl");
+            Ok(json!({ "removed": n }))
+        }
+        _ => {
+            let key = need(params, 1, "key")?;
+            match method {
+                "htable.get" => Ok(tables
+                    .get(&table, &key, now)
+                    .map_err(e)?
+                    .as_ref()
+                    .map_or(Value::Null, ht_json)),
+                "htable.delete" => {
+                    Ok(json!({"deleted": tables.delete(&table, &key, now).map_err(e)?}))
+                }
+                _ => {
+                    let value = need(params, 2, "value")?;
+                    let value = if method == "htable.seti" {
+                        HtValue::Int(
+                            value
+                                .parse()
+                                .map_err(|_| format!("{value:?} is not an integer"))?,
+                        )
+                    } else {
+                        HtValue::Str(value)
+                    };
+                    tables.set(&table, &key, value, now).map_err(e)?;
+                    Ok(json!({"set": key}))
+                }
+            }
+        }
+    }
+}
+
+fn dns_cache(router: &Router) -> Value {
+    Value::Array(
+        router
+            .proxy()
+            .resolver()
+            .cached()
+            .into_iter()
+            .map(|(target, age, r)| match r {
+                Ok(hops) => json!({"target": target, "age_s": age, "hops": hops}),
+                Err(e) => json!({"target": target, "age_s": age, "error": e}),
+            })
+            .collect(),
+    )
+}
+
+fn log_level(params: &Value) -> Result<Value, String> {
+    if let Some(filter) = arg(params, 0, "filter") {
+        crate::logging::set_level(&filter)?;
+    }
+    Ok(json!({ "filter": crate::logging::level() }))
 }
 
 async fn reload(params: Value, router: &Arc<Router>) -> Result<Value, String> {
@@ -218,6 +506,44 @@ fn counters(router: &Router, t: &Tenant) -> Value {
         "calls_refused_concurrent": calls.refused_concurrent.load(Ordering::Relaxed),
         "calls_refused_per_minute": calls.refused_per_minute.load(Ordering::Relaxed),
         "dialogs_not_recorded": t.local().dialogs.not_recorded(),
+        "swaps": t.reload_status().reloads,
+        "event_time_us": event_times(&s.event_times),
+    })
+}
+
+/// A tenant's events by guest CPU time: `{"50": n, "100": n, ..., "+Inf": n}`, the
+/// events of each bucket (up to its bound, past the one before).
+fn event_times(times: &sipwasm_runtime::EventTimes) -> Value {
+    let bounds = sipwasm_runtime::EVENT_TIME_BOUNDS_US
+        .iter()
+        .map(|b| b.to_string())
+        .chain(["+Inf".to_string()]);
+    Value::Object(bounds.zip(times.iter().map(|&n| json!(n))).collect())
+}
+
+/// SIP requests received by method, replies received and sent by class.
+fn sip(router: &Router) -> Value {
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let classes = |counts: &[std::sync::atomic::AtomicU64; 6]| -> Value {
+        Value::Object(
+            counts
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("{}xx", i + 1), json!(load(c))))
+                .collect(),
+        )
+    };
+    let r = router.stats();
+    json!({
+        "requests": Value::Object(
+            crate::server::METHODS
+                .iter()
+                .zip(&r.requests)
+                .map(|(m, c)| (m.as_str().to_string(), json!(load(c))))
+                .collect(),
+        ),
+        "replies_received": classes(&r.replies),
+        "replies_sent": classes(&router.outlet().stats().replies_sent),
     })
 }
 
@@ -240,7 +566,9 @@ fn standing(router: &Router, t: &Tenant) -> Value {
     })
 }
 
-fn plugins(router: &Arc<Router>) -> Value {
+/// Every tenant: who it is and the version it runs (`tenant.list`), with its reload
+/// history, standing and counters when `detailed` (`plugins`).
+fn tenants_json(router: &Router, detailed: bool) -> Value {
     let tenants = router.tenants();
     Value::Array(
         tenants
@@ -248,26 +576,36 @@ fn plugins(router: &Arc<Router>) -> Value {
             .iter()
             .map(|t| {
                 let v = t.current();
-                let r = t.reload_status();
-                let loaded_at = v
-                    .loaded_at
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64());
-                json!({
+                let mut out = json!({
                     "tenant": t.name(),
                     "default": Arc::ptr_eq(t, tenants.default_tenant()),
+                    "domains": t.config.domains,
                     "path": t.config.plugin_path.display().to_string(),
                     "version": v.number,
-                    "sha256": v.plugin.report().sha256,
-                    "loaded_at": loaded_at,
-                    "load_ms": v.load_time.as_millis() as u64,
-                    "from_cache": v.plugin.report().from_cache,
-                    "reloads": r.reloads,
-                    "failed_reloads": r.failed_reloads,
-                    "last_error": r.last_error,
-                    "standing": standing(router, t),
-                    "counters": counters(router, t),
-                })
+                    "state": t.account().describe().0,
+                });
+                if detailed {
+                    let r = t.reload_status();
+                    let loaded_at = v
+                        .loaded_at
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64());
+                    let more = json!({
+                        "sha256": v.plugin.report().sha256,
+                        "loaded_at": loaded_at,
+                        "load_ms": v.load_time.as_millis() as u64,
+                        "from_cache": v.plugin.report().from_cache,
+                        "reloads": r.reloads,
+                        "failed_reloads": r.failed_reloads,
+                        "last_error": r.last_error,
+                        "standing": standing(router, t),
+                        "counters": counters(router, t),
+                    });
+                    if let (Some(o), Value::Object(m)) = (out.as_object_mut(), more) {
+                        o.extend(m);
+                    }
+                }
+                out
             })
             .collect(),
     )
@@ -293,7 +631,7 @@ fn bans(router: &Arc<Router>) -> Value {
     })
 }
 
-fn unban(params: Value, router: &Arc<Router>) -> Result<Value, String> {
+fn unban(params: &Value, router: &Arc<Router>) -> Result<Value, String> {
     let source = match params.get("source").or_else(|| params.get(0)) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(
@@ -358,13 +696,28 @@ pub(crate) fn stats(router: &Arc<Router>) -> Value {
             "nat_pings": load(&tm.nat_pings),
         },
         "security": security(router),
+        "sip": sip(router),
+        "htables": Value::Object(
+            router
+                .local()
+                .htables
+                .sizes()
+                .into_iter()
+                .filter_map(|(name, n)| n.ok().map(|n| (name, json!(n))))
+                .collect(),
+        ),
         "tenants": tenants,
     })
 }
 
 /// Send one request to the router listening on `socket` and return its `result` (or the
 /// error it answered).
-pub fn call(socket: &Path, method: &str, params: Value) -> anyhow::Result<Value> {
+pub fn call(
+    socket: &Path,
+    method: &str,
+    params: Value,
+    token: Option<&str>,
+) -> anyhow::Result<Value> {
     use anyhow::Context;
     use std::io::{BufRead, Write};
     let mut stream = std::os::unix::net::UnixStream::connect(socket).with_context(|| {
@@ -374,7 +727,10 @@ pub fn call(socket: &Path, method: &str, params: Value) -> anyhow::Result<Value>
         )
     })?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(120)))?;
-    let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let mut request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    if let Some(token) = token {
+        request["token"] = token.into();
+    }
     stream.write_all(format!("{request}\n").as_bytes())?;
     let mut line = String::new();
     std::io::BufReader::new(&stream)

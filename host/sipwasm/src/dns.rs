@@ -145,6 +145,30 @@ impl Resolver {
         }
     }
 
+    /// What the cache holds (`ctl dns.cache`): per looked-up target (`host|port|transport`),
+    /// seconds since it was resolved and what it resolved to (`transport:address` per hop,
+    /// in priority order), or the error; sorted, expired entries left out.
+    pub fn cached(&self) -> Vec<(String, u64, Result<Vec<String>, String>)> {
+        let cache = self.cache.lock().expect("not poisoned");
+        let mut out: Vec<_> = cache
+            .iter()
+            .filter(|(_, (at, _))| at.elapsed() < CACHE_TTL)
+            .map(|(key, (at, r))| {
+                let hops = match r {
+                    Ok(targets) => Ok(targets
+                        .iter()
+                        .flat_map(|t| &t.hops)
+                        .map(|h| format!("{}:{}", h.transport, h.addr))
+                        .collect()),
+                    Err(e) => Err(e.to_string()),
+                };
+                (key.clone(), at.elapsed().as_secs(), hops)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Next hops for a SIP URI, best first.
     pub fn resolve(&self, uri: &str) -> Result<Vec<NextHop>, ResolveError> {
         let t = UriTarget::of(uri)?;

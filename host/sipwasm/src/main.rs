@@ -105,9 +105,13 @@ enum Command {
         /// The control socket (default: `[control] socket` of --config).
         #[arg(long, short)]
         socket: Option<PathBuf>,
-        /// Read the socket path from this configuration.
+        /// Read the socket path (and the token) from this configuration.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// The `[control] token`, for the methods that change something (default: the
+        /// config's, or $SIPWASM_CTL_TOKEN).
+        #[arg(long, env = "SIPWASM_CTL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         #[command(subcommand)]
         request: CtlRequest,
     },
@@ -131,6 +135,38 @@ enum CtlRequest {
         /// The banned IP address.
         source: Option<std::net::IpAddr>,
     },
+    /// Any method by name, kamcmd style: `call ul.show alice@example.com`, `call
+    /// htable.seti calls n 0`, `call log.level debug`; `key=value` arguments pass named
+    /// parameters instead (`call ul.dump tenant=acme`). See README "Operate it".
+    Call {
+        /// The method (`core.uptime`, `tenant.list`, `ul.dump`, `htable.get`, `tm.list` ...).
+        method: String,
+        /// Its parameters.
+        params: Vec<String>,
+    },
+}
+
+/// `sipwasm ctl call` arguments as JSON-RPC params: positional, or named when every one
+/// is `key=value`.
+fn call_params(args: &[String]) -> serde_json::Value {
+    use serde_json::Value;
+    if args.is_empty() {
+        return Value::Null;
+    }
+    let named: Option<serde_json::Map<String, Value>> = args
+        .iter()
+        .map(|a| {
+            a.split_once('=')
+                .filter(|(k, _)| {
+                    !k.is_empty() && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                })
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        })
+        .collect();
+    match named {
+        Some(map) => Value::Object(map),
+        None => Value::Array(args.iter().cloned().map(Value::String).collect()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -161,8 +197,9 @@ fn main() -> ExitCode {
         Command::Ctl {
             socket,
             config,
+            token,
             request,
-        } => ctl(socket, config, request),
+        } => ctl(socket, config, token, request),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -217,7 +254,14 @@ fn run(
         let server = Server::start(sipwasm::server_settings(&cfg), tenants.clone(), listeners)?;
         // the control socket as soon as the router serves (the plugin watcher takes longer)
         let _control = match &cfg.control_socket {
-            Some(path) => Some(sipwasm::control::serve(path, server.router().clone())?),
+            Some(path) => Some(sipwasm::control::serve(
+                path,
+                server.router().clone(),
+                sipwasm::control::Access {
+                    mode: cfg.control_mode,
+                    token: cfg.control_token.clone(),
+                },
+            )?),
             None => None,
         };
         let _metrics = match cfg.metrics_listen {
@@ -290,13 +334,19 @@ fn passwd(user: &str, realm: &str) -> anyhow::Result<()> {
 fn ctl(
     socket: Option<PathBuf>,
     config: Option<PathBuf>,
+    token: Option<String>,
     request: CtlRequest,
 ) -> anyhow::Result<()> {
-    let socket = match (socket, config) {
+    let config = config
+        .map(|c| Config::load(&c).map(|cfg| (c, cfg)))
+        .transpose()?;
+    let token = token.or_else(|| config.as_ref().and_then(|(_, c)| c.control_token.clone()));
+    let socket = match (socket, &config) {
         (Some(s), _) => s,
-        (None, Some(c)) => Config::load(&c)?
+        (None, Some((path, c))) => c
             .control_socket
-            .with_context(|| format!("{} has no [control] socket", c.display()))?,
+            .clone()
+            .with_context(|| format!("{} has no [control] socket", path.display()))?,
         (None, None) => anyhow::bail!("give --socket PATH or --config FILE"),
     };
     let (method, params) = match &request {
@@ -305,8 +355,9 @@ fn ctl(
         CtlRequest::Stats => ("stats", serde_json::Value::Null),
         CtlRequest::Bans => ("bans", serde_json::Value::Null),
         CtlRequest::Unban { source } => ("unban", serde_json::json!({ "source": source })),
+        CtlRequest::Call { method, params } => (method.as_str(), call_params(params)),
     };
-    let result = sipwasm::control::call(&socket, method, params)?;
+    let result = sipwasm::control::call(&socket, method, params, token.as_deref())?;
     println!("{}", serde_json::to_string_pretty(&result)?);
     if let CtlRequest::Reload { .. } = request {
         let failed: Vec<&str> = result

@@ -93,11 +93,22 @@ async fn answer<B>(req: &Request<B>, router: &Arc<Router>) -> Response<Full<Byte
         );
     }
     match req.uri().path() {
-        "/metrics" => reply(
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            render(router),
-        ),
+        "/metrics" => {
+            // the htable sizes may be a Redis round trip: off the I/O threads
+            let r = router.clone();
+            match tokio::task::spawn_blocking(move || render(&r)).await {
+                Ok(text) => reply(
+                    StatusCode::OK,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    text,
+                ),
+                Err(e) => reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    format!("{e}\n"),
+                ),
+            }
+        }
         "/health" => {
             let state_up = match router.state() {
                 Some(s) => Some(s.ping().await),
@@ -167,6 +178,85 @@ struct Snapshot {
     state_up: Option<bool>,
 }
 
+/// A counter family with a sample per entry of `counts` (`{"INVITE": n, ...}`), the
+/// entry's name as label `label`.
+fn labelled(
+    e: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    label: &str,
+    counts: &Value,
+) -> std::fmt::Result {
+    let Some(counts) = counts.as_object() else {
+        return Ok(());
+    };
+    let kind = ConstCounter::new(0u64).metric_type();
+    let mut family = e.encode_descriptor(name, help, None, kind)?;
+    for (value, n) in counts {
+        let n = n.as_u64().unwrap_or_default();
+        ConstCounter::new(n).encode(family.encode_family(&[(label, value.as_str())])?)?;
+    }
+    Ok(())
+}
+
+/// Guest CPU time per event, a histogram per tenant (`event_time_us` of `ctl stats`).
+struct EventTimes {
+    sum_seconds: f64,
+    buckets: Vec<(f64, u64)>,
+}
+
+impl EncodeMetric for EventTimes {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder<'_>,
+    ) -> std::fmt::Result {
+        let count = self.buckets.iter().map(|(_, n)| n).sum();
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            self.sum_seconds,
+            count,
+            &self.buckets,
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Histogram
+    }
+}
+
+fn histogram(
+    e: &mut DescriptorEncoder<'_>,
+    tenants: &serde_json::Map<String, Value>,
+) -> std::fmt::Result {
+    let mut family = e.encode_descriptor(
+        "sipwasm_tenant_event_cpu_seconds",
+        "Guest CPU time per event",
+        None,
+        prometheus_client::metrics::MetricType::Histogram,
+    )?;
+    for (tenant, t) in tenants {
+        let Some(times) = t.get("event_time_us").and_then(Value::as_object) else {
+            continue;
+        };
+        let buckets = times
+            .iter()
+            .map(|(bound, n)| {
+                let le = bound.parse::<f64>().map_or(f64::INFINITY, |us| us / 1e6);
+                (le, n.as_u64().unwrap_or_default())
+            })
+            .collect::<Vec<_>>();
+        let mut buckets = buckets;
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let sum_seconds = t.get("cpu_ms").and_then(Value::as_u64).unwrap_or_default() as f64 / 1e3;
+        EventTimes {
+            sum_seconds,
+            buckets,
+        }
+        .encode(family.encode_family(&[("tenant", tenant.as_str())])?)?;
+    }
+    Ok(())
+}
+
 fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: i64) -> std::fmt::Result {
     let g = ConstGauge::new(v);
     g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
@@ -190,12 +280,50 @@ impl Collector for Snapshot {
                 }
             }
         }
+        let sip = &self.stats["sip"];
+        labelled(
+            &mut e,
+            "sipwasm_sip_requests",
+            "SIP requests received",
+            "method",
+            &sip["requests"],
+        )?;
+        labelled(
+            &mut e,
+            "sipwasm_sip_replies_received",
+            "SIP replies received",
+            "class",
+            &sip["replies_received"],
+        )?;
+        labelled(
+            &mut e,
+            "sipwasm_sip_replies_sent",
+            "SIP replies sent",
+            "class",
+            &sip["replies_sent"],
+        )?;
+        if let Some(tables) = self.stats.get("htables").and_then(Value::as_object)
+            && !tables.is_empty()
+        {
+            let kind = ConstGauge::new(0i64).metric_type();
+            let mut family = e.encode_descriptor(
+                "sipwasm_htable_entries",
+                "Entries of each htable",
+                None,
+                kind,
+            )?;
+            for (table, n) in tables {
+                let n = n.as_i64().unwrap_or_default();
+                ConstGauge::new(n).encode(family.encode_family(&[("table", table.as_str())])?)?;
+            }
+        }
         if let Some(tenants) = self.stats.get("tenants").and_then(Value::as_object) {
+            histogram(&mut e, tenants)?;
             // one family per counter, a sample per tenant
             let fields: Vec<&String> = tenants
                 .values()
                 .filter_map(Value::as_object)
-                .flat_map(|t| t.keys())
+                .flat_map(|t| t.iter().filter(|(_, v)| v.is_number()).map(|(k, _)| k))
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();

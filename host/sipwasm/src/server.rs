@@ -143,7 +143,39 @@ pub struct RouterStats {
     pub msrp_frames: AtomicU64,
     /// Events for a tenant not granted their kind (`events` of its config).
     pub denied_events: AtomicU64,
+    /// SIP requests received, by method ([`Method`] order: INVITE ... PUBLISH, other).
+    pub requests: [AtomicU64; METHODS.len()],
+    /// SIP replies received, by class (`[0]`: 1xx ... `[5]`: 6xx).
+    pub replies: [AtomicU64; 6],
 }
+
+/// The methods counted apart, in [`Method`]'s order (`Method as usize` indexes them).
+pub const METHODS: [Method; 15] = [
+    Method::Invite,
+    Method::Ack,
+    Method::Bye,
+    Method::Cancel,
+    Method::Register,
+    Method::Options,
+    Method::Info,
+    Method::Prack,
+    Method::Update,
+    Method::Subscribe,
+    Method::Notify,
+    Method::Refer,
+    Method::Message,
+    Method::Publish,
+    Method::Other,
+];
+
+// `Method as usize` indexes METHODS
+const _: () = {
+    let mut i = 0;
+    while i < METHODS.len() {
+        assert!(METHODS[i] as usize == i);
+        i += 1;
+    }
+};
 
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
@@ -251,6 +283,8 @@ pub struct Router {
     queue: Option<EventQueue>,
     /// Registrations and bans shared with other routers (`[state] backend = "redis"`).
     state: Option<Arc<crate::state::RedisState>>,
+    /// When it started serving.
+    started: std::time::SystemTime,
 }
 
 use crate::now_unix;
@@ -270,6 +304,11 @@ impl Router {
     /// The shared state backend, when there is one.
     pub fn state(&self) -> Option<&Arc<crate::state::RedisState>> {
         self.state.as_ref()
+    }
+
+    /// When it started serving.
+    pub fn started(&self) -> std::time::SystemTime {
+        self.started
     }
 
     /// The router's identity (listeners, aliases) and its state.
@@ -387,6 +426,11 @@ impl Router {
         };
         let is_request = msg.is_request();
         let method = msg.method();
+        if is_request {
+            bump(&self.stats.requests[method as usize]);
+        } else if let Some(class) = msg.status().and_then(|s| (s / 100).checked_sub(1)) {
+            bump(&self.stats.replies[usize::from(class).min(5)]);
+        }
         // a transaction's ACK (of a local failure reply too: its To tag looks like a
         // stateless reply's) and retransmissions first: the transaction must see them
         if is_request && self.proxy.absorb_request(&msg) {
@@ -942,6 +986,7 @@ impl Server {
             proxy: proxy.clone(),
             queue,
             state: state.clone(),
+            started: std::time::SystemTime::now(),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();

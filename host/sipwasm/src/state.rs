@@ -136,6 +136,27 @@ keep(ARGV[1], ARGV[3])
 return {1, redis.call('HGET', KEYS[1], ARGV[1])}
 ";
 
+/// `ARGV`: now. Every live key and value, flat.
+const HTABLE_DUMP: &str = r"
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  local e = redis.call('ZSCORE', KEYS[2], all[i])
+  if not e or tonumber(e) > tonumber(ARGV[1]) then
+    out[#out + 1] = all[i]
+    out[#out + 1] = all[i + 1]
+  end
+end
+return out
+";
+
+/// Remove every entry; how many there were.
+const HTABLE_FLUSH: &str = r"
+local n = redis.call('HLEN', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
+return n
+";
+
 /// `ARGV`: now. Drops up to 1,000 expired entries.
 const HTABLE_PURGE: &str = r"
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)
@@ -190,6 +211,8 @@ struct HtableScripts {
     delete: redis::Script,
     incr: redis::Script,
     purge: redis::Script,
+    dump: redis::Script,
+    flush: redis::Script,
 }
 
 impl HtableScripts {
@@ -201,6 +224,8 @@ impl HtableScripts {
             delete: script(HTABLE_DELETE),
             incr: script(HTABLE_INCR),
             purge: script(HTABLE_PURGE),
+            dump: script(HTABLE_DUMP),
+            flush: script(HTABLE_FLUSH),
         }
     }
 }
@@ -711,6 +736,28 @@ impl LocationStore for RedisLocation {
     fn cache_valid(&self) -> bool {
         self.state.listening.load(Ordering::SeqCst)
     }
+
+    fn aors(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let prefix = format!("{}{}:location:", self.state.prefix, self.tenant);
+        let pattern = format!("{prefix}*");
+        let keys: Vec<String> = self.state.run(async move |mut c| {
+            let mut keys = Vec::new();
+            use redis::AsyncCommands as _;
+            let mut iter: redis::AsyncIter<'_, String> = c.scan_match(&pattern).await?;
+            while let Some(key) = iter.next_item().await {
+                keys.push(key?);
+                if keys.len() >= limit {
+                    break;
+                }
+            }
+            Ok(keys)
+        })?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| k.strip_prefix(&prefix)?.split_once(':'))
+            .map(|(t, aor)| (t.to_string(), aor.to_string()))
+            .collect())
+    }
 }
 
 /// One tenant's nonce uses in Redis.
@@ -850,6 +897,27 @@ impl TableStore for RedisTable {
             ))),
             (_, e) => Err(HtError::Unavailable(e.to_string())),
         }
+    }
+
+    fn dump(&self, now: u64) -> Result<Vec<(String, HtValue)>, HtError> {
+        let flat: Vec<(String, String)> = self.run(|s| &s.dump, vec![now.to_string()])?;
+        flat.into_iter()
+            .map(|(k, v)| decode(v).map(|v| (k, v)))
+            .collect()
+    }
+
+    fn flush(&self) -> Result<usize, HtError> {
+        let n: i64 = self.run(|s| &s.flush, Vec::new())?;
+        Ok(n as usize)
+    }
+
+    fn size(&self) -> Result<usize, HtError> {
+        let key = self.key.clone();
+        let n: i64 = self
+            .state
+            .run(async move |mut c| redis::cmd("HLEN").arg(&key).query_async(&mut c).await)
+            .map_err(|e| HtError::Unavailable(e.0))?;
+        Ok(n as usize)
     }
 
     fn purge(&self, now: u64) -> usize {

@@ -65,6 +65,17 @@ pub struct OutletStats {
     pub sent: AtomicU64,
     /// Messages that could not be sent.
     pub send_errors: AtomicU64,
+    /// SIP replies sent, by class (`[0]`: 1xx ... `[5]`: 6xx).
+    pub replies_sent: [AtomicU64; 6],
+}
+
+/// The class index (0 for 1xx ... 5 for 6xx) of a SIP reply's bytes; None for anything
+/// else (requests, MSRP).
+pub fn reply_class(data: &[u8]) -> Option<usize> {
+    match data.strip_prefix(b"SIP/2.0 ")?.first()? {
+        c @ b'1'..=b'6' => Some(usize::from(c - b'1')),
+        _ => None,
+    }
 }
 
 /// Where every message the router sends goes out: it puts a [`Transmit`] on the right
@@ -131,9 +142,13 @@ impl Outlet {
             let first = t.data.split(|&c| c == b'\r').next().unwrap_or_default();
             tracing::debug!(dest = %t.dest, proto = %t.transport, "send {}", String::from_utf8_lossy(first));
         }
+        let class = reply_class(&t.data);
         match self.put(t) {
             Ok(()) => {
                 self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                if let Some(c) = class {
+                    self.stats.replies_sent[c].fetch_add(1, Ordering::Relaxed);
+                }
                 true
             }
             Err(e) => {

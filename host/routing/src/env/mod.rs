@@ -106,7 +106,7 @@ impl LocalConfig {
 
     /// Record the uses of nonces in `ledger` as well (several routers: a replay to another
     /// one is refused).
-    pub fn with_nonce_ledger(mut self, ledger: Arc<dyn crate::auth::NonceLedger>) -> Self {
+    pub fn with_nonce_ledger(mut self, ledger: Arc<dyn crate::auth::digest::NonceLedger>) -> Self {
         self.auth = self.auth.with_ledger(ledger);
         self
     }

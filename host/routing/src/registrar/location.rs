@@ -182,6 +182,8 @@ pub trait LocationStore: Send + Sync {
     /// True while cached copies can be trusted: the store's change notices are being
     /// received (after a gap, every cached copy is dropped through [`Invalidator`]).
     fn cache_valid(&self) -> bool;
+    /// The (table, AOR) pairs stored, at most `limit` (`ctl ul.dump`).
+    fn aors(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
 }
 
 /// Drops cached copies of a shared location table when the store says they changed.
@@ -402,6 +404,70 @@ impl Location {
             .collect()
     }
 
+    /// Every AOR with live bindings at `now` (of `table`, or every table), sorted, at
+    /// most `limit` (`ctl ul.dump`): from a shared store, what it holds now.
+    pub fn dump(
+        &self,
+        table: Option<&str>,
+        now: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, String, Vec<Binding>)>, RegistrarError> {
+        let wanted = |t: &str| table.is_none_or(|w| w == t);
+        let mut out = Vec::new();
+        match &self.shared {
+            None => {
+                let tables = crate::lock(&self.tables);
+                for (t, aors) in tables.iter().filter(|(t, _)| wanted(t)) {
+                    for (aor, list) in aors {
+                        let live: Vec<Binding> = list
+                            .iter()
+                            .filter(|b| b.expires_at > now)
+                            .cloned()
+                            .collect();
+                        if !live.is_empty() {
+                            out.push((t.clone(), aor.clone(), live));
+                        }
+                    }
+                }
+            }
+            Some(shared) => {
+                let me = shared.store.instance();
+                let stored = shared.store.aors(limit).map_err(|e| {
+                    tracing::debug!("{e}");
+                    RegistrarError::Unavailable
+                })?;
+                for (t, aor) in stored.into_iter().filter(|(t, _)| wanted(t)) {
+                    let (list, _) = shared.store.load(&t, &aor).map_err(|e| {
+                        tracing::debug!("{e}");
+                        RegistrarError::Unavailable
+                    })?;
+                    let live: Vec<Binding> = list
+                        .into_iter()
+                        .filter(|b| b.expires_at > now)
+                        .map(|b| b.seen_from(me))
+                        .collect();
+                    if !live.is_empty() {
+                        out.push((t, aor, live));
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Remove every binding of `aor` in `table` (`ctl ul.rm`); how many there were.
+    pub fn remove(&self, table: &str, aor: &str, now: u64) -> Result<usize, RegistrarError> {
+        let mut removed = 0;
+        self.with_aor(table, aor, |list| {
+            removed = list.iter().filter(|b| b.expires_at > now).count();
+            list.clear();
+            Ok(())
+        })?;
+        Ok(removed)
+    }
+
     /// Drop every expired binding (called periodically by the router; a shared store
     /// expires its own).
     pub fn purge(&self, now: u64) -> usize {
@@ -533,6 +599,15 @@ mod tests {
         fn cache_valid(&self) -> bool {
             !self.deaf.load(Ordering::SeqCst)
         }
+        fn aors(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+            let data = crate::lock(&self.data);
+            Ok(data
+                .keys()
+                .filter_map(|k| k.split_once('/'))
+                .map(|(t, a)| (t.to_string(), a.to_string()))
+                .take(limit)
+                .collect())
+        }
     }
 
     fn binding(contact: &str, owner: &str, flow: Option<u64>) -> Binding {
@@ -565,6 +640,38 @@ mod tests {
             ..FakeStore::default()
         });
         (store.clone(), Location::shared(store))
+    }
+
+    #[test]
+    fn dump_and_remove_in_memory_and_in_a_shared_store() {
+        let (_, shared_loc) = shared("a");
+        for loc in [Location::default(), shared_loc] {
+            loc.insert("location", "bob@x", binding("sip:bob@1.2.3.4", "a", None))
+                .unwrap();
+            loc.insert("location", "alice@x", binding("sip:al@1.2.3.5", "a", None))
+                .unwrap();
+            loc.insert("other", "carol@x", binding("sip:c@1.2.3.6", "a", None))
+                .unwrap();
+            let all = loc.dump(None, 10, 100).unwrap();
+            let names: Vec<(&str, &str)> = all
+                .iter()
+                .map(|(t, a, _)| (t.as_str(), a.as_str()))
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    ("location", "alice@x"),
+                    ("location", "bob@x"),
+                    ("other", "carol@x")
+                ]
+            );
+            assert_eq!(loc.dump(Some("other"), 10, 100).unwrap().len(), 1);
+            assert_eq!(loc.dump(None, 10, 1).unwrap().len(), 1, "limited");
+            assert!(loc.dump(None, 1000, 100).unwrap().is_empty(), "expired");
+            assert_eq!(loc.remove("location", "bob@x", 10), Ok(1));
+            assert!(loc.bindings("location", "bob@x", 10).is_empty());
+            assert_eq!(loc.remove("location", "bob@x", 10), Ok(0));
+        }
     }
 
     #[test]

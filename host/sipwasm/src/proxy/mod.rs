@@ -195,6 +195,46 @@ impl Proxy {
         })
     }
 
+    /// The live transactions, at most `limit` (`ctl tm.list`): one JSON object each.
+    /// A transaction whose route runs now is listed as busy, not waited for.
+    pub fn transactions(&self, limit: usize) -> Vec<serde_json::Value> {
+        self.table
+            .live(limit)
+            .into_iter()
+            .map(|(id, tenant, cell)| {
+                let head = serde_json::json!({
+                    "id": format!("{}:{}", id.index, id.label),
+                    "tenant": tenant.name(),
+                });
+                let Ok(c) = cell.try_lock() else {
+                    let mut busy = head;
+                    busy["busy"] = true.into();
+                    return busy;
+                };
+                let mut v = head;
+                v["request"] = String::from_utf8_lossy(c.request.first_line()).into();
+                v["call_id"] = String::from_utf8_lossy(c.request.call_id()).into();
+                v["source"] = c.src.to_string().into();
+                v["state"] = format!("{:?}", c.server_state()).into();
+                v["last_code"] = c.last_reply_code().into();
+                v["branches"] = c
+                    .branches()
+                    .iter()
+                    .map(|b| {
+                        serde_json::json!({"state": format!("{:?}", b.state()),
+                                           "last_code": b.last_code()})
+                    })
+                    .collect();
+                v
+            })
+            .collect()
+    }
+
+    /// The caching resolver of next hops.
+    pub fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+
     /// The transaction table (counters, size).
     pub fn table(&self) -> &Arc<Transactions> {
         &self.table

@@ -170,6 +170,28 @@ impl<V, O> TxTable<V, O> {
         self.len() == 0
     }
 
+    /// The live cells, at most `limit`, with their owners (`ctl tm.list`).
+    pub fn live(&self, limit: usize) -> Vec<(CellId, Arc<O>, CellRef<V>)> {
+        let slots = self.slots.lock().expect("not poisoned");
+        slots
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(index, e)| match e {
+                Some(Entry::Live(s)) => Some((
+                    CellId {
+                        index: index as u32,
+                        label: s.label,
+                    },
+                    s.owner.clone(),
+                    s.cell.clone(),
+                )),
+                _ => None,
+            })
+            .take(limit)
+            .collect()
+    }
+
     /// The cell `id`, while it lives.
     pub(super) fn get(&self, id: CellId) -> Option<CellRef<V>> {
         let slots = self.slots.lock().expect("not poisoned");
