@@ -524,6 +524,50 @@ void sw_auth_consume_credentials(sw_auth_kind kind) {
     sipwasm_router_auth_consume_credentials((sipwasm_router_auth_kind_t)kind);
 }
 
+/* ---- statistics -------------------------------------------------------------------- */
+
+static int statistics_failed(sipwasm_router_statistics_error_t *e) {
+    static const char *what[] = {"statistics: invalid name", "statistics: too many"};
+    set_error(e->tag < 2 ? what[e->tag] : "statistics: error", &e->val.invalid_name);
+    sipwasm_router_statistics_error_free(e);
+    return -1;
+}
+
+int sw_statistics_update_stat(const char *name, int64_t by, int64_t *value) {
+    plugin_string_t n = str(name);
+    int64_t v;
+    sipwasm_router_statistics_error_t e;
+    if (!sipwasm_router_statistics_update_stat(&n, by, &v, &e)) {
+        return statistics_failed(&e);
+    }
+    if (value) {
+        *value = v;
+    }
+    return 0;
+}
+
+int sw_statistics_reset_stat(const char *name) {
+    plugin_string_t n = str(name);
+    sipwasm_router_statistics_error_t e;
+    if (!sipwasm_router_statistics_reset_stat(&n, &e)) {
+        return statistics_failed(&e);
+    }
+    return 0;
+}
+
+int sw_statistics_get_stat(const char *name, int64_t *value) {
+    plugin_string_t n = str(name);
+    int64_t v;
+    sipwasm_router_statistics_error_t e;
+    if (!sipwasm_router_statistics_get_stat(&n, &v, &e)) {
+        return statistics_failed(&e);
+    }
+    if (value) {
+        *value = v;
+    }
+    return 0;
+}
+
 /* ---- htable ------------------------------------------------------------------------ */
 
 static int htable_failed(sipwasm_router_htable_error_t *e) {

@@ -233,6 +233,17 @@ int sw_htable_set_int(const char *table, const char *key, int64_t value);
 /* 1 when it was there, 0 when not, -1 on error. */
 int sw_htable_delete(const char *table, const char *key);
 
+/* ---- statistics: the plugin's own counters ----------------------------------------------- */
+
+/* Add `by` (negative: subtract) to counter `name` (created at 0; 1-64 of a-z, 0-9, _): 0,
+ * with the new value in `*value` (when not NULL), or -1 on error. Shown in /metrics as
+ * sipwasm_plugin_stat{tenant, name} and in `sipwasm ctl stats`. */
+int sw_statistics_update_stat(const char *name, int64_t by, int64_t *value);
+/* Set counter `name` back to 0: 0, or -1 on error. */
+int sw_statistics_reset_stat(const char *name);
+/* The value of counter `name` (0 when never updated) in `*value`: 0, or -1 on error. */
+int sw_statistics_get_stat(const char *name, int64_t *value);
+
 /* ---- msrp: event_route[msrp:frame-in] -------------------------------------------------- */
 
 /* Answer the frame: `code` and `text`, with extra header lines (or NULL). */

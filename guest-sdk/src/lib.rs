@@ -93,6 +93,7 @@ pub mod registrar;
 pub mod rr;
 pub mod siputils;
 pub mod sl;
+pub mod statistics;
 pub mod tm;
 
 use std::fmt;

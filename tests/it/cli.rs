@@ -656,7 +656,10 @@ name = "calls"
         !bare(&["log.level", "debug"]).status.success(),
         "setting needs the token"
     );
-    assert_eq!(call(&["log.level", "debug"])["filter"], "debug");
+    assert_eq!(
+        call(&["log.level", "sipwasm=debug,info"])["filter"],
+        "sipwasm=debug,info"
+    );
     r.wait_for("log level changed", Duration::from_secs(5));
 
     // removing alice: her registration is gone at once

@@ -96,6 +96,22 @@ fn metrics_parse_as_openmetrics_and_agree_with_ctl_stats() {
         .ask("MESSAGE", "ht", "X-Ht: set calls alice ringing\r\n")
         .unwrap();
     assert_eq!(hdr(&set, "X-Result").unwrap(), "Ok(())");
+    // the plugin's own counters (statistics)
+    let stat = |spec: &str| {
+        let m = c
+            .ask("MESSAGE", "stat", &format!("X-Stat: {spec}\r\n"))
+            .unwrap();
+        hdr(&m, "X-Result").unwrap()
+    };
+    assert_eq!(stat("update calls_in 2"), "Ok(2)");
+    assert_eq!(stat("update calls_in 3"), "Ok(5)");
+    assert_eq!(stat("update active -1"), "Ok(-1)");
+    assert_eq!(stat("get calls_in"), "Ok(5)");
+    assert_eq!(
+        stat("update Bad-Name 1"),
+        "Err(Error::InvalidName(\"Bad-Name\"))"
+    );
+    assert_eq!(stat("reset active"), "Ok(())");
     let m = r.serve_metrics();
     let (code, text) = http_get(m.addr(), "/metrics");
     assert_eq!(code, 200);
@@ -119,7 +135,7 @@ fn metrics_parse_as_openmetrics_and_agree_with_ctl_stats() {
     assert!(sample(&families, "sipwasm_sip_requests", &[("method", "OPTIONS")]).unwrap() >= 5.0);
     assert_eq!(
         sample(&families, "sipwasm_sip_requests", &[("method", "MESSAGE")]),
-        Some(1.0)
+        Some(7.0)
     );
     assert!(sample(&families, "sipwasm_sip_replies_sent", &[("class", "2xx")]).unwrap() >= 6.0);
     assert_eq!(
@@ -143,6 +159,27 @@ fn metrics_parse_as_openmetrics_and_agree_with_ctl_stats() {
     assert_eq!(
         sample(&families, "sipwasm_htable_entries", &[("table", "calls")]),
         Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &families,
+            "sipwasm_plugin_stat",
+            &[("tenant", "probe"), ("name", "calls_in")]
+        ),
+        Some(5.0)
+    );
+    assert_eq!(
+        sample(
+            &families,
+            "sipwasm_plugin_stat",
+            &[("tenant", "probe"), ("name", "active")]
+        ),
+        Some(0.0)
+    );
+    let stats = sipwasm::control::stats(r.server().router());
+    assert_eq!(
+        stats["tenants"]["probe"]["plugin_stats"]["calls_in"], 5,
+        "{stats}"
     );
     // no state backend: nothing said about one
     assert!(families.get("sipwasm_state_backend_up").is_none());

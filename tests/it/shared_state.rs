@@ -246,6 +246,25 @@ fn the_twins_hand_over_calls_to_the_router_holding_the_connection() {
     }
 }
 
+/// Without `[router] secret` the routers agree on a key through Redis; a router that
+/// cannot reach Redis at start would sign with a key of its own (and refuse the others'
+/// nonces, Record-Routes and Paths): it does not start, and says why.
+#[test]
+fn without_a_secret_a_router_does_not_start_while_redis_is_away() {
+    let config = root().join("config/examples/registrar-proxy.toml");
+    let dead = format!("redis://127.0.0.1:{}/0", free_port());
+    let started = Instant::now();
+    let out = Command::new(crate::cli::sipwasm_bin())
+        .args(["run", "--config", config.to_str().unwrap()])
+        .args(["--listen", "udp:127.0.0.1:0", "--state-url", &dead])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("set [router] secret"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
 #[test]
 fn registrations_outlive_a_router_restart_and_redis_outages() {
     let mut redis = RedisServer::start("outage");

@@ -32,6 +32,7 @@ import * as dialog from "./dialog.js";
 import * as forward from "./forward.js";
 import * as hdr from "./hdr.js";
 import * as htable from "./htable.js";
+import * as statistics from "./statistics.js";
 import * as log from "./log.js";
 import * as maxfwd from "./maxfwd.js";
 import * as msrp from "./msrp.js";
@@ -65,6 +66,7 @@ const KSR = {
   dialog,
   hdr,
   htable,
+  statistics,
   maxfwd,
   msrp,
   nathelper,

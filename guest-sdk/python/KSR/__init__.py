@@ -49,6 +49,7 @@ from . import (
     rr,
     siputils,
     sl,
+    statistics,
     tm,
     x,
 )

@@ -91,6 +91,10 @@ pub trait TableStore: Send + Sync + std::fmt::Debug {
     fn flush(&self) -> Result<usize, HtError>;
     /// Entries held, expired ones not yet purged included (`ctl stats`, `/metrics`).
     fn size(&self) -> Result<usize, HtError>;
+    /// True when another process holds the entries (each operation may wait on it).
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug)]
@@ -164,7 +168,10 @@ impl TableStore for MemoryTable {
         if !self.has_room(&mut entries, key, now) {
             return Err(HtError::Full(self.table.clone()));
         }
-        let new = current.wrapping_add(by);
+        // as Redis' HINCRBY: an overflow is refused, not wrapped
+        let new = current
+            .checked_add(by)
+            .ok_or_else(|| HtError::TooLarge(format!("{key} + {by} overflows a 64-bit integer")))?;
         entries.insert(
             key.to_string(),
             Entry {
@@ -276,6 +283,11 @@ impl Htables {
             .get(name)
             .map(|t| &**t)
             .ok_or_else(|| HtError::UnknownTable(name.to_string()))
+    }
+
+    /// True when `table` lives in another process (its operations may wait on it).
+    pub fn is_shared(&self, table: &str) -> bool {
+        self.tables.get(table).is_some_and(|t| t.store.is_shared())
     }
 
     /// The live value of `key`.

@@ -53,6 +53,7 @@ mod scope;
 pub mod services;
 pub mod siputils;
 pub mod sl;
+pub mod statistics;
 pub mod tm;
 pub mod transform;
 pub mod value;

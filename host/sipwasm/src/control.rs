@@ -60,6 +60,13 @@ impl Default for Access {
     }
 }
 
+/// `given` equals `token`, compared in a time that does not depend on where they differ.
+fn same_secret(given: Option<&str>, token: &str) -> bool {
+    let Some(given) = given else { return false };
+    let (a, b) = (given.as_bytes(), token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// True for the methods that change the router (and need the token when one is set).
 fn changes(method: &str, params: &Value) -> bool {
     match method {
@@ -199,7 +206,7 @@ async fn answer(line: &str, router: &Arc<Router>, access: &Access) -> Value {
     let params = request.get("params").cloned().unwrap_or(Value::Null);
     if let Some(token) = &access.token
         && changes(method, &params)
-        && request.get("token").and_then(Value::as_str) != Some(token.as_str())
+        && !same_secret(request.get("token").and_then(Value::as_str), token)
     {
         tracing::warn!(method, "control request refused: no or wrong token");
         return error_response(id, -32001, "this method needs the [control] token");
@@ -508,6 +515,7 @@ fn counters(router: &Router, t: &Tenant) -> Value {
         "dialogs_not_recorded": t.local().dialogs.not_recorded(),
         "swaps": t.reload_status().reloads,
         "event_time_us": event_times(&s.event_times),
+        "plugin_stats": t.local().statistics.snapshot(),
     })
 }
 
@@ -657,7 +665,9 @@ fn security(router: &Router) -> Value {
     })
 }
 
-pub(crate) fn stats(router: &Arc<Router>) -> Value {
+/// Every counter `ctl stats` shows: the router's, the transaction layer's, `[security]`'s, SIP
+/// requests and replies, htable sizes and each tenant's (`/metrics` is made from it).
+pub fn stats(router: &Arc<Router>) -> Value {
     let r = router.stats();
     let out = router.outlet().stats();
     let tm = &router.proxy().table().stats;

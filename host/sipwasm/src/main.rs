@@ -146,8 +146,12 @@ enum CtlRequest {
     },
 }
 
+/// The parameter names the control methods take (`name=value` arguments).
+const CTL_PARAMS: &[&str] = &["tenant", "table", "aor", "key", "value", "filter", "source"];
+
 /// `sipwasm ctl call` arguments as JSON-RPC params: positional, or named when every one
-/// is `key=value`.
+/// is `name=value` with a name some method takes (`log.level sipwasm=debug` is a
+/// positional filter, not a parameter named `sipwasm`).
 fn call_params(args: &[String]) -> serde_json::Value {
     use serde_json::Value;
     if args.is_empty() {
@@ -157,9 +161,7 @@ fn call_params(args: &[String]) -> serde_json::Value {
         .iter()
         .map(|a| {
             a.split_once('=')
-                .filter(|(k, _)| {
-                    !k.is_empty() && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
-                })
+                .filter(|(k, _)| CTL_PARAMS.contains(k))
                 .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
         })
         .collect();

@@ -257,6 +257,32 @@ fn histogram(
     Ok(())
 }
 
+/// The plugins' own counters (`statistics`): a gauge (they may go down) per tenant and
+/// name.
+fn plugin_stats(
+    e: &mut DescriptorEncoder<'_>,
+    tenants: &serde_json::Map<String, Value>,
+) -> std::fmt::Result {
+    let kind = ConstGauge::new(0i64).metric_type();
+    let mut family = e.encode_descriptor(
+        "sipwasm_plugin_stat",
+        "Counters the plugins define (statistics.update-stat)",
+        None,
+        kind,
+    )?;
+    for (tenant, t) in tenants {
+        let Some(stats) = t.get("plugin_stats").and_then(Value::as_object) else {
+            continue;
+        };
+        for (name, v) in stats {
+            let labels = [("tenant", tenant.as_str()), ("name", name.as_str())];
+            ConstGauge::new(v.as_i64().unwrap_or_default())
+                .encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
 fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: i64) -> std::fmt::Result {
     let g = ConstGauge::new(v);
     g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
@@ -308,7 +334,7 @@ impl Collector for Snapshot {
             let kind = ConstGauge::new(0i64).metric_type();
             let mut family = e.encode_descriptor(
                 "sipwasm_htable_entries",
-                "Entries of each htable",
+                "Entries of each htable (with Redis: the one table every router shares)",
                 None,
                 kind,
             )?;
@@ -319,6 +345,7 @@ impl Collector for Snapshot {
         }
         if let Some(tenants) = self.stats.get("tenants").and_then(Value::as_object) {
             histogram(&mut e, tenants)?;
+            plugin_stats(&mut e, tenants)?;
             // one family per counter, a sample per tenant
             let fields: Vec<&String> = tenants
                 .values()

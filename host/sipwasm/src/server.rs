@@ -928,7 +928,7 @@ impl Server {
         );
         // routers sharing Redis and no configured secret agree on one there
         let shared_secret = match (&state, &settings.secret) {
-            (Some(state), None) => state.shared_secret(),
+            (Some(state), None) => Some(state.shared_secret().map_err(StartError::State)?),
             _ => None,
         };
         if let Some(secret) = &shared_secret {

@@ -57,7 +57,8 @@ return 1
 ";
 
 /// Record a use of nonce `KEYS[1]`: `ARGV[1]` its nonce count ('' without qop), kept
-/// until `ARGV[2]`. 1 when new, 0 for a replay.
+/// `ARGV[2]` more seconds (relative: the routers' clocks are not Redis'). 1 when new, 0
+/// for a replay.
 const NONCE_USE: &str = r"
 if ARGV[1] == '' then
   if redis.call('HSETNX', KEYS[1], 'once', 1) == 0 then return 0 end
@@ -66,7 +67,7 @@ else
   if tonumber(ARGV[1]) <= m then return 0 end
   redis.call('HSET', KEYS[1], 'nc', ARGV[1])
 end
-redis.call('EXPIREAT', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 ";
 
@@ -77,11 +78,13 @@ return redis.call('GET', KEYS[1])
 ";
 
 /// What every htable script starts with: `KEYS[1]` is the table's hash, `KEYS[2]` its
-/// expiry times. `live` drops `key` when it expired; `room` says whether `key` can be
-/// stored (it exists, or the table is under `max` once the expired entries are gone);
-/// `keep` records `key`'s expiry ('' for never).
+/// expiry times, `now` Redis' clock (the routers' clocks may differ; Redis' is the one
+/// every router's entries are judged by). `live` drops `key` when it expired; `room` says
+/// whether `key` can be stored (it exists, or the table is under `max` once the expired
+/// entries are gone); `keep` records `key`'s expiry `ttl` seconds from now ('' for never).
 const HTABLE_LIB: &str = r"
-local function live(key, now)
+local now = tonumber(redis.call('TIME')[1])
+local function live(key)
   local e = redis.call('ZSCORE', KEYS[2], key)
   if e and tonumber(e) <= now then
     redis.call('HDEL', KEYS[1], key)
@@ -90,7 +93,7 @@ local function live(key, now)
   end
   return true
 end
-local function room(key, now, max)
+local function room(key, max)
   if redis.call('HEXISTS', KEYS[1], key) == 1 then return true end
   if redis.call('HLEN', KEYS[1]) < max then return true end
   local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
@@ -98,51 +101,51 @@ local function room(key, now, max)
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   return redis.call('HLEN', KEYS[1]) < max
 end
-local function keep(key, expires)
-  if expires == '' then redis.call('ZREM', KEYS[2], key)
-  else redis.call('ZADD', KEYS[2], expires, key) end
+local function keep(key, ttl)
+  if ttl == '' then redis.call('ZREM', KEYS[2], key)
+  else redis.call('ZADD', KEYS[2], now + tonumber(ttl), key) end
 end
 ";
 
-/// `ARGV`: key, now.
+/// `ARGV`: key.
 const HTABLE_GET: &str = r"
-if not live(ARGV[1], tonumber(ARGV[2])) then return false end
+if not live(ARGV[1]) then return false end
 return redis.call('HGET', KEYS[1], ARGV[1])
 ";
 
-/// `ARGV`: key, encoded value, expiry, now, max entries.
+/// `ARGV`: key, encoded value, seconds to live, max entries.
 const HTABLE_SET: &str = r"
-if not room(ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])) then return 0 end
+if not room(ARGV[1], tonumber(ARGV[4])) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 keep(ARGV[1], ARGV[3])
 return 1
 ";
 
-/// `ARGV`: key, now.
+/// `ARGV`: key.
 const HTABLE_DELETE: &str = r"
-if not live(ARGV[1], tonumber(ARGV[2])) then return 0 end
+if not live(ARGV[1]) then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 return redis.call('HDEL', KEYS[1], ARGV[1])
 ";
 
-/// `ARGV`: key, by, expiry, now, max entries. The new value is read back as text (a Lua
-/// number would round integers over 2^53).
+/// `ARGV`: key, by, seconds to live, max entries. The new value is read back as text (a
+/// Lua number would round integers over 2^53).
 const HTABLE_INCR: &str = r"
-live(ARGV[1], tonumber(ARGV[4]))
-if not room(ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])) then return {0, 'full'} end
+live(ARGV[1])
+if not room(ARGV[1], tonumber(ARGV[4])) then return {0, 'full'} end
 local r = redis.pcall('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
 if type(r) == 'table' and r.err then return {0, r.err} end
 keep(ARGV[1], ARGV[3])
 return {1, redis.call('HGET', KEYS[1], ARGV[1])}
 ";
 
-/// `ARGV`: now. Every live key and value, flat.
+/// Every live key and value, flat.
 const HTABLE_DUMP: &str = r"
 local all = redis.call('HGETALL', KEYS[1])
 local out = {}
 for i = 1, #all, 2 do
   local e = redis.call('ZSCORE', KEYS[2], all[i])
-  if not e or tonumber(e) > tonumber(ARGV[1]) then
+  if not e or tonumber(e) > now then
     out[#out + 1] = all[i]
     out[#out + 1] = all[i + 1]
   end
@@ -157,9 +160,9 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return n
 ";
 
-/// `ARGV`: now. Drops up to 1,000 expired entries.
+/// Drops up to 1,000 expired entries.
 const HTABLE_PURGE: &str = r"
-local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
 for _, k in ipairs(gone) do
   redis.call('HDEL', KEYS[1], k)
   redis.call('ZREM', KEYS[2], k)
@@ -167,9 +170,22 @@ end
 return #gone
 ";
 
+/// How long an operator's command (`ctl ul.dump`) may take.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a router without `[router] secret` waits at start for Redis to give it the
+/// routers' shared key.
+const SECRET_WAIT: Duration = Duration::from_secs(10);
+
 /// Why the state backend could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// No `[router] secret`, and the routers' shared key could not be read from Redis.
+    #[error(
+        "no [router] secret and Redis did not give the routers' shared key ({0}): set \
+         [router] secret (the same on every router) to start without Redis"
+    )]
+    NoSecret(String),
     /// The URL or client settings were refused.
     #[error("state backend {url}: {error}")]
     Client {
@@ -424,24 +440,26 @@ impl RedisState {
     }
 
     /// The key every router sharing this Redis signs with when the config gives none: the
-    /// first router's, left in `{key_prefix}secret`. None (and a warning) when Redis does
-    /// not answer now: this router then signs with a key of its own.
-    pub fn shared_secret(&self) -> Option<String> {
+    /// first router's, left in `{key_prefix}secret`. Redis is asked for up to
+    /// [`SECRET_WAIT`]: a router signing with a key of its own would refuse the others'
+    /// nonces, Record-Routes and Paths, and they its own, so it does not start without it.
+    pub fn shared_secret(&self) -> Result<String, StateError> {
         let mut mine = [0u8; 32];
-        getrandom::fill(&mut mine).ok()?;
+        getrandom::fill(&mut mine).map_err(|e| StateError::NoSecret(e.to_string()))?;
         let mine: String = mine.iter().map(|b| format!("{b:02x}")).collect();
         let key = format!("{}secret", self.prefix);
         let script = redis::Script::new(SHARED_SECRET);
-        match self.run(async move |mut c| script.key(&key).arg(&mine).invoke_async(&mut c).await) {
-            Ok(secret) => Some(secret),
-            Err(e) => {
-                tracing::warn!(
-                    error = %e,
-                    "no [router] secret and Redis did not answer: this router signs \
-                     Record-Routes, Paths and nonces with a key of its own, which the other \
-                     routers refuse; set [router] secret"
-                );
-                None
+        let deadline = std::time::Instant::now() + SECRET_WAIT;
+        loop {
+            let (key, mine, script) = (key.clone(), mine.clone(), script.clone());
+            match self
+                .run(async move |mut c| script.key(&key).arg(&mine).invoke_async(&mut c).await)
+            {
+                Ok(secret) => return Ok(secret),
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    return Err(StateError::NoSecret(e.0));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(250)),
             }
         }
     }
@@ -493,13 +511,23 @@ impl RedisState {
         &self,
         op: impl AsyncFn(redis::aio::ConnectionManager) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
+        self.run_within(self.timeout, true, op)
+    }
+
+    /// [`Self::run`] bounded by `timeout`; an operator's long command (`ctl ul.dump`)
+    /// passes `false` for `health`: its timeout does not mark Redis down.
+    fn run_within<T>(
+        &self,
+        timeout: Duration,
+        health: bool,
+        op: impl AsyncFn(redis::aio::ConnectionManager) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
         if !self.up.load(Ordering::Relaxed) {
             // down: fail at once (the listener and health checks notice it coming back)
             // rather than hold every worker for the timeout
             return Err(StoreError("Redis unreachable".into()));
         }
         let conn = self.manager.clone();
-        let timeout = self.timeout;
         let fut = async move {
             let attempt = async || match tokio::time::timeout(timeout, op(conn.clone())).await {
                 Ok(r) => r,
@@ -527,7 +555,7 @@ impl RedisState {
                 Ok(v)
             }
             Err(e) => {
-                if note_up(&self.up, false, &e) {
+                if health && note_up(&self.up, false, &e) {
                     self.probe();
                 }
                 Err(StoreError(e))
@@ -737,26 +765,39 @@ impl LocationStore for RedisLocation {
         self.state.listening.load(Ordering::SeqCst)
     }
 
-    fn aors(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+    fn aors(&self, table: Option<&str>, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
         let prefix = format!("{}{}:location:", self.state.prefix, self.tenant);
-        let pattern = format!("{prefix}*");
-        let keys: Vec<String> = self.state.run(async move |mut c| {
-            let mut keys = Vec::new();
-            use redis::AsyncCommands as _;
-            let mut iter: redis::AsyncIter<'_, String> = c.scan_match(&pattern).await?;
-            while let Some(key) = iter.next_item().await {
-                keys.push(key?);
-                if keys.len() >= limit {
-                    break;
-                }
-            }
-            Ok(keys)
-        })?;
-        Ok(keys
+        let pattern = match table {
+            Some(t) => format!("{prefix}{t}:*"),
+            None => format!("{prefix}*"),
+        };
+        // an operator's listing: its own, longer timeout, which does not mark Redis down
+        let keys: Vec<String> =
+            self.state
+                .run_within(ADMIN_TIMEOUT, false, async move |mut c| {
+                    use redis::AsyncCommands as _;
+                    let options = redis::ScanOptions::default()
+                        .with_pattern(&pattern)
+                        .with_count(1000);
+                    let mut keys = Vec::new();
+                    let mut iter: redis::AsyncIter<'_, String> = c.scan_options(options).await?;
+                    while let Some(key) = iter.next_item().await {
+                        keys.push(key?);
+                        if keys.len() >= limit {
+                            break;
+                        }
+                    }
+                    Ok(keys)
+                })?;
+        let mut out: Vec<(String, String)> = keys
             .iter()
             .filter_map(|k| k.strip_prefix(&prefix)?.split_once(':'))
             .map(|(t, aor)| (t.to_string(), aor.to_string()))
-            .collect())
+            .collect();
+        // SCAN may return a key twice
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 }
 
@@ -772,8 +813,10 @@ impl NonceLedger for RedisNonces {
     fn record(&self, id: u64, issued: u64, nc: Option<u32>) -> Result<bool, String> {
         let key = format!("{}{id:016x}", self.prefix);
         let nc = nc.map(|n| n.to_string()).unwrap_or_default();
-        // kept a little past the nonce's lifetime (clocks of routers differ)
-        let until = issued + NONCE_LIFETIME + 30;
+        // kept a little past the nonce's lifetime
+        let until = (issued + NONCE_LIFETIME + 30)
+            .saturating_sub(now_unix())
+            .max(1);
         let script = self.state.nonce_script.clone();
         let fresh: i64 = self
             .state
@@ -788,6 +831,16 @@ impl NonceLedger for RedisNonces {
             .map_err(|e| e.0)?;
         Ok(fresh == 1)
     }
+
+    fn reachable(&self) -> bool {
+        self.state.is_up()
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// One htable in Redis.
@@ -821,12 +874,12 @@ fn decode(stored: String) -> Result<HtValue, HtError> {
     }
 }
 
-/// An expiry as the scripts take it: '' for never.
-fn expiry_arg(expires_at: u64) -> String {
+/// An expiry as the scripts take it: seconds from now ('' for never), measured by Redis.
+fn ttl_arg(expires_at: u64, now: u64) -> String {
     if expires_at == u64::MAX {
         String::new()
     } else {
-        expires_at.to_string()
+        expires_at.saturating_sub(now).to_string()
     }
 }
 
@@ -852,9 +905,13 @@ impl RedisTable {
 }
 
 impl TableStore for RedisTable {
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn get(&self, key: &str, now: u64) -> Result<Option<HtValue>, HtError> {
-        let stored: Option<String> =
-            self.run(|s| &s.get, vec![key.to_string(), now.to_string()])?;
+        let _ = now; // Redis' clock judges expiry
+        let stored: Option<String> = self.run(|s| &s.get, vec![key.to_string()])?;
         stored.map(decode).transpose()
     }
 
@@ -862,8 +919,7 @@ impl TableStore for RedisTable {
         let args = vec![
             key.to_string(),
             encode(&value),
-            expiry_arg(expires_at),
-            now.to_string(),
+            ttl_arg(expires_at, now),
             self.max_entries.to_string(),
         ];
         match self.run::<i64>(|s| &s.set, args)? {
@@ -873,7 +929,8 @@ impl TableStore for RedisTable {
     }
 
     fn delete(&self, key: &str, now: u64) -> Result<bool, HtError> {
-        let gone: i64 = self.run(|s| &s.delete, vec![key.to_string(), now.to_string()])?;
+        let _ = now; // Redis' clock judges expiry
+        let gone: i64 = self.run(|s| &s.delete, vec![key.to_string()])?;
         Ok(gone == 1)
     }
 
@@ -881,8 +938,7 @@ impl TableStore for RedisTable {
         let args = vec![
             key.to_string(),
             by.to_string(),
-            expiry_arg(expires_at),
-            now.to_string(),
+            ttl_arg(expires_at, now),
             self.max_entries.to_string(),
         ];
         let (done, answer): (i64, String) = self.run(|s| &s.incr, args)?;
@@ -900,7 +956,8 @@ impl TableStore for RedisTable {
     }
 
     fn dump(&self, now: u64) -> Result<Vec<(String, HtValue)>, HtError> {
-        let flat: Vec<(String, String)> = self.run(|s| &s.dump, vec![now.to_string()])?;
+        let _ = now; // Redis' clock judges expiry
+        let flat: Vec<(String, String)> = self.run(|s| &s.dump, Vec::new())?;
         flat.into_iter()
             .map(|(k, v)| decode(v).map(|v| (k, v)))
             .collect()
@@ -920,7 +977,7 @@ impl TableStore for RedisTable {
         Ok(n as usize)
     }
 
-    fn purge(&self, now: u64) -> usize {
+    fn purge(&self, _now: u64) -> usize {
         // in the background: the timer thread that calls this must not wait on Redis
         let script = self.state.htable_scripts.purge.clone();
         let (key, expiry_key) = (self.key.clone(), self.expiry_key.clone());
@@ -930,7 +987,6 @@ impl TableStore for RedisTable {
                 let gone: redis::RedisResult<i64> = script
                     .key(&key)
                     .key(&expiry_key)
-                    .arg(now)
                     .invoke_async(&mut conn)
                     .await;
                 if let Err(e) = gone {

@@ -114,12 +114,19 @@ pub trait NonceLedger: Send + Sync + std::fmt::Debug {
     /// qop). Ok(true) when that use is new; Ok(false) for a replay; Err when the ledger
     /// could not be asked (the router's own record still holds).
     fn record(&self, id: u64, issued: u64, nc: Option<u32>) -> Result<bool, String>;
+    /// False while the ledger is known to be out of reach (a call would fail at once).
+    fn reachable(&self) -> bool {
+        true
+    }
 }
 
 /// The nonce key and replay tracking of a router (or a tenant).
 #[derive(Debug)]
 pub struct AuthState {
     key: [u8; 32],
+    /// The top 16 bits of every nonce id this process issues: with the shared ledger out
+    /// of reach, only its own nonces are accepted (its own record is complete for them).
+    pub(super) origin: u16,
     next_id: AtomicU64,
     used: Mutex<HashMap<u64, NonceUse>>,
     shared: Option<std::sync::Arc<dyn NonceLedger>>,
@@ -145,9 +152,14 @@ impl AuthState {
     pub fn with_key(key: [u8; 32]) -> Self {
         let mut first = [0u8; 8];
         getrandom::fill(&mut first).expect("the OS random generator works");
+        let origin = u16::from_le_bytes([first[0], first[1]]);
+        // the counter starts at a random point of its 47 bits (it never reaches the
+        // origin's bits)
+        let counter = u64::from_le_bytes(first) >> 17;
         AuthState {
             key,
-            next_id: AtomicU64::new(u64::from_le_bytes(first) >> 16),
+            origin,
+            next_id: AtomicU64::new((u64::from(origin) << 48) | counter),
             used: Mutex::new(HashMap::new()),
             shared: None,
         }
@@ -162,6 +174,12 @@ impl AuthState {
     pub fn with_ledger(mut self, ledger: std::sync::Arc<dyn NonceLedger>) -> Self {
         self.shared = Some(ledger);
         self
+    }
+
+    /// True when the uses are recorded in a ledger other routers share (a check may wait
+    /// on it).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     fn mac(&self, ts: u64, id: u64) -> String {
@@ -192,13 +210,26 @@ impl AuthState {
         if now > ts + NONCE_LIFETIME || ts > now + 5 {
             return Err(AuthError::StaleNonce);
         }
+        let mine = (id >> 48) as u16 == self.origin;
+        if self.shared.is_some() && !mine && !self.shared_answers() {
+            // another router's nonce and nobody to ask whether it was used there: stale,
+            // so the phone takes a fresh nonce of this router (checked here alone)
+            return Err(AuthError::StaleNonce);
+        }
         self.record_here(id, ts, nc, now)?;
         match self.shared.as_ref().map(|l| l.record(id, ts, nc)) {
             Some(Ok(false)) => Err(AuthError::NonceReused),
-            // the shared ledger did not answer: this router's record is what holds (a
-            // replay to another router goes unseen while Redis is away; logged there)
+            // the ledger failed now: this router's own nonce is known to its own record
+            // (a use of it on another router just before the ledger went away is the one
+            // replay left open, for as long as it is away); another's is stale
+            Some(Err(_)) if !mine => Err(AuthError::StaleNonce),
             None | Some(Ok(true)) | Some(Err(_)) => Ok(()),
         }
+    }
+
+    /// The shared ledger can be asked now (it was not known to be away).
+    fn shared_answers(&self) -> bool {
+        self.shared.as_ref().is_some_and(|l| l.reachable())
     }
 
     fn record_here(&self, id: u64, ts: u64, nc: Option<u32>, now: u64) -> Result<(), AuthError> {

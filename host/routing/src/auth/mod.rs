@@ -256,6 +256,33 @@ mod tests {
             let nc = nc.unwrap_or(1);
             Ok(nc > std::mem::replace(max, (*max).max(nc)))
         }
+        fn reachable(&self) -> bool {
+            !self.down.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
+    #[test]
+    fn a_shared_secret_shares_nonces_only_with_a_shared_ledger() {
+        use crate::env::LocalConfig;
+        let router = || LocalConfig::new(Vec::new(), Vec::new(), None).with_secret(b"s");
+        // memory backend: each router (and each restart) has its own nonces, since each
+        // keeps its own record of their uses
+        let (a, b) = (router(), router());
+        let n = a.auth.new_nonce(1000);
+        assert_eq!(
+            b.auth.verify(&n, Some(1), 1001),
+            Err(AuthError::InvalidNonce)
+        );
+        // one ledger for both: one key for both
+        let ledger = std::sync::Arc::new(Ledger::default());
+        let a = router().with_nonce_ledger(ledger.clone());
+        let b = router().with_nonce_ledger(ledger);
+        let n = a.auth.new_nonce(1000);
+        assert_eq!(b.auth.verify(&n, Some(1), 1001), Ok(()));
+        assert_eq!(
+            a.auth.verify(&n, Some(1), 1001),
+            Err(AuthError::NonceReused)
+        );
     }
 
     #[test]
@@ -271,12 +298,17 @@ mod tests {
             "A never saw nc 1 itself, the ledger did"
         );
         assert_eq!(a.verify(&n, Some(2), 1001), Ok(()));
-        // the ledger away: each router's own record still refuses its replays
+        // the ledger away: a router takes its own nonces (its record refuses their
+        // replays), another router's are stale (nobody to ask whether they were used)
         ledger
             .down
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(b.verify(&n, Some(3), 1001), Ok(()));
-        assert_eq!(b.verify(&n, Some(3), 1001), Err(AuthError::NonceReused));
+        let m = b.new_nonce(1000);
+        assert_eq!(b.verify(&m, Some(1), 1001), Ok(()));
+        assert_eq!(b.verify(&m, Some(1), 1001), Err(AuthError::NonceReused));
+        if a.origin != b.origin {
+            assert_eq!(b.verify(&n, Some(3), 1001), Err(AuthError::StaleNonce));
+        }
         // another key: not ours
         assert_eq!(
             AuthState::with_key([8; 32]).verify(&n, Some(9), 1001),

@@ -27,6 +27,8 @@ pub struct LocalConfig {
     pub location: crate::registrar::location::Location,
     /// Nonces of the digest authentication.
     pub auth: crate::auth::digest::AuthState,
+    /// The plugin's own counters (`statistics`).
+    pub statistics: Arc<crate::statistics::Statistics>,
     /// Failed-authentication accounting, bans and scanners: one for the whole router.
     pub guard: Arc<crate::auth::guard::Guard>,
     /// Shared tables (`htable`).
@@ -81,6 +83,7 @@ impl LocalConfig {
             services: Arc::new(StaticServices),
             location: crate::registrar::location::Location::default(),
             auth: crate::auth::digest::AuthState::new(),
+            statistics: Arc::default(),
             guard: Arc::new(crate::auth::guard::Guard::default()),
             htables: crate::htable::Htables::default(),
             dialogs: crate::dialog::table::Dialogs::default(),
@@ -99,15 +102,17 @@ impl LocalConfig {
     /// of one deployment accept each other's. Without it the key is random per process.
     pub fn with_secret(mut self, secret: &[u8]) -> Self {
         self.secret = derive_key(b"sipwasm-router", secret);
-        // routers sharing the secret accept each other's nonces
-        self.auth = crate::auth::digest::AuthState::with_key(derive_key(&self.secret, b"nonce"));
         self
     }
 
-    /// Record the uses of nonces in `ledger` as well (several routers: a replay to another
-    /// one is refused).
+    /// Sign nonces with a key derived from this router's (or tenant's) secret, so every
+    /// router sharing it accepts them, and record their uses in `ledger`, which those
+    /// routers share: a replay to any of them is refused. Without a shared ledger the
+    /// nonce key stays random per process (a shared key with a record per process would
+    /// let a nonce used on one router, or before a restart, be used again).
     pub fn with_nonce_ledger(mut self, ledger: Arc<dyn crate::auth::digest::NonceLedger>) -> Self {
-        self.auth = self.auth.with_ledger(ledger);
+        self.auth = crate::auth::digest::AuthState::with_key(derive_key(&self.secret, b"nonce"))
+            .with_ledger(ledger);
         self
     }
 
@@ -202,6 +207,8 @@ impl LocalConfig {
                 self.auth.key(),
                 name.as_bytes(),
             )),
+            // a tenant's counters are its own
+            statistics: Arc::default(),
             guard: self.guard.clone(),
             htables: self.htables.subset(htables),
             dialogs: crate::dialog::table::Dialogs::default(),

@@ -182,8 +182,9 @@ pub trait LocationStore: Send + Sync {
     /// True while cached copies can be trusted: the store's change notices are being
     /// received (after a gap, every cached copy is dropped through [`Invalidator`]).
     fn cache_valid(&self) -> bool;
-    /// The (table, AOR) pairs stored, at most `limit` (`ctl ul.dump`).
-    fn aors(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
+    /// The (table, AOR) pairs stored (of `table`, or of every table), at most `limit`
+    /// (`ctl ul.dump`).
+    fn aors(&self, table: Option<&str>, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
 }
 
 /// Drops cached copies of a shared location table when the store says they changed.
@@ -432,7 +433,7 @@ impl Location {
             }
             Some(shared) => {
                 let me = shared.store.instance();
-                let stored = shared.store.aors(limit).map_err(|e| {
+                let stored = shared.store.aors(table, limit).map_err(|e| {
                     tracing::debug!("{e}");
                     RegistrarError::Unavailable
                 })?;
@@ -599,11 +600,16 @@ mod tests {
         fn cache_valid(&self) -> bool {
             !self.deaf.load(Ordering::SeqCst)
         }
-        fn aors(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        fn aors(
+            &self,
+            table: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<(String, String)>, StoreError> {
             let data = crate::lock(&self.data);
             Ok(data
                 .keys()
                 .filter_map(|k| k.split_once('/'))
+                .filter(|(t, _)| table.is_none_or(|w| w == *t))
                 .map(|(t, a)| (t.to_string(), a.to_string()))
                 .take(limit)
                 .collect())

@@ -35,22 +35,31 @@ impl HostState {
         self.msrp_mut()
     }
 
-    /// Checks may ask the routers' shared nonce ledger (Redis): not charged to the CPU
-    /// deadline.
+    /// A check that asks the routers' shared nonce ledger (Redis) waits on it without
+    /// charging the wait to the CPU deadline; one without is charged like any other work.
     fn check_secret(
         &mut self,
         kind: Kind,
         realm: &str,
         secret: auth::Secret<'_>,
     ) -> Result<String, Error> {
-        self.waiting(|s| {
+        let check = |s: &mut Self| {
             if let Some(m) = s.msrp_for(kind) {
                 return m.auth_check(realm, secret).map_err(auth_error);
             }
             let ctx = s.sip_mut().ok_or(Error::NoRequest)?;
             ctx.auth_check(realm, secret, realm_kind(kind), None)
                 .map_err(auth_error)
-        })
+        };
+        let shared = self
+            .event
+            .as_ref()
+            .is_some_and(|e| e.config().auth.is_shared());
+        if shared {
+            self.waiting(check)
+        } else {
+            check(self)
+        }
     }
 }
 

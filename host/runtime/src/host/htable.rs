@@ -32,14 +32,29 @@ impl HostState {
     }
 }
 
-// Every operation may be a round trip to the routers' shared store (Redis): waits are
-// not charged to the CPU deadline.
+impl HostState {
+    /// Run `op` on the tables of the current event; a table several routers share (Redis)
+    /// is waited on without charging the wait to the CPU deadline, a table in memory is
+    /// charged like any other work.
+    fn tables<T>(
+        &mut self,
+        table: &str,
+        op: impl FnOnce(&sipwasm_routing::Htables, u64) -> Result<T, HtError>,
+    ) -> Result<T, Error> {
+        let cfg = self.router_config(table)?;
+        let now = now_unix();
+        let r = if cfg.htables.is_shared(table) {
+            self.waiting(|_| op(&cfg.htables, now))
+        } else {
+            op(&cfg.htables, now)
+        };
+        r.map_err(ht_error)
+    }
+}
+
 impl Host for HostState {
     fn get(&mut self, table: String, key: String) -> Result<Option<Value>, Error> {
-        let cfg = self.router_config(&table)?;
-        let v = self
-            .waiting(|_| cfg.htables.get(&table, &key, now_unix()))
-            .map_err(ht_error)?;
+        let v = self.tables(&table, |t, now| t.get(&table, &key, now))?;
         Ok(v.map(|v| match v {
             HtValue::Int(i) => Value::Int(i),
             HtValue::Str(s) => Value::Str(s),
@@ -47,30 +62,22 @@ impl Host for HostState {
     }
 
     fn set(&mut self, table: String, key: String, value: Value) -> Result<(), Error> {
-        let cfg = self.router_config(&table)?;
         let v = match value {
             Value::Int(i) => HtValue::Int(i),
             Value::Str(s) => HtValue::Str(s),
         };
-        self.waiting(|_| cfg.htables.set(&table, &key, v, now_unix()))
-            .map_err(ht_error)
+        self.tables(&table, |t, now| t.set(&table, &key, v, now))
     }
 
     fn delete(&mut self, table: String, key: String) -> Result<bool, Error> {
-        let cfg = self.router_config(&table)?;
-        self.waiting(|_| cfg.htables.delete(&table, &key, now_unix()))
-            .map_err(ht_error)
+        self.tables(&table, |t, now| t.delete(&table, &key, now))
     }
 
     fn incr(&mut self, table: String, key: String, by: i64) -> Result<i64, Error> {
-        let cfg = self.router_config(&table)?;
-        self.waiting(|_| cfg.htables.incr(&table, &key, by, now_unix()))
-            .map_err(ht_error)
+        self.tables(&table, |t, now| t.incr(&table, &key, by, now))
     }
 
     fn exists(&mut self, table: String, key: String) -> Result<bool, Error> {
-        let cfg = self.router_config(&table)?;
-        self.waiting(|_| cfg.htables.exists(&table, &key, now_unix()))
-            .map_err(ht_error)
+        self.tables(&table, |t, now| t.exists(&table, &key, now))
     }
 }

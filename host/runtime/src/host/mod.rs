@@ -20,6 +20,7 @@ mod registrar;
 mod rr;
 mod siputils;
 mod sl;
+mod statistics;
 mod tm;
 
 pub(crate) use pv::pv_error;

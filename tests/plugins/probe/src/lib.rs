@@ -37,6 +37,8 @@
 //! | `serial`   | the same, serially by q (`t_load_contacts` / `t_next_contacts`)        |
 //! | `ht`       | htable op from `X-Ht: get|set|setint|incr|delete|exists TABLE KEY [V]`, |
 //! |            | reply 200 with `X-Result: <result>`                                     |
+//! | `stat`     | statistics op from `X-Stat: update NAME BY | reset NAME | get NAME`,     |
+//! |            | reply 200 with `X-Result: <result>`                                     |
 //!
 //! Non-SIP packets are answered `ECHO <$ml> <$pr> <$si>` (`nosip.reply`); a packet that
 //! starts with `CONTINUE:i:l:route` runs `t_continue` and answers with the result, and
@@ -54,8 +56,24 @@
 
 use sipwasm_sdk::{
     Plugin, Route, Stop, auth, config, core, export_plugin, forward, hdr, htable, info, log, msrp,
-    net, nosip, pv, registrar, rr, sl, tm, unknown_route,
+    net, nosip, pv, registrar, rr, sl, statistics, tm, unknown_route,
 };
+
+/// Run `update NAME BY`, `reset NAME` or `get NAME` on the plugin's statistics and
+/// describe the result.
+fn stat_op(spec: &str) -> String {
+    let mut w = spec.split_whitespace();
+    let (op, name) = (w.next().unwrap_or(""), w.next().unwrap_or(""));
+    match op {
+        "update" => format!(
+            "{:?}",
+            statistics::update_stat(name, w.next().and_then(|b| b.parse().ok()).unwrap_or(1))
+        ),
+        "reset" => format!("{:?}", statistics::reset_stat(name)),
+        "get" => format!("{:?}", statistics::get_stat(name)),
+        other => format!("unknown op {other:?}"),
+    }
+}
 
 /// Run `op table key [value]` on the htables and describe the result.
 /// True when the frame has header `name` with value `yes`.
@@ -356,6 +374,10 @@ impl Plugin for Probe {
             "ht" => {
                 let spec = pv::gete("$hdr(X-Ht)")?;
                 reply_with(&[("X-Result".into(), htable_op(&spec))], 200, "OK")
+            }
+            "stat" => {
+                let spec = pv::gete("$hdr(X-Stat)")?;
+                reply_with(&[("X-Result".into(), stat_op(&spec))], 200, "OK")
             }
             "PROBE_RESUME" => {
                 let out: Vec<(String, String)> = vec![
