@@ -527,6 +527,89 @@ next_hop = "{next_hop}"
     (router, wasm)
 }
 
+/// A shadow roll-out: version 9 (which answers MESSAGE itself, 488) runs beside the live
+/// version 1 on copies of the requests. Callers see only version 1 (OPTIONS answered by
+/// it, MESSAGEs relayed, never a 488); the shadow's decisions are counted — the same for
+/// OPTIONS, different for MESSAGE, with samples saying how — and `promote` swaps it in.
+#[test]
+fn a_shadow_version_is_compared_on_copies_then_promoted() {
+    let uas = FakeUas::new();
+    let (router, wasm) = swap_router("shadow", &format!("sip:{}", uas.addr), false);
+    let shadow_file = wasm.with_file_name("new.wasm");
+    std::fs::write(&shadow_file, swap_variant("0009", true)).unwrap();
+    let tenants = router.tenants();
+    assert_eq!(tenants.shadow("swap", &shadow_file).unwrap(), 2);
+    let c = UdpClient::new(router.udp);
+    for _ in 0..5 {
+        assert_eq!(
+            version_of(&c).as_deref(),
+            Some("v0001"),
+            "the live version answers"
+        );
+    }
+    for i in 0..3 {
+        c.send(
+            request(
+                "MESSAGE",
+                &format!("callee{i}"),
+                c.target,
+                c.local(),
+                "UDP",
+                "",
+            )
+            .as_bytes(),
+        );
+        let (msg, from) = uas
+            .recv_request(Duration::from_secs(2))
+            .expect("relayed by the live version");
+        uas.respond(&msg, from, 200, "OK", "uas");
+        let reply = c
+            .final_reply(Duration::from_secs(2))
+            .expect("the UAS's answer");
+        assert_eq!(reply.status(), Some(200), "never the shadow's 488");
+    }
+    let t = tenants.get("swap").unwrap();
+    let shadow = t.shadow().expect("in shadow");
+    // the shadow runs after the live version was acted on: the last copy may still run
+    wait_until(Duration::from_secs(5), || {
+        shadow.compared.load(std::sync::atomic::Ordering::Relaxed) >= 8
+    });
+    let shown = shadow.describe();
+    assert_eq!(shown["compared"], 8, "{shown}");
+    assert_eq!(shown["differed"], 3, "{shown}");
+    assert_eq!(shown["failed"], 0);
+    let sample = &shown["samples"][0];
+    assert!(
+        sample["request"].as_str().unwrap().starts_with("MESSAGE "),
+        "{sample}"
+    );
+    assert_eq!(
+        sample["differences"],
+        serde_json::json!(["replies", "relayed"])
+    );
+    assert_eq!(sample["shadow"]["replies"], serde_json::json!([488]));
+    assert_eq!(sample["live"]["replies"], serde_json::json!([]));
+    let stats = sipwasm::control::stats(router.server().router());
+    assert_eq!(stats["tenants"]["swap"]["shadow_differed"], 3, "{stats}");
+    // promoted: the shadow's file is the tenant's, and it serves
+    let (outcome, counted) = tenants.promote("swap").unwrap();
+    assert!(
+        matches!(outcome, ReloadOutcome::Swapped { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(counted["compared"], 8);
+    assert!(t.shadow().is_none());
+    assert_eq!(
+        std::fs::read(&wasm).unwrap(),
+        std::fs::read(&shadow_file).unwrap()
+    );
+    assert_eq!(version_of(&c).as_deref(), Some("v0009"));
+    c.send(request("MESSAGE", "callee9", c.target, c.local(), "UDP", "").as_bytes());
+    let reply = c.final_reply(Duration::from_secs(2)).expect("answered");
+    assert_eq!(reply.status(), Some(488));
+    let _ = std::fs::remove_dir_all(wasm.parent().unwrap());
+}
+
 #[test]
 fn transactions_finish_on_the_version_they_started_on() {
     let uas = FakeUas::new();

@@ -210,6 +210,56 @@ impl TableStore for MemoryTable {
     }
 }
 
+/// A shadow's view of a table: reads go to the live one, writes answer without writing.
+#[derive(Debug)]
+struct DryTable {
+    live: Arc<dyn TableStore>,
+}
+
+impl TableStore for DryTable {
+    fn get(&self, key: &str, now: u64) -> Result<Option<HtValue>, HtError> {
+        self.live.get(key, now)
+    }
+
+    fn set(&self, _key: &str, _value: HtValue, _expires_at: u64, _now: u64) -> Result<(), HtError> {
+        Ok(())
+    }
+
+    fn delete(&self, key: &str, now: u64) -> Result<bool, HtError> {
+        Ok(self.live.get(key, now)?.is_some())
+    }
+
+    fn incr(&self, key: &str, by: i64, _expires_at: u64, now: u64) -> Result<i64, HtError> {
+        match self.live.get(key, now)? {
+            None => Ok(by),
+            Some(HtValue::Int(i)) => i.checked_add(by).ok_or_else(|| {
+                HtError::TooLarge(format!("{key} + {by} overflows a 64-bit integer"))
+            }),
+            Some(HtValue::Str(_)) => Err(HtError::NotAnInt(key.to_string())),
+        }
+    }
+
+    fn purge(&self, _now: u64) -> usize {
+        0
+    }
+
+    fn dump(&self, now: u64) -> Result<Vec<(String, HtValue)>, HtError> {
+        self.live.dump(now)
+    }
+
+    fn flush(&self) -> Result<usize, HtError> {
+        self.live.size()
+    }
+
+    fn size(&self) -> Result<usize, HtError> {
+        self.live.size()
+    }
+
+    fn is_shared(&self) -> bool {
+        self.live.is_shared()
+    }
+}
+
 #[derive(Debug)]
 struct Table {
     spec: HtableSpec,
@@ -253,6 +303,29 @@ impl Htables {
                         Arc::new(Table {
                             spec: s.clone(),
                             store: store(s),
+                        }),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The same tables for a shadow plugin version: reads see the live entries, writes
+    /// answer as they would and change nothing.
+    pub fn dry(&self) -> Htables {
+        Htables {
+            tables: self
+                .tables
+                .iter()
+                .map(|(n, t)| {
+                    let store: Arc<dyn TableStore> = Arc::new(DryTable {
+                        live: t.store.clone(),
+                    });
+                    (
+                        n.clone(),
+                        Arc::new(Table {
+                            spec: t.spec.clone(),
+                            store,
                         }),
                     )
                 })

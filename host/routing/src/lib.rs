@@ -51,6 +51,7 @@ pub mod registrar;
 pub mod rr;
 mod scope;
 pub mod services;
+pub mod shadow;
 pub mod siputils;
 pub mod sl;
 pub mod statistics;

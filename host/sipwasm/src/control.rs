@@ -21,10 +21,15 @@
 //! - `tm.list`: live transactions.
 //! - `dns.cache`: resolved next hops and their age.
 //! - `log.level [filter]`: the log filter, or set it (`debug`, `sipwasm=debug,warn`).
+//! - `shadow tenant path`: run the plugin at `path` beside the tenant's live version on
+//!   copies of its new requests, side effects held back, decisions compared;
+//!   `shadow.show [tenant]` (counts and the newest differences), `shadow.stop tenant`,
+//!   `shadow.promote tenant` (its file becomes the tenant's, swapped in as a reload).
 //!
 //! The socket is created with mode `[control] mode` (0600 by default): whoever can reach
 //! it can read everything. With `[control] token` set, the methods that change anything
-//! (reload, unban, ul.rm, htable.set/seti/delete/flush, log.level with a filter) also
+//! (reload, unban, ul.rm, htable.set/seti/delete/flush, shadow, shadow.stop,
+//! shadow.promote, log.level with a filter) also
 //! need `"token"` in the request.
 
 use crate::server::Router;
@@ -71,7 +76,7 @@ fn same_secret(given: Option<&str>, token: &str) -> bool {
 fn changes(method: &str, params: &Value) -> bool {
     match method {
         "reload" | "unban" | "ul.rm" | "htable.set" | "htable.seti" | "htable.delete"
-        | "htable.flush" => true,
+        | "htable.flush" | "shadow" | "shadow.stop" | "shadow.promote" => true,
         "log.level" => arg(params, 0, "filter").is_some(),
         _ => false,
     }
@@ -255,8 +260,66 @@ fn call_sync(method: &str, params: &Value, router: &Arc<Router>) -> Option<Resul
         "tm.list" => Ok(Value::Array(router.proxy().transactions(MAX_LISTED))),
         "dns.cache" => Ok(dns_cache(router)),
         "log.level" => log_level(params),
+        "shadow" => shadow(params, router),
+        "shadow.show" => shadow_show(params, router),
+        "shadow.stop" => shadow_stop(params, router),
+        "shadow.promote" => shadow_promote(params, router),
         _ => return None,
     })
+}
+
+/// `shadow tenant path`: run the plugin at `path` beside the tenant's live version.
+fn shadow(params: &Value, router: &Router) -> Result<Value, String> {
+    let t = tenant_of(params, 0, router)?;
+    let path = need(params, 1, "path")?;
+    let version = router
+        .tenants()
+        .shadow(t.name(), std::path::Path::new(&path))
+        .map_err(|e| sipwasm_runtime::Report(&e).to_string())?;
+    Ok(json!({"tenant": t.name(), "shadow_version": version, "live_version": t.current().number}))
+}
+
+fn shadow_stop(params: &Value, router: &Router) -> Result<Value, String> {
+    let t = tenant_of(params, 0, router)?;
+    let counted = router
+        .tenants()
+        .stop_shadow(t.name())
+        .map_err(|e| e.to_string())?;
+    Ok(json!({"tenant": t.name(), "stopped": counted}))
+}
+
+fn shadow_show(params: &Value, router: &Router) -> Result<Value, String> {
+    let chosen: Vec<Arc<Tenant>> = match arg(params, 0, "tenant") {
+        None => router.tenants().list().to_vec(),
+        Some(_) => vec![tenant_of(params, 0, router)?],
+    };
+    Ok(Value::Object(
+        chosen
+            .iter()
+            .filter_map(|t| t.shadow().map(|s| (t.name().to_string(), s.describe())))
+            .collect(),
+    ))
+}
+
+fn shadow_promote(params: &Value, router: &Router) -> Result<Value, String> {
+    let t = tenant_of(params, 0, router)?;
+    let (outcome, counted) = router
+        .tenants()
+        .promote(t.name())
+        .map_err(|e| sipwasm_runtime::Report(&e).to_string())?;
+    match outcome {
+        ReloadOutcome::Swapped { version, .. } => Ok(
+            json!({"tenant": t.name(), "outcome": "swapped", "version": version, "shadow": counted}),
+        ),
+        ReloadOutcome::Unchanged { version } => Ok(
+            json!({"tenant": t.name(), "outcome": "unchanged", "version": version, "shadow": counted}),
+        ),
+        ReloadOutcome::Failed { error } => Err(format!(
+            "promote of {}: {}",
+            t.name(),
+            sipwasm_runtime::Report(&error)
+        )),
+    }
 }
 
 fn uptime(router: &Router) -> Value {
@@ -514,6 +577,9 @@ fn counters(router: &Router, t: &Tenant) -> Value {
         "calls_refused_per_minute": calls.refused_per_minute.load(Ordering::Relaxed),
         "dialogs_not_recorded": t.local().dialogs.not_recorded(),
         "swaps": t.reload_status().reloads,
+        "shadow_compared": t.shadow().map_or(0, |s| s.compared.load(Ordering::Relaxed)),
+        "shadow_differed": t.shadow().map_or(0, |s| s.differed.load(Ordering::Relaxed)),
+        "shadow_failed": t.shadow().map_or(0, |s| s.failed.load(Ordering::Relaxed)),
         "event_time_us": event_times(&s.event_times),
         "plugin_stats": t.local().statistics.snapshot(),
     })

@@ -135,6 +135,21 @@ enum CtlRequest {
         /// The banned IP address.
         source: Option<std::net::IpAddr>,
     },
+    /// Run FILE beside TENANT's live version on copies of its new requests (every side
+    /// effect held back) and compare what the two decide; see the counts and the newest
+    /// differences with `call shadow.show`, stop it with `call shadow.stop TENANT`.
+    Shadow {
+        /// Tenant name.
+        tenant: String,
+        /// The new plugin version (`.wasm`).
+        file: PathBuf,
+    },
+    /// Make TENANT's shadow version its live one (its file replaces the tenant's; swapped
+    /// in as a reload is).
+    Promote {
+        /// Tenant name.
+        tenant: String,
+    },
     /// Any method by name, kamcmd style: `call ul.show alice@example.com`, `call
     /// htable.seti calls n 0`, `call log.level debug`; `key=value` arguments pass named
     /// parameters instead (`call ul.dump tenant=acme`). See README "Operate it".
@@ -147,7 +162,9 @@ enum CtlRequest {
 }
 
 /// The parameter names the control methods take (`name=value` arguments).
-const CTL_PARAMS: &[&str] = &["tenant", "table", "aor", "key", "value", "filter", "source"];
+const CTL_PARAMS: &[&str] = &[
+    "tenant", "table", "aor", "key", "value", "filter", "source", "path",
+];
 
 /// `sipwasm ctl call` arguments as JSON-RPC params: positional, or named when every one
 /// is `name=value` with a name some method takes (`log.level sipwasm=debug` is a
@@ -357,6 +374,17 @@ fn ctl(
         CtlRequest::Stats => ("stats", serde_json::Value::Null),
         CtlRequest::Bans => ("bans", serde_json::Value::Null),
         CtlRequest::Unban { source } => ("unban", serde_json::json!({ "source": source })),
+        CtlRequest::Shadow { tenant, file } => {
+            // the router resolves paths from its own directory: send an absolute one
+            let file = std::path::absolute(file).with_context(|| format!("{}", file.display()))?;
+            (
+                "shadow",
+                serde_json::json!({ "tenant": tenant, "path": file.display().to_string() }),
+            )
+        }
+        CtlRequest::Promote { tenant } => {
+            ("shadow.promote", serde_json::json!({ "tenant": tenant }))
+        }
         CtlRequest::Call { method, params } => (method.as_str(), call_params(params)),
     };
     let result = sipwasm::control::call(&socket, method, params, token.as_deref())?;

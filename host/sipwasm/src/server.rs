@@ -289,6 +289,37 @@ pub struct Router {
 
 use crate::now_unix;
 use sipwasm_routing::auth::guard::DoorVerdict;
+use sipwasm_routing::shadow::Decision;
+
+/// How a route ended, as a [`Decision`] records it.
+fn ending<E>(result: &Result<sipwasm_runtime::Verdict, E>) -> &'static str {
+    match result {
+        Ok(sipwasm_runtime::Verdict::Continue) => "continue",
+        Ok(sipwasm_runtime::Verdict::Exit) => "exit",
+        Ok(sipwasm_runtime::Verdict::Drop) => "drop",
+        Err(_) => "error",
+    }
+}
+
+/// Run the shadow version on `copy` of a request the live version decided as `live`, and
+/// count how they compare. Nothing it asked for is done: its state is dropped here.
+fn run_shadow(
+    workers: &mut Workers,
+    serving: &Serving,
+    shadow: &Arc<crate::tenants::Shadow>,
+    copy: RouteContext,
+    live: &Decision,
+) {
+    let request = String::from_utf8_lossy(copy.msg().first_line()).into_owned();
+    let call_id = String::from_utf8_lossy(copy.msg().call_id()).into_owned();
+    let on = Serving {
+        tenant: serving.tenant.clone(),
+        version: shadow.version.clone(),
+    };
+    let outcome = workers.run(&on, Route::Request, copy);
+    let decided = Decision::of(&outcome.event, ending(&outcome.result));
+    shadow.record((&request, &call_id), live, &decided);
+}
 
 /// How long a connection carrying a registration stays open past the registration's
 /// expiry: the UA re-registers shortly before it.
@@ -512,7 +543,20 @@ impl Router {
     /// `request_route` for a request, then what it asked for.
     fn run_request(&self, workers: &mut Workers, serving: &Serving, ctx: RouteContext) {
         let method = ctx.msg().method();
+        // a version in shadow sees a copy of each new request (in-dialog requests follow
+        // their route set, not the plugin's choices; ACK and CANCEL have none to make)
+        let shadow = serving
+            .tenant
+            .shadow()
+            .filter(|_| !ctx.has_totag() && !matches!(method, Method::Ack | Method::Cancel))
+            .map(|s| {
+                let copy = ctx.for_shadow(s.local.clone());
+                (s, copy)
+            });
         let mut outcome = workers.run(serving, Route::Request, ctx);
+        let live = shadow
+            .as_ref()
+            .map(|_| Decision::of(&outcome.event, ending(&outcome.result)));
         let failed = outcome.result.is_err();
         if failed {
             // a crashed route's half-done transaction work is discarded
@@ -534,6 +578,9 @@ impl Router {
         self.proxy
             .apply_request_intents(workers, serving, outcome.event);
         self.proxy.run_resumes(workers);
+        if let (Some((shadow, copy)), Some(live)) = (shadow, live) {
+            run_shadow(workers, serving, &shadow, copy, &live);
+        }
     }
 
     /// Run `work` now on this thread, queue it past its tenant's share, or refuse it.

@@ -83,7 +83,8 @@ return redis.call('GET', KEYS[1])
 /// whether `key` can be stored (it exists, or the table is under `max` once the expired
 /// entries are gone); `keep` records `key`'s expiry `ttl` seconds from now ('' for never).
 const HTABLE_LIB: &str = r"
-local now = tonumber(redis.call('TIME')[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local function live(key)
   local e = redis.call('ZSCORE', KEYS[2], key)
   if e and tonumber(e) <= now then

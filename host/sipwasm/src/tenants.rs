@@ -75,6 +75,80 @@ pub struct Tenant {
     pub denied_events: AtomicU64,
     /// Fallback replies sent for its failed events.
     pub fallbacks: AtomicU64,
+    /// A version running beside the live one on copies of its requests
+    /// (`ctl shadow`), its decisions compared.
+    shadow: arc_swap::ArcSwapOption<Shadow>,
+}
+
+/// Most differences a shadow keeps as samples (the newest).
+const SHADOW_SAMPLES: usize = 20;
+
+/// A plugin version in shadow: it sees a copy of each new request of its tenant, with
+/// every side effect held back, and what it decides is compared with the live version.
+pub struct Shadow {
+    /// The version.
+    pub version: Arc<Version>,
+    /// The file it was loaded from (what `promote` makes the tenant's).
+    pub path: std::path::PathBuf,
+    /// Its bytes, as loaded.
+    wasm: Vec<u8>,
+    /// The tenant's state as the shadow sees it: read, never written.
+    pub local: Arc<LocalConfig>,
+    /// Requests both versions decided on.
+    pub compared: AtomicU64,
+    /// Requests they decided differently.
+    pub differed: AtomicU64,
+    /// Requests the shadow's route failed on (trap, deadline, error) where the live one
+    /// did not.
+    pub failed: AtomicU64,
+    /// The newest differences.
+    samples: Mutex<std::collections::VecDeque<serde_json::Value>>,
+}
+
+impl Shadow {
+    /// Count one comparison of `live` and `shadow` for `request` (its first line and
+    /// Call-ID); a difference is kept as a sample.
+    pub fn record(
+        &self,
+        request: (&str, &str),
+        live: &sipwasm_routing::shadow::Decision,
+        shadow: &sipwasm_routing::shadow::Decision,
+    ) {
+        self.compared.fetch_add(1, Ordering::Relaxed);
+        let differences = live.differences(shadow);
+        if differences.is_empty() {
+            return;
+        }
+        self.differed.fetch_add(1, Ordering::Relaxed);
+        if shadow.ending == "error" && live.ending != "error" {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut samples = self.samples.lock().expect("not poisoned");
+        if samples.len() >= SHADOW_SAMPLES {
+            samples.pop_front();
+        }
+        samples.push_back(serde_json::json!({
+            "request": request.0,
+            "call_id": request.1,
+            "differences": differences,
+            "live": live,
+            "shadow": shadow,
+        }));
+    }
+
+    /// Counters and samples, for `ctl shadow.show`.
+    pub fn describe(&self) -> serde_json::Value {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        serde_json::json!({
+            "version": self.version.number,
+            "path": self.path.display().to_string(),
+            "sha256": self.version.plugin.report().sha256,
+            "compared": load(&self.compared),
+            "differed": load(&self.differed),
+            "failed": load(&self.failed),
+            "samples": self.samples.lock().expect("not poisoned").iter().cloned().collect::<Vec<_>>(),
+        })
+    }
 }
 
 impl Tenant {
@@ -86,6 +160,11 @@ impl Tenant {
     /// The version serving now.
     pub fn current(&self) -> Arc<Version> {
         self.current.load_full()
+    }
+
+    /// The version in shadow, if any.
+    pub fn shadow(&self) -> Option<Arc<Shadow>> {
+        self.shadow.load_full()
     }
 
     /// What a failed event gets.
@@ -205,6 +284,9 @@ pub enum TenantError {
     /// `reload` of a tenant the configuration does not have.
     #[error("no tenant named {0:?}")]
     NoSuchTenant(String),
+    /// `promote` of a tenant with no version in shadow.
+    #[error("tenant {0:?} has no version in shadow")]
+    NoShadow(String),
 }
 
 /// Every tenant, and the engine their plugins run on.
@@ -389,6 +471,7 @@ impl Tenants {
                 next_version: AtomicU64::new(2),
                 denied_events: AtomicU64::new(0),
                 fallbacks: AtomicU64::new(0),
+                shadow: arc_swap::ArcSwapOption::empty(),
             }));
         }
         Arc::new(Tenants {
@@ -542,6 +625,85 @@ impl Tenants {
             .into_iter()
             .map(|t| (t.name().to_string(), self.reload_one(t)))
             .collect())
+    }
+
+    /// Put the plugin at `path` in shadow beside `name`'s live version (replacing a shadow
+    /// there was): loaded and self-tested as a reload would, with an account of its own
+    /// (its failures do not quarantine the tenant). Its version number.
+    pub fn shadow(&self, name: &str, path: &Path) -> Result<u64, TenantError> {
+        let t = self
+            .get(name)
+            .ok_or_else(|| TenantError::NoSuchTenant(name.to_string()))?;
+        let t0 = Instant::now();
+        let load_error = |error| TenantError::Load {
+            tenant: name.to_string(),
+            error,
+        };
+        let wasm = std::fs::read(path)
+            .map_err(|e| RuntimeError::Io {
+                path: path.to_path_buf(),
+                source: Arc::new(e),
+            })
+            .map_err(load_error)?;
+        let account =
+            TenantAccount::new(format!("{name} (shadow)"), account_limits(&t.config.limits));
+        let number = t.next_version.fetch_add(1, Ordering::Relaxed);
+        let version = load_version(&self.engine, &t.config, &account, number, &wasm, t0)
+            .map_err(load_error)?;
+        let shadow = Shadow {
+            version: Arc::new(version),
+            path: path.to_path_buf(),
+            wasm,
+            local: Arc::new(t.local().dry_view()),
+            compared: AtomicU64::new(0),
+            differed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            samples: Mutex::new(std::collections::VecDeque::new()),
+        };
+        tracing::info!(tenant = name, version = number, path = %path.display(), sha256 = %shadow.version.plugin.report().sha256, "shadow version running beside the live one");
+        t.shadow.store(Some(Arc::new(shadow)));
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        Ok(number)
+    }
+
+    /// Stop `name`'s shadow; what it had counted.
+    pub fn stop_shadow(&self, name: &str) -> Result<Option<serde_json::Value>, TenantError> {
+        let t = self
+            .get(name)
+            .ok_or_else(|| TenantError::NoSuchTenant(name.to_string()))?;
+        let old = t.shadow.swap(None);
+        if old.is_some() {
+            tracing::info!(tenant = name, "shadow version stopped");
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(old.map(|s| s.describe()))
+    }
+
+    /// Make `name`'s shadow its live version: its file is written over the tenant's
+    /// plugin file (so a later reload keeps it) and swapped in by the reload path.
+    pub fn promote(&self, name: &str) -> Result<(ReloadOutcome, serde_json::Value), TenantError> {
+        let t = self
+            .get(name)
+            .ok_or_else(|| TenantError::NoSuchTenant(name.to_string()))?
+            .clone();
+        let shadow = t
+            .shadow()
+            .ok_or_else(|| TenantError::NoShadow(name.to_string()))?;
+        let target = &t.config.plugin_path;
+        let tmp = target.with_extension("promote.tmp");
+        let io = |e: std::io::Error| TenantError::Load {
+            tenant: name.to_string(),
+            error: RuntimeError::Io {
+                path: target.clone(),
+                source: Arc::new(e),
+            },
+        };
+        std::fs::write(&tmp, &shadow.wasm).map_err(io)?;
+        std::fs::rename(&tmp, target).map_err(io)?;
+        let _one_at_a_time = self.reloading.lock().expect("not poisoned");
+        let outcome = self.reload_one(&t);
+        let counted = self.stop_shadow(name)?.unwrap_or_default();
+        Ok((outcome, counted))
     }
 
     fn reload_one(&self, t: &Arc<Tenant>) -> ReloadOutcome {

@@ -222,6 +222,35 @@ impl LocalConfig {
         }
     }
 
+    /// The same identity for a shadow plugin version (a shadow roll-out): every read sees
+    /// the live state (registrations, htables, nonce key, the Record-Route key), no
+    /// write reaches it (`save`, htable writes, nonce uses, failed-authentication counts,
+    /// call limits and statistics go to throwaway copies; no suspend), so the shadow
+    /// decides as the live version would and changes nothing.
+    pub fn dry_view(&self) -> LocalConfig {
+        LocalConfig {
+            listeners: self.listeners.clone(),
+            sent_by: self.sent_by.clone(),
+            aliases: self.aliases.clone(),
+            server_header: self.server_header.clone(),
+            tag_prefix: self.tag_prefix.clone(),
+            tag_keys: self.tag_keys.clone(),
+            services: Arc::new(crate::services::DryServices(self.services.clone())),
+            location: self.location.dry(),
+            auth: crate::auth::digest::AuthState::with_key(*self.auth.key()),
+            statistics: Arc::default(),
+            guard: Arc::new(crate::auth::guard::Guard::default()),
+            htables: self.htables.dry(),
+            dialogs: crate::dialog::table::Dialogs::default(),
+            calls: Arc::default(),
+            msrp_sipmsg: self.msrp_sipmsg,
+            secret: self.secret,
+            path_from: self.path_from.clone(),
+            trusted_peers: self.trusted_peers.clone(),
+            ping_prefix: self.ping_prefix.clone(),
+        }
+    }
+
     /// Put `sent_by` (`host:port`) instead of `listener`'s bound address in the Via and
     /// Record-Route of what leaves from it (`advertise`); that address is also "myself".
     pub fn with_advertised(mut self, listener: Listener, sent_by: String) -> Self {

@@ -139,6 +139,8 @@ type Tables = HashMap<String, HashMap<String, Vec<Binding>>>;
 pub struct Location {
     tables: Arc<Mutex<Tables>>,
     shared: Option<Shared>,
+    /// A shadow's view: reads the live tables, keeps no change (see [`Location::dry`]).
+    dry: bool,
 }
 
 /// A location table several routers share.
@@ -287,6 +289,20 @@ impl Location {
                 store,
                 generation: Arc::default(),
             }),
+            dry: false,
+        }
+    }
+
+    /// The same tables for a shadow plugin version: lookups see the live registrations,
+    /// a `save` answers as it would but changes nothing.
+    pub fn dry(&self) -> Location {
+        Location {
+            tables: self.tables.clone(),
+            shared: self.shared.as_ref().map(|s| Shared {
+                store: s.store.clone(),
+                generation: s.generation.clone(),
+            }),
+            dry: true,
         }
     }
 
@@ -493,6 +509,24 @@ impl Location {
         aor: &str,
         mut change: impl FnMut(&mut Vec<Binding>) -> Result<(), RegistrarError>,
     ) -> Result<(), RegistrarError> {
+        if self.dry {
+            // a shadow: the change is made to a copy, which is dropped
+            let mut copy = match &self.shared {
+                None => crate::lock(&self.tables)
+                    .get(table)
+                    .and_then(|t| t.get(aor))
+                    .cloned()
+                    .unwrap_or_default(),
+                Some(shared) => {
+                    let loaded = shared.store.load(table, aor).map_err(|e| {
+                        tracing::debug!("{e}");
+                        RegistrarError::Unavailable
+                    })?;
+                    loaded.0
+                }
+            };
+            return change(&mut copy);
+        }
         let Some(shared) = &self.shared else {
             let mut tables = crate::lock(&self.tables);
             let t = tables.entry(table.to_string()).or_default();

@@ -64,6 +64,28 @@ pub trait Services: Send + Sync {
     }
 }
 
+/// A shadow plugin version's services: what the live version's resolve and report, but
+/// no transaction can be suspended or resumed (that would reach the live transactions).
+pub struct DryServices(pub Arc<dyn Services>);
+
+impl Services for DryServices {
+    fn resolve(&self, uri: &str) -> Result<Vec<NextHop>, ResolveError> {
+        self.0.resolve(uri)
+    }
+
+    fn transaction_exists(&self, caller: Option<&Caller>, msg: &SipMessage) -> bool {
+        self.0.transaction_exists(caller, msg)
+    }
+
+    fn suspend(&self, _caller: Option<&Caller>) -> Result<(u32, u32), TmError> {
+        Err(TmError::Invalid("a shadow version does not suspend".into()))
+    }
+
+    fn tls_peer(&self, conn: u64) -> Option<Arc<sipwasm_proto::TlsPeer>> {
+        self.0.tls_peer(conn)
+    }
+}
+
 /// Resolves IP literals and `localhost` only; no transactions.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StaticServices;

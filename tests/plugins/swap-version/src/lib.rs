@@ -8,6 +8,8 @@
 //!   `X-Version: <version running the onreply route>` and
 //!   `X-Req-Version: <version that ran the request route>` to each reply. With version
 //!   pinning the two are always equal.
+//! - Version `v0009` alone answers MESSAGE itself, 488 Not Acceptable Here (a version
+//!   that differs from the others on one method, for shadow roll-outs).
 //! - Self-test: fails when the marker says `st=no`.
 
 use sipwasm_sdk::{Plugin, Route, config, export_plugin, hdr, pv, sl, tm, unknown_route};
@@ -47,6 +49,10 @@ impl Plugin for SwapVersion {
         if sipwasm_sdk::core::is_method("OPTIONS") {
             sl::append_to_reply(format!("X-Version: {}\r\n", version()))?;
             sl::send_reply(200, "OK")?;
+            return Ok(());
+        }
+        if version() == "v0009" && sipwasm_sdk::core::is_method("MESSAGE") {
+            sl::send_reply(488, "Not Acceptable Here")?;
             return Ok(());
         }
         pv::sets("$avp(v)", version())?;
