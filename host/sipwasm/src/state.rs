@@ -816,7 +816,7 @@ impl NonceLedger for RedisNonces {
         let nc = nc.map(|n| n.to_string()).unwrap_or_default();
         // kept a little past the nonce's lifetime
         let until = (issued + NONCE_LIFETIME + 30)
-            .saturating_sub(now_unix())
+            .saturating_sub(crate::now_unix())
             .max(1);
         let script = self.state.nonce_script.clone();
         let fresh: i64 = self
@@ -836,12 +836,6 @@ impl NonceLedger for RedisNonces {
     fn reachable(&self) -> bool {
         self.state.is_up()
     }
-}
-
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// One htable in Redis.

@@ -60,6 +60,17 @@ impl std::fmt::Debug for LocalConfig {
     }
 }
 
+/// What a view of the router ([`LocalConfig::tenant_view`], [`LocalConfig::dry_view`])
+/// holds apart from the router's identity.
+struct ViewState {
+    services: Arc<dyn Services>,
+    location: crate::registrar::location::Location,
+    auth: crate::auth::digest::AuthState,
+    guard: Arc<crate::auth::guard::Guard>,
+    htables: crate::htable::Htables,
+    secret: [u8; 32],
+}
+
 impl LocalConfig {
     /// A new identity. The to-tag prefix is random per process, so ACKs for this process's
     /// stateless replies are recognised (and absorbed) without keeping state.
@@ -192,13 +203,7 @@ impl LocalConfig {
     /// The same router identity (listeners, aliases, tags, services) for a tenant: its own
     /// location table and nonces, and only the shared `htables` it was granted.
     pub fn tenant_view(&self, name: &str, htables: &[String]) -> LocalConfig {
-        LocalConfig {
-            listeners: self.listeners.clone(),
-            sent_by: self.sent_by.clone(),
-            aliases: self.aliases.clone(),
-            server_header: self.server_header.clone(),
-            tag_prefix: self.tag_prefix.clone(),
-            tag_keys: self.tag_keys.clone(),
+        self.view(ViewState {
             services: self.services.clone(),
             location: crate::registrar::location::Location::default(),
             // a tenant's nonces are not another tenant's; routers sharing the secret
@@ -207,19 +212,11 @@ impl LocalConfig {
                 self.auth.key(),
                 name.as_bytes(),
             )),
-            // a tenant's counters are its own
-            statistics: Arc::default(),
             guard: self.guard.clone(),
             htables: self.htables.subset(htables),
-            dialogs: crate::dialog::table::Dialogs::default(),
-            calls: Arc::default(),
-            msrp_sipmsg: self.msrp_sipmsg,
             // a tenant's Record-Routes are not another tenant's
             secret: derive_key(&self.secret, name.as_bytes()),
-            path_from: self.path_from.clone(),
-            trusted_peers: self.trusted_peers.clone(),
-            ping_prefix: self.ping_prefix.clone(),
-        }
+        })
     }
 
     /// The same identity for a shadow plugin version (a shadow roll-out): every read sees
@@ -228,6 +225,19 @@ impl LocalConfig {
     /// call limits and statistics go to throwaway copies; no suspend), so the shadow
     /// decides as the live version would and changes nothing.
     pub fn dry_view(&self) -> LocalConfig {
+        self.view(ViewState {
+            services: Arc::new(crate::services::DryServices(self.services.clone())),
+            location: self.location.dry(),
+            auth: crate::auth::digest::AuthState::with_key(*self.auth.key()),
+            guard: Arc::new(crate::auth::guard::Guard::default()),
+            htables: self.htables.dry(),
+            secret: self.secret,
+        })
+    }
+
+    /// This identity (listeners, advertised addresses, aliases, tags, peers) over `state`;
+    /// dialogs, call counters and statistics start empty (a view's own).
+    fn view(&self, state: ViewState) -> LocalConfig {
         LocalConfig {
             listeners: self.listeners.clone(),
             sent_by: self.sent_by.clone(),
@@ -235,16 +245,16 @@ impl LocalConfig {
             server_header: self.server_header.clone(),
             tag_prefix: self.tag_prefix.clone(),
             tag_keys: self.tag_keys.clone(),
-            services: Arc::new(crate::services::DryServices(self.services.clone())),
-            location: self.location.dry(),
-            auth: crate::auth::digest::AuthState::with_key(*self.auth.key()),
+            services: state.services,
+            location: state.location,
+            auth: state.auth,
             statistics: Arc::default(),
-            guard: Arc::new(crate::auth::guard::Guard::default()),
-            htables: self.htables.dry(),
+            guard: state.guard,
+            htables: state.htables,
             dialogs: crate::dialog::table::Dialogs::default(),
             calls: Arc::default(),
             msrp_sipmsg: self.msrp_sipmsg,
-            secret: self.secret,
+            secret: state.secret,
             path_from: self.path_from.clone(),
             trusted_peers: self.trusted_peers.clone(),
             ping_prefix: self.ping_prefix.clone(),
