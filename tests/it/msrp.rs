@@ -350,6 +350,20 @@ X-Probe-Relay: yes\r\nMessage-ID: big1\r\nByte-Range: {range}\r\nContent-Type: a
     // no second connection to bob was opened
     bob.listener.set_nonblocking(true).unwrap();
     assert!(bob.listener.accept().is_err());
+    // counted: both connections speak MSRP; the megabyte in, and out again
+    let msrp = || sipwasm::control::stats(r.server().router())["msrp"].clone();
+    let m = msrp();
+    assert_eq!(m["connections"], 2, "{m}");
+    assert_eq!(m["frames_received"], m["frames_sent"], "{m}");
+    for bytes in [&m["bytes_received"], &m["bytes_sent"]] {
+        assert!(bytes.as_u64().unwrap() > message.len() as u64, "{m}");
+    }
+    drop((alice, b));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while msrp()["connections"] != 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(msrp()["connections"], 0);
 }
 
 #[test]

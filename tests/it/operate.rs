@@ -126,6 +126,19 @@ fn metrics_parse_as_openmetrics_and_agree_with_ctl_stats() {
     assert_eq!(families["sipwasm_transactions_live"]["type"], "gauge");
     let events = sample(&families, "sipwasm_tenant_events", &[("tenant", "probe")]).unwrap();
     assert!(events >= 5.0, "{events}");
+    // the tenant's memory: its live instances' linear memory, each within the cap
+    let probe = [("tenant", "probe")];
+    let memory = sample(&families, "sipwasm_tenant_memory_bytes", &probe).unwrap();
+    let instances = sample(&families, "sipwasm_tenant_live_instances", &probe).unwrap();
+    assert_eq!(families["sipwasm_tenant_memory_bytes"]["type"], "gauge");
+    assert!(
+        instances >= 1.0 && memory >= 65536.0 * instances,
+        "{memory} {instances}"
+    );
+    assert!(
+        memory <= instances * (32 << 20) as f64,
+        "{memory} {instances}"
+    );
     assert!(sample(&families, "sipwasm_security_auth_failures", &[]).is_some());
     assert_eq!(
         sample(&families, "sipwasm_stream_connections", &[]),

@@ -21,32 +21,104 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    /// TLS only, a password and a client certificate required: the CA and certificates.
+    tls: Option<crate::tls::Pki>,
 }
+
+/// The password of a TLS Redis.
+const REDIS_PASSWORD: &str = "s3cret-of-the-suite";
 
 impl RedisServer {
     pub fn start(name: &str) -> RedisServer {
+        let mut r = RedisServer::start_stopped(name);
+        r.resume();
+        r
+    }
+
+    /// A Redis that takes only TLS connections (`rediss://`) presenting a client
+    /// certificate of the suite's CA and the password: as a managed Redis over a network
+    /// is set up.
+    pub fn start_tls(name: &str) -> RedisServer {
+        let pki = crate::tls::Pki::new(&format!("redis-{name}"));
+        let client = pki.client(&[], "router");
+        std::fs::write(pki.dir.join("client.pem"), &client.pem.0).unwrap();
+        std::fs::write(pki.dir.join("client.key"), &client.pem.1).unwrap();
+        let mut r = RedisServer::start_stopped(name);
+        r.tls = Some(pki);
+        r.resume();
+        r
+    }
+
+    fn start_stopped(name: &str) -> RedisServer {
         let dir = std::env::temp_dir().join(format!("sipwasm-redis-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut r = RedisServer {
+        RedisServer {
             child: None,
-            port,
+            port: free_port(),
             dir,
-        };
-        r.resume();
-        r
+            tls: None,
+        }
+    }
+
+    /// What `redis-cli` needs to reach it.
+    fn cli_args(&self) -> Vec<String> {
+        let mut args = vec!["-p".to_string(), self.port.to_string()];
+        if let Some(pki) = &self.tls {
+            let file = |f: &str| pki.dir.join(f).to_string_lossy().into_owned();
+            args.extend([
+                "--tls".into(),
+                "--cacert".into(),
+                file("ca.pem"),
+                "--cert".into(),
+                file("client.pem"),
+                "--key".into(),
+                file("client.key"),
+                "-a".into(),
+                REDIS_PASSWORD.into(),
+                "--no-auth-warning".into(),
+            ]);
+        }
+        args
+    }
+
+    /// The TLS settings a router needs for it.
+    pub fn router_tls(&self) -> Option<sipwasm::config::RedisTls> {
+        self.tls.as_ref().map(|pki| sipwasm::config::RedisTls {
+            ca_file: Some(pki.dir.join("ca.pem")),
+            client_certificate: Some((pki.dir.join("client.pem"), pki.dir.join("client.key"))),
+        })
     }
 
     /// Start it (again) on its port and directory; returns once it answers PING.
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "already running");
+        let port = self.port.to_string();
+        let mut listen = vec!["--port", &port];
+        let pki_files;
+        if let Some(pki) = &self.tls {
+            let file = |f: &str| pki.dir.join(f).to_string_lossy().into_owned();
+            pki_files = [file("cert.pem"), file("key.pem"), file("ca.pem")];
+            listen = vec![
+                "--port",
+                "0",
+                "--tls-port",
+                &port,
+                "--tls-cert-file",
+                &pki_files[0],
+                "--tls-key-file",
+                &pki_files[1],
+                "--tls-ca-cert-file",
+                &pki_files[2],
+                "--tls-auth-clients",
+                "yes",
+                "--requirepass",
+                REDIS_PASSWORD,
+            ];
+        }
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(listen)
+            .args(["--bind", "127.0.0.1"])
             .args([
                 "--save",
                 "",
@@ -74,6 +146,9 @@ impl RedisServer {
 
     fn ping(&self) -> bool {
         use std::io::{Read, Write};
+        if self.tls.is_some() {
+            return redis_cli(self, &["PING"]) == "PONG";
+        }
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
@@ -96,7 +171,10 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match self.tls {
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+            Some(_) => format!("rediss://:{REDIS_PASSWORD}@127.0.0.1:{}/0", self.port),
+        }
     }
 }
 
@@ -133,8 +211,12 @@ fn twin_on(redis: &RedisServer, twin: &str) -> TestRouter {
     plugin(&name);
     let config = root().join("config/examples").join(file);
     let url = redis.url();
+    let tls = redis.router_tls();
     TestRouter::from_config_file(&config, &["udp:127.0.0.1:0", "tcp:127.0.0.1:0"], |cfg| {
         cfg.state = cfg.state_section.with_url(&url).unwrap();
+        if let sipwasm::config::StateBackend::Redis { tls: t, .. } = &mut cfg.state {
+            t.clone_from(&tls);
+        }
     })
 }
 
@@ -246,6 +328,39 @@ fn the_twins_hand_over_calls_to_the_router_holding_the_connection() {
     }
 }
 
+/// Routers reach Redis over TLS (`rediss://` with a password, the suite's CA in
+/// `tls_ca_file`, a client certificate: Redis requires all three) and share registrations
+/// as over plain TCP; a router trusting another CA fails the handshake: it stores nothing
+/// and says so (503 to a REGISTER, never a 200).
+#[test]
+fn routers_share_registrations_over_tls_to_redis() {
+    let redis = RedisServer::start_tls("tls");
+    let a = example_on(&redis);
+    let b = example_on(&redis);
+    let mut alice = phone("alice", &a, "udp");
+    assert_eq!(alice.register(), 200);
+    assert_eq!(options_to(&b, "alice"), Some(200));
+    let keys = redis_cli(&redis, &["--scan", "--pattern", "*alice*"]);
+    assert!(keys.contains("alice@sipwasm.local"), "{keys:?}");
+    let other = crate::tls::Pki::new("redis-other-ca");
+    let config = root().join("config/examples/registrar-proxy.toml");
+    let (url, mut tls) = (redis.url(), redis.router_tls().unwrap());
+    tls.ca_file = Some(other.dir.join("ca.pem"));
+    let stranger =
+        TestRouter::from_config_file(&config, &["udp:127.0.0.1:0", "tcp:127.0.0.1:0"], |cfg| {
+            cfg.secret = Some("a secret: no key to agree on through Redis".into());
+            cfg.state = sipwasm::config::StateBackend::Redis {
+                url,
+                key_prefix: "sipwasm:".into(),
+                timeout: Duration::from_millis(500),
+                tls: Some(tls),
+            };
+        });
+    let mut bob = phone("bob", &stranger, "udp");
+    assert_eq!(bob.register(), 503);
+    assert_eq!(options_to(&stranger, "alice"), Some(404));
+}
+
 /// Without `[router] secret` the routers agree on a key through Redis; a router that
 /// cannot reach Redis at start would sign with a key of its own (and refuse the others'
 /// nonces, Record-Routes and Paths): it does not start, and says why.
@@ -253,8 +368,10 @@ fn the_twins_hand_over_calls_to_the_router_holding_the_connection() {
 fn without_a_secret_a_router_does_not_start_while_redis_is_away() {
     let config = root().join("config/examples/registrar-proxy.toml");
     let dead = format!("redis://127.0.0.1:{}/0", free_port());
+    // (built first: a build is not the router's wait)
+    let bin = crate::cli::sipwasm_bin();
     let started = Instant::now();
-    let out = Command::new(crate::cli::sipwasm_bin())
+    let out = Command::new(bin)
         .args(["run", "--config", config.to_str().unwrap()])
         .args(["--listen", "udp:127.0.0.1:0", "--state-url", &dead])
         .output()
@@ -368,6 +485,7 @@ fn probe_on(redis: &RedisServer) -> TestRouter {
                 url: redis.url(),
                 key_prefix: "t:".into(),
                 timeout: Duration::from_millis(500),
+                tls: None,
             },
             ..RouterOpts::default()
         },
@@ -466,7 +584,7 @@ fn unlimited_on(redis: &RedisServer) -> TestRouter {
 /// `redis-cli` against `redis`: its output.
 fn redis_cli(redis: &RedisServer, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
-        .args(["-p", &redis.port.to_string()])
+        .args(redis.cli_args())
         .args(args)
         .output()
         .expect("redis-cli (Debian redis-tools, with redis-server)");

@@ -365,17 +365,17 @@ fn a_via_alias_over_tls_lets_the_connection_carry_requests_to_its_sender() {
 
 /// A CA of the suite's own, with the router's certificate (for 127.0.0.1) signed by it,
 /// written as PEM files; it signs client certificates too.
-struct Pki {
-    dir: PathBuf,
+pub(crate) struct Pki {
+    pub(crate) dir: PathBuf,
     ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
 }
 
 /// A certificate and its key, for a rustls client or server.
-struct Leaf {
+pub(crate) struct Leaf {
     der: rustls::pki_types::CertificateDer<'static>,
     key: Vec<u8>,
     /// Certificate and key as PEM.
-    pem: (String, String),
+    pub(crate) pem: (String, String),
 }
 
 impl Leaf {
@@ -385,7 +385,7 @@ impl Leaf {
 }
 
 impl Pki {
-    fn new(name: &str) -> Pki {
+    pub(crate) fn new(name: &str) -> Pki {
         let dir = std::env::temp_dir().join(format!("sipwasm-pki-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -422,7 +422,7 @@ impl Pki {
         }
     }
 
-    fn client(&self, names: &[&str], cn: &str) -> Leaf {
+    pub(crate) fn client(&self, names: &[&str], cn: &str) -> Leaf {
         self.leaf(names, cn, rcgen::ExtendedKeyUsagePurpose::ClientAuth)
     }
 

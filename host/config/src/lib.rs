@@ -1010,6 +1010,17 @@ pub struct StateSection {
     /// How long a command may take before the router treats the server as down.
     #[serde(default = "StateSection::timeout_ms")]
     pub timeout_ms: u64,
+    /// With `rediss://`: the CA (PEM) the server's certificate must chain to, instead of
+    /// the system's roots (a private CA, as Redis' own TLS set-up uses).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// With `rediss://`: a client certificate (PEM) for servers that require one
+    /// (`tls-auth-clients yes`), with `tls_key_file`.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The key of `tls_cert_file` (PEM).
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for StateSection {
@@ -1019,6 +1030,9 @@ impl Default for StateSection {
             url: None,
             key_prefix: Self::key_prefix(),
             timeout_ms: Self::timeout_ms(),
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -1066,12 +1080,51 @@ impl StateSection {
         if !(1..=60_000).contains(&self.timeout_ms) {
             return Err(invalid("state.timeout_ms", "1 to 60000"));
         }
+        let client_certificate = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            (Some(_), None) => return Err(invalid("state.tls_key_file", "tls_cert_file needs it")),
+            (None, Some(_)) => {
+                return Err(invalid("state.tls_cert_file", "tls_key_file needs it"));
+            }
+        };
+        let tls = (self.tls_ca_file.is_some() || client_certificate.is_some()).then(|| RedisTls {
+            ca_file: self.tls_ca_file.clone(),
+            client_certificate,
+        });
+        if tls.is_some() && !redis.starts_with("rediss://") {
+            return Err(invalid(
+                "state.url",
+                "tls_ca_file, tls_cert_file and tls_key_file need a rediss:// URL",
+            ));
+        }
         Ok(StateBackend::Redis {
             url: redis,
             key_prefix: self.key_prefix.clone(),
             timeout: Duration::from_millis(self.timeout_ms),
+            tls,
         })
     }
+
+    /// These settings with their files relative to the config's directory.
+    fn resolved(&self, resolve: &dyn Fn(&Path) -> PathBuf) -> StateSection {
+        let path = |p: &Option<PathBuf>| p.as_deref().map(resolve);
+        StateSection {
+            tls_ca_file: path(&self.tls_ca_file),
+            tls_cert_file: path(&self.tls_cert_file),
+            tls_key_file: path(&self.tls_key_file),
+            ..self.clone()
+        }
+    }
+}
+
+/// The files of a TLS connection to Redis beyond what `rediss://` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisTls {
+    /// The CA to verify the server by, instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Certificate and key files the router shows the server.
+    pub client_certificate: Option<(PathBuf, PathBuf)>,
 }
 
 fn check_redis_url(url: &str) -> Result<(), String> {
@@ -1099,6 +1152,8 @@ pub enum StateBackend {
         key_prefix: String,
         /// Longest wait for an answer.
         timeout: Duration,
+        /// Certificates for `rediss://`, if not the system's roots alone.
+        tls: Option<RedisTls>,
     },
 }
 
@@ -1266,8 +1321,8 @@ impl Config {
             path_from: file.registrar.path_from().map_err(at)?,
             trusted_peers: router.trusted_peers,
             guard: file.security.policy().map_err(at)?,
-            state: file.state.backend().map_err(at)?,
-            state_section: file.state.clone(),
+            state: file.state.resolved(&resolve).backend().map_err(at)?,
+            state_section: file.state.resolved(&resolve),
             metrics_listen: match &file.metrics.listen {
                 Some(a) => Some(a.parse().map_err(|_| {
                     at(invalid(
@@ -2322,9 +2377,19 @@ deadline_ms = 5
                 url: "redis://10.0.0.5:6379/2".into(),
                 key_prefix: "sipwasm:".into(),
                 timeout: Duration::from_millis(80),
+                tls: None,
             }
         );
         assert_eq!(c.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        let c = parse(
+            "[state]\nurl = \"rediss://r.example:6380\"\ntls_ca_file = \"ca.pem\"\ntls_cert_file = \"/etc/c.pem\"\ntls_key_file = \"k.pem\"",
+        )
+        .unwrap();
+        assert!(matches!(
+            c.state,
+            StateBackend::Redis { tls: Some(RedisTls { ca_file: Some(ref ca), client_certificate: Some((ref cert, ref key)) }), .. }
+                if ca == Path::new("ca.pem") && cert == Path::new("/etc/c.pem") && key == Path::new("k.pem")
+        ));
         for (bad, key) in [
             ("[state]\nbackend = \"redis\"", "state.url"),
             ("[state]\nbackend = \"etcd\"", "state.backend"),
@@ -2337,6 +2402,14 @@ deadline_ms = 5
                 "state.timeout_ms",
             ),
             ("[metrics]\nlisten = \"nowhere\"", "metrics.listen"),
+            (
+                "[state]\nurl = \"redis://x\"\ntls_ca_file = \"ca.pem\"",
+                "state.url",
+            ),
+            (
+                "[state]\nurl = \"rediss://x\"\ntls_cert_file = \"c.pem\"",
+                "state.tls_key_file",
+            ),
         ] {
             let e = parse(bad).unwrap_err();
             assert!(e.contains(key), "{bad}: {e}");

@@ -53,6 +53,8 @@ pub struct TenantAccount {
     limits: AccountLimits,
     pub(crate) stats: PluginStats,
     live_instances: AtomicUsize,
+    /// Linear memory of the live instances, bytes.
+    memory_bytes: AtomicUsize,
     log: Mutex<LogBudget>,
     /// Nanoseconds after `epoch` before which the log budget is certainly empty: a flood
     /// is refused with one atomic load, without the lock.
@@ -69,6 +71,7 @@ impl TenantAccount {
             limits,
             stats: PluginStats::default(),
             live_instances: AtomicUsize::new(0),
+            memory_bytes: AtomicUsize::new(0),
             log: Mutex::new(LogBudget {
                 tokens: f64::from(limits.log_rate),
                 refilled: Instant::now(),
@@ -98,7 +101,18 @@ impl TenantAccount {
     pub fn stats(&self) -> crate::StatsSnapshot {
         let mut s = self.stats.snapshot();
         s.live_instances = self.live_instances.load(Ordering::Relaxed) as u64;
+        s.memory_bytes = self.memory_bytes.load(Ordering::Relaxed) as u64;
         s
+    }
+
+    /// An instance's linear memory grew by `bytes`.
+    pub(crate) fn memory_taken(&self, bytes: usize) {
+        self.memory_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// An instance holding `bytes` of linear memory was dropped.
+    pub(crate) fn memory_released(&self, bytes: usize) {
+        self.memory_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
     /// Reserve room for one more instance.

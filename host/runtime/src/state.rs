@@ -15,19 +15,40 @@ const PV_CACHE_MAX: usize = 1024;
 /// Most host waits (name resolution, the shared store) an event is not charged for.
 pub(crate) const MAX_HOST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Per-instance memory cap, enforced on every `memory.grow`.
+/// Per-instance memory cap, enforced on every `memory.grow`; what the instance holds is
+/// counted in its tenant's account while it lives.
 #[derive(Debug)]
 pub(crate) struct MemoryLimit {
     pub(crate) max_bytes: usize,
     /// Set when the guest asked for more than `max_bytes`: if the event then traps, the
     /// failure is reported as a memory-cap hit.
     pub(crate) hit: bool,
+    /// Linear memory this instance was granted, in the account's total.
+    held: usize,
+    account: Arc<TenantAccount>,
+}
+
+impl MemoryLimit {
+    fn new(max_bytes: usize, account: Arc<TenantAccount>) -> MemoryLimit {
+        MemoryLimit {
+            max_bytes,
+            hit: false,
+            held: 0,
+            account,
+        }
+    }
+}
+
+impl Drop for MemoryLimit {
+    fn drop(&mut self) {
+        self.account.memory_released(self.held);
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimit {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -35,6 +56,11 @@ impl wasmtime::ResourceLimiter for MemoryLimit {
             self.hit = true;
             return Ok(false);
         }
+        // called for a memory's first allocation too (current 0); a grow that then fails
+        // in the engine is counted until the instance goes (an over-count, never under)
+        let grown = desired.saturating_sub(current);
+        self.held += grown;
+        self.account.memory_taken(grown);
         Ok(true)
     }
 
@@ -127,10 +153,7 @@ impl HostState {
             .allow_ip_name_lookup(false)
             .build();
         HostState {
-            limits: MemoryLimit {
-                max_bytes: meta.memory_limit,
-                hit: false,
-            },
+            limits: MemoryLimit::new(meta.memory_limit, meta.account.clone()),
             meta,
             log_drops,
             log_flood,

@@ -65,6 +65,8 @@ pub struct StatsSnapshot {
     pub cpu_ns: u64,
     /// Instances alive now.
     pub live_instances: u64,
+    /// Linear memory of the live instances, bytes.
+    pub memory_bytes: u64,
     /// Events by guest CPU time: a histogram over [`EVENT_TIME_BOUNDS_US`].
     pub event_times: EventTimes,
 }
@@ -89,6 +91,7 @@ impl PluginStats {
             budget_refusals: r(&self.budget_refusals),
             cpu_ns: r(&self.cpu_ns),
             live_instances: 0,
+            memory_bytes: 0,
             event_times: std::array::from_fn(|i| r(&self.event_times[i])),
         }
     }

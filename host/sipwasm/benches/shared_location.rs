@@ -81,9 +81,14 @@ fn main() {
         assert!(Instant::now() < deadline, "redis-server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let state =
-        sipwasm::state::RedisState::start(&url, "bench:", Duration::from_secs(1), rt.handle())
-            .unwrap();
+    let state = sipwasm::state::RedisState::start(
+        &url,
+        "bench:",
+        Duration::from_secs(1),
+        None,
+        rt.handle(),
+    )
+    .unwrap();
     let store = state.location("t");
     if let Err(e) = store.load("location", "nobody") {
         panic!("Redis at {url}: {e}");

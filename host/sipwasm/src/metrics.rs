@@ -22,7 +22,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The ones of `ctl stats` that go up and down; every other number only grows.
-const GAUGES: &[&str] = &["live", "live_instances", "queued", "dialogs", "calls"];
+const GAUGES: &[&str] = &[
+    "live",
+    "live_instances",
+    "memory_bytes",
+    "queued",
+    "dialogs",
+    "calls",
+    "connections",
+];
 
 /// The HTTP listener; stops when dropped.
 pub struct MetricsServer {
@@ -290,7 +298,7 @@ fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: i64) -> std::
 
 impl Collector for Snapshot {
     fn encode(&self, mut e: DescriptorEncoder<'_>) -> std::fmt::Result {
-        for section in ["router", "transactions", "security"] {
+        for section in ["router", "transactions", "msrp", "security"] {
             let Some(fields) = self.stats.get(section).and_then(Value::as_object) else {
                 continue;
             };

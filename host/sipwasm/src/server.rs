@@ -141,6 +141,12 @@ pub struct RouterStats {
     pub nosip_ignored: AtomicU64,
     /// MSRP frames handed to the plugin (`msrp:frame-in`).
     pub msrp_frames: AtomicU64,
+    /// Their bytes.
+    pub msrp_bytes: AtomicU64,
+    /// MSRP frames the plugins relayed or answered with (`msrp:frame-in` sends).
+    pub msrp_frames_sent: AtomicU64,
+    /// Their bytes.
+    pub msrp_bytes_sent: AtomicU64,
     /// Events for a tenant not granted their kind (`events` of its config).
     pub denied_events: AtomicU64,
     /// SIP requests received, by method ([`Method`] order: INVITE ... PUBLISH, other).
@@ -763,6 +769,9 @@ impl Router {
             return;
         }
         bump(&self.stats.msrp_frames);
+        self.stats
+            .msrp_bytes
+            .fetch_add(frame.as_bytes().len() as u64, Ordering::Relaxed);
         let flow = source.conn;
         let event = MsrpEvent::new(serving.tenant.local().clone(), frame, source, now_unix());
         self.dispatch(workers, serving, flow, Work::Msrp(event));
@@ -771,6 +780,10 @@ impl Router {
     fn run_msrp(&self, workers: &mut Workers, serving: &Serving, event: MsrpEvent) {
         let mut outcome = workers.run_msrp(serving, event);
         for out in outcome.event.take_outbound() {
+            bump(&self.stats.msrp_frames_sent);
+            self.stats
+                .msrp_bytes_sent
+                .fetch_add(out.data.len() as u64, Ordering::Relaxed);
             self.send(out);
         }
         self.proxy.run_resumes(workers);
@@ -963,8 +976,9 @@ impl Server {
                 url,
                 key_prefix,
                 timeout,
+                tls,
             } => Some(
-                crate::state::RedisState::start(url, key_prefix, *timeout, &runtime)
+                crate::state::RedisState::start(url, key_prefix, *timeout, tls.as_ref(), &runtime)
                     .map_err(StartError::State)?,
             ),
         };

@@ -187,6 +187,14 @@ pub enum StateError {
          [router] secret (the same on every router) to start without Redis"
     )]
     NoSecret(String),
+    /// A certificate or key file for TLS to Redis could not be read.
+    #[error("state backend TLS file {path}: {error}")]
+    TlsFile {
+        /// Which file.
+        path: std::path::PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
     /// The URL or client settings were refused.
     #[error("state backend {url}: {error}")]
     Client {
@@ -274,13 +282,35 @@ impl RedisState {
         url: &str,
         key_prefix: &str,
         timeout: Duration,
+        tls: Option<&sipwasm_config::RedisTls>,
         runtime: &tokio::runtime::Handle,
     ) -> Result<Arc<RedisState>, StateError> {
         let client_error = |error| StateError::Client {
             url: shown(url),
             error,
         };
-        let client = redis::Client::open(url).map_err(client_error)?;
+        let client = match tls {
+            None => redis::Client::open(url).map_err(client_error)?,
+            Some(tls) => {
+                let read = |path: &std::path::Path| {
+                    std::fs::read(path).map_err(|error| StateError::TlsFile {
+                        path: path.to_path_buf(),
+                        error,
+                    })
+                };
+                let certificates = redis::TlsCertificates {
+                    client_tls: match &tls.client_certificate {
+                        Some((cert, key)) => Some(redis::ClientTlsConfig {
+                            client_cert: read(cert)?,
+                            client_key: read(key)?,
+                        }),
+                        None => None,
+                    },
+                    root_cert: tls.ca_file.as_deref().map(read).transpose()?,
+                };
+                redis::Client::build_with_tls(url, certificates).map_err(client_error)?
+            }
+        };
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))

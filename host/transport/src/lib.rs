@@ -171,6 +171,11 @@ impl Outlet {
         self.tcp.as_ref().map_or(0, ConnectionTable::len)
     }
 
+    /// Of those, the ones speaking MSRP.
+    pub fn msrp_connections(&self) -> usize {
+        self.tcp.as_ref().map_or(0, ConnectionTable::msrp_len)
+    }
+
     /// What was sent and what could not be.
     pub fn stats(&self) -> &OutletStats {
         &self.stats

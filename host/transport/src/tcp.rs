@@ -112,6 +112,24 @@ struct Table {
     /// Told about each message sent with [`StreamFlags::on_undelivered`] that could not be
     /// delivered.
     undelivered: std::sync::OnceLock<UndeliveredHook>,
+    /// Open connections that speak MSRP.
+    msrp_open: Arc<AtomicU64>,
+}
+
+/// Counts a connection among those speaking MSRP while it lives.
+struct MsrpOpen(Arc<AtomicU64>);
+
+impl MsrpOpen {
+    fn new(open: &Arc<AtomicU64>) -> MsrpOpen {
+        open.fetch_add(1, Ordering::Relaxed);
+        MsrpOpen(open.clone())
+    }
+}
+
+impl Drop for MsrpOpen {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What waits for a connection being opened: the messages, each with its
@@ -184,6 +202,7 @@ impl ConnectionTable {
                 tls,
                 pending: Mutex::new(HashMap::new()),
                 undelivered: std::sync::OnceLock::new(),
+                msrp_open: Arc::default(),
             }),
         }
     }
@@ -210,6 +229,12 @@ impl ConnectionTable {
     /// Number of open connections.
     pub fn len(&self) -> usize {
         self.inner.conns.lock().expect("not poisoned").len()
+    }
+
+    /// Number of open connections speaking MSRP (a relayed session holds one on each
+    /// side, unless its peers share a connection among sessions).
+    pub fn msrp_len(&self) -> usize {
+        self.inner.msrp_open.load(Ordering::Relaxed) as usize
     }
 
     /// True when no connection is open.
@@ -423,9 +448,13 @@ impl ConnectionTable {
         let mut framing = Framing::new(limits.max_message);
         let mut buf = BytesMut::with_capacity(4096);
         let mut message_started: Option<Instant> = None;
+        let mut msrp_open = None;
         loop {
             if framing.decide(&buf, limits.max_message, limits.msrp_max_chunk) {
                 tracing::debug!(conn = id, %peer, "TCP connection is not SIP: line mode");
+            }
+            if msrp_open.is_none() && framing.is_msrp() {
+                msrp_open = Some(MsrpOpen::new(&self.inner.msrp_open));
             }
             // deliver every complete unit already buffered
             loop {
