@@ -114,6 +114,8 @@ pub struct RouterOpts {
     pub guard: sipwasm_routing::auth::guard::GuardPolicy,
     /// `[state]`: memory unless a test shares registrations in Redis.
     pub state: sipwasm::config::StateBackend,
+    /// `[dispatcher]`: no sets unless a test balances over some.
+    pub dispatcher: sipwasm::config::Dispatcher,
 }
 
 impl Default for RouterOpts {
@@ -141,6 +143,7 @@ impl Default for RouterOpts {
             trusted_peers: Vec::new(),
             guard: sipwasm_routing::auth::guard::GuardPolicy::default(),
             state: Default::default(),
+            dispatcher: Default::default(),
         }
     }
 }
@@ -206,7 +209,10 @@ impl TestRouter {
             plugin.clone(),
             &self::plugin(plugin_name),
             opts.fallback.clone(),
-            opts.htables.iter().map(|h| h.name.clone()).collect(),
+            sipwasm_routing::Grants {
+                htables: opts.htables.iter().map(|h| h.name.clone()).collect(),
+                dispatcher_sets: opts.dispatcher.set_ids(),
+            },
         );
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -238,6 +244,7 @@ impl TestRouter {
             trusted_peers: opts.trusted_peers.clone(),
             guard: opts.guard.clone(),
             state: opts.state.clone(),
+            dispatcher: opts.dispatcher.clone(),
             advertise: specs
                 .iter()
                 .map(|s| s.parse::<ListenSpec>().unwrap())

@@ -242,6 +242,10 @@ pub struct PluginSection {
     /// a `[[tenant]]`.
     #[serde(default)]
     pub htables: Option<Vec<String>>,
+    /// The dispatcher sets the plugin may select from. Default: all of them for
+    /// `[plugin]`, none for a `[[tenant]]`.
+    #[serde(default)]
+    pub dispatcher_sets: Option<Vec<u32>>,
     /// The events the plugin receives: `sip`, `nosip`, `msrp` (default: all).
     #[serde(default)]
     pub events: Option<Vec<String>>,
@@ -352,9 +356,9 @@ pub struct TenantConfig {
     pub plugin_config: BTreeMap<String, String>,
     /// Where the plugin may send UDP.
     pub udp_allow: sipwasm_routing::UdpAllow,
-    /// The `[[htable]]`s granted, by name (a `[plugin]` that lists none gets every one,
-    /// resolved when the file is read).
-    pub htables: Vec<String>,
+    /// The `[[htable]]`s and dispatcher sets granted (a `[plugin]` that lists none gets
+    /// every one, resolved when the file is read).
+    pub grants: sipwasm_routing::Grants,
     /// Events received.
     pub events: EventGrants,
     /// Listeners served, as `router.listen` entries.
@@ -982,6 +986,183 @@ pub struct ConfigFile {
     /// `[metrics]`
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// `[dispatcher]`
+    #[serde(default)]
+    pub dispatcher: DispatcherSection,
+}
+
+/// `[dispatcher]` and its `[[dispatcher.destination]]`s (Kamailio's dispatcher module
+/// parameters and `dispatcher.list`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatcherSection {
+    /// Seconds between two probes of a destination (`ds_ping_interval`); 0: none.
+    #[serde(default = "DispatcherSection::interval")]
+    pub probing_interval: u64,
+    /// Failed probes that take an active destination out (`ds_probing_threshold`).
+    #[serde(default = "DispatcherSection::one")]
+    pub probing_threshold: u32,
+    /// Answered probes that bring an inactive one back (`ds_inactive_threshold`).
+    #[serde(default = "DispatcherSection::one")]
+    pub inactive_threshold: u32,
+    /// 0: probe destinations flagged `probe` and those marked `p` (`ds_mark_dst("ip")`);
+    /// 1: probe every destination (`ds_probing_mode`).
+    #[serde(default)]
+    pub probing_mode: u8,
+    /// Replies besides 2xx that count as alive: codes ("404") or classes ("4xx")
+    /// (`ds_ping_reply_codes`).
+    #[serde(default)]
+    pub ping_reply_codes: Vec<String>,
+    /// `ds_ping_method`.
+    #[serde(default = "DispatcherSection::method")]
+    pub ping_method: String,
+    /// `ds_ping_from`.
+    #[serde(default = "DispatcherSection::from")]
+    pub ping_from: String,
+    /// An unanswered probe fails after this many milliseconds.
+    #[serde(default = "DispatcherSection::timeout")]
+    pub probe_timeout_ms: u64,
+    /// The destinations, each in a set.
+    #[serde(default)]
+    pub destination: Vec<DestinationSection>,
+}
+
+/// One `[[dispatcher.destination]]`: a line of Kamailio's `dispatcher.list`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationSection {
+    /// The set it belongs to.
+    pub set: u32,
+    /// `sip:IP[:PORT][;transport=tcp|tls]`.
+    pub uri: String,
+    /// Share for the weight algorithm (9).
+    #[serde(default)]
+    pub weight: u32,
+    /// Higher first.
+    #[serde(default)]
+    pub priority: i32,
+    /// Free text for the plugin.
+    #[serde(default)]
+    pub attrs: String,
+    /// Probe it even while it answers calls (Kamailio's flag 8).
+    #[serde(default)]
+    pub probe: bool,
+    /// Most calls at once for call-load balancing (10); 0: no limit.
+    #[serde(default)]
+    pub max_load: u32,
+}
+
+impl Default for DispatcherSection {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
+impl DispatcherSection {
+    const fn interval() -> u64 {
+        10
+    }
+    const fn one() -> u32 {
+        1
+    }
+    fn method() -> String {
+        "OPTIONS".into()
+    }
+    fn from() -> String {
+        "sip:dispatcher@localhost".into()
+    }
+    const fn timeout() -> u64 {
+        2000
+    }
+
+    /// The sets and the probe settings, checked (the destinations built once, as the
+    /// router will).
+    fn settings(&self) -> Result<Dispatcher, Invalid> {
+        let mut sets: Vec<sipwasm_routing::dispatcher::SetSpec> = Vec::new();
+        for d in &self.destination {
+            let spec = sipwasm_routing::dispatcher::DestinationSpec {
+                uri: d.uri.clone(),
+                weight: d.weight,
+                priority: d.priority,
+                attrs: d.attrs.clone(),
+                probe: d.probe,
+                max_load: d.max_load,
+            };
+            match sets.iter_mut().find(|s| s.id == d.set) {
+                Some(s) => s.destinations.push(spec),
+                None => sets.push(sipwasm_routing::dispatcher::SetSpec {
+                    id: d.set,
+                    destinations: vec![spec],
+                }),
+            }
+        }
+        let mut reply_codes = Vec::new();
+        for c in &self.ping_reply_codes {
+            let range = match c.strip_suffix("xx").map(str::parse::<u16>) {
+                Some(Ok(class @ 1..=6)) => (class * 100, class * 100 + 99),
+                Some(_) => (0, 0),
+                None => match c.parse::<u16>() {
+                    Ok(code @ 100..=699) => (code, code),
+                    _ => (0, 0),
+                },
+            };
+            if range == (0, 0) {
+                return Err(invalid(
+                    "dispatcher.ping_reply_codes",
+                    format!("{c:?}: a code (\"404\") or a class (\"4xx\")"),
+                ));
+            }
+            reply_codes.push(range);
+        }
+        if self.probing_mode > 1 {
+            return Err(invalid("dispatcher.probing_mode", "0 or 1"));
+        }
+        if self.probing_threshold == 0 || self.inactive_threshold == 0 {
+            return Err(invalid(
+                "dispatcher.probing_threshold",
+                "probing_threshold and inactive_threshold are at least 1",
+            ));
+        }
+        if !(100..=60_000).contains(&self.probe_timeout_ms) {
+            return Err(invalid("dispatcher.probe_timeout_ms", "100 to 60000"));
+        }
+        if !self.ping_from.starts_with("sip:") && !self.ping_from.starts_with("sips:") {
+            return Err(invalid("dispatcher.ping_from", "a sip: URI"));
+        }
+        if self.ping_method.is_empty() || !self.ping_method.bytes().all(|b| b.is_ascii_uppercase())
+        {
+            return Err(invalid("dispatcher.ping_method", "a method name (OPTIONS)"));
+        }
+        let probing = sipwasm_routing::dispatcher::Probing {
+            interval: Duration::from_secs(self.probing_interval),
+            threshold: self.probing_threshold,
+            inactive_threshold: self.inactive_threshold,
+            all: self.probing_mode == 1,
+            reply_codes,
+            method: self.ping_method.clone(),
+            from: self.ping_from.clone(),
+            timeout: Duration::from_millis(self.probe_timeout_ms),
+        };
+        sipwasm_routing::dispatcher::Dispatcher::new(sets.clone(), probing.clone())
+            .map_err(|e| invalid(format!("dispatcher.destination (set {})", e.set), e.message))?;
+        Ok(Dispatcher { sets, probing })
+    }
+}
+
+/// The dispatcher's sets and probe settings, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dispatcher {
+    /// The sets, in the order first named.
+    pub sets: Vec<sipwasm_routing::dispatcher::SetSpec>,
+    /// How destinations are probed.
+    pub probing: sipwasm_routing::dispatcher::Probing,
+}
+
+impl Dispatcher {
+    /// The set ids.
+    pub fn set_ids(&self) -> Vec<u32> {
+        self.sets.iter().map(|s| s.id).collect()
+    }
 }
 
 /// `[metrics]`: the HTTP listener of `/metrics` (Prometheus) and `/health`.
@@ -1222,6 +1403,8 @@ pub struct Config {
     pub state: StateBackend,
     /// `[state]` as written (for `--state-url`).
     pub state_section: StateSection,
+    /// `[dispatcher]`: destination sets and probing.
+    pub dispatcher: Dispatcher,
     /// `[metrics] listen`.
     pub metrics_listen: Option<SocketAddr>,
 }
@@ -1260,8 +1443,15 @@ impl Config {
         let router = file.router.check().map_err(at)?;
         let nosip = file.nosip.filter().map_err(at)?;
         let htables = HtableSection::specs(&file.htable).map_err(at)?;
-        let (tenants, default_tenant) =
-            tenants(&file, &router.listen, &htables, &resolve).map_err(at)?;
+        let dispatcher = file.dispatcher.settings().map_err(at)?;
+        let (tenants, default_tenant) = tenants(
+            &file,
+            &router.listen,
+            &htables,
+            &dispatcher.set_ids(),
+            &resolve,
+        )
+        .map_err(at)?;
         if router
             .listen
             .iter()
@@ -1323,6 +1513,7 @@ impl Config {
             guard: file.security.policy().map_err(at)?,
             state: file.state.resolved(&resolve).backend().map_err(at)?,
             state_section: file.state.resolved(&resolve),
+            dispatcher,
             metrics_listen: match &file.metrics.listen {
                 Some(a) => Some(a.parse().map_err(|_| {
                     at(invalid(
@@ -1453,6 +1644,7 @@ fn tenants(
     file: &ConfigFile,
     listen: &[ListenSpec],
     htables: &[sipwasm_routing::HtableSpec],
+    dispatcher_sets: &[u32],
     resolve: &dyn Fn(&Path) -> PathBuf,
 ) -> Result<(Vec<TenantConfig>, usize), Invalid> {
     let mut sections: Vec<(String, &PluginSection)> = Vec::new();
@@ -1475,6 +1667,7 @@ fn tenants(
         let shared = SharedRouter {
             workers: file.router.workers,
             several: sections.len() > 1,
+            dispatcher_sets,
         };
         let t = tenant_config(section, key, is_plugin, shared, listen, htables, resolve)?;
         if tenants.iter().any(|o: &TenantConfig| o.name == t.name) {
@@ -1706,10 +1899,12 @@ pub fn queue_workers<'a>(
 
 /// What a tenant's defaults depend on.
 #[derive(Clone, Copy)]
-struct SharedRouter {
+struct SharedRouter<'a> {
     workers: usize,
     /// More than one tenant: the limits that protect neighbours apply by default.
     several: bool,
+    /// The ids of the `[[dispatcher.destination]]` sets.
+    dispatcher_sets: &'a [u32],
 }
 
 /// Validate one `[plugin]` / `[[tenant]]` section; errors name the key.
@@ -1717,7 +1912,7 @@ fn tenant_config(
     p: &PluginSection,
     key: &str,
     is_plugin: bool,
-    router: SharedRouter,
+    router: SharedRouter<'_>,
     listeners: &[ListenSpec],
     htables: &[sipwasm_routing::HtableSpec],
     resolve: &dyn Fn(&Path) -> PathBuf,
@@ -1841,6 +2036,21 @@ fn tenant_config(
             names.clone()
         }
     };
+    let dispatcher_sets = match &p.dispatcher_sets {
+        None if is_plugin => router.dispatcher_sets.to_vec(),
+        None => Vec::new(),
+        Some(ids) => {
+            for id in ids {
+                if !router.dispatcher_sets.contains(id) {
+                    return Err(bad(
+                        "dispatcher_sets",
+                        format!("no [[dispatcher.destination]] has set = {id}"),
+                    ));
+                }
+            }
+            ids.clone()
+        }
+    };
     let events = match &p.events {
         None => EventGrants::default(),
         Some(list) => {
@@ -1914,7 +2124,10 @@ fn tenant_config(
         fallback,
         plugin_config,
         udp_allow,
-        htables: htables_granted,
+        grants: sipwasm_routing::Grants {
+            htables: htables_granted,
+            dispatcher_sets,
+        },
         events,
         listen,
         domains,
@@ -2155,7 +2368,7 @@ cache_dir = "cache"
         assert_eq!(c.htables[0].autoexpire, 3600);
         assert_eq!(c.htables[1].max_entries, 10);
         // a [plugin] that lists no tables is granted each one, by name
-        assert_eq!(c.default_tenant().htables, ["msrp", "ipban"]);
+        assert_eq!(c.default_tenant().grants.htables, ["msrp", "ipban"]);
         let twice = format!("{GOOD}\n[[htable]]\nname = \"a\"\n[[htable]]\nname = \"a\"\n");
         let e = Config::parse(&twice, Path::new("r.toml"))
             .unwrap_err()
@@ -2194,7 +2407,7 @@ deadline_ms = 5
         assert_eq!(c.default_tenant().name, "alpha");
         let a = &c.tenants[0];
         assert_eq!(
-            a.htables,
+            a.grants.htables,
             Vec::<String>::new(),
             "a [[tenant]] gets no table unless granted"
         );
@@ -2207,7 +2420,7 @@ deadline_ms = 5
         assert_eq!(b.plugin_path, Path::new("/etc/b.wasm"));
         assert_eq!(b.domains, vec!["beta.example.com".to_string()]);
         assert_eq!(b.listen[0].addr.port(), 5070);
-        assert_eq!(b.htables, vec!["t2".to_string()]);
+        assert_eq!(b.grants.htables, vec!["t2".to_string()]);
         assert!(b.events.sip && b.events.msrp && !b.events.nosip);
         assert_eq!(b.limits.max_instances, 2);
         assert_eq!(b.limits.log_rate, 10);
@@ -2228,7 +2441,10 @@ deadline_ms = 5
         assert_eq!(l.quarantine_max, Duration::from_secs(300));
         // [plugin] alone: every table, no log limit, no budget, no share, no queue worker
         let c = Config::parse(GOOD, Path::new("r.toml")).unwrap();
-        assert!(c.default_tenant().htables.is_empty(), "no table declared");
+        assert!(
+            c.default_tenant().grants.htables.is_empty(),
+            "no table declared"
+        );
         let l = &c.default_tenant().limits;
         assert_eq!(l.log_rate, 0);
         assert_eq!((l.cpu_budget, l.worker_share), (None, 0));

@@ -474,24 +474,40 @@ impl crate::env::LocalConfig {
         socket: &crate::env::Listener,
         seq: u64,
     ) -> String {
+        self.ping_request(&ping.method, from, contact, socket, "", seq)
+            .1
+    }
+
+    /// A keep-alive or probe request (`method`, e.g. OPTIONS) from `from` to `target`,
+    /// leaving from `socket`, and its Call-ID: this router's ping prefix, then `kind`
+    /// and `seq`, so that its answer is recognised and absorbed.
+    pub fn ping_request(
+        &self,
+        method: &str,
+        from: &str,
+        target: &str,
+        socket: &crate::env::Listener,
+        kind: &str,
+        seq: u64,
+    ) -> (String, String) {
         let sent_by = self.sent_by(socket);
         let host = sent_by
             .rsplit_once(':')
             .map_or(sent_by.as_ref(), |(h, _)| h);
-        format!(
-            "{m} {contact} SIP/2.0\r\n\
-Via: SIP/2.0/{t} {sent_by};branch=z9hG4bKnp.{seq:x};rport\r\n\
+        let call_id = format!("{prefix}{kind}{seq:x}@{host}", prefix = self.ping_prefix);
+        let text = format!(
+            "{method} {target} SIP/2.0\r\n\
+Via: SIP/2.0/{t} {sent_by};branch=z9hG4bKnp.{kind}{seq:x};rport\r\n\
 From: <{from}>;tag={tag}\r\n\
-To: <{contact}>\r\n\
-Call-ID: {prefix}{seq:x}@{host}\r\n\
-CSeq: 1 {m}\r\n\
+To: <{target}>\r\n\
+Call-ID: {call_id}\r\n\
+CSeq: 1 {method}\r\n\
 Max-Forwards: 70\r\n\
 Content-Length: 0\r\n\r\n",
-            m = ping.method,
             t = socket.transport.via_token(),
-            tag = self.to_tag_from(("natping-from", seq)),
-            prefix = self.ping_prefix,
-        )
+            tag = self.to_tag_from((kind, "ping-from", seq)),
+        );
+        (call_id, text)
     }
 }
 

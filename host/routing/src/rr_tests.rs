@@ -780,7 +780,7 @@ fn record_routes_of_one_router_are_not_another_tenants() {
     )))
     .unwrap();
     let source = *ctx_from(&invite("")).source();
-    let tenant = std::sync::Arc::new(cfg().tenant_view("acme", &[]));
+    let tenant = std::sync::Arc::new(cfg().tenant_view("acme", &Default::default()));
     let mut c = RouteContext::new(tenant, msg.clone(), source, 0);
     assert!(matches!(c.loose_route(), Err(RrError::Forbidden(_))));
     let mut c = RouteContext::new(cfg(), msg, source, 0);

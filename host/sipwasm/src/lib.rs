@@ -56,6 +56,7 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         trusted_peers: cfg.trusted_peers.clone(),
         guard: cfg.guard.clone(),
         state: cfg.state.clone(),
+        dispatcher: cfg.dispatcher.clone(),
         advertise: cfg
             .listen
             .iter()

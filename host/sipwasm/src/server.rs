@@ -63,6 +63,8 @@ pub struct ServerSettings {
     pub guard: sipwasm_routing::auth::guard::GuardPolicy,
     /// Where registrations live (`[state]`).
     pub state: sipwasm_config::StateBackend,
+    /// Destination sets and their probing (`[dispatcher]`).
+    pub dispatcher: sipwasm_config::Dispatcher,
     /// `advertise` addresses of listeners: transport, the listen address as configured
     /// (port 0 matches the port bound), and what to advertise.
     pub advertise: Vec<(Transport, SocketAddr, sipwasm_transport::Advertise)>,
@@ -153,6 +155,33 @@ pub struct RouterStats {
     pub requests: [AtomicU64; METHODS.len()],
     /// SIP replies received, by class (`[0]`: 1xx ... `[5]`: 6xx).
     pub replies: [AtomicU64; 6],
+}
+
+/// Probe the dispatcher's destinations as `[dispatcher]` says, until the router stops
+/// (the task is dropped), and log each change of a destination's state.
+async fn probe_destinations(router: Arc<Router>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(100));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_purge = std::time::Instant::now();
+    loop {
+        every.tick().await;
+        let local = &router.local;
+        let ds = local.dispatcher.dispatcher();
+        for out in ds.tick(std::time::Instant::now(), local) {
+            router.outlet.send(out);
+        }
+        for (set, uri, state) in ds.take_changes() {
+            if state.starts_with('A') {
+                tracing::info!(set, %uri, %state, "dispatcher destination active");
+            } else {
+                tracing::warn!(set, %uri, %state, "dispatcher destination out of service");
+            }
+        }
+        if last_purge.elapsed() > std::time::Duration::from_secs(60) {
+            last_purge = std::time::Instant::now();
+            ds.purge();
+        }
+    }
 }
 
 /// The methods counted apart, in [`Method`]'s order (`Method as usize` indexes them).
@@ -485,6 +514,11 @@ impl Router {
             return;
         }
         if !is_request {
+            if self.local.dispatcher.dispatcher().probe_reply(&msg) {
+                // a destination answering the dispatcher's probe: its state is updated
+                bump(&self.stats.keepalives);
+                return;
+            }
             if self.local.is_nat_ping_reply(&msg) {
                 // a UA answering our NAT ping: it is alive, nothing else to do
                 bump(&self.stats.keepalives);
@@ -915,6 +949,9 @@ pub enum StartError {
     /// The state backend's settings were refused.
     #[error("{0}")]
     State(crate::state::StateError),
+    /// A dispatcher set was refused.
+    #[error("{0}")]
+    Dispatcher(sipwasm_routing::dispatcher::SetError),
 }
 
 impl Server {
@@ -982,11 +1019,19 @@ impl Server {
                     .map_err(StartError::State)?,
             ),
         };
+        let dispatcher = Arc::new(
+            sipwasm_routing::dispatcher::Dispatcher::new(
+                settings.dispatcher.sets.clone(),
+                settings.dispatcher.probing.clone(),
+            )
+            .map_err(StartError::Dispatcher)?,
+        );
         let mut local_config = router_identity(
             &settings,
             &addrs,
             crate::proxy::services(resolver.clone(), &table, connections.clone()),
-        );
+        )
+        .with_dispatcher(dispatcher.clone());
         // routers sharing Redis and no configured secret agree on one there
         let shared_secret = match (&state, &settings.secret) {
             (Some(state), None) => Some(state.shared_secret().map_err(StartError::State)?),
@@ -1129,6 +1174,9 @@ impl Server {
         } else {
             Vec::new()
         };
+        if !dispatcher.is_empty() {
+            tasks.push(runtime.spawn(probe_destinations(router.clone())));
+        }
         tracing::info!(
             tenants = tenants.list().len(),
             default_tenant = tenants.default_tenant().name(),

@@ -404,14 +404,14 @@ impl Tenants {
     }
 
     /// One tenant running `plugin` (loaded by the caller on `engine` from `path`, which a
-    /// reload reads again), granted the `[[htable]]`s named in `htables`: the shape of a
+    /// reload reads again), with `grants` (htables, dispatcher sets): the shape of a
     /// `[plugin]`-only configuration, for embedding and tests.
     pub fn single(
         engine: Arc<PluginEngine>,
         plugin: Arc<Plugin>,
         path: &Path,
         fallback: Fallback,
-        htables: Vec<String>,
+        grants: sipwasm_routing::Grants,
     ) -> Arc<Tenants> {
         let s = plugin.settings();
         let config = TenantConfig {
@@ -435,7 +435,7 @@ impl Tenants {
             fallback,
             plugin_config: s.config,
             udp_allow: s.udp_allow,
-            htables,
+            grants,
             events: EventGrants::default(),
             listen: Vec::new(),
             domains: Vec::new(),
@@ -495,15 +495,23 @@ impl Tenants {
         state: Option<&Arc<crate::state::RedisState>>,
     ) {
         for t in &self.list {
-            let every_table = local
+            let grants = &t.config.grants;
+            let everything = local
                 .htables
                 .specs()
-                .all(|s| t.config.htables.contains(&s.name));
-            let view = if every_table && self.list.len() == 1 {
-                // a lone tenant with every table: the router's own state, as before tenants
+                .all(|s| grants.htables.contains(&s.name))
+                && local
+                    .dispatcher
+                    .dispatcher()
+                    .set_ids()
+                    .iter()
+                    .all(|id| grants.dispatcher_sets.contains(id));
+            let view = if everything && self.list.len() == 1 {
+                // a lone tenant granted everything: the router's own state, as before
+                // tenants
                 local.clone()
             } else {
-                let view = local.tenant_view(t.name(), &t.config.htables);
+                let view = local.tenant_view(t.name(), grants);
                 Arc::new(match state {
                     Some(state) => view
                         .with_location(sipwasm_routing::registrar::Location::shared(

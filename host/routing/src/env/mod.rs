@@ -33,6 +33,8 @@ pub struct LocalConfig {
     pub guard: Arc<crate::auth::guard::Guard>,
     /// Shared tables (`htable`).
     pub htables: crate::htable::Htables,
+    /// The destination sets (`dispatcher`) this view may use.
+    pub dispatcher: crate::dispatcher::DsView,
     /// The dialogs this router record-routed.
     pub dialogs: crate::dialog::table::Dialogs,
     /// Calls per user (`limit-calls`).
@@ -68,7 +70,17 @@ struct ViewState {
     auth: crate::auth::digest::AuthState,
     guard: Arc<crate::auth::guard::Guard>,
     htables: crate::htable::Htables,
+    dispatcher: crate::dispatcher::DsView,
     secret: [u8; 32],
+}
+
+/// What a tenant may use of the router's shared resources (`[[tenant]]`'s grants).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// The `[[htable]]`s, by name.
+    pub htables: Vec<String>,
+    /// The dispatcher sets, by id.
+    pub dispatcher_sets: Vec<u32>,
 }
 
 impl LocalConfig {
@@ -97,6 +109,7 @@ impl LocalConfig {
             statistics: Arc::default(),
             guard: Arc::new(crate::auth::guard::Guard::default()),
             htables: crate::htable::Htables::default(),
+            dispatcher: crate::dispatcher::DsView::default(),
             dialogs: crate::dialog::table::Dialogs::default(),
             calls: Arc::default(),
             msrp_sipmsg: true,
@@ -124,6 +137,12 @@ impl LocalConfig {
     pub fn with_nonce_ledger(mut self, ledger: Arc<dyn crate::auth::digest::NonceLedger>) -> Self {
         self.auth = crate::auth::digest::AuthState::with_key(derive_key(&self.secret, b"nonce"))
             .with_ledger(ledger);
+        self
+    }
+
+    /// Balance over the destination sets of `dispatcher` (`[dispatcher]`).
+    pub fn with_dispatcher(mut self, dispatcher: Arc<crate::dispatcher::Dispatcher>) -> Self {
+        self.dispatcher = crate::dispatcher::DsView::new(dispatcher);
         self
     }
 
@@ -201,8 +220,9 @@ impl LocalConfig {
     }
 
     /// The same router identity (listeners, aliases, tags, services) for a tenant: its own
-    /// location table and nonces, and only the shared `htables` it was granted.
-    pub fn tenant_view(&self, name: &str, htables: &[String]) -> LocalConfig {
+    /// location table and nonces, and only the shared htables and dispatcher sets it was
+    /// granted.
+    pub fn tenant_view(&self, name: &str, grants: &Grants) -> LocalConfig {
         self.view(ViewState {
             services: self.services.clone(),
             location: crate::registrar::location::Location::default(),
@@ -213,7 +233,8 @@ impl LocalConfig {
                 name.as_bytes(),
             )),
             guard: self.guard.clone(),
-            htables: self.htables.subset(htables),
+            htables: self.htables.subset(&grants.htables),
+            dispatcher: self.dispatcher.granted(&grants.dispatcher_sets),
             // a tenant's Record-Routes are not another tenant's
             secret: derive_key(&self.secret, name.as_bytes()),
         })
@@ -231,6 +252,7 @@ impl LocalConfig {
             auth: crate::auth::digest::AuthState::with_key(*self.auth.key()),
             guard: Arc::new(crate::auth::guard::Guard::default()),
             htables: self.htables.dry(),
+            dispatcher: self.dispatcher.dry(),
             secret: self.secret,
         })
     }
@@ -251,6 +273,7 @@ impl LocalConfig {
             statistics: Arc::default(),
             guard: state.guard,
             htables: state.htables,
+            dispatcher: state.dispatcher,
             dialogs: crate::dialog::table::Dialogs::default(),
             calls: Arc::default(),
             msrp_sipmsg: self.msrp_sipmsg,

@@ -1,0 +1,1222 @@
+//! Kamailio's `dispatcher`: sets of destinations (gateways, media servers, proxies) a
+//! request is load-balanced over, with health probes and failover.
+//!
+//! Sans-IO: the selection rules, the destination states and the probes' bookkeeping live
+//! here; the router sends what [`Dispatcher::tick`] returns and hands the probes' replies
+//! to [`Dispatcher::probe_reply`].
+//!
+//! States as Kamailio keeps them: a destination is active (`A`), trying (`T`: active, its
+//! last probes failed but fewer than `probing_threshold`), inactive (`I`: skipped by every
+//! selection) or disabled (`D`, by the operator); `P` says it is probed. An inactive
+//! destination that answers `inactive_threshold` probes in a row is active again.
+
+use crate::context::RouteContext;
+use crate::services::hop::{NextHop, UriTarget};
+use sipwasm_proto::{SipMessage, Transport};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// `$avp` name holding the destinations still to try after a selection.
+const DST_AVP: &str = "_dsdst_";
+/// Most destinations in one set.
+pub const MAX_DESTINATIONS: usize = 256;
+/// Longest a call is counted for call-load balancing without `ds_load_update` at its end.
+const LOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Why a dispatcher function refused; mirrors the WIT `dispatcher.error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DsError {
+    /// No such set, or the tenant was not granted it.
+    #[error("dispatcher set {0} is not defined (or not granted to this tenant)")]
+    UnknownSet(u32),
+    /// Not one of the algorithms Kamailio numbers 0-4, 6, 8-10.
+    #[error("dispatcher algorithm {0} is not supported (0-4, 6, 8, 9, 10)")]
+    UnknownAlgorithm(u32),
+    /// Every destination of the set is inactive or disabled (Kamailio returns false).
+    #[error("no active destination in the set")]
+    NoneActive,
+    /// `ds_next_dst`: nothing left to try.
+    #[error("no further destination")]
+    NoneLeft,
+    /// `ds_mark_dst` with no selection, or a state that is not a, i, t, d, p.
+    #[error("{0}")]
+    Invalid(String),
+    /// The event is not a SIP request.
+    #[error("not a SIP request")]
+    NoRequest,
+}
+
+/// One destination of the config: `uri` (an IP address: probes and `ds_is_from_list`
+/// need it), Kamailio's flags, priority and attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DestinationSpec {
+    /// `sip:IP[:PORT][;transport=...]`.
+    pub uri: String,
+    /// Share of the weight-based algorithm (9).
+    pub weight: u32,
+    /// Higher first: the order of the set (and algorithm 8 takes the first active).
+    pub priority: i32,
+    /// Free text handed to the plugin (`$xavp(_dsdst_=>attrs)` in Kamailio).
+    pub attrs: String,
+    /// Probe it even when active (Kamailio's flag 8).
+    pub probe: bool,
+    /// Most calls at once for call-load balancing (10); 0: no limit.
+    pub max_load: u32,
+}
+
+/// A set: its id and destinations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetSpec {
+    /// The set id (`ds_select_dst(ID, ...)`).
+    pub id: u32,
+    /// Its destinations, in the config's order.
+    pub destinations: Vec<DestinationSpec>,
+}
+
+/// How destinations are probed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probing {
+    /// Between two probes of a destination (`ds_ping_interval`); zero: no probes.
+    pub interval: Duration,
+    /// Failed probes that make an active destination inactive (`ds_probing_threshold`).
+    pub threshold: u32,
+    /// Answered probes that make an inactive destination active (`ds_inactive_threshold`).
+    pub inactive_threshold: u32,
+    /// `false`: only destinations flagged `probe` and those marked `p` (Kamailio's
+    /// `ds_probing_mode` 0); `true`: every destination (mode 1).
+    pub all: bool,
+    /// Reply codes that say "alive" besides 2xx (`ds_ping_reply_codes`), as ranges: a
+    /// code is (c, c), a class such as 4xx (400, 499).
+    pub reply_codes: Vec<(u16, u16)>,
+    /// `ds_ping_method`.
+    pub method: String,
+    /// `ds_ping_from`.
+    pub from: String,
+    /// An unanswered probe fails after this long.
+    pub timeout: Duration,
+}
+
+impl Default for Probing {
+    fn default() -> Self {
+        Probing {
+            interval: Duration::from_secs(10),
+            threshold: 1,
+            inactive_threshold: 1,
+            all: false,
+            reply_codes: Vec::new(),
+            method: "OPTIONS".into(),
+            from: "sip:dispatcher@localhost".into(),
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Probing {
+    fn alive(&self, code: u16) -> bool {
+        (200..300).contains(&code)
+            || self
+                .reply_codes
+                .iter()
+                .any(|&(lo, hi)| (lo..=hi).contains(&code))
+    }
+}
+
+const INACTIVE: u32 = 1;
+const TRYING: u32 = 2;
+const DISABLED: u32 = 4;
+const PROBING: u32 = 8;
+
+/// A destination with its state.
+#[derive(Debug)]
+struct Destination {
+    spec: DestinationSpec,
+    hop: NextHop,
+    /// Host and port as written, for `ds_select_domain`.
+    hostport: String,
+    state: AtomicU32,
+    /// Failed (while active) or answered (while inactive) probes in a row.
+    streak: AtomicU32,
+    /// Calls counted for call-load balancing.
+    load: AtomicU32,
+    /// Next probe due, milliseconds after the dispatcher's epoch.
+    next_probe_ms: AtomicU64,
+}
+
+impl Destination {
+    fn usable(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & (INACTIVE | DISABLED) == 0
+    }
+}
+
+#[derive(Debug)]
+struct Set {
+    id: u32,
+    /// Highest priority first, config order among equals.
+    dsts: Vec<Arc<Destination>>,
+    /// 100 slots filled in proportion to the weights (algorithm 9 walks them).
+    weight_slots: Vec<usize>,
+    next_rr: AtomicUsize,
+    next_weight: AtomicUsize,
+}
+
+/// A probe sent and not answered yet.
+#[derive(Debug)]
+struct Outstanding {
+    dst: Arc<Destination>,
+    sent: Transmit,
+    deadline: Instant,
+    /// Next UDP retransmission and its interval (RFC 3261 timer E: T1 doubling to T2).
+    resend_at: Instant,
+    resend_every: Duration,
+}
+
+type Transmit = sipwasm_proto::transport::Transmit;
+
+/// Kamailio's selection algorithms, by their number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// 0: hash over the Call-ID.
+    CallId,
+    /// 1: hash over the From URI.
+    FromUri,
+    /// 2: hash over the To URI.
+    ToUri,
+    /// 3: hash over the Request-URI.
+    RequestUri,
+    /// 4: round-robin.
+    RoundRobin,
+    /// 6: random.
+    Random,
+    /// 8: the first active by priority.
+    Priority,
+    /// 9: weight-based (weights as shares of 100).
+    Weight,
+    /// 10: the least loaded (active calls, within `max_load`).
+    CallLoad,
+}
+
+impl Algorithm {
+    /// Kamailio's number.
+    pub fn of(n: u32) -> Result<Algorithm, DsError> {
+        Ok(match n {
+            0 => Algorithm::CallId,
+            1 => Algorithm::FromUri,
+            2 => Algorithm::ToUri,
+            3 => Algorithm::RequestUri,
+            4 => Algorithm::RoundRobin,
+            6 => Algorithm::Random,
+            8 => Algorithm::Priority,
+            9 => Algorithm::Weight,
+            10 => Algorithm::CallLoad,
+            n => return Err(DsError::UnknownAlgorithm(n)),
+        })
+    }
+}
+
+/// The destination sets of the router, with their states and the probes in flight.
+#[derive(Debug)]
+pub struct Dispatcher {
+    sets: RwLock<Arc<Vec<Set>>>,
+    probing: Probing,
+    probes: Mutex<HashMap<String, Outstanding>>,
+    /// Call-ID -> the destination counted for it (algorithm 10), and since when.
+    loads: Mutex<HashMap<String, (Arc<Destination>, Instant)>>,
+    seq: AtomicU64,
+    epoch: Instant,
+    hash_keys: std::hash::RandomState,
+    /// State changes not yet logged by the router (`set`, uri, new state).
+    changes: Mutex<Vec<(u32, String, String)>>,
+}
+
+impl Default for Dispatcher {
+    fn default() -> Self {
+        Dispatcher::new(Vec::new(), Probing::default()).expect("no sets")
+    }
+}
+
+/// Why the sets could not be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("dispatcher set {set}: {message}")]
+pub struct SetError {
+    /// The set.
+    pub set: u32,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn build(specs: &[SetSpec], old: &[Set]) -> Result<Vec<Set>, SetError> {
+    let mut sets = Vec::new();
+    for spec in specs {
+        let err = |message: String| SetError {
+            set: spec.id,
+            message,
+        };
+        if sets.iter().any(|s: &Set| s.id == spec.id) {
+            return Err(err("defined twice".into()));
+        }
+        if spec.destinations.is_empty() || spec.destinations.len() > MAX_DESTINATIONS {
+            return Err(err(format!("1 to {MAX_DESTINATIONS} destinations")));
+        }
+        let mut dsts = Vec::new();
+        for d in &spec.destinations {
+            let target =
+                UriTarget::of(&d.uri).map_err(|e| err(format!("destination {:?}: {e}", d.uri)))?;
+            let hop = target.literal().ok_or_else(|| {
+                err(format!(
+                    "destination {:?}: the host must be an IP address (it is probed and matched by address)",
+                    d.uri
+                ))
+            })?;
+            // a destination kept across a reload keeps its state and load
+            let kept = old
+                .iter()
+                .filter(|s| s.id == spec.id)
+                .flat_map(|s| s.dsts.iter())
+                .find(|o| o.spec.uri == d.uri);
+            let (state, load) = kept.map_or((0, 0), |o| {
+                (
+                    o.state.load(Ordering::Relaxed),
+                    o.load.load(Ordering::Relaxed),
+                )
+            });
+            let hostport = match target.port {
+                Some(p) if target.host.contains(':') => format!("[{}]:{p}", target.host),
+                Some(p) => format!("{}:{p}", target.host),
+                None => target.host.clone(),
+            };
+            dsts.push(Arc::new(Destination {
+                spec: d.clone(),
+                hop,
+                hostport,
+                state: AtomicU32::new(state),
+                streak: AtomicU32::new(0),
+                load: AtomicU32::new(load),
+                next_probe_ms: AtomicU64::new(0),
+            }));
+        }
+        // stable: equal priorities keep the config's order
+        dsts.sort_by_key(|d| std::cmp::Reverse(d.spec.priority));
+        let total: u64 = dsts.iter().map(|d| u64::from(d.spec.weight)).sum();
+        let mut weight_slots = Vec::with_capacity(100);
+        if total > 0 {
+            for (i, d) in dsts.iter().enumerate() {
+                let n = (u64::from(d.spec.weight) * 100).div_ceil(total);
+                weight_slots.extend(std::iter::repeat_n(i, n as usize));
+            }
+            weight_slots.truncate(100);
+            // interleave, so that a burst is spread as the weights say (a, b, a, b ...)
+            let mut spread: Vec<(u64, usize)> = Vec::with_capacity(weight_slots.len());
+            let mut seen = HashMap::<usize, u64>::new();
+            for &i in &weight_slots {
+                let k = seen.entry(i).or_default();
+                let share = dsts[i].spec.weight.max(1) as u64;
+                spread.push((*k * 1_000_000 / share, i));
+                *k += 1;
+            }
+            spread.sort();
+            weight_slots = spread.into_iter().map(|(_, i)| i).collect();
+        } else {
+            weight_slots = (0..dsts.len()).collect();
+        }
+        sets.push(Set {
+            id: spec.id,
+            dsts,
+            weight_slots,
+            next_rr: AtomicUsize::new(0),
+            next_weight: AtomicUsize::new(0),
+        });
+    }
+    Ok(sets)
+}
+
+/// A destination as `ds.list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DestinationInfo {
+    /// Its set.
+    pub set: u32,
+    /// Its URI.
+    pub uri: String,
+    /// Kamailio's flags: `A`/`I`/`T`/`D`, then `P` when probed.
+    pub state: String,
+    /// Its priority.
+    pub priority: i32,
+    /// Its weight.
+    pub weight: u32,
+    /// Calls counted on it (call-load balancing).
+    pub load: u32,
+    /// Its attributes.
+    pub attrs: String,
+}
+
+fn state_text(state: u32, probed: bool) -> String {
+    let main = if state & DISABLED != 0 {
+        'D'
+    } else if state & INACTIVE != 0 {
+        'I'
+    } else if state & TRYING != 0 {
+        'T'
+    } else {
+        'A'
+    };
+    let mut s = main.to_string();
+    if probed {
+        s.push('P');
+    } else {
+        s.push('X');
+    }
+    s
+}
+
+impl Dispatcher {
+    /// The sets of the config, probed as `probing` says.
+    pub fn new(sets: Vec<SetSpec>, probing: Probing) -> Result<Dispatcher, SetError> {
+        Ok(Dispatcher {
+            sets: RwLock::new(Arc::new(build(&sets, &[])?)),
+            probing,
+            probes: Mutex::default(),
+            loads: Mutex::default(),
+            seq: AtomicU64::new(0),
+            epoch: Instant::now(),
+            hash_keys: std::hash::RandomState::new(),
+            changes: Mutex::default(),
+        })
+    }
+
+    /// Replace the sets (`ds.reload`); destinations kept keep their state and load.
+    pub fn reload(&self, sets: Vec<SetSpec>) -> Result<usize, SetError> {
+        let mut current = self.sets.write().unwrap_or_else(|e| e.into_inner());
+        let new = build(&sets, &current)?;
+        let n = new.iter().map(|s| s.dsts.len()).sum();
+        *current = Arc::new(new);
+        Ok(n)
+    }
+
+    /// The ids of the sets.
+    pub fn set_ids(&self) -> Vec<u32> {
+        self.sets().iter().map(|s| s.id).collect()
+    }
+
+    /// True when no set is defined.
+    pub fn is_empty(&self) -> bool {
+        self.sets().is_empty()
+    }
+
+    fn sets(&self) -> Arc<Vec<Set>> {
+        self.sets.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Every destination and its state (`ds.list`).
+    pub fn list(&self) -> Vec<DestinationInfo> {
+        let sets = self.sets();
+        sets.iter()
+            .flat_map(|s| {
+                s.dsts.iter().map(|d| DestinationInfo {
+                    set: s.id,
+                    uri: d.spec.uri.clone(),
+                    state: state_text(d.state.load(Ordering::Relaxed), self.probed(d)),
+                    priority: d.spec.priority,
+                    weight: d.spec.weight,
+                    load: d.load.load(Ordering::Relaxed),
+                    attrs: d.spec.attrs.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The state changes since the last call, for the router to log.
+    pub fn take_changes(&self) -> Vec<(u32, String, String)> {
+        std::mem::take(&mut crate::lock(&self.changes))
+    }
+
+    fn set_state(&self, set: u32, d: &Destination, state: u32) {
+        let before = d.state.swap(state, Ordering::Relaxed);
+        d.streak.store(0, Ordering::Relaxed);
+        if before & (INACTIVE | DISABLED | TRYING) != state & (INACTIVE | DISABLED | TRYING) {
+            crate::lock(&self.changes).push((
+                set,
+                d.spec.uri.clone(),
+                state_text(state, self.probed(d)),
+            ));
+        }
+    }
+
+    fn probed(&self, d: &Destination) -> bool {
+        !self.probing.interval.is_zero()
+            && (self.probing.all || d.spec.probe || d.state.load(Ordering::Relaxed) & PROBING != 0)
+    }
+
+    /// `ds.set_state`: set `uri` of `set` to `state` (a, i, d, t, with p).
+    pub fn set_state_of(&self, set: u32, uri: &str, state: &str) -> Result<(), DsError> {
+        let bits = parse_state(state)?;
+        let sets = self.sets();
+        let s = sets
+            .iter()
+            .find(|s| s.id == set)
+            .ok_or(DsError::UnknownSet(set))?;
+        let d = s
+            .dsts
+            .iter()
+            .find(|d| d.spec.uri == uri)
+            .ok_or_else(|| DsError::Invalid(format!("no destination {uri} in set {set}")))?;
+        self.set_state(set, d, bits);
+        Ok(())
+    }
+
+    /// Which destination of `set` the request goes to first, with `alg`; every other
+    /// usable one follows in the order failover tries them.
+    fn order(&self, set: &Set, alg: Algorithm, ctx: &RouteContext) -> Vec<usize> {
+        let n = set.dsts.len();
+        let hash = |bytes: &[u8]| {
+            let mut h = self.hash_keys.build_hasher();
+            h.write(bytes);
+            h.finish() as usize
+        };
+        let msg = ctx.msg();
+        let base = msg.as_bytes();
+        let first = match alg {
+            Algorithm::CallId => hash(msg.call_id()),
+            Algorithm::FromUri => hash(msg.from().uri.as_bytes(base)),
+            Algorithm::ToUri => hash(msg.to().uri.as_bytes(base)),
+            Algorithm::RequestUri => hash(ctx.current_ruri().unwrap_or_default().as_bytes()),
+            Algorithm::RoundRobin => set.next_rr.fetch_add(1, Ordering::Relaxed),
+            Algorithm::Random => {
+                let mut b = [0u8; 8];
+                let _ = getrandom::fill(&mut b);
+                u64::from_le_bytes(b) as usize
+            }
+            Algorithm::Priority => 0,
+            Algorithm::Weight => {
+                let slot = set.next_weight.fetch_add(1, Ordering::Relaxed);
+                set.weight_slots[slot % set.weight_slots.len()]
+            }
+            Algorithm::CallLoad => {
+                // the usable one with the fewest calls, below its limit
+                let best = set
+                    .dsts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, d)| d.usable())
+                    .filter(|(_, d)| {
+                        d.spec.max_load == 0 || d.load.load(Ordering::Relaxed) < d.spec.max_load
+                    })
+                    .min_by_key(|(i, d)| (d.load.load(Ordering::Relaxed), *i));
+                match best {
+                    Some((i, _)) => i,
+                    None => return Vec::new(),
+                }
+            }
+        } % n;
+        (0..n)
+            .map(|k| (first + k) % n)
+            .filter(|&i| set.dsts[i].usable())
+            .collect()
+    }
+
+    /// `ds_select_dst(set, alg, limit)` (`domain`: `ds_select_domain`, the Request-URI's
+    /// host and port instead of `$du`): the first destination is set, the next
+    /// `limit - 1` (0: all) are kept for `ds_next_dst`.
+    pub fn select(
+        &self,
+        ctx: &mut RouteContext,
+        set: u32,
+        alg: u32,
+        limit: u32,
+        domain: bool,
+        count: bool,
+    ) -> Result<(), DsError> {
+        let alg = Algorithm::of(alg)?;
+        if !ctx.msg().is_request() {
+            return Err(DsError::NoRequest);
+        }
+        let sets = self.sets();
+        let s = sets
+            .iter()
+            .find(|s| s.id == set)
+            .ok_or(DsError::UnknownSet(set))?;
+        let mut order = self.order(s, alg, ctx);
+        if limit > 0 {
+            order.truncate(limit as usize);
+        }
+        let Some(&first) = order.first() else {
+            return Err(DsError::NoneActive);
+        };
+        if alg == Algorithm::CallLoad && count {
+            self.load_add(ctx.msg().call_id(), &s.dsts[first]);
+        }
+        ctx.avps.retain(|(n, _)| n != DST_AVP);
+        for &i in &order {
+            ctx.avps.push((
+                DST_AVP.into(),
+                crate::value::Value::Str(format!("{set} {i} {domain}")),
+            ));
+        }
+        self.apply(ctx, s, first, domain);
+        Ok(())
+    }
+
+    fn apply(&self, ctx: &mut RouteContext, set: &Set, i: usize, domain: bool) {
+        let d = &set.dsts[i];
+        if domain {
+            let ruri = ctx.current_ruri().unwrap_or_default();
+            let Some(new) = with_hostport(&ruri, &d.hostport) else {
+                return;
+            };
+            ctx.set_ruri(new);
+        } else {
+            ctx.dst_uri = Some(d.spec.uri.clone());
+        }
+        ctx.ruri_new = true;
+        ctx.avps.retain(|(n, _)| n != "_dsattrs_");
+        ctx.avps.push((
+            "_dsattrs_".into(),
+            crate::value::Value::Str(d.spec.attrs.clone()),
+        ));
+    }
+
+    /// The selections still listed in the context: (set, index, domain), the current
+    /// first.
+    fn listed(ctx: &RouteContext) -> Vec<(u32, usize, bool)> {
+        ctx.avps
+            .iter()
+            .filter(|(n, _)| n == DST_AVP)
+            .filter_map(|(_, v)| {
+                let text = match v {
+                    crate::value::Value::Str(s) => s.as_str(),
+                    _ => return None,
+                };
+                let mut it = text.split(' ');
+                Some((
+                    it.next()?.parse().ok()?,
+                    it.next()?.parse().ok()?,
+                    it.next()? == "true",
+                ))
+            })
+            .collect()
+    }
+
+    /// `ds_next_dst` / `ds_next_domain`: drop the destination tried and set the next
+    /// usable one.
+    pub fn next(&self, ctx: &mut RouteContext) -> Result<(), DsError> {
+        let sets = self.sets();
+        let mut listed = Self::listed(ctx);
+        if listed.is_empty() {
+            return Err(DsError::NoneLeft);
+        }
+        listed.remove(0);
+        // skip what went down since the selection
+        let usable = |&(set, i, _): &(u32, usize, bool)| {
+            sets.iter()
+                .find(|s| s.id == set)
+                .and_then(|s| s.dsts.get(i))
+                .is_some_and(|d| d.usable())
+        };
+        while listed.first().is_some_and(|e| !usable(e)) {
+            listed.remove(0);
+        }
+        ctx.avps.retain(|(n, _)| n != DST_AVP);
+        for (set, i, domain) in &listed {
+            ctx.avps.push((
+                DST_AVP.into(),
+                crate::value::Value::Str(format!("{set} {i} {domain}")),
+            ));
+        }
+        let Some(&(set, i, domain)) = listed.first() else {
+            return Err(DsError::NoneLeft);
+        };
+        let s = sets
+            .iter()
+            .find(|s| s.id == set)
+            .ok_or(DsError::UnknownSet(set))?;
+        self.apply(ctx, s, i, domain);
+        Ok(())
+    }
+
+    /// `ds_mark_dst(state)`: the destination last selected becomes `state` (`i`, `a`,
+    /// `d`, `t`, with `p` to probe it: "ip" takes a gateway out until it answers again).
+    pub fn mark(&self, ctx: &RouteContext, state: &str) -> Result<(), DsError> {
+        let bits = parse_state(state)?;
+        let Some(&(set, i, _)) = Self::listed(ctx).first() else {
+            return Err(DsError::Invalid("no destination was selected".into()));
+        };
+        let sets = self.sets();
+        let d = sets
+            .iter()
+            .find(|s| s.id == set)
+            .and_then(|s| s.dsts.get(i))
+            .ok_or(DsError::UnknownSet(set))?;
+        self.set_state(set, d, bits);
+        Ok(())
+    }
+
+    /// `ds_is_from_list(set)`: the set (the first, `None`: of all) holding a destination
+    /// at the request's source address, port and transport.
+    pub fn from_list(&self, ctx: &RouteContext, set: Option<u32>) -> Option<u32> {
+        let src = ctx.source();
+        self.sets()
+            .iter()
+            .filter(|s| set.is_none_or(|id| id == s.id))
+            .find(|s| {
+                s.dsts
+                    .iter()
+                    .any(|d| d.hop.addr == src.src && d.hop.transport == src.transport)
+            })
+            .map(|s| s.id)
+    }
+
+    fn load_add(&self, call_id: &[u8], d: &Arc<Destination>) {
+        let key = String::from_utf8_lossy(call_id).into_owned();
+        let mut loads = crate::lock(&self.loads);
+        if let Some((old, _)) = loads.insert(key, (d.clone(), Instant::now())) {
+            old.load.fetch_sub(1, Ordering::Relaxed);
+        }
+        d.load.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `ds_load_unset` (the call failed) and `ds_load_update` on a BYE or CANCEL (it
+    /// ended): the call no longer counts on its destination. True when it did.
+    pub fn load_end(&self, call_id: &[u8]) -> bool {
+        let key = String::from_utf8_lossy(call_id);
+        match crate::lock(&self.loads).remove(key.as_ref()) {
+            Some((d, _)) => {
+                d.load.fetch_sub(1, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The probes due at `now` (new ones and UDP retransmissions), leaving from a
+    /// listener of `local`; probes unanswered past their timeout count as failures.
+    pub fn tick(&self, now: Instant, local: &crate::env::LocalConfig) -> Vec<Transmit> {
+        let mut out = Vec::new();
+        let mut failed = Vec::new();
+        {
+            let mut probes = crate::lock(&self.probes);
+            probes.retain(|_, p| {
+                if now >= p.deadline {
+                    failed.push(p.dst.clone());
+                    return false;
+                }
+                if p.sent.transport == Transport::Udp && now >= p.resend_at {
+                    out.push(p.sent.clone());
+                    p.resend_every = (p.resend_every * 2).min(Duration::from_secs(4));
+                    p.resend_at = now + p.resend_every;
+                }
+                true
+            });
+        }
+        let sets = self.sets();
+        for d in failed {
+            self.probe_result(&sets, &d, false);
+        }
+        if self.probing.interval.is_zero() {
+            return out;
+        }
+        let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        let mut probes = crate::lock(&self.probes);
+        for s in sets.iter() {
+            for d in &s.dsts {
+                if !self.probed(d)
+                    || d.state.load(Ordering::Relaxed) & DISABLED != 0
+                    || d.next_probe_ms.load(Ordering::Relaxed) > now_ms
+                    || probes.values().any(|p| Arc::ptr_eq(&p.dst, d))
+                {
+                    continue;
+                }
+                d.next_probe_ms.store(
+                    now_ms + self.probing.interval.as_millis() as u64,
+                    Ordering::Relaxed,
+                );
+                let hop = d.hop;
+                let Some(listener) = local.pick_listener(&hop, None) else {
+                    continue;
+                };
+                let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+                let p = &self.probing;
+                let (call_id, data) =
+                    local.ping_request(&p.method, &p.from, &d.spec.uri, &listener, "ds", seq);
+                let sent = Transmit {
+                    transport: hop.transport,
+                    dest: hop.addr,
+                    local: listener.addr,
+                    conn: None,
+                    data: data.into(),
+                    flags: Default::default(),
+                };
+                out.push(sent.clone());
+                let t1 = Duration::from_millis(500);
+                probes.insert(
+                    call_id,
+                    Outstanding {
+                        dst: d.clone(),
+                        sent,
+                        deadline: now + self.probing.timeout,
+                        resend_at: now + t1,
+                        resend_every: t1,
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    /// A reply to one of the probes (by its Call-ID): true when it was one (absorbed).
+    pub fn probe_reply(&self, msg: &SipMessage) -> bool {
+        let Some(code) = msg.status() else {
+            return false;
+        };
+        let call_id = String::from_utf8_lossy(msg.call_id());
+        let mut probes = crate::lock(&self.probes);
+        if code < 200 {
+            return probes.contains_key(call_id.as_ref());
+        }
+        let Some(p) = probes.remove(call_id.as_ref()) else {
+            return false;
+        };
+        drop(probes);
+        let alive = self.probing.alive(code);
+        self.probe_result(&self.sets(), &p.dst, alive);
+        true
+    }
+
+    fn probe_result(&self, sets: &[Set], d: &Arc<Destination>, alive: bool) {
+        let Some(set) = sets
+            .iter()
+            .find(|s| s.dsts.iter().any(|x| Arc::ptr_eq(x, d)))
+            .map(|s| s.id)
+        else {
+            return;
+        };
+        let state = d.state.load(Ordering::Relaxed);
+        let probing = state & PROBING;
+        if state & DISABLED != 0 {
+            return;
+        }
+        let streak = d.streak.fetch_add(1, Ordering::Relaxed) + 1;
+        match (state & INACTIVE != 0, alive) {
+            (true, true) if streak >= self.probing.inactive_threshold => {
+                // back: probed further only if flagged or all are
+                self.set_state(set, d, 0);
+            }
+            (true, true) => {}
+            (true, false) => d.streak.store(0, Ordering::Relaxed),
+            (false, true) => {
+                d.streak.store(0, Ordering::Relaxed);
+                if state & TRYING != 0 {
+                    self.set_state(set, d, probing);
+                }
+            }
+            (false, false) if streak >= self.probing.threshold => {
+                self.set_state(set, d, INACTIVE | PROBING);
+            }
+            (false, false) => {
+                d.state.store(state | TRYING, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Drop call-load entries older than a day (calls whose end was never reported).
+    pub fn purge(&self) {
+        crate::lock(&self.loads).retain(|_, (d, since)| {
+            let keep = since.elapsed() < LOAD_MAX_AGE;
+            if !keep {
+                d.load.fetch_sub(1, Ordering::Relaxed);
+            }
+            keep
+        });
+    }
+
+    /// The probe settings.
+    pub fn probing(&self) -> &Probing {
+        &self.probing
+    }
+}
+
+/// The dispatcher as one tenant sees it: the sets it was granted; a shadow's view
+/// changes no state (no marks, no call counts).
+#[derive(Clone, Debug, Default)]
+pub struct DsView {
+    ds: Arc<Dispatcher>,
+    /// `None`: every set (the router's own view, a `[plugin]` listing none).
+    sets: Option<Arc<[u32]>>,
+    dry: bool,
+}
+
+impl DsView {
+    /// Every set of `ds`.
+    pub fn new(ds: Arc<Dispatcher>) -> DsView {
+        DsView {
+            ds,
+            sets: None,
+            dry: false,
+        }
+    }
+
+    /// Only `sets`.
+    pub fn granted(&self, sets: &[u32]) -> DsView {
+        DsView {
+            sets: Some(sets.into()),
+            ..self.clone()
+        }
+    }
+
+    /// The same sets, changing nothing.
+    pub fn dry(&self) -> DsView {
+        DsView {
+            dry: true,
+            ..self.clone()
+        }
+    }
+
+    /// The router's dispatcher.
+    pub fn dispatcher(&self) -> &Arc<Dispatcher> {
+        &self.ds
+    }
+
+    fn check(&self, set: u32) -> Result<(), DsError> {
+        match &self.sets {
+            Some(sets) if !sets.contains(&set) => Err(DsError::UnknownSet(set)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl RouteContext {
+    fn ds(&self) -> DsView {
+        self.config.dispatcher.clone()
+    }
+
+    /// `ds_select_dst(set, alg, limit)`: `$du` becomes a destination of `set` chosen by
+    /// Kamailio's algorithm number `alg`; up to `limit - 1` more (0: all) are kept for
+    /// `ds_next_dst` in a failure route.
+    pub fn ds_select_dst(&mut self, set: u32, alg: u32, limit: u32) -> Result<(), DsError> {
+        self.ds_select(set, alg, limit, false)
+    }
+
+    /// `ds_select_domain(set, alg, limit)`: the same, the Request-URI's host and port
+    /// rewritten instead of `$du`.
+    pub fn ds_select_domain(&mut self, set: u32, alg: u32, limit: u32) -> Result<(), DsError> {
+        self.ds_select(set, alg, limit, true)
+    }
+
+    fn ds_select(&mut self, set: u32, alg: u32, limit: u32, domain: bool) -> Result<(), DsError> {
+        let view = self.ds();
+        view.check(set)?;
+        view.ds.select(self, set, alg, limit, domain, !view.dry)
+    }
+
+    /// `ds_next_dst` (and `ds_next_domain`): the next destination kept by the selection.
+    pub fn ds_next_dst(&mut self) -> Result<(), DsError> {
+        self.ds().ds.next(self)
+    }
+
+    /// `ds_mark_dst(state)` on the destination last selected.
+    pub fn ds_mark_dst(&mut self, state: &str) -> Result<(), DsError> {
+        let view = self.ds();
+        if view.dry {
+            return parse_state(state).map(|_| ());
+        }
+        view.ds.mark(self, state)
+    }
+
+    /// `ds_is_from_list(set)`: the set (of those granted) whose destination sent the
+    /// request.
+    pub fn ds_is_from_list(&self, set: Option<u32>) -> Option<u32> {
+        let view = self.ds();
+        match (&view.sets, set) {
+            (_, Some(id)) => view.check(id).ok().and(view.ds.from_list(self, Some(id))),
+            (None, None) => view.ds.from_list(self, None),
+            (Some(sets), None) => sets
+                .iter()
+                .find_map(|&id| view.ds.from_list(self, Some(id))),
+        }
+    }
+
+    /// `ds_load_unset`: the call of this request failed; it no longer counts.
+    pub fn ds_load_unset(&mut self) -> bool {
+        let view = self.ds();
+        !view.dry && view.ds.load_end(self.msg.call_id())
+    }
+
+    /// `ds_load_update`: a BYE or CANCEL ends the call's count on its destination.
+    pub fn ds_load_update(&mut self) -> bool {
+        let view = self.ds();
+        matches!(
+            self.msg.method(),
+            sipwasm_proto::Method::Bye | sipwasm_proto::Method::Cancel
+        ) && !view.dry
+            && view.ds.load_end(self.msg.call_id())
+    }
+}
+
+fn parse_state(state: &str) -> Result<u32, DsError> {
+    let mut bits = None;
+    let mut probing = 0;
+    for c in state.chars() {
+        match c.to_ascii_lowercase() {
+            'a' => bits = Some(0),
+            'i' => bits = Some(INACTIVE),
+            't' => bits = Some(TRYING),
+            'd' => bits = Some(DISABLED),
+            'p' => probing = PROBING,
+            _ => {
+                return Err(DsError::Invalid(format!(
+                    "state {state:?}: a, i, t or d, with p to probe"
+                )));
+            }
+        }
+    }
+    match bits {
+        Some(b) => Ok(b | probing),
+        None if probing != 0 => Ok(INACTIVE | PROBING),
+        None => Err(DsError::Invalid(format!(
+            "state {state:?}: a, i, t or d, with p to probe"
+        ))),
+    }
+}
+
+/// `ruri` with its host and port replaced by `hostport`.
+fn with_hostport(ruri: &str, hostport: &str) -> Option<String> {
+    let (scheme, rest) = ruri.split_once(':')?;
+    let (userinfo, hostpart) = match rest.rfind('@') {
+        Some(at) => (&rest[..=at], &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let tail = hostpart.find([';', '?']).map_or("", |i| &hostpart[i..]);
+    Some(format!("{scheme}:{userinfo}{hostport}{tail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::fixtures::*;
+
+    fn dst(uri: &str) -> DestinationSpec {
+        DestinationSpec {
+            uri: uri.into(),
+            weight: 0,
+            priority: 0,
+            attrs: String::new(),
+            probe: false,
+            max_load: 0,
+        }
+    }
+
+    fn two(probing: Probing) -> Dispatcher {
+        Dispatcher::new(
+            vec![SetSpec {
+                id: 1,
+                destinations: vec![dst("sip:127.0.0.1:5081"), dst("sip:127.0.0.1:5082")],
+            }],
+            probing,
+        )
+        .unwrap()
+    }
+
+    fn ctx_with(call_id: &str) -> RouteContext {
+        let text = REQ.replace("Call-ID: cid-123@h", &format!("Call-ID: {call_id}"));
+        let mut c = ctx();
+        c.msg = SipMessage::parse(Bytes::from(text)).unwrap();
+        c
+    }
+
+    #[test]
+    fn round_robin_alternates_and_failover_takes_the_other() {
+        let ds = two(Probing::default());
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let mut c = ctx_with("a");
+            ds.select(&mut c, 1, 4, 0, false, true).unwrap();
+            seen.push(c.dst_uri().unwrap().to_string());
+            // failover: the other one, then nothing
+            ds.next(&mut c).unwrap();
+            assert_ne!(c.dst_uri().unwrap(), seen.last().unwrap());
+            assert_eq!(ds.next(&mut c), Err(DsError::NoneLeft));
+        }
+        assert_eq!(seen[0], seen[2]);
+        assert_ne!(seen[0], seen[1]);
+    }
+
+    #[test]
+    fn hashing_on_the_call_id_is_stable_and_spreads() {
+        let ds = two(Probing::default());
+        let pick = |id: &str| {
+            let mut c = ctx_with(id);
+            ds.select(&mut c, 1, 0, 0, false, true).unwrap();
+            c.dst_uri().unwrap().to_string()
+        };
+        assert_eq!(pick("call-1"), pick("call-1"));
+        let distinct: std::collections::HashSet<String> =
+            (0..64).map(|i| pick(&format!("c{i}"))).collect();
+        assert_eq!(distinct.len(), 2);
+    }
+
+    #[test]
+    fn an_inactive_destination_is_skipped_until_probes_bring_it_back() {
+        let ds = two(Probing {
+            all: true,
+            interval: Duration::from_secs(1),
+            ..Probing::default()
+        });
+        let mut c = ctx_with("x");
+        ds.select(&mut c, 1, 8, 0, false, true).unwrap();
+        assert_eq!(c.dst_uri(), Some("sip:127.0.0.1:5081"));
+        ds.mark(&c, "ip").unwrap();
+        assert_eq!(ds.list()[0].state, "IP");
+        for _ in 0..3 {
+            let mut c = ctx_with("y");
+            ds.select(&mut c, 1, 8, 0, false, true).unwrap();
+            assert_eq!(c.dst_uri(), Some("sip:127.0.0.1:5082"));
+            assert_eq!(ds.next(&mut c), Err(DsError::NoneLeft));
+        }
+        // a probe answered 200: active again
+        let local = cfg();
+        let now = Instant::now();
+        let sent = ds.tick(now, &local);
+        assert_eq!(sent.len(), 2, "both probed (all)");
+        let call_id = |t: &super::Transmit| {
+            let m = SipMessage::parse(t.data.clone()).unwrap();
+            assert_eq!(m.method_text(), b"OPTIONS");
+            String::from_utf8_lossy(m.call_id()).into_owned()
+        };
+        let first = call_id(&sent[0]);
+        let reply = |call_id: &str, code: u16| {
+            sipwasm_proto::SipMessage::parse(bytes::Bytes::from(format!(
+                "SIP/2.0 {code} OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\n\
+From: <sip:d@l>;tag=1\r\nTo: <sip:x@y>;tag=2\r\nCall-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            )))
+            .unwrap()
+        };
+        assert!(ds.probe_reply(&reply(&first, 200)));
+        assert!(!ds.probe_reply(&reply(&first, 200)), "once");
+        assert_eq!(ds.list()[0].state, "AP");
+        assert_eq!(
+            ds.take_changes(),
+            vec![
+                (1, "sip:127.0.0.1:5081".into(), "IP".into()),
+                (1, "sip:127.0.0.1:5081".into(), "AP".into())
+            ]
+        );
+        // the other one does not answer: inactive after the timeout, UDP resent meanwhile
+        let resent = ds.tick(now + Duration::from_millis(600), &local);
+        assert_eq!(resent.len(), 1);
+        ds.tick(now + Duration::from_secs(3), &local);
+        assert_eq!(ds.list()[1].state, "IP");
+        let mut c = ctx_with("z");
+        ds.select(&mut c, 1, 8, 0, false, true).unwrap();
+        assert_eq!(c.dst_uri(), Some("sip:127.0.0.1:5081"));
+        // a non-accepted final reply is a failure too
+        let sent = ds.tick(now + Duration::from_secs(4), &local);
+        assert_eq!(sent.len(), 2);
+        assert!(ds.probe_reply(&reply(&call_id(&sent[0]), 503)));
+        assert_eq!(ds.list()[0].state, "IP");
+        let mut c = ctx_with("z");
+        assert_eq!(
+            ds.select(&mut c, 1, 8, 0, false, true),
+            Err(DsError::NoneActive)
+        );
+    }
+
+    #[test]
+    fn weights_share_the_calls_and_priority_orders() {
+        let mut a = dst("sip:10.0.0.1");
+        a.weight = 75;
+        let mut b = dst("sip:10.0.0.2");
+        b.weight = 25;
+        b.priority = 5;
+        let ds = Dispatcher::new(
+            vec![SetSpec {
+                id: 2,
+                destinations: vec![a, b],
+            }],
+            Probing::default(),
+        )
+        .unwrap();
+        let mut counts = HashMap::<String, u32>::new();
+        for _ in 0..100 {
+            let mut c = ctx_with("w");
+            ds.select(&mut c, 2, 9, 1, false, true).unwrap();
+            *counts.entry(c.dst_uri().unwrap().into()).or_default() += 1;
+            assert_eq!(ds.next(&mut c), Err(DsError::NoneLeft), "limit 1");
+        }
+        assert_eq!(counts["sip:10.0.0.1"], 75);
+        assert_eq!(counts["sip:10.0.0.2"], 25);
+        // priority: the higher one first
+        let mut c = ctx_with("p");
+        ds.select(&mut c, 2, 8, 0, false, true).unwrap();
+        assert_eq!(c.dst_uri(), Some("sip:10.0.0.2"));
+    }
+
+    #[test]
+    fn call_load_takes_the_least_loaded_and_forgets_ended_calls() {
+        let ds = two(Probing::default());
+        let pick = |id: &str| {
+            let mut c = ctx_with(id);
+            ds.select(&mut c, 1, 10, 0, false, true).unwrap();
+            c.dst_uri().unwrap().to_string()
+        };
+        let first = pick("one");
+        let second = pick("two");
+        assert_ne!(first, second);
+        assert!(ds.load_end(b"one"));
+        assert!(!ds.load_end(b"one"));
+        assert_eq!(pick("three"), first);
+        assert_eq!(ds.list().iter().map(|d| d.load).sum::<u32>(), 2);
+    }
+
+    #[test]
+    fn domain_selection_rewrites_the_request_uri_host() {
+        let ds = two(Probing::default());
+        let mut c = ctx_with("d");
+        ds.select(&mut c, 1, 8, 0, true, true).unwrap();
+        let ruri = c.current_ruri().unwrap();
+        assert!(ruri.contains("@127.0.0.1:5081"), "{ruri}");
+        assert_eq!(c.dst_uri(), None);
+        assert_eq!(
+            with_hostport("sip:bob@a.example:5060;transport=udp", "10.0.0.1:5090").unwrap(),
+            "sip:bob@10.0.0.1:5090;transport=udp"
+        );
+    }
+
+    #[test]
+    fn source_matches_its_set_and_config_errors_are_named() {
+        let ds = two(Probing::default());
+        let c = ctx_with("s");
+        // the fixture's source is 10.0.0.1:5070
+        assert_eq!(ds.from_list(&c, None), None);
+        let near = Dispatcher::new(
+            vec![
+                SetSpec {
+                    id: 4,
+                    destinations: vec![dst("sip:10.0.0.1:5070;transport=tcp")],
+                },
+                SetSpec {
+                    id: 5,
+                    destinations: vec![dst("sip:10.0.0.1:5070")],
+                },
+            ],
+            Probing::default(),
+        )
+        .unwrap();
+        assert_eq!(near.from_list(&c, None), Some(5));
+        assert_eq!(near.from_list(&c, Some(4)), None);
+        let e = Dispatcher::new(
+            vec![SetSpec {
+                id: 3,
+                destinations: vec![dst("sip:gw.example.com")],
+            }],
+            Probing::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("IP address"), "{e}");
+        assert_eq!(
+            Algorithm::of(13).unwrap_err(),
+            DsError::UnknownAlgorithm(13)
+        );
+        assert!(parse_state("x").is_err());
+        assert_eq!(parse_state("ip").unwrap(), INACTIVE | PROBING);
+    }
+}
