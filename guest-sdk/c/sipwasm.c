@@ -568,6 +568,65 @@ int sw_statistics_get_stat(const char *name, int64_t *value) {
     return 0;
 }
 
+/* ---- dispatcher -------------------------------------------------------------------- */
+
+/* 1 when it went, 0 for the "false" outcomes (none active, none left), -1 with the error
+ * set otherwise. */
+static int dispatcher_outcome(bool ok, sipwasm_router_dispatcher_error_t *e) {
+    if (ok) {
+        return 1;
+    }
+    switch (e->tag) {
+    case SIPWASM_ROUTER_DISPATCHER_ERROR_NONE_ACTIVE:
+    case SIPWASM_ROUTER_DISPATCHER_ERROR_NONE_LEFT: return 0;
+    case SIPWASM_ROUTER_DISPATCHER_ERROR_UNKNOWN_SET: set_error("dispatcher: unknown set", NULL); break;
+    case SIPWASM_ROUTER_DISPATCHER_ERROR_UNKNOWN_ALGORITHM: set_error("dispatcher: unknown algorithm", NULL); break;
+    case SIPWASM_ROUTER_DISPATCHER_ERROR_INVALID: set_error("dispatcher: invalid", &e->val.invalid); break;
+    default: set_error("dispatcher: no request", NULL); break;
+    }
+    sipwasm_router_dispatcher_error_free(e);
+    return -1;
+}
+
+int sw_dispatcher_select_dst(uint32_t set, uint32_t alg, uint32_t limit) {
+    sipwasm_router_dispatcher_error_t e;
+    return dispatcher_outcome(sipwasm_router_dispatcher_select_dst(set, alg, limit, &e), &e);
+}
+
+int sw_dispatcher_select_domain(uint32_t set, uint32_t alg, uint32_t limit) {
+    sipwasm_router_dispatcher_error_t e;
+    return dispatcher_outcome(sipwasm_router_dispatcher_select_domain(set, alg, limit, &e), &e);
+}
+
+int sw_dispatcher_next_dst(void) {
+    sipwasm_router_dispatcher_error_t e;
+    return dispatcher_outcome(sipwasm_router_dispatcher_next_dst(&e), &e);
+}
+
+int sw_dispatcher_mark_dst(const char *state) {
+    plugin_string_t s = str(state);
+    sipwasm_router_dispatcher_error_t e;
+    int r = dispatcher_outcome(sipwasm_router_dispatcher_mark_dst(&s, &e), &e);
+    return r == 1 ? 0 : -1;
+}
+
+int64_t sw_dispatcher_is_from_list(int64_t set) {
+    uint32_t want = (uint32_t)set;
+    uint32_t found;
+    if (!sipwasm_router_dispatcher_is_from_list(set < 0 ? NULL : &want, &found)) {
+        return -1;
+    }
+    return found;
+}
+
+int sw_dispatcher_load_unset(void) {
+    return sipwasm_router_dispatcher_load_unset() ? 1 : 0;
+}
+
+int sw_dispatcher_load_update(void) {
+    return sipwasm_router_dispatcher_load_update() ? 1 : 0;
+}
+
 /* ---- htable ------------------------------------------------------------------------ */
 
 static int htable_failed(sipwasm_router_htable_error_t *e) {

@@ -244,6 +244,27 @@ int sw_statistics_reset_stat(const char *name);
 /* The value of counter `name` (0 when never updated) in `*value`: 0, or -1 on error. */
 int sw_statistics_get_stat(const char *name, int64_t *value);
 
+/* ---- dispatcher: destination sets, probes, failover ------------------------------------ */
+
+/* ds_select_dst(set, alg, limit): $du becomes a destination of `set` (Kamailio's algorithm
+ * numbers: 0 Call-ID hash, 4 round-robin, 8 priority, 9 weight, 10 call load ...), up to
+ * `limit` (0: all) kept for failover. 1 when set, 0 when none is active, -1 on error. */
+int sw_dispatcher_select_dst(uint32_t set, uint32_t alg, uint32_t limit);
+/* ds_select_domain: the same, rewriting the Request-URI's host and port. */
+int sw_dispatcher_select_domain(uint32_t set, uint32_t alg, uint32_t limit);
+/* ds_next_dst (failure route): 1 when the next destination was set, 0 when every one was
+ * tried, -1 on error. */
+int sw_dispatcher_next_dst(void);
+/* ds_mark_dst(state) on the destination last selected ("ip": out until it answers
+ * probes; "a", "i", "d", "t"): 0, or -1 on error. */
+int sw_dispatcher_mark_dst(const char *state);
+/* ds_is_from_list(set) (`set` < 0: any granted): the set whose destination sent the
+ * request, or -1. */
+int64_t sw_dispatcher_is_from_list(int64_t set);
+/* ds_load_unset / ds_load_update (on BYE or CANCEL): 1 when the call stopped counting. */
+int sw_dispatcher_load_unset(void);
+int sw_dispatcher_load_update(void);
+
 /* ---- msrp: event_route[msrp:frame-in] -------------------------------------------------- */
 
 /* Answer the frame: `code` and `text`, with extra header lines (or NULL). */

@@ -78,6 +78,7 @@ pub mod auth;
 pub mod config;
 pub mod core;
 pub mod dialog;
+pub mod dispatcher;
 pub mod forward;
 pub mod hdr;
 pub mod htable;

@@ -34,6 +34,7 @@ const GUESTS: &[&str] = &[
     "nosip_log",
     "msrp_relay",
     "outbound_edge",
+    "edge_proxy",
     "probe",
     "proxy_cfg",
     "spin_forever",
@@ -245,6 +246,7 @@ impl TestRouter {
             guard: opts.guard.clone(),
             state: opts.state.clone(),
             dispatcher: opts.dispatcher.clone(),
+            config_source: None,
             advertise: specs
                 .iter()
                 .map(|s| s.parse::<ListenSpec>().unwrap())
@@ -886,6 +888,9 @@ pub struct Sipp {
     /// How long a `<pause/>` without a duration lasts (`-d`), ms: how long a call stays
     /// up.
     pub hold_ms: u32,
+    /// Answer OPTIONS (and INFO, NOTIFY, UPDATE) outside the scenario with 200 (`-aa`):
+    /// a gateway that answers health probes.
+    pub auto_answer: bool,
 }
 
 impl Sipp {
@@ -900,6 +905,7 @@ impl Sipp {
             service: None,
             trace_messages: false,
             hold_ms: 50,
+            auto_answer: false,
         }
     }
 
@@ -914,6 +920,7 @@ impl Sipp {
             service: None,
             trace_messages: false,
             hold_ms: 50,
+            auto_answer: false,
         }
     }
 
@@ -956,6 +963,9 @@ impl Sipp {
         ]);
         if let Some(s) = &self.service {
             cmd.args(["-s", s]);
+        }
+        if self.auto_answer {
+            cmd.arg("-aa");
         }
         if self.trace_messages {
             cmd.arg("-trace_msg");
@@ -1027,6 +1037,18 @@ pub struct SippProcess {
 }
 
 impl SippProcess {
+    /// Stop it as pressing `q` would (SIGUSR1: no new calls, the ones under way end),
+    /// then [`Self::wait`].
+    pub fn stop(self, timeout: Duration) -> SippOutcome {
+        if let Some(child) = &self.child {
+            // SIGUSR1, to the pid of the SIPp this test started (not yet reaped)
+            let _ = Command::new("kill")
+                .args(["-USR1", &child.id().to_string()])
+                .status();
+        }
+        self.wait(timeout)
+    }
+
     /// Wait (bounded) for it to finish its calls; its counters.
     pub fn wait(mut self, timeout: Duration) -> SippOutcome {
         let mut child = self.child.take().unwrap();

@@ -5,6 +5,7 @@ mod harness;
 
 mod cli;
 mod configs;
+mod dispatcher;
 mod internet_facing;
 mod malformed;
 mod msrp;

@@ -29,6 +29,7 @@ import { KsrError } from "./call.js";
 import * as config from "./config.js";
 import * as core from "./core.js";
 import * as dialog from "./dialog.js";
+import * as dispatcher from "./dispatcher.js";
 import * as forward from "./forward.js";
 import * as hdr from "./hdr.js";
 import * as htable from "./htable.js";
@@ -64,6 +65,7 @@ const KSR = {
   auth,
   config,
   dialog,
+  dispatcher,
   hdr,
   htable,
   statistics,

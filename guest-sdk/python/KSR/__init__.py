@@ -36,6 +36,7 @@ from . import (
     auth,
     config,
     dialog,
+    dispatcher,
     hdr,
     htable,
     maxfwd,

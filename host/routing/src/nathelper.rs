@@ -511,6 +511,31 @@ Content-Length: 0\r\n\r\n",
     }
 }
 
+/// The dispatcher's OPTIONS probes: the same request as a NAT ping (answers absorbed by
+/// Call-ID), from a listener that reaches the destination.
+impl crate::dispatcher::ProbeWriter for crate::env::LocalConfig {
+    fn probe(
+        &self,
+        probing: &crate::dispatcher::Probing,
+        uri: &str,
+        hop: &crate::services::hop::NextHop,
+        seq: u64,
+    ) -> Option<(String, crate::context::Transmit)> {
+        let listener = self.pick_listener(hop, None)?;
+        let (call_id, text) =
+            self.ping_request(&probing.method, &probing.from, uri, &listener, "ds", seq);
+        let sent = crate::context::Transmit {
+            transport: hop.transport,
+            dest: hop.addr,
+            local: listener.addr,
+            conn: None,
+            data: text.into(),
+            flags: Default::default(),
+        };
+        Some((call_id, sent))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,8 +75,18 @@ fn same_secret(given: Option<&str>, token: &str) -> bool {
 /// True for the methods that change the router (and need the token when one is set).
 fn changes(method: &str, params: &Value) -> bool {
     match method {
-        "reload" | "unban" | "ul.rm" | "htable.set" | "htable.seti" | "htable.delete"
-        | "htable.flush" | "shadow" | "shadow.stop" | "shadow.promote" => true,
+        "reload"
+        | "unban"
+        | "ul.rm"
+        | "htable.set"
+        | "htable.seti"
+        | "htable.delete"
+        | "htable.flush"
+        | "shadow"
+        | "shadow.stop"
+        | "shadow.promote"
+        | "dispatcher.set_state"
+        | "dispatcher.reload" => true,
         "log.level" => arg(params, 0, "filter").is_some(),
         _ => false,
     }
@@ -264,8 +274,47 @@ fn call_sync(method: &str, params: &Value, router: &Arc<Router>) -> Option<Resul
         "shadow.show" => shadow_show(params, router),
         "shadow.stop" => shadow_stop(params, router),
         "shadow.promote" => shadow_promote(params, router),
+        "dispatcher.list" => Ok(json!(router.local().dispatcher.dispatcher().list())),
+        "dispatcher.set_state" => dispatcher_set_state(params, router),
+        "dispatcher.reload" => dispatcher_reload(router),
         _ => return None,
     })
+}
+
+/// `dispatcher.set_state STATE SET URI` (Kamailio's RPC, same order): "ip" takes a
+/// destination out until it answers probes, "a" puts it back, "d" disables it.
+fn dispatcher_set_state(params: &Value, router: &Router) -> Result<Value, String> {
+    let state = need(params, 0, "state")?;
+    let set = need(params, 1, "set")?;
+    let set = set
+        .parse()
+        .map_err(|_| format!("set {set:?} is not a number"))?;
+    let uri = need(params, 2, "uri")?;
+    router
+        .local()
+        .dispatcher
+        .dispatcher()
+        .set_state_of(set, &uri, &state)
+        .map_err(|e| e.to_string())?;
+    tracing::info!(set, %uri, %state, "dispatcher destination state set by ctl");
+    Ok(json!({"set": set, "uri": uri, "state": state}))
+}
+
+/// `dispatcher.reload`: the destinations of the config file the router started with
+/// (destinations kept keep their state and call counts; the probe settings stay).
+fn dispatcher_reload(router: &Router) -> Result<Value, String> {
+    let path = router
+        .config_source()
+        .ok_or("the router was not started from a config file")?;
+    let cfg = sipwasm_config::Config::load(path).map_err(|e| e.to_string())?;
+    let n = router
+        .local()
+        .dispatcher
+        .dispatcher()
+        .reload(cfg.dispatcher.sets)
+        .map_err(|e| e.to_string())?;
+    tracing::info!(destinations = n, "dispatcher sets reloaded by ctl");
+    Ok(json!({"destinations": n}))
 }
 
 /// `shadow tenant path`: run the plugin at `path` beside the tenant's live version.

@@ -57,6 +57,7 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         guard: cfg.guard.clone(),
         state: cfg.state.clone(),
         dispatcher: cfg.dispatcher.clone(),
+        config_source: Some(cfg.source.clone()),
         advertise: cfg
             .listen
             .iter()

@@ -163,7 +163,7 @@ enum CtlRequest {
 
 /// The parameter names the control methods take (`name=value` arguments).
 const CTL_PARAMS: &[&str] = &[
-    "tenant", "table", "aor", "key", "value", "filter", "source", "path",
+    "tenant", "table", "aor", "key", "value", "filter", "source", "path", "state", "set", "uri",
 ];
 
 /// `sipwasm ctl call` arguments as JSON-RPC params: positional, or named when every one

@@ -65,6 +65,8 @@ pub struct ServerSettings {
     pub state: sipwasm_config::StateBackend,
     /// Destination sets and their probing (`[dispatcher]`).
     pub dispatcher: sipwasm_config::Dispatcher,
+    /// The config file it was read from, if any (`dispatcher.reload` reads it again).
+    pub config_source: Option<std::path::PathBuf>,
     /// `advertise` addresses of listeners: transport, the listen address as configured
     /// (port 0 matches the port bound), and what to advertise.
     pub advertise: Vec<(Transport, SocketAddr, sipwasm_transport::Advertise)>,
@@ -167,7 +169,7 @@ async fn probe_destinations(router: Arc<Router>) {
         every.tick().await;
         let local = &router.local;
         let ds = local.dispatcher.dispatcher();
-        for out in ds.tick(std::time::Instant::now(), local) {
+        for out in ds.tick(std::time::Instant::now(), &**local) {
             router.outlet.send(out);
         }
         for (set, uri, state) in ds.take_changes() {
@@ -320,6 +322,8 @@ pub struct Router {
     state: Option<Arc<crate::state::RedisState>>,
     /// When it started serving.
     started: std::time::SystemTime,
+    /// The config file it was started from.
+    config_source: Option<std::path::PathBuf>,
 }
 
 use crate::now_unix;
@@ -375,6 +379,11 @@ impl Router {
     /// When it started serving.
     pub fn started(&self) -> std::time::SystemTime {
         self.started
+    }
+
+    /// The config file it was started from, if any.
+    pub fn config_source(&self) -> Option<&std::path::Path> {
+        self.config_source.as_deref()
     }
 
     /// The router's identity (listeners, aliases) and its state.
@@ -1093,6 +1102,7 @@ impl Server {
             queue,
             state: state.clone(),
             started: std::time::SystemTime::now(),
+            config_source: settings.config_source.clone(),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();

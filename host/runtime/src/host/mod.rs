@@ -5,6 +5,7 @@ mod auth;
 mod config;
 mod core;
 mod dialog;
+mod dispatcher;
 mod forward;
 mod hdr;
 mod htable;

@@ -10,7 +10,6 @@
 //! selection) or disabled (`D`, by the operator); `P` says it is probed. An inactive
 //! destination that answers `inactive_threshold` probes in a row is active again.
 
-use crate::context::RouteContext;
 use crate::services::hop::{NextHop, UriTarget};
 use sipwasm_proto::{SipMessage, Transport};
 use std::collections::HashMap;
@@ -19,8 +18,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-/// `$avp` name holding the destinations still to try after a selection.
-const DST_AVP: &str = "_dsdst_";
 /// Most destinations in one set.
 pub const MAX_DESTINATIONS: usize = 256;
 /// Longest a call is counted for call-load balancing without `ds_load_update` at its end.
@@ -174,6 +171,52 @@ struct Outstanding {
 }
 
 type Transmit = sipwasm_proto::transport::Transmit;
+
+/// What the hashing algorithms hash, taken from the request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Keys<'a> {
+    /// Call-ID (0; call-load counts by it).
+    pub call_id: &'a [u8],
+    /// From URI (1).
+    pub from_uri: &'a [u8],
+    /// To URI (2).
+    pub to_uri: &'a [u8],
+    /// Request-URI (3).
+    pub ruri: &'a [u8],
+}
+
+/// A destination chosen: its set and its place in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pick {
+    /// The set.
+    pub set: u32,
+    /// Its index in the set (highest priority first).
+    pub index: usize,
+}
+
+/// Where a destination sends a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Its URI (`$du`).
+    pub uri: String,
+    /// Its host and port (the Request-URI's, for `ds_select_domain`).
+    pub hostport: String,
+    /// Its attributes.
+    pub attrs: String,
+}
+
+/// Writes a probe: `(Call-ID, the message to send)`, from a listener that reaches `hop`
+/// (none: no listener does).
+pub trait ProbeWriter {
+    /// The probe of destination `uri` at `hop`, numbered `seq`.
+    fn probe(
+        &self,
+        probing: &Probing,
+        uri: &str,
+        hop: &NextHop,
+        seq: u64,
+    ) -> Option<(String, Transmit)>;
+}
 
 /// Kamailio's selection algorithms, by their number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -467,20 +510,18 @@ impl Dispatcher {
 
     /// Which destination of `set` the request goes to first, with `alg`; every other
     /// usable one follows in the order failover tries them.
-    fn order(&self, set: &Set, alg: Algorithm, ctx: &RouteContext) -> Vec<usize> {
+    fn order(&self, set: &Set, alg: Algorithm, keys: &Keys<'_>) -> Vec<usize> {
         let n = set.dsts.len();
         let hash = |bytes: &[u8]| {
             let mut h = self.hash_keys.build_hasher();
             h.write(bytes);
             h.finish() as usize
         };
-        let msg = ctx.msg();
-        let base = msg.as_bytes();
         let first = match alg {
-            Algorithm::CallId => hash(msg.call_id()),
-            Algorithm::FromUri => hash(msg.from().uri.as_bytes(base)),
-            Algorithm::ToUri => hash(msg.to().uri.as_bytes(base)),
-            Algorithm::RequestUri => hash(ctx.current_ruri().unwrap_or_default().as_bytes()),
+            Algorithm::CallId => hash(keys.call_id),
+            Algorithm::FromUri => hash(keys.from_uri),
+            Algorithm::ToUri => hash(keys.to_uri),
+            Algorithm::RequestUri => hash(keys.ruri),
             Algorithm::RoundRobin => set.next_rr.fetch_add(1, Ordering::Relaxed),
             Algorithm::Random => {
                 let mut b = [0u8; 8];
@@ -515,153 +556,85 @@ impl Dispatcher {
             .collect()
     }
 
-    /// `ds_select_dst(set, alg, limit)` (`domain`: `ds_select_domain`, the Request-URI's
-    /// host and port instead of `$du`): the first destination is set, the next
-    /// `limit - 1` (0: all) are kept for `ds_next_dst`.
+    /// `ds_select_dst(set, alg, limit)`: the destinations of `set` in the order they are
+    /// tried, the first chosen by Kamailio's algorithm number `alg` over `keys`; at most
+    /// `limit` (0: all usable). `count_load`: the call counts on the first (algorithm
+    /// 10).
     pub fn select(
         &self,
-        ctx: &mut RouteContext,
         set: u32,
         alg: u32,
         limit: u32,
-        domain: bool,
-        count: bool,
-    ) -> Result<(), DsError> {
+        keys: &Keys<'_>,
+        count_load: bool,
+    ) -> Result<Vec<Pick>, DsError> {
         let alg = Algorithm::of(alg)?;
-        if !ctx.msg().is_request() {
-            return Err(DsError::NoRequest);
-        }
         let sets = self.sets();
         let s = sets
             .iter()
             .find(|s| s.id == set)
             .ok_or(DsError::UnknownSet(set))?;
-        let mut order = self.order(s, alg, ctx);
+        let mut order = self.order(s, alg, keys);
         if limit > 0 {
             order.truncate(limit as usize);
         }
         let Some(&first) = order.first() else {
             return Err(DsError::NoneActive);
         };
-        if alg == Algorithm::CallLoad && count {
-            self.load_add(ctx.msg().call_id(), &s.dsts[first]);
+        if alg == Algorithm::CallLoad && count_load {
+            self.load_add(keys.call_id, &s.dsts[first]);
         }
-        ctx.avps.retain(|(n, _)| n != DST_AVP);
-        for &i in &order {
-            ctx.avps.push((
-                DST_AVP.into(),
-                crate::value::Value::Str(format!("{set} {i} {domain}")),
-            ));
-        }
-        self.apply(ctx, s, first, domain);
-        Ok(())
+        Ok(order.into_iter().map(|index| Pick { set, index }).collect())
     }
 
-    fn apply(&self, ctx: &mut RouteContext, set: &Set, i: usize, domain: bool) {
-        let d = &set.dsts[i];
-        if domain {
-            let ruri = ctx.current_ruri().unwrap_or_default();
-            let Some(new) = with_hostport(&ruri, &d.hostport) else {
-                return;
-            };
-            ctx.set_ruri(new);
-        } else {
-            ctx.dst_uri = Some(d.spec.uri.clone());
-        }
-        ctx.ruri_new = true;
-        ctx.avps.retain(|(n, _)| n != "_dsattrs_");
-        ctx.avps.push((
-            "_dsattrs_".into(),
-            crate::value::Value::Str(d.spec.attrs.clone()),
-        ));
-    }
-
-    /// The selections still listed in the context: (set, index, domain), the current
-    /// first.
-    fn listed(ctx: &RouteContext) -> Vec<(u32, usize, bool)> {
-        ctx.avps
+    fn destination(&self, pick: Pick) -> Option<Arc<Destination>> {
+        self.sets()
             .iter()
-            .filter(|(n, _)| n == DST_AVP)
-            .filter_map(|(_, v)| {
-                let text = match v {
-                    crate::value::Value::Str(s) => s.as_str(),
-                    _ => return None,
-                };
-                let mut it = text.split(' ');
-                Some((
-                    it.next()?.parse().ok()?,
-                    it.next()?.parse().ok()?,
-                    it.next()? == "true",
-                ))
-            })
-            .collect()
+            .find(|s| s.id == pick.set)
+            .and_then(|s| s.dsts.get(pick.index))
+            .cloned()
     }
 
-    /// `ds_next_dst` / `ds_next_domain`: drop the destination tried and set the next
-    /// usable one.
-    pub fn next(&self, ctx: &mut RouteContext) -> Result<(), DsError> {
-        let sets = self.sets();
-        let mut listed = Self::listed(ctx);
-        if listed.is_empty() {
-            return Err(DsError::NoneLeft);
-        }
-        listed.remove(0);
-        // skip what went down since the selection
-        let usable = |&(set, i, _): &(u32, usize, bool)| {
-            sets.iter()
-                .find(|s| s.id == set)
-                .and_then(|s| s.dsts.get(i))
-                .is_some_and(|d| d.usable())
-        };
-        while listed.first().is_some_and(|e| !usable(e)) {
-            listed.remove(0);
-        }
-        ctx.avps.retain(|(n, _)| n != DST_AVP);
-        for (set, i, domain) in &listed {
-            ctx.avps.push((
-                DST_AVP.into(),
-                crate::value::Value::Str(format!("{set} {i} {domain}")),
-            ));
-        }
-        let Some(&(set, i, domain)) = listed.first() else {
-            return Err(DsError::NoneLeft);
-        };
-        let s = sets
-            .iter()
-            .find(|s| s.id == set)
-            .ok_or(DsError::UnknownSet(set))?;
-        self.apply(ctx, s, i, domain);
-        Ok(())
+    /// Where `pick` sends a request (none after a reload removed it).
+    pub fn target(&self, pick: Pick) -> Option<Target> {
+        self.destination(pick).map(|d| Target {
+            uri: d.spec.uri.clone(),
+            hostport: d.hostport.clone(),
+            attrs: d.spec.attrs.clone(),
+        })
     }
 
-    /// `ds_mark_dst(state)`: the destination last selected becomes `state` (`i`, `a`,
-    /// `d`, `t`, with `p` to probe it: "ip" takes a gateway out until it answers again).
-    pub fn mark(&self, ctx: &RouteContext, state: &str) -> Result<(), DsError> {
+    /// True while `pick` is neither inactive nor disabled.
+    pub fn usable(&self, pick: Pick) -> bool {
+        self.destination(pick).is_some_and(|d| d.usable())
+    }
+
+    /// `ds_mark_dst(state)` on `pick`: `i`, `a`, `d`, `t`, with `p` to probe it ("ip"
+    /// takes a gateway out until it answers again).
+    pub fn mark(&self, pick: Pick, state: &str) -> Result<(), DsError> {
         let bits = parse_state(state)?;
-        let Some(&(set, i, _)) = Self::listed(ctx).first() else {
-            return Err(DsError::Invalid("no destination was selected".into()));
-        };
-        let sets = self.sets();
-        let d = sets
-            .iter()
-            .find(|s| s.id == set)
-            .and_then(|s| s.dsts.get(i))
-            .ok_or(DsError::UnknownSet(set))?;
-        self.set_state(set, d, bits);
+        let d = self
+            .destination(pick)
+            .ok_or(DsError::UnknownSet(pick.set))?;
+        self.set_state(pick.set, &d, bits);
         Ok(())
     }
 
     /// `ds_is_from_list(set)`: the set (the first, `None`: of all) holding a destination
-    /// at the request's source address, port and transport.
-    pub fn from_list(&self, ctx: &RouteContext, set: Option<u32>) -> Option<u32> {
-        let src = ctx.source();
+    /// at `src` over `transport`.
+    pub fn from_list(
+        &self,
+        src: std::net::SocketAddr,
+        transport: Transport,
+        set: Option<u32>,
+    ) -> Option<u32> {
         self.sets()
             .iter()
             .filter(|s| set.is_none_or(|id| id == s.id))
             .find(|s| {
                 s.dsts
                     .iter()
-                    .any(|d| d.hop.addr == src.src && d.hop.transport == src.transport)
+                    .any(|d| d.hop.addr == src && d.hop.transport == transport)
             })
             .map(|s| s.id)
     }
@@ -688,9 +661,9 @@ impl Dispatcher {
         }
     }
 
-    /// The probes due at `now` (new ones and UDP retransmissions), leaving from a
-    /// listener of `local`; probes unanswered past their timeout count as failures.
-    pub fn tick(&self, now: Instant, local: &crate::env::LocalConfig) -> Vec<Transmit> {
+    /// The probes due at `now` (new ones and UDP retransmissions), written by `writer`;
+    /// probes unanswered past their timeout count as failures.
+    pub fn tick(&self, now: Instant, writer: &dyn ProbeWriter) -> Vec<Transmit> {
         let mut out = Vec::new();
         let mut failed = Vec::new();
         {
@@ -730,21 +703,10 @@ impl Dispatcher {
                     now_ms + self.probing.interval.as_millis() as u64,
                     Ordering::Relaxed,
                 );
-                let hop = d.hop;
-                let Some(listener) = local.pick_listener(&hop, None) else {
-                    continue;
-                };
                 let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-                let p = &self.probing;
-                let (call_id, data) =
-                    local.ping_request(&p.method, &p.from, &d.spec.uri, &listener, "ds", seq);
-                let sent = Transmit {
-                    transport: hop.transport,
-                    dest: hop.addr,
-                    local: listener.addr,
-                    conn: None,
-                    data: data.into(),
-                    flags: Default::default(),
+                let Some((call_id, sent)) = writer.probe(&self.probing, &d.spec.uri, &d.hop, seq)
+                else {
+                    continue;
                 };
                 out.push(sent.clone());
                 let t1 = Duration::from_millis(500);
@@ -876,7 +838,18 @@ impl DsView {
         &self.ds
     }
 
-    fn check(&self, set: u32) -> Result<(), DsError> {
+    /// The sets granted (`None`: every one).
+    pub fn granted_sets(&self) -> Option<&[u32]> {
+        self.sets.as_deref()
+    }
+
+    /// True for a shadow's view: nothing may change.
+    pub fn is_dry(&self) -> bool {
+        self.dry
+    }
+
+    /// `set` is granted, or [`DsError::UnknownSet`].
+    pub fn check(&self, set: u32) -> Result<(), DsError> {
         match &self.sets {
             Some(sets) if !sets.contains(&set) => Err(DsError::UnknownSet(set)),
             _ => Ok(()),
@@ -884,75 +857,7 @@ impl DsView {
     }
 }
 
-impl RouteContext {
-    fn ds(&self) -> DsView {
-        self.config.dispatcher.clone()
-    }
-
-    /// `ds_select_dst(set, alg, limit)`: `$du` becomes a destination of `set` chosen by
-    /// Kamailio's algorithm number `alg`; up to `limit - 1` more (0: all) are kept for
-    /// `ds_next_dst` in a failure route.
-    pub fn ds_select_dst(&mut self, set: u32, alg: u32, limit: u32) -> Result<(), DsError> {
-        self.ds_select(set, alg, limit, false)
-    }
-
-    /// `ds_select_domain(set, alg, limit)`: the same, the Request-URI's host and port
-    /// rewritten instead of `$du`.
-    pub fn ds_select_domain(&mut self, set: u32, alg: u32, limit: u32) -> Result<(), DsError> {
-        self.ds_select(set, alg, limit, true)
-    }
-
-    fn ds_select(&mut self, set: u32, alg: u32, limit: u32, domain: bool) -> Result<(), DsError> {
-        let view = self.ds();
-        view.check(set)?;
-        view.ds.select(self, set, alg, limit, domain, !view.dry)
-    }
-
-    /// `ds_next_dst` (and `ds_next_domain`): the next destination kept by the selection.
-    pub fn ds_next_dst(&mut self) -> Result<(), DsError> {
-        self.ds().ds.next(self)
-    }
-
-    /// `ds_mark_dst(state)` on the destination last selected.
-    pub fn ds_mark_dst(&mut self, state: &str) -> Result<(), DsError> {
-        let view = self.ds();
-        if view.dry {
-            return parse_state(state).map(|_| ());
-        }
-        view.ds.mark(self, state)
-    }
-
-    /// `ds_is_from_list(set)`: the set (of those granted) whose destination sent the
-    /// request.
-    pub fn ds_is_from_list(&self, set: Option<u32>) -> Option<u32> {
-        let view = self.ds();
-        match (&view.sets, set) {
-            (_, Some(id)) => view.check(id).ok().and(view.ds.from_list(self, Some(id))),
-            (None, None) => view.ds.from_list(self, None),
-            (Some(sets), None) => sets
-                .iter()
-                .find_map(|&id| view.ds.from_list(self, Some(id))),
-        }
-    }
-
-    /// `ds_load_unset`: the call of this request failed; it no longer counts.
-    pub fn ds_load_unset(&mut self) -> bool {
-        let view = self.ds();
-        !view.dry && view.ds.load_end(self.msg.call_id())
-    }
-
-    /// `ds_load_update`: a BYE or CANCEL ends the call's count on its destination.
-    pub fn ds_load_update(&mut self) -> bool {
-        let view = self.ds();
-        matches!(
-            self.msg.method(),
-            sipwasm_proto::Method::Bye | sipwasm_proto::Method::Cancel
-        ) && !view.dry
-            && view.ds.load_end(self.msg.call_id())
-    }
-}
-
-fn parse_state(state: &str) -> Result<u32, DsError> {
+pub(crate) fn parse_state(state: &str) -> Result<u32, DsError> {
     let mut bits = None;
     let mut probing = 0;
     for c in state.chars() {
@@ -978,245 +883,4 @@ fn parse_state(state: &str) -> Result<u32, DsError> {
     }
 }
 
-/// `ruri` with its host and port replaced by `hostport`.
-fn with_hostport(ruri: &str, hostport: &str) -> Option<String> {
-    let (scheme, rest) = ruri.split_once(':')?;
-    let (userinfo, hostpart) = match rest.rfind('@') {
-        Some(at) => (&rest[..=at], &rest[at + 1..]),
-        None => ("", rest),
-    };
-    let tail = hostpart.find([';', '?']).map_or("", |i| &hostpart[i..]);
-    Some(format!("{scheme}:{userinfo}{hostport}{tail}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::context::fixtures::*;
-
-    fn dst(uri: &str) -> DestinationSpec {
-        DestinationSpec {
-            uri: uri.into(),
-            weight: 0,
-            priority: 0,
-            attrs: String::new(),
-            probe: false,
-            max_load: 0,
-        }
-    }
-
-    fn two(probing: Probing) -> Dispatcher {
-        Dispatcher::new(
-            vec![SetSpec {
-                id: 1,
-                destinations: vec![dst("sip:127.0.0.1:5081"), dst("sip:127.0.0.1:5082")],
-            }],
-            probing,
-        )
-        .unwrap()
-    }
-
-    fn ctx_with(call_id: &str) -> RouteContext {
-        let text = REQ.replace("Call-ID: cid-123@h", &format!("Call-ID: {call_id}"));
-        let mut c = ctx();
-        c.msg = SipMessage::parse(Bytes::from(text)).unwrap();
-        c
-    }
-
-    #[test]
-    fn round_robin_alternates_and_failover_takes_the_other() {
-        let ds = two(Probing::default());
-        let mut seen = Vec::new();
-        for _ in 0..4 {
-            let mut c = ctx_with("a");
-            ds.select(&mut c, 1, 4, 0, false, true).unwrap();
-            seen.push(c.dst_uri().unwrap().to_string());
-            // failover: the other one, then nothing
-            ds.next(&mut c).unwrap();
-            assert_ne!(c.dst_uri().unwrap(), seen.last().unwrap());
-            assert_eq!(ds.next(&mut c), Err(DsError::NoneLeft));
-        }
-        assert_eq!(seen[0], seen[2]);
-        assert_ne!(seen[0], seen[1]);
-    }
-
-    #[test]
-    fn hashing_on_the_call_id_is_stable_and_spreads() {
-        let ds = two(Probing::default());
-        let pick = |id: &str| {
-            let mut c = ctx_with(id);
-            ds.select(&mut c, 1, 0, 0, false, true).unwrap();
-            c.dst_uri().unwrap().to_string()
-        };
-        assert_eq!(pick("call-1"), pick("call-1"));
-        let distinct: std::collections::HashSet<String> =
-            (0..64).map(|i| pick(&format!("c{i}"))).collect();
-        assert_eq!(distinct.len(), 2);
-    }
-
-    #[test]
-    fn an_inactive_destination_is_skipped_until_probes_bring_it_back() {
-        let ds = two(Probing {
-            all: true,
-            interval: Duration::from_secs(1),
-            ..Probing::default()
-        });
-        let mut c = ctx_with("x");
-        ds.select(&mut c, 1, 8, 0, false, true).unwrap();
-        assert_eq!(c.dst_uri(), Some("sip:127.0.0.1:5081"));
-        ds.mark(&c, "ip").unwrap();
-        assert_eq!(ds.list()[0].state, "IP");
-        for _ in 0..3 {
-            let mut c = ctx_with("y");
-            ds.select(&mut c, 1, 8, 0, false, true).unwrap();
-            assert_eq!(c.dst_uri(), Some("sip:127.0.0.1:5082"));
-            assert_eq!(ds.next(&mut c), Err(DsError::NoneLeft));
-        }
-        // a probe answered 200: active again
-        let local = cfg();
-        let now = Instant::now();
-        let sent = ds.tick(now, &local);
-        assert_eq!(sent.len(), 2, "both probed (all)");
-        let call_id = |t: &super::Transmit| {
-            let m = SipMessage::parse(t.data.clone()).unwrap();
-            assert_eq!(m.method_text(), b"OPTIONS");
-            String::from_utf8_lossy(m.call_id()).into_owned()
-        };
-        let first = call_id(&sent[0]);
-        let reply = |call_id: &str, code: u16| {
-            sipwasm_proto::SipMessage::parse(bytes::Bytes::from(format!(
-                "SIP/2.0 {code} OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\n\
-From: <sip:d@l>;tag=1\r\nTo: <sip:x@y>;tag=2\r\nCall-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-            )))
-            .unwrap()
-        };
-        assert!(ds.probe_reply(&reply(&first, 200)));
-        assert!(!ds.probe_reply(&reply(&first, 200)), "once");
-        assert_eq!(ds.list()[0].state, "AP");
-        assert_eq!(
-            ds.take_changes(),
-            vec![
-                (1, "sip:127.0.0.1:5081".into(), "IP".into()),
-                (1, "sip:127.0.0.1:5081".into(), "AP".into())
-            ]
-        );
-        // the other one does not answer: inactive after the timeout, UDP resent meanwhile
-        let resent = ds.tick(now + Duration::from_millis(600), &local);
-        assert_eq!(resent.len(), 1);
-        ds.tick(now + Duration::from_secs(3), &local);
-        assert_eq!(ds.list()[1].state, "IP");
-        let mut c = ctx_with("z");
-        ds.select(&mut c, 1, 8, 0, false, true).unwrap();
-        assert_eq!(c.dst_uri(), Some("sip:127.0.0.1:5081"));
-        // a non-accepted final reply is a failure too
-        let sent = ds.tick(now + Duration::from_secs(4), &local);
-        assert_eq!(sent.len(), 2);
-        assert!(ds.probe_reply(&reply(&call_id(&sent[0]), 503)));
-        assert_eq!(ds.list()[0].state, "IP");
-        let mut c = ctx_with("z");
-        assert_eq!(
-            ds.select(&mut c, 1, 8, 0, false, true),
-            Err(DsError::NoneActive)
-        );
-    }
-
-    #[test]
-    fn weights_share_the_calls_and_priority_orders() {
-        let mut a = dst("sip:10.0.0.1");
-        a.weight = 75;
-        let mut b = dst("sip:10.0.0.2");
-        b.weight = 25;
-        b.priority = 5;
-        let ds = Dispatcher::new(
-            vec![SetSpec {
-                id: 2,
-                destinations: vec![a, b],
-            }],
-            Probing::default(),
-        )
-        .unwrap();
-        let mut counts = HashMap::<String, u32>::new();
-        for _ in 0..100 {
-            let mut c = ctx_with("w");
-            ds.select(&mut c, 2, 9, 1, false, true).unwrap();
-            *counts.entry(c.dst_uri().unwrap().into()).or_default() += 1;
-            assert_eq!(ds.next(&mut c), Err(DsError::NoneLeft), "limit 1");
-        }
-        assert_eq!(counts["sip:10.0.0.1"], 75);
-        assert_eq!(counts["sip:10.0.0.2"], 25);
-        // priority: the higher one first
-        let mut c = ctx_with("p");
-        ds.select(&mut c, 2, 8, 0, false, true).unwrap();
-        assert_eq!(c.dst_uri(), Some("sip:10.0.0.2"));
-    }
-
-    #[test]
-    fn call_load_takes_the_least_loaded_and_forgets_ended_calls() {
-        let ds = two(Probing::default());
-        let pick = |id: &str| {
-            let mut c = ctx_with(id);
-            ds.select(&mut c, 1, 10, 0, false, true).unwrap();
-            c.dst_uri().unwrap().to_string()
-        };
-        let first = pick("one");
-        let second = pick("two");
-        assert_ne!(first, second);
-        assert!(ds.load_end(b"one"));
-        assert!(!ds.load_end(b"one"));
-        assert_eq!(pick("three"), first);
-        assert_eq!(ds.list().iter().map(|d| d.load).sum::<u32>(), 2);
-    }
-
-    #[test]
-    fn domain_selection_rewrites_the_request_uri_host() {
-        let ds = two(Probing::default());
-        let mut c = ctx_with("d");
-        ds.select(&mut c, 1, 8, 0, true, true).unwrap();
-        let ruri = c.current_ruri().unwrap();
-        assert!(ruri.contains("@127.0.0.1:5081"), "{ruri}");
-        assert_eq!(c.dst_uri(), None);
-        assert_eq!(
-            with_hostport("sip:bob@a.example:5060;transport=udp", "10.0.0.1:5090").unwrap(),
-            "sip:bob@10.0.0.1:5090;transport=udp"
-        );
-    }
-
-    #[test]
-    fn source_matches_its_set_and_config_errors_are_named() {
-        let ds = two(Probing::default());
-        let c = ctx_with("s");
-        // the fixture's source is 10.0.0.1:5070
-        assert_eq!(ds.from_list(&c, None), None);
-        let near = Dispatcher::new(
-            vec![
-                SetSpec {
-                    id: 4,
-                    destinations: vec![dst("sip:10.0.0.1:5070;transport=tcp")],
-                },
-                SetSpec {
-                    id: 5,
-                    destinations: vec![dst("sip:10.0.0.1:5070")],
-                },
-            ],
-            Probing::default(),
-        )
-        .unwrap();
-        assert_eq!(near.from_list(&c, None), Some(5));
-        assert_eq!(near.from_list(&c, Some(4)), None);
-        let e = Dispatcher::new(
-            vec![SetSpec {
-                id: 3,
-                destinations: vec![dst("sip:gw.example.com")],
-            }],
-            Probing::default(),
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("IP address"), "{e}");
-        assert_eq!(
-            Algorithm::of(13).unwrap_err(),
-            DsError::UnknownAlgorithm(13)
-        );
-        assert!(parse_state("x").is_err());
-        assert_eq!(parse_state("ip").unwrap(), INACTIVE | PROBING);
-    }
-}
+mod route;
