@@ -627,6 +627,92 @@ int sw_dispatcher_load_update(void) {
     return sipwasm_router_dispatcher_load_update() ? 1 : 0;
 }
 
+/* ---- sanity, pike, permissions ----------------------------------------------------- */
+
+int sw_sanity_check(uint32_t msg_checks, uint32_t uri_checks) {
+    sipwasm_router_sanity_error_t e;
+    if (sipwasm_router_sanity_check(msg_checks, uri_checks, &e)) {
+        return 1;
+    }
+    int r = 0;
+    switch (e.tag) {
+    case SIPWASM_ROUTER_SANITY_ERROR_FAILED: break;
+    case SIPWASM_ROUTER_SANITY_ERROR_BAD_FLAGS: set_error("sanity: bad flags", NULL); r = -1; break;
+    default: set_error("sanity: no request", NULL); r = -1; break;
+    }
+    sipwasm_router_sanity_error_free(&e);
+    return r;
+}
+
+static int pike_value(sipwasm_router_pike_standing_t s) {
+    switch (s) {
+    case SIPWASM_ROUTER_PIKE_STANDING_ALLOWED: return 1;
+    case SIPWASM_ROUTER_PIKE_STANDING_NEWLY_BLOCKED: return -2;
+    default: return -1;
+    }
+}
+
+int sw_pike_check_req(void) {
+    return pike_value(sipwasm_router_pike_check_req());
+}
+
+int sw_pike_check_ip(const char *ip) {
+    plugin_string_t s = str(ip);
+    sipwasm_router_pike_standing_t standing;
+    if (!sipwasm_router_pike_check_ip(&s, &standing)) {
+        return -1;
+    }
+    return pike_value(standing);
+}
+
+int sw_permissions_allow_source_address(uint32_t group) {
+    return sipwasm_router_permissions_allow_source_address(group) ? 1 : 0;
+}
+
+int sw_permissions_allow_address(uint32_t group, const char *ip, uint16_t port) {
+    plugin_string_t s = str(ip);
+    bool ok;
+    plugin_string_t err;
+    if (!sipwasm_router_permissions_allow_address(group, &s, port, &ok, &err)) {
+        set_error("permissions: not an IP address", &err);
+        plugin_string_free(&err);
+        return -1;
+    }
+    return ok ? 1 : 0;
+}
+
+int64_t sw_permissions_allow_source_address_group(void) {
+    uint32_t group;
+    return sipwasm_router_permissions_allow_source_address_group(&group) ? (int64_t)group : -1;
+}
+
+static int ratelimit_outcome(bool ok, bool pass, sipwasm_router_ratelimit_error_t *e) {
+    if (ok) {
+        return pass ? 1 : 0;
+    }
+    switch (e->tag) {
+    case SIPWASM_ROUTER_RATELIMIT_ERROR_UNKNOWN_PIPE: set_error("ratelimit: unknown pipe", NULL); break;
+    case SIPWASM_ROUTER_RATELIMIT_ERROR_NO_QUEUE: set_error("ratelimit: no queue", &e->val.no_queue); break;
+    default: set_error("ratelimit: no request", NULL); break;
+    }
+    sipwasm_router_ratelimit_error_free(e);
+    return -1;
+}
+
+int sw_ratelimit_check(void) {
+    bool pass = false;
+    sipwasm_router_ratelimit_error_t e;
+    bool ok = sipwasm_router_ratelimit_check(&pass, &e);
+    return ratelimit_outcome(ok, pass, &e);
+}
+
+int sw_ratelimit_check_pipe(uint32_t pipe) {
+    bool pass = false;
+    sipwasm_router_ratelimit_error_t e;
+    bool ok = sipwasm_router_ratelimit_check_pipe(pipe, &pass, &e);
+    return ratelimit_outcome(ok, pass, &e);
+}
+
 /* ---- htable ------------------------------------------------------------------------ */
 
 static int htable_failed(sipwasm_router_htable_error_t *e) {
@@ -971,6 +1057,31 @@ int sw_htable_incr(const char *table, const char *key, int64_t by, int64_t *valu
         *value = v;
     }
     return 0;
+}
+
+int sw_htable_set_ex_int(const char *table, const char *key, int64_t value, uint32_t seconds) {
+    plugin_string_t t = str(table), k = str(key);
+    sipwasm_router_htable_value_t v = {.tag = SIPWASM_ROUTER_HTABLE_VALUE_INT};
+    v.val.int_ = value;
+    sipwasm_router_htable_error_t e;
+    return sipwasm_router_htable_set_ex(&t, &k, &v, seconds, &e) ? 0 : htable_failed(&e);
+}
+
+int sw_htable_incr_within(const char *table, const char *key, int64_t by, int64_t min,
+                          int64_t max, int64_t *value) {
+    plugin_string_t t = str(table), k = str(key);
+    plugin_option_s64_t v;
+    sipwasm_router_htable_error_t e;
+    if (!sipwasm_router_htable_incr_within(&t, &k, by, min, max, &v, &e)) {
+        return htable_failed(&e);
+    }
+    if (!v.is_some) {
+        return 0;
+    }
+    if (value) {
+        *value = v.val;
+    }
+    return 1;
 }
 
 int sw_htable_exists(const char *table, const char *key) {

@@ -265,6 +265,29 @@ int64_t sw_dispatcher_is_from_list(int64_t set);
 int sw_dispatcher_load_unset(void);
 int sw_dispatcher_load_update(void);
 
+/* ---- sanity, pike, permissions: the edge's checks --------------------------------------- */
+
+/* sanity_check(msg_checks, uri_checks) with Kamailio's flags (defaults 3047 and 7): 1 when
+ * the request passes, 0 when it failed a check (answered already as Kamailio answers it),
+ * -1 on error (bad flags). */
+int sw_sanity_check(uint32_t msg_checks, uint32_t uri_checks);
+/* pike_check_req(): 1 under the limit, -2 blocked by this request, -1 blocked already. */
+int sw_pike_check_req(void);
+/* pike_check_ip(ip): the same for `ip`; -1 when it is not an IP address too. */
+int sw_pike_check_ip(const char *ip);
+/* allow_source_address(group): 1 when the source matches an entry of `group`, else 0
+ * (the entry's tag goes to $avp(peer_tag)). */
+int sw_permissions_allow_source_address(uint32_t group);
+/* allow_address(group, ip, port): 1 / 0, -1 when `ip` is not an IP address. */
+int sw_permissions_allow_address(uint32_t group, const char *ip, uint16_t port);
+/* allow_source_address_group(): the group of the first entry the source matches, or -1. */
+int64_t sw_permissions_allow_source_address_group(void);
+/* rl_check(): 1 when the request may pass its method's pipe, 0 when over the limit, -1 on
+ * error (no queue for the method). */
+int sw_ratelimit_check(void);
+/* rl_check_pipe(pipe): the same against `pipe` (-1: no such pipe). */
+int sw_ratelimit_check_pipe(uint32_t pipe);
+
 /* ---- msrp: event_route[msrp:frame-in] -------------------------------------------------- */
 
 /* Answer the frame: `code` and `text`, with extra header lines (or NULL). */
@@ -316,6 +339,12 @@ bool sw_auth_has_credentials(sw_auth_kind kind, const char *realm);
 int sw_htable_incr(const char *table, const char *key, int64_t by, int64_t *value);
 /* 1 when `key` has a value, 0 when not, -1 on error. */
 int sw_htable_exists(const char *table, const char *key);
+/* sht_setex: set `key` to an integer expiring `seconds` from now (0: never): 0, or -1. */
+int sw_htable_set_ex_int(const char *table, const char *key, int64_t value, uint32_t seconds);
+/* `sw_htable_incr` unless the new value would leave min..max: 1 and the new value in
+ * *value, 0 when it would (nothing changed), -1 on error. */
+int sw_htable_incr_within(const char *table, const char *key, int64_t by, int64_t min,
+                          int64_t max, int64_t *value);
 /* Send the frame with these To-Path and From-Path values (space-separated URIs). */
 int sw_msrp_forward(const char *to_path, const char *from_path);
 bool sw_msrp_is_request(void);

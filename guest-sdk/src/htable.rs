@@ -47,9 +47,33 @@ pub fn delete(table: impl AsRef<str>, key: impl AsRef<str>) -> Result<bool, Erro
     wit::delete(table.as_ref(), key.as_ref())
 }
 
-/// Add `by` to the integer at `key` (missing counts as 0); the new value.
+/// `sht_setex`: set `key` to expire `seconds` from now (0: never) instead of after the
+/// table's `autoexpire_secs`.
+pub fn set_ex(
+    table: impl AsRef<str>,
+    key: impl AsRef<str>,
+    value: &Value,
+    seconds: u32,
+) -> Result<(), Error> {
+    wit::set_ex(table.as_ref(), key.as_ref(), value, seconds)
+}
+
+/// Add `by` to the integer at `key` (missing counts as 0); the new value. A key it
+/// creates expires after the table's `autoexpire_secs`, whatever increments follow.
 pub fn incr(table: impl AsRef<str>, key: impl AsRef<str>, by: i64) -> Result<i64, Error> {
     wit::incr(table.as_ref(), key.as_ref(), by)
+}
+
+/// [`incr`] unless the new value would leave `min..=max`: then nothing changes and the
+/// answer is `None` (at most 10 calls up: `incr_within(t, user, 1, 0, 10)`).
+pub fn incr_within(
+    table: impl AsRef<str>,
+    key: impl AsRef<str>,
+    by: i64,
+    min: i64,
+    max: i64,
+) -> Result<Option<i64>, Error> {
+    wit::incr_within(table.as_ref(), key.as_ref(), by, min, max)
 }
 
 /// True when `key` has a value.

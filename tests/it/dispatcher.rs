@@ -9,7 +9,17 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// The edge-proxy example with its two gateways on `gateways` and probes every second.
-fn edge_proxy(gateways: [u16; 2]) -> TestRouter {
+/// Pike at the example's 30 requests in 2 s would take SIPp's 20 calls a second (60
+/// requests) for a flood: these tests raise it (`tests/it/edge.rs` floods the default).
+pub(crate) fn edge_proxy(gateways: [u16; 2]) -> TestRouter {
+    edge_proxy_with(gateways, |cfg| cfg.pike.density = 100_000)
+}
+
+/// [`edge_proxy`], with what `adjust` changes in its config.
+pub(crate) fn edge_proxy_with(
+    gateways: [u16; 2],
+    adjust: impl FnOnce(&mut sipwasm::config::Config),
+) -> TestRouter {
     plugin("edge_proxy");
     let config = root().join("config/examples/edge-proxy.toml");
     TestRouter::from_config_file(&config, &["udp:127.0.0.1:0", "tcp:127.0.0.1:0"], |cfg| {
@@ -26,11 +36,12 @@ fn edge_proxy(gateways: [u16; 2]) -> TestRouter {
         }
         ds.probing.interval = Duration::from_secs(1);
         ds.probing.timeout = Duration::from_millis(800);
+        adjust(cfg);
     })
 }
 
 /// A gateway: answers calls (record-routed) and every OPTIONS probe, until stopped.
-fn gateway(port: u16) -> SippProcess {
+pub(crate) fn gateway(port: u16) -> SippProcess {
     let mut s = Sipp::server(Scenario::File("uas_rr.xml", vec![]), port);
     // (SIPp counts each probe it answers as a call of its own: no -m limit)
     s.calls = 100_000;
@@ -39,15 +50,23 @@ fn gateway(port: u16) -> SippProcess {
 }
 
 /// The calls a gateway answered, once stopped.
-fn served(gateway: SippProcess) -> u64 {
+pub(crate) fn served(gateway: SippProcess) -> u64 {
+    // its statistics are written every second (-fd 1): the last calls are in the file
+    // after the next write, whatever it writes when stopped
+    std::thread::sleep(Duration::from_millis(1500));
     gateway.stop(Duration::from_secs(10)).successful_calls
 }
 
 /// `calls` calls through the edge at 20 a second: (successful, failed).
 fn calls(r: &TestRouter, calls: u32) -> (u64, u64, String) {
+    calls_at(r, calls, 20)
+}
+
+/// `calls` calls through the edge at `rate` a second: (successful, failed).
+pub(crate) fn calls_at(r: &TestRouter, calls: u32, rate: u32) -> (u64, u64, String) {
     let mut uac = Sipp::client(Scenario::File("uac_rr.xml", vec![]), r.udp);
     uac.calls = calls;
-    uac.rate = 20;
+    uac.rate = rate;
     let out = uac.run();
     (out.successful_calls, out.failed_calls, out.output)
 }

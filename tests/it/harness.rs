@@ -213,6 +213,7 @@ impl TestRouter {
             sipwasm_routing::Grants {
                 htables: opts.htables.iter().map(|h| h.name.clone()).collect(),
                 dispatcher_sets: opts.dispatcher.set_ids(),
+                address_groups: Vec::new(),
             },
         );
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -247,6 +248,10 @@ impl TestRouter {
             state: opts.state.clone(),
             dispatcher: opts.dispatcher.clone(),
             config_source: None,
+            proxy_require: Vec::new(),
+            pike: Default::default(),
+            address_groups: Vec::new(),
+            ratelimit: Default::default(),
             advertise: specs
                 .iter()
                 .map(|s| s.parse::<ListenSpec>().unwrap())
@@ -401,7 +406,13 @@ pub struct UdpClient {
 
 impl UdpClient {
     pub fn new(target: SocketAddr) -> UdpClient {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        UdpClient::from_ip("127.0.0.1", target)
+    }
+
+    /// A client sending from `ip` (another of 127.0.0.0/8 is another source to the
+    /// router).
+    pub fn from_ip(ip: &str, target: SocketAddr) -> UdpClient {
+        let sock = UdpSocket::bind((ip, 0)).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         UdpClient { sock, target }
@@ -891,6 +902,9 @@ pub struct Sipp {
     /// Answer OPTIONS (and INFO, NOTIFY, UPDATE) outside the scenario with 200 (`-aa`):
     /// a gateway that answers health probes.
     pub auto_answer: bool,
+    /// The address it sends from (`-i`): another of 127.0.0.0/8 is another source to the
+    /// router.
+    pub local_ip: &'static str,
 }
 
 impl Sipp {
@@ -906,6 +920,7 @@ impl Sipp {
             trace_messages: false,
             hold_ms: 50,
             auto_answer: false,
+            local_ip: "127.0.0.1",
         }
     }
 
@@ -921,6 +936,7 @@ impl Sipp {
             trace_messages: false,
             hold_ms: 50,
             auto_answer: false,
+            local_ip: "127.0.0.1",
         }
     }
 
@@ -947,7 +963,7 @@ impl Sipp {
             "-t",
             self.transport,
             "-i",
-            "127.0.0.1",
+            self.local_ip,
             "-p",
             &port.to_string(),
         ])

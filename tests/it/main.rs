@@ -6,6 +6,7 @@ mod harness;
 mod cli;
 mod configs;
 mod dispatcher;
+mod edge;
 mod internet_facing;
 mod malformed;
 mod msrp;

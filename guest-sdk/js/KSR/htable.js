@@ -43,6 +43,23 @@ export function sht_dec(table, key) {
   return int(call("htable", wit.incr, table, key, -1));
 }
 
+/** Set `key` (a number or a string) to expire `seconds` from now (0: never) instead of
+ * after the table's autoexpire. */
+export function sht_setex(table, key, value, seconds) {
+  const v = typeof value === "number" || typeof value === "bigint"
+    ? { tag: "int", val: BigInt(value) }
+    : { tag: "str", val: String(value) };
+  call("htable", wit.setEx, table, key, v, seconds);
+  return 1;
+}
+
+/** Add `by` unless the new value would leave low..high: the new value, or null when it
+ * would (nothing changed). */
+export function sht_inc_within(table, key, by, low, high) {
+  const v = call("htable", wit.incrWithin, table, key, BigInt(by), BigInt(low), BigInt(high));
+  return v === undefined || v === null ? null : int(v);
+}
+
 /** 1 when `key` has no value, -1 when it has one. */
 export function sht_is_null(table, key) {
   return call("htable", wit.exists, table, key) ? -1 : 1;

@@ -41,9 +41,13 @@ import * as nathelper from "./nathelper.js";
 import * as net from "./net.js";
 import * as nosip from "./nosip.js";
 import * as path from "./path.js";
+import * as permissions from "./permissions.js";
+import * as pike from "./pike.js";
 import * as pv from "./pv.js";
+import * as ratelimit from "./ratelimit.js";
 import * as registrar from "./registrar.js";
 import * as rr from "./rr.js";
+import * as sanity from "./sanity.js";
 import * as siputils from "./siputils.js";
 import * as sl from "./sl.js";
 import * as tm from "./tm.js";
@@ -75,9 +79,13 @@ const KSR = {
   net,
   nosip,
   path,
+  permissions,
+  pike,
   pv,
+  ratelimit,
   registrar,
   rr,
+  sanity,
   siputils,
   sl,
   tm,

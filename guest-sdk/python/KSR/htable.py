@@ -45,6 +45,20 @@ def sht_dec(table, key):
     return call("htable", _htable.incr, table, key, -1)
 
 
+def sht_setex(table, key, value, seconds):
+    """Set `key` (an `int` or a `str`) to expire `seconds` from now (0: never) instead of
+    after the table's autoexpire."""
+    v = _htable.Value_Int(value) if isinstance(value, int) else _htable.Value_Str(str(value))
+    call("htable", _htable.set_ex, table, key, v, int(seconds))
+    return 1
+
+
+def sht_inc_within(table, key, by, low, high):
+    """Add `by` unless the new value would leave `low..high`: the new value, or `None`
+    when it would (nothing changed)."""
+    return call("htable", _htable.incr_within, table, key, int(by), int(low), int(high))
+
+
 def sht_is_null(table, key):
     """1 when `key` has no value, -1 when it has one."""
     return -1 if call("htable", _htable.exists, table, key) else 1

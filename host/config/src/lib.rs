@@ -246,6 +246,10 @@ pub struct PluginSection {
     /// `[plugin]`, none for a `[[tenant]]`.
     #[serde(default)]
     pub dispatcher_sets: Option<Vec<u32>>,
+    /// The `[[permissions.address]]` groups the plugin may check against. Default: all
+    /// of them for `[plugin]`, none for a `[[tenant]]`.
+    #[serde(default)]
+    pub address_groups: Option<Vec<u32>>,
     /// The events the plugin receives: `sip`, `nosip`, `msrp` (default: all).
     #[serde(default)]
     pub events: Option<Vec<String>>,
@@ -989,6 +993,258 @@ pub struct ConfigFile {
     /// `[dispatcher]`
     #[serde(default)]
     pub dispatcher: DispatcherSection,
+    /// `[sanity]`
+    #[serde(default)]
+    pub sanity: SanitySection,
+    /// `[pike]`
+    #[serde(default)]
+    pub pike: PikeSection,
+    /// `[permissions]`
+    #[serde(default)]
+    pub permissions: PermissionsSection,
+    /// `[ratelimit]`
+    #[serde(default)]
+    pub ratelimit: RatelimitSection,
+}
+
+/// `[ratelimit]`, its `[[ratelimit.pipe]]`s and `[[ratelimit.queue]]`s (Kamailio's
+/// ratelimit module parameters).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatelimitSection {
+    /// Seconds requests are counted over (`timer_interval`).
+    #[serde(default = "RatelimitSection::interval")]
+    pub timer_interval: u64,
+    /// The pipes.
+    #[serde(default)]
+    pub pipe: Vec<PipeSection>,
+    /// The queues.
+    #[serde(default)]
+    pub queue: Vec<QueueSection>,
+}
+
+/// One `[[ratelimit.pipe]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipeSection {
+    /// Its id.
+    pub id: u32,
+    /// `TAILDROP` or `RED`.
+    pub algorithm: String,
+    /// Requests a second.
+    pub limit: u32,
+}
+
+/// One `[[ratelimit.queue]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSection {
+    /// The pipe.
+    pub pipe: u32,
+    /// The method, or `*` for every method no other queue names.
+    pub method: String,
+}
+
+impl Default for RatelimitSection {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
+impl RatelimitSection {
+    const fn interval() -> u64 {
+        10
+    }
+
+    fn settings(&self) -> Result<sipwasm_routing::ratelimit::RateLimitSettings, Invalid> {
+        use sipwasm_routing::ratelimit::{Algorithm, PipeSpec, QueueSpec};
+        if !(1..=3600).contains(&self.timer_interval) {
+            return Err(invalid("ratelimit.timer_interval", "1 to 3600 seconds"));
+        }
+        let mut pipes: Vec<PipeSpec> = Vec::new();
+        for (i, p) in self.pipe.iter().enumerate() {
+            let algorithm = match p.algorithm.as_str() {
+                "TAILDROP" => Algorithm::TailDrop,
+                "RED" => Algorithm::Red,
+                other => {
+                    return Err(invalid(
+                        format!("ratelimit.pipe[{i}].algorithm"),
+                        format!("{other:?}: TAILDROP or RED"),
+                    ));
+                }
+            };
+            if pipes.iter().any(|q| q.id == p.id) {
+                return Err(invalid(
+                    format!("ratelimit.pipe[{i}].id"),
+                    format!("pipe {} is defined twice", p.id),
+                ));
+            }
+            pipes.push(PipeSpec {
+                id: p.id,
+                algorithm,
+                limit: p.limit,
+            });
+        }
+        let mut queues = Vec::new();
+        for (i, q) in self.queue.iter().enumerate() {
+            if !pipes.iter().any(|p| p.id == q.pipe) {
+                return Err(invalid(
+                    format!("ratelimit.queue[{i}].pipe"),
+                    format!("no [[ratelimit.pipe]] has id = {}", q.pipe),
+                ));
+            }
+            let method = q.method.to_ascii_uppercase();
+            if method.is_empty()
+                || !(method == "*" || method.bytes().all(|b| b.is_ascii_alphabetic()))
+            {
+                return Err(invalid(
+                    format!("ratelimit.queue[{i}].method"),
+                    "a method name, or * for the rest",
+                ));
+            }
+            queues.push(QueueSpec {
+                pipe: q.pipe,
+                method,
+            });
+        }
+        Ok(sipwasm_routing::ratelimit::RateLimitSettings {
+            interval: Duration::from_secs(self.timer_interval),
+            pipes,
+            queues,
+        })
+    }
+}
+
+/// `[sanity]`: what `sanity_check` accepts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SanitySection {
+    /// Extensions a request may name in Proxy-Require (Kamailio's `proxy_require`):
+    /// any other fails check 512 with 420.
+    #[serde(default)]
+    pub proxy_require: Vec<String>,
+}
+
+/// `[pike]`: flood detection (Kamailio's pike module parameters).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PikeSection {
+    /// Seconds a sampling unit lasts.
+    #[serde(default = "PikeSection::unit")]
+    pub sampling_time_unit: u64,
+    /// Requests from one address in a unit that block it.
+    #[serde(default = "PikeSection::density")]
+    pub reqs_density_per_unit: u32,
+    /// Seconds an idle address is remembered.
+    #[serde(default = "PikeSection::latency")]
+    pub remove_latency: u64,
+}
+
+impl Default for PikeSection {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
+impl PikeSection {
+    const fn unit() -> u64 {
+        2
+    }
+    const fn density() -> u32 {
+        30
+    }
+    const fn latency() -> u64 {
+        120
+    }
+
+    fn settings(&self) -> Result<sipwasm_routing::pike::PikeSettings, Invalid> {
+        if !(1..=3600).contains(&self.sampling_time_unit) {
+            return Err(invalid("pike.sampling_time_unit", "1 to 3600 seconds"));
+        }
+        if self.reqs_density_per_unit == 0 {
+            return Err(invalid("pike.reqs_density_per_unit", "at least 1"));
+        }
+        if self.remove_latency < self.sampling_time_unit {
+            return Err(invalid(
+                "pike.remove_latency",
+                "at least one sampling_time_unit",
+            ));
+        }
+        Ok(sipwasm_routing::pike::PikeSettings {
+            sampling: Duration::from_secs(self.sampling_time_unit),
+            density: self.reqs_density_per_unit,
+            remove_latency: Duration::from_secs(self.remove_latency),
+        })
+    }
+}
+
+/// `[permissions]` and its `[[permissions.address]]` groups.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionsSection {
+    /// The entries, each in a group.
+    #[serde(default)]
+    pub address: Vec<AddressSection>,
+}
+
+/// One `[[permissions.address]]`: a row of Kamailio's `address` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressSection {
+    /// The group (1 and up).
+    pub group: u32,
+    /// An IP address or a network (`10.0.0.0/8`, `2001:db8::/32`).
+    pub address: String,
+    /// The source port; 0 (the default) matches any.
+    #[serde(default)]
+    pub port: u16,
+    /// `udp`, `tcp`, `tls`; any when absent.
+    #[serde(default)]
+    pub transport: Option<String>,
+    /// Handed to the route in `$avp(peer_tag)` on a match.
+    #[serde(default)]
+    pub tag: String,
+}
+
+impl PermissionsSection {
+    fn entries(&self) -> Result<Vec<sipwasm_routing::permissions::AddressEntry>, Invalid> {
+        self.address
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let key = |k: &str| format!("permissions.address[{i}].{k}");
+                if a.group == 0 {
+                    return Err(invalid(key("group"), "groups are numbered from 1"));
+                }
+                let net = match a.address.parse::<ipnet::IpNet>() {
+                    Ok(n) => n,
+                    Err(_) => a
+                        .address
+                        .parse::<std::net::IpAddr>()
+                        .map(ipnet::IpNet::from)
+                        .map_err(|_| {
+                            invalid(
+                                key("address"),
+                                format!("{:?}: an IP address or a network (10.0.0.0/8)", a.address),
+                            )
+                        })?,
+                };
+                let transport = match a.transport.as_deref() {
+                    None => None,
+                    Some(t) => Some(t.parse::<sipwasm_proto::Transport>().map_err(|_| {
+                        invalid(key("transport"), format!("{t:?}: udp, tcp or tls"))
+                    })?),
+                };
+                Ok(sipwasm_routing::permissions::AddressEntry {
+                    group: a.group,
+                    net,
+                    port: a.port,
+                    transport,
+                    tag: a.tag.clone(),
+                })
+            })
+            .collect()
+    }
 }
 
 /// `[dispatcher]` and its `[[dispatcher.destination]]`s (Kamailio's dispatcher module
@@ -1405,6 +1661,14 @@ pub struct Config {
     pub state_section: StateSection,
     /// `[dispatcher]`: destination sets and probing.
     pub dispatcher: Dispatcher,
+    /// `[sanity] proxy_require`.
+    pub proxy_require: Vec<String>,
+    /// `[pike]`.
+    pub pike: sipwasm_routing::pike::PikeSettings,
+    /// `[[permissions.address]]`.
+    pub address_groups: Vec<sipwasm_routing::permissions::AddressEntry>,
+    /// `[ratelimit]`.
+    pub ratelimit: sipwasm_routing::ratelimit::RateLimitSettings,
     /// `[metrics] listen`.
     pub metrics_listen: Option<SocketAddr>,
 }
@@ -1444,11 +1708,18 @@ impl Config {
         let nosip = file.nosip.filter().map_err(at)?;
         let htables = HtableSection::specs(&file.htable).map_err(at)?;
         let dispatcher = file.dispatcher.settings().map_err(at)?;
+        let address_groups = file.permissions.entries().map_err(at)?;
+        let mut group_ids: Vec<u32> = address_groups.iter().map(|e| e.group).collect();
+        group_ids.sort_unstable();
+        group_ids.dedup();
         let (tenants, default_tenant) = tenants(
             &file,
             &router.listen,
             &htables,
-            &dispatcher.set_ids(),
+            Shared {
+                dispatcher_sets: &dispatcher.set_ids(),
+                address_groups: &group_ids,
+            },
             &resolve,
         )
         .map_err(at)?;
@@ -1514,6 +1785,10 @@ impl Config {
             state: file.state.resolved(&resolve).backend().map_err(at)?,
             state_section: file.state.resolved(&resolve),
             dispatcher,
+            proxy_require: file.sanity.proxy_require.clone(),
+            pike: file.pike.settings().map_err(at)?,
+            address_groups,
+            ratelimit: file.ratelimit.settings().map_err(at)?,
             metrics_listen: match &file.metrics.listen {
                 Some(a) => Some(a.parse().map_err(|_| {
                     at(invalid(
@@ -1644,7 +1919,7 @@ fn tenants(
     file: &ConfigFile,
     listen: &[ListenSpec],
     htables: &[sipwasm_routing::HtableSpec],
-    dispatcher_sets: &[u32],
+    ids: Shared<'_>,
     resolve: &dyn Fn(&Path) -> PathBuf,
 ) -> Result<(Vec<TenantConfig>, usize), Invalid> {
     let mut sections: Vec<(String, &PluginSection)> = Vec::new();
@@ -1667,7 +1942,7 @@ fn tenants(
         let shared = SharedRouter {
             workers: file.router.workers,
             several: sections.len() > 1,
-            dispatcher_sets,
+            ids,
         };
         let t = tenant_config(section, key, is_plugin, shared, listen, htables, resolve)?;
         if tenants.iter().any(|o: &TenantConfig| o.name == t.name) {
@@ -1903,8 +2178,37 @@ struct SharedRouter<'a> {
     workers: usize,
     /// More than one tenant: the limits that protect neighbours apply by default.
     several: bool,
-    /// The ids of the `[[dispatcher.destination]]` sets.
+    /// What a tenant may be granted.
+    ids: Shared<'a>,
+}
+
+/// The ids of what tenants are granted by id.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    /// The `[[dispatcher.destination]]` sets.
     dispatcher_sets: &'a [u32],
+    /// The `[[permissions.address]]` groups.
+    address_groups: &'a [u32],
+}
+
+/// `granted` (a `[plugin]` without the key gets every id, a `[[tenant]]` none), each one
+/// defined.
+fn granted_ids(
+    granted: &Option<Vec<u32>>,
+    defined: &[u32],
+    is_plugin: bool,
+    what: &str,
+) -> Result<Vec<u32>, String> {
+    match granted {
+        None if is_plugin => Ok(defined.to_vec()),
+        None => Ok(Vec::new()),
+        Some(ids) => {
+            if let Some(id) = ids.iter().find(|id| !defined.contains(id)) {
+                return Err(format!("no {what} {id}"));
+            }
+            Ok(ids.clone())
+        }
+    }
 }
 
 /// Validate one `[plugin]` / `[[tenant]]` section; errors name the key.
@@ -2036,21 +2340,20 @@ fn tenant_config(
             names.clone()
         }
     };
-    let dispatcher_sets = match &p.dispatcher_sets {
-        None if is_plugin => router.dispatcher_sets.to_vec(),
-        None => Vec::new(),
-        Some(ids) => {
-            for id in ids {
-                if !router.dispatcher_sets.contains(id) {
-                    return Err(bad(
-                        "dispatcher_sets",
-                        format!("no [[dispatcher.destination]] has set = {id}"),
-                    ));
-                }
-            }
-            ids.clone()
-        }
-    };
+    let dispatcher_sets = granted_ids(
+        &p.dispatcher_sets,
+        router.ids.dispatcher_sets,
+        is_plugin,
+        "[[dispatcher.destination]] set",
+    )
+    .map_err(|m| bad("dispatcher_sets", m))?;
+    let address_groups = granted_ids(
+        &p.address_groups,
+        router.ids.address_groups,
+        is_plugin,
+        "[[permissions.address]] group",
+    )
+    .map_err(|m| bad("address_groups", m))?;
     let events = match &p.events {
         None => EventGrants::default(),
         Some(list) => {
@@ -2127,6 +2430,7 @@ fn tenant_config(
         grants: sipwasm_routing::Grants {
             htables: htables_granted,
             dispatcher_sets,
+            address_groups,
         },
         events,
         listen,

@@ -79,9 +79,17 @@ pub trait TableStore: Send + Sync + std::fmt::Debug {
     fn set(&self, key: &str, value: HtValue, expires_at: u64, now: u64) -> Result<(), HtError>;
     /// Remove `key`; true when it had a live value.
     fn delete(&self, key: &str, now: u64) -> Result<bool, HtError>;
-    /// Add `by` to the integer at `key` (missing or expired: 0), live until `expires_at`;
-    /// the new value.
-    fn incr(&self, key: &str, by: i64, expires_at: u64, now: u64) -> Result<i64, HtError>;
+    /// Add `by` to the integer at `key` (missing or expired: 0); the new value. A key it
+    /// creates lives until `expires_at`; an existing one keeps its expiry. With `bounds`,
+    /// a new value outside them changes nothing and is `None`.
+    fn incr(
+        &self,
+        key: &str,
+        by: i64,
+        bounds: Option<(i64, i64)>,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<Option<i64>, HtError>;
     /// Drop expired entries; how many went (a shared store may do it in the background
     /// and answer 0).
     fn purge(&self, now: u64) -> usize;
@@ -95,6 +103,13 @@ pub trait TableStore: Send + Sync + std::fmt::Debug {
     fn is_shared(&self) -> bool {
         false
     }
+}
+
+/// `current + by`; an overflow is refused, as Redis' HINCRBY refuses it, not wrapped.
+fn add(key: &str, current: i64, by: i64) -> Result<i64, HtError> {
+    current
+        .checked_add(by)
+        .ok_or_else(|| HtError::TooLarge(format!("{key} + {by} overflows a 64-bit integer")))
 }
 
 #[derive(Debug)]
@@ -155,23 +170,30 @@ impl TableStore for MemoryTable {
         Ok(entries.remove(key).is_some_and(|e| e.expires_at > now))
     }
 
-    fn incr(&self, key: &str, by: i64, expires_at: u64, now: u64) -> Result<i64, HtError> {
+    fn incr(
+        &self,
+        key: &str,
+        by: i64,
+        bounds: Option<(i64, i64)>,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<Option<i64>, HtError> {
         let mut entries = crate::lock(&self.entries);
-        let current = match entries.get(key).filter(|e| e.expires_at > now) {
-            None => 0,
+        let (current, expires_at) = match entries.get(key).filter(|e| e.expires_at > now) {
+            None => (0, expires_at),
             Some(Entry {
                 value: HtValue::Int(i),
-                ..
-            }) => *i,
+                expires_at,
+            }) => (*i, *expires_at),
             Some(_) => return Err(HtError::NotAnInt(key.to_string())),
         };
+        let new = add(key, current, by)?;
+        if bounds.is_some_and(|(lo, hi)| !(lo..=hi).contains(&new)) {
+            return Ok(None);
+        }
         if !self.has_room(&mut entries, key, now) {
             return Err(HtError::Full(self.table.clone()));
         }
-        // as Redis' HINCRBY: an overflow is refused, not wrapped
-        let new = current
-            .checked_add(by)
-            .ok_or_else(|| HtError::TooLarge(format!("{key} + {by} overflows a 64-bit integer")))?;
         entries.insert(
             key.to_string(),
             Entry {
@@ -179,7 +201,7 @@ impl TableStore for MemoryTable {
                 expires_at,
             },
         );
-        Ok(new)
+        Ok(Some(new))
     }
 
     fn purge(&self, now: u64) -> usize {
@@ -229,14 +251,20 @@ impl TableStore for DryTable {
         Ok(self.live.get(key, now)?.is_some())
     }
 
-    fn incr(&self, key: &str, by: i64, _expires_at: u64, now: u64) -> Result<i64, HtError> {
-        match self.live.get(key, now)? {
-            None => Ok(by),
-            Some(HtValue::Int(i)) => i.checked_add(by).ok_or_else(|| {
-                HtError::TooLarge(format!("{key} + {by} overflows a 64-bit integer"))
-            }),
-            Some(HtValue::Str(_)) => Err(HtError::NotAnInt(key.to_string())),
-        }
+    fn incr(
+        &self,
+        key: &str,
+        by: i64,
+        bounds: Option<(i64, i64)>,
+        _expires_at: u64,
+        now: u64,
+    ) -> Result<Option<i64>, HtError> {
+        let new = match self.live.get(key, now)? {
+            None => by,
+            Some(HtValue::Int(i)) => add(key, i, by)?,
+            Some(HtValue::Str(_)) => return Err(HtError::NotAnInt(key.to_string())),
+        };
+        Ok(Some(new).filter(|n| bounds.is_none_or(|(lo, hi)| (lo..=hi).contains(n))))
     }
 
     fn purge(&self, _now: u64) -> usize {
@@ -375,6 +403,35 @@ impl Htables {
 
     /// Set `key` (its expiry restarts).
     pub fn set(&self, table: &str, key: &str, value: HtValue, now: u64) -> Result<(), HtError> {
+        let expiry = self.table(table)?.spec.expiry(now);
+        self.set_until(table, key, value, expiry, now)
+    }
+
+    /// `sht_setex`: set `key` to expire `seconds` from now (0: never) instead of after
+    /// the table's `autoexpire`.
+    pub fn set_ex(
+        &self,
+        table: &str,
+        key: &str,
+        value: HtValue,
+        seconds: u32,
+        now: u64,
+    ) -> Result<(), HtError> {
+        let expiry = match seconds {
+            0 => u64::MAX,
+            s => now.saturating_add(u64::from(s)),
+        };
+        self.set_until(table, key, value, expiry, now)
+    }
+
+    fn set_until(
+        &self,
+        table: &str,
+        key: &str,
+        value: HtValue,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), HtError> {
         let t = self.table(table)?;
         check_key(key)?;
         if let HtValue::Str(s) = &value
@@ -385,7 +442,7 @@ impl Htables {
                 s.len()
             )));
         }
-        t.store.set(key, value, t.spec.expiry(now), now)
+        t.store.set(key, value, expires_at, now)
     }
 
     /// Remove `key`; true when it had a live value.
@@ -394,11 +451,29 @@ impl Htables {
     }
 
     /// Add `by` to the integer at `key` (a missing or expired key counts as 0) and return
-    /// the new value; the expiry restarts.
+    /// the new value. A key it creates expires after the table's `autoexpire`; later
+    /// increments keep that expiry (a counter over a fixed window).
     pub fn incr(&self, table: &str, key: &str, by: i64, now: u64) -> Result<i64, HtError> {
         let t = self.table(table)?;
         check_key(key)?;
-        t.store.incr(key, by, t.spec.expiry(now), now)
+        let new = t.store.incr(key, by, None, t.spec.expiry(now), now)?;
+        Ok(new.expect("no bounds, a value"))
+    }
+
+    /// [`Self::incr`] unless the new value would leave `min..=max`: then nothing changes
+    /// and the answer is `None` (a counter with a ceiling: calls up, requests in a window).
+    pub fn incr_within(
+        &self,
+        table: &str,
+        key: &str,
+        by: i64,
+        (min, max): (i64, i64),
+        now: u64,
+    ) -> Result<Option<i64>, HtError> {
+        let t = self.table(table)?;
+        check_key(key)?;
+        t.store
+            .incr(key, by, Some((min, max)), t.spec.expiry(now), now)
     }
 
     /// Every live entry of `table`, sorted by key.
@@ -471,6 +546,13 @@ mod tests {
         // 60 s after the last set it is gone, before any purge
         assert_eq!(h.get("msrp", "s1", 160).unwrap(), None);
         assert_eq!(h.purge(160), 1);
+        // sht_setex: an expiry of its own, in a table that otherwise keeps entries 60 s
+        h.set_ex("msrp", "short", HtValue::Int(1), 5, 200).unwrap();
+        assert!(h.exists("msrp", "short", 204).unwrap());
+        assert!(!h.exists("msrp", "short", 205).unwrap());
+        h.set_ex("msrp", "kept", HtValue::Int(1), 0, 200).unwrap();
+        assert!(h.exists("msrp", "kept", u64::MAX - 1).unwrap());
+        h.delete("msrp", "kept", 200).unwrap();
         h.set("forever", "k", HtValue::Int(1), 0).unwrap();
         assert_eq!(
             h.get("forever", "k", u64::MAX - 1).unwrap(),
@@ -499,13 +581,19 @@ mod tests {
         let h = tables();
         assert_eq!(h.incr("msrp", "n", 1, 10).unwrap(), 1);
         assert_eq!(h.incr("msrp", "n", 5, 20).unwrap(), 6);
-        // the expiry restarted at 20
-        assert_eq!(h.get("msrp", "n", 79).unwrap(), Some(HtValue::Int(6)));
+        // the expiry set when it was created (at 10) is kept: a fixed window
+        assert_eq!(h.get("msrp", "n", 69).unwrap(), Some(HtValue::Int(6)));
+        assert_eq!(h.get("msrp", "n", 70).unwrap(), None);
         assert_eq!(
             h.incr("msrp", "n", 1, 80).unwrap(),
             1,
             "expired counts as 0"
         );
+        // within bounds: a ceiling refuses and changes nothing
+        assert_eq!(h.incr_within("msrp", "n", 1, (0, 2), 80).unwrap(), Some(2));
+        assert_eq!(h.incr_within("msrp", "n", 1, (0, 2), 80).unwrap(), None);
+        assert_eq!(h.get("msrp", "n", 80).unwrap(), Some(HtValue::Int(2)));
+        assert_eq!(h.incr_within("msrp", "n", -3, (0, 2), 80).unwrap(), None);
         h.set("msrp", "s", HtValue::Str("x".into()), 80).unwrap();
         assert_eq!(
             h.incr("msrp", "s", 1, 80),

@@ -58,6 +58,10 @@ pub fn server_settings(cfg: &Config) -> server::ServerSettings {
         state: cfg.state.clone(),
         dispatcher: cfg.dispatcher.clone(),
         config_source: Some(cfg.source.clone()),
+        proxy_require: cfg.proxy_require.clone(),
+        pike: cfg.pike,
+        address_groups: cfg.address_groups.clone(),
+        ratelimit: cfg.ratelimit.clone(),
         advertise: cfg
             .listen
             .iter()

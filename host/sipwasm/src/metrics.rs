@@ -30,6 +30,7 @@ const GAUGES: &[&str] = &[
     "dialogs",
     "calls",
     "connections",
+    "pike_sources",
 ];
 
 /// The HTTP listener; stops when dropped.

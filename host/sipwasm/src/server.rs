@@ -67,6 +67,14 @@ pub struct ServerSettings {
     pub dispatcher: sipwasm_config::Dispatcher,
     /// The config file it was read from, if any (`dispatcher.reload` reads it again).
     pub config_source: Option<std::path::PathBuf>,
+    /// Extensions a Proxy-Require may name (`[sanity]`).
+    pub proxy_require: Vec<String>,
+    /// Flood detection (`[pike]`).
+    pub pike: sipwasm_routing::pike::PikeSettings,
+    /// Address groups (`[[permissions.address]]`).
+    pub address_groups: Vec<sipwasm_routing::permissions::AddressEntry>,
+    /// Rate limit pipes (`[ratelimit]`).
+    pub ratelimit: sipwasm_routing::ratelimit::RateLimitSettings,
     /// `advertise` addresses of listeners: transport, the listen address as configured
     /// (port 0 matches the port bound), and what to advertise.
     pub advertise: Vec<(Transport, SocketAddr, sipwasm_transport::Advertise)>,
@@ -100,7 +108,13 @@ pub fn router_identity(
         sipwasm_routing::auth::guard::Guard::new(settings.guard.clone())
             .expect("[security] scanners are checked with the configuration"),
     )
-    .with_msrp_sipmsg(settings.msrp_sipmsg);
+    .with_msrp_sipmsg(settings.msrp_sipmsg)
+    .with_proxy_require(settings.proxy_require.clone())
+    .with_pike(settings.pike)
+    .with_ratelimit(settings.ratelimit.clone())
+    .with_address_groups(sipwasm_routing::permissions::AddressGroups::new(
+        settings.address_groups.clone(),
+    ));
     for (t, a) in addrs {
         let advertised = settings.advertise.iter().find(|(at, aa, _)| {
             at == t && aa.ip() == a.ip() && (aa.port() == a.port() || aa.port() == 0)

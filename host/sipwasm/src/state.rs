@@ -129,14 +129,22 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return redis.call('HDEL', KEYS[1], ARGV[1])
 ";
 
-/// `ARGV`: key, by, seconds to live, max entries. The new value is read back as text (a
-/// Lua number would round integers over 2^53).
+/// `ARGV`: key, by, seconds to live (for a key it creates: an existing one keeps its
+/// expiry), max entries, then for bounds: min, max and -by (or '' for none). The new value
+/// is read back as text (a Lua number would round integers over 2^53); outside the
+/// bounds nothing changes and the answer is `{2, ''}`.
 const HTABLE_INCR: &str = r"
 live(ARGV[1])
+local existed = redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1
 if not room(ARGV[1], tonumber(ARGV[4])) then return {0, 'full'} end
 local r = redis.pcall('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
 if type(r) == 'table' and r.err then return {0, r.err} end
-keep(ARGV[1], ARGV[3])
+if ARGV[5] ~= '' and (r < tonumber(ARGV[5]) or r > tonumber(ARGV[6])) then
+  if existed then redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[7])
+  else redis.call('HDEL', KEYS[1], ARGV[1]) end
+  return {2, ''}
+end
+if not existed then keep(ARGV[1], ARGV[3]) end
 return {1, redis.call('HGET', KEYS[1], ARGV[1])}
 ";
 
@@ -959,18 +967,38 @@ impl TableStore for RedisTable {
         Ok(gone == 1)
     }
 
-    fn incr(&self, key: &str, by: i64, expires_at: u64, now: u64) -> Result<i64, HtError> {
-        let args = vec![
+    fn incr(
+        &self,
+        key: &str,
+        by: i64,
+        bounds: Option<(i64, i64)>,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<Option<i64>, HtError> {
+        let mut args = vec![
             key.to_string(),
             by.to_string(),
             ttl_arg(expires_at, now),
             self.max_entries.to_string(),
         ];
+        match bounds {
+            // (-by undoes it; i64::MIN has no negation: such a step is refused first)
+            Some((min, max)) => args.extend([
+                min.to_string(),
+                max.to_string(),
+                by.checked_neg()
+                    .ok_or_else(|| HtError::TooLarge(format!("{key} - {by}")))?
+                    .to_string(),
+            ]),
+            None => args.extend([String::new(), String::new(), String::new()]),
+        }
         let (done, answer): (i64, String) = self.run(|s| &s.incr, args)?;
         match (done, answer.as_str()) {
             (1, n) => n
                 .parse()
+                .map(Some)
                 .map_err(|_| HtError::Unavailable(format!("HINCRBY answered {n:?}"))),
+            (2, _) => Ok(None),
             (_, "full") => Err(HtError::Full(self.table.clone())),
             (_, e) if e.contains("not an integer") => Err(HtError::NotAnInt(key.to_string())),
             (_, e) if e.contains("overflow") => Err(HtError::TooLarge(format!(

@@ -505,7 +505,12 @@ impl Tenants {
                     .dispatcher()
                     .set_ids()
                     .iter()
-                    .all(|id| grants.dispatcher_sets.contains(id));
+                    .all(|id| grants.dispatcher_sets.contains(id))
+                && local
+                    .address_groups
+                    .groups()
+                    .iter()
+                    .all(|id| grants.address_groups.contains(id));
             let view = if everything && self.list.len() == 1 {
                 // a lone tenant granted everything: the router's own state, as before
                 // tenants

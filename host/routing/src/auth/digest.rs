@@ -283,8 +283,19 @@ pub struct Credentials {
     pub nc: Option<String>,
 }
 
-/// Parse `Digest k=v, k="v", ...`.
+/// Parse `Digest k=v, k="v", ...`; username, nonce and response are required.
 pub fn parse_credentials(value: &[u8]) -> Result<Credentials, AuthError> {
+    let c = parse_credential_fields(value)?;
+    if c.username.is_empty() || c.nonce.is_empty() || c.response.is_empty() {
+        return Err(AuthError::Malformed(
+            "username, nonce and response are required".into(),
+        ));
+    }
+    Ok(c)
+}
+
+/// Parse `Digest k=v, k="v", ...`, any of them empty or missing (sanity tells which).
+pub fn parse_credential_fields(value: &[u8]) -> Result<Credentials, AuthError> {
     let text = std::str::from_utf8(value).map_err(|_| AuthError::Malformed("not UTF-8".into()))?;
     let text = text.trim();
     let rest = text
@@ -367,11 +378,6 @@ pub fn parse_credentials(value: &[u8]) -> Result<Credentials, AuthError> {
             "nc" => c.nc = Some(value),
             _ => {}
         }
-    }
-    if c.username.is_empty() || c.nonce.is_empty() || c.response.is_empty() {
-        return Err(AuthError::Malformed(
-            "username, nonce and response are required".into(),
-        ));
     }
     Ok(c)
 }

@@ -35,6 +35,12 @@ pub struct LocalConfig {
     pub htables: crate::htable::Htables,
     /// The destination sets (`dispatcher`) this view may use.
     pub dispatcher: crate::dispatcher::DsView,
+    /// The address groups (`permissions`) this view may use.
+    pub address_groups: crate::permissions::AddressGroups,
+    /// Flood detection per source address (`pike`), this view's own.
+    pub pike: Arc<crate::pike::Pike>,
+    /// Rate limit pipes (`ratelimit`), this view's own counts.
+    pub ratelimit: Arc<crate::ratelimit::RateLimits>,
     /// The dialogs this router record-routed.
     pub dialogs: crate::dialog::table::Dialogs,
     /// Calls per user (`limit-calls`).
@@ -50,6 +56,8 @@ pub struct LocalConfig {
     trusted_peers: Vec<ipnet::IpNet>,
     /// Call-ID prefix of this router's NAT pings, whose answers are absorbed.
     pub(crate) ping_prefix: String,
+    /// Extensions a Proxy-Require may name (`[sanity] proxy_require`).
+    proxy_require: Arc<[String]>,
 }
 
 impl std::fmt::Debug for LocalConfig {
@@ -71,6 +79,7 @@ struct ViewState {
     guard: Arc<crate::auth::guard::Guard>,
     htables: crate::htable::Htables,
     dispatcher: crate::dispatcher::DsView,
+    address_groups: crate::permissions::AddressGroups,
     secret: [u8; 32],
 }
 
@@ -81,6 +90,8 @@ pub struct Grants {
     pub htables: Vec<String>,
     /// The dispatcher sets, by id.
     pub dispatcher_sets: Vec<u32>,
+    /// The `permissions` address groups, by id.
+    pub address_groups: Vec<u32>,
 }
 
 impl LocalConfig {
@@ -110,6 +121,9 @@ impl LocalConfig {
             guard: Arc::new(crate::auth::guard::Guard::default()),
             htables: crate::htable::Htables::default(),
             dispatcher: crate::dispatcher::DsView::default(),
+            address_groups: crate::permissions::AddressGroups::default(),
+            pike: Arc::default(),
+            ratelimit: Arc::default(),
             dialogs: crate::dialog::table::Dialogs::default(),
             calls: Arc::default(),
             msrp_sipmsg: true,
@@ -117,6 +131,7 @@ impl LocalConfig {
             path_from: Vec::new(),
             trusted_peers: Vec::new(),
             ping_prefix: String::new(),
+            proxy_require: Arc::from([]),
         }
         .with_ping_prefix()
     }
@@ -143,6 +158,35 @@ impl LocalConfig {
     /// Balance over the destination sets of `dispatcher` (`[dispatcher]`).
     pub fn with_dispatcher(mut self, dispatcher: Arc<crate::dispatcher::Dispatcher>) -> Self {
         self.dispatcher = crate::dispatcher::DsView::new(dispatcher);
+        self
+    }
+
+    /// Check sources against the address groups of `[[permissions.address]]`.
+    pub fn with_address_groups(mut self, groups: crate::permissions::AddressGroups) -> Self {
+        self.address_groups = groups;
+        self
+    }
+
+    /// Limit rates as `[ratelimit]` says.
+    pub fn with_ratelimit(mut self, settings: crate::ratelimit::RateLimitSettings) -> Self {
+        self.ratelimit = Arc::new(crate::ratelimit::RateLimits::new(settings));
+        self
+    }
+
+    /// Let requests name these extensions in Proxy-Require (`sanity_check`).
+    pub fn with_proxy_require(mut self, extensions: Vec<String>) -> Self {
+        self.proxy_require = extensions.into();
+        self
+    }
+
+    /// The extensions a Proxy-Require may name.
+    pub fn proxy_require(&self) -> &[String] {
+        &self.proxy_require
+    }
+
+    /// Detect floods as `[pike]` says.
+    pub fn with_pike(mut self, settings: crate::pike::PikeSettings) -> Self {
+        self.pike = Arc::new(crate::pike::Pike::new(settings));
         self
     }
 
@@ -235,6 +279,7 @@ impl LocalConfig {
             guard: self.guard.clone(),
             htables: self.htables.subset(&grants.htables),
             dispatcher: self.dispatcher.granted(&grants.dispatcher_sets),
+            address_groups: self.address_groups.granted(&grants.address_groups),
             // a tenant's Record-Routes are not another tenant's
             secret: derive_key(&self.secret, name.as_bytes()),
         })
@@ -253,6 +298,7 @@ impl LocalConfig {
             guard: Arc::new(crate::auth::guard::Guard::default()),
             htables: self.htables.dry(),
             dispatcher: self.dispatcher.dry(),
+            address_groups: self.address_groups.clone(),
             secret: self.secret,
         })
     }
@@ -274,6 +320,10 @@ impl LocalConfig {
             guard: state.guard,
             htables: state.htables,
             dispatcher: state.dispatcher,
+            address_groups: state.address_groups,
+            // the same limits, counts of its own
+            pike: Arc::new(self.pike.fresh()),
+            ratelimit: Arc::new(self.ratelimit.fresh()),
             dialogs: crate::dialog::table::Dialogs::default(),
             calls: Arc::default(),
             msrp_sipmsg: self.msrp_sipmsg,
@@ -281,6 +331,7 @@ impl LocalConfig {
             path_from: self.path_from.clone(),
             trusted_peers: self.trusted_peers.clone(),
             ping_prefix: self.ping_prefix.clone(),
+            proxy_require: self.proxy_require.clone(),
         }
     }
 

@@ -52,6 +52,13 @@ impl HostState {
     }
 }
 
+fn ht_value(v: Value) -> HtValue {
+    match v {
+        Value::Int(i) => HtValue::Int(i),
+        Value::Str(s) => HtValue::Str(s),
+    }
+}
+
 impl Host for HostState {
     fn get(&mut self, table: String, key: String) -> Result<Option<Value>, Error> {
         let v = self.tables(&table, |t, now| t.get(&table, &key, now))?;
@@ -62,11 +69,32 @@ impl Host for HostState {
     }
 
     fn set(&mut self, table: String, key: String, value: Value) -> Result<(), Error> {
-        let v = match value {
-            Value::Int(i) => HtValue::Int(i),
-            Value::Str(s) => HtValue::Str(s),
-        };
+        let v = ht_value(value);
         self.tables(&table, |t, now| t.set(&table, &key, v, now))
+    }
+
+    fn set_ex(
+        &mut self,
+        table: String,
+        key: String,
+        value: Value,
+        seconds: u32,
+    ) -> Result<(), Error> {
+        let v = ht_value(value);
+        self.tables(&table, |t, now| t.set_ex(&table, &key, v, seconds, now))
+    }
+
+    fn incr_within(
+        &mut self,
+        table: String,
+        key: String,
+        by: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<Option<i64>, Error> {
+        self.tables(&table, |t, now| {
+            t.incr_within(&table, &key, by, (min, max), now)
+        })
     }
 
     fn delete(&mut self, table: String, key: String) -> Result<bool, Error> {

@@ -60,10 +60,13 @@ impl Proxy {
         self.local.location.purge(now);
         self.local.htables.purge(now);
         self.local.dialogs.purge(now);
+        let instant = Instant::now();
+        self.local.pike.purge(instant);
         for t in self.tenants.list() {
             if !Arc::ptr_eq(t.local(), &self.local) {
                 t.local().location.purge(now);
                 t.local().dialogs.purge(now);
+                t.local().pike.purge(instant);
             }
         }
     }
