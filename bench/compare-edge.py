@@ -33,7 +33,7 @@ SIPWASM = os.path.join(ROOT, "target", "release", "sipwasm")
 SCENARIOS = os.path.join(ROOT, "tests", "scenarios")
 KAMAILIO_PORT, SIPWASM_PORT, GATEWAY_PORT, SIPP_PORT = 5270, 5280, 5290, 5291
 DENSITY = 10_000_000
-RATES = [300, 500, 700, 900, 1200, 1500, 1900, 2400, 3000]
+RATES = [500, 1000, 1500, 2000, 2500, 3000, 3600, 4300, 5200, 6200]
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
 from importlib.machinery import SourceFileLoader  # noqa: E402
@@ -98,7 +98,7 @@ def start_server(which, dir, procs):
     """A fresh server: (pid, port, stop)."""
     if which == "kamailio":
         ds, addr = kamailio_files(dir)
-        env = dict(os.environ, DS_LIST='"%s"' % ds, ADDRESS_LIST='"%s"' % addr, DENSITY=str(DENSITY), RL_LIMIT=str(DENSITY))
+        env = dict(os.environ, DS_LIST='"%s"' % ds, ADDRESS_LIST='"%s"' % addr, DENSITY=str(DENSITY), RL_PIPE='"1:TAILDROP:%d"' % DENSITY)
         out = subprocess.run([os.path.join(HARNESS, "kamailio-up"),
                               os.path.join(ROOT, "bench", "kamailio", "edge-proxy.cfg"),
                               str(KAMAILIO_PORT), "--children", "1", "--uas-port", str(GATEWAY_PORT)],

@@ -587,7 +587,11 @@ impl Dialogs {
         let to_tag = msg.to().tag(b).unwrap_or_default();
         let k = key(msg.call_id(), from_tag, to_tag);
         let mut t = crate::lock(&self.table);
-        let d = match t.entries.get_mut(&k) {
+        let Counted {
+            entries,
+            per_source,
+        } = &mut *t;
+        let d = match entries.get_mut(&k) {
             Some(d) if d.expires_at > now => d,
             _ => {
                 drop(t);
@@ -637,6 +641,9 @@ impl Dialogs {
         };
         if ends {
             d.expires_at = d.expires_at.min(now + ENDED_LIFETIME);
+            // kept a while for late requests, no longer counted against its source: a
+            // trunk's calls end as fast as they start
+            per_source.remove(d.creator.take());
         } else if d.confirmed {
             if d.subscription
                 && msg.method() == Method::Subscribe
