@@ -339,7 +339,7 @@ bool sw_auth_has_credentials(sw_auth_kind kind, const char *realm);
 int sw_htable_incr(const char *table, const char *key, int64_t by, int64_t *value);
 /* 1 when `key` has a value, 0 when not, -1 on error. */
 int sw_htable_exists(const char *table, const char *key);
-/* sht_setex: set `key` to an integer expiring `seconds` from now (0: never): 0, or -1. */
+/* sht_setxi: set `key` to an integer expiring `seconds` from now (0: never): 0, or -1. */
 int sw_htable_set_ex_int(const char *table, const char *key, int64_t value, uint32_t seconds);
 /* `sw_htable_incr` unless the new value would leave min..max: 1 and the new value in
  * *value, 0 when it would (nothing changed), -1 on error. */

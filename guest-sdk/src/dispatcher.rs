@@ -15,10 +15,10 @@
 //! tm::t_relay()?;
 //! # Ok(()) }
 //! # fn failure() -> sipwasm_sdk::Route {
-//! // failure_route[gw_failed]: on a 5xx or a timeout (408) the gateway is out until it
-//! // answers probes; try the next
+//! // failure_route[gw_failed]: on the gateway's trouble (no answer, 500, 502, 503) it is
+//! // out until it answers probes; try the next (never after a 6xx: final everywhere)
 //! let code = tm::t_get_status_code()?;
-//! if code >= 500 || code == 408 {
+//! if matches!(code, 408 | 500 | 502 | 503) {
 //!     dispatcher::mark_dst("ip")?;
 //!     if dispatcher::next_dst()? {
 //!         tm::t_on_failure("gw_failed");

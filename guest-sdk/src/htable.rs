@@ -47,8 +47,8 @@ pub fn delete(table: impl AsRef<str>, key: impl AsRef<str>) -> Result<bool, Erro
     wit::delete(table.as_ref(), key.as_ref())
 }
 
-/// `sht_setex`: set `key` to expire `seconds` from now (0: never) instead of after the
-/// table's `autoexpire_secs`.
+/// Set `key` to expire `seconds` from now (0: never) instead of after the table's
+/// `autoexpire_secs` (`sht_setxs`, `sht_setxi`).
 pub fn set_ex(
     table: impl AsRef<str>,
     key: impl AsRef<str>,

@@ -19,7 +19,7 @@
 //!     record_route; ds_select_dst(set, alg), else 503 "No Gateway Available"
 //!     t_set_fr(0, fr_ms); t_on_failure(GW_FAILED); t_relay
 //! failure_route[GW_FAILED]:
-//!     canceled: nothing; 408 (no answer) or 5xx: ds_mark_dst("ip"),
+//!     canceled: nothing; 408 (no answer), 500, 502, 503: ds_mark_dst("ip"),
 //!     ds_next_dst, t_relay again (the final reply of the last is the caller's)
 //! ```
 //!
@@ -139,7 +139,9 @@ impl Plugin for EdgeProxy {
                     return Ok(());
                 }
                 let code = tm::t_get_status_code()?;
-                if code == 408 || code >= 500 {
+                // the gateway's trouble (no answer, 500, 502, 503), not the callee's: a 6xx
+                // is final everywhere (RFC 3261 §16.7), a 486 or 404 the callee's answer
+                if matches!(code, 408 | 500 | 502 | 503) {
                     // out of service until it answers the probes again
                     dispatcher::mark_dst("ip")?;
                     if dispatcher::next_dst()? {

@@ -43,13 +43,16 @@ export function sht_dec(table, key) {
   return int(call("htable", wit.incr, table, key, -1));
 }
 
-/** Set `key` (a number or a string) to expire `seconds` from now (0: never) instead of
- * after the table's autoexpire. */
-export function sht_setex(table, key, value, seconds) {
-  const v = typeof value === "number" || typeof value === "bigint"
-    ? { tag: "int", val: BigInt(value) }
-    : { tag: "str", val: String(value) };
-  call("htable", wit.setEx, table, key, v, seconds);
+/** Set `key` to a string expiring `seconds` from now (0: never) instead of after the
+ * table's autoexpire. */
+export function sht_setxs(table, key, value, seconds) {
+  call("htable", wit.setEx, table, key, { tag: "str", val: String(value) }, seconds);
+  return 1;
+}
+
+/** sht_setxs for an integer. */
+export function sht_setxi(table, key, value, seconds) {
+  call("htable", wit.setEx, table, key, { tag: "int", val: BigInt(value) }, seconds);
   return 1;
 }
 

@@ -45,11 +45,16 @@ def sht_dec(table, key):
     return call("htable", _htable.incr, table, key, -1)
 
 
-def sht_setex(table, key, value, seconds):
-    """Set `key` (an `int` or a `str`) to expire `seconds` from now (0: never) instead of
-    after the table's autoexpire."""
-    v = _htable.Value_Int(value) if isinstance(value, int) else _htable.Value_Str(str(value))
-    call("htable", _htable.set_ex, table, key, v, int(seconds))
+def sht_setxs(table, key, value, seconds):
+    """Set `key` to a string expiring `seconds` from now (0: never) instead of after the
+    table's autoexpire."""
+    call("htable", _htable.set_ex, table, key, _htable.Value_Str(str(value)), int(seconds))
+    return 1
+
+
+def sht_setxi(table, key, value, seconds):
+    """`sht_setxs` for an integer."""
+    call("htable", _htable.set_ex, table, key, _htable.Value_Int(int(value)), int(seconds))
     return 1
 
 

@@ -1373,6 +1373,12 @@ impl DispatcherSection {
         if self.probing_mode > 1 {
             return Err(invalid("dispatcher.probing_mode", "0 or 1"));
         }
+        if self.probing_interval > 86_400 {
+            return Err(invalid(
+                "dispatcher.probing_interval",
+                "0 (no probes) to 86400 seconds",
+            ));
+        }
         if self.probing_threshold == 0 || self.inactive_threshold == 0 {
             return Err(invalid(
                 "dispatcher.probing_threshold",

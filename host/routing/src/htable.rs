@@ -407,8 +407,8 @@ impl Htables {
         self.set_until(table, key, value, expiry, now)
     }
 
-    /// `sht_setex`: set `key` to expire `seconds` from now (0: never) instead of after
-    /// the table's `autoexpire`.
+    /// Set `key` to expire `seconds` from now (0: never) instead of after the table's
+    /// `autoexpire` (Kamailio's `sht_setxs` / `sht_setxi`).
     pub fn set_ex(
         &self,
         table: &str,
@@ -546,7 +546,7 @@ mod tests {
         // 60 s after the last set it is gone, before any purge
         assert_eq!(h.get("msrp", "s1", 160).unwrap(), None);
         assert_eq!(h.purge(160), 1);
-        // sht_setex: an expiry of its own, in a table that otherwise keeps entries 60 s
+        // set-ex (sht_setxi): an expiry of its own, in a table that otherwise keeps 60 s
         h.set_ex("msrp", "short", HtValue::Int(1), 5, 200).unwrap();
         assert!(h.exists("msrp", "short", 204).unwrap());
         assert!(!h.exists("msrp", "short", 205).unwrap());

@@ -519,11 +519,12 @@ impl crate::dispatcher::ProbeWriter for crate::env::LocalConfig {
         probing: &crate::dispatcher::Probing,
         uri: &str,
         hop: &crate::services::hop::NextHop,
+        kind: &str,
         seq: u64,
     ) -> Option<(String, crate::context::Transmit)> {
         let listener = self.pick_listener(hop, None)?;
         let (call_id, text) =
-            self.ping_request(&probing.method, &probing.from, uri, &listener, "ds", seq);
+            self.ping_request(&probing.method, &probing.from, uri, &listener, kind, seq);
         let sent = crate::context::Transmit {
             transport: hop.transport,
             dest: hop.addr,

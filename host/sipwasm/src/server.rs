@@ -537,7 +537,12 @@ impl Router {
             return;
         }
         if !is_request {
-            if self.local.dispatcher.dispatcher().probe_reply(&msg) {
+            if self
+                .local
+                .dispatcher
+                .dispatcher()
+                .probe_reply(&msg, source.src)
+            {
                 // a destination answering the dispatcher's probe: its state is updated
                 bump(&self.stats.keepalives);
                 return;
@@ -1198,9 +1203,8 @@ impl Server {
         } else {
             Vec::new()
         };
-        if !dispatcher.is_empty() {
-            tasks.push(runtime.spawn(probe_destinations(router.clone())));
-        }
+        // (always: `dispatcher.reload` may add the first sets)
+        tasks.push(runtime.spawn(probe_destinations(router.clone())));
         tracing::info!(
             tenants = tenants.list().len(),
             default_tenant = tenants.default_tenant().name(),

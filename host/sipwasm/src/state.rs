@@ -136,6 +136,13 @@ return redis.call('HDEL', KEYS[1], ARGV[1])
 const HTABLE_INCR: &str = r"
 live(ARGV[1])
 local existed = redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1
+if ARGV[5] ~= '' then
+  -- out of bounds is told before a full table (as the memory tables tell it)
+  local v = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+  if v and (v + tonumber(ARGV[2]) < tonumber(ARGV[5]) or v + tonumber(ARGV[2]) > tonumber(ARGV[6])) then
+    return {2, ''}
+  end
+end
 if not room(ARGV[1], tonumber(ARGV[4])) then return {0, 'full'} end
 local r = redis.pcall('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
 if type(r) == 'table' and r.err then return {0, r.err} end

@@ -513,6 +513,17 @@ Call-ID: c1\r\nCSeq: 2 {method}\r\n{extra}Content-Length: 0\r\n\r\n"
         d.check(&bye, ip(ALICE_IP), None, 101).unwrap();
         s.callee_tag = b"b6".to_vec();
         assert_eq!(d.start(&s, true, 102), Ok(()));
+        // an ended dialog is not made to live longer: not by a request of it, not by a
+        // late 2xx (it no longer counts against its source)
+        let info = request("INFO", "a", "b1", "");
+        d.check(&info, ip(ALICE_IP), None, 110).unwrap();
+        let mut late = s.clone();
+        late.callee_tag = b"b1".to_vec();
+        d.start(&late, true, 111).unwrap();
+        assert_eq!(
+            d.check(&info, ip(ALICE_IP), None, 102 + ENDED_LIFETIME),
+            Err(DialogError::Unknown)
+        );
         d.purge(101 + ENDED_LIFETIME);
         s.callee_tag = b"b5".to_vec();
         assert_eq!(

@@ -166,8 +166,11 @@ struct Dialog {
     lifetime: u64,
     expires_at: u64,
     /// The source that started it, counted against [`MAX_PER_SOURCE`] (not a trusted
-    /// peer).
+    /// peer) until it ends.
     creator: Option<IpAddr>,
+    /// It ended (a BYE, its subscription's end): kept a while for late requests, never
+    /// made to live longer again (it no longer counts against its source).
+    ended: bool,
 }
 
 /// Why an in-dialog request may not go where it asks.
@@ -463,6 +466,7 @@ impl Dialogs {
             lifetime: d.lifetime,
             expires_at: early_until,
             creator,
+            ended: false,
         });
         // a passage is told by where it came from; a later provisional or the 2xx may
         // bring the callee's final Contact
@@ -476,7 +480,9 @@ impl Dialogs {
             }),
             None => {}
         }
-        if confirmed {
+        if entry.ended {
+            // a late 2xx or provisional of a dialog that ended does not revive it
+        } else if confirmed {
             entry.confirmed = true;
             entry.lifetime = d.lifetime;
             entry.expires_at = now + d.lifetime;
@@ -643,8 +649,9 @@ impl Dialogs {
             d.expires_at = d.expires_at.min(now + ENDED_LIFETIME);
             // kept a while for late requests, no longer counted against its source: a
             // trunk's calls end as fast as they start
+            d.ended = true;
             per_source.remove(d.creator.take());
-        } else if d.confirmed {
+        } else if d.confirmed && !d.ended {
             if d.subscription
                 && msg.method() == Method::Subscribe
                 && let Some(secs) = expires_of(msg)

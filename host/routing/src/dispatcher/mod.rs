@@ -13,7 +13,7 @@
 use crate::services::hop::{NextHop, UriTarget};
 use sipwasm_proto::{SipMessage, Transport};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::Hasher;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 pub const MAX_DESTINATIONS: usize = 256;
 /// Longest a call is counted for call-load balancing without `ds_load_update` at its end.
 const LOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Most calls counted for call-load balancing; past it new calls are not counted (and
+/// logged by the router as a plain selection would be).
+const MAX_LOADS: usize = 1_000_000;
 
 /// Why a dispatcher function refused; mirrors the WIT `dispatcher.error`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -136,8 +139,9 @@ struct Destination {
     state: AtomicU32,
     /// Failed (while active) or answered (while inactive) probes in a row.
     streak: AtomicU32,
-    /// Calls counted for call-load balancing.
-    load: AtomicU32,
+    /// Calls counted for call-load balancing (shared with its copy after a reload: the
+    /// calls counted before end on either).
+    load: Arc<AtomicU32>,
     /// Next probe due, milliseconds after the dispatcher's epoch.
     next_probe_ms: AtomicU64,
 }
@@ -208,12 +212,13 @@ pub struct Target {
 /// Writes a probe: `(Call-ID, the message to send)`, from a listener that reaches `hop`
 /// (none: no listener does).
 pub trait ProbeWriter {
-    /// The probe of destination `uri` at `hop`, numbered `seq`.
+    /// The probe of destination `uri` at `hop`, its Call-ID made of `kind` and `seq`.
     fn probe(
         &self,
         probing: &Probing,
         uri: &str,
         hop: &NextHop,
+        kind: &str,
         seq: u64,
     ) -> Option<(String, Transmit)>;
 }
@@ -269,9 +274,11 @@ pub struct Dispatcher {
     loads: Mutex<HashMap<String, (Arc<Destination>, Instant)>>,
     seq: AtomicU64,
     epoch: Instant,
-    hash_keys: std::hash::RandomState,
     /// State changes not yet logged by the router (`set`, uri, new state).
     changes: Mutex<Vec<(u32, String, String)>>,
+    /// In every probe's Call-ID: a reply is taken for a probe's only if it names it (the
+    /// sequence numbers alone could be guessed).
+    token: String,
 }
 
 impl Default for Dispatcher {
@@ -319,11 +326,8 @@ fn build(specs: &[SetSpec], old: &[Set]) -> Result<Vec<Set>, SetError> {
                 .filter(|s| s.id == spec.id)
                 .flat_map(|s| s.dsts.iter())
                 .find(|o| o.spec.uri == d.uri);
-            let (state, load) = kept.map_or((0, 0), |o| {
-                (
-                    o.state.load(Ordering::Relaxed),
-                    o.load.load(Ordering::Relaxed),
-                )
+            let (state, load) = kept.map_or((0, Arc::default()), |o| {
+                (o.state.load(Ordering::Relaxed), o.load.clone())
             });
             let hostport = match target.port {
                 Some(p) if target.host.contains(':') => format!("[{}]:{p}", target.host),
@@ -336,34 +340,13 @@ fn build(specs: &[SetSpec], old: &[Set]) -> Result<Vec<Set>, SetError> {
                 hostport,
                 state: AtomicU32::new(state),
                 streak: AtomicU32::new(0),
-                load: AtomicU32::new(load),
+                load,
                 next_probe_ms: AtomicU64::new(0),
             }));
         }
         // stable: equal priorities keep the config's order
         dsts.sort_by_key(|d| std::cmp::Reverse(d.spec.priority));
-        let total: u64 = dsts.iter().map(|d| u64::from(d.spec.weight)).sum();
-        let mut weight_slots = Vec::with_capacity(100);
-        if total > 0 {
-            for (i, d) in dsts.iter().enumerate() {
-                let n = (u64::from(d.spec.weight) * 100).div_ceil(total);
-                weight_slots.extend(std::iter::repeat_n(i, n as usize));
-            }
-            weight_slots.truncate(100);
-            // interleave, so that a burst is spread as the weights say (a, b, a, b ...)
-            let mut spread: Vec<(u64, usize)> = Vec::with_capacity(weight_slots.len());
-            let mut seen = HashMap::<usize, u64>::new();
-            for &i in &weight_slots {
-                let k = seen.entry(i).or_default();
-                let share = dsts[i].spec.weight.max(1) as u64;
-                spread.push((*k * 1_000_000 / share, i));
-                *k += 1;
-            }
-            spread.sort();
-            weight_slots = spread.into_iter().map(|(_, i)| i).collect();
-        } else {
-            weight_slots = (0..dsts.len()).collect();
-        }
+        let weight_slots = weight_slots(&dsts);
         sets.push(Set {
             id: spec.id,
             dsts,
@@ -373,6 +356,39 @@ fn build(specs: &[SetSpec], old: &[Set]) -> Result<Vec<Set>, SetError> {
         });
     }
     Ok(sets)
+}
+
+/// 100 slots shared out in proportion to the weights (largest remainders get the slots
+/// left), interleaved so that a burst is spread as the weights say; no weights: one slot
+/// each.
+fn weight_slots(dsts: &[Arc<Destination>]) -> Vec<usize> {
+    let total: u64 = dsts.iter().map(|d| u64::from(d.spec.weight)).sum();
+    if total == 0 {
+        return (0..dsts.len()).collect();
+    }
+    let exact: Vec<(u64, u64)> = dsts
+        .iter()
+        .map(|d| {
+            let share = u64::from(d.spec.weight) * 100;
+            (share / total, share % total)
+        })
+        .collect();
+    let mut counts: Vec<u64> = exact.iter().map(|&(n, _)| n).collect();
+    let left = 100 - counts.iter().sum::<u64>();
+    let mut by_remainder: Vec<usize> = (0..dsts.len()).collect();
+    by_remainder.sort_by_key(|&i| std::cmp::Reverse(exact[i].1));
+    for &i in by_remainder.iter().take(left as usize) {
+        counts[i] += 1;
+    }
+    // the k-th slot of destination i sits at k / count_i along the 100
+    let mut spread: Vec<(u64, usize)> = Vec::with_capacity(100);
+    for (i, &n) in counts.iter().enumerate() {
+        for k in 0..n {
+            spread.push((k * 1_000_000 / n, i));
+        }
+    }
+    spread.sort();
+    spread.into_iter().map(|(_, i)| i).collect()
 }
 
 /// A destination as `ds.list` shows it.
@@ -423,8 +439,12 @@ impl Dispatcher {
             loads: Mutex::default(),
             seq: AtomicU64::new(0),
             epoch: Instant::now(),
-            hash_keys: std::hash::RandomState::new(),
             changes: Mutex::default(),
+            token: {
+                let mut b = [0u8; 8];
+                let _ = getrandom::fill(&mut b);
+                format!("ds{:016x}.", u64::from_le_bytes(b))
+            },
         })
     }
 
@@ -512,8 +532,9 @@ impl Dispatcher {
     /// usable one follows in the order failover tries them.
     fn order(&self, set: &Set, alg: Algorithm, keys: &Keys<'_>) -> Vec<usize> {
         let n = set.dsts.len();
+        // fixed keys: routers sharing a set (and a restarted one) choose alike
         let hash = |bytes: &[u8]| {
-            let mut h = self.hash_keys.build_hasher();
+            let mut h = std::hash::DefaultHasher::new();
             h.write(bytes);
             h.finish() as usize
         };
@@ -604,6 +625,14 @@ impl Dispatcher {
         })
     }
 
+    /// The destination `uri` of `set` now (a reload may have moved or removed it).
+    pub fn find(&self, set: u32, uri: &str) -> Option<Pick> {
+        let sets = self.sets();
+        let s = sets.iter().find(|s| s.id == set)?;
+        let index = s.dsts.iter().position(|d| d.spec.uri == uri)?;
+        Some(Pick { set, index })
+    }
+
     /// True while `pick` is neither inactive nor disabled.
     pub fn usable(&self, pick: Pick) -> bool {
         self.destination(pick).is_some_and(|d| d.usable())
@@ -642,6 +671,9 @@ impl Dispatcher {
     fn load_add(&self, call_id: &[u8], d: &Arc<Destination>) {
         let key = String::from_utf8_lossy(call_id).into_owned();
         let mut loads = crate::lock(&self.loads);
+        if loads.len() >= MAX_LOADS && !loads.contains_key(&key) {
+            return;
+        }
         if let Some((old, _)) = loads.insert(key, (d.clone(), Instant::now())) {
             old.load.fetch_sub(1, Ordering::Relaxed);
         }
@@ -704,7 +736,8 @@ impl Dispatcher {
                     Ordering::Relaxed,
                 );
                 let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-                let Some((call_id, sent)) = writer.probe(&self.probing, &d.spec.uri, &d.hop, seq)
+                let Some((call_id, sent)) =
+                    writer.probe(&self.probing, &d.spec.uri, &d.hop, &self.token, seq)
                 else {
                     continue;
                 };
@@ -725,15 +758,24 @@ impl Dispatcher {
         out
     }
 
-    /// A reply to one of the probes (by its Call-ID): true when it was one (absorbed).
-    pub fn probe_reply(&self, msg: &SipMessage) -> bool {
+    /// A reply to one of the probes (by its Call-ID and CSeq method, from the
+    /// destination probed, `src`): true when it was one (absorbed).
+    pub fn probe_reply(&self, msg: &SipMessage, src: std::net::SocketAddr) -> bool {
         let Some(code) = msg.status() else {
             return false;
         };
         let call_id = String::from_utf8_lossy(msg.call_id());
+        if msg.text(msg.cseq().method_span) != self.probing.method.as_bytes() {
+            return false;
+        }
         let mut probes = crate::lock(&self.probes);
+        match probes.get(call_id.as_ref()) {
+            Some(p) if p.sent.dest == src => {}
+            // not ours, or not from where the probe went: not taken for an answer
+            _ => return false,
+        }
         if code < 200 {
-            return probes.contains_key(call_id.as_ref());
+            return true;
         }
         let Some(p) = probes.remove(call_id.as_ref()) else {
             return false;
@@ -775,7 +817,7 @@ impl Dispatcher {
                 self.set_state(set, d, INACTIVE | PROBING);
             }
             (false, false) => {
-                d.state.store(state | TRYING, Ordering::Relaxed);
+                d.state.fetch_or(TRYING, Ordering::Relaxed);
             }
         }
     }

@@ -11,28 +11,34 @@ const DST_AVP: &str = "_dsdst_";
 /// `$avp` name of the current destination's attributes.
 const ATTRS_AVP: &str = "_dsattrs_";
 
-/// A selection as it is kept in the AVPs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A selection as it is kept in the AVPs: by set and URI (a reload may reorder the set),
+/// checked against the tenant's grants whenever used (a plugin can write the AVP).
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Listed {
-    pick: Pick,
+    set: u32,
+    uri: String,
     /// `ds_select_domain`: the Request-URI is rewritten, not `$du`.
     domain: bool,
 }
 
 impl Listed {
     fn text(&self) -> String {
-        format!("{} {} {}", self.pick.set, self.pick.index, self.domain)
+        format!("{} {} {}", self.set, self.domain, self.uri)
     }
 
     fn parse(text: &str) -> Option<Listed> {
-        let mut it = text.split(' ');
+        let mut it = text.splitn(3, ' ');
         Some(Listed {
-            pick: Pick {
-                set: it.next()?.parse().ok()?,
-                index: it.next()?.parse().ok()?,
-            },
+            set: it.next()?.parse().ok()?,
             domain: it.next()? == "true",
+            uri: it.next()?.to_string(),
         })
+    }
+
+    /// Where it is now, if the tenant may use it.
+    fn pick(&self, view: &DsView) -> Option<Pick> {
+        view.check(self.set).ok()?;
+        view.dispatcher().find(self.set, &self.uri)
     }
 }
 
@@ -73,10 +79,16 @@ impl RouteContext {
             .select(set, alg, limit, &keys, !view.is_dry())?;
         let listed: Vec<Listed> = picks
             .into_iter()
-            .map(|pick| Listed { pick, domain })
+            .filter_map(|pick| view.dispatcher().target(pick))
+            .map(|t| Listed {
+                set,
+                uri: t.uri,
+                domain,
+            })
             .collect();
         self.ds_keep(&listed);
-        self.ds_apply(&view, listed[0]);
+        let first = listed.first().ok_or(DsError::NoneActive)?;
+        self.ds_apply(&view, first);
         Ok(())
     }
 
@@ -100,8 +112,8 @@ impl RouteContext {
     }
 
     /// Send the request to `listed`'s destination.
-    fn ds_apply(&mut self, view: &DsView, listed: Listed) {
-        let Some(target) = view.dispatcher().target(listed.pick) else {
+    fn ds_apply(&mut self, view: &DsView, listed: &Listed) {
+        let Some(target) = listed.pick(view).and_then(|p| view.dispatcher().target(p)) else {
             return;
         };
         if listed.domain {
@@ -127,15 +139,15 @@ impl RouteContext {
             return Err(DsError::NoneLeft);
         }
         listed.remove(0);
-        // skip what went down since the selection
+        // skip what went down (or away, or out of the tenant's grants) since the selection
         while listed
             .first()
-            .is_some_and(|l| !view.dispatcher().usable(l.pick))
+            .is_some_and(|l| !l.pick(&view).is_some_and(|p| view.dispatcher().usable(p)))
         {
             listed.remove(0);
         }
         self.ds_keep(&listed);
-        let Some(&next) = listed.first() else {
+        let Some(next) = listed.first() else {
             return Err(DsError::NoneLeft);
         };
         self.ds_apply(&view, next);
@@ -145,13 +157,16 @@ impl RouteContext {
     /// `ds_mark_dst(state)` on the destination last selected.
     pub fn ds_mark_dst(&mut self, state: &str) -> Result<(), DsError> {
         let view = self.ds();
-        let Some(current) = self.ds_listed().first().copied() else {
+        let Some(current) = self.ds_listed().into_iter().next() else {
             return Err(DsError::Invalid("no destination was selected".into()));
+        };
+        let Some(pick) = current.pick(&view) else {
+            return Err(DsError::UnknownSet(current.set));
         };
         if view.is_dry() {
             return parse_state(state).map(|_| ());
         }
-        view.dispatcher().mark(current.pick, state)
+        view.dispatcher().mark(pick, state)
     }
 
     /// `ds_is_from_list(set)`: the set (of those granted) whose destination sent the
@@ -310,8 +325,13 @@ From: <sip:d@l>;tag=1\r\nTo: <sip:x@y>;tag=2\r\nCall-ID: {call_id}\r\nCSeq: 1 OP
             )))
             .unwrap()
         };
-        assert!(ds.probe_reply(&reply(&first, 200)));
-        assert!(!ds.probe_reply(&reply(&first, 200)), "once");
+        let gw1: std::net::SocketAddr = "127.0.0.1:5081".parse().unwrap();
+        assert!(
+            !ds.probe_reply(&reply(&first, 200), "192.0.2.66:5081".parse().unwrap()),
+            "an answer from elsewhere is not taken"
+        );
+        assert!(ds.probe_reply(&reply(&first, 200), gw1));
+        assert!(!ds.probe_reply(&reply(&first, 200), gw1), "once");
         assert_eq!(ds.list()[0].state, "AP");
         assert_eq!(
             ds.take_changes(),
@@ -335,7 +355,7 @@ From: <sip:d@l>;tag=1\r\nTo: <sip:x@y>;tag=2\r\nCall-ID: {call_id}\r\nCSeq: 1 OP
             .iter()
             .find(|t| t.data.starts_with(b"OPTIONS sip:127.0.0.1:5081 "))
             .unwrap();
-        assert!(ds.probe_reply(&reply(&call_id(first), 503)));
+        assert!(ds.probe_reply(&reply(&call_id(first), 503), gw1));
         assert_eq!(ds.list()[0].state, "IP");
         let mut c = ctx_on(&ds, "z");
         assert_eq!(c.ds_select_dst(1, 8, 0), Err(DsError::NoneActive));
@@ -371,6 +391,52 @@ From: <sip:d@l>;tag=1\r\nTo: <sip:x@y>;tag=2\r\nCall-ID: {call_id}\r\nCSeq: 1 OP
         let mut c = ctx_on(&ds, "p");
         c.ds_select_dst(2, 8, 0).unwrap();
         assert_eq!(c.dst_uri(), Some("sip:10.0.0.2"));
+    }
+
+    #[test]
+    fn equal_weights_share_by_largest_remainder_and_a_reload_keeps_the_failover_list() {
+        let three: Vec<DestinationSpec> = ["sip:10.0.0.1", "sip:10.0.0.2", "sip:10.0.0.3"]
+            .iter()
+            .map(|u| DestinationSpec {
+                weight: 1,
+                ..dst(u)
+            })
+            .collect();
+        let ds = Arc::new(
+            Dispatcher::new(
+                vec![SetSpec {
+                    id: 1,
+                    destinations: three.clone(),
+                }],
+                Probing::default(),
+            )
+            .unwrap(),
+        );
+        let mut counts = HashMap::<String, u32>::new();
+        for _ in 0..100 {
+            let mut c = ctx_on(&ds, "w");
+            c.ds_select_dst(1, 9, 1).unwrap();
+            *counts.entry(c.dst_uri().unwrap().into()).or_default() += 1;
+        }
+        let mut shares: Vec<u32> = counts.values().copied().collect();
+        shares.sort_unstable();
+        assert_eq!(shares, vec![33, 33, 34]);
+        // a selection made before a reload that reorders the set fails over to the
+        // destinations it listed, by URI
+        let mut c = ctx_on(&ds, "r");
+        c.ds_select_dst(1, 8, 0).unwrap();
+        assert_eq!(c.dst_uri(), Some("sip:10.0.0.1"));
+        let mut reordered = three;
+        reordered[2].priority = 10;
+        reordered.remove(1);
+        ds.reload(vec![SetSpec {
+            id: 1,
+            destinations: reordered,
+        }])
+        .unwrap();
+        c.ds_next_dst().unwrap();
+        assert_eq!(c.dst_uri(), Some("sip:10.0.0.3"), "10.0.0.2 is gone");
+        assert_eq!(c.ds_next_dst(), Err(DsError::NoneLeft));
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub struct Pike {
     settings: PikeSettings,
     sources: Mutex<HashMap<IpAddr, Source>>,
     epoch: Instant,
+    /// The unit a full table was last swept in: at most one sweep a unit (each walks the
+    /// whole table).
+    swept: AtomicU64,
     /// Sources blocked so far (`pike:blocked_ips`).
     pub blocked_total: AtomicU64,
 }
@@ -82,6 +85,7 @@ impl Pike {
             settings,
             sources: Mutex::default(),
             epoch: Instant::now(),
+            swept: AtomicU64::new(u64::MAX),
             blocked_total: AtomicU64::new(0),
         }
     }
@@ -106,7 +110,9 @@ impl Pike {
         let max = self.settings.density;
         let mut sources = crate::lock(&self.sources);
         if sources.len() >= MAX_SOURCES && !sources.contains_key(&ip) {
-            self.forget_idle(&mut sources, unit);
+            if self.swept.swap(unit, Ordering::Relaxed) != unit {
+                self.forget_idle(&mut sources, unit);
+            }
             if sources.len() >= MAX_SOURCES {
                 return Standing::Allowed;
             }
