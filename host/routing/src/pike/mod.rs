@@ -6,8 +6,12 @@
 //!
 //! Kamailio counts in a tree of address prefixes and only marks a full address once its
 //! prefixes are busy, so its real limit lies between one and three times the density
-//! (eight for IPv6); this counts each address exactly, from its first request.
+//! (eight for IPv6); this counts each source exactly, from its first request, a source
+//! being what the guard counts failed authentications by (an IPv4 address, an IPv6 /64:
+//! `auth::guard::source_key`).
 
+use crate::auth::guard::source_key;
+use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -63,7 +67,7 @@ struct Source {
 #[derive(Debug)]
 pub struct Pike {
     settings: PikeSettings,
-    sources: Mutex<HashMap<IpAddr, Source>>,
+    sources: Mutex<HashMap<IpNet, Source>>,
     epoch: Instant,
     /// The unit a full table was last swept in: at most one sweep a unit (each walks the
     /// whole table).
@@ -102,10 +106,7 @@ impl Pike {
 
     /// Count one request from `ip` at `now`.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Standing {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
+        let ip = source_key(ip);
         let unit = self.unit(now);
         let max = self.settings.density;
         let mut sources = crate::lock(&self.sources);
@@ -146,7 +147,7 @@ impl Pike {
         }
     }
 
-    fn forget_idle(&self, sources: &mut HashMap<IpAddr, Source>, unit: u64) {
+    fn forget_idle(&self, sources: &mut HashMap<IpNet, Source>, unit: u64) {
         let units = (self.settings.remove_latency.as_millis()
             / self.settings.sampling.as_millis().max(1)) as u64;
         sources.retain(|_, s| s.unit + units.max(1) > unit);
@@ -233,6 +234,12 @@ mod tests {
         assert_eq!(
             pike.check(ip, t0 + Duration::from_millis(1500)),
             Standing::NewlyBlocked
+        );
+        // its /64 is one source, as the guard counts it
+        let neighbour: IpAddr = "2001:db8::2".parse().unwrap();
+        assert_eq!(
+            pike.check(neighbour, t0 + Duration::from_millis(1501)),
+            Standing::Blocked
         );
     }
 }
