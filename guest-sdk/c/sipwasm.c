@@ -181,6 +181,7 @@ NAMED_EXPORT(exports_sipwasm_router_tm_routes_branch_route, sw_branch_route)
 NAMED_EXPORT(exports_sipwasm_router_tm_routes_onreply_route, sw_onreply_route)
 PLAIN_EXPORT(exports_sipwasm_router_nosip_events_msg, sw_nosip_msg)
 PLAIN_EXPORT(exports_sipwasm_router_msrp_events_frame_in, sw_msrp_frame_in)
+NAMED_EXPORT(exports_sipwasm_router_event_routes_event_route, sw_event_route)
 
 bool exports_sipwasm_router_self_test_run(plugin_string_t *err) {
     last_error[0] = 0;
@@ -201,6 +202,7 @@ __attribute__((weak)) sw_verdict sw_branch_route(const char *name) { return sw_u
 __attribute__((weak)) sw_verdict sw_onreply_route(const char *name) { return sw_unknown_route(name); }
 __attribute__((weak)) sw_verdict sw_nosip_msg(void) { return SW_CONTINUE; }
 __attribute__((weak)) sw_verdict sw_msrp_frame_in(void) { return SW_CONTINUE; }
+__attribute__((weak)) sw_verdict sw_event_route(const char *name) { (void)name; return SW_CONTINUE; }
 __attribute__((weak)) int sw_self_test(void) { return 0; }
 
 /* ---- log --------------------------------------------------------------------------- */
@@ -522,6 +524,31 @@ int sw_auth_username(sw_auth_kind kind, const char *realm, char *buf, size_t siz
 
 void sw_auth_consume_credentials(sw_auth_kind kind) {
     sipwasm_router_auth_consume_credentials((sipwasm_router_auth_kind_t)kind);
+}
+
+/* ---- rtimer ------------------------------------------------------------------------ */
+
+int sw_rtimer_once(const char *name, uint32_t delay_ms, const char *data) {
+    plugin_string_t n = str(name), d = str(data);
+    sipwasm_router_rtimer_error_t e;
+    if (sipwasm_router_rtimer_once(&n, delay_ms, &d, &e)) {
+        return 0;
+    }
+    switch (e.tag) {
+    case SIPWASM_ROUTER_RTIMER_ERROR_INVALID_NAME:
+        set_error("rtimer: invalid name", &e.val.invalid_name);
+        break;
+    case SIPWASM_ROUTER_RTIMER_ERROR_OUT_OF_RANGE:
+        set_error("rtimer: out of range", &e.val.out_of_range);
+        break;
+    case SIPWASM_ROUTER_RTIMER_ERROR_TOO_MANY:
+        set_error("rtimer: too many waiting", NULL);
+        break;
+    default:
+        set_error("rtimer: unavailable", NULL);
+    }
+    sipwasm_router_rtimer_error_free(&e);
+    return -1;
 }
 
 /* ---- statistics -------------------------------------------------------------------- */

@@ -64,6 +64,9 @@ sw_verdict sw_branch_route(const char *name);   /* branch_route[NAME] (t_on_bran
 sw_verdict sw_onreply_route(const char *name);  /* onreply_route[NAME] (t_on_reply) */
 sw_verdict sw_nosip_msg(void);                  /* event_route[nosip:msg] */
 sw_verdict sw_msrp_frame_in(void);              /* event_route[msrp:frame-in] */
+/* event_route[NAME] of the router's timers: "timer:NAME" (a configured timer or a one-shot,
+ * see sw_rtimer_once), "htable:expired:TABLE" ($shtrecord(key), $shtrecord(value)). */
+sw_verdict sw_event_route(const char *name);
 /* Run before a new version is swapped in: 0 to pass, -1 with sw_fail() to keep the old. */
 int sw_self_test(void);
 
@@ -243,6 +246,13 @@ int sw_statistics_update_stat(const char *name, int64_t by, int64_t *value);
 int sw_statistics_reset_stat(const char *name);
 /* The value of counter `name` (0 when never updated) in `*value`: 0, or -1 on error. */
 int sw_statistics_get_stat(const char *name, int64_t *value);
+
+/* ---- rtimer: timers ------------------------------------------------------------------ */
+
+/* Run sw_event_route("timer:NAME") once, `delay_ms` from now, with $rtimer(data) set to
+ * `data`: 0, or -1 on error (bad name, over a day, over 1 KiB of data, 1024 waiting). The
+ * config's timers ([[plugin.rtimer]] name, interval_ms) need no call. */
+int sw_rtimer_once(const char *name, uint32_t delay_ms, const char *data);
 
 /* ---- dispatcher: destination sets, probes, failover ------------------------------------ */
 

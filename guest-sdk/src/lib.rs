@@ -95,6 +95,7 @@ pub mod pv;
 pub mod ratelimit;
 pub mod registrar;
 pub mod rr;
+pub mod rtimer;
 pub mod sanity;
 pub mod siputils;
 pub mod sl;
@@ -190,6 +191,15 @@ pub trait Plugin: Default + 'static {
         Ok(())
     }
 
+    /// `event_route[NAME]` of the router's timers: `"timer:NAME"` when a configured timer
+    /// ticks or a one-shot one is due (see [`rtimer`]), `"htable:expired:TABLE"` when an
+    /// entry of a table with `expired_event` expires (`$shtrecord(key)`,
+    /// `$shtrecord(value)`). There is no SIP message. By default nothing happens.
+    fn event_route(&mut self, name: &str) -> Route {
+        let _ = name;
+        Ok(())
+    }
+
     /// The plugin's own check, run by the router on a fresh instance before this version
     /// is swapped in for the one serving (hot swap). Return an error to keep the old
     /// version serving; the error is logged and shown by `sipwasm ctl plugins`. Only
@@ -202,6 +212,7 @@ pub trait Plugin: Default + 'static {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings;
+    pub use crate::bindings::exports::sipwasm::router::event_routes::Guest as EventRoutesGuest;
     pub use crate::bindings::exports::sipwasm::router::msrp_events::Guest as MsrpGuest;
     pub use crate::bindings::exports::sipwasm::router::nosip_events::Guest as NosipGuest;
     pub use crate::bindings::exports::sipwasm::router::routes::{Guest, RouteError, Verdict};
@@ -341,6 +352,15 @@ macro_rules! export_plugin {
                 -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
                 {
                     $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::msrp_frame_in(p))
+                }
+            }
+
+            impl $crate::__private::EventRoutesGuest for __SipwasmRoutes {
+                fn event_route(
+                    name: ::std::string::String,
+                ) -> ::core::result::Result<$crate::__private::Verdict, $crate::__private::RouteError>
+                {
+                    $crate::__private::dispatch::<$plugin>(|p| $crate::Plugin::event_route(p, &name))
                 }
             }
 

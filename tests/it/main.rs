@@ -26,4 +26,5 @@ mod shared_state;
 mod templates;
 mod tenants;
 mod testkit;
+mod timers;
 mod tls;

@@ -466,6 +466,7 @@ pub(crate) fn relay_opts() -> RouterOpts {
             name: "msrp".into(),
             autoexpire: 3600,
             max_entries: 1000,
+            expired_event: false,
         }],
         ..RouterOpts::default()
     }

@@ -84,6 +84,7 @@ fn metrics_parse_as_openmetrics_and_agree_with_ctl_stats() {
                 name: "calls".into(),
                 autoexpire: 0,
                 max_entries: 10,
+                expired_event: false,
             }],
             ..RouterOpts::default()
         },

@@ -323,6 +323,7 @@ fn htables_are_shared_by_every_worker_and_event_kind() {
             name: "calls".into(),
             autoexpire: 0,
             max_entries: 3,
+            expired_event: false,
         }],
         nosip: sipwasm_routing::NosipFilter::new(4, "", "").unwrap(),
         ..RouterOpts::default()

@@ -476,6 +476,7 @@ fn probe_on(redis: &RedisServer) -> TestRouter {
         name: name.into(),
         autoexpire,
         max_entries,
+        expired_event: false,
     };
     TestRouter::start_with(
         "probe",

@@ -16,8 +16,9 @@
 // ksr_request_route and ksr_reply_route are called as their routes; any other exported
 // function by its name (a name given to KSR.tm.t_on_failure, t_on_branch, t_on_reply,
 // t_continue); ksr_nosip_event(evname) for event_route[nosip:msg] and
-// ksr_msrp_event(evname) for event_route[msrp:frame-in]; ksr_self_test() before a new
-// version is swapped in.
+// ksr_msrp_event(evname) for event_route[msrp:frame-in]; ksr_timer_event(evname) for the
+// router's timers (timer:NAME, see KSR.rtimer) and ksr_htable_event(evname) for
+// htable:expired:TABLE; ksr_self_test() before a new version is swapped in.
 //
 // Results a route branches on are return values, as in KEMI (KSR.registrar.lookup
 // returns -1 when nobody is registered, KSR.maxfwd.process_maxfwd -1 at 0); a call the
@@ -47,6 +48,7 @@ import * as pv from "./pv.js";
 import * as ratelimit from "./ratelimit.js";
 import * as registrar from "./registrar.js";
 import * as rr from "./rr.js";
+import * as rtimer from "./rtimer.js";
 import * as sanity from "./sanity.js";
 import * as siputils from "./siputils.js";
 import * as sl from "./sl.js";
@@ -73,6 +75,7 @@ const KSR = {
   hdr,
   htable,
   statistics,
+  rtimer,
   maxfwd,
   msrp,
   nathelper,

@@ -1,11 +1,14 @@
 // What the router calls: the exported interfaces of the world (routes, tm-routes,
-// nosip-events, msrp-events, self-test), dispatched to the functions the script exports.
+// nosip-events, msrp-events, event-routes, self-test), dispatched to the functions the
+// script exports. The router's timers call ksr_timer_event("timer:NAME"); an expired entry
+// of a table with expired_event calls ksr_htable_event("htable:expired:TABLE").
 // A plugin's entry (scripts/build-plugins-js writes it) is:
 //
 //     import "KSR/global.js";           // KSR as a global, as in app_jsdt
 //     import * as script from "./my_script.js";
 //     import { exports } from "KSR/routes.js";
-//     export const { routes, tmRoutes, nosipEvents, msrpEvents, selfTest } = exports(script);
+//     export const { routes, tmRoutes, nosipEvents, msrpEvents, eventRoutes, selfTest } =
+//       exports(script);
 import { beginEvent } from "./auth.js";
 import { Drop, Exit } from "./x.js";
 
@@ -58,6 +61,10 @@ export function exports(script) {
     },
     msrpEvents: {
       frameIn: () => run("ksr_msrp_event", ["msrp:frame-in"], "continue"),
+    },
+    eventRoutes: {
+      eventRoute: (name) =>
+        run(name.startsWith("htable:") ? "ksr_htable_event" : "ksr_timer_event", [name], "continue"),
     },
     selfTest: {
       run: () => {

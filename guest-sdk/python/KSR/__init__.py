@@ -23,7 +23,9 @@ returns an object whose methods are the routes::
 method by its name (a name given to ``KSR.tm.t_on_failure``, ``t_on_branch``,
 ``t_on_reply``, ``t_continue``); ``ksr_nosip_event(msg, evname)`` for
 ``event_route[nosip:msg]`` and ``ksr_msrp_event(msg, evname)`` for
-``event_route[msrp:frame-in]``; ``ksr_self_test()`` before a new version is swapped in.
+``event_route[msrp:frame-in]``; ``ksr_timer_event(msg, evname)`` for the router's timers
+(``timer:NAME``, see `KSR.rtimer`) and ``ksr_htable_event(msg, evname)`` for
+``htable:expired:TABLE``; ``ksr_self_test()`` before a new version is swapped in.
 
 Results a route branches on are return values, as in KEMI (``KSR.registrar.lookup``
 returns -1 when nobody is registered, ``KSR.maxfwd.process_maxfwd`` -1 at 0); a call the
@@ -51,6 +53,7 @@ from . import (
     ratelimit,
     registrar,
     rr,
+    rtimer,
     sanity,
     siputils,
     sl,

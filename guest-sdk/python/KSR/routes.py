@@ -1,12 +1,15 @@
 """What the router calls: the exported interfaces of the world (``routes``, ``tm-routes``,
-``nosip-events``, ``msrp-events``, ``self-test``), dispatched to the methods of the
+``nosip-events``, ``msrp-events``, ``event-routes``, ``self-test``), dispatched to the methods of the
 object the script's ``mod_init()`` returns.
 
 A plugin's entry module (``scripts/build-plugins-py`` writes it) is::
 
     import my_script
     from KSR.routes import exports
-    Routes, TmRoutes, NosipEvents, MsrpEvents, SelfTest = exports(my_script)
+    Routes, TmRoutes, NosipEvents, MsrpEvents, EventRoutes, SelfTest = exports(my_script)
+
+The router's timers call ``ksr_timer_event(msg, "timer:NAME")`` and an expired entry of a
+table with ``expired_event`` calls ``ksr_htable_event(msg, "htable:expired:TABLE")``.
 """
 
 import traceback
@@ -146,6 +149,12 @@ def exports(script):
         def frame_in(self):
             return run("ksr_msrp_event", "msrp:frame-in", missing=_CONTINUE)
 
+    class EventRoutes:
+        def event_route(self, name):
+            if name.startswith("htable:"):
+                return run("ksr_htable_event", name, missing=_CONTINUE)
+            return run("ksr_timer_event", name, missing=_CONTINUE)
+
     class SelfTest:
         def run(self):
             try:
@@ -155,4 +164,4 @@ def exports(script):
             except Exception as e:
                 raise Err(_failed(e)) from None
 
-    return Routes, TmRoutes, NosipEvents, MsrpEvents, SelfTest
+    return Routes, TmRoutes, NosipEvents, MsrpEvents, EventRoutes, SelfTest

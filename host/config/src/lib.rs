@@ -289,6 +289,20 @@ pub struct PluginSection {
     /// Longest quarantine period, seconds.
     #[serde(default = "PluginSection::default_quarantine_max")]
     pub quarantine_max_s: u64,
+    /// `[[plugin.rtimer]]` / `[[tenant.rtimer]]`: the plugin's timers, each running
+    /// `event_route[timer:NAME]` every `interval_ms`.
+    #[serde(default)]
+    pub rtimer: Vec<RtimerSection>,
+}
+
+/// One timer of a plugin (Kamailio's `rtimer` `timer` and `exec` in one).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtimerSection {
+    /// The `NAME` of `event_route[timer:NAME]`.
+    pub name: String,
+    /// Milliseconds between two runs (at least 10).
+    pub interval_ms: u64,
 }
 
 impl PluginSection {
@@ -369,6 +383,8 @@ pub struct TenantConfig {
     pub listen: Vec<ListenSpec>,
     /// Domains served (lower case).
     pub domains: Vec<String>,
+    /// The plugin's timers.
+    pub timers: Vec<sipwasm_routing::TimerSpec>,
 }
 
 /// `[runtime]`
@@ -558,6 +574,11 @@ pub struct HtableSection {
     /// Most entries.
     #[serde(default = "HtableSection::max_entries")]
     pub max_entries: usize,
+    /// Run `event_route[htable:expired:NAME]` for each entry that expires, on every
+    /// plugin granted the table (entries in this router's memory only: not with
+    /// `[state] backend = "redis"`).
+    #[serde(default)]
+    pub expired_event: bool,
 }
 
 impl HtableSection {
@@ -1914,6 +1935,7 @@ impl HtableSection {
                 name: h.name.clone(),
                 autoexpire: h.autoexpire_secs,
                 max_entries: h.max_entries,
+                expired_event: h.expired_event,
             });
         }
         Ok(htables)
@@ -2400,6 +2422,28 @@ fn tenant_config(
         }
         listen.push(spec);
     }
+    let mut timers: Vec<sipwasm_routing::TimerSpec> = Vec::new();
+    for (i, t) in p.rtimer.iter().enumerate() {
+        let key = format!("rtimer[{i}]");
+        sipwasm_routing::rtimer::check_name(&t.name).map_err(|e| bad(&key, e.to_string()))?;
+        if timers.iter().any(|o| o.name == t.name) {
+            return Err(bad(&key, format!("{:?} is declared twice", t.name)));
+        }
+        let interval = Duration::from_millis(t.interval_ms);
+        if interval < sipwasm_routing::rtimer::MIN_INTERVAL {
+            return Err(bad(&key, "interval_ms must be at least 10".into()));
+        }
+        timers.push(sipwasm_routing::TimerSpec {
+            name: t.name.clone(),
+            interval,
+        });
+    }
+    if timers.len() > sipwasm_routing::rtimer::MAX_TIMERS {
+        return Err(bad(
+            "rtimer",
+            format!("at most {} timers", sipwasm_routing::rtimer::MAX_TIMERS),
+        ));
+    }
     let mut domains = Vec::new();
     for (i, d) in p.domains.iter().enumerate() {
         if d.is_empty() || d.contains([':', ' ', '@', ';']) {
@@ -2441,6 +2485,7 @@ fn tenant_config(
         events,
         listen,
         domains,
+        timers,
     })
 }
 
@@ -2493,6 +2538,40 @@ cache_dir = "cache"
         assert_eq!(c.aliases[1].port, Some(5070));
         assert_eq!(c.default_tenant().deadline, Duration::from_millis(10));
         assert_eq!(c.default_tenant().memory_limit, 16 << 20);
+    }
+
+    #[test]
+    fn plugin_timers_are_checked() {
+        let with = |timers: &str| {
+            let text = GOOD.replace("[runtime]", &format!("{timers}\n[runtime]"));
+            Config::parse(&text, Path::new("r.toml")).map_err(|e| e.to_string())
+        };
+        let c = with(
+            "[[plugin.rtimer]]\nname = \"ta\"\ninterval_ms = 1000\n\
+             [[plugin.rtimer]]\nname = \"tb\"\ninterval_ms = 10",
+        )
+        .unwrap();
+        let timers = &c.default_tenant().timers;
+        assert_eq!(timers.len(), 2);
+        assert_eq!(timers[0].name, "ta");
+        assert_eq!(timers[1].interval, Duration::from_millis(10));
+        let e = with("[[plugin.rtimer]]\nname = \"t\"\ninterval_ms = 9").unwrap_err();
+        assert!(
+            e.contains("plugin.rtimer[0]") && e.contains("at least 10"),
+            "{e}"
+        );
+        let e = with("[[plugin.rtimer]]\nname = \"a:b\"\ninterval_ms = 100").unwrap_err();
+        assert!(e.contains("bad timer name"), "{e}");
+        let e = with(
+            "[[plugin.rtimer]]\nname = \"t\"\ninterval_ms = 100\n\
+             [[plugin.rtimer]]\nname = \"t\"\ninterval_ms = 200",
+        )
+        .unwrap_err();
+        assert!(e.contains("declared twice"), "{e}");
+        let e = with("[[plugin.rtimer]]\nname = \"t\"").unwrap_err();
+        assert!(e.contains("interval_ms"), "{e}");
+        let c = with("[[htable]]\nname = \"h\"\nexpired_event = true").unwrap();
+        assert!(c.htables[0].expired_event);
     }
 
     #[test]

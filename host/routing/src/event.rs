@@ -10,6 +10,7 @@ use crate::env::LocalConfig;
 use crate::msrp::MsrpEvent;
 use crate::nosip::RawEvent;
 use crate::pv::{PvError, PvSpec, TemplatePart};
+use crate::rtimer::TimerEvent;
 use crate::value::Value;
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ pub enum Event {
     Raw(RawEvent),
     /// An MSRP frame.
     Msrp(MsrpEvent),
+    /// A timer (`event_route[timer:NAME]`, `event_route[htable:expired:T]`).
+    Timer(TimerEvent),
 }
 
 impl Event {
@@ -70,12 +73,23 @@ impl Event {
         }
     }
 
+    /// Who the event runs for.
+    pub fn caller(&self) -> Option<&crate::Caller> {
+        match self {
+            Event::Sip(c) => c.caller(),
+            Event::Raw(r) => r.caller(),
+            Event::Msrp(m) => m.caller(),
+            Event::Timer(t) => t.caller(),
+        }
+    }
+
     /// The router state the event sees (its tenant's tables).
     pub fn config(&self) -> &Arc<LocalConfig> {
         match self {
             Event::Sip(c) => c.config(),
             Event::Raw(r) => r.config(),
             Event::Msrp(m) => m.config(),
+            Event::Timer(t) => t.config(),
         }
     }
 
@@ -85,6 +99,7 @@ impl Event {
             Event::Sip(c) => c.pv_get(spec),
             Event::Raw(r) => r.pv_get(spec),
             Event::Msrp(m) => m.pv_get(spec),
+            Event::Timer(t) => t.pv_get(spec),
         }
     }
 
@@ -94,6 +109,7 @@ impl Event {
             Event::Sip(c) => c.pv_set(spec, value),
             Event::Raw(r) => r.pv_set(spec, value),
             Event::Msrp(m) => m.pv_set(spec, value),
+            Event::Timer(t) => t.pv_set(spec, value),
         }
     }
 
@@ -103,6 +119,7 @@ impl Event {
             Event::Sip(c) => c.pv_unset(spec),
             Event::Raw(r) => r.pv_unset(spec),
             Event::Msrp(m) => m.pv_unset(spec),
+            Event::Timer(t) => t.pv_unset(spec),
         }
     }
 
@@ -112,6 +129,7 @@ impl Event {
             Event::Sip(c) => c.format(parts),
             Event::Raw(r) => r.format(parts),
             Event::Msrp(m) => m.format(parts),
+            Event::Timer(t) => t.format(parts),
         }
     }
 
@@ -121,6 +139,7 @@ impl Event {
             Event::Sip(c) => c.outbound_mut(),
             Event::Raw(r) => r.outbound_mut(),
             Event::Msrp(m) => m.outbound_mut(),
+            Event::Timer(t) => t.outbound_mut(),
         }
     }
 }

@@ -57,6 +57,9 @@ pub struct HtableSpec {
     pub autoexpire: u64,
     /// Most entries.
     pub max_entries: usize,
+    /// Run `event_route[htable:expired:NAME]` for each entry that expires (the router's
+    /// timer sweeps such tables every second; entries in this process's memory only).
+    pub expired_event: bool,
 }
 
 impl HtableSpec {
@@ -93,6 +96,13 @@ pub trait TableStore: Send + Sync + std::fmt::Debug {
     /// Drop expired entries; how many went (a shared store may do it in the background
     /// and answer 0).
     fn purge(&self, now: u64) -> usize;
+    /// Remove up to `limit` expired entries and hand them over (for the expiry event). A
+    /// store that expires keys by itself has none to give.
+    fn take_expired(&self, now: u64, limit: usize) -> Vec<(String, HtValue)> {
+        let _ = limit;
+        self.purge(now);
+        Vec::new()
+    }
     /// Every live entry, in no order (`ctl htable.dump`).
     fn dump(&self, now: u64) -> Result<Vec<(String, HtValue)>, HtError>;
     /// Remove every entry; how many there were (`ctl htable.flush`).
@@ -209,6 +219,19 @@ impl TableStore for MemoryTable {
         let before = entries.len();
         entries.retain(|_, e| e.expires_at > now);
         before - entries.len()
+    }
+
+    fn take_expired(&self, now: u64, limit: usize) -> Vec<(String, HtValue)> {
+        let mut entries = crate::lock(&self.entries);
+        let keys: Vec<String> = entries
+            .iter()
+            .filter(|(_, e)| e.expires_at <= now)
+            .map(|(k, _)| k.clone())
+            .take(limit)
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| entries.remove(&k).map(|e| (k, e.value)))
+            .collect()
     }
 
     fn dump(&self, now: u64) -> Result<Vec<(String, HtValue)>, HtError> {
@@ -499,9 +522,38 @@ impl Htables {
         self.table(table)?.store.flush()
     }
 
-    /// Drop expired entries of every table; returns how many went.
+    /// Drop expired entries of every table; returns how many went. Tables with
+    /// `expired_event` are left to [`Self::take_expired`], which runs their event.
     pub fn purge(&self, now: u64) -> usize {
-        self.tables.values().map(|t| t.store.purge(now)).sum()
+        self.tables
+            .values()
+            .filter(|t| !t.spec.expired_event)
+            .map(|t| t.store.purge(now))
+            .sum()
+    }
+
+    /// The expired entries of the tables with `expired_event`, removed: (table, key,
+    /// value) for `event_route[htable:expired:TABLE]`. At most `limit` per call (the rest
+    /// waits for the next sweep), so one sweep cannot hold the timer up for long.
+    pub fn take_expired(&self, now: u64, limit: usize) -> Vec<(String, String, HtValue)> {
+        let mut out = Vec::new();
+        for t in self.tables.values().filter(|t| t.spec.expired_event) {
+            if out.len() >= limit {
+                break;
+            }
+            out.extend(
+                t.store
+                    .take_expired(now, limit - out.len())
+                    .into_iter()
+                    .map(|(k, v)| (t.spec.name.clone(), k, v)),
+            );
+        }
+        out
+    }
+
+    /// True when some table runs an expiry event.
+    pub fn has_expired_events(&self) -> bool {
+        self.tables.values().any(|t| t.spec.expired_event)
     }
 }
 
@@ -524,11 +576,13 @@ mod tests {
                 name: "msrp".into(),
                 autoexpire: 60,
                 max_entries: 3,
+                expired_event: false,
             },
             HtableSpec {
                 name: "forever".into(),
                 autoexpire: 0,
                 max_entries: 100,
+                expired_event: false,
             },
         ])
     }
@@ -574,6 +628,45 @@ mod tests {
             h.get("nope", "k", 0),
             Err(HtError::UnknownTable("nope".into()))
         );
+    }
+
+    #[test]
+    fn expired_entries_of_event_tables_are_handed_over_once() {
+        let spec = |name: &str, expired_event| HtableSpec {
+            name: name.into(),
+            autoexpire: 10,
+            max_entries: 100,
+            expired_event,
+        };
+        let t = Htables::new(&[spec("ev", true), spec("quiet", false)]);
+        assert!(t.has_expired_events());
+        for k in ["a", "b", "c"] {
+            t.set("ev", k, HtValue::Int(1), 100).unwrap();
+        }
+        t.set_ex("ev", "long", HtValue::Str("x".into()), 1000, 100)
+            .unwrap();
+        t.set("quiet", "q", HtValue::Int(1), 100).unwrap();
+        assert!(t.take_expired(109, 10).is_empty());
+        // the generic purge leaves event tables to their sweep
+        assert_eq!(t.purge(110), 1);
+        let first = t.take_expired(110, 2);
+        assert_eq!(first.len(), 2);
+        let rest = t.take_expired(110, 10);
+        assert_eq!(rest.len(), 1);
+        let mut keys: Vec<_> = first
+            .iter()
+            .chain(&rest)
+            .map(|(_, k, _)| k.clone())
+            .collect();
+        keys.sort();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert!(
+            first
+                .iter()
+                .all(|(t, _, v)| t == "ev" && *v == HtValue::Int(1))
+        );
+        assert!(t.take_expired(200, 10).is_empty());
+        assert!(t.exists("ev", "long", 200).unwrap());
     }
 
     #[test]

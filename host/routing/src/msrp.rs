@@ -317,6 +317,11 @@ impl MsrpEvent {
         self.scope.caller = Some(caller);
     }
 
+    /// Who the event runs for.
+    pub fn caller(&self) -> Option<&crate::Caller> {
+        self.scope.caller.as_ref()
+    }
+
     /// The event for `frame` received as described by `source`.
     pub fn new(config: Arc<LocalConfig>, frame: MsrpFrame, source: Source, now_unix: u64) -> Self {
         MsrpEvent {

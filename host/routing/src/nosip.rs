@@ -13,7 +13,7 @@ use crate::context::Transmit;
 use crate::env::{LocalConfig, Source};
 use crate::pv::{PvError, PvName, PvSpec, TemplatePart};
 use crate::scope::Scope;
-use crate::tm::{Resume, TmError, check_resume_route};
+use crate::tm::TmError;
 use crate::value::Value;
 use bytes::Bytes;
 use regex::bytes::Regex;
@@ -131,6 +131,11 @@ impl RawEvent {
         self.scope.caller = Some(caller);
     }
 
+    /// Who the event runs for.
+    pub fn caller(&self) -> Option<&crate::Caller> {
+        self.scope.caller.as_ref()
+    }
+
     /// The event for `data` received as described by `source`, at `now_unix` seconds.
     pub fn new(config: Arc<LocalConfig>, data: Bytes, source: Source, now_unix: u64) -> Self {
         RawEvent {
@@ -201,15 +206,7 @@ impl RawEvent {
 
     /// `t_continue` from a non-SIP event (the nosip module's use case).
     pub fn t_continue(&mut self, index: u32, label: u32, route: &str) -> Result<(), TmError> {
-        check_resume_route(route)?;
-        self.scope.config.services().resume(
-            self.scope.caller.as_ref(),
-            Resume {
-                index,
-                label,
-                route: route.to_string(),
-            },
-        )
+        self.scope.t_continue(index, label, route)
     }
 
     /// Messages queued so far.
@@ -324,6 +321,7 @@ mod tests {
                     name: "msrp".into(),
                     autoexpire: 60,
                     max_entries: 10,
+                    expired_event: false,
                 },
             ]),
         );

@@ -36,6 +36,25 @@ impl Scope {
         }
     }
 
+    /// `t_continue` from an event without a transaction of its own (a non-SIP packet, a
+    /// timer): resume `caller`'s suspended transaction once the event is done.
+    pub(crate) fn t_continue(
+        &self,
+        index: u32,
+        label: u32,
+        route: &str,
+    ) -> Result<(), crate::tm::TmError> {
+        crate::tm::check_resume_route(route)?;
+        self.config.services().resume(
+            self.caller.as_ref(),
+            crate::tm::Resume {
+                index,
+                label,
+                route: route.to_string(),
+            },
+        )
+    }
+
     /// Queue `data` back to the sender, on the socket or connection it came in on.
     pub(crate) fn send_back(&mut self, data: bytes::Bytes) {
         let s = &self.source;

@@ -44,7 +44,8 @@ pub use engine::{EngineConfig, PluginEngine};
 pub use error::{EventError, Report, RuntimeError};
 pub use health::{HealthPolicy, Refusal, Standing};
 pub use plugin::instance::{
-    EventOutcome, MsrpOutcome, Outcome, PluginInstance, PluginWorker, RawOutcome, Route, Verdict,
+    EventOutcome, MsrpOutcome, Outcome, PluginInstance, PluginWorker, RawOutcome, Route,
+    TimerOutcome, Verdict,
 };
 pub use plugin::{ComponentReport, Plugin, PluginSettings};
 pub use stats::{EVENT_TIME_BOUNDS_US, EventTimes, StatsSnapshot};

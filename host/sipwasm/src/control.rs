@@ -808,6 +808,8 @@ pub fn stats(router: &Arc<Router>) -> Value {
             "fallbacks": load(&r.fallbacks),
             "nosip_events": load(&r.nosip_events),
             "nosip_ignored": load(&r.nosip_ignored),
+            "timer_events": load(&r.timer_events),
+            "timer_events_refused": load(&r.timer_events_refused),
             "denied_events": load(&r.denied_events),
         },
         "transactions": {

@@ -11,6 +11,7 @@ pub mod graveyard;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
+pub mod rtimer;
 pub mod server;
 pub mod shares;
 pub mod state;

@@ -9,6 +9,7 @@
 use crate::config::Fallback;
 use crate::dns::{DnsSettings, Resolver};
 use crate::proxy::{MatchedReply, Proxy, ProxyParts};
+use crate::rtimer::{Due, Rtimers};
 use crate::shares::{Admission, LaneStats, ShareLimits, Shares, Slot};
 use crate::tenants::{Serving, Tenants, Workers};
 use bytes::Bytes;
@@ -16,8 +17,8 @@ use sipwasm_proto::framing::FrameError;
 use sipwasm_proto::sniff::{Sniff, sniff};
 use sipwasm_proto::{Method, SipMessage, Transport};
 use sipwasm_routing::{
-    LocalConfig, MsrpEvent, NosipFilter, RawEvent, RouteContext, Source, Transmit,
-    reply_to_malformed,
+    LocalConfig, MsrpEvent, NosipFilter, RawEvent, RouteContext, Source, TimerEvent, TimerKind,
+    Transmit, reply_to_malformed,
 };
 use sipwasm_runtime::{Route, Standing, Verdict};
 use sipwasm_transport::{BoundListener, ConnectionTable, Incoming, Outlet, TcpLimits};
@@ -157,6 +158,10 @@ pub struct RouterStats {
     pub nosip_events: AtomicU64,
     /// Non-SIP packets ignored: too short, filtered, or no `nosip-events` export.
     pub nosip_ignored: AtomicU64,
+    /// Timer and htable-expiry events handed to plugins.
+    pub timer_events: AtomicU64,
+    /// Timer events not run: the tenant was refused (quarantine, budget) or its queue full.
+    pub timer_events_refused: AtomicU64,
     /// MSRP frames handed to the plugin (`msrp:frame-in`).
     pub msrp_frames: AtomicU64,
     /// Their bytes.
@@ -255,6 +260,7 @@ enum Work {
     Reply(RouteContext, Option<MatchedReply>),
     Nosip(RawEvent),
     Msrp(MsrpEvent),
+    Timer(TimerEvent),
 }
 
 /// An event and who serves it.
@@ -330,6 +336,8 @@ pub struct Router {
     outlet: Outlet,
     stats: RouterStats,
     proxy: Arc<Proxy>,
+    /// The plugins' timers, run by their own thread.
+    rtimers: Arc<Rtimers>,
     /// Shares and queues; `None` for a lone tenant without a worker share.
     queue: Option<EventQueue>,
     /// Registrations and bans shared with other routers (`[state] backend = "redis"`).
@@ -707,6 +715,7 @@ impl Router {
             Work::Reply(ctx, matched) => self.run_reply(workers, serving, ctx, matched),
             Work::Nosip(event) => self.run_nosip(workers, serving, event),
             Work::Msrp(event) => self.run_msrp(workers, serving, event),
+            Work::Timer(event) => self.run_timer(workers, serving, event),
         }
     }
 
@@ -729,6 +738,10 @@ impl Router {
                     .on_reply(workers, matched, ctx.msg().clone(), source);
             }
             Work::Nosip(_) | Work::Msrp(_) => {}
+            Work::Timer(event) => {
+                bump(&self.stats.timer_events_refused);
+                tracing::debug!(tenant = %job.serving.tenant.name(), route = %event.kind().route_name(), "timer event not run: its tenant is refused or its queue is full");
+            }
         }
     }
 
@@ -877,6 +890,64 @@ impl Router {
         self.dispatch(workers, serving, flow, Work::Nosip(event));
     }
 
+    /// The timer thread: runs the plugins' timers, one-shots and expiry events as they
+    /// come due, until the server stops.
+    fn run_timers(&self, workers: &mut Workers) {
+        while let Some((_, due)) = self.rtimers.next_due() {
+            match due {
+                Due::Tick { tenant, timer } => {
+                    self.timer_event(workers, tenant, TimerKind::Tick { name: timer.name });
+                }
+                Due::Once { tenant, shot } => {
+                    let kind = TimerKind::Once {
+                        name: shot.name,
+                        data: shot.data,
+                    };
+                    self.timer_event(workers, tenant, kind);
+                }
+                Due::Sweep => {
+                    let expired = self
+                        .local
+                        .htables
+                        .take_expired(now_unix(), crate::rtimer::SWEEP_LIMIT);
+                    for (table, key, value) in expired {
+                        for tenant in self.tenants.list() {
+                            if tenant.config.grants.htables.contains(&table) {
+                                let kind = TimerKind::Expired {
+                                    table: table.clone(),
+                                    key: key.clone(),
+                                    value: value.clone(),
+                                };
+                                self.timer_event(workers, tenant.index(), kind);
+                            }
+                        }
+                    }
+                }
+            }
+            self.proxy.reap_worker();
+        }
+    }
+
+    /// Run `kind` on the tenant at `tenant`, through its share like any event.
+    fn timer_event(&self, workers: &mut Workers, tenant: usize, kind: TimerKind) {
+        let serving = self.tenants.serving(tenant);
+        if !serving.plugin().has_event_routes() {
+            tracing::debug!(tenant = %serving.tenant.name(), route = %kind.route_name(), "timer event dropped: the plugin does not export event-routes");
+            return;
+        }
+        bump(&self.stats.timer_events);
+        let event = TimerEvent::new(serving.tenant.local().clone(), kind, now_unix());
+        self.dispatch(workers, serving, None, Work::Timer(event));
+    }
+
+    fn run_timer(&self, workers: &mut Workers, serving: &Serving, event: TimerEvent) {
+        let mut outcome = workers.run_timer(serving, event);
+        for out in outcome.event.take_outbound() {
+            self.send(out);
+        }
+        self.proxy.run_resumes(workers);
+    }
+
     fn run_nosip(&self, workers: &mut Workers, serving: &Serving, event: RawEvent) {
         let mut outcome = workers.run_nosip(serving, event);
         // replies queued before a failure still go: they were complete when queued
@@ -980,6 +1051,11 @@ pub enum StartError {
     /// A dispatcher set was refused.
     #[error("{0}")]
     Dispatcher(sipwasm_routing::dispatcher::SetError),
+    /// An htable asks for expiry events its store cannot give.
+    #[error(
+        "htable {0:?}: expired_event needs the tables in this router's memory, not in Redis ([state] backend = \"memory\")"
+    )]
+    ExpiredEventShared(String),
 }
 
 impl Server {
@@ -1054,10 +1130,19 @@ impl Server {
             )
             .map_err(StartError::Dispatcher)?,
         );
+        let rtimers = Arc::new(Rtimers::new(
+            tenants.list().iter().map(|t| t.config.timers.as_slice()),
+            settings.htables.iter().any(|h| h.expired_event),
+        ));
         let mut local_config = router_identity(
             &settings,
             &addrs,
-            crate::proxy::services(resolver.clone(), &table, connections.clone()),
+            crate::proxy::services(
+                resolver.clone(),
+                &table,
+                connections.clone(),
+                rtimers.clone(),
+            ),
         )
         .with_dispatcher(dispatcher.clone());
         // routers sharing Redis and no configured secret agree on one there
@@ -1069,6 +1154,9 @@ impl Server {
             local_config = local_config.with_secret(secret.as_bytes());
         }
         if let Some(state) = &state {
+            if let Some(t) = settings.htables.iter().find(|t| t.expired_event) {
+                return Err(StartError::ExpiredEventShared(t.name.clone()));
+            }
             let tenant = tenants.default_tenant().name();
             local_config = local_config
                 .with_location(sipwasm_routing::registrar::Location::shared(
@@ -1118,6 +1206,7 @@ impl Server {
             outlet,
             stats: RouterStats::default(),
             proxy: proxy.clone(),
+            rtimers,
             queue,
             state: state.clone(),
             started: std::time::SystemTime::now(),
@@ -1175,6 +1264,18 @@ impl Server {
             .name("sipwasm-timer".into())
             .spawn(move || timer_proxy.timer_loop(timer_worker))
             .map_err(StartError::Thread)?;
+        // (always: any plugin may ask for a one-shot timer)
+        let mut rtimer_worker = new_worker()?;
+        let rtimer_router = router.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("sipwasm-rtimer".into())
+                .spawn(move || {
+                    rtimer_router.proxy.settle_worker();
+                    rtimer_router.run_timers(&mut rtimer_worker);
+                })
+                .map_err(StartError::Thread)?,
+        );
         let mut tasks = Vec::new();
         let tcp_jobs = if let Some(connections) = connections {
             for (n, rx) in lane_rx.iter().enumerate() {
@@ -1267,6 +1368,7 @@ impl Server {
             rx.close();
         }
         self.router.proxy.stop();
+        self.router.rtimers.stop();
         if let Some(q) = &self.router.queue {
             q.close();
         }

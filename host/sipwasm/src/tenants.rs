@@ -439,6 +439,7 @@ impl Tenants {
             events: EventGrants::default(),
             listen: Vec::new(),
             domains: Vec::new(),
+            timers: Vec::new(),
         };
         let account = plugin.account().clone();
         let version = Version {
@@ -576,7 +577,8 @@ impl Tenants {
         self.generation.load(Ordering::Relaxed)
     }
 
-    fn serving(&self, i: usize) -> Serving {
+    /// The tenant at `i` and the version serving it now.
+    pub fn serving(&self, i: usize) -> Serving {
         let tenant = self.list[i].clone();
         let version = tenant.current();
         Serving { tenant, version }
@@ -834,6 +836,16 @@ impl Workers {
     ) -> sipwasm_runtime::RawOutcome {
         event.set_caller(serving.caller());
         self.get(serving.plugin()).run_nosip(event)
+    }
+
+    /// Run a timer or expiry event on `serving`'s plugin.
+    pub fn run_timer(
+        &mut self,
+        serving: &Serving,
+        mut event: sipwasm_routing::TimerEvent,
+    ) -> sipwasm_runtime::TimerOutcome {
+        event.set_caller(serving.caller());
+        self.get(serving.plugin()).run_timer(event)
     }
 
     /// Run `event_route[msrp:frame-in]` on `serving`'s plugin.

@@ -133,6 +133,11 @@ pub enum PvName {
     },
     /// `$msrp(key)`: a part of the MSRP frame of an `msrp:frame-in` event.
     Msrp(MsrpKey),
+    /// `$rtimer(name)`, `$rtimer(data)`: the timer of an `event_route[timer:NAME]`.
+    Rtimer(RtimerKey),
+    /// `$shtrecord(key)`, `$shtrecord(value)`: the entry of an
+    /// `event_route[htable:expired:TABLE]`.
+    ShtRecord(ShtRecordKey),
     /// `$au` username of checked credentials
     AuthUser,
     /// `$ar` realm of checked credentials
@@ -194,6 +199,24 @@ impl MsrpKey {
             _ => return None,
         })
     }
+}
+
+/// Keys of `$rtimer(key)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtimerKey {
+    /// The timer's name.
+    Name,
+    /// The data a one-shot timer was given (`$null` for a configured one).
+    Data,
+}
+
+/// Keys of `$shtrecord(key)` (Kamailio's htable module).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShtRecordKey {
+    /// The expired entry's key.
+    Key,
+    /// Its value.
+    Value,
 }
 
 /// Fields of `$T(...)`.
@@ -272,6 +295,24 @@ impl PvName {
             "var" => PvName::Var(inner_name("var")?),
             "avp" => PvName::Avp(inner_name("avp")?),
             "au" => needs_inner(PvName::AuthUser)?,
+            "rtimer" => PvName::Rtimer(match inner {
+                Some("name") => RtimerKey::Name,
+                Some("data") => RtimerKey::Data,
+                other => {
+                    return Err(PvError::Syntax(format!(
+                        "{full}: unknown $rtimer key {other:?} (name, data)"
+                    )));
+                }
+            }),
+            "shtrecord" => PvName::ShtRecord(match inner {
+                Some("key") => ShtRecordKey::Key,
+                Some("value") => ShtRecordKey::Value,
+                other => {
+                    return Err(PvError::Syntax(format!(
+                        "{full}: unknown $shtrecord key {other:?} (key, value)"
+                    )));
+                }
+            }),
             "msrp" => {
                 let key = inner_name("msrp")?;
                 PvName::Msrp(

@@ -192,7 +192,7 @@ impl RouteContext {
                 crate::pv::sht_get(&self.config.htables, table, &key, self.now_unix)?
             }
             // only an MSRP event has a frame
-            PvName::Msrp(_) => Value::Null,
+            PvName::Msrp(_) | PvName::Rtimer(_) | PvName::ShtRecord(_) => Value::Null,
             PvName::AuthUser => self
                 .auth_user
                 .as_ref()

@@ -2,6 +2,7 @@
 //! transaction lookups. The router implements [`Services`] with DNS and its transaction
 //! table; [`StaticServices`] resolves IP literals only, for tests and DNS-less setups.
 
+use crate::rtimer::{OneShot, RtimerError};
 use crate::tm::state::{Resume, TmError};
 use sipwasm_proto::{SipMessage, Transport};
 use std::any::Any;
@@ -61,6 +62,13 @@ pub trait Services: Send + Sync {
     fn tls_peer(&self, conn: u64) -> Option<Arc<sipwasm_proto::TlsPeer>> {
         let _ = conn;
         None
+    }
+
+    /// `rtimer.once`: run `event_route[timer:NAME]` for `caller`'s tenant after the
+    /// delay (bounded per tenant).
+    fn schedule_once(&self, caller: Option<&Caller>, shot: OneShot) -> Result<(), RtimerError> {
+        let _ = (caller, shot);
+        Err(RtimerError::Unavailable)
     }
 }
 

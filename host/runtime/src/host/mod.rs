@@ -22,6 +22,7 @@ mod pv;
 mod ratelimit;
 mod registrar;
 mod rr;
+mod rtimer;
 mod sanity;
 mod siputils;
 mod sl;

@@ -94,6 +94,7 @@ impl Host for HostState {
         match &mut self.event {
             Some(Event::Sip(ctx)) => ctx.t_continue(tindex, tlabel, &route).map_err(tm_error),
             Some(Event::Raw(raw)) => raw.t_continue(tindex, tlabel, &route).map_err(tm_error),
+            Some(Event::Timer(timer)) => timer.t_continue(tindex, tlabel, &route).map_err(tm_error),
             Some(Event::Msrp(_)) | None => Err(Error::NoTransaction),
         }
     }

@@ -9,13 +9,13 @@
 //! fresh one.
 
 use crate::bindings::exports::sipwasm::router::{
-    msrp_events, nosip_events, routes, self_test, tm_routes,
+    event_routes, msrp_events, nosip_events, routes, self_test, tm_routes,
 };
 use crate::error::EventError;
 use crate::plugin::Plugin;
 use crate::state::HostState;
 use crate::stats::PluginStats;
-use sipwasm_routing::{Event, MsrpEvent, RawEvent, RouteContext};
+use sipwasm_routing::{Event, MsrpEvent, RawEvent, RouteContext, TimerEvent};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use wasmtime::{Store, Trap};
@@ -77,6 +77,8 @@ pub type EventOutcome = Outcome<RouteContext>;
 pub type RawOutcome = Outcome<RawEvent>;
 /// The result of running `event_route[msrp:frame-in]`.
 pub type MsrpOutcome = Outcome<MsrpEvent>;
+/// The result of running `event_route[timer:NAME]` or `event_route[htable:expired:T]`.
+pub type TimerOutcome = Outcome<TimerEvent>;
 
 impl<E> Outcome<E> {
     fn broken(event: E) -> Self {
@@ -111,6 +113,7 @@ macro_rules! event_kind {
 event_kind!(RouteContext, Sip);
 event_kind!(RawEvent, Raw);
 event_kind!(MsrpEvent, Msrp);
+event_kind!(TimerEvent, Timer);
 
 /// The exports of one instance.
 pub(crate) struct Exports {
@@ -118,6 +121,7 @@ pub(crate) struct Exports {
     pub(crate) tm_routes: Option<tm_routes::Guest>,
     pub(crate) nosip_events: Option<nosip_events::Guest>,
     pub(crate) msrp_events: Option<msrp_events::Guest>,
+    pub(crate) event_routes: Option<event_routes::Guest>,
     pub(crate) self_test: Option<self_test::Guest>,
 }
 
@@ -129,6 +133,7 @@ pub struct PluginInstance {
     tm_routes: Option<tm_routes::Guest>,
     nosip_events: Option<nosip_events::Guest>,
     msrp_events: Option<msrp_events::Guest>,
+    event_routes: Option<event_routes::Guest>,
     self_test: Option<self_test::Guest>,
     broken: bool,
 }
@@ -150,6 +155,7 @@ impl PluginInstance {
             tm_routes: exports.tm_routes,
             nosip_events: exports.nosip_events,
             msrp_events: exports.msrp_events,
+            event_routes: exports.event_routes,
             self_test: exports.self_test,
             broken: false,
         }
@@ -248,6 +254,16 @@ impl PluginInstance {
         let guest = self.msrp_events.clone();
         self.run_event_route(event, guest, "event_route[msrp:frame-in]", |store, g| {
             g.call_frame_in(store)
+        })
+    }
+
+    /// Run `event_route[timer:NAME]` or `event_route[htable:expired:T]`. A plugin that
+    /// does not export `event-routes` gets nothing (`Ok(Drop)`).
+    pub fn run_timer(&mut self, event: TimerEvent) -> TimerOutcome {
+        let guest = self.event_routes.clone();
+        let name = event.kind().route_name();
+        self.run_event_route(event, guest, "event_route[timer]", |store, g| {
+            g.call_event_route(store, &name)
         })
     }
 
@@ -522,6 +538,11 @@ impl PluginWorker {
     /// Run `event_route[nosip:msg]` for `event` on this worker's instance.
     pub fn run_nosip(&mut self, event: RawEvent) -> RawOutcome {
         self.on_instance(event, PluginInstance::run_nosip)
+    }
+
+    /// Run a timer or expiry event on this worker's instance.
+    pub fn run_timer(&mut self, event: TimerEvent) -> TimerOutcome {
+        self.on_instance(event, PluginInstance::run_timer)
     }
 
     fn on_instance<E>(

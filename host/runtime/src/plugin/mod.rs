@@ -78,6 +78,7 @@ pub struct Plugin {
     pub(crate) tm_routes: Option<bindings::exports::sipwasm::router::tm_routes::GuestIndices>,
     pub(crate) nosip_events: Option<bindings::exports::sipwasm::router::nosip_events::GuestIndices>,
     pub(crate) msrp_events: Option<bindings::exports::sipwasm::router::msrp_events::GuestIndices>,
+    pub(crate) event_routes: Option<bindings::exports::sipwasm::router::event_routes::GuestIndices>,
     pub(crate) deadline: Duration,
     pub(crate) tick: Duration,
     pub(crate) deadline_ticks: u64,
@@ -158,6 +159,8 @@ impl Plugin {
             bindings::exports::sipwasm::router::nosip_events::GuestIndices::new(&pre).ok();
         let msrp_events =
             bindings::exports::sipwasm::router::msrp_events::GuestIndices::new(&pre).ok();
+        let event_routes =
+            bindings::exports::sipwasm::router::event_routes::GuestIndices::new(&pre).ok();
         let self_test = bindings::exports::sipwasm::router::self_test::GuestIndices::new(&pre).ok();
         Ok(Plugin {
             meta: Arc::new(PluginMeta {
@@ -172,6 +175,7 @@ impl Plugin {
             tm_routes,
             nosip_events,
             msrp_events,
+            event_routes,
             deadline: settings.deadline,
             tick: engine.config().epoch_tick,
             deadline_ticks: engine.deadline_ticks(settings.deadline),
@@ -262,6 +266,11 @@ impl Plugin {
         self.msrp_events.is_some()
     }
 
+    /// True when the plugin runs timer and expiry events (exports `event-routes`).
+    pub fn has_event_routes(&self) -> bool {
+        self.event_routes.is_some()
+    }
+
     /// True when the plugin handles non-SIP packets (exports `nosip-events`).
     pub fn has_nosip_events(&self) -> bool {
         self.nosip_events.is_some()
@@ -307,6 +316,10 @@ impl Plugin {
                 Some(i) => Some(i.load(&mut store, &instance)?),
                 None => None,
             };
+            let event_routes = match &self.event_routes {
+                Some(i) => Some(i.load(&mut store, &instance)?),
+                None => None,
+            };
             let self_test = match &self.self_test {
                 Some(i) => Some(i.load(&mut store, &instance)?),
                 None => None,
@@ -316,6 +329,7 @@ impl Plugin {
                 tm_routes,
                 nosip_events,
                 msrp_events,
+                event_routes,
                 self_test,
             })
         });

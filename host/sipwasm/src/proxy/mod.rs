@@ -141,11 +141,13 @@ pub fn services(
     resolver: Arc<Resolver>,
     table: &Arc<Transactions>,
     connections: Option<sipwasm_transport::ConnectionTable>,
+    rtimers: Arc<crate::rtimer::Rtimers>,
 ) -> Arc<dyn Services> {
     Arc::new(ProxyServices {
         resolver,
         table: Arc::downgrade(table),
         connections,
+        rtimers,
     })
 }
 

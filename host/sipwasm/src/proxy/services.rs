@@ -1,4 +1,5 @@
-//! What routes ask of the proxy: name resolution, `t_check_trans`, `t_suspend`, `t_continue`.
+//! What routes ask of the proxy: name resolution, `t_check_trans`, `t_suspend`, `t_continue`,
+//! one-shot timers.
 //! Each call acts for the event's [`Caller`] only: a plugin sees its own tenant's
 //! transactions, and nothing here reads who runs from anywhere but the event.
 
@@ -15,6 +16,8 @@ pub(super) struct ProxyServices {
     pub(super) table: Weak<Transactions>,
     /// TCP and TLS connections (none without stream listeners): who their peers are.
     pub(super) connections: Option<sipwasm_transport::ConnectionTable>,
+    /// The plugins' timers (`rtimer.once` adds to them).
+    pub(super) rtimers: Arc<crate::rtimer::Rtimers>,
 }
 
 /// The tenant `caller` stands for.
@@ -70,6 +73,15 @@ impl Services for ProxyServices {
 
     fn tls_peer(&self, conn: u64) -> Option<Arc<sipwasm_proto::TlsPeer>> {
         self.connections.as_ref()?.tls_peer(conn)
+    }
+
+    fn schedule_once(
+        &self,
+        caller: Option<&Caller>,
+        shot: sipwasm_routing::OneShot,
+    ) -> Result<(), sipwasm_routing::RtimerError> {
+        let tenant = owner(caller).ok_or(sipwasm_routing::RtimerError::Unavailable)?;
+        self.rtimers.once(tenant.index(), shot)
     }
 }
 

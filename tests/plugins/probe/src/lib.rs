@@ -39,6 +39,14 @@
 //! |            | reply 200 with `X-Result: <result>`                                     |
 //! | `stat`     | statistics op from `X-Stat: update NAME BY | reset NAME | get NAME`,     |
 //! |            | reply 200 with `X-Result: <result>`                                     |
+//! | `once`     | `rtimer.once(X-Timer-Name, X-Delay-Ms, X-Timer-Data)`, reply 200 with     |
+//! |            | `X-Result: <result>`                                                    |
+//! | `later`    | `t_suspend`, then a one-shot timer `resume` in `X-Delay-Ms` whose event  |
+//! |            | resumes the transaction in `PROBE_RESUME`                               |
+//!
+//! Timer events (`event-routes`): `timer:resume` resumes as above; `timer:spin` loops
+//! forever; every other one sends `EVENT <name> <$rtimer(name)> <$rtimer(data)>
+//! <$shtrecord(key)> <$shtrecord(value)> <$si>` to config `app` with `net.send-udp`.
 //!
 //! Non-SIP packets are answered `ECHO <$ml> <$pr> <$si>` (`nosip.reply`); a packet that
 //! starts with `CONTINUE:i:l:route` runs `t_continue` and answers with the result, and
@@ -56,7 +64,7 @@
 
 use sipwasm_sdk::{
     Plugin, Route, Stop, auth, config, core, export_plugin, forward, hdr, htable, info, log, msrp,
-    net, nosip, pv, registrar, rr, sl, statistics, tm, unknown_route,
+    net, nosip, pv, registrar, rr, rtimer, sl, statistics, tm, unknown_route,
 };
 
 /// Run `update NAME BY`, `reset NAME` or `get NAME` on the plugin's statistics and
@@ -371,6 +379,19 @@ impl Plugin for Probe {
                 let result = tm::t_continue(index, label, route);
                 reply_with(&[("X-Continue".into(), format!("{result:?}"))], 200, "OK")
             }
+            "once" => {
+                let name = pv::gete("$hdr(X-Timer-Name)")?;
+                let delay = pv::gete("$hdr(X-Delay-Ms)")?.parse().unwrap_or(0);
+                let data = pv::gete("$hdr(X-Timer-Data)")?;
+                let result = rtimer::once(&name, delay, &data);
+                reply_with(&[("X-Result".into(), format!("{result:?}"))], 200, "OK")
+            }
+            "later" => {
+                let (index, label) = tm::t_suspend()?;
+                let delay = pv::gete("$hdr(X-Delay-Ms)")?.parse().unwrap_or(300);
+                rtimer::once("resume", delay, format!("{index}:{label}"))?;
+                core::exit()
+            }
             "ht" => {
                 let spec = pv::gete("$hdr(X-Ht)")?;
                 reply_with(&[("X-Result".into(), htable_op(&spec))], 200, "OK")
@@ -393,6 +414,35 @@ impl Plugin for Probe {
                 core::exit()
             }
             other => unknown_route(other),
+        }
+    }
+
+    fn event_route(&mut self, name: &str) -> Route {
+        match name {
+            "timer:resume" => {
+                let data = pv::gete("$rtimer(data)")?;
+                let (index, label) = data.split_once(':').unwrap_or_default();
+                tm::t_continue(
+                    index.parse().unwrap_or(0),
+                    label.parse().unwrap_or(0),
+                    "PROBE_RESUME",
+                )?;
+                Ok(())
+            }
+            "timer:spin" => {
+                let mut x = 0u64;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            _ => {
+                let app = config::get("app").ok_or(Stop::Error("no app".into()))?;
+                let seen = pv::format(
+                    "$rtimer(name) $rtimer(data) $shtrecord(key) $shtrecord(value) $si",
+                )?;
+                net::send_udp(&app, format!("EVENT {name} {seen}"))?;
+                Ok(())
+            }
         }
     }
 
