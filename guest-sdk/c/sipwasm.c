@@ -526,6 +526,227 @@ void sw_auth_consume_credentials(sw_auth_kind kind) {
     sipwasm_router_auth_consume_credentials((sipwasm_router_auth_kind_t)kind);
 }
 
+/* ---- textops ----------------------------------------------------------------------- */
+
+static int textops_failed(sipwasm_router_textops_error_t *e) {
+    static const char *what[] = {"textops: invalid regex", "textops: invalid subst",
+                                 "textops: too large", "textops: invalid value"};
+    if (e->tag < 4) {
+        set_error(what[e->tag], &e->val.invalid_regex);
+    } else {
+        set_error("textops: no SIP message", NULL);
+    }
+    sipwasm_router_textops_error_free(e);
+    return -1;
+}
+
+static int list_out(plugin_list_u8_t *l, char *buf, size_t size) {
+    plugin_string_t s = {l->ptr, l->len};
+    int n = copy_out(&s, buf, size);
+    plugin_list_u8_free(l);
+    return n;
+}
+
+int sw_textops_has_body(const char *content_type) {
+    plugin_string_t t = str(content_type);
+    return sipwasm_router_textops_has_body(&t) ? 1 : 0;
+}
+
+int sw_textops_get_body(char *buf, size_t size) {
+    plugin_list_u8_t b;
+    sipwasm_router_textops_get_body(&b);
+    return list_out(&b, buf, size);
+}
+
+int sw_textops_set_body(const void *body, size_t len, const char *content_type) {
+    plugin_list_u8_t b = {(uint8_t *)body, len};
+    plugin_string_t t = str(content_type);
+    sipwasm_router_textops_error_t e;
+    return sipwasm_router_textops_set_body(&b, &t, &e) ? 0 : textops_failed(&e);
+}
+
+int sw_textops_remove_body(void) {
+    sipwasm_router_textops_error_t e;
+    return sipwasm_router_textops_remove_body(&e) ? 0 : textops_failed(&e);
+}
+
+int sw_textops_set_reply_body(const void *body, size_t len, const char *content_type) {
+    plugin_list_u8_t b = {(uint8_t *)body, len};
+    plugin_string_t t = str(content_type);
+    sipwasm_router_textops_error_t e;
+    return sipwasm_router_textops_set_reply_body(&b, &t, &e) ? 0 : textops_failed(&e);
+}
+
+int sw_textops_search(const char *re) {
+    plugin_string_t r = str(re);
+    bool found;
+    sipwasm_router_textops_error_t e;
+    return sipwasm_router_textops_search(&r, &found, &e) ? found : textops_failed(&e);
+}
+
+int sw_textops_search_body(const char *re) {
+    plugin_string_t r = str(re);
+    bool found;
+    sipwasm_router_textops_error_t e;
+    return sipwasm_router_textops_search_body(&r, &found, &e) ? found : textops_failed(&e);
+}
+
+int sw_textops_search_hf(const char *name, const char *re) {
+    plugin_string_t n = str(name), r = str(re);
+    bool found;
+    sipwasm_router_textops_error_t e;
+    return sipwasm_router_textops_search_hf(&n, &r, &found, &e) ? found : textops_failed(&e);
+}
+
+int sw_textops_replace_body(const char *re, const char *text, int all) {
+    plugin_string_t r = str(re), t = str(text);
+    uint32_t n;
+    sipwasm_router_textops_error_t e;
+    return sipwasm_router_textops_replace_body(&r, &t, all != 0, &n, &e) ? (int)n
+                                                                          : textops_failed(&e);
+}
+
+int sw_textops_subst_body(const char *expr) {
+    plugin_string_t x = str(expr);
+    uint32_t n;
+    sipwasm_router_textops_error_t e;
+    return sipwasm_router_textops_subst_body(&x, &n, &e) ? (int)n : textops_failed(&e);
+}
+
+int sw_textops_subst_hf(const char *name, const char *expr, const char *which) {
+    plugin_string_t n = str(name), x = str(expr), w = str(which);
+    uint32_t count;
+    sipwasm_router_textops_error_t e;
+    return sipwasm_router_textops_subst_hf(&n, &x, &w, &count, &e) ? (int)count
+                                                                     : textops_failed(&e);
+}
+
+int sw_textops_get_body_part(const char *content_type, char *buf, size_t size) {
+    plugin_string_t t = str(content_type);
+    plugin_list_u8_t part;
+    if (!sipwasm_router_textops_get_body_part(&t, &part)) {
+        return -1;
+    }
+    return list_out(&part, buf, size);
+}
+
+int sw_textops_filter_body(const char *content_type) {
+    plugin_string_t t = str(content_type);
+    bool kept;
+    sipwasm_router_textops_error_t e;
+    return sipwasm_router_textops_filter_body(&t, &kept, &e) ? kept : textops_failed(&e);
+}
+
+/* ---- sdpops ------------------------------------------------------------------------ */
+
+static int sdpops_failed(sipwasm_router_sdpops_error_t *e) {
+    switch (e->tag) {
+    case SIPWASM_ROUTER_SDPOPS_ERROR_NO_SDP: set_error("sdpops: no SDP", NULL); break;
+    case SIPWASM_ROUTER_SDPOPS_ERROR_INVALID_SDP:
+        set_error("sdpops: invalid SDP", &e->val.invalid_sdp);
+        break;
+    case SIPWASM_ROUTER_SDPOPS_ERROR_INVALID_ARGUMENT:
+        set_error("sdpops: invalid argument", &e->val.invalid_argument);
+        break;
+    default: set_error("sdpops: no SIP message", NULL);
+    }
+    sipwasm_router_sdpops_error_free(e);
+    return -1;
+}
+
+int sw_sdpops_sdp_content(void) { return sipwasm_router_sdpops_sdp_content() ? 1 : 0; }
+
+int sw_sdpops_with_media(const char *arg) {
+    plugin_string_t a = str(arg);
+    bool yes;
+    sipwasm_router_sdpops_error_t e;
+    return sipwasm_router_sdpops_with_media(&a, &yes, &e) ? yes : sdpops_failed(&e);
+}
+
+int sw_sdpops_with_codecs_by_name(const char *arg) {
+    plugin_string_t a = str(arg);
+    bool yes;
+    sipwasm_router_sdpops_error_t e;
+    return sipwasm_router_sdpops_with_codecs_by_name(&a, &yes, &e) ? yes : sdpops_failed(&e);
+}
+
+int sw_sdpops_with_codecs_by_id(const char *arg) {
+    plugin_string_t a = str(arg);
+    bool yes;
+    sipwasm_router_sdpops_error_t e;
+    return sipwasm_router_sdpops_with_codecs_by_id(&a, &yes, &e) ? yes : sdpops_failed(&e);
+}
+
+int sw_sdpops_remove_codecs_by_name(const char *arg) {
+    plugin_string_t a = str(arg);
+    uint32_t n;
+    sipwasm_router_sdpops_error_t e;
+    return sipwasm_router_sdpops_remove_codecs_by_name(&a, &n, &e) ? (int)n : sdpops_failed(&e);
+}
+
+int sw_sdpops_remove_codecs_by_id(const char *arg) {
+    plugin_string_t a = str(arg);
+    uint32_t n;
+    sipwasm_router_sdpops_error_t e;
+    return sipwasm_router_sdpops_remove_codecs_by_id(&a, &n, &e) ? (int)n : sdpops_failed(&e);
+}
+
+int sw_sdpops_keep_codecs_by_name(const char *list, const char *media) {
+    plugin_string_t l = str(list), m = str(media);
+    uint32_t n;
+    sipwasm_router_sdpops_error_t e;
+    return sipwasm_router_sdpops_keep_codecs_by_name(&l, &m, &n, &e) ? (int)n : sdpops_failed(&e);
+}
+
+int sw_sdpops_keep_codecs_by_id(const char *list, const char *media) {
+    plugin_string_t l = str(list), m = str(media);
+    uint32_t n;
+    sipwasm_router_sdpops_error_t e;
+    return sipwasm_router_sdpops_keep_codecs_by_id(&l, &m, &n, &e) ? (int)n : sdpops_failed(&e);
+}
+
+int sw_sdpops_remove_media(const char *arg) {
+    plugin_string_t a = str(arg);
+    uint32_t n;
+    sipwasm_router_sdpops_error_t e;
+    return sipwasm_router_sdpops_remove_media(&a, &n, &e) ? (int)n : sdpops_failed(&e);
+}
+
+int sw_sdpops_set_connection_address(const char *arg) {
+    plugin_string_t a = str(arg);
+    uint32_t n;
+    sipwasm_router_sdpops_error_t e;
+    return sipwasm_router_sdpops_set_connection_address(&a, &n, &e) ? (int)n : sdpops_failed(&e);
+}
+
+int sw_sdpops_set_origin_address(const char *arg) {
+    plugin_string_t a = str(arg);
+    bool yes;
+    sipwasm_router_sdpops_error_t e;
+    return sipwasm_router_sdpops_set_origin_address(&a, &yes, &e) ? yes : sdpops_failed(&e);
+}
+
+int sw_sdpops_list_codecs(char *buf, size_t size) {
+    sipwasm_router_sdpops_list_codec_t codecs;
+    sipwasm_router_sdpops_error_t e;
+    if (!sipwasm_router_sdpops_list_codecs(&codecs, &e)) {
+        return sdpops_failed(&e);
+    }
+    size_t used = 0;
+    if (size) {
+        buf[0] = 0;
+    }
+    for (size_t i = 0; i < codecs.len; i++) {
+        sipwasm_router_sdpops_codec_t *c = &codecs.ptr[i];
+        int n = snprintf(used < size ? buf + used : NULL, used < size ? size - used : 0,
+                         "%.*s %u %.*s %u\n", (int)c->media.len, (const char *)c->media.ptr,
+                         c->id, (int)c->name.len, (const char *)c->name.ptr, c->clock_rate);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    sipwasm_router_sdpops_list_codec_free(&codecs);
+    return (int)used;
+}
+
 /* ---- rtimer ------------------------------------------------------------------------ */
 
 int sw_rtimer_once(const char *name, uint32_t delay_ms, const char *data) {

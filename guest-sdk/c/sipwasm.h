@@ -254,6 +254,61 @@ int sw_statistics_get_stat(const char *name, int64_t *value);
  * config's timers ([[plugin.rtimer]] name, interval_ms) need no call. */
 int sw_rtimer_once(const char *name, uint32_t delay_ms, const char *data);
 
+/* ---- textops: bodies, searches, substitutions (Kamailio's textops) -------------------- */
+
+/* Each body operation sees the body as the previous ones left it; the Content-Length is
+ * always written from the body sent. Errors: -1 with sw_error() saying why. */
+
+/* 1 when the message has a body (of `content_type`, or a part of it; "" any), else 0. */
+int sw_textops_has_body(const char *content_type);
+/* The body as it will be sent into `buf` (NUL-terminated, cut to `size`): its length. */
+int sw_textops_get_body(char *buf, size_t size);
+/* set_body(body, type): 0 or -1; `content_type` "" keeps the message's. */
+int sw_textops_set_body(const void *body, size_t len, const char *content_type);
+/* remove_body(): 0 or -1. */
+int sw_textops_remove_body(void);
+/* set_reply_body(body, type): the body of the replies this event sends: 0 or -1. */
+int sw_textops_set_reply_body(const void *body, size_t len, const char *content_type);
+/* search(re) in the whole message as it will be sent: 1 match, 0 none, -1 error. */
+int sw_textops_search(const char *re);
+/* search_body(re): 1, 0 or -1. */
+int sw_textops_search_body(const char *re);
+/* search_hf(name, re): 1, 0 or -1. */
+int sw_textops_search_hf(const char *name, const char *re);
+/* replace_body(re, text), replace_body_all with `all`: how many matches, or -1. */
+int sw_textops_replace_body(const char *re, const char *text, int all);
+/* subst_body("/re/repl/flags"): how many matches were replaced, or -1. */
+int sw_textops_subst_body(const char *expr);
+/* subst_hf(name, "/re/repl/flags", which: "f" first, "l" last, "a" all): how many
+ * values changed, or -1. */
+int sw_textops_subst_hf(const char *name, const char *expr, const char *which);
+/* get_body_part(type) into `buf`: its length, or -1 when there is no such part. */
+int sw_textops_get_body_part(const char *content_type, char *buf, size_t size);
+/* filter_body(type): 1 kept, 0 no such part, -1 error. */
+int sw_textops_filter_body(const char *content_type);
+
+/* ---- sdpops: SDP codecs, media, addresses (Kamailio's sdpops) ------------------------- */
+
+/* Lists are names or payload types separated by commas ("PCMU,PCMA", "0,8"). Tests answer
+ * 1, 0 or -1 (error: no SDP, bad SDP, bad argument); changes how many, or -1. */
+int sw_sdpops_sdp_content(void);
+int sw_sdpops_with_media(const char *media);
+int sw_sdpops_with_codecs_by_name(const char *names);
+int sw_sdpops_with_codecs_by_id(const char *ids);
+/* Every codec of every active stream, one "media id name clock_rate" line each, into
+ * `buf`: the full length, or -1. */
+int sw_sdpops_list_codecs(char *buf, size_t size);
+int sw_sdpops_remove_codecs_by_name(const char *names);
+int sw_sdpops_remove_codecs_by_id(const char *ids);
+/* Keep only these codecs in the streams of type `media` ("" every stream). */
+int sw_sdpops_keep_codecs_by_name(const char *names, const char *media);
+int sw_sdpops_keep_codecs_by_id(const char *ids, const char *media);
+int sw_sdpops_remove_media(const char *media);
+/* Every c= line to `ip`: how many changed, or -1. */
+int sw_sdpops_set_connection_address(const char *ip);
+/* The o= address to `ip`: 1, 0 when there is no o= line, -1. */
+int sw_sdpops_set_origin_address(const char *ip);
+
 /* ---- dispatcher: destination sets, probes, failover ------------------------------------ */
 
 /* ds_select_dst(set, alg, limit): $du becomes a destination of `set` (Kamailio's algorithm

@@ -97,9 +97,11 @@ pub mod registrar;
 pub mod rr;
 pub mod rtimer;
 pub mod sanity;
+pub mod sdpops;
 pub mod siputils;
 pub mod sl;
 pub mod statistics;
+pub mod textops;
 pub mod tm;
 
 use std::fmt;

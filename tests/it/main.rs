@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod bodies;
 mod cli;
 mod configs;
 mod dispatcher;

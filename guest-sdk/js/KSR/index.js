@@ -50,8 +50,10 @@ import * as registrar from "./registrar.js";
 import * as rr from "./rr.js";
 import * as rtimer from "./rtimer.js";
 import * as sanity from "./sanity.js";
+import * as sdpops from "./sdpops.js";
 import * as siputils from "./siputils.js";
 import * as sl from "./sl.js";
+import * as textops from "./textops.js";
 import * as tm from "./tm.js";
 import * as x from "./x.js";
 
@@ -76,6 +78,8 @@ const KSR = {
   htable,
   statistics,
   rtimer,
+  textops,
+  sdpops,
   maxfwd,
   msrp,
   nathelper,

@@ -55,9 +55,11 @@ from . import (
     rr,
     rtimer,
     sanity,
+    sdpops,
     siputils,
     sl,
     statistics,
+    textops,
     tm,
     x,
 )

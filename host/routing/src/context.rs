@@ -44,6 +44,8 @@ pub struct RouteContext {
     pub(crate) contacts: Vec<crate::branch::target::Branch>,
     pub(crate) lumps: Lumps,
     pub(crate) reply_lumps: Vec<Vec<u8>>,
+    /// `set_reply_body`: the body (and its Content-Type) of the replies this event sends.
+    pub(crate) reply_body: Option<(String, Vec<u8>)>,
     pub(crate) outbound: Vec<Transmit>,
     pub(crate) last_error: Option<(u16, &'static str)>,
     pub(crate) drop: bool,
@@ -113,6 +115,7 @@ impl RouteContext {
             contacts: Vec::new(),
             lumps: Lumps::default(),
             reply_lumps: Vec::new(),
+            reply_body: None,
             outbound: Vec::new(),
             last_error: None,
             drop: false,

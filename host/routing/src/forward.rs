@@ -162,7 +162,11 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
             s.extend_from_slice(b"\r\n");
         });
     }
-    if spec.hop.transport.is_stream() && msg.content_length().is_none() {
+    // (a new body brings its own Content-Length)
+    if spec.hop.transport.is_stream()
+        && msg.content_length().is_none()
+        && ctx.lumps().body().is_none()
+    {
         insert(msg.headers_end(), &mut scratch, &|s| {
             write!(s, "Content-Length: {}\r\n", msg.body().len()).expect("writing to a Vec")
         });

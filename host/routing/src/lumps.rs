@@ -117,11 +117,66 @@ pub struct Lumps {
     ops: Vec<Lump>,
     /// Bytes of header text added so far.
     added: usize,
+    /// A new body, when one was set.
+    body: Option<BodyEdit>,
 }
 
-fn first_named<'m>(msg: &'m SipMessage, name: &str) -> Option<&'m sipwasm_proto::Header> {
+/// A new body for the message (textops, sdpops): it replaces the received one when the
+/// message is rendered, with a Content-Length that matches it (always written, whatever
+/// the transport) and, when given, a new Content-Type. A later body replaces an earlier
+/// one whole, so no edit of the body is ever applied twice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BodyEdit {
+    body: Vec<u8>,
+    /// The new Content-Type value: `None` keeps the message's, `Some("")` removes it.
+    content_type: Option<String>,
+    /// The received body.
+    body_span: Span,
+    /// The received Content-Length lines, and the Content-Type lines when replaced.
+    replaced: Vec<Span>,
+    /// Where the header section of the received message ends.
+    headers_end: usize,
+}
+
+impl BodyEdit {
+    /// `body` for `msg`, with `content_type` (see [`BodyEdit::content_type`]).
+    pub fn new(msg: &SipMessage, body: Vec<u8>, content_type: Option<String>) -> BodyEdit {
+        let replaced = msg
+            .headers()
+            .iter()
+            .filter(|h| {
+                h.name == HeaderName::ContentLength
+                    || (content_type.is_some() && h.name == HeaderName::ContentType)
+            })
+            .map(|h| h.line)
+            .collect();
+        BodyEdit {
+            body,
+            content_type,
+            body_span: msg.body_span(),
+            replaced,
+            headers_end: msg.headers_end(),
+        }
+    }
+
+    /// The new body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The new Content-Type: `None` when the message's stays, `Some("")` when removed.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+}
+
+/// The headers of `msg` called `name` (long or compact form, any case), in order.
+pub(crate) fn headers_called<'m>(
+    msg: &'m SipMessage,
+    name: &'m str,
+) -> impl Iterator<Item = &'m sipwasm_proto::Header> + 'm {
     let known = HeaderName::from_bytes(name.as_bytes());
-    msg.headers().iter().find(|h| {
+    msg.headers().iter().filter(move |h| {
         if known != HeaderName::Other {
             h.name == known
         } else {
@@ -130,10 +185,14 @@ fn first_named<'m>(msg: &'m SipMessage, name: &str) -> Option<&'m sipwasm_proto:
     })
 }
 
+fn first_named<'m>(msg: &'m SipMessage, name: &'m str) -> Option<&'m sipwasm_proto::Header> {
+    headers_called(msg, name).next()
+}
+
 impl Lumps {
     /// True when nothing was changed.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ops.is_empty() && self.body.is_none()
     }
 
     /// The recorded changes in call order.
@@ -149,6 +208,16 @@ impl Lumps {
     /// Record any change.
     pub fn push(&mut self, lump: Lump) {
         self.ops.push(lump);
+    }
+
+    /// Replace the body (and an earlier replacement).
+    pub fn set_body(&mut self, edit: BodyEdit) {
+        self.body = Some(edit);
+    }
+
+    /// The body set, if any.
+    pub fn body(&self) -> Option<&BodyEdit> {
+        self.body.as_ref()
     }
 
     /// `hdr.append`: after the last header.
@@ -208,18 +277,10 @@ impl Lumps {
 
     /// `hdr.remove`: every header called `name`; returns how many.
     pub fn remove(&mut self, msg: &SipMessage, name: &str) -> u32 {
-        let known = HeaderName::from_bytes(name.as_bytes());
         let mut n = 0;
-        for h in msg.headers() {
-            let hit = if known != HeaderName::Other {
-                h.name == known
-            } else {
-                h.name == HeaderName::Other && same_header(msg.text(h.name_span), name.as_bytes())
-            };
-            if hit {
-                self.ops.push(Lump::Delete(h.line));
-                n += 1;
-            }
+        for h in headers_called(msg, name) {
+            self.ops.push(Lump::Delete(h.line));
+            n += 1;
         }
         n
     }
@@ -237,12 +298,30 @@ impl Lumps {
     /// [`Self::apply`] with `extra` changes recorded after these, borrowed rather than
     /// copied into the lumps: what the forwarding code adds to every copy it sends.
     pub fn apply_with(&self, base: &[u8], extra: &[Edit<'_>]) -> Vec<u8> {
+        // a new body: the old one and its Content-Length (and Content-Type) go, the new
+        // ones come after everything else at the end of the headers
+        let mut body_headers = Vec::new();
+        let mut body_edits: Vec<Edit<'_>> = Vec::new();
+        if let Some(b) = &self.body {
+            if let Some(ct) = b.content_type.as_deref().filter(|ct| !ct.is_empty()) {
+                body_headers.extend_from_slice(b"Content-Type: ");
+                body_headers.extend_from_slice(ct.as_bytes());
+                body_headers.extend_from_slice(b"\r\n");
+            }
+            body_headers
+                .extend_from_slice(format!("Content-Length: {}\r\n", b.body.len()).as_bytes());
+            body_edits.extend(b.replaced.iter().copied().map(Edit::Delete));
+            body_edits.push(Edit::Delete(b.body_span));
+            body_edits.push(Edit::Insert(b.headers_end, &body_headers));
+            body_edits.push(Edit::Insert(b.body_span.end as usize, &b.body));
+        }
         let edits = self
             .ops
             .iter()
             .map(Lump::as_edit)
-            .chain(extra.iter().copied());
-        let count = self.ops.len() + extra.len();
+            .chain(extra.iter().copied())
+            .chain(body_edits.iter().copied());
+        let count = self.ops.len() + extra.len() + body_edits.len();
         let mut inserts: Vec<(usize, usize, &[u8])> = Vec::with_capacity(count);
         let mut deletes: Vec<Span> = Vec::new();
         let mut added = 0;

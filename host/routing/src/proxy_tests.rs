@@ -73,6 +73,24 @@ pub(crate) fn ctx_at(text: &str, src: &str) -> RouteContext {
     )
 }
 
+/// An INVITE carrying `body` (of `content_type`, when given), with two Subject headers.
+pub(crate) fn ctx_with_body(body: &str, content_type: Option<&str>) -> RouteContext {
+    let ct = content_type.map_or(String::new(), |c| format!("Content-Type: {c}\r\n"));
+    let text = format!(
+        "INVITE sip:bob@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\r\n\
+From: <sip:alice@example.com>;tag=1\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: c1\r\n\
+CSeq: 1 INVITE\r\n\
+Subject: hello world\r\n\
+Subject: second\r\n\
+{ct}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    crate::proxy_tests::ctx_from(&text)
+}
+
 pub(crate) fn invite(extra: &str) -> String {
     format!(
         "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\

@@ -65,7 +65,7 @@ impl RouteContext {
             src: self.source.src,
             extra_headers: &extra,
             server: self.config.server_header(),
-            body: None,
+            body: self.reply_body(),
             force_rport: self.force_rport,
         }
         .build(&info);

@@ -482,6 +482,17 @@ impl<U> Cell<U> {
 
     /// Build a reply generated here (100 Trying, 408, 487, t_reply ...).
     pub fn local_reply(&self, code: u16, reason: &str, extra_headers: &[&[u8]]) -> Vec<u8> {
+        self.local_reply_with_body(code, reason, extra_headers, None)
+    }
+
+    /// [`Self::local_reply`] with a body and its Content-Type (`set_reply_body`).
+    pub fn local_reply_with_body(
+        &self,
+        code: u16,
+        reason: &str,
+        extra_headers: &[&[u8]],
+        body: Option<(&str, &[u8])>,
+    ) -> Vec<u8> {
         ReplyBuilder {
             code,
             reason,
@@ -489,7 +500,7 @@ impl<U> Cell<U> {
             src: self.src,
             extra_headers,
             server: self.replies.server_header(),
-            body: None,
+            body,
             force_rport: self.force_rport,
         }
         .build(&ReplyInfo::from_request(&self.request))
@@ -560,7 +571,20 @@ impl<U> Cell<U> {
         extra_headers: &[&[u8]],
         out: &mut Vec<Transmit>,
     ) -> Result<(), CellError> {
-        let data = Bytes::from(self.local_reply(code, reason, extra_headers));
+        self.reply_local_with_body(now, code, reason, extra_headers, None, out)
+    }
+
+    /// [`Self::reply_local`] with a body and its Content-Type (`set_reply_body`).
+    pub fn reply_local_with_body(
+        &mut self,
+        now: Instant,
+        code: u16,
+        reason: &str,
+        extra_headers: &[&[u8]],
+        body: Option<(&str, &[u8])>,
+        out: &mut Vec<Transmit>,
+    ) -> Result<(), CellError> {
+        let data = Bytes::from(self.local_reply_with_body(code, reason, extra_headers, body));
         let tag = (code >= 200).then(|| self.local_to_tag().as_bytes().to_vec());
         self.reply(now, code, data, tag, out)
     }

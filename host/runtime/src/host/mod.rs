@@ -24,9 +24,11 @@ mod registrar;
 mod rr;
 mod rtimer;
 mod sanity;
+mod sdpops;
 mod siputils;
 mod sl;
 mod statistics;
+mod textops;
 mod tm;
 
 pub(crate) use pv::pv_error;

@@ -234,7 +234,9 @@ impl Proxy {
             }
             TmIntent::Reply { code, reason } => {
                 let extra = ctx.reply_lumps();
-                if let Err(e) = c.reply_local(now, code, &reason, &extra, out) {
+                if let Err(e) =
+                    c.reply_local_with_body(now, code, &reason, &extra, ctx.reply_body(), out)
+                {
                     tracing::info!("t_reply {code}: {e}");
                 }
             }

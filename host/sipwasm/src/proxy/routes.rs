@@ -297,7 +297,14 @@ impl Proxy {
                 }
                 TmIntent::Reply { code, reason } => {
                     let extra = ctx.reply_lumps();
-                    if let Err(e) = cell.reply_local(now, code, &reason, &extra, out) {
+                    if let Err(e) = cell.reply_local_with_body(
+                        now,
+                        code,
+                        &reason,
+                        &extra,
+                        ctx.reply_body(),
+                        out,
+                    ) {
                         tracing::info!("t_reply in failure route: {e}");
                     }
                 }

@@ -44,6 +44,13 @@
 //! | `later`    | `t_suspend`, then a one-shot timer `resume` in `X-Delay-Ms` whose event  |
 //! |            | resumes the transaction in `PROBE_RESUME`                               |
 //!
+//! | `sdp`      | SDP edits from headers or config (`X-Sdp-Keep`/`sdp_keep`: keep those  |
+//! |            | audio codecs; `X-Sdp-Remove`; `X-Sdp-Drop-Media`; `X-Sdp-Conn`/`sdp_conn`: |
+//! |            | c= and o= address; `X-Subst-Body`; `X-Filter-Body`), then like `relay`  |
+//! | `body`     | reply 200 with `X-Has-Sdp`, `X-Codecs` (media/id/name/rate), `X-Part`   |
+//! |            | (`get_body_part(X-Part-Type)`) and the body as it would be sent as the  |
+//! |            | reply's body (`set_reply_body`), after the same edits as `sdp`          |
+//!
 //! Timer events (`event-routes`): `timer:resume` resumes as above; `timer:spin` loops
 //! forever; every other one sends `EVENT <name> <$rtimer(name)> <$rtimer(data)>
 //! <$shtrecord(key)> <$shtrecord(value)> <$si>` to config `app` with `net.send-udp`.
@@ -64,7 +71,7 @@
 
 use sipwasm_sdk::{
     Plugin, Route, Stop, auth, config, core, export_plugin, forward, hdr, htable, info, log, msrp,
-    net, nosip, pv, registrar, rr, rtimer, sl, statistics, tm, unknown_route,
+    net, nosip, pv, registrar, rr, rtimer, sdpops, sl, statistics, textops, tm, unknown_route,
 };
 
 /// Run `update NAME BY`, `reset NAME` or `get NAME` on the plugin's statistics and
@@ -109,6 +116,40 @@ fn htable_op(spec: &str) -> String {
         "exists" => format!("{:?}", htable::exists(table, key)),
         other => format!("unknown op {other:?}"),
     }
+}
+
+/// The value of header `name`, or else of config `key`, when not empty.
+fn setting(name: &str, key: &str) -> Result<Option<String>, Stop> {
+    let v = pv::gete(format!("$hdr({name})"))?;
+    Ok(if v.is_empty() {
+        config::get(key).filter(|v| !v.is_empty())
+    } else {
+        Some(v)
+    })
+}
+
+/// The body edits of the `sdp` and `body` probes.
+fn edit_body() -> Route {
+    if let Some(part) = setting("X-Filter-Body", "filter_body")? {
+        textops::filter_body(&part)?;
+    }
+    if let Some(keep) = setting("X-Sdp-Keep", "sdp_keep")? {
+        sdpops::keep_codecs_by_name(&keep, "audio")?;
+    }
+    if let Some(remove) = setting("X-Sdp-Remove", "sdp_remove")? {
+        sdpops::remove_codecs_by_name(&remove)?;
+    }
+    if let Some(media) = setting("X-Sdp-Drop-Media", "sdp_drop_media")? {
+        sdpops::remove_media(&media)?;
+    }
+    if let Some(ip) = setting("X-Sdp-Conn", "sdp_conn")? {
+        sdpops::set_connection_address(&ip)?;
+        sdpops::set_origin_address(&ip)?;
+    }
+    if let Some(expr) = setting("X-Subst-Body", "subst_body")? {
+        textops::subst_body(&expr)?;
+    }
+    Ok(())
 }
 
 /// A REGISTER authenticated with SHA-256 (RFC 8760) only: challenged with nothing else,
@@ -391,6 +432,43 @@ impl Plugin for Probe {
                 let delay = pv::gete("$hdr(X-Delay-Ms)")?.parse().unwrap_or(300);
                 rtimer::once("resume", delay, format!("{index}:{label}"))?;
                 core::exit()
+            }
+            "sdp" => {
+                edit_body()?;
+                let next = config::get("next_hop").ok_or(Stop::Error("no next_hop".into()))?;
+                rr::record_route()?;
+                if let Err(e) = tm::t_relay_to(&next) {
+                    sl::send_reply(500, format!("relay failed: {e:?}"))?;
+                }
+                core::exit()
+            }
+            "body" => {
+                edit_body()?;
+                let codecs = match sdpops::list_codecs() {
+                    Ok(list) => list
+                        .iter()
+                        .map(|c| format!("{}/{}/{}/{}", c.media, c.id, c.name, c.clock_rate))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    Err(e) => format!("{e:?}"),
+                };
+                let part_type = pv::gete("$hdr(X-Part-Type)")?;
+                let part = textops::get_body_part(&part_type).map_or("none".to_string(), |p| {
+                    String::from_utf8_lossy(&p).trim().to_string()
+                });
+                let body = textops::get_body();
+                if !body.is_empty() {
+                    textops::set_reply_body(&body, "application/sdp")?;
+                }
+                reply_with(
+                    &[
+                        ("X-Has-Sdp".into(), sdpops::sdp_content().to_string()),
+                        ("X-Codecs".into(), codecs),
+                        ("X-Part".into(), part.replace(['\r', '\n'], " ")),
+                    ],
+                    200,
+                    "OK",
+                )
             }
             "ht" => {
                 let spec = pv::gete("$hdr(X-Ht)")?;
