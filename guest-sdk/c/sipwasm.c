@@ -1125,6 +1125,113 @@ int sw_registrar_lookup(const char *table) {
 
 bool sw_has_totag(void) { return sipwasm_router_siputils_has_totag(); }
 
+bool sw_siputils_is_e164(const char *number) {
+    plugin_string_t n = str(number);
+    return sipwasm_router_siputils_is_e164(&n);
+}
+
+bool sw_siputils_is_uri_user_e164(const char *uri) {
+    plugin_string_t u = str(uri);
+    return sipwasm_router_siputils_is_uri_user_e164(&u);
+}
+
+bool sw_siputils_is_user(const char *user) {
+    plugin_string_t u = str(user);
+    return sipwasm_router_siputils_is_user(&u);
+}
+
+bool sw_siputils_uri_param(const char *name, const char *value) {
+    plugin_string_t n = str(name), v;
+    return sipwasm_router_siputils_uri_param(&n, opt_str(value, &v));
+}
+
+static int siputils_failed(sipwasm_router_siputils_error_t *e) {
+    static const char *what[] = {"siputils: invalid argument", "siputils: invalid URI"};
+    if (e->tag < 2) {
+        set_error(what[e->tag], &e->val.invalid_argument);
+    } else {
+        set_error("siputils: no SIP request", NULL);
+    }
+    sipwasm_router_siputils_error_free(e);
+    return -1;
+}
+
+int sw_siputils_add_uri_param(const char *param) {
+    plugin_string_t p = str(param);
+    sipwasm_router_siputils_error_t e;
+    return sipwasm_router_siputils_add_uri_param(&p, &e) ? 0 : siputils_failed(&e);
+}
+
+int sw_siputils_tel2sip(const char *uri, const char *hostpart, char *buf, size_t size) {
+    plugin_string_t u = str(uri), h = str(hostpart);
+    plugin_option_string_t sip;
+    sipwasm_router_siputils_error_t e;
+    if (!sipwasm_router_siputils_tel2sip(&u, &h, &sip, &e)) {
+        return siputils_failed(&e);
+    }
+    if (!sip.is_some) {
+        if (size) {
+            buf[0] = 0;
+        }
+        return 0;
+    }
+    int n = copy_out(&sip.val, buf, size);
+    plugin_string_free(&sip.val);
+    return n;
+}
+
+/* ---- uac ---------------------------------------------------------------------------- */
+
+static int uac_failed(sipwasm_router_uac_error_t *e) {
+    switch (e->tag) {
+    case SIPWASM_ROUTER_UAC_ERROR_NO_CHALLENGE:
+        set_error("uac: no challenge", &e->val.no_challenge);
+        break;
+    case SIPWASM_ROUTER_UAC_ERROR_INVALID_ARGUMENT:
+        set_error("uac: invalid argument", &e->val.invalid_argument);
+        break;
+    case SIPWASM_ROUTER_UAC_ERROR_UNREACHABLE:
+        set_error("uac: unreachable", &e->val.unreachable);
+        break;
+    default: set_error("uac: no SIP request", NULL);
+    }
+    sipwasm_router_uac_error_free(e);
+    return -1;
+}
+
+int sw_uac_auth(const char *username, const char *password) {
+    plugin_string_t u = str(username), p = str(password);
+    sipwasm_router_uac_error_t e;
+    return sipwasm_router_uac_auth(&u, &p, &e) ? 0 : uac_failed(&e);
+}
+
+int sw_uac_replace_from(const char *display, const char *uri) {
+    plugin_string_t d = str(display), u = str(uri);
+    sipwasm_router_uac_error_t e;
+    return sipwasm_router_uac_replace_from(&d, &u, &e) ? 0 : uac_failed(&e);
+}
+
+int sw_uac_replace_to(const char *display, const char *uri) {
+    plugin_string_t d = str(display), u = str(uri);
+    sipwasm_router_uac_error_t e;
+    return sipwasm_router_uac_replace_to(&d, &u, &e) ? 0 : uac_failed(&e);
+}
+
+int sw_uac_req_send(const char *method, const char *ruri, const char *furi, const char *turi,
+                    const char *ouri, const char *hdrs, const void *body, size_t body_len) {
+    sipwasm_router_uac_request_t req = {
+        .method = str(method),
+        .ruri = str(ruri),
+        .furi = str(furi),
+        .turi = str(turi),
+        .ouri = str(ouri),
+        .hdrs = str(hdrs),
+        .body = {(uint8_t *)body, body_len},
+    };
+    sipwasm_router_uac_error_t e;
+    return sipwasm_router_uac_req_send(&req, &e) ? 0 : uac_failed(&e);
+}
+
 bool sw_is_myself_furi(void) { return sipwasm_router_core_is_myself_furi(); }
 
 bool sw_nat_uac_test(uint32_t flags) { return sipwasm_router_nathelper_nat_uac_test(flags); }

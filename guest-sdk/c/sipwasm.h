@@ -164,6 +164,31 @@ int sw_registrar_save(const char *table);
 /* lookup(table): the number of branches made, or -1 (nobody registered: sw_error()). */
 int sw_registrar_lookup(const char *table);
 bool sw_has_totag(void);
+/* siputils: is_e164(number), is_uri_user_e164(uri), is_user(user) (the credentials auth
+ * checked), uri_param(name, value or NULL) on the Request-URI: true or false. */
+bool sw_siputils_is_e164(const char *number);
+bool sw_siputils_is_uri_user_e164(const char *uri);
+bool sw_siputils_is_user(const char *user);
+bool sw_siputils_uri_param(const char *name, const char *value);
+/* add_uri_param("name" or "name=value") to the Request-URI: 0 or -1. */
+int sw_siputils_add_uri_param(const char *param);
+/* tel2sip(uri, hostpart) into `buf`: the SIP URI's length, 0 when `uri` is not a tel: URI
+ * (buf ""), -1 on error. */
+int sw_siputils_tel2sip(const char *uri, const char *hostpart, char *buf, size_t size);
+
+/* ---- uac: the router as a client (Kamailio's uac) ------------------------------------- */
+
+/* uac_auth(): in a failure route after a 401/407, credentials for the next t_relay: 0 or
+ * -1. */
+int sw_uac_auth(const char *username, const char *password);
+/* uac_replace_from / uac_replace_to(display or "", uri), restored in replies and, with a
+ * Record-Route, in the dialog's later requests: 0 or -1. */
+int sw_uac_replace_from(const char *display, const char *uri);
+int sw_uac_replace_to(const char *display, const char *uri);
+/* uac_req_send(): a request from the router, sent once ("" ouri: to the ruri's host; hdrs
+ * with their CRLFs; body of `body_len` bytes): 0 or -1. */
+int sw_uac_req_send(const char *method, const char *ruri, const char *furi, const char *turi,
+                    const char *ouri, const char *hdrs, const void *body, size_t body_len);
 bool sw_is_myself_furi(void);
 /* nat_uac_test flags */
 enum { SW_NAT_CONTACT_PRIVATE = 1, SW_NAT_VIA_RECEIVED = 2, SW_NAT_VIA_PORT = 16 };

@@ -103,6 +103,7 @@ pub mod sl;
 pub mod statistics;
 pub mod textops;
 pub mod tm;
+pub mod uac;
 
 use std::fmt;
 

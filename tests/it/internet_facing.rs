@@ -70,6 +70,7 @@ impl Client {
             cnonce: Some(format!("c{}", self.cseq)),
             qop: Some("auth".into()),
             nc: Some("00000001".into()),
+            opaque: None,
         };
         c.response = digest_response(&c, password, self.method).unwrap();
         Some(format!(

@@ -29,3 +29,4 @@ mod tenants;
 mod testkit;
 mod timers;
 mod tls;
+mod uac;

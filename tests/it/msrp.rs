@@ -534,6 +534,7 @@ impl<S: Read + Write> Peer<S> {
             cnonce: Some("0a4f113b".into()),
             qop: Some("auth".into()),
             nc: Some("00000001".into()),
+            opaque: None,
         };
         c.response = sipwasm_routing::auth::digest_response(&c, password, "AUTH").unwrap();
         let header = format!(

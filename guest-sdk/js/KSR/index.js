@@ -55,6 +55,7 @@ import * as siputils from "./siputils.js";
 import * as sl from "./sl.js";
 import * as textops from "./textops.js";
 import * as tm from "./tm.js";
+import * as uac from "./uac.js";
 import * as x from "./x.js";
 
 const KSR = {
@@ -80,6 +81,7 @@ const KSR = {
   rtimer,
   textops,
   sdpops,
+  uac,
   maxfwd,
   msrp,
   nathelper,

@@ -61,6 +61,7 @@ from . import (
     statistics,
     textops,
     tm,
+    uac,
     x,
 )
 from . import log as xlog

@@ -39,6 +39,7 @@ fn register(user: &str, nonce: &str, password: &str, nc: u32, src: SocketAddr) -
         cnonce: Some("0a4f113b".into()),
         qop: Some("auth".into()),
         nc: Some(format!("{nc:08x}")),
+        opaque: None,
     };
     c.response = digest_response(&c, password, "REGISTER").unwrap();
     let text = format!(

@@ -44,6 +44,8 @@ pub struct RouteContext {
     pub(crate) contacts: Vec<crate::branch::target::Branch>,
     pub(crate) lumps: Lumps,
     pub(crate) reply_lumps: Vec<Vec<u8>>,
+    /// What `uac` replaced, the Record-Route seals and `uac_auth`'s credentials.
+    pub(crate) uac: crate::uac::UacState,
     /// `set_reply_body`: the body (and its Content-Type) of the replies this event sends.
     pub(crate) reply_body: Option<(String, Vec<u8>)>,
     pub(crate) outbound: Vec<Transmit>,
@@ -116,6 +118,7 @@ impl RouteContext {
             lumps: Lumps::default(),
             reply_lumps: Vec::new(),
             reply_body: None,
+            uac: crate::uac::UacState::default(),
             outbound: Vec::new(),
             last_error: None,
             drop: false,

@@ -115,16 +115,37 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
             if incoming == spec.local {
                 s.extend_from_slice(b"Record-Route: ");
                 // one socket: `set_advertised_address` names it (a router behind 1:1 NAT)
-                write_rr_uri(s, &incoming, &ctx.sent_by(&incoming), false, rr);
+                write_rr_uri(
+                    s,
+                    &incoming,
+                    &ctx.sent_by(&incoming),
+                    false,
+                    rr,
+                    ctx.uac_rr_params(),
+                );
                 s.extend_from_slice(b"\r\n");
             } else {
                 // the proxy changes socket: one entry for each side (Kamailio's double
                 // RR); the outgoing side's follows `set_advertised_address`, the
                 // incoming side's is what the sender reached
                 s.extend_from_slice(b"Record-Route: ");
-                write_rr_uri(s, &spec.local, &ctx.sent_by(&spec.local), true, rr);
+                write_rr_uri(
+                    s,
+                    &spec.local,
+                    &ctx.sent_by(&spec.local),
+                    true,
+                    rr,
+                    ctx.uac_rr_params(),
+                );
                 s.extend_from_slice(b"\r\nRecord-Route: ");
-                write_rr_uri(s, &incoming, &ctx.config().sent_by(&incoming), true, rr);
+                write_rr_uri(
+                    s,
+                    &incoming,
+                    &ctx.config().sent_by(&incoming),
+                    true,
+                    rr,
+                    ctx.uac_rr_params(),
+                );
                 s.extend_from_slice(b"\r\n");
             }
         });
@@ -160,6 +181,12 @@ pub fn build_request(ctx: &RouteContext, spec: &ForwardSpec<'_>) -> Vec<u8> {
                 s.extend_from_slice(p.as_bytes());
             }
             s.extend_from_slice(b"\r\n");
+        });
+    }
+    // uac_auth's credentials for the next hop's challenge
+    if let Some(line) = ctx.uac_credentials() {
+        insert(msg.headers_end(), &mut scratch, &|s| {
+            s.extend_from_slice(line.as_bytes())
         });
     }
     // (a new body brings its own Content-Length)

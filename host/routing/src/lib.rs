@@ -65,6 +65,7 @@ pub mod statistics;
 pub mod textops;
 pub mod tm;
 pub mod transform;
+pub mod uac;
 pub mod value;
 
 pub use branch::Branch;

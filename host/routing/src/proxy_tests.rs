@@ -258,6 +258,7 @@ fn digest_auth_round_trip() {
             cnonce: Some("c0ffee".into()),
             qop: Some("auth".into()),
             nc: Some(nc.into()),
+            opaque: None,
         };
         cr.response = digest_response(&cr, password, "INVITE").unwrap();
         format!(
@@ -321,6 +322,7 @@ fn credentials_for(
         cnonce: Some("c0ffee".into()),
         qop: Some("auth".into()),
         nc: Some("00000001".into()),
+        opaque: None,
     };
     cr.response = digest_response(&cr, password, "INVITE").unwrap();
     format!(

@@ -23,14 +23,16 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    fn name(self) -> &'static str {
+    /// Its name in `algorithm=`.
+    pub fn name(self) -> &'static str {
         match self {
             Algorithm::Md5 => "MD5",
             Algorithm::Sha256 => "SHA-256",
         }
     }
 
-    fn from_name(s: &str) -> Option<Algorithm> {
+    /// The algorithm `algorithm=` names, when we speak it.
+    pub fn from_name(s: &str) -> Option<Algorithm> {
         if s.eq_ignore_ascii_case("MD5") {
             Some(Algorithm::Md5)
         } else if s.eq_ignore_ascii_case("SHA-256") {
@@ -281,6 +283,8 @@ pub struct Credentials {
     pub qop: Option<String>,
     /// `nc`
     pub nc: Option<String>,
+    /// `opaque` (of a challenge, echoed in the credentials answering it)
+    pub opaque: Option<String>,
 }
 
 /// Parse `Digest k=v, k="v", ...`; username, nonce and response are required.
@@ -376,6 +380,7 @@ pub fn parse_credential_fields(value: &[u8]) -> Result<Credentials, AuthError> {
             "cnonce" => c.cnonce = Some(value),
             "qop" => c.qop = Some(value),
             "nc" => c.nc = Some(value),
+            "opaque" => c.opaque = Some(value),
             _ => {}
         }
     }

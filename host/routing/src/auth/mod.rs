@@ -197,6 +197,7 @@ mod tests {
             cnonce: Some("0a4f113b".into()),
             qop: Some("auth".into()),
             nc: Some("00000001".into()),
+            opaque: None,
         };
         assert_eq!(
             digest_response(&c, "Circle Of Life", "GET").unwrap(),
@@ -217,6 +218,7 @@ mod tests {
             cnonce: Some("f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ".into()),
             qop: Some("auth".into()),
             nc: Some("00000001".into()),
+            opaque: None,
         };
         assert_eq!(
             digest_response(&c, "Circle of Life", "GET").unwrap(),

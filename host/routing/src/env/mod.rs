@@ -232,6 +232,24 @@ impl LocalConfig {
         }
     }
 
+    /// `len` bytes of a key stream of this router's secret for `label` (HMAC-SHA256 of
+    /// the label and a counter): what routers sharing the secret derive alike.
+    pub fn keystream(&self, label: &[u8], len: usize) -> Vec<u8> {
+        use hmac::Mac as _;
+        let mut out = Vec::with_capacity(len + 32);
+        let mut block = 0u32;
+        while out.len() < len {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret)
+                .expect("HMAC takes any key length");
+            mac.update(label);
+            mac.update(&block.to_be_bytes());
+            out.extend_from_slice(&mac.finalize().into_bytes());
+            block += 1;
+        }
+        out.truncate(len);
+        out
+    }
+
     /// The signature of `parts` with this router's (or tenant's) key: 16 hex digits of an
     /// HMAC-SHA256 over the parts, each prefixed by its length.
     pub fn sign(&self, parts: &[&[u8]]) -> String {

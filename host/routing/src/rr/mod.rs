@@ -42,7 +42,7 @@ impl RouteContext {
                 .msg
                 .record_routes()
                 .first()
-                .is_none_or(|r| matches!(self.own_uri(r.uri.as_bytes(b)), Some(Own::Rr(_))))
+                .is_none_or(|r| matches!(self.own_uri(r.uri.as_bytes(b)), Some(Own::Rr(..))))
     }
 
     /// True once `loose_route` refused the request (403 sent): it is not relayed.
@@ -104,7 +104,7 @@ impl RouteContext {
         let b = self.msg.as_bytes();
         if let Some(top) = self.msg.routes().first()
             && top.uri.param(b, b"ob").is_some()
-            && let Some(Own::Rr(Some(flow)) | Own::Path(Some(flow))) =
+            && let Some(Own::Rr(Some(flow), _) | Own::Path(Some(flow))) =
                 self.own_uri(top.uri.as_bytes(b))
         {
             return Some(flow.token());
@@ -161,21 +161,24 @@ impl RouteContext {
         // an RFC 2543 peer has no From tag: we signed with an empty one
         let from = self.msg.from().tag(b).unwrap_or_default();
         let to = self.msg.to().tag(b).unwrap_or_default();
-        let as_rr = [from, to].iter().any(|tag| {
+        // signed with the From tag of the first request: matched by the From tag, the
+        // request goes the way the first one went (downstream), by the To tag it comes back
+        let signed_with = |tag: &[u8]| {
             same_sig(
                 self.config.sign(&[b"rr", call_id, tag, user]).as_bytes(),
                 sig,
             )
-        });
-        if as_rr {
+        };
+        let downstream = signed_with(from);
+        if downstream || signed_with(to) {
             // a Record-Route names a flow by its token only: a `received` is not ours
             if received.is_some() {
                 return Some(Own::Forged);
             }
             let user = String::from_utf8_lossy(user);
             return Some(match (user.is_empty(), Flow::from_token(&user)) {
-                (true, _) => Own::Rr(None),
-                (false, Some(flow)) => Own::Rr(Some(flow)),
+                (true, _) => Own::Rr(None, downstream),
+                (false, Some(flow)) => Own::Rr(Some(flow), downstream),
                 (false, None) => Own::Forged,
             });
         }
@@ -269,11 +272,13 @@ impl RouteContext {
         let mut flow: Option<Flow> = None;
         let mut path_flow: Option<Flow> = None;
         let mut first = 0usize;
+        let mut seals: Vec<(crate::uac::Side, String)> = Vec::new();
+        let mut direction = true;
         // a strict router before us put our Record-Route URI into the Request-URI (§16.4)
         let mut strict = false;
         if in_dialog
             && let Some(u) = msg.request_uri()
-            && let Some(Own::Rr(f)) = self.own_uri(u.as_bytes(b))
+            && let Some(Own::Rr(f, _)) = self.own_uri(u.as_bytes(b))
         {
             let last = routes.len() - 1;
             self.new_ruri =
@@ -302,7 +307,16 @@ impl RouteContext {
                 Some(Own::Unsigned) => {}
                 // a Record-Route's flow token is for the requests of its dialog: on an
                 // initial request (a replayed entry) it reaches no flow
-                Some(Own::Rr(f)) => flow = flow.or(f.filter(|_| in_dialog)),
+                Some(Own::Rr(f, downstream)) => {
+                    flow = flow.or(f.filter(|_| in_dialog));
+                    // uac_replace_from/to of the first request: their seals
+                    for side in [crate::uac::Side::From, crate::uac::Side::To] {
+                        if let Some(Some(v)) = r.uri.param(b, side.rr_param().as_bytes()) {
+                            seals.push((side, String::from_utf8_lossy(v).into_owned()));
+                        }
+                    }
+                    direction = downstream;
+                }
                 Some(Own::Path(f)) => path_flow = path_flow.or(f),
             }
             first += 1;
@@ -312,6 +326,9 @@ impl RouteContext {
         }
         if in_dialog && first == 0 && !strict {
             return Err(self.refuse("in-dialog request with a Route to another host"));
+        }
+        if in_dialog && !seals.is_empty() {
+            self.uac_restore_in_dialog(&seals, direction);
         }
         removed.extend(0..first);
         if let Some(f) = flow.or(path_flow)
@@ -459,6 +476,7 @@ pub(crate) fn write_rr_uri(
     host_port: &str,
     r2: bool,
     rr: &RecordRoute,
+    uac_params: &str,
 ) {
     out.extend_from_slice(b"<sip:");
     let user = rr.flow_token.as_deref().unwrap_or_default();
@@ -479,6 +497,7 @@ pub(crate) fn write_rr_uri(
         out.extend_from_slice(b";ob");
     }
     out.extend_from_slice(rr.params.as_bytes());
+    out.extend_from_slice(uac_params.as_bytes());
     out.extend_from_slice(b";sig=");
     out.extend_from_slice(rr.sig.as_bytes());
     out.push(b'>');
@@ -490,8 +509,8 @@ enum Own {
     /// Ours by address, with no signature: a Route a UA preloaded.
     Unsigned,
     /// A Record-Route URI this router wrote for this request's dialog, with the flow
-    /// token it carries.
-    Rr(Option<Flow>),
+    /// token it carries, and whether the request goes the way the first one went.
+    Rr(Option<Flow>, bool),
     /// A Path URI this router wrote (valid for initial requests only), with the flow its
     /// token or `received` names.
     Path(Option<Flow>),

@@ -38,6 +38,9 @@ pub struct TxInfo {
     pub local_reply: bool,
     /// True when the transaction was canceled.
     pub canceled: bool,
+    /// The Digest challenges of the reply (failure route after a 401 or 407): whether it
+    /// is a proxy's (407, Proxy-Authenticate), and the header value.
+    pub challenges: Vec<(bool, String)>,
 }
 
 impl TxInfo {

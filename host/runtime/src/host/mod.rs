@@ -30,5 +30,6 @@ mod sl;
 mod statistics;
 mod textops;
 mod tm;
+mod uac;
 
 pub(crate) use pv::pv_error;

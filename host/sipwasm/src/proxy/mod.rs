@@ -169,6 +169,7 @@ fn tx_info(
         branch,
         local_reply: local,
         canceled: cell.is_canceled(),
+        challenges: Vec::new(),
     }
 }
 

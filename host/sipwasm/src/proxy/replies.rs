@@ -201,6 +201,10 @@ impl Proxy {
                         return true;
                     }
                 }
+                // what uac_replace_from/to changed goes back as the sender wrote it
+                if let Some(restored) = c.user.ctx.uac_restore_reply(&msg) {
+                    msg = restored;
+                }
                 self.track_dialog(&c, &msg, code, &source);
                 if code == 503 {
                     // the next address of the destination gets its chance first (the 503

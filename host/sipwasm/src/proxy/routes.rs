@@ -38,6 +38,22 @@ fn failure_shown(best: Option<(usize, &FinalReply)>) -> (u16, String, Option<u16
     }
 }
 
+/// The Digest challenges of the best reply, for `uac_auth` in the failure route.
+fn challenges_of(best: Option<(usize, &FinalReply)>) -> Vec<(bool, String)> {
+    let Some((_, FinalReply::Received(m))) = best else {
+        return Vec::new();
+    };
+    let (proxy, name): (bool, &[u8]) = match m.status() {
+        Some(401) => (false, b"WWW-Authenticate"),
+        Some(407) => (true, b"Proxy-Authenticate"),
+        _ => return Vec::new(),
+    };
+    m.headers_named(name)
+        .take(8)
+        .map(|v| (proxy, String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
 impl Proxy {
     /// Build, branch-route and send each plan as a branch of `cell`. Returns how many were
     /// sent and wait for an answer (a branch whose flow is gone is added failed, 430).
@@ -280,7 +296,9 @@ impl Proxy {
         let mut ctx = cell.user.ctx.rerun();
         // a failure route runs once per round: it must set itself again to run again
         ctx.t_on_failure("");
-        ctx.set_tx_info(Some(tx_info(id, cell, code, reason, branch, local)));
+        let mut info = tx_info(id, cell, code, reason, branch, local);
+        info.challenges = challenges_of(cell.best());
+        ctx.set_tx_info(Some(info));
         let outcome = workers.run(&cell.user.serving, Route::Failure(route), ctx);
         let mut ctx = outcome.event;
         // stateless output of the failure route (a forward ...) goes out as is

@@ -50,6 +50,14 @@
 //! | `body`     | reply 200 with `X-Has-Sdp`, `X-Codecs` (media/id/name/rate), `X-Part`   |
 //! |            | (`get_body_part(X-Part-Type)`) and the body as it would be sent as the  |
 //! |            | reply's body (`set_reply_body`), after the same edits as `sdp`          |
+//! | `carrier`  | relay to config `next_hop`; a 401/407 is answered once with `uac.auth`  |
+//! |            | (config `uac_user`, `uac_password`) in the failure route                |
+//! | `anon`     | `uac.replace_from("Anonymous", "sip:anonymous@anonymous.invalid")`,      |
+//! |            | Record-Route, relay to config `next_hop`                               |
+//! | `uacsend`  | `uac.req_send` of a MESSAGE to `X-Send-To` (body `X-Send-Body`), reply   |
+//! |            | 200 with `X-Result`                                                     |
+//! | `siputils` | reply 200 with `X-E164` (of `X-Number`), `X-Tel2sip` (of `X-Tel`),       |
+//! |            | `X-Uri-Param` (`user=phone`? after `add_uri_param("x=1")`), `X-Ruri`     |
 //!
 //! Timer events (`event-routes`): `timer:resume` resumes as above; `timer:spin` loops
 //! forever; every other one sends `EVENT <name> <$rtimer(name)> <$rtimer(data)>
@@ -71,7 +79,8 @@
 
 use sipwasm_sdk::{
     Plugin, Route, Stop, auth, config, core, export_plugin, forward, hdr, htable, info, log, msrp,
-    net, nosip, pv, registrar, rr, rtimer, sdpops, sl, statistics, textops, tm, unknown_route,
+    net, nosip, pv, registrar, rr, rtimer, sdpops, siputils, sl, statistics, textops, tm, uac,
+    unknown_route,
 };
 
 /// Run `update NAME BY`, `reset NAME` or `get NAME` on the plugin's statistics and
@@ -433,6 +442,67 @@ impl Plugin for Probe {
                 rtimer::once("resume", delay, format!("{index}:{label}"))?;
                 core::exit()
             }
+            "carrier" | "anon" => {
+                let next = config::get("next_hop").ok_or(Stop::Error("no next_hop".into()))?;
+                if name == "anon" {
+                    uac::replace_from("Anonymous", "sip:anonymous@anonymous.invalid")?;
+                } else {
+                    tm::t_on_failure("CARRIER_AUTH");
+                }
+                rr::record_route()?;
+                if let Err(e) = tm::t_relay_to(&next) {
+                    sl::send_reply(500, format!("relay failed: {e:?}"))?;
+                }
+                core::exit()
+            }
+            "CARRIER_AUTH" => {
+                let code = pv::gete("$T(reply_code)")?;
+                if (code == "401" || code == "407") && pv::gete("$avp(uac_tried)")?.is_empty() {
+                    pv::sets("$avp(uac_tried)", "yes")?;
+                    let user = config::get("uac_user").unwrap_or_default();
+                    let password = config::get("uac_password").unwrap_or_default();
+                    uac::auth(&user, &password)?;
+                    let next = config::get("next_hop").ok_or(Stop::Error("no next_hop".into()))?;
+                    tm::t_relay_to(&next)?;
+                }
+                Ok(())
+            }
+            "uacsend" => {
+                let to = pv::gete("$hdr(X-Send-To)")?;
+                let result = uac::req_send(&uac::Request {
+                    method: "MESSAGE".into(),
+                    ruri: to.clone(),
+                    furi: "sip:router@sipwasm.test".into(),
+                    turi: to,
+                    ouri: String::new(),
+                    hdrs: "Content-Type: text/plain\r\n".into(),
+                    body: pv::gete("$hdr(X-Send-Body)")?.into_bytes(),
+                });
+                reply_with(&[("X-Result".into(), format!("{result:?}"))], 200, "OK")
+            }
+            "siputils" => {
+                let number = pv::gete("$hdr(X-Number)")?;
+                let tel = pv::gete("$hdr(X-Tel)")?;
+                let tel2sip = format!("{:?}", siputils::tel2sip(&tel, "gw.example.com"));
+                let before = siputils::uri_param("x", Some("1"));
+                siputils::add_uri_param("x=1")?;
+                let after = siputils::uri_param("x", Some("1"));
+                reply_with(
+                    &[
+                        ("X-E164".into(), siputils::is_e164(&number).to_string()),
+                        (
+                            "X-Uri-E164".into(),
+                            siputils::is_uri_user_e164(&format!("sip:{number}@x")).to_string(),
+                        ),
+                        ("X-Tel2sip".into(), tel2sip),
+                        ("X-Uri-Param".into(), format!("{before} {after}")),
+                        ("X-Ruri".into(), pv::gete("$ru")?),
+                        ("X-Is-User".into(), siputils::is_user("alice").to_string()),
+                    ],
+                    200,
+                    "OK",
+                )
+            }
             "sdp" => {
                 edit_body()?;
                 let next = config::get("next_hop").ok_or(Stop::Error("no next_hop".into()))?;
@@ -639,7 +709,8 @@ impl Plugin for Probe {
                 tm::t_reply(503, format!("Failover Exhausted After {code}"))?;
                 Ok(())
             }
-            other => unknown_route(other),
+            // a named route of the request routes (CARRIER_AUTH)
+            other => self.route(other),
         }
     }
 }
