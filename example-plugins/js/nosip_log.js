@@ -7,6 +7,11 @@ export function ksr_request_route() {
   KSR.x.exit();
 }
 
+export function ksr_timer_event(evname) {
+  KSR.xlog.xinfo(`timer $rtimer(name) ran (${evname})`);
+  KSR.x.exit();
+}
+
 export function ksr_nosip_event(evname) {
   KSR.xlog.xinfo("non-sip packet received - content [[$mb]] from [$si:$sp]");
   KSR.x.exit();

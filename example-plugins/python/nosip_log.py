@@ -16,6 +16,10 @@ class NosipLog:
         KSR.sl.send_reply(501, "Not Implemented")
         KSR.x.exit()
 
+    def ksr_timer_event(self, msg, evname):
+        KSR.xlog.xinfo(f"timer $rtimer(name) ran ({evname})")
+        KSR.x.exit()
+
     def ksr_nosip_event(self, msg, evname):
         KSR.xlog.xinfo("non-sip packet received - content [[$mb]] from [$si:$sp]")
         KSR.x.exit()

@@ -1199,10 +1199,10 @@ static int uac_failed(sipwasm_router_uac_error_t *e) {
     return -1;
 }
 
-int sw_uac_auth(const char *username, const char *password) {
-    plugin_string_t u = str(username), p = str(password);
+int sw_uac_auth(const char *realm, const char *username, const char *password) {
+    plugin_string_t r = str(realm), u = str(username), p = str(password);
     sipwasm_router_uac_error_t e;
-    return sipwasm_router_uac_auth(&u, &p, &e) ? 0 : uac_failed(&e);
+    return sipwasm_router_uac_auth(&r, &u, &p, &e) ? 0 : uac_failed(&e);
 }
 
 int sw_uac_replace_from(const char *display, const char *uri) {

@@ -178,9 +178,9 @@ int sw_siputils_tel2sip(const char *uri, const char *hostpart, char *buf, size_t
 
 /* ---- uac: the router as a client (Kamailio's uac) ------------------------------------- */
 
-/* uac_auth(): in a failure route after a 401/407, credentials for the next t_relay: 0 or
- * -1. */
-int sw_uac_auth(const char *username, const char *password);
+/* uac_auth(): in a failure route after a 401/407, credentials for `realm` (only a challenge
+ * naming it is answered) for the next t_relay: 0 or -1. */
+int sw_uac_auth(const char *realm, const char *username, const char *password);
 /* uac_replace_from / uac_replace_to(display or "", uri), restored in replies and, with a
  * Record-Route, in the dialog's later requests: 0 or -1. */
 int sw_uac_replace_from(const char *display, const char *uri);

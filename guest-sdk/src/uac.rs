@@ -11,7 +11,7 @@
 //! if code == "401" || code == "407" {
 //!     let user = config::get("trunk_user").unwrap_or_default();
 //!     let password = config::get("trunk_password").unwrap_or_default();
-//!     uac::auth(&user, &password)?;
+//!     uac::auth("carrier.example.com", &user, &password)?;
 //!     tm::t_relay()?;
 //! }
 //! # Ok(()) }
@@ -27,9 +27,10 @@ impl From<Error> for crate::Stop {
     }
 }
 
-/// `uac_auth()`: credentials answering the failure route's 401/407, for the next relay.
-pub fn auth(username: &str, password: &str) -> Result<(), Error> {
-    wit::auth(username, password)
+/// `uac_auth()`: credentials for `realm` answering the failure route's 401/407 (a
+/// challenge for another realm is not answered), for the next relay.
+pub fn auth(realm: &str, username: &str, password: &str) -> Result<(), Error> {
+    wit::auth(realm, username, password)
 }
 
 /// `uac_replace_from(display, uri)` (`""` display: none).

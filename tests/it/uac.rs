@@ -54,7 +54,11 @@ fn a_carriers_challenge_is_answered_from_the_failure_route() {
     let port = free_port();
     let r = probe_to(
         port,
-        &[("uac_user", "trunk"), ("uac_password", "trunk-secret")],
+        &[
+            ("uac_realm", "carrier.test"),
+            ("uac_user", "trunk"),
+            ("uac_password", "trunk-secret"),
+        ],
     );
     let (caller, carrier) = calls_through(
         &r,
@@ -83,6 +87,28 @@ fn a_carriers_challenge_is_answered_from_the_failure_route() {
         "{}",
         caller.output
     );
+    // credentials for another realm: the carrier's challenge is not answered (no digest
+    // of the password for a realm the next hop chose), its 401 reaches the caller
+    let port = free_port();
+    let r = probe_to(
+        port,
+        &[
+            ("uac_realm", "other.test"),
+            ("uac_user", "trunk"),
+            ("uac_password", "trunk-secret"),
+        ],
+    );
+    let mut uas = Sipp::server(challenge("trunk-secret"), port);
+    uas.calls = 1;
+    let uas = uas.spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut uac = Sipp::client(Scenario::File("uac_rr.xml", vec![]), r.udp);
+    uac.service = Some("carrier".into());
+    uac.calls = 1;
+    let out = uac.run();
+    assert_eq!(out.successful_calls, 0, "{}", out.output);
+    assert!(out.output.contains("401 Unauthorized"), "{}", out.output);
+    uas.stop(Duration::from_secs(5));
 }
 
 #[test]

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Which packets arrive is the router's `[nosip]` config (`msg_match`, `msg_skip`,
-//! `min_size`). SIP requests get 501: this plugin routes nothing.
+//! `min_size`). SIP requests get 501: this plugin routes nothing. A timer of its config
+//! (`[[plugin.rtimer]]`, `event_route[timer:NAME]`) logs that it ran.
 
 use sipwasm_sdk::{Plugin, Route, core, export_plugin, log, sl};
 
@@ -25,6 +26,14 @@ impl Plugin for NosipLog {
         log::xlog(
             log::Level::Info,
             "non-sip packet received - content [[$mb]] from [$si:$sp]",
+        )?;
+        core::exit()
+    }
+
+    fn event_route(&mut self, name: &str) -> Route {
+        log::xlog(
+            log::Level::Info,
+            format!("timer $rtimer(name) ran ({name})"),
         )?;
         core::exit()
     }

@@ -4,9 +4,10 @@
 import * as wit from "sipwasm:router/uac@0.1.0";
 import { call } from "./call.js";
 
-/** In a failure route after a 401/407: credentials for the next t_relay. */
-export function uac_auth(username, password) {
-  call("uac", wit.auth, username, password);
+/** In a failure route after a 401/407: credentials for `realm` (only a challenge naming it
+ * is answered), for the next t_relay. */
+export function uac_auth(realm, username, password) {
+  call("uac", wit.auth, realm, username, password);
   return 1;
 }
 

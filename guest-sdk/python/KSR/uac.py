@@ -7,9 +7,10 @@ from wit_world.imports import uac as _uac
 from ._call import call
 
 
-def uac_auth(username, password):
-    """In a failure route after a 401/407: credentials for the next ``t_relay``."""
-    call("uac", _uac.auth, username, password)
+def uac_auth(realm, username, password):
+    """In a failure route after a 401/407: credentials for `realm` (only a challenge
+    naming it is answered), for the next ``t_relay``."""
+    call("uac", _uac.auth, realm, username, password)
     return 1
 
 

@@ -134,6 +134,8 @@ struct Entry {
 pub struct MemoryTable {
     table: String,
     max_entries: usize,
+    /// Expired entries wait for the expiry sweep (their event) instead of making room.
+    keeps_expired: bool,
     entries: Mutex<HashMap<String, Entry>>,
 }
 
@@ -143,6 +145,7 @@ impl MemoryTable {
         MemoryTable {
             table: spec.name.clone(),
             max_entries: spec.max_entries,
+            keeps_expired: spec.expired_event,
             entries: Mutex::new(HashMap::new()),
         }
     }
@@ -151,6 +154,10 @@ impl MemoryTable {
     fn has_room(&self, entries: &mut HashMap<String, Entry>, key: &str, now: u64) -> bool {
         if entries.len() < self.max_entries || entries.contains_key(key) {
             return true;
+        }
+        if self.keeps_expired {
+            // their expiry events come first: the sweep (every second) makes the room
+            return false;
         }
         entries.retain(|_, e| e.expires_at > now);
         entries.len() < self.max_entries
@@ -667,6 +674,19 @@ mod tests {
         );
         assert!(t.take_expired(200, 10).is_empty());
         assert!(t.exists("ev", "long", 200).unwrap());
+        // a full event table keeps its expired entries for their events: no silent room
+        let full = Htables::new(&[HtableSpec {
+            max_entries: 2,
+            ..spec("ev", true)
+        }]);
+        full.set("ev", "a", HtValue::Int(1), 100).unwrap();
+        full.set("ev", "b", HtValue::Int(2), 100).unwrap();
+        assert!(matches!(
+            full.set("ev", "c", HtValue::Int(3), 200),
+            Err(HtError::Full(_))
+        ));
+        assert_eq!(full.take_expired(200, 10).len(), 2);
+        full.set("ev", "c", HtValue::Int(3), 200).unwrap();
     }
 
     #[test]

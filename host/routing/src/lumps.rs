@@ -210,6 +210,40 @@ impl Lumps {
         self.ops.push(lump);
     }
 
+    /// Replace the bytes of `span` (a header value, a URI) with `text`; a second
+    /// replacement of the same span replaces the first one's text instead of adding to it.
+    pub fn replace_span(&mut self, span: Span, text: Vec<u8>) {
+        if let Some(i) = self.replacement_at(span) {
+            self.ops[i] = Lump::Insert {
+                at: span.start as usize,
+                text,
+            };
+            return;
+        }
+        self.ops.push(Lump::Insert {
+            at: span.start as usize,
+            text,
+        });
+        self.ops.push(Lump::Delete(span));
+    }
+
+    /// The text [`Self::replace_span`] put in place of `span`, if any.
+    pub fn replaced(&self, span: Span) -> Option<&[u8]> {
+        self.replacement_at(span).map(|i| match &self.ops[i] {
+            Lump::Insert { text, .. } => text.as_slice(),
+            Lump::Delete(_) => unreachable!("an insertion"),
+        })
+    }
+
+    /// Where the insertion of a replacement of `span` is: an insertion at its start
+    /// followed by its deletion.
+    fn replacement_at(&self, span: Span) -> Option<usize> {
+        self.ops.windows(2).position(|w| {
+            matches!(&w[0], Lump::Insert { at, .. } if *at == span.start as usize)
+                && w[1] == Lump::Delete(span)
+        })
+    }
+
     /// Replace the body (and an earlier replacement).
     pub fn set_body(&mut self, edit: BodyEdit) {
         self.body = Some(edit);

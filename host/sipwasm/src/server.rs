@@ -662,6 +662,20 @@ impl Router {
     /// Run `work` now on this thread, queue it past its tenant's share, or refuse it.
     /// `flow` is the stream connection it came on (its events keep their order).
     fn dispatch(&self, workers: &mut Workers, serving: Serving, flow: Option<u64>, work: Work) {
+        self.admit(workers, serving, flow, work, true);
+    }
+
+    /// [`Self::dispatch`]; with `drain`, a thread that ran the event goes on with the
+    /// tenant's waiting ones (a reader's), else it gives its slot back at once (the timer
+    /// thread: every tenant's timers wait on it).
+    fn admit(
+        &self,
+        workers: &mut Workers,
+        serving: Serving,
+        flow: Option<u64>,
+        work: Work,
+        drain: bool,
+    ) {
         let Some(queue) = &self.queue else {
             return self.execute(workers, &serving, work);
         };
@@ -683,6 +697,9 @@ impl Router {
                     slot: Some(slot),
                 };
                 self.execute(workers, &job.serving, job.work);
+                if !drain {
+                    return;
+                }
                 // the tenant's own waiting events next, on this thread, while it stays
                 // in good standing
                 while let Some(slot) = held.slot.take() {
@@ -937,7 +954,7 @@ impl Router {
         }
         bump(&self.stats.timer_events);
         let event = TimerEvent::new(serving.tenant.local().clone(), kind, now_unix());
-        self.dispatch(workers, serving, None, Work::Timer(event));
+        self.admit(workers, serving, None, Work::Timer(event), false);
     }
 
     fn run_timer(&self, workers: &mut Workers, serving: &Serving, event: TimerEvent) {

@@ -55,7 +55,8 @@ use sipwasm_proto::msrp::MsrpFrame;
 use sipwasm_proto::{SipMessage, Transport};
 use sipwasm_routing::htable::HtValue;
 use sipwasm_routing::{
-    LocalConfig, MsrpEvent, NosipFilter, RawEvent, RouteContext, Source, StaticServices, TmIntent,
+    LocalConfig, MsrpEvent, NosipFilter, RawEvent, RouteContext, Source, StaticServices,
+    TimerEvent, TimerKind, TmIntent,
 };
 use sipwasm_runtime::{Route, Verdict};
 use std::collections::BTreeMap;
@@ -91,6 +92,12 @@ pub struct Case {
     /// A packet that is not SIP (`event_route[nosip:msg]`), as it is.
     #[serde(default)]
     pub datagram: Option<String>,
+    /// A timer of the plugin ticks: `event_route[timer:NAME]` for this `NAME`.
+    #[serde(default)]
+    pub timer: Option<String>,
+    /// With `timer`: a one-shot timer's `$rtimer(data)` (`rtimer.once`).
+    #[serde(default)]
+    pub timer_data: Option<String>,
     /// Where it comes from: `PROTO:IP:PORT` (default `udp:192.0.2.10:5060`).
     #[serde(default = "default_source")]
     pub source: String,
@@ -359,8 +366,8 @@ impl Bench {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let capture = || plugin_log_capture(logs.clone());
         let mut seen = Seen::default();
-        let (result, outbound) = match (&case.message, &case.msrp, &case.datagram) {
-            (Some(text), None, None) => {
+        let (result, outbound) = match (&case.message, &case.msrp, &case.datagram, &case.timer) {
+            (Some(text), None, None, None) => {
                 let msg = SipMessage::parse(Bytes::from(sip_text(text)))
                     .context("the case's message does not parse")?;
                 let serving = self.tenants.for_message(&msg, &source);
@@ -399,7 +406,7 @@ impl Bench {
                 seen.request = SipMessage::parse(Bytes::from(ctx.rendered())).ok();
                 (outcome.result, outbound)
             }
-            (None, Some(text), None) => {
+            (None, Some(text), None, None) => {
                 let frame = MsrpFrame::parse(&sip_lines(text))
                     .context("the case's MSRP frame does not parse")?;
                 let serving = self.tenants.for_source(&source);
@@ -414,7 +421,7 @@ impl Bench {
                 });
                 (outcome.result, outcome.event.take_outbound())
             }
-            (None, None, Some(data)) => {
+            (None, None, Some(data), None) => {
                 if let Err(why) = self.nosip.check(data.as_bytes()) {
                     // as the router: the plugin never sees it
                     seen.verdict = format!("ignored ({why:?})");
@@ -434,7 +441,28 @@ impl Bench {
                 });
                 (outcome.result, outcome.event.take_outbound())
             }
-            _ => bail!("a case has one of message, msrp or datagram"),
+            (None, None, None, Some(name)) => {
+                let serving = self.tenants.for_source(&source);
+                if !serving.plugin().has_event_routes() {
+                    bail!("the plugin does not export event-routes (no timer events)");
+                }
+                sipwasm_routing::rtimer::check_name(name)?;
+                let local = serving.tenant.local().clone();
+                preset_tables(&local, &case.htable, now)?;
+                let kind = match &case.timer_data {
+                    Some(data) => TimerKind::Once {
+                        name: name.clone(),
+                        data: data.clone(),
+                    },
+                    None => TimerKind::Tick { name: name.clone() },
+                };
+                let event = TimerEvent::new(local, kind, now);
+                let mut outcome = tracing::subscriber::with_default(capture(), || {
+                    self.workers.run_timer(&serving, event)
+                });
+                (outcome.result, outcome.event.take_outbound())
+            }
+            _ => bail!("a case has one of message, msrp, datagram or timer"),
         };
         seen.verdict = match &result {
             Ok(Verdict::Continue) => "continue".into(),

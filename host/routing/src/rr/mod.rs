@@ -310,8 +310,11 @@ impl RouteContext {
                 Some(Own::Rr(f, downstream)) => {
                     flow = flow.or(f.filter(|_| in_dialog));
                     // uac_replace_from/to of the first request: their seals
+                    // (the two entries of a double Record-Route carry the same ones)
                     for side in [crate::uac::Side::From, crate::uac::Side::To] {
-                        if let Some(Some(v)) = r.uri.param(b, side.rr_param().as_bytes()) {
+                        if let Some(Some(v)) = r.uri.param(b, side.rr_param().as_bytes())
+                            && !seals.iter().any(|(s, _)| *s == side)
+                        {
                             seals.push((side, String::from_utf8_lossy(v).into_owned()));
                         }
                     }

@@ -133,39 +133,67 @@ impl Subst {
         })
     }
 
-    /// `text` substituted, and how many matches were replaced.
-    pub fn apply(&self, text: &[u8]) -> (Vec<u8>, u32) {
-        let limit = if self.global { 0 } else { 1 };
-        let count = self
-            .re
-            .find_iter(text)
-            .take(if self.global { usize::MAX } else { 1 });
-        let n = count.count() as u32;
-        if n == 0 {
-            return (text.to_vec(), 0);
+    /// `text` substituted, and how many matches were replaced; refused when the result
+    /// would pass `limit` bytes (checked as it grows: a short pattern with a long
+    /// replacement cannot make the host build a huge result first).
+    pub fn apply(&self, text: &[u8], limit: usize) -> Result<(Vec<u8>, u32), TextopsError> {
+        let mut out = Vec::with_capacity(text.len());
+        let mut last = 0;
+        let mut n = 0u32;
+        for caps in self.re.captures_iter(text) {
+            let m = caps.get(0).expect("group 0 is the match");
+            out.extend_from_slice(&text[last..m.start()]);
+            caps.expand(&self.replacement, &mut out);
+            last = m.end();
+            n += 1;
+            if out.len() > limit {
+                return Err(too_large_result(limit));
+            }
+            if !self.global {
+                break;
+            }
         }
-        let out = self
-            .re
-            .replacen(text, limit, self.replacement.as_slice())
-            .into_owned();
-        (out, n)
+        out.extend_from_slice(&text[last..]);
+        if out.len() > limit {
+            return Err(too_large_result(limit));
+        }
+        Ok((out, n))
     }
 }
 
+fn too_large_result(limit: usize) -> TextopsError {
+    TextopsError::TooLarge(format!("the result would pass {limit} bytes"))
+}
+
 /// `text` with the first (or every) match of `re` replaced by `with`, taken literally;
-/// how many were replaced.
-pub fn replace(re: &Regex, text: &[u8], with: &[u8], all: bool) -> (Vec<u8>, u32) {
-    let n = re
-        .find_iter(text)
-        .take(if all { usize::MAX } else { 1 })
-        .count() as u32;
-    if n == 0 {
-        return (text.to_vec(), 0);
+/// how many were replaced. Refused past `limit` bytes, as [`Subst::apply`].
+pub fn replace(
+    re: &Regex,
+    text: &[u8],
+    with: &[u8],
+    all: bool,
+    limit: usize,
+) -> Result<(Vec<u8>, u32), TextopsError> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut last = 0;
+    let mut n = 0u32;
+    for m in re.find_iter(text) {
+        out.extend_from_slice(&text[last..m.start()]);
+        out.extend_from_slice(with);
+        last = m.end();
+        n += 1;
+        if out.len() > limit {
+            return Err(too_large_result(limit));
+        }
+        if !all {
+            break;
+        }
     }
-    let out = re
-        .replacen(text, if all { 0 } else { 1 }, regex::bytes::NoExpand(with))
-        .into_owned();
-    (out, n)
+    out.extend_from_slice(&text[last..]);
+    if out.len() > limit {
+        return Err(too_large_result(limit));
+    }
+    Ok((out, n))
 }
 
 /// True when the Content-Type `value` is `wanted` (`type/subtype`, parameters and case
@@ -290,23 +318,32 @@ mod tests {
     #[test]
     fn substitutions_as_sed_writes_them() {
         let s = Subst::parse("/a(b+)c/[\\1]/g").unwrap();
-        assert_eq!(s.apply(b"abc abbc x"), (b"[b] [bb] x".to_vec(), 2));
+        assert_eq!(
+            s.apply(b"abc abbc x", 100).unwrap(),
+            (b"[b] [bb] x".to_vec(), 2)
+        );
         let s = Subst::parse("/a(b+)c/[\\1]/").unwrap();
-        assert_eq!(s.apply(b"abc abbc").1, 1);
+        assert_eq!(s.apply(b"abc abbc", 100).unwrap().1, 1);
         let s = Subst::parse("#IN IP4 [0-9.]+#IN IP4 203.0.113.1#").unwrap();
         assert_eq!(
-            s.apply(b"c=IN IP4 10.0.0.1\r\n").0,
+            s.apply(b"c=IN IP4 10.0.0.1\r\n", 100).unwrap().0,
             b"c=IN IP4 203.0.113.1\r\n"
         );
         let s = Subst::parse("/pcmu/PCMA/i").unwrap();
-        assert_eq!(s.apply(b"PCMU").0, b"PCMA");
+        assert_eq!(s.apply(b"PCMU", 100).unwrap().0, b"PCMA");
         // the delimiter escaped, a dollar kept literally, \\0 the whole match
         let s = Subst::parse("/a\\/b/$x<\\0>/").unwrap();
-        assert_eq!(s.apply(b"a/b").0, b"$x<a/b>");
+        assert_eq!(s.apply(b"a/b", 100).unwrap().0, b"$x<a/b>");
         assert_eq!(
-            Subst::parse("/x/y/").unwrap().apply(b"none"),
+            Subst::parse("/x/y/").unwrap().apply(b"none", 100).unwrap(),
             (b"none".to_vec(), 0)
         );
+        // an empty pattern everywhere with a long replacement stops at the limit
+        let s = Subst::parse(&format!("/x*/{}/g", "y".repeat(1000))).unwrap();
+        assert!(matches!(
+            s.apply(&[b'a'; 100], 10_000),
+            Err(TextopsError::TooLarge(_))
+        ));
         for bad in [
             "", "abc", "/a/b", "/a/b/c/d", "/a/b/q", "/(/x/", "/a/\\q/", "/a/b\\/",
         ] {
@@ -318,10 +355,15 @@ mod tests {
     fn replace_is_literal() {
         let re = regex("o+", false, false).unwrap();
         assert_eq!(
-            replace(&re, b"foo boo", b"$1", false),
+            replace(&re, b"foo boo", b"$1", false, 100).unwrap(),
             (b"f$1 boo".to_vec(), 1)
         );
-        assert_eq!(replace(&re, b"foo boo", b"0", true), (b"f0 b0".to_vec(), 2));
+        assert_eq!(
+            replace(&re, b"foo boo", b"0", true, 100).unwrap(),
+            (b"f0 b0".to_vec(), 2)
+        );
+        let empty = regex("", false, false).unwrap();
+        assert!(replace(&empty, &[b'a'; 1000], &[b'b'; 1000], true, 64 * 1024).is_err());
         assert!(regex("(", false, false).is_err());
         assert!(regex("a{1000}{1000}", false, false).is_err());
     }

@@ -5,7 +5,7 @@ use super::{
     replace,
 };
 use crate::context::RouteContext;
-use crate::lumps::{BodyEdit, Lump, headers_called};
+use crate::lumps::{BodyEdit, headers_called};
 use sipwasm_proto::header::HeaderName;
 
 fn too_large(len: usize) -> TextopsError {
@@ -133,7 +133,7 @@ impl RouteContext {
     /// replaced by `with`, taken literally.
     pub fn replace_body(&mut self, re: &str, with: &str, all: bool) -> Result<u32, TextopsError> {
         let re = regex(re, false, false)?;
-        let (body, n) = replace(&re, self.current_body(), with.as_bytes(), all);
+        let (body, n) = replace(&re, self.current_body(), with.as_bytes(), all, MAX_BODY)?;
         if n > 0 {
             self.replace_body_with(body, None)?;
         }
@@ -143,7 +143,7 @@ impl RouteContext {
     /// `subst_body('/re/repl/flags')`: how many matches were replaced.
     pub fn subst_body(&mut self, expr: &str) -> Result<u32, TextopsError> {
         let subst = Subst::parse(expr)?;
-        let (body, n) = subst.apply(self.current_body());
+        let (body, n) = subst.apply(self.current_body(), MAX_BODY)?;
         if n > 0 {
             self.replace_body_with(body, None)?;
         }
@@ -168,7 +168,12 @@ impl RouteContext {
         };
         let mut edits = Vec::new();
         for h in chosen {
-            let (value, n) = subst.apply(self.msg.text(h.value));
+            // a second substitution on a header works on what the first one left
+            let current = self
+                .lumps
+                .replaced(h.value)
+                .unwrap_or_else(|| self.msg.text(h.value));
+            let (value, n) = subst.apply(current, crate::lumps::MAX_HEADER_TEXT)?;
             if n == 0 {
                 continue;
             }
@@ -186,11 +191,7 @@ impl RouteContext {
                 .map_err(|e| TextopsError::TooLarge(e.to_string()))?;
         }
         for (span, value) in edits {
-            self.lumps.push(Lump::Insert {
-                at: span.start as usize,
-                text: value,
-            });
-            self.lumps.push(Lump::Delete(span));
+            self.lumps.replace_span(span, value);
         }
         if changed > 0 {
             self.header_edits = true;
@@ -226,6 +227,8 @@ impl RouteContext {
         else {
             return Ok(false);
         };
+        // the part's type came from the network: it must be one before it is a header
+        check_content_type(&part.content_type)?;
         let content = self.current_body()[part.content].to_vec();
         self.replace_body_with(content, Some(part.content_type))?;
         Ok(true)
@@ -243,7 +246,11 @@ mod tests {
 
     fn sent(c: &RouteContext) -> SipMessage {
         let out = c.rendered();
-        SipMessage::parse(bytes::Bytes::from(out)).expect("the result parses")
+        let head = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let m = SipMessage::parse(bytes::Bytes::from(out.clone())).expect("the result parses");
+        // every byte after the headers is the body the Content-Length announces
+        assert_eq!(m.content_length(), Some((out.len() - head) as u32));
+        m
     }
 
     #[test]
@@ -322,6 +329,12 @@ mod tests {
             .collect();
         assert_eq!(subjects, [b"hello world".to_vec(), b"last".to_vec()]);
         assert!(c.subst_hf("Subject", "/hello/a\\r\\nX: y/", "f").is_err());
+        // two substitutions on one header chain, as on the body
+        let mut c = ctx("", None);
+        c.subst_hf("Subject", "/hello/hi/", "f").unwrap();
+        c.subst_hf("Subject", "/world/earth/", "f").unwrap();
+        let first = sent(&c).headers_named(b"Subject").next().unwrap().to_vec();
+        assert_eq!(first, b"hi earth");
         assert!(c.subst_hf("Subject", "/a/b/", "z").is_err());
     }
 
@@ -342,5 +355,11 @@ mod tests {
             [b"application/sdp"]
         );
         assert!(!c.filter_body("application/sdp").unwrap());
+        // a part whose type would smuggle a header is refused, not made the message's
+        let evil =
+            "--b1\r\nContent-Type: application/sdp;x=\nX-Evil: 1\r\n\r\nv=0\r\n\r\n--b1--\r\n";
+        let mut c = ctx(evil, Some("multipart/mixed;boundary=b1"));
+        assert!(c.filter_body("application/sdp").is_err());
+        assert_eq!(sent(&c).headers_named(b"X-Evil").count(), 0);
     }
 }

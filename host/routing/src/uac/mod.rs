@@ -11,7 +11,9 @@
 //!
 //! This module holds the pure parts: seals, the parts of a From/To header, credentials.
 
-use crate::auth::digest::{Algorithm, Credentials, digest_response, parse_credential_fields};
+use crate::auth::digest::{
+    Algorithm, Credentials, constant_time_eq, digest_response, parse_credential_fields,
+};
 use sipwasm_proto::{SipMessage, Uri};
 
 mod route;
@@ -126,8 +128,33 @@ pub fn name_addr(display: &str, uri: &str) -> Result<String, UacError> {
     })
 }
 
-/// The key stream label of seals.
-const SEAL_LABEL: &[u8] = b"uac-restore";
+/// The dialog a seal belongs to: its Call-ID and the From tag of its first request.
+#[derive(Clone, Copy, Debug)]
+pub struct Dialog<'a> {
+    /// Call-ID.
+    pub call_id: &'a [u8],
+    /// The From tag of the dialog's first request (a later request's From tag going the
+    /// same way, its To tag coming back).
+    pub from_tag: &'a [u8],
+}
+
+impl Dialog<'_> {
+    /// The key stream of this dialog's seals: another dialog's seal (one whose URIs a
+    /// caller knows) tells nothing about this one's.
+    fn key(&self, config: &crate::env::LocalConfig, len: usize) -> Vec<u8> {
+        let mut label = b"uac-restore".to_vec();
+        for part in [self.call_id, self.from_tag] {
+            label.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            label.extend_from_slice(part);
+        }
+        config.keystream(&label, len)
+    }
+
+    /// The MAC of a seal's text in this dialog.
+    fn mac(&self, config: &crate::env::LocalConfig, sealed: &str) -> String {
+        config.sign(&[b"uac-seal", self.call_id, self.from_tag, sealed.as_bytes()])
+    }
+}
 
 /// `a` XOR `b` (the shorter padded with zeros) XOR `key`.
 fn xor3(a: &[u8], b: &[u8], key: &[u8]) -> Vec<u8> {
@@ -136,33 +163,49 @@ fn xor3(a: &[u8], b: &[u8], key: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// The seal of a replacement of `original` by `new` (URIs), hex: either URI opens it to
-/// the other.
-pub fn seal(config: &crate::env::LocalConfig, original: &str, new: &str) -> String {
-    let key = config.keystream(SEAL_LABEL, original.len().max(new.len()));
+/// The seal of a replacement of `original` by `new` (URIs) in `dialog`: either URI
+/// opens it to the other (hex, then `.` and a MAC: a seal cannot be forged or moved to
+/// another dialog).
+pub fn seal(
+    config: &crate::env::LocalConfig,
+    dialog: Dialog<'_>,
+    original: &str,
+    new: &str,
+) -> String {
+    let key = dialog.key(config, original.len().max(new.len()));
     let mut out = String::new();
     for b in xor3(original.as_bytes(), new.as_bytes(), &key) {
         use std::fmt::Write as _;
         write!(out, "{b:02x}").expect("writing to a String");
     }
-    out
+    let mac = dialog.mac(config, &out);
+    format!("{out}.{mac}")
 }
 
-/// The URI `seal` pairs with `known`; `None` when it does not open to a URI (a seal of
-/// another dialog, a tampered one, or `known` is neither of the two).
-pub fn unseal(config: &crate::env::LocalConfig, seal: &str, known: &str) -> Option<String> {
-    if !seal.len().is_multiple_of(2) || seal.len() > 2048 {
+/// The URI `seal` pairs with `known` in `dialog`; `None` when the seal is not this
+/// router's for this dialog (a forged or moved one), or does not open to a URI.
+pub fn unseal(
+    config: &crate::env::LocalConfig,
+    dialog: Dialog<'_>,
+    seal: &str,
+    known: &str,
+) -> Option<String> {
+    let (sealed, mac) = seal.split_once('.')?;
+    if !sealed.len().is_multiple_of(2) || sealed.len() > 2048 {
         return None;
     }
-    let bytes: Option<Vec<u8>> = (0..seal.len())
+    if !constant_time_eq(dialog.mac(config, sealed).as_bytes(), mac.as_bytes()) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..sealed.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(seal.get(i..i + 2)?, 16).ok())
+        .map(|i| u8::from_str_radix(sealed.get(i..i + 2)?, 16).ok())
         .collect();
     let bytes = bytes?;
     if known.len() > bytes.len() {
         return None;
     }
-    let key = config.keystream(SEAL_LABEL, bytes.len());
+    let key = dialog.key(config, bytes.len());
     let mut other = xor3(&bytes, known.as_bytes(), &key);
     while other.last() == Some(&0) {
         other.pop();
@@ -179,10 +222,11 @@ fn quoted(s: &str) -> String {
 }
 
 /// The Authorization (or, for a proxy's challenge, Proxy-Authorization) header line
-/// answering the first of `challenges` we speak (Digest; MD5 or SHA-256; qop none or
+/// answering the first of `challenges` for `realm` that we speak (Digest; MD5 or SHA-256; qop none or
 /// auth), for `method` to `uri`, with `cnonce` when the challenge asks for qop.
 pub fn credentials_for(
     challenges: &[(bool, String)],
+    realm: &str,
     username: &str,
     password: &str,
     method: &str,
@@ -208,6 +252,11 @@ pub fn credentials_for(
         let Ok(ch) = parse_credential_fields(value.as_bytes()) else {
             continue;
         };
+        // only the realm the credentials are for: another would get a digest of the
+        // password to guess it from
+        if ch.realm != realm {
+            continue;
+        }
         let Some(alg) = Algorithm::from_name(&ch.algorithm) else {
             continue;
         };
@@ -260,9 +309,9 @@ pub fn credentials_for(
         line.push_str("\r\n");
         return Ok(line);
     }
-    Err(UacError::NoChallenge(
-        "no Digest challenge with MD5 or SHA-256 and qop auth (or none)".into(),
-    ))
+    Err(UacError::NoChallenge(format!(
+        "no Digest challenge for realm {realm:?} with MD5 or SHA-256 and qop auth (or none)"
+    )))
 }
 
 #[cfg(test)]
@@ -277,20 +326,33 @@ mod tests {
     #[test]
     fn a_seal_opens_to_either_uri_with_the_other() {
         let c = config();
-        let (old, new) = (
-            "sip:alice@home.example.com",
-            "sip:anonymous@anonymous.invalid",
-        );
-        let s = seal(&c, old, new);
-        assert!(s.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(unseal(&c, &s, old).as_deref(), Some(new));
-        assert_eq!(unseal(&c, &s, new).as_deref(), Some(old));
-        // another router's secret, another URI, a broken seal: nothing
+        let d = Dialog {
+            call_id: b"call-1",
+            from_tag: b"tag-1",
+        };
+        let old = "sip:alice@home.example.com";
+        let new = "sip:anonymous@anonymous.invalid";
+        let s = seal(&c, d, old, new);
+        assert!(s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.'));
+        assert_eq!(unseal(&c, d, &s, old).as_deref(), Some(new));
+        assert_eq!(unseal(&c, d, &s, new).as_deref(), Some(old));
+        // another router's secret, another dialog, another URI, a broken or forged seal
         let other = LocalConfig::new(Vec::new(), Vec::new(), None).with_secret(b"another");
-        assert_eq!(unseal(&other, &s, old), None);
-        assert_eq!(unseal(&c, &s, "sip:bob@example.com"), None);
-        assert_eq!(unseal(&c, "zz", old), None);
-        assert_eq!(unseal(&c, &s[..s.len() - 1], old), None);
+        assert_eq!(unseal(&other, d, &s, old), None);
+        let elsewhere = Dialog {
+            call_id: b"call-2",
+            from_tag: b"tag-1",
+        };
+        assert_eq!(unseal(&c, elsewhere, &s, old), None);
+        assert_eq!(unseal(&c, d, &s, "sip:bob@example.com"), None);
+        assert_eq!(unseal(&c, d, "zz", old), None);
+        assert_eq!(unseal(&c, d, &s[..s.len() - 1], old), None);
+        let (hex, mac) = s.split_once('.').unwrap();
+        let first = if hex.starts_with('0') { "1" } else { "0" };
+        let flipped = format!("{first}{}.{mac}", &hex[1..]);
+        assert_eq!(unseal(&c, d, &flipped, old), None);
+        // the same URIs in two dialogs give unrelated seals
+        assert_ne!(seal(&c, elsewhere, old, new).split('.').next(), Some(hex));
     }
 
     #[test]
@@ -318,8 +380,21 @@ mod tests {
              nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""
                 .to_string(),
         );
+        assert!(matches!(
+            credentials_for(
+                std::slice::from_ref(&challenge),
+                "another realm",
+                "Mufasa",
+                "pw",
+                "GET",
+                "/",
+                "c"
+            ),
+            Err(UacError::NoChallenge(_))
+        ));
         let line = credentials_for(
             &[challenge],
+            "testrealm@host.com",
             "Mufasa",
             "Circle Of Life",
             "GET",
@@ -338,6 +413,7 @@ mod tests {
         // a proxy's challenge without qop
         let line = credentials_for(
             &[(true, "Digest realm=\"carrier\", nonce=\"abc\"".into())],
+            "carrier",
             "trunk",
             "pw",
             "INVITE",
@@ -354,6 +430,7 @@ mod tests {
                     false,
                     "Digest realm=\"r\", nonce=\"n\", qop=\"auth-int\"".into()
                 )],
+                "r",
                 "u",
                 "p",
                 "INVITE",
@@ -363,12 +440,13 @@ mod tests {
             Err(UacError::NoChallenge(_))
         ));
         assert!(matches!(
-            credentials_for(&[], "u", "p", "INVITE", "sip:x", "c"),
+            credentials_for(&[], "r", "u", "p", "INVITE", "sip:x", "c"),
             Err(UacError::NoChallenge(_))
         ));
         assert!(
             credentials_for(
                 &[(false, "Basic realm=\"r\"".into())],
+                "r",
                 "u",
                 "p",
                 "INVITE",
@@ -380,6 +458,7 @@ mod tests {
         assert!(matches!(
             credentials_for(
                 &[(false, "Digest realm=\"r\", nonce=\"n\"".into())],
+                "r",
                 "u\r\n",
                 "p",
                 "INVITE",

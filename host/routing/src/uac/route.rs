@@ -1,7 +1,9 @@
 //! The uac functions on a SIP request, the restore of replies and of the dialog's later
 //! requests, and `uac_req_send` from any event.
 
-use super::{Restore, Side, UacError, credentials_for, name_addr, name_addr_span, seal, unseal};
+use super::{
+    Dialog, Restore, Side, UacError, credentials_for, name_addr, name_addr_span, seal, unseal,
+};
 use crate::context::{RouteContext, Transmit};
 use crate::env::LocalConfig;
 use crate::lumps::{Lump, Lumps, check_header_lines};
@@ -64,11 +66,7 @@ impl RouteContext {
         let span = name_addr_span(na);
         let original = text(span.of(b));
         let old_uri = text(na.uri.as_bytes(b));
-        self.lumps.push(Lump::Insert {
-            at: span.start as usize,
-            text: new.into_bytes(),
-        });
-        self.lumps.push(Lump::Delete(span));
+        self.lumps.replace_span(span, new.into_bytes());
         self.header_edits = true;
         self.uac.restores.push(Restore {
             side,
@@ -76,12 +74,28 @@ impl RouteContext {
             original,
         });
         if !self.has_totag() {
-            let sealed = seal(&self.config, &old_uri, uri);
+            let b = self.msg.as_bytes();
+            let dialog = Dialog {
+                call_id: self.msg.call_id(),
+                from_tag: self.msg.from().tag(b).unwrap_or_default(),
+            };
+            let sealed = seal(&self.config, dialog, &old_uri, uri);
             self.uac
                 .rr_params
                 .push_str(&format!(";{}={sealed}", side.rr_param()));
         }
         Ok(())
+    }
+
+    /// Take the replacements a branch route made on its copy (`branch`), so that the
+    /// transaction's replies are restored. Restoring a header a branch did not replace
+    /// writes back what is there already, so one list serves every branch.
+    pub fn adopt_uac_restores(&mut self, branch: &RouteContext) {
+        for r in &branch.uac.restores {
+            if !self.uac.restores.contains(r) {
+                self.uac.restores.push(r.clone());
+            }
+        }
     }
 
     /// The Record-Route parameters the uac replacements add (`;vsf=...`).
@@ -102,18 +116,34 @@ impl RouteContext {
         for (side, sealed) in seals {
             let header = if downstream { *side } else { side.other() };
             let b = self.msg.as_bytes();
+            // the dialog's first From tag: this request's From tag going the same way,
+            // its To tag coming back
+            let first = if downstream {
+                self.msg.from()
+            } else {
+                self.msg.to()
+            };
+            let dialog = Dialog {
+                call_id: self.msg.call_id(),
+                from_tag: first.tag(b).unwrap_or_default(),
+            };
             let na = header.of(&self.msg);
             let span = na.uri.whole;
             let current = text(span.of(b));
-            let Some(replacement) = unseal(&self.config, sealed, &current) else {
+            let Some(replacement) = unseal(&self.config, dialog, sealed, &current) else {
                 tracing::debug!(header = ?header, "uac: a Record-Route seal that does not open for this request");
                 continue;
             };
-            self.lumps.push(Lump::Insert {
-                at: span.start as usize,
-                text: replacement.into_bytes(),
-            });
-            self.lumps.push(Lump::Delete(span));
+            // (applied once: a second seal of the same side finds it done)
+            if self
+                .uac
+                .restores
+                .iter()
+                .any(|r| r.side == header && !r.name_addr)
+            {
+                continue;
+            }
+            self.lumps.replace_span(span, replacement.into_bytes());
             self.uac.restores.push(Restore {
                 side: header,
                 name_addr: false,
@@ -147,7 +177,12 @@ impl RouteContext {
 
     /// `uac_auth()` in a failure route: credentials answering the best reply's
     /// challenge, for the branches relayed from here.
-    pub fn uac_auth(&mut self, username: &str, password: &str) -> Result<(), UacError> {
+    pub fn uac_auth(
+        &mut self,
+        realm: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), UacError> {
         if !self.msg.is_request() {
             return Err(UacError::NoRequest);
         }
@@ -158,6 +193,7 @@ impl RouteContext {
         let method = text(self.msg.method_text());
         let line = credentials_for(
             &tx.challenges,
+            realm,
             username,
             password,
             &method,
@@ -329,11 +365,18 @@ mod tests {
             b"sip:anonymous@anonymous.invalid"
         );
         // the callee's BYE: To is the new URI, becomes the original
-        let back = "BYE sip:alice@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKb\r\n\
+        let call_id = String::from_utf8_lossy(first.msg().call_id()).into_owned();
+        let back = format!(
+            "BYE sip:alice@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKb\r\n\
              From: <sip:bob@biloxi.example.com>;tag=callee\r\n\
-             To: <sip:anonymous@anonymous.invalid>;tag=a\r\nCall-ID: c\r\nCSeq: 9 BYE\r\n\
-             Content-Length: 0\r\n\r\n";
-        let mut up = ctx_from(back);
+             To: <sip:anonymous@anonymous.invalid>;tag=a\r\nCall-ID: {call_id}\r\n\
+             CSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n"
+        );
+        let mut up = ctx_from(&back);
+        // another dialog's request: the seal does not open
+        let mut stranger = ctx_from(&back.replace(&call_id, "another-call"));
+        stranger.uac_restore_in_dialog(&seals, false);
+        assert!(stranger.lumps().is_empty());
         up.uac_restore_in_dialog(&seals, false);
         let out = SipMessage::parse(Bytes::from(up.rendered())).unwrap();
         assert_eq!(out.to().uri.as_bytes(out.as_bytes()), original.as_bytes());
@@ -346,8 +389,17 @@ mod tests {
         );
         // a seal that does not open changes nothing
         let mut other = ctx_from(&bye);
-        other.uac_restore_in_dialog(&[(Side::From, "00ff".into())], true);
+        other.uac_restore_in_dialog(&[(Side::From, "00ff.0011".into())], true);
         assert!(other.lumps().is_empty());
+        // a seal applied twice (two Record-Route entries of ours) changes the URI once
+        let mut twice = ctx_from(&bye);
+        twice.uac_restore_in_dialog(&seals, true);
+        twice.uac_restore_in_dialog(&seals, true);
+        let out = SipMessage::parse(Bytes::from(twice.rendered())).unwrap();
+        assert_eq!(
+            out.from().uri.as_bytes(out.as_bytes()),
+            b"sip:anonymous@anonymous.invalid"
+        );
     }
 
     #[test]

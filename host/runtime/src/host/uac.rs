@@ -15,9 +15,10 @@ fn uac_error(e: UacError) -> Error {
 }
 
 impl Host for HostState {
-    fn auth(&mut self, username: String, password: String) -> Result<(), Error> {
+    fn auth(&mut self, realm: String, username: String, password: String) -> Result<(), Error> {
         let ctx = self.sip_mut().ok_or(Error::NoRequest)?;
-        ctx.uac_auth(&username, &password).map_err(uac_error)
+        ctx.uac_auth(&realm, &username, &password)
+            .map_err(uac_error)
     }
 
     fn replace_from(&mut self, display: String, uri: String) -> Result<(), Error> {

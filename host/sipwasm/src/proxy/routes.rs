@@ -92,6 +92,8 @@ impl Proxy {
             if dropped {
                 continue;
             }
+            // a From/To the branch route replaced comes back restored in the replies
+            cell.user.ctx.adopt_uac_restores(&bctx);
             let branch = bctx.main_branch();
             let hops = match moved_to(&plan.branch, &branch) {
                 None => plan.hops.clone(),

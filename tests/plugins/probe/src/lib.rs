@@ -51,7 +51,7 @@
 //! |            | (`get_body_part(X-Part-Type)`) and the body as it would be sent as the  |
 //! |            | reply's body (`set_reply_body`), after the same edits as `sdp`          |
 //! | `carrier`  | relay to config `next_hop`; a 401/407 is answered once with `uac.auth`  |
-//! |            | (config `uac_user`, `uac_password`) in the failure route                |
+//! |            | (config `uac_realm`, `uac_user`, `uac_password`) in the failure route   |
 //! | `anon`     | `uac.replace_from("Anonymous", "sip:anonymous@anonymous.invalid")`,      |
 //! |            | Record-Route, relay to config `next_hop`                               |
 //! | `uacsend`  | `uac.req_send` of a MESSAGE to `X-Send-To` (body `X-Send-Body`), reply   |
@@ -461,7 +461,8 @@ impl Plugin for Probe {
                     pv::sets("$avp(uac_tried)", "yes")?;
                     let user = config::get("uac_user").unwrap_or_default();
                     let password = config::get("uac_password").unwrap_or_default();
-                    uac::auth(&user, &password)?;
+                    let realm = config::get("uac_realm").unwrap_or_default();
+                    uac::auth(&realm, &user, &password)?;
                     let next = config::get("next_hop").ok_or(Stop::Error("no next_hop".into()))?;
                     tm::t_relay_to(&next)?;
                 }
