@@ -185,7 +185,8 @@ int sw_uac_auth(const char *realm, const char *username, const char *password);
  * Record-Route, in the dialog's later requests: 0 or -1. */
 int sw_uac_replace_from(const char *display, const char *uri);
 int sw_uac_replace_to(const char *display, const char *uri);
-/* uac_req_send(): a request from the router, sent once ("" ouri: to the ruri's host; hdrs
+/* uac_req_send(): a request from the router, sent again over UDP until answered, not
+ * INVITE, ACK or CANCEL ("" ouri: to the ruri's host; hdrs
  * with their CRLFs; body of `body_len` bytes): 0 or -1. */
 int sw_uac_req_send(const char *method, const char *ruri, const char *furi, const char *turi,
                     const char *ouri, const char *hdrs, const void *body, size_t body_len);

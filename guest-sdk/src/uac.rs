@@ -43,7 +43,8 @@ pub fn replace_to(display: &str, uri: &str) -> Result<(), Error> {
     wit::replace_to(display, uri)
 }
 
-/// `uac_req_send()`: `req` sent once from the router.
+/// `uac_req_send()`: `req` sent from the router (again over UDP until answered; not
+/// INVITE, ACK or CANCEL).
 pub fn req_send(req: &Request) -> Result<(), Error> {
     wit::req_send(req)
 }

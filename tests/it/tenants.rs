@@ -219,6 +219,10 @@ fn run_with_fault(fault: Fault) -> RunResult {
         Fault::LogFlood => plugin("log_flood"),
     };
     let uas_port = free_port();
+    // filling 16 MiB takes a few milliseconds: on a loaded 2-core machine a 10 ms
+    // deadline could cut the eater before the cap refuses it, which is not what that
+    // case shows (the spinner needs the short one)
+    let deadline_ms = if fault == Fault::EatMemory { 50 } else { 10 };
     let (router, dir) = TestRouter::from_config(&format!(
         r#"{sections}
 [plugin]
@@ -231,7 +235,7 @@ next_hop = "sip:127.0.0.1:{uas_port}"
 name = "b"
 path = "{b}"
 domains = ["b.test"]
-deadline_ms = 10
+deadline_ms = {deadline_ms}
 memory_mb = 16
 log_rate = 100
 fallback = {{ code = 503, reason = "B Unavailable" }}

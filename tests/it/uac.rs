@@ -1,7 +1,8 @@
 //! The router as a client (`uac`) and `siputils`, with SIPp peers: a carrier that
 //! challenges with 407 (answered by `uac.auth` in the failure route), a From replaced on
 //! the way out and restored in replies and in the dialog's requests both ways, a request
-//! of the router's own, and the siputils checks on raw requests.
+//! of the router's own (sent again until answered), and the siputils checks on raw
+//! requests.
 
 use crate::harness::*;
 use std::time::Duration;
@@ -154,6 +155,16 @@ fn the_router_sends_requests_of_its_own() {
     assert_eq!(msg.content_length(), Some(21));
     assert!(msg.from().tag(msg.as_bytes()).is_some());
     assert_eq!(msg.top_via().port, Some(r.udp.port()));
+    // unanswered over UDP, it comes again after T1 (the same request)
+    let (again, from) = uas
+        .recv_request(Duration::from_secs(2))
+        .expect("the MESSAGE sent again");
+    assert_eq!(again.call_id(), msg.call_id());
+    assert_eq!(again.as_bytes(), msg.as_bytes());
+    // answered, it stops
+    uas.respond(&again, from, 202, "Accepted", "uas");
+    let more = uas.collect(Duration::from_millis(2500));
+    assert!(more.is_empty(), "{more:?}");
     // nowhere to go: an error, not a crash
     let reply = client
         .ask(

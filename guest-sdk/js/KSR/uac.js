@@ -21,7 +21,8 @@ export function uac_replace_to(display, uri) {
   return 1;
 }
 
-/** A request from the router, sent once (Kamailio's $uac_req(...) keys). */
+/** A request from the router (Kamailio's $uac_req(...) keys), sent again over UDP until
+ * answered; not INVITE, ACK or CANCEL. */
 export function uac_req_send(method, ruri, furi, turi, ouri = "", hdrs = "", body = "") {
   const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
   call("uac", wit.reqSend, { method, ruri, furi, turi, ouri, hdrs, body: bytes });

@@ -25,7 +25,8 @@ def uac_replace_to(display, uri):
 
 
 def uac_req_send(method, ruri, furi, turi, ouri="", hdrs="", body=b""):
-    """A request from the router, sent once (Kamailio's ``$uac_req(...)`` keys)."""
+    """A request from the router (Kamailio's ``$uac_req(...)`` keys), sent again over UDP
+    until answered; not INVITE, ACK or CANCEL."""
     if isinstance(body, str):
         body = body.encode()
     req = _uac.Request(method, ruri, furi, turi, ouri, hdrs, bytes(body))

@@ -191,6 +191,14 @@ async fn probe_destinations(router: Arc<Router>) {
         for out in ds.tick(std::time::Instant::now(), &**local) {
             router.outlet.send(out);
         }
+        // uac_req_send's requests: sent again over UDP until answered
+        let (again, ended) = router.uac_requests.due(std::time::Instant::now());
+        for out in again {
+            router.outlet.send(out);
+        }
+        for (sent, _) in ended {
+            tracing::info!(dest = %sent.dest, "uac_req_send: no final reply within 32 s");
+        }
         for (set, uri, state) in ds.take_changes() {
             if state.starts_with('A') {
                 tracing::info!(set, %uri, %state, "dispatcher destination active");
@@ -338,6 +346,8 @@ pub struct Router {
     proxy: Arc<Proxy>,
     /// The plugins' timers, run by their own thread.
     rtimers: Arc<Rtimers>,
+    /// The requests `uac_req_send` sent and waits on.
+    uac_requests: Arc<sipwasm_routing::uac::Outstanding>,
     /// Shares and queues; `None` for a lone tenant without a worker share.
     queue: Option<EventQueue>,
     /// Registrations and bans shared with other routers (`[state] backend = "redis"`).
@@ -545,6 +555,16 @@ impl Router {
             return;
         }
         if !is_request {
+            match self.uac_requests.reply(&msg, source.src) {
+                None => {}
+                // an answer to the router's own request (uac_req_send): it ends here
+                Some(ended) => {
+                    if let Some(end) = ended {
+                        tracing::debug!(src = %source.src, ?end, "uac_req_send answered");
+                    }
+                    return;
+                }
+            }
             if self
                 .local
                 .dispatcher
@@ -1147,6 +1167,7 @@ impl Server {
             )
             .map_err(StartError::Dispatcher)?,
         );
+        let uac_requests = Arc::new(sipwasm_routing::uac::Outstanding::default());
         let rtimers = Arc::new(Rtimers::new(
             tenants.list().iter().map(|t| t.config.timers.as_slice()),
             settings.htables.iter().any(|h| h.expired_event),
@@ -1159,6 +1180,7 @@ impl Server {
                 &table,
                 connections.clone(),
                 rtimers.clone(),
+                uac_requests.clone(),
             ),
         )
         .with_dispatcher(dispatcher.clone());
@@ -1224,6 +1246,7 @@ impl Server {
             stats: RouterStats::default(),
             proxy: proxy.clone(),
             rtimers,
+            uac_requests,
             queue,
             state: state.clone(),
             started: std::time::SystemTime::now(),

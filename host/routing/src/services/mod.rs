@@ -64,6 +64,15 @@ pub trait Services: Send + Sync {
         None
     }
 
+    /// `uac_req_send`: wait on the request just sent (`sent`, with `call_id` and CSeq
+    /// `method`): sent again over UDP until a final reply, its replies absorbed. False
+    /// when the router waits on too many already (the request is then not sent). Without
+    /// a router, nothing waits: it goes once.
+    fn track_request(&self, call_id: &str, method: &str, sent: &sipwasm_proto::Transmit) -> bool {
+        let _ = (call_id, method, sent);
+        true
+    }
+
     /// `rtimer.once`: run `event_route[timer:NAME]` for `caller`'s tenant after the
     /// delay (bounded per tenant).
     fn schedule_once(&self, caller: Option<&Caller>, shot: OneShot) -> Result<(), RtimerError> {

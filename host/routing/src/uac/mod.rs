@@ -7,16 +7,20 @@
 //!   other and a key stream of the router's secret, as Kamailio's `restore_passwd` does),
 //!   so that a request that has one of them yields the other.
 //! - `uac_auth`: a failure route answers the next hop's 401/407 with credentials.
-//! - `uac_req_send`: a request from the router.
+//! - `uac_req_send`: a request from the router, sent again over UDP until answered
+//!   ([`Outstanding`]).
 //!
-//! This module holds the pure parts: seals, the parts of a From/To header, credentials.
+//! This module holds the pure parts: seals, the parts of a From/To header, credentials,
+//! the requests waited on.
 
 use crate::auth::digest::{
     Algorithm, Credentials, constant_time_eq, digest_response, parse_credential_fields,
 };
 use sipwasm_proto::{SipMessage, Uri};
 
+mod outstanding;
 mod route;
+pub use outstanding::{Ended, MAX_OUTSTANDING, Outstanding};
 pub use route::{UacRequest, req_send};
 
 /// Why a uac call failed; mirrors the WIT `uac.error`.

@@ -207,11 +207,29 @@ impl RouteContext {
 
 /// Build `req` as the router sends it from `via` (`host:port` of the listener) over
 /// `transport`.
-fn build_request(req: &UacRequest, transport: &str, via: &str) -> Result<Vec<u8>, UacError> {
+/// Build `req` as the router sends it from `via` over `transport`: the bytes and the
+/// Call-ID.
+fn build_request(
+    req: &UacRequest,
+    transport: &str,
+    via: &str,
+) -> Result<(Vec<u8>, String), UacError> {
     let bad = |what: String| UacError::InvalidArgument(what);
     if req.method.is_empty() || !req.method.bytes().all(|c| c.is_ascii_alphabetic()) {
         return Err(bad(format!("method {:?}", req.method)));
     }
+    // an INVITE's client transaction (its ACKs, its CANCEL) is more than a request sent
+    // and waited on
+    if ["INVITE", "ACK", "CANCEL"]
+        .iter()
+        .any(|m| req.method.eq_ignore_ascii_case(m))
+    {
+        return Err(bad(format!(
+            "{}: uac_req_send sends requests outside dialogs that need no ACK",
+            req.method
+        )));
+    }
+    let call_id = random_hex(12);
     for (what, uri) in [
         ("ruri", &req.ruri),
         ("furi", &req.furi),
@@ -237,14 +255,13 @@ fn build_request(req: &UacRequest, transport: &str, via: &str) -> Result<Vec<u8>
         turi = req.turi,
         branch = random_hex(8),
         tag = random_hex(6),
-        call_id = random_hex(12),
     )
     .into_bytes();
     out.extend_from_slice(&hdrs);
     out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", req.body.len()).as_bytes());
     out.extend_from_slice(&req.body);
     SipMessage::parse(Bytes::from(out.clone())).map_err(|e| bad(format!("the request: {e}")))?;
-    Ok(out)
+    Ok((out, call_id))
 }
 
 /// `uac_req_send()` from any event: `req` built and queued on `outbound`, to the next
@@ -274,19 +291,27 @@ pub fn req_send(
     let listener = config
         .pick_listener(&hop, None)
         .ok_or_else(|| UacError::Unreachable(format!("no socket for {}", hop.addr)))?;
-    let data = build_request(
+    let (data, call_id) = build_request(
         req,
         hop.transport.as_str().to_ascii_uppercase().as_str(),
         &config.sent_by(&listener),
     )?;
-    outbound.push(Transmit {
+    let sent = Transmit {
         transport: hop.transport,
         dest: hop.addr,
         local: listener.addr,
         conn: None,
         data: Bytes::from(data),
         flags: Default::default(),
-    });
+    };
+    let method = req.method.to_ascii_uppercase();
+    if !config.services().track_request(&call_id, &method, &sent) {
+        return Err(UacError::InvalidArgument(format!(
+            "{} requests wait for their answers already",
+            super::MAX_OUTSTANDING
+        )));
+    }
+    outbound.push(sent);
     Ok(())
 }
 
@@ -413,8 +438,9 @@ mod tests {
             body: b"hello".to_vec(),
             ..UacRequest::default()
         };
-        let data = build_request(&req, "UDP", "127.0.0.1:5060").unwrap();
+        let (data, call_id) = build_request(&req, "UDP", "127.0.0.1:5060").unwrap();
         let m = SipMessage::parse(Bytes::from(data)).unwrap();
+        assert_eq!(m.call_id(), call_id.as_bytes());
         assert_eq!(m.method(), sipwasm_proto::Method::Message);
         assert_eq!(m.body(), b"hello");
         assert_eq!(m.content_length(), Some(5));
@@ -431,8 +457,13 @@ mod tests {
         assert!(build_request(&bad, "UDP", "h").is_err());
         let bad = UacRequest {
             method: "BAD METHOD".into(),
-            ..req
+            ..req.clone()
         };
         assert!(build_request(&bad, "UDP", "h").is_err());
+        let invite = UacRequest {
+            method: "invite".into(),
+            ..req
+        };
+        assert!(build_request(&invite, "UDP", "h").is_err());
     }
 }

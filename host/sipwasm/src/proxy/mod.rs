@@ -142,12 +142,14 @@ pub fn services(
     table: &Arc<Transactions>,
     connections: Option<sipwasm_transport::ConnectionTable>,
     rtimers: Arc<crate::rtimer::Rtimers>,
+    uac_requests: Arc<sipwasm_routing::uac::Outstanding>,
 ) -> Arc<dyn Services> {
     Arc::new(ProxyServices {
         resolver,
         table: Arc::downgrade(table),
         connections,
         rtimers,
+        uac_requests,
     })
 }
 

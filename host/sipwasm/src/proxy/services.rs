@@ -18,6 +18,9 @@ pub(super) struct ProxyServices {
     pub(super) connections: Option<sipwasm_transport::ConnectionTable>,
     /// The plugins' timers (`rtimer.once` adds to them).
     pub(super) rtimers: Arc<crate::rtimer::Rtimers>,
+    /// The requests `uac_req_send` waits on (the router sends them again, absorbs their
+    /// replies).
+    pub(super) uac_requests: Arc<sipwasm_routing::uac::Outstanding>,
 }
 
 /// The tenant `caller` stands for.
@@ -73,6 +76,11 @@ impl Services for ProxyServices {
 
     fn tls_peer(&self, conn: u64) -> Option<Arc<sipwasm_proto::TlsPeer>> {
         self.connections.as_ref()?.tls_peer(conn)
+    }
+
+    fn track_request(&self, call_id: &str, method: &str, sent: &sipwasm_proto::Transmit) -> bool {
+        self.uac_requests
+            .track(call_id, method, sent.clone(), Instant::now())
     }
 
     fn schedule_once(
