@@ -64,12 +64,20 @@ pub trait Services: Send + Sync {
         None
     }
 
-    /// `uac_req_send`: wait on the request just sent (`sent`, with `call_id` and CSeq
-    /// `method`): sent again over UDP until a final reply, its replies absorbed. False
-    /// when the router waits on too many already (the request is then not sent). Without
-    /// a router, nothing waits: it goes once.
-    fn track_request(&self, call_id: &str, method: &str, sent: &sipwasm_proto::Transmit) -> bool {
-        let _ = (call_id, method, sent);
+    /// `uac_req_send`: wait on the request `caller`'s tenant just sent (`sent`, with
+    /// `call_id`, Via `branch` and CSeq `method`): sent again over UDP until a final
+    /// reply, its replies absorbed. False when the router, or the tenant, waits on too
+    /// many already (the request is then not sent). Without a router, nothing waits: it
+    /// goes once.
+    fn track_request(
+        &self,
+        caller: Option<&Caller>,
+        call_id: &str,
+        branch: &str,
+        method: &str,
+        sent: &sipwasm_proto::Transmit,
+    ) -> bool {
+        let _ = (caller, call_id, branch, method, sent);
         true
     }
 

@@ -20,7 +20,9 @@ use sipwasm_proto::{SipMessage, Uri};
 
 mod outstanding;
 mod route;
-pub use outstanding::{Ended, MAX_OUTSTANDING, Outstanding};
+pub use outstanding::{
+    Ended, MAX_BYTES_PER_OWNER, MAX_OUTSTANDING, MAX_PER_OWNER, Outstanding, Refused,
+};
 pub use route::{UacRequest, req_send};
 
 /// Why a uac call failed; mirrors the WIT `uac.error`.

@@ -1,8 +1,9 @@
 //! The requests `uac_req_send` sent and waits on (RFC 3261 §17.1.2, a non-INVITE client
 //! transaction): over UDP each is sent again after T1, doubling up to T2 (after a
 //! provisional reply: every T2), until a final reply or timer F (64·T1); over TCP and TLS
-//! it is sent once. Their replies end here. Sans IO: the router feeds it the clock and the
-//! replies, and sends what [`Outstanding::due`] returns.
+//! it is sent once. Their replies (one Via, our branch, from where it went) end here.
+//! Bounded: 10,000 requests, and per tenant 1,000 and 4 MiB. Sans IO: the router feeds
+//! it the clock and the replies, and sends what [`Outstanding::due`] returns.
 
 use sipwasm_proto::{SipMessage, Transmit};
 use std::collections::HashMap;
@@ -18,9 +19,17 @@ const T2: Duration = Duration::from_secs(4);
 const TIMER_F: Duration = Duration::from_secs(32);
 /// Most requests waiting at once (past it `track` refuses: the plugin sees an error).
 pub const MAX_OUTSTANDING: usize = 10_000;
+/// Most requests one tenant may have waiting: one tenant cannot take the table.
+pub const MAX_PER_OWNER: usize = 1_000;
+/// Most bytes of requests one tenant may have waiting (they are kept to be sent again).
+pub const MAX_BYTES_PER_OWNER: usize = 4 << 20;
 
 #[derive(Debug)]
 struct Entry {
+    /// Whose request it is (the router's key for the tenant).
+    owner: usize,
+    /// Our Via branch: a reply must carry it.
+    branch: String,
     sent: Transmit,
     /// CSeq method, to tell its replies.
     method: String,
@@ -40,26 +49,75 @@ pub enum Ended {
     TimedOut,
 }
 
+#[derive(Debug, Default)]
+struct Table {
+    by_call_id: HashMap<String, Entry>,
+    /// Requests and bytes waiting, per owner.
+    owners: HashMap<usize, (usize, usize)>,
+}
+
+impl Table {
+    fn remove(&mut self, call_id: &str) -> Option<Entry> {
+        let e = self.by_call_id.remove(call_id)?;
+        self.forget(&e);
+        Some(e)
+    }
+
+    fn forget(&mut self, e: &Entry) {
+        if let Some((n, bytes)) = self.owners.get_mut(&e.owner) {
+            *n -= 1;
+            *bytes -= e.sent.data.len();
+            if *n == 0 {
+                self.owners.remove(&e.owner);
+            }
+        }
+    }
+}
+
+/// Why a request was not taken on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The router waits on [`MAX_OUTSTANDING`] requests.
+    Full,
+    /// Its owner waits on [`MAX_PER_OWNER`] requests or [`MAX_BYTES_PER_OWNER`] bytes.
+    OwnerFull,
+}
+
 /// The requests waiting for a final reply, by Call-ID.
 #[derive(Debug, Default)]
 pub struct Outstanding {
-    waiting: Mutex<HashMap<String, Entry>>,
+    waiting: Mutex<Table>,
     /// How many wait: every reply the router gets asks, and most find none without a lock.
     count: AtomicUsize,
 }
 
 impl Outstanding {
-    /// Wait on `sent` (just sent at `now`, a request of `method` with `call_id`); false
-    /// when [`MAX_OUTSTANDING`] wait already.
-    pub fn track(&self, call_id: &str, method: &str, sent: Transmit, now: Instant) -> bool {
-        let mut waiting = crate::lock(&self.waiting);
-        if waiting.len() >= MAX_OUTSTANDING {
-            return false;
+    /// Wait on `sent` (just sent at `now` for `owner`, a request of `method` with
+    /// `call_id` and Via `branch`).
+    pub fn track(
+        &self,
+        owner: usize,
+        call_id: &str,
+        branch: &str,
+        method: &str,
+        sent: Transmit,
+        now: Instant,
+    ) -> Result<(), Refused> {
+        let mut t = crate::lock(&self.waiting);
+        if t.by_call_id.len() >= MAX_OUTSTANDING {
+            return Err(Refused::Full);
         }
+        let (n, bytes) = t.owners.get(&owner).copied().unwrap_or((0, 0));
+        if n >= MAX_PER_OWNER || bytes + sent.data.len() > MAX_BYTES_PER_OWNER {
+            return Err(Refused::OwnerFull);
+        }
+        let size = sent.data.len();
         let next = (!sent.transport.is_stream()).then_some(now + T1);
-        let earlier = waiting.insert(
+        let earlier = t.by_call_id.insert(
             call_id.to_string(),
             Entry {
+                owner,
+                branch: branch.to_string(),
                 sent,
                 method: method.to_string(),
                 next,
@@ -67,21 +125,28 @@ impl Outstanding {
                 give_up: now + TIMER_F,
             },
         );
-        if earlier.is_none() {
+        if let Some(e) = earlier {
+            t.forget(&e);
+        } else {
             self.count.fetch_add(1, Ordering::Relaxed);
         }
-        true
+        let o = t.owners.entry(owner).or_default();
+        o.0 += 1;
+        o.1 += size;
+        Ok(())
     }
 
     /// What is due at `now`: the retransmissions, and the requests that timed out (no
     /// longer waited on).
     pub fn due(&self, now: Instant) -> (Vec<Transmit>, Vec<(Transmit, Ended)>) {
-        let mut waiting = crate::lock(&self.waiting);
+        let mut t = crate::lock(&self.waiting);
         let mut again = Vec::new();
         let mut ended = Vec::new();
-        waiting.retain(|_, e| {
+        let mut gone = Vec::new();
+        t.by_call_id.retain(|_, e| {
             if now >= e.give_up {
                 ended.push((e.sent.clone(), Ended::TimedOut));
+                gone.push((e.owner, e.sent.data.len()));
                 self.count.fetch_sub(1, Ordering::Relaxed);
                 return false;
             }
@@ -94,31 +159,45 @@ impl Outstanding {
             }
             true
         });
+        for (owner, size) in gone {
+            if let Some((n, bytes)) = t.owners.get_mut(&owner) {
+                *n -= 1;
+                *bytes -= size;
+                if *n == 0 {
+                    t.owners.remove(&owner);
+                }
+            }
+        }
         (again, ended)
     }
 
     /// A reply: `None` when it answers no request waited on (from where it was sent);
     /// else it goes no further, and a final one ends the wait (`Some(Some(..))`).
     pub fn reply(&self, msg: &SipMessage, src: std::net::SocketAddr) -> Option<Option<Ended>> {
-        if self.count.load(Ordering::Relaxed) == 0 {
+        // the router's own requests carry one Via, its own: a reply to a proxied request
+        // (two or more) is told apart without the lock
+        if self.count.load(Ordering::Relaxed) == 0 || msg.vias().len() != 1 {
             return None;
         }
         let code = msg.status()?;
+        let b = msg.as_bytes();
+        let branch = msg.top_via().branch(b)?;
         let call_id = String::from_utf8_lossy(msg.call_id());
-        let mut waiting = crate::lock(&self.waiting);
-        let e = waiting.get_mut(call_id.as_ref())?;
-        if e.sent.dest != src || msg.text(msg.cseq().method_span) != e.method.as_bytes() {
+        let mut t = crate::lock(&self.waiting);
+        let e = t.by_call_id.get_mut(call_id.as_ref())?;
+        if e.sent.dest != src
+            || e.branch.as_bytes() != branch
+            || msg.text(msg.cseq().method_span) != e.method.as_bytes()
+        {
             return None;
         }
         if code < 200 {
-            // a provisional: the request arrived; only T2 retransmissions now
-            if e.next.is_some() {
-                e.interval = T2;
-                e.next = Some(Instant::now() + T2);
-            }
+            // a provisional: the request arrived; from the next one on, every T2
+            // (RFC 3261 §17.1.2.2: the pending Timer E fires as set)
+            e.interval = T2;
             return Some(None);
         }
-        waiting.remove(call_id.as_ref());
+        t.remove(call_id.as_ref());
         self.count.fetch_sub(1, Ordering::Relaxed);
         Some(Some(Ended::Answered(code)))
     }
@@ -164,7 +243,10 @@ mod tests {
     fn udp_requests_are_sent_again_until_answered() {
         let o = Outstanding::default();
         let t0 = Instant::now();
-        assert!(o.track("c1", "MESSAGE", sent(Transport::Udp), t0));
+        assert!(
+            o.track(1, "c1", "z9hG4bK1", "MESSAGE", sent(Transport::Udp), t0)
+                .is_ok()
+        );
         assert!(o.due(t0 + Duration::from_millis(400)).0.is_empty());
         assert_eq!(o.due(t0 + Duration::from_millis(500)).0.len(), 1);
         // the next after 1 s, then 2 s, then every 4 s
@@ -177,6 +259,21 @@ mod tests {
             None
         );
         assert_eq!(o.reply(&reply(200, "c2"), src), None);
+        // another branch (a reply to something else with the same Call-ID), or a reply
+        // with two Vias (a proxied request's): not its answer either
+        let other_branch = SipMessage::parse(Bytes::from(
+            String::from_utf8_lossy(reply(200, "c1").as_bytes()).replace("z9hG4bK1", "z9hG4bK2"),
+        ))
+        .unwrap();
+        assert_eq!(o.reply(&other_branch, src), None);
+        let proxied = SipMessage::parse(Bytes::from(
+            String::from_utf8_lossy(reply(200, "c1").as_bytes()).replace(
+                "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n",
+                "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx\r\n",
+            ),
+        ))
+        .unwrap();
+        assert_eq!(o.reply(&proxied, src), None);
         assert_eq!(o.reply(&reply(100, "c1"), src), Some(None));
         assert_eq!(o.len(), 1);
         assert_eq!(
@@ -191,8 +288,10 @@ mod tests {
     fn unanswered_requests_end_at_timer_f_and_streams_are_sent_once() {
         let o = Outstanding::default();
         let t0 = Instant::now();
-        o.track("udp", "MESSAGE", sent(Transport::Udp), t0);
-        o.track("tcp", "MESSAGE", sent(Transport::Tcp), t0);
+        o.track(1, "udp", "z9hG4bK1", "MESSAGE", sent(Transport::Udp), t0)
+            .unwrap();
+        o.track(1, "tcp", "z9hG4bK1", "MESSAGE", sent(Transport::Tcp), t0)
+            .unwrap();
         let mut resent = 0;
         for ms in (100..32_000).step_by(100) {
             let (again, ended) = o.due(t0 + Duration::from_millis(ms));
@@ -212,8 +311,41 @@ mod tests {
         let o = Outstanding::default();
         let t0 = Instant::now();
         for i in 0..MAX_OUTSTANDING {
-            assert!(o.track(&format!("c{i}"), "MESSAGE", sent(Transport::Udp), t0));
+            let owner = i / MAX_PER_OWNER;
+            let id = format!("c{i}");
+            o.track(owner, &id, "b", "MESSAGE", sent(Transport::Udp), t0)
+                .unwrap();
         }
-        assert!(!o.track("one-more", "MESSAGE", sent(Transport::Udp), t0));
+        assert_eq!(
+            o.track(99, "one-more", "b", "MESSAGE", sent(Transport::Udp), t0),
+            Err(Refused::Full)
+        );
+        // one owner cannot take the table: its own bound comes first
+        let o = Outstanding::default();
+        for i in 0..MAX_PER_OWNER {
+            let id = format!("c{i}");
+            o.track(7, &id, "b", "MESSAGE", sent(Transport::Udp), t0)
+                .unwrap();
+        }
+        assert_eq!(
+            o.track(7, "more", "b", "MESSAGE", sent(Transport::Udp), t0),
+            Err(Refused::OwnerFull)
+        );
+        o.track(8, "other", "b", "MESSAGE", sent(Transport::Udp), t0)
+            .unwrap();
+        // nor hold more than its bytes
+        let o = Outstanding::default();
+        let mut big = sent(Transport::Udp);
+        big.data = Bytes::from(vec![b'x'; MAX_BYTES_PER_OWNER / 2]);
+        o.track(3, "a", "b", "MESSAGE", big.clone(), t0).unwrap();
+        o.track(3, "b", "b", "MESSAGE", big.clone(), t0).unwrap();
+        assert_eq!(
+            o.track(3, "c", "b", "MESSAGE", big.clone(), t0),
+            Err(Refused::OwnerFull)
+        );
+        // the room comes back as they end
+        o.due(t0 + TIMER_F);
+        o.track(3, "c", "b", "MESSAGE", big, t0 + TIMER_F).unwrap();
+        assert_eq!(o.len(), 1);
     }
 }

@@ -205,15 +205,16 @@ impl RouteContext {
     }
 }
 
+/// What [`build_request`] made: the bytes, the Call-ID and the Via branch.
+struct Built {
+    data: Vec<u8>,
+    call_id: String,
+    branch: String,
+}
+
 /// Build `req` as the router sends it from `via` (`host:port` of the listener) over
 /// `transport`.
-/// Build `req` as the router sends it from `via` over `transport`: the bytes and the
-/// Call-ID.
-fn build_request(
-    req: &UacRequest,
-    transport: &str,
-    via: &str,
-) -> Result<(Vec<u8>, String), UacError> {
+fn build_request(req: &UacRequest, transport: &str, via: &str) -> Result<Built, UacError> {
     let bad = |what: String| UacError::InvalidArgument(what);
     if req.method.is_empty() || !req.method.bytes().all(|c| c.is_ascii_alphabetic()) {
         return Err(bad(format!("method {:?}", req.method)));
@@ -230,6 +231,7 @@ fn build_request(
         )));
     }
     let call_id = random_hex(12);
+    let branch = format!("z9hG4bK{}", random_hex(8));
     for (what, uri) in [
         ("ruri", &req.ruri),
         ("furi", &req.furi),
@@ -246,14 +248,13 @@ fn build_request(
         return Err(bad(format!("a body of {} bytes", req.body.len())));
     }
     let mut out = format!(
-        "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/{transport} {via};branch=z9hG4bK{branch};rport\r\n\
+        "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/{transport} {via};branch={branch};rport\r\n\
          Max-Forwards: 70\r\nFrom: <{furi}>;tag={tag}\r\nTo: <{turi}>\r\nCall-ID: {call_id}\r\n\
          CSeq: 1 {method}\r\n",
         method = req.method.to_ascii_uppercase(),
         ruri = req.ruri,
         furi = req.furi,
         turi = req.turi,
-        branch = random_hex(8),
         tag = random_hex(6),
     )
     .into_bytes();
@@ -261,13 +262,18 @@ fn build_request(
     out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", req.body.len()).as_bytes());
     out.extend_from_slice(&req.body);
     SipMessage::parse(Bytes::from(out.clone())).map_err(|e| bad(format!("the request: {e}")))?;
-    Ok((out, call_id))
+    Ok(Built {
+        data: out,
+        call_id,
+        branch,
+    })
 }
 
 /// `uac_req_send()` from any event: `req` built and queued on `outbound`, to the next
 /// hop of `ouri` (or the Request-URI).
 pub fn req_send(
     config: &LocalConfig,
+    caller: Option<&crate::Caller>,
     outbound: &mut Vec<Transmit>,
     req: &UacRequest,
 ) -> Result<(), UacError> {
@@ -291,7 +297,7 @@ pub fn req_send(
     let listener = config
         .pick_listener(&hop, None)
         .ok_or_else(|| UacError::Unreachable(format!("no socket for {}", hop.addr)))?;
-    let (data, call_id) = build_request(
+    let built = build_request(
         req,
         hop.transport.as_str().to_ascii_uppercase().as_str(),
         &config.sent_by(&listener),
@@ -301,15 +307,17 @@ pub fn req_send(
         dest: hop.addr,
         local: listener.addr,
         conn: None,
-        data: Bytes::from(data),
+        data: Bytes::from(built.data),
         flags: Default::default(),
     };
     let method = req.method.to_ascii_uppercase();
-    if !config.services().track_request(&call_id, &method, &sent) {
-        return Err(UacError::InvalidArgument(format!(
-            "{} requests wait for their answers already",
-            super::MAX_OUTSTANDING
-        )));
+    if !config
+        .services()
+        .track_request(caller, &built.call_id, &built.branch, &method, &sent)
+    {
+        return Err(UacError::InvalidArgument(
+            "too many requests wait for their answers (the router's, or this tenant's)".into(),
+        ));
     }
     outbound.push(sent);
     Ok(())
@@ -438,9 +446,13 @@ mod tests {
             body: b"hello".to_vec(),
             ..UacRequest::default()
         };
-        let (data, call_id) = build_request(&req, "UDP", "127.0.0.1:5060").unwrap();
-        let m = SipMessage::parse(Bytes::from(data)).unwrap();
-        assert_eq!(m.call_id(), call_id.as_bytes());
+        let built = build_request(&req, "UDP", "127.0.0.1:5060").unwrap();
+        let m = SipMessage::parse(Bytes::from(built.data)).unwrap();
+        assert_eq!(m.call_id(), built.call_id.as_bytes());
+        assert_eq!(
+            m.top_via().branch(m.as_bytes()),
+            Some(built.branch.as_bytes())
+        );
         assert_eq!(m.method(), sipwasm_proto::Method::Message);
         assert_eq!(m.body(), b"hello");
         assert_eq!(m.content_length(), Some(5));

@@ -35,6 +35,7 @@ impl Host for HostState {
         // from any event (a timer's included): the router's own request
         let event = self.event.as_mut().ok_or(Error::NoRequest)?;
         let config = event.config().clone();
+        let caller = event.caller().cloned();
         let req = UacRequest {
             method: req.method,
             ruri: req.ruri,
@@ -44,6 +45,7 @@ impl Host for HostState {
             hdrs: req.hdrs,
             body: req.body,
         };
-        sipwasm_routing::uac::req_send(&config, event.outbound_mut(), &req).map_err(uac_error)
+        sipwasm_routing::uac::req_send(&config, caller.as_ref(), event.outbound_mut(), &req)
+            .map_err(uac_error)
     }
 }

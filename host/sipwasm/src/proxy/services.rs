@@ -78,9 +78,28 @@ impl Services for ProxyServices {
         self.connections.as_ref()?.tls_peer(conn)
     }
 
-    fn track_request(&self, call_id: &str, method: &str, sent: &sipwasm_proto::Transmit) -> bool {
+    fn track_request(
+        &self,
+        caller: Option<&Caller>,
+        call_id: &str,
+        branch: &str,
+        method: &str,
+        sent: &sipwasm_proto::Transmit,
+    ) -> bool {
+        // each tenant its own share of the table
+        let Some(tenant) = owner(caller) else {
+            return false;
+        };
         self.uac_requests
-            .track(call_id, method, sent.clone(), Instant::now())
+            .track(
+                tenant.index(),
+                call_id,
+                branch,
+                method,
+                sent.clone(),
+                Instant::now(),
+            )
+            .is_ok()
     }
 
     fn schedule_once(
