@@ -50,7 +50,8 @@ impl Algorithm {
     }
 }
 
-fn hex(b: &[u8]) -> String {
+/// `b` as lowercase hex.
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

@@ -179,11 +179,7 @@ pub fn seal(
     new: &str,
 ) -> String {
     let key = dialog.key(config, original.len().max(new.len()));
-    let mut out = String::new();
-    for b in xor3(original.as_bytes(), new.as_bytes(), &key) {
-        use std::fmt::Write as _;
-        write!(out, "{b:02x}").expect("writing to a String");
-    }
+    let out = crate::auth::digest::hex(&xor3(original.as_bytes(), new.as_bytes(), &key));
     let mac = dialog.mac(config, &out);
     format!("{out}.{mac}")
 }

@@ -59,17 +59,18 @@ struct Table {
 impl Table {
     fn remove(&mut self, call_id: &str) -> Option<Entry> {
         let e = self.by_call_id.remove(call_id)?;
-        self.forget(&e);
+        release(&mut self.owners, e.owner, e.sent.data.len());
         Some(e)
     }
+}
 
-    fn forget(&mut self, e: &Entry) {
-        if let Some((n, bytes)) = self.owners.get_mut(&e.owner) {
-            *n -= 1;
-            *bytes -= e.sent.data.len();
-            if *n == 0 {
-                self.owners.remove(&e.owner);
-            }
+/// `owner` waits on one request of `size` bytes less.
+fn release(owners: &mut HashMap<usize, (usize, usize)>, owner: usize, size: usize) {
+    if let Some((n, bytes)) = owners.get_mut(&owner) {
+        *n -= 1;
+        *bytes -= size;
+        if *n == 0 {
+            owners.remove(&owner);
         }
     }
 }
@@ -126,7 +127,7 @@ impl Outstanding {
             },
         );
         if let Some(e) = earlier {
-            t.forget(&e);
+            release(&mut t.owners, e.owner, e.sent.data.len());
         } else {
             self.count.fetch_add(1, Ordering::Relaxed);
         }
@@ -140,13 +141,13 @@ impl Outstanding {
     /// longer waited on).
     pub fn due(&self, now: Instant) -> (Vec<Transmit>, Vec<(Transmit, Ended)>) {
         let mut t = crate::lock(&self.waiting);
+        let Table { by_call_id, owners } = &mut *t;
         let mut again = Vec::new();
         let mut ended = Vec::new();
-        let mut gone = Vec::new();
-        t.by_call_id.retain(|_, e| {
+        by_call_id.retain(|_, e| {
             if now >= e.give_up {
                 ended.push((e.sent.clone(), Ended::TimedOut));
-                gone.push((e.owner, e.sent.data.len()));
+                release(owners, e.owner, e.sent.data.len());
                 self.count.fetch_sub(1, Ordering::Relaxed);
                 return false;
             }
@@ -159,15 +160,6 @@ impl Outstanding {
             }
             true
         });
-        for (owner, size) in gone {
-            if let Some((n, bytes)) = t.owners.get_mut(&owner) {
-                *n -= 1;
-                *bytes -= size;
-                if *n == 0 {
-                    t.owners.remove(&owner);
-                }
-            }
-        }
         (again, ended)
     }
 

@@ -6,7 +6,7 @@ use super::{
 };
 use crate::context::{RouteContext, Transmit};
 use crate::env::LocalConfig;
-use crate::lumps::{Lump, Lumps, check_header_lines};
+use crate::lumps::{Lumps, check_header_lines};
 use bytes::Bytes;
 use sipwasm_proto::SipMessage;
 
@@ -33,7 +33,7 @@ pub struct UacRequest {
 fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
     getrandom::fill(&mut bytes).expect("the OS has randomness");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::auth::digest::hex(&bytes)
 }
 
 fn text(b: &[u8]) -> String {
@@ -166,11 +166,7 @@ impl RouteContext {
             } else {
                 na.uri.whole
             };
-            lumps.push(Lump::Insert {
-                at: span.start as usize,
-                text: r.original.clone().into_bytes(),
-            });
-            lumps.push(Lump::Delete(span));
+            lumps.replace_span(span, r.original.clone().into_bytes());
         }
         SipMessage::parse(Bytes::from(lumps.apply(reply.as_bytes()))).ok()
     }
@@ -299,7 +295,7 @@ pub fn req_send(
         .ok_or_else(|| UacError::Unreachable(format!("no socket for {}", hop.addr)))?;
     let built = build_request(
         req,
-        hop.transport.as_str().to_ascii_uppercase().as_str(),
+        listener.transport.via_token(),
         &config.sent_by(&listener),
     )?;
     let sent = Transmit {
