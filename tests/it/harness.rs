@@ -310,7 +310,14 @@ impl TestRouter {
         TestRouter::from_loaded(cfg, machine)
     }
 
-    fn from_loaded(cfg: sipwasm::config::Config, machine: MachineShare) -> TestRouter {
+    fn from_loaded(mut cfg: sipwasm::config::Config, machine: MachineShare) -> TestRouter {
+        // As RouterOpts::default: the deadline is wall-clock time, and on a test machine
+        // busy with other tests the default tenant's production default (10 ms) can cut an
+        // event that was only descheduled. A deadline a test set otherwise stays.
+        let main = &mut cfg.tenants[cfg.default_tenant].deadline;
+        if *main == Duration::from_millis(10) {
+            *main = Duration::from_secs(1);
+        }
         let tenants = sipwasm::tenants::Tenants::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -1037,8 +1044,18 @@ impl Sipp {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("starting sipp");
-        // give it time to bind
-        std::thread::sleep(Duration::from_millis(300));
+        // until it has bound its port (a fixed pause could be too short on a loaded
+        // machine: over TCP the router's connection would be refused)
+        match self.port {
+            Some(port) => {
+                let tcp = self.transport.starts_with('t');
+                assert!(
+                    wait_until(Duration::from_secs(10), || port_bound(port, tcp)),
+                    "sipp did not bind port {port}"
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(300)),
+        }
         SippProcess {
             child: Some(child),
             dir,
@@ -1239,6 +1256,27 @@ pub fn recv_matching(
         }
     }
     None
+}
+
+/// True when something on this machine has bound UDP `port` (with `tcp`: listens on TCP
+/// `port`). Read from /proc: probing by binding the port could take it from its owner.
+pub fn port_bound(port: u16, tcp: bool) -> bool {
+    let tables: &[&str] = if tcp {
+        &["/proc/net/tcp", "/proc/net/tcp6"]
+    } else {
+        &["/proc/net/udp", "/proc/net/udp6"]
+    };
+    let want = format!(":{port:04X}");
+    tables.iter().any(|t| {
+        std::fs::read_to_string(t).is_ok_and(|text| {
+            text.lines().skip(1).any(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                // local_address is field 1; a TCP socket listens in state 0A
+                fields.get(1).is_some_and(|local| local.ends_with(&want))
+                    && (!tcp || fields.get(3) == Some(&"0A"))
+            })
+        })
+    })
 }
 
 /// Poll `f` every 20 ms until it holds or `timeout` passes; its last answer.

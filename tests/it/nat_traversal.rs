@@ -649,7 +649,12 @@ fn a_contact_whose_connection_is_gone_gets_480_at_once() {
     );
     drop(phone);
     let router = r.server().router();
-    std::thread::sleep(Duration::from_millis(300));
+    // until the router has seen the close (else the INVITE could go into the dead flow)
+    assert!(
+        wait_until(Duration::from_secs(5), || router.outlet().connections()
+            == 0),
+        "the phone's connection closed"
+    );
     let caller = UdpClient::new(r.udp);
     let started = std::time::Instant::now();
     let inv = request(

@@ -220,10 +220,22 @@ fn run(hostile: usize, attack: bool, seconds: u64) -> Run {
 
 fn hostile_neighbours(hostile: usize) {
     let _alone = machine_alone();
-    let base = run(hostile, false, 4);
+    let mut base = run(hostile, false, 4);
     assert_eq!(base.unanswered(), 0, "baseline: good requests unanswered");
-    let under = run(hostile, true, 8);
-    let bound = 2 * base.percentile(99) + Duration::from_millis(1);
+    let mut under = run(hostile, true, 8);
+    let mut bound = 2 * base.percentile(99) + Duration::from_millis(1);
+    if under.percentile(99) > bound {
+        // one burst of the machine's own noise can spoil a p99 of runs apart: measure the
+        // baseline again and attack again once, which fails only if the flood really hurts
+        eprintln!(
+            "{hostile} hostile tenants: p99 {:?} over {bound:?}: run again",
+            under.percentile(99)
+        );
+        base = run(hostile, false, 4);
+        assert_eq!(base.unanswered(), 0, "baseline: good requests unanswered");
+        under = run(hostile, true, 8);
+        bound = 2 * base.percentile(99) + Duration::from_millis(1);
+    }
     let report = format!(
         "{hostile} hostile tenants: good p50/p99 {:?}/{:?} alone, {:?}/{:?} under attack \
          (bound {bound:?}); flood answered {}/{} ({} with 503, {} with 200)",
@@ -436,12 +448,13 @@ fallback = {{ code = 503, reason = "Queue Full" }}
             "{codes:?}"
         );
     }
+    // the overflow is answered at once: before the first event's 40 ms are over (told
+    // against it, not a clock: the reader may be descheduled, not the order of replies)
+    let first_ok = ok.iter().map(|(_, t)| *t).min().unwrap();
+    assert!(full.iter().all(|(_, t)| *t <= first_ok), "{codes:?}");
+    // nor does the good tenant wait behind the slow one's events
     assert!(
-        full.iter().all(|(_, t)| *t < Duration::from_millis(30)),
-        "{codes:?}"
-    );
-    assert!(
-        good_took < Duration::from_millis(20),
+        good_took < Duration::from_millis(38),
         "good tenant took {good_took:?}"
     );
     assert_eq!(slow["standing"]["worker_share"], 1, "{slow:#}");

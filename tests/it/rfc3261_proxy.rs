@@ -163,6 +163,54 @@ fn forwarded_request_100_trying_and_hop_by_hop_ack() {
         == 1));
 }
 
+/// Every 2xx of an INVITE goes through the onreply route the transaction armed (as
+/// Kamailio runs it for every reply of a transaction): a callee's 200 sent again, and a
+/// branch's first 200 after its final-response timer fired (its NAT fixes matter most).
+#[test]
+fn repeated_and_late_2xx_go_through_the_onreply_route() {
+    let uas = FakeUas::new();
+    let mut opts = proxy_opts(&uas.uri("callee"));
+    opts.timers.fr_inv = Duration::from_millis(500);
+    let r = TestRouter::start_with("probe", opts);
+    let c = UdpClient::new(r.udp);
+    let through_onreply = |m: &SipMessage| hdr(m, "X-Probe-Onreply").as_deref() == Some("seen");
+    for late in [false, true] {
+        let invite = request("INVITE", "relay", r.udp, c.local(), "UDP", "");
+        c.send(invite.as_bytes());
+        let (fwd, from) = std::iter::from_fn(|| uas.recv_request(Duration::from_secs(2)))
+            .find(|(m, _)| m.method() == Method::Invite)
+            .expect("forwarded INVITE");
+        uas.respond(&fwd, from, 180, "Ringing", "uas1");
+        let ringing = recv_matching(&c.sock, Duration::from_secs(2), |m| m.status() == Some(180))
+            .expect("180");
+        assert!(through_onreply(&ringing), "{ringing:?}");
+        if late {
+            // no answer within fr_inv: the caller hears 408, the callee gets a CANCEL
+            let timeout = c.final_reply(Duration::from_secs(3)).expect("a 408");
+            assert_eq!(timeout.status(), Some(408));
+            let cancel = std::iter::from_fn(|| uas.recv_request(Duration::from_secs(2)))
+                .find(|(m, _)| m.method() == Method::Cancel);
+            assert!(cancel.is_some(), "the branch canceled");
+            // ... but the callee had answered meanwhile: its 200 still reaches the caller
+            uas.respond(&fwd, from, 200, "OK", "uas1");
+            let ok = c.final_reply(Duration::from_secs(3)).expect("the late 200");
+            assert_eq!(ok.status(), Some(200));
+            assert!(through_onreply(&ok), "late 200 {ok:?}");
+        } else {
+            uas.respond(&fwd, from, 200, "OK", "uas1");
+            let ok = c.final_reply(Duration::from_secs(3)).expect("the 200");
+            assert!(through_onreply(&ok), "{ok:?}");
+            uas.respond(&fwd, from, 200, "OK", "uas1");
+            let again = c
+                .final_reply(Duration::from_secs(3))
+                .expect("the 200 again");
+            assert_eq!(again.status(), Some(200));
+            assert!(through_onreply(&again), "repeated 200 {again:?}");
+            assert_eq!(again.as_bytes(), ok.as_bytes());
+        }
+    }
+}
+
 /// A transaction made by a worker ends on the timer thread but is freed by that worker
 /// after its next event (or, when the worker gets no more events, by the timer thread a
 /// second later): freeing across threads is what the graveyard avoids.
@@ -178,8 +226,12 @@ fn finished_transactions_are_freed_by_the_worker_that_made_them() {
     let tm = &r.server().router().proxy().table().stats;
     let c = UdpClient::new(r.udp);
     let relay_once = || {
-        c.send(request("OPTIONS", "relay", r.udp, c.local(), "UDP", "").as_bytes());
-        let (fwd, from) = uas.recv_request(Duration::from_secs(2)).expect("relayed");
+        let req = request("OPTIONS", "relay", r.udp, c.local(), "UDP", "");
+        c.send(req.as_bytes());
+        // this request's (with T1 at 20 ms a late copy of the one before may come first)
+        let (fwd, from) = std::iter::from_fn(|| uas.recv_request(Duration::from_secs(2)))
+            .find(|(m, _)| req.contains(&*String::from_utf8_lossy(m.call_id())))
+            .expect("relayed");
         uas.respond(&fwd, from, 200, "OK", "uas1");
         assert_eq!(c.final_status(Duration::from_secs(2)).unwrap().0, 200);
     };
@@ -201,8 +253,9 @@ fn finished_transactions_are_freed_by_the_worker_that_made_them() {
     assert!(wait_until(Duration::from_secs(1), || freed() == (1, 0)));
 
     // with no event after it, the timer thread frees it once it waited a second
-    relay_once();
+    // (the clock starts before: a caller slow to read its reply must not shorten it)
     let ended = Instant::now();
+    relay_once();
     assert!(wait_until(Duration::from_secs(4), || freed() == (1, 1)));
     assert!(
         ended.elapsed() >= Duration::from_millis(900),

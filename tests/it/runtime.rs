@@ -169,7 +169,9 @@ fn cpu_deadline_cuts_an_infinite_loop() {
     let r = TestRouter::start_with(
         "probe",
         RouterOpts {
-            deadline: Duration::from_millis(10),
+            // every event runs under it, the counting ones too: short enough to show the
+            // cut, long enough that a descheduled count is not cut on a loaded machine
+            deadline: Duration::from_millis(100),
             ..single_worker()
         },
     );
@@ -181,8 +183,8 @@ fn cpu_deadline_cuts_an_infinite_loop() {
             .expect("fallback after the deadline");
         let took = t.elapsed();
         assert_eq!(reply.status(), Some(500));
-        assert!(took >= Duration::from_millis(9), "cut too early: {took:?}");
-        assert!(took < Duration::from_millis(500), "cut too late: {took:?}");
+        assert!(took >= Duration::from_millis(95), "cut too early: {took:?}");
+        assert!(took < Duration::from_secs(2), "cut too late: {took:?}");
         assert_eq!(count(&c), 1, "fresh instance after a timeout");
         // (fewer failures than half the events: no quarantine)
         assert_eq!(count(&c), 2);

@@ -132,6 +132,39 @@ fn a_replaced_from_is_restored_in_replies_and_in_the_dialog_both_ways() {
 }
 
 #[test]
+fn a_retransmitted_2xx_comes_back_restored_too() {
+    // the callee's 200 comes twice (its ACK lost, say): the copy the transaction forwards
+    // as it is must carry the caller's own From as the first did
+    let uas = FakeUas::new();
+    let r = probe_to(uas.addr.port(), &[]);
+    let caller = UdpClient::new(r.udp);
+    let invite = request("INVITE", "anon", r.udp, caller.local(), "UDP", "");
+    caller.send(invite.as_bytes());
+    let (req, from) = uas
+        .recv_request(Duration::from_secs(3))
+        .expect("the INVITE relayed");
+    assert!(
+        hdr(&req, "From")
+            .unwrap()
+            .contains("anonymous@anonymous.invalid"),
+        "{req:?}"
+    );
+    uas.respond(&req, from, 200, "OK", "callee");
+    let first = caller.final_reply(Duration::from_secs(3)).expect("the 200");
+    uas.respond(&req, from, 200, "OK", "callee");
+    let again = caller
+        .final_reply(Duration::from_secs(3))
+        .expect("the 200 again");
+    for reply in [&first, &again] {
+        assert_eq!(reply.status(), Some(200));
+        let from = hdr(reply, "From").unwrap();
+        assert!(from.contains("sip:tester@"), "{from}");
+        assert!(!from.contains("anonymous"), "{from}");
+    }
+    assert_eq!(first.as_bytes(), again.as_bytes());
+}
+
+#[test]
 fn the_router_sends_requests_of_its_own() {
     let r = TestRouter::start("probe");
     let client = UdpClient::new(r.udp);

@@ -555,7 +555,10 @@ impl Router {
             return;
         }
         if !is_request {
-            match self.uac_requests.reply(&msg, source.src) {
+            match self
+                .uac_requests
+                .reply(&msg, source.src, std::time::Instant::now())
+            {
                 None => {}
                 // an answer to the router's own request (uac_req_send): it ends here
                 Some(ended) => {

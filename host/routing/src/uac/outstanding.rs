@@ -1,8 +1,11 @@
 //! The requests `uac_req_send` sent and waits on (RFC 3261 §17.1.2, a non-INVITE client
 //! transaction): over UDP each is sent again after T1, doubling up to T2 (after a
 //! provisional reply: every T2), until a final reply or timer F (64·T1); over TCP and TLS
-//! it is sent once. Their replies (one Via, our branch, from where it went) end here.
-//! Bounded: 10,000 requests, and per tenant 1,000 and 4 MiB. Sans IO: the router feeds
+//! it is sent once. Their replies (one Via, our branch, from where it went) end here; over
+//! UDP a final's copies too, for timer K (T4) after it (a copy we sent as the final crossed
+//! it is answered again).
+//! Bounded: 10,000 requests waiting (and as many answered ones absorbing copies, which
+//! no tenant's share holds), and per tenant 1,000 and 4 MiB. Sans IO: the router feeds
 //! it the clock and the replies, and sends what [`Outstanding::due`] returns.
 
 use sipwasm_proto::{SipMessage, Transmit};
@@ -17,6 +20,8 @@ const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
 /// Timer F: 64·T1.
 const TIMER_F: Duration = Duration::from_secs(32);
+/// Timer K (T4): how long a request answered over UDP still absorbs its final's copies.
+const TIMER_K: Duration = Duration::from_secs(5);
 /// Most requests waiting at once (past it `track` refuses: the plugin sees an error).
 pub const MAX_OUTSTANDING: usize = 10_000;
 /// Most requests one tenant may have waiting: one tenant cannot take the table.
@@ -36,8 +41,11 @@ struct Entry {
     /// When it is sent again (`None`: a reliable transport, never).
     next: Option<Instant>,
     interval: Duration,
-    /// Timer F.
+    /// Timer F; once answered, timer K.
     give_up: Instant,
+    /// Answered over UDP: only absorbing copies of the final until timer K (its owner's
+    /// share of the table already given back, its bytes dropped).
+    answered: bool,
 }
 
 /// How a request ended, for the router's log.
@@ -54,18 +62,16 @@ struct Table {
     by_call_id: HashMap<String, Entry>,
     /// Requests and bytes waiting, per owner.
     owners: HashMap<usize, (usize, usize)>,
+    /// Entries answered, only absorbing copies (timer K): not counted as waiting.
+    answered: usize,
 }
 
-impl Table {
-    fn remove(&mut self, call_id: &str) -> Option<Entry> {
-        let e = self.by_call_id.remove(call_id)?;
-        release(&mut self.owners, e.owner, e.sent.data.len());
-        Some(e)
+/// `e`'s owner waits on it no longer (once only: an answered entry was given back).
+fn release(owners: &mut HashMap<usize, (usize, usize)>, e: &Entry) {
+    if e.answered {
+        return;
     }
-}
-
-/// `owner` waits on one request of `size` bytes less.
-fn release(owners: &mut HashMap<usize, (usize, usize)>, owner: usize, size: usize) {
+    let (owner, size) = (e.owner, e.sent.data.len());
     if let Some((n, bytes)) = owners.get_mut(&owner) {
         *n -= 1;
         *bytes -= size;
@@ -105,7 +111,7 @@ impl Outstanding {
         now: Instant,
     ) -> Result<(), Refused> {
         let mut t = crate::lock(&self.waiting);
-        if t.by_call_id.len() >= MAX_OUTSTANDING {
+        if t.by_call_id.len() - t.answered >= MAX_OUTSTANDING {
             return Err(Refused::Full);
         }
         let (n, bytes) = t.owners.get(&owner).copied().unwrap_or((0, 0));
@@ -124,10 +130,12 @@ impl Outstanding {
                 next,
                 interval: T1,
                 give_up: now + TIMER_F,
+                answered: false,
             },
         );
         if let Some(e) = earlier {
-            release(&mut t.owners, e.owner, e.sent.data.len());
+            release(&mut t.owners, &e);
+            t.answered -= usize::from(e.answered);
         } else {
             self.count.fetch_add(1, Ordering::Relaxed);
         }
@@ -138,16 +146,24 @@ impl Outstanding {
     }
 
     /// What is due at `now`: the retransmissions, and the requests that timed out (no
-    /// longer waited on).
+    /// longer waited on). Answered ones past timer K are forgotten.
     pub fn due(&self, now: Instant) -> (Vec<Transmit>, Vec<(Transmit, Ended)>) {
         let mut t = crate::lock(&self.waiting);
-        let Table { by_call_id, owners } = &mut *t;
+        let Table {
+            by_call_id,
+            owners,
+            answered,
+        } = &mut *t;
         let mut again = Vec::new();
         let mut ended = Vec::new();
         by_call_id.retain(|_, e| {
             if now >= e.give_up {
-                ended.push((e.sent.clone(), Ended::TimedOut));
-                release(owners, e.owner, e.sent.data.len());
+                if e.answered {
+                    *answered -= 1;
+                } else {
+                    ended.push((e.sent.clone(), Ended::TimedOut));
+                }
+                release(owners, e);
                 self.count.fetch_sub(1, Ordering::Relaxed);
                 return false;
             }
@@ -163,9 +179,14 @@ impl Outstanding {
         (again, ended)
     }
 
-    /// A reply: `None` when it answers no request waited on (from where it was sent);
-    /// else it goes no further, and a final one ends the wait (`Some(Some(..))`).
-    pub fn reply(&self, msg: &SipMessage, src: std::net::SocketAddr) -> Option<Option<Ended>> {
+    /// A reply at `now`: `None` when it answers no request waited on (from where it was
+    /// sent); else it goes no further, and a final one ends the wait (`Some(Some(..))`).
+    pub fn reply(
+        &self,
+        msg: &SipMessage,
+        src: std::net::SocketAddr,
+        now: Instant,
+    ) -> Option<Option<Ended>> {
         // the router's own requests carry one Via, its own: a reply to a proxied request
         // (two or more) is told apart without the lock
         if self.count.load(Ordering::Relaxed) == 0 || msg.vias().len() != 1 {
@@ -176,12 +197,21 @@ impl Outstanding {
         let branch = msg.top_via().branch(b)?;
         let call_id = String::from_utf8_lossy(msg.call_id());
         let mut t = crate::lock(&self.waiting);
-        let e = t.by_call_id.get_mut(call_id.as_ref())?;
+        let Table {
+            by_call_id,
+            owners,
+            answered,
+        } = &mut *t;
+        let e = by_call_id.get_mut(call_id.as_ref())?;
         if e.sent.dest != src
             || e.branch.as_bytes() != branch
             || msg.text(msg.cseq().method_span) != e.method.as_bytes()
         {
             return None;
+        }
+        if e.answered {
+            // a copy of the final (timer K)
+            return Some(None);
         }
         if code < 200 {
             // a provisional: the request arrived; from the next one on, every T2
@@ -189,12 +219,30 @@ impl Outstanding {
             e.interval = T2;
             return Some(None);
         }
-        t.remove(call_id.as_ref());
-        self.count.fetch_sub(1, Ordering::Relaxed);
+        if e.sent.transport.is_stream() || *answered >= MAX_OUTSTANDING {
+            // a reliable transport: no copies to absorb (nor room to keep absorbing them)
+            if let Some(e) = by_call_id.remove(call_id.as_ref()) {
+                release(owners, &e);
+            }
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            release(owners, e);
+            *answered += 1;
+            e.answered = true;
+            e.next = None;
+            e.give_up = now + TIMER_K;
+            e.sent.data = bytes::Bytes::new();
+        }
         Some(Some(Ended::Answered(code)))
     }
 
-    /// Requests waiting.
+    /// Requests and bytes `owner` has waiting.
+    pub fn waiting_for(&self, owner: usize) -> (usize, usize) {
+        let t = crate::lock(&self.waiting);
+        t.owners.get(&owner).copied().unwrap_or_default()
+    }
+
+    /// Requests waiting (or, answered over UDP, absorbing copies of their final).
     pub fn len(&self) -> usize {
         self.count.load(Ordering::Relaxed)
     }
@@ -239,6 +287,10 @@ mod tests {
             o.track(1, "c1", "z9hG4bK1", "MESSAGE", sent(Transport::Udp), t0)
                 .is_ok()
         );
+        // another of the same owner, waiting throughout
+        let size = sent(Transport::Udp).data.len();
+        o.track(1, "c9", "z9hG4bK9", "MESSAGE", sent(Transport::Tcp), t0)
+            .unwrap();
         assert!(o.due(t0 + Duration::from_millis(400)).0.is_empty());
         assert_eq!(o.due(t0 + Duration::from_millis(500)).0.len(), 1);
         // the next after 1 s, then 2 s, then every 4 s
@@ -247,17 +299,17 @@ mod tests {
         let src = "192.0.2.5:5060".parse().unwrap();
         // a reply from elsewhere, or for another method, is not its answer
         assert_eq!(
-            o.reply(&reply(200, "c1"), "192.0.2.6:5060".parse().unwrap()),
+            o.reply(&reply(200, "c1"), "192.0.2.6:5060".parse().unwrap(), t0),
             None
         );
-        assert_eq!(o.reply(&reply(200, "c2"), src), None);
+        assert_eq!(o.reply(&reply(200, "c2"), src, t0), None);
         // another branch (a reply to something else with the same Call-ID), or a reply
         // with two Vias (a proxied request's): not its answer either
         let other_branch = SipMessage::parse(Bytes::from(
             String::from_utf8_lossy(reply(200, "c1").as_bytes()).replace("z9hG4bK1", "z9hG4bK2"),
         ))
         .unwrap();
-        assert_eq!(o.reply(&other_branch, src), None);
+        assert_eq!(o.reply(&other_branch, src, t0), None);
         let proxied = SipMessage::parse(Bytes::from(
             String::from_utf8_lossy(reply(200, "c1").as_bytes()).replace(
                 "Via: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n",
@@ -265,15 +317,66 @@ mod tests {
             ),
         ))
         .unwrap();
-        assert_eq!(o.reply(&proxied, src), None);
-        assert_eq!(o.reply(&reply(100, "c1"), src), Some(None));
-        assert_eq!(o.len(), 1);
+        assert_eq!(o.reply(&proxied, src, t0), None);
+        assert_eq!(o.reply(&reply(100, "c1"), src, t0), Some(None));
+        assert_eq!(o.len(), 2);
         assert_eq!(
-            o.reply(&reply(202, "c1"), src),
+            o.reply(&reply(202, "c1"), src, t0),
             Some(Some(Ended::Answered(202)))
         );
+        // a copy of the final (the UAS answering a copy we sent as its final crossed it)
+        // is absorbed until timer K, and nothing more is sent
+        assert_eq!(o.reply(&reply(202, "c1"), src, t0), Some(None));
+        let (again, ended) = o.due(t0 + Duration::from_secs(4));
+        assert!(again.is_empty() && ended.is_empty());
+        // its owner's share is back at once, once
+        assert_eq!(o.waiting_for(1), (1, size));
+        let (again, ended) = o.due(t0 + TIMER_K);
+        assert!(again.is_empty() && ended.is_empty());
+        assert_eq!(o.waiting_for(1), (1, size));
+        assert_eq!(o.len(), 1);
+        assert_eq!(o.reply(&reply(202, "c1"), src, t0 + TIMER_K), None);
+    }
+
+    #[test]
+    fn over_a_stream_an_answer_ends_the_wait_at_once() {
+        let o = Outstanding::default();
+        let t0 = Instant::now();
+        o.track(1, "c1", "z9hG4bK1", "MESSAGE", sent(Transport::Tcp), t0)
+            .unwrap();
+        let src = "192.0.2.5:5060".parse().unwrap();
+        assert_eq!(
+            o.reply(&reply(200, "c1"), src, t0),
+            Some(Some(Ended::Answered(200)))
+        );
         assert!(o.is_empty());
-        assert_eq!(o.reply(&reply(202, "c1"), src), None);
+        assert_eq!(o.waiting_for(1), (0, 0));
+        assert_eq!(o.reply(&reply(200, "c1"), src, t0), None);
+    }
+
+    #[test]
+    fn answered_requests_hold_no_room_of_the_waiting() {
+        // a tenant whose requests are answered at once cannot fill the table with the
+        // answered ones (absorbing copies for timer K)
+        let o = Outstanding::default();
+        let t0 = Instant::now();
+        let src = "192.0.2.5:5060".parse().unwrap();
+        for i in 0..MAX_OUTSTANDING + 10 {
+            let id = format!("c{i}");
+            o.track(1, &id, "z9hG4bK1", "MESSAGE", sent(Transport::Udp), t0)
+                .unwrap();
+            assert_eq!(
+                o.reply(&reply(200, &id), src, t0),
+                Some(Some(Ended::Answered(200)))
+            );
+        }
+        // as many answered as the table takes are kept, the rest forgotten at once
+        assert_eq!(o.len(), MAX_OUTSTANDING);
+        o.track(2, "other", "z9hG4bK1", "MESSAGE", sent(Transport::Udp), t0)
+            .unwrap();
+        assert_eq!(o.waiting_for(1), (0, 0));
+        o.due(t0 + TIMER_K);
+        assert_eq!(o.len(), 1);
     }
 
     #[test]

@@ -164,9 +164,21 @@ impl Proxy {
         let mut c = cell.lock().expect("not poisoned");
         match c.on_response(now, n, &msg, &mut out) {
             ResponseStep::Retransmitted2xx => {
-                // also a branch's first 2xx after its timer fired: its dialog is real
-                if late_2xx_unrecorded(&c.user.ctx, &msg) {
-                    self.track_dialog(&c, &msg, msg.status().unwrap_or(0), &source);
+                // a copy, or a branch's first 2xx after its timer fired, goes up as the first
+                // 2xx did: through the onreply route (Kamailio runs it for every reply of a
+                // transaction: its NAT fixes matter to a late answer most), what
+                // uac_replace_from/to changed restored. The core queued the 2xx as it came,
+                // its Via stripped, last; a 2xx is never dropped.
+                let queued = out.pop();
+                let (shown, _) = self.through_onreply(workers, id, &c, n, msg, &source, &mut out);
+                let shown = c.user.ctx.uac_restore_reply(&shown).unwrap_or(shown);
+                if let Some(mut copy) = queued {
+                    copy.data = Bytes::from(sipwasm_tm::msg::strip_top_via(&shown));
+                    out.push(copy);
+                }
+                // the late first 2xx: its dialog is real
+                if late_2xx_unrecorded(&c.user.ctx, &shown) {
+                    self.track_dialog(&c, &shown, shown.status().unwrap_or(0), &source);
                 }
             }
             ResponseStep::Absorbed => {
@@ -178,28 +190,14 @@ impl Proxy {
                 }
             }
             ResponseStep::Deliver => {
-                let mut msg = msg;
                 let code = msg.status().unwrap_or(0);
-                if let Some(route) = c.user.ctx.tm_state().on_reply.clone() {
-                    let mut ctx = c.user.ctx.with_message(msg.clone(), source);
-                    let reason =
-                        String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
-                    ctx.set_tx_info(Some(tx_info(id, &c, code, reason, Some(n), false)));
-                    let mut outcome = workers.run(&c.user.serving, Route::OnReply(&route), ctx);
-                    out.extend(outcome.event.take_outbound());
-                    let dropped = outcome.result == Ok(Verdict::Drop) || outcome.event.is_dropped();
-                    if !outcome.event.lumps().is_empty()
-                        && let Ok(changed) =
-                            SipMessage::parse(Bytes::from(outcome.event.rendered()))
-                    {
-                        msg = changed;
-                    }
-                    if dropped && code < 200 {
-                        self.finish(id, &c);
-                        self.send_all(out);
-                        drop(c);
-                        return true;
-                    }
+                let (mut msg, dropped) =
+                    self.through_onreply(workers, id, &c, n, msg, &source, &mut out);
+                if dropped && code < 200 {
+                    self.finish(id, &c);
+                    self.send_all(out);
+                    drop(c);
+                    return true;
                 }
                 // what uac_replace_from/to changed goes back as the sender wrote it
                 if let Some(restored) = c.user.ctx.uac_restore_reply(&msg) {
@@ -225,6 +223,38 @@ impl Proxy {
         self.send_all(out);
         drop(c);
         true
+    }
+
+    /// Reply `msg` (to branch `n` of transaction `id`, in `c`) through the onreply route
+    /// the transaction armed, if any: the reply as the route left it, and whether the route
+    /// dropped it. What the route sent itself goes to `out`.
+    #[allow(clippy::too_many_arguments)]
+    fn through_onreply(
+        &self,
+        workers: &mut Workers,
+        id: CellId,
+        c: &Cell<Saved>,
+        n: u16,
+        msg: SipMessage,
+        source: &Source,
+        out: &mut Vec<Transmit>,
+    ) -> (SipMessage, bool) {
+        let Some(route) = c.user.ctx.tm_state().on_reply.clone() else {
+            return (msg, false);
+        };
+        let code = msg.status().unwrap_or(0);
+        let mut ctx = c.user.ctx.with_message(msg.clone(), *source);
+        let reason = String::from_utf8_lossy(msg.reason().unwrap_or_default()).into_owned();
+        ctx.set_tx_info(Some(tx_info(id, c, code, reason, Some(n), false)));
+        let mut outcome = workers.run(&c.user.serving, Route::OnReply(&route), ctx);
+        out.extend(outcome.event.take_outbound());
+        let dropped = outcome.result == Ok(Verdict::Drop) || outcome.event.is_dropped();
+        if !outcome.event.lumps().is_empty()
+            && let Ok(changed) = SipMessage::parse(Bytes::from(outcome.event.rendered()))
+        {
+            return (changed, dropped);
+        }
+        (msg, dropped)
     }
 
     pub(super) fn stateless_reply(&self, msg: SipMessage) -> bool {
