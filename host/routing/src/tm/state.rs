@@ -41,6 +41,9 @@ pub struct TxInfo {
     /// The Digest challenges of the reply (failure route after a 401 or 407): whether it
     /// is a proxy's (407, Proxy-Authenticate), and the header value.
     pub challenges: Vec<(bool, String)>,
+    /// The Request-URI the reply's branch went out with (failure route): what `uac_auth`
+    /// signs, as Kamailio does.
+    pub branch_uri: Option<String>,
 }
 
 impl TxInfo {

@@ -172,7 +172,8 @@ impl RouteContext {
     }
 
     /// `uac_auth()` in a failure route: credentials answering the best reply's
-    /// challenge, for the branches relayed from here.
+    /// challenge, for the branches relayed from here. As Kamailio's, the digest signs the
+    /// failed branch's Request-URI, which becomes `$ru` (the next relay goes there again).
     pub fn uac_auth(
         &mut self,
         realm: &str,
@@ -185,7 +186,11 @@ impl RouteContext {
         let tx = self.tx_info().ok_or_else(|| {
             UacError::NoChallenge("uac_auth answers a 401/407 in a failure route".into())
         })?;
-        let uri = self.current_ruri().ok_or(UacError::NoRequest)?;
+        let branch_uri = tx.branch_uri.clone();
+        let uri = match &branch_uri {
+            Some(uri) => uri.clone(),
+            None => self.current_ruri().ok_or(UacError::NoRequest)?,
+        };
         let method = text(self.msg.method_text());
         let line = credentials_for(
             &tx.challenges,
@@ -197,6 +202,9 @@ impl RouteContext {
             &random_hex(8),
         )?;
         self.uac.credentials = Some(line);
+        if branch_uri.is_some() {
+            self.new_ruri = branch_uri;
+        }
         Ok(())
     }
 }
@@ -338,6 +346,52 @@ mod tests {
         }
         .build(&sipwasm_proto::reply::ReplyInfo::from_request(&req));
         SipMessage::parse(Bytes::from(data)).unwrap()
+    }
+
+    #[test]
+    fn uac_auth_signs_the_failed_branchs_uri_and_goes_there_again() {
+        let mut c = ctx_from(&invite(""));
+        let challenge = (
+            true,
+            "Digest realm=\"carrier.test\", nonce=\"n1\", algorithm=MD5".to_string(),
+        );
+        // outside a failure route there is nothing to answer
+        assert!(matches!(
+            c.uac_auth("carrier.test", "trunk", "pw"),
+            Err(UacError::NoChallenge(_))
+        ));
+        c.set_tx_info(Some(crate::tm::TxInfo {
+            reply_code: 407,
+            challenges: vec![challenge.clone()],
+            branch_uri: Some("sip:+4930123@gw.carrier.test".into()),
+            ..Default::default()
+        }));
+        c.uac_auth("carrier.test", "trunk", "pw").unwrap();
+        let line = c.uac_credentials().unwrap().to_string();
+        assert!(line.starts_with("Proxy-Authorization: Digest "), "{line}");
+        assert!(
+            line.contains("uri=\"sip:+4930123@gw.carrier.test\""),
+            "{line}"
+        );
+        assert_eq!(
+            c.current_ruri().as_deref(),
+            Some("sip:+4930123@gw.carrier.test")
+        );
+        // without the branch's (a reply of no branch), the Request-URI as it is
+        let mut c = ctx_from(&invite(""));
+        c.set_tx_info(Some(crate::tm::TxInfo {
+            reply_code: 407,
+            challenges: vec![challenge],
+            ..Default::default()
+        }));
+        c.uac_auth("carrier.test", "trunk", "pw").unwrap();
+        assert!(
+            c.uac_credentials()
+                .unwrap()
+                .contains("uri=\"sip:bob@biloxi.example.com\""),
+            "{:?}",
+            c.uac_credentials()
+        );
     }
 
     #[test]

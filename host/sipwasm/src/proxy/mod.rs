@@ -61,6 +61,9 @@ pub struct Saved {
     pub serving: Serving,
     /// Branches whose destination has further addresses to try (DNS failover).
     failover: Vec<Failover>,
+    /// The Request-URI of each branch, by its number (the cell lets a branch's request go
+    /// once answered; `uac_auth` in a failure route signs the failed branch's URI).
+    branch_uris: Vec<String>,
     /// The earliest deadline of this cell in the timer heap, if any. A later deadline is
     /// not pushed while an earlier entry waits: that entry re-pushes when it fires, so
     /// the heap holds about one entry per cell instead of one per message handled.
@@ -172,6 +175,7 @@ fn tx_info(
         local_reply: local,
         canceled: cell.is_canceled(),
         challenges: Vec::new(),
+        branch_uri: None,
     }
 }
 

@@ -123,6 +123,7 @@ impl Proxy {
                 key,
                 serving: serving.clone(),
                 failover: Vec::new(),
+                branch_uris: Vec::new(),
                 heap_at: std::cell::Cell::new(None),
             },
         }

@@ -160,16 +160,18 @@ impl Proxy {
         // to none of them fails
         if !bctx.may_reach(hop.addr) {
             tracing::info!(dest = %hop.addr, "branch not sent: the request leaves its dialog");
-            if let Err(e) = cell.add_failed_branch(now, param, invite, target, 403, "Forbidden") {
-                tracing::info!("branch not added: {e}");
+            match cell.add_failed_branch(now, param, invite, target, 403, "Forbidden") {
+                Ok(_) => cell.user.branch_uris.push(branch.uri.clone()),
+                Err(e) => tracing::info!("branch not added: {e}"),
             }
             return false;
         }
         if target.no_connect && !self.outlet.has_flow(target.to) {
             // the UA's connection is gone, and it cannot be connected to (RFC 5626 §5.3)
             tracing::info!(dest = %hop.addr, "branch not sent: the flow to the UA is gone");
-            if let Err(e) = cell.add_failed_branch(now, param, invite, target, 430, "Flow Failed") {
-                tracing::info!("branch not added: {e}");
+            match cell.add_failed_branch(now, param, invite, target, 430, "Flow Failed") {
+                Ok(_) => cell.user.branch_uris.push(branch.uri.clone()),
+                Err(e) => tracing::info!("branch not added: {e}"),
             }
             // failed at once: nothing pending on it
             return false;
@@ -193,6 +195,7 @@ impl Proxy {
         let added = request.and_then(|r| cell.add_branch(now, r, target, out));
         match added {
             Ok(n) => {
+                cell.user.branch_uris.push(branch.uri.clone());
                 self.table.stats.branches.fetch_add(1, Ordering::Relaxed);
                 if !rest.is_empty() {
                     cell.user.failover.push(Failover {
@@ -300,6 +303,9 @@ impl Proxy {
         ctx.t_on_failure("");
         let mut info = tx_info(id, cell, code, reason, branch, local);
         info.challenges = challenges_of(cell.best());
+        info.branch_uri = cell
+            .best()
+            .and_then(|(i, _)| cell.user.branch_uris.get(i).cloned());
         ctx.set_tx_info(Some(info));
         let outcome = workers.run(&cell.user.serving, Route::Failure(route), ctx);
         let mut ctx = outcome.event;
