@@ -60,24 +60,55 @@ pub enum Ended {
 #[derive(Debug, Default)]
 struct Table {
     by_call_id: HashMap<String, Entry>,
+    counts: Counts,
+}
+
+/// What the entries hold, kept as they come and go (one place for the arithmetic).
+#[derive(Debug, Default)]
+struct Counts {
     /// Requests and bytes waiting, per owner.
     owners: HashMap<usize, (usize, usize)>,
     /// Entries answered, only absorbing copies (timer K): not counted as waiting.
     answered: usize,
 }
 
-/// `e`'s owner waits on it no longer (once only: an answered entry was given back).
-fn release(owners: &mut HashMap<usize, (usize, usize)>, e: &Entry) {
-    if e.answered {
-        return;
+impl Counts {
+    /// `e` is in the table now.
+    fn add(&mut self, e: &Entry) {
+        let o = self.owners.entry(e.owner).or_default();
+        o.0 += 1;
+        o.1 += e.sent.data.len();
     }
-    let (owner, size) = (e.owner, e.sent.data.len());
-    if let Some((n, bytes)) = owners.get_mut(&owner) {
-        *n -= 1;
-        *bytes -= size;
-        if *n == 0 {
-            owners.remove(&owner);
+
+    /// `e` waits no longer: its owner's share back (an answered entry gave it back).
+    fn release(&mut self, e: &Entry) {
+        if e.answered {
+            return;
         }
+        if let Some((n, bytes)) = self.owners.get_mut(&e.owner) {
+            *n -= 1;
+            *bytes -= e.sent.data.len();
+            if *n == 0 {
+                self.owners.remove(&e.owner);
+            }
+        }
+    }
+
+    /// `e` leaves the table.
+    fn forget(&mut self, e: &Entry) {
+        self.release(e);
+        self.answered -= usize::from(e.answered);
+    }
+
+    /// `e` got its final at `now` over UDP: it only absorbs copies until timer K, holding
+    /// no share and no bytes.
+    fn answer(&mut self, e: &mut Entry, now: Instant) {
+        self.release(e);
+        self.answered += 1;
+        e.answered = true;
+        e.next = None;
+        e.give_up = now + TIMER_K;
+        e.sent.data = bytes::Bytes::new();
     }
 }
 
@@ -111,37 +142,32 @@ impl Outstanding {
         now: Instant,
     ) -> Result<(), Refused> {
         let mut t = crate::lock(&self.waiting);
-        if t.by_call_id.len() - t.answered >= MAX_OUTSTANDING {
+        let Table { by_call_id, counts } = &mut *t;
+        if by_call_id.len() - counts.answered >= MAX_OUTSTANDING {
             return Err(Refused::Full);
         }
-        let (n, bytes) = t.owners.get(&owner).copied().unwrap_or((0, 0));
+        let (n, bytes) = counts.owners.get(&owner).copied().unwrap_or((0, 0));
         if n >= MAX_PER_OWNER || bytes + sent.data.len() > MAX_BYTES_PER_OWNER {
             return Err(Refused::OwnerFull);
         }
-        let size = sent.data.len();
         let next = (!sent.transport.is_stream()).then_some(now + T1);
-        let earlier = t.by_call_id.insert(
-            call_id.to_string(),
-            Entry {
-                owner,
-                branch: branch.to_string(),
-                sent,
-                method: method.to_string(),
-                next,
-                interval: T1,
-                give_up: now + TIMER_F,
-                answered: false,
-            },
-        );
-        if let Some(e) = earlier {
-            release(&mut t.owners, &e);
-            t.answered -= usize::from(e.answered);
-        } else {
-            self.count.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            owner,
+            branch: branch.to_string(),
+            sent,
+            method: method.to_string(),
+            next,
+            interval: T1,
+            give_up: now + TIMER_F,
+            answered: false,
+        };
+        counts.add(&entry);
+        match by_call_id.insert(call_id.to_string(), entry) {
+            Some(earlier) => counts.forget(&earlier),
+            None => {
+                self.count.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        let o = t.owners.entry(owner).or_default();
-        o.0 += 1;
-        o.1 += size;
         Ok(())
     }
 
@@ -149,21 +175,15 @@ impl Outstanding {
     /// longer waited on). Answered ones past timer K are forgotten.
     pub fn due(&self, now: Instant) -> (Vec<Transmit>, Vec<(Transmit, Ended)>) {
         let mut t = crate::lock(&self.waiting);
-        let Table {
-            by_call_id,
-            owners,
-            answered,
-        } = &mut *t;
+        let Table { by_call_id, counts } = &mut *t;
         let mut again = Vec::new();
         let mut ended = Vec::new();
         by_call_id.retain(|_, e| {
             if now >= e.give_up {
-                if e.answered {
-                    *answered -= 1;
-                } else {
+                if !e.answered {
                     ended.push((e.sent.clone(), Ended::TimedOut));
                 }
-                release(owners, e);
+                counts.forget(e);
                 self.count.fetch_sub(1, Ordering::Relaxed);
                 return false;
             }
@@ -197,11 +217,7 @@ impl Outstanding {
         let branch = msg.top_via().branch(b)?;
         let call_id = String::from_utf8_lossy(msg.call_id());
         let mut t = crate::lock(&self.waiting);
-        let Table {
-            by_call_id,
-            owners,
-            answered,
-        } = &mut *t;
+        let Table { by_call_id, counts } = &mut *t;
         let e = by_call_id.get_mut(call_id.as_ref())?;
         if e.sent.dest != src
             || e.branch.as_bytes() != branch
@@ -219,19 +235,14 @@ impl Outstanding {
             e.interval = T2;
             return Some(None);
         }
-        if e.sent.transport.is_stream() || *answered >= MAX_OUTSTANDING {
+        if e.sent.transport.is_stream() || counts.answered >= MAX_OUTSTANDING {
             // a reliable transport: no copies to absorb (nor room to keep absorbing them)
             if let Some(e) = by_call_id.remove(call_id.as_ref()) {
-                release(owners, &e);
+                counts.forget(&e);
             }
             self.count.fetch_sub(1, Ordering::Relaxed);
         } else {
-            release(owners, e);
-            *answered += 1;
-            e.answered = true;
-            e.next = None;
-            e.give_up = now + TIMER_K;
-            e.sent.data = bytes::Bytes::new();
+            counts.answer(e, now);
         }
         Some(Some(Ended::Answered(code)))
     }
@@ -239,7 +250,7 @@ impl Outstanding {
     /// Requests and bytes `owner` has waiting.
     pub fn waiting_for(&self, owner: usize) -> (usize, usize) {
         let t = crate::lock(&self.waiting);
-        t.owners.get(&owner).copied().unwrap_or_default()
+        t.counts.owners.get(&owner).copied().unwrap_or_default()
     }
 
     /// Requests waiting (or, answered over UDP, absorbing copies of their final).

@@ -228,7 +228,10 @@ impl Proxy {
     /// Reply `msg` (to branch `n` of transaction `id`, in `c`) through the onreply route
     /// the transaction armed, if any: the reply as the route left it, and whether the route
     /// dropped it. What the route sent itself goes to `out`.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one internal step with its whole context"
+    )]
     fn through_onreply(
         &self,
         workers: &mut Workers,

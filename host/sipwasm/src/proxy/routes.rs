@@ -158,18 +158,18 @@ impl Proxy {
         // a request of a dialog goes to the other side only (its hops were kept to that
         // side's address, by t_relay or after a branch route sent it elsewhere): a branch
         // to none of them fails
-        if !bctx.may_reach(hop.addr) {
+        let failed = if !bctx.may_reach(hop.addr) {
             tracing::info!(dest = %hop.addr, "branch not sent: the request leaves its dialog");
-            match cell.add_failed_branch(now, param, invite, target, 403, "Forbidden") {
-                Ok(_) => cell.user.branch_uris.push(branch.uri.clone()),
-                Err(e) => tracing::info!("branch not added: {e}"),
-            }
-            return false;
-        }
-        if target.no_connect && !self.outlet.has_flow(target.to) {
+            Some((403, "Forbidden"))
+        } else if target.no_connect && !self.outlet.has_flow(target.to) {
             // the UA's connection is gone, and it cannot be connected to (RFC 5626 §5.3)
             tracing::info!(dest = %hop.addr, "branch not sent: the flow to the UA is gone");
-            match cell.add_failed_branch(now, param, invite, target, 430, "Flow Failed") {
+            Some((430, "Flow Failed"))
+        } else {
+            None
+        };
+        if let Some((code, reason)) = failed {
+            match cell.add_failed_branch(now, param, invite, target, code, reason) {
                 Ok(_) => cell.user.branch_uris.push(branch.uri.clone()),
                 Err(e) => tracing::info!("branch not added: {e}"),
             }
